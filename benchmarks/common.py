@@ -1,0 +1,91 @@
+"""Shared parts of the benchmarks: a seeded corpus generator, machine facts, result files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+_WORDS = (
+    "order refund invoice charged twice card payment app crash login password reset account "
+    "delivery parcel tracking courier late damaged box update error sync screen slow email "
+    "subscription plan cancel upgrade support thanks great love terrible waiting days week "
+    "please help hello hi team again still cannot when after before my the a to and is it "
+    "not working since yesterday today new old phone laptop browser settings profile"
+).split()
+_LABELS = ("billing", "technical", "shipping", "account", "feedback")
+
+
+def write_corpus(path: Path, n_rows: int, *, seed: int = 7, labelled: bool = False) -> Path:
+    """A CSV of ``n_rows`` short support-like texts (5-30 words), seeded and reproducible."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", "text", "channel"] + (["label"] if labelled else []))
+        for k in range(n_rows):
+            words = rng.choices(_WORDS, k=rng.randint(5, 30))
+            text = " ".join(words).capitalize() + rng.choice((".", "?", "!", ""))
+            row = [f"r{k:07d}", text, rng.choice(("email", "chat", "web_form"))]
+            if labelled:
+                row.append(rng.choice(_LABELS))
+            writer.writerow(row)
+    return path
+
+
+def machine() -> dict[str, Any]:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    mem_kb = 0
+    try:
+        with open("/proc/meminfo") as handle:
+            mem_kb = int(handle.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    versions = {}
+    for package in ("sqlalchemy", "sqlmodel", "pandas", "pyarrow", "scikit-learn", "snorkel"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    import sqlite3
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "libraries": versions,
+        "git_commit": commit,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports kB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    result = {"benchmark": name, "machine": machine(), **result}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2), file=sys.stderr)
+    return path

@@ -1,0 +1,1 @@
+"""Streamlit pages of the labelloop app: the only modules that import streamlit."""

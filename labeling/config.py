@@ -1,0 +1,170 @@
+"""``labelloop.toml``: the workspace's settings, validated on every open.
+
+Unknown keys, empty or duplicate labels and out-of-range values are errors that name the key,
+say what was expected and what was found. Later features add keys here, with defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeling.errors import ConfigError
+
+CONFIG_FILE = "labelloop.toml"
+MAX_LABEL_CHARS = 100
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """Settings of one workspace. ``labels`` order is the label order everywhere."""
+
+    name: str
+    labels: tuple[str, ...]
+    text_field: str = "text"
+    # Optional SQLAlchemy URL; empty means the workspace's own SQLite file.
+    database: str = ""
+    # How many different annotators label each pool item.
+    overlap: int = 1
+    # How long an item handed to an annotator stays theirs before it goes back to the queue.
+    lease_seconds: int = 1800
+    # Seed of the random queue order used before a model has scored the pool.
+    queue_seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+_INT_KEYS = {"overlap": 1, "lease_seconds": 10, "queue_seed": 0}
+_STR_KEYS = ("name", "text_field", "database")
+_KNOWN = {"name", "labels", *_INT_KEYS, *_STR_KEYS}
+
+
+def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, ...]:
+    """Check a label list: non-empty strings, no duplicates, at least two labels."""
+    if not isinstance(labels, list | tuple):
+        raise ConfigError(f"{where}: expected a list of label names, found {_kind(labels)}")
+    if len(labels) < 2:
+        raise ConfigError(
+            f"{where}: expected at least 2 labels, found {len(labels)}"
+            + (f" ({labels[0]!r})" if labels else "")
+        )
+    seen: set[str] = set()
+    for position, label in enumerate(labels, start=1):
+        if not isinstance(label, str):
+            raise ConfigError(f"{where}: label {position} must be a string, found {_kind(label)}")
+        if not label.strip():
+            raise ConfigError(f"{where}: label {position} is empty")
+        if label != label.strip():
+            raise ConfigError(
+                f"{where}: label {position} {label!r} has leading or trailing whitespace"
+            )
+        if any(unicodedata.category(ch) == "Cc" for ch in label):
+            raise ConfigError(f"{where}: label {position} {label!r} holds a control character")
+        if len(label) > MAX_LABEL_CHARS:
+            raise ConfigError(
+                f"{where}: label {position} is {len(label)} characters long; "
+                f"at most {MAX_LABEL_CHARS} allowed"
+            )
+        if label in seen:
+            raise ConfigError(f"{where}: label {label!r} appears more than once")
+        seen.add(label)
+    return tuple(labels)
+
+
+def parse_labels_option(value: str) -> tuple[str, ...]:
+    """``--labels a,b,c`` as a validated tuple."""
+    parts = [part.strip() for part in value.split(",")]
+    return validate_labels(parts, where="option '--labels'")
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> WorkspaceConfig:
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r}; known keys are {', '.join(sorted(_KNOWN))}"
+        )
+    for key in ("name", "labels"):
+        if key not in data:
+            raise ConfigError(f"{source}: key {key!r} is missing")
+    labels = validate_labels(data["labels"], where=f"{source}: key 'labels'")
+    values: dict[str, Any] = {"labels": labels}
+    for key in _STR_KEYS:
+        if key in data:
+            value = data[key]
+            if not isinstance(value, str):
+                raise ConfigError(f"{source}: key {key!r}: expected a string, found {_kind(value)}")
+            values[key] = value
+    if not values["name"].strip():
+        raise ConfigError(f"{source}: key 'name': expected a non-empty name")
+    if "text_field" in values and not values["text_field"].strip():
+        raise ConfigError(f"{source}: key 'text_field': expected a field name, found ''")
+    for key, minimum in _INT_KEYS.items():
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(
+                    f"{source}: key {key!r}: expected an integer >= {minimum}, found {_kind(value)}"
+                )
+            values[key] = value
+    return WorkspaceConfig(**values)
+
+
+def load_config(directory: Path) -> WorkspaceConfig:
+    path = directory / CONFIG_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: not found") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: not valid UTF-8 (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: invalid TOML: {exc}") from exc
+    return config_from_mapping(data)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # A JSON string is a valid TOML basic string (same escapes, \uXXXX included).
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def render_config(config: WorkspaceConfig) -> str:
+    data = asdict(config)
+    data.pop("extra")
+    comments = {
+        "labels": "# Label order is the order of the keyboard shortcuts and of Snorkel's integers.",
+        "database": "# SQLAlchemy URL; empty: the workspace's own labelloop.db (SQLite).",
+        "overlap": "# How many different annotators label each pool item.",
+        "lease_seconds": "# An item served to an annotator returns to the queue after this long.",
+        "queue_seed": "# Seed of the random queue order used before the first model.",
+    }
+    lines = ["# labelloop workspace settings", ""]
+    for key, value in data.items():
+        if key in comments:
+            lines.append(comments[key])
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(directory: Path, config: WorkspaceConfig) -> Path:
+    path = directory / CONFIG_FILE
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(render_config(config), encoding="utf-8")
+    tmp.replace(path)
+    return path

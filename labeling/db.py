@@ -1,0 +1,178 @@
+"""The one module that owns database engines: URL handling, SQLite pragmas, schema checks.
+
+Nothing here runs at import time; :func:`open_store` builds an engine for a URL when asked.
+SQLite gets WAL, foreign keys and a busy timeout, and write transactions that must see a
+stable view (claiming an item, importing a file) start with ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from labeling import models
+from labeling.errors import BadInput, SchemaTooNew, StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite file."""
+    return f"sqlite:///{path.resolve()}"
+
+
+def display_url(url: str) -> str:
+    """A URL safe to print: the password is masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself, so a transaction can ask
+        # for BEGIN IMMEDIATE (take the write lock up front instead of failing mid-way).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite files get the pragmas labelloop relies on."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise BadInput(f"database URL {url!r} is not a valid SQLAlchemy URL") from exc
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(
+                parsed,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            )
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise BadInput(
+            f"database URL {display_url(url)}: no driver for {parsed.drivername!r} "
+            f"is installed ({exc})"
+        ) from exc
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _read_schema_version(engine: Engine) -> int | None:
+    tables = set(inspect(engine).get_table_names())
+    if not tables:
+        return None
+    if "schemainfo" not in tables:
+        raise StoreError(
+            f"database {display_url(str(engine.url))} already holds tables but no labelloop "
+            "schema version: it is not a labelloop database"
+        )
+    with Session(engine) as session:
+        row = session.get(models.SchemaInfo, "schema_version")
+    if row is None:
+        raise StoreError(
+            f"database {display_url(str(engine.url))} has no schema_version row; "
+            "run `labelloop doctor` or restore a backup"
+        )
+    try:
+        return int(row.value)
+    except ValueError as exc:
+        raise StoreError(f"database schema_version {row.value!r} is not an integer") from exc
+
+
+def open_store(url: str, *, create: bool) -> Engine:
+    """Connect to the store at ``url``, creating the schema when ``create`` and it is empty.
+
+    Raises :class:`SchemaTooNew` for a database written by a newer labelloop and
+    :class:`StoreError` when the database cannot be reached or is not labelloop's.
+    """
+    engine = make_engine(url)
+    try:
+        version = _read_schema_version(engine)
+        if version is None:
+            if not create:
+                raise StoreError(
+                    f"database {display_url(url)} is empty: create the workspace with "
+                    "`labelloop init` first"
+                )
+            SQLModel.metadata.create_all(engine)
+            with Session(engine) as session:
+                session.add(
+                    models.SchemaInfo(key="schema_version", value=str(models.SCHEMA_VERSION))
+                )
+                session.commit()
+        elif version > models.SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database {display_url(url)} has schema version {version}, but this labelloop "
+                f"understands versions up to {models.SCHEMA_VERSION}: upgrade labelloop"
+            )
+        else:
+            # Same version; tables added to the schema since (none yet) are created here.
+            SQLModel.metadata.create_all(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot use database {display_url(url)}: {exc.orig}") from exc
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction holds the write lock from its first statement.
+
+    On SQLite this is ``BEGIN IMMEDIATE``; on other databases an ordinary transaction (row
+    locks are taken by the queries themselves). Commits on success, rolls back on error.
+    """
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    with Session(bound, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def schema_version(engine: Engine) -> int:
+    with Session(engine) as session:
+        row = session.exec(
+            select(models.SchemaInfo).where(models.SchemaInfo.key == "schema_version")
+        ).one()
+    return int(row.value)
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,318 @@
+"""Export of items (one row each, with the final human label) or of the raw annotation log.
+
+Rows are read in id order in chunks and written to a temporary file beside the target, which
+is renamed into place at the end: a failed export never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from labeling.errors import ExportFailed
+from labeling.models import Annotation, Annotator, ImportBatch, Item, Round, Score
+
+CHUNK_ITEMS = 20_000
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+ITEM_COLUMNS = (
+    "id",
+    "text",
+    "split",
+    "label",
+    "n_annotations",
+    "gold_label",
+    "weak_label",
+    "weak_confidence",
+    "prediction",
+    "prediction_confidence",
+)
+ANNOTATION_COLUMNS = (
+    "annotation_id",
+    "item_id",
+    "annotator",
+    "label",
+    "skipped",
+    "duration_ms",
+    "round_id",
+    "superseded_by",
+    "origin",
+    "created_at",
+)
+_INT_COLUMNS = {"n_annotations", "annotation_id", "duration_ms", "round_id", "superseded_by"}
+_FLOAT_COLUMNS = {"weak_confidence", "prediction_confidence"}
+_BOOL_COLUMNS = {"skipped"}
+
+
+@dataclass
+class ExportReport:
+    file: str
+    format: str
+    rows: int
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def export_format(out: Path, explicit: str | None) -> str:
+    if explicit is not None:
+        if explicit not in EXPORT_FORMATS:
+            raise ExportFailed(
+                f"option '--format': expected one of {', '.join(EXPORT_FORMATS)}, "
+                f"found {explicit!r}"
+            )
+        return explicit
+    suffix = out.suffix.lower().lstrip(".")
+    aliases = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "parquet": "parquet"}
+    if suffix not in aliases:
+        raise ExportFailed(
+            f"{out}: cannot tell the format from the extension; pass --format "
+            f"({', '.join(EXPORT_FORMATS)})"
+        )
+    return aliases[suffix]
+
+
+def final_label(counts: dict[str, int], labels: tuple[str, ...]) -> str | None:
+    """Majority of current human labels; a tie goes to the label listed first in the toml."""
+    if not counts:
+        return None
+    order = {label: position for position, label in enumerate(labels)}
+    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
+
+
+class _SourceColumns:
+    """Original fields of the imported files, minus those mapped to id, text and label."""
+
+    def __init__(self, session: Session) -> None:
+        self.columns: dict[str, str] = {}  # source field -> export column name
+        self.mapped: dict[int, set[str]] = {}
+        for batch in session.exec(select(ImportBatch).order_by(col(ImportBatch.id))).all():
+            assert batch.id is not None
+            mapped = {batch.text_field, batch.id_field, batch.label_field} - {None}
+            self.mapped[batch.id] = mapped  # type: ignore[assignment]
+            for name in json.loads(batch.fields):
+                if name in mapped or name in self.columns:
+                    continue
+                self.columns[name] = f"source.{name}" if name in ITEM_COLUMNS else name
+
+    def values(self, batch_id: int | None, source: dict[str, Any]) -> dict[str, Any]:
+        mapped = self.mapped.get(batch_id, set()) if batch_id is not None else set()
+        return {
+            column: source.get(name)
+            for name, column in self.columns.items()
+            if name not in mapped
+        }
+
+
+def _item_rows(
+    engine: Engine, labels: tuple[str, ...], source_columns: _SourceColumns
+) -> Iterator[dict[str, Any]]:
+    with Session(engine) as session:
+        promoted = session.exec(
+            select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
+        ).first()
+        last = 0
+        while True:
+            items = session.exec(
+                select(
+                    Item.id,
+                    Item.external_id,
+                    Item.text,
+                    Item.source,
+                    Item.split,
+                    Item.gold_label,
+                    Item.batch_id,
+                )
+                .where(col(Item.id) > last)
+                .order_by(col(Item.id))
+                .limit(CHUNK_ITEMS)
+            ).all()
+            if not items:
+                return
+            low, high = items[0][0], items[-1][0]
+            counts: dict[int, dict[str, int]] = defaultdict(dict)
+            for item_id, label, n in session.exec(
+                select(Annotation.item_id, Annotation.label, func.count())
+                .where(
+                    col(Annotation.item_id).between(low, high),
+                    col(Annotation.superseded_by).is_(None),
+                    col(Annotation.skipped).is_(False),
+                )
+                .group_by(col(Annotation.item_id), col(Annotation.label))
+            ).all():
+                counts[item_id][label] = n
+            predictions: dict[int, tuple[str | None, float | None]] = {}
+            if promoted is not None:
+                for item_id, prediction, confidence in session.exec(
+                    select(Score.item_id, Score.prediction, Score.confidence).where(
+                        Score.round_id == promoted, col(Score.item_id).between(low, high)
+                    )
+                ).all():
+                    predictions[item_id] = (prediction, confidence)
+            for item_id, external_id, text, source, split, gold_label, batch_id in items:
+                item_counts = counts.get(item_id, {})
+                prediction, confidence = predictions.get(item_id, (None, None))
+                row: dict[str, Any] = {
+                    "id": external_id,
+                    "text": text,
+                    "split": split,
+                    "label": final_label(item_counts, labels),
+                    "n_annotations": sum(item_counts.values()),
+                    "gold_label": gold_label,
+                    "weak_label": None,
+                    "weak_confidence": None,
+                    "prediction": prediction,
+                    "prediction_confidence": confidence,
+                }
+                row.update(source_columns.values(batch_id, json.loads(source)))
+                yield row
+            last = high
+
+
+def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
+    with Session(engine) as session:
+        last = 0
+        while True:
+            rows = session.exec(
+                select(Annotation, Item.external_id, Annotator.name)
+                .join(Item, col(Item.id) == Annotation.item_id)
+                .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
+                .where(col(Annotation.id) > last)
+                .order_by(col(Annotation.id))
+                .limit(CHUNK_ITEMS)
+            ).all()
+            if not rows:
+                return
+            for annotation, external_id, annotator in rows:
+                yield {
+                    "annotation_id": annotation.id,
+                    "item_id": external_id,
+                    "annotator": annotator,
+                    "label": annotation.label,
+                    "skipped": annotation.skipped,
+                    "duration_ms": annotation.duration_ms,
+                    "round_id": annotation.round_id,
+                    "superseded_by": annotation.superseded_by,
+                    "origin": annotation.origin,
+                    "created_at": annotation.created_at.isoformat(),
+                }
+            last = rows[-1][0].id
+
+
+def _flat(value: Any) -> Any:
+    """A value for a flat format (CSV, Parquet string column): nested values as JSON."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _flat(row.get(c)) for c in columns])
+        count += 1
+    return count
+
+
+def _write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    count = 0
+    for row in rows:
+        handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False, default=str))
+        handle.write("\n")
+        count += 1
+    return count
+
+
+def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def arrow_type(name: str) -> Any:
+        if name in _INT_COLUMNS:
+            return pa.int64()
+        if name in _FLOAT_COLUMNS:
+            return pa.float64()
+        if name in _BOOL_COLUMNS:
+            return pa.bool_()
+        return pa.string()
+
+    schema = pa.schema([(name, arrow_type(name)) for name in columns])
+
+    def cell(name: str, value: Any) -> Any:
+        if value is None or name in _INT_COLUMNS | _FLOAT_COLUMNS | _BOOL_COLUMNS:
+            return value
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+    count = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        buffer: list[dict[str, Any]] = []
+        for row in rows:
+            buffer.append({c: cell(c, row.get(c)) for c in columns})
+            if len(buffer) >= CHUNK_ITEMS:
+                writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+                count += len(buffer)
+                buffer = []
+        if buffer or count == 0:
+            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+            count += len(buffer)
+    return count
+
+
+def run_export(
+    engine: Engine,
+    out: Path,
+    *,
+    labels: tuple[str, ...],
+    fmt: str | None = None,
+    annotations: bool = False,
+) -> ExportReport:
+    """Write items (or, with ``annotations``, the annotation log) to ``out``."""
+    fmt = export_format(out, fmt)
+    target_dir = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise ExportFailed(f"{out}: is a folder; expected a file path to write")
+    if not target_dir.is_dir():
+        raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
+    if annotations:
+        columns = list(ANNOTATION_COLUMNS)
+        rows = _annotation_rows(engine)
+    else:
+        with Session(engine) as session:
+            source_columns = _SourceColumns(session)
+        columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
+        rows = _item_rows(engine, labels, source_columns)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
+    except OSError as exc:
+        raise ExportFailed(f"{out}: cannot write there ({exc.strerror})") from exc
+    tmp = Path(tmp_name)
+    try:
+        if fmt == "parquet":
+            os.close(fd)
+            count = _write_parquet(tmp, columns, rows)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                writer = _write_csv if fmt == "csv" else _write_jsonl
+                count = writer(handle, columns, rows)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportFailed(f"{out}: cannot write there ({exc.strerror or exc})") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ExportReport(
+        file=str(out), format=fmt, rows=count, kind="annotations" if annotations else "items"
+    )

@@ -1,0 +1,672 @@
+"""Import of CSV/TSV, JSONL and Parquet files into the store.
+
+Two passes over the file, each streamed in chunks so memory stays bounded: the first validates
+every row and writes nothing; the second writes, in one transaction, only when the first found
+no fault. A bad file therefore changes nothing, and its error names the row and the field.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from labeling import db
+from labeling.errors import ImportFailed
+from labeling.models import SPLITS, Annotation, ImportBatch, Item, utcnow
+from labeling.users import system_annotator
+
+CHUNK_ROWS = 20_000
+# One cell may hold at most this many characters: a 1 MB "text" is a broken file, not an item.
+MAX_CELL_CHARS = 1_000_000
+MAX_ID_CHARS = 512
+MAX_FIELDS = 10_000
+SNIFF_BYTES = 64 * 1024
+BOM = "\ufeff"
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+# Columns that labelloop's own export computes. Re-importing an export keeps them out of the
+# items' source rows, so a round trip does not pile up stale copies of them.
+EXPORT_COMPUTED_COLUMNS = (
+    "split",
+    "n_annotations",
+    "gold_label",
+    "weak_label",
+    "weak_confidence",
+    "prediction",
+    "prediction_confidence",
+)
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``duplicates`` counts rows skipped for an id already seen."""
+
+    file: str
+    format: str
+    split: str
+    rows_read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    duplicates_in_file: int = 0
+    duplicates_in_store: int = 0
+    labels_recorded: int = 0
+    batch_id: int | None = None
+    seconds: float = 0.0
+    fields: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Chunk:
+    rows: list[dict[str, Any]]
+    numbers: list[int]
+    position: int
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def detect_format(path: Path, explicit: str | None = None) -> str:
+    if explicit:
+        if explicit not in {"csv", "tsv", "jsonl", "parquet"}:
+            raise ImportFailed(
+                f"option '--format': expected csv, tsv, jsonl or parquet, found {explicit!r}"
+            )
+        return explicit
+    found = FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise ImportFailed(
+            f"{path}: cannot tell the format from the extension {path.suffix or '(none)'!r}; "
+            f"expected one of {', '.join(sorted(FORMATS))} or pass --format"
+        )
+    return found
+
+
+def _clean_name(name: Any) -> str:
+    return str(name).replace(BOM, "").strip("\r\n")
+
+
+def _check_sample(path: Path, sample: bytes) -> str:
+    """Refuse empty and binary files; return the decoded sample."""
+    if not sample.replace(codecs.BOM_UTF8, b"").strip():
+        raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
+    if b"\x00" in sample:
+        offset = sample.index(b"\x00")
+        raise ImportFailed(
+            f"{path}: holds a NUL byte at byte {offset}; expected a UTF-8 text file "
+            "(is it binary?)"
+        )
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        return decoder.decode(sample, final=False)
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(
+            f"{path}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
+        ) from exc
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    counts = dict.fromkeys([",", "\t", ";", "|"], 0)
+    quoted = False
+    for ch in header_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class _CsvReader:
+    row_word = "row"
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        with path.open("rb") as fh:
+            sample = fh.read(SNIFF_BYTES)
+        text = _check_sample(path, sample)
+        first_line = text.splitlines()[0] if text else ""
+        self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(first_line)
+        header = self._read_header(text)
+        self.fields = [_clean_name(name) for name in header]
+        for position, name in enumerate(self.fields, start=1):
+            if not name.strip():
+                raise ImportFailed(f"{path}: column {position} of the header has no name")
+        seen: set[str] = set()
+        for name in self.fields:
+            if name in seen:
+                raise ImportFailed(f"{path}: the header names column {name!r} twice")
+            seen.add(name)
+        if len(self.fields) > MAX_FIELDS:
+            raise ImportFailed(
+                f"{path}: {len(self.fields):,} columns; at most {MAX_FIELDS:,} are supported"
+            )
+
+    def _read_header(self, text: str) -> list[str]:
+        try:
+            reader = csv.reader(io.StringIO(text), delimiter=self.delimiter)
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise ImportFailed(f"{self.path}: malformed CSV header: {exc}") from exc
+        if not header or not any(cell.strip() for cell in header):
+            raise ImportFailed(f"{self.path}: the first line is empty; expected a header row")
+        return header
+
+    def chunks(self) -> Iterator[_Chunk]:
+        import pandas as pd
+
+        number = 0
+        with self.path.open("rb") as fh:
+            try:
+                reader = pd.read_csv(
+                    fh,
+                    sep=self.delimiter,
+                    # object, not pandas' Arrow-backed str: turning Arrow strings back into
+                    # Python strings row by row cost 15x the parse itself.
+                    dtype=object,
+                    keep_default_na=False,
+                    na_filter=False,
+                    encoding="utf-8-sig",
+                    chunksize=CHUNK_ROWS,
+                    engine="c",
+                    header=0,
+                    names=self.fields,
+                    skip_blank_lines=True,
+                )
+                for frame in reader:
+                    columns = [frame[name].tolist() for name in self.fields]
+                    rows = [dict(zip(self.fields, row, strict=True)) for row in zip(*columns)]
+                    numbers = list(range(number + 1, number + len(rows) + 1))
+                    number += len(rows)
+                    yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
+            except UnicodeDecodeError as exc:
+                raise ImportFailed(
+                    f"{self.path}: not valid UTF-8 after data row {number}; save the file as UTF-8"
+                ) from exc
+            except pd.errors.ParserError as exc:
+                detail = str(exc).replace("Error tokenizing data. C error: ", "")
+                raise ImportFailed(f"{self.path}: malformed CSV: {detail}") from exc
+            except pd.errors.EmptyDataError as exc:
+                raise ImportFailed(f"{self.path}: the file is empty") from exc
+
+
+class _JsonlReader:
+    row_word = "line"
+    fields: list[str] | None = None
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with path.open("rb") as fh:
+            _check_sample(path, fh.read(SNIFF_BYTES))
+
+    def chunks(self) -> Iterator[_Chunk]:
+        rows: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        with self.path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ImportFailed(
+                        f"{self.path}: line {number}: not valid UTF-8 at byte {exc.start} "
+                        "of the line"
+                    ) from exc
+                if not line.strip():
+                    continue
+                if "\x00" in line:
+                    raise ImportFailed(f"{self.path}: line {number}: holds a NUL byte")
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ImportFailed(
+                        f"{self.path}: line {number}: invalid JSON: {exc.msg} "
+                        f"(column {exc.colno})"
+                    ) from exc
+                if not isinstance(value, dict):
+                    raise ImportFailed(
+                        f"{self.path}: line {number}: expected a JSON object, "
+                        f"found {_json_kind(value)}"
+                    )
+                rows.append({_clean_name(k): v for k, v in value.items()})
+                numbers.append(number)
+                if len(rows) >= CHUNK_ROWS:
+                    yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
+                    rows, numbers = [], []
+            if rows:
+                yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+class _ParquetReader:
+    row_word = "row"
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path = path
+        try:
+            self.file = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise ImportFailed(f"{path}: not a readable Parquet file: {exc}") from exc
+        self.fields = [_clean_name(name) for name in self.file.schema_arrow.names]
+        if len(self.fields) != len(set(self.fields)):
+            raise ImportFailed(f"{path}: the Parquet schema repeats a column name")
+        if len(self.fields) > MAX_FIELDS:
+            raise ImportFailed(
+                f"{path}: {len(self.fields):,} columns; at most {MAX_FIELDS:,} are supported"
+            )
+        self.size = path.stat().st_size
+
+    def chunks(self) -> Iterator[_Chunk]:
+        import pyarrow as pa
+
+        number = 0
+        total = max(self.file.metadata.num_rows, 1)
+        try:
+            for batch in self.file.iter_batches(batch_size=CHUNK_ROWS):
+                rows = [dict(zip(self.fields, row.values(), strict=True)) for row in batch.to_pylist()]
+                numbers = list(range(number + 1, number + len(rows) + 1))
+                number += len(rows)
+                yield _Chunk(rows=rows, numbers=numbers, position=self.size * number // total)
+        except (pa.ArrowException, OSError) as exc:
+            raise ImportFailed(
+                f"{self.path}: Parquet data unreadable after row {number}: {exc}"
+            ) from exc
+
+
+def open_reader(path: Path, fmt: str) -> _CsvReader | _JsonlReader | _ParquetReader:
+    if not path.exists():
+        raise ImportFailed(f"{path}: no such file")
+    if not path.is_file():
+        raise ImportFailed(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
+    if fmt in {"csv", "tsv"}:
+        return _CsvReader(path, fmt)
+    if fmt == "jsonl":
+        return _JsonlReader(path)
+    return _ParquetReader(path)
+
+
+# --------------------------------------------------------------------------- row checks
+
+
+def content_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def content_id(text: str) -> str:
+    """The stable id of an item imported without an id field."""
+    return "h-" + content_hash(text)[:16]
+
+
+def queue_rank(seed: int, external_id: str) -> int:
+    """Seeded, insertion-order-independent random position in the cold queue."""
+    digest = hashlib.blake2b(f"{seed}:{external_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def _as_text(value: Any) -> str | None:
+    """A cell as a string, or None when it is missing; numbers become their text."""
+    if type(value) is str:
+        return value.strip(BOM)
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip(BOM)
+    return None
+
+
+@dataclass
+class _Plan:
+    """Validated settings of one import."""
+
+    path: Path
+    fmt: str
+    split: str
+    text_field: str
+    id_field: str | None
+    label_field: str | None
+    labels: tuple[str, ...]
+
+
+class _RowChecker:
+    def __init__(self, plan: _Plan, row_word: str) -> None:
+        self.plan = plan
+        self.row_word = row_word
+        self.label_set = set(plan.labels)
+        self.unknown_labels: dict[str, tuple[int, int]] = {}
+        self.fields: dict[str, None] = {}
+
+    def where(self, number: int, name: str) -> str:
+        return f"{self.plan.path}: {self.row_word} {number}, field {name!r}"
+
+    def check_cells(self, number: int, row: dict[str, Any]) -> None:
+        for name, value in row.items():
+            if name not in self.fields:
+                if len(self.fields) >= MAX_FIELDS:
+                    raise ImportFailed(
+                        f"{self.plan.path}: more than {MAX_FIELDS:,} distinct fields"
+                    )
+                self.fields[name] = None
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                raise ImportFailed(
+                    f"{self.where(number, name)}: {len(value):,} characters; "
+                    f"at most {MAX_CELL_CHARS:,} are allowed in one cell"
+                )
+
+    def text(self, number: int, row: dict[str, Any]) -> str:
+        name = self.plan.text_field
+        if name not in row:
+            raise ImportFailed(f"{self.where(number, name)}: missing (the text field)")
+        value = row[name]
+        if not isinstance(value, str):
+            raise ImportFailed(
+                f"{self.where(number, name)}: expected text, found {type(value).__name__}"
+            )
+        value = value.strip(BOM)
+        if not value.strip():
+            raise ImportFailed(f"{self.where(number, name)}: the text is empty")
+        return value
+
+    def external_id(self, number: int, row: dict[str, Any], text: str) -> str:
+        name = self.plan.id_field
+        if name is None:
+            return content_id(text)
+        if name not in row:
+            raise ImportFailed(f"{self.where(number, name)}: missing (the id field)")
+        value = row[name]
+        if isinstance(value, float) and not math.isnan(value) and value.is_integer():
+            value = int(value)
+        as_text = _as_text(value)
+        if as_text is None or isinstance(value, float | bool) or not as_text.strip():
+            raise ImportFailed(
+                f"{self.where(number, name)}: expected a non-empty id (text or integer), "
+                f"found {value!r}"
+            )
+        as_text = as_text.strip()
+        if len(as_text) > MAX_ID_CHARS:
+            raise ImportFailed(
+                f"{self.where(number, name)}: id of {len(as_text):,} characters; "
+                f"at most {MAX_ID_CHARS} allowed"
+            )
+        return as_text
+
+    def label(self, number: int, row: dict[str, Any]) -> str | None:
+        name = self.plan.label_field
+        if name is None:
+            return None
+        if name not in row:
+            raise ImportFailed(f"{self.where(number, name)}: missing (the label field)")
+        value = row[name]
+        as_text = _as_text(value)
+        if as_text is not None:
+            as_text = as_text.strip()
+        if not as_text:
+            if self.plan.split == "gold":
+                raise ImportFailed(
+                    f"{self.where(number, name)}: empty; every gold item needs its label"
+                )
+            return None
+        if as_text not in self.label_set:
+            first, count = self.unknown_labels.get(as_text, (number, 0))
+            self.unknown_labels[as_text] = (first, count + 1)
+        return as_text
+
+    def raise_unknown_labels(self) -> None:
+        if not self.unknown_labels:
+            return
+        shown = sorted(self.unknown_labels.items(), key=lambda kv: kv[1][0])[:20]
+        listed = "; ".join(
+            f"{label!r} ({count} {self.row_word}{'s' if count > 1 else ''}, first at "
+            f"{self.row_word} {first})"
+            for label, (first, count) in shown
+        )
+        more = len(self.unknown_labels) - len(shown)
+        raise ImportFailed(
+            f"{self.plan.path}: field {self.plan.label_field!r} holds labels that are not in the "
+            f"workspace's label set ({', '.join(self.plan.labels)}): {listed}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+
+
+# --------------------------------------------------------------------------- the import
+
+
+def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total: int) -> list[str]:
+    """First pass: read and check every row; write nothing. Returns the file's field names."""
+    checker = _RowChecker(plan, reader.row_word)
+    if reader.fields is not None:
+        for option, name in (
+            ("--text-field", plan.text_field),
+            ("--id-field", plan.id_field),
+            ("--label-field", plan.label_field),
+        ):
+            if name is not None and name not in reader.fields:
+                raise ImportFailed(
+                    f"{plan.path}: no field {name!r} ({option}); the file's fields are: "
+                    + ", ".join(repr(f) for f in reader.fields[:30])
+                    + (" ..." if len(reader.fields) > 30 else "")
+                )
+        checker.fields = dict.fromkeys(reader.fields)
+    rows_read = 0
+    for chunk in reader.chunks():
+        for number, row in zip(chunk.numbers, chunk.rows, strict=True):
+            checker.check_cells(number, row)
+            text = checker.text(number, row)
+            checker.external_id(number, row, text)
+            checker.label(number, row)
+        rows_read += len(chunk.rows)
+        if progress:
+            progress("checking", chunk.position, total)
+    if rows_read == 0:
+        raise ImportFailed(f"{plan.path}: no data rows; expected at least one row after the header")
+    checker.raise_unknown_labels()
+    return list(checker.fields)
+
+
+def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows through the driver's executemany, skipping SQLAlchemy's per-row
+    parameter processing (the ORM and Core paths cost 2-10x more at this volume)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    style = dialect.paramstyle
+    if style == "named":
+        marks = ", ".join(f":{name}" for name in names)
+    elif style == "pyformat":
+        marks = ", ".join(f"%({name})s" for name in names)
+    else:
+        marks = ", ".join("?" if style == "qmark" else "%s" for _ in names)
+    sql = f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} ({quoted}) VALUES ({marks})"
+    params: Any = rows if style in {"named", "pyformat"} else [tuple(r.values()) for r in rows]
+    connection.exec_driver_sql(sql, params)
+
+
+def _db_timestamp(session: Any, value: Any) -> Any:
+    """A timestamp as the driver-level insert must pass it: SQLite keeps SQLAlchemy's text form."""
+    if session.connection().dialect.name == "sqlite":
+        return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def _existing_ids(session: Any, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 5_000):
+        part = ids[start : start + 5_000]
+        found.update(
+            session.execute(select(Item.external_id).where(Item.external_id.in_(part))).scalars()
+        )
+    return found
+
+
+def run_import(
+    engine: Engine,
+    path: Path,
+    *,
+    labels: tuple[str, ...],
+    text_field: str,
+    id_field: str | None = None,
+    label_field: str | None = None,
+    split: str = "pool",
+    fmt: str | None = None,
+    queue_seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import ``path`` into the store: all rows or, on any fault, none."""
+    started = time.perf_counter()
+    if split not in SPLITS:
+        raise ImportFailed(f"option '--split': expected pool or gold, found {split!r}")
+    if split == "gold" and label_field is None:
+        raise ImportFailed("option '--label-field' is required with --split gold")
+    fmt = detect_format(path, fmt)
+    plan = _Plan(path, fmt, split, text_field, id_field, label_field, labels)
+    reader = open_reader(path, fmt)
+    total = path.stat().st_size
+    fields = _validate(plan, reader, progress, total)
+
+    report = ImportReport(file=path.name, format=fmt, split=split, fields=fields)
+    checker = _RowChecker(plan, reader.row_word)
+    mapped = {text_field, id_field, label_field} - {None}
+    drop_from_source = set(EXPORT_COMPUTED_COLUMNS) if set(EXPORT_COMPUTED_COLUMNS) <= set(
+        fields
+    ) else set()
+    item_table = Item.__table__  # type: ignore[attr-defined]
+    annotation_table = Annotation.__table__  # type: ignore[attr-defined]
+    seen: set[str] = set()
+    with db.write_session(engine) as session:
+        batch = ImportBatch(
+            source_name=path.name,
+            format=fmt,
+            split=split,
+            text_field=text_field,
+            id_field=id_field,
+            label_field=label_field,
+            fields=json.dumps([f for f in fields if f not in drop_from_source], ensure_ascii=False),
+        )
+        session.add(batch)
+        session.flush()
+        assert batch.id is not None
+        importer_id = None
+        if split == "pool" and label_field is not None:
+            importer_id = system_annotator(session).id
+        now = _db_timestamp(session, utcnow())
+        for chunk in reader.chunks():
+            prepared: list[tuple[str, str, dict[str, Any], str | None]] = []
+            for number, row in zip(chunk.numbers, chunk.rows, strict=True):
+                text = checker.text(number, row)
+                external_id = checker.external_id(number, row, text)
+                label = checker.label(number, row)
+                if external_id in seen:
+                    report.duplicates_in_file += 1
+                    continue
+                seen.add(external_id)
+                prepared.append((external_id, text, row, label))
+            report.rows_read += len(chunk.rows)
+            in_store = _existing_ids(session, [p[0] for p in prepared])
+            report.duplicates_in_store += len(in_store)
+            records = []
+            labelled: dict[str, str] = {}
+            for external_id, text, row, label in prepared:
+                if external_id in in_store:
+                    continue
+                source = {
+                    k: (v.strip(BOM) if isinstance(v, str) else v)
+                    for k, v in row.items()
+                    if k not in drop_from_source
+                }
+                records.append(
+                    {
+                        "external_id": external_id,
+                        "text": text,
+                        "source": json.dumps(source, ensure_ascii=False, default=str),
+                        "content_hash": content_hash(text),
+                        "split": split,
+                        "gold_label": label if split == "gold" else None,
+                        "n_labels": 1 if (label is not None and split == "pool") else 0,
+                        "rank": queue_rank(queue_seed, external_id),
+                        "batch_id": batch.id,
+                        "created_at": now,
+                    }
+                )
+                if label is not None and split == "pool":
+                    labelled[external_id] = label
+            if records:
+                before = session.execute(select(func.max(Item.id))).scalar() or 0
+                _bulk_insert(session, item_table, records)
+                report.imported += len(records)
+                if labelled:
+                    new_ids = session.execute(
+                        select(Item.external_id, Item.id).where(
+                            Item.batch_id == batch.id, Item.id > before  # type: ignore[operator]
+                        )
+                    ).all()
+                    _bulk_insert(
+                        session,
+                        annotation_table,
+                        [
+                            {
+                                "item_id": item_id,
+                                "annotator_id": importer_id,
+                                "label": labelled[external_id],
+                                "skipped": False,
+                                "origin": "import",
+                                "created_at": now,
+                            }
+                            for external_id, item_id in new_ids
+                            if external_id in labelled
+                        ],
+                    )
+                    report.labels_recorded += len(labelled)
+            if progress:
+                progress("writing", chunk.position, total)
+        report.duplicates = report.duplicates_in_file + report.duplicates_in_store
+        if split == "gold":
+            report.labels_recorded = report.imported
+        batch.rows_read = report.rows_read
+        batch.imported = report.imported
+        batch.duplicates = report.duplicates
+        session.add(batch)
+        report.batch_id = batch.id
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report

@@ -1,0 +1,181 @@
+"""SQLModel tables of the labelloop store (see DESIGN.md, "Data model").
+
+Annotations are append-only: a correction or an undo writes a new row and points the old one at
+it through ``superseded_by``; nothing is ever deleted. Bulk paths (import, export) go through
+SQLAlchemy Core on these same tables; the ORM serves the application's small writes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+SPLITS = ("pool", "gold")
+ROLES = ("annotator", "engineer", "admin")
+# The system role owns annotations that no person made (labels that came with an import).
+SYSTEM_ROLE = "system"
+IMPORT_ANNOTATOR = "import"
+ROUND_STATUSES = ("queued", "running", "succeeded", "failed")
+LF_KINDS = ("code", "keyword", "regex")
+
+
+def utcnow() -> datetime:
+    """Aware UTC; every timestamp in the store is UTC."""
+    return datetime.now(UTC)
+
+
+class SchemaInfo(SQLModel, table=True):
+    """Key/value facts about the store itself; ``schema_version`` guards against old code."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class ImportBatch(SQLModel, table=True):
+    """One run of ``labelloop import``: where items came from and how fields were mapped."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_name: str
+    format: str
+    split: str
+    text_field: str
+    id_field: str | None = None
+    label_field: str | None = None
+    # JSON list of the file's field names, in file order (union over rows for JSONL).
+    fields: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    rows_read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Item(SQLModel, table=True):
+    """One text to classify, with its whole source row."""
+
+    __table_args__ = (Index("ix_item_split_rank", "split", "rank"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # The source row as a JSON object (every field of the file, as read).
+    source: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(index=True)
+    split: str = "pool"
+    gold_label: str | None = None
+    # Current human labels (not skips, not superseded), kept in step by the queue service so
+    # that "is this item done?" needs no join.
+    n_labels: int = 0
+    # Seeded random order used before a model has scored the pool.
+    rank: int = 0
+    batch_id: int | None = Field(default=None, foreign_key="importbatch.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Annotator(SQLModel, table=True):
+    """A person (or the system) who labels. Tokens are stored only as salted scrypt hashes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    role: str = "annotator"
+    # Public half of the sign-in token, used to find the row; the secret half is hashed.
+    token_id: str | None = Field(default=None, unique=True, index=True)
+    token_hash: str | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Annotation(SQLModel, table=True):
+    """One decision on one item: a label, or a skip. Append-only."""
+
+    __table_args__ = (
+        Index("ix_annotation_annotator_item", "annotator_id", "item_id"),
+        Index("ix_annotation_item", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    annotator_id: int = Field(foreign_key="annotator.id")
+    label: str | None = None
+    skipped: bool = False
+    duration_ms: int | None = None
+    # The round whose scores put the item in front of the annotator (None before any model).
+    round_id: int | None = Field(default=None, foreign_key="round.id")
+    superseded_by: int | None = Field(default=None, foreign_key="annotation.id")
+    origin: str = "human"
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Lease(SQLModel, table=True):
+    """An item handed to an annotator until ``expires_at``."""
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "annotator_id", name="uq_lease_item_annotator"),
+        Index("ix_lease_item_expires", "item_id", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    annotator_id: int = Field(foreign_key="annotator.id", index=True)
+    served_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    round_id: int | None = Field(default=None, foreign_key="round.id")
+    # Set when the lease was made by undo: the annotation being revisited.
+    undo_of: int | None = Field(default=None, foreign_key="annotation.id")
+
+
+class LabelingFunction(SQLModel, table=True):
+    """A labelling function: Python code from ``lfs/`` or a keyword/regex rule stored as data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str
+    spec: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    label: str | None = None
+    version: str
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LFVote(SQLModel, table=True):
+    """A non-abstain vote of one LF version on one item (abstains are not stored)."""
+
+    lf_id: int = Field(foreign_key="labelingfunction.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True, index=True)
+    lf_version: str
+    label: str
+
+
+class Round(SQLModel, table=True):
+    """One retraining round: train, evaluate, score the pool, maybe promote."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = "queued"
+    trigger: str = "manual"
+    strategy: str | None = None
+    n_human: int = 0
+    n_weak: int = 0
+    model_path: str | None = None
+    metrics: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    promoted: bool = False
+    error: str | None = None
+    heartbeat: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Score(SQLModel, table=True):
+    """A round's strategy score and prediction for one item."""
+
+    __table_args__ = (Index("ix_score_round_score", "round_id", "score"),)
+
+    round_id: int = Field(foreign_key="round.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    score: float
+    prediction: str | None = None
+    confidence: float | None = None

@@ -1,0 +1,273 @@
+"""The annotation queue: atomic leases, labels, skips and undo.
+
+Every function takes the session first and must run inside :func:`labeling.db.write_session`,
+so that a claim sees a stable view: ``BEGIN IMMEDIATE`` on SQLite, row locks with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL. An item is held by at most ``overlap`` annotators
+(leases plus current labels) and is never served twice to the same annotator.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, func, update
+from sqlmodel import Session, col, select
+
+from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
+from labeling.models import Annotation, Annotator, Item, Lease, utcnow
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """An item leased to an annotator, as the UI and the API show it."""
+
+    item_id: int
+    external_id: str
+    text: str
+    fields: dict[str, Any] = field(repr=False)
+    served_at: datetime
+    expires_at: datetime
+    round_id: int | None = None
+    # Set when the item came back through undo: the label (or None for a skip) given before.
+    previous_label: str | None = None
+    is_undo: bool = False
+
+
+def _require_active(annotator: Annotator) -> None:
+    if not annotator.active:
+        raise UnknownAnnotator(f"annotator {annotator.name!r} has been deactivated")
+
+
+def _queue_item(session: Session, lease: Lease) -> QueueItem:
+    item = session.get(Item, lease.item_id)
+    assert item is not None and item.id is not None  # guarded by the foreign key
+    previous_label = None
+    if lease.undo_of is not None:
+        previous = session.get(Annotation, lease.undo_of)
+        previous_label = previous.label if previous is not None else None
+    return QueueItem(
+        item_id=item.id,
+        external_id=item.external_id,
+        text=item.text,
+        fields=json.loads(item.source),
+        served_at=lease.served_at,
+        expires_at=lease.expires_at,
+        round_id=lease.round_id,
+        previous_label=previous_label,
+        is_undo=lease.undo_of is not None,
+    )
+
+
+def _active_leases_by_others(item_id: Any, annotator_id: int, now: datetime) -> Any:
+    return (
+        select(func.count())
+        .select_from(Lease)
+        .where(
+            Lease.item_id == item_id,
+            Lease.annotator_id != annotator_id,
+            Lease.expires_at > now,
+        )
+        .scalar_subquery()
+    )
+
+
+def _still_available(session: Session, lease: Lease, *, overlap: int, now: datetime) -> bool:
+    item = session.get(Item, lease.item_id)
+    if item is None:
+        return False
+    others = session.exec(
+        select(func.count())
+        .select_from(Lease)
+        .where(
+            Lease.item_id == lease.item_id,
+            Lease.annotator_id != lease.annotator_id,
+            Lease.expires_at > now,
+        )
+    ).one()
+    return item.n_labels + others < overlap
+
+
+def claim_next_item(
+    session: Session,
+    *,
+    annotator: Annotator,
+    overlap: int,
+    lease_seconds: int,
+) -> QueueItem | None:
+    """Lease the next item to ``annotator``, or return the one they already hold.
+
+    Returns None when no item is left for them: every pool item is labelled ``overlap`` times,
+    held by others, or already seen (labelled or skipped) by this annotator.
+    """
+    _require_active(annotator)
+    assert annotator.id is not None
+    now = utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
+
+    held = session.exec(
+        select(Lease).where(Lease.annotator_id == annotator.id).order_by(col(Lease.id).desc())
+    ).all()
+    for lease in held:
+        # A lease still valid, one made by undo, or an expired one nobody has taken since:
+        # the annotator gets the same item back (a reload must not skip an item).
+        if (
+            lease.expires_at > now
+            or lease.undo_of is not None
+            or _still_available(session, lease, overlap=overlap, now=now)
+        ):
+            lease.expires_at = expires
+            session.add(lease)
+            session.flush()
+            return _queue_item(session, lease)
+        session.delete(lease)
+    session.flush()
+
+    seen_by_me = exists().where(
+        Annotation.item_id == Item.id, Annotation.annotator_id == annotator.id
+    )
+    query = (
+        select(Item.id)
+        .where(
+            Item.split == "pool",
+            Item.n_labels < overlap,
+            ~seen_by_me,
+            Item.n_labels + _active_leases_by_others(Item.id, annotator.id, now) < overlap,
+        )
+        .order_by(col(Item.rank))
+        .limit(1)
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True, of=Item)  # type: ignore[arg-type]
+    item_id = session.exec(query).first()
+    if item_id is None:
+        return None
+    lease = Lease(item_id=item_id, annotator_id=annotator.id, served_at=now, expires_at=expires)
+    session.add(lease)
+    session.flush()
+    return _queue_item(session, lease)
+
+
+def _record(
+    session: Session,
+    *,
+    annotator: Annotator,
+    item_id: int,
+    label: str | None,
+    duration_ms: int | None,
+) -> Annotation:
+    _require_active(annotator)
+    assert annotator.id is not None
+    lease = session.exec(
+        select(Lease).where(Lease.item_id == item_id, Lease.annotator_id == annotator.id)
+    ).first()
+    if lease is None:
+        raise NotLeased(
+            f"item {item_id} is not assigned to annotator {annotator.name!r}; "
+            "ask for the next item first"
+        )
+    now = utcnow()
+    previous = session.exec(
+        select(Annotation).where(
+            Annotation.item_id == item_id,
+            Annotation.annotator_id == annotator.id,
+            col(Annotation.superseded_by).is_(None),
+        )
+    ).first()
+    if duration_ms is None:
+        duration_ms = max(0, int((now - lease.served_at).total_seconds() * 1000))
+    annotation = Annotation(
+        item_id=item_id,
+        annotator_id=annotator.id,
+        label=label,
+        skipped=label is None,
+        duration_ms=duration_ms,
+        round_id=lease.round_id,
+        origin="human",
+        created_at=now,
+    )
+    session.add(annotation)
+    session.flush()
+    delta = int(label is not None)
+    if previous is not None:
+        previous.superseded_by = annotation.id
+        session.add(previous)
+        delta -= int(previous.label is not None)
+    if delta:
+        session.execute(
+            update(Item).where(col(Item.id) == item_id).values(n_labels=Item.n_labels + delta)
+        )
+    session.delete(lease)
+    session.flush()
+    return annotation
+
+
+def annotate(
+    session: Session,
+    *,
+    annotator: Annotator,
+    item_id: int,
+    label: str,
+    labels: tuple[str, ...],
+    duration_ms: int | None = None,
+) -> Annotation:
+    """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer."""
+    if label not in labels:
+        raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+    return _record(
+        session, annotator=annotator, item_id=item_id, label=label, duration_ms=duration_ms
+    )
+
+
+def skip(
+    session: Session, *, annotator: Annotator, item_id: int, duration_ms: int | None = None
+) -> Annotation:
+    """Pass on an item: recorded, never served to this annotator again (except by undo)."""
+    return _record(
+        session, annotator=annotator, item_id=item_id, label=None, duration_ms=duration_ms
+    )
+
+
+def undo(session: Session, *, annotator: Annotator, lease_seconds: int) -> QueueItem:
+    """Give the annotator back the item they answered before the one in front of them.
+
+    Their earlier answer stays current until they answer again, which supersedes it. Undo
+    repeated walks further back through their own history.
+    """
+    _require_active(annotator)
+    assert annotator.id is not None
+    held = session.exec(
+        select(Lease).where(Lease.annotator_id == annotator.id).order_by(col(Lease.id).desc())
+    ).all()
+    anchor = next((lease.undo_of for lease in held if lease.undo_of is not None), None)
+    query = select(Annotation).where(
+        Annotation.annotator_id == annotator.id,
+        col(Annotation.superseded_by).is_(None),
+        Annotation.origin == "human",
+    )
+    if anchor is not None:
+        query = query.where(col(Annotation.id) < anchor)
+    target = session.exec(query.order_by(col(Annotation.id).desc()).limit(1)).first()
+    if target is None:
+        raise NothingToUndo(f"annotator {annotator.name!r} has no earlier answer to go back to")
+    session.execute(delete(Lease).where(col(Lease.annotator_id) == annotator.id))
+    now = utcnow()
+    lease = Lease(
+        item_id=target.item_id,
+        annotator_id=annotator.id,
+        served_at=now,
+        expires_at=now + timedelta(seconds=lease_seconds),
+        round_id=target.round_id,
+        undo_of=target.id,
+    )
+    session.add(lease)
+    session.flush()
+    return _queue_item(session, lease)
+
+
+def release(session: Session, *, annotator: Annotator) -> int:
+    """Hand back every item the annotator holds (sign-out); returns how many."""
+    result = session.execute(delete(Lease).where(col(Lease.annotator_id) == annotator.id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,128 @@
+"""Annotators and sign-in tokens.
+
+A token is ``ll_<id>_<secret>``: the id finds the row, the secret is checked against a salted
+scrypt hash in constant time. The plain token exists only in the return value of
+:func:`add_annotator`; it is shown once and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+
+from sqlmodel import Session, select
+
+from labeling.errors import BadInput, UnknownAnnotator
+from labeling.models import IMPORT_ANNOTATOR, ROLES, SYSTEM_ROLE, Annotator
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+MAX_NAME_CHARS = 64
+
+
+def hash_secret(secret: str, *, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        secret.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt_hex, digest_hex = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            secret.encode("utf-8"),
+            salt=bytes.fromhex(salt_hex),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(digest_hex) // 2,
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def validate_name(name: str) -> str:
+    if not name or not name.strip():
+        raise BadInput("annotator name: expected a non-empty name")
+    if name != name.strip():
+        raise BadInput(f"annotator name {name!r}: leading or trailing whitespace")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadInput(f"annotator name: at most {MAX_NAME_CHARS} characters, found {len(name)}")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise BadInput(f"annotator name {name!r}: holds a control character")
+    return name
+
+
+def add_annotator(session: Session, *, name: str, role: str) -> tuple[Annotator, str]:
+    """Create an annotator and return it with its sign-in token (the only copy)."""
+    validate_name(name)
+    if role not in ROLES:
+        raise BadInput(f"option '--role': expected one of {', '.join(ROLES)}, found {role!r}")
+    if name == IMPORT_ANNOTATOR:
+        raise BadInput(f"annotator name {name!r} is reserved for labels that come with imports")
+    if session.exec(select(Annotator).where(Annotator.name == name)).first() is not None:
+        raise BadInput(f"annotator {name!r} already exists")
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(24)
+    annotator = Annotator(
+        name=name, role=role, token_id=token_id, token_hash=hash_secret(secret), active=True
+    )
+    session.add(annotator)
+    session.flush()
+    return annotator, f"ll_{token_id}_{secret}"
+
+
+def authenticate(session: Session, token: str) -> Annotator:
+    """The active annotator whose token this is; a wrong or revoked token is refused."""
+    refused = UnknownAnnotator("sign-in token is wrong or has been revoked")
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != "ll":
+        raise refused
+    annotator = session.exec(select(Annotator).where(Annotator.token_id == parts[1])).first()
+    if annotator is None or annotator.token_hash is None:
+        # Spend the same time as a real check so that ids cannot be probed by timing.
+        verify_secret(parts[2], hash_secret("x", salt=b"0" * 16))
+        raise refused
+    if not verify_secret(parts[2], annotator.token_hash) or not annotator.active:
+        raise refused
+    return annotator
+
+
+def get_annotator(session: Session, name: str, *, active_only: bool = True) -> Annotator:
+    annotator = session.exec(select(Annotator).where(Annotator.name == name)).first()
+    if annotator is None or annotator.role == SYSTEM_ROLE:
+        raise UnknownAnnotator(f"no annotator named {name!r}")
+    if active_only and not annotator.active:
+        raise UnknownAnnotator(f"annotator {name!r} has been deactivated")
+    return annotator
+
+
+def deactivate(session: Session, *, name: str) -> Annotator:
+    annotator = get_annotator(session, name, active_only=False)
+    annotator.active = False
+    session.add(annotator)
+    return annotator
+
+
+def system_annotator(session: Session, name: str = IMPORT_ANNOTATOR) -> Annotator:
+    """The non-person annotator that owns labels which came with an import (created once)."""
+    annotator = session.exec(select(Annotator).where(Annotator.name == name)).first()
+    if annotator is None:
+        annotator = Annotator(name=name, role=SYSTEM_ROLE, active=True)
+        session.add(annotator)
+        session.flush()
+    return annotator
+
+
+def list_annotators(session: Session) -> list[Annotator]:
+    return list(
+        session.exec(
+            select(Annotator).where(Annotator.role != SYSTEM_ROLE).order_by(Annotator.id)
+        ).all()
+    )

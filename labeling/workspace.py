@@ -1,0 +1,354 @@
+"""A workspace: one labelling project in one folder, and the Python API over it.
+
+``Workspace`` is what notebooks, the CLI and (later) the Streamlit pages call. Each method opens
+its own short transaction, so a workspace object can be shared by threads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from labeling import db, exporter, importer, queue, users
+from labeling.config import (
+    CONFIG_FILE,
+    WorkspaceConfig,
+    load_config,
+    validate_labels,
+    write_config,
+)
+from labeling.errors import (
+    BadInput,
+    UnknownAnnotator,
+    UnknownItem,
+    WorkspaceExists,
+    WorkspaceNotFound,
+)
+from labeling.models import (
+    SYSTEM_ROLE,
+    Annotation,
+    Annotator,
+    Item,
+    Lease,
+    Round,
+    utcnow,
+)
+
+DB_FILE = "labelloop.db"
+LFS_DIR = "lfs"
+MODELS_DIR = "models"
+DB_ENV = "LABELLOOP_DB"
+
+_LFS_README = """\
+Put labelling functions here, one or more per *.py file. labelloop loads LF code only from
+this folder. Example:
+
+    from weak_supervision import ABSTAIN, labeling_function
+
+    @labeling_function()
+    def mentions_refund(row):
+        return "billing" if "refund" in row.text.lower() else ABSTAIN
+"""
+
+
+def resolve_db_url(root: Path, config: WorkspaceConfig | None, flag: str | None) -> str:
+    """Database URL precedence: ``--db``, then ``LABELLOOP_DB``, then the toml, then SQLite."""
+    for candidate in (flag, os.environ.get(DB_ENV), config.database if config else None):
+        if candidate:
+            return candidate
+    return db.sqlite_url(root / DB_FILE)
+
+
+AnnotatorRef = str | Annotator
+
+
+class Workspace:
+    """A labelling project: settings, store, and the annotation, import and export calls."""
+
+    def __init__(self, root: Path, config: WorkspaceConfig, engine: Engine, db_url: str) -> None:
+        self.root = root
+        self.config = config
+        self.engine = engine
+        self.db_url = db_url
+
+    # ------------------------------------------------------------------ life cycle
+
+    @classmethod
+    def create(
+        cls,
+        directory: str | Path,
+        *,
+        labels: list[str] | tuple[str, ...],
+        name: str | None = None,
+        db_url: str | None = None,
+        text_field: str = "text",
+    ) -> Workspace:
+        """Make ``directory`` a workspace: ``labelloop.toml``, ``lfs/``, ``models/``, the store."""
+        root = Path(directory)
+        labels = validate_labels(list(labels), where="labels")
+        if (root / CONFIG_FILE).exists():
+            raise WorkspaceExists(f"{root}: already a labelloop workspace ({CONFIG_FILE} exists)")
+        if root.exists() and not root.is_dir():
+            raise BadInput(f"{root}: exists and is not a folder")
+        created_root = not root.exists()
+        config = WorkspaceConfig(
+            name=name or root.resolve().name or "labelloop",
+            labels=labels,
+            text_field=text_field,
+            database=db_url or "",
+        )
+        made: list[Path] = []
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for sub in (LFS_DIR, MODELS_DIR):
+                path = root / sub
+                if not path.exists():
+                    path.mkdir()
+                    made.append(path)
+            readme = root / LFS_DIR / "README.txt"
+            if not readme.exists():
+                readme.write_text(_LFS_README, encoding="utf-8")
+            write_config(root, config)
+            made.append(root / CONFIG_FILE)
+            url = resolve_db_url(root, config, db_url)
+            engine = db.open_store(url, create=True)
+        except BaseException:
+            # init leaves nothing behind when it fails.
+            for path in reversed(made):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            if created_root:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+        return cls(root, config, engine, url)
+
+    @classmethod
+    def open(cls, directory: str | Path = ".", *, db_url: str | None = None) -> Workspace:
+        """Open an existing workspace (validating its toml and the store's schema)."""
+        root = Path(directory)
+        if not (root / CONFIG_FILE).is_file():
+            raise WorkspaceNotFound(
+                f"{root}: not a labelloop workspace (no {CONFIG_FILE}); create one with "
+                f"`labelloop init {root} --labels a,b`"
+            )
+        config = load_config(root)
+        url = resolve_db_url(root, config, db_url)
+        engine = db.open_store(url, create=url == db.sqlite_url(root / DB_FILE))
+        return cls(root, config, engine, url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r}, labels={list(self.labels)!r})"
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    @property
+    def lfs_dir(self) -> Path:
+        return self.root / LFS_DIR
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / MODELS_DIR
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with db.write_session(self.engine) as session:
+            yield session
+
+    # ------------------------------------------------------------------ data in and out
+
+    def import_file(
+        self,
+        path: str | Path,
+        *,
+        text_field: str | None = None,
+        id_field: str | None = None,
+        label_field: str | None = None,
+        split: str = "pool",
+        format: str | None = None,
+        progress: importer.ProgressCallback | None = None,
+    ) -> importer.ImportReport:
+        """Import a CSV/TSV, JSONL or Parquet file; all of it or, on any fault, nothing."""
+        return importer.run_import(
+            self.engine,
+            Path(path),
+            labels=self.labels,
+            text_field=text_field or self.config.text_field,
+            id_field=id_field,
+            label_field=label_field,
+            split=split,
+            fmt=format,
+            queue_seed=self.config.queue_seed,
+            progress=progress,
+        )
+
+    def export(
+        self, out: str | Path, *, format: str | None = None, annotations: bool = False
+    ) -> exporter.ExportReport:
+        """Write one row per item (or the annotation log) as CSV, JSONL or Parquet."""
+        return exporter.run_export(
+            self.engine, Path(out), labels=self.labels, fmt=format, annotations=annotations
+        )
+
+    # ------------------------------------------------------------------ users
+
+    def add_user(self, name: str, *, role: str = "annotator") -> tuple[Annotator, str]:
+        """Create an annotator; returns it and its sign-in token, which is not stored."""
+        with self._write() as session:
+            return users.add_annotator(session, name=name, role=role)
+
+    def deactivate_user(self, name: str) -> Annotator:
+        with self._write() as session:
+            return users.deactivate(session, name=name)
+
+    def list_users(self) -> list[Annotator]:
+        with db.read_session(self.engine) as session:
+            return users.list_annotators(session)
+
+    def sign_in(self, token: str) -> Annotator:
+        with db.read_session(self.engine) as session:
+            return users.authenticate(session, token)
+
+    def _annotator(self, session: Session, ref: AnnotatorRef) -> Annotator:
+        name = ref.name if isinstance(ref, Annotator) else ref
+        annotator = users.get_annotator(session, name)
+        if annotator.role == SYSTEM_ROLE:
+            raise UnknownAnnotator(f"{name!r} is not a person and cannot label")
+        return annotator
+
+    def _item_id(self, session: Session, item: int | str) -> int:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if session.get(Item, item) is None:
+                raise UnknownItem(f"no item with id {item}")
+            return item
+        found = session.exec(select(Item.id).where(Item.external_id == str(item))).first()
+        if found is None:
+            raise UnknownItem(f"no item with id {item!r}")
+        return found
+
+    # ------------------------------------------------------------------ annotation
+
+    def next_item(self, annotator: AnnotatorRef) -> queue.QueueItem | None:
+        """The item this annotator should label now (leased to them), or None when done."""
+        with self._write() as session:
+            return queue.claim_next_item(
+                session,
+                annotator=self._annotator(session, annotator),
+                overlap=self.config.overlap,
+                lease_seconds=self.config.lease_seconds,
+            )
+
+    def annotate(
+        self,
+        item_id: int | str,
+        annotator: AnnotatorRef,
+        label: str,
+        *,
+        duration_ms: int | None = None,
+    ) -> Annotation:
+        """Label an item the annotator holds. ``item_id``: the internal id or the external id."""
+        with self._write() as session:
+            return queue.annotate(
+                session,
+                annotator=self._annotator(session, annotator),
+                item_id=self._item_id(session, item_id),
+                label=label,
+                labels=self.labels,
+                duration_ms=duration_ms,
+            )
+
+    def skip(
+        self, item_id: int | str, annotator: AnnotatorRef, *, duration_ms: int | None = None
+    ) -> Annotation:
+        with self._write() as session:
+            return queue.skip(
+                session,
+                annotator=self._annotator(session, annotator),
+                item_id=self._item_id(session, item_id),
+                duration_ms=duration_ms,
+            )
+
+    def undo(self, annotator: AnnotatorRef) -> queue.QueueItem:
+        """Bring back the annotator's previous item so they can change their answer."""
+        with self._write() as session:
+            return queue.undo(
+                session,
+                annotator=self._annotator(session, annotator),
+                lease_seconds=self.config.lease_seconds,
+            )
+
+    def release(self, annotator: AnnotatorRef) -> int:
+        with self._write() as session:
+            return queue.release(session, annotator=self._annotator(session, annotator))
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        """Counts for ``labelloop status``; the keys of DESIGN.md's JSON shape, and more."""
+        with db.read_session(self.engine) as session:
+            by_split = dict(
+                session.exec(select(Item.split, func.count()).group_by(col(Item.split))).all()
+            )
+            labelled = session.exec(
+                select(func.count()).where(Item.split == "pool", Item.n_labels > 0)
+            ).one()
+            current = (
+                select(Annotation.label, func.count())
+                .where(col(Annotation.superseded_by).is_(None))
+                .group_by(col(Annotation.label))
+            )
+            by_label: dict[str, int] = {}
+            skips = 0
+            for label, n in session.exec(current).all():
+                if label is None:
+                    skips = n
+                else:
+                    by_label[label] = n
+            log_rows = session.exec(select(func.count()).select_from(Annotation)).one()
+            annotators = session.exec(
+                select(func.count()).where(
+                    Annotator.role != SYSTEM_ROLE, col(Annotator.active).is_(True)
+                )
+            ).one()
+            rounds = session.exec(select(func.count()).select_from(Round)).one()
+            leased = session.exec(
+                select(func.count()).where(Lease.expires_at > utcnow())
+            ).one()
+        pool = int(by_split.get("pool", 0))
+        gold = int(by_split.get("gold", 0))
+        return {
+            "workspace": self.config.name,
+            "labels": list(self.labels),
+            "database": db.display_url(self.db_url),
+            "items": {"total": pool + gold, "pool": pool, "gold": gold, "labelled": labelled},
+            "annotations": sum(by_label.values()),
+            "annotations_by_label": {label: by_label.get(label, 0) for label in self.labels},
+            "skips": skips,
+            "annotation_log_rows": log_rows,
+            "annotators": annotators,
+            "rounds": rounds,
+            "leases_active": leased,
+            "coverage": {"human": round(labelled / pool, 6) if pool else 0.0},
+            "quality": {},
+        }

@@ -1,0 +1,141 @@
+"""The command line through Typer's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from labeling.cli import app
+from tests.conftest import YOUTUBE
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def ws_dir(tmp_path):
+    result = run("init", str(tmp_path / "w"), "--labels", "0,1")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "w"
+
+
+def test_help_explains_every_command():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("init", "import", "export", "status", "user", "demo"):
+        assert command in result.output
+    for command in (["init"], ["import"], ["export"], ["status"], ["user", "add"], ["demo"]):
+        sub = run(*command, "--help")
+        assert sub.exit_code == 0, sub.output
+        assert "--workspace" in sub.output or command in (["init"], ["demo"])
+        assert "--db" in sub.output
+
+
+def test_init_import_status_export(ws_dir, tmp_path):
+    result = run(
+        "import",
+        str(YOUTUBE / "Youtube04-Eminem.csv"),
+        "-w",
+        str(ws_dir),
+        "--text-field",
+        "CONTENT",
+        "--id-field",
+        "COMMENT_ID",
+        "--label-field",
+        "CLASS",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["rows_read"], report["imported"], report["duplicates"]) == (448, 446, 2)
+
+    status = json.loads(run("status", "-w", str(ws_dir), "--json").stdout)
+    assert status["items"] == {"total": 446, "pool": 446, "gold": 0, "labelled": 446}
+    assert isinstance(status["annotations"], int)
+    assert {"coverage", "quality", "annotators", "rounds"} <= set(status)
+
+    out = tmp_path / "labels.jsonl"
+    result = run("export", str(out), "-w", str(ws_dir), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 446
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["label"] in {"0", "1"} and first["n_annotations"] == 1
+
+
+def test_bad_input_is_one_line_exit_2(ws_dir, tmp_path):
+    result = run("import", str(tmp_path / "missing.csv"), "-w", str(ws_dir))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "missing.csv: no such file" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_not_a_workspace(tmp_path):
+    result = run("status", "-w", str(tmp_path))
+    assert result.exit_code == 2
+    assert "not a labelloop workspace" in result.stderr
+
+
+def test_init_with_bad_labels(tmp_path):
+    result = run("init", str(tmp_path / "x"), "--labels", "a,a")
+    assert result.exit_code == 2
+    assert "option '--labels': label 'a' appears more than once" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_user_add_prints_token_once(ws_dir):
+    result = run("user", "add", "alice", "--role", "admin", "-w", str(ws_dir), "--json")
+    assert result.exit_code == 0, result.output
+    token = json.loads(result.stdout)["token"]
+    assert token.startswith("ll_")
+    listing = run("user", "list", "-w", str(ws_dir))
+    assert "alice\tadmin" in listing.stdout and token not in listing.stdout
+    bad = run("user", "add", "bob", "--role", "king", "-w", str(ws_dir))
+    assert bad.exit_code == 2 and "--role" in bad.stderr
+
+
+def test_json_output_is_only_json(ws_dir):
+    result = run("status", "-w", str(ws_dir), "--json")
+    json.loads(result.stdout)
+
+
+def test_subprocess_end_to_end(tmp_path):
+    """The installed console script, as a user runs it."""
+    exe = [sys.executable, "-m", "labeling.cli"]
+    ws = tmp_path / "sub"
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nhello there,0\nbuy my stuff,1\n")
+    done = subprocess.run(
+        [*exe, "init", str(ws), "--labels", "0,1"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [*exe, "import", str(data), "-w", str(ws), "--label-field", "label", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == 2
+    bad = subprocess.run(
+        [*exe, "import", str(data), "-w", str(ws), "--text-field", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and "no field 'nope'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    status = subprocess.run(
+        ["labelloop", "status", "-w", str(ws), "--json"], capture_output=True, text=True, check=False
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["items"]["labelled"] == 2

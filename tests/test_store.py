@@ -1,0 +1,151 @@
+"""The store: engine settings, schema version guard, workspace creation and URL precedence."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlmodel import Session
+
+from labeling import Workspace, db
+from labeling.errors import BadInput, SchemaTooNew, StoreError, WorkspaceExists, WorkspaceNotFound
+from labeling.models import SCHEMA_VERSION, SchemaInfo
+
+TABLES = {
+    "item",
+    "annotator",
+    "annotation",
+    "lease",
+    "labelingfunction",
+    "lfvote",
+    "round",
+    "score",
+    "schemainfo",
+    "importbatch",
+}
+
+
+def test_create_makes_files_and_tables(tmp_path):
+    ws = Workspace.create(tmp_path / "w", labels=["x", "y"])
+    ws.close()
+    root = tmp_path / "w"
+    assert (root / "labelloop.toml").is_file()
+    assert (root / "lfs").is_dir()
+    assert (root / "labelloop.db").is_file()
+    with sqlite3.connect(root / "labelloop.db") as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = conn.execute(
+            "SELECT value FROM schemainfo WHERE key='schema_version'"
+        ).fetchone()[0]
+    assert TABLES <= names
+    assert int(version) == SCHEMA_VERSION
+
+
+def test_sqlite_pragmas(tmp_path):
+    ws = Workspace.create(tmp_path / "w", labels=["x", "y"])
+    with ws.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+    ws.close()
+
+
+def test_foreign_keys_are_enforced(tmp_path):
+    ws = Workspace.create(tmp_path / "w", labels=["x", "y"])
+    with pytest.raises(Exception, match="FOREIGN KEY"), ws.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO annotation (item_id, annotator_id, skipped, origin, created_at) "
+            "VALUES (999, 999, 0, 'human', '2026-01-01')"
+        )
+    ws.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    ws = Workspace.create(tmp_path / "w", labels=["x", "y"])
+    with Session(ws.engine) as session:
+        row = session.get(SchemaInfo, "schema_version")
+        row.value = str(SCHEMA_VERSION + 1)
+        session.add(row)
+        session.commit()
+    ws.close()
+    with pytest.raises(SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1}.*upgrade"):
+        Workspace.open(tmp_path / "w")
+
+
+def test_foreign_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match="not a labelloop database"):
+        db.open_store(db.sqlite_url(path), create=True)
+
+
+def test_no_engine_at_import_time():
+    import importlib
+
+    import labeling.db as module
+
+    importlib.reload(module)
+    assert not any(
+        name for name, value in vars(module).items() if type(value).__name__ == "Engine"
+    )
+
+
+def test_bad_url(tmp_path):
+    with pytest.raises(BadInput, match="not a valid SQLAlchemy URL"):
+        db.make_engine("::nonsense::")
+    with pytest.raises(BadInput, match="no driver"):
+        db.make_engine("nosuchdialect://x/y")
+
+
+def test_init_twice_is_refused(tmp_path):
+    Workspace.create(tmp_path / "w", labels=["x", "y"]).close()
+    with pytest.raises(WorkspaceExists):
+        Workspace.create(tmp_path / "w", labels=["x", "y"])
+
+
+def test_open_a_plain_folder(tmp_path):
+    with pytest.raises(WorkspaceNotFound, match="not a labelloop workspace"):
+        Workspace.open(tmp_path)
+
+
+def test_failed_init_leaves_nothing(tmp_path):
+    target = tmp_path / "w"
+    with pytest.raises(StoreError):
+        Workspace.create(target, labels=["x", "y"], db_url=f"sqlite:///{tmp_path}/no/such/dir.db")
+    assert not target.exists()
+
+
+def test_db_url_precedence(tmp_path, monkeypatch):
+    root = tmp_path / "w"
+    Workspace.create(root, labels=["x", "y"]).close()
+    env_db = tmp_path / "env.db"
+    flag_db = tmp_path / "flag.db"
+    toml_db = tmp_path / "toml.db"
+    # 4. the workspace's own SQLite file
+    with Workspace.open(root) as ws:
+        assert ws.db_url == db.sqlite_url(root / "labelloop.db")
+    # 3. the toml
+    text = (root / "labelloop.toml").read_text().replace(
+        'database = ""', f'database = "{db.sqlite_url(toml_db)}"'
+    )
+    (root / "labelloop.toml").write_text(text)
+    db.open_store(db.sqlite_url(toml_db), create=True).dispose()
+    with Workspace.open(root) as ws:
+        assert ws.db_url == db.sqlite_url(toml_db)
+    # 2. LABELLOOP_DB beats the toml
+    db.open_store(db.sqlite_url(env_db), create=True).dispose()
+    monkeypatch.setenv("LABELLOOP_DB", db.sqlite_url(env_db))
+    with Workspace.open(root) as ws:
+        assert ws.db_url == db.sqlite_url(env_db)
+    # 1. --db beats everything
+    db.open_store(db.sqlite_url(flag_db), create=True).dispose()
+    with Workspace.open(root, db_url=db.sqlite_url(flag_db)) as ws:
+        assert ws.db_url == db.sqlite_url(flag_db)
+
+
+def test_other_url_must_be_initialised(tmp_path):
+    root = tmp_path / "w"
+    Workspace.create(root, labels=["x", "y"]).close()
+    with pytest.raises(StoreError, match="is empty"):
+        Workspace.open(root, db_url=db.sqlite_url(tmp_path / "fresh.db"))
