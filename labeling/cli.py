@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from labeling.errors import LabelloopError
 
@@ -66,6 +67,12 @@ def handle_errors(fn: F) -> F:
         except LabelloopError as exc:
             typer.echo(f"error: {_one_line(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except SQLAlchemyError as exc:
+            # The database failed under us (unreachable, disk full, a constraint): the
+            # transaction was rolled back, so nothing was written.
+            detail = getattr(exc, "orig", None) or exc
+            typer.echo(f"error: database error: {_one_line(str(detail))[:500]}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("error: interrupted; nothing was written by the interrupted step", err=True)
             raise typer.Exit(130) from None

@@ -61,6 +61,9 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise BadInput(f"database URL {url!r} is not a valid SQLAlchemy URL") from exc
+    if parsed.drivername == "postgresql":
+        # A plain postgresql:// URL means psycopg 2 to SQLAlchemy; labelloop ships psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(

@@ -217,7 +217,9 @@ def _flat(value: Any) -> Any:
 
 
 def _write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    writer = csv.writer(handle, lineterminator="\n")
+    # RFC 4180 line ends: with "\r\n" as terminator the writer also quotes cells holding a
+    # lone "\r", which a "\n" terminator would leave bare (and readers split the row there).
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(columns)
     count = 0
     for row in rows:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -130,6 +131,23 @@ def _check_sample(path: Path, sample: bytes) -> str:
         ) from exc
 
 
+def _locate_bad_utf8(path: Path) -> tuple[int, int]:
+    """Byte offset and 1-based line of the first byte that is not valid UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    lines = 1
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            try:
+                decoder.decode(block, final=False)
+            except UnicodeDecodeError as exc:
+                bad = max(exc.start - len(decoder.getstate()[0]), 0)
+                return offset + bad, lines + block[:bad].count(b"\n")
+            offset += len(block)
+            lines += block.count(b"\n")
+    return offset, lines
+
+
 def _sniff_delimiter(header_line: str) -> str:
     counts = dict.fromkeys([",", "\t", ";", "|"], 0)
     quoted = False
@@ -205,11 +223,22 @@ class _CsvReader:
                     number += len(rows)
                     yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
             except UnicodeDecodeError as exc:
+                offset, line = _locate_bad_utf8(self.path)
                 raise ImportFailed(
-                    f"{self.path}: not valid UTF-8 after data row {number}; save the file as UTF-8"
+                    f"{self.path}: not valid UTF-8 at byte {offset} (line {line}); "
+                    "save the file as UTF-8"
                 ) from exc
             except pd.errors.ParserError as exc:
-                detail = str(exc).replace("Error tokenizing data. C error: ", "")
+                detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+                # pandas counts records with the header as 1 ("line" in its words); a record
+                # may span several physical lines when a quoted cell holds line breaks.
+                found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+                if found:
+                    expected, record, seen = (int(g) for g in found.groups())
+                    detail = (
+                        f"row {record - 1} has {seen} cells; expected {expected} "
+                        f"like the header (a delimiter inside an unquoted cell?)"
+                    )
                 raise ImportFailed(f"{self.path}: malformed CSV: {detail}") from exc
             except pd.errors.EmptyDataError as exc:
                 raise ImportFailed(f"{self.path}: the file is empty") from exc
@@ -395,7 +424,10 @@ class _RowChecker:
     def text(self, number: int, row: dict[str, Any]) -> str:
         name = self.plan.text_field
         if name not in row:
-            raise ImportFailed(f"{self.where(number, name)}: missing (the text field)")
+            raise ImportFailed(
+                f"{self.where(number, name)}: missing (the text field); this "
+                f"{self.row_word} has the fields: {', '.join(repr(k) for k in list(row)[:30])}"
+            )
         value = row[name]
         if not isinstance(value, str):
             raise ImportFailed(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 1
@@ -69,8 +69,8 @@ class Item(SQLModel, table=True):
     # Current human labels (not skips, not superseded), kept in step by the queue service so
     # that "is this item done?" needs no join.
     n_labels: int = 0
-    # Seeded random order used before a model has scored the pool.
-    rank: int = 0
+    # Seeded random order used before a model has scored the pool (63-bit hash: BIGINT).
+    rank: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     batch_id: int | None = Field(default=None, foreign_key="importbatch.id")
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
 
 from labeling import Workspace
+from tests import pgserver
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -38,3 +40,47 @@ def db_fingerprint(ws: Workspace) -> str:
             for row in conn.exec_driver_sql(f'SELECT * FROM "{table}" ORDER BY 1'):
                 digest.update(repr(tuple(row)).encode())
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- backends: SQLite and PostgreSQL
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("all", *BACKENDS),
+        default="all",
+        help="database backends for the store, queue and import tests (default: all; "
+        "postgresql needs the server binaries, e.g. `apt-get install -y postgresql`)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend")
+        metafunc.parametrize("backend", BACKENDS if chosen == "all" else (chosen,))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the whole run; each test gets a database of its own."""
+    try:
+        server = pgserver.start()
+    except pgserver.PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+_database_names = itertools.count()
+
+
+@pytest.fixture
+def db_url(backend, request) -> str | None:
+    """None for the workspace's own SQLite file, or the URL of a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"t{next(_database_names)}")

@@ -15,10 +15,10 @@ FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
 
 
 @pytest.fixture
-def youtube_ws(tmp_path):
+def youtube_ws(tmp_path, db_url):
     if len(FILES) != 5:
         pytest.fail(f"expected the 5 YouTube files in ../shared/datasets/youtube, found {FILES}")
-    ws = Workspace.create(tmp_path / "yt", labels=["0", "1"])
+    ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=db_url)
     reports = [
         ws.import_file(f, text_field="CONTENT", id_field="COMMENT_ID", label_field="CLASS")
         for f in FILES
