@@ -23,7 +23,9 @@ def _child(csv_path: str, ws_dir: str) -> None:
     from labeling import Workspace
 
     baseline = peak_rss_mb()
-    ws = Workspace.create(ws_dir, labels=["billing", "technical", "shipping", "account", "feedback"])
+    ws = Workspace.create(
+        ws_dir, labels=["billing", "technical", "shipping", "account", "feedback"]
+    )
     started = time.perf_counter()
     report = ws.import_file(csv_path, text_field="text", id_field="id", label_field="label")
     seconds = time.perf_counter() - started

@@ -39,7 +39,10 @@ app.add_typer(user_app, name="user")
 WorkspaceOpt = Annotated[
     Path,
     typer.Option(
-        "-w", "--workspace", help="Workspace folder (default: the current folder).", show_default=False
+        "-w",
+        "--workspace",
+        help="Workspace folder (default: the current folder).",
+        show_default=False,
     ),
 ]
 DbOpt = Annotated[
@@ -331,9 +334,9 @@ def user_deactivate(
 @app.command()
 @handle_errors
 def demo(
-    directory: Annotated[
-        Path, typer.Argument(help="Folder for the demo workspace.")
-    ] = Path("labelloop-demo"),
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path(
+        "labelloop-demo"
+    ),
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

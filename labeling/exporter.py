@@ -108,9 +108,7 @@ class _SourceColumns:
     def values(self, batch_id: int | None, source: dict[str, Any]) -> dict[str, Any]:
         mapped = self.mapped.get(batch_id, set()) if batch_id is not None else set()
         return {
-            column: source.get(name)
-            for name, column in self.columns.items()
-            if name not in mapped
+            column: source.get(name) for name, column in self.columns.items() if name not in mapped
         }
 
 
@@ -124,7 +122,7 @@ def _item_rows(
         last = 0
         while True:
             items = session.exec(
-                select(
+                select(  # type: ignore[call-overload]
                     Item.id,
                     Item.external_id,
                     Item.text,
@@ -150,7 +148,8 @@ def _item_rows(
                 )
                 .group_by(col(Annotation.item_id), col(Annotation.label))
             ).all():
-                counts[item_id][label] = n
+                if label is not None:
+                    counts[item_id][label] = n
             predictions: dict[int, tuple[str | None, float | None]] = {}
             if promoted is not None:
                 for item_id, prediction, confidence in session.exec(
@@ -206,7 +205,7 @@ def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
                     "origin": annotation.origin,
                     "created_at": annotation.created_at.isoformat(),
                 }
-            last = rows[-1][0].id
+            last = rows[-1][0].id or last
 
 
 def _flat(value: Any) -> Any:

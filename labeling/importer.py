@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from labeling import db
 from labeling.errors import ImportFailed
@@ -119,15 +120,15 @@ def _check_sample(path: Path, sample: bytes) -> str:
     if b"\x00" in sample:
         offset = sample.index(b"\x00")
         raise ImportFailed(
-            f"{path}: holds a NUL byte at byte {offset}; expected a UTF-8 text file "
-            "(is it binary?)"
+            f"{path}: holds a NUL byte at byte {offset}; expected a UTF-8 text file (is it binary?)"
         )
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
         return decoder.decode(sample, final=False)
     except UnicodeDecodeError as exc:
+        offset, line = _locate_bad_utf8(path)
         raise ImportFailed(
-            f"{path}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8"
+            f"{path}: not valid UTF-8 at byte {offset} (line {line}); save the file as UTF-8"
         ) from exc
 
 
@@ -218,7 +219,10 @@ class _CsvReader:
                 )
                 for frame in reader:
                     columns = [frame[name].tolist() for name in self.fields]
-                    rows = [dict(zip(self.fields, row, strict=True)) for row in zip(*columns)]
+                    rows = [
+                        dict(zip(self.fields, row, strict=True))
+                        for row in zip(*columns, strict=True)
+                    ]
                     numbers = list(range(number + 1, number + len(rows) + 1))
                     number += len(rows)
                     yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
@@ -273,8 +277,7 @@ class _JsonlReader:
                     value = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ImportFailed(
-                        f"{self.path}: line {number}: invalid JSON: {exc.msg} "
-                        f"(column {exc.colno})"
+                        f"{self.path}: line {number}: invalid JSON: {exc.msg} (column {exc.colno})"
                     ) from exc
                 if not isinstance(value, dict):
                     raise ImportFailed(
@@ -324,7 +327,9 @@ class _ParquetReader:
         total = max(self.file.metadata.num_rows, 1)
         try:
             for batch in self.file.iter_batches(batch_size=CHUNK_ROWS):
-                rows = [dict(zip(self.fields, row.values(), strict=True)) for row in batch.to_pylist()]
+                rows = [
+                    dict(zip(self.fields, row.values(), strict=True)) for row in batch.to_pylist()
+                ]
                 numbers = list(range(number + 1, number + len(rows) + 1))
                 number += len(rows)
                 yield _Chunk(rows=rows, numbers=numbers, position=self.size * number // total)
@@ -567,7 +572,9 @@ def _existing_ids(session: Any, ids: list[str]) -> set[str]:
     for start in range(0, len(ids), 5_000):
         part = ids[start : start + 5_000]
         found.update(
-            session.execute(select(Item.external_id).where(Item.external_id.in_(part))).scalars()
+            session.execute(
+                select(col(Item.external_id)).where(col(Item.external_id).in_(part))
+            ).scalars()
         )
     return found
 
@@ -599,10 +606,9 @@ def run_import(
 
     report = ImportReport(file=path.name, format=fmt, split=split, fields=fields)
     checker = _RowChecker(plan, reader.row_word)
-    mapped = {text_field, id_field, label_field} - {None}
-    drop_from_source = set(EXPORT_COMPUTED_COLUMNS) if set(EXPORT_COMPUTED_COLUMNS) <= set(
-        fields
-    ) else set()
+    drop_from_source = (
+        set(EXPORT_COMPUTED_COLUMNS) if set(EXPORT_COMPUTED_COLUMNS) <= set(fields) else set()
+    )
     item_table = Item.__table__  # type: ignore[attr-defined]
     annotation_table = Annotation.__table__  # type: ignore[attr-defined]
     seen: set[str] = set()
@@ -669,8 +675,8 @@ def run_import(
                 report.imported += len(records)
                 if labelled:
                     new_ids = session.execute(
-                        select(Item.external_id, Item.id).where(
-                            Item.batch_id == batch.id, Item.id > before  # type: ignore[operator]
+                        select(col(Item.external_id), col(Item.id)).where(
+                            col(Item.batch_id) == batch.id, col(Item.id) > before
                         )
                     ).all()
                     _bulk_insert(

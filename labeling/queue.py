@@ -126,7 +126,7 @@ def claim_next_item(
     session.flush()
 
     seen_by_me = exists().where(
-        Annotation.item_id == Item.id, Annotation.annotator_id == annotator.id
+        col(Annotation.item_id) == col(Item.id), col(Annotation.annotator_id) == annotator.id
     )
     query = (
         select(Item.id)

@@ -12,7 +12,7 @@ import hmac
 import secrets
 import unicodedata
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from labeling.errors import BadInput, UnknownAnnotator
 from labeling.models import IMPORT_ANNOTATOR, ROLES, SYSTEM_ROLE, Annotator
@@ -123,6 +123,6 @@ def system_annotator(session: Session, name: str = IMPORT_ANNOTATOR) -> Annotato
 def list_annotators(session: Session) -> list[Annotator]:
     return list(
         session.exec(
-            select(Annotator).where(Annotator.role != SYSTEM_ROLE).order_by(Annotator.id)
+            select(Annotator).where(Annotator.role != SYSTEM_ROLE).order_by(col(Annotator.id))
         ).all()
     )

@@ -332,9 +332,7 @@ class Workspace:
                 )
             ).one()
             rounds = session.exec(select(func.count()).select_from(Round)).one()
-            leased = session.exec(
-                select(func.count()).where(Lease.expires_at > utcnow())
-            ).one()
+            leased = session.exec(select(func.count()).where(Lease.expires_at > utcnow())).one()
         pool = int(by_split.get("pool", 0))
         gold = int(by_split.get("gold", 0))
         return {

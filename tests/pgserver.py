@@ -68,8 +68,15 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
-             "-m", "immediate", "stop"],
+            [
+                *self.prefix,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.folder / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             capture_output=True,
             check=False,
         )
@@ -87,10 +94,31 @@ def start() -> PostgresServer:
     data = folder / "data"
     port = _free_port()
     steps = [
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-         "-E", "UTF8", "--no-sync"],
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-         "-w", "-o", f"-h 127.0.0.1 -p {port} -k {folder} -F -c max_connections=200", "start"],
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "server.log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {folder} -F -c max_connections=200",
+            "start",
+        ],
     ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, check=False)

@@ -135,7 +135,10 @@ def test_subprocess_end_to_end(tmp_path):
     assert bad.stderr.startswith("error: ") and "no field 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
     status = subprocess.run(
-        ["labelloop", "status", "-w", str(ws), "--json"], capture_output=True, text=True, check=False
+        ["labelloop", "status", "-w", str(ws), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["items"]["labelled"] == 2

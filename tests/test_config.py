@@ -42,7 +42,7 @@ def test_labels_with_quotes_and_unicode_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("overlap = 1", "overlap = 1\ncolour = \"red\"", "unknown key 'colour'"),
+        ("overlap = 1", 'overlap = 1\ncolour = "red"', "unknown key 'colour'"),
         ('labels = ["spam", "ham"]', "labels = []", "key 'labels': expected at least 2 labels"),
         ('labels = ["spam", "ham"]', 'labels = ["spam", "spam"]', "label 'spam' appears more"),
         ('labels = ["spam", "ham"]', 'labels = ["spam", ""]', "label 2 is empty"),
@@ -64,7 +64,9 @@ def test_bad_values_name_the_key(root, old, new, message):
 
 def test_missing_key(root):
     path = root / "labelloop.toml"
-    path.write_text("\n".join(line for line in path.read_text().splitlines() if "labels" not in line))
+    path.write_text(
+        "\n".join(line for line in path.read_text().splitlines() if "labels" not in line)
+    )
     with pytest.raises(ConfigError, match="key 'labels' is missing"):
         Workspace.open(root)
 

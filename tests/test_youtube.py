@@ -59,7 +59,9 @@ def test_no_byte_order_mark_leaks(youtube_ws):
 def test_quoted_and_unquoted_headers_both_map(youtube_ws):
     # Files 01-04 quote their header, 05 does not: all five must give the same field names.
     _, reports = youtube_ws
-    assert {tuple(r.fields) for r in reports} == {("COMMENT_ID", "AUTHOR", "DATE", "CONTENT", "CLASS")}
+    assert {tuple(r.fields) for r in reports} == {
+        ("COMMENT_ID", "AUTHOR", "DATE", "CONTENT", "CLASS")
+    }
 
 
 def test_reimport_skips_everything_as_duplicates(youtube_ws):
