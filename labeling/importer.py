@@ -149,6 +149,17 @@ def _locate_bad_utf8(path: Path) -> tuple[int, int]:
     return offset, lines
 
 
+def _sniff_quotechar(header_line: str, delimiter: str) -> str:
+    """``'`` when every header name is wrapped in single quotes, else the usual ``"``.
+
+    Only the header decides: apostrophes in texts ("don't, won't") fool content sniffing.
+    """
+    names = header_line.strip().split(delimiter)
+    if names and all(len(n) >= 2 and n[0] == n[-1] == "'" for n in names):
+        return "'"
+    return '"'
+
+
 def _sniff_delimiter(header_line: str) -> str:
     counts = dict.fromkeys([",", "\t", ";", "|"], 0)
     quoted = False
@@ -171,6 +182,7 @@ class _CsvReader:
         text = _check_sample(path, sample)
         first_line = text.splitlines()[0] if text else ""
         self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(first_line)
+        self.quotechar = _sniff_quotechar(first_line, self.delimiter)
         header = self._read_header(text)
         self.fields = [_clean_name(name) for name in header]
         for position, name in enumerate(self.fields, start=1):
@@ -188,7 +200,9 @@ class _CsvReader:
 
     def _read_header(self, text: str) -> list[str]:
         try:
-            reader = csv.reader(io.StringIO(text), delimiter=self.delimiter)
+            reader = csv.reader(
+                io.StringIO(text), delimiter=self.delimiter, quotechar=self.quotechar
+            )
             header = next(reader, None)
         except csv.Error as exc:
             raise ImportFailed(f"{self.path}: malformed CSV header: {exc}") from exc
@@ -205,6 +219,7 @@ class _CsvReader:
                 reader = pd.read_csv(
                     fh,
                     sep=self.delimiter,
+                    quotechar=self.quotechar,
                     # object, not pandas' Arrow-backed str: turning Arrow strings back into
                     # Python strings row by row cost 15x the parse itself.
                     dtype=object,
