@@ -34,6 +34,9 @@ CHUNK_ROWS = 20_000
 MAX_CELL_CHARS = 1_000_000
 MAX_ID_CHARS = 512
 MAX_FIELDS = 10_000
+# Distinct unknown labels remembered for the error message (a free-text column mapped as the
+# label field must not grow a dictionary with the file).
+MAX_UNKNOWN_LABELS = 1_000
 SNIFF_BYTES = 64 * 1024
 BOM = "\ufeff"
 
@@ -422,6 +425,7 @@ class _RowChecker:
         self.row_word = row_word
         self.label_set = set(plan.labels)
         self.unknown_labels: dict[str, tuple[int, int]] = {}
+        self.unknown_beyond = 0
         self.fields: dict[str, None] = {}
 
     def where(self, number: int, name: str) -> str:
@@ -498,8 +502,11 @@ class _RowChecker:
                 )
             return None
         if as_text not in self.label_set:
-            first, count = self.unknown_labels.get(as_text, (number, 0))
-            self.unknown_labels[as_text] = (first, count + 1)
+            if as_text in self.unknown_labels or len(self.unknown_labels) < MAX_UNKNOWN_LABELS:
+                first, count = self.unknown_labels.get(as_text, (number, 0))
+                self.unknown_labels[as_text] = (first, count + 1)
+            else:
+                self.unknown_beyond += 1
         return as_text
 
     def raise_unknown_labels(self) -> None:
@@ -516,6 +523,11 @@ class _RowChecker:
             f"{self.plan.path}: field {self.plan.label_field!r} holds labels that are not in the "
             f"workspace's label set ({', '.join(self.plan.labels)}): {listed}"
             + (f"; and {more} more" if more > 0 else "")
+            + (
+                f"; and {self.unknown_beyond:,} more {self.row_word}s with other unknown labels"
+                if self.unknown_beyond
+                else ""
+            )
         )
 
 
@@ -582,14 +594,17 @@ def _db_timestamp(session: Any, value: Any) -> Any:
     return value
 
 
-def _existing_ids(session: Any, ids: list[str]) -> set[str]:
-    found: set[str] = set()
+def _existing_ids(session: Any, ids: list[str]) -> dict[str, int | None]:
+    """Ids already in the store (this import's earlier chunks included), with their batch."""
+    found: dict[str, int | None] = {}
     for start in range(0, len(ids), 5_000):
         part = ids[start : start + 5_000]
         found.update(
             session.execute(
-                select(col(Item.external_id)).where(col(Item.external_id).in_(part))
-            ).scalars()
+                select(col(Item.external_id), col(Item.batch_id)).where(
+                    col(Item.external_id).in_(part)
+                )
+            ).all()
         )
     return found
 
@@ -626,7 +641,6 @@ def run_import(
     )
     item_table = Item.__table__  # type: ignore[attr-defined]
     annotation_table = Annotation.__table__  # type: ignore[attr-defined]
-    seen: set[str] = set()
     with db.write_session(engine) as session:
         batch = ImportBatch(
             source_name=path.name,
@@ -645,6 +659,9 @@ def run_import(
             importer_id = system_annotator(session).id
         now = _db_timestamp(session, utcnow())
         for chunk in reader.chunks():
+            # Repeats within this chunk are caught here; repeats of earlier chunks are already
+            # in the store (same transaction), so memory does not grow with the file.
+            seen: set[str] = set()
             prepared: list[tuple[str, str, dict[str, Any], str | None]] = []
             for number, row in zip(chunk.numbers, chunk.rows, strict=True):
                 text = checker.text(number, row)
@@ -657,7 +674,9 @@ def run_import(
                 prepared.append((external_id, text, row, label))
             report.rows_read += len(chunk.rows)
             in_store = _existing_ids(session, [p[0] for p in prepared])
-            report.duplicates_in_store += len(in_store)
+            from_this_file = sum(1 for b in in_store.values() if b == batch.id)
+            report.duplicates_in_file += from_this_file
+            report.duplicates_in_store += len(in_store) - from_this_file
             records = []
             labelled: dict[str, str] = {}
             for external_id, text, row, label in prepared:

@@ -715,3 +715,23 @@ def test_message_names_the_file_not_a_regex_accident(seeded: Workspace, tmp_path
     with pytest.raises(ImportFailed, match=re.escape(path.name) + r".*row 1, field 'text'"):
         seeded.import_file(path, text_field="text", id_field="id")
     assert db_fingerprint(seeded) == before
+
+
+def test_many_distinct_unknown_labels_stay_bounded(
+    seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free-text column mapped as the label field: the error stays short and bounded."""
+    monkeypatch.setattr(importer, "MAX_UNKNOWN_LABELS", 3)
+    path = tmp_path / "free_text_labels.csv"
+    rows = "".join(f"{i},text {i},note {i}\n" for i in range(1, 8))
+    path.write_text("id,text,label\n" + rows, encoding="utf-8")
+    message = expect_refusal(
+        seeded,
+        path,
+        "'note 1' (1 row, first at row 1)",
+        "'note 3' (1 row, first at row 3)",
+        "and 4 more rows with other unknown labels",
+        id_field="id",
+        label_field="label",
+    )
+    assert "note 4" not in message
