@@ -90,6 +90,48 @@ def _still_available(session: Session, lease: Lease, *, overlap: int, now: datet
     return item.n_labels + others < overlap
 
 
+def _candidates(annotator_id: int, overlap: int, now: datetime) -> Any:
+    seen_by_me = exists().where(
+        col(Annotation.item_id) == col(Item.id), col(Annotation.annotator_id) == annotator_id
+    )
+    return select(Item.id).where(
+        Item.split == "pool",
+        Item.n_labels < overlap,
+        ~seen_by_me,
+        Item.n_labels + _active_leases_by_others(Item.id, annotator_id, now) < overlap,
+    )
+
+
+def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: datetime) -> int | None:
+    """The best available item for the annotator, locked for this transaction.
+
+    SQLite: the transaction began with BEGIN IMMEDIATE, so nobody else writes meanwhile and the
+    first candidate is the answer. PostgreSQL: the candidate row is locked with
+    ``FOR UPDATE SKIP LOCKED``, but the query's snapshot predates the lock, so a lease that
+    another transaction committed just before we got the lock is invisible to it (the lease is
+    in another table, so PostgreSQL does not re-check the row). A second statement, with a fresh
+    snapshot taken after the lock is ours, confirms the item is still available; if not, the
+    next candidate is tried.
+    """
+    query = _candidates(annotator_id, overlap, now).order_by(col(Item.rank)).limit(1)
+    if session.get_bind().dialect.name == "sqlite":
+        return session.exec(query).first()
+    skipped: list[int] = []
+    while True:
+        attempt = query.where(col(Item.id).not_in(skipped)) if skipped else query
+        item_id = session.exec(
+            attempt.with_for_update(skip_locked=True, of=Item)  # type: ignore[arg-type]
+        ).first()
+        if item_id is None:
+            return None
+        still = session.exec(
+            _candidates(annotator_id, overlap, now).where(col(Item.id) == item_id)
+        ).first()
+        if still is not None:
+            return item_id
+        skipped.append(item_id)
+
+
 def claim_next_item(
     session: Session,
     *,
@@ -125,23 +167,7 @@ def claim_next_item(
         session.delete(lease)
     session.flush()
 
-    seen_by_me = exists().where(
-        col(Annotation.item_id) == col(Item.id), col(Annotation.annotator_id) == annotator.id
-    )
-    query = (
-        select(Item.id)
-        .where(
-            Item.split == "pool",
-            Item.n_labels < overlap,
-            ~seen_by_me,
-            Item.n_labels + _active_leases_by_others(Item.id, annotator.id, now) < overlap,
-        )
-        .order_by(col(Item.rank))
-        .limit(1)
-    )
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True, of=Item)  # type: ignore[arg-type]
-    item_id = session.exec(query).first()
+    item_id = _pick_item(session, annotator_id=annotator.id, overlap=overlap, now=now)
     if item_id is None:
         return None
     lease = Lease(item_id=item_id, annotator_id=annotator.id, served_at=now, expires_at=expires)
