@@ -125,6 +125,9 @@ class Lease(SQLModel, table=True):
     round_id: int | None = Field(default=None, foreign_key="round.id")
     # Set when the lease was made by undo: the annotation being revisited.
     undo_of: int | None = Field(default=None, foreign_key="annotation.id")
+    # Whether the lease takes one of the item's ``overlap`` places. Revisiting one's own label
+    # by undo does not: that label already holds the place.
+    holds: bool = True
 
 
 class LabelingFunction(SQLModel, table=True):

@@ -62,6 +62,7 @@ def _queue_item(session: Session, lease: Lease) -> QueueItem:
 
 
 def _active_leases_by_others(item_id: Any, annotator_id: int, now: datetime) -> Any:
+    """How many unexpired leases of other annotators take a place on the item."""
     return (
         select(func.count())
         .select_from(Lease)
@@ -69,25 +70,25 @@ def _active_leases_by_others(item_id: Any, annotator_id: int, now: datetime) -> 
             Lease.item_id == item_id,
             Lease.annotator_id != annotator_id,
             Lease.expires_at > now,
+            col(Lease.holds).is_(True),
         )
         .scalar_subquery()
     )
 
 
-def _still_available(session: Session, lease: Lease, *, overlap: int, now: datetime) -> bool:
-    item = session.get(Item, lease.item_id)
-    if item is None:
+def _has_room(
+    session: Session, *, item_id: int, annotator_id: int, overlap: int, now: datetime
+) -> bool:
+    """Whether the item can take one more annotator besides the labels and holds it has.
+
+    Reads columns, not ORM objects, so the answer comes from the database now, never from a
+    copy cached earlier in the transaction.
+    """
+    n_labels = session.exec(select(Item.n_labels).where(Item.id == item_id)).first()
+    if n_labels is None:
         return False
-    others = session.exec(
-        select(func.count())
-        .select_from(Lease)
-        .where(
-            Lease.item_id == lease.item_id,
-            Lease.annotator_id != lease.annotator_id,
-            Lease.expires_at > now,
-        )
-    ).one()
-    return item.n_labels + others < overlap
+    others = session.exec(select(_active_leases_by_others(item_id, annotator_id, now))).one()
+    return n_labels + others < overlap
 
 
 def _candidates(annotator_id: int, overlap: int, now: datetime) -> Any:
@@ -157,8 +158,14 @@ def claim_next_item(
         # the annotator gets the same item back (a reload must not skip an item).
         if (
             lease.expires_at > now
-            or lease.undo_of is not None
-            or _still_available(session, lease, overlap=overlap, now=now)
+            or not lease.holds
+            or _has_room(
+                session,
+                item_id=lease.item_id,
+                annotator_id=annotator.id,
+                overlap=overlap,
+                now=now,
+            )
         ):
             lease.expires_at = expires
             session.add(lease)
@@ -183,11 +190,15 @@ def _record(
     item_id: int,
     label: str | None,
     duration_ms: int | None,
+    overlap: int,
 ) -> Annotation:
     _require_active(annotator)
     assert annotator.id is not None
+    # Locked so that two submissions of one answer serialise: the second finds no lease.
     lease = session.exec(
-        select(Lease).where(Lease.item_id == item_id, Lease.annotator_id == annotator.id)
+        select(Lease)
+        .where(Lease.item_id == item_id, Lease.annotator_id == annotator.id)
+        .with_for_update()
     ).first()
     if lease is None:
         raise NotLeased(
@@ -195,6 +206,17 @@ def _record(
             "ask for the next item first"
         )
     now = utcnow()
+    if (
+        lease.holds
+        and lease.expires_at <= now
+        and not _has_room(
+            session, item_id=item_id, annotator_id=annotator.id, overlap=overlap, now=now
+        )
+    ):
+        raise NotLeased(
+            f"the hold of annotator {annotator.name!r} on item {item_id} expired and the item "
+            "was given to others meanwhile; this answer was not recorded"
+        )
     previous = session.exec(
         select(Annotation).where(
             Annotation.item_id == item_id,
@@ -237,30 +259,47 @@ def annotate(
     item_id: int,
     label: str,
     labels: tuple[str, ...],
+    overlap: int,
     duration_ms: int | None = None,
 ) -> Annotation:
     """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer."""
     if label not in labels:
         raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
     return _record(
-        session, annotator=annotator, item_id=item_id, label=label, duration_ms=duration_ms
+        session,
+        annotator=annotator,
+        item_id=item_id,
+        label=label,
+        duration_ms=duration_ms,
+        overlap=overlap,
     )
 
 
 def skip(
-    session: Session, *, annotator: Annotator, item_id: int, duration_ms: int | None = None
+    session: Session,
+    *,
+    annotator: Annotator,
+    item_id: int,
+    overlap: int,
+    duration_ms: int | None = None,
 ) -> Annotation:
     """Pass on an item: recorded, never served to this annotator again (except by undo)."""
     return _record(
-        session, annotator=annotator, item_id=item_id, label=None, duration_ms=duration_ms
+        session,
+        annotator=annotator,
+        item_id=item_id,
+        label=None,
+        duration_ms=duration_ms,
+        overlap=overlap,
     )
 
 
-def undo(session: Session, *, annotator: Annotator, lease_seconds: int) -> QueueItem:
+def undo(session: Session, *, annotator: Annotator, overlap: int, lease_seconds: int) -> QueueItem:
     """Give the annotator back the item they answered before the one in front of them.
 
     Their earlier answer stays current until they answer again, which supersedes it. Undo
-    repeated walks further back through their own history.
+    repeated walks further back through their own history. A skipped item whose places have
+    been taken by others since is passed over: answering it now would exceed ``overlap``.
     """
     _require_active(annotator)
     assert annotator.id is not None
@@ -275,11 +314,21 @@ def undo(session: Session, *, annotator: Annotator, lease_seconds: int) -> Queue
     )
     if anchor is not None:
         query = query.where(col(Annotation.id) < anchor)
-    target = session.exec(query.order_by(col(Annotation.id).desc()).limit(1)).first()
+    now = utcnow()
+    target = None
+    for candidate in session.exec(query.order_by(col(Annotation.id).desc())):
+        if not candidate.skipped or _has_room(
+            session,
+            item_id=candidate.item_id,
+            annotator_id=annotator.id,
+            overlap=overlap,
+            now=now,
+        ):
+            target = candidate
+            break
     if target is None:
         raise NothingToUndo(f"annotator {annotator.name!r} has no earlier answer to go back to")
     session.execute(delete(Lease).where(col(Lease.annotator_id) == annotator.id))
-    now = utcnow()
     lease = Lease(
         item_id=target.item_id,
         annotator_id=annotator.id,
@@ -287,6 +336,7 @@ def undo(session: Session, *, annotator: Annotator, lease_seconds: int) -> Queue
         expires_at=now + timedelta(seconds=lease_seconds),
         round_id=target.round_id,
         undo_of=target.id,
+        holds=target.skipped,
     )
     session.add(lease)
     session.flush()

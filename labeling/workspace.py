@@ -275,6 +275,7 @@ class Workspace:
                 item_id=self._item_id(session, item_id),
                 label=label,
                 labels=self.labels,
+                overlap=self.config.overlap,
                 duration_ms=duration_ms,
             )
 
@@ -286,6 +287,7 @@ class Workspace:
                 session,
                 annotator=self._annotator(session, annotator),
                 item_id=self._item_id(session, item_id),
+                overlap=self.config.overlap,
                 duration_ms=duration_ms,
             )
 
@@ -295,6 +297,7 @@ class Workspace:
             return queue.undo(
                 session,
                 annotator=self._annotator(session, annotator),
+                overlap=self.config.overlap,
                 lease_seconds=self.config.lease_seconds,
             )
 

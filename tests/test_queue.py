@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from labeling import Workspace
 from labeling.config import write_config
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
-from labeling.models import Annotation, Item, Lease
+from labeling.models import Annotation, Annotator, Item, Lease
 
 
 def _pool(ws: Workspace, tmp_path, n: int = 20) -> None:
@@ -264,3 +264,94 @@ def test_concurrent_threads_never_share_an_item(ws, tmp_path):
         assert all(
             n == 1 for n in session.exec(select(Item.n_labels).where(col(Item.split) == "pool"))
         )
+
+
+def test_double_submit_in_parallel_counts_once(ws):
+    """Two submissions of one answer at the same moment: one is recorded, one refused."""
+    for _ in range(10):
+        item = ws.next_item("ann")
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def press(
+            item_id: int = item.item_id,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            barrier.wait()
+            try:
+                ws.annotate(item_id, "ann", "a")
+                outcomes.append("ok")
+            except NotLeased:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=press) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["ok", "refused"]
+    with Session(ws.engine) as session:
+        labels = session.exec(select(Item.n_labels).where(Item.n_labels > 0)).all()
+    assert labels == [1] * 10
+    assert ws.status()["annotations"] == 10
+
+
+def _expire(ws, item_id: int, name: str) -> None:
+    with Session(ws.engine) as session:
+        lease = session.exec(
+            select(Lease).join(Annotator).where(Lease.item_id == item_id, Annotator.name == name)
+        ).one()
+        lease.expires_at = lease.expires_at - timedelta(days=1)
+        session.add(lease)
+        session.commit()
+
+
+def _label_everything(ws, name: str) -> list[int]:
+    done = []
+    while (item := ws.next_item(name)) is not None:
+        ws.annotate(item.item_id, name, "a")
+        done.append(item.item_id)
+    return done
+
+
+def test_answer_on_an_expired_hold_taken_by_others_is_refused(ws):
+    item = ws.next_item("ann")
+    _expire(ws, item.item_id, "ann")
+    assert item.item_id in _label_everything(ws, "bob")
+    with pytest.raises(NotLeased, match="expired and the item was given to others"):
+        ws.annotate(item.item_id, "ann", "b")
+    with Session(ws.engine) as session:
+        assert session.get(Item, item.item_id).n_labels == 1
+
+
+def test_answer_on_an_expired_hold_nobody_took_is_kept(ws):
+    item = ws.next_item("ann")
+    _expire(ws, item.item_id, "ann")
+    ws.annotate(item.item_id, "ann", "b")
+    assert ws.status()["annotations"] == 1
+
+
+def test_undo_of_a_label_does_not_block_others_with_overlap_two(ws):
+    ws = _with(ws, overlap=2)
+    first = ws.next_item("ann")
+    ws.annotate(first.item_id, "ann", "a")
+    assert ws.undo("ann").item_id == first.item_id
+    # ann's label and ann's revisit together take one place, not two: bob still gets the item.
+    assert first.item_id in _label_everything(ws, "bob")
+    ws.annotate(first.item_id, "ann", "b")
+    with Session(ws.engine) as session:
+        assert session.get(Item, first.item_id).n_labels == 2
+    ws.close()
+
+
+def test_undo_passes_over_a_skip_whose_item_is_now_full(ws):
+    first = ws.next_item("ann")
+    ws.annotate(first.item_id, "ann", "a")
+    skipped = ws.next_item("ann")
+    ws.skip(skipped.item_id, "ann")
+    assert skipped.item_id in _label_everything(ws, "bob")
+    # The skipped item is full (overlap 1, labelled by bob): undo goes to the one before it.
+    assert ws.undo("ann").item_id == first.item_id
+    with Session(ws.engine) as session:
+        assert session.get(Item, skipped.item_id).n_labels == 1
