@@ -37,7 +37,12 @@ class WorkspaceConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-_INT_KEYS = {"overlap": 1, "lease_seconds": 10, "queue_seed": 0}
+# key: (minimum, maximum)
+_INT_KEYS = {
+    "overlap": (1, 100),
+    "lease_seconds": (10, 30 * 24 * 3600),
+    "queue_seed": (0, 2**63 - 1),
+}
 _STR_KEYS = ("name", "text_field", "database")
 _KNOWN = {"name", "labels", *_INT_KEYS, *_STR_KEYS}
 
@@ -105,12 +110,16 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
         raise ConfigError(f"{source}: key 'name': expected a non-empty name")
     if "text_field" in values and not values["text_field"].strip():
         raise ConfigError(f"{source}: key 'text_field': expected a field name, found ''")
-    for key, minimum in _INT_KEYS.items():
+    for key, (minimum, maximum) in _INT_KEYS.items():
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(
                     f"{source}: key {key!r}: expected an integer >= {minimum}, found {_kind(value)}"
+                )
+            if value > maximum:
+                raise ConfigError(
+                    f"{source}: key {key!r}: expected an integer <= {maximum:,}, found {value:,}"
                 )
             values[key] = value
     return WorkspaceConfig(**values)

@@ -98,8 +98,8 @@ def _read_schema_version(engine: Engine) -> int | None:
         row = session.get(models.SchemaInfo, "schema_version")
     if row is None:
         raise StoreError(
-            f"database {display_url(str(engine.url))} has no schema_version row; "
-            "run `labelloop doctor` or restore a backup"
+            f"database {display_url(str(engine.url))} has no schema_version row: "
+            "it is damaged or not labelloop's; restore a backup"
         )
     try:
         return int(row.value)
@@ -128,6 +128,11 @@ def open_store(url: str, *, create: bool) -> Engine:
                     models.SchemaInfo(key="schema_version", value=str(models.SCHEMA_VERSION))
                 )
                 session.commit()
+        elif create:
+            raise StoreError(
+                f"database {display_url(url)} already holds a labelloop store (another "
+                "workspace's?); give init an empty database, or open the workspace that owns it"
+            )
         elif version > models.SCHEMA_VERSION:
             raise SchemaTooNew(
                 f"database {display_url(url)} has schema version {version}, but this labelloop "

@@ -60,10 +60,6 @@ class NothingToUndo(BadInput):
     """Undo with no earlier annotation to go back to."""
 
 
-class PermissionDenied(BadInput):
-    """The annotator's role does not allow the action."""
-
-
 class StoreError(LabelloopError):
     """The database cannot be used (unreachable, corrupt, wrong schema)."""
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
@@ -186,6 +186,13 @@ class _CsvReader:
         first_line = text.splitlines()[0] if text else ""
         self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(first_line)
         self.quotechar = _sniff_quotechar(first_line, self.delimiter)
+        # Tab-separated files are usually written without quoting (a '"' is just a character);
+        # quoting is honoured only when the header itself is quoted.
+        self.quoting: Literal[0, 3] = (
+            csv.QUOTE_NONE
+            if self.delimiter == "\t" and not first_line.lstrip().startswith(('"', "'"))
+            else csv.QUOTE_MINIMAL
+        )
         header = self._read_header(text)
         self.fields = [_clean_name(name) for name in header]
         for position, name in enumerate(self.fields, start=1):
@@ -204,7 +211,10 @@ class _CsvReader:
     def _read_header(self, text: str) -> list[str]:
         try:
             reader = csv.reader(
-                io.StringIO(text), delimiter=self.delimiter, quotechar=self.quotechar
+                io.StringIO(text),
+                delimiter=self.delimiter,
+                quotechar=self.quotechar,
+                quoting=self.quoting,
             )
             header = next(reader, None)
         except csv.Error as exc:
@@ -223,6 +233,7 @@ class _CsvReader:
                     fh,
                     sep=self.delimiter,
                     quotechar=self.quotechar,
+                    quoting=self.quoting,
                     # object, not pandas' Arrow-backed str: turning Arrow strings back into
                     # Python strings row by row cost 15x the parse itself.
                     dtype=object,
@@ -297,6 +308,13 @@ class _JsonlReader:
                     raise ImportFailed(
                         f"{self.path}: line {number}: invalid JSON: {exc.msg} (column {exc.colno})"
                     ) from exc
+                except (RecursionError, ValueError) as exc:
+                    # Nesting deeper than Python's recursion limit, or an integer of more than
+                    # 4,300 digits: valid JSON that no item should hold.
+                    raise ImportFailed(
+                        f"{self.path}: line {number}: JSON too deeply nested or a number too "
+                        f"long to read ({type(exc).__name__})"
+                    ) from exc
                 if not isinstance(value, dict):
                     raise ImportFailed(
                         f"{self.path}: line {number}: expected a JSON object, "
@@ -357,11 +375,15 @@ class _ParquetReader:
             ) from exc
 
 
-def open_reader(path: Path, fmt: str) -> _CsvReader | _JsonlReader | _ParquetReader:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise ImportFailed(f"{path}: no such file")
     if not path.is_file():
         raise ImportFailed(f"{path}: not a file")
+
+
+def open_reader(path: Path, fmt: str) -> _CsvReader | _JsonlReader | _ParquetReader:
+    _check_file(path)
     if path.stat().st_size == 0:
         raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
     if fmt in {"csv", "tsv"}:
@@ -628,6 +650,7 @@ def run_import(
         raise ImportFailed(f"option '--split': expected pool or gold, found {split!r}")
     if split == "gold" and label_field is None:
         raise ImportFailed("option '--label-field' is required with --split gold")
+    _check_file(path)
     fmt = detect_format(path, fmt)
     plan = _Plan(path, fmt, split, text_field, id_field, label_field, labels)
     reader = open_reader(path, fmt)

@@ -26,6 +26,7 @@ from labeling.config import (
 )
 from labeling.errors import (
     BadInput,
+    StoreError,
     UnknownAnnotator,
     UnknownItem,
     WorkspaceExists,
@@ -67,6 +68,17 @@ def resolve_db_url(root: Path, config: WorkspaceConfig | None, flag: str | None)
 
 
 AnnotatorRef = str | Annotator
+
+
+def _remove(made: list[Path], root: Path | None) -> None:
+    """Undo a failed init: it leaves nothing behind."""
+    for path in reversed(made):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class Workspace:
@@ -119,15 +131,11 @@ class Workspace:
             made.append(root / CONFIG_FILE)
             url = resolve_db_url(root, config, db_url)
             engine = db.open_store(url, create=True)
+        except OSError as exc:
+            _remove(made, root if created_root else None)
+            raise BadInput(f"{root}: cannot create the workspace there ({exc.strerror})") from exc
         except BaseException:
-            # init leaves nothing behind when it fails.
-            for path in reversed(made):
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-            if created_root:
-                shutil.rmtree(root, ignore_errors=True)
+            _remove(made, root if created_root else None)
             raise
         return cls(root, config, engine, url)
 
@@ -142,7 +150,14 @@ class Workspace:
             )
         config = load_config(root)
         url = resolve_db_url(root, config, db_url)
-        engine = db.open_store(url, create=url == db.sqlite_url(root / DB_FILE))
+        own_file = root / DB_FILE
+        if url == db.sqlite_url(own_file) and not own_file.exists():
+            # Connecting would create an empty file and hide the loss of the real one.
+            raise StoreError(
+                f"{root}: the database file {DB_FILE} is missing; restore it from a backup, "
+                "or point --db / LABELLOOP_DB at the workspace's database"
+            )
+        engine = db.open_store(url, create=False)
         return cls(root, config, engine, url)
 
     def close(self) -> None:

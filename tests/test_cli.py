@@ -142,3 +142,12 @@ def test_subprocess_end_to_end(tmp_path):
     )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["items"]["labelled"] == 2
+
+
+def test_init_in_an_impossible_place_is_a_clean_error(tmp_path):
+    blocker = tmp_path / "h.csv"
+    blocker.write_text("x")
+    result = run("init", str(blocker / "sub"), "--labels", "a,b")
+    assert result.exit_code == 2
+    assert "cannot create the workspace there" in result.stderr
+    assert "Traceback" not in result.output

@@ -93,3 +93,9 @@ def test_labels_option(value, message):
 
 def test_labels_option_strips_spaces():
     assert parse_labels_option(" a , b,c ") == ("a", "b", "c")
+
+
+def test_upper_bounds(root):
+    _rewrite(root, "lease_seconds = 1800", "lease_seconds = 1000000000000")
+    with pytest.raises(ConfigError, match="key 'lease_seconds': expected an integer <= 2,592,000"):
+        Workspace.open(root)

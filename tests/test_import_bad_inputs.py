@@ -735,3 +735,20 @@ def test_many_distinct_unknown_labels_stay_bounded(
         label_field="label",
     )
     assert "note 4" not in message
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['{"text": ' + "[" * 100_000 + "]" * 100_000 + "}", '{"text": "x", "n": ' + "9" * 5000 + "}"],
+    ids=["deep-nesting", "huge-integer"],
+)
+def test_jsonl_that_json_cannot_hold(seeded: Workspace, tmp_path: Path, line: str) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"text": "fine"}\n' + line + "\n", encoding="utf-8")
+    expect_refusal(seeded, path, "odd.jsonl", "line 2", "too deeply nested or a number too long")
+
+
+def test_folder_without_extension(seeded: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    expect_refusal(seeded, folder, "data: not a file")

@@ -85,3 +85,17 @@ def test_content_ids_make_repeated_texts_duplicates(workspace, tmp_path):
     report = workspace.import_file(path)
     assert (report.imported, report.duplicates_in_file) == (2, 1)
     assert all(key.startswith("h-") and len(key) == 18 for key in _texts(workspace))
+
+
+def test_tsv_keeps_quote_characters(workspace, tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text('id\ttext\n1\t"Hello" she said\n2\tit\'s 5" long\n', encoding="utf-8")
+    workspace.import_file(path, id_field="id")
+    assert _texts(workspace) == {"1": '"Hello" she said', "2": "it's 5\" long"}
+
+
+def test_quoted_tsv_header_means_quoted_cells(workspace, tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text('"id"\t"text"\n"1"\t"two\tcells"\n', encoding="utf-8")
+    workspace.import_file(path, id_field="id")
+    assert _texts(workspace) == {"1": "two\tcells"}

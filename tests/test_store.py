@@ -149,3 +149,29 @@ def test_other_url_must_be_initialised(tmp_path):
     Workspace.create(root, labels=["x", "y"]).close()
     with pytest.raises(StoreError, match="is empty"):
         Workspace.open(root, db_url=db.sqlite_url(tmp_path / "fresh.db"))
+
+
+def test_missing_database_file_is_not_recreated_empty(tmp_path):
+    root = tmp_path / "w"
+    ws = Workspace.create(root, labels=["x", "y"])
+    ws.close()
+    for path in root.glob("labelloop.db*"):
+        path.unlink()
+    with pytest.raises(StoreError, match="labelloop.db is missing"):
+        Workspace.open(root)
+    assert not (root / "labelloop.db").exists()
+
+
+def test_init_refuses_a_database_that_holds_another_workspace(tmp_path):
+    shared = db.sqlite_url(tmp_path / "shared.db")
+    Workspace.create(tmp_path / "first", labels=["x", "y"], db_url=shared).close()
+    with pytest.raises(StoreError, match="already holds a labelloop store"):
+        Workspace.create(tmp_path / "second", labels=["p", "q"], db_url=shared)
+    assert not (tmp_path / "second").exists()
+
+
+def test_init_where_no_folder_can_be(tmp_path):
+    blocker = tmp_path / "file.csv"
+    blocker.write_text("x")
+    with pytest.raises(BadInput, match="cannot create the workspace there"):
+        Workspace.create(blocker / "sub", labels=["x", "y"])
