@@ -50,7 +50,17 @@ def import_section(result: dict) -> str:
             f"{run['rows_per_second']:,} | {run['peak_rss_mb']} MB | "
             f"{run['rss_before_import_mb']} MB |"
         )
-    lines += ["", f"Machine: {_machine(result['machine'])}.", ""]
+    lines += [
+        "",
+        "Peak memory does not grow with the file: chunks of 20,000 rows, duplicate ids checked "
+        "per chunk against the store. Where the time goes (cProfile, 100k rows): the checking "
+        "pass about 20%, the driver's `executemany` into the indexed `item` and `annotation` "
+        "tables about 20%, and per-row Python in the writing pass (source row to JSON, content "
+        "hash, queue rank, record dicts) most of the rest; parsing with pandas is under 10%.",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
