@@ -7,8 +7,13 @@ The Python API starts at :class:`Workspace`::
     ws.import_file("comments.csv", text_field="text")
 """
 
+from importlib import metadata as _metadata
+
 from labeling.errors import BadInput, LabelloopError
 from labeling.workspace import Workspace
 
 __all__ = ["BadInput", "LabelloopError", "Workspace"]
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("labelloop")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"

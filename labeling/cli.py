@@ -24,9 +24,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 app = typer.Typer(
     name="labelloop",
     help=(
-        "labelloop: active-learning labelling for text classification. Import texts, label "
-        "them in the browser in the order the model is least sure of, add weak labels from "
-        "labelling functions, retrain, export."
+        "labelloop: active-learning labelling for text classification. Create a workspace, "
+        "import texts, hand them to annotators (who never get the same item twice), export "
+        "the labels. Every command takes -w/--workspace and --db; --json prints one JSON "
+        "document. Errors: one line on stderr, exit 2 for bad input, 1 for failures."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -120,10 +121,30 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
         yield update
 
 
+def _version(value: bool) -> None:
+    if value:
+        from labeling import __version__
+
+        typer.echo(f"labelloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Top-level options."""
+
+
 # ---------------------------------------------------------------------------- commands
 
 
-@app.command()
+@app.command(short_help="Create a workspace.")
 @handle_errors
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
@@ -162,7 +183,7 @@ def init(
         )
 
 
-@app.command("import")
+@app.command("import", short_help="Import items from CSV, TSV, JSONL or Parquet.")
 @handle_errors
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file.")],
@@ -218,7 +239,7 @@ def import_(
     )
 
 
-@app.command()
+@app.command(short_help="Export items with final labels, or the annotation log.")
 @handle_errors
 def export(
     out: Annotated[Path, typer.Argument(help="File to write (.csv, .jsonl or .parquet).")],
@@ -245,7 +266,7 @@ def export(
         typer.echo(f"Wrote {report.rows:,} {report.kind} to {out} ({report.format}).")
 
 
-@app.command()
+@app.command(short_help="Show counts: items, labels, annotators, rounds.")
 @handle_errors
 def status(
     workspace: WorkspaceOpt = Path("."),
@@ -273,7 +294,7 @@ def status(
     )
 
 
-@user_app.command("add")
+@user_app.command("add", short_help="Add an annotator; prints their token once.")
 @handle_errors
 def user_add(
     name: Annotated[str, typer.Argument(help="Annotator name (unique).")],
@@ -295,7 +316,7 @@ def user_add(
         )
 
 
-@user_app.command("list")
+@user_app.command("list", short_help="List annotators and roles.")
 @handle_errors
 def user_list(
     workspace: WorkspaceOpt = Path("."),
@@ -318,7 +339,7 @@ def user_list(
         typer.echo(f"{person['name']}\t{person['role']}{state}")
 
 
-@user_app.command("deactivate")
+@user_app.command("deactivate", short_help="Revoke an annotator's token.")
 @handle_errors
 def user_deactivate(
     name: Annotated[str, typer.Argument(help="Annotator name.")],
@@ -331,7 +352,7 @@ def user_deactivate(
     typer.echo(f"Deactivated {name!r}; their token no longer signs in.")
 
 
-@app.command()
+@app.command(short_help="Build a workspace on the bundled demo data.")
 @handle_errors
 def demo(
     directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path(

@@ -26,6 +26,7 @@ from sqlmodel import col
 
 from labeling import db
 from labeling.errors import ImportFailed
+from labeling.exporter import ITEM_COLUMNS
 from labeling.models import SPLITS, Annotation, ImportBatch, Item, utcnow
 from labeling.users import system_annotator
 
@@ -52,15 +53,7 @@ FORMATS = {
 }
 # Columns that labelloop's own export computes. Re-importing an export keeps them out of the
 # items' source rows, so a round trip does not pile up stale copies of them.
-EXPORT_COMPUTED_COLUMNS = (
-    "split",
-    "n_annotations",
-    "gold_label",
-    "weak_label",
-    "weak_confidence",
-    "prediction",
-    "prediction_confidence",
-)
+EXPORT_COMPUTED_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in {"id", "text", "label"})
 
 ProgressCallback = Callable[[str, int, int], None]
 
