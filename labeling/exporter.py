@@ -280,12 +280,12 @@ def run_export(
     annotations: bool = False,
 ) -> ExportReport:
     """Write items (or, with ``annotations``, the annotation log) to ``out``."""
-    fmt = export_format(out, fmt)
     target_dir = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise ExportFailed(f"{out}: is a folder; expected a file path to write")
     if not target_dir.is_dir():
         raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
+    fmt = export_format(out, fmt)
     if annotations:
         columns = list(ANNOTATION_COLUMNS)
         rows = _annotation_rows(engine)
