@@ -122,10 +122,15 @@ def _check_sample(path: Path, sample: bytes) -> str:
     try:
         return decoder.decode(sample, final=False)
     except UnicodeDecodeError as exc:
-        offset, line = _locate_bad_utf8(path)
-        raise ImportFailed(
-            f"{path}: not valid UTF-8 at byte {offset} (line {line}); save the file as UTF-8"
-        ) from exc
+        raise _not_utf8(path) from exc
+
+
+def _not_utf8(path: Path) -> ImportFailed:
+    """The error for a file that is not UTF-8, pointing at its first bad byte."""
+    offset, line = _locate_bad_utf8(path)
+    return ImportFailed(
+        f"{path}: not valid UTF-8 at byte {offset} (line {line}); save the file as UTF-8"
+    )
 
 
 def _locate_bad_utf8(path: Path) -> tuple[int, int]:
@@ -249,11 +254,7 @@ class _CsvReader:
                     number += len(rows)
                     yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
             except UnicodeDecodeError as exc:
-                offset, line = _locate_bad_utf8(self.path)
-                raise ImportFailed(
-                    f"{self.path}: not valid UTF-8 at byte {offset} (line {line}); "
-                    "save the file as UTF-8"
-                ) from exc
+                raise _not_utf8(self.path) from exc
             except pd.errors.ParserError as exc:
                 detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
                 # pandas counts records with the header as 1 ("line" in its words); a record
@@ -376,7 +377,7 @@ def _check_file(path: Path) -> None:
 
 
 def open_reader(path: Path, fmt: str) -> _CsvReader | _JsonlReader | _ParquetReader:
-    _check_file(path)
+    """A reader for an existing file (``run_import`` has checked it with ``_check_file``)."""
     if path.stat().st_size == 0:
         raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
     if fmt in {"csv", "tsv"}:
