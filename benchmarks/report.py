@@ -64,6 +64,29 @@ def import_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def generic_section(result: dict) -> str:
+    """Any result file with ``title``, ``what``, ``table`` (rows of dicts) and ``notes``."""
+    lines = [f"## {result.get('title', result['benchmark'])}", "", result.get("what", ""), ""]
+    table = result.get("table") or []
+    if table:
+        columns = list(table[0])
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "|".join("---" for _ in columns) + "|")
+        for row in table:
+            cells = [
+                f"{row.get(c):,}" if isinstance(row.get(c), int) else str(row.get(c, ""))
+                for c in columns
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    for note in result.get("notes", []):
+        lines += [note, ""]
+    if result.get("reproduce"):
+        lines += ["Reproduce: `" + result["reproduce"] + "`", ""]
+    lines += [f"Machine: {_machine(result['machine'])}.", ""]
+    return "\n".join(lines)
+
+
 SECTIONS = {"import": import_section}
 
 
@@ -73,6 +96,9 @@ def main() -> int:
         path = RESULTS / f"{name}.json"
         if path.exists():
             parts.append(render(json.loads(path.read_text())))
+    for path in sorted(RESULTS.glob("*.json")):
+        if path.stem not in SECTIONS:
+            parts.append(generic_section(json.loads(path.read_text())))
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(parts))
     return 0
 

@@ -352,7 +352,38 @@ def user_deactivate(
     typer.echo(f"Deactivated {name!r}; their token no longer signs in.")
 
 
-@app.command(short_help="Build a workspace on the bundled demo data.")
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        "--host", help="Address to listen on; other than loopback, others can reach the UI."
+    ),
+]
+PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+LinkHoursOpt = Annotated[
+    float,
+    typer.Option("--link-hours", min=0.01, help="How long the printed admin sign-in link works."),
+]
+
+
+@app.command(short_help="Start the labelling UI in the browser.")
+@handle_errors
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8501,
+    link_hours: LinkHoursOpt = 24.0,
+) -> None:
+    """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
+    from labeling.server import serve as run_server
+
+    code = run_server(
+        workspace, db_url=db, host=host, port=port, link_hours=link_hours, echo=typer.echo
+    )
+    raise typer.Exit(0 if code in (0, -15, 143) else 1)
+
+
+@app.command(short_help="Build a workspace on the bundled demo data and serve it.")
 @handle_errors
 def demo(
     directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path(
@@ -360,8 +391,13 @@ def demo(
     ),
     db: DbOpt = None,
     as_json: JsonOpt = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Only build the workspace; do not start the UI.")
+    ] = False,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8501,
 ) -> None:
-    """Create a workspace on the bundled demo data (support messages, 5 classes)."""
+    """Create a workspace on the bundled demo data (support messages, 5 classes), then serve it."""
     from labeling.demo import build_demo
 
     info = build_demo(directory, db_url=db)
@@ -369,6 +405,13 @@ def demo(
         _print_json(info)
         return
     typer.echo(info["message"])
+    if no_serve:
+        return
+    typer.echo("")
+    from labeling.server import serve as run_server
+
+    code = run_server(directory, db_url=db, host=host, port=port, echo=typer.echo)
+    raise typer.Exit(0 if code in (0, -15, 143) else 1)
 
 
 def main() -> None:

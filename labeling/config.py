@@ -34,6 +34,8 @@ class WorkspaceConfig:
     lease_seconds: int = 1800
     # Seed of the random queue order used before a model has scored the pool.
     queue_seed: int = 0
+    # Source fields shown under the text on the Label page (e.g. the channel or a title).
+    display_fields: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -44,7 +46,7 @@ _INT_KEYS = {
     "queue_seed": (0, 2**63 - 1),
 }
 _STR_KEYS = ("name", "text_field", "database")
-_KNOWN = {"name", "labels", *_INT_KEYS, *_STR_KEYS}
+_KNOWN = {"name", "labels", "display_fields", *_INT_KEYS, *_STR_KEYS}
 
 
 def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, ...]:
@@ -122,7 +124,19 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
                     f"{source}: key {key!r}: expected an integer <= {maximum:,}, found {value:,}"
                 )
             values[key] = value
+    if "display_fields" in data:
+        values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
     return WorkspaceConfig(**values)
+
+
+def _string_list(value: Any, key: str, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(
+            f"{source}: key {key!r}: expected a list of field names, found {_kind(value)}"
+        )
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{source}: key {key!r}: a field is listed twice in {value!r}")
+    return tuple(value)
 
 
 def load_config(directory: Path) -> WorkspaceConfig:
@@ -162,6 +176,7 @@ def render_config(config: WorkspaceConfig) -> str:
         "overlap": "# How many different annotators label each pool item.",
         "lease_seconds": "# An item served to an annotator returns to the queue after this long.",
         "queue_seed": "# Seed of the random queue order used before the first model.",
+        "display_fields": "# Source fields shown under the text on the Label page.",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

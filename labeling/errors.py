@@ -60,6 +60,10 @@ class NothingToUndo(BadInput):
     """Undo with no earlier annotation to go back to."""
 
 
+class Forbidden(BadInput):
+    """The signed-in person's role does not allow the action."""
+
+
 class StoreError(LabelloopError):
     """The database cannot be used (unreachable, corrupt, wrong schema)."""
 

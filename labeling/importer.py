@@ -759,3 +759,20 @@ def run_import(
         report.batch_id = batch.id
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def preview(
+    path: Path, *, fmt: str | None = None, rows: int = 20
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The field names and first ``rows`` rows of a file, read as ``labelloop import`` reads it.
+
+    For the Data page's field mapping; nothing is validated beyond what parsing needs.
+    """
+    _check_file(path)
+    reader = open_reader(path, detect_format(path, fmt))
+    first = next(iter(reader.chunks()), None)
+    sample = first.rows[:rows] if first is not None else []
+    columns: list[str] = list(getattr(reader, "fields", None) or [])
+    if not columns:  # JSONL: the keys in order of first appearance
+        columns = list(dict.fromkeys(key for row in sample for key in row))
+    return columns, sample

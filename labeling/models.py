@@ -88,6 +88,21 @@ class Annotator(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class SignInLink(SQLModel, table=True):
+    """A short-lived sign-in token that ``labelloop serve`` prints for the first admin.
+
+    Like Jupyter's launch token: whoever started the server may open the UI at once. Stored
+    hashed as annotators' own tokens are; it expires, and the server removes it on exit.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(unique=True, index=True)
+    token_hash: str
+    annotator_id: int = Field(foreign_key="annotator.id")
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Annotation(SQLModel, table=True):
     """One decision on one item: a label, or a skip. Append-only."""
 

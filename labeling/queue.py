@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, func, update
 from sqlmodel import Session, col, select
 
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
-from labeling.models import Annotation, Annotator, Item, Lease, utcnow
+from labeling.models import Annotation, Annotator, Item, Lease, Round, utcnow
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,13 @@ def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: dateti
         skipped.append(item_id)
 
 
+def promoted_round(session: Session) -> int | None:
+    """The round whose model orders the queue now (None before the first promotion)."""
+    return session.exec(
+        select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
+    ).first()
+
+
 def claim_next_item(
     session: Session,
     *,
@@ -177,7 +184,13 @@ def claim_next_item(
     item_id = _pick_item(session, annotator_id=annotator.id, overlap=overlap, now=now)
     if item_id is None:
         return None
-    lease = Lease(item_id=item_id, annotator_id=annotator.id, served_at=now, expires_at=expires)
+    lease = Lease(
+        item_id=item_id,
+        annotator_id=annotator.id,
+        served_at=now,
+        expires_at=expires,
+        round_id=promoted_round(session),
+    )
     session.add(lease)
     session.flush()
     return _queue_item(session, lease)

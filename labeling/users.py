@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
 from labeling.errors import BadInput, UnknownAnnotator
-from labeling.models import IMPORT_ANNOTATOR, ROLES, SYSTEM_ROLE, Annotator
+from labeling.models import IMPORT_ANNOTATOR, ROLES, SYSTEM_ROLE, Annotator, SignInLink, utcnow
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MAX_NAME_CHARS = 64
@@ -78,10 +79,51 @@ def add_annotator(session: Session, *, name: str, role: str) -> tuple[Annotator,
     return annotator, f"ll_{token_id}_{secret}"
 
 
+def issue_sign_in_link(session: Session, *, annotator: Annotator, hours: float = 24) -> str:
+    """A launch token ``ls_<id>_<secret>`` for ``annotator`` that expires after ``hours``."""
+    assert annotator.id is not None
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(24)
+    session.add(
+        SignInLink(
+            token_id=token_id,
+            token_hash=hash_secret(secret),
+            annotator_id=annotator.id,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
+    session.flush()
+    return f"ls_{token_id}_{secret}"
+
+
+def revoke_sign_in_link(session: Session, token: str) -> None:
+    parts = token.split("_", 2)
+    if len(parts) == 3 and parts[0] == "ls":
+        link = session.exec(select(SignInLink).where(SignInLink.token_id == parts[1])).first()
+        if link is not None:
+            session.delete(link)
+
+
+def _authenticate_link(session: Session, token_id: str, secret: str) -> Annotator | None:
+    link = session.exec(select(SignInLink).where(SignInLink.token_id == token_id)).first()
+    if link is None:
+        verify_secret(secret, hash_secret("x", salt=b"0" * 16))
+        return None
+    if not verify_secret(secret, link.token_hash) or link.expires_at <= utcnow():
+        return None
+    annotator = session.get(Annotator, link.annotator_id)
+    return annotator if annotator is not None and annotator.active else None
+
+
 def authenticate(session: Session, token: str) -> Annotator:
     """The active annotator whose token this is; a wrong or revoked token is refused."""
     refused = UnknownAnnotator("sign-in token is wrong or has been revoked")
     parts = token.strip().split("_", 2)
+    if len(parts) == 3 and parts[0] == "ls":
+        found = _authenticate_link(session, parts[1], parts[2])
+        if found is None:
+            raise refused
+        return found
     if len(parts) != 3 or parts[0] != "ll":
         raise refused
     annotator = session.exec(select(Annotator).where(Annotator.token_id == parts[1])).first()

@@ -1,0 +1,59 @@
+"""labelloop's Streamlit entry point: sign in, then route to the pages this person may see.
+
+Started by ``labelloop serve``. Pages live in ``labeling/app_pages/``; they call the service
+layer (:mod:`labeling.services`), which checks roles again on every call.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from labeling.app_pages import admin, common, data, label, stats
+
+st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout="centered")
+common.apply_style()
+
+common.restore_session()
+token = st.query_params.get("token")
+if token and common.current_user() is None:
+    problem = common.sign_in(token)
+    del st.query_params["token"]  # keep the token out of the address bar and history
+    if problem:
+        st.session_state["ll_sign_in_error"] = problem
+    common.restore_session()
+
+user = common.current_user()
+if user is None:
+    st.title("labelloop")
+    st.write("Sign in with the token your lead gave you (`labelloop user add` prints it).")
+    if st.session_state.get("ll_sign_in_error"):
+        st.error(st.session_state["ll_sign_in_error"])
+    with st.form("sign_in", border=True):
+        typed = st.text_input("Sign-in token", type="password", key="ll_token_input")
+        if st.form_submit_button("Sign in", type="primary"):
+            problem = common.sign_in(typed)
+            st.session_state["ll_sign_in_error"] = problem
+            if problem is None:
+                common.restore_session()
+                st.rerun()
+            st.error(problem)
+    st.stop()
+
+assert user is not None
+role = common.require_user().role()
+pages = [
+    st.Page(label.render, title="Label", icon=":material/label:", url_path="label", default=True),
+    st.Page(stats.render, title="My stats", icon=":material/insights:", url_path="stats"),
+]
+if role in ("engineer", "admin"):
+    pages += [
+        st.Page(data.render, title="Data", icon=":material/database:", url_path="data"),
+        st.Page(admin.render, title="Team", icon=":material/group:", url_path="team"),
+    ]
+page = st.navigation(pages)
+with st.sidebar:
+    st.text(f"Signed in as {user.name} ({role})")  # names are data: never Markdown
+    if st.button("Sign out", key="ll_sign_out", icon=":material/logout:"):
+        common.sign_out()
+        st.rerun()
+page.run()

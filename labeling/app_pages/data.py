@@ -1,0 +1,132 @@
+"""The Data page (engineers and admins): upload and import a file, export the labels.
+
+An upload goes through the same checks as ``labelloop import``: the whole file is validated
+first and a bad file changes nothing; the error names the row and the field.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from labeling.app_pages import common
+from labeling.errors import LabelloopError
+from labeling.services import UserSession
+
+UPLOAD_DIR_KEY = "ll_upload_dir"
+NONE = "(none)"
+FORMATS = {"CSV": "csv", "JSON Lines": "jsonl", "Parquet": "parquet"}
+MIME = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/octet-stream"}
+
+
+def _saved_upload(upload: object) -> Path:
+    """Write the upload to this session's scratch folder (the importer reads files)."""
+    folder = st.session_state.get(UPLOAD_DIR_KEY)
+    if folder is None or not Path(folder).is_dir():
+        folder = tempfile.mkdtemp(prefix="labelloop-upload-")
+        st.session_state[UPLOAD_DIR_KEY] = folder
+    name = Path(getattr(upload, "name", "upload.csv")).name or "upload.csv"
+    path = Path(folder) / name
+    path.write_bytes(upload.getvalue())  # type: ignore[attr-defined]
+    return path
+
+
+def _import_section(user: UserSession) -> None:
+    st.subheader("Import")
+    st.caption(
+        "CSV, TSV, JSON Lines or Parquet. The whole file is checked before anything is stored."
+    )
+    upload = st.file_uploader(
+        "File to import", type=["csv", "tsv", "jsonl", "parquet"], key="ll_upload"
+    )
+    if upload is None:
+        return
+    path = _saved_upload(upload)
+    try:
+        columns, rows = user.preview_file(path)
+    except LabelloopError as exc:
+        st.error(str(exc))
+        return
+    st.write(f"First {len(rows)} rows of {path.name}:")
+    st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, height=240)
+    config_text = user.workspace.config.text_field
+    with st.form("ll_import_form"):
+        cols = st.columns(2)
+        text_field = cols[0].selectbox(
+            "Text field",
+            columns,
+            index=columns.index(config_text) if config_text in columns else 0,
+            key="ll_map_text",
+        )
+        id_field = cols[1].selectbox(
+            "Id field", [NONE, *columns], key="ll_map_id", help="(none): ids from the text"
+        )
+        cols = st.columns(2)
+        label_field = cols[0].selectbox("Label field", [NONE, *columns], key="ll_map_label")
+        split = cols[1].selectbox(
+            "Split", ["pool", "gold"], key="ll_map_split", help="gold: items with known answers"
+        )
+        submitted = st.form_submit_button("Import", type="primary")
+    if submitted:
+        try:
+            with st.spinner("Checking and importing..."):
+                report = user.import_file(
+                    path,
+                    text_field=text_field,
+                    id_field=None if id_field == NONE else id_field,
+                    label_field=None if label_field == NONE else label_field,
+                    split=split,
+                )
+        except LabelloopError as exc:
+            st.error(f"Nothing was imported. {exc}")
+            return
+        st.success(
+            f"Imported {report.imported:,} items into {report.split}; "
+            f"{report.duplicates:,} duplicates skipped."
+        )
+
+
+def _export_section(user: UserSession) -> None:
+    st.subheader("Export")
+    st.caption("One row per item with its final label (majority of current answers).")
+    cols = st.columns([2, 2, 3])
+    kind = cols[0].selectbox("Format", list(FORMATS), key="ll_export_format")
+    log = cols[1].toggle("Annotation log instead", key="ll_export_log")
+    fmt = FORMATS[kind]
+    if cols[2].button("Prepare file", key="ll_export_prepare", icon=":material/download:"):
+        try:
+            st.session_state["ll_export"] = (fmt, log, user.export_bytes(fmt, annotations=log))
+        except LabelloopError as exc:
+            st.error(str(exc))
+    ready = st.session_state.get("ll_export")
+    if ready is not None and ready[:2] == (fmt, log):
+        name = f"{user.workspace.config.name}-{'annotations' if log else 'labels'}.{fmt}"
+        st.download_button(
+            f"Download {name} ({len(ready[2]) / 1024:,.0f} KB)",
+            data=ready[2],
+            file_name=name,
+            mime=MIME[fmt],
+            key="ll_export_download",
+            type="primary",
+        )
+
+
+def render() -> None:
+    user = common.require_user()
+    if not user.can("engineer"):
+        st.error("The Data page is for engineers and admins.")
+        return
+    st.title("Data")
+    status = user.status()
+    items = status["items"]
+    cols = st.columns(4)
+    cols[0].metric("Pool items", f"{items['pool']:,}")
+    cols[1].metric("Gold items", f"{items['gold']:,}")
+    cols[2].metric("Labelled", f"{items['labelled']:,}")
+    cols[3].metric("Annotations", f"{status['annotations']:,}")
+    _import_section(user)
+    st.divider()
+    _export_section(user)

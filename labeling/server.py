@@ -1,0 +1,182 @@
+"""``labelloop serve``: start the Streamlit app for a workspace.
+
+The app runs in a child process (``python -m streamlit run app.py``) with the workspace folder
+and database URL in its environment. Before it starts, the first active admin (created as
+``admin`` when the workspace has none) gets a sign-in link valid for ``link_hours``, printed on
+the terminal as Jupyter prints its token: whoever started the server can open the UI at once.
+The link is revoked when the server stops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from labeling import db, users
+from labeling.errors import BadInput, LabelloopError
+from labeling.models import Annotator
+from labeling.workspace import Workspace
+
+APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class Launch:
+    url: str
+    sign_in_url: str
+    admin: str
+    created_admin: bool
+    token: str
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken, before Streamlit starts and fails less clearly."""
+    if not 1 <= port <= 65535:
+        raise BadInput(f"option '--port': expected 1-65535, found {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BadInput(
+                f"option '--port': cannot listen on {host}:{port} ({exc.strerror}); "
+                "pick another port with --port"
+            ) from exc
+
+
+def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch:
+    """Make sure an admin exists and issue their sign-in link."""
+    with db.write_session(ws.engine) as session:
+        admin = session.exec(
+            select(Annotator)
+            .where(Annotator.role == "admin", col(Annotator.active).is_(True))
+            .order_by(col(Annotator.id))
+        ).first()
+        created = admin is None
+        if admin is None:
+            name = "admin"
+            taken = session.exec(select(Annotator).where(Annotator.name == name)).first()
+            if taken is not None:
+                name = f"admin-{taken.id}"
+            admin, _token = users.add_annotator(session, name=name, role="admin")
+        token = users.issue_sign_in_link(session, annotator=admin, hours=link_hours)
+        admin_name = admin.name
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    url = f"http://{shown_host}:{port}/"
+    return Launch(
+        url=url,
+        sign_in_url=f"{url}?token={token}",
+        admin=admin_name,
+        created_admin=created,
+        token=token,
+    )
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_FILE),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--theme.base",
+        "light",
+    ]
+
+
+def serve(
+    root: Path,
+    *,
+    db_url: str | None,
+    host: str,
+    port: int,
+    link_hours: float = 24,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Run the UI until interrupted; returns the Streamlit process's exit code."""
+    if not APP_FILE.is_file():
+        raise LabelloopError(f"the Streamlit entry point {APP_FILE.name} is missing")
+    check_port(host, port)
+    ws = Workspace.open(root, db_url=db_url)
+    try:
+        launch = prepare(ws, host=host, port=port, link_hours=link_hours)
+    finally:
+        ws.close()
+    if not is_loopback(host):
+        echo(
+            f"warning: serving on {host}, reachable from other machines. Anyone who can reach "
+            "it sees the sign-in page; put it behind HTTPS for a team."
+        )
+    if launch.created_admin:
+        echo(f"No admin existed, so one was created: {launch.admin}.")
+    echo(f"labelloop is serving workspace {root} at {launch.url}")
+    echo(f"Sign in as {launch.admin} (link valid {link_hours:g} h):")
+    echo(f"    {launch.sign_in_url}")
+    echo("Stop with Ctrl+C.")
+    env = dict(os.environ)
+    env["LABELLOOP_WORKSPACE"] = str(root.resolve())
+    if db_url:
+        env["LABELLOOP_DB"] = db_url
+    child = subprocess.Popen(streamlit_command(host, port), env=env)
+
+    def _stop(signum: int, _frame: object) -> None:
+        child.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGTERM)
+        try:
+            return child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        _revoke(root, db_url, launch.token)
+
+
+def _revoke(root: Path, db_url: str | None, token: str) -> None:
+    try:
+        with Workspace.open(root, db_url=db_url) as ws, db.write_session(ws.engine) as session:
+            users.revoke_sign_in_link(session, token)
+    except LabelloopError:
+        pass

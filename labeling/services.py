@@ -1,0 +1,445 @@
+"""What a signed-in person may do: the service layer behind the Streamlit pages.
+
+A :class:`UserSession` is made by :meth:`UserSession.sign_in` from a token. Every call reads the
+person's row again and checks the role there, so a deactivated or demoted person loses access
+at their next click, whatever the page shows. Roles rank ``annotator`` < ``engineer`` <
+``admin``: annotators label and see their own numbers; engineers also import, export and see
+the team; admins also manage people and settings. The Python API (:class:`Workspace`) is for
+whoever holds the workspace folder and is not role-checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from labeling import db, importer, queue, users
+from labeling.config import config_from_mapping, render_config, write_config
+from labeling.errors import BadInput, Forbidden, UnknownAnnotator
+from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Round, Score, utcnow
+from labeling.workspace import Workspace
+
+ROLE_LEVEL = {"annotator": 0, "engineer": 1, "admin": 2}
+# Pool-wide counts on the Label page are shared by everyone and refreshed this often.
+POOL_COUNTS_TTL = 5.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The numbers an annotator sees beside the item."""
+
+    today: int  # my labels since local midnight
+    mine: int  # my current labels in total
+    labelled: int  # pool items with at least one label (anyone's)
+    pool: int  # pool items
+    queue_left: int  # pool items that still need a label
+
+
+@dataclass(frozen=True)
+class EmptyQueue:
+    """Why there is nothing to label: ``reason`` is a stable key, ``message`` is for people."""
+
+    reason: str  # empty_pool | all_labelled | leased_to_others | seen_all
+    message: str
+    open_items: int
+    leased_to_others: int
+
+
+@dataclass(frozen=True)
+class Hint:
+    prediction: str
+    confidence: float | None
+    round_id: int
+
+
+class _PoolCounts:
+    """Pool size, labelled and open counts, cached for a few seconds per store."""
+
+    _lock = threading.Lock()
+    _cache: dict[tuple[str, int], tuple[float, tuple[int, int, int]]] = {}
+
+    @classmethod
+    def get(cls, workspace: Workspace) -> tuple[int, int, int]:
+        key = (workspace.db_url, workspace.config.overlap)
+        now = time.monotonic()
+        with cls._lock:
+            hit = cls._cache.get(key)
+        if hit is not None and now - hit[0] < POOL_COUNTS_TTL:
+            return hit[1]
+        overlap = workspace.config.overlap
+        with db.read_session(workspace.engine) as session:
+            row = session.exec(
+                select(
+                    func.count(),
+                    func.sum(case((col(Item.n_labels) > 0, 1), else_=0)),
+                    func.sum(case((col(Item.n_labels) < overlap, 1), else_=0)),
+                ).where(Item.split == "pool")
+            ).one()
+        counts = (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+        with cls._lock:
+            cls._cache[key] = (now, counts)
+        return counts
+
+    @classmethod
+    def forget(cls) -> None:
+        with cls._lock:
+            cls._cache.clear()
+
+
+def _local_midnight_utc() -> datetime:
+    local = datetime.now().astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+class UserSession:
+    """One signed-in person's view of a workspace."""
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        self.workspace = workspace
+        self.name = name
+
+    @classmethod
+    def sign_in(cls, workspace: Workspace, token: str) -> UserSession:
+        """Check a token; a wrong, expired or revoked one raises :class:`UnknownAnnotator`."""
+        if not token or not token.strip():
+            raise UnknownAnnotator("paste the sign-in token you were given")
+        annotator = workspace.sign_in(token)
+        return cls(workspace, annotator.name)
+
+    # ------------------------------------------------------------------ who and what
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with db.read_session(self.workspace.engine) as session:
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with db.write_session(self.workspace.engine) as session:
+            yield session
+
+    def _me(self, session: Session) -> Annotator:
+        me = users.get_annotator(session, self.name)  # raises when deactivated
+        if me.role == SYSTEM_ROLE:
+            raise UnknownAnnotator(f"{self.name!r} is not a person and cannot sign in")
+        return me
+
+    def _require(self, session: Session, role: str, action: str) -> Annotator:
+        me = self._me(session)
+        if ROLE_LEVEL.get(me.role, -1) < ROLE_LEVEL[role]:
+            raise Forbidden(
+                f"{action} needs the {role} role; {self.name!r} is {_article(me.role)} {me.role}"
+            )
+        return me
+
+    def role(self) -> str:
+        """The person's role now (raises if they have been deactivated)."""
+        with self._read() as session:
+            return self._me(session).role
+
+    def can(self, role: str) -> bool:
+        try:
+            return ROLE_LEVEL[self.role()] >= ROLE_LEVEL[role]
+        except UnknownAnnotator:
+            return False
+
+    def sign_out(self) -> int:
+        """Hand back the items this person holds, so others get them at once."""
+        with self._write() as session:
+            return queue.release(session, annotator=self._me(session))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.workspace.labels
+
+    @property
+    def display_fields(self) -> tuple[str, ...]:
+        return self.workspace.config.display_fields
+
+    # ------------------------------------------------------------------ labelling
+
+    def current_item(self) -> queue.QueueItem | None:
+        """The item in front of the annotator: the one they hold, or a newly leased one."""
+        with self._write() as session:
+            return self._claim(session, self._me(session))
+
+    def _claim(self, session: Session, me: Annotator) -> queue.QueueItem | None:
+        config = self.workspace.config
+        return queue.claim_next_item(
+            session, annotator=me, overlap=config.overlap, lease_seconds=config.lease_seconds
+        )
+
+    def answer(
+        self, item_id: int, label: str, *, duration_ms: int | None = None
+    ) -> queue.QueueItem | None:
+        """Record ``label`` and lease the next item in the same transaction (the pre-fetch)."""
+        config = self.workspace.config
+        with self._write() as session:
+            me = self._me(session)
+            queue.annotate(
+                session,
+                annotator=me,
+                item_id=item_id,
+                label=label,
+                labels=self.labels,
+                overlap=config.overlap,
+                duration_ms=duration_ms,
+            )
+            return self._claim(session, me)
+
+    def skip(self, item_id: int, *, duration_ms: int | None = None) -> queue.QueueItem | None:
+        """Pass on the item and lease the next one."""
+        with self._write() as session:
+            me = self._me(session)
+            queue.skip(
+                session,
+                annotator=me,
+                item_id=item_id,
+                overlap=self.workspace.config.overlap,
+                duration_ms=duration_ms,
+            )
+            return self._claim(session, me)
+
+    def undo(self) -> queue.QueueItem:
+        """Bring back the previous item; the next answer supersedes the earlier one."""
+        config = self.workspace.config
+        with self._write() as session:
+            return queue.undo(
+                session,
+                annotator=self._me(session),
+                overlap=config.overlap,
+                lease_seconds=config.lease_seconds,
+            )
+
+    def hint(self, item_id: int) -> Hint | None:
+        """The promoted model's prediction for the item, if a model has scored it."""
+        with self._read() as session:
+            self._me(session)
+            row = session.exec(
+                select(Score.prediction, Score.confidence, Score.round_id)
+                .join(Round, col(Round.id) == col(Score.round_id))
+                .where(col(Round.promoted).is_(True), Score.item_id == item_id)
+                .order_by(col(Round.id).desc())
+            ).first()
+        if row is None or row[0] is None:
+            return None
+        return Hint(prediction=row[0], confidence=row[1], round_id=row[2])
+
+    def progress(self) -> Progress:
+        pool, labelled, open_items = _PoolCounts.get(self.workspace)
+        with self._read() as session:
+            me = self._me(session)
+            mine_today = session.exec(
+                select(
+                    func.count(),
+                    func.sum(
+                        case((col(Annotation.created_at) >= _local_midnight_utc(), 1), else_=0)
+                    ),
+                )
+                .select_from(Annotation)
+                .where(
+                    Annotation.annotator_id == me.id,
+                    col(Annotation.superseded_by).is_(None),
+                    col(Annotation.label).is_not(None),
+                    Annotation.origin == "human",
+                )
+            ).one()
+        return Progress(
+            today=int(mine_today[1] or 0),
+            mine=int(mine_today[0] or 0),
+            labelled=labelled,
+            pool=pool,
+            queue_left=open_items,
+        )
+
+    def why_empty(self) -> EmptyQueue:
+        """Explain an empty queue: nothing imported, all done, or the rest held by others."""
+        overlap = self.workspace.config.overlap
+        now = utcnow()
+        with self._read() as session:
+            me = self._me(session)
+            pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
+            open_items = session.exec(
+                select(func.count()).where(Item.split == "pool", Item.n_labels < overlap)
+            ).one()
+            seen = session.exec(
+                select(func.count(func.distinct(Annotation.item_id)))
+                .join(Item, col(Item.id) == col(Annotation.item_id))
+                .where(
+                    Annotation.annotator_id == me.id,
+                    Item.split == "pool",
+                    Item.n_labels < overlap,
+                )
+            ).one()
+            held = session.exec(
+                select(func.count(func.distinct(Lease.item_id))).where(
+                    Lease.annotator_id != me.id, Lease.expires_at > now
+                )
+            ).one()
+        if pool == 0:
+            return EmptyQueue(
+                "empty_pool", "Nothing has been imported to label yet.", open_items, held
+            )
+        if open_items == 0:
+            return EmptyQueue(
+                "all_labelled",
+                f"All {pool:,} items are labelled"
+                + (f" {overlap} times each." if overlap > 1 else "."),
+                open_items,
+                held,
+            )
+        if open_items <= seen:
+            return EmptyQueue(
+                "seen_all",
+                f"You have answered every item still open ({open_items:,}); they wait for "
+                "other annotators.",
+                open_items,
+                held,
+            )
+        return EmptyQueue(
+            "leased_to_others",
+            f"The {open_items - seen:,} items still open are being labelled by others right now. "
+            "Items left unanswered come back when their hold expires; try again in a minute.",
+            open_items,
+            held,
+        )
+
+    def my_stats(self, *, days: int = 14) -> dict[str, Any]:
+        """The annotator's own numbers: counts, per label, per day, time per item."""
+        since = utcnow() - timedelta(days=days)
+        with self._read() as session:
+            me = self._me(session)
+            rows = session.exec(
+                select(Annotation.label, Annotation.duration_ms, Annotation.created_at).where(
+                    Annotation.annotator_id == me.id,
+                    col(Annotation.superseded_by).is_(None),
+                    Annotation.origin == "human",
+                )
+            ).all()
+        labels = [r[0] for r in rows if r[0] is not None]
+        durations = [r[1] for r in rows if r[1] is not None and r[0] is not None]
+        per_day: dict[str, int] = {}
+        for label, _duration, created in rows:
+            if label is None or created is None:
+                continue
+            created = created if created.tzinfo else created.replace(tzinfo=UTC)
+            if created >= since:
+                day = created.astimezone().date().isoformat()
+                per_day[day] = per_day.get(day, 0) + 1
+        return {
+            "name": me.name,
+            "role": me.role,
+            "labels": len(labels),
+            "skips": sum(1 for r in rows if r[0] is None),
+            "by_label": {label: labels.count(label) for label in self.labels},
+            "median_seconds": round(statistics.median(durations) / 1000, 1) if durations else None,
+            "per_day": dict(sorted(per_day.items())),
+        }
+
+    # ------------------------------------------------------------------ data (engineers)
+
+    def preview_file(
+        self, path: Path, *, fmt: str | None = None, rows: int = 20
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        with self._read() as session:
+            self._require(session, "engineer", "previewing an import")
+        return importer.preview(path, fmt=fmt, rows=rows)
+
+    def import_file(self, path: Path, **options: Any) -> importer.ImportReport:
+        with self._read() as session:
+            self._require(session, "engineer", "importing data")
+        report = self.workspace.import_file(path, **options)
+        _PoolCounts.forget()
+        return report
+
+    def export_bytes(self, fmt: str, *, annotations: bool = False) -> bytes:
+        """The export file's bytes (written to a temporary file, as ``labelloop export``)."""
+        with self._read() as session:
+            self._require(session, "engineer", "exporting labels")
+        suffix = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}.get(fmt)
+        if suffix is None:
+            raise BadInput(f"export format: expected csv, jsonl or parquet, found {fmt!r}")
+        with tempfile.TemporaryDirectory() as scratch:
+            out = Path(scratch) / f"export{suffix}"
+            self.workspace.export(out, format=fmt, annotations=annotations)
+            return out.read_bytes()
+
+    def status(self) -> dict[str, Any]:
+        with self._read() as session:
+            self._require(session, "engineer", "reading the workspace status")
+        return self.workspace.status()
+
+    # ------------------------------------------------------------------ people (admins)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Everyone who can sign in, with counts; never tokens (they are not stored)."""
+        with self._read() as session:
+            self._require(session, "engineer", "listing annotators")
+            people = users.list_annotators(session)
+            counts = dict(
+                session.exec(
+                    select(Annotation.annotator_id, func.count())
+                    .where(
+                        col(Annotation.superseded_by).is_(None),
+                        col(Annotation.label).is_not(None),
+                    )
+                    .group_by(col(Annotation.annotator_id))
+                ).all()
+            )
+        return [
+            {
+                "name": p.name,
+                "role": p.role,
+                "active": p.active,
+                "labels": int(counts.get(p.id or 0, 0)),
+                "created": p.created_at,
+            }
+            for p in people
+        ]
+
+    def add_user(self, name: str, *, role: str = "annotator") -> tuple[str, str]:
+        """Create a person; returns (name, token). The token is shown once, never stored."""
+        with self._write() as session:
+            self._require(session, "admin", "adding annotators")
+            annotator, token = users.add_annotator(session, name=name, role=role)
+            return annotator.name, token
+
+    def deactivate_user(self, name: str) -> None:
+        with self._write() as session:
+            me = self._require(session, "admin", "deactivating annotators")
+            if name == me.name:
+                raise BadInput("you cannot deactivate yourself; ask another admin")
+            target = users.get_annotator(session, name, active_only=False)
+            users.deactivate(session, name=name)
+            # Their held items go back to the queue at once.
+            queue.release(session, annotator=target)
+
+    def update_settings(self, *, overlap: int, lease_seconds: int) -> None:
+        """Change overlap and lease time (written to ``labelloop.toml``)."""
+        with self._read() as session:
+            self._require(session, "admin", "changing settings")
+        candidate = dataclasses.replace(
+            self.workspace.config, overlap=overlap, lease_seconds=lease_seconds
+        )
+        # Validate through the same checks as a hand-edited toml.
+        config_from_mapping(tomllib.loads(render_config(candidate)), source="settings")
+        write_config(self.workspace.root, candidate)
+        self.workspace.config = candidate
+        _PoolCounts.forget()
+
+
+def _article(role: str) -> str:
+    return "an" if role[:1] in "aeiou" else "a"

@@ -1,0 +1,178 @@
+"""Helpers for driving ``labelloop serve`` in Debian's Chromium with Playwright.
+
+Used by the end-to-end tests, the screenshot script and the browser benchmark. The server is a
+real ``labelloop serve`` process on a free loopback port; the browser is the system Chromium
+(Playwright's own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LINK = re.compile(r"(http://\S+/\?token=(ls_\S+))")
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    sign_in_url: str
+    output: list[str]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "_stcore/health", timeout=1) as reply:
+            return bool(reply.read().decode().strip() == "ok")
+    except OSError:
+        return False
+
+
+@contextmanager
+def serve(workspace: Path, *, timeout: float = 60.0, db_url: str | None = None) -> Iterator[Server]:
+    """Start ``labelloop serve`` on a free port; yield once it answers; stop it by its pid."""
+    port = free_port()
+    command = [sys.executable, "-m", "labeling.cli", "serve", "-w", str(workspace)]
+    command += ["--port", str(port)]
+    if db_url:
+        command += ["--db", db_url]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    try:
+        sign_in_url = ""
+        deadline = time.monotonic() + timeout
+        assert process.stdout is not None
+        while not sign_in_url:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError("labelloop serve exited early:\n" + "".join(output))
+            output.append(line)
+            found = LINK.search(line)
+            if found:
+                sign_in_url = found.group(1)
+            if time.monotonic() > deadline:
+                raise RuntimeError("no sign-in link printed:\n" + "".join(output))
+        url = sign_in_url.split("?", 1)[0]
+        while not _healthy(url):
+            if process.poll() is not None:
+                raise RuntimeError("labelloop serve stopped:\n" + "".join(output))
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server never became healthy:\n" + "".join(output))
+            time.sleep(0.2)
+        yield Server(process, url, sign_in_url, output)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("Chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_idle(page: Any, *, buttons: int | None = None, timeout: float = 20_000) -> None:
+    """Wait until Streamlit has finished a run and the page is not stale.
+
+    A key press sent before the buttons are mounted is lost silently, so every press waits
+    for: script not running, connection up, no stale elements and (when given) the expected
+    number of buttons.
+    """
+    page.wait_for_function(
+        """(n) => {
+            const app = document.querySelector('[data-test-script-state]');
+            const conn = document.querySelector('[data-test-connection-state]');
+            if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
+            if (conn && conn.getAttribute('data-test-connection-state') !== 'CONNECTED')
+                return false;
+            if (document.querySelector('[data-stale="true"]')) return false;
+            if (n !== null && document.querySelectorAll('.stButton').length < n) return false;
+            return true;
+        }""",
+        arg=buttons,
+        timeout=timeout,
+    )
+
+
+def item_id(page: Any) -> str:
+    """The id of the item on screen (its caption reads ``Item <id>``)."""
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text="Item ").first
+    text = caption.inner_text(timeout=10_000).strip()
+    return text.split("Item ", 1)[1].strip()
+
+
+def wait_item_change(page: Any, before: str, *, timeout: float = 20_000) -> None:
+    """Wait until the item on screen is no longer ``before`` (then for the run to settle)."""
+    page.wait_for_function(
+        """(before) => {
+            const caps = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')];
+            const cap = caps.find((c) => c.innerText.trim().startsWith('Item '));
+            if (!cap) return true;  // no item: the queue is empty
+            return cap.innerText.trim().slice(5).trim() !== before;
+        }""",
+        arg=before,
+        timeout=timeout,
+        polling="raf",
+    )

@@ -1,0 +1,195 @@
+"""Every page through Streamlit's AppTest: widgets found by key, no exception after any run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+from streamlit.testing.v1 import AppTest
+
+from labeling import Workspace
+from labeling.config import load_config
+from labeling.models import Annotation
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 30
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A workspace with 12 items, an admin, an engineer and an annotator, served to AppTest."""
+    ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], name="apptest")
+    path = tmp_path / "pool.csv"
+    rows = [f"i{k},message {k},web" for k in range(12)]
+    path.write_text("id,text,channel\n" + "\n".join(rows) + "\n")
+    ws.import_file(path, id_field="id")
+    tokens = {role: ws.add_user(role, role=role)[1] for role in ("admin", "engineer", "annotator")}
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    yield ws, tokens
+    ws.close()
+
+
+def _page(module: str, user: str) -> AppTest:
+    script = f"from labeling.app_pages import common, {module}\n"
+    script += f"common.apply_style()\n{module}.render()\n"
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.session_state["ll_user"] = user
+    return at.run()
+
+
+def _buttons(at: AppTest) -> dict[str, object]:
+    return {b.key: b for b in at.button if b.key}
+
+
+def _answers(ws: Workspace) -> list[tuple[str | None, bool]]:
+    with Session(ws.engine) as session:
+        rows = session.exec(select(Annotation).order_by(col(Annotation.id))).all()
+        return [(r.label, r.superseded_by is not None) for r in rows]
+
+
+def test_app_without_a_token_shows_the_sign_in_form(served):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.text_input(key="ll_token_input") is not None
+
+
+def test_a_wrong_token_gets_a_plain_message(served):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["token"] = "ll_wrong_token"
+    at.run()
+    assert not at.exception
+    assert any("wrong" in e.value for e in at.error)
+    at.text_input(key="ll_token_input").set_value("nonsense").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert "ll_user" not in at.session_state
+
+
+def test_sign_in_by_link_opens_the_label_page(served):
+    ws, tokens = served
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["token"] = tokens["annotator"]
+    at.run()
+    assert not at.exception
+    assert at.session_state["ll_user"] == "annotator"
+    assert "token" not in at.query_params  # dropped from the address bar
+    keys = _buttons(at)
+    assert any(k.startswith("label_1_") for k in keys) and "ll_sign_out" in keys
+
+
+def test_sign_in_with_the_form(served):
+    _, tokens = served
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.text_input(key="ll_token_input").set_value(tokens["engineer"])
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["ll_user"] == "engineer"
+
+
+def test_label_page_labels_skips_and_undoes(served):
+    ws, _ = served
+    at = _page("label", "annotator")
+    assert not at.exception
+    first = at.session_state["ll_item"]
+    keys = _buttons(at)
+    assert f"label_1_{first.item_id}" in keys and f"skip_{first.item_id}" in keys
+    # The text is shown as plain text, with the display field hidden unless configured.
+    assert any(t.value == first.text for t in at.text)
+    at.button(key=f"label_2_{first.item_id}").click().run()
+    assert not at.exception
+    second = at.session_state["ll_item"]
+    assert second.item_id != first.item_id
+    at.button(key=f"skip_{second.item_id}").click().run()
+    third = at.session_state["ll_item"]
+    at.button(key=f"undo_{third.item_id}").click().run()
+    assert not at.exception
+    back = at.session_state["ll_item"]
+    assert back.item_id == second.item_id and back.is_undo
+    assert any("earlier answer" in i.value for i in at.info)
+    at.button(key=f"label_1_{back.item_id}").click().run()
+    assert not at.exception
+    assert _answers(ws) == [("ham", False), (None, True), ("spam", False)]
+
+
+def test_label_page_hint_toggle_and_progress(served):
+    at = _page("label", "annotator")
+    assert at.session_state["ll_hint"] is False  # off by default
+    at.toggle(key="ll_hint").set_value(True).run()
+    assert not at.exception
+    assert any("no model has scored" in c.value for c in at.caption)
+    assert "0 of 12 labelled" in at.get("progress")[0].proto.text
+
+
+def test_label_page_says_why_the_queue_is_empty(served):
+    ws, _ = served
+    at = _page("label", "annotator")
+    for _ in range(12):
+        item = at.session_state["ll_item"]
+        at.button(key=f"label_1_{item.item_id}").click().run()
+    assert not at.exception
+    assert at.session_state["ll_item"] is None
+    assert any("All 12 items are labelled" in m.value for m in at.markdown)
+    assert "ll_check_again" in _buttons(at) and "undo_empty" in _buttons(at)
+
+
+def test_stats_page(served):
+    at = _page("stats", "annotator")
+    assert not at.exception
+    assert at.metric[0].label == "Labels"
+    at = _page("label", "annotator")
+    item = at.session_state["ll_item"]
+    at.button(key=f"label_1_{item.item_id}").click().run()
+    at = _page("stats", "annotator")
+    assert not at.exception and at.metric[0].value == "1"
+
+
+def test_data_page_exports_for_engineers_and_refuses_annotators(served):
+    at = _page("data", "annotator")
+    assert not at.exception
+    assert any("engineers and admins" in e.value for e in at.error)
+    at = _page("data", "engineer")
+    assert not at.exception
+    assert at.metric[0].value == "12"
+    at.selectbox(key="ll_export_format").set_value("JSON Lines").run()
+    at.button(key="ll_export_prepare").click().run()
+    assert not at.exception
+    fmt, log, payload = at.session_state["ll_export"]
+    assert (fmt, log) == ("jsonl", False) and payload.count(b"\n") == 12
+
+
+def test_team_page_adds_and_deactivates_people_and_saves_settings(served):
+    ws, _ = served
+    at = _page("admin", "engineer")
+    assert not at.exception
+    # Engineers see the team, without the admin forms; the settings are read-only.
+    assert "ll_new_name" not in [t.key for t in at.text_input]
+    assert at.number_input(key="ll_overlap").disabled
+    at = _page("admin", "admin")
+    at.text_input(key="ll_new_name").set_value("newbie")
+    at.selectbox(key="ll_new_role").set_value("annotator")
+    at.button[0].click().run()  # the form's Add button
+    assert not at.exception
+    name, token = at.session_state["ll_new_token"]
+    assert name == "newbie" and any(c.value == token for c in at.code)
+    at.selectbox(key="ll_deactivate_name").set_value("annotator")
+    at.button(key="ll_deactivate").click().run()
+    assert not at.exception
+    assert [u.name for u in ws.list_users() if not u.active] == ["annotator"]
+    at.number_input(key="ll_overlap").set_value(2)
+    at.number_input(key="ll_lease_minutes").set_value(5)
+    submit = [b for b in at.button if b.label == "Save settings"][0]
+    submit.click().run()
+    assert not at.exception
+    config = load_config(ws.root)
+    assert (config.overlap, config.lease_seconds) == (2, 300)
+
+
+def test_a_deactivated_person_is_stopped_with_a_message(served):
+    ws, _ = served
+    at = _page("label", "annotator")
+    ws.deactivate_user("annotator")
+    at.run()
+    assert not at.exception
+    assert any("deactivated" in e.value for e in at.error)

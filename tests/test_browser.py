@@ -1,0 +1,119 @@
+"""End to end in a real browser: ``labelloop serve`` driven by Debian's Chromium (Playwright).
+
+Two annotators label at the same time in two browser contexts, with the keyboard only; the
+store must then hold exactly the answers given, and item text with HTML in it must show as
+text with no script run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import Session, col, select
+
+from labeling import Workspace
+from labeling.models import Annotation, Annotator, Item
+from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
+
+XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+N_ITEMS = 60
+LABELS = ["spam", "ham"]
+
+pytestmark = pytest.mark.skipif(
+    chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
+)
+
+
+@pytest.fixture
+def served_workspace(tmp_path):
+    ws = Workspace.create(tmp_path / "e2e", labels=LABELS, name="e2e")
+    path = tmp_path / "pool.jsonl"
+    with path.open("w") as handle:
+        for k in range(N_ITEMS):
+            text = XSS if k % 3 == 0 else f"plain message number {k} **not bold** [link](x)"
+            handle.write(json.dumps({"id": f"i{k:02d}", "text": text}) + "\n")
+    ws.import_file(path, id_field="id")
+    tokens = {name: ws.add_user(name)[1] for name in ("ann", "bob")}
+    ws.close()
+    return tmp_path / "e2e", tokens
+
+
+def _text_on_screen(page) -> str:
+    return page.locator(".st-key-ll_text [data-testid='stText']").inner_text(timeout=10_000)
+
+
+def _press(page, key: str, before: str, *, buttons: int = 4) -> str:
+    """Press ``key`` and wait until another item is on screen and the page has settled."""
+    wait_idle(page, buttons=buttons)
+    page.keyboard.press(key)
+    wait_item_change(page, before)
+    wait_idle(page, buttons=buttons)
+    return item_id(page)
+
+
+def test_two_annotators_label_with_the_keyboard(served_workspace):
+    root, tokens = served_workspace
+    dialogs: list[str] = []
+    with serve(root) as server, chromium() as browser:
+        contexts = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
+        ann, bob = (ctx.new_page() for ctx in contexts)
+        for page in (ann, bob):
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        # The dialog hook works: an alert we raise ourselves is caught.
+        ann.goto(server.url)
+        ann.evaluate("() => { window.alert('probe'); }")
+        assert dialogs == ["probe"]
+        dialogs.clear()
+
+        ann.goto(f"{server.url}?token={tokens['ann']}")
+        bob.goto(f"{server.url}?token={tokens['bob']}")
+        wait_idle(ann, buttons=4)
+        wait_idle(bob, buttons=4)
+        assert "token=" not in ann.url  # the token left the address bar
+
+        given: dict[str, str] = {}
+        seen = {"ann": [item_id(ann)], "bob": [item_id(bob)]}
+        xss_checked = 0
+        current = seen["ann"][0]
+        for n in range(20):
+            if _text_on_screen(ann) == XSS or current in {f"i{k:02d}" for k in range(0, 60, 3)}:
+                assert _text_on_screen(ann) == XSS  # shown literally, as text
+                xss_checked += 1
+            key = "1" if n % 2 == 0 else "2"
+            given[current] = LABELS[int(key) - 1]
+            current = _press(ann, key, current)
+            assert current not in given
+            seen["ann"].append(current)
+            if n % 4 == 0:  # bob labels at the same time, in his own context
+                seen["bob"].append(_press(bob, "2", seen["bob"][-1]))
+        skipped = current
+        current = _press(ann, "s", current)
+        back = _press(ann, "u", current)
+        assert back == skipped
+        assert "earlier answer" in ann.get_by_test_id("stAlert").first.inner_text()
+        given[skipped] = "spam"
+        after = _press(ann, "1", back)
+        assert after == current
+        assert xss_checked >= 1
+        assert not dialogs, f"a script ran: {dialogs}"
+        assert not set(seen["ann"]) & set(seen["bob"]), "an item reached both annotators"
+        for ctx in contexts:
+            ctx.close()
+
+    ws = Workspace.open(root)
+    with Session(ws.engine) as session:
+        ann_id = session.exec(select(Annotator.id).where(Annotator.name == "ann")).one()
+        rows = session.exec(
+            select(Annotation).where(Annotation.annotator_id == ann_id).order_by(col(Annotation.id))
+        ).all()
+        names = dict(session.exec(select(Item.id, Item.external_id)).all())
+    ws.close()
+    current_rows = [r for r in rows if r.superseded_by is None]
+    assert {names[r.item_id]: r.label for r in current_rows} == given
+    superseded = [r for r in rows if r.superseded_by is not None]
+    assert (
+        len(superseded) == 1 and superseded[0].skipped and names[superseded[0].item_id] == skipped
+    )
+    assert all(r.duration_ms is not None and r.duration_ms >= 0 for r in rows)
+    assert len(rows) == 22
