@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from labeling.app_pages import admin, common, data, label, stats
+from labeling.app_pages import admin, common, data, label, lfs, model, stats
 
 st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout="centered")
 common.apply_style()
@@ -48,6 +48,8 @@ pages = [
 if role in ("engineer", "admin"):
     pages += [
         st.Page(data.render, title="Data", icon=":material/database:", url_path="data"),
+        st.Page(lfs.render, title="LFs", icon=":material/rule:", url_path="lfs"),
+        st.Page(model.render, title="Model", icon=":material/model_training:", url_path="model"),
         st.Page(admin.render, title="Team", icon=":material/group:", url_path="team"),
     ]
 page = st.navigation(pages)

@@ -22,20 +22,26 @@ from benchmarks.common import peak_rss_mb, write_corpus, write_result  # noqa: E
 from labeling import Workspace  # noqa: E402
 from tests.browser import chromium, item_id, serve, wait_idle  # noqa: E402
 
-MEASURE = """(before) => new Promise((resolve) => {
-    const t0 = performance.now();
-    const check = () => {
-        const caps = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')];
-        const cap = caps.find((c) => c.innerText.trim().startsWith('Item '));
-        if (cap && cap.innerText.trim().slice(5).trim() !== before) {
-            resolve(performance.now() - t0);
-        } else {
-            requestAnimationFrame(check);
-        }
+# Armed before each press: on the key event, poll every animation frame until another item
+# id is on screen, and leave the elapsed time in window.__llLatency.
+ARM = """(before) => {
+    window.__llLatency = undefined;
+    const onKey = () => {
+        window.removeEventListener('keydown', onKey, true);
+        const t0 = performance.now();
+        const check = () => {
+            const caps = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')];
+            const cap = caps.find((c) => c.innerText.trim().startsWith('Item '));
+            if (cap && cap.innerText.trim().slice(5).trim() !== before) {
+                window.__llLatency = performance.now() - t0;
+            } else {
+                requestAnimationFrame(check);
+            }
+        };
+        requestAnimationFrame(check);
     };
-    window.dispatchEvent(new Event('ll-start'));
-    requestAnimationFrame(check);
-})"""
+    window.addEventListener('keydown', onKey, true);
+}"""
 
 
 def run(rows: int, labels: int) -> dict:
@@ -57,9 +63,10 @@ def run(rows: int, labels: int) -> dict:
             wait_idle(page, buttons=7)
             for n in range(labels + 5):
                 before = item_id(page)
-                waiting = page.evaluate_handle(MEASURE, before)
+                page.evaluate(ARM, before)
                 page.keyboard.press(str(1 + n % 5))
-                elapsed = float(waiting.json_value())
+                page.wait_for_function("() => window.__llLatency !== undefined", timeout=30_000)
+                elapsed = float(page.evaluate("() => window.__llLatency"))
                 if n >= 5:  # the first presses warm caches and the websocket
                     latencies.append(elapsed)
                 wait_idle(page, buttons=7)

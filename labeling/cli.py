@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from labeling.errors import LabelloopError
+from labeling.errors import BadInput, LabelloopError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +36,15 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage annotators and their sign-in tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+rounds_app = typer.Typer(
+    help="Retraining rounds: list them, promote one, roll back.", no_args_is_help=True
+)
+app.add_typer(rounds_app, name="rounds")
+lf_app = typer.Typer(
+    help="Labelling functions: list, add rules, apply, fit weak labels, analyse.",
+    no_args_is_help=True,
+)
+app.add_typer(lf_app, name="lf")
 
 WorkspaceOpt = Annotated[
     Path,
@@ -350,6 +359,478 @@ def user_deactivate(
     with _open(workspace, db) as ws:
         ws.deactivate_user(name)
     typer.echo(f"Deactivated {name!r}; their token no longer signs in.")
+
+
+def _retrain_json(summary: dict[str, Any]) -> dict[str, Any]:
+    metrics = summary["metrics"]
+    return {
+        "round": summary["round"],
+        "status": summary["status"],
+        "promoted": summary["promoted"],
+        "error": summary["error"],
+        "metrics": {
+            "gold_accuracy": metrics.get("gold_accuracy"),
+            "gold_macro_f1": metrics.get("gold_macro_f1"),
+            "n_human": summary["n_human"],
+            "n_weak": summary["n_weak"],
+            **{k: v for k, v in metrics.items() if k not in ("gold",)},
+        },
+    }
+
+
+@app.command(short_help="Run a retraining round now.")
+@handle_errors
+def retrain(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="Query strategy for this round (default: the toml's)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train on the labels so far, evaluate on gold, re-rank the queue; promote if not worse."""
+    from labeling import rounds
+
+    def stage(text: str) -> None:
+        if not as_json:
+            typer.echo(f"  {text}...", err=True)
+
+    with _open(workspace, db) as ws:
+        done = rounds.retrain(ws, strategy=strategy, progress=stage)
+        summary = rounds.round_summary(done)
+    if as_json:
+        _print_json(_retrain_json(summary))
+    else:
+        _echo_round(summary)
+    if summary["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _echo_round(summary: dict[str, Any]) -> None:
+    metrics = summary["metrics"]
+    if summary["status"] != "succeeded":
+        typer.echo(f"Round {summary['round']} {summary['status']}: {summary['error']}")
+        return
+    if metrics.get("evaluation") == "gold":
+        quality = (
+            f"gold accuracy {metrics['gold_accuracy']:.3f}, "
+            f"macro-F1 {metrics['gold_macro_f1']:.3f} on {metrics['gold']['n']} gold items"
+        )
+    elif metrics.get("evaluation") == "cross-validation":
+        quality = (
+            f"no gold items; {metrics['cv']['folds']}-fold cross-validated accuracy "
+            f"{metrics['cv_accuracy']:.3f}, macro-F1 {metrics['cv_macro_f1']:.3f}"
+        )
+    else:
+        quality = metrics.get("note", "not evaluated")
+    typer.echo(
+        f"Round {summary['round']} succeeded ({metrics.get('seconds', '?')} s): "
+        f"{summary['n_human']} human + {summary['n_weak']} weak labels, "
+        f"strategy {summary['strategy']}; {quality}. "
+        + ("Promoted: the queue now follows it." if summary["promoted"] else "Not promoted")
+        + f" ({metrics.get('promotion', '')})."
+    )
+
+
+@rounds_app.command("list", short_help="Every round with status and gold metrics.")
+@handle_errors
+def rounds_list(
+    workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Every round: status, trigger, labels used, gold metrics, promoted."""
+    from labeling import rounds
+
+    with _open(workspace, db) as ws:
+        summaries = [rounds.round_summary(r) for r in rounds.list_rounds(ws)]
+    if as_json:
+        for summary in summaries:
+            summary["metrics"].pop("gold", None)
+        _print_json({"rounds": summaries})
+        return
+    if not summaries:
+        typer.echo("No rounds yet; run `labelloop retrain`.")
+        return
+    typer.echo(
+        f"{'round':>5}  {'status':<9} {'trigger':<16} {'human':>6} {'weak':>6} "
+        f"{'gold acc':>8} {'gold F1':>8}  promoted"
+    )
+    for s in summaries:
+        acc = "-" if s["gold_accuracy"] is None else f"{s['gold_accuracy']:.3f}"
+        f1 = "-" if s["gold_macro_f1"] is None else f"{s['gold_macro_f1']:.3f}"
+        typer.echo(
+            f"{s['round']:>5}  {s['status']:<9} {str(s['trigger'])[:16]:<16} {s['n_human']:>6} "
+            f"{s['n_weak']:>6} {acc:>8} {f1:>8}  {'yes' if s['promoted'] else ''}"
+        )
+
+
+@rounds_app.command("promote", short_help="Make a round's ranking order the queue.")
+@handle_errors
+def rounds_promote(
+    round_id: Annotated[int, typer.Argument(help="Round number.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Promote a succeeded round by hand, whatever its metrics."""
+    from labeling import rounds
+
+    with _open(workspace, db) as ws:
+        summary = rounds.round_summary(rounds.promote(ws, round_id))
+    if as_json:
+        _print_json({"round": summary["round"], "promoted": True})
+        return
+    typer.echo(f"Round {round_id} is promoted; the queue follows its scores.")
+
+
+@rounds_app.command("rollback", short_help="Go back to the previously promoted round.")
+@handle_errors
+def rounds_rollback(
+    workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Promote again the round that was promoted before the current one."""
+    from labeling import rounds
+
+    with _open(workspace, db) as ws:
+        summary = rounds.round_summary(rounds.rollback(ws))
+    if as_json:
+        _print_json({"round": summary["round"], "promoted": True})
+        return
+    typer.echo(f"Rolled back: round {summary['round']} is promoted again.")
+
+
+@app.command(short_help="Play the loop on a labelled file to see what active learning buys.")
+@handle_errors
+def simulate(
+    data: Annotated[Path, typer.Argument(help="A fully labelled CSV, TSV, JSONL or Parquet file.")],
+    text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")],
+    label_field: Annotated[str, typer.Option("--label-field", help="Field holding the label.")],
+    test: Annotated[
+        Path | None, typer.Option("--test", help="A labelled test file (same fields).")
+    ] = None,
+    test_size: Annotated[
+        float,
+        typer.Option("--test-size", min=0.05, max=0.9, help="Held-out share when no --test."),
+    ] = 0.25,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", help="Strategy to compare (repeat); random is the baseline."),
+    ] = None,
+    budget: Annotated[int, typer.Option("--budget", min=1, help="Labels per run.")] = 200,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Labels per round.")] = 10,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=100, help="Runs to average.")] = 5,
+    featurizer: Annotated[str, typer.Option("--featurizer", help="Featurizer name.")] = "tfidf",
+    lfs_file: Annotated[
+        Path | None,
+        typer.Option("--lfs", help="An LF file: its weak labels join training, as in rounds."),
+    ] = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Write learning curves to .html (or .png).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate labelling with the file's labels as the oracle, for each strategy and seed."""
+    from labeling.importer import read_labelled
+    from labeling.simulate import simulate as run_simulation
+    from labeling.simulate import write_chart
+
+    texts, labels, _rows = read_labelled(data, text_field=text_field, label_field=label_field)
+    test_texts = test_labels = None
+    if test is not None:
+        test_texts, test_labels, _ = read_labelled(
+            test, text_field=text_field, label_field=label_field
+        )
+    names = list(dict.fromkeys(["random", *(strategy or ["diverse_uncertainty"])]))
+    weak_labels = weak_confidence = None
+    weak_report = None
+    label_names = sorted(set(labels) | set(test_labels or []))
+    if lfs_file is not None:
+        from labeling.lfs import weak_labels_for_file
+
+        weak_labels, weak_confidence, weak_report = weak_labels_for_file(
+            lfs_file, label_names, _rows, texts
+        )
+    try:
+        report = run_simulation(
+            texts,
+            labels,
+            test_texts=test_texts,
+            test_labels=test_labels,
+            test_size=test_size,
+            strategies=names,
+            budget=budget,
+            batch=batch,
+            seeds=seeds,
+            featurizer=featurizer,
+            label_names=label_names,
+            weak_labels=weak_labels,
+            weak_confidence=weak_confidence,
+            progress=None if as_json else (lambda text: typer.echo(f"  {text}", err=True)),
+        )
+    except (ValueError, KeyError) as exc:
+        raise LabelloopError(str(exc)) from exc
+    if weak_report is not None:
+        report["weak_supervision"] = weak_report
+    if chart is not None:
+        write_chart(report, chart)
+    if as_json:
+        _print_json(report)
+        return
+    if weak_report is not None:
+        typer.echo(
+            f"Weak labels from {weak_report['lfs']} LFs ({weak_report['model']}): "
+            f"{weak_report['coverage']:.1%} of the pool covered."
+        )
+    full = report["full_supervision"]
+    typer.echo(
+        f"Full supervision ({report['settings']['pool']:,} labels): accuracy "
+        f"{full['accuracy']:.3f}, macro-F1 {full['macro_f1']:.3f}; 95% of it is "
+        f"{report['target_macro_f1']:.3f}."
+    )
+    for name, result in report["strategies"].items():
+        last = result["curve"][-1]
+        reached = result["labels_to_95pct"]
+        typer.echo(
+            f"  {name:<22} macro-F1 {last['macro_f1']:.3f} at {last['labels']} labels; "
+            + (f"95% reached at {reached} labels" if reached else "95% not reached")
+        )
+    if chart is not None:
+        typer.echo(f"Chart: {chart}")
+
+
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="local (vectorised), snorkel (PandasLFApplier) or dask.")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="dask: address of a running scheduler (default: a LocalCluster)."
+    ),
+]
+
+
+@lf_app.command("list", short_help="Every LF and rule, with votes and faults.")
+@handle_errors
+def lf_list(
+    workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Code LFs from lfs/ and stored rules: kind, label, active, applied, votes, faults."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        loaded = lfs.load(ws)
+        rows = lfs.list_lfs(ws)
+    if as_json:
+        _print_json({"lfs": rows, "errors": loaded.errors})
+        return
+    for error in loaded.errors:
+        typer.echo(f"warning: {error}", err=True)
+    if not rows:
+        typer.echo("No LFs yet: put LF files in lfs/ or add a rule with `labelloop lf add-rule`.")
+        return
+    for r in rows:
+        state = ("active" if r["active"] else "inactive") + (
+            "" if r["applied"] else ", not applied"
+        )
+        faults = r["stats"].get("faults", 0)
+        typer.echo(
+            f"{r['name']:<28} {r['kind']:<8} {str(r['label'] or '-'):<12} {r['votes']:>8,} votes"
+            f"  {state}" + (f", {faults} faults" if faults else "")
+        )
+
+
+@lf_app.command("add-rule", short_help="Store a keyword or regex rule.")
+@handle_errors
+def lf_add_rule(
+    name: Annotated[str, typer.Argument(help="Rule name (unique among LFs).")],
+    label: Annotated[str, typer.Option("--label", help="The label it votes for.")],
+    keywords: Annotated[
+        str | None, typer.Option("--keywords", help="Comma-separated words: a keyword rule.")
+    ] = None,
+    regex: Annotated[
+        str | None, typer.Option("--regex", help="An RE2 pattern (linear time): a regex rule.")
+    ] = None,
+    case_sensitive: Annotated[
+        bool, typer.Option("--case-sensitive", help="Match case (default: ignore case).")
+    ] = False,
+    substring: Annotated[
+        bool, typer.Option("--substring", help="Keywords match inside words too.")
+    ] = False,
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Add a rule: any of --keywords, or one --regex; it votes --label where it matches."""
+    from labeling import lfs
+
+    if (keywords is None) == (regex is None):
+        raise BadInput("give exactly one of --keywords and --regex")
+    if keywords is not None:
+        words = [w.strip() for w in keywords.split(",") if w.strip()]
+        spec = {
+            "kind": "keyword",
+            "name": name,
+            "label": label,
+            "keywords": words,
+            "case_sensitive": case_sensitive,
+            "whole_word": not substring,
+        }
+    else:
+        spec = {
+            "kind": "regex",
+            "name": name,
+            "label": label,
+            "pattern": regex,
+            "case_sensitive": case_sensitive,
+        }
+    with _open(workspace, db) as ws:
+        lfs.add_rule(ws, spec)
+        preview = lfs.preview_rule(ws, spec)
+    acc = preview["accuracy"]
+    typer.echo(
+        f"Added {spec['kind']} rule {name!r} -> {label}: matches {preview['matches']:,} of "
+        f"{preview['pool']:,} pool items"
+        + (
+            f"; {preview['correct']}/{preview['human_labelled_matches']} right on human labels"
+            if acc is not None
+            else ""
+        )
+        + ". Run `labelloop lf apply` to store its votes."
+    )
+
+
+@lf_app.command("disable", short_help="Turn a rule off.")
+@handle_errors
+def lf_disable(
+    name: Annotated[str, typer.Argument(help="Rule name.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Stop using a rule (its votes stay, unused); code LFs follow their files."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        lfs.set_active(ws, name, False)
+    typer.echo(f"Rule {name!r} is off.")
+
+
+@lf_app.command("enable", short_help="Turn a rule back on.")
+@handle_errors
+def lf_enable(
+    name: Annotated[str, typer.Argument(help="Rule name.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Use a rule again."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        lfs.set_active(ws, name, True)
+    typer.echo(f"Rule {name!r} is on.")
+
+
+@lf_app.command("apply", short_help="Apply LFs to items they have not voted on.")
+@handle_errors
+def lf_apply(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply every active LF to new items, and to all items for an LF that changed."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws, _progress(not as_json) as bar:
+        report = lfs.apply(
+            ws,
+            engine=engine,
+            scheduler=scheduler,
+            progress=None if bar is None else (lambda done, total: bar("applying", done, total)),
+        )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    for error in report.errors:
+        typer.echo(f"warning: {error}", err=True)
+    if not report.lfs:
+        typer.echo("Nothing to apply: every active LF has voted on every item.")
+        return
+    for row in report.lfs:
+        typer.echo(
+            f"{row['lf']:<28} {row['rows']:>9,} items  {row['new_votes']:>8,} votes"
+            + ("  (changed: all items re-applied)" if row["rescored"] else "")
+            + (f"  {row['faults']} faults, first: {row['first_fault']}" if row["faults"] else "")
+        )
+    typer.echo(f"{engine} engine, {report.seconds:.2f} s.")
+
+
+@lf_app.command("label", short_help="Fit the label model and store weak labels.")
+@handle_errors
+def lf_label(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    model: Annotated[
+        str, typer.Option("--model", help="auto (LabelModel with >= 3 LFs), snorkel or majority.")
+    ] = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn the stored votes into one weak label and confidence per item."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        report = lfs.fit_weak_labels(ws, model=model)
+    if as_json:
+        _print_json(report)
+        return
+    if report["message"]:
+        typer.echo(f"note: {report['message']}", err=True)
+    gold = report["gold_accuracy"]
+    human = report["human_accuracy"]
+    typer.echo(
+        f"{report['model']} over {report['lfs']} LFs: {report['weak_labels']:,} weak labels, "
+        f"pool coverage {report['coverage']:.1%}"
+        + (f"; gold accuracy {gold:.3f} on {report['gold_n']}" if gold is not None else "")
+        + (f"; agrees with humans {human:.3f} on {report['human_n']}" if human is not None else "")
+    )
+
+
+@lf_app.command("analyze", short_help="Coverage, overlaps, conflicts and accuracy per LF.")
+@handle_errors
+def lf_analyze(
+    workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Per LF: polarity, coverage, overlaps, conflicts, accuracy on human and gold, faults."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        report = lfs.analyze(ws)
+    if as_json:
+        _print_json(report)
+        return
+    for error in report["errors"]:
+        typer.echo(f"warning: {error}", err=True)
+    typer.echo(
+        f"{'lf':<24} {'polarity':<12} {'cover':>6} {'overlap':>7} {'conflict':>8} "
+        f"{'human acc':>13} {'gold acc':>13} {'faults':>6}"
+    )
+
+    def acc(record: dict[str, Any], kind: str) -> str:
+        n = record.get(f"{kind}_n") or 0
+        if not n:
+            return "-"
+        return f"{record[f'{kind}_correct']}/{n} {record[f'{kind}_accuracy']:.2f}"
+
+    for r in report["lfs"]:
+        typer.echo(
+            f"{r['lf'][:24]:<24} {','.join(r['polarity'])[:12]:<12} {r['coverage']:>6.1%} "
+            f"{r['overlaps']:>7.1%} {r['conflicts']:>8.1%} {acc(r, 'human'):>13} "
+            f"{acc(r, 'gold'):>13} {r['faults']:>6}"
+        )
+    totals = report["totals"]
+    typer.echo(
+        f"Pool coverage: LFs {totals['lfs']:.1%}, humans {totals['humans']:.1%}, "
+        f"weak labels {totals['weak']:.1%}, combined {totals['combined']:.1%}."
+    )
 
 
 HostOpt = Annotated[

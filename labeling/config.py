@@ -36,6 +36,20 @@ class WorkspaceConfig:
     queue_seed: int = 0
     # Source fields shown under the text on the Label page (e.g. the channel or a title).
     display_fields: tuple[str, ...] = ()
+    # Retraining rounds: a round is queued every `retrain_every` new human labels (0: never
+    # automatically); `strategy` ranks the pool; `batch_size` items are chosen as a batch and
+    # put first; a round is promoted unless its gold macro-F1 is more than
+    # `promote_tolerance` below the promoted round's.
+    retrain_every: int = 50
+    strategy: str = ""
+    featurizer: str = "tfidf"
+    classifier: str = "logreg"
+    batch_size: int = 50
+    promote_tolerance: float = 0.01
+    # Weak labels in rounds: unlabelled items whose weak label is at least this confident
+    # train with this weight (gold items never do).
+    weak_threshold: float = 0.7
+    weak_weight: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -44,9 +58,16 @@ _INT_KEYS = {
     "overlap": (1, 100),
     "lease_seconds": (10, 30 * 24 * 3600),
     "queue_seed": (0, 2**63 - 1),
+    "retrain_every": (0, 10_000_000),
+    "batch_size": (1, 100_000),
 }
-_STR_KEYS = ("name", "text_field", "database")
-_KNOWN = {"name", "labels", "display_fields", *_INT_KEYS, *_STR_KEYS}
+_FLOAT_KEYS = {
+    "promote_tolerance": (0.0, 1.0),
+    "weak_threshold": (0.0, 1.0),
+    "weak_weight": (0.0, 1.0),
+}
+_STR_KEYS = ("name", "text_field", "database", "strategy", "featurizer", "classifier")
+_KNOWN = {"name", "labels", "display_fields", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
 
 
 def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, ...]:
@@ -124,6 +145,16 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
                     f"{source}: key {key!r}: expected an integer <= {maximum:,}, found {value:,}"
                 )
             values[key] = value
+    for key, (low, high) in _FLOAT_KEYS.items():
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{source}: key {key!r}: expected a number, found {_kind(value)}")
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"{source}: key {key!r}: expected a number from {low} to {high}, found {value}"
+                )
+            values[key] = float(value)
     if "display_fields" in data:
         values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
     return WorkspaceConfig(**values)
@@ -159,6 +190,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, str):
         # A JSON string is a valid TOML basic string (same escapes, \uXXXX included).
         return json.dumps(value, ensure_ascii=False)
@@ -177,6 +210,14 @@ def render_config(config: WorkspaceConfig) -> str:
         "lease_seconds": "# An item served to an annotator returns to the queue after this long.",
         "queue_seed": "# Seed of the random queue order used before the first model.",
         "display_fields": "# Source fields shown under the text on the Label page.",
+        "retrain_every": "# Queue a retraining round every N new human labels (0: only by hand).",
+        "strategy": "# Query strategy ranking the queue; empty: the default strategy.",
+        "featurizer": "# tfidf (default), hashing (large pools) or sentence-embeddings.",
+        "classifier": "# logreg (default) or sgd (large pools).",
+        "batch_size": "# Items the strategy picks as one diverse batch at the front of the queue.",
+        "promote_tolerance": "# Promote a round unless its gold macro-F1 drops by more than this.",
+        "weak_threshold": "# Weak labels at least this confident train rounds...",
+        "weak_weight": "# ...with this sample weight (human labels weigh 1).",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

@@ -139,8 +139,11 @@ def open_store(url: str, *, create: bool) -> Engine:
                 f"understands versions up to {models.SCHEMA_VERSION}: upgrade labelloop"
             )
         else:
-            # Same version; tables added to the schema since (none yet) are created here.
+            # New tables are created here; new columns and indexes of older tables come from
+            # the upgrade steps below.
             SQLModel.metadata.create_all(engine)
+            if version < models.SCHEMA_VERSION:
+                _upgrade(engine, version)
     except DBAPIError as exc:
         engine.dispose()
         raise StoreError(f"cannot use database {display_url(url)}: {exc.orig}") from exc
@@ -148,6 +151,33 @@ def open_store(url: str, *, create: bool) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+# version -> statements that bring a store of that version to the next one.
+_UPGRADES: dict[int, list[str]] = {
+    1: [
+        "ALTER TABLE round ADD COLUMN promoted_at TIMESTAMP",
+        "ALTER TABLE round ADD COLUMN worker VARCHAR",
+        "ALTER TABLE round ADD COLUMN stage VARCHAR",
+        "ALTER TABLE labelingfunction ADD COLUMN applied_version VARCHAR",
+        "ALTER TABLE labelingfunction ADD COLUMN applied_through BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE labelingfunction ADD COLUMN stats TEXT NOT NULL DEFAULT '{}'",
+        "CREATE INDEX IF NOT EXISTS ix_item_split_labels ON item (split, n_labels)",
+    ],
+}
+
+
+def _upgrade(engine: Engine, version: int) -> None:
+    """Bring an older store up to :data:`models.SCHEMA_VERSION`, in one transaction."""
+    with engine.begin() as conn:
+        for step in range(version, models.SCHEMA_VERSION):
+            for statement in _UPGRADES[step]:
+                conn.exec_driver_sql(statement)
+        conn.execute(
+            models.SchemaInfo.__table__.update()  # type: ignore[attr-defined]
+            .where(models.SchemaInfo.__table__.c.key == "schema_version")  # type: ignore[attr-defined]
+            .values(value=str(models.SCHEMA_VERSION))
+        )
 
 
 @contextmanager

@@ -776,3 +776,40 @@ def preview(
     if not columns:  # JSONL: the keys in order of first appearance
         columns = list(dict.fromkeys(key for row in sample for key in row))
     return columns, sample
+
+
+def read_labelled(
+    path: Path, *, text_field: str, label_field: str, fmt: str | None = None
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Texts, labels and whole rows of a fully labelled file (for ``labelloop simulate``).
+
+    Read as ``labelloop import`` reads files; a missing field, or a row without text or label,
+    is an error naming the file, row and field.
+    """
+    _check_file(path)
+    fmt = detect_format(path, fmt)
+    reader = open_reader(path, fmt)
+    texts: list[str] = []
+    labels: list[str] = []
+    rows: list[dict[str, Any]] = []
+    row_word = "line" if fmt in ("csv", "tsv", "jsonl") else "row"
+    for chunk in reader.chunks():
+        for number, row in zip(chunk.numbers, chunk.rows, strict=True):
+            for name, option in ((text_field, "--text-field"), (label_field, "--label-field")):
+                if name not in row:
+                    raise ImportFailed(
+                        f"{path}: {row_word} {number}: no field {name!r} (option '{option}'); "
+                        f"fields are: {', '.join(map(str, row))}"
+                    )
+            text = _as_text(row[text_field])
+            label = _as_text(row[label_field])
+            if text is None or not text.strip():
+                raise ImportFailed(f"{path}: {row_word} {number}, field {text_field!r}: empty")
+            if label is None or not label.strip():
+                raise ImportFailed(f"{path}: {row_word} {number}, field {label_field!r}: empty")
+            texts.append(text)
+            labels.append(label.strip())
+            rows.append(row)
+    if not texts:
+        raise ImportFailed(f"{path}: no data rows")
+    return texts, labels, rows

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+# 2: round.promoted_at/worker/stage, labelingfunction.applied_version/applied_through/stats,
+# the item (split, n_labels) index, the weaklabel and signinlink tables.
+SCHEMA_VERSION = 2
 
 SPLITS = ("pool", "gold")
 ROLES = ("annotator", "engineer", "admin")
@@ -56,7 +58,11 @@ class ImportBatch(SQLModel, table=True):
 class Item(SQLModel, table=True):
     """One text to classify, with its whole source row."""
 
-    __table_args__ = (Index("ix_item_split_rank", "split", "rank"),)
+    __table_args__ = (
+        Index("ix_item_split_rank", "split", "rank"),
+        # Progress counts (labelled, still open) are range scans of this index, not table scans.
+        Index("ix_item_split_labels", "split", "n_labels"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(unique=True, index=True)
@@ -155,6 +161,12 @@ class LabelingFunction(SQLModel, table=True):
     label: str | None = None
     version: str
     active: bool = True
+    # Incremental application: the version whose votes are stored, and the highest item id
+    # they cover (items are numbered in import order, so newer items have higher ids).
+    applied_version: str | None = None
+    applied_through: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # The last application: engine, seconds, faults and the first fault, as JSON.
+    stats: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -166,6 +178,16 @@ class LFVote(SQLModel, table=True):
     item_id: int = Field(foreign_key="item.id", primary_key=True, index=True)
     lf_version: str
     label: str
+
+
+class WeakLabel(SQLModel, table=True):
+    """The label model's output for one item: a weak label and how sure it is."""
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    label: str
+    confidence: float
+    model: str
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Round(SQLModel, table=True):
@@ -180,8 +202,13 @@ class Round(SQLModel, table=True):
     model_path: str | None = None
     metrics: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     promoted: bool = False
+    # When it was last promoted: rollback goes back to the one promoted before.
+    promoted_at: datetime | None = None
     error: str | None = None
     heartbeat: datetime | None = None
+    # Which process runs it (pid@host) and what it is doing now, for the Model page.
+    worker: str | None = None
+    stage: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, func, update
 from sqlmodel import Session, col, select
 
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
-from labeling.models import Annotation, Annotator, Item, Lease, Round, utcnow
+from labeling.models import Annotation, Annotator, Item, Lease, Round, Score, utcnow
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,9 @@ def _candidates(annotator_id: int, overlap: int, now: datetime) -> Any:
     )
     return select(Item.id).where(
         Item.split == "pool",
-        Item.n_labels < overlap,
+        # "+ 0" keeps this filter off the (split, n_labels) index, so that the planner walks
+        # the queue order's (split, rank) index instead of sorting the pool on every claim.
+        col(Item.n_labels) + 0 < overlap,
         ~seen_by_me,
         Item.n_labels + _active_leases_by_others(Item.id, annotator_id, now) < overlap,
     )
@@ -105,6 +107,9 @@ def _candidates(annotator_id: int, overlap: int, now: datetime) -> Any:
 
 def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: datetime) -> int | None:
     """The best available item for the annotator, locked for this transaction.
+
+    Order: the promoted round's scores, highest first; then (for items imported since that
+    round, or before any round) the seeded random rank.
 
     SQLite: the transaction began with BEGIN IMMEDIATE, so nobody else writes meanwhile and the
     first candidate is the answer. PostgreSQL: the candidate row is locked with
@@ -114,7 +119,26 @@ def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: dateti
     snapshot taken after the lock is ours, confirms the item is still available; if not, the
     next candidate is tried.
     """
-    query = _candidates(annotator_id, overlap, now).order_by(col(Item.rank)).limit(1)
+    orders = []
+    promoted = promoted_round(session)
+    if promoted is not None:
+        orders.append(
+            _candidates(annotator_id, overlap, now)
+            .join(Score, (col(Score.item_id) == col(Item.id)) & (col(Score.round_id) == promoted))
+            .order_by(col(Score.score).desc())
+            .limit(1)
+        )
+    orders.append(_candidates(annotator_id, overlap, now).order_by(col(Item.rank)).limit(1))
+    for query in orders:
+        found = _first_free(session, query, annotator_id=annotator_id, overlap=overlap, now=now)
+        if found is not None:
+            return found
+    return None
+
+
+def _first_free(
+    session: Session, query: Any, *, annotator_id: int, overlap: int, now: datetime
+) -> int | None:
     if session.get_bind().dialect.name == "sqlite":
         return session.exec(query).first()
     skipped: list[int] = []

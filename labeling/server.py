@@ -4,7 +4,8 @@ The app runs in a child process (``python -m streamlit run app.py``) with the wo
 and database URL in its environment. Before it starts, the first active admin (created as
 ``admin`` when the workspace has none) gets a sign-in link valid for ``link_hours``, printed on
 the terminal as Jupyter prints its token: whoever started the server can open the UI at once.
-The link is revoked when the server stops.
+The link is revoked when the server stops. A second child process, the round worker
+(:mod:`labeling.worker`), runs retraining rounds in the background.
 """
 
 from __future__ import annotations
@@ -151,6 +152,12 @@ def serve(
     env["LABELLOOP_WORKSPACE"] = str(root.resolve())
     if db_url:
         env["LABELLOOP_DB"] = db_url
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "labeling.worker", "--workspace", str(root.resolve())]
+        + (["--db", db_url] if db_url else [])
+        + ["--parent", str(os.getpid())],
+        env=env,
+    )
     child = subprocess.Popen(streamlit_command(host, port), env=env)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -168,9 +175,14 @@ def serve(
             return child.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        for process in (child, worker):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         _revoke(root, db_url, launch.token)
 
 

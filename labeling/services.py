@@ -382,6 +382,84 @@ class UserSession:
             self._require(session, "engineer", "reading the workspace status")
         return self.workspace.status()
 
+    # ------------------------------------------------------------------ rounds (engineers)
+
+    def rounds(self) -> list[dict[str, Any]]:
+        """Every round, newest last, as ``labelloop rounds list --json`` shows them."""
+        from labeling import rounds
+
+        with self._read() as session:
+            self._require(session, "engineer", "reading the rounds")
+        return [rounds.round_summary(r) for r in rounds.list_rounds(self.workspace)]
+
+    def request_round(self, *, strategy: str | None = None) -> int:
+        """Queue a round for the background worker; returns its number."""
+        from labeling import rounds
+
+        with self._read() as session:
+            self._require(session, "engineer", "starting a retraining round")
+        queued = rounds.queue_round(self.workspace, trigger="button", strategy=strategy)
+        assert queued.id is not None
+        return queued.id
+
+    def promote_round(self, round_id: int) -> None:
+        from labeling import rounds
+
+        with self._read() as session:
+            self._require(session, "engineer", "promoting a round")
+        rounds.promote(self.workspace, round_id)
+
+    def rollback_round(self) -> int:
+        from labeling import rounds
+
+        with self._read() as session:
+            self._require(session, "engineer", "rolling back a round")
+        back = rounds.rollback(self.workspace)
+        assert back.id is not None
+        return back.id
+
+    # ------------------------------------------------------------------ LFs (engineers)
+
+    def _engineer(self, action: str) -> None:
+        with self._read() as session:
+            self._require(session, "engineer", action)
+
+    def lf_analysis(self) -> dict[str, Any]:
+        from labeling import lfs
+
+        self._engineer("reading the LF analysis")
+        return lfs.analyze(self.workspace) | {"list": lfs.list_lfs(self.workspace)}
+
+    def apply_lfs(self) -> dict[str, Any]:
+        from labeling import lfs
+
+        self._engineer("applying LFs")
+        return lfs.apply(self.workspace).to_dict()
+
+    def fit_weak_labels(self) -> dict[str, Any]:
+        from labeling import lfs
+
+        self._engineer("fitting the label model")
+        return lfs.fit_weak_labels(self.workspace)
+
+    def preview_rule(self, spec: dict[str, Any]) -> dict[str, Any]:
+        from labeling import lfs
+
+        self._engineer("trying rules")
+        return lfs.preview_rule(self.workspace, spec)
+
+    def add_rule(self, spec: dict[str, Any]) -> None:
+        from labeling import lfs
+
+        self._engineer("adding rules")
+        lfs.add_rule(self.workspace, spec)
+
+    def set_rule_active(self, name: str, active: bool) -> None:
+        from labeling import lfs
+
+        self._engineer("switching rules")
+        lfs.set_active(self.workspace, name, active)
+
     # ------------------------------------------------------------------ people (admins)
 
     def list_users(self) -> list[dict[str, Any]]:

@@ -17,6 +17,19 @@ YOUTUBE = SHARED_DATASETS / "youtube"
 TREC = SHARED_DATASETS / "trec"
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs scripts as ``__main__`` and leaves its module behind; a later
+    process started with the spawn method (Dask's workers) would re-run that script. Put the
+    real ``__main__`` back after every test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     """A fresh workspace with labels a, b, c."""

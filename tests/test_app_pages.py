@@ -193,3 +193,51 @@ def test_a_deactivated_person_is_stopped_with_a_message(served):
     at.run()
     assert not at.exception
     assert any("deactivated" in e.value for e in at.error)
+
+
+def test_model_page_queues_rounds_and_shows_them(served):
+    from labeling import rounds
+
+    ws, _ = served
+    at = _page("model", "annotator")
+    assert not at.exception
+    assert any("engineers and admins" in e.value for e in at.error)
+    done = rounds.retrain(ws)
+    assert done.status == "succeeded", done.error
+    at = _page("model", "engineer")
+    assert not at.exception
+    assert at.metric[1].value == f"round {done.id}"
+    at.button(key="ll_retrain").click().run()
+    assert not at.exception
+    assert [r.status for r in rounds.list_rounds(ws)] == ["succeeded", "queued"]
+    at.button(key="ll_rollback").click().run()
+    assert not at.exception
+    assert any("nothing to roll back" in e.value or "only promoted" in e.value for e in at.error)
+
+
+def test_lf_page_rule_builder_apply_and_analysis(served):
+    from labeling import lfs
+
+    ws, _ = served
+    at = _page("lfs", "annotator")
+    assert not at.exception and any("engineers and admins" in e.value for e in at.error)
+    at = _page("lfs", "engineer")
+    assert not at.exception
+    assert any("No applied LFs" in i.value for i in at.info)
+    at.text_input(key="ll_rule_keywords").set_value("message 1, message 2").run()
+    assert not at.exception
+    assert at.metric[0].value == "2"  # whole words: "message 1" does not match "message 10"
+    at.text_input(key="ll_rule_name").set_value("kw_low").run()
+    at.button(key="ll_rule_save").click().run()
+    assert not at.exception
+    assert [r["name"] for r in lfs.list_lfs(ws)] == ["kw_low"]
+    at.button(key="ll_lf_apply").click().run()
+    assert not at.exception
+    assert len(at.dataframe) == 1
+    assert {m.label: m.value for m in at.metric}["Covered by LFs"] == "16.7%"  # 2 of 12
+    at.button(key="ll_lf_label").click().run()
+    assert not at.exception
+    assert any("majority" in i.value for i in at.info)
+    at.radio(key="ll_rule_kind").set_value("regex").run()
+    at.text_input(key="ll_rule_pattern").set_value("(unclosed").run()
+    assert not at.exception and at.error  # a bad pattern is a message, not a crash

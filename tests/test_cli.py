@@ -29,7 +29,7 @@ def ws_dir(tmp_path):
 def test_help_explains_every_command():
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("init", "import", "export", "status", "user", "demo", "serve"):
+    for command in ("init", "import", "export", "status", "user", "demo", "serve", "retrain"):
         assert command in result.output
     for command in (["init"], ["import"], ["export"], ["status"], ["user", "add"], ["demo"]):
         sub = run(*command, "--help")

@@ -206,6 +206,12 @@ def render() -> None:
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
         st.caption("Keys: 1-9 label · S skip · U undo")
+    _label_area(user)
+
+
+@st.fragment
+def _label_area(user: UserSession) -> None:
+    """The item, its buttons and the progress: a press reruns only this part of the page."""
     item = _item_now(user)
     _progress(user)
     _messages()

@@ -1,0 +1,207 @@
+"""The LF page (engineers and admins): what each LF covers and how accurate it is, and a
+rule builder that shows, while you type, what a keyword or regex rule would match.
+
+Regexes typed here run on RE2, which takes linear time whatever the pattern, and patterns
+are limited in size, so no pattern can hang the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from labeling.app_pages import common
+from labeling.errors import LabelloopError
+from labeling.services import UserSession
+
+
+def _spec(user: UserSession) -> dict[str, Any] | None:
+    """The rule being typed, or None while it is incomplete."""
+    state = st.session_state
+    name = (state.get("ll_rule_name") or "").strip()
+    label = state.get("ll_rule_label")
+    if state.get("ll_rule_kind") == "regex":
+        pattern = state.get("ll_rule_pattern") or ""
+        if not pattern:
+            return None
+        return {
+            "kind": "regex",
+            "name": name or "draft",
+            "label": label,
+            "pattern": pattern,
+            "case_sensitive": bool(state.get("ll_rule_case")),
+        }
+    words = [w.strip() for w in (state.get("ll_rule_keywords") or "").split(",") if w.strip()]
+    if not words:
+        return None
+    return {
+        "kind": "keyword",
+        "name": name or "draft",
+        "label": label,
+        "keywords": words,
+        "case_sensitive": bool(state.get("ll_rule_case")),
+        "whole_word": bool(state.get("ll_rule_whole", True)),
+    }
+
+
+def _rule_builder(user: UserSession) -> None:
+    st.subheader("New rule")
+    cols = st.columns([2, 2, 2])
+    cols[0].radio("Kind", ["keyword", "regex"], key="ll_rule_kind", horizontal=True)
+    cols[1].text_input("Name", key="ll_rule_name", placeholder="kw_refund")
+    cols[2].selectbox("Votes for", list(user.labels), key="ll_rule_label")
+    if st.session_state.get("ll_rule_kind") == "regex":
+        st.text_input("Pattern (RE2)", key="ll_rule_pattern", placeholder=r"https?://|www\.")
+    else:
+        st.text_input("Any of these words (comma-separated)", key="ll_rule_keywords")
+        st.checkbox("Whole words only", value=True, key="ll_rule_whole")
+    st.checkbox("Case-sensitive", key="ll_rule_case")
+    spec = _spec(user)
+    if spec is None:
+        st.caption("Type keywords or a pattern to see what the rule matches.")
+        return
+    try:
+        preview = user.preview_rule(spec)
+    except LabelloopError as exc:
+        st.error(str(exc))
+        return
+    left, right = st.columns(2)
+    left.metric("Matches in the pool", f"{preview['matches']:,}", f"{preview['coverage']:.1%}")
+    if preview["accuracy"] is None:
+        right.metric("Right on human labels", "–", help="No human-labelled item matches yet")
+    else:
+        right.metric(
+            "Right on human labels",
+            f"{preview['correct']}/{preview['human_labelled_matches']}",
+            f"{preview['accuracy']:.0%}",
+        )
+    for sample in preview["samples"]:
+        st.text(sample[:300])  # data: plain text only
+    if st.button("Save rule", key="ll_rule_save", type="primary", disabled=spec["name"] == "draft"):
+        try:
+            user.add_rule(spec)
+            st.success(f"Saved {spec['name']}. Apply LFs to store its votes.")
+        except LabelloopError as exc:
+            st.error(str(exc))
+
+
+def _analysis(user: UserSession) -> None:
+    report = user.lf_analysis()
+    for error in report["errors"]:
+        st.warning(error)
+    records = report["lfs"]
+    if not records:
+        st.info(
+            "No applied LFs yet. Put LF files in the workspace's lfs/ folder or add a rule "
+            "below, then press Apply LFs."
+        )
+        return
+    totals = report["totals"]
+    cols = st.columns(4)
+    cols[0].metric("Covered by LFs", f"{totals['lfs']:.1%}")
+    cols[1].metric("Labelled by people", f"{totals['humans']:.1%}")
+    cols[2].metric("Weak labels", f"{totals['weak']:.1%}")
+    cols[3].metric("Combined", f"{totals['combined']:.1%}")
+
+    def acc(record: dict[str, Any], kind: str) -> str:
+        n = record.get(f"{kind}_n") or 0
+        return "–" if not n else f"{record[f'{kind}_correct']}/{n}"
+
+    table = pd.DataFrame(
+        [
+            {
+                "LF": r["lf"],
+                "kind": r["kind"],
+                "polarity": ", ".join(r["polarity"]),
+                "coverage": r["coverage"],
+                "overlaps": r["overlaps"],
+                "conflicts": r["conflicts"],
+                "right/human": acc(r, "human"),
+                "right/gold": acc(r, "gold"),
+                "gold accuracy": r.get("gold_accuracy"),
+                "faults": r["faults"],
+            }
+            for r in records
+        ]
+    )
+    pct = st.column_config.NumberColumn(format="percent")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="ll_lf_table",
+        column_config={
+            "coverage": pct,
+            "overlaps": pct,
+            "conflicts": pct,
+            "gold accuracy": pct,
+        },
+    )
+    long = table.melt(
+        id_vars=["LF"], value_vars=["coverage", "gold accuracy"], var_name="measure"
+    ).dropna()
+    st.altair_chart(
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            y=alt.Y("LF:N", sort=None, title=None),
+            x=alt.X(
+                "value:Q", axis=alt.Axis(format="%"), title=None, scale=alt.Scale(domain=[0, 1])
+            ),
+            color=alt.Color("measure:N", title=None),
+            yOffset="measure:N",
+            tooltip=["LF", "measure", alt.Tooltip("value:Q", format=".1%")],
+        ),
+        width="stretch",
+    )
+
+
+def _rules(user: UserSession) -> None:
+    rules = [r for r in user.lf_analysis()["list"] if r["kind"] != "code"]
+    if not rules:
+        return
+    st.subheader("Rules")
+    for rule in rules:
+        spec = rule["spec"]
+        what = ", ".join(spec.get("keywords", [])) or spec.get("pattern", "")
+        cols = st.columns([5, 1])
+        cols[0].text(f"{rule['name']} ({rule['kind']} → {rule['label']}): {what}"[:200])
+        active = cols[1].toggle("on", value=rule["active"], key=f"ll_rule_on_{rule['name']}")
+        if active != rule["active"]:
+            user.set_rule_active(rule["name"], active)
+            st.rerun()
+
+
+def render() -> None:
+    user = common.require_user()
+    if not user.can("engineer"):
+        st.error("The LF page is for engineers and admins.")
+        return
+    st.title("Labelling functions")
+    cols = st.columns([1, 1, 2])
+    if cols[0].button("Apply LFs", key="ll_lf_apply", type="primary", icon=":material/bolt:"):
+        try:
+            with st.spinner("Applying..."):
+                done = user.apply_lfs()
+            st.toast(f"Applied {len(done['lfs'])} LFs in {done['seconds']:.1f} s.")
+        except LabelloopError as exc:
+            st.error(str(exc))
+    if cols[1].button("Fit weak labels", key="ll_lf_label", icon=":material/model_training:"):
+        try:
+            with st.spinner("Fitting the label model..."):
+                done = user.fit_weak_labels()
+            gold = done["gold_accuracy"]
+            st.toast(
+                f"{done['model']}: {done['weak_labels']:,} weak labels"
+                + (f", gold accuracy {gold:.1%}" if gold is not None else "")
+            )
+            if done["message"]:
+                st.info(done["message"])
+        except LabelloopError as exc:
+            st.error(str(exc))
+    _analysis(user)
+    st.divider()
+    _rule_builder(user)
+    _rules(user)

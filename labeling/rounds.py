@@ -1,0 +1,768 @@
+"""Retraining rounds: train on the labels so far, evaluate, score the pool, maybe promote.
+
+A round goes ``queued`` -> ``running`` -> ``succeeded`` or ``failed``. One runs at a time per
+workspace: :func:`claim_queued` flips the oldest queued round to running only when none is
+running, in one write transaction. While it runs, a thread writes a heartbeat every
+:data:`HEARTBEAT_SECONDS`; a running round whose heartbeat is older than
+:data:`STALE_SECONDS` belonged to a worker that died, and :func:`recover` marks it failed.
+
+What a round does (see docs/active_learning.md):
+
+1. reads the pool, the gold items, the current labels (majority per item, gold excluded) and
+   confident weak labels of unlabelled items (weighted below 1);
+2. featurizes through the on-disk feature cache (only new items are featurized);
+3. trains the configured classifier, or, with fewer than two classes labelled, ranks by the
+   ``cold_start`` strategy with no model;
+4. evaluates on gold (accuracy, macro-F1, per class) or, with no gold, by cross-validation,
+   said as such;
+5. ranks every open pool item with the strategy and stores the scores and predictions;
+6. writes the model to ``models/.round-NNNN.tmp`` and renames it to ``models/round-NNNN``;
+7. is promoted if it is not worse on gold than the promoted round (within
+   ``promote_tolerance``); the first round always is. Promotion flips one flag in one
+   transaction, and the queue reads that flag at every claim, so the switch is atomic and
+   annotators keep labelling from the old scores until then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
+
+from labeling import db
+from labeling.errors import BadInput, LabelloopError
+from labeling.models import Annotation, Item, Round, Score, WeakLabel, utcnow
+from labeling.workspace import Workspace
+
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 30.0
+# Rounds whose scores are kept (the promoted one and the ones rollback may return to).
+KEEP_SCORED_ROUNDS = 3
+# Below this score, an item has no open place left; it sits at the end of the ranking.
+CLOSED_SCORE = -1.0e30
+MIN_CV_LABELS = 10
+
+Progress = Callable[[str], None]
+
+
+class RoundError(LabelloopError):
+    """A round could not run (another is running, nothing to score...)."""
+
+
+@dataclass(frozen=True)
+class PoolData:
+    """Everything a round reads from the store, as arrays in one order."""
+
+    item_ids: np.ndarray
+    keys: list[str]
+    texts: list[str]
+    split: np.ndarray  # "pool" or "gold"
+    gold: list[str | None]
+    human: dict[int, str]  # item id -> majority label of current answers (pool items only)
+    n_labels: np.ndarray
+    weak: dict[int, tuple[str, float]]
+
+
+def _aware(moment: Any) -> Any:
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def round_dir(ws: Workspace, round_id: int) -> Path:
+    return ws.models_dir / f"round-{round_id:04d}"
+
+
+def _worker_name() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+# --------------------------------------------------------------------------- life cycle
+
+
+def queue_round(ws: Workspace, *, trigger: str, strategy: str | None = None) -> Round:
+    """Queue a round; if one is already queued, that one is returned (no pile-up)."""
+    with db.write_session(ws.engine) as session:
+        queued = session.exec(
+            select(Round).where(Round.status == "queued").order_by(col(Round.id))
+        ).first()
+        if queued is not None:
+            return queued
+        round_ = Round(
+            status="queued", trigger=trigger, strategy=strategy or ws.config.strategy or None
+        )
+        session.add(round_)
+        session.flush()
+        session.refresh(round_)
+        return round_
+
+
+def _process_gone(worker: str | None) -> bool:
+    """Whether ``pid@host`` names a process of this machine that no longer exists."""
+    if not worker or "@" not in worker:
+        return False
+    pid, host = worker.split("@", 1)
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def recover(ws: Workspace) -> list[int]:
+    """Mark failed every running round whose worker died.
+
+    Dead means: its heartbeat is older than :data:`STALE_SECONDS`, or its worker was a process
+    of this machine that no longer exists.
+    """
+    stale = utcnow() - timedelta(seconds=STALE_SECONDS)
+    with db.write_session(ws.engine) as session:
+        running = session.exec(select(Round).where(Round.status == "running")).all()
+        dead = [
+            r
+            for r in running
+            if r.heartbeat is None or _aware(r.heartbeat) < stale or _process_gone(r.worker)
+        ]
+        for round_ in dead:
+            round_.status = "failed"
+            round_.error = (
+                f"the worker running it ({round_.worker or 'unknown'}) stopped: no heartbeat "
+                f"for more than {STALE_SECONDS:.0f} s"
+            )
+            round_.finished_at = utcnow()
+            session.add(round_)
+        return [r.id for r in dead if r.id is not None]
+
+
+def claim_queued(ws: Workspace, *, round_id: int | None = None) -> int | None:
+    """Start the oldest queued round (or ``round_id``) unless a round is running."""
+    with db.write_session(ws.engine) as session:
+        running = session.exec(select(Round.id).where(Round.status == "running")).first()
+        if running is not None:
+            return None
+        query = select(Round).where(Round.status == "queued")
+        if round_id is not None:
+            query = query.where(Round.id == round_id)
+        if session.get_bind().dialect.name != "sqlite":
+            query = query.with_for_update(skip_locked=True)
+        round_ = session.exec(query.order_by(col(Round.id))).first()
+        if round_ is None:
+            return None
+        now = utcnow()
+        round_.status = "running"
+        round_.started_at = now
+        round_.heartbeat = now
+        round_.worker = _worker_name()
+        round_.stage = "starting"
+        session.add(round_)
+        return round_.id
+
+
+class _Heartbeat:
+    """Writes the round's heartbeat and stage every few seconds from a thread."""
+
+    def __init__(self, ws: Workspace, round_id: int) -> None:
+        self.ws = ws
+        self.round_id = round_id
+        self.stage = "starting"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="round-heartbeat")
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def set(self, stage: str) -> None:
+        self.stage = stage
+        self._beat()
+
+    def _beat(self) -> None:
+        try:
+            with db.write_session(self.ws.engine) as session:
+                session.execute(
+                    update(Round)
+                    .where(col(Round.id) == self.round_id, col(Round.status) == "running")
+                    .values(heartbeat=utcnow(), stage=self.stage)
+                )
+        except Exception:  # a missed beat is retried; it must never kill the round
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self._beat()
+
+
+# --------------------------------------------------------------------------- reading the store
+
+
+def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
+    """The most frequent label; ties go to the label earlier in the toml's order."""
+    best = max(counts.values())
+    return next(label for label in labels if counts.get(label) == best)
+
+
+def load_pool(ws: Workspace) -> PoolData:
+    labels = ws.labels
+    with db.read_session(ws.engine) as session:
+        rows = session.execute(
+            select(  # type: ignore[call-overload]
+                Item.id, Item.content_hash, Item.text, Item.split, Item.gold_label, Item.n_labels
+            ).order_by(col(Item.id))
+        ).all()
+        votes: dict[int, Counter[str]] = defaultdict(Counter)
+        for item_id, label, n in session.exec(
+            select(Annotation.item_id, Annotation.label, func.count())
+            .where(col(Annotation.superseded_by).is_(None), col(Annotation.label).is_not(None))
+            .group_by(col(Annotation.item_id), col(Annotation.label))
+        ).all():
+            if label is not None:
+                votes[item_id][label] += n
+        weak_rows = session.exec(select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence))
+        weak = {item_id: (label, float(conf)) for item_id, label, conf in weak_rows}
+    split = np.array([r[3] for r in rows], dtype=object)
+    gold_ids = {r[0] for r in rows if r[3] == "gold"}
+    human = {
+        item_id: majority(counts, labels)
+        for item_id, counts in votes.items()
+        if item_id not in gold_ids and counts
+    }
+    return PoolData(
+        item_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        keys=[r[1] for r in rows],
+        texts=[r[2] for r in rows],
+        split=split,
+        gold=[r[4] for r in rows],
+        human=human,
+        n_labels=np.array([r[5] for r in rows], dtype=np.int64),
+        weak=weak,
+    )
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def _featurizer(ws: Workspace, texts: list[str], progress: Progress) -> Any:
+    """The workspace's fitted featurizer: fitted once on the pool, then reused by every round.
+
+    Reusing it keeps its version (and so the feature cache) stable across rounds; delete
+    ``models/features/`` to refit after the pool has changed a lot.
+    """
+    import joblib
+
+    from labeling.features import make_featurizer
+
+    folder = ws.models_dir / "features"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"featurizer-{ws.config.featurizer}.joblib"
+    if path.exists():
+        return joblib.load(path)
+    progress("fitting the featurizer")
+    featurizer = make_featurizer(ws.config.featurizer)
+    featurizer.fit(texts)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump(featurizer, tmp)
+    tmp.replace(path)
+    return featurizer
+
+
+def _features(ws: Workspace, data: PoolData, progress: Progress) -> Any:
+    from labeling.features import FeatureCache
+
+    pool_texts = [t for t, s in zip(data.texts, data.split, strict=True) if s == "pool"]
+    featurizer = _featurizer(ws, pool_texts or data.texts, progress)
+    progress("featurizing")
+    return FeatureCache(ws.models_dir / "features" / "cache").features(
+        featurizer, data.keys, data.texts
+    ), featurizer.version
+
+
+def _metrics(y_true: list[str], y_pred: list[str], labels: tuple[str, ...]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    from sklearn.metrics import precision_recall_fscore_support as prfs
+
+    precision, recall, f1, support = prfs(y_true, y_pred, labels=list(labels), zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 6),
+        "macro_f1": round(
+            float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)),
+            6,
+        ),
+        "per_class": {
+            label: {
+                "precision": round(float(precision[i]), 6),
+                "recall": round(float(recall[i]), 6),
+                "f1": round(float(f1[i]), 6),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist(),
+        "n": len(y_true),
+    }
+
+
+def _cross_validated(X: Any, y: np.ndarray, w: np.ndarray, ws: Workspace) -> dict[str, Any] | None:
+    from sklearn.model_selection import StratifiedKFold
+
+    from labeling.learner import predict_proba, train
+
+    counts = Counter(y.tolist())
+    folds = min(5, min(counts.values()))
+    if len(y) < MIN_CV_LABELS or folds < 2:
+        return None
+    predicted = np.empty(len(y), dtype=object)
+    for fit_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=0).split(
+        np.zeros(len(y)), y
+    ):
+        if len(set(y[fit_rows].tolist())) < 2:
+            return None
+        model = train(X[fit_rows], y[fit_rows], w[fit_rows], classifier=ws.config.classifier)
+        proba = predict_proba(model, X[test_rows])
+        predicted[test_rows] = model.classes_[proba.argmax(axis=1)]
+    return _metrics(y.tolist(), predicted.tolist(), ws.labels) | {"folds": folds}
+
+
+def _train(
+    ws: Workspace, data: PoolData, X: Any
+) -> tuple[Any, dict[str, Any], np.ndarray, np.ndarray]:
+    """Fit on human labels plus confident weak labels; returns model, counts, rows, labels."""
+    from labeling.learner import NotEnoughLabels, train
+
+    index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
+    rows: list[int] = []
+    y: list[str] = []
+    weights: list[float] = []
+    for item_id, label in data.human.items():
+        rows.append(index[item_id])
+        y.append(label)
+        weights.append(1.0)
+    n_human = len(rows)
+    config = ws.config
+    for item_id, (label, confidence) in data.weak.items():
+        row = index.get(item_id)
+        if (
+            row is None
+            or data.split[row] != "pool"
+            or item_id in data.human
+            or confidence < config.weak_threshold
+            or label not in ws.labels
+        ):
+            continue
+        rows.append(row)
+        y.append(label)
+        weights.append(config.weak_weight)
+    counts = {"n_human": n_human, "n_weak": len(rows) - n_human}
+    row_array = np.array(rows, dtype=np.int64)
+    y_array = np.array(y, dtype=object)
+    if len(set(y)) < 2:
+        return None, counts, row_array, y_array
+    try:
+        model = train(
+            X[row_array], y_array, np.array(weights), classifier=config.classifier, seed=0
+        )
+    except NotEnoughLabels:
+        return None, counts, row_array, y_array
+    return model, counts | {"weights": weights}, row_array, y_array
+
+
+def run_round(ws: Workspace, round_id: int, *, progress: Progress | None = None) -> Round:
+    """Run a claimed (``running``) round to the end; failures are recorded, not raised."""
+    echo = progress or (lambda _stage: None)
+    with _Heartbeat(ws, round_id) as beat:
+
+        def stage(text: str) -> None:
+            beat.set(text)
+            echo(text)
+
+        try:
+            _work(ws, round_id, stage)
+        except Exception as exc:  # recorded on the round: the worker and the queue go on
+            detail = str(exc) if isinstance(exc, LabelloopError) else repr(exc)
+            with db.write_session(ws.engine) as session:
+                round_ = session.get(Round, round_id)
+                assert round_ is not None
+                round_.status = "failed"
+                round_.error = detail[:2000]
+                round_.finished_at = utcnow()
+                round_.stage = None
+                metrics = json.loads(round_.metrics or "{}")
+                metrics["traceback"] = traceback.format_exc()[-4000:]
+                round_.metrics = json.dumps(metrics)
+                session.add(round_)
+            _cleanup_tmp(ws, round_id)
+            return get_round(ws, round_id)
+    return get_round(ws, round_id)
+
+
+def _cleanup_tmp(ws: Workspace, round_id: int) -> None:
+    tmp = ws.models_dir / f".round-{round_id:04d}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
+    from labeling.learner import predict_proba
+    from strategies import DEFAULT_STRATEGY, get_strategy
+
+    started = time.perf_counter()
+    with db.read_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        strategy_name = round_.strategy or ws.config.strategy or DEFAULT_STRATEGY
+    get_strategy(strategy_name)  # an unknown name fails here, before any work
+    stage("reading labels")
+    data = load_pool(ws)
+    pool_rows = np.flatnonzero(data.split == "pool")
+    if len(pool_rows) == 0:
+        raise RoundError("the pool is empty: import items before retraining")
+    X, featurizer_version = _features(ws, data, stage)
+    stage("training")
+    model, counts, train_rows, train_y = _train(ws, data, X)
+    metrics: dict[str, Any] = {"n_human": counts["n_human"], "n_weak": counts["n_weak"]}
+    gold_rows = np.flatnonzero(data.split == "gold")
+    gold_rows = np.array([r for r in gold_rows if data.gold[r] in ws.labels], dtype=np.int64)
+    if model is None:
+        strategy_name = "cold_start"
+        metrics["evaluation"] = "none"
+        metrics["note"] = (
+            "cold start: fewer than two classes labelled, so no model was trained; the queue "
+            "is ordered for diversity"
+        )
+    else:
+        stage("evaluating")
+        if len(gold_rows):
+            proba = predict_proba(model, X[gold_rows])
+            predicted = model.classes_[proba.argmax(axis=1)].tolist()
+            gold = _metrics([str(data.gold[r]) for r in gold_rows], predicted, ws.labels)
+            metrics["evaluation"] = "gold"
+            metrics["gold"] = gold
+            metrics["gold_accuracy"] = gold["accuracy"]
+            metrics["gold_macro_f1"] = gold["macro_f1"]
+        else:
+            weights = np.array(counts.get("weights", [1.0] * len(train_y)))
+            cv = _cross_validated(X[train_rows], train_y, weights, ws)
+            metrics["evaluation"] = "cross-validation" if cv else "none"
+            if cv:
+                metrics["cv"] = cv
+                metrics["cv_accuracy"] = cv["accuracy"]
+                metrics["cv_macro_f1"] = cv["macro_f1"]
+    stage("scoring the pool")
+    open_rows = pool_rows[data.n_labels[pool_rows] < ws.config.overlap]
+    scores = np.full(len(data.item_ids), CLOSED_SCORE, dtype=np.float64)
+    predictions: list[str | None] = [None for _ in range(len(data.item_ids))]
+    confidence = np.full(len(data.item_ids), np.nan)
+    if model is not None:
+        proba_pool = predict_proba(model, X[pool_rows])
+        best = proba_pool.argmax(axis=1)
+        for offset, row in enumerate(pool_rows):
+            predictions[row] = str(model.classes_[best[offset]])
+        confidence[pool_rows] = proba_pool.max(axis=1)
+    if len(open_rows):
+        strategy = get_strategy(strategy_name)
+        n = min(ws.config.batch_size, len(open_rows))
+        labelled = train_rows[: counts["n_human"]] if model is not None else None
+        lf_votes = None
+        if model is None:  # cold start: LF disagreement, where LFs exist, guides diversity
+            from labeling.lfs import votes
+
+            found = votes(ws)
+            if found.names and len(found.item_ids) == len(data.item_ids):
+                lf_votes = found.L[open_rows]
+        _chosen, open_scores = strategy(
+            model,
+            X[open_rows],
+            n,
+            lf_votes=lf_votes,
+            rng=np.random.default_rng(round_id),
+            labelled_features=X[labelled] if labelled is not None and len(labelled) else None,
+            labelled_labels=train_y[: counts["n_human"]] if labelled is not None else None,
+        )
+        scores[open_rows] = open_scores
+    stage("saving")
+    _store_scores(ws, round_id, data, pool_rows, scores, predictions, confidence)
+    metrics |= {
+        "strategy": strategy_name,
+        "featurizer": featurizer_version,
+        "classifier": ws.config.classifier if model is not None else None,
+        "pool": len(pool_rows),
+        "open": len(open_rows),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    path = _save_model(ws, round_id, model, metrics)
+    _finish(ws, round_id, metrics, path, strategy_name, counts)
+
+
+def _store_scores(
+    ws: Workspace,
+    round_id: int,
+    data: PoolData,
+    pool_rows: np.ndarray,
+    scores: np.ndarray,
+    predictions: list[str | None],
+    confidence: np.ndarray,
+) -> None:
+    from labeling.importer import _bulk_insert
+
+    records = [
+        {
+            "round_id": round_id,
+            "item_id": int(data.item_ids[row]),
+            "score": float(scores[row]),
+            "prediction": predictions[row],
+            "confidence": None if np.isnan(confidence[row]) else round(float(confidence[row]), 6),
+        }
+        for row in pool_rows
+    ]
+    # Written in chunks of short transactions, so annotators' claims are never held up long.
+    for start in range(0, len(records), 20_000):
+        with db.write_session(ws.engine) as session:
+            _bulk_insert(session, Score.__table__, records[start : start + 20_000])  # type: ignore[attr-defined]
+
+
+def _save_model(ws: Workspace, round_id: int, model: Any, metrics: dict[str, Any]) -> str:
+    import joblib
+
+    final = round_dir(ws, round_id)
+    tmp = ws.models_dir / f".round-{round_id:04d}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    if model is not None:
+        joblib.dump(model, tmp / "model.joblib")
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return str(final.relative_to(ws.root))
+
+
+def _promotable(
+    metrics: dict[str, Any], current: Round | None, tolerance: float
+) -> tuple[bool, str]:
+    if current is None:
+        return True, "the first round is always promoted"
+    old = json.loads(current.metrics or "{}").get("gold_macro_f1")
+    new = metrics.get("gold_macro_f1")
+    if old is None:
+        return True, f"round {current.id} had no gold score to beat"
+    if new is None:
+        return False, "no gold score, while the promoted round has one"
+    if new >= old - tolerance:
+        return True, f"gold macro-F1 {new:.3f} vs {old:.3f} (tolerance {tolerance})"
+    return False, f"gold macro-F1 {new:.3f} is worse than round {current.id}'s {old:.3f}"
+
+
+def _finish(
+    ws: Workspace,
+    round_id: int,
+    metrics: dict[str, Any],
+    path: str,
+    strategy: str,
+    counts: dict[str, Any],
+) -> None:
+    with db.write_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        current = session.exec(select(Round).where(col(Round.promoted).is_(True))).first()
+        promote, why = _promotable(metrics, current, ws.config.promote_tolerance)
+        metrics["promotion"] = why
+        round_.status = "succeeded"
+        round_.strategy = strategy
+        round_.n_human = counts["n_human"]
+        round_.n_weak = counts["n_weak"]
+        round_.model_path = path
+        round_.metrics = json.dumps(metrics)
+        round_.finished_at = utcnow()
+        round_.stage = None
+        session.add(round_)
+        session.flush()
+        if promote:
+            _set_promoted(session, round_id)
+    _prune_scores(ws)
+
+
+def _set_promoted(session: Session, round_id: int) -> None:
+    session.execute(update(Round).where(col(Round.promoted).is_(True)).values(promoted=False))
+    session.execute(
+        update(Round).where(col(Round.id) == round_id).values(promoted=True, promoted_at=utcnow())
+    )
+
+
+def _prune_scores(ws: Workspace) -> None:
+    """Drop the scores of old rounds; keep the promoted round and the last few promoted."""
+    with db.write_session(ws.engine) as session:
+        keep = session.exec(
+            select(Round.id)
+            .where(col(Round.promoted_at).is_not(None))
+            .order_by(col(Round.promoted_at).desc())
+            .limit(KEEP_SCORED_ROUNDS)
+        ).all()
+        latest = session.exec(select(func.max(Round.id))).one()
+        kept = set(keep) | ({latest} if latest is not None else set())
+        session.execute(delete(Score).where(col(Score.round_id).not_in(kept)))
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def get_round(ws: Workspace, round_id: int) -> Round:
+    with db.read_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            raise BadInput(f"no round {round_id}")
+        return round_
+
+
+def list_rounds(ws: Workspace) -> list[Round]:
+    with db.read_session(ws.engine) as session:
+        return list(session.exec(select(Round).order_by(col(Round.id))).all())
+
+
+def retrain(
+    ws: Workspace,
+    *,
+    strategy: str | None = None,
+    trigger: str = "cli",
+    progress: Progress | None = None,
+) -> Round:
+    """Queue a round and run it here, now (the CLI and the Python API)."""
+    if strategy is not None:
+        from strategies import get_strategy
+
+        try:
+            get_strategy(strategy)
+        except Exception as exc:
+            raise BadInput(f"option '--strategy': {exc}") from exc
+    recover(ws)
+    round_ = queue_round(ws, trigger=trigger, strategy=strategy)
+    assert round_.id is not None
+    if round_.strategy != (strategy or ws.config.strategy or None):
+        with db.write_session(ws.engine) as session:
+            session.execute(
+                update(Round).where(col(Round.id) == round_.id).values(strategy=strategy)
+            )
+    claimed = claim_queued(ws, round_id=round_.id)
+    if claimed is None:
+        running = [r for r in list_rounds(ws) if r.status == "running"]
+        raise RoundError(
+            f"round {running[0].id if running else '?'} is running; one round runs at a time. "
+            f"Round {round_.id} is queued and the worker of `labelloop serve` will run it."
+        )
+    return run_round(ws, claimed, progress=progress)
+
+
+def promote(ws: Workspace, round_id: int) -> Round:
+    """Make a succeeded round's scores order the queue (whatever its metrics)."""
+    with db.write_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            raise BadInput(f"no round {round_id}")
+        if round_.status != "succeeded":
+            raise BadInput(f"round {round_id} is {round_.status}; only a succeeded round")
+        has_scores = session.exec(select(Score.item_id).where(Score.round_id == round_id)).first()
+        if has_scores is None:
+            raise BadInput(f"round {round_id}'s scores were pruned; retrain instead")
+        _set_promoted(session, round_id)
+    return get_round(ws, round_id)
+
+
+def rollback(ws: Workspace) -> Round:
+    """Promote again the round that was promoted before the current one."""
+    with db.write_session(ws.engine) as session:
+        history = session.exec(
+            select(Round)
+            .where(col(Round.promoted_at).is_not(None), Round.status == "succeeded")
+            .order_by(col(Round.promoted_at).desc())
+        ).all()
+        current = next((r for r in history if r.promoted), None)
+        if current is None:
+            raise BadInput("no round is promoted; nothing to roll back")
+        earlier = [r for r in history if r.id != current.id]
+        for candidate in earlier:
+            has_scores = session.exec(
+                select(Score.item_id).where(Score.round_id == candidate.id)
+            ).first()
+            if has_scores is not None:
+                _set_promoted(session, candidate.id)  # type: ignore[arg-type]
+                target = candidate.id
+                break
+        else:
+            raise BadInput(f"round {current.id} is the only promoted round with scores left")
+    assert target is not None
+    return get_round(ws, target)
+
+
+def labelled_item_count(ws: Workspace) -> int:
+    """Pool items with at least one current label: what a round's ``n_human`` counts."""
+    with db.read_session(ws.engine) as session:
+        return int(
+            session.exec(
+                select(func.count()).where(Item.split == "pool", col(Item.n_labels) > 0)
+            ).one()
+        )
+
+
+def maybe_trigger(ws: Workspace) -> Round | None:
+    """Queue a round when ``retrain_every`` more items are labelled than the last round used."""
+    every = ws.config.retrain_every
+    if every <= 0:
+        return None
+    with db.read_session(ws.engine) as session:
+        busy = session.exec(
+            select(Round.id).where(col(Round.status).in_(("queued", "running")))
+        ).first()
+        last = session.exec(
+            select(Round).where(Round.status == "succeeded").order_by(col(Round.id).desc())
+        ).first()
+    if busy is not None:
+        return None
+    done = labelled_item_count(ws)
+    since = done - (last.n_human if last is not None else 0)
+    if since >= every:
+        return queue_round(ws, trigger=f"every {every} labels")
+    return None
+
+
+def round_summary(round_: Round) -> dict[str, Any]:
+    metrics = json.loads(round_.metrics or "{}")
+    metrics.pop("traceback", None)
+    return {
+        "round": round_.id,
+        "status": round_.status,
+        "trigger": round_.trigger,
+        "strategy": round_.strategy,
+        "promoted": round_.promoted,
+        "n_human": round_.n_human,
+        "n_weak": round_.n_weak,
+        "gold_accuracy": metrics.get("gold_accuracy"),
+        "gold_macro_f1": metrics.get("gold_macro_f1"),
+        "evaluation": metrics.get("evaluation"),
+        "stage": round_.stage,
+        "error": round_.error,
+        "created_at": round_.created_at.isoformat() if round_.created_at else None,
+        "finished_at": round_.finished_at.isoformat() if round_.finished_at else None,
+        "model_path": round_.model_path,
+        "metrics": metrics,
+    }

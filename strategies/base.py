@@ -1,0 +1,217 @@
+"""The strategy contract, the registry, and the helpers every strategy shares.
+
+A strategy is a plain function::
+
+    strategy(model, features, n, *, rng=None, labelled_features=None,
+             labelled_labels=None, lf_votes=None) -> (indices, scores)
+
+``model`` is a fitted classifier with ``predict_proba``, or a probability matrix (one row per
+pool row), or ``None`` before the first model (only ``random`` and ``cold_start`` accept that).
+``features`` is the unlabelled pool (scipy sparse or dense, one row per item). ``indices`` are
+``n`` distinct row positions into that pool, most useful first; ``scores`` hold one number per
+pool row, higher meaning "ask sooner", with the chosen rows on top in the same order, so the
+caller can rank the whole pool by score and serve the chosen batch first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from strategies.exceptions import (
+    EmptyPoolError,
+    PoolTooSmallError,
+    StrategyError,
+    UnknownStrategyError,
+)
+
+Indices = NDArray[np.intp]
+Scores = NDArray[np.float64]
+# Rows per predict_proba call: bounds the temporaries of scoring a huge pool.
+PREDICT_CHUNK_ROWS = 100_000
+
+
+class Strategy(Protocol):
+    """What a registered strategy looks like (see the module docstring)."""
+
+    __name__: str
+
+    def __call__(
+        self,
+        model: Any,
+        features: Any,
+        n: int,
+        *,
+        rng: np.random.Generator | int | None = None,
+        labelled_features: Any = None,
+        labelled_labels: Any = None,
+        lf_votes: Any = None,
+    ) -> tuple[Indices, Scores]: ...
+
+
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register(name: str) -> Callable[[Strategy], Strategy]:
+    """Decorator: make a strategy function available as ``get_strategy(name)``."""
+
+    def add(function: Strategy) -> Strategy:
+        if name in STRATEGIES and STRATEGIES[name] is not function:
+            raise StrategyError(f"a strategy named {name!r} is already registered")
+        STRATEGIES[name] = function
+        return function
+
+    return add
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy registered as ``name``; the error lists the known names."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise UnknownStrategyError(f"unknown strategy {name!r}; known: {known}") from None
+
+
+# ------------------------------------------------------------------------------ input checks
+
+
+def check_request(features: Any, n: int) -> int:
+    """Validate the pool and the batch size; return the pool's row count."""
+    shape = getattr(features, "shape", None)
+    if shape is None or len(shape) != 2:
+        raise StrategyError(
+            f"expected the pool features as a 2-d matrix, found {type(features).__name__}"
+        )
+    n_rows = int(shape[0])
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise StrategyError(f"expected n as an integer, found {type(n).__name__}")
+    if n_rows == 0:
+        raise EmptyPoolError("the pool is empty: no unlabelled items to choose from")
+    if n < 1:
+        raise StrategyError(f"expected n >= 1 items to choose, found {n}")
+    if n > n_rows:
+        raise PoolTooSmallError(f"asked for {n} items but the pool holds only {n_rows}")
+    return n_rows
+
+
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A numpy Generator from a seed, a Generator, or ``None`` (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def seed_from(rng: np.random.Generator) -> int:
+    """An integer seed for scikit-learn estimators, drawn from ``rng``."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def probabilities(model: Any, features: Any, *, strategy: str) -> NDArray[np.float64]:
+    """Class probabilities for every pool row, from a fitted model or given directly."""
+    n_rows = features.shape[0]
+    if model is None:
+        raise StrategyError(
+            f"strategy {strategy!r} needs a fitted model or a probability matrix; found None "
+            "(use 'cold_start' or 'random' before the first model)"
+        )
+    if hasattr(model, "predict_proba"):
+        return _predict_in_chunks(model, features)
+    proba = np.asarray(model, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[0] != n_rows or proba.shape[1] < 2:
+        raise StrategyError(
+            f"expected probabilities of shape ({n_rows}, classes >= 2) for {n_rows} pool rows, "
+            f"found shape {proba.shape}"
+        )
+    if not np.isfinite(proba).all() or (proba < 0).any():
+        raise StrategyError("probabilities must be finite and non-negative")
+    return proba
+
+
+def _predict_in_chunks(model: Any, features: Any) -> NDArray[np.float64]:
+    n_rows = features.shape[0]
+    if n_rows <= PREDICT_CHUNK_ROWS:
+        return np.asarray(model.predict_proba(features), dtype=np.float64)
+    rows = features.tocsr() if sp.issparse(features) else features
+    parts = [
+        model.predict_proba(rows[start : start + PREDICT_CHUNK_ROWS])
+        for start in range(0, n_rows, PREDICT_CHUNK_ROWS)
+    ]
+    return np.asarray(np.vstack(parts), dtype=np.float64)
+
+
+class ProbabilityView:
+    """A stand-in classifier that answers ``predict_proba`` with known probabilities.
+
+    modAL's scoring functions take a classifier and call ``predict_proba(X)``; the rounds
+    already hold the pool's probabilities (computed once, in chunks), so this hands them over
+    without a second pass. It answers only for the rows it was built for.
+    """
+
+    def __init__(self, proba: NDArray[np.float64], *, X_training: Any = None) -> None:
+        self.proba = proba
+        self.classes_ = np.arange(proba.shape[1])
+        # Read by modAL's ranked batch: distances to already labelled rows keep batches diverse.
+        self.X_training = X_training
+        self.on_transformed = False
+
+    def predict_proba(self, X: Any, **_: Any) -> NDArray[np.float64]:
+        if X.shape[0] != self.proba.shape[0]:
+            raise StrategyError(
+                f"probabilities are known for {self.proba.shape[0]} rows, asked for {X.shape[0]}"
+            )
+        return self.proba
+
+    def transform_without_estimating(self, X: Any) -> Any:
+        return X
+
+
+# ------------------------------------------------------------------------------ selection
+
+
+def top_n(scores: NDArray[np.floating[Any]], n: int, rng: np.random.Generator) -> Indices:
+    """The ``n`` highest-scoring positions, best first; ties broken at random under ``rng``.
+
+    Random tie-breaking matters: early models give many rows the same score, and taking them
+    in file order would serve near-duplicates that happen to sit together.
+    """
+    order = rng.permutation(len(scores))
+    shuffled = np.asarray(scores, dtype=np.float64)[order]
+    shuffled = np.where(np.isnan(shuffled), -np.inf, shuffled)
+    everything = n >= len(shuffled)
+    head = np.arange(len(shuffled)) if everything else np.argpartition(-shuffled, n - 1)[:n]
+    head = head[np.argsort(-shuffled[head], kind="stable")]
+    return order[head].astype(np.intp)
+
+
+def batch_first(scores: NDArray[np.floating[Any]], chosen: Indices) -> Scores:
+    """Scores with the chosen rows lifted above all others, in the order chosen.
+
+    Batch strategies pick rows that are not simply the top scores (diversity), yet the caller
+    ranks the whole pool by score; lifting the batch keeps both views consistent.
+    """
+    out = np.asarray(scores, dtype=np.float64).copy()
+    out[~np.isfinite(out)] = np.nan
+    ceiling = float(np.nanmax(out)) if np.isfinite(out).any() else 0.0
+    out = np.nan_to_num(out, nan=ceiling - 1.0)
+    out[chosen] = ceiling + np.arange(len(chosen), 0, -1, dtype=np.float64)
+    return out
+
+
+def result(chosen: Indices, scores: NDArray[np.floating[Any]]) -> tuple[Indices, Scores]:
+    """The ``(indices, scores)`` pair in the contract's types."""
+    return np.asarray(chosen, dtype=np.intp), np.asarray(scores, dtype=np.float64)
+
+
+def cap_rows(
+    matrix: Any, limit: int, rng: np.random.Generator
+) -> tuple[Any, NDArray[np.intp] | None]:
+    """At most ``limit`` rows of ``matrix`` (a seeded sample), and which rows were kept."""
+    if matrix is None or matrix.shape[0] <= limit:
+        return matrix, None
+    keep = np.sort(rng.choice(matrix.shape[0], size=limit, replace=False))
+    return matrix[keep], keep

@@ -1,0 +1,203 @@
+"""Strategies that spread a batch over the pool: cold start, ranked batch, diverse uncertainty.
+
+Uncertainty alone fills a batch with near-copies of one confusing item; labelling ten of them
+teaches little more than labelling one. These strategies trade some uncertainty for coverage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from strategies.base import (
+    Indices,
+    ProbabilityView,
+    Scores,
+    StrategyError,
+    as_rng,
+    batch_first,
+    cap_rows,
+    check_request,
+    probabilities,
+    register,
+    result,
+    seed_from,
+    top_n,
+)
+from strategies.uncertainty import uncertainty_scores
+
+# k-means is fitted on at most this many rows, then every row is assigned: the centroids of a
+# 20k sample describe a 1M pool well, and fitting on all of it would dominate the round.
+KMEANS_FIT_ROWS = 20_000
+MINIBATCH_ABOVE_ROWS = 5_000
+# Ranked batch compares each candidate with every labelled row, once per pick: cap both sides.
+RANKED_BATCH_MIN_CANDIDATES = 1_000
+RANKED_BATCH_MAX_LABELLED = 2_000
+# Diverse uncertainty clusters the ``DIVERSE_BETA * n`` most uncertain rows (Zhdanov, 2019).
+DIVERSE_BETA = 10
+ASSIGN_CHUNK_ROWS = 50_000
+
+
+def cluster_pool(
+    features: Any,
+    k: int,
+    rng: np.random.Generator,
+    *,
+    sample_weight: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """k-means over the pool: each row's cluster and its distance to that cluster's centre."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    n_rows = features.shape[0]
+    k = min(k, n_rows)
+    fit_rows, kept = cap_rows(features, KMEANS_FIT_ROWS, rng)
+    weights = sample_weight if kept is None or sample_weight is None else sample_weight[kept]
+    seed = seed_from(rng)
+    # Full k-means is quicker and steadier on small sets; mini-batches pay off on large ones.
+    kmeans = (
+        KMeans(n_clusters=k, n_init=3, max_iter=100, random_state=seed)
+        if fit_rows.shape[0] <= MINIBATCH_ABOVE_ROWS
+        else MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=2048, random_state=seed)
+    )
+    # float64 in: scikit-learn computes float32 distances by upcasting dense copies of the
+    # centres block by block, which took seconds per call on hashed 2^19-column features.
+    kmeans.fit(fit_rows.astype(np.float64), sample_weight=weights)
+    labels = np.empty(n_rows, dtype=np.intp)
+    distances = np.empty(n_rows, dtype=np.float64)
+    rows = features.tocsr() if sp.issparse(features) else features
+    for start in range(0, n_rows, ASSIGN_CHUNK_ROWS):
+        part = kmeans.transform(rows[start : start + ASSIGN_CHUNK_ROWS].astype(np.float64))
+        labels[start : start + len(part)] = part.argmin(axis=1)
+        distances[start : start + len(part)] = part.min(axis=1)
+    return labels, distances
+
+
+def best_per_cluster(
+    labels: NDArray[np.intp], scores: NDArray[np.float64], n: int, rng: np.random.Generator
+) -> Indices:
+    """The best-scoring row of each cluster, best clusters first, topped up to ``n`` rows."""
+    order = np.lexsort((-scores, labels))
+    first = order[np.r_[True, labels[order][1:] != labels[order][:-1]]]
+    chosen = first[np.argsort(-scores[first], kind="stable")][:n]
+    if len(chosen) < n:
+        rest = np.setdiff1d(np.arange(len(scores)), chosen)
+        extra = rest[top_n(scores[rest], n - len(chosen), rng)]
+        chosen = np.concatenate([chosen, extra])
+    return chosen.astype(np.intp)
+
+
+def lf_disagreement(lf_votes: Any, n_rows: int) -> NDArray[np.float64]:
+    """Entropy of the non-abstaining LF votes per row (``-1`` = abstain); 0 below two votes."""
+    votes = np.asarray(lf_votes)
+    if votes.ndim != 2 or votes.shape[0] != n_rows:
+        raise StrategyError(
+            f"expected LF votes of shape ({n_rows}, LFs), one row per pool row, "
+            f"found shape {votes.shape}"
+        )
+    if votes.shape[1] == 0:
+        return np.zeros(n_rows)
+    n_classes = int(votes.max()) + 1 if votes.size and votes.max() >= 0 else 1
+    counts = np.stack([(votes == c).sum(axis=1) for c in range(n_classes)], axis=1)
+    total = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, total, out=np.zeros(counts.shape), where=total > 0)
+    logs = np.log(share, out=np.zeros_like(share), where=share > 0)
+    return np.asarray(-(share * logs).sum(axis=1), dtype=np.float64)
+
+
+@register("cold_start")
+def cold_start(
+    model: Any,
+    features: Any,
+    n: int,
+    *,
+    rng: np.random.Generator | int | None = None,
+    labelled_features: Any = None,
+    labelled_labels: Any = None,
+    lf_votes: Any = None,
+) -> tuple[Indices, Scores]:
+    """Before the first model: one typical item from each of ``n`` k-means clusters.
+
+    Needs no model (``model`` is ignored). Each pick is the row nearest its cluster centre, so
+    the first batch covers the pool's main kinds of text rather than its first rows. With LF
+    votes (``-1`` = abstain), rows where LFs disagree come first within their cluster: those
+    are the labels that settle which LFs to trust.
+    """
+    n_rows = check_request(features, n)
+    generator = as_rng(rng)
+    labels, distances = cluster_pool(features, n, generator)
+    scores = 1.0 / (1.0 + distances)
+    if lf_votes is not None:
+        # Disagreement dominates; typicality (< 1) only orders rows with equal disagreement.
+        scores = lf_disagreement(lf_votes, n_rows) + scores
+    chosen = best_per_cluster(labels, scores, n, generator)
+    return result(chosen, batch_first(scores, chosen))
+
+
+@register("ranked_batch")
+def ranked_batch(
+    model: Any,
+    features: Any,
+    n: int,
+    *,
+    rng: np.random.Generator | int | None = None,
+    labelled_features: Any = None,
+    labelled_labels: Any = None,
+    lf_votes: Any = None,
+) -> tuple[Indices, Scores]:
+    """modAL's ranked batch mode (Cardoso et al. 2017): uncertainty against distance.
+
+    Each pick maximises ``alpha * distance-to-labelled-and-picked + (1 - alpha) * uncertainty``
+    (modAL's ``uncertainty_batch_sampling``). To stay fast on big pools it runs over the most
+    uncertain ``max(1000, 10 n)`` rows and at most 2,000 labelled rows (``labelled_features``;
+    without them the batch starts from the most central candidate).
+    """
+    from modAL.batch import uncertainty_batch_sampling
+
+    n_rows = check_request(features, n)
+    generator = as_rng(rng)
+    proba = probabilities(model, features, strategy="ranked_batch")
+    uncertainty = uncertainty_scores(proba, features)
+    n_candidates = min(n_rows, max(RANKED_BATCH_MIN_CANDIDATES, 10 * n))
+    candidates = np.sort(top_n(uncertainty, n_candidates, generator))
+    labelled, _ = cap_rows(labelled_features, RANKED_BATCH_MAX_LABELLED, generator)
+    if labelled is not None and labelled.shape[0] == 0:
+        labelled = None
+    view = ProbabilityView(proba[candidates], X_training=labelled)
+    picked, _ = uncertainty_batch_sampling(view, features[candidates], n_instances=n)
+    chosen = candidates[np.asarray(picked, dtype=np.intp)]
+    return result(chosen, batch_first(uncertainty, chosen))
+
+
+@register("diverse_uncertainty")
+def diverse_uncertainty(
+    model: Any,
+    features: Any,
+    n: int,
+    *,
+    rng: np.random.Generator | int | None = None,
+    labelled_features: Any = None,
+    labelled_labels: Any = None,
+    lf_votes: Any = None,
+) -> tuple[Indices, Scores]:
+    """The most uncertain rows, clustered, one per cluster (Zhdanov's diverse mini-batch).
+
+    Takes the ``10 n`` rows with the smallest margin, runs k-means with ``n`` clusters weighted
+    by uncertainty, and asks for the row nearest each centre. A good default for batches of
+    ten or more: uncertain like ``margin``, but never ten copies of one question.
+    """
+    n_rows = check_request(features, n)
+    generator = as_rng(rng)
+    proba = probabilities(model, features, strategy="diverse_uncertainty")
+    uncertainty = uncertainty_scores(proba, features, "margin")
+    n_candidates = min(n_rows, DIVERSE_BETA * n)
+    candidates = top_n(uncertainty, n_candidates, generator)
+    rows = features[candidates]
+    weights = uncertainty[candidates] + 1e-6
+    labels, distances = cluster_pool(rows, n, generator, sample_weight=weights)
+    # Nearest the centre, ties to the more uncertain: representative of its uncertain region.
+    closeness = 1.0 / (1.0 + distances) + 1e-3 * weights
+    chosen = candidates[best_per_cluster(labels, closeness, n, generator)]
+    return result(chosen, batch_first(uncertainty, chosen))

@@ -1,0 +1,221 @@
+"""LFs stored and applied in a workspace: incremental apply, weak labels, analysis, rounds.
+
+Real data: the YouTube spam files, with the example LFs of docs/examples/youtube_lfs.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+from sqlmodel import Session, col, func, select
+from typer.testing import CliRunner
+
+from labeling import Workspace, lfs, rounds
+from labeling.cli import app
+from labeling.errors import BadInput
+from labeling.models import LFVote, WeakLabel
+from tests.conftest import REPO, YOUTUBE
+
+FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
+EXAMPLE = REPO / "docs" / "examples" / "youtube_lfs.py"
+runner = CliRunner()
+
+
+def _named(source, target):
+    """The file with CLASS 0/1 as ham/spam (written to tmp; the data stays outside the repo)."""
+    with source.open(newline="", encoding="utf-8") as f_in:
+        rows = list(csv.DictReader(f_in))
+    with target.open("w", newline="", encoding="utf-8") as f_out:
+        writer = csv.DictWriter(f_out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            row["CLASS"] = "spam" if row["CLASS"].strip() == "1" else "ham"
+            writer.writerow(row)
+    return target
+
+
+def _example_rules():
+    namespace: dict = {}
+    exec(compile(EXAMPLE.read_text(), str(EXAMPLE), "exec"), namespace)
+    return namespace["RULES"]
+
+
+@pytest.fixture
+def yt(tmp_path, db_url):
+    ws = Workspace.create(tmp_path / "yt", labels=["ham", "spam"], db_url=db_url)
+    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
+    for path in FILES[:3]:
+        ws.import_file(path, **common)
+    ws.import_file(
+        _named(FILES[4], tmp_path / "gold.csv"), label_field="CLASS", split="gold", **common
+    )
+    shutil.copy(EXAMPLE, ws.lfs_dir / "youtube_lfs.py")
+    for spec in _example_rules():
+        lfs.add_rule(ws, spec)
+    yield ws
+    ws.close()
+
+
+def _cli(ws, *args):
+    base = ["-w", str(ws.root)] + (["--db", ws.db_url] if "postgresql" in ws.db_url else [])
+    return runner.invoke(app, [*args, *base])
+
+
+def _vote_count(ws) -> int:
+    with Session(ws.engine) as session:
+        return session.exec(select(func.count()).select_from(LFVote)).one()
+
+
+def test_apply_is_incremental(yt, tmp_path):
+    first = lfs.apply(yt)
+    names = {row["lf"] for row in first.lfs}
+    assert len(names) == 11 and all(row["rescored"] for row in first.lfs)
+    stored = _vote_count(yt)
+    assert stored == sum(row["new_votes"] for row in first.lfs) > 0
+    # Nothing changed: nothing to do.
+    assert lfs.apply(yt).lfs == []
+    # New items: every LF runs on those only.
+    added = yt.import_file(FILES[3], text_field="CONTENT", id_field="COMMENT_ID").imported
+    again = lfs.apply(yt)
+    assert {row["rows"] for row in again.lfs} == {added}
+    assert not any(r["rescored"] for r in again.lfs)
+    # A changed file: its code LFs (whose version covers the whole module, since they may use
+    # its helpers) run again on every item; the rules keep their votes.
+    path = yt.lfs_dir / "youtube_lfs.py"
+    path.write_text(path.read_text().replace("len(words) <= 5", "len(words) <= 4"))
+    changed = lfs.apply(yt)
+    code = {"short_comment", "fan_praise", "shouting_request", "long_pitch"}
+    assert {r["lf"] for r in changed.lfs} == code and all(r["rescored"] for r in changed.lfs)
+    assert changed.lfs[0]["rows"] == yt.status()["items"]["total"]
+    with Session(yt.engine) as session:
+        versions = session.exec(select(LFVote.lf_version).distinct()).all()
+    assert len(versions) == 11  # one version per LF, no stale votes left
+
+
+def test_engines_store_the_same_votes(yt, tmp_path, db_url):
+    lfs.apply(yt, engine="local")
+    local = lfs.votes(yt).L
+    other = Workspace.create(tmp_path / "yt2", labels=["ham", "spam"], db_url=None)
+    for path in FILES[:3]:
+        other.import_file(path, text_field="CONTENT", id_field="COMMENT_ID")
+    other.import_file(
+        _named(FILES[4], tmp_path / "gold2.csv"),
+        text_field="CONTENT",
+        id_field="COMMENT_ID",
+        label_field="CLASS",
+        split="gold",
+    )
+    shutil.copy(EXAMPLE, other.lfs_dir / "youtube_lfs.py")
+    for spec in _example_rules():
+        lfs.add_rule(other, spec)
+    lfs.apply(other, engine="snorkel")
+    assert (local == lfs.votes(other).L).all()
+    other.close()
+
+
+def test_label_model_weak_labels_and_their_accuracy(yt):
+    lfs.apply(yt)
+    done = _cli(yt, "lf", "label", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["model"] == "snorkel" and report["lfs"] == 11
+    assert 0.5 < report["coverage"] <= 1
+    assert report["gold_accuracy"] > 0.8 and report["gold_n"] == 369
+    with Session(yt.engine) as session:
+        n = session.exec(select(func.count()).select_from(WeakLabel)).one()
+        confidences = session.exec(select(WeakLabel.confidence)).all()
+    assert n == report["weak_labels"] > 0
+    assert all(0.5 <= c <= 1 for c in confidences)
+
+
+def test_fewer_than_three_lfs_fall_back_to_majority(tmp_path, db_url):
+    ws = Workspace.create(tmp_path / "few", labels=["ham", "spam"], db_url=db_url)
+    ws.import_file(FILES[0], text_field="CONTENT", id_field="COMMENT_ID")
+    lfs.add_rule(ws, _example_rules()[0])
+    lfs.apply(ws)
+    report = lfs.fit_weak_labels(ws)
+    assert report["model"] == "majority" and "at least 3" in report["message"]
+    ws.close()
+
+
+def test_analysis_counts(yt):
+    lfs.apply(yt)
+    lfs.fit_weak_labels(yt)
+    done = _cli(yt, "lf", "analyze", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    by_name = {r["lf"]: r for r in report["lfs"]}
+    link = by_name["re_link"]
+    assert link["polarity"] == ["spam"] and link["kind"] == "regex"
+    assert link["gold_n"] > 0 and link["gold_correct"] <= link["gold_n"]
+    assert by_name["short_comment"]["file"] == "youtube_lfs.py"
+    totals = report["totals"]
+    assert 0 < totals["lfs"] <= 1 and totals["humans"] == 0
+    assert totals["combined"] >= totals["lfs"]
+    assert _cli(yt, "lf", "analyze").exit_code == 0
+
+
+def test_broken_files_and_raising_lfs_are_reported_not_fatal(yt):
+    (yt.lfs_dir / "broken.py").write_text("def oops(:\n    pass\n")
+    (yt.lfs_dir / "raises.py").write_text(
+        "from weak_supervision import ABSTAIN, labeling_function\n\n"
+        "@labeling_function()\n"
+        "def fragile(row):\n"
+        "    if 'a' in row.text:\n"
+        "        raise RuntimeError('boom')\n"
+        "    return ABSTAIN\n"
+    )
+    report = lfs.apply(yt)
+    assert any("broken.py:1" in e and "syntax" in e for e in report.errors)
+    fragile = next(r for r in report.lfs if r["lf"] == "fragile")
+    assert fragile["faults"] > 0 and "RuntimeError" in fragile["first_fault"]
+    assert len(report.lfs) == 12  # the others ran
+    listed = json.loads(_cli(yt, "lf", "list", "--json").stdout)
+    assert any("broken.py" in e for e in listed["errors"])
+
+
+def test_rule_errors_are_clear_and_store_nothing(yt):
+    before = len(lfs.list_lfs(yt))
+    done = _cli(yt, "lf", "add-rule", "r1", "--label", "eggs", "--keywords", "x")
+    assert done.exit_code == 2 and "eggs" in done.stderr
+    done = _cli(yt, "lf", "add-rule", "r2", "--label", "spam", "--regex", "(a+")
+    assert done.exit_code == 2 and "r2" in done.stderr
+    done = _cli(yt, "lf", "add-rule", "re_link", "--label", "spam", "--keywords", "x")
+    assert done.exit_code == 2 and "exists" in done.stderr
+    done = _cli(yt, "lf", "add-rule", "r3", "--label", "spam")
+    assert done.exit_code == 2
+    assert len(lfs.list_lfs(yt)) == before
+    with pytest.raises(BadInput):
+        lfs.set_active(yt, "short_comment", False)
+
+
+def test_add_rule_through_the_cli_and_preview(yt):
+    done = _cli(yt, "lf", "add-rule", "kw_psy", "--label", "ham", "--keywords", "psy,gangnam")
+    assert done.exit_code == 0, done.output
+    assert "matches" in done.stdout
+    preview = lfs.preview_rule(
+        yt, {"kind": "keyword", "name": "x", "label": "ham", "keywords": ["gangnam"]}
+    )
+    assert preview["matches"] > 0 and len(preview["samples"]) <= 5
+    assert all("gangnam" in s.lower() for s in preview["samples"])
+    assert _cli(yt, "lf", "disable", "kw_psy").exit_code == 0
+    assert not next(r for r in lfs.list_lfs(yt) if r["name"] == "kw_psy")["active"]
+
+
+def test_rounds_train_on_confident_weak_labels(yt):
+    lfs.apply(yt)
+    lfs.fit_weak_labels(yt)
+    done = rounds.retrain(yt)
+    assert done.status == "succeeded", done.error
+    assert done.n_human == 0 and done.n_weak > 100
+    metrics = json.loads(done.metrics)
+    assert metrics["gold_accuracy"] > 0.8
+    with Session(yt.engine) as session:
+        low = session.exec(
+            select(func.count()).where(col(WeakLabel.confidence) < yt.config.weak_threshold)
+        ).one()
+        total = session.exec(select(func.count()).select_from(WeakLabel)).one()
+    assert done.n_weak <= total - low

@@ -1,0 +1,188 @@
+"""Retraining rounds end to end on the YouTube data: CLI, queue order, rollback, a killed worker.
+
+Runs on SQLite and PostgreSQL (``--backend``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
+
+from labeling import Workspace, rounds
+from labeling.cli import app
+from labeling.config import write_config
+from labeling.models import Round, Score
+from tests.conftest import YOUTUBE
+
+FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
+runner = CliRunner()
+
+
+def _youtube(tmp_path, db_url, *, labelled: bool = True) -> Workspace:
+    """Files 02-04 unlabelled pool, file 01 labelled pool (training), file 05 gold."""
+    ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=db_url)
+    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
+    if labelled:
+        ws.import_file(FILES[0], label_field="CLASS", **common)
+    for path in FILES[1:4]:
+        ws.import_file(path, **common)
+    ws.import_file(FILES[4], label_field="CLASS", split="gold", **common)
+    return ws
+
+
+def _cli(ws: Workspace, *args: str):
+    base = ["-w", str(ws.root)] + (["--db", ws.db_url] if "postgresql" in ws.db_url else [])
+    return runner.invoke(app, [*args, *base])
+
+
+def _top_open(ws: Workspace, round_id: int) -> int:
+    """The item the round ranks first among open items."""
+    from labeling.models import Item
+
+    with Session(ws.engine) as session:
+        return session.exec(
+            select(Score.item_id)
+            .join(Item, col(Item.id) == col(Score.item_id))
+            .where(Score.round_id == round_id, Item.n_labels == 0)
+            .order_by(col(Score.score).desc())
+        ).first()
+
+
+@pytest.fixture
+def yt(tmp_path, db_url):
+    ws = _youtube(tmp_path, db_url)
+    ws.add_user("ann")
+    yield ws
+    ws.close()
+
+
+def test_retrain_through_the_cli_reorders_the_queue(yt):
+    done = _cli(yt, "retrain", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["round"] == 1 and report["status"] == "succeeded" and report["promoted"]
+    metrics = report["metrics"]
+    assert metrics["n_human"] == 350 and metrics["n_weak"] == 0
+    assert metrics["gold_accuracy"] > 0.8 and metrics["gold_macro_f1"] > 0.8
+    assert (yt.root / "models" / "round-0001" / "model.joblib").is_file()
+    # The next item served is the one the new scores put first.
+    item = yt.next_item("ann")
+    assert item.item_id == _top_open(yt, 1)
+    assert item.round_id == 1
+    listed = json.loads(_cli(yt, "rounds", "list", "--json").stdout)
+    assert [r["round"] for r in listed["rounds"]] == [1] and listed["rounds"][0]["promoted"]
+
+
+def test_rollback_restores_the_previous_scores(yt):
+    first = rounds.retrain(yt)
+    assert first.promoted
+    second = rounds.retrain(yt, strategy="random")
+    assert second.status == "succeeded" and second.promoted
+    assert json.loads(second.metrics)["strategy"] == "random"
+    assert yt.next_item("ann").item_id == _top_open(yt, second.id)
+    yt.release("ann")
+    done = _cli(yt, "rounds", "rollback", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["round"] == first.id
+    assert yt.next_item("ann").item_id == _top_open(yt, first.id)
+    yt.release("ann")
+    assert _cli(yt, "rounds", "promote", str(second.id)).exit_code == 0
+    assert yt.next_item("ann").item_id == _top_open(yt, second.id)
+
+
+def test_a_worse_round_is_not_promoted():
+    current = Round(id=3, metrics=json.dumps({"gold_macro_f1": 0.9}))
+    assert rounds._promotable({"gold_macro_f1": 0.895}, current, 0.01)[0]
+    assert not rounds._promotable({"gold_macro_f1": 0.8}, current, 0.01)[0]
+    assert not rounds._promotable({}, current, 0.01)[0]
+    assert rounds._promotable({}, None, 0.01)[0]
+    assert rounds._promotable({"gold_macro_f1": 0.1}, Round(id=1, metrics="{}"), 0.01)[0]
+
+
+def test_cold_start_before_any_label(tmp_path, db_url):
+    ws = _youtube(tmp_path, db_url, labelled=False)
+    done = rounds.retrain(ws)
+    metrics = json.loads(done.metrics)
+    assert done.status == "succeeded" and done.promoted
+    assert metrics["strategy"] == "cold_start" and metrics["evaluation"] == "none"
+    ws.add_user("ann")
+    assert ws.next_item("ann").item_id == _top_open(ws, done.id)
+    ws.close()
+
+
+def test_no_gold_means_cross_validation(tmp_path, db_url):
+    ws = Workspace.create(tmp_path / "cv", labels=["0", "1"], db_url=db_url)
+    ws.import_file(FILES[0], text_field="CONTENT", id_field="COMMENT_ID", label_field="CLASS")
+    ws.import_file(FILES[1], text_field="CONTENT", id_field="COMMENT_ID")
+    metrics = json.loads(rounds.retrain(ws).metrics)
+    assert metrics["evaluation"] == "cross-validation"
+    assert metrics["cv"]["folds"] == 5 and metrics["cv_macro_f1"] > 0.7
+    ws.close()
+
+
+def test_unknown_strategy_is_refused_with_the_known_names(yt):
+    done = _cli(yt, "retrain", "--strategy", "nope")
+    assert done.exit_code == 2
+    assert "--strategy" in done.stderr and "random" in done.stderr
+    assert rounds.list_rounds(yt) == []
+
+
+def test_every_n_labels_queues_a_round(yt):
+    from dataclasses import replace
+
+    write_config(yt.root, replace(yt.config, retrain_every=3))
+    yt.config = replace(yt.config, retrain_every=3)
+    first = rounds.retrain(yt)
+    assert rounds.maybe_trigger(yt) is None
+    for _ in range(3):
+        item = yt.next_item("ann")
+        yt.annotate(item.item_id, "ann", "1")
+    queued = rounds.maybe_trigger(yt)
+    assert queued is not None and queued.status == "queued" and queued.id == first.id + 1
+    assert rounds.maybe_trigger(yt) is None  # one queued round at a time
+
+
+def test_a_killed_worker_leaves_the_round_failed_and_the_old_model_promoted(yt):
+    first = rounds.retrain(yt)
+    queued = rounds.queue_round(yt, trigger="test")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "labeling.worker", "-w", str(yt.root)]
+        + (["--db", yt.db_url] if "postgresql" in yt.db_url else []),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while rounds.get_round(yt, queued.id).status != "running":
+            assert time.monotonic() < deadline, "the worker never started the round"
+            assert worker.poll() is None
+            time.sleep(0.05)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert rounds.get_round(yt, queued.id).status == "running"  # nobody updated it
+    assert rounds.recover(yt) == [queued.id]
+    failed = rounds.get_round(yt, queued.id)
+    assert failed.status == "failed" and "stopped" in failed.error
+    assert rounds.get_round(yt, first.id).promoted
+    assert not (yt.root / "models" / f"round-{queued.id:04d}").exists()
+    assert yt.next_item("ann").item_id == _top_open(yt, first.id)
+    # The next round runs normally.
+    assert rounds.retrain(yt).status == "succeeded"
+
+
+def test_one_round_at_a_time(yt):
+    queued = rounds.queue_round(yt, trigger="test")
+    assert rounds.claim_queued(yt) == queued.id
+    with pytest.raises(rounds.RoundError, match="one round runs at a time"):
+        rounds.retrain(yt)
