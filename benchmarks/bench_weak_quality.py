@@ -165,8 +165,10 @@ def run() -> dict[str, Any]:
                 f"{r['lf']} {r['gold_correct']}/{r['gold_n']}" for r in lf_rows if r["gold_n"]
             )
             + ".",
-            "The pool's weak-label accuracy uses the pool's true labels, which the LFs and "
-            "label models never see; it is shown only to read the weak labels' quality.",
+            "The pool's weak-label accuracy uses the pool's true labels, which the label "
+            "models never see; it is shown only to read the weak labels' quality. The LFs "
+            "were written after reading pool and validation comments with their labels; the "
+            "test comments were not read.",
             f"Peak RSS {peak_rss_mb()} MB.",
         ],
         "reproduce": "python benchmarks/bench_weak_quality.py",

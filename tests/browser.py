@@ -66,11 +66,19 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def serve(workspace: Path, *, timeout: float = 60.0, db_url: str | None = None) -> Iterator[Server]:
-    """Start ``labelloop serve`` on a free port; yield once it answers; stop it by its pid."""
+def serve(
+    workspace: Path,
+    *,
+    timeout: float = 60.0,
+    db_url: str | None = None,
+    command: list[str] | None = None,
+) -> Iterator[Server]:
+    """Start ``labelloop serve`` (or ``command``, given without the port option) on a free
+    port; yield once it answers; stop it by its pid."""
     port = free_port()
-    command = [sys.executable, "-m", "labeling.cli", "serve", "-w", str(workspace)]
-    command += ["--port", str(port)]
+    if command is None:
+        command = [sys.executable, "-m", "labeling.cli", "serve", "-w", str(workspace)]
+    command = [*command, "--port", str(port)]
     if db_url:
         command += ["--db", db_url]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
