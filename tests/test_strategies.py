@@ -204,3 +204,18 @@ def test_qbc_scores_are_vote_entropy_where_members_disagree(problem):
     levels = np.round(scores, 2)
     assert set(levels.tolist()) <= {0.0, 0.5, 0.67}
     assert (levels[indices] >= levels.max() - 1e-9).any()
+
+
+def test_cold_start_finds_topics_in_sparse_high_dimensional_text_like_data():
+    # Four "topics", each with its own 300 of 1,200 columns, 8 terms per row, rows unit length:
+    # the shape of TF-IDF, where raw k-means tends to return one blob plus outliers.
+    rng = np.random.default_rng(5)
+    rows, cols = [], []
+    for row in range(200):
+        topic = row // 50
+        rows += [row] * 8
+        cols += (topic * 300 + rng.choice(300, size=8, replace=False)).tolist()
+    pool = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(200, 1200))
+    pool = sp.csr_matrix(pool.multiply(1 / np.sqrt(8)))
+    indices, _ = get_strategy("cold_start")(None, pool, 4, rng=2)
+    assert sorted((indices // 50).tolist()) == [0, 1, 2, 3]
