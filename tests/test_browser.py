@@ -117,3 +117,27 @@ def test_two_annotators_label_with_the_keyboard(served_workspace):
     )
     assert all(r.duration_ms is not None and r.duration_ms >= 0 for r in rows)
     assert len(rows) == 22
+
+
+def test_data_page_upload_imports_through_the_same_checks(tmp_path):
+    ws = Workspace.create(tmp_path / "up", labels=LABELS, name="upload")
+    ws.close()
+    good = tmp_path / "fresh.csv"
+    good.write_text("id,text,channel\nu1,first uploaded text,web\nu2,second one,chat\n")
+    bad = tmp_path / "broken.csv"
+    bad.write_text("id,text\nu3,fine\nu4,\n")
+    with serve(tmp_path / "up") as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.sign_in_url)
+        wait_idle(page)
+        page.get_by_role("link", name="Data").click()
+        wait_idle(page)
+        for path, expected in ((bad, "Nothing was imported"), (good, "Imported 2 items")):
+            page.locator("input[type=file]").set_input_files(str(path))
+            page.get_by_text("First ").first.wait_for(timeout=20_000)
+            wait_idle(page)
+            page.get_by_role("button", name="Import").click()
+            page.get_by_text(expected).first.wait_for(timeout=20_000)
+            wait_idle(page)
+    with Workspace.open(tmp_path / "up") as ws:
+        assert ws.status()["items"]["pool"] == 2  # the bad file added nothing
