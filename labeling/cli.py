@@ -698,6 +698,14 @@ def lf_add_rule(
     )
 
 
+def _switch_rule(workspace: Path, db: str | None, name: str, active: bool) -> None:
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        lfs.set_active(ws, name, active)
+    typer.echo(f"Rule {name!r} is {'on' if active else 'off'}.")
+
+
 @lf_app.command("disable", short_help="Turn a rule off.")
 @handle_errors
 def lf_disable(
@@ -706,11 +714,7 @@ def lf_disable(
     db: DbOpt = None,
 ) -> None:
     """Stop using a rule (its votes stay, unused); code LFs follow their files."""
-    from labeling import lfs
-
-    with _open(workspace, db) as ws:
-        lfs.set_active(ws, name, False)
-    typer.echo(f"Rule {name!r} is off.")
+    _switch_rule(workspace, db, name, False)
 
 
 @lf_app.command("enable", short_help="Turn a rule back on.")
@@ -721,11 +725,7 @@ def lf_enable(
     db: DbOpt = None,
 ) -> None:
     """Use a rule again."""
-    from labeling import lfs
-
-    with _open(workspace, db) as ws:
-        lfs.set_active(ws, name, True)
-    typer.echo(f"Rule {name!r} is on.")
+    _switch_rule(workspace, db, name, True)
 
 
 @lf_app.command("apply", short_help="Apply LFs to items they have not voted on.")
