@@ -16,7 +16,7 @@ the workspace's items and stores what it returns:
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +28,8 @@ from sqlmodel import col, select
 
 from labeling import db
 from labeling.errors import BadInput
-from labeling.models import Annotation, Item, LabelingFunction, LFVote, WeakLabel, utcnow
+from labeling.models import Item, LabelingFunction, LFVote, WeakLabel, utcnow
+from labeling.rounds import human_labels
 from labeling.workspace import Workspace
 
 RULE_KINDS = ("keyword", "regex")
@@ -337,11 +338,7 @@ def votes(ws: Workspace) -> Votes:
                 col(LFVote.lf_version) == col(LabelingFunction.version),
             )
         ).all()
-        answers = session.execute(
-            select(Annotation.item_id, Annotation.label, func.count())  # type: ignore[call-overload]
-            .where(col(Annotation.superseded_by).is_(None), col(Annotation.label).is_not(None))
-            .group_by(col(Annotation.item_id), col(Annotation.label))
-        ).all()
+        people = human_labels(session, labels)
     item_ids = np.array([r[0] for r in items], dtype=np.int64)
     position = {int(item_id): row for row, item_id in enumerate(item_ids)}
     column = {r.id: j for j, r in enumerate(lf_rows)}
@@ -351,16 +348,11 @@ def votes(ws: Workspace) -> Votes:
             L[position[item_id], column[lf_id]] = index[label]
     split = np.array([r[1] for r in items], dtype=object)
     gold = np.array([index.get(r[2], -1) if r[1] == "gold" else -1 for r in items], np.int64)
-    counts: dict[int, Counter[str]] = defaultdict(Counter)
-    for item_id, label, n in answers:
-        counts[item_id][label] += n
     human = np.full(len(item_ids), -1, dtype=np.int64)
-    from labeling.rounds import majority
-
-    for item_id, c in counts.items():
+    for item_id, label in people.items():
         row = position.get(item_id)
-        if row is not None and split[row] == "pool":
-            human[row] = index[majority(c, labels)]
+        if row is not None:
+            human[row] = index[label]
     return Votes(
         L=L,
         names=[r.name for r in lf_rows],
@@ -479,8 +471,9 @@ def preview_rule(ws: Workspace, spec: dict[str, Any], *, samples: int = 5) -> di
     mask = np.array([int(i) in pool_ids for i in ids], dtype=bool)
     result = apply_lfs([bound], frame[mask].reset_index(drop=True), engine="local")
     hits = np.flatnonzero(result.L[:, 0] >= 0)
-    v = votes(ws)
-    human_by_id = {int(i): int(h) for i, h in zip(v.item_ids, v.human, strict=True) if h >= 0}
+    with db.read_session(ws.engine) as session:
+        people = human_labels(session, ws.labels)
+    human_by_id = {item_id: ws.labels.index(label) for item_id, label in people.items()}
     pool_ids_sorted = ids[mask]
     labelled = [
         human_by_id[int(pool_ids_sorted[i])] for i in hits if int(pool_ids_sorted[i]) in human_by_id

@@ -223,36 +223,42 @@ def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
     return next(label for label in labels if counts.get(label) == best)
 
 
+def human_labels(session: Session, labels: tuple[str, ...]) -> dict[int, str]:
+    """Each pool item's label from people: the majority of its current answers (gold excluded).
+
+    Rounds train on these, and LF analysis and the rule builder measure LFs against them.
+    """
+    votes: dict[int, Counter[str]] = defaultdict(Counter)
+    for item_id, label, n in session.exec(
+        select(Annotation.item_id, Annotation.label, func.count())
+        .join(Item, col(Item.id) == col(Annotation.item_id))
+        .where(
+            col(Annotation.superseded_by).is_(None),
+            col(Annotation.label).is_not(None),
+            Item.split == "pool",
+        )
+        .group_by(col(Annotation.item_id), col(Annotation.label))
+    ).all():
+        if label is not None:
+            votes[item_id][label] += n
+    return {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
+
+
 def load_pool(ws: Workspace) -> PoolData:
-    labels = ws.labels
     with db.read_session(ws.engine) as session:
         rows = session.execute(
             select(  # type: ignore[call-overload]
                 Item.id, Item.content_hash, Item.text, Item.split, Item.gold_label, Item.n_labels
             ).order_by(col(Item.id))
         ).all()
-        votes: dict[int, Counter[str]] = defaultdict(Counter)
-        for item_id, label, n in session.exec(
-            select(Annotation.item_id, Annotation.label, func.count())
-            .where(col(Annotation.superseded_by).is_(None), col(Annotation.label).is_not(None))
-            .group_by(col(Annotation.item_id), col(Annotation.label))
-        ).all():
-            if label is not None:
-                votes[item_id][label] += n
+        human = human_labels(session, ws.labels)
         weak_rows = session.exec(select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence))
         weak = {item_id: (label, float(conf)) for item_id, label, conf in weak_rows}
-    split = np.array([r[3] for r in rows], dtype=object)
-    gold_ids = {r[0] for r in rows if r[3] == "gold"}
-    human = {
-        item_id: majority(counts, labels)
-        for item_id, counts in votes.items()
-        if item_id not in gold_ids and counts
-    }
     return PoolData(
         item_ids=np.array([r[0] for r in rows], dtype=np.int64),
         keys=[r[1] for r in rows],
         texts=[r[2] for r in rows],
-        split=split,
+        split=np.array([r[3] for r in rows], dtype=object),
         gold=[r[4] for r in rows],
         human=human,
         n_labels=np.array([r[5] for r in rows], dtype=np.int64),
