@@ -121,8 +121,9 @@ def _messages() -> None:
     if problem:
         st.warning(problem)
     flash = box.pop("flash", None)
-    if flash and flash[0] == "labelled":
-        st.toast(f"Saved: {flash[1]}", icon=":material/check:")
+    if flash and flash[0] in ("labelled", "skipped"):
+        # A quiet line, not a toast: nothing animates between one item and the next.
+        st.caption(f"Saved: {flash[1]}" if flash[0] == "labelled" else f"Skipped {flash[1]}")
 
 
 def _show_item(user: UserSession, item: QueueItem) -> None:
