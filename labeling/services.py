@@ -428,7 +428,13 @@ class UserSession:
         from labeling import lfs
 
         self._engineer("reading the LF analysis")
-        return lfs.analyze(self.workspace) | {"list": lfs.list_lfs(self.workspace)}
+        return lfs.analyze(self.workspace)
+
+    def lf_list(self) -> list[dict[str, Any]]:
+        from labeling import lfs
+
+        self._engineer("listing LFs")
+        return lfs.list_lfs(self.workspace)
 
     def apply_lfs(self) -> dict[str, Any]:
         from labeling import lfs

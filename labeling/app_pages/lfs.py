@@ -88,8 +88,7 @@ def _rule_builder(user: UserSession) -> None:
             st.error(str(exc))
 
 
-def _analysis(user: UserSession) -> None:
-    report = user.lf_analysis()
+def _analysis(report: dict[str, Any]) -> None:
     for error in report["errors"]:
         st.warning(error)
     records = report["lfs"]
@@ -159,7 +158,8 @@ def _analysis(user: UserSession) -> None:
 
 
 def _rules(user: UserSession) -> None:
-    rules = [r for r in user.lf_analysis()["list"] if r["kind"] != "code"]
+    # Read again (cheap): a rule saved by the builder above shows at once.
+    rules = [r for r in user.lf_list() if r["kind"] != "code"]
     if not rules:
         return
     st.subheader("Rules")
@@ -201,7 +201,7 @@ def render() -> None:
                 st.info(done["message"])
         except LabelloopError as exc:
             st.error(str(exc))
-    _analysis(user)
+    _analysis(user.lf_analysis())
     st.divider()
     _rule_builder(user)
     _rules(user)
