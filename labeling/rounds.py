@@ -95,12 +95,17 @@ def _worker_name() -> str:
 
 
 def queue_round(ws: Workspace, *, trigger: str, strategy: str | None = None) -> Round:
-    """Queue a round; if one is already queued, that one is returned (no pile-up)."""
+    """Queue a round; if one is already queued, that one is returned (no pile-up), with
+    ``strategy`` when one is given."""
     with db.write_session(ws.engine) as session:
         queued = session.exec(
             select(Round).where(Round.status == "queued").order_by(col(Round.id))
         ).first()
         if queued is not None:
+            if strategy is not None and queued.strategy != strategy:
+                queued.strategy = strategy  # the latest explicit request decides
+                session.add(queued)
+                session.flush()
             return queued
         round_ = Round(
             status="queued", trigger=trigger, strategy=strategy or ws.config.strategy or None
@@ -664,11 +669,6 @@ def retrain(
     recover(ws)
     round_ = queue_round(ws, trigger=trigger, strategy=strategy)
     assert round_.id is not None
-    if round_.strategy != (strategy or ws.config.strategy or None):
-        with db.write_session(ws.engine) as session:
-            session.execute(
-                update(Round).where(col(Round.id) == round_.id).values(strategy=strategy)
-            )
     claimed = claim_queued(ws, round_id=round_.id)
     if claimed is None:
         running = [r for r in list_rounds(ws) if r.status == "running"]
