@@ -134,7 +134,8 @@ def test_data_page_upload_imports_through_the_same_checks(tmp_path):
         wait_idle(page)
         for path, expected in ((bad, "Nothing was imported"), (good, "Imported 2 items")):
             page.locator("input[type=file]").set_input_files(str(path))
-            page.get_by_text("First ").first.wait_for(timeout=20_000)
+            # Wait for this file's preview: the previous file's one is still on screen.
+            page.get_by_text(f"rows of {path.name}").first.wait_for(timeout=20_000)
             wait_idle(page)
             page.get_by_role("button", name="Import").click()
             page.get_by_text(expected).first.wait_for(timeout=20_000)
