@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from labeling.app_pages import admin, common, data, label, lfs, model, stats
+from labeling.app_pages import admin, common, data, label, lfs, metrics, model, review, stats
 
 st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout="centered")
 common.apply_style()
@@ -45,13 +45,19 @@ pages = [
     st.Page(label.render, title="Label", icon=":material/label:", url_path="label", default=True),
     st.Page(stats.render, title="My stats", icon=":material/insights:", url_path="stats"),
 ]
-if role in ("engineer", "admin"):
+if role in ("engineer", "lead", "admin"):
     pages += [
         st.Page(data.render, title="Data", icon=":material/database:", url_path="data"),
         st.Page(lfs.render, title="LFs", icon=":material/rule:", url_path="lfs"),
         st.Page(model.render, title="Model", icon=":material/model_training:", url_path="model"),
-        st.Page(admin.render, title="Team", icon=":material/group:", url_path="team"),
+        st.Page(metrics.render, title="Metrics", icon=":material/monitoring:", url_path="metrics"),
     ]
+if role in ("lead", "admin"):
+    pages.append(
+        st.Page(review.render, title="Review", icon=":material/rate_review:", url_path="review")
+    )
+if role in ("engineer", "lead", "admin"):
+    pages.append(st.Page(admin.render, title="Team", icon=":material/group:", url_path="team"))
 page = st.navigation(pages)
 with st.sidebar:
     st.text(f"Signed in as {user.name} ({role})")  # names are data: never Markdown

@@ -6,19 +6,26 @@ a page done: text readable, buttons large and consistent, progress visible.
 
 from __future__ import annotations
 
+import csv
+import random
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labeling import Workspace, lfs, rounds  # noqa: E402
+from labeling.config import write_config  # noqa: E402
 from labeling.demo import build_demo  # noqa: E402
 from tests.browser import chromium, serve, wait_idle  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
+YOUTUBE = (
+    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "youtube" / "Youtube01-Psy.csv"
+)
 # A few rules on the demo's support messages, so the LFs page has something to show.
 DEMO_RULES = [
     {"kind": "keyword", "name": "kw_refund", "label": "billing",
@@ -42,19 +49,32 @@ def main() -> int:
             for line in (DEMO / "answers.csv").read_text().splitlines()[1:]
             if line
         )
+        with (DEMO / "gold.csv").open(newline="", encoding="utf-8") as handle:
+            answers |= {row["id"]: row["label"] for row in csv.DictReader(handle)}
         with Workspace.open(root) as ws:
+            ws.config = replace(ws.config, overlap=2, gold_rate=0.1)
+            write_config(ws.root, ws.config)
             _, annotator = ws.add_user("alice")
             ws.add_user("bob")
-            # Two rounds of 40 true answers each, so the Model page has a curve to show.
-            for _round in range(2):
-                for _ in range(40):
-                    item = ws.next_item("bob")
-                    ws.annotate(item.item_id, "bob", answers[item.external_id].strip())
-                rounds.retrain(ws)
             for spec in DEMO_RULES:
                 lfs.add_rule(ws, spec)
             lfs.apply(ws)
             lfs.fit_weak_labels(ws)
+            # Three rounds of answers from two people (bob slips now and then, alice is slow
+            # and careful), so the Model, Metrics and Review pages have something to show.
+            slips = random.Random(0)
+            labels = list(ws.labels)
+            for _round in range(3):
+                for name, slip, ms in (("bob", 0.15, 2500), ("alice", 0.03, 6000)):
+                    for _ in range(40):
+                        item = ws.next_item(name)
+                        truth = answers[item.external_id].strip()
+                        given = slips.choice(labels) if slips.random() < slip else truth
+                        took = int(ms * (0.5 + slips.random()))
+                        ws.annotate(item.item_id, name, given, duration_ms=took)
+                rounds.retrain(ws)
+            if YOUTUBE.exists():  # another domain: the Metrics page shows a drift warning
+                ws.import_file(YOUTUBE, text_field="CONTENT", id_field="COMMENT_ID")
         with serve(root) as server, chromium() as browser:
             page = browser.new_page(viewport={"width": 1366, "height": 800})
             page.goto(server.url)
@@ -80,14 +100,25 @@ def main() -> int:
                 ("Data", "data"),
                 ("LFs", "lfs"),
                 ("Model", "model"),
+                ("Metrics", "metrics"),
+                ("Review", "review"),
                 ("Team", "team"),
             )
             for name, file in pages:
                 page.get_by_role("link", name=name).click()
                 time.sleep(0.5)
                 wait_idle(page)
-                time.sleep(1.5)
-                page.screenshot(path=str(OUT / f"{file}.png"), full_page=True)
+                # Streamlit scrolls inside its own container, so a full-page shot needs a
+                # viewport as tall as the page.
+                tall = page.evaluate(
+                    "Math.max(...[...document.querySelectorAll('section, div')]"
+                    ".map(e => e.scrollHeight))"
+                )
+                page.set_viewport_size({"width": 1366, "height": max(800, min(int(tall), 4000))})
+                time.sleep(2.0)
+                wait_idle(page)
+                page.screenshot(path=str(OUT / f"{file}.png"))
+                page.set_viewport_size({"width": 1366, "height": 800})
             other = browser.new_page(viewport={"width": 1366, "height": 800})
             other.goto(f"{server.url}?token={annotator}")
             wait_idle(other, buttons=7)

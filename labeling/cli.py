@@ -246,6 +246,16 @@ def import_(
         + (f", recorded {report.labels_recorded:,} labels" if report.labels_recorded else "")
         + f" in {report.seconds:.1f} s."
     )
+    found = report.drift or {}
+    if found.get("drifted"):
+        typer.echo(f"warning: drift: {found['message']}", err=True)
+        if found.get("round"):
+            typer.echo(f"Queued round {found['round']}; the new items are served first.", err=True)
+    elif found.get("auc") is not None:
+        typer.echo(
+            f"Drift check: AUC {found['auc']:.2f} against the {found['reference']} items "
+            f"(threshold {found['threshold']}): no drift."
+        )
 
 
 @app.command(short_help="Export items with final labels, or the annotation log.")
@@ -275,20 +285,77 @@ def export(
         typer.echo(f"Wrote {report.rows:,} {report.kind} to {out} ({report.format}).")
 
 
-@app.command(short_help="Show counts: items, labels, annotators, rounds.")
+@app.command(short_help="Write a self-contained HTML report of every metric.")
+@handle_errors
+def report(
+    out: Annotated[Path, typer.Argument(help="HTML file to write.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the Metrics page as one HTML file: charts as inline SVG, no scripts, no network."""
+    from labeling.report import write_report
+
+    with _open(workspace, db) as ws:
+        path = write_report(ws, out)
+    if as_json:
+        _print_json({"report": str(path), "bytes": path.stat().st_size})
+    else:
+        typer.echo(f"Wrote the report to {path} ({path.stat().st_size / 1024:,.0f} KB).")
+
+
+@app.command(short_help="Show counts, label quality, coverage and model metrics.")
 @handle_errors
 def status(
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts: items by split, labelled items, annotations, annotators, rounds."""
+    """Counts, label quality, coverage, model metrics, drift and the stopping hint.
+
+    --json carries every number under the keys documented in docs/status.md.
+    """
     with _open(workspace, db) as ws:
-        info = ws.status()
+        info = ws.status(metrics=True)
     if as_json:
         _print_json(info)
         return
     items = info["items"]
+    cover = info["coverage"]
+    quality = info["quality"]
+    model = info["model"]
+    promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    review = quality["review"]["counts"]
+    lines = [
+        f"  coverage:    people {pct(cover['human'])}, LFs {pct(cover['lf'])}, "
+        f"weak {pct(cover['weak'])}, combined {pct(cover['combined'])}",
+        f"  gold checks: {quality['gold']['n']:,} answers, accuracy "
+        f"{pct(quality['gold']['accuracy'])}",
+        f"  agreement:   Krippendorff's alpha {num(quality['agreement']['alpha'])} on "
+        f"{quality['agreement']['alpha_items']:,} items",
+        "  model:       "
+        + (
+            f"round {promoted['round']}, macro-F1 {num(promoted['macro_f1'])} "
+            f"({promoted['evaluation']})"
+            if promoted
+            else "none promoted"
+        ),
+        f"  review:      {review['disagreement']:,} disagreements, {review['model']:,} model, "
+        f"{review['weak']:,} weak, {review['likely_error']:,} likely errors",
+        f"  stopping:    {info['stopping']['message']}",
+    ]
+    lines += [
+        f"  warning:     drift in import {d['batch']} ({d['source']}): {d['message']}"
+        for d in info["drift"]
+        if d.get("drifted")
+    ]
     typer.echo(
         f"Workspace {info['workspace']} ({info['database']})\n"
         f"  labels:      {', '.join(info['labels'])}\n"
@@ -299,7 +366,7 @@ def status(
         f"  by label:    "
         + ", ".join(f"{k} {v:,}" for k, v in info["annotations_by_label"].items())
         + f"\n  annotators:  {info['annotators']:,} active\n"
-        f"  rounds:      {info['rounds']:,}"
+        f"  rounds:      {info['rounds']:,}\n" + "\n".join(lines)
     )
 
 
@@ -308,7 +375,7 @@ def status(
 def user_add(
     name: Annotated[str, typer.Argument(help="Annotator name (unique).")],
     role: Annotated[
-        str, typer.Option("--role", help="annotator, engineer or admin.")
+        str, typer.Option("--role", help="annotator, engineer, lead or admin.")
     ] = "annotator",
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,

@@ -50,6 +50,17 @@ class WorkspaceConfig:
     # train with this weight (gold items never do).
     weak_threshold: float = 0.7
     weak_weight: float = 0.5
+    # Quality: share of an annotator's items that are hidden gold checks; the model confidence
+    # above which a disagreeing human label is listed for review; the stop set's size.
+    gold_rate: float = 0.05
+    review_confidence: float = 0.9
+    stop_set_size: int = 1000
+    # Drift of new imports: a domain classifier's AUC at or above `drift_threshold` warns;
+    # `drift_action = "retrain"` also queues a round and serves the new items first until
+    # `drift_priority` of them are labelled.
+    drift_threshold: float = 0.95
+    drift_action: str = "warn"
+    drift_priority: int = 100
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -60,13 +71,27 @@ _INT_KEYS = {
     "queue_seed": (0, 2**63 - 1),
     "retrain_every": (0, 10_000_000),
     "batch_size": (1, 100_000),
+    "stop_set_size": (10, 1_000_000),
+    "drift_priority": (0, 10_000_000),
 }
 _FLOAT_KEYS = {
     "promote_tolerance": (0.0, 1.0),
     "weak_threshold": (0.0, 1.0),
     "weak_weight": (0.0, 1.0),
+    "gold_rate": (0.0, 0.5),
+    "review_confidence": (0.5, 1.0),
+    "drift_threshold": (0.5, 1.0),
 }
-_STR_KEYS = ("name", "text_field", "database", "strategy", "featurizer", "classifier")
+_STR_KEYS = (
+    "name",
+    "text_field",
+    "database",
+    "strategy",
+    "featurizer",
+    "classifier",
+    "drift_action",
+)
+DRIFT_ACTIONS = ("warn", "retrain")
 _KNOWN = {"name", "labels", "display_fields", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
 
 
@@ -155,6 +180,11 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
                     f"{source}: key {key!r}: expected a number from {low} to {high}, found {value}"
                 )
             values[key] = float(value)
+    if values.get("drift_action", "warn") not in DRIFT_ACTIONS:
+        raise ConfigError(
+            f"{source}: key 'drift_action': expected one of {', '.join(DRIFT_ACTIONS)}, "
+            f"found {values['drift_action']!r}"
+        )
     if "display_fields" in data:
         values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
     return WorkspaceConfig(**values)
@@ -218,6 +248,12 @@ def render_config(config: WorkspaceConfig) -> str:
         "promote_tolerance": "# Promote a round unless its gold macro-F1 drops by more than this.",
         "weak_threshold": "# Weak labels at least this confident train rounds...",
         "weak_weight": "# ...with this sample weight (human labels weigh 1).",
+        "gold_rate": "# Share of each annotator's items that are hidden gold checks.",
+        "review_confidence": "# Review lists human labels a model this confident disagrees with.",
+        "stop_set_size": "# Items whose predictions round to round give the stopping hint.",
+        "drift_threshold": "# Warn when a domain classifier tells new imports apart (AUC).",
+        "drift_action": "# warn, or retrain: also queue a round and serve the new items first.",
+        "drift_priority": "# ...until this many of them are labelled.",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

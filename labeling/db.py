@@ -164,6 +164,10 @@ _UPGRADES: dict[int, list[str]] = {
         "ALTER TABLE labelingfunction ADD COLUMN stats TEXT NOT NULL DEFAULT '{}'",
         "CREATE INDEX IF NOT EXISTS ix_item_split_labels ON item (split, n_labels)",
     ],
+    2: [
+        "ALTER TABLE importbatch ADD COLUMN drift TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE importbatch ADD COLUMN priority_left INTEGER NOT NULL DEFAULT 0",
+    ],
 }
 
 

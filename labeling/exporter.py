@@ -1,4 +1,7 @@
-"""Export of items (one row each, with the final human label) or of the raw annotation log.
+"""Export of items (one row each, with the final label) or of the raw annotation log.
+
+An item's final label is a lead's adjudication when there is one, else the majority of its
+current human answers.
 
 Rows are read in id order in chunks and written to a temporary file beside the target, which
 is renamed into place at the end: a failed export never leaves a half-written file.
@@ -20,7 +23,16 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from labeling.errors import ExportFailed
-from labeling.models import Annotation, Annotator, ImportBatch, Item, Round, Score
+from labeling.models import (
+    ADJUDICATION,
+    Annotation,
+    Annotator,
+    ImportBatch,
+    Item,
+    Round,
+    Score,
+    WeakLabel,
+)
 
 CHUNK_ITEMS = 20_000
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
@@ -139,17 +151,30 @@ def _item_rows(
                 return
             low, high = items[0][0], items[-1][0]
             counts: dict[int, dict[str, int]] = defaultdict(dict)
-            for item_id, label, n in session.exec(
-                select(Annotation.item_id, Annotation.label, func.count())
+            decided: dict[int, str] = {}
+            for item_id, label, origin, n in session.exec(
+                select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
                 .where(
                     col(Annotation.item_id).between(low, high),
                     col(Annotation.superseded_by).is_(None),
                     col(Annotation.skipped).is_(False),
                 )
-                .group_by(col(Annotation.item_id), col(Annotation.label))
+                .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
             ).all():
-                if label is not None:
-                    counts[item_id][label] = n
+                if label is None:
+                    continue
+                if origin == ADJUDICATION:
+                    decided[item_id] = label
+                else:
+                    counts[item_id][label] = counts[item_id].get(label, 0) + n
+            weak: dict[int, tuple[str, float]] = {
+                item_id: (label, confidence)
+                for item_id, label, confidence in session.exec(
+                    select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence).where(
+                        col(WeakLabel.item_id).between(low, high)
+                    )
+                ).all()
+            }
             predictions: dict[int, tuple[str | None, float | None]] = {}
             if promoted is not None:
                 for item_id, prediction, confidence in session.exec(
@@ -165,11 +190,11 @@ def _item_rows(
                     "id": external_id,
                     "text": text,
                     "split": split,
-                    "label": final_label(item_counts, labels),
+                    "label": decided.get(item_id) or final_label(item_counts, labels),
                     "n_annotations": sum(item_counts.values()),
                     "gold_label": gold_label,
-                    "weak_label": None,
-                    "weak_confidence": None,
+                    "weak_label": weak.get(item_id, (None, None))[0],
+                    "weak_confidence": weak.get(item_id, (None, None))[1],
                     "prediction": prediction,
                     "prediction_confidence": confidence,
                 }

@@ -74,6 +74,8 @@ class ImportReport:
     batch_id: int | None = None
     seconds: float = 0.0
     fields: list[str] = field(default_factory=list)
+    # The drift check of a pool import against the labelled set (see labeling.drift).
+    drift: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,13 +14,15 @@ from sqlmodel import Field, SQLModel
 
 # 2: round.promoted_at/worker/stage, labelingfunction.applied_version/applied_through/stats,
 # the item (split, n_labels) index, the weaklabel and signinlink tables.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SPLITS = ("pool", "gold")
-ROLES = ("annotator", "engineer", "admin")
+ROLES = ("annotator", "engineer", "lead", "admin")
 # The system role owns annotations that no person made (labels that came with an import).
 SYSTEM_ROLE = "system"
 IMPORT_ANNOTATOR = "import"
+# Annotation.origin of a lead's final decision on an item; it overrides the majority.
+ADJUDICATION = "adjudication"
 ROUND_STATUSES = ("queued", "running", "succeeded", "failed")
 LF_KINDS = ("code", "keyword", "regex")
 
@@ -52,6 +54,10 @@ class ImportBatch(SQLModel, table=True):
     rows_read: int = 0
     imported: int = 0
     duplicates: int = 0
+    # JSON: the drift check of this import against the labelled set (empty when not run).
+    drift: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # While > 0, this batch's items are served first; each new label on one counts it down.
+    priority_left: int = 0
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -9,6 +9,7 @@ so that a claim sees a stable view: ``BEGIN IMMEDIATE`` on SQLite, row locks wit
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,18 @@ from sqlalchemy import delete, exists, func, update
 from sqlmodel import Session, col, select
 
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
-from labeling.models import Annotation, Annotator, Item, Lease, Round, Score, utcnow
+from labeling.models import (
+    Annotation,
+    Annotator,
+    ImportBatch,
+    Item,
+    Lease,
+    Round,
+    Score,
+    utcnow,
+)
+
+_GOLD_DRAWS = random.Random()
 
 
 @dataclass(frozen=True)
@@ -84,9 +96,12 @@ def _has_room(
     Reads columns, not ORM objects, so the answer comes from the database now, never from a
     copy cached earlier in the transaction.
     """
-    n_labels = session.exec(select(Item.n_labels).where(Item.id == item_id)).first()
-    if n_labels is None:
+    found = session.exec(select(Item.n_labels, Item.split).where(Item.id == item_id)).first()
+    if found is None:
         return False
+    n_labels, split = found
+    if split == "gold":  # gold checks are answered by everyone; overlap does not apply
+        return True
     others = session.exec(select(_active_leases_by_others(item_id, annotator_id, now))).one()
     return n_labels + others < overlap
 
@@ -121,14 +136,21 @@ def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: dateti
     """
     orders = []
     promoted = promoted_round(session)
-    if promoted is not None:
-        orders.append(
-            _candidates(annotator_id, overlap, now)
-            .join(Score, (col(Score.item_id) == col(Item.id)) & (col(Score.round_id) == promoted))
-            .order_by(col(Score.score).desc())
-            .limit(1)
-        )
-    orders.append(_candidates(annotator_id, overlap, now).order_by(col(Item.rank)).limit(1))
+    # Imports flagged by the drift check go first while their priority lasts.
+    priority = session.exec(select(ImportBatch.id).where(ImportBatch.priority_left > 0)).all()
+    groups = [_candidates(annotator_id, overlap, now)]
+    if priority:
+        groups.insert(0, groups[0].where(col(Item.batch_id).in_(priority)))
+    for candidates in groups:
+        if promoted is not None:
+            orders.append(
+                candidates.join(
+                    Score, (col(Score.item_id) == col(Item.id)) & (col(Score.round_id) == promoted)
+                )
+                .order_by(col(Score.score).desc())
+                .limit(1)
+            )
+        orders.append(candidates.order_by(col(Item.rank)).limit(1))
     for query in orders:
         found = _first_free(session, query, annotator_id=annotator_id, overlap=overlap, now=now)
         if found is not None:
@@ -157,6 +179,25 @@ def _first_free(
         skipped.append(item_id)
 
 
+def _gold_turn(gold_rate: float) -> bool:
+    """Whether this claim serves a hidden gold check (a fresh draw, ``gold_rate`` on average).
+
+    Only new claims draw: a reload gets the held item back before this is asked, so
+    reloading cannot fish for or dodge a check. Gold items are never marked.
+    """
+    return gold_rate > 0 and _GOLD_DRAWS.random() < gold_rate
+
+
+def _gold_item(session: Session, annotator_id: int) -> int | None:
+    """A gold item this annotator has not seen, in the seeded random order."""
+    seen_by_me = exists().where(
+        col(Annotation.item_id) == col(Item.id), col(Annotation.annotator_id) == annotator_id
+    )
+    return session.exec(
+        select(Item.id).where(Item.split == "gold", ~seen_by_me).order_by(col(Item.rank)).limit(1)
+    ).first()
+
+
 def promoted_round(session: Session) -> int | None:
     """The round whose model orders the queue now (None before the first promotion)."""
     return session.exec(
@@ -170,8 +211,12 @@ def claim_next_item(
     annotator: Annotator,
     overlap: int,
     lease_seconds: int,
+    gold_rate: float = 0.0,
 ) -> QueueItem | None:
     """Lease the next item to ``annotator``, or return the one they already hold.
+
+    With ``gold_rate`` > 0, that share of claims (on average) serves a gold item the annotator
+    has not answered yet, unmarked, as a hidden check of their accuracy.
 
     Returns None when no item is left for them: every pool item is labelled ``overlap`` times,
     held by others, or already seen (labelled or skipped) by this annotator.
@@ -205,7 +250,11 @@ def claim_next_item(
         session.delete(lease)
     session.flush()
 
-    item_id = _pick_item(session, annotator_id=annotator.id, overlap=overlap, now=now)
+    item_id = None
+    if _gold_turn(gold_rate):
+        item_id = _gold_item(session, annotator.id)
+    if item_id is None:
+        item_id = _pick_item(session, annotator_id=annotator.id, overlap=overlap, now=now)
     if item_id is None:
         return None
     lease = Lease(
@@ -283,6 +332,16 @@ def _record(
     if delta:
         session.execute(
             update(Item).where(col(Item.id) == item_id).values(n_labels=Item.n_labels + delta)
+        )
+    if delta > 0:  # a new label on an item of a prioritised import counts its priority down
+        session.execute(
+            update(ImportBatch)
+            .where(
+                col(ImportBatch.id)
+                == select(Item.batch_id).where(col(Item.id) == item_id).scalar_subquery(),
+                col(ImportBatch.priority_left) > 0,
+            )
+            .values(priority_left=ImportBatch.priority_left - 1)
         )
     session.delete(lease)
     session.flush()

@@ -43,9 +43,9 @@ import numpy as np
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from labeling import db
+from labeling import db, quality
 from labeling.errors import BadInput, LabelloopError
-from labeling.models import Annotation, Item, Round, Score, WeakLabel, utcnow
+from labeling.models import ADJUDICATION, Annotation, Item, Round, Score, WeakLabel, utcnow
 from labeling.workspace import Workspace
 
 HEARTBEAT_SECONDS = 2.0
@@ -231,22 +231,30 @@ def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
 def human_labels(session: Session, labels: tuple[str, ...]) -> dict[int, str]:
     """Each pool item's label from people: the majority of its current answers (gold excluded).
 
+    A lead's adjudication (an annotation of origin ``adjudication``) overrides the majority.
     Rounds train on these, and LF analysis and the rule builder measure LFs against them.
     """
     votes: dict[int, Counter[str]] = defaultdict(Counter)
-    for item_id, label, n in session.exec(
-        select(Annotation.item_id, Annotation.label, func.count())
+    decided: dict[int, str] = {}
+    for item_id, label, origin, n in session.exec(
+        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
         .join(Item, col(Item.id) == col(Annotation.item_id))
         .where(
             col(Annotation.superseded_by).is_(None),
             col(Annotation.label).is_not(None),
             Item.split == "pool",
         )
-        .group_by(col(Annotation.item_id), col(Annotation.label))
+        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
     ).all():
-        if label is not None:
+        if label is None:
+            continue
+        if origin == ADJUDICATION:
+            decided[item_id] = label
+        else:
             votes[item_id][label] += n
-    return {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
+    found = {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
+    found.update(decided)
+    return found
 
 
 def load_pool(ws: Workspace) -> PoolData:
@@ -511,6 +519,16 @@ def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
             labelled_labels=train_y[: counts["n_human"]] if labelled is not None else None,
         )
         scores[open_rows] = open_scores
+    extras: dict[str, Any] = {}
+    if model is not None:
+        stage("checking labels")
+        extras = _quality_extras(ws, data, X, pool_rows, predictions, train_rows, train_y, counts)
+        metrics["pool_mix"] = dict(
+            sorted(Counter(predictions[row] for row in pool_rows).items())  # type: ignore[arg-type]
+        )
+    with db.read_session(ws.engine) as session:
+        metrics["coverage"] = quality.coverage(session, ws.labels, ws.config.weak_threshold)
+    metrics["coverage"].pop("per_class", None)
     stage("saving")
     _store_scores(ws, round_id, data, pool_rows, scores, predictions, confidence)
     metrics |= {
@@ -521,7 +539,7 @@ def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
         "open": len(open_rows),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    path = _save_model(ws, round_id, model, metrics)
+    path = _save_model(ws, round_id, model, metrics, extras)
     _finish(ws, round_id, metrics, path, strategy_name, counts)
 
 
@@ -552,7 +570,65 @@ def _store_scores(
             _bulk_insert(session, Score.__table__, records[start : start + 20_000])  # type: ignore[attr-defined]
 
 
-def _save_model(ws: Workspace, round_id: int, model: Any, metrics: dict[str, Any]) -> str:
+def _quality_extras(
+    ws: Workspace,
+    data: PoolData,
+    X: Any,
+    pool_rows: np.ndarray,
+    predictions: list[str | None],
+    train_rows: np.ndarray,
+    train_y: np.ndarray,
+    counts: dict[str, Any],
+) -> dict[str, Any]:
+    """The stop set's predictions and the out-of-sample check of people's labels.
+
+    Both go to files in the round folder: ``stop_set.json`` (stopping hint) and
+    ``review.json`` (each human-labelled item's given label, cross-validated prediction and
+    confidence, the probability of the given label, and whether cleanlab flags it).
+    """
+    extras: dict[str, Any] = {}
+    pool_ids = data.item_ids[pool_rows]
+    stop_ids = quality.stop_set_ids(ws, pool_ids)
+    row_of = dict(zip(data.item_ids.tolist(), range(len(data.item_ids)), strict=True))
+    kept = [int(i) for i in stop_ids.tolist() if i in row_of and predictions[row_of[i]] is not None]
+    extras[quality.STOP_SET_FILE] = {
+        "item_ids": kept,
+        "predictions": [predictions[row_of[i]] for i in kept],
+    }
+    human_rows = train_rows[: counts["n_human"]]
+    human_y = train_y[: counts["n_human"]].astype(str)
+    proba = quality.out_of_sample_proba(
+        X[human_rows], human_y, ws.labels, classifier=ws.config.classifier
+    )
+    if proba is not None:
+        flagged = set(quality.likely_label_errors(human_y, proba, ws.labels).tolist())
+        column = {label: i for i, label in enumerate(ws.labels)}
+        best = proba.argmax(axis=1)
+        extras[quality.REVIEW_FILE] = {
+            "labels": list(ws.labels),
+            "fields": ["item_id", "given", "predicted", "confidence", "p_given", "flagged"],
+            "items": [
+                [
+                    int(data.item_ids[row]),
+                    str(given),
+                    ws.labels[int(best[k])],
+                    round(float(proba[k, best[k]]), 6),
+                    round(float(proba[k, column[str(given)]]), 6),
+                    k in flagged,
+                ]
+                for k, (row, given) in enumerate(zip(human_rows, human_y, strict=True))
+            ],
+        }
+    return extras
+
+
+def _save_model(
+    ws: Workspace,
+    round_id: int,
+    model: Any,
+    metrics: dict[str, Any],
+    extras: dict[str, Any] | None = None,
+) -> str:
     import joblib
 
     final = round_dir(ws, round_id)
@@ -563,6 +639,8 @@ def _save_model(ws: Workspace, round_id: int, model: Any, metrics: dict[str, Any
     if model is not None:
         joblib.dump(model, tmp / "model.joblib")
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    for name, content in (extras or {}).items():
+        (tmp / name).write_text(json.dumps(content))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)

@@ -32,7 +32,7 @@ from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Round, Score, utcnow
 from labeling.workspace import Workspace
 
-ROLE_LEVEL = {"annotator": 0, "engineer": 1, "admin": 2}
+ROLE_LEVEL = {"annotator": 0, "engineer": 1, "lead": 2, "admin": 3}
 # Pool-wide counts on the Label page are shared by everyone and refreshed this often.
 POOL_COUNTS_TTL = 5.0
 
@@ -179,7 +179,11 @@ class UserSession:
     def _claim(self, session: Session, me: Annotator) -> queue.QueueItem | None:
         config = self.workspace.config
         return queue.claim_next_item(
-            session, annotator=me, overlap=config.overlap, lease_seconds=config.lease_seconds
+            session,
+            annotator=me,
+            overlap=config.overlap,
+            lease_seconds=config.lease_seconds,
+            gold_rate=config.gold_rate,
         )
 
     def answer(
@@ -382,6 +386,68 @@ class UserSession:
             self._require(session, "engineer", "reading the workspace status")
         return self.workspace.status()
 
+    # ------------------------------------------------------------------ quality
+
+    def metrics(self) -> dict[str, Any]:
+        """Every quality, coverage, model, drift, stopping and throughput number."""
+        from labeling import quality
+
+        with self._read() as session:
+            self._require(session, "engineer", "reading the metrics")
+        return quality.summary(self.workspace)
+
+    def review(self, *, limit: int = 200) -> dict[str, Any]:
+        """The review lists (leads and admins)."""
+        from labeling import quality
+
+        with self._read() as session:
+            self._require(session, "lead", "reviewing labels")
+        return quality.review_items(self.workspace, limit=limit)
+
+    def item_history(self, item_id: int) -> list[dict[str, Any]]:
+        """Every answer and decision on an item, oldest first, superseded ones included."""
+        with self._read() as session:
+            self._require(session, "lead", "reviewing labels")
+            rows = session.exec(
+                select(Annotation, Annotator.name)
+                .join(Annotator, col(Annotator.id) == col(Annotation.annotator_id))
+                .where(Annotation.item_id == item_id)
+                .order_by(col(Annotation.id))
+            ).all()
+        return [
+            {
+                "who": name,
+                "label": a.label,
+                "skipped": a.skipped,
+                "origin": a.origin,
+                "current": a.superseded_by is None,
+                "at": a.created_at,
+            }
+            for a, name in rows
+        ]
+
+    def adjudicate(self, item_id: int, label: str) -> None:
+        """The lead's final label for an item; it overrides the majority in rounds and export."""
+        from labeling import quality
+
+        with self._write() as session:
+            me = self._require(session, "lead", "adjudicating labels")
+            quality.adjudicate(
+                session, lead=me, item_id=item_id, label=label, labels=self.workspace.labels
+            )
+
+    def stop_priority(self, batch_id: int) -> None:
+        """End the queue priority a drifted import was given."""
+        from labeling.models import ImportBatch
+
+        with self._write() as session:
+            self._require(session, "lead", "changing the queue order")
+            batch = session.get(ImportBatch, batch_id)
+            if batch is None:
+                raise BadInput(f"import batch {batch_id} does not exist")
+            batch.priority_left = 0
+            session.add(batch)
+
     # ------------------------------------------------------------------ rounds (engineers)
 
     def rounds(self) -> list[dict[str, Any]]:
@@ -511,12 +577,17 @@ class UserSession:
             # Their held items go back to the queue at once.
             queue.release(session, annotator=target)
 
-    def update_settings(self, *, overlap: int, lease_seconds: int) -> None:
-        """Change overlap and lease time (written to ``labelloop.toml``)."""
+    def update_settings(
+        self, *, overlap: int, lease_seconds: int, gold_rate: float | None = None
+    ) -> None:
+        """Change overlap, lease time and the gold-check rate (written to ``labelloop.toml``)."""
         with self._read() as session:
             self._require(session, "admin", "changing settings")
         candidate = dataclasses.replace(
-            self.workspace.config, overlap=overlap, lease_seconds=lease_seconds
+            self.workspace.config,
+            overlap=overlap,
+            lease_seconds=lease_seconds,
+            gold_rate=self.workspace.config.gold_rate if gold_rate is None else gold_rate,
         )
         # Validate through the same checks as a hand-edited toml.
         config_from_mapping(tomllib.loads(render_config(candidate)), source="settings")

@@ -33,6 +33,7 @@ from labeling.errors import (
     WorkspaceNotFound,
 )
 from labeling.models import (
+    ADJUDICATION,
     SYSTEM_ROLE,
     Annotation,
     Annotator,
@@ -204,8 +205,12 @@ class Workspace:
         format: str | None = None,
         progress: importer.ProgressCallback | None = None,
     ) -> importer.ImportReport:
-        """Import a CSV/TSV, JSONL or Parquet file; all of it or, on any fault, nothing."""
-        return importer.run_import(
+        """Import a CSV/TSV, JSONL or Parquet file; all of it or, on any fault, nothing.
+
+        A pool import is then checked for drift against the labelled items (labeling.drift);
+        the result is on the report and stored with the import batch.
+        """
+        report = importer.run_import(
             self.engine,
             Path(path),
             labels=self.labels,
@@ -217,6 +222,11 @@ class Workspace:
             queue_seed=self.config.queue_seed,
             progress=progress,
         )
+        if split == "pool" and report.imported and report.batch_id is not None:
+            from labeling import drift
+
+            report.drift = drift.check_batch(self, report.batch_id)
+        return report
 
     def export(
         self, out: str | Path, *, format: str | None = None, annotations: bool = False
@@ -272,6 +282,7 @@ class Workspace:
                 annotator=self._annotator(session, annotator),
                 overlap=self.config.overlap,
                 lease_seconds=self.config.lease_seconds,
+                gold_rate=self.config.gold_rate,
             )
 
     def annotate(
@@ -322,8 +333,12 @@ class Workspace:
 
     # ------------------------------------------------------------------ status
 
-    def status(self) -> dict[str, Any]:
-        """Counts for ``labelloop status``; the keys of DESIGN.md's JSON shape, and more."""
+    def status(self, *, metrics: bool = False) -> dict[str, Any]:
+        """Counts for ``labelloop status``; the keys of DESIGN.md's JSON shape, and more.
+
+        With ``metrics``, also every quality, coverage, model, drift, stopping and throughput
+        number (labeling.quality.summary; docs/status.md documents the keys).
+        """
         with db.read_session(self.engine) as session:
             by_split = dict(
                 session.exec(select(Item.split, func.count()).group_by(col(Item.split))).all()
@@ -333,9 +348,14 @@ class Workspace:
             ).one()
             current = (
                 select(Annotation.label, func.count())
-                .where(col(Annotation.superseded_by).is_(None))
+                .where(col(Annotation.superseded_by).is_(None), Annotation.origin != ADJUDICATION)
                 .group_by(col(Annotation.label))
             )
+            adjudications = session.exec(
+                select(func.count()).where(
+                    col(Annotation.superseded_by).is_(None), Annotation.origin == ADJUDICATION
+                )
+            ).one()
             by_label: dict[str, int] = {}
             skips = 0
             for label, n in session.exec(current).all():
@@ -353,7 +373,7 @@ class Workspace:
             leased = session.exec(select(func.count()).where(Lease.expires_at > utcnow())).one()
         pool = int(by_split.get("pool", 0))
         gold = int(by_split.get("gold", 0))
-        return {
+        info = {
             "workspace": self.config.name,
             "labels": list(self.labels),
             "database": db.display_url(self.db_url),
@@ -365,6 +385,18 @@ class Workspace:
             "annotators": annotators,
             "rounds": rounds,
             "leases_active": leased,
+            "adjudications": adjudications,
             "coverage": {"human": round(labelled / pool, 6) if pool else 0.0},
             "quality": {},
         }
+        if metrics:
+            from labeling import quality
+
+            info.update(quality.summary(self))
+        return info
+
+    def metrics(self) -> dict[str, Any]:
+        """Every quality, coverage and model number; ``status(metrics=True)`` minus the counts."""
+        from labeling import quality
+
+        return quality.summary(self)

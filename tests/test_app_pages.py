@@ -179,11 +179,12 @@ def test_team_page_adds_and_deactivates_people_and_saves_settings(served):
     assert [u.name for u in ws.list_users() if not u.active] == ["annotator"]
     at.number_input(key="ll_overlap").set_value(2)
     at.number_input(key="ll_lease_minutes").set_value(5)
+    at.number_input(key="ll_gold_percent").set_value(10.0)
     submit = [b for b in at.button if b.label == "Save settings"][0]
     submit.click().run()
     assert not at.exception
     config = load_config(ws.root)
-    assert (config.overlap, config.lease_seconds) == (2, 300)
+    assert (config.overlap, config.lease_seconds, config.gold_rate) == (2, 300, 0.1)
 
 
 def test_a_deactivated_person_is_stopped_with_a_message(served):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 from sqlmodel import Session, col, func, select
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from labeling import Workspace, lfs, rounds
 from labeling.cli import app
+from labeling.config import write_config
 from labeling.errors import BadInput
 from labeling.models import LFVote, WeakLabel
 from tests.conftest import REPO, YOUTUBE
@@ -46,6 +48,8 @@ def _example_rules():
 @pytest.fixture
 def yt(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "yt", labels=["ham", "spam"], db_url=db_url)
+    ws.config = replace(ws.config, gold_rate=0.0)  # the tests label pool items only
+    write_config(ws.root, ws.config)
     common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
     for path in FILES[:3]:
         ws.import_file(path, **common)

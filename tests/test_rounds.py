@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 from sqlmodel import Session, col, select
@@ -29,6 +30,9 @@ runner = CliRunner()
 def _youtube(tmp_path, db_url, *, labelled: bool = True) -> Workspace:
     """Files 02-04 unlabelled pool, file 01 labelled pool (training), file 05 gold."""
     ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=db_url)
+    # These tests check the queue order: no hidden gold checks in between.
+    ws.config = replace(ws.config, gold_rate=0.0)
+    write_config(ws.root, ws.config)
     common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
     if labelled:
         ws.import_file(FILES[0], label_field="CLASS", **common)

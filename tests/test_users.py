@@ -47,7 +47,7 @@ def test_names_and_roles_validated(ws):
     ws.add_user("carol")
     with pytest.raises(BadInput, match="already exists"):
         ws.add_user("carol")
-    with pytest.raises(BadInput, match="expected one of annotator, engineer, admin"):
+    with pytest.raises(BadInput, match="expected one of annotator, engineer, lead, admin"):
         ws.add_user("dan", role="boss")
     with pytest.raises(BadInput, match="reserved"):
         ws.add_user("import")

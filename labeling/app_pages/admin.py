@@ -69,7 +69,7 @@ def _settings(user: UserSession, *, editable: bool) -> None:
     st.subheader("Settings")
     config = user.workspace.config
     with st.form("ll_settings"):
-        cols = st.columns(2)
+        cols = st.columns(3)
         overlap = cols[0].number_input(
             "Overlap (annotators per item)",
             min_value=1,
@@ -87,9 +87,24 @@ def _settings(user: UserSession, *, editable: bool) -> None:
             disabled=not editable,
             help="An item not answered in this time goes back to the queue.",
         )
+        gold_percent = cols[2].number_input(
+            "Gold checks (% of items)",
+            min_value=0.0,
+            max_value=50.0,
+            value=round(config.gold_rate * 100, 2),
+            step=1.0,
+            key="ll_gold_percent",
+            disabled=not editable,
+            help="Share of each annotator's items that are hidden gold checks "
+            "(needs gold items: import with split gold).",
+        )
         if st.form_submit_button("Save settings", disabled=not editable):
             try:
-                user.update_settings(overlap=int(overlap), lease_seconds=int(minutes) * 60)
+                user.update_settings(
+                    overlap=int(overlap),
+                    lease_seconds=int(minutes) * 60,
+                    gold_rate=float(gold_percent) / 100,
+                )
                 st.success("Saved to labelloop.toml.")
             except LabelloopError as exc:
                 st.error(str(exc))

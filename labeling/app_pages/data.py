@@ -87,6 +87,17 @@ def _import_section(user: UserSession) -> None:
             f"Imported {report.imported:,} items into {report.split}; "
             f"{report.duplicates:,} duplicates skipped."
         )
+        drift = report.drift or {}
+        if drift.get("drifted"):
+            extra = (
+                " A round is queued and these items are served first." if drift.get("round") else ""
+            )
+            st.warning(f"Drift: {drift['message']}{extra}", icon=":material/warning:")
+        elif drift.get("auc") is not None:
+            st.caption(
+                f"Drift check: these items look like the {drift['reference']} items "
+                f"(AUC {drift['auc']:.2f}, warning at {drift['threshold']})."
+            )
 
 
 def _export_section(user: UserSession) -> None:

@@ -1,0 +1,286 @@
+"""Quality on real data: planted label errors, drift, the stopping hint, status JSON and report.
+
+YouTube comments (files 01-04 the pool, 05 gold) on the workspace's own SQLite file; the
+metrics' PostgreSQL path is covered by tests/test_quality.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import jsonschema
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from labeling import Workspace, quality, rounds
+from labeling.cli import app
+from labeling.config import write_config
+from labeling.models import ImportBatch, Item
+from tests.conftest import REPO, YOUTUBE
+
+FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
+DEMO_POOL = REPO / "datasets" / "demo" / "pool.csv"
+SCHEMA = json.loads((REPO / "docs" / "status.schema.json").read_text())
+runner = CliRunner()
+
+
+def _rows(paths: list[Path]) -> list[dict[str, str]]:
+    seen: set[str] = set()
+    rows = []
+    for path in paths:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["COMMENT_ID"] in seen:
+                    continue
+                seen.add(row["COMMENT_ID"])
+                label = "spam" if row["CLASS"].strip() == "1" else "ham"
+                rows.append({"id": row["COMMENT_ID"], "text": row["CONTENT"], "label": label})
+    return rows
+
+
+def _write(path: Path, rows: list[dict[str, str]], *, labels: bool = True) -> Path:
+    fields = ["id", "text", "label"] if labels else ["id", "text"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _configure(ws: Workspace, **changes) -> None:
+    ws.config = replace(ws.config, **changes)
+    write_config(ws.root, ws.config)
+
+
+def test_cleanlab_finds_planted_label_errors(tmp_path):
+    rows = _rows(FILES[:4])
+    rng = random.Random(7)
+    flipped = set(rng.sample(range(len(rows)), len(rows) // 20))  # 5%
+    for k in flipped:
+        rows[k] = rows[k] | {"label": "ham" if rows[k]["label"] == "spam" else "spam"}
+    ws = Workspace.create(tmp_path / "yt", labels=["ham", "spam"])
+    ws.import_file(_write(tmp_path / "flipped.csv", rows), id_field="id", label_field="label")
+    done = rounds.retrain(ws)
+    assert done.status == "succeeded"
+    found = quality.review_items(ws, limit=None)
+    flagged = {e["id"] for e in found["items"]["likely_error"]}
+    planted = {rows[k]["id"] for k in flipped}
+    hits = flagged & planted
+    recall = len(hits) / len(planted)
+    precision = len(hits) / len(flagged)
+    print(
+        f"planted {len(planted)}, flagged {len(flagged)}: recall {recall:.2f}, "
+        f"precision {precision:.2f}"
+    )
+    assert recall >= 0.5
+    assert precision >= 0.3
+    # The probabilities were out-of-sample: the round stored them per labelled item.
+    review = json.loads((ws.root / done.model_path / quality.REVIEW_FILE).read_text())
+    assert len(review["items"]) == len(rows)
+    # A relabelled item leaves the list (its label is no longer the one checked).
+    ws.close()
+
+
+def _drift_ws(tmp_path: Path, **config) -> tuple[Workspace, list[dict[str, str]]]:
+    rows = _rows(FILES[:4])
+    random.Random(3).shuffle(rows)
+    ws = Workspace.create(tmp_path / "drift", labels=["ham", "spam"])
+    _configure(ws, **config)
+    ws.import_file(_write(tmp_path / "first.csv", rows[:800]), id_field="id", label_field="label")
+    rounds.retrain(ws)
+    return ws, rows
+
+
+def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
+    ws, rows = _drift_ws(tmp_path)
+    same = ws.import_file(_write(tmp_path / "more.csv", rows[800:], labels=False), id_field="id")
+    assert same.drift is not None and same.drift["auc"] is not None
+    assert same.drift["reference"] == "labelled"
+    assert not same.drift["drifted"], same.drift
+    assert same.drift["auc"] < 0.75
+    other = ws.import_file(DEMO_POOL, id_field="id")
+    assert other.drift is not None and other.drift["drifted"], other.drift
+    assert other.drift["auc"] >= ws.config.drift_threshold
+    assert set(other.drift["predicted_mix"]) == {"ham", "spam"}
+    assert other.drift["action"] == "warn" and "round" not in other.drift
+    reports = quality.summary(ws)["drift"]
+    assert [r["drifted"] for r in reports] == [False, True]
+    ws.close()
+
+
+def test_drift_can_queue_a_round_and_serve_the_new_items_first(tmp_path):
+    ws, rows = _drift_ws(tmp_path, drift_action="retrain", drift_priority=3, gold_rate=0.0)
+    ws.import_file(_write(tmp_path / "more.csv", rows[800:], labels=False), id_field="id")
+    report = ws.import_file(DEMO_POOL, id_field="id")
+    assert report.drift["drifted"] and report.drift["round"] is not None
+    queued = rounds.get_round(ws, report.drift["round"])
+    assert queued.status == "queued" and queued.trigger == "drift"
+    ws.add_user("ann")
+    demo_ids = {row["id"] for row in csv.DictReader(DEMO_POOL.open())}
+    served = []
+    for _ in range(5):
+        item = ws.next_item("ann")
+        served.append(item.external_id in demo_ids)
+        ws.annotate(item.item_id, "ann", "ham")
+    # The first three (the priority) come from the drifted import; then the model's order.
+    assert served[:3] == [True, True, True]
+    with Session(ws.engine) as session:
+        batch = session.get(ImportBatch, report.batch_id)
+        assert batch.priority_left == 0
+    ws.close()
+
+
+def test_stopping_hint_on_a_simulated_run(tmp_path):
+    rows = _rows(FILES[:4])
+    truth = {row["id"]: row["label"] for row in rows}
+    ws = Workspace.create(tmp_path / "stop", labels=["ham", "spam"])
+    _configure(ws, gold_rate=0.0, stop_set_size=400)
+    ws.import_file(_write(tmp_path / "pool.csv", rows, labels=False), id_field="id")
+    ws.add_user("ann")
+
+    def label(n: int) -> None:
+        for _ in range(n):
+            item = ws.next_item("ann")
+            ws.annotate(item.item_id, "ann", truth[item.external_id])
+
+    label(20)
+    rounds.retrain(ws)
+    early = quality.stopping(ws)
+    assert early["kappas"] == [] and not early["stop"]
+    label(60)
+    rounds.retrain(ws)
+    after_two = quality.stopping(ws)
+    assert len(after_two["kappas"]) == 1 and not after_two["stop"]
+    assert after_two["kappas"][0]["n"] == 400
+    # The model has settled: three more rounds on unchanged labels predict the same.
+    for _ in range(3):
+        rounds.retrain(ws)
+    final = quality.stopping(ws)
+    assert [k["kappa"] for k in final["kappas"][-3:]] == [1.0, 1.0, 1.0]
+    assert final["stop"] and final["stable_runs"] >= 3
+    assert "unlikely to change" in final["message"]
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory):
+    """Two annotators with overlap 2, gold checks, LF votes and two rounds."""
+    tmp_path = tmp_path_factory.mktemp("busy")
+    rows = _rows(FILES[:2])
+    truth = {row["id"]: row["label"] for row in rows}
+    ws = Workspace.create(tmp_path / "ws", labels=["ham", "spam"], name="busy <b>team</b>")
+    _configure(ws, overlap=2, gold_rate=0.2)
+    ws.import_file(_write(tmp_path / "pool.csv", rows, labels=False), id_field="id")
+    gold = _rows(FILES[4:])[:60]
+    ws.import_file(
+        _write(tmp_path / "gold.csv", gold), id_field="id", label_field="label", split="gold"
+    )
+    truth |= {row["id"]: row["label"] for row in gold}
+    from labeling import lfs
+
+    lfs.add_rule(
+        ws,
+        {"name": "kw", "kind": "keyword", "label": "spam", "keywords": ["check out", "subscribe"]},
+    )
+    lfs.apply(ws)
+    lfs.fit_weak_labels(ws)
+    ws.add_user("ann")
+    ws.add_user("bob")
+    ws.add_user("lea", role="lead")
+    noisy = random.Random(1)
+    for round_number in range(2):
+        for name in ("ann", "bob"):
+            for _ in range(40):
+                item = ws.next_item(name)
+                answer = truth[item.external_id]
+                if name == "bob" and noisy.random() < 0.15:
+                    answer = "ham" if answer == "spam" else "spam"
+                ws.annotate(item.item_id, name, answer, duration_ms=1500 + 100 * round_number)
+        rounds.retrain(ws)
+    yield ws
+    ws.close()
+
+
+def test_status_json_follows_the_documented_schema(busy):
+    result = runner.invoke(app, ["status", "-w", str(busy.root), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    jsonschema.validate(info, SCHEMA)
+    assert info["quality"]["agreement"]["pairs"][0]["n"] > 0
+    assert info["quality"]["gold"]["n"] > 0
+    assert info["coverage"]["lf"] > 0 and len(info["coverage"]["rounds"]) == 2
+    assert len(info["model"]["learning_curve"]) == 2
+    assert set(info["throughput"]) == {"ann", "bob"}
+    human = runner.invoke(app, ["status", "-w", str(busy.root)])
+    assert "Krippendorff" in human.stdout and "stopping:" in human.stdout
+
+
+def test_every_documented_key_is_in_the_docs():
+    text = (REPO / "docs" / "status.md").read_text()
+
+    def keys(schema: dict, prefix: str = "") -> list[str]:
+        found = []
+        for name, sub in schema.get("properties", {}).items():
+            found.append(name)
+            found += keys(sub, f"{prefix}{name}.")
+            if "items" in sub:
+                found += keys(sub["items"], f"{prefix}{name}[].")
+        return found
+
+    missing = sorted({k for k in keys(SCHEMA) if f"`{k}`" not in text})
+    assert not missing, f"docs/status.md does not explain: {missing}"
+
+
+def test_report_is_self_contained_html(busy, tmp_path):
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(out), "-w", str(busy.root)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("<!doctype html>")
+    assert text.count("<svg") >= 4  # learning curve, coverage, agreement, confusion, ...
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
+    assert "busy &lt;b&gt;team&lt;/b&gt;" in text and "<b>team</b>" not in text
+    bad = runner.invoke(app, ["report", str(tmp_path / "report.txt"), "-w", str(busy.root)])
+    assert bad.exit_code == 2 and "ending in .html" in bad.stderr
+
+
+def test_metrics_and_review_pages(busy, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(busy.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+
+    def page(module: str, user: str) -> AppTest:
+        script = f"from labeling.app_pages import common, {module}\n{module}.render()\n"
+        at = AppTest.from_string(script, default_timeout=60)
+        at.session_state["ll_user"] = user
+        return at.run()
+
+    at = page("metrics", "lea")
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric][:2] == ["Labelled by people", "Covered, people or weak"]
+    assert len(at.get("vega_lite_chart")) >= 4
+    annotator = page("metrics", "ann")
+    assert any("engineer" in e.value for e in annotator.error)
+
+    at = page("review", "lea")
+    assert not at.exception, at.exception
+    disagreements = quality.review_items(busy)["items"]["disagreement"]
+    assert disagreements
+    first = disagreements[0]
+    choice = "spam" if first["label"] == "ham" else "ham"
+    at.button(key=f"ll_decide_{first['item_id']}_{choice}").click().run()
+    assert not at.exception
+    with Session(busy.engine) as session:
+        from labeling.rounds import human_labels
+
+        assert human_labels(session, busy.labels)[first["item_id"]] == choice
+        assert session.exec(select(Item).where(Item.id == first["item_id"])).one()
+    left = quality.review_items(busy)["items"]["disagreement"]
+    assert first["item_id"] not in {e["item_id"] for e in left}
+    assert page("review", "ann").error  # annotators cannot review
