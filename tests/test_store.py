@@ -175,3 +175,21 @@ def test_init_where_no_folder_can_be(tmp_path):
     blocker.write_text("x")
     with pytest.raises(BadInput, match="cannot create the workspace there"):
         Workspace.create(blocker / "sub", labels=["x", "y"])
+
+
+def test_a_version_2_store_is_upgraded_in_place(tmp_path):
+    ws = Workspace.create(tmp_path / "w", labels=["x", "y"])
+    ws.close()
+    with sqlite3.connect(tmp_path / "w" / "labelloop.db") as conn:  # as version 2 left it
+        conn.execute("ALTER TABLE importbatch DROP COLUMN drift")
+        conn.execute("ALTER TABLE importbatch DROP COLUMN priority_left")
+        conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
+    with Workspace.open(tmp_path / "w") as ws:
+        path = tmp_path / "items.csv"
+        path.write_text("text\none\ntwo\n")
+        assert ws.import_file(path).imported == 2
+    with sqlite3.connect(tmp_path / "w" / "labelloop.db") as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(importbatch)")}
+        version = conn.execute("SELECT value FROM schemainfo WHERE key = 'schema_version'")
+        assert {"drift", "priority_left"} <= columns
+        assert version.fetchone()[0] == str(SCHEMA_VERSION) == "3"
