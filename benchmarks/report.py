@@ -46,16 +46,17 @@ def _machine(m: dict) -> str:
 
 def import_section(result: dict) -> str:
     lines = [
-        "## Import (CSV into SQLite)",
+        "## Import (CSV into SQLite and PostgreSQL)",
         "",
         result["what"] + ".",
         "",
-        "| rows | file | seconds | rows/s | peak RSS | RSS before import |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| backend | rows | file | seconds | rows/s | peak RSS (client) | RSS before import |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in result["runs"]:
         lines.append(
-            f"| {run['rows']:,} | {run['file_mb']} MB | {run['seconds']} | "
+            f"| {run.get('backend', 'sqlite')} | {run['rows']:,} | {run['file_mb']} MB | "
+            f"{run['seconds']} | "
             f"{run['rows_per_second']:,} | {run['peak_rss_mb']} MB | "
             f"{run['rss_before_import_mb']} MB |"
         )

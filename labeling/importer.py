@@ -585,14 +585,25 @@ def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total
 
 
 def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows through the driver's executemany, skipping SQLAlchemy's per-row
-    parameter processing (the ORM and Core paths cost 2-10x more at this volume)."""
+    """INSERT many rows in the session's transaction, fast.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` through psycopg (several times faster than batched
+    INSERTs). Others: the driver's executemany, skipping SQLAlchemy's per-row parameter
+    processing (the ORM and Core paths cost 2-10x more at this volume).
+    """
     if not rows:
         return
     connection = session.connection()
     dialect = connection.dialect
     names = list(rows[0])
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        raw = connection.connection.driver_connection
+        target = dialect.identifier_preparer.quote(table.name)
+        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row.values()))
+        return
     style = dialect.paramstyle
     if style == "named":
         marks = ", ".join(f":{name}" for name in names)

@@ -1,0 +1,258 @@
+"""Next-item latency: 8 annotators claiming and labelling at once on a large scored pool.
+
+For each backend (SQLite file, PostgreSQL server started for the run): a pool of N generated
+items, a promoted round whose scores order the queue (seeded random scores written straight
+to the ``score`` table, as a round would), then 8 annotators that each loop "claim the next
+item, label it" as fast as they can, first as 8 threads of one process, then as 8 separate
+processes. We report p50/p95/p99 of the claim, of the label, and of both together (what a
+key press costs), and the errors seen. Next to it, the naive query a simpler design would
+run for every claim: the best unlabelled item by score, sorted on the fly.
+
+Usage: python benchmarks/bench_claims.py [--rows 1000000] [--seconds 20] [--backend ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_corpus, write_result  # noqa: E402
+
+LABELS = ["billing", "technical", "shipping", "account", "feedback"]
+
+
+def _pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+
+def _summary(samples: list[tuple[float, float]], errors: int, seconds: float) -> dict[str, Any]:
+    claims = [c for c, _ in samples]
+    labels = [a for _, a in samples]
+    both = [c + a for c, a in samples]
+    return {
+        "operations": len(samples),
+        "per_second": round(len(samples) / seconds, 1),
+        "errors": errors,
+        **{f"claim_p{int(p * 100)}_ms": _pct(claims, p) for p in (0.5, 0.95, 0.99)},
+        **{f"label_p{int(p * 100)}_ms": _pct(labels, p) for p in (0.5, 0.95, 0.99)},
+        **{f"both_p{int(p * 100)}_ms": _pct(both, p) for p in (0.5, 0.95, 0.99)},
+    }
+
+
+def _loop(ws: Any, name: str, seconds: float, out: list, errors: list) -> None:
+    rng = random.Random(name)
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            t0 = time.perf_counter()
+            item = ws.next_item(name)
+            t1 = time.perf_counter()
+            if item is None:
+                return
+            ws.annotate(item.item_id, name, rng.choice(LABELS), duration_ms=1000)
+            t2 = time.perf_counter()
+            out.append(((t1 - t0) * 1000, (t2 - t1) * 1000))
+        except Exception as exc:  # counted and reported, never hidden
+            errors.append(repr(exc))
+
+
+def _worker(root: str, db_url: str, name: str, seconds: float, start_at: float) -> None:
+    """One annotator in its own process; prints its samples as JSON."""
+    from labeling import Workspace
+
+    ws = Workspace.open(root, db_url=db_url or None)
+    out: list = []
+    errors: list = []
+    time.sleep(max(0.0, start_at - time.time()))
+    _loop(ws, name, seconds, out, errors)
+    ws.close()
+    print(json.dumps({"samples": out, "errors": errors}))
+
+
+def _prepare(root: Path, db_url: str, csv_path: Path, annotators: int) -> dict[str, Any]:
+    import numpy as np
+    from sqlmodel import Session, col, select
+
+    from labeling import Workspace, db
+    from labeling.importer import _bulk_insert
+    from labeling.models import Item, Round, Score, utcnow
+
+    ws = Workspace.create(root, labels=LABELS, db_url=db_url or None)
+    started = time.perf_counter()
+    ws.import_file(csv_path, text_field="text", id_field="id")
+    imported = time.perf_counter() - started
+    with Session(ws.engine) as session:
+        ids = np.array(session.exec(select(Item.id).order_by(col(Item.id))).all())
+    scores = np.random.default_rng(0).random(len(ids))
+    started = time.perf_counter()
+    with db.write_session(ws.engine) as session:
+        round_ = Round(status="succeeded", trigger="benchmark", promoted=True, promoted_at=utcnow())
+        session.add(round_)
+        session.flush()
+        round_id = round_.id
+    for start in range(0, len(ids), 50_000):
+        with db.write_session(ws.engine) as session:
+            _bulk_insert(
+                session,
+                Score.__table__,  # type: ignore[attr-defined]
+                [
+                    {"round_id": round_id, "item_id": int(i), "score": float(s)}
+                    for i, s in zip(
+                        ids[start : start + 50_000], scores[start : start + 50_000], strict=True
+                    )
+                ],
+            )
+    if not db.is_sqlite(ws.engine):
+        with ws.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    scored = time.perf_counter() - started
+    for k in range(annotators):
+        ws.add_user(f"a{k}")
+    ws.close()
+    return {"import_seconds": round(imported, 1), "scores_seconds": round(scored, 1)}
+
+
+def _naive(root: Path, db_url: str, repeats: int = 15) -> dict[str, Any]:
+    """The best unlabelled, unleased item by score, sorted on the fly (index defeated)."""
+    from labeling import Workspace
+
+    ws = Workspace.open(root, db_url=db_url or None)
+    sql = (
+        "SELECT item.id FROM item JOIN score ON score.item_id = item.id "
+        "WHERE score.round_id = (SELECT max(id) FROM round WHERE promoted) "
+        "AND item.split = 'pool' AND item.n_labels < 1 "
+        "AND NOT EXISTS (SELECT 1 FROM lease WHERE lease.item_id = item.id) "
+        "ORDER BY score.score + 0.0 DESC LIMIT 1"
+    )
+    times = []
+    with ws.engine.connect() as conn:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            conn.exec_driver_sql(sql).first()
+            times.append((time.perf_counter() - t0) * 1000)
+    ws.close()
+    return {"naive_p50_ms": _pct(times, 0.5), "naive_p95_ms": _pct(times, 0.95)}
+
+
+def _threads(root: Path, db_url: str, annotators: int, seconds: float) -> dict[str, Any]:
+    from labeling import Workspace
+
+    ws = Workspace.open(root, db_url=db_url or None)
+    out: list = []
+    errors: list = []
+    threads = [
+        threading.Thread(target=_loop, args=(ws, f"a{k}", seconds, out, errors))
+        for k in range(annotators)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ws.close()
+    result = _summary(out, len(errors), seconds)
+    result["first_errors"] = errors[:3]
+    return result
+
+
+def _processes(root: Path, db_url: str, annotators: int, seconds: float) -> dict[str, Any]:
+    start_at = time.time() + 3.0  # every process imports and opens the store first
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                str(root),
+                db_url,
+                f"a{k}",
+                str(seconds),
+                str(start_at),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(annotators)
+    ]
+    samples: list = []
+    errors: list = []
+    for proc in procs:
+        stdout, _ = proc.communicate()
+        found = json.loads(stdout.strip().splitlines()[-1])
+        samples += [tuple(s) for s in found["samples"]]
+        errors += found["errors"]
+    result = _summary(samples, len(errors), seconds)
+    result["first_errors"] = errors[:3]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--annotators", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        root, db_url, name, seconds, start_at = args.worker
+        _worker(root, db_url, name, float(seconds), float(start_at))
+        return 0
+    runs = []
+    server = None
+    if "postgresql" in args.backend:
+        from tests import pgserver
+
+        server = pgserver.start()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            csv_path = write_corpus(Path(scratch) / "corpus.csv", args.rows)
+            for backend in args.backend:
+                db_url = ""
+                if backend == "postgresql":
+                    assert server is not None
+                    db_url = server.create_database("claims")
+                root = Path(scratch) / f"ws_{backend}"
+                run: dict[str, Any] = {"backend": backend, "rows": args.rows}
+                run |= _prepare(root, db_url, csv_path, args.annotators)
+                run |= _naive(root, db_url)
+                print(run, file=sys.stderr)
+                run["threads"] = _threads(root, db_url, args.annotators, args.seconds)
+                print(run["threads"], file=sys.stderr)
+                run["processes"] = _processes(root, db_url, args.annotators, args.seconds)
+                print(run["processes"], file=sys.stderr)
+                runs.append(run)
+    finally:
+        if server is not None:
+            server.stop()
+    write_result(
+        "claims",
+        {
+            "what": f"{args.annotators} annotators each looping 'claim the next item, label it' "
+            f"for {args.seconds:g} s on a {args.rows:,}-item pool ordered by a promoted "
+            "round's scores; as threads of one process and as separate processes",
+            "parameters": {
+                "rows": args.rows,
+                "annotators": args.annotators,
+                "seconds": args.seconds,
+            },
+            "runs": runs,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
