@@ -3,9 +3,11 @@
 For each backend (SQLite file, PostgreSQL server started for the run): a pool of N generated
 items, a promoted round whose scores order the queue (seeded random scores written straight
 to the ``score`` table, as a round would), then 8 annotators that each loop "claim the next
-item, label it" as fast as they can, first as 8 threads of one process, then as 8 separate
-processes. We report p50/p95/p99 of the claim, of the label, and of both together (what a
-key press costs), and the errors seen. Next to it, the naive query a simpler design would
+item, label it", first as 8 threads of one process, then as 8 separate processes. Each
+annotator answers every ``--pace`` seconds (0.5 s: a very fast person); ``--pace 0`` loops
+flat out, which measures throughput on this machine rather than what a person waits. We
+report p50/p95/p99 of the claim, of the label, and of both together (what a key press
+costs), and the errors seen. Next to it, the naive query a simpler design would
 run for every claim: the best unlabelled item by score, sorted on the fly.
 
 Usage: python benchmarks/bench_claims.py [--rows 1000000] [--seconds 20] [--backend ...]
@@ -52,10 +54,13 @@ def _summary(samples: list[tuple[float, float]], errors: int, seconds: float) ->
     }
 
 
-def _loop(ws: Any, name: str, seconds: float, out: list, errors: list) -> None:
+def _loop(ws: Any, name: str, seconds: float, out: list, errors: list, pace: float) -> None:
     rng = random.Random(name)
     deadline = time.perf_counter() + seconds
+    time.sleep(rng.random() * pace)  # people do not press keys in step
     while time.perf_counter() < deadline:
+        if pace:
+            time.sleep(pace * (0.5 + rng.random()))
         try:
             t0 = time.perf_counter()
             item = ws.next_item(name)
@@ -69,7 +74,9 @@ def _loop(ws: Any, name: str, seconds: float, out: list, errors: list) -> None:
             errors.append(repr(exc))
 
 
-def _worker(root: str, db_url: str, name: str, seconds: float, start_at: float) -> None:
+def _worker(
+    root: str, db_url: str, name: str, seconds: float, start_at: float, pace: float
+) -> None:
     """One annotator in its own process; prints its samples as JSON."""
     from labeling import Workspace
 
@@ -77,7 +84,7 @@ def _worker(root: str, db_url: str, name: str, seconds: float, start_at: float) 
     out: list = []
     errors: list = []
     time.sleep(max(0.0, start_at - time.time()))
-    _loop(ws, name, seconds, out, errors)
+    _loop(ws, name, seconds, out, errors, pace)
     ws.close()
     print(json.dumps({"samples": out, "errors": errors}))
 
@@ -147,14 +154,16 @@ def _naive(root: Path, db_url: str, repeats: int = 15) -> dict[str, Any]:
     return {"naive_p50_ms": _pct(times, 0.5), "naive_p95_ms": _pct(times, 0.95)}
 
 
-def _threads(root: Path, db_url: str, annotators: int, seconds: float) -> dict[str, Any]:
+def _threads(
+    root: Path, db_url: str, annotators: int, seconds: float, pace: float
+) -> dict[str, Any]:
     from labeling import Workspace
 
     ws = Workspace.open(root, db_url=db_url or None)
     out: list = []
     errors: list = []
     threads = [
-        threading.Thread(target=_loop, args=(ws, f"a{k}", seconds, out, errors))
+        threading.Thread(target=_loop, args=(ws, f"a{k}", seconds, out, errors, pace))
         for k in range(annotators)
     ]
     for t in threads:
@@ -167,7 +176,9 @@ def _threads(root: Path, db_url: str, annotators: int, seconds: float) -> dict[s
     return result
 
 
-def _processes(root: Path, db_url: str, annotators: int, seconds: float) -> dict[str, Any]:
+def _processes(
+    root: Path, db_url: str, annotators: int, seconds: float, pace: float
+) -> dict[str, Any]:
     start_at = time.time() + 3.0  # every process imports and opens the store first
     procs = [
         subprocess.Popen(
@@ -180,6 +191,7 @@ def _processes(root: Path, db_url: str, annotators: int, seconds: float) -> dict
                 f"a{k}",
                 str(seconds),
                 str(start_at),
+                str(pace),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -204,11 +216,12 @@ def main() -> int:
     parser.add_argument("--annotators", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--pace", type=float, nargs="+", default=[0.5, 0.0])
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        root, db_url, name, seconds, start_at = args.worker
-        _worker(root, db_url, name, float(seconds), float(start_at))
+        root, db_url, name, seconds, start_at, pace = args.worker
+        _worker(root, db_url, name, float(seconds), float(start_at), float(pace))
         return 0
     runs = []
     server = None
@@ -229,10 +242,12 @@ def main() -> int:
                 run |= _prepare(root, db_url, csv_path, args.annotators)
                 run |= _naive(root, db_url)
                 print(run, file=sys.stderr)
-                run["threads"] = _threads(root, db_url, args.annotators, args.seconds)
-                print(run["threads"], file=sys.stderr)
-                run["processes"] = _processes(root, db_url, args.annotators, args.seconds)
-                print(run["processes"], file=sys.stderr)
+                for pace in args.pace:
+                    for mode, measure in (("threads", _threads), ("processes", _processes)):
+                        found = measure(root, db_url, args.annotators, args.seconds, pace)
+                        found |= {"mode": mode, "pace": pace}
+                        print(found, file=sys.stderr)
+                        run.setdefault("loops", []).append(found)
                 runs.append(run)
     finally:
         if server is not None:
@@ -242,11 +257,13 @@ def main() -> int:
         {
             "what": f"{args.annotators} annotators each looping 'claim the next item, label it' "
             f"for {args.seconds:g} s on a {args.rows:,}-item pool ordered by a promoted "
-            "round's scores; as threads of one process and as separate processes",
+            "round's scores; as threads of one process and as separate processes; at a "
+            "person's pace (an answer every `pace` seconds on average) and flat out (pace 0)",
             "parameters": {
                 "rows": args.rows,
                 "annotators": args.annotators,
                 "seconds": args.seconds,
+                "pace": args.pace,
             },
             "runs": runs,
         },

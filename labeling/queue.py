@@ -120,7 +120,9 @@ def _candidates(annotator_id: int, overlap: int, now: datetime) -> Any:
     )
 
 
-def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: datetime) -> int | None:
+def _pick_item(
+    session: Session, *, annotator_id: int, overlap: int, now: datetime, promoted: int | None
+) -> int | None:
     """The best available item for the annotator, locked for this transaction.
 
     Order: the promoted round's scores, highest first; then (for items imported since that
@@ -135,7 +137,6 @@ def _pick_item(session: Session, *, annotator_id: int, overlap: int, now: dateti
     next candidate is tried.
     """
     orders = []
-    promoted = promoted_round(session)
     # Imports flagged by the drift check go first while their priority lasts.
     priority = session.exec(select(ImportBatch.id).where(ImportBatch.priority_left > 0)).all()
     groups = [_candidates(annotator_id, overlap, now)]
@@ -251,10 +252,13 @@ def claim_next_item(
     session.flush()
 
     item_id = None
+    promoted = promoted_round(session)
     if _gold_turn(gold_rate):
         item_id = _gold_item(session, annotator.id)
     if item_id is None:
-        item_id = _pick_item(session, annotator_id=annotator.id, overlap=overlap, now=now)
+        item_id = _pick_item(
+            session, annotator_id=annotator.id, overlap=overlap, now=now, promoted=promoted
+        )
     if item_id is None:
         return None
     lease = Lease(
@@ -262,7 +266,7 @@ def claim_next_item(
         annotator_id=annotator.id,
         served_at=now,
         expires_at=expires,
-        round_id=promoted_round(session),
+        round_id=promoted,
     )
     session.add(lease)
     session.flush()

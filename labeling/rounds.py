@@ -554,20 +554,24 @@ def _store_scores(
 ) -> None:
     from labeling.importer import _bulk_insert
 
-    records = [
-        {
-            "round_id": round_id,
-            "item_id": int(data.item_ids[row]),
-            "score": float(scores[row]),
-            "prediction": predictions[row],
-            "confidence": None if np.isnan(confidence[row]) else round(float(confidence[row]), 6),
-        }
-        for row in pool_rows
-    ]
-    # Written in chunks of short transactions, so annotators' claims are never held up long.
-    for start in range(0, len(records), 20_000):
+    # Written in chunks of short transactions, so annotators' claims are never held up long;
+    # the rows of one chunk at a time are built, so a million-item pool's records (several
+    # hundred MB of dicts) never exist at once.
+    for start in range(0, len(pool_rows), 20_000):
+        records = [
+            {
+                "round_id": round_id,
+                "item_id": int(data.item_ids[row]),
+                "score": float(scores[row]),
+                "prediction": predictions[row],
+                "confidence": (
+                    None if np.isnan(confidence[row]) else round(float(confidence[row]), 6)
+                ),
+            }
+            for row in pool_rows[start : start + 20_000]
+        ]
         with db.write_session(ws.engine) as session:
-            _bulk_insert(session, Score.__table__, records[start : start + 20_000])  # type: ignore[attr-defined]
+            _bulk_insert(session, Score.__table__, records)  # type: ignore[attr-defined]
 
 
 def _quality_extras(
