@@ -19,6 +19,7 @@ Reproduce:
 
 ```bash
 python benchmarks/bench_import.py --rows 100000 1000000
+python benchmarks/bench_claims.py --rows 1000000
 python benchmarks/bench_browser.py --rows 100000 --labels 200
 python benchmarks/bench_rounds.py --rows 100000 1000000
 python benchmarks/bench_round_core.py
@@ -97,7 +98,65 @@ def generic_section(result: dict) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"import": import_section}
+def claims_section(result: dict) -> str:
+    params = result["parameters"]
+    lines = [
+        "## Next item: claim and label with concurrent annotators",
+        "",
+        result["what"] + ". Latencies in ms; *both* is what one key press costs (the label, "
+        "then the next item). Target: p95 <= 20 ms.",
+        "",
+        "| backend | mode | pace | ops/s | claim p50 | claim p95 | label p95 | both p50 | "
+        "both p95 | both p99 | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in result["runs"]:
+        for loop in run["loops"]:
+            pace = "flat out" if not loop["pace"] else f"{loop['pace']:g} s"
+            lines.append(
+                f"| {run['backend']} | {loop['mode']} | {pace} | {loop['per_second']} | "
+                f"{loop['claim_p50_ms']} | {loop['claim_p95_ms']} | {loop['label_p95_ms']} | "
+                f"{loop['both_p50_ms']} | {loop['both_p95_ms']} | {loop['both_p99_ms']} | "
+                f"{loop['errors']} |"
+            )
+    lines += [
+        "",
+        "The naive query (best unlabelled, unleased item by score, sorted on the fly, as a "
+        "design without the `(round_id, score)` index walk would run it for every claim), "
+        "one at a time on an idle store:",
+        "",
+        "| backend | pool | naive p50 ms | naive p95 ms | our claim p50 ms (8 at a person's pace) "
+        "| ratio |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in result["runs"]:
+        paced = [x for x in run["loops"] if x["pace"] and x["mode"] == "processes"]
+        ours = paced[0]["claim_p50_ms"] if paced else None
+        ratio = f"{run['naive_p50_ms'] / ours:,.0f}x" if ours else "-"
+        lines.append(
+            f"| {run['backend']} | {run['rows']:,} | {run['naive_p50_ms']} | "
+            f"{run['naive_p95_ms']} | {ours} | {ratio} |"
+        )
+    lines += [
+        "",
+        f"Setup per backend: import {params['rows']:,} rows, then write the scores "
+        "("
+        + ", ".join(
+            f"{r['backend']}: import {r['import_seconds']} s, scores {r['scores_seconds']} s"
+            for r in result["runs"]
+        )
+        + ").",
+        "",
+        "Reproduce: `python benchmarks/bench_claims.py --rows "
+        f"{params['rows']} --seconds {params['seconds']:g}`",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+SECTIONS = {"import": import_section, "claims": claims_section}
 
 
 def main() -> int:

@@ -120,9 +120,21 @@ def _check_training_set(X: Any, labels: NDArray[Any], sample_weight: ArrayLike |
 
 
 def predict_proba(
-    model: Any, X: Any, *, chunk_rows: int = PREDICT_CHUNK_ROWS
+    model: Any, X: Any, *, chunk_rows: int = PREDICT_CHUNK_ROWS, rows: Any = None
 ) -> NDArray[np.float64]:
-    """Class probabilities for every row of ``X``, computed ``chunk_rows`` rows at a time."""
+    """Class probabilities for every row of ``X``, computed ``chunk_rows`` rows at a time.
+
+    With ``rows`` (an index array), for those rows of ``X`` only, without first copying them
+    out: a million-row selection would otherwise double the feature matrix in memory.
+    """
+    if rows is not None:
+        picked = np.asarray(rows)
+        out = np.empty((len(picked), len(model.classes_)), dtype=np.float64)
+        source = X.tocsr() if sp.issparse(X) else X
+        for start in range(0, len(picked), chunk_rows):
+            part = picked[start : start + chunk_rows]
+            out[start : start + len(part)] = model.predict_proba(source[part])
+        return out
     n_rows = X.shape[0]
     if n_rows <= chunk_rows:
         return np.asarray(model.predict_proba(X), dtype=np.float64)

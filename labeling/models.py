@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 # 2: round.promoted_at/worker/stage, labelingfunction.applied_version/applied_through/stats,
@@ -223,10 +223,16 @@ class Round(SQLModel, table=True):
 class Score(SQLModel, table=True):
     """A round's strategy score and prediction for one item."""
 
-    __table_args__ = (Index("ix_score_round_score", "round_id", "score"),)
+    # The claim walks this index from the top score down, over open items only: an item that
+    # has all the labels it needs is marked closed, so the walk never steps over the items
+    # labelled since the round (it did: 200-300 ms a claim after 50k labels).
+    __table_args__ = (Index("ix_score_round_open_score", "round_id", "closed", "score"),)
 
     round_id: int = Field(foreign_key="round.id", primary_key=True)
     item_id: int = Field(foreign_key="item.id", primary_key=True)
     score: float
     prediction: str | None = None
     confidence: float | None = None
+    closed: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )

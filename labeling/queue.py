@@ -30,6 +30,8 @@ from labeling.models import (
 )
 
 _GOLD_DRAWS = random.Random()
+# Rounds give items closed when they ran this score (or lower) and mark them closed.
+CLOSED_MARK = -1.0e29
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,10 @@ def _pick_item(
         if promoted is not None:
             orders.append(
                 candidates.join(
-                    Score, (col(Score.item_id) == col(Item.id)) & (col(Score.round_id) == promoted)
+                    Score,
+                    (col(Score.item_id) == col(Item.id))
+                    & (col(Score.round_id) == promoted)
+                    & col(Score.closed).is_(False),
                 )
                 .order_by(col(Score.score).desc())
                 .limit(1)
@@ -337,6 +342,7 @@ def _record(
         session.execute(
             update(Item).where(col(Item.id) == item_id).values(n_labels=Item.n_labels + delta)
         )
+        _shift_scores(session, item_id=item_id, delta=delta, overlap=overlap)
     if delta > 0:  # a new label on an item of a prioritised import counts its priority down
         session.execute(
             update(ImportBatch)
@@ -350,6 +356,28 @@ def _record(
     session.delete(lease)
     session.flush()
     return annotation
+
+
+def _shift_scores(session: Session, *, item_id: int, delta: int, overlap: int) -> None:
+    """Mark the item's scores closed when it gets its last needed label, open when it loses it.
+
+    Closed scores are off the claim's index walk (see ``Score.closed``); their values are
+    kept, so an item opened again (an answer replaced by a skip) takes its old place.
+    """
+    n_labels = session.exec(select(Item.n_labels).where(col(Item.id) == item_id)).one()
+    closing = delta > 0 and n_labels - delta < overlap <= n_labels
+    opening = delta < 0 and n_labels < overlap <= n_labels - delta
+    if closing or opening:
+        session.execute(
+            update(Score)
+            .where(
+                col(Score.round_id).in_(select(Round.id).scalar_subquery()),
+                col(Score.item_id) == item_id,
+                # A round's own mark for items closed when it ran stays as it is.
+                col(Score.score) > CLOSED_MARK,
+            )
+            .values(closed=closing)
+        )
 
 
 def annotate(

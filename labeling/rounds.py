@@ -493,7 +493,7 @@ def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
     predictions: list[str | None] = [None for _ in range(len(data.item_ids))]
     confidence = np.full(len(data.item_ids), np.nan)
     if model is not None:
-        proba_pool = predict_proba(model, X[pool_rows])
+        proba_pool = predict_proba(model, X, rows=pool_rows)
         best = proba_pool.argmax(axis=1)
         for offset, row in enumerate(pool_rows):
             predictions[row] = str(model.classes_[best[offset]])
@@ -567,6 +567,7 @@ def _store_scores(
                 "confidence": (
                     None if np.isnan(confidence[row]) else round(float(confidence[row]), 6)
                 ),
+                "closed": bool(scores[row] <= CLOSED_SCORE),
             }
             for row in pool_rows[start : start + 20_000]
         ]

@@ -73,3 +73,7 @@ def test_chunked_probabilities_equal_one_pass(data):
     X, y = data
     model = train(X, y)
     np.testing.assert_allclose(predict_proba(model, X, chunk_rows=7), model.predict_proba(X))
+    rows = np.array([5, 0, 3, 3, 11])
+    np.testing.assert_allclose(
+        predict_proba(model, X, chunk_rows=2, rows=rows), model.predict_proba(X[rows])
+    )

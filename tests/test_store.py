@@ -183,6 +183,9 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
     with sqlite3.connect(tmp_path / "w" / "labelloop.db") as conn:  # as version 2 left it
         conn.execute("ALTER TABLE importbatch DROP COLUMN drift")
         conn.execute("ALTER TABLE importbatch DROP COLUMN priority_left")
+        conn.execute("DROP INDEX ix_score_round_open_score")
+        conn.execute("ALTER TABLE score DROP COLUMN closed")
+        conn.execute("CREATE INDEX ix_score_round_score ON score (round_id, score)")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
     with Workspace.open(tmp_path / "w") as ws:
         path = tmp_path / "items.csv"
@@ -192,4 +195,7 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         columns = {row[1] for row in conn.execute("PRAGMA table_info(importbatch)")}
         version = conn.execute("SELECT value FROM schemainfo WHERE key = 'schema_version'")
         assert {"drift", "priority_left"} <= columns
+        assert "closed" in {row[1] for row in conn.execute("PRAGMA table_info(score)")}
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(score)")}
+        assert "ix_score_round_open_score" in indexes and "ix_score_round_score" not in indexes
         assert version.fetchone()[0] == str(SCHEMA_VERSION) == "3"

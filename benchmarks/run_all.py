@@ -1,0 +1,56 @@
+"""Run every benchmark, then regenerate docs/benchmarks.md.
+
+Usage: python benchmarks/run_all.py [--quick]
+
+The full run takes about an hour on a 2-core machine (the 1M-item runs dominate); ``--quick``
+uses 100k items where the full run uses 1M, to check that everything still works. Each
+benchmark writes its JSON to benchmarks/results/ as it finishes, so an interrupted run keeps
+what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _steps(quick: bool) -> list[list[str]]:
+    big = "100000" if quick else "1000000"
+    return [
+        ["bench_import.py", "--rows", "100000", big],
+        ["bench_claims.py", "--rows", big],
+        ["bench_rounds.py", "--rows", "100000", big],
+        ["bench_round_core.py", "--rows", "100000", big],
+        ["bench_lf_apply.py", "--rows", big],
+        ["bench_browser.py", "--rows", "100000", "--labels", "200"],
+        ["bench_label_efficiency.py"],
+        ["bench_weak_quality.py", "--seeds", "5"],
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    failed = []
+    for script, *options in _steps(args.quick):
+        started = time.perf_counter()
+        print(f"== {script} {' '.join(options)}", flush=True)
+        done = subprocess.run([sys.executable, str(HERE / script), *options], check=False)
+        print(f"   {time.perf_counter() - started:.0f} s, exit {done.returncode}", flush=True)
+        if done.returncode:
+            failed.append(script)
+    subprocess.run([sys.executable, str(HERE / "report.py")], check=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
