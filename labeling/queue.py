@@ -339,10 +339,13 @@ def _record(
         session.add(previous)
         delta -= int(previous.label is not None)
     if delta:
-        session.execute(
-            update(Item).where(col(Item.id) == item_id).values(n_labels=Item.n_labels + delta)
-        )
-        _shift_scores(session, item_id=item_id, delta=delta, overlap=overlap)
+        n_labels = session.execute(
+            update(Item)
+            .where(col(Item.id) == item_id)
+            .values(n_labels=Item.n_labels + delta)
+            .returning(col(Item.n_labels))
+        ).scalar_one()
+        _shift_scores(session, item_id=item_id, n_labels=n_labels, delta=delta, overlap=overlap)
     if delta > 0:  # a new label on an item of a prioritised import counts its priority down
         session.execute(
             update(ImportBatch)
@@ -358,13 +361,14 @@ def _record(
     return annotation
 
 
-def _shift_scores(session: Session, *, item_id: int, delta: int, overlap: int) -> None:
+def _shift_scores(
+    session: Session, *, item_id: int, n_labels: int, delta: int, overlap: int
+) -> None:
     """Mark the item's scores closed when it gets its last needed label, open when it loses it.
 
     Closed scores are off the claim's index walk (see ``Score.closed``); their values are
     kept, so an item opened again (an answer replaced by a skip) takes its old place.
     """
-    n_labels = session.exec(select(Item.n_labels).where(col(Item.id) == item_id)).one()
     closing = delta > 0 and n_labels - delta < overlap <= n_labels
     opening = delta < 0 and n_labels < overlap <= n_labels - delta
     if closing or opening:
