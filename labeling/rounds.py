@@ -228,15 +228,18 @@ def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
     return next(label for label in labels if counts.get(label) == best)
 
 
-def human_labels(session: Session, labels: tuple[str, ...]) -> dict[int, str]:
+def human_labels(
+    session: Session, labels: tuple[str, ...], *, item_ids: list[int] | None = None
+) -> dict[int, str]:
     """Each pool item's label from people: the majority of its current answers (gold excluded).
 
     A lead's adjudication (an annotation of origin ``adjudication``) overrides the majority.
     Rounds train on these, and LF analysis and the rule builder measure LFs against them.
+    With ``item_ids``, only for those items.
     """
     votes: dict[int, Counter[str]] = defaultdict(Counter)
     decided: dict[int, str] = {}
-    for item_id, label, origin, n in session.exec(
+    query = (
         select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
         .join(Item, col(Item.id) == col(Annotation.item_id))
         .where(
@@ -245,7 +248,10 @@ def human_labels(session: Session, labels: tuple[str, ...]) -> dict[int, str]:
             Item.split == "pool",
         )
         .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-    ).all():
+    )
+    if item_ids is not None:
+        query = query.where(col(Annotation.item_id).in_(item_ids))
+    for item_id, label, origin, n in session.exec(query).all():
         if label is None:
             continue
         if origin == ADJUDICATION:
