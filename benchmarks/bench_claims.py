@@ -7,7 +7,9 @@ item, label it", first as 8 threads of one process, then as 8 separate processes
 annotator answers every ``--pace`` seconds (0.5 s: a very fast person); ``--pace 0`` loops
 flat out, which measures throughput on this machine rather than what a person waits. We
 report p50/p95/p99 of the claim, of the label, and of both together (what a key press
-costs), and the errors seen; each annotator's first three operations (cold caches right
+costs), and the errors seen; then the paced threads again while a real round (``labelloop
+retrain``: featurize, train on the labels given so far, score and write the whole pool)
+runs beside them. Each annotator's first three operations (cold caches right
 after opening the store) are left out of the percentiles and reported apart. Next to it,
 the naive query a simpler design would run for every claim: the best unlabelled item by
 score, sorted on the fly.
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +108,14 @@ def _prepare(root: Path, db_url: str, csv_path: Path, annotators: int) -> dict[s
     from sqlmodel import Session, col, select
 
     from labeling import Workspace, db
+    from labeling.config import write_config
     from labeling.importer import _bulk_insert
     from labeling.models import Item, Round, Score, utcnow
 
     ws = Workspace.create(root, labels=LABELS, db_url=db_url or None)
+    # The round run beside the annotators uses the featurizer meant for big pools.
+    ws.config = replace(ws.config, featurizer="hashing", retrain_every=0)
+    write_config(ws.root, ws.config)
     started = time.perf_counter()
     ws.import_file(csv_path, text_field="text", id_field="id")
     imported = time.perf_counter() - started
@@ -221,6 +228,44 @@ def _processes(
     return result
 
 
+def _during_round(root: Path, db_url: str, annotators: int, pace: float) -> dict[str, Any]:
+    """The paced threads loop while a real round (``labelloop retrain``) runs beside it."""
+    from labeling import Workspace
+
+    command = [sys.executable, "-m", "labeling.cli", "retrain", "-w", str(root), "--json"]
+    if db_url:
+        command += ["--db", db_url]
+    started = time.perf_counter()
+    round_proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    ws = Workspace.open(root, db_url=db_url or None)
+    outs: list[list] = [[] for _ in range(annotators)]
+    errors: list = []
+    stop = threading.Event()
+
+    def loop(k: int) -> None:
+        while not stop.is_set():
+            _loop(ws, f"a{k}", 5.0, outs[k], errors, pace)
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in range(annotators)]
+    for t in threads:
+        t.start()
+    round_proc.wait()
+    round_seconds = time.perf_counter() - started
+    stop.set()
+    for t in threads:
+        t.join()
+    ws.close()
+    result = _summary(outs, len(errors), round_seconds)
+    result |= {
+        "mode": "threads, during a round",
+        "pace": pace,
+        "round_seconds": round(round_seconds, 1),
+        "round_exit": round_proc.returncode,
+        "first_errors": errors[:3],
+    }
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -228,6 +273,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--pace", type=float, nargs="+", default=[0.5, 0.0])
+    parser.add_argument(
+        "--no-round",
+        dest="during_round",
+        action="store_false",
+        help="skip the run with a real round going on beside the annotators",
+    )
     parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -259,6 +310,10 @@ def main() -> int:
                         found |= {"mode": mode, "pace": pace}
                         print(found, file=sys.stderr)
                         run.setdefault("loops", []).append(found)
+                if args.during_round:
+                    found = _during_round(root, db_url, args.annotators, args.pace[0])
+                    print(found, file=sys.stderr)
+                    run["loops"].append(found)
                 runs.append(run)
     finally:
         if server is not None:

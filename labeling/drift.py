@@ -96,6 +96,27 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
 
     config = ws.config
     with db.read_session(ws.engine) as session:
+        earlier = session.exec(
+            select(ImportBatch.id).where(
+                col(ImportBatch.id) != batch_id,
+                ImportBatch.split == "pool",
+                col(ImportBatch.imported) > 0,
+            )
+        ).first()
+    if earlier is None:  # the first pool import: nothing to compare with, nothing to read
+        first: dict[str, Any] = {
+            "items": 0,
+            "reference": "pool",
+            "reference_items": 0,
+            "threshold": config.drift_threshold,
+            "auc": None,
+            "drifted": False,
+            "action": None,
+            "note": "the first pool import: nothing to compare it with",
+        }
+        _store(ws, batch_id, first, priority=0)
+        return first
+    with db.read_session(ws.engine) as session:
         new_rows = session.exec(
             select(Item.id, Item.text)
             .where(Item.batch_id == batch_id, Item.split == "pool")
@@ -169,10 +190,14 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
         round_ = queue_round(ws, trigger="drift")
         result["round"] = round_.id
         priority = config.drift_priority
+    _store(ws, batch_id, result, priority=priority)
+    return result
+
+
+def _store(ws: Workspace, batch_id: int, result: dict[str, Any], *, priority: int) -> None:
     with db.write_session(ws.engine) as session:
         batch = session.get(ImportBatch, batch_id)
         if batch is not None:
             batch.drift = json.dumps(result)
             batch.priority_left = priority
             session.add(batch)
-    return result
