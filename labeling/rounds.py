@@ -54,6 +54,8 @@ STALE_SECONDS = 30.0
 KEEP_SCORED_ROUNDS = 3
 # Below this score, an item has no open place left; it sits at the end of the ranking.
 CLOSED_SCORE = -1.0e30
+# Rows per write transaction on SQLite for a round's bulk writes (scores, pruning).
+SQLITE_WRITE_CHUNK = 2_000
 MIN_CV_LABELS = 10
 
 Progress = Callable[[str], None]
@@ -560,10 +562,12 @@ def _store_scores(
 ) -> None:
     from labeling.importer import _bulk_insert
 
-    # Written in chunks of short transactions, so annotators' claims are never held up long;
-    # the rows of one chunk at a time are built, so a million-item pool's records (several
-    # hundred MB of dicts) never exist at once.
-    for start in range(0, len(pool_rows), 20_000):
+    # Written in chunks of short transactions, so annotators' claims are never held up long
+    # (SQLite has one writer: 2,000 rows hold it ~20 ms; PostgreSQL writes do not block
+    # claims); the rows of one chunk at a time are built, so a million-item pool's records
+    # (several hundred MB of dicts) never exist at once.
+    chunk = SQLITE_WRITE_CHUNK if db.is_sqlite(ws.engine) else 20_000
+    for start in range(0, len(pool_rows), chunk):
         records = [
             {
                 "round_id": round_id,
@@ -575,7 +579,7 @@ def _store_scores(
                 ),
                 "closed": bool(scores[row] <= CLOSED_SCORE),
             }
-            for row in pool_rows[start : start + 20_000]
+            for row in pool_rows[start : start + chunk]
         ]
         with db.write_session(ws.engine) as session:
             _bulk_insert(session, Score.__table__, records)  # type: ignore[attr-defined]
@@ -721,7 +725,24 @@ def _prune_scores(ws: Workspace) -> None:
         ).all()
         latest = session.exec(select(func.max(Round.id))).one()
         kept = set(keep) | ({latest} if latest is not None else set())
-        session.execute(delete(Score).where(col(Score.round_id).not_in(kept)))
+        # Rounds are few; a round whose scores are gone already costs one index probe.
+        dropped = session.exec(select(Round.id).where(col(Round.id).not_in(kept))).all()
+    # Deleted in short transactions on SQLite: one writer at a time, and a million-row delete
+    # in one go would hold annotators' claims for seconds.
+    for round_id in dropped:
+        while True:
+            with db.write_session(ws.engine) as session:
+                batch = select(Score.item_id).where(Score.round_id == round_id)
+                if db.is_sqlite(ws.engine):
+                    batch = batch.limit(SQLITE_WRITE_CHUNK)
+                done = session.execute(
+                    delete(Score).where(
+                        col(Score.round_id) == round_id,
+                        col(Score.item_id).in_(batch.scalar_subquery()),
+                    )
+                )
+            if not db.is_sqlite(ws.engine) or not done.rowcount:  # type: ignore[attr-defined]
+                break
 
 
 # --------------------------------------------------------------------------- the API
