@@ -149,7 +149,10 @@ def claims_section(result: dict) -> str:
         "writers wait seconds while others slipped in: flat out, p99 was 2.9 s (threads) and "
         "3.4 s (processes), against 0.17 s and 0.61 s now, at higher throughput. Before closed "
         "items left the score walk, a claim slowed by about 4 ms per 1,000 labels given since "
-        "the last round (13 ms after 3,000; 200-300 ms after 50,000); now it stays at 3-4 ms.",
+        "the last round (13 ms after 3,000; 200-300 ms after 50,000); now it stays at 3-4 ms. "
+        "During a round, a round's score writes held SQLite's one write lock 20,000 rows at a "
+        "time; in 2,000-row transactions the claim p95 fell from 205 to 93 ms. What is left "
+        "is the round's CPU: it featurizes and scores a million items on the same 2 cores.",
         "",
         f"Setup per backend: import {params['rows']:,} rows, then write the scores "
         "("

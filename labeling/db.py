@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -264,17 +264,10 @@ def write_session(engine: Engine) -> Iterator[Session]:
     :func:`_sqlite_writer_turn`); on other databases an ordinary transaction (row locks are
     taken by the queries themselves). Commits on success, rolls back on error.
     """
-    if not is_sqlite(engine):
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-        return
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE")
-    with _sqlite_writer_turn(engine), Session(bound, expire_on_commit=False) as session:
+    sqlite = is_sqlite(engine)
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else engine
+    turn = _sqlite_writer_turn(engine) if sqlite else nullcontext()
+    with turn, Session(bound, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
