@@ -285,6 +285,55 @@ def export(
         typer.echo(f"Wrote {report.rows:,} {report.kind} to {out} ({report.format}).")
 
 
+@app.command(short_help="Take a consistent copy of the store while people keep labelling.")
+@handle_errors
+def backup(
+    out: Annotated[Path, typer.Argument(help="File to write (must not exist yet).")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """SQLite: the SQLite backup API (online, consistent). PostgreSQL: pg_dump --format=custom."""
+    from labeling.maintenance import backup as run_backup
+
+    with _open(workspace, db) as ws:
+        found = run_backup(ws, out)
+    if as_json:
+        _print_json(found)
+    else:
+        typer.echo(f"Wrote a {found['kind']} backup to {out} ({found['bytes'] / 1e6:,.1f} MB).")
+
+
+@app.command(short_help="Check the store's integrity and labelloop's invariants.")
+@handle_errors
+def doctor(
+    fix: Annotated[
+        bool,
+        typer.Option("--fix", help="Repair label counts from the log and fail dead rounds."),
+    ] = False,
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exit 0 when every check passes (or was repaired with --fix), 1 otherwise."""
+    from labeling.maintenance import doctor as run_doctor
+
+    with _open(workspace, db) as ws:
+        found = run_doctor(ws, fix=fix)
+    if as_json:
+        _print_json(found)
+    else:
+        for check in found["checks"]:
+            state = "ok" if check["ok"] else f"{check['count']} problem(s)"
+            if check["fixed"]:
+                state += f", {check['fixed']} fixed"
+            typer.echo(f"{check['check']}: {state}")
+            for problem in check["problems"]:
+                typer.echo(f"  {problem}")
+    if not found["ok"]:
+        raise typer.Exit(1)
+
+
 @app.command(short_help="Write a self-contained HTML report of every metric.")
 @handle_errors
 def report(

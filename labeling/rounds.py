@@ -134,20 +134,23 @@ def _process_gone(worker: str | None) -> bool:
     return False
 
 
+def is_dead(round_: Round) -> bool:
+    """Whether a running round's worker is gone: stale heartbeat, or no such local process."""
+    stale = utcnow() - timedelta(seconds=STALE_SECONDS)
+    return (
+        round_.heartbeat is None or _aware(round_.heartbeat) < stale or _process_gone(round_.worker)
+    )
+
+
 def recover(ws: Workspace) -> list[int]:
     """Mark failed every running round whose worker died.
 
     Dead means: its heartbeat is older than :data:`STALE_SECONDS`, or its worker was a process
     of this machine that no longer exists.
     """
-    stale = utcnow() - timedelta(seconds=STALE_SECONDS)
     with db.write_session(ws.engine) as session:
         running = session.exec(select(Round).where(Round.status == "running")).all()
-        dead = [
-            r
-            for r in running
-            if r.heartbeat is None or _aware(r.heartbeat) < stale or _process_gone(r.worker)
-        ]
+        dead = [r for r in running if is_dead(r)]
         for round_ in dead:
             round_.status = "failed"
             round_.error = (
