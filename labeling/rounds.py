@@ -731,20 +731,18 @@ def _prune_scores(ws: Workspace) -> None:
         # Rounds are few; a round whose scores are gone already costs one index probe.
         dropped = session.exec(select(Round.id).where(col(Round.id).not_in(kept))).all()
     # Deleted in short transactions on SQLite: one writer at a time, and a million-row delete
-    # in one go would hold annotators' claims for seconds.
+    # in one go would hold annotators' claims for seconds. PostgreSQL deletes do not block
+    # claims: one statement a round.
+    sqlite = db.is_sqlite(ws.engine)
     for round_id in dropped:
         while True:
+            condition = col(Score.round_id) == round_id
+            if sqlite:
+                chunk = select(Score.item_id).where(condition).limit(SQLITE_WRITE_CHUNK)
+                condition = condition & col(Score.item_id).in_(chunk.scalar_subquery())
             with db.write_session(ws.engine) as session:
-                batch = select(Score.item_id).where(Score.round_id == round_id)
-                if db.is_sqlite(ws.engine):
-                    batch = batch.limit(SQLITE_WRITE_CHUNK)
-                done = session.execute(
-                    delete(Score).where(
-                        col(Score.round_id) == round_id,
-                        col(Score.item_id).in_(batch.scalar_subquery()),
-                    )
-                )
-            if not db.is_sqlite(ws.engine) or not done.rowcount:  # type: ignore[attr-defined]
+                done = session.execute(delete(Score).where(condition))
+            if not sqlite or not done.rowcount:  # type: ignore[attr-defined]
                 break
 
 
