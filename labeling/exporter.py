@@ -14,11 +14,12 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
@@ -125,12 +126,20 @@ class _SourceColumns:
 
 
 def _item_rows(
-    engine: Engine, labels: tuple[str, ...], source_columns: _SourceColumns
+    engine: Engine,
+    labels: tuple[str, ...],
+    source_columns: _SourceColumns,
+    round_predictions: Callable[[int], Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     with Session(engine) as session:
         promoted = session.exec(
             select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
         ).first()
+        file_predictions = (
+            round_predictions(promoted)
+            if round_predictions is not None and promoted is not None
+            else None
+        )
         last = 0
         while True:
             items = session.exec(
@@ -183,6 +192,9 @@ def _item_rows(
                     )
                 ).all():
                     predictions[item_id] = (prediction, confidence)
+                if file_predictions is not None:  # items beyond the top of the queue
+                    unscored = [i[0] for i in items if i[0] not in predictions]
+                    predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
                 item_counts = counts.get(item_id, {})
                 prediction, confidence = predictions.get(item_id, (None, None))
@@ -303,8 +315,13 @@ def run_export(
     labels: tuple[str, ...],
     fmt: str | None = None,
     annotations: bool = False,
+    round_predictions: Callable[[int], Any] | None = None,
 ) -> ExportReport:
-    """Write items (or, with ``annotations``, the annotation log) to ``out``."""
+    """Write items (or, with ``annotations``, the annotation log) to ``out``.
+
+    ``round_predictions(round_id)`` gives a round's predictions file (see
+    :mod:`labeling.predictions`), for items whose prediction is not among its queue scores.
+    """
     target_dir = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise ExportFailed(f"{out}: is a folder; expected a file path to write")
@@ -318,7 +335,7 @@ def run_export(
         with Session(engine) as session:
             source_columns = _SourceColumns(session)
         columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
-        rows = _item_rows(engine, labels, source_columns)
+        rows = _item_rows(engine, labels, source_columns, round_predictions)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
     except OSError as exc:

@@ -321,21 +321,32 @@ def featurize_in_chunks(
     return _stack(parts, sparse=featurizer.sparse)
 
 
-def _transform_all(featurizer: Featurizer, chunks: Sequence[Sequence[str]]) -> Iterator[Matrix]:
+def _transform_all(
+    featurizer: Featurizer,
+    chunks: Iterable[Sequence[str]],
+    *,
+    n_chunks: int | None = None,
+    n_rows: int | None = None,
+) -> Iterator[Matrix]:
     """Each chunk's matrix, in order; n-gram chunks go to worker processes when there are many.
 
     scikit-learn's n-gram analyzers are pure Python and hold the GIL, so threads do not help;
     processes do, once a chunk is big enough to pay for shipping texts and results. Embedding
-    models use every core by themselves and are not worth copying into workers.
+    models use every core by themselves and are not worth copying into workers. ``chunks`` may
+    be a generator (give ``n_chunks`` and ``n_rows`` then): the workers pull a few chunks
+    ahead, so only those are in memory.
     """
-    workers = min(len(chunks), os.cpu_count() or 1)
-    if workers < 2 or not featurizer.sparse or sum(map(len, chunks)) < PARALLEL_MIN_ROWS:
+    if n_chunks is None or n_rows is None:
+        chunks = list(chunks)
+        n_chunks, n_rows = len(chunks), sum(map(len, chunks))
+    workers = min(n_chunks, os.cpu_count() or 1)
+    if workers < 2 or not featurizer.sparse or n_rows < PARALLEL_MIN_ROWS:
         for chunk in chunks:
             yield featurizer.transform(chunk)
         return
     from joblib import Parallel, delayed
 
-    run = Parallel(n_jobs=workers, return_as="generator")
+    run = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="n_jobs")
     yield from run(delayed(featurizer.transform)(chunk) for chunk in chunks)
 
 
@@ -372,22 +383,47 @@ class FeatureCache:
         """
         if len(keys) != len(texts):
             raise BadInput(f"got {len(keys)} keys for {len(texts)} texts; expected one per text")
+        rows = self.rows(
+            featurizer, keys, lambda wanted: [texts[i] for i in wanted], chunk_rows=chunk_rows
+        )
+        return rows[:]
+
+    def rows(
+        self,
+        featurizer: Featurizer,
+        keys: Sequence[str] | NDArray[np.str_],
+        texts_of: Callable[[NDArray[np.intp]], Sequence[str]],
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> CachedRows:
+        """The feature rows of ``keys`` as a :class:`CachedRows` view, read from disk on use.
+
+        Unseen keys are featurized first, ``chunk_rows`` at a time: ``texts_of(positions)``
+        returns the texts at those positions of ``keys`` (a round reads them from the store
+        chunk by chunk), so neither all texts nor all features are ever in memory at once.
+        """
         folder = self.folder / _safe_version(featurizer.version)
         folder.mkdir(parents=True, exist_ok=True)
         wanted = np.asarray(keys, dtype=str)
         stored = _KeyIndex.load(folder)
-        missing = np.flatnonzero(~stored.contains(wanted))
+        positions, found = stored.find(wanted)
+        missing = np.flatnonzero(~found)
         # A key repeated within the request is featurized once.
         _, first = np.unique(wanted[missing], return_index=True)
         missing = missing[np.sort(first)]
         self.last_computed = len(missing)
         if len(missing):
             chunks = [missing[rows] for rows in iter_chunks(len(missing), chunk_rows)]
-            matrices = _transform_all(featurizer, [[texts[i] for i in rows] for rows in chunks])
+            texts = (texts_of(rows) for rows in chunks)
+            matrices = _transform_all(featurizer, texts, n_chunks=len(chunks), n_rows=len(missing))
             for number, (rows, matrix) in enumerate(zip(chunks, matrices, strict=True)):
                 _write_chunk(folder, stored.next_chunk() + number, wanted[rows], matrix)
             stored = _KeyIndex.load(folder)
-        return stored.gather(folder, wanted, sparse=featurizer.sparse)
+            positions, found = stored.find(wanted)
+        if not found.all():
+            raise FeaturizerError("some keys are not in the feature cache")
+        where = (stored.chunk[positions], stored.row[positions])
+        return CachedRows(folder, stored, wanted, sparse=featurizer.sparse, where=where)
 
     def versions(self) -> list[str]:
         """Folders held, one per featurizer version."""
@@ -402,6 +438,99 @@ class FeatureCache:
         for name in removed:
             shutil.rmtree(self.folder / name)
         return removed
+
+
+class CachedRows:
+    """A read-only matrix of cached feature rows, read from disk when rows are asked for.
+
+    It has a ``shape`` and answers ``rows[i]``, ``rows[a:b]`` and ``rows[index_array]`` with a
+    real matrix (sparse CSR or dense) of those rows, so scoring code can walk a million-row
+    pool block by block without the whole matrix in memory. The two chunk files read last are
+    kept, so consecutive slices cost one read per chunk. ``subset(rows)`` is a view of some
+    rows, in that order, with no reading at all.
+    """
+
+    ndim = 2
+
+    def __init__(
+        self,
+        folder: Path,
+        index: _KeyIndex,
+        keys: NDArray[np.str_],
+        *,
+        sparse: bool,
+        where: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+        width: int | None = None,
+    ) -> None:
+        self.folder = folder
+        self.sparse = sparse
+        if where is None:
+            positions, found = index.find(keys)
+            if not found.all():
+                raise FeaturizerError("some keys are not in the feature cache")
+            where = (index.chunk[positions], index.row[positions])
+        self._chunk, self._row = where
+        self._recent: dict[int, Matrix] = {}
+        if width is None:
+            width = int(_empty_rows(folder, sparse=sparse).shape[1])
+        self.shape = (len(self._chunk), width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def subset(self, rows: Any) -> CachedRows:
+        picked = self._positions(rows)
+        return CachedRows(
+            self.folder,
+            _KeyIndex.load_empty(),
+            np.array([], dtype=str),
+            sparse=self.sparse,
+            where=(self._chunk[picked], self._row[picked]),
+            width=self.shape[1],
+        )
+
+    def _positions(self, rows: Any) -> NDArray[np.intp]:
+        if isinstance(rows, slice):
+            return np.arange(self.shape[0])[rows]
+        if isinstance(rows, int | np.integer):
+            return np.array([int(rows)], dtype=np.intp)
+        picked = np.asarray(rows)
+        if picked.dtype == bool:
+            return np.flatnonzero(picked)
+        return picked.astype(np.intp, copy=False)
+
+    def __getitem__(self, rows: Any) -> Matrix:
+        if isinstance(rows, tuple):
+            raise TypeError("CachedRows takes row indices only")
+        picked = self._positions(rows)
+        chunk_of, row_of = self._chunk[picked], self._row[picked]
+        if not len(picked):
+            return _empty_rows(self.folder, sparse=self.sparse)
+        numbers = np.unique(chunk_of)
+        if len(numbers) == 1:
+            return self._read(int(numbers[0]))[row_of]
+        parts: list[Matrix] = []
+        order: list[NDArray[np.intp]] = []
+        for number in numbers:
+            take = np.flatnonzero(chunk_of == number)
+            parts.append(self._read(int(number))[row_of[take]])
+            order.append(take)
+        stacked = _stack(parts, sparse=self.sparse)
+        inverse = np.empty(len(picked), dtype=np.intp)
+        inverse[np.concatenate(order)] = np.arange(len(picked))
+        return stacked[inverse]
+
+    def _read(self, number: int) -> Matrix:
+        if number not in self._recent:
+            if len(self._recent) >= 2:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[number] = _read_chunk(self.folder, number, sparse=self.sparse)
+        return self._recent[number]
+
+    def blocks(self, block_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[slice, Matrix]]:
+        """``(rows, matrix)`` for consecutive blocks of rows, in order."""
+        for rows in iter_chunks(self.shape[0], block_rows):
+            yield rows, self[rows]
 
 
 def _safe_version(version: str) -> str:
@@ -436,6 +565,11 @@ class _KeyIndex:
         self.keys, self.chunk, self.row = keys[order], chunk[order], row[order]
 
     @classmethod
+    def load_empty(cls) -> _KeyIndex:
+        empty = np.array([], dtype=np.int64)
+        return cls(np.array([], dtype=str), empty, empty)
+
+    @classmethod
     def load(cls, folder: Path) -> _KeyIndex:
         keys, chunks, rows = [], [], []
         for path in sorted(folder.glob("chunk-*.keys.npy")):
@@ -456,26 +590,14 @@ class _KeyIndex:
         return np.searchsorted(self.keys, wanted).clip(0, max(len(self.keys) - 1, 0))
 
     def contains(self, wanted: NDArray[np.str_]) -> NDArray[np.bool_]:
-        if not len(self.keys):
-            return np.zeros(len(wanted), dtype=bool)
-        return np.asarray(self.keys[self._positions(wanted)] == wanted)
+        return self.find(wanted)[1]
 
-    def gather(self, folder: Path, wanted: NDArray[np.str_], *, sparse: bool) -> Matrix:
-        """Rows for ``wanted`` in order, reading one chunk at a time."""
-        where = self._positions(wanted)
-        chunk_of, row_of = self.chunk[where], self.row[where]
-        parts: list[Matrix] = []
-        order: list[NDArray[np.intp]] = []
-        for number in np.unique(chunk_of):
-            take = np.flatnonzero(chunk_of == number)
-            parts.append(_read_chunk(folder, int(number), sparse=sparse)[row_of[take]])
-            order.append(take)
-        if not parts:
-            return _empty_rows(folder, sparse=sparse)
-        stacked = _stack(parts, sparse=sparse)
-        inverse = np.empty(len(wanted), dtype=np.intp)
-        inverse[np.concatenate(order)] = np.arange(len(wanted))
-        return stacked[inverse]
+    def find(self, wanted: NDArray[np.str_]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+        """Each wanted key's position in the index, and whether it is there at all."""
+        if not len(self.keys):
+            return np.zeros(len(wanted), dtype=np.intp), np.zeros(len(wanted), dtype=bool)
+        positions = self._positions(wanted)
+        return positions, np.asarray(self.keys[positions] == wanted)
 
 
 def _read_chunk(folder: Path, number: int, *, sparse: bool) -> Matrix:

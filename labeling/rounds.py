@@ -57,6 +57,21 @@ CLOSED_SCORE = -1.0e30
 # Rows per write transaction on SQLite for a round's bulk writes (scores, pruning).
 SQLITE_WRITE_CHUNK = 2_000
 MIN_CV_LABELS = 10
+# Above this many open items, the strategy gets a view that reads feature rows from the
+# on-disk cache block by block (see features.CachedRows) instead of a matrix in memory.
+IN_MEMORY_ROWS = 100_000
+# The queue order is stored for at most this many open items a round: the best-ranked ones.
+# Annotators who get past them before the next round are served the rest in the seeded
+# random order. Every pool item's prediction still goes to the round's predictions file.
+QUEUE_SCORE_ROWS = 50_000
+# The tfidf featurizer is fitted on at most this many pool texts (a seeded sample beyond).
+FIT_SAMPLE_ROWS = 200_000
+# Strategies that need the fitted estimator itself; the others get the pool's probabilities.
+ESTIMATOR_STRATEGIES = frozenset({"qbc"})
+# Each round's predictions for the whole pool, in its folder (see labeling.predictions).
+PREDICTIONS_FILE = "predictions.npy"
+PREDICTION_LABELS_FILE = "predictions.json"
+PREDICTION_DTYPE = np.dtype([("item_id", "<i8"), ("label", "<i2"), ("confidence", "<f4")])
 
 Progress = Callable[[str], None]
 
@@ -67,11 +82,11 @@ class RoundError(LabelloopError):
 
 @dataclass(frozen=True)
 class PoolData:
-    """Everything a round reads from the store, as arrays in one order."""
+    """Everything a round reads from the store, as arrays in one order (texts are read only
+    where items must be featurized: see :func:`texts_of`)."""
 
     item_ids: np.ndarray
     keys: list[str]
-    texts: list[str]
     split: np.ndarray  # "pool" or "gold"
     gold: list[str | None]
     human: dict[int, str]  # item id -> majority label of current answers (pool items only)
@@ -272,7 +287,7 @@ def load_pool(ws: Workspace) -> PoolData:
     with db.read_session(ws.engine) as session:
         rows = session.execute(
             select(  # type: ignore[call-overload]
-                Item.id, Item.content_hash, Item.text, Item.split, Item.gold_label, Item.n_labels
+                Item.id, Item.content_hash, Item.split, Item.gold_label, Item.n_labels
             ).order_by(col(Item.id))
         ).all()
         human = human_labels(session, ws.labels)
@@ -281,23 +296,56 @@ def load_pool(ws: Workspace) -> PoolData:
     return PoolData(
         item_ids=np.array([r[0] for r in rows], dtype=np.int64),
         keys=[r[1] for r in rows],
-        texts=[r[2] for r in rows],
-        split=np.array([r[3] for r in rows], dtype=object),
-        gold=[r[4] for r in rows],
+        split=np.array([r[2] for r in rows], dtype=object),
+        gold=[r[3] for r in rows],
         human=human,
-        n_labels=np.array([r[5] for r in rows], dtype=np.int64),
+        n_labels=np.array([r[4] for r in rows], dtype=np.int64),
         weak=weak,
     )
+
+
+# Ids per IN (...) when reading scattered texts: under every backend's parameter limit.
+_IN_BATCH = 900
+
+
+def texts_of(ws: Workspace, item_ids: np.ndarray) -> list[str]:
+    """The texts of ``item_ids`` (ascending), in that order, read from the store.
+
+    A dense run of ids (a cold featurize, or the items of a new import) is read as one id
+    range; scattered ids go in batches of ``IN (...)``.
+    """
+    ids = [int(i) for i in item_ids]
+    if not ids:
+        return []
+    found: dict[int, str] = {}
+    with db.read_session(ws.engine) as session:
+        low, high = min(ids), max(ids)
+        if high - low + 1 <= 2 * len(ids):
+            wanted = set(ids)
+            for item_id, text in session.exec(
+                select(Item.id, Item.text).where(col(Item.id).between(low, high))
+            ):
+                if item_id in wanted:
+                    found[item_id] = text
+        else:
+            for start in range(0, len(ids), _IN_BATCH):
+                batch = ids[start : start + _IN_BATCH]
+                found.update(
+                    session.exec(select(Item.id, Item.text).where(col(Item.id).in_(batch))).all()
+                )
+    return [found[i] for i in ids]
 
 
 # --------------------------------------------------------------------------- the work
 
 
-def _featurizer(ws: Workspace, texts: list[str], progress: Progress) -> Any:
+def _featurizer(ws: Workspace, data: PoolData, progress: Progress) -> Any:
     """The workspace's fitted featurizer: fitted once on the pool, then reused by every round.
 
     Reusing it keeps its version (and so the feature cache) stable across rounds; delete
-    ``models/features/`` to refit after the pool has changed a lot.
+    ``models/features/`` to refit after the pool has changed a lot. A featurizer that learns
+    from texts (tfidf) is fitted on the pool, or a seeded sample of
+    :data:`FIT_SAMPLE_ROWS` pool texts on bigger pools; stateless ones read no texts.
     """
     import joblib
 
@@ -308,24 +356,34 @@ def _featurizer(ws: Workspace, texts: list[str], progress: Progress) -> Any:
     path = folder / f"featurizer-{ws.config.featurizer}.joblib"
     if path.exists():
         return joblib.load(path)
-    progress("fitting the featurizer")
     featurizer = make_featurizer(ws.config.featurizer)
-    featurizer.fit(texts)
+    if not featurizer.stateless:
+        progress("fitting the featurizer")
+        rows = np.flatnonzero(data.split == "pool")
+        if len(rows) == 0:
+            rows = np.arange(len(data.item_ids))
+        if len(rows) > FIT_SAMPLE_ROWS:
+            rows = np.sort(np.random.default_rng(0).choice(rows, FIT_SAMPLE_ROWS, replace=False))
+        featurizer.fit(texts_of(ws, data.item_ids[rows]))
     tmp = path.with_suffix(".tmp")
     joblib.dump(featurizer, tmp)
     tmp.replace(path)
     return featurizer
 
 
-def _features(ws: Workspace, data: PoolData, progress: Progress) -> Any:
+def _features(ws: Workspace, data: PoolData, progress: Progress) -> tuple[Any, str]:
+    """Every item's feature rows as a :class:`~labeling.features.CachedRows` view.
+
+    Items not in the cache are featurized first, their texts read a chunk at a time.
+    """
     from labeling.features import FeatureCache
 
-    pool_texts = [t for t, s in zip(data.texts, data.split, strict=True) if s == "pool"]
-    featurizer = _featurizer(ws, pool_texts or data.texts, progress)
+    featurizer = _featurizer(ws, data, progress)
     progress("featurizing")
-    return FeatureCache(ws.models_dir / "features" / "cache").features(
-        featurizer, data.keys, data.texts
-    ), featurizer.version
+    rows = FeatureCache(ws.models_dir / "features" / "cache").rows(
+        featurizer, data.keys, lambda positions: texts_of(ws, data.item_ids[positions])
+    )
+    return rows, featurizer.version
 
 
 def _metrics(y_true: list[str], y_pred: list[str], labels: tuple[str, ...]) -> dict[str, Any]:
@@ -499,16 +557,23 @@ def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
                 metrics["cv_accuracy"] = cv["accuracy"]
                 metrics["cv_macro_f1"] = cv["macro_f1"]
     stage("scoring the pool")
-    open_rows = pool_rows[data.n_labels[pool_rows] < ws.config.overlap]
+    open_mask = data.n_labels[pool_rows] < ws.config.overlap
+    open_rows = pool_rows[open_mask]
     scores = np.full(len(data.item_ids), CLOSED_SCORE, dtype=np.float64)
-    predictions: list[str | None] = [None for _ in range(len(data.item_ids))]
-    confidence = np.full(len(data.item_ids), np.nan)
+    # Each item's predicted class as an index into ``names`` (-1: none), and its probability.
+    names: list[str] = []
+    codes = np.full(len(data.item_ids), -1, dtype=np.int16)
+    confidence = np.full(len(data.item_ids), np.nan, dtype=np.float64)
+    proba_open = None
     if model is not None:
-        proba_pool = predict_proba(model, X, rows=pool_rows)
-        best = proba_pool.argmax(axis=1)
-        for offset, row in enumerate(pool_rows):
-            predictions[row] = str(model.classes_[best[offset]])
+        from labeling.features import DEFAULT_CHUNK_ROWS
+
+        names = [str(c) for c in model.classes_]
+        proba_pool = predict_proba(model, X, rows=pool_rows, chunk_rows=DEFAULT_CHUNK_ROWS)
+        codes[pool_rows] = proba_pool.argmax(axis=1)
         confidence[pool_rows] = proba_pool.max(axis=1)
+        proba_open = proba_pool[open_mask]
+        del proba_pool
     if len(open_rows):
         strategy = get_strategy(strategy_name)
         n = min(ws.config.batch_size, len(open_rows))
@@ -520,38 +585,77 @@ def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
             found = votes(ws)
             if found.names and len(found.item_ids) == len(data.item_ids):
                 lf_votes = found.L[open_rows]
+        # A big pool's open rows stay on disk: the strategy reads the rows it needs.
+        features = X[open_rows] if len(open_rows) <= IN_MEMORY_ROWS else X.subset(open_rows)
+        # The pool's probabilities are known already: strategies that only need those get
+        # them instead of the model (no second pass over the features).
+        ranker = model if model is None or strategy_name in ESTIMATOR_STRATEGIES else proba_open
         _chosen, open_scores = strategy(
-            model,
-            X[open_rows],
+            ranker,
+            features,
             n,
             lf_votes=lf_votes,
             rng=np.random.default_rng(round_id),
             labelled_features=X[labelled] if labelled is not None and len(labelled) else None,
             labelled_labels=train_y[: counts["n_human"]] if labelled is not None else None,
         )
+        del features
         scores[open_rows] = open_scores
     extras: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
     if model is not None:
         stage("checking labels")
-        extras = _quality_extras(ws, data, X, pool_rows, predictions, train_rows, train_y, counts)
+        extras = _quality_extras(ws, data, X, pool_rows, names, codes, train_rows, train_y, counts)
+        mix = np.bincount(codes[pool_rows].astype(np.int64), minlength=len(names))
         metrics["pool_mix"] = dict(
-            sorted(Counter(predictions[row] for row in pool_rows).items())  # type: ignore[arg-type]
+            sorted((names[k], int(n)) for k, n in enumerate(mix.tolist()) if n)
         )
+        extras[PREDICTION_LABELS_FILE] = {"labels": names}
+        arrays[PREDICTIONS_FILE] = _prediction_table(data.item_ids, pool_rows, codes, confidence)
     with db.read_session(ws.engine) as session:
         metrics["coverage"] = quality.coverage(session, ws.labels, ws.config.weak_threshold)
     metrics["coverage"].pop("per_class", None)
     stage("saving")
-    _store_scores(ws, round_id, data, pool_rows, scores, predictions, confidence)
+    written = _store_scores(ws, round_id, data, pool_rows, scores, names, codes, confidence)
     metrics |= {
         "strategy": strategy_name,
         "featurizer": featurizer_version,
         "classifier": ws.config.classifier if model is not None else None,
         "pool": len(pool_rows),
         "open": len(open_rows),
+        "queue_scored": written,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    path = _save_model(ws, round_id, model, metrics, extras)
+    path = _save_model(ws, round_id, model, metrics, extras, arrays)
     _finish(ws, round_id, metrics, path, strategy_name, counts)
+
+
+def _prediction_table(
+    item_ids: np.ndarray, pool_rows: np.ndarray, codes: np.ndarray, confidence: np.ndarray
+) -> np.ndarray:
+    """Every pool item's prediction, sorted by item id: what :mod:`labeling.predictions` reads."""
+    table = np.empty(len(pool_rows), dtype=PREDICTION_DTYPE)
+    table["item_id"] = item_ids[pool_rows]
+    table["label"] = codes[pool_rows]
+    table["confidence"] = confidence[pool_rows]
+    return table[np.argsort(table["item_id"], kind="stable")]
+
+
+def _queue_rows(pool_rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The pool rows whose scores are stored: all of a small pool; the best open ones of a big one.
+
+    Up to :data:`QUEUE_SCORE_ROWS` pool items, every pool row is stored (closed ones too, as
+    they can open again). Beyond, only the :data:`QUEUE_SCORE_ROWS` best-scored open rows:
+    writing a million score rows each round is most of a round's time on SQLite, and
+    annotators reach only the top of the queue before the next round re-ranks it.
+    """
+    if len(pool_rows) <= QUEUE_SCORE_ROWS:
+        return pool_rows
+    candidates = pool_rows[scores[pool_rows] > CLOSED_SCORE]
+    if len(candidates) <= QUEUE_SCORE_ROWS:
+        return np.sort(candidates)
+    top = np.argpartition(-scores[candidates], QUEUE_SCORE_ROWS - 1)[:QUEUE_SCORE_ROWS]
+    return np.sort(candidates[top])
 
 
 def _store_scores(
@@ -560,32 +664,40 @@ def _store_scores(
     data: PoolData,
     pool_rows: np.ndarray,
     scores: np.ndarray,
-    predictions: list[str | None],
+    names: list[str],
+    codes: np.ndarray,
     confidence: np.ndarray,
-) -> None:
+) -> int:
+    """Write the queue's score rows (see :func:`_queue_rows`); returns how many."""
     from labeling.importer import _bulk_insert
 
     # Written in chunks of short transactions, so annotators' claims are never held up long
     # (SQLite has one writer: 2,000 rows hold it ~20 ms; PostgreSQL writes do not block
-    # claims); the rows of one chunk at a time are built, so a million-item pool's records
-    # (several hundred MB of dicts) never exist at once.
+    # claims); the rows of one chunk at a time are built.
+    stored = _queue_rows(pool_rows, scores)
     chunk = SQLITE_WRITE_CHUNK if db.is_sqlite(ws.engine) else 20_000
-    for start in range(0, len(pool_rows), chunk):
+    for start in range(0, len(stored), chunk):
+        rows = stored[start : start + chunk]
+        item_ids = data.item_ids[rows].tolist()
+        row_scores = scores[rows].tolist()
+        row_codes = codes[rows].tolist()
+        row_confidence = confidence[rows].tolist()
         records = [
             {
                 "round_id": round_id,
-                "item_id": int(data.item_ids[row]),
-                "score": float(scores[row]),
-                "prediction": predictions[row],
+                "item_id": item_ids[k],
+                "score": row_scores[k],
+                "prediction": names[row_codes[k]] if row_codes[k] >= 0 else None,
                 "confidence": (
-                    None if np.isnan(confidence[row]) else round(float(confidence[row]), 6)
+                    None if row_confidence[k] != row_confidence[k] else round(row_confidence[k], 6)
                 ),
-                "closed": bool(scores[row] <= CLOSED_SCORE),
+                "closed": row_scores[k] <= CLOSED_SCORE,
             }
-            for row in pool_rows[start : start + chunk]
+            for k in range(len(rows))
         ]
         with db.write_session(ws.engine) as session:
             _bulk_insert(session, Score.__table__, records)  # type: ignore[attr-defined]
+    return len(stored)
 
 
 def _quality_extras(
@@ -593,7 +705,8 @@ def _quality_extras(
     data: PoolData,
     X: Any,
     pool_rows: np.ndarray,
-    predictions: list[str | None],
+    names: list[str],
+    codes: np.ndarray,
     train_rows: np.ndarray,
     train_y: np.ndarray,
     counts: dict[str, Any],
@@ -607,11 +720,13 @@ def _quality_extras(
     extras: dict[str, Any] = {}
     pool_ids = data.item_ids[pool_rows]
     stop_ids = quality.stop_set_ids(ws, pool_ids)
-    row_of = dict(zip(data.item_ids.tolist(), range(len(data.item_ids)), strict=True))
-    kept = [int(i) for i in stop_ids.tolist() if i in row_of and predictions[row_of[i]] is not None]
+    stop_ids = np.asarray(stop_ids, dtype=np.int64)
+    # item_ids are ascending (read in id order): find each stop-set item's row by bisection.
+    at = np.searchsorted(data.item_ids, stop_ids).clip(0, max(len(data.item_ids) - 1, 0))
+    known = (data.item_ids[at] == stop_ids) & (codes[at] >= 0)
     extras[quality.STOP_SET_FILE] = {
-        "item_ids": kept,
-        "predictions": [predictions[row_of[i]] for i in kept],
+        "item_ids": stop_ids[known].tolist(),
+        "predictions": [names[c] for c in codes[at[known]].tolist()],
     }
     human_rows = train_rows[: counts["n_human"]]
     human_y = train_y[: counts["n_human"]].astype(str)
@@ -646,6 +761,7 @@ def _save_model(
     model: Any,
     metrics: dict[str, Any],
     extras: dict[str, Any] | None = None,
+    arrays: dict[str, np.ndarray] | None = None,
 ) -> str:
     import joblib
 
@@ -659,6 +775,8 @@ def _save_model(
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     for name, content in (extras or {}).items():
         (tmp / name).write_text(json.dumps(content))
+    for name, array in (arrays or {}).items():
+        np.save(tmp / name, array, allow_pickle=False)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)

@@ -238,6 +238,16 @@ class UserSession:
                 .where(col(Round.promoted).is_(True), Score.item_id == item_id)
                 .order_by(col(Round.id).desc())
             ).first()
+            promoted = queue.promoted_round(session) if row is None else None
+        if row is None and promoted is not None:
+            # Big pools store queue scores for the top of the queue only; every item's
+            # prediction is in the round's predictions file.
+            from labeling import predictions
+
+            table = predictions.load(self.workspace, promoted)
+            found = table.get(item_id) if table is not None else None
+            if found is not None:
+                return Hint(prediction=found[0], confidence=found[1], round_id=promoted)
         if row is None or row[0] is None:
             return None
         return Hint(prediction=row[0], confidence=row[1], round_id=row[2])

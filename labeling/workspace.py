@@ -232,8 +232,15 @@ class Workspace:
         self, out: str | Path, *, format: str | None = None, annotations: bool = False
     ) -> exporter.ExportReport:
         """Write one row per item (or the annotation log) as CSV, JSONL or Parquet."""
+        from labeling import predictions
+
         return exporter.run_export(
-            self.engine, Path(out), labels=self.labels, fmt=format, annotations=annotations
+            self.engine,
+            Path(out),
+            labels=self.labels,
+            fmt=format,
+            annotations=annotations,
+            round_predictions=lambda round_id: predictions.load(self, round_id),
         )
 
     # ------------------------------------------------------------------ users

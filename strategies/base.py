@@ -7,7 +7,9 @@ A strategy is a plain function::
 
 ``model`` is a fitted classifier with ``predict_proba``, or a probability matrix (one row per
 pool row), or ``None`` before the first model (only ``random`` and ``cold_start`` accept that).
-``features`` is the unlabelled pool (scipy sparse or dense, one row per item). ``indices`` are
+``features`` is the unlabelled pool (scipy sparse or dense, one row per item; or, on big
+pools, a view that reads rows from the feature cache when sliced or indexed, so strategies
+take rows by slices and index arrays and never need the whole matrix at once). ``indices`` are
 ``n`` distinct row positions into that pool, most useful first; ``scores`` hold one number per
 pool row, higher meaning "ask sooner", with the chosen rows on top in the same order, so the
 caller can rank the whole pool by score and serve the chosen batch first.
@@ -134,8 +136,10 @@ def probabilities(model: Any, features: Any, *, strategy: str) -> NDArray[np.flo
 
 def _predict_in_chunks(model: Any, features: Any) -> NDArray[np.float64]:
     n_rows = features.shape[0]
-    if n_rows <= PREDICT_CHUNK_ROWS:
+    in_memory = sp.issparse(features) or isinstance(features, np.ndarray)
+    if n_rows <= PREDICT_CHUNK_ROWS and in_memory:
         return np.asarray(model.predict_proba(features), dtype=np.float64)
+    # Rows read on demand (a round's feature cache view) are only ever sliced.
     rows = features.tocsr() if sp.issparse(features) else features
     parts = [
         model.predict_proba(rows[start : start + PREDICT_CHUNK_ROWS])
@@ -207,11 +211,20 @@ def result(chosen: Indices, scores: NDArray[np.floating[Any]]) -> tuple[Indices,
     return np.asarray(chosen, dtype=np.intp), np.asarray(scores, dtype=np.float64)
 
 
+def as_matrix(features: Any) -> Any:
+    """``features`` as a matrix in memory: itself, or every row of a view that reads rows on
+    demand (see the module docstring). For code that needs the whole, small, matrix."""
+    if features is None or sp.issparse(features) or isinstance(features, np.ndarray):
+        return features
+    return features[np.arange(features.shape[0])]
+
+
 def cap_rows(
     matrix: Any, limit: int, rng: np.random.Generator
 ) -> tuple[Any, NDArray[np.intp] | None]:
-    """At most ``limit`` rows of ``matrix`` (a seeded sample), and which rows were kept."""
+    """At most ``limit`` rows of ``matrix`` (a seeded sample, in memory), and which rows were
+    kept (None: all of them)."""
     if matrix is None or matrix.shape[0] <= limit:
-        return matrix, None
+        return as_matrix(matrix), None
     keep = np.sort(rng.choice(matrix.shape[0], size=limit, replace=False))
     return matrix[keep], keep

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from strategies.base import (
     Indices,
     Scores,
+    as_matrix,
     as_rng,
     cap_rows,
     check_request,
@@ -39,7 +40,9 @@ def information_density(features: Any, rng: np.random.Generator) -> NDArray[np.f
 
     n_rows = features.shape[0]
     if n_rows <= DENSITY_REFERENCE_ROWS:
-        return np.asarray(modal_density(features, metric="euclidean"), dtype=np.float64).ravel()
+        return np.asarray(
+            modal_density(as_matrix(features), metric="euclidean"), dtype=np.float64
+        ).ravel()
     reference, _ = cap_rows(features, DENSITY_REFERENCE_ROWS, rng)
     rows = features.tocsr() if sp.issparse(features) else features
     density = np.empty(n_rows, dtype=np.float64)

@@ -17,6 +17,7 @@ from strategies.base import (
     ProbabilityView,
     Scores,
     StrategyError,
+    as_matrix,
     as_rng,
     batch_first,
     cap_rows,
@@ -57,7 +58,7 @@ def reduce_for_clustering(features: Any, rng: np.random.Generator) -> Any:
 
     n_rows, n_columns = features.shape
     if n_columns <= 2 * SVD_COMPONENTS or n_rows <= 2 * SVD_COMPONENTS:
-        return features
+        return as_matrix(features)
     fit_rows, _ = cap_rows(features, KMEANS_FIT_ROWS, rng)
     svd = TruncatedSVD(n_components=SVD_COMPONENTS, random_state=seed_from(rng))
     svd.fit(fit_rows.astype(np.float64))

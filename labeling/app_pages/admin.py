@@ -38,10 +38,10 @@ def _add_person(user: UserSession) -> None:
             try:
                 st.session_state[NEW_TOKEN_KEY] = user.add_user(name.strip(), role=role)
             except LabelloopError as exc:
-                st.error(str(exc))
+                st.error(common.plain(exc))
     new = st.session_state.get(NEW_TOKEN_KEY)
     if new is not None:
-        st.success(f"Added {new[0]}. Copy the token now: it is not shown again.")
+        st.success(f"Added {common.plain(new[0])}. Copy the token now: it is not shown again.")
         st.code(new[1], language=None)
         st.caption("Sign-in link: this page's address with ?token=<the token> appended.")
         if st.button("Done, hide the token", key="ll_hide_token"):
@@ -62,7 +62,7 @@ def _deactivate(user: UserSession, people: list[dict]) -> None:
             st.toast(f"{name} can no longer sign in; their held items went back to the queue.")
             st.rerun()
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
 
 
 def _settings(user: UserSession, *, editable: bool) -> None:
@@ -107,7 +107,7 @@ def _settings(user: UserSession, *, editable: bool) -> None:
                 )
                 st.success("Saved to labelloop.toml.")
             except LabelloopError as exc:
-                st.error(str(exc))
+                st.error(common.plain(exc))
 
 
 def render() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import threading
 import time
@@ -101,6 +102,19 @@ def restore_session() -> None:
 
 def apply_style() -> None:
     st.html(STYLE)
+
+
+# Characters Markdown (and Streamlit's :color[...] and :icon: directives) give a meaning to.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for the widgets that render Markdown (buttons, captions, messages).
+
+    Data (labels, item ids, file names quoted in errors) must show as written: a label named
+    ``[x](javascript:...)`` is a label, not a link. Every Markdown character gets a backslash.
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def current_user() -> UserSession | None:

@@ -48,9 +48,9 @@ def _import_section(user: UserSession) -> None:
     try:
         columns, rows = user.preview_file(path)
     except LabelloopError as exc:
-        st.error(str(exc))
+        st.error(common.plain(exc))
         return
-    st.write(f"First {len(rows)} rows of {path.name}:")
+    st.write(f"First {len(rows)} rows of {common.plain(path.name)}:")
     st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, height=240)
     config_text = user.workspace.config.text_field
     with st.form("ll_import_form"):
@@ -81,7 +81,7 @@ def _import_section(user: UserSession) -> None:
                     split=split,
                 )
         except LabelloopError as exc:
-            st.error(f"Nothing was imported. {exc}")
+            st.error(f"Nothing was imported. {common.plain(exc)}")
             return
         st.success(
             f"Imported {report.imported:,} items into {report.split}; "
@@ -92,7 +92,7 @@ def _import_section(user: UserSession) -> None:
             extra = (
                 " A round is queued and these items are served first." if drift.get("round") else ""
             )
-            st.warning(f"Drift: {drift['message']}{extra}", icon=":material/warning:")
+            st.warning(f"Drift: {common.plain(drift['message'])}{extra}", icon=":material/warning:")
         elif drift.get("auc") is not None:
             st.caption(
                 f"Drift check: these items look like the {drift['reference']} items "
@@ -111,7 +111,7 @@ def _export_section(user: UserSession) -> None:
         try:
             st.session_state["ll_export"] = (fmt, log, user.export_bytes(fmt, annotations=log))
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
     ready = st.session_state.get("ll_export")
     if ready is not None and ready[:2] == (fmt, log):
         name = f"{user.workspace.config.name}-{'annotations' if log else 'labels'}.{fmt}"

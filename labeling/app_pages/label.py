@@ -119,17 +119,21 @@ def _messages() -> None:
     box = _box()
     problem = box.pop("problem", None)
     if problem:
-        st.warning(problem)
+        st.warning(common.plain(problem))
     flash = box.pop("flash", None)
     if flash and flash[0] in ("labelled", "skipped"):
         # A quiet line, not a toast: nothing animates between one item and the next.
-        st.caption(f"Saved: {flash[1]}" if flash[0] == "labelled" else f"Skipped {flash[1]}")
+        said = common.plain(flash[1])
+        st.caption(f"Saved: {said}" if flash[0] == "labelled" else f"Skipped {said}")
 
 
 def _show_item(user: UserSession, item: QueueItem) -> None:
     if item.is_undo:
         before = item.previous_label if item.previous_label is not None else "skipped"
-        st.info(f"Going back: your earlier answer was “{before}”. Pick the answer it should have.")
+        st.info(
+            f"Going back: your earlier answer was “{common.plain(before)}”. "
+            "Pick the answer it should have."
+        )
     height: int | Literal["content"] = 320 if len(item.text) > LONG_TEXT else "content"
     with st.container(border=True, height=height, key="ll_text"):
         # st.text shows data as it is: no HTML, no Markdown.
@@ -138,7 +142,7 @@ def _show_item(user: UserSession, item: QueueItem) -> None:
     extras = [(name, value) for name, value in extras if value not in (None, "")]
     if extras:
         st.text("   ".join(f"{name}: {value}" for name, value in extras))
-    st.caption(f"Item {item.external_id}")
+    st.caption(f"Item {common.plain(item.external_id)}")
 
 
 def _buttons(user: UserSession, item: QueueItem) -> None:
@@ -150,7 +154,7 @@ def _buttons(user: UserSession, item: QueueItem) -> None:
             for offset, name in enumerate(labels[start : start + per_row]):
                 number = start + offset + 1
                 row[offset].button(
-                    name,
+                    common.plain(name),  # a label is shown as written, never as Markdown
                     key=f"label_{number}_{item.item_id}",
                     on_click=_on_answer,
                     args=(item.item_id, name),
@@ -186,7 +190,9 @@ def _hint(user: UserSession, item: QueueItem) -> None:
         st.caption("Model hint: no model has scored this item yet.")
     else:
         confidence = f" ({hint.confidence:.0%} sure)" if hint.confidence is not None else ""
-        st.caption(f"Model hint (round {hint.round_id}): {hint.prediction}{confidence}")
+        st.caption(
+            f"Model hint (round {hint.round_id}): {common.plain(hint.prediction)}{confidence}"
+        )
 
 
 def _empty(user: UserSession) -> None:

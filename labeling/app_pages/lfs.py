@@ -66,7 +66,7 @@ def _rule_builder(user: UserSession) -> None:
     try:
         preview = user.preview_rule(spec)
     except LabelloopError as exc:
-        st.error(str(exc))
+        st.error(common.plain(exc))
         return
     left, right = st.columns(2)
     left.metric("Matches in the pool", f"{preview['matches']:,}", f"{preview['coverage']:.1%}")
@@ -83,14 +83,14 @@ def _rule_builder(user: UserSession) -> None:
     if st.button("Save rule", key="ll_rule_save", type="primary", disabled=spec["name"] == "draft"):
         try:
             user.add_rule(spec)
-            st.success(f"Saved {spec['name']}. Apply LFs to store its votes.")
+            st.success(f"Saved {common.plain(spec['name'])}. Apply LFs to store its votes.")
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
 
 
 def _analysis(report: dict[str, Any]) -> None:
     for error in report["errors"]:
-        st.warning(error)
+        st.warning(common.plain(error))
     records = report["lfs"]
     if not records:
         st.info(
@@ -187,7 +187,7 @@ def render() -> None:
                 done = user.apply_lfs()
             st.toast(f"Applied {len(done['lfs'])} LFs in {done['seconds']:.1f} s.")
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
     if cols[1].button("Fit weak labels", key="ll_lf_label", icon=":material/model_training:"):
         try:
             with st.spinner("Fitting the label model..."):
@@ -198,9 +198,9 @@ def render() -> None:
                 + (f", gold accuracy {gold:.1%}" if gold is not None else "")
             )
             if done["message"]:
-                st.info(done["message"])
+                st.info(common.plain(done["message"]))
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
     _analysis(user.lf_analysis())
     st.divider()
     _rule_builder(user)

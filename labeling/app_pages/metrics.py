@@ -81,7 +81,7 @@ def _warnings(user: UserSession, summary: dict) -> None:
             try:
                 user.stop_priority(report["batch"])
             except LabelloopError as exc:
-                st.error(str(exc))
+                st.error(common.plain(exc))
             st.rerun()
     stop = summary["stopping"]
     if stop["stop"]:
@@ -212,7 +212,7 @@ def render() -> None:
     try:
         summary = user.metrics()
     except LabelloopError as exc:
-        st.error(str(exc))
+        st.error(common.plain(exc))
         return
     _headline(summary)
     _warnings(user, summary)

@@ -103,12 +103,12 @@ def render() -> None:
             number = user.request_round()
             st.toast(f"Round {number} queued.")
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
     if cols[1].button("Roll back", key="ll_rollback", icon=":material/undo:"):
         try:
             st.toast(f"Round {user.rollback_round()} is promoted again.")
         except LabelloopError as exc:
-            st.error(str(exc))
+            st.error(common.plain(exc))
     succeeded = [s["round"] for s in user.rounds() if s["status"] == "succeeded"]
     with cols[2].popover("Promote a round", icon=":material/upgrade:", disabled=not succeeded):
         choice = st.selectbox("Round", list(reversed(succeeded)), key="ll_promote_choice")
@@ -117,5 +117,5 @@ def render() -> None:
                 user.promote_round(int(choice))
                 st.toast(f"Round {choice} is promoted.")
             except LabelloopError as exc:
-                st.error(str(exc))
+                st.error(common.plain(exc))
     _live(user)

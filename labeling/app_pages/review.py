@@ -48,7 +48,7 @@ def _decide(user: UserSession, item_id: int, label: str) -> None:
 
 def _detail(user: UserSession, entry: dict[str, Any]) -> None:
     with st.container(border=True):
-        st.caption(f"Item {entry['id']}")
+        st.caption(f"Item {common.plain(entry['id'])}")
         st.text(entry["text"])  # data is never Markdown or HTML
         facts = []
         if entry["answers"]:
@@ -71,7 +71,7 @@ def _detail(user: UserSession, entry: dict[str, Any]) -> None:
     cols = st.columns(len(labels))
     for i, (col, label) in enumerate(zip(cols, labels, strict=True)):
         col.button(
-            label,
+            common.plain(label),  # shown as written, never as Markdown
             key=f"ll_decide_{entry['item_id']}_{label}",
             on_click=_decide,
             args=(user, entry["item_id"], label),
@@ -92,13 +92,13 @@ def render() -> None:
     if done is not None:
         item_id, label = done
         if str(label).startswith("error:"):
-            st.error(label)
+            st.error(common.plain(label))
         else:
-            st.caption(f"Decided item {item_id}: {label}.")
+            st.caption(f"Decided item {item_id}: {common.plain(label)}.")
     try:
         found = user.review(limit=200)
     except LabelloopError as exc:
-        st.error(str(exc))
+        st.error(common.plain(exc))
         return
     counts = found["counts"]
     source = f"round {found['round']}" if found["round"] else "no round yet"
