@@ -323,6 +323,8 @@ def doctor(
     if as_json:
         _print_json(found)
     else:
+        schema = found["schema"]
+        typer.echo(f"schema revision: {schema['revision']} (newest known: {schema['head']})")
         for check in found["checks"]:
             state = "ok" if check["ok"] else f"{check['count']} problem(s)"
             if check["fixed"]:

@@ -1,32 +1,38 @@
-"""The one module that owns database engines: URL handling, SQLite pragmas, schema checks.
+"""The one module that owns database engines: URL handling, SQLite pragmas, the schema.
 
 Nothing here runs at import time; :func:`open_store` builds an engine for a URL when asked.
 SQLite gets WAL, foreign keys and a busy timeout, and write transactions that must see a
 stable view (claiming an item, importing a file) start with ``BEGIN IMMEDIATE``.
+
+The schema is versioned with Alembic (:mod:`labeling.migrations`): :func:`open_store` creates
+a new store at the newest revision, upgrades an older one (after a backup) and refuses one
+written by a newer labelloop.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event, insert, inspect, literal, select, table, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine
 
-from labeling import models
+from labeling import migrations, models
 
 try:
     import fcntl
 except ImportError:  # not on Windows: SQLite's busy timeout alone queues the writers there
     fcntl = None  # type: ignore[assignment]
-from labeling.errors import BadInput, SchemaTooNew, StoreError
+from labeling.errors import BadInput, LabelloopError, SchemaTooNew, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -93,107 +99,214 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _read_schema_version(engine: Engine) -> int | None:
-    tables = set(inspect(engine).get_table_names())
+@dataclass(frozen=True)
+class StoreState:
+    """Where a store's schema stands."""
+
+    revision: str  # its Alembic revision, or the one its pre-Alembic schema_version equals
+    stamped: bool  # whether it has an alembic_version table (False: made before Alembic)
+
+
+def _read_state(conn: Connection, shown: str) -> StoreState | None:
+    """The store's schema state; None for an empty database."""
+    tables = set(inspect(conn).get_table_names())
     if not tables:
         return None
+    if "alembic_version" in tables:
+        found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(found) != 1:
+            raise StoreError(
+                f"database {shown} records {len(found)} schema revisions where one is expected: "
+                "it is damaged; restore a backup"
+            )
+        return StoreState(revision=str(found[0]), stamped=True)
     if "schemainfo" not in tables:
         raise StoreError(
-            f"database {display_url(str(engine.url))} already holds tables but no labelloop "
-            "schema version: it is not a labelloop database"
+            f"database {shown} already holds tables but no labelloop schema version: "
+            "it is not a labelloop database"
         )
-    with Session(engine) as session:
-        row = session.get(models.SchemaInfo, "schema_version")
-    if row is None:
+    value = conn.execute(text("SELECT value FROM schemainfo WHERE key = 'schema_version'")).scalar()
+    if value is None:
         raise StoreError(
-            f"database {display_url(str(engine.url))} has no schema_version row: "
-            "it is damaged or not labelloop's; restore a backup"
+            f"database {shown} has no schema_version row: it is damaged or not labelloop's; "
+            "restore a backup"
         )
     try:
-        return int(row.value)
+        version = int(value)
     except ValueError as exc:
-        raise StoreError(f"database schema_version {row.value!r} is not an integer") from exc
+        raise StoreError(f"database {shown}: schema_version {value!r} is not an integer") from exc
+    revision = migrations.LEGACY_REVISIONS.get(version)
+    if revision is None:
+        newest = max(migrations.LEGACY_REVISIONS)
+        if version > newest:
+            raise SchemaTooNew(
+                f"database {shown} has schema version {version}, but this labelloop "
+                f"understands versions up to {newest} (schema revision {migrations.head()}): "
+                "upgrade labelloop to open it; the database was not changed"
+            )
+        raise StoreError(f"database {shown}: schema_version {version} was never labelloop's")
+    return StoreState(revision=revision, stamped=False)
 
 
-def open_store(url: str, *, create: bool) -> Engine:
+def _refuse_unknown(state: StoreState, shown: str) -> None:
+    if not migrations.is_known(state.revision):
+        raise SchemaTooNew(
+            f"database {shown} is at schema revision {state.revision!r}, which this labelloop "
+            f"does not know (the newest it knows is {migrations.head()!r}): a newer labelloop "
+            "wrote it. Upgrade labelloop to open it; the database was not changed"
+        )
+
+
+# Any constant will do: the key of PostgreSQL's advisory lock that serialises schema changes.
+_SCHEMA_LOCK_KEY = 0x6C6C6F6F70  # "lloop"
+
+
+@contextmanager
+def _schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that alone may change the schema: others wait, then see the result.
+
+    SQLite: this writer's turn and ``BEGIN IMMEDIATE`` (the database's write lock). PostgreSQL:
+    a transaction-scoped advisory lock; its DDL is transactional, so a failure changes nothing.
+    """
+    if is_sqlite(engine):
+        bound = engine.execution_options(sqlite_begin="IMMEDIATE")
+        with _sqlite_writer_turn(engine), bound.begin() as conn:
+            yield conn
+        return
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        yield conn
+
+
+def _notice(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def open_store(
+    url: str,
+    *,
+    create: bool,
+    backup_dir: Path | None = None,
+    notify: Callable[[str], None] = _notice,
+) -> Engine:
     """Connect to the store at ``url``, creating the schema when ``create`` and it is empty.
+
+    An existing store at an older schema revision (or made before labelloop used Alembic) is
+    backed up into ``backup_dir`` (default: a ``backups`` folder beside a SQLite file) and
+    upgraded in one transaction; ``notify`` is told where the backup is.
 
     Raises :class:`SchemaTooNew` for a database written by a newer labelloop and
     :class:`StoreError` when the database cannot be reached or is not labelloop's.
     """
     engine = make_engine(url)
+    shown = display_url(url)
     try:
-        version = _read_schema_version(engine)
-        if version is None:
+        with engine.connect() as conn:
+            state = _read_state(conn, shown)
+        if state is None:
             if not create:
                 raise StoreError(
-                    f"database {display_url(url)} is empty: create the workspace with "
-                    "`labelloop init` first"
+                    f"database {shown} is empty: create the workspace with `labelloop init` first"
                 )
-            SQLModel.metadata.create_all(engine)
-            with Session(engine) as session:
-                session.add(
-                    models.SchemaInfo(key="schema_version", value=str(models.SCHEMA_VERSION))
-                )
-                session.commit()
+            _create_at_head(engine, shown)
         elif create:
             raise StoreError(
-                f"database {display_url(url)} already holds a labelloop store (another "
-                "workspace's?); give init an empty database, or open the workspace that owns it"
-            )
-        elif version > models.SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"database {display_url(url)} has schema version {version}, but this labelloop "
-                f"understands versions up to {models.SCHEMA_VERSION}: upgrade labelloop"
+                f"database {shown} already holds a labelloop store (another workspace's?); "
+                "give init an empty database, or open the workspace that owns it"
             )
         else:
-            # New tables are created here; new columns and indexes of older tables come from
-            # the upgrade steps below.
-            SQLModel.metadata.create_all(engine)
-            if version < models.SCHEMA_VERSION:
-                _upgrade(engine, version)
+            _refuse_unknown(state, shown)
+            if not state.stamped or state.revision != migrations.head():
+                _upgrade(engine, shown, backup_dir=backup_dir, notify=notify)
     except DBAPIError as exc:
         engine.dispose()
-        raise StoreError(f"cannot use database {display_url(url)}: {exc.orig}") from exc
+        raise StoreError(f"cannot use database {shown}: {exc.orig}") from exc
     except Exception:
         engine.dispose()
         raise
     return engine
 
 
-# version -> statements that bring a store of that version to the next one.
-_UPGRADES: dict[int, list[str]] = {
-    1: [
-        "ALTER TABLE round ADD COLUMN promoted_at TIMESTAMP",
-        "ALTER TABLE round ADD COLUMN worker VARCHAR",
-        "ALTER TABLE round ADD COLUMN stage VARCHAR",
-        "ALTER TABLE labelingfunction ADD COLUMN applied_version VARCHAR",
-        "ALTER TABLE labelingfunction ADD COLUMN applied_through BIGINT NOT NULL DEFAULT 0",
-        "ALTER TABLE labelingfunction ADD COLUMN stats TEXT NOT NULL DEFAULT '{}'",
-        "CREATE INDEX IF NOT EXISTS ix_item_split_labels ON item (split, n_labels)",
-    ],
-    2: [
-        "ALTER TABLE importbatch ADD COLUMN drift TEXT NOT NULL DEFAULT '{}'",
-        "ALTER TABLE importbatch ADD COLUMN priority_left INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE score ADD COLUMN closed BOOLEAN NOT NULL DEFAULT FALSE",
-        "UPDATE score SET closed = TRUE WHERE score <= -1.0e29",
-        "DROP INDEX IF EXISTS ix_score_round_score",
-        "CREATE INDEX IF NOT EXISTS ix_score_round_open_score ON score (round_id, closed, score)",
-    ],
-}
+def _create_at_head(engine: Engine, shown: str) -> None:
+    """A new store: the models' tables as they are now, stamped with the newest revision.
 
-
-def _upgrade(engine: Engine, version: int) -> None:
-    """Bring an older store up to :data:`models.SCHEMA_VERSION`, in one transaction."""
-    with engine.begin() as conn:
-        for step in range(version, models.SCHEMA_VERSION):
-            for statement in _UPGRADES[step]:
-                conn.exec_driver_sql(statement)
+    ``create_all`` plus a stamp instead of running every revision: one pass of CREATEs instead
+    of four revisions' worth of ALTERs, and no revision scripts to run. The migration tests
+    check that upgrading through the revisions gives the same schema.
+    """
+    with _schema_transaction(engine) as conn:
+        if _read_state(conn, shown) is not None:  # another init got there first
+            raise StoreError(f"database {shown} already holds a labelloop store")
+        SQLModel.metadata.create_all(conn)
         conn.execute(
-            models.SchemaInfo.__table__.update()  # type: ignore[attr-defined]
-            .where(models.SchemaInfo.__table__.c.key == "schema_version")  # type: ignore[attr-defined]
-            .values(value=str(models.SCHEMA_VERSION))
+            insert(models.SchemaInfo).values(  # type: ignore[arg-type]
+                key="schema_version", value=str(models.SCHEMA_VERSION)
+            )
         )
+        migrations.stamp(conn, "head")
+
+
+def _holds_data(conn: Connection) -> bool:
+    for name in inspect(conn).get_table_names():
+        if name in ("alembic_version", "schemainfo"):
+            continue
+        if conn.execute(select(literal(1)).select_from(table(name)).limit(1)).first():
+            return True
+    return False
+
+
+def _upgrade(
+    engine: Engine, shown: str, *, backup_dir: Path | None, notify: Callable[[str], None]
+) -> None:
+    """Back up, stamp (a store from before Alembic) and upgrade to the newest revision.
+
+    All under the schema lock, in one transaction: a second process opening the store at the
+    same time waits, then finds it upgraded and does nothing.
+    """
+    head = migrations.head()
+    with _schema_transaction(engine) as conn:
+        state = _read_state(conn, shown)
+        assert state is not None
+        _refuse_unknown(state, shown)
+        if state.stamped and state.revision == head:
+            return
+        if _holds_data(conn):
+            out = _backup_before_upgrade(engine, shown, state, backup_dir)
+            notify(
+                f"database {shown} is at schema revision {state.revision}; backed it up to "
+                f"{out} before upgrading it to {head}"
+            )
+        if not state.stamped:
+            migrations.stamp(conn, state.revision)
+        migrations.upgrade(conn, head)
+    notify(f"database {shown} upgraded from schema revision {state.revision} to {head}")
+
+
+def _backup_before_upgrade(
+    engine: Engine, shown: str, state: StoreState, backup_dir: Path | None
+) -> Path:
+    from labeling.maintenance import backup_store
+
+    if backup_dir is None and is_sqlite(engine) and engine.url.database:
+        backup_dir = Path(engine.url.database).parent / "backups"
+    if backup_dir is None:
+        raise StoreError(
+            f"database {shown} needs an upgrade from schema revision {state.revision}: open it "
+            "through its workspace, so that a backup can be written there first"
+        )
+    when = models.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    suffix = ".db" if is_sqlite(engine) else ".pgdump"
+    out = backup_dir / f"before-upgrade-from-{state.revision}-{when}{suffix}"
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        backup_store(engine, out)
+    except (LabelloopError, OSError) as exc:
+        raise StoreError(
+            f"database {shown} needs an upgrade from schema revision {state.revision}, but "
+            f"the backup before it failed, so nothing was changed: {exc}"
+        ) from exc
+    return out
 
 
 _WRITER = threading.local()
@@ -282,12 +395,10 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def schema_version(engine: Engine) -> int:
-    with Session(engine) as session:
-        row = session.exec(
-            select(models.SchemaInfo).where(models.SchemaInfo.key == "schema_version")
-        ).one()
-    return int(row.value)
+def schema_revision(engine: Engine) -> str | None:
+    """The store's Alembic revision (None when it has none)."""
+    with engine.connect() as conn:
+        return migrations.current_revision(conn)
 
 
 def ping(engine: Engine) -> None:

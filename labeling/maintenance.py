@@ -4,7 +4,8 @@
   labelling; it is written beside the target and renamed, so a failed backup leaves nothing);
   PostgreSQL through ``pg_dump --format=custom`` (restore with ``pg_restore``).
 - **doctor**: the database's own integrity check (SQLite), then labelloop's invariants: the
-  schema version, each item's label count against its current answers, one current answer per
+  store's Alembic revision is the newest, its tables match the models (Alembic's autogenerate
+  comparison), each item's label count against its current answers, one current answer per
   person and item, one current decision per item, superseded answers pointing at the same
   item and person, no round left running by a dead worker, and the promoted round's model
   folder on disk. ``--fix`` repairs what can be repaired from the annotation log (label
@@ -20,11 +21,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, text, update
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import col, select
 
-from labeling import db, models
+from labeling import db, migrations
 from labeling.errors import BadInput, LabelloopError
 from labeling.models import ADJUDICATION, Annotation, Item, Round
 
@@ -38,21 +39,29 @@ class BackupFailed(LabelloopError):
 
 def backup(ws: Workspace, out: Path) -> dict[str, Any]:
     """Write a consistent copy of the workspace's store to ``out``."""
+    return backup_store(ws.engine, out)
+
+
+def backup_store(engine: Engine, out: Path) -> dict[str, Any]:
+    """Write a consistent copy of the store behind ``engine`` to ``out`` (which must not exist).
+
+    Also what :func:`labeling.db.open_store` runs before it upgrades a store's schema.
+    """
     if out.exists():
         raise BadInput(f"{out}: already exists; give a new file name")
     if not out.parent.is_dir():
         raise BadInput(f"{out.parent}: folder does not exist")
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        if db.is_sqlite(ws.engine):
-            source_path = ws.engine.url.database
+        if db.is_sqlite(engine):
+            source_path = engine.url.database
             assert source_path
             with sqlite3.connect(source_path) as source, sqlite3.connect(tmp) as target:
                 source.backup(target)  # pages copied under SQLite's own locking: consistent
             kind = "sqlite"
         else:
             kind = "pg_dump"
-            _pg_dump(str(ws.engine.url.render_as_string(hide_password=False)), tmp)
+            _pg_dump(engine.url.render_as_string(hide_password=False), tmp)
         tmp.replace(out)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -105,19 +114,22 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
                     ],  # fmt: skip
                 )
             )
-    with db.read_session(engine) as session:
-        version = session.get(models.SchemaInfo, "schema_version")
-        checks.append(
-            _check(
-                "schema version",
-                []
-                if version is not None and int(version.value) == models.SCHEMA_VERSION
-                else [
-                    f"store has {version.value if version else 'none'}, "
-                    f"labelloop expects {models.SCHEMA_VERSION}"
-                ],  # fmt: skip
-            )
+    head = migrations.head()
+    with engine.connect() as conn:
+        revision = migrations.current_revision(conn)
+        differences = migrations.schema_differences(conn)
+        legacy = conn.execute(
+            text("SELECT value FROM schemainfo WHERE key = 'schema_version'")
+        ).scalar()
+    schema = {"revision": revision, "head": head, "schema_version": legacy}
+    checks.append(
+        _check(
+            "schema revision",
+            [] if revision == head else [f"store is at {revision}, labelloop's newest is {head}"],
         )
+    )
+    checks.append(_check("schema matches the models", [_describe(d) for d in differences]))
+    with db.read_session(engine) as session:
         # Label counts: current, non-skip answers other than a lead's decision.
         counted: dict[int, int] = dict(
             session.exec(
@@ -211,4 +223,24 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
     if len(promoted) > 1:
         missing.append(f"{len(promoted)} rounds are marked promoted; one at most should be")
     checks.append(_check("promoted round", missing))
-    return {"ok": all(c["ok"] or c["fixed"] == c["count"] for c in checks), "checks": checks}
+    return {
+        "ok": all(c["ok"] or c["fixed"] == c["count"] for c in checks),
+        "schema": schema,
+        "checks": checks,
+    }
+
+
+def _describe(difference: Any) -> str:
+    """One line for one of Alembic's autogenerate differences (a tuple, or a list of them)."""
+    if isinstance(difference, list):
+        return "; ".join(_describe(part) for part in difference)
+    kind, *parts = difference
+    action, _, what = kind.partition("_")
+    # Alembic names what would make the store equal the models: "add" is what the store lacks.
+    state = {"add": "missing", "remove": "unexpected", "modify": "different"}.get(action, action)
+    shown = [
+        str(getattr(part, "name", None) or part)
+        for part in parts
+        if part is not None and not isinstance(part, dict)
+    ]
+    return f"{state} {what}: {' '.join(shown)}"

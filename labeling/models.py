@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-# 2: round.promoted_at/worker/stage, labelingfunction.applied_version/applied_through/stats,
-# the item (split, n_labels) index, the weaklabel and signinlink tables.
-SCHEMA_VERSION = 3
+# Schema changes are Alembic revisions (labeling/migrations/versions). ``schemainfo`` keeps
+# ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
+# revision sets it to its own number, so such a release refuses a store it does not know.
+# A new store gets this value; it is the number of the newest revision.
+SCHEMA_VERSION = 4
 
 SPLITS = ("pool", "gold")
 ROLES = ("annotator", "engineer", "lead", "admin")
@@ -33,7 +35,7 @@ def utcnow() -> datetime:
 
 
 class SchemaInfo(SQLModel, table=True):
-    """Key/value facts about the store itself; ``schema_version`` guards against old code."""
+    """Key/value facts about the store itself; ``schema_version`` keeps old releases out."""
 
     key: str = Field(primary_key=True)
     value: str

@@ -46,6 +46,8 @@ from labeling.models import (
 DB_FILE = "labelloop.db"
 LFS_DIR = "lfs"
 MODELS_DIR = "models"
+# Where a store is backed up before labelloop upgrades its schema.
+BACKUPS_DIR = "backups"
 DB_ENV = "LABELLOOP_DB"
 
 _LFS_README = """\
@@ -158,7 +160,7 @@ class Workspace:
                 f"{root}: the database file {DB_FILE} is missing; restore it from a backup, "
                 "or point --db / LABELLOOP_DB at the workspace's database"
             )
-        engine = db.open_store(url, create=False)
+        engine = db.open_store(url, create=False, backup_dir=root / BACKUPS_DIR)
         return cls(root, config, engine, url)
 
     def close(self) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from sqlmodel import Session
+from sqlalchemy import text
 
 from labeling import Workspace, db
 from labeling.errors import BadInput, SchemaTooNew, StoreError, WorkspaceExists, WorkspaceNotFound
-from labeling.models import SCHEMA_VERSION, SchemaInfo
+from labeling.models import SCHEMA_VERSION
 
 TABLES = {
     "item",
@@ -22,6 +22,7 @@ TABLES = {
     "score",
     "schemainfo",
     "importbatch",
+    "alembic_version",
 }
 
 
@@ -62,13 +63,11 @@ def test_foreign_keys_are_enforced(tmp_path):
 
 def test_newer_schema_is_refused(tmp_path):
     ws = Workspace.create(tmp_path / "w", labels=["x", "y"])
-    with Session(ws.engine) as session:
-        row = session.get(SchemaInfo, "schema_version")
-        row.value = str(SCHEMA_VERSION + 1)
-        session.add(row)
-        session.commit()
+    newer = f"{SCHEMA_VERSION + 1:04d}"
+    with ws.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
     ws.close()
-    with pytest.raises(SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1}.*upgrade"):
+    with pytest.raises(SchemaTooNew, match=f"schema revision '{newer}'.*Upgrade labelloop"):
         Workspace.open(tmp_path / "w")
 
 
@@ -187,6 +186,7 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("ALTER TABLE score DROP COLUMN closed")
         conn.execute("CREATE INDEX ix_score_round_score ON score (round_id, score)")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:
         path = tmp_path / "items.csv"
         path.write_text("text\none\ntwo\n")
@@ -198,4 +198,6 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         assert "closed" in {row[1] for row in conn.execute("PRAGMA table_info(score)")}
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(score)")}
         assert "ix_score_round_open_score" in indexes and "ix_score_round_score" not in indexes
-        assert version.fetchone()[0] == str(SCHEMA_VERSION) == "3"
+        assert version.fetchone()[0] == str(SCHEMA_VERSION)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
+    assert not (tmp_path / "w" / "backups").exists()  # it held no rows: nothing to back up

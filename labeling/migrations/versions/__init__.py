@@ -1,0 +1,1 @@
+"""Revision scripts of the labelloop store, oldest first (0001 is the first schema)."""
