@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import db_fingerprint
 
 from labeling import Workspace, importer
 from labeling.errors import BadInput, ImportFailed
+from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
 SEED_ROWS = [
     {"id": "s1", "text": "seed one", "label": "a"},
@@ -65,13 +65,12 @@ def seeded(workspace: Workspace, tmp_path: Path) -> Workspace:
 def expect_refusal(ws: Workspace, path: Path, *facts: str, **options: object) -> str:
     """Import ``path``, expect ImportFailed naming every fact, and an unchanged store."""
     options.setdefault("text_field", "text")
-    before = db_fingerprint(ws)
+    before = fingerprint(ws)
     with pytest.raises(ImportFailed) as caught:
         ws.import_file(path, **options)  # type: ignore[arg-type]
     message = str(caught.value)
-    for fact in facts:
-        assert fact in message, f"{fact!r} missing from the message: {message!r}"
-    assert db_fingerprint(ws) == before, "a refused import changed the store"
+    assert_message(message, *facts)
+    assert_unchanged(before, ws)
     return message
 
 
@@ -711,10 +710,10 @@ def test_message_names_the_file_not_a_regex_accident(seeded: Workspace, tmp_path
     """pytest.raises(match=...) style check on a file name with regex metacharacters."""
     path = tmp_path / "odd (name) [1].csv"
     path.write_text("id,text\n1,\n", encoding="utf-8")
-    before = db_fingerprint(seeded)
+    before = fingerprint(seeded)
     with pytest.raises(ImportFailed, match=re.escape(path.name) + r".*row 1, field 'text'"):
         seeded.import_file(path, text_field="text", id_field="id")
-    assert db_fingerprint(seeded) == before
+    assert_unchanged(before, seeded)
 
 
 def test_many_distinct_unknown_labels_stay_bounded(
