@@ -42,9 +42,6 @@ MAX_HEADER_BYTES = 4 << 20
 MAX_UNKNOWN_LABELS = 1_000
 SNIFF_BYTES = 64 * 1024
 BOM = "\ufeff"
-# The first CSV record up to its line end: unquoted characters or whole "quoted" runs ("" inside
-# a quoted cell reads as two runs). The alternatives start differently, so no backtracking.
-_FIRST_RECORD = re.compile(r'(?:[^"\r\n]|"[^"]*")*[\r\n]')
 
 FORMATS = {
     ".csv": "csv",
@@ -277,8 +274,23 @@ class _CsvReader:
 
     @staticmethod
     def _header_complete(text: str) -> bool:
-        """Whether ``text`` holds the first record up to its line end (quoted cells skipped)."""
-        return _FIRST_RECORD.match(text) is not None
+        """Whether ``text`` holds the first record up to its line end.
+
+        A line end counts when an even number of ``"`` precede it (it is not inside a quoted
+        cell). ``str`` methods only: a regex over a 4 MiB header keeps a backtracking stack of
+        tens of MiB.
+        """
+        quotes = 0
+        position = 0
+        while True:
+            ends = [i for i in (text.find("\n", position), text.find("\r", position)) if i >= 0]
+            if not ends:
+                return False
+            end = min(ends)
+            quotes += text.count('"', position, end)
+            if quotes % 2 == 0:
+                return True
+            position = end + 1
 
     def _read_header(self, text: str) -> list[str]:
         try:
