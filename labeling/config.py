@@ -61,6 +61,9 @@ class WorkspaceConfig:
     drift_threshold: float = 0.95
     drift_action: str = "warn"
     drift_priority: int = 100
+    # The longest one code LF call may take on the local engine, in seconds (0: no limit).
+    # A call that takes longer stops `lf apply` with an error naming the LF and the item.
+    lf_timeout: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -81,6 +84,7 @@ _FLOAT_KEYS = {
     "gold_rate": (0.0, 0.5),
     "review_confidence": (0.5, 1.0),
     "drift_threshold": (0.5, 1.0),
+    "lf_timeout": (0.0, 86_400.0),
 }
 _STR_KEYS = (
     "name",
@@ -209,10 +213,14 @@ def load_config(directory: Path) -> WorkspaceConfig:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{CONFIG_FILE}: not valid UTF-8 (byte {exc.start})") from exc
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not valid UTF-8 (byte {exc.start}, line {line}); save it as UTF-8"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{CONFIG_FILE}: invalid TOML: {exc}") from exc
-    return config_from_mapping(data)
+        # tomllib's message ends with "(at line L, column C)".
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return config_from_mapping(data, source=str(path))
 
 
 def _toml_value(value: Any) -> str:
@@ -254,6 +262,7 @@ def render_config(config: WorkspaceConfig) -> str:
         "drift_threshold": "# Warn when a domain classifier tells new imports apart (AUC).",
         "drift_action": "# warn, or retrain: also queue a round and serve the new items first.",
         "drift_priority": "# ...until this many of them are labelled.",
+        "lf_timeout": "# Longest one code LF call may take, in seconds (0: no limit).",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

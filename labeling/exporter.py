@@ -325,6 +325,10 @@ def run_export(
     target_dir = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise ExportFailed(f"{out}: is a folder; expected a file path to write")
+    if target_dir.exists() and not target_dir.is_dir():
+        raise ExportFailed(
+            f"{out}: {target_dir} is a file, not a folder; expected a folder to write in"
+        )
     if not target_dir.is_dir():
         raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
     fmt = export_format(out, fmt)

@@ -35,6 +35,8 @@ CHUNK_ROWS = 20_000
 MAX_CELL_CHARS = 1_000_000
 MAX_ID_CHARS = 512
 MAX_FIELDS = 10_000
+# The header record is read whole before the file is parsed; 10,000 names fit well within this.
+MAX_HEADER_BYTES = 4 << 20
 # Distinct unknown labels remembered for the error message (a free-text column mapped as the
 # label field must not grow a dictionary with the file).
 MAX_UNKNOWN_LABELS = 1_000
@@ -115,16 +117,45 @@ def _check_sample(path: Path, sample: bytes) -> str:
     """Refuse empty and binary files; return the decoded sample."""
     if not sample.replace(codecs.BOM_UTF8, b"").strip():
         raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
+    wide = _wide_encoding(sample)
+    if wide is not None:
+        raise ImportFailed(f"{path}: looks like {wide}, not UTF-8; save the file as UTF-8")
     if b"\x00" in sample:
         offset = sample.index(b"\x00")
+        line = sample[:offset].count(b"\n") + 1
         raise ImportFailed(
-            f"{path}: holds a NUL byte at byte {offset}; expected a UTF-8 text file (is it binary?)"
+            f"{path}: holds a NUL byte at byte {offset} (line {line}); expected a UTF-8 text "
+            "file (is it binary?)"
         )
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
         return decoder.decode(sample, final=False)
     except UnicodeDecodeError as exc:
         raise _not_utf8(path) from exc
+
+
+def _wide_encoding(sample: bytes) -> str | None:
+    """The name of a UTF-16/UTF-32 encoding the sample is written in, or None.
+
+    Known by its byte order mark, or, without one, by text whose every second (or fourth) byte
+    is NUL: ASCII written as UTF-16 looks like that, binary files rarely do.
+    """
+    for mark, name in (
+        (codecs.BOM_UTF32_LE, "UTF-32 (little-endian byte order mark)"),
+        (codecs.BOM_UTF32_BE, "UTF-32 (big-endian byte order mark)"),
+        (codecs.BOM_UTF16_LE, "UTF-16 (little-endian byte order mark)"),
+        (codecs.BOM_UTF16_BE, "UTF-16 (big-endian byte order mark)"),
+    ):
+        if sample.startswith(mark):
+            return name
+    head = sample[:4096]
+    if len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
+            return "UTF-16 (little-endian, no byte order mark)"
+        if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+            return "UTF-16 (big-endian, no byte order mark)"
+    return None
 
 
 def _not_utf8(path: Path) -> ImportFailed:
@@ -182,7 +213,8 @@ class _CsvReader:
         self.path = path
         with path.open("rb") as fh:
             sample = fh.read(SNIFF_BYTES)
-        text = _check_sample(path, sample)
+            text = _check_sample(path, sample)
+            text = self._whole_header(fh, sample, text)
         first_line = text.splitlines()[0] if text else ""
         self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(first_line)
         self.quotechar = _sniff_quotechar(first_line, self.delimiter)
@@ -194,7 +226,13 @@ class _CsvReader:
             else csv.QUOTE_MINIMAL
         )
         header = self._read_header(text)
+        if len(header) > MAX_FIELDS:
+            raise ImportFailed(
+                f"{path}: the header has {len(header):,} columns; at most {MAX_FIELDS:,} are "
+                "supported"
+            )
         self.fields = [_clean_name(name) for name in header]
+        self.header_key = [name.strip() for name in self.fields]
         for position, name in enumerate(self.fields, start=1):
             if not name.strip():
                 raise ImportFailed(f"{path}: column {position} of the header has no name")
@@ -203,10 +241,56 @@ class _CsvReader:
             if name in seen:
                 raise ImportFailed(f"{path}: the header names column {name!r} twice")
             seen.add(name)
-        if len(self.fields) > MAX_FIELDS:
+
+    def _whole_header(self, fh: Any, sample: bytes, text: str) -> str:
+        """The sample, extended until it holds the whole header record (wide headers).
+
+        Reading stops at ``MAX_HEADER_BYTES``: a header longer than that has far more columns
+        than are supported, and is refused without reading the rest of the file.
+        """
+        data = sample
+        complete = self._header_complete(text)
+        while not complete and len(data) < MAX_HEADER_BYTES:
+            block = fh.read(SNIFF_BYTES)
+            if not block:
+                return text
+            data += block
+            if b"\n" not in block and b"\r" not in block:
+                continue  # the record cannot have ended in this block
+            try:
+                text = data.decode("utf-8-sig", errors="strict")
+            except UnicodeDecodeError as exc:
+                if exc.start < len(data) - 3:  # not just a character cut at the block's end
+                    raise _not_utf8(self.path) from exc
+                text = data[: exc.start].decode("utf-8-sig")
+            complete = self._header_complete(text)
+        if not complete:
             raise ImportFailed(
-                f"{path}: {len(self.fields):,} columns; at most {MAX_FIELDS:,} are supported"
+                f"{self.path}: the header is longer than {MAX_HEADER_BYTES // (1 << 20)} MiB "
+                f"(far more than {MAX_FIELDS:,} columns?); at most {MAX_FIELDS:,} columns are "
+                "supported"
             )
+        return text
+
+    @staticmethod
+    def _header_complete(text: str) -> bool:
+        """Whether ``text`` holds the first record up to its line end.
+
+        A line end counts when an even number of ``"`` precede it (it is not inside a quoted
+        cell). ``str`` methods only: a regex over a 4 MiB header keeps a backtracking stack of
+        tens of MiB.
+        """
+        quotes = 0
+        position = 0
+        while True:
+            ends = [i for i in (text.find("\n", position), text.find("\r", position)) if i >= 0]
+            if not ends:
+                return False
+            end = min(ends)
+            quotes += text.count('"', position, end)
+            if quotes % 2 == 0:
+                return True
+            position = end + 1
 
     def _read_header(self, text: str) -> list[str]:
         try:
@@ -294,6 +378,9 @@ class _JsonlReader:
                         f"{self.path}: line {number}: not valid UTF-8 at byte {exc.start} "
                         "of the line"
                     ) from exc
+                # A byte order mark starting any line (files joined with ``cat``) is dropped,
+                # as U+FEFF is at the ends of CSV cells.
+                line = line.lstrip(BOM)
                 if not line.strip():
                     continue
                 if "\x00" in line:
@@ -454,14 +541,23 @@ class _RowChecker:
             if name not in self.fields:
                 if len(self.fields) >= MAX_FIELDS:
                     raise ImportFailed(
-                        f"{self.plan.path}: more than {MAX_FIELDS:,} distinct fields"
+                        f"{self.plan.path}: {self.row_word} {number}: more than "
+                        f"{MAX_FIELDS:,} distinct fields in the file; at most {MAX_FIELDS:,} "
+                        "are supported"
                     )
                 self.fields[name] = None
-            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                raise ImportFailed(
-                    f"{self.where(number, name)}: {len(value):,} characters; "
-                    f"at most {MAX_CELL_CHARS:,} are allowed in one cell"
-                )
+            if isinstance(value, str):
+                if len(value) > MAX_CELL_CHARS:
+                    raise ImportFailed(
+                        f"{self.where(number, name)}: {len(value):,} characters; "
+                        f"at most {MAX_CELL_CHARS:,} are allowed in one cell"
+                    )
+                if "\x00" in value:
+                    # PostgreSQL cannot store it, and in a text file it means binary data.
+                    raise ImportFailed(
+                        f"{self.where(number, name)}: holds a NUL character (byte 0) at "
+                        f"position {value.index(chr(0)) + 1}; expected text without NUL bytes"
+                    )
 
     def text(self, number: int, row: dict[str, Any]) -> str:
         name = self.plan.text_field
@@ -569,8 +665,11 @@ def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total
                 )
         checker.fields = dict.fromkeys(reader.fields)
     rows_read = 0
+    header = getattr(reader, "header_key", None)
     for chunk in reader.chunks():
         for number, row in zip(chunk.numbers, chunk.rows, strict=True):
+            if header is not None:
+                _refuse_repeated_header(plan, header, number, row)
             checker.check_cells(number, row)
             text = checker.text(number, row)
             checker.external_id(number, row, text)
@@ -582,6 +681,24 @@ def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total
         raise ImportFailed(f"{plan.path}: no data rows; expected at least one row after the header")
     checker.raise_unknown_labels()
     return list(checker.fields)
+
+
+def _refuse_repeated_header(
+    plan: _Plan, header: list[str], number: int, row: dict[str, Any]
+) -> None:
+    """A data row that repeats the header: files joined with ``cat``, each with its header
+    (and often its byte order mark). Imported, it would become an item whose text is the
+    text field's name."""
+    first = row.get(plan.text_field)
+    if not isinstance(first, str) or first.strip(BOM).strip() != plan.text_field.strip():
+        return
+    cells = [v.strip(BOM).strip() if isinstance(v, str) else v for v in row.values()]
+    if cells == header:
+        raise ImportFailed(
+            f"{plan.path}: row {number} repeats the header ({', '.join(header[:5])}"
+            f"{', ...' if len(header) > 5 else ''}); were several files joined into one? "
+            "Remove the extra header rows"
+        )
 
 
 def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:

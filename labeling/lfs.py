@@ -53,48 +53,62 @@ def _ws_errors(exc: Exception) -> BadInput:
 
 def load(ws: Workspace) -> LoadedLFs:
     """Load ``lfs/*.py`` and the stored rules; record the code LFs in the store."""
-    from weak_supervision import load_lf_dir, rule_from_spec
+    from weak_supervision import load_lf_dir
 
     result = load_lf_dir(ws.lfs_dir, ws.labels)
+    with db.write_session(ws.engine) as session:
+        return _resolve(ws, session, result, record=True)
+
+
+def _resolve(ws: Workspace, session: Any, result: Any, *, record: bool) -> LoadedLFs:
+    """The runnable LFs of a ``load_lf_dir`` result plus the stored rules.
+
+    With ``record``, also write the code LFs to ``labelingfunction`` (new ones, changed
+    versions) and deactivate those whose file is gone or broken; without it, only read.
+    """
+    from weak_supervision import rule_from_spec
+
     errors = [str(e) for e in result.errors]
     lfs: list[Any] = list(result.lfs)
     code_names = {lf.name for lf in lfs}
-    with db.write_session(ws.engine) as session:
-        rows = {r.name: r for r in session.exec(select(LabelingFunction)).all()}
-        for lf in result.lfs:
-            row = rows.get(lf.name)
-            if row is not None and row.kind != "code":
-                errors.append(
-                    f"{result.files.get(lf.name, '?')}: LF {lf.name!r} has the name of a stored "
-                    f"{row.kind} rule; rename one of them (the code LF was not used)"
-                )
-                lfs.remove(lf)
-                continue
-            spec = json.dumps({"file": result.files.get(lf.name)})
-            if row is None:
-                row = LabelingFunction(
-                    name=lf.name, kind="code", spec=spec, label=lf.label, version=lf.version
-                )
-            elif (row.version, row.label, row.spec, row.active) != (
-                lf.version,
-                lf.label,
-                spec,
-                True,
-            ):
-                row.version, row.label, row.spec, row.active = lf.version, lf.label, spec, True
-                row.updated_at = utcnow()
-            session.add(row)
+    rows = {r.name: r for r in session.exec(select(LabelingFunction)).all()}
+    for lf in result.lfs:
+        row = rows.get(lf.name)
+        if row is not None and row.kind != "code":
+            errors.append(
+                f"{result.files.get(lf.name, '?')}: LF {lf.name!r} has the name of a stored "
+                f"{row.kind} rule; rename one of them (the code LF was not used)"
+            )
+            lfs.remove(lf)
+            continue
+        if not record:
+            continue
+        spec = json.dumps({"file": result.files.get(lf.name)})
+        if row is None:
+            row = LabelingFunction(
+                name=lf.name, kind="code", spec=spec, label=lf.label, version=lf.version
+            )
+        elif (row.version, row.label, row.spec, row.active) != (
+            lf.version,
+            lf.label,
+            spec,
+            True,
+        ):
+            row.version, row.label, row.spec, row.active = lf.version, lf.label, spec, True
+            row.updated_at = utcnow()
+        session.add(row)
+    if record:
         for name, row in rows.items():
             if row.kind == "code" and name not in code_names and row.active:
                 row.active = False  # file removed or broken: its votes stay but are not used
                 row.updated_at = utcnow()
                 session.add(row)
-        for row in rows.values():
-            if row.kind in RULE_KINDS and row.active:
-                try:
-                    lfs.append(rule_from_spec(json.loads(row.spec)).bind(ws.labels))
-                except Exception as exc:  # a label removed from the toml, say
-                    errors.append(f"rule {row.name!r}: {exc}")
+    for row in rows.values():
+        if row.kind in RULE_KINDS and row.active:
+            try:
+                lfs.append(rule_from_spec(json.loads(row.spec)).bind(ws.labels))
+            except Exception as exc:  # a label removed from the toml, say
+                errors.append(f"rule {row.name!r}: {exc}")
     return LoadedLFs(lfs=lfs, errors=errors, files=result.files)
 
 
@@ -165,23 +179,28 @@ def list_lfs(ws: Workspace) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- applying
 
 
-def _frame(ws: Workspace, after: int, *, fields: bool) -> tuple[np.ndarray, pd.DataFrame]:
-    """Item ids above ``after`` and their frame: ``text`` plus (for code LFs) source fields."""
+def _frame(
+    ws: Workspace, after: int, *, fields: bool
+) -> tuple[np.ndarray, list[str], pd.DataFrame]:
+    """Items above id ``after``: their ids, external ids, and their frame (``text`` plus, for
+    code LFs, the source fields)."""
     with db.read_session(ws.engine) as session:
         rows = session.execute(
-            select(Item.id, Item.text, Item.source)  # type: ignore[call-overload]
+            select(Item.id, Item.external_id, Item.text, Item.source)  # type: ignore[call-overload]
             .where(col(Item.id) > after)
             .order_by(col(Item.id))
         ).all()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
+    external = [r[1] for r in rows]
     if not fields:
-        return ids, pd.DataFrame({"text": [r[1] for r in rows]})
+        return ids, external, pd.DataFrame({"text": [r[2] for r in rows]})
     records = []
-    for _id, text, source in rows:
+    for _id, _external, text, source in rows:
         record = {k: v for k, v in json.loads(source).items() if k != "text"}
         record["text"] = text
         records.append(record)
-    return ids, pd.DataFrame.from_records(records) if records else pd.DataFrame({"text": []})
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({"text": []})
+    return ids, external, frame
 
 
 @dataclass
@@ -209,59 +228,102 @@ def apply(
     scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> ApplyReport:
-    """Apply every active LF to the items it has not voted on yet (all items if it changed)."""
+    """Apply every active LF to the items it has not voted on yet (all items if it changed).
+
+    Every LF runs before anything is written; the LF records, votes and stats are then
+    written in one transaction. An apply that fails (an LF call over ``lf_timeout``, an
+    unreachable scheduler) therefore leaves the store as it was.
+    """
     import time
 
-    from weak_supervision import ApplyError, apply_lfs
+    from weak_supervision import ApplyError, LFTimeoutError, apply_lfs, load_lf_dir
 
     started = time.perf_counter()
-    loaded = load(ws)
+    found = load_lf_dir(ws.lfs_dir, ws.labels)
     with db.read_session(ws.engine) as session:
-        rows = {r.name: r for r in session.exec(select(LabelingFunction)).all()}
+        loaded = _resolve(ws, session, found, record=False)
+        applied = {
+            r.name: (r.applied_version, r.applied_through)
+            for r in session.exec(select(LabelingFunction)).all()
+        }
         last_item = int(session.exec(select(func.max(Item.id))).one() or 0)
     groups: dict[int, list[Any]] = defaultdict(list)
     for lf in loaded.lfs:
-        row = rows[lf.name]
-        start = row.applied_through if row.applied_version == lf.version else 0
+        version, through = applied.get(lf.name, (None, 0))
+        start = through if version == lf.version else 0
         if start < last_item:
             groups[start].append(lf)
-    report_rows: list[dict[str, Any]] = []
-    n_items = 0
+    limit = ws.config.lf_timeout or None
+    results = []
     for start, group in sorted(groups.items()):
         needs_fields = any(getattr(lf, "kind", "") == "code" for lf in group)
-        ids, frame = _frame(ws, start, fields=needs_fields)
-        n_items = max(n_items, len(ids))
+        ids, external, frame = _frame(ws, start, fields=needs_fields)
         try:
-            result = apply_lfs(group, frame, engine=engine, scheduler=scheduler, progress=progress)
+            result = apply_lfs(
+                group,
+                frame,
+                engine=engine,
+                scheduler=scheduler,
+                progress=progress,
+                lf_timeout=limit if engine == "local" else None,
+            )
+        except LFTimeoutError as exc:
+            file = loaded.files.get(exc.lf)
+            raise BadInput(
+                f"LF {exc.lf!r}{f' ({file})' if file else ''} did not return within "
+                f"{exc.seconds:g} s on item {external[exc.row]!r} (lf_timeout in "
+                f"labelloop.toml); it was stopped and nothing was stored. Fix the LF, or raise "
+                "lf_timeout if it is only slow"
+            ) from exc
         except ApplyError as exc:
             raise BadInput(str(exc)) from exc
-        for j, lf in enumerate(group):
-            row = rows[lf.name]
-            fresh = row.applied_version != lf.version
-            votes = _store_votes(ws, row.id, lf, ids, result.L[:, j], replace_all=fresh)
-            stats: dict[str, Any] = {
-                "engine": engine,
-                "seconds": round(result.seconds, 3),
-                "rows": len(ids),
-                "faults": int(result.faults.get(lf.name, 0)),
-                "first_fault": result.first_fault.get(lf.name),
-            }
-            if not fresh:
-                old = json.loads(row.stats or "{}")
-                stats["faults"] += int(old.get("faults", 0))
-                stats["first_fault"] = old.get("first_fault") or stats["first_fault"]
-            with db.write_session(ws.engine) as session:
-                stored = session.get(LabelingFunction, row.id)
-                assert stored is not None
-                stored.applied_version = lf.version
-                stored.applied_through = last_item
-                stored.stats = json.dumps(stats)
-                session.add(stored)
-            report_rows.append({"lf": lf.name, "new_votes": votes, "rescored": fresh, **stats})
+        results.append((group, ids, external, result))
+    report_rows: list[dict[str, Any]] = []
+    n_items = max((len(ids) for _, ids, _, _ in results), default=0)
+    with db.write_session(ws.engine) as session:
+        _resolve(ws, session, found, record=True)
+        session.flush()
+        rows = {r.name: r for r in session.exec(select(LabelingFunction)).all()}
+        for group, ids, external, result in results:
+            for j, lf in enumerate(group):
+                row = rows[lf.name]
+                fresh = row.applied_version != lf.version
+                votes = _store_votes(
+                    session, ws, row.id, lf, ids, result.L[:, j], replace_all=fresh
+                )
+                stats: dict[str, Any] = {
+                    "engine": engine,
+                    "seconds": round(result.seconds, 3),
+                    "rows": len(ids),
+                    "faults": int(result.faults.get(lf.name, 0)),
+                    "first_fault": _fault_on_item(result, lf.name, external),
+                }
+                if not fresh:
+                    old = json.loads(row.stats or "{}")
+                    stats["faults"] += int(old.get("faults", 0))
+                    stats["first_fault"] = old.get("first_fault") or stats["first_fault"]
+                row.applied_version = lf.version
+                row.applied_through = last_item
+                row.stats = json.dumps(stats)
+                session.add(row)
+                report_rows.append({"lf": lf.name, "new_votes": votes, "rescored": fresh, **stats})
     return ApplyReport(engine, report_rows, loaded.errors, n_items, time.perf_counter() - started)
 
 
+def _fault_on_item(result: Any, name: str, external: list[str]) -> str | None:
+    """The LF's first fault, naming the item (its external id) instead of a frame row."""
+    message = result.first_fault.get(name)
+    position = result.first_fault_row.get(name)
+    if message is None or position is None:
+        return message
+    prefix = f"row {position}: "
+    if message.startswith(prefix):
+        message = message[len(prefix) :]
+    return f"item {external[position]!r}: {message}"
+
+
 def _store_votes(
+    session: Any,
     ws: Workspace,
     lf_id: int | None,
     lf: Any,
@@ -283,18 +345,17 @@ def _store_votes(
         }
         for i in voted
     ]
-    with db.write_session(ws.engine) as session:
-        if replace_all:
-            session.execute(delete(LFVote).where(col(LFVote.lf_id) == lf_id))
-        else:
-            # Re-covering items above applied_through (after a crash, say): no duplicates.
-            session.execute(
-                delete(LFVote).where(
-                    col(LFVote.lf_id) == lf_id, col(LFVote.item_id) >= int(ids.min(initial=0))
-                )
+    if replace_all:
+        session.execute(delete(LFVote).where(col(LFVote.lf_id) == lf_id))
+    else:
+        # Re-covering items above applied_through (after a crash, say): no duplicates.
+        session.execute(
+            delete(LFVote).where(
+                col(LFVote.lf_id) == lf_id, col(LFVote.item_id) >= int(ids.min(initial=0))
             )
-        for start in range(0, len(records), CHUNK):
-            _bulk_insert(session, LFVote.__table__, records[start : start + CHUNK])  # type: ignore[attr-defined]
+        )
+    for start in range(0, len(records), CHUNK):
+        _bulk_insert(session, LFVote.__table__, records[start : start + CHUNK])  # type: ignore[attr-defined]
     return len(records)
 
 
@@ -465,7 +526,7 @@ def preview_rule(ws: Workspace, spec: dict[str, Any], *, samples: int = 5) -> di
         bound = rule_from_spec(spec).bind(ws.labels)
     except LFDefinitionError as exc:
         raise BadInput(str(exc)) from exc
-    ids, frame = _frame(ws, 0, fields=False)
+    ids, _external, frame = _frame(ws, 0, fields=False)
     with db.read_session(ws.engine) as session:
         pool_ids = set(session.exec(select(Item.id).where(Item.split == "pool")).all())
     mask = np.array([int(i) in pool_ids for i in ids], dtype=bool)

@@ -3,11 +3,17 @@
 All three give the same vote matrix ``L`` (rows = frame rows, columns = LFs, ``-1`` abstain):
 rules use the same RE2 patterns everywhere and code LFs see the same ``Row`` objects. An LF that
 raises on a row abstains there; its faults are counted and the first message kept.
+
+The local engine can also limit how long one code LF call may take (``lf_timeout``): the code
+LFs then run in a forked child process that the caller watches and kills when a call overruns,
+which stops any hang (a Python loop, a blocking call, a catastrophic ``re`` pattern in C), from
+whatever thread the caller runs in.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 import uuid
 import warnings
@@ -19,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from weak_supervision.errors import ApplyError
+from weak_supervision.errors import ApplyError, LFProcessDied, LFTimeoutError
 from weak_supervision.lf import ABSTAIN, FAULT, BoundLF, Row
 from weak_supervision.rules import BoundRule, vote_rules_on_column
 
@@ -47,6 +53,8 @@ class ApplyResult:
     faults: dict[str, int] = field(default_factory=dict)
     #: LF name -> first fault as "row N: ExceptionType: message" (only LFs with faults).
     first_fault: dict[str, str] = field(default_factory=dict)
+    #: LF name -> position in the frame of that first fault (only LFs with faults).
+    first_fault_row: dict[str, int] = field(default_factory=dict)
 
 
 def apply_lfs(
@@ -58,6 +66,7 @@ def apply_lfs(
     n_workers: int | None = None,
     progress: Progress | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    lf_timeout: float | None = None,
 ) -> ApplyResult:
     """Apply bound LFs and rules to every row of ``frame``.
 
@@ -79,17 +88,27 @@ def apply_lfs(
         ``n_workers`` processes (default 2) is started and closed around the call.
     progress
         Called as ``progress(rows_done, rows_total)`` as work completes (for a progress bar).
+    lf_timeout
+        ``local`` only: the longest one code LF call may take, in seconds (None: no limit).
+        Code LFs then run in a forked child process; a call that overruns stops the apply with
+        ``LFTimeoutError`` naming the LF and the row, and no votes are returned. Needs the
+        ``fork`` start method (Linux, macOS); elsewhere the calls run without a limit.
     """
     _check_inputs(lfs, frame, engine, scheduler)
+    if lf_timeout is not None and not lf_timeout > 0:
+        raise ApplyError(
+            f"lf_timeout: expected a number of seconds > 0 or None, found {lf_timeout!r}"
+        )
     started = time.perf_counter()
     if not lfs:  # nothing to run: no cluster to start, no Snorkel applier to build
         n_rows = len(_prepare_frame(frame)) if isinstance(frame, pd.DataFrame) else len(frame)
         return ApplyResult(np.full((n_rows, 0), ABSTAIN, np.int64), [], [], engine, 0.0)
+    known: dict[int, tuple[int, str]] = {}
     if engine == "dask":
         data = frame if _is_dask_frame(frame) else _prepare_frame(frame)
         L, row_at = _votes_dask(lfs, data, scheduler, n_workers, progress, chunk_rows)
     elif engine == "local":
-        L, row_at = _votes_local(lfs, frame, progress, chunk_rows)
+        L, row_at, known = _votes_local(lfs, frame, progress, chunk_rows, lf_timeout)
     else:
         prepared = _prepare_frame(frame)
         L = _votes_snorkel(lfs, prepared, progress, chunk_rows)
@@ -105,7 +124,7 @@ def apply_lfs(
         engine=engine,
         seconds=seconds,
     )
-    _record_faults(result, lfs, row_at)
+    _record_faults(result, lfs, row_at, known)
     return result
 
 
@@ -221,23 +240,145 @@ def _chunks(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
 
 
 def _votes_local(
-    lfs: Sequence[AnyLF], frame: pd.DataFrame, progress: Progress | None, chunk_rows: int
-) -> tuple[np.ndarray, Callable[[int], Row]]:
-    """Rules on the Arrow text column; the object copy of the frame only if code LFs need it."""
+    lfs: Sequence[AnyLF],
+    frame: pd.DataFrame,
+    progress: Progress | None,
+    chunk_rows: int,
+    lf_timeout: float | None = None,
+) -> tuple[np.ndarray, Callable[[int], Row], dict[int, tuple[int, str]]]:
+    """Rules on the Arrow text column; the object copy of the frame only if code LFs need it.
+
+    Also returns the first fault per LF column found under a time limit (position, message),
+    so those LFs are not run again unguarded to describe it.
+    """
     texts = _text_array(frame)
     needs_rows = any(isinstance(lf, BoundLF) for lf in lfs)
     prepared = _prepare_frame(frame) if needs_rows else None
+    limited = lf_timeout is not None and needs_rows and _can_fork()
     parts = []
+    known: dict[int, tuple[int, str]] = {}
     for start, stop in _chunks(len(frame), chunk_rows):
         rows = prepared.iloc[start:stop] if prepared is not None else None
-        parts.append(vote_partition(lfs, rows, texts.slice(start, stop - start)))
+        column = texts.slice(start, stop - start)
+        if limited:
+            part, found = _vote_partition_limited(lfs, rows, column, lf_timeout, start)  # type: ignore[arg-type]
+            for j, fault in found.items():
+                known.setdefault(j, fault)
+            parts.append(part)
+        else:
+            parts.append(vote_partition(lfs, rows, column))
         if progress is not None:
             progress(stop, len(frame))
 
     def row_at(position: int) -> Row:
         return _row_at(_prepare_frame(frame.iloc[position : position + 1]), 0)
 
-    return _stack(parts, len(lfs)), row_at
+    return _stack(parts, len(lfs)), row_at, known
+
+
+# --------------------------------------------------------------------------- per-call time limit
+
+#: How often the parent looks at the child running code LFs under a time limit (seconds).
+_WATCH_INTERVAL = 0.05
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _vote_partition_limited(
+    lfs: Sequence[AnyLF], frame: pd.DataFrame, texts: pa.Array, limit: float, offset: int
+) -> tuple[np.ndarray, dict[int, tuple[int, str]]]:
+    """``vote_partition`` with the code LFs in a watched child process (rules stay here)."""
+    L = np.full((len(texts), len(lfs)), ABSTAIN, dtype=np.int64)
+    rule_columns = [j for j, lf in enumerate(lfs) if isinstance(lf, BoundRule)]
+    code_columns = [j for j, lf in enumerate(lfs) if isinstance(lf, BoundLF)]
+    if rule_columns:
+        L[:, rule_columns] = vote_rules_on_column([lfs[j] for j in rule_columns], texts)  # type: ignore[misc]
+    found: dict[int, tuple[int, str]] = {}
+    if code_columns:
+        code = [lfs[j] for j in code_columns]
+        votes, faults = _code_votes_in_child(code, frame, limit, offset)  # type: ignore[arg-type]
+        L[:, code_columns] = votes
+        found = {code_columns[k]: (offset + row, message) for k, (row, message) in faults.items()}
+    return L, found
+
+
+def _code_votes_in_child(
+    lfs: Sequence[BoundLF], frame: pd.DataFrame, limit: float, offset: int
+) -> tuple[np.ndarray, dict[int, tuple[int, str]]]:
+    """Votes of code LFs computed in a forked child that is killed when one call overruns.
+
+    A fork, not a spawned interpreter: the child starts in milliseconds with the LFs and the
+    rows already in memory (nothing to pickle, so any LF works), whatever thread forks it. The
+    child writes which LF and row it is on, and when that call started, to shared memory; the
+    parent reads it every ``_WATCH_INTERVAL`` seconds. Only the votes travel back.
+    """
+    context = multiprocessing.get_context("fork")
+    # [LF column, row, monotonic start of the running call (0: none)]. CLOCK_MONOTONIC is one
+    # clock for the whole machine, so the parent can compare the child's readings with its own.
+    watch = context.RawArray("d", 3)
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_child_votes, args=(lfs, frame, watch, sender), name="labelloop-lfs", daemon=True
+    )
+    child.start()
+    sender.close()
+    interval = min(_WATCH_INTERVAL, limit / 10)
+    try:
+        while True:
+            if receiver.poll(interval):
+                try:
+                    votes, faults = receiver.recv()
+                except EOFError:
+                    raise _child_died(lfs, child, watch, offset) from None
+                return votes, faults
+            started = watch[2]
+            if started and time.monotonic() - started > limit:
+                raise LFTimeoutError(lfs[int(watch[0])].name, offset + int(watch[1]), limit)
+            if not child.is_alive() and not receiver.poll():
+                raise _child_died(lfs, child, watch, offset)
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receiver.close()
+
+
+def _child_died(lfs: Sequence[BoundLF], child: Any, watch: Any, offset: int) -> LFProcessDied:
+    child.join(1)
+    where = ""
+    if watch[2]:
+        where = f" while LF {lfs[int(watch[0])].name!r} ran on row {offset + int(watch[1])}"
+    return LFProcessDied(
+        f"the process running the code LFs ended without answering (exit code "
+        f"{child.exitcode}){where}; no votes were kept"
+    )
+
+
+def _child_votes(lfs: Sequence[BoundLF], frame: pd.DataFrame, watch: Any, sender: Any) -> None:
+    """The child's work: every code LF over every row, reporting each call's start."""
+    rows = _rows(frame)
+    L = np.full((len(rows), len(lfs)), ABSTAIN, dtype=np.int64)
+    faults: dict[int, tuple[int, str]] = {}
+    clock = time.monotonic
+    for j, lf in enumerate(lfs):
+        vote = lf.vote
+        watch[0] = j
+        votes = []
+        for i, row in enumerate(rows):
+            watch[1] = i
+            watch[2] = clock()
+            try:
+                votes.append(vote(row))
+            except Exception as exc:  # a fault, counted by the parent as in the other engines
+                votes.append(FAULT)
+                if j not in faults:
+                    faults[j] = (i, f"{type(exc).__name__}: {exc}")
+        watch[2] = 0.0
+        L[:, j] = votes
+    sender.send((L, faults))
+    sender.close()
 
 
 class _SnorkelCall:
@@ -415,17 +556,29 @@ def _stack(parts: list[np.ndarray], n_lfs: int) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
-def _record_faults(result: ApplyResult, lfs: Sequence[AnyLF], row_at: Callable[[int], Row]) -> None:
+def _record_faults(
+    result: ApplyResult,
+    lfs: Sequence[AnyLF],
+    row_at: Callable[[int], Row],
+    known: dict[int, tuple[int, str]] | None = None,
+) -> None:
     """Count FAULT cells per LF, keep the first message, and turn FAULT into ABSTAIN.
 
     Engines only mark where an LF raised (a Dask worker cannot hand back exceptions cheaply);
-    the message comes from re-running the LF on its first faulting row here.
+    the message comes from re-running the LF on its first faulting row here, unless the engine
+    already knows it (``known``: column -> (row, message), from the time-limited child).
     """
+    known = known or {}
     for j, lf in enumerate(lfs):
         rows = np.flatnonzero(result.L[:, j] == FAULT)
         result.faults[lf.name] = int(rows.size)
         if rows.size:
-            result.first_fault[lf.name] = _fault_message(lf, row_at, int(rows[0]))
+            first = int(rows[0])
+            result.first_fault_row[lf.name] = first
+            if j in known and known[j][0] == first:
+                result.first_fault[lf.name] = f"row {first}: {known[j][1]}"
+            else:
+                result.first_fault[lf.name] = _fault_message(lf, row_at, first)
     result.L[result.L == FAULT] = ABSTAIN
 
 

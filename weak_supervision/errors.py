@@ -28,3 +28,23 @@ class ApplyError(WeakSupervisionError):
 
 class LabelModelError(WeakSupervisionError, ValueError):
     """The vote matrix or options given to a label model are not usable."""
+
+
+class LFTimeoutError(ApplyError):
+    """A code LF did not return within the time limit on one row; the apply was stopped.
+
+    ``lf`` is the LF's name, ``row`` the row's position in the frame, ``seconds`` the limit.
+    """
+
+    def __init__(self, lf: str, row: int, seconds: float) -> None:
+        self.lf = lf
+        self.row = row
+        self.seconds = seconds
+        super().__init__(
+            f"LF {lf!r} did not return within {seconds:g} s on row {row} (the per-call time "
+            "limit); it was stopped and no votes were kept"
+        )
+
+
+class LFProcessDied(ApplyError):
+    """The process running code LFs under a time limit ended without answering."""

@@ -176,10 +176,17 @@ class BoundLF:
             try:
                 return self.label_index[value]
             except KeyError:
+                shown = repr(value) if len(value) <= 80 else repr(value[:77]) + "..."
                 raise ValueError(
-                    f"returned {value!r}, expected one of {list(self.labels)} or ABSTAIN"
+                    f"returned {shown}, expected one of {list(self.labels)} or ABSTAIN"
                 ) from None
-        raise ValueError(f"returned {type(value).__name__} {value!r}, expected a label name")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise ValueError(
+            f"returned {type(value).__name__} {shown}; expected a label name from "
+            f"{list(self.labels)}, ABSTAIN or None"
+        )
 
 
 @overload

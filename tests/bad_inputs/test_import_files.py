@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import db_fingerprint
 
 from labeling import Workspace, importer
 from labeling.errors import BadInput, ImportFailed
+from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
 SEED_ROWS = [
     {"id": "s1", "text": "seed one", "label": "a"},
@@ -65,13 +65,12 @@ def seeded(workspace: Workspace, tmp_path: Path) -> Workspace:
 def expect_refusal(ws: Workspace, path: Path, *facts: str, **options: object) -> str:
     """Import ``path``, expect ImportFailed naming every fact, and an unchanged store."""
     options.setdefault("text_field", "text")
-    before = db_fingerprint(ws)
+    before = fingerprint(ws)
     with pytest.raises(ImportFailed) as caught:
         ws.import_file(path, **options)  # type: ignore[arg-type]
     message = str(caught.value)
-    for fact in facts:
-        assert fact in message, f"{fact!r} missing from the message: {message!r}"
-    assert db_fingerprint(ws) == before, "a refused import changed the store"
+    assert_message(message, *facts)
+    assert_unchanged(before, ws)
     return message
 
 
@@ -424,8 +423,8 @@ def test_jsonl_line_not_an_object(
 
 @pytest.mark.parametrize("where", ["text", "other"])
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_five_megabyte_cell(seeded: Workspace, tmp_path: Path, where: str, fmt: str) -> None:
-    huge = "x" * 5_000_000
+def test_ten_megabyte_cell(seeded: Workspace, tmp_path: Path, where: str, fmt: str) -> None:
+    huge = "x" * 10_000_000
     rows = [
         {"id": "1", "text": "fine", "other": "small"},
         {"id": "2", "text": "also fine", "other": "small"},
@@ -439,7 +438,7 @@ def test_five_megabyte_cell(seeded: Workspace, tmp_path: Path, where: str, fmt: 
         path,
         path.name,
         f"{word} 2, field '{where}'",
-        "5,000,000 characters",
+        "10,000,000 characters",
         "at most 1,000,000",
         id_field="id",
     )
@@ -711,10 +710,10 @@ def test_message_names_the_file_not_a_regex_accident(seeded: Workspace, tmp_path
     """pytest.raises(match=...) style check on a file name with regex metacharacters."""
     path = tmp_path / "odd (name) [1].csv"
     path.write_text("id,text\n1,\n", encoding="utf-8")
-    before = db_fingerprint(seeded)
+    before = fingerprint(seeded)
     with pytest.raises(ImportFailed, match=re.escape(path.name) + r".*row 1, field 'text'"):
         seeded.import_file(path, text_field="text", id_field="id")
-    assert db_fingerprint(seeded) == before
+    assert_unchanged(before, seeded)
 
 
 def test_many_distinct_unknown_labels_stay_bounded(
@@ -752,3 +751,159 @@ def test_folder_without_extension(seeded: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
     expect_refusal(seeded, folder, "data: not a file")
+
+
+# --------------------------------------------------------------------------- BOM, NUL, encodings
+
+
+def test_concatenated_csv_files_repeat_the_header(seeded: Workspace, tmp_path: Path) -> None:
+    """``cat a.csv b.csv``: the second file's BOM and header land mid-file as a data row."""
+    path = tmp_path / "joined.csv"
+    part = "\ufeffid,text,label\r\n{0},text {0},a\r\n"
+    path.write_bytes((part.format("j1") + part.format("j2")).encode("utf-8"))
+    expect_refusal(
+        seeded,
+        path,
+        path.name,
+        "row 2 repeats the header",
+        "joined",
+        id_field="id",
+        label_field="label",
+    )
+
+
+def test_repeated_header_without_bom_is_refused_too(seeded: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("text,id\nfirst,1\ntext,id\nsecond,2\n", encoding="utf-8")
+    expect_refusal(seeded, path, path.name, "row 2 repeats the header", id_field="id")
+
+
+def test_bom_at_a_jsonl_line_start_is_dropped(seeded: Workspace, tmp_path: Path) -> None:
+    """Joined JSONL files: a BOM starting line 2 is dropped, as at the ends of CSV cells."""
+    path = tmp_path / "joined.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"id": "b1", "text": "one"}\n\xef\xbb\xbf{"id": "b2", "text": "two"}\n'
+    )
+    report = seeded.import_file(path, text_field="text", id_field="id")
+    assert report.imported == 2
+    out = tmp_path / "out.jsonl"
+    seeded.export(out)
+    ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert ids[-2:] == ["b1", "b2"]
+
+
+def test_bom_in_a_header_cell_is_dropped(seeded: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "bom_cell.csv"
+    path.write_text("id,\ufefftext\nh1,\ufeffhello\ufeff\n", encoding="utf-8")
+    report = seeded.import_file(path, text_field="text", id_field="id")
+    assert report.imported == 1 and report.fields == ["id", "text"]
+
+
+def test_bom_in_a_header_cell_with_a_wrong_field_is_named_cleanly(
+    seeded: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "bom_cell.csv"
+    path.write_text("id,\ufeffbody\nh1,hello\n", encoding="utf-8")
+    message = expect_refusal(seeded, path, path.name, "no field 'text'", "'body'", id_field="id")
+    assert "\ufeff" not in message
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_nul_character_deep_in_the_file(seeded: Workspace, tmp_path: Path, fmt: str) -> None:
+    """Past the 64 KiB that are sniffed: every cell is still checked."""
+    rows: list[dict[str, str]] = [{"id": f"n{i}", "text": f"hello {i}"} for i in range(6_000)]
+    rows[5_500]["text"] = "bad\x00text"
+    path = tmp_path / f"nul.{fmt}"
+    if fmt == "csv":
+        write_csv(path, rows)
+        assert path.read_bytes().index(b"\x00") > importer.SNIFF_BYTES
+    elif fmt == "jsonl":
+        write_jsonl(path, rows)  # json.dumps writes the NUL as the escape \u0000
+        assert b"\x00" not in path.read_bytes()
+    else:
+        write_parquet(path, rows)
+    word = "line" if fmt == "jsonl" else "row"
+    expect_refusal(
+        seeded,
+        path,
+        path.name,
+        f"{word} 5501, field 'text'",
+        "NUL character",
+        "position 4",
+        id_field="id",
+    )
+
+
+def test_nul_byte_near_the_start(seeded: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "nul_early.csv"
+    path.write_bytes(b"id,text\nq1,fine\nq2,ab\x00c\n")
+    expect_refusal(seeded, path, path.name, "NUL byte at byte 21", "line 3", id_field="id")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "fact"),
+    [
+        ("utf-16", "UTF-16 (little-endian byte order mark)"),
+        ("utf-16-be", "UTF-16 (big-endian, no byte order mark)"),
+        ("utf-16-le", "UTF-16 (little-endian, no byte order mark)"),
+        ("utf-32", "UTF-32 (little-endian byte order mark)"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_utf16_and_utf32_files(
+    seeded: Workspace, tmp_path: Path, encoding: str, fact: str, suffix: str
+) -> None:
+    path = tmp_path / f"wide{suffix}"
+    text = "id,text\nw1,hello\n" if suffix == ".csv" else '{"id": "w1", "text": "hello"}\n'
+    path.write_bytes(text.encode(encoding))
+    expect_refusal(seeded, path, path.name, fact, "not UTF-8", "save the file as UTF-8")
+
+
+def test_windows_1252_jsonl(seeded: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "cp1252.jsonl"
+    path.write_bytes('{"id": "c1", "text": "smart \u201cquotes\u201d"}\n'.encode("cp1252"))
+    expect_refusal(seeded, path, path.name, "not valid UTF-8", "byte 28", "line 1")
+
+
+# --------------------------------------------------------------------------- width
+
+
+def test_csv_with_100k_columns_fails_fast_in_bounded_memory(
+    seeded: Workspace, tmp_path: Path
+) -> None:
+    """A header of 100,001 names (about 700 KB, past the sniffed 64 KiB) and wide rows."""
+    import tracemalloc
+
+    names = [f"c{i}" for i in range(100_000)] + ["text"]
+    path = tmp_path / "wide.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(",".join(names) + "\n")
+        row = ",".join("x" for _ in names) + "\n"
+        for _ in range(20):
+            fh.write(row)
+    tracemalloc.start()
+    try:
+        expect_refusal(seeded, path, path.name, "the header has 100,001 columns", "at most 10,000")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"refusing a wide file used {peak / 2**20:.0f} MiB"
+
+
+def test_header_longer_than_the_limit(
+    seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "MAX_HEADER_BYTES", 256 << 10)
+    path = tmp_path / "endless_header.csv"
+    path.write_text("text," + "x" * (400 << 10) + "\nhello,1\n", encoding="utf-8")
+    expect_refusal(seeded, path, path.name, "header is longer than", "at most 10,000 columns")
+
+
+def test_jsonl_with_too_many_distinct_fields(
+    seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "MAX_FIELDS", 50)
+    rows = [{"text": "ok", **{f"k{i}": i for i in range(30)}}]
+    rows.append({"text": "wide", **{f"w{i}": i for i in range(30)}})
+    path = write_jsonl(tmp_path / "keys.jsonl", rows)
+    expect_refusal(seeded, path, path.name, "line 2", "more than 50 distinct fields")
