@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, func, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
@@ -341,7 +342,7 @@ def claim_next_item(
 
 # The statements of an answer, built once (the claim's are in _HELD, _claim_order...).
 _MY_LEASE = (
-    select(
+    core_select(
         _LEASES.c.id,
         _LEASES.c.holds,
         _LEASES.c.expires_at,
