@@ -95,6 +95,36 @@ def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch
     )
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_server() -> Callable[[], None] | None:
+    """Linux: a function for ``Popen(preexec_fn=...)`` that has the child sent SIGTERM when
+    ``serve`` dies, however it dies.
+
+    ``serve`` stops its children on the way out, but a server killed with SIGKILL (or by the
+    out-of-memory killer) never gets there: Streamlit would keep running, holding the port and
+    a connection to the store, and the next ``serve`` could not start. Elsewhere: None (the
+    round worker still stops when it sees its parent gone).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    server = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != server:  # the server died before the line above took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 def streamlit_command(host: str, port: int) -> list[str]:
     return [
         sys.executable,
@@ -152,13 +182,15 @@ def serve(
     env["LABELLOOP_WORKSPACE"] = str(root.resolve())
     if db_url:
         env["LABELLOOP_DB"] = db_url
+    with_server = _die_with_server()
     worker = subprocess.Popen(
         [sys.executable, "-m", "labeling.worker", "--workspace", str(root.resolve())]
         + (["--db", db_url] if db_url else [])
         + ["--parent", str(os.getpid())],
         env=env,
+        preexec_fn=with_server,
     )
-    child = subprocess.Popen(streamlit_command(host, port), env=env)
+    child = subprocess.Popen(streamlit_command(host, port), env=env, preexec_fn=with_server)
 
     def _stop(signum: int, _frame: object) -> None:
         child.send_signal(signal.SIGTERM)
