@@ -188,9 +188,13 @@ def main() -> int:
                 "signal for them), so gold macro-F1 is near chance by design: this measures "
                 "time, not quality (see label efficiency and weak-supervision quality).",
                 "Claims during a round are slower than idle: the round and the annotator share "
-                "2 cores, and scores are written in 20,000-row transactions that claims wait "
-                "behind. Peak memory is the round process holding the texts, the hashed "
-                "features and the probabilities of the whole pool.",
+                "2 cores, and scores are written in 2,000-row transactions on SQLite that "
+                "claims may wait behind. A round reads feature rows from the on-disk cache "
+                "block by block and texts only for items it must featurize; on pools above "
+                "50,000 items it stores score rows for the 50,000 best-ranked open items and "
+                "every prediction in the round folder (docs/rounds.md). Peak memory is the "
+                "round process: the pool's ids, keys and probabilities, one block of features "
+                "and the training rows.",
             ],
             "reproduce": "python benchmarks/bench_rounds.py --rows 100000 1000000",
             "runs": runs,
