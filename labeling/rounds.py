@@ -330,9 +330,10 @@ def texts_of(ws: Workspace, item_ids: np.ndarray) -> list[str]:
         else:
             for start in range(0, len(ids), _IN_BATCH):
                 batch = ids[start : start + _IN_BATCH]
-                found.update(
-                    session.exec(select(Item.id, Item.text).where(col(Item.id).in_(batch))).all()
-                )
+                for item_id, text in session.exec(
+                    select(Item.id, Item.text).where(col(Item.id).in_(batch))
+                ):
+                    found[int(item_id or 0)] = text
     return [found[i] for i in ids]
 
 
