@@ -533,7 +533,14 @@ def undo(session: Session, *, annotator: Annotator, overlap: int, lease_seconds:
         query = query.where(col(Annotation.id) < anchor)
     now = utcnow()
     target = None
-    for candidate in session.exec(query.order_by(col(Annotation.id).desc())):
+    postgres = session.get_bind().dialect.name != "sqlite"
+    for candidate in session.exec(query.order_by(col(Annotation.id).desc())).all():
+        if candidate.skipped and postgres:
+            # Lock the item as claims do, then look for room with a fresh snapshot: without
+            # the lock, a claim committing between our check and our lease would also take
+            # the last place, and the item would end with overlap + 1 labels. (SQLite's
+            # BEGIN IMMEDIATE already serialises writers.)
+            session.exec(select(Item.id).where(Item.id == candidate.item_id).with_for_update())
         if not candidate.skipped or _has_room(
             session,
             item_id=candidate.item_id,
