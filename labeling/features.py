@@ -423,7 +423,7 @@ class FeatureCache:
         if not found.all():
             raise FeaturizerError("some keys are not in the feature cache")
         where = (stored.chunk[positions], stored.row[positions])
-        return CachedRows(folder, stored, wanted, sparse=featurizer.sparse, where=where)
+        return CachedRows(folder, where, sparse=featurizer.sparse)
 
     def versions(self) -> list[str]:
         """Folders held, one per featurizer version."""
@@ -445,7 +445,7 @@ class CachedRows:
 
     It has a ``shape`` and answers ``rows[i]``, ``rows[a:b]`` and ``rows[index_array]`` with a
     real matrix (sparse CSR or dense) of those rows, so scoring code can walk a million-row
-    pool block by block without the whole matrix in memory. The two chunk files read last are
+    pool slice by slice without the whole matrix in memory. The two chunk files read last are
     kept, so consecutive slices cost one read per chunk. ``subset(rows)`` is a view of some
     rows, in that order, with no reading at all.
     """
@@ -455,20 +455,14 @@ class CachedRows:
     def __init__(
         self,
         folder: Path,
-        index: _KeyIndex,
-        keys: NDArray[np.str_],
+        where: tuple[NDArray[np.int64], NDArray[np.int64]],
         *,
         sparse: bool,
-        where: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
         width: int | None = None,
     ) -> None:
+        """``where``: each row's chunk number and row within that chunk."""
         self.folder = folder
         self.sparse = sparse
-        if where is None:
-            positions, found = index.find(keys)
-            if not found.all():
-                raise FeaturizerError("some keys are not in the feature cache")
-            where = (index.chunk[positions], index.row[positions])
         self._chunk, self._row = where
         self._recent: dict[int, Matrix] = {}
         if width is None:
@@ -480,14 +474,8 @@ class CachedRows:
 
     def subset(self, rows: Any) -> CachedRows:
         picked = self._positions(rows)
-        return CachedRows(
-            self.folder,
-            _KeyIndex.load_empty(),
-            np.array([], dtype=str),
-            sparse=self.sparse,
-            where=(self._chunk[picked], self._row[picked]),
-            width=self.shape[1],
-        )
+        where = (self._chunk[picked], self._row[picked])
+        return CachedRows(self.folder, where, sparse=self.sparse, width=self.shape[1])
 
     def _positions(self, rows: Any) -> NDArray[np.intp]:
         if isinstance(rows, slice):
@@ -527,11 +515,6 @@ class CachedRows:
             self._recent[number] = _read_chunk(self.folder, number, sparse=self.sparse)
         return self._recent[number]
 
-    def blocks(self, block_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[slice, Matrix]]:
-        """``(rows, matrix)`` for consecutive blocks of rows, in order."""
-        for rows in iter_chunks(self.shape[0], block_rows):
-            yield rows, self[rows]
-
 
 def _safe_version(version: str) -> str:
     """Versions become folder names: keep them short and free of path characters."""
@@ -565,11 +548,6 @@ class _KeyIndex:
         self.keys, self.chunk, self.row = keys[order], chunk[order], row[order]
 
     @classmethod
-    def load_empty(cls) -> _KeyIndex:
-        empty = np.array([], dtype=np.int64)
-        return cls(np.array([], dtype=str), empty, empty)
-
-    @classmethod
     def load(cls, folder: Path) -> _KeyIndex:
         keys, chunks, rows = [], [], []
         for path in sorted(folder.glob("chunk-*.keys.npy")):
@@ -588,9 +566,6 @@ class _KeyIndex:
 
     def _positions(self, wanted: NDArray[np.str_]) -> NDArray[np.intp]:
         return np.searchsorted(self.keys, wanted).clip(0, max(len(self.keys) - 1, 0))
-
-    def contains(self, wanted: NDArray[np.str_]) -> NDArray[np.bool_]:
-        return self.find(wanted)[1]
 
     def find(self, wanted: NDArray[np.str_]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
         """Each wanted key's position in the index, and whether it is there at all."""
