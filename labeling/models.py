@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SPLITS = ("pool", "gold")
 ROLES = ("annotator", "engineer", "lead", "admin")
@@ -68,8 +68,9 @@ class Item(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_item_split_rank", "split", "rank"),
-        # Progress counts (labelled, still open) are range scans of this index, not table scans.
-        Index("ix_item_split_labels", "split", "n_labels"),
+        # Progress counts (labelled, still open) are range scans of this index, not table scans;
+        # before the first model, claims walk it in rank order, one label count at a time.
+        Index("ix_item_split_labels_rank", "split", "n_labels", "rank"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -139,15 +139,17 @@ def _has_room(
     return n_labels + others < overlap
 
 
-def _candidates(annotator_id: Any, overlap: Any, now: Any) -> Any:
+def _candidates(annotator_id: Any, overlap: Any, now: Any, *, labels: Any = None) -> Any:
+    """Pool items the annotator may get; with ``labels``, only those with that many labels."""
     seen_by_me = exists().where(
         col(Annotation.item_id) == col(Item.id), col(Annotation.annotator_id) == annotator_id
     )
+    # Without a count, "+ 0" keeps the filter off the (split, n_labels, rank) index, so that the
+    # planner walks the score order instead of sorting the pool's candidates on every claim.
+    how_many = col(Item.n_labels) + 0 < overlap if labels is None else col(Item.n_labels) == labels
     return select(Item.id).where(
         Item.split == "pool",
-        # "+ 0" keeps this filter off the (split, n_labels) index, so that the planner walks
-        # the queue order's (split, rank) index instead of sorting the pool on every claim.
-        col(Item.n_labels) + 0 < overlap,
+        how_many,
         ~seen_by_me,
         Item.n_labels + _active_leases_by_others(Item.id, annotator_id, now) < overlap,
     )
@@ -157,11 +159,22 @@ def _candidates(annotator_id: Any, overlap: Any, now: Any) -> Any:
 def _claim_order(*, scored: bool, prioritised: bool) -> Any:
     """One of the claim's candidate queries, built once; its values come as parameters.
 
-    ``me``, ``overlap`` and ``now`` always; ``promoted`` when ``scored``, ``priority`` (the
-    prioritised import batches) when ``prioritised``. Building these statements costs more
-    than running them, and a claim runs while it holds the store's write lock.
+    ``me``, ``overlap`` and ``now`` always; ``promoted`` when ``scored``, ``labels`` (the label
+    count of the items it walks) when not; ``priority`` (the prioritised import batches) when
+    ``prioritised``. Building these statements costs more than running them, and a claim runs
+    while it holds the store's write lock.
+
+    Without scores the order is the seeded rank, walked on the (split, n_labels, rank) index
+    once per label count below overlap: walking the pool's rank order alone would step over
+    every item already labelled ``overlap`` times, a cost that grows with each label given.
     """
-    candidates = _candidates(bindparam("me"), bindparam("overlap"), bindparam("now"))
+    if scored:
+        candidates = _candidates(bindparam("me"), bindparam("overlap"), bindparam("now"))
+    else:
+        candidates = _candidates(
+            bindparam("me"), bindparam("overlap"), bindparam("now"), labels=bindparam("labels")
+        )
+        candidates = candidates.add_columns(col(Item.rank))
     if prioritised:
         candidates = candidates.where(col(Item.batch_id).in_(bindparam("priority", expanding=True)))
     if scored:
@@ -205,11 +218,18 @@ def _pick_item(
     if promoted is not None:
         params["promoted"] = promoted
     for prioritised in (True, False) if priority else (False,):
-        for scored in (True, False) if promoted is not None else (False,):
-            query = _claim_order(scored=scored, prioritised=prioritised)
-            found = _first_free(session, query, params)
-            if found is not None:
-                return found
+        if promoted is not None:
+            best = _first_free(session, _claim_order(scored=True, prioritised=prioritised), params)
+            if best is not None:
+                return int(best[0])
+        # The seeded order: the first item of each label count's walk, lowest rank wins.
+        query = _claim_order(scored=False, prioritised=prioritised)
+        firsts = [
+            _first_free(session, query, {**params, "labels": labels}) for labels in range(overlap)
+        ]
+        ranked = [found for found in firsts if found is not None]
+        if ranked:
+            return int(min(ranked, key=lambda found: found[1])[0])
     return None
 
 
@@ -221,22 +241,20 @@ def _still_free() -> Any:
     )
 
 
-def _first_free(session: Session, query: Any, params: dict[str, Any]) -> int | None:
+def _first_free(session: Session, query: Any, params: dict[str, Any]) -> Any:
+    """The query's first row (the item's id first), its item locked on PostgreSQL."""
+    run = session.connection().execute
     if session.get_bind().dialect.name == "sqlite":
-        return session.exec(query, params=params).first()
+        return run(query, params).first()
     skipped: list[int] = []
     while True:
         attempt = query.where(col(Item.id).not_in(skipped)) if skipped else query
-        item_id = session.exec(
-            attempt.with_for_update(skip_locked=True, of=Item),  # type: ignore[arg-type]
-            params=params,
-        ).first()
-        if item_id is None:
+        found = run(attempt.with_for_update(skip_locked=True, of=Item), params).first()
+        if found is None:
             return None
-        still = session.exec(_still_free(), params={**params, "item": item_id}).first()
-        if still is not None:
-            return item_id
-        skipped.append(item_id)
+        if run(_still_free(), {**params, "item": found[0]}).first() is not None:
+            return found
+        skipped.append(found[0])
 
 
 def _gold_turn(gold_rate: float) -> bool:

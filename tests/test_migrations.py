@@ -375,7 +375,7 @@ def test_doctor_reports_the_revision_and_schema_drift(tmp_path, db_url):
         assert f"schema revision: {head} (newest known: {head})" in healthy.stdout
         assert "schema matches the models: ok" in healthy.stdout
         with ws.engine.begin() as conn:
-            conn.exec_driver_sql("DROP INDEX ix_item_split_labels")
+            conn.exec_driver_sql("DROP INDEX ix_item_split_labels_rank")
         sick = runner.invoke(app, [*args, "--json"])
         assert sick.exit_code == 1
         import json
@@ -383,7 +383,7 @@ def test_doctor_reports_the_revision_and_schema_drift(tmp_path, db_url):
         found = json.loads(sick.stdout)
         assert found["schema"] == {"revision": head, "head": head, "schema_version": str(int(head))}
         check = next(c for c in found["checks"] if c["check"] == "schema matches the models")
-        assert check["problems"] == ["missing index: ix_item_split_labels"]
+        assert check["problems"] == ["missing index: ix_item_split_labels_rank"]
 
 
 def test_promotion_times_written_by_schema_2_keep_their_instant(tmp_path, db_url):

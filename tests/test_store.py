@@ -185,6 +185,8 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("DROP INDEX ix_score_round_open_score")
         conn.execute("ALTER TABLE score DROP COLUMN closed")
         conn.execute("CREATE INDEX ix_score_round_score ON score (round_id, score)")
+        conn.execute("DROP INDEX ix_item_split_labels_rank")
+        conn.execute("CREATE INDEX ix_item_split_labels ON item (split, n_labels)")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
         conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:
@@ -199,5 +201,8 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(score)")}
         assert "ix_score_round_open_score" in indexes and "ix_score_round_score" not in indexes
         assert version.fetchone()[0] == str(SCHEMA_VERSION)
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
+        assert (
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+            == f"{SCHEMA_VERSION:04d}"
+        )
     assert not (tmp_path / "w" / "backups").exists()  # it held no rows: nothing to back up
