@@ -99,6 +99,10 @@ def _open(workspace: Path, db: str | None) -> Any:
     return Workspace.open(workspace, db_url=db)
 
 
+def _echo_err(line: str) -> None:
+    typer.echo(line, err=True)
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -477,6 +481,20 @@ def user_deactivate(
     with _open(workspace, db) as ws:
         ws.deactivate_user(name)
     typer.echo(f"Deactivated {name!r}; their token no longer signs in.")
+
+
+@user_app.command("revoke-links", short_help="Revoke every sign-in link serve printed.")
+@handle_errors
+def user_revoke_links(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Revoke the launch sign-in links of every server on this store, on any host: for a
+    server that died without revoking its own. Running servers keep serving; the links they
+    printed stop signing in (signed-in browsers stay signed in)."""
+    with _open(workspace, db) as ws:
+        revoked = ws.revoke_sign_in_links()
+    typer.echo(f"Revoked {revoked} sign-in link(s).")
 
 
 def _retrain_json(summary: dict[str, Any]) -> dict[str, Any]:
@@ -977,7 +995,13 @@ def serve(
     from labeling.server import serve as run_server
 
     code = run_server(
-        workspace, db_url=db, host=host, port=port, link_hours=link_hours, echo=typer.echo
+        workspace,
+        db_url=db,
+        host=host,
+        port=port,
+        link_hours=link_hours,
+        echo=typer.echo,
+        echo_err=_echo_err,
     )
     raise typer.Exit(0 if code in (0, -15, 143) else 1)
 
@@ -1009,7 +1033,9 @@ def demo(
     typer.echo("")
     from labeling.server import serve as run_server
 
-    code = run_server(directory, db_url=db, host=host, port=port, echo=typer.echo)
+    code = run_server(
+        directory, db_url=db, host=host, port=port, echo=typer.echo, echo_err=_echo_err
+    )
     raise typer.Exit(0 if code in (0, -15, 143) else 1)
 
 

@@ -4,7 +4,9 @@ The app runs in a child process (``python -m streamlit run app.py``) with the wo
 and database URL in its environment. Before it starts, the first active admin (created as
 ``admin`` when the workspace has none) gets a sign-in link valid for ``link_hours``, printed on
 the terminal as Jupyter prints its token: whoever started the server can open the UI at once.
-The link is revoked when the server stops. A second child process, the round worker
+The link is revoked when the server stops. A server killed outright cannot do that, so each
+one records its link in a run file (:mod:`labeling.serve_runs`) and the next ``serve`` on the
+same host revokes the links of servers that are gone. A second child process, the round worker
 (:mod:`labeling.worker`), runs retraining rounds in the background.
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from labeling import db, users
+from labeling import db, serve_runs, users
 from labeling.errors import BadInput, LabelloopError
 from labeling.models import Annotator
 from labeling.workspace import Workspace
@@ -38,6 +40,7 @@ class Launch:
     admin: str
     created_admin: bool
     token: str
+    run_file: Path
 
 
 def is_loopback(host: str) -> bool:
@@ -65,23 +68,44 @@ def check_port(host: str, port: int) -> None:
             ) from exc
 
 
+def sweep_stale_links(ws: Workspace) -> serve_runs.Sweep:
+    """Revoke the links of servers on this host that stopped without revoking their own."""
+
+    def revoke(token_ids: list[str]) -> int:
+        with db.write_session(ws.engine) as session:
+            return users.revoke_sign_in_links(session, token_ids=token_ids)
+
+    return serve_runs.sweep_stale(ws.root, revoke)
+
+
 def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch:
-    """Make sure an admin exists and issue their sign-in link."""
-    with db.write_session(ws.engine) as session:
-        admin = session.exec(
-            select(Annotator)
-            .where(Annotator.role == "admin", col(Annotator.active).is_(True))
-            .order_by(col(Annotator.id))
-        ).first()
-        created = admin is None
-        if admin is None:
-            name = "admin"
-            taken = session.exec(select(Annotator).where(Annotator.name == name)).first()
-            if taken is not None:
-                name = f"admin-{taken.id}"
-            admin, _token = users.add_annotator(session, name=name, role="admin")
-        token = users.issue_sign_in_link(session, annotator=admin, hours=link_hours)
-        admin_name = admin.name
+    """Make sure an admin exists, issue their sign-in link and record it in a run file.
+
+    The run file is written before the link is committed, so there is no moment when the link
+    works and no file names it; if the commit fails, the file is removed again.
+    """
+    run_file: Path | None = None
+    try:
+        with db.write_session(ws.engine) as session:
+            admin = session.exec(
+                select(Annotator)
+                .where(Annotator.role == "admin", col(Annotator.active).is_(True))
+                .order_by(col(Annotator.id))
+            ).first()
+            created = admin is None
+            if admin is None:
+                name = "admin"
+                taken = session.exec(select(Annotator).where(Annotator.name == name)).first()
+                if taken is not None:
+                    name = f"admin-{taken.id}"
+                admin, _token = users.add_annotator(session, name=name, role="admin")
+            token = users.issue_sign_in_link(session, annotator=admin, hours=link_hours)
+            admin_name = admin.name
+            run_file = serve_runs.record(ws.root, token.split("_", 2)[1])
+    except BaseException:
+        if run_file is not None:
+            serve_runs.forget(run_file)
+        raise
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
@@ -92,6 +116,7 @@ def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch
         admin=admin_name,
         created_admin=created,
         token=token,
+        run_file=run_file,
     )
 
 
@@ -157,16 +182,28 @@ def serve(
     port: int,
     link_hours: float = 24,
     echo: Callable[[str], None] = print,
+    echo_err: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
-    """Run the UI until interrupted; returns the Streamlit process's exit code."""
+    """Run the UI until interrupted; returns the Streamlit process's exit code.
+
+    ``echo`` prints the launch message, ``echo_err`` notes about links of servers that are gone.
+    """
     if not APP_FILE.is_file():
         raise LabelloopError(f"the Streamlit entry point {APP_FILE.name} is missing")
     check_port(host, port)
     ws = Workspace.open(root, db_url=db_url)
     try:
+        swept = sweep_stale_links(ws)
         launch = prepare(ws, host=host, port=port, link_hours=link_hours)
     finally:
         ws.close()
+    for path in swept.unreadable:
+        echo_err(f"warning: {path} is not a serve run file; left as it is")
+    if swept.removed:
+        echo_err(
+            f"Revoked {swept.revoked} sign-in link(s) of {swept.removed} server(s) on this host "
+            "that stopped without revoking their own."
+        )
     if not is_loopback(host):
         echo(
             f"warning: serving on {host}, reachable from other machines. Anyone who can reach "
@@ -215,12 +252,16 @@ def serve(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        _revoke(root, db_url, launch.token)
+        if _revoke(root, db_url, launch.token):
+            serve_runs.forget(launch.run_file)
 
 
-def _revoke(root: Path, db_url: str | None, token: str) -> None:
+def _revoke(root: Path, db_url: str | None, token: str) -> bool:
+    """Revoke the launch link; False when the workspace cannot be opened any more (its run file
+    then stays, so the next ``serve`` revokes the link)."""
     try:
         with Workspace.open(root, db_url=db_url) as ws, db.write_session(ws.engine) as session:
             users.revoke_sign_in_link(session, token)
     except LabelloopError:
-        pass
+        return False
+    return True

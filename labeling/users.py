@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
@@ -102,6 +103,22 @@ def revoke_sign_in_link(session: Session, token: str) -> None:
         link = session.exec(select(SignInLink).where(SignInLink.token_id == parts[1])).first()
         if link is not None:
             session.delete(link)
+
+
+def revoke_sign_in_links(session: Session, *, token_ids: Iterable[str] | None = None) -> int:
+    """Delete the launch links with these token ids, or every one when ``token_ids`` is None;
+    returns how many there were."""
+    query = select(SignInLink)
+    if token_ids is not None:
+        wanted = list(token_ids)
+        if not wanted:
+            return 0
+        query = query.where(col(SignInLink.token_id).in_(wanted))
+    links = session.exec(query).all()
+    for link in links:
+        session.delete(link)
+    session.flush()
+    return len(links)
 
 
 def _authenticate_link(session: Session, token_id: str, secret: str) -> Annotator | None:

@@ -256,6 +256,12 @@ class Workspace:
         with self._write() as session:
             return users.deactivate(session, name=name)
 
+    def revoke_sign_in_links(self) -> int:
+        """Revoke every launch link ``serve`` printed, of every server on this store; returns
+        how many there were. Running servers keep serving; their links stop signing in."""
+        with self._write() as session:
+            return users.revoke_sign_in_links(session)
+
     def list_users(self) -> list[Annotator]:
         with db.read_session(self.engine) as session:
             return users.list_annotators(session)

@@ -9,7 +9,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from labeling import Workspace, server
 from labeling.cli import app
+from labeling.errors import UnknownAnnotator
 from tests.conftest import YOUTUBE
 
 runner = CliRunner()
@@ -151,3 +153,28 @@ def test_init_in_an_impossible_place_is_a_clean_error(tmp_path):
     assert result.exit_code == 2
     assert "cannot create the workspace there" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_user_revoke_links_revokes_every_launch_link_of_every_host(ws_dir):
+    with Workspace.open(ws_dir) as ws:
+        launches = [server.prepare(ws, host="127.0.0.1", port=8501, link_hours=1) for _ in "ab"]
+        _, token = ws.add_user("alice")
+    elsewhere = json.loads(launches[1].run_file.read_text())
+    launches[1].run_file.write_text(json.dumps({**elsewhere, "host": "another-machine"}))
+    result = run("user", "revoke-links", "-w", str(ws_dir))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Revoked 2 sign-in link(s)."
+    with Workspace.open(ws_dir) as ws:
+        for launch in launches:
+            with pytest.raises(UnknownAnnotator, match="wrong or has been revoked"):
+                ws.sign_in(launch.token)
+        assert ws.sign_in(token).name == "alice"  # people's own tokens are not links
+    assert run("user", "revoke-links", "-w", str(ws_dir)).stdout.strip() == (
+        "Revoked 0 sign-in link(s)."
+    )
+
+
+def test_user_revoke_links_outside_a_workspace_is_one_line_exit_2(tmp_path):
+    result = run("user", "revoke-links", "-w", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and "not a labelloop workspace" in result.stderr

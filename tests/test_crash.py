@@ -2,7 +2,8 @@
 
 After each kill the store is consistent (``labelloop doctor`` passes): the import is all or
 nothing, every answer an annotator was told was saved is there, the items they held come back
-to the queue when their hold expires, and a killed server leaves no process behind. A round
+to the queue when their hold expires, and a killed server leaves no process behind (its
+sign-in link, which it could not revoke, is revoked by the next server to start). A round
 worker killed mid-round is covered by tests/test_rounds.py (failed round, old model kept).
 Runs on SQLite and PostgreSQL (``--backend``).
 """
@@ -17,6 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
@@ -24,6 +26,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli import app
 from labeling.config import write_config
+from labeling.errors import UnknownAnnotator
 from labeling.models import ImportBatch, Item, Lease, utcnow
 from labeling.services import UserSession
 from tests.browser import serve
@@ -202,6 +205,7 @@ def test_serve_killed_while_annotators_label_leaves_no_process_and_a_clean_store
     logs = {name: tmp_path / f"{name}.log" for name in tokens}
     with serve(ws.root, db_url=None if ws.db_url.startswith("sqlite") else ws.db_url) as server:
         process = server.process
+        link = server.sign_in_url.split("token=", 1)[1]
         pgid = os.getpgid(process.pid)
         labellers = {
             name: start_labeller(
@@ -237,7 +241,10 @@ def test_serve_killed_while_annotators_label_leaves_no_process_and_a_clean_store
     assert_store_matches(ws, found, overlap=1, exact=False)
     doctor = runner.invoke(app, ["doctor", "-w", str(ws.root), *_db_args(ws)])
     assert doctor.exit_code == 0, doctor.output
-    # A new server starts on the same store.
-    with serve(ws.root, db_url=None if ws.db_url.startswith("sqlite") else ws.db_url):
-        pass
+    assert ws.sign_in(link).role == "admin"  # the killed server could not revoke its link
+    # A new server starts on the same store, and revokes the dead one's link first.
+    with serve(ws.root, db_url=None if ws.db_url.startswith("sqlite") else ws.db_url) as again:
+        assert "Revoked 1 sign-in link(s)" in "".join(again.output)
+    with pytest.raises(UnknownAnnotator, match="wrong or has been revoked"):
+        ws.sign_in(link)
     ws.close()
