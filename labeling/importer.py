@@ -740,19 +740,60 @@ def _db_timestamp(session: Any, value: Any) -> Any:
     return value
 
 
+# One encoder for every row's source (json.dumps builds a new one per call with these options).
+_SOURCE_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _existing_ids(session: Any, ids: list[str]) -> dict[str, int | None]:
-    """Ids already in the store (this import's earlier chunks included), with their batch."""
+    """Ids already in the store (this import's earlier chunks included), with their batch.
+
+    On SQLite and PostgreSQL a driver-level query: compiling SQLAlchemy's IN list of 5,000
+    parameters and building its result rows cost more than the look-up itself.
+    """
+    connection = session.connection()
+    backend = connection.dialect.name
     found: dict[str, int | None] = {}
     for start in range(0, len(ids), 5_000):
         part = ids[start : start + 5_000]
-        found.update(
-            session.execute(
+        if backend == "postgresql":
+            rows: Any = connection.exec_driver_sql(
+                "SELECT external_id, batch_id FROM item WHERE external_id = ANY(%s)", (part,)
+            ).all()
+        elif backend == "sqlite":
+            marks = ", ".join("?" * len(part))
+            rows = connection.exec_driver_sql(
+                f"SELECT external_id, batch_id FROM item WHERE external_id IN ({marks})",
+                tuple(part),
+            ).all()
+        else:
+            rows = session.execute(
                 select(col(Item.external_id), col(Item.batch_id)).where(
                     col(Item.external_id).in_(part)
                 )
             ).all()
-        )
+        found.update((external_id, batch) for external_id, batch in rows)
     return found
+
+
+def _new_item_ids(session: Any, batch_id: int, after: int) -> list[tuple[str, int]]:
+    """(external id, item id) of the items this batch inserted with ids above ``after``."""
+    connection = session.connection()
+    backend = connection.dialect.name
+    if backend in {"sqlite", "postgresql"}:
+        mark = "?" if backend == "sqlite" else "%s"
+        return list(
+            connection.exec_driver_sql(
+                f"SELECT external_id, id FROM item WHERE batch_id = {mark} AND id > {mark}",
+                (batch_id, after),
+            ).all()
+        )
+    return list(
+        session.execute(
+            select(col(Item.external_id), col(Item.id)).where(
+                col(Item.batch_id) == batch_id, col(Item.id) > after
+            )
+        ).all()
+    )
 
 
 def run_import(
@@ -788,7 +829,7 @@ def run_import(
     )
     item_table = Item.__table__  # type: ignore[attr-defined]
     annotation_table = Annotation.__table__  # type: ignore[attr-defined]
-    with db.write_session(engine) as session:
+    with db.write_session(engine) as session, db.bulk_cache(session):
         batch = ImportBatch(
             source_name=path.name,
             format=fmt,
@@ -838,7 +879,7 @@ def run_import(
                     {
                         "external_id": external_id,
                         "text": text,
-                        "source": json.dumps(source, ensure_ascii=False, default=str),
+                        "source": _SOURCE_JSON.encode(source),
                         "content_hash": content_hash(text),
                         "split": split,
                         "gold_label": label if split == "gold" else None,
@@ -855,11 +896,7 @@ def run_import(
                 _bulk_insert(session, item_table, records)
                 report.imported += len(records)
                 if labelled:
-                    new_ids = session.execute(
-                        select(col(Item.external_id), col(Item.id)).where(
-                            col(Item.batch_id) == batch.id, col(Item.id) > before
-                        )
-                    ).all()
+                    new_ids = _new_item_ids(session, batch.id, before)
                     _bulk_insert(
                         session,
                         annotation_table,
@@ -887,6 +924,7 @@ def run_import(
         batch.duplicates = report.duplicates
         session.add(batch)
         report.batch_id = batch.id
+        session.commit()  # inside bulk_cache: its pages are clean when the cache shrinks back
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
