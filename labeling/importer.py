@@ -15,9 +15,10 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,11 +84,40 @@ class ImportReport:
         return asdict(self)
 
 
-@dataclass
 class _Chunk:
-    rows: list[dict[str, Any]]
-    numbers: list[int]
-    position: int
+    """Up to ``CHUNK_ROWS`` rows of a file, with their 1-based row (or line) numbers.
+
+    Readers of tabular files (CSV, Parquet) give ``columns`` (each field's cells in row
+    order), from which the checks and the write work a column at a time; ``rows`` are built
+    from them only when asked for. JSONL gives rows (its lines may differ in fields).
+    """
+
+    def __init__(
+        self,
+        numbers: Sequence[int],
+        position: int,
+        *,
+        rows: list[dict[str, Any]] | None = None,
+        columns: dict[str, list[Any]] | None = None,
+    ) -> None:
+        self.numbers = numbers
+        self.position = position
+        self.columns = columns
+        self._rows = rows
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            assert self.columns is not None
+            names = list(self.columns)
+            self._rows = [
+                dict(zip(names, row, strict=True))
+                for row in zip(*self.columns.values(), strict=True)
+            ]
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.numbers)
 
 
 # --------------------------------------------------------------------------- readers
@@ -331,14 +361,10 @@ class _CsvReader:
                     skip_blank_lines=True,
                 )
                 for frame in reader:
-                    columns = [frame[name].tolist() for name in self.fields]
-                    rows = [
-                        dict(zip(self.fields, row, strict=True))
-                        for row in zip(*columns, strict=True)
-                    ]
-                    numbers = list(range(number + 1, number + len(rows) + 1))
-                    number += len(rows)
-                    yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
+                    columns = {name: frame[name].tolist() for name in self.fields}
+                    numbers = range(number + 1, number + len(frame) + 1)
+                    number += len(frame)
+                    yield _Chunk(numbers, fh.tell(), columns=columns)
             except UnicodeDecodeError as exc:
                 raise _not_utf8(self.path) from exc
             except pd.errors.ParserError as exc:
@@ -406,10 +432,10 @@ class _JsonlReader:
                 rows.append({_clean_name(k): v for k, v in value.items()})
                 numbers.append(number)
                 if len(rows) >= CHUNK_ROWS:
-                    yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
+                    yield _Chunk(numbers, fh.tell(), rows=rows)
                     rows, numbers = [], []
             if rows:
-                yield _Chunk(rows=rows, numbers=numbers, position=fh.tell())
+                yield _Chunk(numbers, fh.tell(), rows=rows)
 
 
 def _json_kind(value: Any) -> str:
@@ -446,12 +472,10 @@ class _ParquetReader:
         total = max(self.file.metadata.num_rows, 1)
         try:
             for batch in self.file.iter_batches(batch_size=CHUNK_ROWS):
-                rows = [
-                    dict(zip(self.fields, row.values(), strict=True)) for row in batch.to_pylist()
-                ]
-                numbers = list(range(number + 1, number + len(rows) + 1))
-                number += len(rows)
-                yield _Chunk(rows=rows, numbers=numbers, position=self.size * number // total)
+                columns = {name: batch.column(k).to_pylist() for k, name in enumerate(self.fields)}
+                numbers = range(number + 1, number + batch.num_rows + 1)
+                number += batch.num_rows
+                yield _Chunk(numbers, self.size * number // total, columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise ImportFailed(
                 f"{self.path}: Parquet data unreadable after row {number}: {exc}"
@@ -522,6 +546,16 @@ class _Plan:
     id_field: str | None
     label_field: str | None
     labels: tuple[str, ...]
+
+
+@dataclass
+class _Plain:
+    """A chunk that passed every check (see :meth:`_RowChecker.plain`)."""
+
+    texts: list[str]
+    ids: list[str]
+    # The label cell of each row, stripped; "" where the row has none. None: no label field.
+    labels: list[str] | None
 
 
 class _RowChecker:
@@ -623,6 +657,52 @@ class _RowChecker:
                 self.unknown_beyond += 1
         return as_text
 
+    def plain(self, chunk: _Chunk) -> _Plain | None:
+        """The texts, ids and labels of a chunk that passes every check, found a column at a
+        time; None when the chunk needs the row-by-row checks.
+
+        Only chunks whose cells are all text without NUL, byte order marks or overlong cells,
+        with a text, id and known label (or none) in every row, take this path; anything else
+        returns None and goes through :meth:`check_cells`, :meth:`text`, :meth:`external_id`
+        and :meth:`label`, which find and name the first fault (or record unknown labels) as
+        they always have. So both paths accept and refuse the same files with the same words.
+        """
+        columns = chunk.columns
+        plan = self.plan
+        if columns is None or not chunk.numbers or plan.text_field not in columns:
+            return None
+        for values in columns.values():
+            if set(map(type, values)) != {str}:
+                return None
+            joined = "".join(values)
+            if "\x00" in joined or BOM in joined or max(map(len, values)) > MAX_CELL_CHARS:
+                return None
+        texts = columns[plan.text_field]
+        if not all(map(str.strip, texts)):
+            return None
+        # A text equal to its field's name may be a repeated header row: checked row by row.
+        if plan.text_field.strip() in map(str.strip, texts):
+            return None
+        if plan.id_field is None:
+            ids = [content_id(text) for text in texts]
+        else:
+            if plan.id_field not in columns:
+                return None
+            ids = list(map(str.strip, columns[plan.id_field]))
+            if not all(ids) or max(map(len, ids)) > MAX_ID_CHARS:
+                return None
+        labels = None
+        if plan.label_field is not None:
+            if plan.label_field not in columns:
+                return None
+            labels = list(map(str.strip, columns[plan.label_field]))
+            given = set(labels)
+            if "" in given and plan.split == "gold":
+                return None
+            if given - {""} - self.label_set:
+                return None
+        return _Plain(texts=texts, ids=ids, labels=labels)
+
     def raise_unknown_labels(self) -> None:
         if not self.unknown_labels:
             return
@@ -667,14 +747,15 @@ def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total
     rows_read = 0
     header = getattr(reader, "header_key", None)
     for chunk in reader.chunks():
-        for number, row in zip(chunk.numbers, chunk.rows, strict=True):
-            if header is not None:
-                _refuse_repeated_header(plan, header, number, row)
-            checker.check_cells(number, row)
-            text = checker.text(number, row)
-            checker.external_id(number, row, text)
-            checker.label(number, row)
-        rows_read += len(chunk.rows)
+        if checker.plain(chunk) is None:
+            for number, row in zip(chunk.numbers, chunk.rows, strict=True):
+                if header is not None:
+                    _refuse_repeated_header(plan, header, number, row)
+                checker.check_cells(number, row)
+                text = checker.text(number, row)
+                checker.external_id(number, row, text)
+                checker.label(number, row)
+        rows_read += len(chunk)
         if progress:
             progress("checking", chunk.position, total)
     if rows_read == 0:
@@ -701,8 +782,94 @@ def _refuse_repeated_header(
         )
 
 
+# The item columns an import writes, in the order of the tuples it builds.
+ITEM_INSERT_COLUMNS = [
+    "external_id",
+    "text",
+    "source",
+    "content_hash",
+    "split",
+    "gold_label",
+    "n_labels",
+    "rank",
+    "batch_id",
+    "created_at",
+]
+
+
+def _chunk_values(
+    checker: _RowChecker, chunk: _Chunk, drop_from_source: set[str]
+) -> tuple[list[str], list[str], list[str | None], Callable[[Sequence[int]], list[str]]]:
+    """A checked chunk's ids, texts and labels (None: no label), and a function giving the
+    source JSON of the rows at some positions (built only for the rows written)."""
+    plain = checker.plain(chunk)
+    if plain is None:
+        rows = chunk.rows
+        ids: list[str] = []
+        texts: list[str] = []
+        labels: list[str | None] = []
+        for number, row in zip(chunk.numbers, rows, strict=True):
+            text = checker.text(number, row)
+            ids.append(checker.external_id(number, row, text))
+            texts.append(text)
+            labels.append(checker.label(number, row))
+
+        def row_sources(positions: Sequence[int]) -> list[str]:
+            return [
+                _SOURCE_JSON.encode(
+                    {
+                        k: (v.strip(BOM) if isinstance(v, str) else v)
+                        for k, v in rows[i].items()
+                        if k not in drop_from_source
+                    }
+                )
+                for i in positions
+            ]
+
+        return ids, texts, labels, row_sources
+
+    columns = chunk.columns
+    assert columns is not None
+    names = [name for name in columns if name not in drop_from_source]
+
+    def column_sources(positions: Sequence[int]) -> list[str]:
+        whole = len(positions) == len(chunk)
+        picked = [
+            columns[name] if whole else [columns[name][i] for i in positions] for name in names
+        ]
+        return _json_objects(names, picked, len(positions))
+
+    labels = (
+        [label or None for label in plain.labels]
+        if plain.labels is not None
+        else [None] * len(chunk)
+    )
+    return plain.ids, plain.texts, labels, column_sources
+
+
+def _json_objects(names: list[str], columns: list[list[str]], count: int) -> list[str]:
+    """One JSON object per row of text ``columns``, each exactly as ``_SOURCE_JSON`` writes
+    ``dict(zip(names, row))``: the cells are escaped a column at a time and set in one
+    template, instead of encoding a dictionary per row."""
+    if not names:
+        return ["{}"] * count
+    escape = json.encoder.encode_basestring  # what the encoder uses with ensure_ascii=False
+    template = "{" + ", ".join(escape(name).replace("%", "%%") + ": %s" for name in names) + "}"
+    escaped = [list(map(escape, values)) for values in columns]
+    return [template % cells for cells in zip(*escaped, strict=True)]
+
+
 def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows in the session's transaction, fast.
+    """INSERT many rows (dicts with the same keys) in the session's transaction, fast."""
+    if rows:
+        _bulk_insert_tuples(session, table, list(rows[0]), [tuple(r.values()) for r in rows])
+
+
+def _bulk_insert_tuples(
+    session: Any, table: Any, names: list[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """INSERT many rows, given as tuples in the order of ``names``, in the session's
+    transaction.
 
     PostgreSQL: ``COPY ... FROM STDIN`` through psycopg (several times faster than batched
     INSERTs). Others: the driver's executemany, skipping SQLAlchemy's per-row parameter
@@ -712,14 +879,13 @@ def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
         return
     connection = session.connection()
     dialect = connection.dialect
-    names = list(rows[0])
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         raw = connection.connection.driver_connection
         target = dialect.identifier_preparer.quote(table.name)
         with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(tuple(row.values()))
+                copy.write_row(row)
         return
     style = dialect.paramstyle
     if style == "named":
@@ -729,7 +895,11 @@ def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     else:
         marks = ", ".join("?" if style == "qmark" else "%s" for _ in names)
     sql = f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} ({quoted}) VALUES ({marks})"
-    params: Any = rows if style in {"named", "pyformat"} else [tuple(r.values()) for r in rows]
+    params: Any = (
+        [dict(zip(names, row, strict=True)) for row in rows]
+        if style in {"named", "pyformat"}
+        else rows
+    )
     connection.exec_driver_sql(sql, params)
 
 
@@ -842,78 +1012,73 @@ def run_import(
         session.add(batch)
         session.flush()
         assert batch.id is not None
+        batch_id = batch.id
         importer_id = None
         if split == "pool" and label_field is not None:
             importer_id = system_annotator(session).id
         now = _db_timestamp(session, utcnow())
         for chunk in reader.chunks():
+            ids, texts, given, sources = _chunk_values(checker, chunk, drop_from_source)
+            report.rows_read += len(chunk)
             # Repeats within this chunk are caught here; repeats of earlier chunks are already
             # in the store (same transaction), so memory does not grow with the file.
-            seen: set[str] = set()
-            prepared: list[tuple[str, str, dict[str, Any], str | None]] = []
-            for number, row in zip(chunk.numbers, chunk.rows, strict=True):
-                text = checker.text(number, row)
-                external_id = checker.external_id(number, row, text)
-                label = checker.label(number, row)
-                if external_id in seen:
-                    report.duplicates_in_file += 1
-                    continue
-                seen.add(external_id)
-                prepared.append((external_id, text, row, label))
-            report.rows_read += len(chunk.rows)
-            in_store = _existing_ids(session, [p[0] for p in prepared])
-            from_this_file = sum(1 for b in in_store.values() if b == batch.id)
+            keep: Sequence[int] = range(len(ids))
+            if len(set(ids)) < len(ids):
+                seen: set[str] = set()
+                keep = []
+                for k, external_id in enumerate(ids):
+                    if external_id not in seen:
+                        seen.add(external_id)
+                        keep.append(k)
+                report.duplicates_in_file += len(ids) - len(keep)
+            in_store = _existing_ids(session, [ids[k] for k in keep])
+            from_this_file = sum(1 for b in in_store.values() if b == batch_id)
             report.duplicates_in_file += from_this_file
             report.duplicates_in_store += len(in_store) - from_this_file
-            records = []
-            labelled: dict[str, str] = {}
-            for external_id, text, row, label in prepared:
-                if external_id in in_store:
-                    continue
-                source = {
-                    k: (v.strip(BOM) if isinstance(v, str) else v)
-                    for k, v in row.items()
-                    if k not in drop_from_source
-                }
-                records.append(
-                    {
-                        "external_id": external_id,
-                        "text": text,
-                        "source": _SOURCE_JSON.encode(source),
-                        "content_hash": content_hash(text),
-                        "split": split,
-                        "gold_label": label if split == "gold" else None,
-                        "n_labels": 1 if (label is not None and split == "pool") else 0,
-                        "rank": queue_rank(queue_seed, external_id),
-                        "batch_id": batch.id,
-                        "created_at": now,
-                    }
+            if in_store:
+                keep = [k for k in keep if ids[k] not in in_store]
+            if not keep:
+                if progress:
+                    progress("writing", chunk.position, total)
+                continue
+            new_ids = [ids[k] for k in keep]
+            new_texts = [texts[k] for k in keep]
+            new_labels = [given[k] for k in keep]
+            gold = split == "gold"
+            records = list(
+                zip(
+                    new_ids,
+                    new_texts,
+                    sources(keep),
+                    map(content_hash, new_texts),
+                    repeat(split),
+                    new_labels if gold else repeat(None),
+                    repeat(0) if gold else (0 if label is None else 1 for label in new_labels),
+                    (queue_rank(queue_seed, external_id) for external_id in new_ids),
+                    repeat(batch_id),
+                    repeat(now),
                 )
-                if label is not None and split == "pool":
-                    labelled[external_id] = label
-            if records:
-                before = session.execute(select(func.max(Item.id))).scalar() or 0
-                _bulk_insert(session, item_table, records)
-                report.imported += len(records)
-                if labelled:
-                    new_ids = _new_item_ids(session, batch.id, before)
-                    _bulk_insert(
-                        session,
-                        annotation_table,
-                        [
-                            {
-                                "item_id": item_id,
-                                "annotator_id": importer_id,
-                                "label": labelled[external_id],
-                                "skipped": False,
-                                "origin": "import",
-                                "created_at": now,
-                            }
-                            for external_id, item_id in new_ids
-                            if external_id in labelled
-                        ],
-                    )
-                    report.labels_recorded += len(labelled)
+            )
+            labelled = (
+                {i: label for i, label in zip(new_ids, new_labels, strict=True) if label}
+                if not gold
+                else {}
+            )
+            before = session.execute(select(func.max(Item.id))).scalar() or 0
+            _bulk_insert_tuples(session, item_table, ITEM_INSERT_COLUMNS, records)
+            report.imported += len(records)
+            if labelled:
+                _bulk_insert_tuples(
+                    session,
+                    annotation_table,
+                    ["item_id", "annotator_id", "label", "skipped", "origin", "created_at"],
+                    [
+                        (item_id, importer_id, labelled[external_id], False, "import", now)
+                        for external_id, item_id in _new_item_ids(session, batch_id, before)
+                        if external_id in labelled
+                    ],
+                )
+                report.labels_recorded += len(labelled)
             if progress:
                 progress("writing", chunk.position, total)
         report.duplicates = report.duplicates_in_file + report.duplicates_in_store
