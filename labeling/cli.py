@@ -533,6 +533,7 @@ def retrain(
             typer.echo(f"  {text}...", err=True)
 
     with _open(workspace, db) as ws:
+        rounds.lower_priority(ws.config.round_nice)
         done = rounds.retrain(ws, strategy=strategy, progress=stage)
         summary = rounds.round_summary(done)
     if as_json:

@@ -64,6 +64,9 @@ class WorkspaceConfig:
     # The longest one code LF call may take on the local engine, in seconds (0: no limit).
     # A call that takes longer stops `lf apply` with an error naming the LF and the item.
     lf_timeout: float = 30.0
+    # Rounds run at this lower CPU priority (a Unix nice value, 0-19), so that annotators'
+    # clicks, served by other processes on the same machine, come first.
+    round_nice: int = 10
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -76,6 +79,7 @@ _INT_KEYS = {
     "batch_size": (1, 100_000),
     "stop_set_size": (10, 1_000_000),
     "drift_priority": (0, 10_000_000),
+    "round_nice": (0, 19),
 }
 _FLOAT_KEYS = {
     "promote_tolerance": (0.0, 1.0),
@@ -263,6 +267,7 @@ def render_config(config: WorkspaceConfig) -> str:
         "drift_action": "# warn, or retrain: also queue a round and serve the new items first.",
         "drift_priority": "# ...until this many of them are labelled.",
         "lf_timeout": "# Longest one code LF call may take, in seconds (0: no limit).",
+        "round_nice": "# CPU priority of rounds (nice 0-19): annotators' clicks come first.",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

@@ -108,6 +108,31 @@ def _worker_name() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+def lower_priority(nice: int) -> int:
+    """Run this process at CPU priority ``nice`` (Unix nice value) or lower; returns the value
+    in effect.
+
+    Rounds are batch work beside people waiting on clicks: at a lower priority the kernel
+    gives the annotators' processes (and the database server) the CPU first when both want it,
+    and the round all of it otherwise. Every thread is set, numpy's pools included (on Linux a
+    nice value belongs to a thread, and those threads exist before this call). The value only
+    ever goes up: an unprivileged process cannot take it back.
+    """
+    if not hasattr(os, "setpriority") or nice <= 0:
+        return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # not Linux: the process
+    for tid in threads:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:
+            pass  # a thread that has ended, or a platform that refuses
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 # --------------------------------------------------------------------------- life cycle
 
 

@@ -31,6 +31,7 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    rounds.lower_priority(ws.config.round_nice)
     failed = rounds.recover(ws)
     if failed:
         print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)
@@ -40,6 +41,7 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                 break  # the server is gone
             try:
                 ws.config = load_config(ws.root)  # settings may change while we run
+                rounds.lower_priority(ws.config.round_nice)
                 rounds.recover(ws)
                 rounds.maybe_trigger(ws)
                 round_id = rounds.claim_queued(ws)

@@ -190,3 +190,39 @@ def test_one_round_at_a_time(yt):
     assert rounds.claim_queued(yt) == queued.id
     with pytest.raises(rounds.RoundError, match="one round runs at a time"):
         rounds.retrain(yt)
+
+
+def test_rounds_run_at_a_lower_cpu_priority_in_every_thread():
+    """The worker and `labelloop retrain` lower every thread of their process, numpy's pool
+    threads included (they exist before the call), and never raise a priority back."""
+    script = """
+import os, threading, numpy
+from labeling import rounds
+stop = threading.Event()
+worker = threading.Thread(target=stop.wait)
+worker.start()
+print(rounds.lower_priority(7), rounds.lower_priority(3))
+tids = [int(t) for t in os.listdir("/proc/self/task")]
+print(min(os.getpriority(os.PRIO_PROCESS, t) for t in tids), len(tids))
+stop.set()
+worker.join()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    first, second = done.stdout.split("\n")[:2]
+    assert first.split() == ["7", "7"]
+    lowest, threads = (int(v) for v in second.split())
+    assert lowest == 7 and threads >= 2
+
+
+def test_round_nice_is_a_setting_with_a_range(tmp_path):
+    from labeling.config import load_config
+
+    ws = Workspace.create(tmp_path / "ws", labels=["a", "b"])
+    assert ws.config.round_nice == 10
+    ws.close()
+    path = tmp_path / "ws" / "labelloop.toml"
+    path.write_text(path.read_text().replace("round_nice = 10", "round_nice = 25"))
+    with pytest.raises(Exception, match="round_nice"):
+        load_config(tmp_path / "ws")
