@@ -146,3 +146,34 @@ def test_duplicate_names_across_files_keep_the_first(tmp_path):
 def test_a_missing_folder_has_no_lfs(tmp_path):
     result = load_lf_dir(tmp_path / "nowhere", LABELS)
     assert result.lfs == [] and result.errors == []
+
+
+def test_a_link_to_a_file_outside_the_folder_is_refused_and_not_run(tmp_path):
+    folder = tmp_path / "lfs"
+    folder.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    marker = tmp_path / "ran"
+    write(outside, "evil.py", GOOD + f"\nopen({str(marker)!r}, 'w').close()\n")
+    (folder / "evil.py").symlink_to(outside / "evil.py")
+    write(folder, "rules.py", GOOD.replace("has_link", "has_link2").replace("short", "short2"))
+    result = load_lf_dir(folder, LABELS)
+    assert [lf.name for lf in result.lfs] == ["has_link2", "short2"]
+    assert [e.file for e in result.errors] == ["evil.py"]
+    assert "outside the LF folder" in result.errors[0].message
+    assert not marker.exists()
+
+
+def test_a_linked_lf_folder_and_links_within_it_load(tmp_path):
+    real = tmp_path / "repo" / "lfs"
+    real.mkdir(parents=True)
+    write(real, "rules.py", GOOD)
+    (real / "alias.py").symlink_to(real / "rules.py")
+    linked = tmp_path / "lfs"
+    linked.symlink_to(real)
+    result = load_lf_dir(linked, LABELS)
+    assert [lf.name for lf in result.lfs] == ["has_link", "short"]
+    # The alias is the same file again: it loads first (sorted by name), so the file it points
+    # to repeats its names.
+    assert {e.file for e in result.errors} == {"rules.py"}
+    assert all("duplicate LF name" in e.message for e in result.errors)

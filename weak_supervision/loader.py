@@ -47,14 +47,31 @@ class LoadResult:
 def load_lf_dir(folder: Path | str, labels: Sequence[str]) -> LoadResult:
     """Load every ``*.py`` in ``folder`` (files starting with ``_`` are skipped, sorted by name).
 
-    A missing folder is no LFs, not an error: a new workspace has none yet.
+    A missing folder is no LFs, not an error: a new workspace has none yet. A symbolic link to
+    a file outside the folder is an error and is not loaded (a link between files of the
+    folder is followed; the folder itself may be a link).
     """
     folder = Path(folder)
     result = LoadResult()
     if not folder.is_dir():
         return result
+    home = folder.resolve()
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
+            continue
+        target = path.resolve()
+        if target.parent != home:
+            # LF code runs with the user's rights: it is loaded only from this folder, so
+            # whoever may write here decides what runs, and a link cannot bring in code kept
+            # (and changed) elsewhere.
+            result.errors.append(
+                LoadError(
+                    file=path.name,
+                    line=None,
+                    message=f"a link to {target}, outside the LF folder; LF files are loaded "
+                    "only from the folder itself: copy the file in instead",
+                )
+            )
             continue
         lfs, errors = load_lf_file(path, labels)
         result.errors.extend(errors)
