@@ -101,7 +101,9 @@ def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch
                 admin, _token = users.add_annotator(session, name=name, role="admin")
             token = users.issue_sign_in_link(session, annotator=admin, hours=link_hours)
             admin_name = admin.name
-            run_file = serve_runs.record(ws.root, token.split("_", 2)[1])
+            token_id = users.sign_in_link_id(token)
+            assert token_id is not None
+            run_file = serve_runs.record(ws.root, token_id)
     except BaseException:
         if run_file is not None:
             serve_runs.forget(run_file)

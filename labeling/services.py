@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from labeling import db, importer, queue, users
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
-from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Round, Score, utcnow
+from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Score, utcnow
 from labeling.workspace import Workspace
 
 ROLE_LEVEL = {"annotator": 0, "engineer": 1, "lead": 2, "admin": 3}
@@ -232,25 +232,24 @@ class UserSession:
         """The promoted model's prediction for the item, if a model has scored it."""
         with self._read() as session:
             self._me(session)
+            promoted = queue.promoted_round(session)
+            if promoted is None:
+                return None
             row = session.exec(
-                select(Score.prediction, Score.confidence, Score.round_id)
-                .join(Round, col(Round.id) == col(Score.round_id))
-                .where(col(Round.promoted).is_(True), Score.item_id == item_id)
-                .order_by(col(Round.id).desc())
+                select(Score.prediction, Score.confidence).where(
+                    Score.round_id == promoted, Score.item_id == item_id
+                )
             ).first()
-            promoted = queue.promoted_round(session) if row is None else None
-        if row is None and promoted is not None:
+        if row is None:
             # Big pools store queue scores for the top of the queue only; every item's
             # prediction is in the round's predictions file.
             from labeling import predictions
 
             table = predictions.load(self.workspace, promoted)
-            found = table.get(item_id) if table is not None else None
-            if found is not None:
-                return Hint(prediction=found[0], confidence=found[1], round_id=promoted)
+            row = table.get(item_id) if table is not None else None
         if row is None or row[0] is None:
             return None
-        return Hint(prediction=row[0], confidence=row[1], round_id=row[2])
+        return Hint(prediction=row[0], confidence=row[1], round_id=promoted)
 
     def progress(self) -> Progress:
         pool, labelled, open_items = _PoolCounts.get(self.workspace)

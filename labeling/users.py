@@ -97,10 +97,16 @@ def issue_sign_in_link(session: Session, *, annotator: Annotator, hours: float =
     return f"ls_{token_id}_{secret}"
 
 
-def revoke_sign_in_link(session: Session, token: str) -> None:
+def sign_in_link_id(token: str) -> str | None:
+    """The public id of a launch token made by :func:`issue_sign_in_link` (None: not one)."""
     parts = token.split("_", 2)
-    if len(parts) == 3 and parts[0] == "ls":
-        link = session.exec(select(SignInLink).where(SignInLink.token_id == parts[1])).first()
+    return parts[1] if len(parts) == 3 and parts[0] == "ls" and parts[1] else None
+
+
+def revoke_sign_in_link(session: Session, token: str) -> None:
+    token_id = sign_in_link_id(token)
+    if token_id is not None:
+        link = session.exec(select(SignInLink).where(SignInLink.token_id == token_id)).first()
         if link is not None:
             session.delete(link)
 
