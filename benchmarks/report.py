@@ -149,18 +149,22 @@ def claims_section(result: dict) -> str:
     lines += [
         "",
         "What limits it: this machine has 2 cores, shared by the 8 annotators, the PostgreSQL "
-        "server and the benchmark itself. A claim plus a label is about 20 statements (each a "
-        "round trip on PostgreSQL: 10-12 ms of work at p50), and SQLite has one writer at a "
-        "time, so two key presses that arrive together wait for each other: that is the p95. "
-        "Flat out, every annotator waits for the others in turn. Before SQLite writers were "
-        "queued on a lock (commit f9e9a4f and earlier), SQLite's own busy handler let some "
-        "writers wait seconds while others slipped in: flat out, p99 was 2.9 s (threads) and "
-        "3.4 s (processes), against 0.17 s and 0.61 s now, at higher throughput. Before closed "
+        "server and the benchmark itself. Through the Python API a claim and a label are two "
+        "transactions and 17 statements (each a round trip on PostgreSQL; one client alone: "
+        "3.5 ms claim, 3.4 ms label at p50), and SQLite has one writer at a time, so two key "
+        "presses that arrive together wait for each other: that is the p95. The Label page "
+        "does the label and the next claim in one transaction. Flat out, every annotator waits "
+        "for the others in turn. Before SQLite writers were queued on a lock (commit f9e9a4f "
+        "and earlier), SQLite's own busy handler let some writers wait seconds while others "
+        "slipped in: flat out, p99 was 2.9 s (threads) and 3.4 s (processes). Before closed "
         "items left the score walk, a claim slowed by about 4 ms per 1,000 labels given since "
-        "the last round (13 ms after 3,000; 200-300 ms after 50,000); now it stays at 3-4 ms. "
-        "During a round, a round's score writes held SQLite's one write lock 20,000 rows at a "
-        "time; in 2,000-row transactions the claim p95 fell from 205 to 93 ms. What is left "
-        "is the round's CPU: it featurizes and scores a million items on the same 2 cores.",
+        "the last round; now it stays at 3-4 ms. During a round: its score writes hold "
+        "SQLite's write lock 2,000 rows at a time (20,000 before: p95 205 ms), and the round "
+        "runs at nice 10 (`round_nice`), so the annotators and the database get the 2 cores "
+        "first: the paced p95 during a 1M-item first round fell from 27.8 to 15.9 ms on SQLite "
+        "and from 48.7 to 29.2 ms on PostgreSQL, while the round took 136 s instead of "
+        "126-131 s. PostgreSQL stays above 20 ms at p95 when paced as threads (23.8 ms) and "
+        "during a round: its server, the round and 8 clients share 2 cores.",
         "",
         f"Setup per backend: import {params['rows']:,} rows, then write the scores "
         "("

@@ -279,7 +279,8 @@ class Workspace:
 
     def _item_id(self, session: Session, item: int | str) -> int:
         if isinstance(item, int) and not isinstance(item, bool):
-            if session.get(Item, item) is None:
+            # The id alone (an index look-up): loading the row would read its text and source.
+            if session.exec(select(Item.id).where(Item.id == item)).first() is None:
                 raise UnknownItem(f"no item with id {item}")
             return item
         found = session.exec(select(Item.id).where(Item.external_id == str(item))).first()

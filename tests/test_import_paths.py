@@ -179,3 +179,13 @@ def test_json_objects_match_the_encoder(value):
     for k, row in enumerate(zip(*columns, strict=True)):
         assert built[k] == importer._SOURCE_JSON.encode(dict(zip(names, row, strict=True)))
     assert importer._json_objects([], [], 3) == ["{}"] * 3
+
+
+def test_the_bulk_cache_is_given_back_after_an_import(workspace, tmp_path):
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"id": range(50), "text": [f"t{k}" for k in range(50)]}).to_csv(path, index=False)
+    with workspace.engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    workspace.import_file(path, id_field="id")
+    with workspace.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
