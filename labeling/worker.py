@@ -31,7 +31,6 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    rounds.lower_priority(ws.config.round_nice)
     failed = rounds.recover(ws)
     if failed:
         print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)
