@@ -140,9 +140,8 @@ def _prepare(root: Path, db_url: str, csv_path: Path, annotators: int) -> dict[s
                     )
                 ],
             )
-    if not db.is_sqlite(ws.engine):
-        with ws.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    # What a round does after writing its scores (the import refreshed the rest itself).
+    db.refresh_statistics(ws.engine, Score.__table__.name)  # type: ignore[attr-defined]
     scored = time.perf_counter() - started
     for k in range(annotators):
         ws.add_user(f"a{k}")

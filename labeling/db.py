@@ -434,6 +434,23 @@ def _release_free_memory() -> None:
         pass
 
 
+def refresh_statistics(engine: Engine, *tables: str) -> None:
+    """Update the planner's statistics of ``tables`` after a bulk write (PostgreSQL: ANALYZE).
+
+    Without it the planner keeps the row counts it saw when the tables were nearly empty until
+    autovacuum gets round to them (a minute or more): it then read every open score and sorted
+    them on each claim, 90-180 ms a claim on a 4,000-item pool instead of one index step.
+    ANALYZE takes no lock that holds up reads or writes of rows. SQLite's planner is steered by
+    the queries' own index hints and is left alone.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        for table in tables:
+            conn.exec_driver_sql(f"ANALYZE {quote(table)}")
+
+
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:

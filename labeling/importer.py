@@ -1090,6 +1090,8 @@ def run_import(
         session.add(batch)
         report.batch_id = batch.id
         session.commit()  # inside bulk_cache: its pages are clean when the cache shrinks back
+    if report.imported:
+        db.refresh_statistics(engine, item_table.name, annotation_table.name)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

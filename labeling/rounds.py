@@ -723,6 +723,7 @@ def _store_scores(
         ]
         with db.write_session(ws.engine) as session:
             _bulk_insert(session, Score.__table__, records)  # type: ignore[attr-defined]
+    db.refresh_statistics(ws.engine, Score.__table__.name)  # type: ignore[attr-defined]
     return len(stored)
 
 

@@ -5,11 +5,13 @@ Runs on SQLite and PostgreSQL (``--backend``).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
-from labeling import Workspace
+from labeling import Workspace, rounds
 from labeling.config import write_config
 from labeling.models import Item, Round, Score, utcnow
 
@@ -66,4 +68,54 @@ def test_with_overlap_two_an_item_closes_at_its_second_label(tmp_path, db_url):
     assert second.external_id == "i4"
     ws.annotate(second.item_id, "bob", "b")
     assert _score(ws, ids["i4"]) == (0.4, True)
+    ws.close()
+
+
+def _planner_rows(ws: Workspace, table: str) -> float:
+    with ws.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = :t AND relkind = 'r'"),
+            {"t": table},
+        )
+        return float(found.scalar_one())
+
+
+def _rows(ws: Workspace, table: str) -> int:
+    with ws.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_postgresql_statistics_are_fresh_after_an_import_and_a_round(tmp_path, postgres_server):
+    """After bulk writes the planner knows the tables' sizes at once, not when autovacuum runs.
+
+    With the counts it saw while the tables were empty, PostgreSQL read and sorted every open
+    score on each claim (90-180 ms a claim on a 4,000-item pool) instead of stepping down the
+    score index.
+    """
+    url = postgres_server.create_database(f"stats{uuid.uuid4().hex}")
+    ws = Workspace.create(tmp_path / "w", labels=["a", "b"], db_url=url)
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "id,text,label\n"
+        + "".join(
+            f"i{k},text {k} word{k % 7},{'a' if k < 10 else 'b' if k < 20 else ''}\n"
+            for k in range(600)
+        )
+    )
+    ws.import_file(path, id_field="id", label_field="label")
+    assert _planner_rows(ws, "item") == _rows(ws, "item") == 600
+    assert _planner_rows(ws, "annotation") == _rows(ws, "annotation") == 20
+    assert rounds.retrain(ws).promoted
+    assert _planner_rows(ws, "score") == _rows(ws, "score") > 500
+    with ws.engine.connect() as conn:
+        plan = "\n".join(
+            conn.execute(
+                text(
+                    "EXPLAIN SELECT item.id FROM item JOIN score ON score.item_id = item.id "
+                    "AND score.round_id = 1 AND score.closed IS false WHERE item.n_labels + 0 < 1 "
+                    "ORDER BY score.score DESC LIMIT 1 FOR UPDATE OF item SKIP LOCKED"
+                )
+            ).scalars()
+        )
+    assert "ix_score_round_open_score" in plan and "Sort" not in plan, plan
     ws.close()
