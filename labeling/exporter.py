@@ -125,6 +125,18 @@ class _SourceColumns:
         }
 
 
+def _pages(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
+    """The rows of ``query`` in ``key`` order, :data:`CHUNK_ITEMS` at a time (keyset paging:
+    each page starts after the last key seen, so no page costs more than the first)."""
+    last = 0
+    while True:
+        rows = session.exec(query.where(key > last).order_by(key).limit(CHUNK_ITEMS)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
 def _item_rows(
     engine: Engine,
     labels: tuple[str, ...],
@@ -140,24 +152,16 @@ def _item_rows(
             if round_predictions is not None and promoted is not None
             else None
         )
-        last = 0
-        while True:
-            items = session.exec(
-                select(  # type: ignore[call-overload]
-                    Item.id,
-                    Item.external_id,
-                    Item.text,
-                    Item.source,
-                    Item.split,
-                    Item.gold_label,
-                    Item.batch_id,
-                )
-                .where(col(Item.id) > last)
-                .order_by(col(Item.id))
-                .limit(CHUNK_ITEMS)
-            ).all()
-            if not items:
-                return
+        query = select(  # type: ignore[call-overload]
+            Item.id,
+            Item.external_id,
+            Item.text,
+            Item.source,
+            Item.split,
+            Item.gold_label,
+            Item.batch_id,
+        )
+        for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
             counts: dict[int, dict[str, int]] = defaultdict(dict)
             decided: dict[int, str] = {}
@@ -212,24 +216,17 @@ def _item_rows(
                 }
                 row.update(source_columns.values(batch_id, json.loads(source)))
                 yield row
-            last = high
 
 
 def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
     with Session(engine) as session:
-        last = 0
-        while True:
-            rows = session.exec(
-                select(Annotation, Item.external_id, Annotator.name)
-                .join(Item, col(Item.id) == Annotation.item_id)
-                .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
-                .where(col(Annotation.id) > last)
-                .order_by(col(Annotation.id))
-                .limit(CHUNK_ITEMS)
-            ).all()
-            if not rows:
-                return
-            for annotation, external_id, annotator in rows:
+        query = (
+            select(Annotation.id, Annotation, Item.external_id, Annotator.name)
+            .join(Item, col(Item.id) == Annotation.item_id)
+            .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
+        )
+        for rows in _pages(session, query, col(Annotation.id)):
+            for _id, annotation, external_id, annotator in rows:
                 yield {
                     "annotation_id": annotation.id,
                     "item_id": external_id,
@@ -242,7 +239,6 @@ def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
                     "origin": annotation.origin,
                     "created_at": annotation.created_at.isoformat(),
                 }
-            last = rows[-1][0].id or last
 
 
 def _flat(value: Any) -> Any:

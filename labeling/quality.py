@@ -243,10 +243,19 @@ def gold_accuracy(session: Session, labels: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def agreement(session: Session, labels: tuple[str, ...]) -> dict[str, Any]:
-    """Pairwise Cohen's kappa, Krippendorff's alpha and the pair confusion on pool items."""
+def agreement(
+    session: Session,
+    labels: tuple[str, ...],
+    *,
+    answers: dict[int, dict[int, str]] | None = None,
+) -> dict[str, Any]:
+    """Pairwise Cohen's kappa, Krippendorff's alpha and the pair confusion on pool items.
+
+    ``answers``: the pool's current answers (:func:`_current_answers`) when already read.
+    """
     people = _people(session)
-    answers = _current_answers(session, "pool")
+    if answers is None:
+        answers = _current_answers(session, "pool")
     shared: dict[tuple[int, int], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     units: list[list[str]] = []
     for by_person in answers.values():
@@ -322,12 +331,22 @@ def throughput(session: Session) -> dict[str, dict[str, Any]]:
     return result
 
 
-def coverage(session: Session, labels: tuple[str, ...], weak_threshold: float) -> dict[str, Any]:
-    """Share of the pool labelled by people, voted on by an active LF, weakly labelled, both."""
+def coverage(
+    session: Session,
+    labels: tuple[str, ...],
+    weak_threshold: float,
+    *,
+    human: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """Share of the pool labelled by people, voted on by an active LF, weakly labelled, both.
+
+    ``human``: the pool's labels from people (``rounds.human_labels``) when already read.
+    """
     from labeling.rounds import human_labels
 
     pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
-    human = human_labels(session, labels)
+    if human is None:
+        human = human_labels(session, labels)
     lf_items = session.exec(
         select(func.count(func.distinct(LFVote.item_id)))
         .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
@@ -512,17 +531,26 @@ def _latest_review(ws: Workspace) -> tuple[int | None, dict[str, Any] | None]:
     return None, None
 
 
-def review_items(ws: Workspace, *, limit: int | None = 200) -> dict[str, Any]:
+def review_items(
+    ws: Workspace,
+    *,
+    limit: int | None = 200,
+    answers: dict[int, dict[int, str]] | None = None,
+    current: dict[int, str] | None = None,
+) -> dict[str, Any]:
     """Items a lead should look at, by kind, with what each source says about them.
 
     ``model`` and ``likely_error`` come from the latest round's cross-validated probabilities
     and only list items whose label has not changed since (nor been adjudicated).
+    ``answers`` and ``current``: the pool's current answers and labels from people, when the
+    caller has read them already (see :func:`summary`).
     """
     labels = ws.labels
     config = ws.config
     with db.read_session(ws.engine) as session:
         people = _people(session)
-        answers = _current_answers(session, "pool")
+        if answers is None:
+            answers = _current_answers(session, "pool")
         decided = dict(
             session.exec(
                 select(Annotation.item_id, Annotation.label).where(
@@ -530,9 +558,10 @@ def review_items(ws: Workspace, *, limit: int | None = 200) -> dict[str, Any]:
                 )
             ).all()  # type: ignore[arg-type]
         )
-        from labeling.rounds import human_labels
+        if current is None:
+            from labeling.rounds import human_labels
 
-        current = human_labels(session, labels)
+            current = human_labels(session, labels)
         weak = {
             item_id: (label, confidence)
             for item_id, label, confidence in session.exec(
@@ -666,14 +695,19 @@ def adjudicate(
 
 def summary(ws: Workspace) -> dict[str, Any]:
     """Every metric, as ``status --json`` carries it under coverage/quality/model/..."""
+    from labeling.rounds import human_labels
+
     labels = ws.labels
     with db.read_session(ws.engine) as session:
-        cover = coverage(session, labels, ws.config.weak_threshold)
+        # Read once, used by coverage, agreement and the review counts.
+        answers = _current_answers(session, "pool")
+        human = human_labels(session, labels)
+        cover = coverage(session, labels, ws.config.weak_threshold, human=human)
         gold = gold_accuracy(session, labels)
-        agree = agreement(session, labels)
+        agree = agreement(session, labels, answers=answers)
         speed = throughput(session)
         drift = drift_reports(session)
-    review = review_items(ws, limit=0)
+    review = review_items(ws, limit=0, answers=answers, current=human)
     model = model_metrics(ws)
     cover["rounds"] = [
         {"round": r["round"], "labels": r["n_human"], **(r["coverage"] or {})}
