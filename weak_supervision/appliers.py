@@ -12,6 +12,7 @@ whatever thread the caller runs in.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import time
@@ -310,34 +311,55 @@ def _code_votes_in_child(
     """Votes of code LFs computed in a forked child that is killed when one call overruns.
 
     A fork, not a spawned interpreter: the child starts in milliseconds with the LFs and the
-    rows already in memory (nothing to pickle, so any LF works), whatever thread forks it. The
-    child writes which LF and row it is on, and when that call started, to shared memory; the
-    parent reads it every ``_WATCH_INTERVAL`` seconds. Only the votes travel back.
+    rows already in memory (nothing to pickle, so any LF works), whatever thread forks it.
+    Before each call the child writes the call's number (see :func:`_call_number`) to shared
+    memory, one integer; the parent reads it every ``_WATCH_INTERVAL`` seconds (a tenth of
+    ``limit`` if less) and stops the child when one number stays longer than ``limit``. A call
+    is timed from when the parent first saw its number, so it is never stopped early and at
+    most one interval late. Only the votes travel back.
+
+    The collector is frozen across the fork: the child's collections then never walk (and so
+    never write to, and copy) the parent's objects.
     """
     context = multiprocessing.get_context("fork")
-    # [LF column, row, monotonic start of the running call (0: none)]. CLOCK_MONOTONIC is one
-    # clock for the whole machine, so the parent can compare the child's readings with its own.
-    watch = context.RawArray("d", 3)
+    watch = context.RawArray("q", 1)
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_child_votes, args=(lfs, frame, watch, sender), name="labelloop-lfs", daemon=True
+        target=_child_votes,
+        args=(lfs, frame, watch, sender),
+        name="labelloop-lfs",
+        daemon=True,
     )
-    child.start()
+    collecting, ours = gc.isenabled(), gc.get_freeze_count() == 0  # the caller's freeze stays
+    gc.disable()
+    if ours:
+        gc.freeze()
+    try:
+        child.start()
+    finally:
+        if ours:
+            gc.unfreeze()
+        if collecting:
+            gc.enable()
     sender.close()
     interval = min(_WATCH_INTERVAL, limit / 10)
+    seen, since = 0, time.monotonic()
     try:
         while True:
             if receiver.poll(interval):
                 try:
                     votes, faults = receiver.recv()
                 except EOFError:
-                    raise _child_died(lfs, child, watch, offset) from None
+                    raise _child_died(lfs, child, watch, offset, len(frame)) from None
                 return votes, faults
-            started = watch[2]
-            if started and time.monotonic() - started > limit:
-                raise LFTimeoutError(lfs[int(watch[0])].name, offset + int(watch[1]), limit)
+            now, current = time.monotonic(), watch[0]
+            if current != seen:
+                seen, since = current, now
+            elif current and now - since > limit:
+                j, row = divmod(current - 1, len(frame))
+                raise LFTimeoutError(lfs[j].name, offset + row, limit)
             if not child.is_alive() and not receiver.poll():
-                raise _child_died(lfs, child, watch, offset)
+                raise _child_died(lfs, child, watch, offset, len(frame))
     finally:
         if child.is_alive():
             child.kill()
@@ -345,11 +367,19 @@ def _code_votes_in_child(
         receiver.close()
 
 
-def _child_died(lfs: Sequence[BoundLF], child: Any, watch: Any, offset: int) -> LFProcessDied:
+def _call_number(lf_column: int, row: int, n_rows: int) -> int:
+    """What the child writes before a call: 1 + its position in the run (0: no call runs)."""
+    return lf_column * n_rows + row + 1
+
+
+def _child_died(
+    lfs: Sequence[BoundLF], child: Any, watch: Any, offset: int, n_rows: int
+) -> LFProcessDied:
     child.join(1)
     where = ""
-    if watch[2]:
-        where = f" while LF {lfs[int(watch[0])].name!r} ran on row {offset + int(watch[1])}"
+    if watch[0]:
+        j, row = divmod(watch[0] - 1, n_rows)
+        where = f" while LF {lfs[j].name!r} ran on row {offset + row}"
     return LFProcessDied(
         f"the process running the code LFs ended without answering (exit code "
         f"{child.exitcode}){where}; no votes were kept"
@@ -357,26 +387,26 @@ def _child_died(lfs: Sequence[BoundLF], child: Any, watch: Any, offset: int) -> 
 
 
 def _child_votes(lfs: Sequence[BoundLF], frame: pd.DataFrame, watch: Any, sender: Any) -> None:
-    """The child's work: every code LF over every row, reporting each call's start."""
+    """The child's work: every code LF over every row, announcing each call by its number."""
+    gc.enable()  # frozen objects (the parent's) stay out of its collections
     rows = _rows(frame)
     L = np.full((len(rows), len(lfs)), ABSTAIN, dtype=np.int64)
     faults: dict[int, tuple[int, str]] = {}
-    clock = time.monotonic
+    at = memoryview(watch).cast("B").cast("q")  # a plain store per call, no ctypes wrapper
     for j, lf in enumerate(lfs):
         vote = lf.vote
-        watch[0] = j
         votes = []
+        first = _call_number(j, 0, len(rows))
         for i, row in enumerate(rows):
-            watch[1] = i
-            watch[2] = clock()
+            at[0] = first + i
             try:
                 votes.append(vote(row))
             except Exception as exc:  # a fault, counted by the parent as in the other engines
                 votes.append(FAULT)
                 if j not in faults:
                     faults[j] = (i, f"{type(exc).__name__}: {exc}")
-        watch[2] = 0.0
         L[:, j] = votes
+    at[0] = 0
     sender.send((L, faults))
     sender.close()
 

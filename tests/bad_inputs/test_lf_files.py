@@ -5,6 +5,7 @@ item; a hang stops the apply with nothing stored.
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -202,3 +203,21 @@ def test_slow_but_finishing_lf_runs_under_the_limit(ws: Workspace) -> None:
     )
     (row,) = lfs.apply(ws).lfs
     assert row["new_votes"] == len(TEXTS) and row["faults"] == 0
+
+
+def test_the_limit_is_per_call_not_per_apply(ws: Workspace) -> None:
+    """Four calls of 0.4 s (1.6 s in all) under a 1 s limit: each call is within it.
+
+    Also: the apply leaves the caller's garbage collector as it found it (it is frozen and
+    paused only while the child process is forked).
+    """
+    lf_file(
+        ws,
+        "steady.py",
+        "@labeling_function()\ndef steady(row):\n    time.sleep(0.4)\n    return 'ham'\n",
+    )
+    gc.collect()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    (row,) = lfs.apply(ws).lfs
+    assert row["new_votes"] == len(TEXTS) and row["faults"] == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
