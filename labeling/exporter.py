@@ -127,7 +127,10 @@ class _SourceColumns:
 
 def _pages(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
     """The rows of ``query`` in ``key`` order, :data:`CHUNK_ITEMS` at a time (keyset paging:
-    each page starts after the last key seen, so no page costs more than the first)."""
+    each page starts after the last key seen, so no page costs more than the first).
+
+    ``key`` must be the query's first column, a positive integer unique per row.
+    """
     last = 0
     while True:
         rows = session.exec(query.where(key > last).order_by(key).limit(CHUNK_ITEMS)).all()
