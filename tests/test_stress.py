@@ -7,8 +7,8 @@ store must then hold exactly what the annotators were told was saved: no lost an
 extra one, no item labelled by more people than the overlap, exact counts, and no "database
 is locked" (or any other error) ever reaching an annotator.
 
-Labels per annotator: ``LABELLOOP_STRESS_LABELS`` (default 2,000: 32,000 labels a case, about
-3.5 minutes a case on SQLite and 4.5 on PostgreSQL on 2 cores; a smaller number for a quick
+Labels per annotator: ``LABELLOOP_STRESS_LABELS`` (default 2,000: 32,000 labels a case, 2-3.5
+minutes a case on SQLite and 3-4.5 on PostgreSQL on 2 cores; a smaller number for a quick
 run).
 """
 
