@@ -356,7 +356,7 @@ def _code_votes_in_child(
             if current != seen:
                 seen, since = current, now
             elif current and now - since > limit:
-                j, row = divmod(current - 1, len(frame))
+                j, row = _which_call(current, len(frame))
                 raise LFTimeoutError(lfs[j].name, offset + row, limit)
             if not child.is_alive() and not receiver.poll():
                 raise _child_died(lfs, child, watch, offset, len(frame))
@@ -372,13 +372,18 @@ def _call_number(lf_column: int, row: int, n_rows: int) -> int:
     return lf_column * n_rows + row + 1
 
 
+def _which_call(number: int, n_rows: int) -> tuple[int, int]:
+    """The LF column and row of a call number (the inverse of :func:`_call_number`)."""
+    return divmod(number - 1, n_rows)
+
+
 def _child_died(
     lfs: Sequence[BoundLF], child: Any, watch: Any, offset: int, n_rows: int
 ) -> LFProcessDied:
     child.join(1)
     where = ""
     if watch[0]:
-        j, row = divmod(watch[0] - 1, n_rows)
+        j, row = _which_call(watch[0], n_rows)
         where = f" while LF {lfs[j].name!r} ran on row {offset + row}"
     return LFProcessDied(
         f"the process running the code LFs ended without answering (exit code "
