@@ -44,7 +44,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from labeling import db, quality
+from labeling import db, learner, quality
 from labeling.errors import BadInput, LabelloopError, StoreError
 from labeling.models import ADJUDICATION, Annotation, Item, Round, Score, WeakLabel, utcnow
 from labeling.workspace import Workspace
@@ -477,6 +477,7 @@ def _train(
         weights.append(1.0)
     n_human = len(rows)
     config = ws.config
+    weak_confidence: list[float] = []
     for item_id, (label, confidence) in data.weak.items():
         row = index.get(item_id)
         if (
@@ -489,7 +490,15 @@ def _train(
             continue
         rows.append(row)
         y.append(label)
-        weights.append(config.weak_weight)
+        weak_confidence.append(confidence)
+    weights.extend(
+        learner.weak_sample_weights(
+            np.array(weak_confidence, dtype=np.float64),
+            weak_weight=config.weak_weight,
+            n_human=n_human,
+            weak_balance=config.weak_balance,
+        ).tolist()
+    )
     counts = {"n_human": n_human, "n_weak": len(rows) - n_human}
     row_array = np.array(rows, dtype=np.int64)
     y_array = np.array(y, dtype=object)
