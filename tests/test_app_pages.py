@@ -242,3 +242,111 @@ def test_lf_page_rule_builder_apply_and_analysis(served):
     at.radio(key="ll_rule_kind").set_value("regex").run()
     at.text_input(key="ll_rule_pattern").set_value("(unclosed").run()
     assert not at.exception and at.error  # a bad pattern is a message, not a crash
+
+
+def _leases(ws: Workspace) -> dict[str, int]:
+    """Leases held now, by person."""
+    from labeling.models import Annotator, Lease
+
+    with Session(ws.engine) as session:
+        rows = session.exec(
+            select(Annotator.name).join(Lease, col(Lease.annotator_id) == col(Annotator.id))
+        ).all()
+    return {name: rows.count(name) for name in set(rows)}
+
+
+@pytest.mark.parametrize(
+    ("role", "landing"), [("lead", "Review"), ("admin", "Metrics"), ("engineer", "Metrics")]
+)
+def test_people_who_are_not_annotators_land_on_their_page_holding_no_lease(served, role, landing):
+    ws, tokens = served
+    token = tokens.get(role) or ws.add_user(role, role=role)[1]
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["token"] = token
+    at.run()
+    assert not at.exception
+    assert at.session_state["ll_user"] == role
+    assert [t.value for t in at.title] == [landing]
+    assert "ll_item" not in at.session_state
+    assert _leases(ws) == {}
+
+
+def test_an_annotator_lands_on_label_holding_one_lease(served):
+    ws, tokens = served
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["token"] = tokens["annotator"]
+    at.run()
+    assert not at.exception
+    assert at.session_state["ll_item"] is not None
+    assert _leases(ws) == {"annotator": 1}
+
+
+def test_a_lead_leases_only_after_start_labelling_and_hands_back_on_stop(served):
+    ws, _ = served
+    ws.add_user("lead", role="lead")
+    at = _page("label", "lead")
+    assert not at.exception
+    assert _leases(ws) == {}
+    assert not [k for k in _buttons(at) if k.startswith("label_")]
+    at.button(key="ll_start_labelling").click().run()
+    assert not at.exception
+    item = at.session_state["ll_item"]
+    assert item is not None and _leases(ws) == {"lead": 1}
+    at.button(key=f"label_1_{item.item_id}").click().run()
+    assert not at.exception
+    assert _answers(ws) == [("spam", False)] and _leases(ws) == {"lead": 1}  # the next item
+    at.button(key="ll_stop_labelling").click().run()
+    assert not at.exception
+    assert _leases(ws) == {}
+    assert "ll_start_labelling" in _buttons(at)
+
+
+def _disagree(ws: Workspace, n: int = 12) -> None:
+    """Overlap 2: ``a`` says spam to every item, ``b`` says ham to every other one."""
+    from dataclasses import replace
+
+    from labeling.config import write_config
+
+    ws.config = replace(ws.config, overlap=2)
+    write_config(ws.root, ws.config)
+    for name in ("a", "b"):
+        ws.add_user(name)
+    for k in range(n):
+        for name in ("a", "b"):
+            item = ws.next_item(name)
+            assert item is not None
+            label = "ham" if name == "b" and k % 2 == 0 else "spam"
+            ws.annotate(item.item_id, name, label)
+
+
+def _under_review(at: AppTest) -> tuple[int, int]:
+    """The item the picker shows and the item the card shows (by its decision buttons)."""
+    [picker] = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")]
+    decide = [str(b.key) for b in at.button if str(b.key).startswith("ll_decide_")]
+    cards = {int(key.split("_")[2]) for key in decide}
+    assert len(cards) == 1
+    return int(picker.value), cards.pop()
+
+
+def test_review_picker_and_card_show_the_same_item_after_each_decision(served):
+    ws, _ = served
+    _disagree(ws)
+    ws.add_user("lead", role="lead")
+    at = _page("review", "lead")
+    assert not at.exception
+    picked, card = _under_review(at)
+    assert picked == card
+    order = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")][0].options
+    assert len(order) == 6
+    at.button(key=f"ll_decide_{card}_ham").click().run()
+    assert not at.exception
+    picked, after = _under_review(at)
+    assert picked == after != card
+    decided = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")][0].options
+    assert len(decided) == 5  # the decided item left the list
+    # Choosing another item moves the card with the picker.
+    [picker] = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")]
+    picker.select_index(len(picker.options) - 1).run()
+    assert not at.exception
+    picked, card = _under_review(at)
+    assert picked == card != after

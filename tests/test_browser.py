@@ -142,3 +142,71 @@ def test_data_page_upload_imports_through_the_same_checks(tmp_path):
             wait_idle(page)
     with Workspace.open(tmp_path / "up") as ws:
         assert ws.status()["items"]["pool"] == 2  # the bad file added nothing
+
+
+def _review_workspace(tmp_path, n_items: int = 16):
+    """Overlap 2; ``a`` says spam to every item and ``b`` ham to every other one."""
+    from dataclasses import replace
+
+    from labeling.config import write_config
+
+    ws = Workspace.create(tmp_path / "rev", labels=LABELS, name="review")
+    path = tmp_path / "pool.jsonl"
+    with path.open("w") as handle:
+        for k in range(n_items):
+            handle.write(json.dumps({"id": f"r{k:02d}", "text": f"message {k}"}) + "\n")
+    ws.import_file(path, id_field="id")
+    ws.config = replace(ws.config, overlap=2)
+    write_config(ws.root, ws.config)
+    for name in ("a", "b"):
+        ws.add_user(name)
+    for k in range(n_items):
+        for name in ("a", "b"):
+            item = ws.next_item(name)
+            assert item is not None
+            ws.annotate(item.item_id, name, "ham" if name == "b" and k % 2 == 0 else "spam")
+    ws.close()
+    return tmp_path / "rev"
+
+
+def _review_screen(page) -> tuple[str, str]:
+    """(the item id the picker shows, the item id the card shows)."""
+    shown = page.locator("[data-testid='stSelectbox'] input").first.input_value(timeout=10_000)
+    card = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+            .map((c) => c.innerText.trim()).find((t) => t.startsWith('Item '))"""
+    )
+    return shown.split(":", 1)[0].strip(), card.split("Item ", 1)[1].strip()
+
+
+def test_review_picker_follows_the_card_after_a_decision(tmp_path):
+    root = _review_workspace(tmp_path)
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.sign_in_url)
+        wait_idle(page)
+        page.get_by_role("link", name="Review").click()
+        wait_idle(page, buttons=2)
+        picker, card = _review_screen(page)
+        assert picker == card
+        decided = [card]
+        for key in ("2", "1", "2"):  # decide with the keyboard, three times
+            before = card
+            page.keyboard.press(key)
+            wait_item_change(page, before)
+            wait_idle(page, buttons=2)
+            picker, card = _review_screen(page)
+            assert picker == card, f"the picker shows {picker} while the card shows {card}"
+            assert card not in decided
+            decided.append(card)
+        # Choosing in the picker moves the card.
+        page.locator("[data-testid='stSelectbox']").first.click()
+        options = page.get_by_role("option")
+        options.last.wait_for(timeout=10_000)
+        wanted = options.last.inner_text().split(":", 1)[0].strip()
+        options.last.click()
+        wait_item_change(page, card)
+        wait_idle(page, buttons=2)
+        assert wanted != card and _review_screen(page) == (wanted, wanted)
+    with Workspace.open(root) as ws:
+        assert ws.status()["items"]["pool"] == 16

@@ -29,6 +29,7 @@ ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
 BOX_KEY = "ll_box"
 HINT_KEY = "ll_hint"
+LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
 
 
@@ -207,12 +208,57 @@ def _empty(user: UserSession) -> None:
     )
 
 
+def _on_start() -> None:
+    st.session_state[LABELLING_KEY] = True
+
+
+def _on_stop() -> None:
+    """Leave labelling: hand back the item on screen, so it goes to someone else now."""
+    state = st.session_state
+    state[LABELLING_KEY] = False
+    state[ITEM_KEY] = None
+    state[SHOWN_KEY] = None
+    _box().clear()
+    user = common.current_user()
+    # No Streamlit call below this line (see the module docstring).
+    if user is not None:
+        user.release_items()
+
+
+def _not_labelling() -> None:
+    """What engineers, leads and admins see until they choose to label: no lease is taken."""
+    st.title("Label")
+    st.write(
+        "Labelling takes the next item from the queue and holds it for you "
+        "(no one else gets it while you hold it), so it starts only when you ask."
+    )
+    st.button(
+        "Start labelling",
+        key="ll_start_labelling",
+        on_click=_on_start,
+        type="primary",
+        icon=":material/play_arrow:",
+    )
+
+
 def render() -> None:
     user = common.require_user()
+    annotator = user.role() == "annotator"
+    if not annotator and not st.session_state.get(LABELLING_KEY):
+        _not_labelling()
+        return
     st.session_state.setdefault(HINT_KEY, False)
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
         st.caption("Keys: 1-9 label · S skip · U undo")
+        if not annotator:
+            st.button(
+                "Stop labelling",
+                key="ll_stop_labelling",
+                on_click=_on_stop,
+                icon=":material/stop:",
+                help="Hands the item on screen back to the queue.",
+            )
     _label_area(user)
 
 
