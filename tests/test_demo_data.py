@@ -138,7 +138,8 @@ def test_texts_are_non_empty_and_stripped(data: demo_data.DemoData) -> None:
 def _readme_demo_paragraph() -> str:
     text = (DEMO_DIR.parents[1] / "README.md").read_text(encoding="utf-8")
     start = text.index("builds a demo workspace in `labelloop-demo/`")
-    return " ".join(text[start : text.index("`.ci/setup` installs", start)].replace("`", "").split())
+    paragraph = text[start : text.index("`.ci/setup` installs", start)]
+    return " ".join(paragraph.replace("`", "").split())
 
 
 def test_demo_next_steps_are_the_readme_s() -> None:
