@@ -350,3 +350,51 @@ def test_review_picker_and_card_show_the_same_item_after_each_decision(served):
     assert not at.exception
     picked, card = _under_review(at)
     assert picked == card != after
+
+
+def test_a_stale_tab_s_press_gets_a_plain_message(served):
+    ws, _ = served
+    # Two tabs of one annotator show the item they hold; one answers it.
+    first_tab = _page("label", "annotator")
+    second_tab = _page("label", "annotator")
+    item = first_tab.session_state["ll_item"]
+    assert second_tab.session_state["ll_item"].item_id == item.item_id
+    second_tab.button(key=f"label_1_{item.item_id}").click().run()
+    first_tab.button(key=f"label_2_{item.item_id}").click().run()
+    assert not first_tab.exception
+    [warning] = [w.value.replace("\\", "") for w in first_tab.warning]
+    assert f"item {item.external_id} was already answered in another tab" in warning
+    assert "assigned" not in warning and f"item {item.item_id} " not in warning
+    assert _answers(ws) == [("spam", False)]  # the stale press changed nothing
+    now = first_tab.session_state["ll_item"]
+    assert now is not None and now.item_id != item.item_id
+
+
+def test_a_press_for_an_item_no_longer_on_screen_says_so(served):
+    ws, _ = served
+    at = _page("label", "annotator")
+    old = at.session_state["ll_item"]
+    # Two presses on one screen reach the server together (the second before the page has
+    # redrawn): the first answers the item, the second must not be applied, nor be silent.
+    at.button(key=f"label_1_{old.item_id}").click()
+    at.button(key=f"label_2_{old.item_id}").click()
+    at.run()
+    assert not at.exception
+    said = [w.value.replace("\\", "") for w in at.warning]  # shown with Markdown escaped
+    assert said == [
+        f"Not applied: that press was for item {old.external_id}, which is no longer "
+        "on screen (it was already answered)."
+    ]
+    assert _answers(ws) == [("spam", False)]
+
+
+def test_the_keyboard_script_survives_streamlit_s_sanitizer():
+    """st.html runs the listener through DOMPurify, which drops a script whose text has a "<"
+    before a letter, "/" or "!" (its mutation-XSS rule): the listener would silently be gone."""
+    import re
+
+    from labeling.app_pages.label import KEYS_SCRIPT
+
+    script = KEYS_SCRIPT.read_text(encoding="utf-8")
+    assert not re.search(r"<[/\w!]", script)
+    assert "window.__labelloopKeys" in script and 'addEventListener("keydown"' in script

@@ -210,3 +210,69 @@ def test_review_picker_follows_the_card_after_a_decision(tmp_path):
         assert wanted != card and _review_screen(page) == (wanted, wanted)
     with Workspace.open(root) as ws:
         assert ws.status()["items"]["pool"] == 16
+
+
+def _stored(root) -> dict[str, list[str | None]]:
+    """Current answers by item external id (a list, to catch an item answered twice)."""
+    ws = Workspace.open(root)
+    with Session(ws.engine) as session:
+        rows = session.exec(
+            select(Item.external_id, Annotation.label)
+            .join(Annotation, col(Annotation.item_id) == col(Item.id))
+            .where(col(Annotation.superseded_by).is_(None))
+        ).all()
+    ws.close()
+    found: dict[str, list[str | None]] = {}
+    for external_id, label in rows:
+        found.setdefault(external_id, []).append(label)
+    return found
+
+
+def _note(page, wanted: str) -> str:
+    """The keyboard's note (wrong key, press not applied), once it says ``wanted``."""
+    note = page.locator("#ll-key-note", has_text=wanted)
+    note.wait_for(state="visible", timeout=10_000)
+    return str(note.inner_text())
+
+
+def test_keyboard_number_pad_gap_presses_wrong_keys(served_workspace):
+    root, tokens = served_workspace
+    given: dict[str, str] = {}
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{server.url}?token={tokens['ann']}")
+        wait_idle(page, buttons=4)
+        # The number pad labels like the digit row.
+        current = item_id(page)
+        given[current] = LABELS[1]
+        current = _press(page, "Numpad2", current)
+        given[current] = LABELS[0]
+        current = _press(page, "Numpad1", current)
+        # A key that means nothing here says so, and changes nothing.
+        wait_idle(page, buttons=4)
+        page.keyboard.press("7")
+        assert _note(page, "Key 7") == "Key 7 does nothing here (1-2 label, S skips, U undoes)."
+        page.keyboard.press("x")
+        assert _note(page, "Key X").startswith("Key X does nothing here")
+        assert item_id(page) == current
+        # A press made as soon as the next text shows (its buttons not drawn yet) is applied
+        # to that item, not lost: press, wait only for the text to change, press again.
+        for n in range(8):
+            key = "1" if n % 2 == 0 else "2"
+            given[current] = LABELS[int(key) - 1]
+            page.keyboard.press(key)
+            wait_item_change(page, current)
+            current = item_id(page)
+        wait_idle(page, buttons=4)
+        # Two presses at once on one item: the first answers it, the second is not applied
+        # to the next item (never seen), and a note says so.
+        given[current] = LABELS[0]
+        page.keyboard.press("1")
+        page.keyboard.press("2")
+        assert "pressed on the item before" in _note(page, "Key 2 was not applied")
+        wait_item_change(page, current)
+        wait_idle(page, buttons=4)
+        unanswered = item_id(page)
+    stored = _stored(root)
+    assert stored == {k: [v] for k, v in given.items()}
+    assert unanswered not in stored
