@@ -150,9 +150,10 @@
     if (typing(event.target)) return;
     const key = keyOf(event);
     if (key === null || key === " ") return;
-    // Ours from here on: Streamlit's own shortcuts (the buttons', R for rerun) never see it.
+    // Ours from here on: Streamlit's own shortcuts (the buttons', R for rerun), which listen
+    // on the document, never see it. Other listeners on the window still do.
     event.preventDefault();
-    event.stopImmediatePropagation();
+    event.stopPropagation();
     if (event.repeat) return; // a held key is one press
     const known = key === "s" || key === "u" || (/^[1-9]$/.test(key) && Number(key) <= labelCount());
     if (!known) {
