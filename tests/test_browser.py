@@ -264,6 +264,11 @@ def test_keyboard_number_pad_gap_presses_wrong_keys(served_workspace):
             wait_item_change(page, current)
             current = item_id(page)
         wait_idle(page, buttons=4)
+        # After a click on the sidebar's toggle (focus on it), keys still label.
+        page.get_by_text("Show the model's guess").click()
+        wait_idle(page, buttons=4)
+        given[current] = LABELS[1]
+        current = _press(page, "2", current)
         # Two presses at once on one item: the first answers it, the second is not applied
         # to the next item (never seen), and a note says so.
         given[current] = LABELS[0]

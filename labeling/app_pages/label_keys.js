@@ -118,6 +118,10 @@
   };
 
   const tick = () => {
+    if (waiting.length === 0 && sent === null && document.querySelector(MARKER) === null) {
+      lastScreen = null; // another page: nothing to watch
+      return;
+    }
     const running = scriptState() === "running";
     if (running && sent !== null) sent.ranStarted = true;
     if (!running && sent !== null && sent.ranStarted) sent.ran = true;
@@ -138,11 +142,16 @@
     return event.key.length === 1 ? event.key.toLowerCase() : null;
   };
 
-  const typing = (target) =>
-    target instanceof Element &&
-    (target.closest("input, textarea, select, [contenteditable='true'], [role='combobox']") !==
-      null ||
-      target.isContentEditable);
+  // Keys typed into a text box are text. A focused toggle or button is not a text box: after
+  // a click on the sidebar's toggle the keys still label.
+  const NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "range", "color", "file"];
+  const typing = (target) => {
+    if (!(target instanceof Element)) return false;
+    if (target.isContentEditable) return true;
+    const input = target.closest("input");
+    if (input !== null) return !NOT_TEXT.includes((input.type || "text").toLowerCase());
+    return target.closest("textarea, select, [contenteditable='true'], [role='combobox']") !== null;
+  };
 
   const onKey = (event) => {
     if (document.querySelector(MARKER) === null) return; // not on the Label page
