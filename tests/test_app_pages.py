@@ -398,3 +398,25 @@ def test_the_keyboard_script_survives_streamlit_s_sanitizer():
     script = KEYS_SCRIPT.read_text(encoding="utf-8")
     assert not re.search(r"<[/\w!]", script)
     assert "window.__labelloopKeys" in script and 'addEventListener("keydown"' in script
+
+
+def test_review_a_second_press_on_a_decided_item_decides_nothing_more(served):
+    from labeling.models import Annotation as Answer
+
+    ws, _ = served
+    _disagree(ws)
+    ws.add_user("lead", role="lead")
+    at = _page("review", "lead")
+    _, card = _under_review(at)
+    # Two presses reach the server together: the first Streamlit runs decides the card's item;
+    # the other, made on the same screen, is not applied to the item that follows it.
+    at.button(key=f"ll_decide_{card}_ham").click()
+    at.button(key=f"ll_decide_{card}_spam").click()
+    at.run()
+    assert not at.exception
+    assert any("no longer under review" in e.value for e in at.error)
+    with Session(ws.engine) as session:
+        decided = session.exec(select(Answer).where(Answer.origin == "adjudication")).all()
+    assert [d.item_id for d in decided] == [card]
+    picked, shown = _under_review(at)
+    assert picked == shown != card
