@@ -383,7 +383,7 @@ def test_a_press_for_an_item_no_longer_on_screen_says_so(served):
     said = [w.value.replace("\\", "") for w in at.warning]  # shown with Markdown escaped
     assert said == [
         f"Not applied: that press was for item {old.external_id}, which is no longer "
-        "on screen (it was already answered)."
+        "on screen; nothing was saved for it."
     ]
     assert _answers(ws) == [("spam", False)]
 

@@ -20,6 +20,8 @@ key that means nothing here, it shows a note. Two rules keep presses honest on t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +29,7 @@ from typing import Any, Literal
 import streamlit as st
 
 from labeling.app_pages import common
-from labeling.errors import LabelloopError, NothingToUndo, NotLeased
+from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
 from labeling.queue import QueueItem
 from labeling.services import UserSession
 
@@ -38,6 +40,11 @@ HINT_KEY = "ll_hint"
 LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
 KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
+
+
+@functools.cache
+def _keys_html() -> str:
+    return f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>"
 
 
 def _box() -> dict[str, Any]:
@@ -63,7 +70,7 @@ def _on_answer(item_id: int, label: str | None, external_id: str) -> None:
         # never applied to the item now on screen, and never dropped without a word.
         box["problem"] = (
             f"Not applied: that press was for item {external_id}, which is no longer on "
-            "screen (it was already answered)."
+            "screen; nothing was saved for it."
         )
         return
     duration = _elapsed_ms(state)
@@ -244,8 +251,10 @@ def _on_stop() -> None:
     _box().clear()
     user = common.current_user()
     # No Streamlit call below this line (see the module docstring).
+    # Deactivated meanwhile: deactivation has handed their items back already.
     if user is not None:
-        user.release_items()
+        with contextlib.suppress(UnknownAnnotator):
+            user.release_items()
 
 
 def _not_labelling() -> None:
@@ -284,10 +293,7 @@ def render() -> None:
             )
     _label_area(user)
     with st.container(key="ll_keys"):  # the listener acts only while this marker is on the page
-        st.html(
-            f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>",
-            unsafe_allow_javascript=True,
-        )
+        st.html(_keys_html(), unsafe_allow_javascript=True)
 
 
 @st.fragment
