@@ -274,7 +274,9 @@ def test_keyboard_number_pad_gap_presses_wrong_keys(served_workspace):
         given[current] = LABELS[0]
         page.keyboard.press("1")
         page.keyboard.press("2")
-        assert "pressed on the item before" in _note(page, "Key 2 was not applied")
+        assert _note(page, "Key 2") == (
+            "Key 2 was not applied: it was pressed on the screen before, ahead of this item."
+        )
         wait_item_change(page, current)
         wait_idle(page, buttons=4)
         unanswered = item_id(page)

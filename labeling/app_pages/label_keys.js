@@ -16,13 +16,22 @@
   window.__labelloopKeys = true;
 
   const MARKER = ".st-key-ll_keys"; // present only while the Label page is shown
-  const SETTLE_MS = 4000; // a sent press whose run was never seen stops blocking after this
+  // A click that started no run within this time was lost (Streamlit can drop a button's
+  // trigger that arrives while another run is starting): it is sent once more, then given up
+  // with a note. Sending it again is safe: the server applies a press only to the item it was
+  // made on, once.
+  const LOST_MS = 2000;
 
   const waiting = []; // presses made while the page was busy: {key, version}
-  let sent = null; // the press sent last, until its run has finished: {at, version, ran}
-  let version = 0; // +1 each time a different item (or no item) comes on screen
-  let lastScreen = null;
-  let changedThisRun = false;
+  let sent = null; // the press sent last, until its run has finished
+  // `version` counts the items that came on screen. It moves on when the text of a new item
+  // appears, even mid-run (a press made from then on is meant for that item), or when the page
+  // settles on a different item and text (a repeated text with another id); a redraw that
+  // only blinks the same item leaves it alone.
+  let version = 0;
+  let settledScreen = null; // text and id of the item on screen when the page last settled
+  let settledText = null;
+  let movedThisRun = false;
   let noteTimer = null;
 
   const scriptState = () => {
@@ -37,13 +46,16 @@
     return document.querySelector('[data-stale="true"]') !== null;
   };
 
-  // What the person sees as "the item": its text and its "Item ID" caption.
-  const screen = () => {
+  // What the person reads as "the item": its text (null while none is drawn) and its id.
+  const itemText = () => {
     const text = document.querySelector(".st-key-ll_text");
+    return text ? text.textContent : null;
+  };
+  const screen = () => {
     const caption = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].find(
       (c) => c.textContent.trim().startsWith("Item "),
     );
-    return (text ? text.textContent : "") + "\u0000" + (caption ? caption.textContent : "");
+    return (itemText() ?? "") + "\u0000" + (caption ? caption.textContent : "");
   };
 
   const labelCount = () => document.querySelectorAll('[class*="st-key-label_"] button').length;
@@ -88,19 +100,27 @@
       note(`Key ${key.toUpperCase()} does nothing here (${keysHelp()}).`);
       return;
     }
-    sent = { at: performance.now(), version, ran: false };
-    changedThisRun = false;
+    sent = { at: performance.now(), version, key, tries: 1, started: false, ran: false };
     button.click();
   };
 
   const settled = () => {
     if (busy()) return false;
     if (sent === null) return true;
-    if (sent.ran || version !== sent.version || performance.now() - sent.at > SETTLE_MS) {
+    if (sent.ran || version !== sent.version) {
       sent = null;
       return true;
     }
-    return false;
+    if (performance.now() - sent.at < LOST_MS) return false;
+    const lost = sent;
+    sent = null;
+    if (lost.tries === 1) {
+      activate(lost.key); // the same screen is still there: send it again
+      if (sent !== null) sent.tries = 2;
+      return sent === null;
+    }
+    note(`Key ${lost.key.toUpperCase()} did not reach the server: press it again.`);
+    return true;
   };
 
   const pump = () => {
@@ -110,8 +130,8 @@
         activate(press.key);
       } else {
         note(
-          `Key ${press.key.toUpperCase()} was not applied: it was pressed on the item before, ` +
-            "which had already been answered.",
+          `Key ${press.key.toUpperCase()} was not applied: it was pressed on the screen ` +
+            "before, ahead of this item.",
         );
       }
     }
@@ -119,19 +139,28 @@
 
   const tick = () => {
     if (waiting.length === 0 && sent === null && document.querySelector(MARKER) === null) {
-      lastScreen = null; // another page: nothing to watch
+      settledScreen = null; // another page: nothing to watch
+      settledText = null;
       return;
     }
     const running = scriptState() === "running";
-    if (running && sent !== null) sent.ranStarted = true;
-    if (!running && sent !== null && sent.ranStarted) sent.ran = true;
-    const now = screen();
-    if (now !== lastScreen) {
-      if (!changedThisRun) version += 1;
-      changedThisRun = true;
-      lastScreen = now;
+    if (running && sent !== null) sent.started = true;
+    if (!running && sent !== null && sent.started) sent.ran = true;
+    if (busy()) {
+      const text = itemText();
+      if (!movedThisRun && text !== null && settledText !== null && text !== settledText) {
+        version += 1; // a new item's text is on screen, its buttons maybe not yet
+        movedThisRun = true;
+      }
+    } else {
+      const now = screen();
+      if (now !== settledScreen) {
+        if (!movedThisRun) version += 1;
+        settledScreen = now;
+        settledText = itemText();
+      }
+      movedThisRun = false;
     }
-    if (!busy()) changedThisRun = false; // the next change is a new screen
     pump();
   };
 
@@ -164,8 +193,9 @@
     event.preventDefault();
     event.stopPropagation();
     if (event.repeat) return; // a held key is one press
-    const known = key === "s" || key === "u" || (/^[1-9]$/.test(key) && Number(key) <= labelCount());
-    if (!known) {
+    // A digit without a label (7 of 5 labels) is told once the page has settled: mid-redraw
+    // not every button is drawn yet.
+    if (key !== "s" && key !== "u" && !/^[1-9]$/.test(key)) {
       note(`Key ${key.toUpperCase()} does nothing here (${keysHelp()}).`);
       return;
     }
@@ -182,5 +212,14 @@
     attributes: true,
     attributeFilter: ["data-test-script-state", "data-stale", "data-test-connection-state"],
   });
+  // For tests and for a look from the browser's console.
+  window.__labelloopKeysState = () => ({
+    waiting: waiting.length,
+    sent: sent === null ? null : { ...sent },
+    version,
+    busy: busy(),
+    stale: document.querySelectorAll('[data-stale="true"]').length,
+  });
+  setInterval(tick, 250); // time passes without DOM changes too (a lost click)
   tick();
 })();
