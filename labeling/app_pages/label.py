@@ -21,7 +21,6 @@ key that means nothing here, it shows a note. Two rules keep presses honest on t
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -40,11 +39,8 @@ HINT_KEY = "ll_hint"
 LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
 KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
-
-
-@functools.cache
-def _keys_html() -> str:
-    return f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>"
+# The keyboard listener, as shipped with the package: our own code, never data.
+KEYS_HTML = f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>"
 
 
 def _box() -> dict[str, Any]:
@@ -293,7 +289,7 @@ def render() -> None:
             )
     _label_area(user)
     with st.container(key="ll_keys"):  # the listener acts only while this marker is on the page
-        st.html(_keys_html(), unsafe_allow_javascript=True)
+        st.html(KEYS_HTML, unsafe_allow_javascript=True)
 
 
 @st.fragment
