@@ -161,6 +161,11 @@ class UserSession:
         with self._write() as session:
             return queue.release(session, annotator=self._me(session))
 
+    def release_items(self) -> int:
+        """Hand back the items this person holds (stop labelling); returns how many."""
+        with self._write() as session:
+            return queue.release(session, annotator=self._me(session))
+
     @property
     def labels(self) -> tuple[str, ...]:
         return self.workspace.labels
