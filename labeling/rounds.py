@@ -46,7 +46,16 @@ from sqlmodel import Session, col, select
 
 from labeling import db, learner, quality
 from labeling.errors import BadInput, LabelloopError, StoreError
-from labeling.models import ADJUDICATION, Annotation, Item, Round, Score, WeakLabel, utcnow
+from labeling.models import (
+    ADJUDICATION,
+    SPLITS,
+    Annotation,
+    Item,
+    Round,
+    Score,
+    WeakLabel,
+    utcnow,
+)
 from labeling.workspace import Workspace
 
 HEARTBEAT_SECONDS = 2.0
@@ -316,7 +325,9 @@ def load_pool(ws: Workspace) -> PoolData:
         rows = session.execute(
             select(  # type: ignore[call-overload]
                 Item.id, Item.content_hash, Item.split, Item.gold_label, Item.n_labels
-            ).order_by(col(Item.id))
+            )
+            .where(col(Item.split).in_(SPLITS))  # removed items take no part
+            .order_by(col(Item.id))
         ).all()
         human = human_labels(session, ws.labels)
         weak_rows = session.exec(select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence))
