@@ -24,12 +24,14 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from labeling import db, serve_runs, users
+from labeling import db, serve_runs, users, web_auth
 from labeling.errors import BadInput, LabelloopError
 from labeling.models import Annotator
 from labeling.workspace import Workspace
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
+# What Streamlit runs: app.py plus the sign-in routes that set the session cookie.
+SERVER_FILE = APP_FILE.parent / "serve_app.py"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -158,7 +160,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(APP_FILE),
+        str(SERVER_FILE),
         "--server.address",
         host,
         "--server.port",
@@ -190,8 +192,9 @@ def serve(
 
     ``echo`` prints the launch message, ``echo_err`` notes about links of servers that are gone.
     """
-    if not APP_FILE.is_file():
-        raise LabelloopError(f"the Streamlit entry point {APP_FILE.name} is missing")
+    for needed in (APP_FILE, SERVER_FILE):
+        if not needed.is_file():
+            raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
     check_port(host, port)
     ws = Workspace.open(root, db_url=db_url)
     try:
@@ -214,13 +217,18 @@ def serve(
     if launch.created_admin:
         echo(f"No admin existed, so one was created: {launch.admin}.")
     echo(f"labelloop is serving workspace {root} at {launch.url}")
-    echo(f"Sign in as {launch.admin} (link valid {link_hours:g} h):")
+    echo(
+        f"Sign in as {launch.admin} with this link (valid {link_hours:g} h; the browser "
+        "trades it for a session cookie and the address bar keeps no token):"
+    )
     echo(f"    {launch.sign_in_url}")
     echo("Stop with Ctrl+C.")
     env = dict(os.environ)
-    env["LABELLOOP_WORKSPACE"] = str(root.resolve())
+    env[web_auth.WORKSPACE_ENV] = str(root.resolve())
     if db_url:
-        env["LABELLOOP_DB"] = db_url
+        env[web_auth.DB_ENV] = db_url
+    # The Team page builds sign-in links from this, never from a browser's address.
+    env[web_auth.SERVER_URL_ENV] = launch.url
     with_server = _die_with_server()
     worker = subprocess.Popen(
         [sys.executable, "-m", "labeling.worker", "--workspace", str(root.resolve())]

@@ -10,6 +10,9 @@ from __future__ import annotations
 import ast
 import hmac
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,10 +20,12 @@ import streamlit as st
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from labeling import Workspace, db, lfs, server, users
+from labeling import Workspace, db, lfs, server, users, web_auth
+from labeling.app_pages import common
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.models import Annotator, LabelingFunction
 from labeling.services import UserSession
+from tests.browser import serve
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -143,7 +148,19 @@ def served(ws, monkeypatch):
     return ws, _tokens(ws)
 
 
-def _registered_pages(monkeypatch, token: str) -> list[str]:
+def signed_in(monkeypatch, ws: Workspace, name: str) -> str:
+    """Open a browser session for ``name`` as the sign-in route does, and have app.py read its
+    key as the session cookie: AppTest cannot carry cookies (the HTTP side has its own tests
+    here and in test_browser.py)."""
+    with Session(ws.engine) as session:
+        person = users.get_annotator(session, name)
+    assert person.id is not None
+    key = web_auth.SESSIONS.open(name=name, annotator_id=person.id, token_id=person.token_id)
+    monkeypatch.setattr(common, "session_cookie", lambda: key)
+    return key
+
+
+def _registered_pages(monkeypatch, ws: Workspace, name: str) -> list[str]:
     """Sign in through app.py and return the url paths it registered with st.navigation."""
     seen: list[str] = []
     real = st.navigation
@@ -153,19 +170,19 @@ def _registered_pages(monkeypatch, token: str) -> list[str]:
         return real(pages, **kwargs)
 
     monkeypatch.setattr(st, "navigation", spy)
+    signed_in(monkeypatch, ws, name)
     at = AppTest.from_file(APP, default_timeout=30)
-    at.query_params["token"] = token
     at.run()
     assert not at.exception
     return seen
 
 
 def test_an_annotator_gets_no_engineer_pages(served, monkeypatch):
-    _, tokens = served
+    ws, _ = served
     # Streamlit serves only registered pages: any other address falls back to the default
     # page (Label, whose path is ""), so /lfs or /team by URL shows an annotator nothing new.
-    assert _registered_pages(monkeypatch, tokens["annotator"]) == ["", "stats"]
-    engineer = _registered_pages(monkeypatch, tokens["engineer"])
+    assert _registered_pages(monkeypatch, ws, "annotator") == ["", "stats"]
+    engineer = _registered_pages(monkeypatch, ws, "engineer")
     assert {"data", "lfs", "model", "metrics", "team"} <= set(engineer)
 
 
@@ -182,6 +199,118 @@ def test_engineer_pages_refuse_an_annotator_who_reaches_them(served, module):
     shown = " ".join(e.value for e in at.error) + " ".join(w.value for w in at.warning)
     assert "role" in shown or "engineer" in shown or "lead" in shown or "admin" in shown
     assert not at.dataframe and not at.download_button
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def test_without_a_session_cookie_app_shows_the_sign_in_form_and_drops_a_token(served):
+    ws, tokens = served
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["token"] = tokens["admin"]  # only the server's sign-in route takes links
+    at.run()
+    assert not at.exception
+    assert "token" not in at.query_params
+    assert "ll_user" not in at.session_state
+    forms = [e for e in at.get("html") if 'action="/auth/sign-in"' in e.proto.body]
+    assert len(forms) == 1 and 'method="post"' in forms[0].proto.body
+    assert not at.text_input and not at.button  # nothing to use before signing in
+
+
+def test_a_refused_token_is_said_on_the_sign_in_form(served):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params[web_auth.FAILED_PARAM] = web_auth.FAILED_VALUE
+    at.run()
+    assert not at.exception
+    assert any("wrong, has expired or has been revoked" in e.value for e in at.error)
+
+
+def test_sign_out_ends_the_session_in_the_server(served, monkeypatch):
+    ws, _ = served
+    key = signed_in(monkeypatch, ws, "engineer")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception and at.session_state["ll_user"] == "engineer"
+    at.button(key="ll_sign_out").click().run()
+    assert not at.exception
+    assert web_auth.SESSIONS.lookup(key) is None  # the old cookie no longer works
+    again = AppTest.from_file(APP, default_timeout=30).run()  # a reload with the same cookie
+    assert "ll_user" not in again.session_state
+    assert [e for e in again.get("html") if "/auth/sign-in" in e.proto.body]
+
+
+def test_deactivation_or_a_new_token_ends_sessions_made_elsewhere(ws):
+    """The CLI changes the store, not the server's memory: the session is checked against the
+    person's row at every request."""
+    tokens = _tokens(ws)
+    store = web_auth.SessionStore()
+    first = web_auth.start_session(ws, tokens["annotator"], store=store)
+    second = web_auth.start_session(ws, tokens["annotator"], store=store)
+    assert first and second and first != second  # a new key at every sign-in: no fixation
+    assert web_auth.current_session(ws, first, store=store).name == "annotator"
+    ws.deactivate_user("annotator")
+    assert web_auth.current_session(ws, first, store=store) is None
+    assert web_auth.start_session(ws, tokens["annotator"], store=store) is None
+    _, new = ws.reactivate_user("annotator")
+    assert web_auth.current_session(ws, second, store=store) is None  # stays ended
+    third = web_auth.start_session(ws, new, store=store)
+    assert web_auth.current_session(ws, third, store=store) is not None
+    ws.new_user_token("annotator")
+    assert web_auth.current_session(ws, third, store=store) is None
+    assert web_auth.start_session(ws, new, store=store) is None
+    assert web_auth.current_session(ws, "made-up", store=store) is None
+    engineer = web_auth.start_session(ws, tokens["engineer"], store=store)
+    assert web_auth.current_session(ws, engineer, store=store).name == "engineer"  # untouched
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _http(url: str, *, data: dict | None = None, origin: str | None = None):
+    """(status, headers) of one request, redirects not followed."""
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    if origin is not None:
+        request.add_header("Origin", origin)
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=20) as reply:
+            return reply.status, reply.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers
+
+
+def test_sign_in_routes_trade_a_token_for_a_strict_http_only_cookie(ws):
+    tokens = _tokens(ws)
+    ws.close()
+    with serve(ws.root) as server:
+        base = server.url.rstrip("/")
+        keys = []
+        for url in (server.sign_in_url, f"{base}/?token={tokens['annotator']}"):
+            status, headers = _http(url)
+            assert status == 303 and headers["Location"] == "/"
+            assert headers["Cache-Control"] == "no-store"
+            cookie = headers["Set-Cookie"]
+            assert cookie.startswith(f"{web_auth.COOKIE}=")
+            assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+            keys.append(cookie.split(";")[0].split("=", 1)[1])
+        assert keys[0] != keys[1] and all(len(k) >= 40 for k in keys)
+        # A refused link keeps the rest of the address and says so; no cookie.
+        status, headers = _http(f"{base}/team?x=1&token=ll_000000000000_nothing")
+        assert status == 303 and headers["Location"] == "/team?x=1&sign_in=failed"
+        assert headers.get("Set-Cookie") is None
+        # The form's POST: only from a page of this server (cross-site request forgery).
+        form = {"token": tokens["engineer"]}
+        for origin in (None, "http://evil.example", "null"):
+            status, headers = _http(f"{base}/auth/sign-in", data=form, origin=origin)
+            assert status == 403 and headers.get("Set-Cookie") is None
+        status, headers = _http(f"{base}/auth/sign-in", data=form, origin=base)
+        assert status == 303 and headers["Location"] == "/"
+        assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=strict" in headers["Set-Cookie"]
+        status, headers = _http(f"{base}/auth/sign-in", data={"token": "x"}, origin=base)
+        assert status == 303 and headers["Location"] == "/?sign_in=failed"
+        assert headers.get("Set-Cookie") is None
 
 
 # ---------------------------------------------------------------- no HTML from data
@@ -215,15 +344,15 @@ def test_no_page_lets_html_through():
                 pytest.fail(f"{path.name}:{node.lineno}: embedded HTML component")
 
 
-def test_item_text_is_shown_as_plain_text(served):
-    ws, tokens = served
+def test_item_text_is_shown_as_plain_text(served, monkeypatch):
+    ws, _ = served
     path = ws.root.parent / "evil.csv"
     path.write_text(
         'id,text\nx1,"<img src=x onerror=alert(1)> **bold** [link](http://e.invalid)"\n'
     )
     ws.import_file(path, id_field="id")
+    signed_in(monkeypatch, ws, "annotator")
     at = AppTest.from_file(APP, default_timeout=30)
-    at.query_params["token"] = tokens["annotator"]
     at.run()
     assert not at.exception
     markdown = " ".join(m.value for m in at.markdown)

@@ -1,7 +1,10 @@
 """The Team page: people and settings. Engineers see it; only admins change anything.
 
-A new person's sign-in token is shown once, right after creation, with a ready link. Tokens
-are stored hashed and cannot be shown again; a lost token means a new account.
+A sign-in token is shown once, right after it is made (a new person, a reactivation, a new
+token), with a short-lived sign-in link built from the server's own address. Tokens are stored
+hashed and cannot be shown again; a lost token is replaced with "New sign-in token".
+Every change runs in a button callback, before the page is drawn, so the table below shows it
+at once.
 """
 
 from __future__ import annotations
@@ -9,12 +12,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from labeling import web_auth
 from labeling.app_pages import common
 from labeling.errors import LabelloopError
 from labeling.models import ROLES
 from labeling.services import UserSession
+from labeling.users import LINK_HOURS
 
 NEW_TOKEN_KEY = "ll_new_token"
+ADDED_KEY = "ll_added"
+CONFIRM_KEY = "ll_confirm_deactivate"
+MESSAGE_KEY = "ll_team_message"
+PICK_KEY = "ll_person"
 
 
 def _people(user: UserSession) -> list[dict]:
@@ -28,41 +37,167 @@ def _people(user: UserSession) -> list[dict]:
     return people
 
 
+def _say(kind: str, text: str) -> None:
+    st.session_state[MESSAGE_KEY] = (kind, text)
+
+
+def _show_token(name: str, token: str, link_token: str) -> None:
+    st.session_state[NEW_TOKEN_KEY] = (name, token, link_token)
+
+
+def _on_add(user: UserSession) -> None:
+    name = str(st.session_state.get("ll_new_name", "")).strip()
+    role = str(st.session_state.get("ll_new_role", "annotator"))
+    # A double-clicked Add submits twice; the second one is the same request, not a new one.
+    if st.session_state.get(ADDED_KEY) == (name, role):
+        return
+    try:
+        added, token = user.add_user(name, role=role)
+        link = user.sign_in_link(added)
+    except LabelloopError as exc:
+        _say("error", str(exc))
+        return
+    st.session_state[ADDED_KEY] = (name, role)
+    _show_token(added, token, link)
+    _say("success", f"Added {added} as {role}.")
+
+
 def _add_person(user: UserSession) -> None:
     st.subheader("Add a person")
     with st.form("ll_add_user", clear_on_submit=True):
         cols = st.columns([3, 2])
-        name = cols[0].text_input("Name", key="ll_new_name")
-        role = cols[1].selectbox("Role", ROLES, key="ll_new_role")
-        if st.form_submit_button("Add", type="primary"):
-            try:
-                st.session_state[NEW_TOKEN_KEY] = user.add_user(name.strip(), role=role)
-            except LabelloopError as exc:
-                st.error(common.plain(exc))
+        cols[0].text_input("Name", key="ll_new_name")
+        cols[1].selectbox("Role", ROLES, key="ll_new_role")
+        st.form_submit_button("Add", type="primary", on_click=_on_add, args=(user,))
+
+
+def _new_token_panel() -> None:
     new = st.session_state.get(NEW_TOKEN_KEY)
-    if new is not None:
-        st.success(f"Added {common.plain(new[0])}. Copy the token now: it is not shown again.")
-        st.code(new[1], language=None)
-        st.caption("Sign-in link: this page's address with ?token=<the token> appended.")
-        if st.button("Done, hide the token", key="ll_hide_token"):
-            del st.session_state[NEW_TOKEN_KEY]
-            st.rerun()
-
-
-def _deactivate(user: UserSession, people: list[dict]) -> None:
-    active = [p["name"] for p in people if p["active"] and p["name"] != user.name]
-    if not active:
+    if new is None:
         return
-    st.subheader("Deactivate")
-    cols = st.columns([3, 2])
-    name = cols[0].selectbox("Person", active, key="ll_deactivate_name")
-    if cols[1].button("Deactivate", key="ll_deactivate", icon=":material/block:"):
-        try:
-            user.deactivate_user(name)
-            st.toast(f"{name} can no longer sign in; their held items went back to the queue.")
+    name, token, link_token = new
+    st.success(f"Sign-in for {common.plain(name)}. Copy it now: it is not shown again.")
+    link = web_auth.sign_in_link(link_token)
+    if link is not None:
+        st.caption(f"Sign-in link (works for {LINK_HOURS:g} hours):")
+        st.code(link, language=None)
+    st.caption("Token, for the sign-in form (works until it is replaced or revoked):")
+    st.code(token, language=None)
+    if st.button("Done, hide the token", key="ll_hide_token"):
+        del st.session_state[NEW_TOKEN_KEY]
+        st.rerun()
+
+
+def _run(action: str, call: object) -> None:
+    """Run one admin action from a callback; its outcome is shown on the next draw."""
+    try:
+        assert callable(call)
+        call()
+    except LabelloopError as exc:
+        _say("error", f"{action}: {exc}")
+
+
+def _on_role(user: UserSession, name: str) -> None:
+    role = str(st.session_state.get("ll_person_role"))
+
+    def change() -> None:
+        user.set_user_role(name, role)
+        _say("success", f"{name} is now {role}.")
+
+    _run("Change role", change)
+
+
+def _on_deactivate(user: UserSession, name: str) -> None:
+    def deactivate() -> None:
+        user.deactivate_user(name)
+        common.end_sessions(name)
+        _say("success", f"{name} can no longer sign in; their held items went back to the queue.")
+
+    st.session_state.pop(CONFIRM_KEY, None)
+    _run("Deactivate", deactivate)
+
+
+def _on_reactivate(user: UserSession, name: str) -> None:
+    def reactivate() -> None:
+        _show_token(*user.reactivate_user(name))
+        _say("success", f"{name} can sign in again, with the new token below.")
+
+    _run("Reactivate", reactivate)
+
+
+def _on_new_token(user: UserSession, name: str) -> None:
+    def new_token() -> None:
+        _show_token(*user.new_user_token(name))
+        common.end_sessions(name)
+        _say("success", f"{name}'s old token, links and sessions no longer work.")
+
+    _run("New sign-in token", new_token)
+
+
+def _manage(user: UserSession, people: list[dict]) -> None:
+    """One person at a time: role, new token, deactivate (asked twice) or reactivate.
+
+    The picker lists everyone, active or not, so a change never removes the chosen person
+    from it (which would reset it to the first name).
+    """
+    names = [p["name"] for p in people]
+    if not names:
+        return
+    st.subheader("Manage a person")
+    by_name = {p["name"]: p for p in people}
+    name = st.selectbox(
+        "Person",
+        names,
+        key=PICK_KEY,
+        format_func=lambda n: n if by_name[n]["active"] else f"{n} (deactivated)",
+    )
+    person = by_name[name]
+    cols = st.columns([2, 1])
+    cols[0].selectbox("Role", ROLES, index=ROLES.index(person["role"]), key="ll_person_role")
+    cols[1].button(
+        "Change role", key="ll_change_role", on_click=_on_role, args=(user, name),
+        disabled=name == user.name,
+        help="Your own role is changed by another admin." if name == user.name else None,
+    )  # fmt: skip
+    if not person["active"]:
+        st.button(
+            "Reactivate", key="ll_reactivate", icon=":material/person_check:",
+            on_click=_on_reactivate, args=(user, name),
+            help="Gives a new token; the old one stays revoked.",
+        )  # fmt: skip
+        return
+    cols = st.columns(2)
+    cols[0].button(
+        "New sign-in token", key="ll_new_token_button", icon=":material/key:",
+        on_click=_on_new_token, args=(user, name),
+        help="The old token, sign-in links and open sessions stop working.",
+    )  # fmt: skip
+    if name == user.name:
+        return
+    if st.session_state.get(CONFIRM_KEY) != name:
+        if cols[1].button("Deactivate", key="ll_deactivate", icon=":material/block:"):
+            st.session_state[CONFIRM_KEY] = name
             st.rerun()
-        except LabelloopError as exc:
-            st.error(common.plain(exc))
+        return
+    st.warning(
+        f"Deactivate {common.plain(name)}? They are signed out at once, their token and links "
+        "stop working and the items they hold go back to the queue. Their labels stay."
+    )
+    confirm = st.columns(2)
+    confirm[0].button(
+        "Yes, deactivate", key="ll_deactivate_confirm", type="primary",
+        on_click=_on_deactivate, args=(user, name),
+    )  # fmt: skip
+    if confirm[1].button("Cancel", key="ll_deactivate_cancel"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()
+
+
+def _message() -> None:
+    said = st.session_state.pop(MESSAGE_KEY, None)
+    if said is not None:
+        kind, text = said
+        (st.error if kind == "error" else st.success)(common.plain(text))
 
 
 def _settings(user: UserSession, *, editable: bool) -> None:
@@ -119,8 +254,10 @@ def render() -> None:
     st.title("Team")
     people = _people(user)
     if is_admin:
+        _message()
+        _new_token_panel()
         _add_person(user)
-        _deactivate(user, people)
+        _manage(user, people)
     else:
         st.caption("Only admins add or deactivate people and change settings.")
     _settings(user, editable=is_admin)
