@@ -85,6 +85,7 @@ def _new_token_panel() -> None:
     st.code(token, language=None)
     if st.button("Done, hide the token", key="ll_hide_token"):
         del st.session_state[NEW_TOKEN_KEY]
+        st.session_state.pop(ADDED_KEY, None)
         st.rerun()
 
 
