@@ -217,7 +217,8 @@ def test_team_page_changes_roles_and_asks_before_deactivating(team, monkeypatch)
     ws, tokens = team
     at = _team_page(ws, monkeypatch)
     at.selectbox(key="ll_person").set_value("ann").run()
-    at.selectbox(key="ll_person_role").set_value("lead")
+    assert at.selectbox(key="ll_role_of_ann").value == "annotator"
+    at.selectbox(key="ll_role_of_ann").set_value("lead")
     at.button(key="ll_change_role").click().run()
     assert not at.exception and _table(at)["ann"] == ("lead", True)
     assert at.selectbox(key="ll_person").value == "ann"
@@ -248,6 +249,7 @@ def test_team_page_changes_roles_and_asks_before_deactivating(team, monkeypatch)
         ws.sign_in(new)
     # An admin does not demote or deactivate themselves from here.
     at.selectbox(key="ll_person").set_value("boss").run()
+    assert at.selectbox(key="ll_role_of_boss").value == "admin"  # the chosen person's role
     assert at.button(key="ll_change_role").disabled
     assert "ll_deactivate" not in [b.key for b in at.button]
 

@@ -98,8 +98,12 @@ def _run(action: str, call: object) -> None:
         _say("error", f"{action}: {exc}")
 
 
+def _role_key(name: str) -> str:
+    return f"ll_role_of_{name}"
+
+
 def _on_role(user: UserSession, name: str) -> None:
-    role = str(st.session_state.get("ll_person_role"))
+    role = str(st.session_state.get(_role_key(name)))
 
     def change() -> None:
         user.set_user_role(name, role)
@@ -154,7 +158,8 @@ def _manage(user: UserSession, people: list[dict]) -> None:
     )
     person = by_name[name]
     cols = st.columns([2, 1])
-    cols[0].selectbox("Role", ROLES, index=ROLES.index(person["role"]), key="ll_person_role")
+    # One role box per person, so that it shows the chosen person's role, not the last one's.
+    cols[0].selectbox("Role", ROLES, index=ROLES.index(person["role"]), key=_role_key(name))
     cols[1].button(
         "Change role", key="ll_change_role", on_click=_on_role, args=(user, name),
         disabled=name == user.name,
@@ -167,8 +172,8 @@ def _manage(user: UserSession, people: list[dict]) -> None:
             help="Gives a new token; the old one stays revoked.",
         )  # fmt: skip
         return
-    cols = st.columns(2)
-    cols[0].button(
+    actions = st.columns(2)
+    actions[0].button(
         "New sign-in token", key="ll_new_token_button", icon=":material/key:",
         on_click=_on_new_token, args=(user, name),
         help="The old token, sign-in links and open sessions stop working.",
@@ -176,7 +181,7 @@ def _manage(user: UserSession, people: list[dict]) -> None:
     if name == user.name:
         return
     if st.session_state.get(CONFIRM_KEY) != name:
-        if cols[1].button("Deactivate", key="ll_deactivate", icon=":material/block:"):
+        if actions[1].button("Deactivate", key="ll_deactivate", icon=":material/block:"):
             st.session_state[CONFIRM_KEY] = name
             st.rerun()
         return
