@@ -1049,6 +1049,15 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8501,
     link_hours: LinkHoursOpt = 24.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The address people open, when not http://HOST:PORT/ (behind an HTTPS "
+            "proxy): sign-in links name it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
     from labeling.server import serve as run_server
@@ -1059,6 +1068,7 @@ def serve(
         host=host,
         port=port,
         link_hours=link_hours,
+        public_url=public_url,
         echo=typer.echo,
         echo_err=_echo_err,
     )

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlmodel import col, select
 
@@ -38,6 +39,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 @dataclass(frozen=True)
 class Launch:
     url: str
+    public_url: str  # what sign-in links name: ``--public-url``, else ``url``
     sign_in_url: str
     admin: str
     created_admin: bool
@@ -80,7 +82,20 @@ def sweep_stale_links(ws: Workspace) -> serve_runs.Sweep:
     return serve_runs.sweep_stale(ws.root, revoke)
 
 
-def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch:
+def check_public_url(url: str) -> str:
+    """``--public-url`` as a base address ending in ``/``; a bad one is refused."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
+        raise BadInput(
+            "option '--public-url': expected an address such as https://labels.example.org/, "
+            f"found {url!r}"
+        )
+    return url if url.endswith("/") else url + "/"
+
+
+def prepare(
+    ws: Workspace, *, host: str, port: int, link_hours: float, public_url: str | None = None
+) -> Launch:
     """Make sure an admin exists, issue their sign-in link and record it in a run file.
 
     The run file is written before the link is committed, so there is no moment when the link
@@ -114,9 +129,11 @@ def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
     url = f"http://{shown_host}:{port}/"
+    public = public_url or url
     return Launch(
         url=url,
-        sign_in_url=f"{url}?token={token}",
+        public_url=public,
+        sign_in_url=f"{public}?token={token}",
         admin=admin_name,
         created_admin=created,
         token=token,
@@ -185,21 +202,25 @@ def serve(
     host: str,
     port: int,
     link_hours: float = 24,
+    public_url: str | None = None,
     echo: Callable[[str], None] = print,
     echo_err: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
     """Run the UI until interrupted; returns the Streamlit process's exit code.
 
+    ``public_url`` is the address people reach the server at, when it is not
+    ``http://HOST:PORT/`` (behind an HTTPS proxy, say): sign-in links name it.
     ``echo`` prints the launch message, ``echo_err`` notes about links of servers that are gone.
     """
     for needed in (APP_FILE, SERVER_FILE):
         if not needed.is_file():
             raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
     check_port(host, port)
+    public = check_public_url(public_url) if public_url else None
     ws = Workspace.open(root, db_url=db_url)
     try:
         swept = sweep_stale_links(ws)
-        launch = prepare(ws, host=host, port=port, link_hours=link_hours)
+        launch = prepare(ws, host=host, port=port, link_hours=link_hours, public_url=public)
     finally:
         ws.close()
     for path in swept.unreadable:
@@ -228,7 +249,7 @@ def serve(
     if db_url:
         env[web_auth.DB_ENV] = db_url
     # The Team page builds sign-in links from this, never from a browser's address.
-    env[web_auth.SERVER_URL_ENV] = launch.url
+    env[web_auth.SERVER_URL_ENV] = launch.public_url
     with_server = _die_with_server()
     worker = subprocess.Popen(
         [sys.executable, "-m", "labeling.worker", "--workspace", str(root.resolve())]

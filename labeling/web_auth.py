@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -229,16 +229,31 @@ class SignInLinkMiddleware:
         response = _redirect(
             _location(path, query, failed=key is None),
             key=key,
-            secure=scope.get("scheme") == "https",
+            secure=_secure(scope.get("scheme")),
         )
         await response(scope, receive, send)
 
 
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _same_origin(request: Request) -> bool:
-    """Whether a POST comes from a page of this server (cross-site request forgery check)."""
+    """Whether a POST comes from a page of this server (cross-site request forgery check):
+    its Origin is the address it was sent to, or the public address ``serve`` was given."""
     origin = request.headers.get("origin")
     host = request.headers.get("host")
-    return bool(origin and host and origin == f"{request.url.scheme}://{host}")
+    allowed = {f"{request.url.scheme}://{host}"} if host else set()
+    public = server_url()
+    if public:
+        allowed.add(_origin_of(public))
+    return bool(origin) and origin in allowed
+
+
+def _secure(scheme: object) -> bool:
+    """Whether the cookie gets ``Secure``: served over HTTPS, here or at the public address."""
+    return scheme == "https" or (server_url() or "").startswith("https://")
 
 
 async def sign_in_form_post(request: Request) -> Response:
@@ -256,7 +271,7 @@ async def sign_in_form_post(request: Request) -> Response:
     return _redirect(
         "/" if key is not None else f"/?{FAILED_PARAM}={FAILED_VALUE}",
         key=key,
-        secure=request.url.scheme == "https",
+        secure=_secure(request.url.scheme),
     )
 
 

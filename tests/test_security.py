@@ -442,3 +442,33 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(ws, monkeypatch):
             assert "0.0.0.0" in warnings[0] and "HTTPS" in warnings[0]
         streamlit_command = next(c for c in started if "streamlit" in c)
         assert streamlit_command[streamlit_command.index("--server.address") + 1] == host
+
+
+def test_links_name_the_public_address_and_its_origin_may_post(ws, monkeypatch):
+    from starlette.requests import Request
+
+    launch = server.prepare(ws, host="127.0.0.1", port=8501, link_hours=1)
+    assert launch.sign_in_url.startswith("http://127.0.0.1:8501/?token=ls_")
+    public = server.check_public_url("https://labels.example.org")
+    assert public == "https://labels.example.org/"
+    behind = server.prepare(ws, host="127.0.0.1", port=8501, link_hours=1, public_url=public)
+    assert behind.sign_in_url.startswith("https://labels.example.org/?token=ls_")
+    for bad in ("labels.example.org", "ftp://x/", "https://x/?token=1", "http://"):
+        with pytest.raises(BadInput, match="--public-url"):
+            server.check_public_url(bad)
+
+    def post(origin: str, host: str = "127.0.0.1:8501") -> Request:
+        headers = [(b"host", host.encode()), (b"origin", origin.encode())]
+        return Request({"type": "http", "method": "POST", "scheme": "http", "path": "/",
+                        "headers": headers, "query_string": b""})  # fmt: skip
+
+    monkeypatch.delenv(web_auth.SERVER_URL_ENV, raising=False)
+    assert web_auth._same_origin(post("http://127.0.0.1:8501"))
+    assert not web_auth._same_origin(post("https://labels.example.org"))
+    assert not web_auth._secure("http")
+    # Behind a proxy that does not pass the Host on, the public address's origin may post.
+    monkeypatch.setenv(web_auth.SERVER_URL_ENV, public)
+    assert web_auth._same_origin(post("https://labels.example.org"))
+    assert not web_auth._same_origin(post("https://evil.example"))
+    assert web_auth._secure("http")  # the browser talks HTTPS to the proxy
+    assert web_auth.sign_in_link("ls_a_b") == "https://labels.example.org/?token=ls_a_b"
