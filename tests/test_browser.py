@@ -223,3 +223,27 @@ def test_no_address_carries_a_session_and_sessions_end(served_workspace):
         page.locator("form[action='/auth/sign-in'] button[type=submit]").click()
         page.get_by_text("wrong, has expired or has been revoked").first.wait_for(timeout=20_000)
         assert _secret_free(page.url, secrets) and "nope" not in page.url
+
+
+def test_a_double_clicked_add_on_the_team_page_adds_one_person_quietly(tmp_path):
+    root = tmp_path / "team"
+    with Workspace.create(root, labels=LABELS, name="team") as ws:
+        token = ws.add_user("boss", role="admin")[1]
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in_with_form(page, server.url, token)
+        page.get_by_role("link", name="Team").click()
+        wait_idle(page)
+        page.get_by_label("Name").fill("newbie")
+        page.get_by_role("button", name="Add").dblclick()
+        page.get_by_text("Added newbie as annotator").first.wait_for(timeout=20_000)
+        page.wait_for_timeout(1000)  # the second click's run
+        wait_idle(page)
+        alerts = [a.inner_text() for a in page.get_by_test_id("stAlert").all()]
+        assert not [a for a in alerts if "expected" in a or "exists" in a], alerts
+        table = page.get_by_test_id("stDataFrame").first
+        # The table (a canvas grid; its cells are in a hidden accessible copy), without a reload.
+        table.get_by_text("newbie").first.wait_for(state="attached", timeout=10_000)
+        assert "token=" not in page.url
+    with Workspace.open(root) as ws:
+        assert [a.name for a in ws.list_users()] == ["boss", "newbie"]

@@ -9,6 +9,10 @@ at once.
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
+
 import pandas as pd
 import streamlit as st
 
@@ -20,10 +24,11 @@ from labeling.services import UserSession
 from labeling.users import LINK_HOURS
 
 NEW_TOKEN_KEY = "ll_new_token"
-ADDED_KEY = "ll_added"
 CONFIRM_KEY = "ll_confirm_deactivate"
 MESSAGE_KEY = "ll_team_message"
 PICK_KEY = "ll_person"
+# An empty Add this soon after a successful one is the echo of a double click.
+DOUBLE_CLICK_SECONDS = 3.0
 
 
 def _people(user: UserSession) -> list[dict]:
@@ -45,21 +50,77 @@ def _show_token(name: str, token: str, link_token: str) -> None:
     st.session_state[NEW_TOKEN_KEY] = (name, token, link_token)
 
 
+@dataclass
+class _Add:
+    """One Add in flight or just done: its outcome, once ``done`` is set."""
+
+    name: str
+    role: str
+    at: float
+    done: threading.Event = field(default_factory=threading.Event)
+    person: str = ""
+    token: str = ""
+    link_token: str = ""
+    error: str | None = None
+
+
+class _RecentAdds:
+    """Each admin's last Add, for a few seconds, in this server process.
+
+    A double-clicked Add reaches the server as two submits 10-20 ms apart: the second carries
+    the same values or, as the form clears itself, an empty name. Streamlit starts the second
+    run while the first one's callback is still hashing the new token, and the first run's
+    session-state writes are lost with it. So the second submit is recognised here, outside
+    the session, waits for the first to finish and shows its outcome.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_admin: dict[tuple[str, str], _Add] = {}
+
+    def start(self, admin: tuple[str, str], name: str, role: str) -> tuple[_Add, bool]:
+        """This submit's Add, and whether it is a new one (False: it repeats the last)."""
+        now = time.monotonic()
+        with self._lock:
+            # Older Adds are dropped, with the tokens they hold.
+            for key in [k for k, a in self._by_admin.items() if now - a.at > DOUBLE_CLICK_SECONDS]:
+                del self._by_admin[key]
+            last = self._by_admin.get(admin)
+            if last is not None and ((name, role) == (last.name, last.role) or not name):
+                return last, False
+            add = _Add(name, role, now)
+            self._by_admin[admin] = add
+            return add, True
+
+    def forget(self, admin: tuple[str, str]) -> None:
+        with self._lock:
+            self._by_admin.pop(admin, None)  # the token is not kept in memory longer
+
+
+_RECENT_ADDS = _RecentAdds()
+
+
 def _on_add(user: UserSession) -> None:
     name = str(st.session_state.get("ll_new_name", "")).strip()
     role = str(st.session_state.get("ll_new_role", "annotator"))
-    # A double-clicked Add submits twice; the second one is the same request, not a new one.
-    if st.session_state.get(ADDED_KEY) == (name, role):
+    admin = (user.workspace.db_url, user.name)
+    add, new = _RECENT_ADDS.start(admin, name, role)
+    if new:
+        try:
+            add.person, add.token = user.add_user(name, role=role)
+            add.link_token = user.sign_in_link(add.person)
+        except LabelloopError as exc:
+            add.error = str(exc)
+            _RECENT_ADDS.forget(admin)  # a failed Add is not repeated by the next one
+        finally:
+            add.done.set()
+    elif not add.done.wait(timeout=30):
         return
-    try:
-        added, token = user.add_user(name, role=role)
-        link = user.sign_in_link(added)
-    except LabelloopError as exc:
-        _say("error", str(exc))
+    if add.error is not None:
+        _say("error", add.error)
         return
-    st.session_state[ADDED_KEY] = (name, role)
-    _show_token(added, token, link)
-    _say("success", f"Added {added} as {role}.")
+    _show_token(add.person, add.token, add.link_token)
+    _say("success", f"Added {add.person} as {add.role}.")
 
 
 def _add_person(user: UserSession) -> None:
@@ -85,7 +146,6 @@ def _new_token_panel() -> None:
     st.code(token, language=None)
     if st.button("Done, hide the token", key="ll_hide_token"):
         del st.session_state[NEW_TOKEN_KEY]
-        st.session_state.pop(ADDED_KEY, None)
         st.rerun()
 
 
