@@ -137,7 +137,9 @@ def _new_token_panel() -> None:
     if new is None:
         return
     name, token, link_token = new
-    st.success(f"Sign-in for {common.plain(name)}. Copy it now: it is not shown again.")
+    st.info(
+        f"Copy the sign-in link or token for {common.plain(name)} now: they are not shown again."
+    )
     link = web_auth.sign_in_link(link_token)
     if link is not None:
         st.caption(f"Sign-in link (works for {LINK_HOURS:g} hours):")
