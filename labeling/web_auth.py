@@ -197,6 +197,11 @@ def _redirect(location: str, *, key: str | None, secure: bool) -> Response:
 
 
 def _location(path: str, query: list[tuple[str, str]], *, failed: bool) -> str:
+    """Where to send the browser: this server's same page, never another site (a path such as
+    ``//evil.example`` or ``/\\evil.example`` would be read as another host)."""
+    path = "/" + path.lstrip("/")
+    if "\\" in path:
+        path = "/"
     kept = [(k, v) for k, v in query if k not in (TOKEN_PARAM, FAILED_PARAM)]
     if failed:
         kept.append((FAILED_PARAM, FAILED_VALUE))
@@ -220,7 +225,8 @@ class SignInLinkMiddleware:
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path", "/"))
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        raw = scope.get("query_string", b"").decode("utf-8", "replace")
+        query = parse_qsl(raw, keep_blank_values=True)
         tokens = [v for k, v in query if k == TOKEN_PARAM]
         if not tokens or path.startswith(_STREAMLIT_PREFIXES):
             await self.app(scope, receive, send)

@@ -300,6 +300,10 @@ def test_sign_in_routes_trade_a_token_for_a_strict_http_only_cookie(ws):
         status, headers = _http(f"{base}/team?x=1&token=ll_000000000000_nothing")
         assert status == 303 and headers["Location"] == "/team?x=1&sign_in=failed"
         assert headers.get("Set-Cookie") is None
+        for path in ("//evil.example/", "/%5Cevil.example/"):  # never a redirect to another site
+            status, headers = _http(f"{base}{path}?token=ll_000000000000_nothing")
+            assert status == 303 and headers["Location"].startswith("/")
+            assert not headers["Location"].startswith(("//", "/\\"))
         # The form's POST: only from a page of this server (cross-site request forgery).
         form = {"token": tokens["engineer"]}
         for origin in (None, "http://evil.example", "null"):

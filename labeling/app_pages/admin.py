@@ -29,6 +29,7 @@ MESSAGE_KEY = "ll_team_message"
 PICK_KEY = "ll_person"
 # An empty Add this soon after a successful one is the echo of a double click.
 DOUBLE_CLICK_SECONDS = 3.0
+MESSAGE_SECONDS = 60.0
 
 
 def _people(user: UserSession) -> list[dict]:
@@ -43,7 +44,7 @@ def _people(user: UserSession) -> list[dict]:
 
 
 def _say(kind: str, text: str) -> None:
-    st.session_state[MESSAGE_KEY] = (kind, text)
+    st.session_state[MESSAGE_KEY] = (kind, text, time.monotonic())
 
 
 def _show_token(name: str, token: str, link_token: str) -> None:
@@ -148,6 +149,7 @@ def _new_token_panel() -> None:
     st.code(token, language=None)
     if st.button("Done, hide the token", key="ll_hide_token"):
         del st.session_state[NEW_TOKEN_KEY]
+        st.session_state.pop(MESSAGE_KEY, None)
         st.rerun()
 
 
@@ -262,9 +264,14 @@ def _manage(user: UserSession, people: list[dict]) -> None:
 
 
 def _message() -> None:
-    said = st.session_state.pop(MESSAGE_KEY, None)
-    if said is not None:
-        kind, text = said
+    """The outcome of the last action, for a minute or until the next one.
+
+    Not removed once shown: a run that Streamlit interrupts (a double click) may have shown
+    it to nobody.
+    """
+    said = st.session_state.get(MESSAGE_KEY)
+    if said is not None and time.monotonic() - said[2] < MESSAGE_SECONDS:
+        kind, text, _at = said
         (st.error if kind == "error" else st.success)(common.plain(text))
 
 
