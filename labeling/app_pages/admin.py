@@ -145,6 +145,11 @@ def _new_token_panel() -> None:
     if link is not None:
         st.caption(f"Sign-in link (works for {LINK_HOURS:g} hours):")
         st.code(link, language=None)
+    else:
+        st.caption(
+            "No sign-in link: this app was not started by `labelloop serve`, which tells it "
+            "its own address."
+        )
     st.caption("Token, for the sign-in form (works until it is replaced or revoked):")
     st.code(token, language=None)
     if st.button("Done, hide the token", key="ll_hide_token"):
