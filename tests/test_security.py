@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import hmac
+import itertools
 import json
 import urllib.error
 import urllib.parse
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_h
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
@@ -476,3 +479,58 @@ def test_links_name_the_public_address_and_its_origin_may_post(ws, monkeypatch):
     assert not web_auth._same_origin(post("https://evil.example"))
     assert web_auth._secure("http")  # the browser talks HTTPS to the proxy
     assert web_auth.sign_in_link("ls_a_b") == "https://labels.example.org/?token=ls_a_b"
+
+
+_PEOPLE = ("p0", "p1", "p2")
+_OPS = st_h.lists(
+    st_h.tuples(
+        st_h.sampled_from(["sign_in", "sign_out", "deactivate", "reactivate", "new_token"]),
+        st_h.integers(min_value=0, max_value=len(_PEOPLE) - 1),
+    ),
+    max_size=10,
+)
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_OPS)
+def test_live_sessions_always_match_a_recomputation_from_the_people(ws, ops):
+    """After any sequence of sign-ins, sign-outs, deactivations, reactivations and new tokens,
+    a session key works exactly when, recomputed from scratch, it was not signed out and its
+    person is active with the token they signed in under."""
+    run = next(_examples)
+    store = web_auth.SessionStore()
+    names = [f"{p}_{run}" for p in _PEOPLE]
+    tokens = {name: ws.add_user(name)[1] for name in names}
+    active = dict.fromkeys(names, True)
+    generation = dict.fromkeys(names, 0)
+    sessions: list[tuple[str, str, int]] = []  # key, person, generation at sign-in
+    closed: set[str] = set()
+    for op, who in ops:
+        name = names[who]
+        if op == "sign_in":
+            key = web_auth.start_session(ws, tokens[name], store=store)
+            assert (key is not None) == active[name]
+            if key is not None:
+                assert key not in {s[0] for s in sessions}
+                sessions.append((key, name, generation[name]))
+        elif op == "sign_out" and sessions:
+            key = sessions[who % len(sessions)][0]
+            store.close(key)
+            closed.add(key)
+        elif op == "deactivate" and active[name]:
+            ws.deactivate_user(name)
+            active[name] = False
+        elif op == "reactivate" and not active[name]:
+            tokens[name] = ws.reactivate_user(name)[1]
+            active[name], generation[name] = True, generation[name] + 1
+        elif op == "new_token" and active[name]:
+            tokens[name] = ws.new_user_token(name)[1]
+            generation[name] += 1
+        for key, person, signed_in_at in sessions:
+            live = key not in closed and active[person] and generation[person] == signed_in_at
+            found = web_auth.current_session(ws, key, store=store)
+            assert (found is not None) == live, (op, person, key in closed)
+            assert found is None or found.name == person
