@@ -35,7 +35,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from labeling import db, users
-from labeling.errors import LabelloopError
+from labeling.errors import UnknownAnnotator
 from labeling.workspace import Workspace
 
 WORKSPACE_ENV = "LABELLOOP_WORKSPACE"
@@ -153,11 +153,15 @@ def sign_in_link(token: str) -> str | None:
 
 
 def start_session(ws: Workspace, token: str, *, store: SessionStore = SESSIONS) -> str | None:
-    """Check ``token`` and open a session for its person; the new key, or None if refused."""
+    """Check ``token`` and open a session for its person; the new key, or None if refused.
+
+    Only a refused token gives None: a store that cannot be read raises, rather than telling
+    the person their token is wrong.
+    """
     try:
         with db.read_session(ws.engine) as session:
             annotator = users.authenticate(session, token)
-    except LabelloopError:
+    except UnknownAnnotator:
         return None
     assert annotator.id is not None
     return store.open(name=annotator.name, annotator_id=annotator.id, token_id=annotator.token_id)

@@ -250,6 +250,9 @@ def test_team_page_changes_roles_and_asks_before_deactivating(team, monkeypatch)
     at.button(key="ll_new_token_button").click().run()
     _, newer, _link = at.session_state["ll_new_token"]
     assert newer != new and ws.sign_in(newer).name == "ann"
+    at.button(key="ll_new_token_button").click().run()  # a double click issues one token
+    assert at.session_state["ll_new_token"][1] == newer and ws.sign_in(newer).name == "ann"
+    assert not at.error
     with pytest.raises(UnknownAnnotator):
         ws.sign_in(new)
     # An admin does not demote or deactivate themselves from here.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -52,76 +53,98 @@ def _show_token(name: str, token: str, link_token: str) -> None:
 
 
 @dataclass
-class _Add:
-    """One Add in flight or just done: its outcome, once ``done`` is set."""
+class _TokenAction:
+    """One action that shows a new token (add, reactivate, new token), in flight or just done:
+    its outcome, once ``done`` is set."""
 
-    name: str
-    role: str
+    what: tuple[str, ...]  # ("add", name, role) or (action, name)
     at: float
     done: threading.Event = field(default_factory=threading.Event)
     person: str = ""
     token: str = ""
     link_token: str = ""
+    message: str = ""
     error: str | None = None
 
 
-class _RecentAdds:
-    """Each admin's last Add, for a few seconds, in this server process.
+class _RecentActions:
+    """Each admin's last token action, for a few seconds, in this server process.
 
-    A double-clicked Add reaches the server as two submits 10-20 ms apart: the second carries
-    the same values or, as the form clears itself, an empty name. Streamlit starts the second
-    run while the first one's callback is still hashing the new token, and the first run's
-    session-state writes are lost with it. So the second submit is recognised here, outside
-    the session, waits for the first to finish and shows its outcome.
+    A double click reaches the server as two submits 10-20 ms apart: the second carries the
+    same values or, for Add, once the form has cleared itself, an empty name. Streamlit starts
+    the second run while the first one's callback is still hashing the new token, and the
+    first run's session-state writes are lost with it. So the second submit is recognised
+    here, outside the session, waits for the first to finish and shows its outcome: one person
+    added, one token issued, and that token shown.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_admin: dict[tuple[str, str], _Add] = {}
+        self._by_admin: dict[tuple[str, str], _TokenAction] = {}
 
-    def start(self, admin: tuple[str, str], name: str, role: str) -> tuple[_Add, bool]:
-        """This submit's Add, and whether it is a new one (False: it repeats the last)."""
+    def start(self, admin: tuple[str, str], what: tuple[str, ...]) -> tuple[_TokenAction, bool]:
+        """This submit's action, and whether it is a new one (False: it repeats the last)."""
         now = time.monotonic()
         with self._lock:
-            # Older Adds are dropped, with the tokens they hold.
+            # Older actions are dropped, with the tokens they hold.
             for key in [k for k, a in self._by_admin.items() if now - a.at > DOUBLE_CLICK_SECONDS]:
                 del self._by_admin[key]
             last = self._by_admin.get(admin)
-            if last is not None and ((name, role) == (last.name, last.role) or not name):
+            if last is not None and _repeats(what, last.what):
                 return last, False
-            add = _Add(name, role, now)
-            self._by_admin[admin] = add
-            return add, True
+            action = _TokenAction(what, now)
+            self._by_admin[admin] = action
+            return action, True
 
     def forget(self, admin: tuple[str, str]) -> None:
         with self._lock:
-            self._by_admin.pop(admin, None)  # the token is not kept in memory longer
+            self._by_admin.pop(admin, None)
 
 
-_RECENT_ADDS = _RecentAdds()
+def _repeats(what: tuple[str, ...], last: tuple[str, ...]) -> bool:
+    if what == last:
+        return True
+    # An Add with an empty name right after an Add: the cleared form's second submit.
+    return what[0] == last[0] == "add" and not what[1]
+
+
+_RECENT = _RecentActions()
+
+
+def _token_action(
+    user: UserSession, what: tuple[str, ...], do: Callable[[_TokenAction], None], title: str
+) -> None:
+    """Run ``do`` once per click (a double click's second submit shows the first's outcome),
+    then show the token it made."""
+    admin = (user.workspace.db_url, user.name)
+    action, new = _RECENT.start(admin, what)
+    if new:
+        try:
+            do(action)
+        except LabelloopError as exc:
+            action.error = f"{title}: {exc}"
+            _RECENT.forget(admin)  # a failed action is not repeated by the next one
+        finally:
+            action.done.set()
+    elif not action.done.wait(timeout=30):
+        return
+    if action.error is not None:
+        _say("error", action.error)
+        return
+    _show_token(action.person, action.token, action.link_token)
+    _say("success", action.message)
 
 
 def _on_add(user: UserSession) -> None:
     name = str(st.session_state.get("ll_new_name", "")).strip()
     role = str(st.session_state.get("ll_new_role", "annotator"))
-    admin = (user.workspace.db_url, user.name)
-    add, new = _RECENT_ADDS.start(admin, name, role)
-    if new:
-        try:
-            add.person, add.token = user.add_user(name, role=role)
-            add.link_token = user.sign_in_link(add.person)
-        except LabelloopError as exc:
-            add.error = str(exc)
-            _RECENT_ADDS.forget(admin)  # a failed Add is not repeated by the next one
-        finally:
-            add.done.set()
-    elif not add.done.wait(timeout=30):
-        return
-    if add.error is not None:
-        _say("error", add.error)
-        return
-    _show_token(add.person, add.token, add.link_token)
-    _say("success", f"Added {add.person} as {add.role}.")
+
+    def add(action: _TokenAction) -> None:
+        action.person, action.token = user.add_user(name, role=role)
+        action.link_token = user.sign_in_link(action.person)
+        action.message = f"Added {action.person} as {role}."
+
+    _token_action(user, ("add", name, role), add, "Add")
 
 
 def _add_person(user: UserSession) -> None:
@@ -192,20 +215,20 @@ def _on_deactivate(user: UserSession, name: str) -> None:
 
 
 def _on_reactivate(user: UserSession, name: str) -> None:
-    def reactivate() -> None:
-        _show_token(*user.reactivate_user(name))
-        _say("success", f"{name} can sign in again, with the new token below.")
+    def reactivate(action: _TokenAction) -> None:
+        action.person, action.token, action.link_token = user.reactivate_user(name)
+        action.message = f"{name} can sign in again, with the new token below."
 
-    _run("Reactivate", reactivate)
+    _token_action(user, ("reactivate", name), reactivate, "Reactivate")
 
 
 def _on_new_token(user: UserSession, name: str) -> None:
-    def new_token() -> None:
-        _show_token(*user.new_user_token(name))
+    def new_token(action: _TokenAction) -> None:
+        action.person, action.token, action.link_token = user.new_user_token(name)
         common.end_sessions(name)
-        _say("success", f"{name}'s old token, links and sessions no longer work.")
+        action.message = f"{name}'s old token, links and sessions no longer work."
 
-    _run("New sign-in token", new_token)
+    _token_action(user, ("new_token", name), new_token, "New sign-in token")
 
 
 def _manage(user: UserSession, people: list[dict]) -> None:
