@@ -235,6 +235,11 @@ def serve(
             f"warning: serving on {host}, reachable from other machines. Anyone who can reach "
             "it sees the sign-in page; put it behind HTTPS for a team."
         )
+        if public is None:
+            echo(
+                f"warning: sign-in links name {launch.public_url}; give --public-url with the "
+                "address people open, so that the Team page's links work for them."
+            )
     if launch.created_admin:
         echo(f"No admin existed, so one was created: {launch.admin}.")
     echo(f"labelloop is serving workspace {root} at {launch.url}")

@@ -447,6 +447,7 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(ws, monkeypatch):
         assert bool(warnings) == warned
         if warned:
             assert "0.0.0.0" in warnings[0] and "HTTPS" in warnings[0]
+            assert "--public-url" in warnings[1]
         streamlit_command = next(c for c in started if "streamlit" in c)
         assert streamlit_command[streamlit_command.index("--server.address") + 1] == host
 
