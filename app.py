@@ -1,7 +1,8 @@
 """labelloop's Streamlit entry point: sign in, then route to the pages this person may see.
 
-Started by ``labelloop serve``. Pages live in ``labeling/app_pages/``; they call the service
-layer (:mod:`labeling.services`), which checks roles again on every call.
+Started by ``labelloop serve`` through ``labeling/web_app.py``, which adds the sign-in routes
+that set the session cookie this script reads. Pages live in ``labeling/app_pages/``; they call the
+service layer (:mod:`labeling.services`), which checks roles again on every call.
 """
 
 from __future__ import annotations
@@ -14,29 +15,13 @@ st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout=
 common.apply_style()
 
 common.restore_session()
-token = st.query_params.get("token")
-if token and common.current_user() is None:
-    problem = common.sign_in(token)
-    del st.query_params["token"]  # keep the token out of the address bar and history
-    if problem:
-        st.session_state["ll_sign_in_error"] = problem
-    common.restore_session()
-
+if "token" in st.query_params:
+    # Sign-in links are exchanged for a cookie by the server before the page loads; a token
+    # that got this far (say, added to the address in the page) must not stay in view.
+    del st.query_params["token"]
 user = common.current_user()
 if user is None:
-    st.title("labelloop")
-    st.write("Sign in with the token your lead gave you (`labelloop user add` prints it).")
-    if st.session_state.get("ll_sign_in_error"):
-        st.error(st.session_state["ll_sign_in_error"])
-    with st.form("sign_in", border=True):
-        typed = st.text_input("Sign-in token", type="password", key="ll_token_input")
-        if st.form_submit_button("Sign in", type="primary"):
-            problem = common.sign_in(typed)
-            st.session_state["ll_sign_in_error"] = problem
-            if problem is None:
-                common.restore_session()
-                st.rerun()
-            st.error(problem)
+    common.sign_in_form()
     st.stop()
 
 assert user is not None

@@ -470,17 +470,75 @@ def user_list(
         typer.echo(f"{person['name']}\t{person['role']}{state}")
 
 
-@user_app.command("deactivate", short_help="Revoke an annotator's token.")
+@user_app.command("deactivate", short_help="Revoke a person's token and end their sessions.")
 @handle_errors
 def user_deactivate(
     name: Annotated[str, typer.Argument(help="Annotator name.")],
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
 ) -> None:
-    """Revoke an annotator's token; their annotations stay."""
+    """Revoke a person's token and sign-in links; their signed-in browsers are signed out at
+    their next request. Their annotations stay."""
     with _open(workspace, db) as ws:
         ws.deactivate_user(name)
     typer.echo(f"Deactivated {name!r}; their token no longer signs in.")
+
+
+@user_app.command("role", short_help="Change a person's role.")
+@handle_errors
+def user_role(
+    name: Annotated[str, typer.Argument(help="Annotator name.")],
+    role: Annotated[str, typer.Argument(help="annotator, engineer, lead or admin.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Change a person's role; it takes effect at their next click (the last active admin
+    keeps theirs)."""
+    with _open(workspace, db) as ws:
+        annotator = ws.set_user_role(name, role)
+    typer.echo(f"{annotator.name!r} is now {annotator.role}.")
+
+
+def _echo_token(message: str, annotator_name: str, token: str, as_json: bool) -> None:
+    if as_json:
+        _print_json({"name": annotator_name, "token": token})
+    else:
+        typer.echo(f"{message} Sign-in token (shown only now):\n{token}")
+
+
+@user_app.command("reactivate", short_help="Let a deactivated person sign in again.")
+@handle_errors
+def user_reactivate(
+    name: Annotated[str, typer.Argument(help="Annotator name.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch a deactivated person back on with a new token, printed once (their old token
+    stays revoked)."""
+    with _open(workspace, db) as ws:
+        annotator, token = ws.reactivate_user(name)
+    _echo_token(f"Reactivated {annotator.name!r}.", annotator.name, token, as_json)
+
+
+@user_app.command("new-token", short_help="Replace a person's token; prints the new one once.")
+@handle_errors
+def user_new_token(
+    name: Annotated[str, typer.Argument(help="Annotator name.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a person a new sign-in token, printed once. The old token, their sign-in links and
+    their signed-in browsers stop working."""
+    with _open(workspace, db) as ws:
+        annotator, token = ws.new_user_token(name)
+    _echo_token(
+        f"New token for {annotator.name!r}; the old one no longer signs in.",
+        annotator.name,
+        token,
+        as_json,
+    )
 
 
 @user_app.command("revoke-links", short_help="Revoke every sign-in link serve printed.")
@@ -991,6 +1049,15 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8501,
     link_hours: LinkHoursOpt = 24.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The address people open, when not http://HOST:PORT/ (behind an HTTPS "
+            "proxy): sign-in links name it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
     from labeling.server import serve as run_server
@@ -1001,6 +1068,7 @@ def serve(
         host=host,
         port=port,
         link_hours=link_hours,
+        public_url=public_url,
         echo=typer.echo,
         echo_err=_echo_err,
     )

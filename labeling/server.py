@@ -21,21 +21,25 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlmodel import col, select
 
-from labeling import db, serve_runs, users
+from labeling import db, serve_runs, users, web_auth
 from labeling.errors import BadInput, LabelloopError
 from labeling.models import Annotator
 from labeling.workspace import Workspace
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
+# What Streamlit runs: app.py plus the sign-in routes that set the session cookie.
+SERVER_FILE = Path(__file__).resolve().parent / "web_app.py"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True)
 class Launch:
     url: str
+    public_url: str  # what sign-in links name: ``--public-url``, else ``url``
     sign_in_url: str
     admin: str
     created_admin: bool
@@ -78,7 +82,20 @@ def sweep_stale_links(ws: Workspace) -> serve_runs.Sweep:
     return serve_runs.sweep_stale(ws.root, revoke)
 
 
-def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch:
+def check_public_url(url: str) -> str:
+    """``--public-url`` as a base address ending in ``/``; a bad one is refused."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
+        raise BadInput(
+            "option '--public-url': expected an address such as https://labels.example.org/, "
+            f"found {url!r}"
+        )
+    return url if url.endswith("/") else url + "/"
+
+
+def prepare(
+    ws: Workspace, *, host: str, port: int, link_hours: float, public_url: str | None = None
+) -> Launch:
     """Make sure an admin exists, issue their sign-in link and record it in a run file.
 
     The run file is written before the link is committed, so there is no moment when the link
@@ -112,9 +129,11 @@ def prepare(ws: Workspace, *, host: str, port: int, link_hours: float) -> Launch
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
     url = f"http://{shown_host}:{port}/"
+    public = public_url or url
     return Launch(
         url=url,
-        sign_in_url=f"{url}?token={token}",
+        public_url=public,
+        sign_in_url=f"{public}?token={token}",
         admin=admin_name,
         created_admin=created,
         token=token,
@@ -158,7 +177,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(APP_FILE),
+        str(SERVER_FILE),
         "--server.address",
         host,
         "--server.port",
@@ -183,20 +202,25 @@ def serve(
     host: str,
     port: int,
     link_hours: float = 24,
+    public_url: str | None = None,
     echo: Callable[[str], None] = print,
     echo_err: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
     """Run the UI until interrupted; returns the Streamlit process's exit code.
 
+    ``public_url`` is the address people reach the server at, when it is not
+    ``http://HOST:PORT/`` (behind an HTTPS proxy, say): sign-in links name it.
     ``echo`` prints the launch message, ``echo_err`` notes about links of servers that are gone.
     """
-    if not APP_FILE.is_file():
-        raise LabelloopError(f"the Streamlit entry point {APP_FILE.name} is missing")
+    for needed in (APP_FILE, SERVER_FILE):
+        if not needed.is_file():
+            raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
     check_port(host, port)
+    public = check_public_url(public_url) if public_url else None
     ws = Workspace.open(root, db_url=db_url)
     try:
         swept = sweep_stale_links(ws)
-        launch = prepare(ws, host=host, port=port, link_hours=link_hours)
+        launch = prepare(ws, host=host, port=port, link_hours=link_hours, public_url=public)
     finally:
         ws.close()
     for path in swept.unreadable:
@@ -211,16 +235,26 @@ def serve(
             f"warning: serving on {host}, reachable from other machines. Anyone who can reach "
             "it sees the sign-in page; put it behind HTTPS for a team."
         )
+        if public is None:
+            echo(
+                f"warning: sign-in links name {launch.public_url}; give --public-url with the "
+                "address people open, so that the Team page's links work for them."
+            )
     if launch.created_admin:
         echo(f"No admin existed, so one was created: {launch.admin}.")
     echo(f"labelloop is serving workspace {root} at {launch.url}")
-    echo(f"Sign in as {launch.admin} (link valid {link_hours:g} h):")
+    echo(
+        f"Sign in as {launch.admin} with this link (valid {link_hours:g} h; the browser "
+        "trades it for a session cookie and the address bar keeps no token):"
+    )
     echo(f"    {launch.sign_in_url}")
     echo("Stop with Ctrl+C.")
     env = dict(os.environ)
-    env["LABELLOOP_WORKSPACE"] = str(root.resolve())
+    env[web_auth.WORKSPACE_ENV] = str(root.resolve())
     if db_url:
-        env["LABELLOOP_DB"] = db_url
+        env[web_auth.DB_ENV] = db_url
+    # The Team page builds sign-in links from this, never from a browser's address.
+    env[web_auth.SERVER_URL_ENV] = launch.public_url
     with_server = _die_with_server()
     worker = subprocess.Popen(
         [sys.executable, "-m", "labeling.worker", "--workspace", str(root.resolve())]

@@ -615,6 +615,33 @@ class UserSession:
             # Their held items go back to the queue at once.
             queue.release(session, annotator=target)
 
+    def set_user_role(self, name: str, role: str) -> None:
+        with self._write() as session:
+            self._require(session, "admin", "changing roles")
+            users.set_role(session, name=name, role=role)
+
+    def reactivate_user(self, name: str) -> tuple[str, str, str]:
+        """Switch a person back on with a new token; returns (name, token, link token)."""
+        with self._write() as session:
+            self._require(session, "admin", "reactivating annotators")
+            annotator, token = users.reactivate(session, name=name)
+            return annotator.name, token, users.issue_sign_in_link(session, annotator=annotator)
+
+    def new_user_token(self, name: str) -> tuple[str, str, str]:
+        """A new token for a person (the old one, their links and sessions end); returns
+        (name, token, link token)."""
+        with self._write() as session:
+            self._require(session, "admin", "issuing sign-in tokens")
+            annotator, token = users.new_token(session, name=name)
+            return annotator.name, token, users.issue_sign_in_link(session, annotator=annotator)
+
+    def sign_in_link(self, name: str) -> str:
+        """A short-lived link token for a person (see ``users.LINK_HOURS``)."""
+        with self._write() as session:
+            self._require(session, "admin", "issuing sign-in links")
+            annotator = users.get_annotator(session, name)
+            return users.issue_sign_in_link(session, annotator=annotator)
+
     def update_settings(
         self, *, overlap: int, lease_seconds: int, gold_rate: float | None = None
     ) -> None:

@@ -80,8 +80,11 @@ def add_annotator(session: Session, *, name: str, role: str) -> tuple[Annotator,
     return annotator, f"ll_{token_id}_{secret}"
 
 
-def issue_sign_in_link(session: Session, *, annotator: Annotator, hours: float = 24) -> str:
-    """A launch token ``ls_<id>_<secret>`` for ``annotator`` that expires after ``hours``."""
+LINK_HOURS = 24.0
+
+
+def issue_sign_in_link(session: Session, *, annotator: Annotator, hours: float = LINK_HOURS) -> str:
+    """A link token ``ls_<id>_<secret>`` for ``annotator`` that expires after ``hours``."""
     assert annotator.id is not None
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
@@ -169,10 +172,81 @@ def get_annotator(session: Session, name: str, *, active_only: bool = True) -> A
 
 
 def deactivate(session: Session, *, name: str) -> Annotator:
+    """Switch a person off: their token and sign-in links stop working and their browser
+    sessions end at their next request (:func:`current_token_id` then answers None)."""
     annotator = get_annotator(session, name, active_only=False)
     annotator.active = False
     session.add(annotator)
+    _revoke_links_of(session, annotator)
     return annotator
+
+
+def _revoke_links_of(session: Session, annotator: Annotator) -> int:
+    links = session.exec(select(SignInLink).where(SignInLink.annotator_id == annotator.id)).all()
+    for link in links:
+        session.delete(link)
+    session.flush()
+    return len(links)
+
+
+def _new_token(session: Session, annotator: Annotator) -> str:
+    """Give ``annotator`` a new token (the old one, their sign-in links and their browser
+    sessions stop working); returns it, the only copy."""
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(24)
+    annotator.token_id = token_id
+    annotator.token_hash = hash_secret(secret)
+    session.add(annotator)
+    _revoke_links_of(session, annotator)
+    return f"ll_{token_id}_{secret}"
+
+
+def new_token(session: Session, *, name: str) -> tuple[Annotator, str]:
+    """A new sign-in token for an active person, revoking the old one; returns it once."""
+    annotator = get_annotator(session, name, active_only=False)
+    if not annotator.active:
+        raise BadInput(
+            f"annotator {name!r} is deactivated; reactivate them (which gives a new token)"
+        )
+    return annotator, _new_token(session, annotator)
+
+
+def reactivate(session: Session, *, name: str) -> tuple[Annotator, str]:
+    """Switch a deactivated person back on, with a new token (their old one stays revoked, so
+    a token that left with them does not come back); returns it once."""
+    annotator = get_annotator(session, name, active_only=False)
+    if annotator.active:
+        raise BadInput(f"annotator {name!r} is active already; expected a deactivated person")
+    annotator.active = True
+    return annotator, _new_token(session, annotator)
+
+
+def set_role(session: Session, *, name: str, role: str) -> Annotator:
+    """Change a person's role; the last active admin keeps theirs, so someone can still
+    manage the team."""
+    if role not in ROLES:
+        raise BadInput(f"role: expected one of {', '.join(ROLES)}, found {role!r}")
+    annotator = get_annotator(session, name, active_only=False)
+    if annotator.role == "admin" and role != "admin" and annotator.active:
+        admins = session.exec(
+            select(Annotator.id).where(Annotator.role == "admin", col(Annotator.active).is_(True))
+        ).all()
+        if len(admins) <= 1:
+            raise BadInput(f"{name!r} is the only active admin; make someone else admin first")
+    annotator.role = role
+    session.add(annotator)
+    return annotator
+
+
+def current_token_id(session: Session, annotator_id: int) -> str | None:
+    """The token id a browser session of this person must carry to stay valid: None when the
+    person is gone or deactivated (every session of theirs then ends)."""
+    row = session.exec(
+        select(Annotator.token_id, Annotator.active).where(Annotator.id == annotator_id)
+    ).first()
+    if row is None or not row[1]:
+        return None
+    return row[0] or ""
 
 
 def system_annotator(session: Session, name: str = IMPORT_ANNOTATOR) -> Annotator:

@@ -281,6 +281,20 @@ class Workspace:
         with self._write() as session:
             return users.deactivate(session, name=name)
 
+    def set_user_role(self, name: str, role: str) -> Annotator:
+        with self._write() as session:
+            return users.set_role(session, name=name, role=role)
+
+    def reactivate_user(self, name: str) -> tuple[Annotator, str]:
+        """Switch a person back on; returns them and their new token (shown once)."""
+        with self._write() as session:
+            return users.reactivate(session, name=name)
+
+    def new_user_token(self, name: str) -> tuple[Annotator, str]:
+        """A new token for a person, revoking the old one; returns it (shown once)."""
+        with self._write() as session:
+            return users.new_token(session, name=name)
+
     def revoke_sign_in_links(self) -> int:
         """Revoke every launch link ``serve`` printed, of every server on this store; returns
         how many there were. Running servers keep serving; their links stop signing in."""

@@ -141,6 +141,31 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+SIGN_IN_INPUT = "form[action='/auth/sign-in'] input[name=token]"
+SIGNED_IN = "Signed in as "
+
+
+def sign_in_form_shown(page: Any, *, timeout: float = 20_000) -> bool:
+    """Whether ``page`` shows the sign-in form (waits for it, then for the run to settle)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # as chromium() does
+
+    try:
+        page.locator(SIGN_IN_INPUT).wait_for(timeout=timeout)
+    except PlaywrightTimeout:
+        return False
+    wait_idle(page)
+    return page.get_by_text(SIGNED_IN).count() == 0
+
+
+def sign_in_with_form(page: Any, url: str, token: str) -> None:
+    """Open ``url``, type ``token`` into the sign-in form and wait for the signed-in app."""
+    page.goto(url)
+    page.locator(SIGN_IN_INPUT).fill(token)
+    page.locator("form[action='/auth/sign-in'] button[type=submit]").click()
+    page.get_by_text(SIGNED_IN).first.wait_for(timeout=20_000)
+    wait_idle(page)
+
+
 def wait_idle(page: Any, *, buttons: int | None = None, timeout: float = 20_000) -> None:
     """Wait until Streamlit has finished a run and the page is not stale.
 

@@ -2,7 +2,8 @@
 
 Two annotators label at the same time in two browser contexts, with the keyboard only; the
 store must then hold exactly the answers given, and item text with HTML in it must show as
-text with no script run.
+text with no script run. Sign-in leaves no secret in any address: a copied address of any
+page opens the sign-in form in another browser, and sign-out and deactivation end a session.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.models import Annotation, Annotator, Item
-from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
+from tests.browser import (
+    chromium,
+    chromium_path,
+    item_id,
+    serve,
+    sign_in_form_shown,
+    sign_in_with_form,
+    wait_idle,
+    wait_item_change,
+)
 
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 N_ITEMS = 60
@@ -283,3 +293,98 @@ def test_keyboard_number_pad_gap_presses_wrong_keys(served_workspace):
     stored = _stored(root)
     assert stored == {k: [v] for k, v in given.items()}
     assert unanswered not in stored
+
+
+def _secret_free(url: str, secrets: list[str]) -> bool:
+    return "sid=" not in url and "token=" not in url and not any(s in url for s in secrets)
+
+
+def test_no_address_carries_a_session_and_sessions_end(served_workspace):
+    root, tokens = served_workspace
+    with serve(root) as server, chromium() as browser:
+        admin_token = server.sign_in_url.split("token=", 1)[1]
+        secrets = [admin_token, *tokens.values()]
+        admin_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        admin = admin_ctx.new_page()
+        visited: list[str] = []
+        admin.on("framenavigated", lambda frame: visited.append(frame.url))
+        admin.goto(server.sign_in_url)  # by link
+        admin.get_by_text("Signed in as admin").first.wait_for(timeout=20_000)
+        wait_idle(admin)
+        nav = admin.locator("[data-testid='stSidebarNav'] a")
+        hrefs = [nav.nth(k).get_attribute("href") for k in range(nav.count())]
+        assert len(hrefs) >= 8, hrefs  # every page an admin has
+        copied = [admin.url]
+        for k in range(len(hrefs)):
+            admin.locator("[data-testid='stSidebarNav'] a").nth(k).click()
+            wait_idle(admin)
+            admin.wait_for_timeout(300)  # the address follows the page a moment later
+            wait_idle(admin)
+            copied.append(admin.url)
+        annotator = browser.new_context().new_page()
+        sign_in_with_form(annotator, server.url, tokens["ann"])  # by the form
+        annotator.get_by_text("Signed in as ann").first.wait_for(timeout=20_000)
+        copied.append(annotator.url)
+        assert len({u.rstrip("/") for u in copied}) >= 8, copied
+        for url in copied + visited:
+            assert _secret_free(url, secrets), url
+        for url in copied:  # a copied address, opened in another browser, signs nobody in
+            fresh = browser.new_context()
+            page = fresh.new_page()
+            page.goto(url)
+            assert sign_in_form_shown(page), url
+            assert _secret_free(page.url, secrets)
+            fresh.close()
+
+        # Sign-out ends the session in the server: its cookie no longer signs in.
+        old_cookies = admin_ctx.cookies()
+        assert [c["httpOnly"] for c in old_cookies if c["name"] == "labelloop_session"] == [True]
+        admin.get_by_role("button", name="Sign out").click()
+        assert sign_in_form_shown(admin)
+        replay = browser.new_context()
+        replay.add_cookies(old_cookies)
+        page = replay.new_page()
+        page.goto(server.url)
+        assert sign_in_form_shown(page)
+        replay.close()
+
+        # Deactivation (here from outside the server, as the CLI does) ends it too.
+        ann_cookies = annotator.context.cookies()
+        with Workspace.open(root) as ws:
+            ws.deactivate_user("ann")
+        replay = browser.new_context()
+        replay.add_cookies(ann_cookies)
+        page = replay.new_page()
+        page.goto(server.url)
+        assert sign_in_form_shown(page)
+        annotator.reload()
+        assert sign_in_form_shown(annotator)
+        # A wrong typed token is refused on the form, with no secret left in the address.
+        page.locator("form[action='/auth/sign-in'] input[name=token]").fill("ll_nope_nope")
+        page.locator("form[action='/auth/sign-in'] button[type=submit]").click()
+        page.get_by_text("wrong, has expired or has been revoked").first.wait_for(timeout=20_000)
+        assert _secret_free(page.url, secrets) and "nope" not in page.url
+
+
+def test_a_double_clicked_add_on_the_team_page_adds_one_person_quietly(tmp_path):
+    root = tmp_path / "team"
+    with Workspace.create(root, labels=LABELS, name="team") as ws:
+        token = ws.add_user("boss", role="admin")[1]
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in_with_form(page, server.url, token)
+        page.get_by_role("link", name="Team").click()
+        wait_idle(page)
+        page.get_by_label("Name").fill("newbie")
+        page.get_by_role("button", name="Add").dblclick()
+        page.get_by_text("Added newbie as annotator").first.wait_for(timeout=20_000)
+        page.wait_for_timeout(1000)  # the second click's run
+        wait_idle(page)
+        alerts = [a.inner_text() for a in page.get_by_test_id("stAlert").all()]
+        assert not [a for a in alerts if "expected" in a or "exists" in a], alerts
+        table = page.get_by_test_id("stDataFrame").first
+        # The table (a canvas grid; its cells are in a hidden accessible copy), without a reload.
+        table.get_by_text("newbie").first.wait_for(state="attached", timeout=10_000)
+        assert "token=" not in page.url
+    with Workspace.open(root) as ws:
+        assert [a.name for a in ws.list_users()] == ["boss", "newbie"]

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import ast
 import hmac
+import itertools
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_h
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from labeling import Workspace, db, lfs, server, users
+from labeling import Workspace, db, lfs, server, users, web_auth
+from labeling.app_pages import common
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.models import Annotator, LabelingFunction
 from labeling.services import UserSession
+from tests.browser import serve
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -143,7 +151,19 @@ def served(ws, monkeypatch):
     return ws, _tokens(ws)
 
 
-def _registered_pages(monkeypatch, token: str) -> list[str]:
+def signed_in(monkeypatch, ws: Workspace, name: str) -> str:
+    """Open a browser session for ``name`` as the sign-in route does, and have app.py read its
+    key as the session cookie: AppTest cannot carry cookies (the HTTP side has its own tests
+    here and in test_browser.py)."""
+    with Session(ws.engine) as session:
+        person = users.get_annotator(session, name)
+    assert person.id is not None
+    key = web_auth.SESSIONS.open(name=name, annotator_id=person.id, token_id=person.token_id)
+    monkeypatch.setattr(common, "session_cookie", lambda: key)
+    return key
+
+
+def _registered_pages(monkeypatch, ws: Workspace, name: str) -> list[str]:
     """Sign in through app.py and return the url paths it registered with st.navigation."""
     seen: list[str] = []
     real = st.navigation
@@ -153,19 +173,19 @@ def _registered_pages(monkeypatch, token: str) -> list[str]:
         return real(pages, **kwargs)
 
     monkeypatch.setattr(st, "navigation", spy)
+    signed_in(monkeypatch, ws, name)
     at = AppTest.from_file(APP, default_timeout=30)
-    at.query_params["token"] = token
     at.run()
     assert not at.exception
     return seen
 
 
 def test_an_annotator_gets_no_engineer_pages(served, monkeypatch):
-    _, tokens = served
+    ws, _ = served
     # Streamlit serves only registered pages: any other address falls back to the default
     # page (Label, whose path is ""), so /lfs or /team by URL shows an annotator nothing new.
-    assert _registered_pages(monkeypatch, tokens["annotator"]) == ["", "stats"]
-    engineer = _registered_pages(monkeypatch, tokens["engineer"])
+    assert _registered_pages(monkeypatch, ws, "annotator") == ["", "stats"]
+    engineer = _registered_pages(monkeypatch, ws, "engineer")
     # An engineer's default page is Metrics (path ""); Label is then at /label.
     assert {"", "label", "data", "lfs", "model", "team"} <= set(engineer)
 
@@ -183,6 +203,122 @@ def test_engineer_pages_refuse_an_annotator_who_reaches_them(served, module):
     shown = " ".join(e.value for e in at.error) + " ".join(w.value for w in at.warning)
     assert "role" in shown or "engineer" in shown or "lead" in shown or "admin" in shown
     assert not at.dataframe and not at.download_button
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def test_without_a_session_cookie_app_shows_the_sign_in_form_and_drops_a_token(served):
+    ws, tokens = served
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["token"] = tokens["admin"]  # only the server's sign-in route takes links
+    at.run()
+    assert not at.exception
+    assert "token" not in at.query_params
+    assert "ll_user" not in at.session_state
+    forms = [e for e in at.get("html") if 'action="/auth/sign-in"' in e.proto.body]
+    assert len(forms) == 1 and 'method="post"' in forms[0].proto.body
+    assert not at.text_input and not at.button  # nothing to use before signing in
+
+
+def test_a_refused_token_is_said_on_the_sign_in_form(served):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params[web_auth.FAILED_PARAM] = web_auth.FAILED_VALUE
+    at.run()
+    assert not at.exception
+    assert any("wrong, has expired or has been revoked" in e.value for e in at.error)
+
+
+def test_sign_out_ends_the_session_in_the_server(served, monkeypatch):
+    ws, _ = served
+    key = signed_in(monkeypatch, ws, "engineer")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception and at.session_state["ll_user"] == "engineer"
+    at.button(key="ll_sign_out").click().run()
+    assert not at.exception
+    assert web_auth.SESSIONS.lookup(key) is None  # the old cookie no longer works
+    again = AppTest.from_file(APP, default_timeout=30).run()  # a reload with the same cookie
+    assert "ll_user" not in again.session_state
+    assert [e for e in again.get("html") if "/auth/sign-in" in e.proto.body]
+
+
+def test_deactivation_or_a_new_token_ends_sessions_made_elsewhere(ws):
+    """The CLI changes the store, not the server's memory: the session is checked against the
+    person's row at every request."""
+    tokens = _tokens(ws)
+    store = web_auth.SessionStore()
+    first = web_auth.start_session(ws, tokens["annotator"], store=store)
+    second = web_auth.start_session(ws, tokens["annotator"], store=store)
+    assert first and second and first != second  # a new key at every sign-in: no fixation
+    assert web_auth.current_session(ws, first, store=store).name == "annotator"
+    ws.deactivate_user("annotator")
+    assert web_auth.current_session(ws, first, store=store) is None
+    assert web_auth.start_session(ws, tokens["annotator"], store=store) is None
+    _, new = ws.reactivate_user("annotator")
+    assert web_auth.current_session(ws, second, store=store) is None  # stays ended
+    third = web_auth.start_session(ws, new, store=store)
+    assert web_auth.current_session(ws, third, store=store) is not None
+    ws.new_user_token("annotator")
+    assert web_auth.current_session(ws, third, store=store) is None
+    assert web_auth.start_session(ws, new, store=store) is None
+    assert web_auth.current_session(ws, "made-up", store=store) is None
+    engineer = web_auth.start_session(ws, tokens["engineer"], store=store)
+    assert web_auth.current_session(ws, engineer, store=store).name == "engineer"  # untouched
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _http(url: str, *, data: dict | None = None, origin: str | None = None):
+    """(status, headers) of one request, redirects not followed."""
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    if origin is not None:
+        request.add_header("Origin", origin)
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=20) as reply:
+            return reply.status, reply.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers
+
+
+def test_sign_in_routes_trade_a_token_for_a_strict_http_only_cookie(ws):
+    tokens = _tokens(ws)
+    ws.close()
+    with serve(ws.root) as server:
+        base = server.url.rstrip("/")
+        keys = []
+        for url in (server.sign_in_url, f"{base}/?token={tokens['annotator']}"):
+            status, headers = _http(url)
+            assert status == 303 and headers["Location"] == "/"
+            assert headers["Cache-Control"] == "no-store"
+            cookie = headers["Set-Cookie"]
+            assert cookie.startswith(f"{web_auth.COOKIE}=")
+            assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+            keys.append(cookie.split(";")[0].split("=", 1)[1])
+        assert keys[0] != keys[1] and all(len(k) >= 40 for k in keys)
+        # A refused link keeps the rest of the address and says so; no cookie.
+        status, headers = _http(f"{base}/team?x=1&token=ll_000000000000_nothing")
+        assert status == 303 and headers["Location"] == "/team?x=1&sign_in=failed"
+        assert headers.get("Set-Cookie") is None
+        for path in ("//evil.example/", "/%5Cevil.example/"):  # never a redirect to another site
+            status, headers = _http(f"{base}{path}?token=ll_000000000000_nothing")
+            assert status == 303 and headers["Location"].startswith("/")
+            assert not headers["Location"].startswith(("//", "/\\"))
+        # The form's POST: only from a page of this server (cross-site request forgery).
+        form = {"token": tokens["engineer"]}
+        for origin in (None, "http://evil.example", "null"):
+            status, headers = _http(f"{base}/auth/sign-in", data=form, origin=origin)
+            assert status == 403 and headers.get("Set-Cookie") is None
+        status, headers = _http(f"{base}/auth/sign-in", data=form, origin=base)
+        assert status == 303 and headers["Location"] == "/"
+        assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=strict" in headers["Set-Cookie"]
+        status, headers = _http(f"{base}/auth/sign-in", data={"token": "x"}, origin=base)
+        assert status == 303 and headers["Location"] == "/?sign_in=failed"
+        assert headers.get("Set-Cookie") is None
 
 
 # ---------------------------------------------------------------- no HTML from data
@@ -216,15 +352,15 @@ def test_no_page_lets_html_through():
                 pytest.fail(f"{path.name}:{node.lineno}: embedded HTML component")
 
 
-def test_item_text_is_shown_as_plain_text(served):
-    ws, tokens = served
+def test_item_text_is_shown_as_plain_text(served, monkeypatch):
+    ws, _ = served
     path = ws.root.parent / "evil.csv"
     path.write_text(
         'id,text\nx1,"<img src=x onerror=alert(1)> **bold** [link](http://e.invalid)"\n'
     )
     ws.import_file(path, id_field="id")
+    signed_in(monkeypatch, ws, "annotator")
     at = AppTest.from_file(APP, default_timeout=30)
-    at.query_params["token"] = tokens["annotator"]
     at.run()
     assert not at.exception
     markdown = " ".join(m.value for m in at.markdown)
@@ -312,5 +448,91 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(ws, monkeypatch):
         assert bool(warnings) == warned
         if warned:
             assert "0.0.0.0" in warnings[0] and "HTTPS" in warnings[0]
+            assert "--public-url" in warnings[1]
         streamlit_command = next(c for c in started if "streamlit" in c)
         assert streamlit_command[streamlit_command.index("--server.address") + 1] == host
+
+
+def test_links_name_the_public_address_and_its_origin_may_post(ws, monkeypatch):
+    from starlette.requests import Request
+
+    launch = server.prepare(ws, host="127.0.0.1", port=8501, link_hours=1)
+    assert launch.sign_in_url.startswith("http://127.0.0.1:8501/?token=ls_")
+    public = server.check_public_url("https://labels.example.org")
+    assert public == "https://labels.example.org/"
+    behind = server.prepare(ws, host="127.0.0.1", port=8501, link_hours=1, public_url=public)
+    assert behind.sign_in_url.startswith("https://labels.example.org/?token=ls_")
+    for bad in ("labels.example.org", "ftp://x/", "https://x/?token=1", "http://"):
+        with pytest.raises(BadInput, match="--public-url"):
+            server.check_public_url(bad)
+
+    def post(origin: str, host: str = "127.0.0.1:8501") -> Request:
+        headers = [(b"host", host.encode()), (b"origin", origin.encode())]
+        return Request({"type": "http", "method": "POST", "scheme": "http", "path": "/",
+                        "headers": headers, "query_string": b""})  # fmt: skip
+
+    monkeypatch.delenv(web_auth.SERVER_URL_ENV, raising=False)
+    assert web_auth._same_origin(post("http://127.0.0.1:8501"))
+    assert not web_auth._same_origin(post("https://labels.example.org"))
+    assert not web_auth._secure("http")
+    # Behind a proxy that does not pass the Host on, the public address's origin may post.
+    monkeypatch.setenv(web_auth.SERVER_URL_ENV, public)
+    assert web_auth._same_origin(post("https://labels.example.org"))
+    assert not web_auth._same_origin(post("https://evil.example"))
+    assert web_auth._secure("http")  # the browser talks HTTPS to the proxy
+    assert web_auth.sign_in_link("ls_a_b") == "https://labels.example.org/?token=ls_a_b"
+
+
+_PEOPLE = ("p0", "p1", "p2")
+_OPS = st_h.lists(
+    st_h.tuples(
+        st_h.sampled_from(["sign_in", "sign_out", "deactivate", "reactivate", "new_token"]),
+        st_h.integers(min_value=0, max_value=len(_PEOPLE) - 1),
+    ),
+    max_size=10,
+)
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_OPS)
+def test_live_sessions_always_match_a_recomputation_from_the_people(ws, ops):
+    """After any sequence of sign-ins, sign-outs, deactivations, reactivations and new tokens,
+    a session key works exactly when, recomputed from scratch, it was not signed out and its
+    person is active with the token they signed in under."""
+    run = next(_examples)
+    store = web_auth.SessionStore()
+    names = [f"{p}_{run}" for p in _PEOPLE]
+    tokens = {name: ws.add_user(name)[1] for name in names}
+    active = dict.fromkeys(names, True)
+    generation = dict.fromkeys(names, 0)
+    sessions: list[tuple[str, str, int]] = []  # key, person, generation at sign-in
+    closed: set[str] = set()
+    for op, who in ops:
+        name = names[who]
+        if op == "sign_in":
+            key = web_auth.start_session(ws, tokens[name], store=store)
+            assert (key is not None) == active[name]
+            if key is not None:
+                assert key not in {s[0] for s in sessions}
+                sessions.append((key, name, generation[name]))
+        elif op == "sign_out" and sessions:
+            key = sessions[who % len(sessions)][0]
+            store.close(key)
+            closed.add(key)
+        elif op == "deactivate" and active[name]:
+            ws.deactivate_user(name)
+            active[name] = False
+        elif op == "reactivate" and not active[name]:
+            tokens[name] = ws.reactivate_user(name)[1]
+            active[name], generation[name] = True, generation[name] + 1
+        elif op == "new_token" and active[name]:
+            tokens[name] = ws.new_user_token(name)[1]
+            generation[name] += 1
+        for key, person, signed_in_at in sessions:
+            live = key not in closed and active[person] and generation[person] == signed_in_at
+            found = web_auth.current_session(ws, key, store=store)
+            assert (found is not None) == live, (op, person, key in closed)
+            assert found is None or found.name == person

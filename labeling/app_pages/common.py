@@ -10,22 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
-import threading
-import time
 from pathlib import Path
 
 import streamlit as st
 
+from labeling import web_auth
 from labeling.errors import LabelloopError, UnknownAnnotator
 from labeling.services import UserSession
 from labeling.workspace import Workspace
 
-WORKSPACE_ENV = "LABELLOOP_WORKSPACE"
-DB_ENV = "LABELLOOP_DB"
+WORKSPACE_ENV = web_auth.WORKSPACE_ENV
+DB_ENV = web_auth.DB_ENV
 USER_KEY = "ll_user"
-SESSION_PARAM = "sid"
-SESSION_HOURS = 12
 
 # The look: readable text, large label buttons. Our own static CSS; no data goes through HTML.
 STYLE = """
@@ -35,6 +31,25 @@ STYLE = """
 .st-key-ll_text div[data-testid="stText"] div { white-space: pre-wrap; }
 .st-key-ll_buttons button { min-height: 3.1rem; font-size: 1.08rem; }
 .st-key-ll_buttons button p { font-size: 1.08rem; }
+</style>
+"""
+
+# The sign-in form: plain HTML, posted to the sign-in route (labeling/web_auth.py), which
+# answers with the session cookie. A constant: no data goes through HTML.
+SIGN_IN_FORM = """
+<form method="post" action="/auth/sign-in" class="ll-sign-in">
+  <label for="ll_token">Sign-in token</label>
+  <input id="ll_token" name="token" type="password" autocomplete="off" required
+         spellcheck="false" placeholder="ll_...">
+  <button type="submit">Sign in</button>
+</form>
+<style>
+.ll-sign-in { display: flex; flex-direction: column; gap: 0.5rem; max-width: 28rem;
+  padding: 1rem; border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; }
+.ll-sign-in input { font: inherit; padding: 0.45rem 0.6rem; border-radius: 0.4rem;
+  border: 1px solid rgba(49, 51, 63, 0.3); }
+.ll-sign-in button { font: inherit; align-self: flex-start; padding: 0.4rem 1rem;
+  border: none; border-radius: 0.5rem; background: #ff4b4b; color: white; cursor: pointer; }
 </style>
 """
 
@@ -50,54 +65,32 @@ def workspace() -> Workspace:
     return _open_workspace(str(Path(root).resolve()), os.environ.get(DB_ENV) or None)
 
 
-class _Sessions:
-    """Browser sessions of this server process, so that a page reload keeps you signed in.
-
-    The key in the address (``?sid=``) is random and maps to a name in memory only: it dies
-    with the server, on sign-out and after ``SESSION_HOURS``. Roles are still read from the
-    store on every call.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_key: dict[str, tuple[str, float]] = {}
-
-    def open(self, name: str) -> str:
-        key = secrets.token_urlsafe(24)
-        with self._lock:
-            self._by_key[key] = (name, time.time() + SESSION_HOURS * 3600)
-        return key
-
-    def name(self, key: str) -> str | None:
-        with self._lock:
-            found = self._by_key.get(key)
-            if found is None or found[1] < time.time():
-                self._by_key.pop(key, None)
-                return None
-            return found[0]
-
-    def close(self, key: str) -> None:
-        with self._lock:
-            self._by_key.pop(key, None)
-
-
-@st.cache_resource(show_spinner=False)
-def _sessions() -> _Sessions:
-    return _Sessions()
+def session_cookie() -> str | None:
+    """The session key the browser sent with this page's websocket (HttpOnly: no script on
+    the page can read it)."""
+    key = st.context.cookies.get(web_auth.COOKIE)
+    return key if isinstance(key, str) and key else None  # AppTest's client has no cookies
 
 
 def restore_session() -> None:
-    """Sign in again from the ``?sid=`` in the address after a reload; keep it there."""
-    key: str | None = st.session_state.get("ll_sid")
-    if key is None:
-        key = st.query_params.get(SESSION_PARAM)
-        name = _sessions().name(key) if key else None
-        if key is None or name is None:
-            return
-        st.session_state[USER_KEY] = name
-        st.session_state["ll_sid"] = key
-    if st.query_params.get(SESSION_PARAM) != key:
-        st.query_params[SESSION_PARAM] = key
+    """Sign the browser in from its session cookie, or out when it has none that is live.
+
+    Run at the top of every run of ``app.py``: sign-out in another tab, deactivation and a new
+    token end a session here, before anything is shown.
+    """
+    key = session_cookie()
+    found = web_auth.current_session(workspace(), key) if key else None
+    if found is None:
+        _forget_person()
+        return
+    if st.session_state.get(USER_KEY) != found.name:
+        _forget_person()
+    st.session_state[USER_KEY] = found.name
+
+
+def _forget_person() -> None:
+    for key in [k for k in st.session_state if str(k).startswith("ll_")]:
+        del st.session_state[key]
 
 
 def apply_style() -> None:
@@ -140,28 +133,28 @@ def require_user() -> UserSession:
     return user
 
 
-def sign_in(token: str) -> str | None:
-    """Sign in with ``token``; returns an error message for people, or None on success."""
-    try:
-        user = UserSession.sign_in(workspace(), token)
-    except UnknownAnnotator:
-        return "That sign-in token is wrong, has expired or has been revoked."
-    except LabelloopError as exc:
-        return str(exc)
-    st.session_state[USER_KEY] = user.name
-    st.session_state["ll_sid"] = _sessions().open(user.name)
-    return None
+def sign_in_form() -> None:
+    """The sign-in page: a plain HTML form posted to the server's sign-in route, which sets
+    the session cookie (a Streamlit widget could not) and comes back here."""
+    st.title("labelloop")
+    st.write("Sign in with the token your lead gave you (`labelloop user add` prints it).")
+    if st.query_params.get(web_auth.FAILED_PARAM) == web_auth.FAILED_VALUE:
+        st.error("That sign-in token is wrong, has expired or has been revoked.")
+    st.html(SIGN_IN_FORM)
+
+
+def end_sessions(name: str) -> None:
+    """End the browser sessions of ``name`` in this server at once (after deactivation or a
+    new token; other servers end theirs at the person's next request)."""
+    web_auth.end_sessions(workspace(), name)
 
 
 def sign_out() -> None:
+    """End this browser's session in the server (its cookie no longer works) and hand back
+    the items the person holds."""
     user = current_user()
-    key = st.session_state.get("ll_sid")
-    if key:
-        _sessions().close(key)
-    st.query_params.clear()
-    st.session_state.pop(USER_KEY, None)
-    for key in [k for k in st.session_state if str(k).startswith("ll_")]:
-        del st.session_state[key]
+    web_auth.SESSIONS.close(session_cookie())
+    _forget_person()
     if user is not None:
         with contextlib.suppress(LabelloopError):
             user.sign_out()
