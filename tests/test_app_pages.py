@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from labeling import Workspace
 from labeling.config import load_config
 from labeling.models import Annotation
+from tests.appsession import signed_in
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 30
@@ -224,11 +225,14 @@ def _leases(ws: Workspace) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("role", "landing"), [("lead", "Review"), ("admin", "Metrics"), ("engineer", "Metrics")]
 )
-def test_people_who_are_not_annotators_land_on_their_page_holding_no_lease(served, role, landing):
+def test_people_who_are_not_annotators_land_on_their_page_holding_no_lease(
+    served, monkeypatch, role, landing
+):
     ws, tokens = served
-    token = tokens.get(role) or ws.add_user(role, role=role)[1]
+    if role not in tokens:
+        ws.add_user(role, role=role)
+    signed_in(monkeypatch, ws, role)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["token"] = token
     at.run()
     assert not at.exception
     assert at.session_state["ll_user"] == role
@@ -237,10 +241,10 @@ def test_people_who_are_not_annotators_land_on_their_page_holding_no_lease(serve
     assert _leases(ws) == {}
 
 
-def test_an_annotator_lands_on_label_holding_one_lease(served):
-    ws, tokens = served
+def test_an_annotator_lands_on_label_holding_one_lease(served, monkeypatch):
+    ws, _ = served
+    signed_in(monkeypatch, ws, "annotator")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["token"] = tokens["annotator"]
     at.run()
     assert not at.exception
     assert at.session_state["ll_item"] is not None

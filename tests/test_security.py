@@ -24,10 +24,10 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace, db, lfs, server, users, web_auth
-from labeling.app_pages import common
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.models import Annotator, LabelingFunction
 from labeling.services import UserSession
+from tests.appsession import signed_in
 from tests.browser import serve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,18 +149,6 @@ def served(ws, monkeypatch):
     monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
     monkeypatch.delenv("LABELLOOP_DB", raising=False)
     return ws, _tokens(ws)
-
-
-def signed_in(monkeypatch, ws: Workspace, name: str) -> str:
-    """Open a browser session for ``name`` as the sign-in route does, and have app.py read its
-    key as the session cookie: AppTest cannot carry cookies (the HTTP side has its own tests
-    here and in test_browser.py)."""
-    with Session(ws.engine) as session:
-        person = users.get_annotator(session, name)
-    assert person.id is not None
-    key = web_auth.SESSIONS.open(name=name, annotator_id=person.id, token_id=person.token_id)
-    monkeypatch.setattr(common, "session_cookie", lambda: key)
-    return key
 
 
 def _registered_pages(monkeypatch, ws: Workspace, name: str) -> list[str]:
