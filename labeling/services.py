@@ -365,11 +365,11 @@ class UserSession:
     # ------------------------------------------------------------------ data (engineers)
 
     def preview_file(
-        self, path: Path, *, fmt: str | None = None, rows: int = 20
+        self, path: Path, *, fmt: str | None = None, rows: int = 20, source_name: str | None = None
     ) -> tuple[list[str], list[dict[str, Any]]]:
         with self._read() as session:
             self._require(session, "engineer", "previewing an import")
-        return importer.preview(path, fmt=fmt, rows=rows)
+        return importer.preview(path, fmt=fmt, rows=rows, source_name=source_name)
 
     def import_file(self, path: Path, **options: Any) -> importer.ImportReport:
         with self._read() as session:

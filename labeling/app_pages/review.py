@@ -36,14 +36,15 @@ PICK_KEY = "ll_review_pick"
 DONE_KEY = "ll_review_done"
 
 
-def _decide(user: UserSession, item_id: int, label: str) -> None:
-    """Button callback: session state first, store last (UI_NOTES)."""
-    st.session_state[DONE_KEY] = (item_id, label)
+def _decide(user: UserSession, item_id: int, label: str, external_id: str) -> None:
+    """Button callback: session state first, store last (UI_NOTES). Messages name the item by
+    ``external_id``, the id people know it by."""
+    st.session_state[DONE_KEY] = (external_id, label)
     st.session_state.pop(PICK_KEY, None)
     try:
         user.adjudicate(item_id, label)
     except LabelloopError as exc:
-        st.session_state[DONE_KEY] = (item_id, f"error: {exc}")
+        st.session_state[DONE_KEY] = (external_id, f"error: {exc}")
 
 
 def _detail(user: UserSession, entry: dict[str, Any]) -> None:
@@ -74,7 +75,7 @@ def _detail(user: UserSession, entry: dict[str, Any]) -> None:
             common.plain(label),  # shown as written, never as Markdown
             key=f"ll_decide_{entry['item_id']}_{label}",
             on_click=_decide,
-            args=(user, entry["item_id"], label),
+            args=(user, entry["item_id"], label, entry["id"]),
             type="primary" if label == entry.get("suggested") else "secondary",
             shortcut=str(i + 1) if i < 9 else None,
             width="stretch",
@@ -90,11 +91,11 @@ def render() -> None:
     st.title("Review")
     done = st.session_state.pop(DONE_KEY, None)
     if done is not None:
-        item_id, label = done
+        external_id, label = done
         if str(label).startswith("error:"):
             st.error(common.plain(label))
         else:
-            st.caption(f"Decided item {item_id}: {common.plain(label)}.")
+            st.caption(f"Decided item {common.plain(external_id)}: {common.plain(label)}.")
     try:
         found = user.review(limit=200)
     except LabelloopError as exc:
