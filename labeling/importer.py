@@ -1048,6 +1048,33 @@ def _existing_hashes(session: Any, hashes: list[str], batch_id: int) -> dict[str
     return found
 
 
+def _skip_repeated_ids(
+    session: Any, report: ImportReport, batch_id: int, ids: list[str], text_skipped: set[str]
+) -> Sequence[int]:
+    """The positions of ``ids`` not seen before, counting the others on ``report``.
+
+    Row by row: an id an earlier import holds is a repeat in the store; one an earlier row of
+    this file had (in this chunk, in an earlier chunk, which is in the store already in the
+    same transaction, or on a row skipped for its text) is a repeat in the file. So memory
+    does not grow with the file, and the counts do not depend on where chunks end.
+    """
+    in_store = _existing_ids(session, list(set(ids)))
+    if not in_store and not text_skipped and len(set(ids)) == len(ids):
+        return range(len(ids))
+    keep: list[int] = []
+    seen: set[str] = set()
+    for k, external_id in enumerate(ids):
+        stored = external_id in in_store
+        if stored and in_store[external_id] != batch_id:
+            report.duplicates_in_store += 1
+        elif stored or external_id in seen or external_id in text_skipped:
+            report.duplicates_in_file += 1
+        else:
+            seen.add(external_id)
+            keep.append(k)
+    return keep
+
+
 def _skip_repeated_texts(
     session: Any,
     report: ImportReport,
@@ -1170,29 +1197,20 @@ def run_import(
         if split == "pool" and label_field is not None:
             importer_id = system_annotator(session).id
         now = _db_timestamp(session, utcnow())
+        text_skipped: set[str] = set()  # ids of rows skipped for a repeated text
         for chunk in reader.chunks():
             ids, texts, given, sources = _chunk_values(checker, chunk, drop_from_source)
             report.rows_read += len(chunk)
-            # Repeats within this chunk are caught here; repeats of earlier chunks are already
-            # in the store (same transaction), so memory does not grow with the file.
-            keep: Sequence[int] = range(len(ids))
-            if len(set(ids)) < len(ids):
-                seen: set[str] = set()
-                keep = []
-                for k, external_id in enumerate(ids):
-                    if external_id not in seen:
-                        seen.add(external_id)
-                        keep.append(k)
-                report.duplicates_in_file += len(ids) - len(keep)
-            in_store = _existing_ids(session, [ids[k] for k in keep])
-            from_this_file = sum(1 for b in in_store.values() if b == batch_id)
-            report.duplicates_in_file += from_this_file
-            report.duplicates_in_store += len(in_store) - from_this_file
-            if in_store:
-                keep = [k for k in keep if ids[k] not in in_store]
+            keep = _skip_repeated_ids(session, report, batch_id, ids, text_skipped)
+            passed = keep
             keep, hashes = _skip_repeated_texts(
                 session, report, batch_id, keep, texts, allow=allow_duplicate_texts
             )
+            if len(keep) < len(passed):
+                # Their ids stay taken for the rest of the file (the first occurrence wins),
+                # though no item holds them: only these few are remembered.
+                written = set(keep)
+                text_skipped.update(ids[k] for k in passed if k not in written)
             if not keep:
                 if progress:
                     progress("writing", chunk.position, total)
