@@ -378,7 +378,9 @@ class UserSession:
         _PoolCounts.forget()
         return report
 
-    def export_bytes(self, fmt: str, *, annotations: bool = False) -> bytes:
+    def export_bytes(
+        self, fmt: str, *, annotations: bool = False, origins: list[str] | None = None
+    ) -> bytes:
         """The export file's bytes (written to a temporary file, as ``labelloop export``)."""
         with self._read() as session:
             self._require(session, "engineer", "exporting labels")
@@ -387,7 +389,7 @@ class UserSession:
             raise BadInput(f"export format: expected csv, jsonl or parquet, found {fmt!r}")
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / f"export{suffix}"
-            self.workspace.export(out, format=fmt, annotations=annotations)
+            self.workspace.export(out, format=fmt, annotations=annotations, origins=origins)
             return out.read_bytes()
 
     def status(self) -> dict[str, Any]:

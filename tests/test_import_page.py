@@ -5,7 +5,9 @@ Uploads go through the page's real file uploader; the store is a real SQLite fil
 
 from __future__ import annotations
 
+import json
 import tempfile
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text as sql
@@ -142,3 +144,20 @@ def test_repeated_texts_are_skipped_with_a_warning_unless_kept(served):
     shown = at.warning[0].value.replace("\\", "")
     assert "Imported 1 row whose text was already there" in shown
     assert _texts(ws).count("third seed text") == 2
+
+
+def test_the_export_keeps_only_the_origins_chosen(served):
+    ws = served
+    labelled = Path(ws.root) / "labelled.csv"
+    labelled.write_text("id,text,label\nl1,a labelled message,spam\n")
+    ws.import_file(labelled, id_field="id", label_field="label")
+    at = _page()
+    at.selectbox(key="ll_export_format").set_value("JSON Lines").run()
+    at.multiselect(key="ll_export_origin").set_value(["import"]).run()
+    at.button(key="ll_export_prepare").click().run()
+    assert not at.exception
+    fmt, log, payload = at.session_state["ll_export"]
+    rows = [json.loads(line) for line in payload.decode("utf-8").splitlines()]
+    assert (fmt, log) == ("jsonl", False)
+    assert [(r["id"], r["label"], r["decided_by"]) for r in rows] == [("l1", "spam", "import")]
+    assert at.session_state["ll_export_origins"] == ("import",)

@@ -14,6 +14,7 @@ import streamlit as st
 
 from labeling.app_pages import common
 from labeling.errors import LabelloopError
+from labeling.exporter import ORIGINS
 from labeling.importer import duplicate_texts_warning
 from labeling.services import UserSession
 
@@ -132,14 +133,26 @@ def _export_section(user: UserSession) -> None:
     cols = st.columns([2, 2, 3])
     kind = cols[0].selectbox("Format", list(FORMATS), key="ll_export_format")
     log = cols[1].toggle("Annotation log instead", key="ll_export_log")
+    origins = st.multiselect(
+        "Only these origins",
+        list(ORIGINS),
+        key="ll_export_origin",
+        placeholder="All rows",
+        help="Items whose final label came from: human answers (majority, tie-break, "
+        "correction), an imported file, or a lead's adjudication. With the annotation log: "
+        "the annotations of that origin.",
+    )
     fmt = FORMATS[kind]
     if cols[2].button("Prepare file", key="ll_export_prepare", icon=":material/download:"):
         try:
-            st.session_state["ll_export"] = (fmt, log, user.export_bytes(fmt, annotations=log))
+            payload = user.export_bytes(fmt, annotations=log, origins=origins or None)
+            st.session_state["ll_export"] = (fmt, log, payload)
+            st.session_state["ll_export_origins"] = tuple(origins)
         except LabelloopError as exc:
             st.error(common.plain(exc))
     ready = st.session_state.get("ll_export")
-    if ready is not None and ready[:2] == (fmt, log):
+    prepared_for = st.session_state.get("ll_export_origins", ())
+    if ready is not None and ready[:2] == (fmt, log) and prepared_for == tuple(origins):
         name = f"{user.workspace.config.name}-{'annotations' if log else 'labels'}.{fmt}"
         st.download_button(
             f"Download {name} ({len(ready[2]) / 1024:,.0f} KB)",
