@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from labeling import db, importer, queue, users
 from labeling.config import config_from_mapping, render_config, write_config
-from labeling.errors import BadInput, Forbidden, UnknownAnnotator
+from labeling.errors import BadInput, ExportFailed, Forbidden, UnknownAnnotator
 from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Score, utcnow
 from labeling.workspace import Workspace
 
@@ -389,7 +389,11 @@ class UserSession:
             raise BadInput(f"export format: expected csv, jsonl or parquet, found {fmt!r}")
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / f"export{suffix}"
-            self.workspace.export(out, format=fmt, annotations=annotations, origins=origins)
+            try:
+                self.workspace.export(out, format=fmt, annotations=annotations, origins=origins)
+            except ExportFailed as exc:
+                # The scratch file's path means nothing to the person (and is the server's).
+                raise ExportFailed(str(exc).replace(str(out), f"the {fmt} export")) from exc
             return out.read_bytes()
 
     def status(self) -> dict[str, Any]:

@@ -161,3 +161,19 @@ def test_the_export_keeps_only_the_origins_chosen(served):
     assert (fmt, log) == ("jsonl", False)
     assert [(r["id"], r["label"], r["decided_by"]) for r in rows] == [("l1", "spam", "import")]
     assert at.session_state["ll_export_origins"] == ("import",)
+
+
+def test_a_failed_export_does_not_show_the_server_scratch_path(served, monkeypatch):
+    from labeling import exporter
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exporter, "_write_csv", full_disk)
+    at = _page()
+    at.button(key="ll_export_prepare").click().run()
+    assert not at.exception
+    (error,) = at.error
+    shown = error.value.replace("\\", "")
+    assert shown == "the csv export: cannot write there (No space left on device)"
+    assert tempfile.gettempdir() not in shown
