@@ -1208,7 +1208,8 @@ def run_import(
             )
             if len(keep) < len(passed):
                 # Their ids stay taken for the rest of the file (the first occurrence wins),
-                # though no item holds them: only these few are remembered.
+                # though no item holds them. Only these rows' ids are remembered: a file that
+                # is all repeats (1M rows imported again) holds about 100 MB of them.
                 written = set(keep)
                 text_skipped.update(ids[k] for k in passed if k not in written)
             if not keep:
