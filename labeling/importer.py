@@ -1093,7 +1093,10 @@ def _skip_repeated_texts(
     hashes = [content_hash(texts[k]) for k in keep]
     if not hashes:
         return keep, hashes
-    known = _existing_hashes(session, list(set(hashes)), batch_id)
+    distinct = set(hashes)
+    known = _existing_hashes(session, list(distinct), batch_id)
+    if not known and len(distinct) == len(hashes):
+        return keep, hashes  # the usual chunk: every text new
     seen: set[str] = set()
     repeated: list[bool] = []
     for digest in hashes:
