@@ -225,11 +225,21 @@ def import_(
         str | None,
         typer.Option("--format", help="csv, tsv, jsonl or parquet (default: from the extension)."),
     ] = None,
+    allow_duplicate_texts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicate-texts",
+            help="Import rows whose text is already in the workspace (or earlier in the file) "
+            "under another id; by default they are skipped and counted.",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import items. The whole file is checked first: a bad file changes nothing."""
+    from labeling.importer import duplicate_texts_warning
+
     with _open(workspace, db) as ws, _progress(not as_json) as progress:
         report = ws.import_file(
             file,
@@ -239,7 +249,17 @@ def import_(
             split=split,
             format=fmt,
             progress=progress,
+            allow_duplicate_texts=allow_duplicate_texts,
         )
+    # Warnings go to stderr with or without --json (stdout holds only the JSON document).
+    repeated = duplicate_texts_warning(report)
+    if repeated:
+        typer.echo(f"warning: {repeated}", err=True)
+    found = report.drift or {}
+    if found.get("drifted"):
+        typer.echo(f"warning: drift: {found['message']}", err=True)
+        if found.get("round"):
+            typer.echo(f"Queued round {found['round']}; the new items are served first.", err=True)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -247,15 +267,16 @@ def import_(
         f"{file}: read {report.rows_read:,} rows, imported {report.imported:,} {split} items, "
         f"skipped {report.duplicates:,} duplicate ids ({report.duplicates_in_file:,} within the "
         f"file, {report.duplicates_in_store:,} already in the workspace)"
+        + (
+            f" and {report.duplicate_texts:,} repeated "
+            + ("text" if report.duplicate_texts == 1 else "texts")
+            if report.duplicate_texts and not report.allow_duplicate_texts
+            else ""
+        )
         + (f", recorded {report.labels_recorded:,} labels" if report.labels_recorded else "")
         + f" in {report.seconds:.1f} s."
     )
-    found = report.drift or {}
-    if found.get("drifted"):
-        typer.echo(f"warning: drift: {found['message']}", err=True)
-        if found.get("round"):
-            typer.echo(f"Queued round {found['round']}; the new items are served first.", err=True)
-    elif found.get("auc") is not None:
+    if not found.get("drifted") and found.get("auc") is not None:
         typer.echo(
             f"Drift check: AUC {found['auc']:.2f} against the {found['reference']} items "
             f"(threshold {found['threshold']}): no drift."
@@ -276,13 +297,22 @@ def export(
             "--annotations", help="Export the raw append-only annotation log instead of items."
         ),
     ] = False,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin",
+            help="Only items whose final label came from: human (answers: majority, tie-break, "
+            "correction), import or adjudication; with --annotations, only annotations of "
+            "that origin. Repeat for several.",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export one row per item with its final label (or, with --annotations, every annotation)."""
     with _open(workspace, db) as ws:
-        report = ws.export(out, format=fmt, annotations=annotations)
+        report = ws.export(out, format=fmt, annotations=annotations, origins=origin)
     if as_json:
         _print_json(report.to_dict())
     else:

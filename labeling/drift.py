@@ -96,6 +96,8 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
 
     config = ws.config
     with db.read_session(ws.engine) as session:
+        batch = session.get(ImportBatch, batch_id)
+        imported = batch.imported if batch is not None else 0
         earlier = session.exec(
             select(ImportBatch.id).where(
                 col(ImportBatch.id) != batch_id,
@@ -105,7 +107,8 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
         ).first()
     if earlier is None:  # the first pool import: nothing to compare with, nothing to read
         first: dict[str, Any] = {
-            "items": 0,
+            "items": imported,
+            "sampled_items": 0,
             "reference": "pool",
             "reference_items": 0,
             "threshold": config.drift_threshold,
@@ -150,7 +153,9 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
         )
     new_texts = [text for _, text in new_rows]
     result: dict[str, Any] = {
-        "items": len(new_texts),
+        # The import's size; the check reads a seeded sample of at most MAX_PER_SIDE a side.
+        "items": max(imported, len(new_texts)),
+        "sampled_items": len(new_texts),
         "reference": reference_kind,
         "reference_items": len(reference),
         "threshold": config.drift_threshold,
@@ -178,11 +183,7 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
     result["action"] = None
     if result["drifted"]:
         result["action"] = config.drift_action
-        result["message"] = (
-            f"The {len(new_texts):,} new items differ from the {reference_kind} items "
-            f"(a classifier tells them apart with AUC {result['auc']:.2f}, threshold "
-            f"{config.drift_threshold}): the model may do worse on them."
-        )
+        result["message"] = _drift_message(result)
     priority = 0
     if result["drifted"] and config.drift_action == "retrain":
         from labeling.rounds import queue_round
@@ -192,6 +193,26 @@ def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
         priority = config.drift_priority
     _store(ws, batch_id, result, priority=priority)
     return result
+
+
+def _drift_message(result: dict[str, Any]) -> str:
+    """The warning for a drifted import: how many items came in, and how many of them (and of
+    the reference) the classifier compared when the check took a sample."""
+    items, sampled = result["items"], result["sampled_items"]
+    reference, kind = result["reference_items"], result["reference"]
+    if sampled < items:
+        compared = (
+            f"a sample of {sampled:,} of them against {reference:,} {kind} items, told apart "
+            f"with AUC {result['auc']:.2f}"
+        )
+    else:
+        compared = (
+            f"compared with {reference:,} {kind} items, told apart with AUC {result['auc']:.2f}"
+        )
+    return (
+        f"The {items:,} new {'item differs' if items == 1 else 'items differ'} from the {kind} "
+        f"items ({compared}; threshold {result['threshold']}): the model may do worse on them."
+    )
 
 
 def _store(ws: Workspace, batch_id: int, result: dict[str, Any], *, priority: int) -> None:

@@ -1,7 +1,7 @@
 """Export of items (one row each, with the final label) or of the raw annotation log.
 
 An item's final label is a lead's adjudication when there is one, else the majority of its
-current human answers.
+current answers; ``decided_by`` says which rule gave it (see :func:`decided_by`).
 
 Rows are read in id order in chunks and written to a temporary file beside the target, which
 is renamed into place at the end: a failed export never leaves a half-written file.
@@ -14,13 +14,14 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, and_, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from labeling.errors import ExportFailed
@@ -43,6 +44,7 @@ ITEM_COLUMNS = (
     "text",
     "split",
     "label",
+    "decided_by",
     "n_annotations",
     "gold_label",
     "weak_label",
@@ -62,6 +64,19 @@ ANNOTATION_COLUMNS = (
     "origin",
     "created_at",
 )
+# Annotation.origin values: a person's answer, a label that came with an imported file, a lead's
+# decision. ``--origin`` filters the annotation log by them, and items by what decided their
+# final label (majority, tie-break and correction are human answers).
+ORIGINS = ("human", "import", ADJUDICATION)
+# How an item's final label was decided (the ``decided_by`` column); empty when unlabelled.
+DECIDED_BY = ("adjudication", "tie-break", "correction", "import", "majority")
+_DECISION_ORIGIN = {
+    "adjudication": ADJUDICATION,
+    "tie-break": "human",
+    "correction": "human",
+    "majority": "human",
+    "import": "import",
+}
 _INT_COLUMNS = {"n_annotations", "annotation_id", "duration_ms", "round_id", "superseded_by"}
 _FLOAT_COLUMNS = {"weak_confidence", "prediction_confidence"}
 _BOOL_COLUMNS = {"skipped"}
@@ -73,6 +88,8 @@ class ExportReport:
     format: str
     rows: int
     kind: str
+    # The --origin filter (None: every row).
+    origin: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +119,48 @@ def final_label(counts: dict[str, int], labels: tuple[str, ...]) -> str | None:
         return None
     order = {label: position for position, label in enumerate(labels)}
     return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
+
+
+def decided_by(
+    counts: dict[str, int],
+    *,
+    label: str | None,
+    adjudicated: bool,
+    only_imported: bool,
+    corrected: bool,
+) -> str | None:
+    """How an item's final ``label`` was decided, one of :data:`DECIDED_BY` (None: no label).
+
+    ``adjudication``: a lead's decision, which wins over any count. ``tie-break``: several
+    labels share the most current answers and the toml's label order chose. ``correction``: the
+    label has the most answers, and one of them replaced the same person's earlier, different
+    answer. ``import``: every current answer came with an imported file. ``majority``: the
+    label has the most current answers (a single answer included).
+    """
+    if label is None:
+        return None
+    if adjudicated:
+        return "adjudication"
+    top = max(counts.values(), default=0)
+    if sum(1 for n in counts.values() if n == top) > 1:
+        return "tie-break"
+    if corrected:
+        return "correction"
+    if only_imported:
+        return "import"
+    return "majority"
+
+
+def check_origins(origins: Sequence[str] | None) -> list[str] | None:
+    """The ``--origin`` values, checked; None when no filter was asked for."""
+    if not origins:
+        return None
+    for origin in origins:
+        if origin not in ORIGINS:
+            raise ExportFailed(
+                f"option '--origin': expected one of {', '.join(ORIGINS)}, found {origin!r}"
+            )
+    return list(dict.fromkeys(origins))
 
 
 class _SourceColumns:
@@ -141,11 +200,32 @@ def _pages(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
         last = rows[-1][0]
 
 
+def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
+    """(item, label) of current answers on items ``low``..``high`` that replaced the same
+    person's earlier answer with a different label (a correction, after an undo or on review)."""
+    old = aliased(Annotation)
+    new = aliased(Annotation)
+    rows = session.exec(
+        select(new.item_id, new.label)
+        .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
+        .where(
+            col(new.item_id).between(low, high),
+            col(new.superseded_by).is_(None),
+            col(new.skipped).is_(False),
+            new.origin != ADJUDICATION,
+            col(old.label).is_not(None),
+            old.label != new.label,
+        )
+    ).all()
+    return {(item_id, label) for item_id, label in rows if label is not None}
+
+
 def _item_rows(
     engine: Engine,
     labels: tuple[str, ...],
     source_columns: _SourceColumns,
     round_predictions: Callable[[int], Any] | None = None,
+    origins: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     with Session(engine) as session:
         promoted = session.exec(
@@ -168,6 +248,7 @@ def _item_rows(
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
             counts: dict[int, dict[str, int]] = defaultdict(dict)
+            by_people: set[int] = set()  # items with a current answer not from an import
             decided: dict[int, str] = {}
             for item_id, label, origin, n in session.exec(
                 select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
@@ -184,6 +265,9 @@ def _item_rows(
                     decided[item_id] = label
                 else:
                     counts[item_id][label] = counts[item_id].get(label, 0) + n
+                    if origin != "import":
+                        by_people.add(item_id)
+            corrected = _corrected(session, low, high)
             weak: dict[int, tuple[str, float]] = {
                 item_id: (label, confidence)
                 for item_id, label, confidence in session.exec(
@@ -205,12 +289,23 @@ def _item_rows(
                     predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
                 item_counts = counts.get(item_id, {})
+                label = decided.get(item_id) or final_label(item_counts, labels)
+                how = decided_by(
+                    item_counts,
+                    label=label,
+                    adjudicated=item_id in decided,
+                    only_imported=item_id not in by_people,
+                    corrected=(item_id, label) in corrected,
+                )
+                if origins is not None and (how is None or _DECISION_ORIGIN[how] not in origins):
+                    continue
                 prediction, confidence = predictions.get(item_id, (None, None))
                 row: dict[str, Any] = {
                     "id": external_id,
                     "text": text,
                     "split": split,
-                    "label": decided.get(item_id) or final_label(item_counts, labels),
+                    "label": label,
+                    "decided_by": how,
                     "n_annotations": sum(item_counts.values()),
                     "gold_label": gold_label,
                     "weak_label": weak.get(item_id, (None, None))[0],
@@ -222,7 +317,7 @@ def _item_rows(
                 yield row
 
 
-def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
+def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterator[dict[str, Any]]:
     with Session(engine) as session:
         query = (
             select(Annotation.id, Annotation, Item.external_id, Annotator.name)
@@ -230,6 +325,8 @@ def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
             .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
             .where(col(Item.split).in_(SPLITS))  # removed items are not exported
         )
+        if origins is not None:
+            query = query.where(col(Annotation.origin).in_(origins))
         for rows in _pages(session, query, col(Annotation.id)):
             for _id, annotation, external_id, annotator in rows:
                 yield {
@@ -317,12 +414,16 @@ def run_export(
     fmt: str | None = None,
     annotations: bool = False,
     round_predictions: Callable[[int], Any] | None = None,
+    origins: Sequence[str] | None = None,
 ) -> ExportReport:
     """Write items (or, with ``annotations``, the annotation log) to ``out``.
 
     ``round_predictions(round_id)`` gives a round's predictions file (see
     :mod:`labeling.predictions`), for items whose prediction is not among its queue scores.
+    ``origins`` (values of :data:`ORIGINS`) keeps only the annotations of those origins, or
+    the items whose final label was decided by them; None keeps every row.
     """
+    chosen = check_origins(origins)
     target_dir = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise ExportFailed(f"{out}: is a folder; expected a file path to write")
@@ -335,12 +436,12 @@ def run_export(
     fmt = export_format(out, fmt)
     if annotations:
         columns = list(ANNOTATION_COLUMNS)
-        rows = _annotation_rows(engine)
+        rows = _annotation_rows(engine, chosen)
     else:
         with Session(engine) as session:
             source_columns = _SourceColumns(session)
         columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
-        rows = _item_rows(engine, labels, source_columns, round_predictions)
+        rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
     except OSError as exc:
@@ -362,5 +463,9 @@ def run_export(
         tmp.unlink(missing_ok=True)
         raise
     return ExportReport(
-        file=str(out), format=fmt, rows=count, kind="annotations" if annotations else "items"
+        file=str(out),
+        format=fmt,
+        rows=count,
+        kind="annotations" if annotations else "items",
+        origin=chosen,
     )

@@ -57,13 +57,17 @@ FORMATS = {
 # Columns that labelloop's own export computes. Re-importing an export keeps them out of the
 # items' source rows, so a round trip does not pile up stale copies of them.
 EXPORT_COMPUTED_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in {"id", "text", "label"})
+# The computed columns that tell a file is a labelloop export: exports made before the
+# ``decided_by`` column are recognised too.
+EXPORT_SIGNATURE = tuple(c for c in EXPORT_COMPUTED_COLUMNS if c != "decided_by")
 
 ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass
 class ImportReport:
-    """What an import did. ``duplicates`` counts rows skipped for an id already seen."""
+    """What an import did. ``duplicates`` counts rows skipped for an id already seen,
+    ``duplicate_texts`` rows whose text was already seen under another id."""
 
     file: str
     format: str
@@ -73,6 +77,12 @@ class ImportReport:
     duplicates: int = 0
     duplicates_in_file: int = 0
     duplicates_in_store: int = 0
+    # Rows whose text is already in the workspace, or earlier in the file, under another id:
+    # skipped unless ``allow_duplicate_texts`` (then imported, and still counted here).
+    duplicate_texts: int = 0
+    duplicate_texts_in_file: int = 0
+    duplicate_texts_in_store: int = 0
+    allow_duplicate_texts: bool = False
     labels_recorded: int = 0
     batch_id: int | None = None
     seconds: float = 0.0
@@ -82,6 +92,31 @@ class ImportReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def duplicate_texts_warning(
+    report: ImportReport, *, option: str = "--allow-duplicate-texts"
+) -> str | None:
+    """The words for an import's repeated texts, or None when there were none. ``option``
+    names the switch that keeps them (the CLI's flag, or the Data page's checkbox)."""
+    n = report.duplicate_texts
+    if not n:
+        return None
+    where = []
+    if report.duplicate_texts_in_store:
+        where.append(f"{report.duplicate_texts_in_store:,} already in the workspace")
+    if report.duplicate_texts_in_file:
+        where.append(f"{report.duplicate_texts_in_file:,} earlier in the file")
+    rows = f"{n:,} {'row' if n == 1 else 'rows'}"
+    if report.allow_duplicate_texts:
+        return (
+            f"imported {rows} whose text was already there under another id "
+            f"({', '.join(where)}), as {option} asks"
+        )
+    return (
+        f"skipped {rows} whose text is already there under another id ({', '.join(where)}); "
+        f"use {option} to import them"
+    )
 
 
 class _Chunk:
@@ -123,7 +158,9 @@ class _Chunk:
 # --------------------------------------------------------------------------- readers
 
 
-def detect_format(path: Path, explicit: str | None = None) -> str:
+def detect_format(path: Path, explicit: str | None = None, *, name: str | None = None) -> str:
+    """The import format: ``explicit``, else the one the extension says. ``name``: what to
+    call the file in messages (default: the path)."""
     if explicit:
         if explicit not in {"csv", "tsv", "jsonl", "parquet"}:
             raise ImportFailed(
@@ -133,7 +170,8 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
     found = FORMATS.get(path.suffix.lower())
     if found is None:
         raise ImportFailed(
-            f"{path}: cannot tell the format from the extension {path.suffix or '(none)'!r}; "
+            f"{name or path}: cannot tell the format from the extension "
+            f"{path.suffix or '(none)'!r}; "
             f"expected one of {', '.join(sorted(FORMATS))} or pass --format"
         )
     return found
@@ -143,25 +181,25 @@ def _clean_name(name: Any) -> str:
     return str(name).replace(BOM, "").strip("\r\n")
 
 
-def _check_sample(path: Path, sample: bytes) -> str:
+def _check_sample(path: Path, name: str, sample: bytes) -> str:
     """Refuse empty and binary files; return the decoded sample."""
     if not sample.replace(codecs.BOM_UTF8, b"").strip():
-        raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
+        raise ImportFailed(f"{name}: the file is empty; expected a header row and data rows")
     wide = _wide_encoding(sample)
     if wide is not None:
-        raise ImportFailed(f"{path}: looks like {wide}, not UTF-8; save the file as UTF-8")
+        raise ImportFailed(f"{name}: looks like {wide}, not UTF-8; save the file as UTF-8")
     if b"\x00" in sample:
         offset = sample.index(b"\x00")
         line = sample[:offset].count(b"\n") + 1
         raise ImportFailed(
-            f"{path}: holds a NUL byte at byte {offset} (line {line}); expected a UTF-8 text "
+            f"{name}: holds a NUL byte at byte {offset} (line {line}); expected a UTF-8 text "
             "file (is it binary?)"
         )
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
         return decoder.decode(sample, final=False)
     except UnicodeDecodeError as exc:
-        raise _not_utf8(path) from exc
+        raise _not_utf8(path, name) from exc
 
 
 def _wide_encoding(sample: bytes) -> str | None:
@@ -188,11 +226,11 @@ def _wide_encoding(sample: bytes) -> str | None:
     return None
 
 
-def _not_utf8(path: Path) -> ImportFailed:
+def _not_utf8(path: Path, name: str) -> ImportFailed:
     """The error for a file that is not UTF-8, pointing at its first bad byte."""
     offset, line = _locate_bad_utf8(path)
     return ImportFailed(
-        f"{path}: not valid UTF-8 at byte {offset} (line {line}); save the file as UTF-8"
+        f"{name}: not valid UTF-8 at byte {offset} (line {line}); save the file as UTF-8"
     )
 
 
@@ -239,11 +277,12 @@ def _sniff_delimiter(header_line: str) -> str:
 class _CsvReader:
     row_word = "row"
 
-    def __init__(self, path: Path, fmt: str) -> None:
+    def __init__(self, path: Path, fmt: str, name: str) -> None:
         self.path = path
+        self.name = name
         with path.open("rb") as fh:
             sample = fh.read(SNIFF_BYTES)
-            text = _check_sample(path, sample)
+            text = _check_sample(path, name, sample)
             text = self._whole_header(fh, sample, text)
         first_line = text.splitlines()[0] if text else ""
         self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(first_line)
@@ -258,19 +297,19 @@ class _CsvReader:
         header = self._read_header(text)
         if len(header) > MAX_FIELDS:
             raise ImportFailed(
-                f"{path}: the header has {len(header):,} columns; at most {MAX_FIELDS:,} are "
+                f"{name}: the header has {len(header):,} columns; at most {MAX_FIELDS:,} are "
                 "supported"
             )
         self.fields = [_clean_name(name) for name in header]
         self.header_key = [name.strip() for name in self.fields]
-        for position, name in enumerate(self.fields, start=1):
-            if not name.strip():
-                raise ImportFailed(f"{path}: column {position} of the header has no name")
+        for position, field_name in enumerate(self.fields, start=1):
+            if not field_name.strip():
+                raise ImportFailed(f"{name}: column {position} of the header has no name")
         seen: set[str] = set()
-        for name in self.fields:
-            if name in seen:
-                raise ImportFailed(f"{path}: the header names column {name!r} twice")
-            seen.add(name)
+        for field_name in self.fields:
+            if field_name in seen:
+                raise ImportFailed(f"{name}: the header names column {field_name!r} twice")
+            seen.add(field_name)
 
     def _whole_header(self, fh: Any, sample: bytes, text: str) -> str:
         """The sample, extended until it holds the whole header record (wide headers).
@@ -291,12 +330,12 @@ class _CsvReader:
                 text = data.decode("utf-8-sig", errors="strict")
             except UnicodeDecodeError as exc:
                 if exc.start < len(data) - 3:  # not just a character cut at the block's end
-                    raise _not_utf8(self.path) from exc
+                    raise _not_utf8(self.path, self.name) from exc
                 text = data[: exc.start].decode("utf-8-sig")
             complete = self._header_complete(text)
         if not complete:
             raise ImportFailed(
-                f"{self.path}: the header is longer than {MAX_HEADER_BYTES // (1 << 20)} MiB "
+                f"{self.name}: the header is longer than {MAX_HEADER_BYTES // (1 << 20)} MiB "
                 f"(far more than {MAX_FIELDS:,} columns?); at most {MAX_FIELDS:,} columns are "
                 "supported"
             )
@@ -332,9 +371,9 @@ class _CsvReader:
             )
             header = next(reader, None)
         except csv.Error as exc:
-            raise ImportFailed(f"{self.path}: malformed CSV header: {exc}") from exc
+            raise ImportFailed(f"{self.name}: malformed CSV header: {exc}") from exc
         if not header or not any(cell.strip() for cell in header):
-            raise ImportFailed(f"{self.path}: the first line is empty; expected a header row")
+            raise ImportFailed(f"{self.name}: the first line is empty; expected a header row")
         return header
 
     def chunks(self) -> Iterator[_Chunk]:
@@ -366,7 +405,7 @@ class _CsvReader:
                     number += len(frame)
                     yield _Chunk(numbers, fh.tell(), columns=columns)
             except UnicodeDecodeError as exc:
-                raise _not_utf8(self.path) from exc
+                raise _not_utf8(self.path, self.name) from exc
             except pd.errors.ParserError as exc:
                 detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
                 # pandas counts records with the header as 1 ("line" in its words); a record
@@ -378,19 +417,20 @@ class _CsvReader:
                         f"row {record - 1} has {seen} cells; expected {expected} "
                         f"like the header (a delimiter inside an unquoted cell?)"
                     )
-                raise ImportFailed(f"{self.path}: malformed CSV: {detail}") from exc
+                raise ImportFailed(f"{self.name}: malformed CSV: {detail}") from exc
             except pd.errors.EmptyDataError as exc:
-                raise ImportFailed(f"{self.path}: the file is empty") from exc
+                raise ImportFailed(f"{self.name}: the file is empty") from exc
 
 
 class _JsonlReader:
     row_word = "line"
     fields: list[str] | None = None
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str) -> None:
         self.path = path
+        self.name = name
         with path.open("rb") as fh:
-            _check_sample(path, fh.read(SNIFF_BYTES))
+            _check_sample(path, name, fh.read(SNIFF_BYTES))
 
     def chunks(self) -> Iterator[_Chunk]:
         rows: list[dict[str, Any]] = []
@@ -401,7 +441,7 @@ class _JsonlReader:
                     line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
                     raise ImportFailed(
-                        f"{self.path}: line {number}: not valid UTF-8 at byte {exc.start} "
+                        f"{self.name}: line {number}: not valid UTF-8 at byte {exc.start} "
                         "of the line"
                     ) from exc
                 # A byte order mark starting any line (files joined with ``cat``) is dropped,
@@ -410,23 +450,23 @@ class _JsonlReader:
                 if not line.strip():
                     continue
                 if "\x00" in line:
-                    raise ImportFailed(f"{self.path}: line {number}: holds a NUL byte")
+                    raise ImportFailed(f"{self.name}: line {number}: holds a NUL byte")
                 try:
                     value = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ImportFailed(
-                        f"{self.path}: line {number}: invalid JSON: {exc.msg} (column {exc.colno})"
+                        f"{self.name}: line {number}: invalid JSON: {exc.msg} (column {exc.colno})"
                     ) from exc
                 except (RecursionError, ValueError) as exc:
                     # Nesting deeper than Python's recursion limit, or an integer of more than
                     # 4,300 digits: valid JSON that no item should hold.
                     raise ImportFailed(
-                        f"{self.path}: line {number}: JSON too deeply nested or a number too "
+                        f"{self.name}: line {number}: JSON too deeply nested or a number too "
                         f"long to read ({type(exc).__name__})"
                     ) from exc
                 if not isinstance(value, dict):
                     raise ImportFailed(
-                        f"{self.path}: line {number}: expected a JSON object, "
+                        f"{self.name}: line {number}: expected a JSON object, "
                         f"found {_json_kind(value)}"
                     )
                 rows.append({_clean_name(k): v for k, v in value.items()})
@@ -438,6 +478,18 @@ class _JsonlReader:
                 yield _Chunk(numbers, fh.tell(), rows=rows)
 
 
+def _exported_gold_row(row: dict[str, Any]) -> bool:
+    """Whether ``row`` is a gold item's row of a labelloop export (it carries every computed
+    export column, and ``split`` says gold). Imported as pool, such a row becomes an unlabelled
+    pool item: its ``label`` holds annotators' answers on a gold item, not a pool label."""
+    split = row.get("split")
+    return (
+        isinstance(split, str)
+        and split.strip() == "gold"
+        and all(c in row for c in EXPORT_SIGNATURE)
+    )
+
+
 def _json_kind(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
@@ -447,23 +499,28 @@ def _json_kind(value: Any) -> str:
 class _ParquetReader:
     row_word = "row"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.path = path
+        self.name = name
         try:
             self.file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
-            raise ImportFailed(f"{path}: not a readable Parquet file: {exc}") from exc
+            raise ImportFailed(f"{name}: not a readable Parquet file: {self._cause(exc)}") from exc
         self.fields = [_clean_name(name) for name in self.file.schema_arrow.names]
         if len(self.fields) != len(set(self.fields)):
-            raise ImportFailed(f"{path}: the Parquet schema repeats a column name")
+            raise ImportFailed(f"{name}: the Parquet schema repeats a column name")
         if len(self.fields) > MAX_FIELDS:
             raise ImportFailed(
-                f"{path}: {len(self.fields):,} columns; at most {MAX_FIELDS:,} are supported"
+                f"{name}: {len(self.fields):,} columns; at most {MAX_FIELDS:,} are supported"
             )
         self.size = path.stat().st_size
+
+    def _cause(self, exc: Exception) -> str:
+        """pyarrow's words, with the file called by its name (pyarrow quotes the path)."""
+        return str(exc).replace(str(self.path), self.name)
 
     def chunks(self) -> Iterator[_Chunk]:
         import pyarrow as pa
@@ -478,26 +535,33 @@ class _ParquetReader:
                 yield _Chunk(numbers, self.size * number // total, columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise ImportFailed(
-                f"{self.path}: Parquet data unreadable after row {number}: {exc}"
+                f"{self.name}: Parquet data unreadable after row {number}: {self._cause(exc)}"
             ) from exc
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, name: str) -> None:
     if not path.exists():
-        raise ImportFailed(f"{path}: no such file")
+        raise ImportFailed(f"{name}: no such file")
     if not path.is_file():
-        raise ImportFailed(f"{path}: not a file")
+        raise ImportFailed(f"{name}: not a file")
 
 
-def open_reader(path: Path, fmt: str) -> _CsvReader | _JsonlReader | _ParquetReader:
-    """A reader for an existing file (``run_import`` has checked it with ``_check_file``)."""
+def open_reader(
+    path: Path, fmt: str, name: str | None = None
+) -> _CsvReader | _JsonlReader | _ParquetReader:
+    """A reader for an existing file (``run_import`` has checked it with ``_check_file``).
+
+    ``name`` is what messages call the file: the name the person gave it (an upload is read
+    from a scratch copy whose path means nothing to them). Default: the path.
+    """
+    name = str(path) if name is None else name
     if path.stat().st_size == 0:
-        raise ImportFailed(f"{path}: the file is empty; expected a header row and data rows")
+        raise ImportFailed(f"{name}: the file is empty; expected a header row and data rows")
     if fmt in {"csv", "tsv"}:
-        return _CsvReader(path, fmt)
+        return _CsvReader(path, fmt, name)
     if fmt == "jsonl":
-        return _JsonlReader(path)
-    return _ParquetReader(path)
+        return _JsonlReader(path, name)
+    return _ParquetReader(path, name)
 
 
 # --------------------------------------------------------------------------- row checks
@@ -546,6 +610,8 @@ class _Plan:
     id_field: str | None
     label_field: str | None
     labels: tuple[str, ...]
+    # What messages call the file (see :func:`open_reader`).
+    name: str
 
 
 @dataclass
@@ -568,14 +634,14 @@ class _RowChecker:
         self.fields: dict[str, None] = {}
 
     def where(self, number: int, name: str) -> str:
-        return f"{self.plan.path}: {self.row_word} {number}, field {name!r}"
+        return f"{self.plan.name}: {self.row_word} {number}, field {name!r}"
 
     def check_cells(self, number: int, row: dict[str, Any]) -> None:
         for name, value in row.items():
             if name not in self.fields:
                 if len(self.fields) >= MAX_FIELDS:
                     raise ImportFailed(
-                        f"{self.plan.path}: {self.row_word} {number}: more than "
+                        f"{self.plan.name}: {self.row_word} {number}: more than "
                         f"{MAX_FIELDS:,} distinct fields in the file; at most {MAX_FIELDS:,} "
                         "are supported"
                     )
@@ -639,6 +705,8 @@ class _RowChecker:
             return None
         if name not in row:
             raise ImportFailed(f"{self.where(number, name)}: missing (the label field)")
+        if self.plan.split == "pool" and _exported_gold_row(row):
+            return None
         value = row[name]
         as_text = _as_text(value)
         if as_text is not None:
@@ -696,6 +764,11 @@ class _RowChecker:
             if plan.label_field not in columns:
                 return None
             labels = list(map(str.strip, columns[plan.label_field]))
+            if plan.split == "pool" and all(c in columns for c in EXPORT_SIGNATURE):
+                labels = [
+                    "" if split.strip() == "gold" else label
+                    for label, split in zip(labels, columns["split"], strict=True)
+                ]
             given = set(labels)
             if "" in given and plan.split == "gold":
                 return None
@@ -714,7 +787,7 @@ class _RowChecker:
         )
         more = len(self.unknown_labels) - len(shown)
         raise ImportFailed(
-            f"{self.plan.path}: field {self.plan.label_field!r} holds labels that are not in the "
+            f"{self.plan.name}: field {self.plan.label_field!r} holds labels that are not in the "
             f"workspace's label set ({', '.join(self.plan.labels)}): {listed}"
             + (f"; and {more} more" if more > 0 else "")
             + (
@@ -739,7 +812,7 @@ def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total
         ):
             if name is not None and name not in reader.fields:
                 raise ImportFailed(
-                    f"{plan.path}: no field {name!r} ({option}); the file's fields are: "
+                    f"{plan.name}: no field {name!r} ({option}); the file's fields are: "
                     + ", ".join(repr(f) for f in reader.fields[:30])
                     + (" ..." if len(reader.fields) > 30 else "")
                 )
@@ -759,7 +832,7 @@ def _validate(plan: _Plan, reader: Any, progress: ProgressCallback | None, total
         if progress:
             progress("checking", chunk.position, total)
     if rows_read == 0:
-        raise ImportFailed(f"{plan.path}: no data rows; expected at least one row after the header")
+        raise ImportFailed(f"{plan.name}: no data rows; expected at least one row after the header")
     checker.raise_unknown_labels()
     return list(checker.fields)
 
@@ -776,7 +849,7 @@ def _refuse_repeated_header(
     cells = [v.strip(BOM).strip() if isinstance(v, str) else v for v in row.values()]
     if cells == header:
         raise ImportFailed(
-            f"{plan.path}: row {number} repeats the header ({', '.join(header[:5])}"
+            f"{plan.name}: row {number} repeats the header ({', '.join(header[:5])}"
             f"{', ...' if len(header) > 5 else ''}); were several files joined into one? "
             "Remove the extra header rows"
         )
@@ -945,6 +1018,103 @@ def _existing_ids(session: Any, ids: list[str]) -> dict[str, int | None]:
     return found
 
 
+def _existing_hashes(session: Any, hashes: list[str], batch_id: int) -> dict[str, bool]:
+    """Content hashes already in the store, each with whether an item outside batch
+    ``batch_id`` holds it (True: in the workspace before this import; False: only earlier in
+    this file). Read at the driver level, as :func:`_existing_ids`, on the hash's index."""
+    connection = session.connection()
+    backend = connection.dialect.name
+    found: dict[str, bool] = {}
+    for start in range(0, len(hashes), 5_000):
+        part = hashes[start : start + 5_000]
+        if backend == "postgresql":
+            rows: Any = connection.exec_driver_sql(
+                "SELECT content_hash, batch_id FROM item WHERE content_hash = ANY(%s)", (part,)
+            ).all()
+        elif backend == "sqlite":
+            marks = ", ".join("?" * len(part))
+            rows = connection.exec_driver_sql(
+                f"SELECT content_hash, batch_id FROM item WHERE content_hash IN ({marks})",
+                tuple(part),
+            ).all()
+        else:
+            rows = session.execute(
+                select(col(Item.content_hash), col(Item.batch_id)).where(
+                    col(Item.content_hash).in_(part)
+                )
+            ).all()
+        for digest, batch in rows:
+            found[digest] = found.get(digest, False) or batch != batch_id
+    return found
+
+
+def _skip_repeated_ids(
+    session: Any, report: ImportReport, batch_id: int, ids: list[str], text_skipped: set[str]
+) -> Sequence[int]:
+    """The positions of ``ids`` not seen before, counting the others on ``report``.
+
+    Row by row: an id an earlier import holds is a repeat in the store; one an earlier row of
+    this file had (in this chunk, in an earlier chunk, which is in the store already in the
+    same transaction, or on a row skipped for its text) is a repeat in the file. So memory
+    does not grow with the file, and the counts do not depend on where chunks end.
+    """
+    in_store = _existing_ids(session, list(set(ids)))
+    if not in_store and not text_skipped and len(set(ids)) == len(ids):
+        return range(len(ids))
+    keep: list[int] = []
+    seen: set[str] = set()
+    for k, external_id in enumerate(ids):
+        stored = external_id in in_store
+        if stored and in_store[external_id] != batch_id:
+            report.duplicates_in_store += 1
+        elif stored or external_id in seen or external_id in text_skipped:
+            report.duplicates_in_file += 1
+        else:
+            seen.add(external_id)
+            keep.append(k)
+    return keep
+
+
+def _skip_repeated_texts(
+    session: Any,
+    report: ImportReport,
+    batch_id: int,
+    keep: Sequence[int],
+    texts: list[str],
+    *,
+    allow: bool,
+) -> tuple[Sequence[int], list[str]]:
+    """The rows of ``keep`` to write and their content hashes, less the rows whose text is
+    already in the store or earlier in this file (counted on ``report``), unless ``allow``.
+
+    Earlier chunks of the file are in the store already (same transaction), so a repeat of
+    an earlier chunk's text is told from one of another import by the batch that holds it.
+    """
+    hashes = [content_hash(texts[k]) for k in keep]
+    if not hashes:
+        return keep, hashes
+    distinct = set(hashes)
+    known = _existing_hashes(session, list(distinct), batch_id)
+    if not known and len(distinct) == len(hashes):
+        return keep, hashes  # the usual chunk: every text new
+    seen: set[str] = set()
+    repeated: list[bool] = []
+    for digest in hashes:
+        before = known.get(digest)
+        if before is None and digest in seen:
+            before = False
+        if before is True:
+            report.duplicate_texts_in_store += 1
+        elif before is False:
+            report.duplicate_texts_in_file += 1
+        repeated.append(before is not None)
+        seen.add(digest)
+    if allow or not any(repeated):
+        return keep, hashes
+    kept = [(k, digest) for k, digest, r in zip(keep, hashes, repeated, strict=True) if not r]
+    return [k for k, _ in kept], [digest for _, digest in kept]
+
+
 def _new_item_ids(session: Any, batch_id: int, after: int) -> list[tuple[str, int]]:
     """(external id, item id) of the items this batch inserted with ids above ``after``."""
     connection = session.connection()
@@ -978,30 +1148,43 @@ def run_import(
     fmt: str | None = None,
     queue_seed: int = 0,
     progress: ProgressCallback | None = None,
+    allow_duplicate_texts: bool = False,
+    source_name: str | None = None,
 ) -> ImportReport:
-    """Import ``path`` into the store: all rows or, on any fault, none."""
+    """Import ``path`` into the store: all rows or, on any fault, none.
+
+    A row whose text is already in the workspace, or earlier in the file, under another id is
+    skipped and counted (``duplicate_texts``) unless ``allow_duplicate_texts``. Messages call
+    the file ``source_name`` (the name the person gave it; default: the path).
+    """
     started = time.perf_counter()
     if split not in SPLITS:
         raise ImportFailed(f"option '--split': expected pool or gold, found {split!r}")
     if split == "gold" and label_field is None:
         raise ImportFailed("option '--label-field' is required with --split gold")
-    _check_file(path)
-    fmt = detect_format(path, fmt)
-    plan = _Plan(path, fmt, split, text_field, id_field, label_field, labels)
-    reader = open_reader(path, fmt)
+    name = str(path) if source_name is None else source_name
+    _check_file(path, name)
+    fmt = detect_format(path, fmt, name=name)
+    plan = _Plan(path, fmt, split, text_field, id_field, label_field, labels, name)
+    reader = open_reader(path, fmt, name)
     total = path.stat().st_size
     fields = _validate(plan, reader, progress, total)
 
-    report = ImportReport(file=path.name, format=fmt, split=split, fields=fields)
-    checker = _RowChecker(plan, reader.row_word)
-    drop_from_source = (
-        set(EXPORT_COMPUTED_COLUMNS) if set(EXPORT_COMPUTED_COLUMNS) <= set(fields) else set()
+    report = ImportReport(
+        file=Path(name).name,
+        format=fmt,
+        split=split,
+        fields=fields,
+        allow_duplicate_texts=allow_duplicate_texts,
     )
+    checker = _RowChecker(plan, reader.row_word)
+    is_export = set(EXPORT_SIGNATURE) <= set(fields)
+    drop_from_source = set(EXPORT_COMPUTED_COLUMNS) & set(fields) if is_export else set()
     item_table = Item.__table__  # type: ignore[attr-defined]
     annotation_table = Annotation.__table__  # type: ignore[attr-defined]
     with db.write_session(engine) as session, db.bulk_cache(session):
         batch = ImportBatch(
-            source_name=path.name,
+            source_name=Path(name).name,
             format=fmt,
             split=split,
             text_field=text_field,
@@ -1017,26 +1200,21 @@ def run_import(
         if split == "pool" and label_field is not None:
             importer_id = system_annotator(session).id
         now = _db_timestamp(session, utcnow())
+        text_skipped: set[str] = set()  # ids of rows skipped for a repeated text
         for chunk in reader.chunks():
             ids, texts, given, sources = _chunk_values(checker, chunk, drop_from_source)
             report.rows_read += len(chunk)
-            # Repeats within this chunk are caught here; repeats of earlier chunks are already
-            # in the store (same transaction), so memory does not grow with the file.
-            keep: Sequence[int] = range(len(ids))
-            if len(set(ids)) < len(ids):
-                seen: set[str] = set()
-                keep = []
-                for k, external_id in enumerate(ids):
-                    if external_id not in seen:
-                        seen.add(external_id)
-                        keep.append(k)
-                report.duplicates_in_file += len(ids) - len(keep)
-            in_store = _existing_ids(session, [ids[k] for k in keep])
-            from_this_file = sum(1 for b in in_store.values() if b == batch_id)
-            report.duplicates_in_file += from_this_file
-            report.duplicates_in_store += len(in_store) - from_this_file
-            if in_store:
-                keep = [k for k in keep if ids[k] not in in_store]
+            keep = _skip_repeated_ids(session, report, batch_id, ids, text_skipped)
+            passed = keep
+            keep, hashes = _skip_repeated_texts(
+                session, report, batch_id, keep, texts, allow=allow_duplicate_texts
+            )
+            if len(keep) < len(passed):
+                # Their ids stay taken for the rest of the file (the first occurrence wins),
+                # though no item holds them. Only these rows' ids are remembered: a file that
+                # is all repeats (1M rows imported again) holds about 100 MB of them.
+                written = set(keep)
+                text_skipped.update(ids[k] for k in passed if k not in written)
             if not keep:
                 if progress:
                     progress("writing", chunk.position, total)
@@ -1050,7 +1228,7 @@ def run_import(
                     new_ids,
                     new_texts,
                     sources(keep),
-                    map(content_hash, new_texts),
+                    hashes,
                     repeat(split),
                     new_labels if gold else repeat(None),
                     repeat(0) if gold else (0 if label is None else 1 for label in new_labels),
@@ -1082,11 +1260,13 @@ def run_import(
             if progress:
                 progress("writing", chunk.position, total)
         report.duplicates = report.duplicates_in_file + report.duplicates_in_store
+        report.duplicate_texts = report.duplicate_texts_in_file + report.duplicate_texts_in_store
         if split == "gold":
             report.labels_recorded = report.imported
         batch.rows_read = report.rows_read
         batch.imported = report.imported
-        batch.duplicates = report.duplicates
+        # Every row read and not imported: repeated ids, and repeated texts when skipped.
+        batch.duplicates = report.rows_read - report.imported
         session.add(batch)
         report.batch_id = batch.id
         session.commit()  # inside bulk_cache: its pages are clean when the cache shrinks back
@@ -1097,14 +1277,16 @@ def run_import(
 
 
 def preview(
-    path: Path, *, fmt: str | None = None, rows: int = 20
+    path: Path, *, fmt: str | None = None, rows: int = 20, source_name: str | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The field names and first ``rows`` rows of a file, read as ``labelloop import`` reads it.
 
     For the Data page's field mapping; nothing is validated beyond what parsing needs.
+    Messages call the file ``source_name`` (default: the path).
     """
-    _check_file(path)
-    reader = open_reader(path, detect_format(path, fmt))
+    name = str(path) if source_name is None else source_name
+    _check_file(path, name)
+    reader = open_reader(path, detect_format(path, fmt, name=name), name)
     first = next(iter(reader.chunks()), None)
     sample = first.rows[:rows] if first is not None else []
     columns: list[str] = list(getattr(reader, "fields", None) or [])
@@ -1121,7 +1303,7 @@ def read_labelled(
     Read as ``labelloop import`` reads files; a missing field, or a row without text or label,
     is an error naming the file, row and field.
     """
-    _check_file(path)
+    _check_file(path, str(path))
     fmt = detect_format(path, fmt)
     reader = open_reader(path, fmt)
     texts: list[str] = []

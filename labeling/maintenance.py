@@ -27,7 +27,7 @@ from sqlmodel import col, select
 
 from labeling import db, migrations
 from labeling.errors import BadInput, LabelloopError
-from labeling.models import ADJUDICATION, Annotation, Item, Round
+from labeling.models import ADJUDICATION, Annotation, Annotator, Item, Round
 
 if TYPE_CHECKING:
     from labeling.workspace import Workspace
@@ -176,6 +176,13 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
                         f"annotation {annotation_id} is superseded by {superseded_by}, which is "
                         "not a later answer of the same person on the same item"
                     )
+        # Messages name items by external id and people by name: read them for the few flagged.
+        flagged = set(wrong) | {i for (i, _), n in answers.items() if n > 1}
+        flagged |= {i for i, n in decisions.items() if n > 1}
+        external: dict[int, str] = dict(
+            session.exec(select(Item.id, Item.external_id).where(col(Item.id).in_(flagged))).all()  # type: ignore[arg-type]
+        )
+        names: dict[int, str] = dict(session.exec(select(Annotator.id, Annotator.name)).all())  # type: ignore[arg-type]
         running = session.exec(select(Round).where(Round.status == "running")).all()
         promoted = session.exec(select(Round).where(col(Round.promoted).is_(True))).all()
     fixed = 0
@@ -187,7 +194,10 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
     checks.append(
         _check(
             "label counts",
-            [f"item {i}: stored {stored.get(i, 0)}, answers say {n}" for i, n in wrong.items()],
+            [
+                f"item {external.get(i, i)!r}: stored {stored.get(i, 0)}, answers say {n}"
+                for i, n in wrong.items()
+            ],
             fixed,
         )
     )
@@ -195,7 +205,7 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
         _check(
             "one current answer per person and item",
             [
-                f"item {i}, annotator {a}: {n} current answers"
+                f"item {external.get(i, i)!r}, annotator {names.get(a, a)!r}: {n} current answers"
                 for (i, a), n in answers.items()
                 if n > 1
             ],  # fmt: skip
@@ -204,7 +214,11 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
     checks.append(
         _check(
             "one current decision per item",
-            [f"item {i}: {n} current decisions" for i, n in decisions.items() if n > 1],
+            [
+                f"item {external.get(i, i)!r}: {n} current decisions"
+                for i, n in decisions.items()
+                if n > 1
+            ],
         )
     )
     checks.append(_check("superseded answers", chain_problems))

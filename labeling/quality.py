@@ -662,7 +662,7 @@ def adjudicate(
         raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
     item = session.get(Item, item_id)
     if item is None:
-        raise BadInput(f"item {item_id} does not exist")
+        raise BadInput(f"no item has the row id {item_id} (it may have been removed)")
     if item.split != "pool":
         raise BadInput(f"item {item.external_id!r} is a gold item; its gold label is final")
     assert lead.id is not None

@@ -401,6 +401,14 @@ _COUNT_PRIORITY_DOWN = (
 )
 
 
+def _external_id(session: Session, item_id: int) -> str:
+    """The id a person knows an item by (messages never show the store's row id)."""
+    found = session.connection().execute(
+        core_select(_ITEMS.c.external_id).where(_ITEMS.c.id == item_id)
+    )
+    return str(found.scalar() or f"#{item_id} (no such item)")
+
+
 def _record(
     session: Session,
     *,
@@ -420,8 +428,8 @@ def _record(
     lease = run(_MY_LEASE, who).first()
     if lease is None:
         raise NotLeased(
-            f"item {item_id} is not assigned to annotator {annotator.name!r}; "
-            "ask for the next item first"
+            f"item {_external_id(session, item_id)!r} is not assigned to annotator "
+            f"{annotator.name!r}; ask for the next item first"
         )
     now = utcnow()
     if (
@@ -432,8 +440,9 @@ def _record(
         )
     ):
         raise NotLeased(
-            f"the hold of annotator {annotator.name!r} on item {item_id} expired and the item "
-            "was given to others meanwhile; this answer was not recorded"
+            f"the hold of annotator {annotator.name!r} on item "
+            f"{_external_id(session, item_id)!r} expired and the item was given to others "
+            "meanwhile; this answer was not recorded"
         )
     previous = run(_MY_CURRENT_ANSWER, who).first()
     if duration_ms is None:

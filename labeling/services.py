@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from labeling import db, importer, queue, removal, users
 from labeling.config import config_from_mapping, render_config, write_config
-from labeling.errors import BadInput, Forbidden, UnknownAnnotator
+from labeling.errors import BadInput, ExportFailed, Forbidden, UnknownAnnotator
 from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Score, utcnow
 from labeling.workspace import Workspace
 
@@ -370,11 +370,11 @@ class UserSession:
     # ------------------------------------------------------------------ data (engineers)
 
     def preview_file(
-        self, path: Path, *, fmt: str | None = None, rows: int = 20
+        self, path: Path, *, fmt: str | None = None, rows: int = 20, source_name: str | None = None
     ) -> tuple[list[str], list[dict[str, Any]]]:
         with self._read() as session:
             self._require(session, "engineer", "previewing an import")
-        return importer.preview(path, fmt=fmt, rows=rows)
+        return importer.preview(path, fmt=fmt, rows=rows, source_name=source_name)
 
     def import_file(self, path: Path, **options: Any) -> importer.ImportReport:
         with self._read() as session:
@@ -383,7 +383,9 @@ class UserSession:
         _PoolCounts.forget()
         return report
 
-    def export_bytes(self, fmt: str, *, annotations: bool = False) -> bytes:
+    def export_bytes(
+        self, fmt: str, *, annotations: bool = False, origins: list[str] | None = None
+    ) -> bytes:
         """The export file's bytes (written to a temporary file, as ``labelloop export``)."""
         with self._read() as session:
             self._require(session, "engineer", "exporting labels")
@@ -392,7 +394,11 @@ class UserSession:
             raise BadInput(f"export format: expected csv, jsonl or parquet, found {fmt!r}")
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / f"export{suffix}"
-            self.workspace.export(out, format=fmt, annotations=annotations)
+            try:
+                self.workspace.export(out, format=fmt, annotations=annotations, origins=origins)
+            except ExportFailed as exc:
+                # The scratch file's path means nothing to the person (and is the server's).
+                raise ExportFailed(str(exc).replace(str(out), f"the {fmt} export")) from exc
             return out.read_bytes()
 
     def remove_items(

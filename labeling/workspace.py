@@ -65,10 +65,26 @@ this folder. Example:
 
 def resolve_db_url(root: Path, config: WorkspaceConfig | None, flag: str | None) -> str:
     """Database URL precedence: ``--db``, then ``LABELLOOP_DB``, then the toml, then SQLite."""
-    for candidate in (flag, os.environ.get(DB_ENV), config.database if config else None):
+    for candidate, where in (
+        (flag, "--db"),
+        (os.environ.get(DB_ENV), DB_ENV),
+        (config.database if config else None, f"database in {CONFIG_FILE}"),
+    ):
         if candidate:
+            _refuse_postgres_scheme(candidate, where)
             return candidate
     return db.sqlite_url(root / DB_FILE)
+
+
+def _refuse_postgres_scheme(url: str, where: str) -> None:
+    """``postgres://`` (Heroku's and libpq's spelling) is no SQLAlchemy scheme: say what is."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower().split("+")[0] == "postgres":
+        shown = db.display_url("postgresql://" + rest)
+        raise BadInput(
+            f"database URL ({where}): expected the scheme postgresql:// (or "
+            f"postgresql+psycopg://), found {scheme}://; write {shown}"
+        )
 
 
 AnnotatorRef = str | Annotator
@@ -207,8 +223,14 @@ class Workspace:
         split: str = "pool",
         format: str | None = None,
         progress: importer.ProgressCallback | None = None,
+        allow_duplicate_texts: bool = False,
+        source_name: str | None = None,
     ) -> importer.ImportReport:
         """Import a CSV/TSV, JSONL or Parquet file; all of it or, on any fault, nothing.
+
+        Rows whose text is already in the workspace (or earlier in the file) under another id
+        are skipped and counted, unless ``allow_duplicate_texts``. ``source_name``: what
+        messages call the file (an upload's own name; default: the path).
 
         A pool import is then checked for drift against the labelled items (labeling.drift);
         the result is on the report and stored with the import batch.
@@ -224,6 +246,8 @@ class Workspace:
             fmt=format,
             queue_seed=self.config.queue_seed,
             progress=progress,
+            allow_duplicate_texts=allow_duplicate_texts,
+            source_name=source_name,
         )
         if split == "pool" and report.imported and report.batch_id is not None:
             from labeling import drift
@@ -232,9 +256,18 @@ class Workspace:
         return report
 
     def export(
-        self, out: str | Path, *, format: str | None = None, annotations: bool = False
+        self,
+        out: str | Path,
+        *,
+        format: str | None = None,
+        annotations: bool = False,
+        origins: list[str] | tuple[str, ...] | None = None,
     ) -> exporter.ExportReport:
-        """Write one row per item (or the annotation log) as CSV, JSONL or Parquet."""
+        """Write one row per item (or the annotation log) as CSV, JSONL or Parquet.
+
+        ``origins`` (``human``, ``import``, ``adjudication``): only the annotations of those
+        origins, or the items whose final label they decided.
+        """
         from labeling import predictions
 
         return exporter.run_export(
@@ -244,6 +277,7 @@ class Workspace:
             fmt=format,
             annotations=annotations,
             round_predictions=lambda round_id: predictions.load(self, round_id),
+            origins=origins,
         )
 
     def remove_items(

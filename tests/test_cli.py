@@ -56,17 +56,20 @@ def test_init_import_status_export(ws_dir, tmp_path):
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert (report["rows_read"], report["imported"], report["duplicates"]) == (448, 446, 2)
+    # 2 repeated ids, and 34 comments whose text an earlier row already has under another id.
+    assert (report["rows_read"], report["imported"], report["duplicates"]) == (448, 412, 2)
+    assert (report["duplicate_texts"], report["duplicate_texts_in_file"]) == (34, 34)
+    assert "warning: skipped 34 rows whose text is already there" in result.stderr
 
     status = json.loads(run("status", "-w", str(ws_dir), "--json").stdout)
-    assert status["items"] == {"total": 446, "pool": 446, "gold": 0, "labelled": 446}
+    assert status["items"] == {"total": 412, "pool": 412, "gold": 0, "labelled": 412}
     assert isinstance(status["annotations"], int)
     assert {"coverage", "quality", "annotators", "rounds"} <= set(status)
 
     out = tmp_path / "labels.jsonl"
     result = run("export", str(out), "-w", str(ws_dir), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["rows"] == 446
+    assert json.loads(result.stdout)["rows"] == 412
     first = json.loads(out.read_text().splitlines()[0])
     assert first["label"] in {"0", "1"} and first["n_annotations"] == 1
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from labeling import Workspace
+from labeling.cli import app
 from labeling.errors import ExportFailed
 from labeling.exporter import ITEM_COLUMNS, final_label
+from labeling.models import Item
+from labeling.services import UserSession
 from tests.conftest import TREC
 
 TREC_LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
@@ -19,8 +25,13 @@ TREC_LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 @pytest.fixture
 def trec(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "trec", labels=TREC_LABELS, db_url=db_url)
+    # TREC repeats 71 questions under other ids; the export is checked against every row.
     report = ws.import_file(
-        TREC / "trec_questions.csv", text_field="text", id_field="id", label_field="label"
+        TREC / "trec_questions.csv",
+        text_field="text",
+        id_field="id",
+        label_field="label",
+        allow_duplicate_texts=True,
     )
     yield ws, report
     ws.close()
@@ -29,6 +40,7 @@ def trec(tmp_path, db_url):
 def test_trec_import_and_export_in_every_format(trec, tmp_path):
     ws, report = trec
     assert (report.rows_read, report.imported, report.duplicates) == (5452, 5452, 0)
+    assert (report.duplicate_texts, report.duplicate_texts_in_file) == (71, 71)
     assert ws.status()["annotations_by_label"] == {
         "ABBR": 86,
         "DESC": 1162,
@@ -107,3 +119,117 @@ def test_final_label_is_majority_then_label_order():
     assert final_label({}, labels) is None
     assert final_label({"b": 2, "a": 1}, labels) == "b"
     assert final_label({"c": 1, "b": 1}, labels) == "b"
+
+
+# --------------------------------------------------------------------------- decided_by, --origin
+
+PLAN = {  # item -> each annotator's answers, in order ("undo" takes the previous one back)
+    "maj": {"x": ["a"], "y": ["a"], "z": ["b"]},
+    "tie": {"x": ["b"], "y": ["c"]},
+    "cor": {"x": ["c", "undo", "a"]},
+    "adj": {"x": ["a"], "y": ["b"]},
+}
+
+
+@pytest.fixture
+def decided(tmp_path, db_url):
+    """Items whose final labels were decided every way there is, on both backends."""
+    ws = Workspace.create(tmp_path / "decided", labels=["a", "b", "c"], db_url=db_url)
+    source = tmp_path / "items.csv"
+    source.write_text(
+        "id,text,label\nimp,came labelled,b\nmaj,three answers,\ntie,two answers,\n"
+        "cor,a corrected answer,\nadj,a lead decides,\nnone,nobody answered,\n"
+    )
+    ws.import_file(source, id_field="id", label_field="label")
+    ws.config = replace(ws.config, overlap=3)
+    for person in ("x", "y", "z"):
+        ws.add_user(person)
+        while (item := ws.next_item(person)) is not None:
+            answers = PLAN.get(item.external_id, {}).get(person)
+            if not answers:
+                ws.skip(item.item_id, person)
+                continue
+            for answer in answers:
+                if answer == "undo":
+                    assert ws.undo(person).external_id == item.external_id
+                else:
+                    ws.annotate(item.item_id, person, answer)
+    ws.add_user("lead", role="lead")
+    with Session(ws.engine) as session:
+        adj = session.exec(select(Item.id).where(Item.external_id == "adj")).one()
+    UserSession(ws, "lead").adjudicate(adj, "c")
+    yield ws
+    ws.close()
+
+
+def _rows(path):
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle)}
+
+
+def test_decided_by_says_how_each_final_label_was_reached(decided, tmp_path):
+    out = tmp_path / "all.csv"
+    report = decided.export(out)
+    assert (report.rows, report.origin) == (6, None)
+    rows = _rows(out)
+    assert {k: (r["label"], r["decided_by"]) for k, r in rows.items()} == {
+        "imp": ("b", "import"),
+        "maj": ("a", "majority"),  # a decision by 2 of 3
+        "tie": ("b", "tie-break"),  # b and c one each: b is listed first
+        "cor": ("a", "correction"),  # x changed c to a
+        "adj": ("c", "adjudication"),  # the lead's c wins over a and b
+        "none": ("", ""),
+    }
+    assert list(rows["imp"])[:5] == ["id", "text", "split", "label", "decided_by"]
+
+
+@pytest.mark.parametrize(
+    ("origins", "expected"),
+    [
+        (["adjudication"], {"adj"}),
+        (["import"], {"imp"}),
+        (["human"], {"maj", "tie", "cor"}),
+        (["import", "adjudication"], {"imp", "adj"}),
+    ],
+)
+def test_origin_filter_keeps_the_items_it_names(decided, tmp_path, origins, expected):
+    out = tmp_path / "some.csv"
+    report = decided.export(out, origins=origins)
+    assert set(_rows(out)) == expected
+    assert (report.rows, report.origin) == (len(expected), origins)
+
+
+def test_origin_filter_on_the_annotation_log_and_through_the_cli(decided, tmp_path):
+    out = tmp_path / "log.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(out),
+            "--annotations",
+            "--origin",
+            "adjudication",
+            "-w",
+            str(decided.root),
+            *(["--db", decided.db_url] if decided.db_url.startswith("postgresql") else []),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["origin"] == ["adjudication"]
+    (row,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (row["item_id"], row["annotator"], row["label"], row["origin"]) == (
+        "adj",
+        "lead",
+        "c",
+        "adjudication",
+    )
+
+
+def test_an_unknown_origin_is_refused_and_writes_nothing(decided, tmp_path):
+    out = tmp_path / "never.csv"
+    with pytest.raises(
+        ExportFailed, match=r"expected one of human, import, adjudication, found 'x'"
+    ):
+        decided.export(out, origins=["x"])
+    assert not out.exists() and list(tmp_path.glob(".never.csv*")) == []

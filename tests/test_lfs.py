@@ -50,7 +50,8 @@ def yt(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "yt", labels=["ham", "spam"], db_url=db_url)
     ws.config = replace(ws.config, gold_rate=0.0)  # the tests label pool items only
     write_config(ws.root, ws.config)
-    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
+    # The collection as published, repeated comments included.
+    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "allow_duplicate_texts": True}
     for path in FILES[:3]:
         ws.import_file(path, **common)
     ws.import_file(
@@ -82,7 +83,9 @@ def test_apply_is_incremental(yt, tmp_path):
     # Nothing changed: nothing to do.
     assert lfs.apply(yt).lfs == []
     # New items: every LF runs on those only.
-    added = yt.import_file(FILES[3], text_field="CONTENT", id_field="COMMENT_ID").imported
+    added = yt.import_file(
+        FILES[3], text_field="CONTENT", id_field="COMMENT_ID", allow_duplicate_texts=True
+    ).imported
     again = lfs.apply(yt)
     assert {row["rows"] for row in again.lfs} == {added}
     assert not any(r["rescored"] for r in again.lfs)
@@ -104,11 +107,14 @@ def test_engines_store_the_same_votes(yt, tmp_path, db_url):
     local = lfs.votes(yt).L
     other = Workspace.create(tmp_path / "yt2", labels=["ham", "spam"], db_url=None)
     for path in FILES[:3]:
-        other.import_file(path, text_field="CONTENT", id_field="COMMENT_ID")
+        other.import_file(
+            path, text_field="CONTENT", id_field="COMMENT_ID", allow_duplicate_texts=True
+        )
     other.import_file(
         _named(FILES[4], tmp_path / "gold2.csv"),
         text_field="CONTENT",
         id_field="COMMENT_ID",
+        allow_duplicate_texts=True,
         label_field="CLASS",
         split="gold",
     )

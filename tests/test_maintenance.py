@@ -111,14 +111,16 @@ def test_doctor_passes_a_healthy_store_and_finds_and_fixes_damage(labelled):
     assert clean.exit_code == 0, clean.output
     assert all(check["ok"] for check in json.loads(clean.stdout)["checks"])
     with Session(ws.engine) as session:
-        first = session.exec(select(Item.id).where(Item.n_labels == 1)).first()
+        first, first_external = session.exec(
+            select(Item.id, Item.external_id).where(Item.n_labels == 1)
+        ).first()
         session.execute(update(Item).where(col(Item.id) == first).values(n_labels=3))
         stale = utcnow().replace(year=2020)
         session.add(Round(status="running", worker="12345678@nowhere", heartbeat=stale))
         session.commit()
     sick = runner.invoke(app, ["doctor", *_args(ws)])
     assert sick.exit_code == 1
-    assert f"item {first}: stored 3, answers say 1" in sick.stdout
+    assert f"item {first_external!r}: stored 3, answers say 1" in sick.stdout
     assert "rounds left running by a dead worker: 1 problem(s)" in sick.stdout
     fixed = runner.invoke(app, ["doctor", *_args(ws), "--fix"])
     assert fixed.exit_code == 0, fixed.stdout

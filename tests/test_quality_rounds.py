@@ -64,7 +64,12 @@ def test_cleanlab_finds_planted_label_errors(tmp_path):
     for k in flipped:
         rows[k] = rows[k] | {"label": "ham" if rows[k]["label"] == "spam" else "spam"}
     ws = Workspace.create(tmp_path / "yt", labels=["ham", "spam"])
-    ws.import_file(_write(tmp_path / "flipped.csv", rows), id_field="id", label_field="label")
+    ws.import_file(
+        _write(tmp_path / "flipped.csv", rows),
+        id_field="id",
+        label_field="label",
+        allow_duplicate_texts=True,
+    )
     done = rounds.retrain(ws)
     assert done.status == "succeeded"
     found = quality.review_items(ws, limit=None)
@@ -91,19 +96,28 @@ def _drift_ws(tmp_path: Path, **config) -> tuple[Workspace, list[dict[str, str]]
     random.Random(3).shuffle(rows)
     ws = Workspace.create(tmp_path / "drift", labels=["ham", "spam"])
     _configure(ws, **config)
-    ws.import_file(_write(tmp_path / "first.csv", rows[:800]), id_field="id", label_field="label")
+    ws.import_file(
+        _write(tmp_path / "first.csv", rows[:800]),
+        id_field="id",
+        label_field="label",
+        allow_duplicate_texts=True,
+    )
     rounds.retrain(ws)
     return ws, rows
 
 
 def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
     ws, rows = _drift_ws(tmp_path)
-    same = ws.import_file(_write(tmp_path / "more.csv", rows[800:], labels=False), id_field="id")
+    same = ws.import_file(
+        _write(tmp_path / "more.csv", rows[800:], labels=False),
+        id_field="id",
+        allow_duplicate_texts=True,
+    )
     assert same.drift is not None and same.drift["auc"] is not None
     assert same.drift["reference"] == "labelled"
     assert not same.drift["drifted"], same.drift
     assert same.drift["auc"] < 0.75
-    other = ws.import_file(DEMO_POOL, id_field="id")
+    other = ws.import_file(DEMO_POOL, id_field="id", allow_duplicate_texts=True)
     assert other.drift is not None and other.drift["drifted"], other.drift
     assert other.drift["auc"] >= ws.config.drift_threshold
     assert set(other.drift["predicted_mix"]) == {"ham", "spam"}
@@ -115,8 +129,12 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
 
 def test_drift_can_queue_a_round_and_serve_the_new_items_first(tmp_path):
     ws, rows = _drift_ws(tmp_path, drift_action="retrain", drift_priority=3, gold_rate=0.0)
-    ws.import_file(_write(tmp_path / "more.csv", rows[800:], labels=False), id_field="id")
-    report = ws.import_file(DEMO_POOL, id_field="id")
+    ws.import_file(
+        _write(tmp_path / "more.csv", rows[800:], labels=False),
+        id_field="id",
+        allow_duplicate_texts=True,
+    )
+    report = ws.import_file(DEMO_POOL, id_field="id", allow_duplicate_texts=True)
     assert report.drift["drifted"] and report.drift["round"] is not None
     queued = rounds.get_round(ws, report.drift["round"])
     assert queued.status == "queued" and queued.trigger == "drift"
@@ -140,7 +158,9 @@ def test_stopping_hint_on_a_simulated_run(tmp_path):
     truth = {row["id"]: row["label"] for row in rows}
     ws = Workspace.create(tmp_path / "stop", labels=["ham", "spam"])
     _configure(ws, gold_rate=0.0, stop_set_size=400)
-    ws.import_file(_write(tmp_path / "pool.csv", rows, labels=False), id_field="id")
+    ws.import_file(
+        _write(tmp_path / "pool.csv", rows, labels=False), id_field="id", allow_duplicate_texts=True
+    )
     ws.add_user("ann")
 
     def label(n: int) -> None:
@@ -175,10 +195,16 @@ def busy(tmp_path_factory):
     truth = {row["id"]: row["label"] for row in rows}
     ws = Workspace.create(tmp_path / "ws", labels=["ham", "spam"], name="busy <b>team</b>")
     _configure(ws, overlap=2, gold_rate=0.2)
-    ws.import_file(_write(tmp_path / "pool.csv", rows, labels=False), id_field="id")
+    ws.import_file(
+        _write(tmp_path / "pool.csv", rows, labels=False), id_field="id", allow_duplicate_texts=True
+    )
     gold = _rows(FILES[4:])[:60]
     ws.import_file(
-        _write(tmp_path / "gold.csv", gold), id_field="id", label_field="label", split="gold"
+        _write(tmp_path / "gold.csv", gold),
+        id_field="id",
+        label_field="label",
+        split="gold",
+        allow_duplicate_texts=True,
     )
     truth |= {row["id"]: row["label"] for row in gold}
     from labeling import lfs

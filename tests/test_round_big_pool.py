@@ -31,7 +31,8 @@ def _build(root: Path, *, strategy: str, labelled: bool = True) -> Workspace:
     ws = Workspace.create(root, labels=["0", "1"])
     ws.config = replace(ws.config, gold_rate=0.0, strategy=strategy, batch_size=10)
     write_config(ws.root, ws.config)
-    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
+    # The collection as published, repeated comments included.
+    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "allow_duplicate_texts": True}
     if labelled:
         ws.import_file(FILES[0], label_field="CLASS", **common)
     for path in FILES[1:3]:

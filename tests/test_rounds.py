@@ -34,7 +34,8 @@ def _youtube(tmp_path, db_url, *, labelled: bool = True) -> Workspace:
     # These tests check the queue order: no hidden gold checks in between.
     ws.config = replace(ws.config, gold_rate=0.0)
     write_config(ws.root, ws.config)
-    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
+    # The collection as published, repeated comments included.
+    common = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "allow_duplicate_texts": True}
     if labelled:
         ws.import_file(FILES[0], label_field="CLASS", **common)
     for path in FILES[1:4]:

@@ -6,6 +6,7 @@ import csv
 import json
 import string
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ from labeling.exporter import ITEM_COLUMNS
 
 FORMATS = ["csv", "jsonl", "parquet"]
 LABELS = ["a", "b", "c"]
-REIMPORT = {"text_field": "text", "id_field": "id", "label_field": "label"}
+# Items may repeat a text under different ids (as the property below draws them): keep them.
+REIMPORT = {
+    "text_field": "text",
+    "id_field": "id",
+    "label_field": "label",
+    "allow_duplicate_texts": True,
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -336,3 +343,76 @@ def test_annotation_log_in_typed_formats(workspace: Workspace, tmp_path: Path, f
     got = {row["id"]: row for row in read_export(items, fmt)}
     assert (got["only"]["label"], got["only"]["n_annotations"]) == ("b", 1)
     assert (got["pre"]["label"], got["pre"]["n_annotations"]) == ("c", 1)
+
+
+# --------------------------------------------------------------------------- gold items
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_gold_items_come_back_as_unlabelled_pool_items(tmp_path: Path, fmt: str) -> None:
+    """docs/data.md: importing the whole export as pool makes the gold items unlabelled pool
+    items; annotators' answers on a gold item are not pool labels. CSV and Parquet take the
+    column-at-a-time path, JSONL the row-by-row one."""
+    pool = write_source_csv(
+        tmp_path / "pool.csv",
+        [
+            {"id": "p1", "text": "pool one", "label": "a"},
+            {"id": "p2", "text": "pool two", "label": ""},
+        ],
+        ["id", "text", "label"],
+    )
+    gold = write_source_csv(
+        tmp_path / "gold.csv",
+        [
+            {"id": "g1", "text": "gold one", "label": "b"},
+            {"id": "g2", "text": "gold two", "label": "c"},
+        ],
+        ["id", "text", "label"],
+    )
+    with Workspace.create(tmp_path / "a", labels=LABELS) as a:
+        a.import_file(pool, **REIMPORT)
+        a.import_file(gold, **REIMPORT, split="gold")
+        a.add_user("ann")
+        a.config = replace(a.config, gold_rate=1.0)  # every claim a hidden gold check
+        for _ in range(2):
+            item = a.next_item("ann")
+            assert item is not None and item.external_id.startswith("g")
+            a.annotate(item.item_id, "ann", "a")
+        exported = tmp_path / f"export.{fmt}"
+        a.export(exported)
+    rows = {row["id"]: row for row in read_export(exported, fmt)}
+    # The export shows the answers on the gold items beside their gold labels.
+    assert {k: (rows[k]["split"], rows[k]["label"], rows[k]["gold_label"]) for k in rows} == {
+        "p1": ("pool", "a", None if fmt != "csv" else ""),
+        "p2": ("pool", None if fmt != "csv" else "", None if fmt != "csv" else ""),
+        "g1": ("gold", "a", "b"),
+        "g2": ("gold", "a", "c"),
+    }
+
+    with Workspace.create(tmp_path / "b", labels=LABELS) as b:
+        report = b.import_file(exported, **REIMPORT)
+        assert (report.imported, report.labels_recorded) == (4, 1)
+        assert stored(b) == {
+            "p1": ("pool one", "a"),
+            "p2": ("pool two", None),
+            "g1": ("gold one", None),
+            "g2": ("gold two", None),
+        }
+        status = b.status()
+        assert status["items"] == {"total": 4, "pool": 4, "gold": 0, "labelled": 1}
+
+
+def test_a_label_set_without_the_gold_answers_still_imports_the_export(tmp_path: Path) -> None:
+    """The gold rows' labels are dropped before the label check: a workspace whose label set
+    lacks an annotator's answer on a gold item still takes the whole export as pool."""
+    export = tmp_path / "export.jsonl"
+    rows = [
+        {"id": "p1", "text": "pool one", "split": "pool", "label": "a"},
+        {"id": "g1", "text": "gold one", "split": "gold", "label": "not-a-label"},
+    ]
+    computed = {c: None for c in ITEM_COLUMNS if c not in {"id", "text", "split", "label"}}
+    export.write_text("".join(json.dumps({**computed, **r}) + "\n" for r in rows))
+    with Workspace.create(tmp_path / "b", labels=LABELS) as b:
+        report = b.import_file(export, **REIMPORT)
+        assert (report.imported, report.labels_recorded) == (2, 1)
+        assert stored(b) == {"p1": ("pool one", "a"), "g1": ("gold one", None)}

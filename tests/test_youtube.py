@@ -19,8 +19,16 @@ def youtube_ws(tmp_path, db_url):
     if len(FILES) != 5:
         pytest.fail(f"expected the 5 YouTube files in ../shared/datasets/youtube, found {FILES}")
     ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=db_url)
+    # The collection as published, repeated comments included (by default an import skips a
+    # text already there under another id: tests/test_import_duplicates.py).
     reports = [
-        ws.import_file(f, text_field="CONTENT", id_field="COMMENT_ID", label_field="CLASS")
+        ws.import_file(
+            f,
+            text_field="CONTENT",
+            id_field="COMMENT_ID",
+            label_field="CLASS",
+            allow_duplicate_texts=True,
+        )
         for f in FILES
     ]
     yield ws, reports

@@ -14,16 +14,20 @@ import streamlit as st
 
 from labeling.app_pages import common
 from labeling.errors import LabelloopError
+from labeling.exporter import ORIGINS
+from labeling.importer import duplicate_texts_warning
 from labeling.services import UserSession
 
 UPLOAD_DIR_KEY = "ll_upload_dir"
 NONE = "(none)"
+KEEP_REPEATS = "Keep repeated texts"
 FORMATS = {"CSV": "csv", "JSON Lines": "jsonl", "Parquet": "parquet"}
 MIME = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/octet-stream"}
 
 
-def _saved_upload(upload: object) -> Path:
-    """Write the upload to this session's scratch folder (the importer reads files)."""
+def _saved_upload(upload: object) -> tuple[Path, str]:
+    """Write the upload to this session's scratch folder (the importer reads files); returns
+    the copy's path and the file's own name, which is what messages call it."""
     folder = st.session_state.get(UPLOAD_DIR_KEY)
     if folder is None or not Path(folder).is_dir():
         folder = tempfile.mkdtemp(prefix="labelloop-upload-")
@@ -31,7 +35,7 @@ def _saved_upload(upload: object) -> Path:
     name = Path(getattr(upload, "name", "upload.csv")).name or "upload.csv"
     path = Path(folder) / name
     path.write_bytes(upload.getvalue())  # type: ignore[attr-defined]
-    return path
+    return path, name
 
 
 def _import_section(user: UserSession) -> None:
@@ -44,21 +48,30 @@ def _import_section(user: UserSession) -> None:
     )
     if upload is None:
         return
-    path = _saved_upload(upload)
+    path, name = _saved_upload(upload)
     try:
-        columns, rows = user.preview_file(path)
+        columns, rows = user.preview_file(path, source_name=name)
     except LabelloopError as exc:
         st.error(common.plain(exc))
         return
-    st.write(f"First {len(rows)} rows of {common.plain(path.name)}:")
+    st.write(f"First {len(rows)} rows of {common.plain(name)}:")
     st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, height=240)
     config_text = user.workspace.config.text_field
+    if config_text not in columns:
+        st.info(
+            f"This file has no field {common.plain(repr(config_text))} (the workspace's text "
+            "field): choose the column that holds the text.",
+            icon=":material/info:",
+        )
     with st.form("ll_import_form"):
         cols = st.columns(2)
+        # No guess: without the workspace's text field nothing is chosen, and an import
+        # without a choice is refused by the importer's own check, as `labelloop import` is.
         text_field = cols[0].selectbox(
             "Text field",
             columns,
-            index=columns.index(config_text) if config_text in columns else 0,
+            index=columns.index(config_text) if config_text in columns else None,
+            placeholder="Choose the column with the text",
             key="ll_map_text",
         )
         id_field = cols[1].selectbox(
@@ -68,6 +81,12 @@ def _import_section(user: UserSession) -> None:
         label_field = cols[0].selectbox("Label field", [NONE, *columns], key="ll_map_label")
         split = cols[1].selectbox(
             "Split", ["pool", "gold"], key="ll_map_split", help="gold: items with known answers"
+        )
+        keep_repeats = st.checkbox(
+            KEEP_REPEATS,
+            key="ll_map_keep_repeats",
+            help="Import rows whose text is already in the workspace (or earlier in the file) "
+            "under another id. By default they are skipped and counted.",
         )
         submitted = st.form_submit_button("Import", type="primary")
     if submitted:
@@ -79,14 +98,19 @@ def _import_section(user: UserSession) -> None:
                     id_field=None if id_field == NONE else id_field,
                     label_field=None if label_field == NONE else label_field,
                     split=split,
+                    allow_duplicate_texts=keep_repeats,
+                    source_name=name,
                 )
         except LabelloopError as exc:
             st.error(f"Nothing was imported. {common.plain(exc)}")
             return
         st.success(
-            f"Imported {report.imported:,} items into {report.split}; "
-            f"{report.duplicates:,} duplicates skipped."
+            f"Imported {report.imported:,} {'item' if report.imported == 1 else 'items'} "
+            f"into {report.split}; {report.duplicates:,} duplicate ids skipped."
         )
+        repeated = duplicate_texts_warning(report, option=f'"{KEEP_REPEATS}"')
+        if repeated:
+            st.warning(common.plain(repeated[0].upper() + repeated[1:] + "."))
         drift = report.drift or {}
         if drift.get("drifted"):
             extra = (
@@ -102,18 +126,33 @@ def _import_section(user: UserSession) -> None:
 
 def _export_section(user: UserSession) -> None:
     st.subheader("Export")
-    st.caption("One row per item with its final label (majority of current answers).")
+    st.caption(
+        "One row per item with its final label (a lead's decision, else the majority of "
+        "current answers) and how it was decided."
+    )
     cols = st.columns([2, 2, 3])
     kind = cols[0].selectbox("Format", list(FORMATS), key="ll_export_format")
     log = cols[1].toggle("Annotation log instead", key="ll_export_log")
+    origins = st.multiselect(
+        "Only these origins",
+        list(ORIGINS),
+        key="ll_export_origin",
+        placeholder="All rows",
+        help="Items whose final label came from: human answers (majority, tie-break, "
+        "correction), an imported file, or a lead's adjudication. With the annotation log: "
+        "the annotations of that origin.",
+    )
     fmt = FORMATS[kind]
     if cols[2].button("Prepare file", key="ll_export_prepare", icon=":material/download:"):
         try:
-            st.session_state["ll_export"] = (fmt, log, user.export_bytes(fmt, annotations=log))
+            payload = user.export_bytes(fmt, annotations=log, origins=origins or None)
+            st.session_state["ll_export"] = (fmt, log, payload)
+            st.session_state["ll_export_origins"] = tuple(origins)
         except LabelloopError as exc:
             st.error(common.plain(exc))
     ready = st.session_state.get("ll_export")
-    if ready is not None and ready[:2] == (fmt, log):
+    prepared_for = st.session_state.get("ll_export_origins", ())
+    if ready is not None and ready[:2] == (fmt, log) and prepared_for == tuple(origins):
         name = f"{user.workspace.config.name}-{'annotations' if log else 'labels'}.{fmt}"
         st.download_button(
             f"Download {name} ({len(ready[2]) / 1024:,.0f} KB)",

@@ -37,8 +37,9 @@ ORDER_KEY = "ll_review_order"  # the list as last shown, to find the item after 
 DONE_KEY = "ll_review_done"
 
 
-def _decide(user: UserSession, item_id: int, label: str) -> None:
-    """Button callback: session state first, store last (UI_NOTES).
+def _decide(user: UserSession, item_id: int, label: str, external_id: str) -> None:
+    """Button callback: session state first, store last (UI_NOTES). Messages name the item by
+    ``external_id``, the id people know it by.
 
     A press for an item that is no longer under review (an old screen) is not applied. After a
     decision the item under review moves to the one after it in the list, so the picker and
@@ -46,18 +47,21 @@ def _decide(user: UserSession, item_id: int, label: str) -> None:
     """
     state = st.session_state
     if state.get(ITEM_KEY) != item_id:
-        state[DONE_KEY] = (item_id, "error: that item is no longer under review; nothing decided")
+        state[DONE_KEY] = (
+            external_id,
+            "error: that item is no longer under review; nothing decided",
+        )
         return
     order: list[int] = state.get(ORDER_KEY) or []
     at = order.index(item_id) if item_id in order else len(order)
     # The next item down the list, else the one above (the list's last item was decided).
     state[ITEM_KEY] = next(iter(order[at + 1 :] or order[:at][::-1]), None)
-    state[DONE_KEY] = (item_id, label)
+    state[DONE_KEY] = (external_id, label)
     try:
         user.adjudicate(item_id, label)
     except LabelloopError as exc:
         state[ITEM_KEY] = item_id
-        state[DONE_KEY] = (item_id, f"error: {exc}")
+        state[DONE_KEY] = (external_id, f"error: {exc}")
 
 
 def _picked(key: str) -> None:
@@ -102,7 +106,7 @@ def _detail(user: UserSession, entry: dict[str, Any]) -> None:
             common.plain(label),  # shown as written, never as Markdown
             key=f"ll_decide_{entry['item_id']}_{label}",
             on_click=_decide,
-            args=(user, entry["item_id"], label),
+            args=(user, entry["item_id"], label, entry["id"]),
             type="primary" if label == entry.get("suggested") else "secondary",
             shortcut=str(i + 1) if i < 9 else None,
             width="stretch",
@@ -118,11 +122,11 @@ def render() -> None:
     st.title("Review")
     done = st.session_state.pop(DONE_KEY, None)
     if done is not None:
-        item_id, label = done
+        external_id, label = done
         if str(label).startswith("error:"):
             st.error(common.plain(label))
         else:
-            st.caption(f"Decided item {item_id}: {common.plain(label)}.")
+            st.caption(f"Decided item {common.plain(external_id)}: {common.plain(label)}.")
     try:
         found = user.review(limit=200)
     except LabelloopError as exc:
