@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
 from labeling.models import (
+    REMOVED,
     SPLITS,
     Annotation,
     Annotator,
@@ -427,6 +428,12 @@ def _record(
     # Locked so that two submissions of one answer serialise: the second finds no lease.
     lease = run(_MY_LEASE, who).first()
     if lease is None:
+        split = run(core_select(_ITEMS.c.split).where(_ITEMS.c.id == item_id)).scalar()
+        if split == REMOVED:
+            raise NotLeased(
+                f"item {_external_id(session, item_id)!r} was removed from the workspace "
+                "while you had it; this answer was not recorded. Ask for the next item"
+            )
         raise NotLeased(
             f"item {_external_id(session, item_id)!r} is not assigned to annotator "
             f"{annotator.name!r}; ask for the next item first"

@@ -134,7 +134,7 @@ def test_removing_an_item_someone_holds_drops_the_lease_and_refuses_the_answer(w
     item = ws.next_item("alice")
     report = ws.remove_items([item.external_id], by="lead")
     assert (report.changed, report.unchanged, report.leases_dropped) == (1, 0, 1)
-    with pytest.raises(NotLeased):
+    with pytest.raises(NotLeased, match=f"item '{item.external_id}' was removed"):
         ws.annotate(item.item_id, "alice", "a")
     following = ws.next_item("alice")
     assert following is not None and following.external_id != item.external_id
