@@ -172,13 +172,36 @@ def test_broken_files_and_raising_lfs_are_reported_not_fatal(yt):
         "        raise RuntimeError('boom')\n"
         "    return ABSTAIN\n"
     )
-    report = lfs.apply(yt)
+    # Without --skip-broken: exit 2 naming the file and line, nothing applied.
+    refused = _cli(yt, "lf", "apply")
+    assert refused.exit_code == 2, refused.output
+    assert "broken.py:1" in refused.stderr and "--skip-broken" in refused.stderr
+    assert _vote_count(yt) == 0 and all(not r["applied"] for r in lfs.list_lfs(yt))
+    with pytest.raises(lfs.BrokenLFs, match="broken.py:1"):
+        lfs.apply(yt)
+    report = lfs.apply(yt, skip_broken=True)
     assert any("broken.py:1" in e and "syntax" in e for e in report.errors)
     fragile = next(r for r in report.lfs if r["lf"] == "fragile")
     assert fragile["faults"] > 0 and "RuntimeError" in fragile["first_fault"]
     assert len(report.lfs) == 12  # the others ran
     listed = json.loads(_cli(yt, "lf", "list", "--json").stdout)
     assert any("broken.py" in e for e in listed["errors"])
+    # With --skip-broken the CLI applies the others (now nothing is left) and exits 0.
+    skipped = _cli(yt, "lf", "apply", "--skip-broken")
+    assert skipped.exit_code == 0, skipped.output
+    assert "broken.py:1" in skipped.stderr and "Nothing to apply" in skipped.stdout
+
+
+def test_lf_list_shows_the_polarity_of_code_lfs_without_a_declared_label(yt):
+    lfs.apply(yt)
+    # fan_praise returns "ham" without label=: its label column shows what it voted.
+    listed = {r["name"]: r for r in lfs.list_lfs(yt)}
+    assert listed["fan_praise"]["label"] is None
+    assert listed["fan_praise"]["polarity"] == ["ham"]
+    shown = _cli(yt, "lf", "list")
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("fan_praise "))
+    assert line.split()[2] == "ham"
 
 
 def test_rule_errors_are_clear_and_store_nothing(yt):
