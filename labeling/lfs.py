@@ -5,12 +5,14 @@ the workspace's items and stores what it returns:
 
 * code LFs come from ``lfs/*.py`` (each load also records them in ``labelingfunction``, and
   deactivates the ones whose file is gone or broken); keyword and regex rules are rows of
-  that table, created by ``labelloop lf add-rule`` or the LF page;
+  that table, created, edited and deleted by ``labelloop lf add-rule|edit-rule|delete`` or
+  the LF page;
 * votes are stored sparsely (abstains are not) with the LF version that cast them. Each LF
   row remembers the version its stored votes belong to and the highest item id they cover,
   so re-applying touches only new items, and all items only for an LF whose code or spec
-  changed;
-* weak labels (label and confidence per item) go to ``weaklabel``, where rounds read them.
+  changed. One apply runs at a time per workspace (:func:`apply_lock`);
+* weak labels (label and confidence per item) go to ``weaklabel``, where rounds read them;
+  a change of the votes since they were fitted makes them stale (:func:`weak_labels_stale`).
 """
 
 from __future__ import annotations
