@@ -964,6 +964,14 @@ def lf_apply(
             help="Apply the LFs that load even if some LF file fails to load (default: stop).",
         ),
     ] = False,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Re-apply every active LF to every item (restores votes that labelloop 0.1.0 "
+            "lost when it re-applied LFs after an import).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply every active LF to new items, and to all items for an LF that changed.
@@ -981,6 +989,7 @@ def lf_apply(
             scheduler=scheduler,
             progress=None if bar is None else (lambda done, total: bar("applying", done, total)),
             skip_broken=skip_broken,
+            everything=everything,
             on_wait=waiting,
         )
     if as_json:

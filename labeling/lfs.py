@@ -476,6 +476,7 @@ def apply(
     scheduler: str | None = None,
     progress: Progress | None = None,
     skip_broken: bool = False,
+    everything: bool = False,
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
 ) -> ApplyReport:
@@ -489,6 +490,10 @@ def apply(
     An LF file that fails to load, or a rule that cannot be built, stops the apply with
     :class:`BrokenLFs` before anything runs, unless ``skip_broken``: then the others are
     applied and the errors are in the report.
+
+    ``everything`` re-applies every active LF to every item, as if each had changed: it
+    restores votes that a store lost to an earlier labelloop (0.1.0), whose re-apply after an
+    import deleted the LF's earlier votes.
     """
     from weak_supervision import load_lf_dir
 
@@ -500,7 +505,9 @@ def apply(
         if broken:
             raise BrokenLFs(_broken_message(broken))
     with apply_lock(ws, wait=wait, on_wait=on_wait):
-        return _apply_locked(ws, found, engine, scheduler, progress, skip_broken, started)
+        return _apply_locked(
+            ws, found, engine, scheduler, progress, skip_broken, everything, started
+        )
 
 
 def _broken_message(errors: list[str]) -> str:
@@ -518,6 +525,7 @@ def _apply_locked(
     scheduler: str | None,
     progress: Progress | None,
     skip_broken: bool,
+    everything: bool,
     started: float,
 ) -> ApplyReport:
     from weak_supervision import ApplyError, LFTimeoutError, apply_lfs
@@ -534,7 +542,7 @@ def _apply_locked(
     groups: dict[int, list[Any]] = defaultdict(list)
     for lf in loaded.lfs:
         version, through = applied.get(lf.name, (None, 0))
-        start = through if version == lf.version else 0
+        start = through if version == lf.version and not everything else 0
         if start < last_item:
             groups[start].append(lf)
     limit = ws.config.lf_timeout or None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from labeling import Workspace, lfs
-from labeling.models import Item, LabelingFunction
+from labeling.cli import app
+from labeling.models import Item, LabelingFunction, LFVote
 from tests.conftest import REPO
 from weak_supervision import apply_lfs, load_lf_dir, rule_from_spec
 
@@ -268,4 +272,31 @@ def test_reapplying_after_an_import_keeps_the_earlier_votes(tmp_path, db_url, en
     listed = {r["name"]: r for r in lfs.list_lfs(ws)}
     assert listed["kw_refund"]["votes"] == before + again["new_votes"]
     assert lfs.apply(ws, engine=engine).lfs == []
+    ws.close()
+
+
+def test_apply_all_restores_votes_an_older_labelloop_lost(tmp_path, db_url):
+    """A store where an LF's earlier votes were deleted (labelloop 0.1.0's re-apply after an
+    import): a plain apply finds nothing to do; `lf apply --all` brings the votes back."""
+    rows = ROWS[:60]
+    path = tmp_path / "rows.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "text", "channel"])
+        writer.writeheader()
+        writer.writerows(rows)
+    ws = Workspace.create(tmp_path / "ws", labels=LABELS, db_url=db_url)
+    ws.import_file(path, text_field="text", id_field="id")
+    lfs.add_rule(ws, {**_REFUND, "name": "kw_refund", "keywords": ["the"]})
+    stored = lfs.apply(ws).lfs[0]["new_votes"]
+    assert stored > 0
+    with Session(ws.engine) as session:
+        session.execute(delete(LFVote))
+        session.commit()
+    assert lfs.apply(ws).lfs == []
+    base = ["-w", str(ws.root)] + (["--db", ws.db_url] if db_url else [])
+    done = CliRunner().invoke(app, ["lf", "apply", "--all", "--json", *base])
+    assert done.exit_code == 0, done.output
+    (row,) = json.loads(done.stdout)["lfs"]
+    assert row["rescored"] and row["new_votes"] == stored
+    assert lfs.list_lfs(ws)[0]["votes"] == stored
     ws.close()
