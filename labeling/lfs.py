@@ -38,7 +38,7 @@ from labeling import db
 from labeling.errors import BadInput, LabelloopError
 from labeling.importer import _bulk_insert
 from labeling.models import Item, LabelingFunction, LFVote, SchemaInfo, WeakLabel, utcnow
-from labeling.rounds import human_labels
+from labeling.rounds import _process_gone, human_labels
 from labeling.workspace import Workspace
 
 RULE_KINDS = ("keyword", "regex")
@@ -456,17 +456,7 @@ def _sqlite_apply_lock(
 
 def _owner_gone(owner: str) -> bool:
     """Whether the ``pid@host token`` owner of a lock row is a process of this host that ended."""
-    process = owner.split(" ", 1)[0]
-    pid, _, host = process.partition("@")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return _process_gone(owner.split(" ", 1)[0])
 
 
 def apply(
