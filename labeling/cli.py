@@ -858,10 +858,56 @@ def lf_list(
             "" if r["applied"] else ", not applied"
         )
         faults = r["stats"].get("faults", 0)
+        # A code LF without label= has no declared label: show the labels its votes name.
+        label = r["label"] or ",".join(r["polarity"]) or "-"
         typer.echo(
-            f"{r['name']:<28} {r['kind']:<8} {str(r['label'] or '-'):<12} {r['votes']:>8,} votes"
+            f"{r['name']:<28} {r['kind']:<8} {label:<12} {r['votes']:>8,} votes"
             f"  {state}" + (f", {faults} faults" if faults else "")
         )
+
+
+KeywordsOpt = Annotated[
+    str | None, typer.Option("--keywords", help="Comma-separated words: a keyword rule.")
+]
+RegexOpt = Annotated[
+    str | None, typer.Option("--regex", help="An RE2 pattern (linear time): a regex rule.")
+]
+
+
+def _rule_spec(
+    name: str,
+    label: str,
+    keywords: str | None,
+    regex: str | None,
+    case_sensitive: bool,
+    substring: bool,
+) -> dict[str, Any]:
+    if (keywords is None) == (regex is None):
+        raise BadInput("give exactly one of --keywords and --regex")
+    if keywords is not None:
+        return {
+            "kind": "keyword",
+            "name": name,
+            "label": label,
+            "keywords": [w.strip() for w in keywords.split(",") if w.strip()],
+            "case_sensitive": case_sensitive,
+            "whole_word": not substring,
+        }
+    return {
+        "kind": "regex",
+        "name": name,
+        "label": label,
+        "pattern": regex,
+        "case_sensitive": case_sensitive,
+    }
+
+
+def _matches(preview: dict[str, Any]) -> str:
+    return f"matches {preview['matches']:,} of {preview['pool']:,} pool items" + (
+        f"; {preview['correct']}/{preview['human_labelled_matches']} right on human labels"
+        if preview["accuracy"] is not None
+        else ""
+    )
 
 
 @lf_app.command("add-rule", short_help="Store a keyword or regex rule.")
@@ -869,12 +915,8 @@ def lf_list(
 def lf_add_rule(
     name: Annotated[str, typer.Argument(help="Rule name (unique among LFs).")],
     label: Annotated[str, typer.Option("--label", help="The label it votes for.")],
-    keywords: Annotated[
-        str | None, typer.Option("--keywords", help="Comma-separated words: a keyword rule.")
-    ] = None,
-    regex: Annotated[
-        str | None, typer.Option("--regex", help="An RE2 pattern (linear time): a regex rule.")
-    ] = None,
+    keywords: KeywordsOpt = None,
+    regex: RegexOpt = None,
     case_sensitive: Annotated[
         bool, typer.Option("--case-sensitive", help="Match case (default: ignore case).")
     ] = False,
@@ -887,39 +929,82 @@ def lf_add_rule(
     """Add a rule: any of --keywords, or one --regex; it votes --label where it matches."""
     from labeling import lfs
 
-    if (keywords is None) == (regex is None):
-        raise BadInput("give exactly one of --keywords and --regex")
-    if keywords is not None:
-        words = [w.strip() for w in keywords.split(",") if w.strip()]
-        spec = {
-            "kind": "keyword",
-            "name": name,
-            "label": label,
-            "keywords": words,
-            "case_sensitive": case_sensitive,
-            "whole_word": not substring,
-        }
-    else:
-        spec = {
-            "kind": "regex",
-            "name": name,
-            "label": label,
-            "pattern": regex,
-            "case_sensitive": case_sensitive,
-        }
+    spec = _rule_spec(name, label, keywords, regex, case_sensitive, substring)
     with _open(workspace, db) as ws:
         lfs.add_rule(ws, spec)
         preview = lfs.preview_rule(ws, spec)
-    acc = preview["accuracy"]
     typer.echo(
-        f"Added {spec['kind']} rule {name!r} -> {label}: matches {preview['matches']:,} of "
-        f"{preview['pool']:,} pool items"
-        + (
-            f"; {preview['correct']}/{preview['human_labelled_matches']} right on human labels"
-            if acc is not None
-            else ""
+        f"Added {spec['kind']} rule {name!r} -> {label}: {_matches(preview)}. "
+        "Run `labelloop lf apply` to store its votes."
+    )
+
+
+@lf_app.command("edit-rule", short_help="Change a keyword or regex rule.")
+@handle_errors
+def lf_edit_rule(
+    name: Annotated[str, typer.Argument(help="The rule to change (its name stays).")],
+    label: Annotated[
+        str | None, typer.Option("--label", help="The label it votes for (default: as now).")
+    ] = None,
+    keywords: KeywordsOpt = None,
+    regex: RegexOpt = None,
+    case_sensitive: Annotated[
+        bool | None,
+        typer.Option("--case-sensitive/--ignore-case", help="Match case or not (default: as now)."),
+    ] = None,
+    substring: Annotated[
+        bool | None,
+        typer.Option(
+            "--substring/--whole-word",
+            help="Keywords match inside words too, or whole words only (default: as now).",
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Change a rule; options not given keep their value. The next `lf apply` runs it over
+    every item again, and its old votes stop counting at once."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        now = lfs.rule_spec(ws, name)
+        if keywords is None and regex is None:
+            keywords = ",".join(now["keywords"]) if now["kind"] == "keyword" else None
+            regex = now.get("pattern") if now["kind"] == "regex" else None
+        spec = _rule_spec(
+            name,
+            label if label is not None else now["label"],
+            keywords,
+            regex,
+            now.get("case_sensitive", False) if case_sensitive is None else case_sensitive,
+            (not now.get("whole_word", True)) if substring is None else substring,
         )
-        + ". Run `labelloop lf apply` to store its votes."
+        unchanged = lfs.edit_rule(ws, name, spec).spec == json.dumps(now)
+        preview = lfs.preview_rule(ws, spec)
+    typer.echo(
+        f"Rule {name!r} ({spec['kind']} -> {spec['label']}) "
+        + ("unchanged" if unchanged else "changed")
+        + f": {_matches(preview)}."
+        + ("" if unchanged else " Run `labelloop lf apply` to re-apply it to every item.")
+    )
+
+
+@lf_app.command("delete", short_help="Delete a rule and its votes.")
+@handle_errors
+def lf_delete(
+    name: Annotated[str, typer.Argument(help="The rule to delete.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+) -> None:
+    """Delete a keyword or regex rule and its votes. Code LFs live in lfs/: remove them there."""
+    from labeling import lfs
+
+    with _open(workspace, db) as ws:
+        gone = lfs.delete_rule(ws, name)
+        stale = lfs.weak_labels_stale(ws)
+    typer.echo(
+        f"Deleted rule {name!r} and its {gone:,} vote{'s' if gone != 1 else ''}."
+        + (" Weak labels are stale now: run `labelloop lf label` to fit them again." * stale)
     )
 
 
@@ -960,10 +1045,30 @@ def lf_apply(
     db: DbOpt = None,
     engine: EngineOpt = "local",
     scheduler: SchedulerOpt = None,
+    skip_broken: Annotated[
+        bool,
+        typer.Option(
+            "--skip-broken",
+            help="Apply the LFs that load even if some LF file fails to load (default: stop).",
+        ),
+    ] = False,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Re-apply every active LF to every item (restores votes that labelloop 0.1.0 "
+            "lost when it re-applied LFs after an import).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Apply every active LF to new items, and to all items for an LF that changed."""
+    """Apply every active LF to new items, and to all items for an LF that changed.
+
+    One apply runs at a time per workspace: a second one waits for the first to finish."""
     from labeling import lfs
+
+    def waiting() -> None:
+        _echo_err("note: another `lf apply` is running on this workspace; waiting for it")
 
     with _open(workspace, db) as ws, _progress(not as_json) as bar:
         report = lfs.apply(
@@ -971,6 +1076,9 @@ def lf_apply(
             engine=engine,
             scheduler=scheduler,
             progress=None if bar is None else (lambda done, total: bar("applying", done, total)),
+            skip_broken=skip_broken,
+            everything=everything,
+            on_wait=waiting,
         )
     if as_json:
         _print_json(report.to_dict())

@@ -550,7 +550,9 @@ class UserSession:
         from labeling import lfs
 
         self._engineer("applying LFs")
-        return lfs.apply(self.workspace).to_dict()
+        # The page shows LF files that fail to load as warnings and applies the others; an
+        # apply already running elsewhere is a message, not a page that hangs.
+        return lfs.apply(self.workspace, skip_broken=True, wait=False).to_dict()
 
     def fit_weak_labels(self) -> dict[str, Any]:
         from labeling import lfs
@@ -575,6 +577,24 @@ class UserSession:
 
         self._engineer("switching rules")
         lfs.set_active(self.workspace, name, active)
+
+    def edit_rule(self, name: str, spec: dict[str, Any]) -> None:
+        from labeling import lfs
+
+        self._engineer("editing rules")
+        lfs.edit_rule(self.workspace, name, spec)
+
+    def delete_rule(self, name: str) -> int:
+        from labeling import lfs
+
+        self._engineer("deleting rules")
+        return lfs.delete_rule(self.workspace, name)
+
+    def weak_labels_stale(self) -> bool:
+        from labeling import lfs
+
+        self._engineer("reading the LF analysis")
+        return lfs.weak_labels_stale(self.workspace)
 
     # ------------------------------------------------------------------ people (admins)
 

@@ -178,13 +178,36 @@ def test_broken_files_and_raising_lfs_are_reported_not_fatal(yt):
         "        raise RuntimeError('boom')\n"
         "    return ABSTAIN\n"
     )
-    report = lfs.apply(yt)
+    # Without --skip-broken: exit 2 naming the file and line, nothing applied.
+    refused = _cli(yt, "lf", "apply")
+    assert refused.exit_code == 2, refused.output
+    assert "broken.py:1" in refused.stderr and "--skip-broken" in refused.stderr
+    assert _vote_count(yt) == 0 and all(not r["applied"] for r in lfs.list_lfs(yt))
+    with pytest.raises(lfs.BrokenLFs, match="broken.py:1"):
+        lfs.apply(yt)
+    report = lfs.apply(yt, skip_broken=True)
     assert any("broken.py:1" in e and "syntax" in e for e in report.errors)
     fragile = next(r for r in report.lfs if r["lf"] == "fragile")
     assert fragile["faults"] > 0 and "RuntimeError" in fragile["first_fault"]
     assert len(report.lfs) == 12  # the others ran
     listed = json.loads(_cli(yt, "lf", "list", "--json").stdout)
     assert any("broken.py" in e for e in listed["errors"])
+    # With --skip-broken the CLI applies the others (now nothing is left) and exits 0.
+    skipped = _cli(yt, "lf", "apply", "--skip-broken")
+    assert skipped.exit_code == 0, skipped.output
+    assert "broken.py:1" in skipped.stderr and "Nothing to apply" in skipped.stdout
+
+
+def test_lf_list_shows_the_polarity_of_code_lfs_without_a_declared_label(yt):
+    lfs.apply(yt)
+    # fan_praise returns "ham" without label=: its label column shows what it voted.
+    listed = {r["name"]: r for r in lfs.list_lfs(yt)}
+    assert listed["fan_praise"]["label"] is None
+    assert listed["fan_praise"]["polarity"] == ["ham"]
+    shown = _cli(yt, "lf", "list")
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("fan_praise "))
+    assert line.split()[2] == "ham"
 
 
 def test_rule_errors_are_clear_and_store_nothing(yt):
@@ -229,3 +252,55 @@ def test_rounds_train_on_confident_weak_labels(yt):
         ).one()
         total = session.exec(select(func.count()).select_from(WeakLabel)).one()
     assert done.n_weak <= total - low
+
+
+def test_edit_and_delete_rules_through_the_cli(yt):
+    lfs.apply(yt)
+    lfs.fit_weak_labels(yt)
+    assert not lfs.weak_labels_stale(yt)
+    before = {r["name"]: r for r in lfs.list_lfs(yt)}["kw_subscribe"]
+    # Only --label given: the keywords and the matching options stay.
+    done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--label", "ham")
+    assert done.exit_code == 0, done.output
+    assert "changed" in done.stdout and "lf apply" in done.stdout
+    after = {r["name"]: r for r in lfs.list_lfs(yt)}["kw_subscribe"]
+    assert after["label"] == "ham" and after["spec"]["keywords"] == before["spec"]["keywords"]
+    assert after["spec"]["whole_word"] == before["spec"]["whole_word"]
+    assert not after["applied"] and after["votes"] == 0  # the old version's votes stop counting
+    assert "kw_subscribe" not in lfs.votes(yt).names
+    assert lfs.weak_labels_stale(yt)
+    # The next apply re-applies it to every item, as a changed version.
+    again = {r["lf"]: r for r in lfs.apply(yt).lfs}
+    assert again["kw_subscribe"]["rescored"]
+    assert again["kw_subscribe"]["rows"] == yt.status()["items"]["total"]
+    assert again["kw_subscribe"]["new_votes"] == before["votes"]  # same matches, other label
+    # An edit to a regex, and the same edit again (no change).
+    done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--regex", "sub(scribe)?", "--ignore-case")
+    assert done.exit_code == 0 and "changed" in done.stdout, done.output
+    done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--regex", "sub(scribe)?")
+    assert done.exit_code == 0 and "unchanged" in done.stdout, done.output
+    # Bad edits: exit 2, rule unchanged.
+    spec = lfs.rule_spec(yt, "kw_subscribe")
+    done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--label", "eggs")
+    assert done.exit_code == 2 and "eggs" in done.stderr
+    done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--keywords", "a", "--regex", "b")
+    assert done.exit_code == 2 and "exactly one" in done.stderr
+    assert lfs.rule_spec(yt, "kw_subscribe") == spec
+    # Delete: the rule and its votes go; code LFs are refused with a pointer to their file.
+    lfs.apply(yt)
+    lfs.fit_weak_labels(yt)
+    votes = {r["name"]: r for r in lfs.list_lfs(yt)}["re_link"]["votes"]
+    done = _cli(yt, "lf", "delete", "re_link")
+    assert done.exit_code == 0, done.output
+    assert f"its {votes:,} votes" in done.stdout and "lf label" in done.stdout
+    assert "re_link" not in {r["name"] for r in lfs.list_lfs(yt)}
+    with Session(yt.engine) as session:
+        lf_ids = set(session.exec(select(LFVote.lf_id).distinct()).all())
+    assert len(lf_ids) == len(lfs.list_lfs(yt))
+    assert lfs.weak_labels_stale(yt)
+    for command in (("delete",), ("edit-rule",)):
+        done = _cli(yt, "lf", *command, "short_comment")
+        assert done.exit_code == 2 and "youtube_lfs.py" in done.stderr, done.output
+        done = _cli(yt, "lf", *command, "nope")
+        assert done.exit_code == 2 and "no LF named 'nope'" in done.stderr
+    assert "short_comment" in {r["name"] for r in lfs.list_lfs(yt)}

@@ -18,32 +18,37 @@ from labeling.errors import LabelloopError
 from labeling.services import UserSession
 
 
-def _spec(user: UserSession) -> dict[str, Any] | None:
-    """The rule being typed, or None while it is incomplete."""
+def _spec(prefix: str = "ll_rule_", name: str | None = None) -> dict[str, Any] | None:
+    """The rule typed into the widgets keyed ``prefix...``, or None while it is incomplete.
+
+    The rule builder's widgets are ``ll_rule_*``; each stored rule's edit form has its own
+    prefix and a fixed ``name`` (a rule keeps its name when edited).
+    """
     state = st.session_state
-    name = (state.get("ll_rule_name") or "").strip()
-    label = state.get("ll_rule_label")
-    if state.get("ll_rule_kind") == "regex":
-        pattern = state.get("ll_rule_pattern") or ""
+    if name is None:
+        name = (state.get(f"{prefix}name") or "").strip() or "draft"
+    label = state.get(f"{prefix}label")
+    if state.get(f"{prefix}kind") == "regex":
+        pattern = state.get(f"{prefix}pattern") or ""
         if not pattern:
             return None
         return {
             "kind": "regex",
-            "name": name or "draft",
+            "name": name,
             "label": label,
             "pattern": pattern,
-            "case_sensitive": bool(state.get("ll_rule_case")),
+            "case_sensitive": bool(state.get(f"{prefix}case")),
         }
-    words = [w.strip() for w in (state.get("ll_rule_keywords") or "").split(",") if w.strip()]
+    words = [w.strip() for w in (state.get(f"{prefix}keywords") or "").split(",") if w.strip()]
     if not words:
         return None
     return {
         "kind": "keyword",
-        "name": name or "draft",
+        "name": name,
         "label": label,
         "keywords": words,
-        "case_sensitive": bool(state.get("ll_rule_case")),
-        "whole_word": bool(state.get("ll_rule_whole", True)),
+        "case_sensitive": bool(state.get(f"{prefix}case")),
+        "whole_word": bool(state.get(f"{prefix}whole", True)),
     }
 
 
@@ -59,7 +64,7 @@ def _rule_builder(user: UserSession) -> None:
         st.text_input("Any of these words (comma-separated)", key="ll_rule_keywords")
         st.checkbox("Whole words only", value=True, key="ll_rule_whole")
     st.checkbox("Case-sensitive", key="ll_rule_case")
-    spec = _spec(user)
+    spec = _spec()
     if spec is None:
         st.caption("Type keywords or a pattern to see what the rule matches.")
         return
@@ -157,9 +162,71 @@ def _analysis(report: dict[str, Any]) -> None:
     )
 
 
+def _votes(n: int) -> str:
+    return f"{n:,} vote{'' if n == 1 else 's'}"
+
+
+def _edit_form(user: UserSession, rule: dict[str, Any]) -> None:
+    """Change or delete one stored rule; widgets keyed by the rule's name."""
+    name, spec = rule["name"], rule["spec"]
+    prefix = f"ll_edit_{name}_"
+    labels = list(user.labels)
+    cols = st.columns([2, 2])
+    cols[0].radio(
+        "Kind",
+        ["keyword", "regex"],
+        index=0 if spec.get("kind") == "keyword" else 1,
+        key=f"{prefix}kind",
+        horizontal=True,
+    )
+    cols[1].selectbox(
+        "Votes for",
+        labels,
+        index=labels.index(rule["label"]) if rule["label"] in labels else 0,
+        key=f"{prefix}label",
+    )
+    if st.session_state.get(f"{prefix}kind") == "regex":
+        st.text_input("Pattern (RE2)", value=spec.get("pattern", ""), key=f"{prefix}pattern")
+    else:
+        st.text_input(
+            "Any of these words (comma-separated)",
+            value=", ".join(spec.get("keywords", [])),
+            key=f"{prefix}keywords",
+        )
+        st.checkbox("Whole words only", value=spec.get("whole_word", True), key=f"{prefix}whole")
+    st.checkbox("Case-sensitive", value=spec.get("case_sensitive", False), key=f"{prefix}case")
+    edited = _spec(prefix, name)
+    left, right = st.columns(2)
+    if left.button("Save changes", key=f"{prefix}save", disabled=edited is None):
+        assert edited is not None
+        try:
+            user.edit_rule(name, edited)
+        except LabelloopError as exc:
+            st.error(common.plain(exc))
+            return
+        st.session_state["ll_rule_notice"] = (
+            f"Saved {name}. Its old votes no longer count; apply LFs to re-apply it to every item."
+        )
+        st.rerun()  # the analysis and the stale-weak-labels warning above change too
+    sure = right.checkbox(
+        f"Delete {name} and its {_votes(rule['votes'])}", key=f"ll_delete_{name}_confirm"
+    )
+    if right.button("Delete rule", key=f"ll_delete_{name}", type="primary", disabled=not sure):
+        try:
+            gone = user.delete_rule(name)
+        except LabelloopError as exc:
+            st.error(common.plain(exc))
+            return
+        st.session_state["ll_rule_notice"] = f"Deleted {name} and its {_votes(gone)}."
+        st.rerun()
+
+
 def _rules(user: UserSession) -> None:
     # Read again (cheap): a rule saved by the builder above shows at once.
     rules = [r for r in user.lf_list() if r["kind"] != "code"]
+    notice = st.session_state.pop("ll_rule_notice", None)
+    if notice:
+        st.success(common.plain(notice))
     if not rules:
         return
     st.subheader("Rules")
@@ -172,6 +239,8 @@ def _rules(user: UserSession) -> None:
         if active != rule["active"]:
             user.set_rule_active(rule["name"], active)
             st.rerun()
+        with st.expander(f"Edit or delete {rule['name']}"):
+            _edit_form(user, rule)
 
 
 def render() -> None:
@@ -201,6 +270,12 @@ def render() -> None:
                 st.info(common.plain(done["message"]))
         except LabelloopError as exc:
             st.error(common.plain(exc))
+    if user.weak_labels_stale():
+        st.warning(
+            "The weak labels are out of date: LF votes changed since they were fitted (a rule "
+            "edited, deleted or switched, an LF file changed, new votes applied). Rounds use "
+            "them as they are until you press Fit weak labels."
+        )
     _analysis(user.lf_analysis())
     st.divider()
     _rule_builder(user)

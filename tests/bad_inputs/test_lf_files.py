@@ -72,7 +72,14 @@ def test_lf_file_that_does_not_load(ws: Workspace, case: str) -> None:
     path = lf_file(ws, "broken.py", body)
     line = line_of(path, bad_line)
     before = fingerprint(ws)
-    report = lfs.apply(ws)
+    # Refused by default (`lf apply` exits 2), naming the file and line; nothing written.
+    with pytest.raises(lfs.BrokenLFs) as refused:
+        lfs.apply(ws)
+    assert f"broken.py:{line}" in str(refused.value)
+    done = runner.invoke(app, ["lf", "apply", "-w", str(ws.root)])
+    assert done.exit_code == 2 and f"broken.py:{line}" in done.output, done.output
+    assert_unchanged(before, ws)
+    report = lfs.apply(ws, skip_broken=True)
     assert report.lfs == []
     assert len(report.errors) == 1
     expected = {
@@ -115,8 +122,9 @@ def test_lf_that_faults_names_the_lf_and_the_item(ws: Workspace, case: str) -> N
     assert row["lf"] == "faulty" and row["faults"] == len(TEXTS) and row["new_votes"] == 0
     assert_message(row["first_fault"], "item 't0'", fact)
     # Items, annotations and votes are untouched; only the LF's record (with its fault count)
-    # is new, which is how faults are reported.
-    assert_unchanged(before, ws, ignore={"labelingfunction"})
+    # is new, which is how faults are reported, and the votes state that tells weak labels
+    # fitted before this apply that they are stale.
+    assert_unchanged(before, ws, ignore={"labelingfunction", "schemainfo"})
     done = runner.invoke(app, ["lf", "apply", "-w", str(ws.root)])
     assert done.exit_code == 0, done.output
 
