@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
-from labeling import db, importer, queue, users
+from labeling import db, importer, quality, queue, users
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Score, utcnow
@@ -342,6 +342,10 @@ class UserSession:
                     Annotation.origin == "human",
                 )
             ).all()
+            assert me.id is not None
+            current_labels, current_skips = quality.current_answer_counts(
+                session, annotator_id=me.id
+            ).get(me.id, (0, 0))
         labels = [r[0] for r in rows if r[0] is not None]
         durations = [r[1] for r in rows if r[1] is not None and r[0] is not None]
         per_day: dict[str, int] = {}
@@ -355,8 +359,8 @@ class UserSession:
         return {
             "name": me.name,
             "role": me.role,
-            "labels": len(labels),
-            "skips": sum(1 for r in rows if r[0] is None),
+            "labels": current_labels,
+            "skips": current_skips,
             "by_label": {label: labels.count(label) for label in self.labels},
             "median_seconds": round(statistics.median(durations) / 1000, 1) if durations else None,
             "per_day": dict(sorted(per_day.items())),
@@ -399,16 +403,12 @@ class UserSession:
 
     def metrics(self) -> dict[str, Any]:
         """Every quality, coverage, model, drift, stopping and throughput number."""
-        from labeling import quality
-
         with self._read() as session:
             self._require(session, "engineer", "reading the metrics")
         return quality.summary(self.workspace)
 
     def review(self, *, limit: int = 200) -> dict[str, Any]:
         """The review lists (leads and admins)."""
-        from labeling import quality
-
         with self._read() as session:
             self._require(session, "lead", "reviewing labels")
         return quality.review_items(self.workspace, limit=limit)
@@ -437,8 +437,6 @@ class UserSession:
 
     def adjudicate(self, item_id: int, label: str) -> None:
         """The lead's final label for an item; it overrides the majority in rounds and export."""
-        from labeling import quality
-
         with self._write() as session:
             me = self._require(session, "lead", "adjudicating labels")
             quality.adjudicate(

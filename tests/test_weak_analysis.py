@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from weak_supervision import WeakSupervisionError, analyze_lfs, coverage_totals, lf_summary
+from weak_supervision.analysis import weak_label_gold_accuracy
 from weak_supervision.analysis import wilson_interval
 
 LABELS = ("ham", "spam")
@@ -69,17 +70,47 @@ def test_wilson_interval_matches_the_textbook_values():
 def test_totals_by_lfs_humans_weak_and_combined_per_class():
     weak = np.array([1, -1, 0, 0, -1, -1])
     totals = coverage_totals(L, LABELS, human=HUMAN, weak=weak)
-    assert totals["items"] == 6
-    assert totals["lfs"] == pytest.approx(5 / 6)
-    assert totals["humans"] == pytest.approx(4 / 6)
-    assert totals["weak"] == pytest.approx(3 / 6)
-    assert totals["combined"] == 1.0  # row 4 has a human label only
+    assert totals["pool"] == 6
+    assert totals["lf"] == pytest.approx(5 / 6)
+    assert totals["human"] == pytest.approx(4 / 6)
+    assert totals["weak"] == pytest.approx(3 / 6) and totals["weak_any"] == totals["weak"]
+    # People or weak label (LF votes alone give no label): rows 0-4, not row 5.
+    assert totals["combined"] == pytest.approx(5 / 6)
+    assert totals["counts"] == {"human": 4, "lf": 5, "weak": 3, "weak_any": 3, "combined": 5}
     ham, spam = totals["per_class"]["ham"], totals["per_class"]["spam"]
-    assert ham["lfs"] == pytest.approx(4 / 6)  # rows 1, 2, 3, 5
-    assert spam["lfs"] == pytest.approx(3 / 6)  # rows 0, 1, 5
-    assert ham["humans"] == pytest.approx(2 / 6) and spam["humans"] == pytest.approx(2 / 6)
+    assert ham["lf"] == pytest.approx(4 / 6)  # rows 1, 2, 3, 5
+    assert spam["lf"] == pytest.approx(3 / 6)  # rows 0, 1, 5
+    assert ham["human"] == pytest.approx(2 / 6) and spam["human"] == pytest.approx(2 / 6)
     # Human label first, weak label where there is none: ham rows 1, 2, 3; spam rows 0, 4.
     assert ham["combined"] == pytest.approx(3 / 6) and spam["combined"] == pytest.approx(2 / 6)
+    # Overall combined is the sum of the classes: one definition, whichever way it is read.
+    assert totals["combined"] == pytest.approx(ham["combined"] + spam["combined"])
+
+
+def test_totals_count_only_confident_weak_labels_as_weak_and_combined():
+    weak = np.array([1, -1, 0, 0, -1, 1])
+    confidence = np.array([0.9, 0.0, 0.5, 0.7, 0.0, 0.69])
+    totals = coverage_totals(
+        L, LABELS, human=HUMAN, weak=weak, weak_confidence=confidence, weak_threshold=0.7
+    )
+    # Confident: rows 0 (0.9) and 3 (0.7, the threshold counts); row 5 (0.69) is not.
+    assert totals["counts"]["weak"] == 2 and totals["counts"]["weak_any"] == 4
+    # People label rows 0, 1, 3, 4; rows 2 and 5 have only unconfident weak labels.
+    assert totals["counts"]["combined"] == 4
+    assert totals["per_class"]["spam"]["weak"] == pytest.approx(1 / 6)
+    assert totals["weak_threshold"] == 0.7
+    with pytest.raises(WeakSupervisionError, match="L has 6 rows but 2 weak confidences"):
+        coverage_totals(L, LABELS, weak=weak, weak_confidence=[0.5, 0.5])
+
+
+def test_weak_label_gold_accuracy_counts_covered_gold_rows_only():
+    weak = np.array([0, 1, -1, -1, 0, 1])
+    gold = np.array([0, 0, 1, -1, 0, -1])
+    found = weak_label_gold_accuracy(weak, gold)
+    # Gold rows 0, 1, 2, 4; covered 0, 1, 4; right 0 and 4; row 2 has no weak label.
+    assert (found["gold_covered_correct"], found["gold_covered_n"]) == (2, 3)
+    assert found["gold_covered_accuracy"] == pytest.approx(2 / 3)
+    assert found["gold_uncovered"] == 1
 
 
 def test_summary_frame_and_shape_errors():
