@@ -481,6 +481,7 @@ def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
             else None
         ),
         "human_n": int((human_rows & covered).sum()),
+        "human_correct": human_hits,
     }
     if gold_rows.any():
         scored = gold_accuracy(weak, v.gold, seed=0)

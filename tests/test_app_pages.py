@@ -137,7 +137,7 @@ def test_label_page_says_why_the_queue_is_empty(served):
 def test_stats_page(served):
     at = _page("stats", "annotator")
     assert not at.exception
-    assert at.metric[0].label == "Labels"
+    assert at.metric[0].label == "Current labels"
     at = _page("label", "annotator")
     item = at.session_state["ll_item"]
     at.button(key=f"label_1_{item.item_id}").click().run()
