@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 1100px; color: #1f2937; line-height: 1.45; padding: 0 1rem;
-       overflow-wrap: anywhere; }
+       overflow-wrap: break-word; }
 h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #e5e7eb; }
 .sub { color: #6b7280; margin-top: 0; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(9.5rem, 1fr));
@@ -45,6 +45,7 @@ h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid 
 table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #e5e7eb; padding: 0.3rem 0.7rem; text-align: left; }
 th { background: #f9fafb; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td { white-space: nowrap; } /* a figure is never broken across lines */
 dl.help dt { font-weight: 600; } dl.help dd { margin: 0 0 0.4rem 0; color: #4b5563; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 @media (max-width: 480px) { body { margin: 1rem auto; padding: 0 0.6rem; }

@@ -21,6 +21,7 @@ from labeling import Workspace, quality, rounds
 from labeling.cli import app
 from labeling.config import write_config
 from labeling.models import ImportBatch, Item
+from tests.browser import chromium, chromium_path
 from tests.conftest import REPO, YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
@@ -284,3 +285,32 @@ def test_metrics_and_review_pages(busy, monkeypatch):
     left = quality.review_items(busy)["items"]["disagreement"]
     assert first["item_id"] not in {e["item_id"] for e in left}
     assert page("review", "ann").error  # annotators cannot review
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (.ci/setup)")
+def test_report_fits_a_phone_screen(busy, tmp_path):
+    """At 375 px wide the report does not scroll sideways: cards wrap, charts shrink, wide
+    tables scroll inside their own box."""
+    out = tmp_path / "report.html"
+    assert runner.invoke(app, ["report", str(out), "-w", str(busy.root)]).exit_code == 0
+    assert "name='viewport'" in out.read_text()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 375, "height": 812})
+        page.goto(out.as_uri())
+        page.screenshot(path=str(tmp_path / "report-375.png"), full_page=True)
+        widths = page.evaluate(
+            """() => ({
+                page: document.documentElement.scrollWidth,
+                body: document.body.scrollWidth,
+                view: window.innerWidth,
+                charts: [...document.querySelectorAll('svg')].map(
+                    s => s.getBoundingClientRect().right),
+                cards: [...document.querySelectorAll('.card')].map(
+                    c => c.getBoundingClientRect().right),
+            })"""
+        )
+        assert widths["view"] == 375
+        assert widths["page"] <= 375 and widths["body"] <= 375, widths
+        assert len(widths["charts"]) >= 4 and max(widths["charts"]) <= 375, widths
+        assert max(widths["cards"]) <= 375, widths
+        page.close()
