@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from weak_supervision import WeakSupervisionError, analyze_lfs, coverage_totals, lf_summary
-from weak_supervision.analysis import weak_label_gold_accuracy
-from weak_supervision.analysis import wilson_interval
+from weak_supervision.analysis import weak_label_gold_accuracy, wilson_interval
 
 LABELS = ("ham", "spam")
 # Six items, three LFs.
