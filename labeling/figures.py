@@ -94,7 +94,8 @@ ANNOTATOR_COLUMNS: dict[str, str] = {
     "included: the work done.",
     "labels per hour": "Labels given (changed ones included) per hour of labelling time; "
     "time on one item counts up to 5 minutes.",
-    "median time per item": "Median time from serving an item to its answer.",
+    "median time per item": "Median time from serving an item to its answer, over every "
+    "answer given (skips and changed answers included).",
     "skip rate": "Skips among all answers given.",
     "gold answered": "Current answers on hidden gold items.",
     "gold accuracy": "Share of those answers that match the gold label.",

@@ -319,19 +319,20 @@ def current_answer_counts(
     return {who: (labels, skips) for who, (labels, skips) in found.items()}
 
 
-def throughput(session: Session) -> dict[str, dict[str, Any]]:
+def throughput(session: Session, *, annotator_id: int | None = None) -> dict[str, dict[str, Any]]:
     """Per annotator: work done over every answer given (superseded ones included), and the
     current labels and skips (:func:`current_answer_counts`, as on My stats)."""
     people = _people(session)
-    current = current_answer_counts(session)
-    rows = session.exec(
-        select(
-            Annotation.annotator_id,
-            Annotation.skipped,
-            Annotation.duration_ms,
-            Annotation.created_at,
-        ).where(Annotation.origin == "human")
-    ).all()
+    current = current_answer_counts(session, annotator_id=annotator_id)
+    query = select(
+        Annotation.annotator_id,
+        Annotation.skipped,
+        Annotation.duration_ms,
+        Annotation.created_at,
+    ).where(Annotation.origin == "human")
+    if annotator_id is not None:
+        query = query.where(Annotation.annotator_id == annotator_id)
+    rows = session.exec(query).all()
     grouped: dict[str, list[tuple[bool, int | None, Any]]] = defaultdict(list)
     for annotator_id, skipped, duration, created in rows:
         if annotator_id in people:

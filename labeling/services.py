@@ -11,7 +11,6 @@ whoever holds the workspace folder and is not role-checked.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import tempfile
 import threading
 import time
@@ -342,12 +341,9 @@ class UserSession:
                     Annotation.origin == "human",
                 )
             ).all()
-            assert me.id is not None
-            current_labels, current_skips = quality.current_answer_counts(
-                session, annotator_id=me.id
-            ).get(me.id, (0, 0))
+            # The same numbers as the Metrics page's row for this person (one definition).
+            mine = quality.throughput(session, annotator_id=me.id).get(me.name, {})
         labels = [r[0] for r in rows if r[0] is not None]
-        durations = [r[1] for r in rows if r[1] is not None and r[0] is not None]
         per_day: dict[str, int] = {}
         for label, _duration, created in rows:
             if label is None or created is None:
@@ -359,10 +355,10 @@ class UserSession:
         return {
             "name": me.name,
             "role": me.role,
-            "labels": current_labels,
-            "skips": current_skips,
+            "labels": mine.get("current_labels", 0),
+            "skips": mine.get("current_skips", 0),
             "by_label": {label: labels.count(label) for label in self.labels},
-            "median_seconds": round(statistics.median(durations) / 1000, 1) if durations else None,
+            "median_seconds": mine.get("median_seconds"),
             "per_day": dict(sorted(per_day.items())),
         }
 
@@ -546,22 +542,14 @@ class UserSession:
         with self._read() as session:
             self._require(session, "engineer", "listing annotators")
             people = users.list_annotators(session)
-            counts = dict(
-                session.exec(
-                    select(Annotation.annotator_id, func.count())
-                    .where(
-                        col(Annotation.superseded_by).is_(None),
-                        col(Annotation.label).is_not(None),
-                    )
-                    .group_by(col(Annotation.annotator_id))
-                ).all()
-            )
+            # "labels": current labels, as on My stats and the Metrics page.
+            counts = quality.current_answer_counts(session)
         return [
             {
                 "name": p.name,
                 "role": p.role,
                 "active": p.active,
-                "labels": int(counts.get(p.id or 0, 0)),
+                "labels": counts.get(p.id or 0, (0, 0))[0],
                 "created": p.created_at,
             }
             for p in people

@@ -23,6 +23,7 @@ from labeling.cli import app
 from labeling.config import write_config
 from labeling.models import Annotation, Annotator, Item, LFVote, WeakLabel
 from labeling.report import render_html
+from labeling.services import UserSession
 
 runner = CliRunner()
 POOL = (
@@ -212,9 +213,15 @@ def test_every_surface_shows_the_same_headline_figures(fixed):
     for key in counts:
         assert cards[names[key]] == written[key], key
 
-    # My stats: ann's current labels, as on the Metrics page and in the report.
+    # My stats: ann's current labels and median time, as on the Metrics page and in the report.
     at = _page("stats", "ann")
-    assert {m.label: m.value for m in at.metric}["Current labels"] == str(hand["ann_current"])
+    mine = {m.label: m.value for m in at.metric}
+    assert mine["Current labels"] == str(hand["ann_current"])
+    assert mine["Median time per item"] == people.loc["ann", "median time per item"]
+    assert f'<td class="n">{mine["Median time per item"]}</td>' in html
+    # The Team list (engineers see it): the same current labels.
+    team = {p["name"]: p["labels"] for p in UserSession(ws, "eng").list_users()}
+    assert team["ann"] == hand["ann_current"] and team["lea"] == 0
 
 
 def test_the_label_models_gold_accuracy_says_what_it_counts(fixed):
