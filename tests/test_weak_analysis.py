@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weak_supervision import WeakSupervisionError, analyze_lfs, coverage_totals, lf_summary
 from weak_supervision.analysis import weak_label_gold_accuracy, wilson_interval
@@ -120,3 +122,57 @@ def test_summary_frame_and_shape_errors():
         analyze_lfs(L, ["a", "b"], LABELS)
     with pytest.raises(WeakSupervisionError, match="L has 6 rows but 2 human labels"):
         analyze_lfs(L, ["a", "b", "c"], LABELS, human=[0, 1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_coverage_totals_match_a_row_by_row_count(data):
+    """Every coverage figure against a plain count over the rows, on random inputs."""
+    n_classes = data.draw(st.integers(2, 4))
+    n_rows = data.draw(st.integers(0, 30))
+    n_lfs = data.draw(st.integers(0, 3))
+    labels = [f"c{k}" for k in range(n_classes)]
+    vote = st.integers(-1, n_classes - 1)
+    L = np.array(
+        data.draw(
+            st.lists(
+                st.lists(vote, min_size=n_lfs, max_size=n_lfs), min_size=n_rows, max_size=n_rows
+            )
+        ),
+        dtype=np.int64,
+    ).reshape(n_rows, n_lfs)
+    human = data.draw(st.lists(vote, min_size=n_rows, max_size=n_rows))
+    weak = data.draw(st.lists(vote, min_size=n_rows, max_size=n_rows))
+    confidence = data.draw(st.lists(st.floats(0, 1), min_size=n_rows, max_size=n_rows))
+    threshold = data.draw(st.floats(0, 1))
+    totals = coverage_totals(
+        L, labels, human=human, weak=weak, weak_confidence=confidence, weak_threshold=threshold
+    )
+    confident = [w >= 0 and c >= threshold for w, c in zip(weak, confidence, strict=True)]
+    final = [
+        h if h >= 0 else (w if ok else -1) for h, w, ok in zip(human, weak, confident, strict=True)
+    ]
+    expected = {
+        "human": sum(h >= 0 for h in human),
+        "lf": sum(any(v >= 0 for v in row) for row in L.tolist()),
+        "weak": sum(confident),
+        "weak_any": sum(w >= 0 for w in weak),
+        "combined": sum(f >= 0 for f in final),
+    }
+    assert totals["counts"] == expected
+    assert totals["pool"] == n_rows
+    for key, n in expected.items():
+        assert totals[key] == pytest.approx(n / n_rows if n_rows else 0.0)
+    for k, label in enumerate(labels):
+        shares = totals["per_class"][label]
+        assert shares["combined"] == pytest.approx(
+            sum(f == k for f in final) / n_rows if n_rows else 0.0
+        )
+        assert shares["lf"] == pytest.approx(
+            sum(k in row for row in L.tolist()) / n_rows if n_rows else 0.0
+        )
+    # The classes partition the combined rows: their shares add up to the overall one.
+    assert sum(v["combined"] for v in totals["per_class"].values()) == pytest.approx(
+        totals["combined"]
+    )
+    assert totals["weak"] <= totals["weak_any"] and totals["combined"] >= totals["human"]
