@@ -191,7 +191,8 @@ def render() -> None:
         try:
             with st.spinner("Applying..."):
                 done = user.apply_lfs()
-            st.toast(f"Applied {len(done['lfs'])} LFs in {done['seconds']:.1f} s.")
+            applied = figures.plural(len(done["lfs"]), "LF")
+            st.toast(f"Applied {applied} in {figures.seconds(done['seconds'])}.")
         except LabelloopError as exc:
             st.error(common.plain(exc))
     if cols[1].button("Fit weak labels", key="ll_lf_label", icon=":material/model_training:"):
