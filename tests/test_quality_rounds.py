@@ -7,6 +7,7 @@ metrics' PostgreSQL path is covered by tests/test_quality.py.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import random
 from dataclasses import replace
@@ -97,7 +98,7 @@ def _drift_ws(tmp_path: Path, **config) -> tuple[Workspace, list[dict[str, str]]
     return ws, rows
 
 
-def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
+def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeypatch):
     ws, rows = _drift_ws(tmp_path)
     same = ws.import_file(_write(tmp_path / "more.csv", rows[800:], labels=False), id_field="id")
     assert same.drift is not None and same.drift["auc"] is not None
@@ -111,6 +112,30 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
     assert other.drift["action"] == "warn" and "round" not in other.drift
     reports = quality.summary(ws)["drift"]
     assert [r["drifted"] for r in reports] == [False, True]
+    # The check that passed is listed too, with what it compared, its AUC and the threshold.
+    passed = quality.drift_check(reports[0])
+    assert passed.startswith(f"Import {reports[0]['batch']} (more.csv): no drift, AUC ")
+    assert f"< threshold {ws.config.drift_threshold}" in passed and "against" in passed
+    assert "drift, AUC" in quality.drift_check(reports[1])
+    text = runner.invoke(app, ["status", "-w", str(ws.root)]).stdout
+    assert passed in text
+    from labeling.report import render_html
+
+    assert f"<div class='pass'>{html.escape(passed)}</div>" in render_html(ws)
+    from streamlit.testing.v1 import AppTest
+
+    ws.add_user("eng", role="engineer")
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    at = AppTest.from_string(
+        "from labeling.app_pages import metrics\nmetrics.render()\n", default_timeout=60
+    )
+    at.session_state["ll_user"] = "eng"
+    at.run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander] == ["Drift checks that found nothing (1)"]
+    assert passed in [c.value for c in at.caption]
+    assert any("drift, AUC" in w.value for w in at.warning)
     ws.close()
 
 
