@@ -383,15 +383,8 @@ def coverage(
     if human is None:
         human = human_labels(session, labels)
     index = {label: k for k, label in enumerate(labels)}
-    pool_ids = session.exec(
-        select(Item.id).where(Item.split == "pool").order_by(col(Item.id))
-    ).all()
-    row = {item_id: i for i, item_id in enumerate(pool_ids)}
-    n = len(pool_ids)
-    # One column per class: the class where at least one LF voted it (the pure function only
-    # needs "some LF voted k on this row", not which LF).
-    L = np.full((n, len(labels)), -1, dtype=np.int64)
-    for item_id, label in session.exec(
+    pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
+    votes = session.exec(
         select(LFVote.item_id, LFVote.label)
         .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
         .join(Item, col(Item.id) == col(LFVote.item_id))
@@ -401,20 +394,31 @@ def coverage(
             Item.split == "pool",
         )
         .distinct()
-    ).all():
+    ).all()
+    weak_rows = session.exec(
+        select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence)
+        .join(Item, col(Item.id) == col(WeakLabel.item_id))
+        .where(Item.split == "pool")
+    ).all()
+    # Only the pool items something covers become rows; the rest of the pool counts through
+    # ``rows`` (a million-item pool is not read to learn that most of it is empty).
+    row: dict[int, int] = {}
+    for item_id in [*human, *(v[0] for v in votes), *(w[0] for w in weak_rows)]:
+        row.setdefault(item_id, len(row))
+    n = len(row)
+    # One column per class: the class where at least one LF voted it (the pure function only
+    # needs "some LF voted k on this row", not which LF).
+    L = np.full((n, len(labels)), -1, dtype=np.int64)
+    for item_id, label in votes:
         if label in index:
             L[row[item_id], index[label]] = index[label]
     people = np.full(n, -1, dtype=np.int64)
     for item_id, label in human.items():
-        if item_id in row and label in index:
+        if label in index:
             people[row[item_id]] = index[label]
     weak = np.full(n, -1, dtype=np.int64)
     confidence = np.zeros(n)
-    for item_id, label, conf in session.exec(
-        select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence)
-        .join(Item, col(Item.id) == col(WeakLabel.item_id))
-        .where(Item.split == "pool")
-    ).all():
+    for item_id, label, conf in weak_rows:
         if label in index:
             weak[row[item_id]] = index[label]
             confidence[row[item_id]] = conf
@@ -425,6 +429,7 @@ def coverage(
         weak=weak,
         weak_confidence=confidence,
         weak_threshold=weak_threshold,
+        rows=pool,
     )
     for key in ("human", "lf", "weak", "weak_any", "combined"):
         totals[key] = _r(totals[key])

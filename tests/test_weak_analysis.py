@@ -176,3 +176,19 @@ def test_coverage_totals_match_a_row_by_row_count(data):
         totals["combined"]
     )
     assert totals["weak"] <= totals["weak_any"] and totals["combined"] >= totals["human"]
+    # Leaving out the rows nothing covers, and saying how many rows there are, changes nothing.
+    keep = [
+        i
+        for i in range(n_rows)
+        if human[i] >= 0 or weak[i] >= 0 or any(v >= 0 for v in L[i].tolist())
+    ]
+    sparse = coverage_totals(
+        L[keep],
+        labels,
+        human=[human[i] for i in keep],
+        weak=[weak[i] for i in keep],
+        weak_confidence=[confidence[i] for i in keep],
+        weak_threshold=threshold,
+        rows=n_rows,
+    )
+    assert sparse == totals

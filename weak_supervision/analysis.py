@@ -133,6 +133,7 @@ def coverage_totals(
     weak: Sequence[int] | np.ndarray | None = None,
     weak_confidence: Sequence[float] | np.ndarray | None = None,
     weak_threshold: float = 0.0,
+    rows: int | None = None,
 ) -> dict[str, Any]:
     """How much of the rows has a label, by source: the one definition every surface shows.
 
@@ -149,10 +150,15 @@ def coverage_totals(
 
     Per class the same, with the people's label winning over the weak one in ``combined``.
     Every figure comes as a share of the rows and, under ``counts``, as a number of rows.
+    ``rows``: the number of rows when the arrays hold only those with something on them (the
+    others count as covered by nothing); by default, the arrays' length.
     """
     names = [f"lf{j}" for j in range(np.asarray(L).shape[1] if np.ndim(L) == 2 else 0)]
     L, human_arr, _ = _check(L, names, labels, human, None)
     n_rows = L.shape[0]
+    if rows is not None and rows < n_rows:
+        raise WeakSupervisionError(f"rows must be at least the {n_rows} rows given, found {rows}")
+    total = n_rows if rows is None else rows
     weak_arr = _truth(weak, n_rows, len(labels), "weak")
     if weak_confidence is None:
         confident = weak_arr != ABSTAIN
@@ -177,14 +183,14 @@ def coverage_totals(
     per_class = {}
     for k, label in enumerate(labels):
         per_class[label] = {
-            "human": _share(int((human_arr == k).sum()), n_rows),
-            "lf": _share(int(np.equal(L, k).any(axis=1).sum()), n_rows),
-            "weak": _share(int(((weak_arr == k) & confident).sum()), n_rows),
-            "combined": _share(int((final == k).sum()), n_rows),
+            "human": _share(int((human_arr == k).sum()), total),
+            "lf": _share(int(np.equal(L, k).any(axis=1).sum()), total),
+            "weak": _share(int(((weak_arr == k) & confident).sum()), total),
+            "combined": _share(int((final == k).sum()), total),
         }
     return {
-        "pool": n_rows,
-        **{key: _share(n, n_rows) for key, n in counts.items()},
+        "pool": total,
+        **{key: _share(n, total) for key, n in counts.items()},
         "counts": counts,
         "per_class": per_class,
         "weak_threshold": weak_threshold,
