@@ -10,9 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from labeling import charts, figures, quality
+from labeling import charts, figures
 from labeling.app_pages import common
 from labeling.errors import LabelloopError
+from labeling.quality import drift_check
 from labeling.services import UserSession
 
 
@@ -57,7 +58,7 @@ def _warnings(user: UserSession, summary: dict) -> None:
     for report in summary["drift"]:
         if not report.get("drifted"):
             continue
-        text = f"{quality.drift_check(report)} {report['message']}"
+        text = f"{drift_check(report)} {report['message']}"
         if report.get("mix_distance") is not None:
             text += f" Predicted class mix differs by {report['mix_distance']:.0%} from the labels."
         cols = st.columns([5, 1])
@@ -73,7 +74,7 @@ def _warnings(user: UserSession, summary: dict) -> None:
             except LabelloopError as exc:
                 st.error(common.plain(exc))
             st.rerun()
-    passed = [quality.drift_check(r) for r in summary["drift"] if not r.get("drifted")]
+    passed = [drift_check(r) for r in summary["drift"] if not r.get("drifted")]
     if passed:
         with st.expander(f"Drift checks that found nothing ({len(passed):,})"):
             for line in passed:
