@@ -388,9 +388,7 @@ def status(
     review = quality["review"]["counts"]
     lines = [
         "  coverage:    "
-        + ", ".join(
-            f"{name.lower()} {pct(cover[key])}" for key, name, _text in figures.COVERAGE_FIGURES
-        ),
+        + "; ".join(f"{name} {pct(cover[key])}" for key, name, _text in figures.COVERAGE_FIGURES),
         f"  gold checks: {figures.plural(quality['gold']['n'], 'current answer')}, accuracy "
         f"{pct(quality['gold']['accuracy'])}",
         f"  agreement:   Krippendorff's alpha {num(quality['agreement']['alpha'])} on "
@@ -972,11 +970,10 @@ def lf_analyze(
     totals = report["totals"]
     typer.echo(
         "Pool coverage: "
-        + ", ".join(
-            f"{name.lower()} {figures.share(totals[key])}"
-            for key, name, _text in figures.COVERAGE_FIGURES
+        + "; ".join(
+            f"{name} {figures.share(totals[key])}" for key, name, _text in figures.COVERAGE_FIGURES
         )
-        + f" (confident: weak_threshold {totals['weak_threshold']})."
+        + f" (confident: at least weak_threshold {totals['weak_threshold']})."
     )
 
 

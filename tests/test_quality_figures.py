@@ -158,7 +158,7 @@ def test_every_surface_shows_the_same_headline_figures(fixed):
     # status in words: the same names and the same writing.
     text = runner.invoke(app, ["status", "-w", str(ws.root)]).stdout
     for key in counts:
-        assert f"{names[key].lower()} {written[key]}" in text, key
+        assert f"{names[key]} {written[key]}" in text, key
     assert "2 annotators, 1 lead, 1 engineer" in text
 
     # lf analyze --json: the same totals (and the old key names carry the same numbers).
@@ -178,7 +178,7 @@ def test_every_surface_shows_the_same_headline_figures(fixed):
     )
     text = runner.invoke(app, ["lf", "analyze", "-w", str(ws.root)]).stdout
     for key in counts:
-        assert f"{names[key].lower()} {written[key]}" in text, key
+        assert f"{names[key]} {written[key]}" in text, key
 
     # The HTML report: coverage table rows and the annotators table.
     html = render_html(ws)
