@@ -263,3 +263,33 @@ def test_plurals_and_the_stopping_hint_in_words(fixed):
     assert "0.995 (round 2 vs 1)" in message
     assert "the latest 1 reach it" in message and "at least 2 more promoted rounds" in message
     assert "1 items" not in render_html(ws) and "1 rounds" not in render_html(ws)
+
+
+def test_figures_are_rounded_on_the_page_in_the_report_and_on_chart_axes(fixed):
+    """No "6524.258 labels per hour" or "55.000000" ticks: tables and axes carry rounded
+    figures (the raw JSON at the end of the report keeps the exact numbers)."""
+    from labeling import charts
+
+    ws = fixed
+    html = render_html(ws)
+    # What a reader sees as text: before the raw JSON, outside the charts' drawing coordinates.
+    shown = re.sub(r"<svg.*?</svg>", "", html[: html.index("<h2>Raw numbers</h2>")], flags=re.S)
+    assert not re.findall(r"\d\.\d{4,}", shown)
+    speed = quality.summary(ws)["throughput"]["ann"]
+    assert f'<td class="n">{figures.rate(speed["labels_per_hour"])}</td>' in shown
+    at = _page("metrics", "lea")
+    for frame in at.dataframe:
+        for value in frame.value.astype(str).to_numpy().ravel():
+            assert not re.search(r"\d\.\d{4,}", value), value
+    curve = charts.learning_curve(
+        {
+            "model": {
+                "learning_curve": [
+                    {"round": 1, "labels": 55, "macro_f1": 0.5},
+                    {"round": 2, "labels": 70, "macro_f1": 0.6},
+                ]
+            }
+        }
+    ).to_dict()
+    assert curve["encoding"]["x"]["axis"]["format"] == ",d"
+    assert figures.rate(6524.258) == "6,524" and figures.share(0.1875) == "18.8%"

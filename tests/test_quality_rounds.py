@@ -10,6 +10,7 @@ import csv
 import html
 import json
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -269,6 +270,9 @@ def test_report_is_self_contained_html(busy, tmp_path):
     text = out.read_text()
     assert text.startswith("<!doctype html>")
     assert text.count("<svg") >= 4  # learning curve, coverage, agreement, confusion, ...
+    # Axis ticks and labels drawn in the charts are rounded ("35", not "35.000000").
+    drawn = re.findall(r"<text[^>]*>([^<]*)</text>", text)
+    assert drawn and not [t for t in drawn if re.search(r"\d\.\d{4,}", t)]
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
     assert "busy &lt;b&gt;team&lt;/b&gt;" in text and "<b>team</b>" not in text
     bad = runner.invoke(app, ["report", str(tmp_path / "report.txt"), "-w", str(busy.root)])
