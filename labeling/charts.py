@@ -11,6 +11,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from labeling.figures import COVERAGE_FIGURES
+
 WIDTH = 420
 HEIGHT = 260
 # d3 formats, as labeling.figures writes the same figures in text: counts as whole numbers
@@ -50,10 +52,10 @@ def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
 
 def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
     rows = [
-        {"round": r["round"], "kind": kind, "share": r.get(kind)}
+        {"round": r["round"], "kind": name, "share": r.get(key)}
         for r in summary["coverage"]["rounds"]
-        for kind in ("human", "lf", "weak", "combined")
-        if r.get(kind) is not None
+        for key, name, _text in COVERAGE_FIGURES
+        if r.get(key) is not None
     ]
     if len({r["round"] for r in rows}) < 2:
         return None
@@ -63,7 +65,7 @@ def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
         .encode(
             x=alt.X("round:O", title="round"),
             y=alt.Y("share:Q", title="share of pool", axis=alt.Axis(format="%")),
-            color=alt.Color("kind:N", title=None, sort=["combined", "human", "weak", "lf"]),
+            color=alt.Color("kind:N", title=None, sort=[name for _, name, _ in COVERAGE_FIGURES]),
             tooltip=["round", "kind", alt.Tooltip("share:Q", format=SHARE)],
         )
         .properties(width=WIDTH, height=HEIGHT)
@@ -72,8 +74,9 @@ def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
 
 def coverage_per_class(summary: dict[str, Any]) -> alt.Chart | None:
     per_class = summary["coverage"]["per_class"]
+    names = {key: name for key, name, _text in COVERAGE_FIGURES}
     rows = [
-        {"class": label, "source": source, "share": values[source]}
+        {"class": label, "source": names[source], "share": values[source]}
         for label, values in per_class.items()
         for source in ("human", "weak")
     ]
@@ -140,7 +143,7 @@ def agreement_matrix(summary: dict[str, Any]) -> alt.LayerChart | None:
         y="annotator",
         value="kappa",
         title="Cohen's kappa between annotators",
-        fmt=".2f",
+        fmt=".3f",  # as labeling.figures.score writes kappa in the tables
         order=names,
     )
 
