@@ -41,8 +41,17 @@ if user is None:
 
 assert user is not None
 role = common.require_user().role()
+# Each role lands on its own work (docs/ui.md). Only annotators land on Label, whose first view
+# leases an item; the others lease only when they choose to label there.
+home = {"engineer": "metrics", "lead": "review", "admin": "metrics"}.get(role, "label")
 pages = [
-    st.Page(label.render, title="Label", icon=":material/label:", url_path="label", default=True),
+    st.Page(
+        label.render,
+        title="Label",
+        icon=":material/label:",
+        url_path="label",
+        default=home == "label",
+    ),
     st.Page(stats.render, title="My stats", icon=":material/insights:", url_path="stats"),
 ]
 if role in ("engineer", "lead", "admin"):
@@ -50,11 +59,23 @@ if role in ("engineer", "lead", "admin"):
         st.Page(data.render, title="Data", icon=":material/database:", url_path="data"),
         st.Page(lfs.render, title="LFs", icon=":material/rule:", url_path="lfs"),
         st.Page(model.render, title="Model", icon=":material/model_training:", url_path="model"),
-        st.Page(metrics.render, title="Metrics", icon=":material/monitoring:", url_path="metrics"),
+        st.Page(
+            metrics.render,
+            title="Metrics",
+            icon=":material/monitoring:",
+            url_path="metrics",
+            default=home == "metrics",
+        ),
     ]
 if role in ("lead", "admin"):
     pages.append(
-        st.Page(review.render, title="Review", icon=":material/rate_review:", url_path="review")
+        st.Page(
+            review.render,
+            title="Review",
+            icon=":material/rate_review:",
+            url_path="review",
+            default=home == "review",
+        )
     )
 if role in ("engineer", "lead", "admin"):
     pages.append(st.Page(admin.render, title="Team", icon=":material/group:", url_path="team"))

@@ -30,6 +30,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_browser.py", "--rows", "100000", "--labels", "200"],
         ["bench_label_efficiency.py"],
         ["bench_weak_quality.py", "--seeds", "5"],
+        ["bench_weak_weight.py", "--seeds", "3"],
     ]
 
 

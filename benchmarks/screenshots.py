@@ -81,6 +81,11 @@ def main() -> int:
             wait_idle(page)
             page.screenshot(path=str(OUT / "sign-in.png"))
             page.goto(server.sign_in_url)
+            wait_idle(page)
+            # The admin lands on Metrics and leases an item only after Start labelling.
+            page.get_by_role("link", name="Label").click()
+            wait_idle(page)
+            page.get_by_role("button", name="Start labelling").click()
             wait_idle(page, buttons=7)
             for key in "1234":
                 page.keyboard.press(key)

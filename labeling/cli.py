@@ -1047,6 +1047,141 @@ def demo(
     raise typer.Exit(0 if code in (0, -15, 143) else 1)
 
 
+# ---------------------------------------------------------------------------- items
+
+items_app = typer.Typer(
+    help="Remove items from the workspace (soft delete) and restore them; list import batches.",
+    no_args_is_help=True,
+)
+app.add_typer(items_app, name="items")
+
+ItemIdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="External ids of the items (as in the imported file).", show_default=False),
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch", help="Every item of this import batch (see `items batches`).", show_default=False
+    ),
+]
+IdFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ids-from", help="A text file with one external id per line.", show_default=False
+    ),
+]
+
+
+def _chosen_ids(
+    ids: list[str] | None, ids_from: Path | None, batch: int | None
+) -> list[str] | None:
+    """The external ids named on the command line and in ``--ids-from``; None for a batch."""
+    given = list(ids or [])
+    if ids_from is not None:
+        try:
+            text = ids_from.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"option '--ids-from': cannot read {str(ids_from)!r}: {exc}") from exc
+        given += [line.strip() for line in text.splitlines() if line.strip()]
+    if batch is not None and given:
+        raise BadInput("give item ids or --batch, not both")
+    if batch is None and not given:
+        raise BadInput("no items chosen: give external ids, --ids-from FILE or --batch N")
+    return None if batch is not None else given
+
+
+def _removal_output(verb: str, report: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                verb: report.changed,
+                "unchanged": report.unchanged,
+                "leases_dropped": report.leases_dropped,
+            }
+        )
+        return
+    already = "removed" if verb == "removed" else "in place"
+    line = f"{verb.capitalize()} {_plural(report.changed, 'item')}"
+    if report.unchanged:
+        line += f" ({_plural(report.unchanged, 'item')} already {already})"
+    typer.echo(line + ".")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+@items_app.command("remove", short_help="Remove items (soft delete: restorable).")
+@handle_errors
+def items_remove(
+    ids: ItemIdsArg = None,
+    batch: BatchOpt = None,
+    ids_from: IdFileOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take items out of the queue, rounds, metrics and export. Their answers, votes and weak
+    labels stay, and `labelloop items restore` puts them back. An unknown id changes nothing."""
+    chosen = _chosen_ids(ids, ids_from, batch)
+    with _open(workspace, db) as ws:
+        report = ws.remove_items(chosen, batch=batch, by="command line")
+    _removal_output("removed", report, as_json)
+
+
+@items_app.command("restore", short_help="Put removed items back where they were.")
+@handle_errors
+def items_restore(
+    ids: ItemIdsArg = None,
+    batch: BatchOpt = None,
+    ids_from: IdFileOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore removed items to the pool or gold split they came from, answers and all."""
+    chosen = _chosen_ids(ids, ids_from, batch)
+    with _open(workspace, db) as ws:
+        report = ws.restore_items(chosen, batch=batch)
+    _removal_output("restored", report, as_json)
+
+
+@items_app.command("batches", short_help="List import batches and what is removed of them.")
+@handle_errors
+def items_batches(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every import batch: its number (for --batch), file, split, items and removed items."""
+    with _open(workspace, db) as ws:
+        batches = ws.import_batches()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "batch": b.batch_id,
+                    "file": b.source_name,
+                    "split": b.split,
+                    "imported": b.imported,
+                    "removed": b.removed,
+                    "created_at": b.created_at,
+                }
+                for b in batches
+            ]
+        )
+        return
+    if not batches:
+        typer.echo("No import batches yet: labelloop import FILE")
+    for b in batches:
+        removed = f", {b.removed:,} removed" if b.removed else ""
+        typer.echo(
+            f"{b.batch_id}\t{b.source_name}\t{b.split}\t{_plural(b.imported, 'item')}{removed}"
+            f"\t{b.created_at:%Y-%m-%d %H:%M}"
+        )
+
+
 def main() -> None:
     app(prog_name="labelloop")
 

@@ -47,9 +47,11 @@ class WorkspaceConfig:
     batch_size: int = 50
     promote_tolerance: float = 0.01
     # Weak labels in rounds: unlabelled items whose weak label is at least this confident
-    # train with this weight (gold items never do).
+    # train with this weight times their confidence (gold items never do), and all of them
+    # together weigh at most `weak_balance` times the human labels (0: no cap).
     weak_threshold: float = 0.7
     weak_weight: float = 0.5
+    weak_balance: float = 2.0
     # Quality: share of an annotator's items that are hidden gold checks; the model confidence
     # above which a disagreeing human label is listed for review; the stop set's size.
     gold_rate: float = 0.05
@@ -85,6 +87,7 @@ _FLOAT_KEYS = {
     "promote_tolerance": (0.0, 1.0),
     "weak_threshold": (0.0, 1.0),
     "weak_weight": (0.0, 1.0),
+    "weak_balance": (0.0, 1000.0),
     "gold_rate": (0.0, 0.5),
     "review_confidence": (0.5, 1.0),
     "drift_threshold": (0.5, 1.0),
@@ -259,7 +262,8 @@ def render_config(config: WorkspaceConfig) -> str:
         "batch_size": "# Items the strategy picks as one diverse batch at the front of the queue.",
         "promote_tolerance": "# Promote a round unless its gold macro-F1 drops by more than this.",
         "weak_threshold": "# Weak labels at least this confident train rounds...",
-        "weak_weight": "# ...with this sample weight (human labels weigh 1).",
+        "weak_weight": "# ...with this weight x their confidence (human labels weigh 1),",
+        "weak_balance": "# ...together at most this many times the human labels (0: no cap).",
         "gold_rate": "# Share of each annotator's items that are hidden gold checks.",
         "review_confidence": "# Review lists human labels a model this confident disagrees with.",
         "stop_set_size": "# Items whose predictions round to round give the stopping hint.",

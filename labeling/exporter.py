@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from labeling.errors import ExportFailed
 from labeling.models import (
     ADJUDICATION,
+    SPLITS,
     Annotation,
     Annotator,
     ImportBatch,
@@ -163,7 +164,7 @@ def _item_rows(
             Item.split,
             Item.gold_label,
             Item.batch_id,
-        )
+        ).where(col(Item.split).in_(SPLITS))  # removed items are not exported
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
             counts: dict[int, dict[str, int]] = defaultdict(dict)
@@ -227,6 +228,7 @@ def _annotation_rows(engine: Engine) -> Iterator[dict[str, Any]]:
             select(Annotation.id, Annotation, Item.external_id, Annotator.name)
             .join(Item, col(Item.id) == Annotation.item_id)
             .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
+            .where(col(Item.split).in_(SPLITS))  # removed items are not exported
         )
         for rows in _pages(session, query, col(Annotation.id)):
             for _id, annotation, external_id, annotator in rows:

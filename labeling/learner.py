@@ -144,3 +144,23 @@ def predict_proba(
         stop = min(start + chunk_rows, n_rows)
         out[start:stop] = model.predict_proba(rows[start:stop])
     return out
+
+
+def weak_sample_weights(
+    confidence: np.ndarray, *, weak_weight: float, n_human: int, weak_balance: float
+) -> np.ndarray:
+    """Training weights of confident weak labels beside ``n_human`` human labels (weight 1).
+
+    Each weak label weighs ``weak_weight`` times its label model's confidence; then, when
+    there are human labels and ``weak_balance`` > 0, all weak labels together are scaled down
+    to weigh at most ``weak_balance`` times the human labels. Without the cap, 930 weak labels
+    at 0.5 outweighed 57 human labels eight to one, and rounds with 57 and 106 human labels
+    scored the same on gold; benchmarks/bench_weak_weight.py measures the choice
+    (docs/rounds.md). Rounds and ``simulate`` both weigh through this function.
+    """
+    weights = weak_weight * np.asarray(confidence, dtype=np.float64)
+    total = float(weights.sum())
+    cap = weak_balance * n_human
+    if n_human > 0 and weak_balance > 0 and total > cap:
+        weights *= cap / total
+    return weights

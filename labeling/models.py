@@ -16,9 +16,11 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SPLITS = ("pool", "gold")
+# Item.split of a removed item (soft delete); Item.removed_from keeps the split to restore.
+REMOVED = "removed"
 ROLES = ("annotator", "engineer", "lead", "admin")
 # The system role owns annotations that no person made (labels that came with an import).
 SYSTEM_ROLE = "system"
@@ -88,6 +90,11 @@ class Item(SQLModel, table=True):
     rank: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     batch_id: int | None = Field(default=None, foreign_key="importbatch.id")
     created_at: datetime = Field(default_factory=utcnow)
+    # Soft delete: a removed item has split "removed", which every pool and gold query leaves
+    # out; these say which split it came from, when and by whom (labeling.removal).
+    removed_from: str | None = None
+    removed_at: datetime | None = None
+    removed_by: str | None = None
 
 
 class Annotator(SQLModel, table=True):

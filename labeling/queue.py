@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
 from labeling.models import (
+    SPLITS,
     Annotation,
     Annotator,
     ImportBatch,
@@ -547,6 +548,8 @@ def undo(session: Session, *, annotator: Annotator, overlap: int, lease_seconds:
         Annotation.annotator_id == annotator.id,
         col(Annotation.superseded_by).is_(None),
         Annotation.origin == "human",
+        # an item removed since (labeling.removal) is not brought back
+        exists().where(col(Item.id) == col(Annotation.item_id), col(Item.split).in_(SPLITS)),
     )
     if anchor is not None:
         query = query.where(col(Annotation.id) < anchor)

@@ -41,15 +41,27 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from labeling import db, quality
-from labeling.errors import BadInput, LabelloopError
-from labeling.models import ADJUDICATION, Annotation, Item, Round, Score, WeakLabel, utcnow
+from labeling import db, learner, quality
+from labeling.errors import BadInput, LabelloopError, StoreError
+from labeling.models import (
+    ADJUDICATION,
+    SPLITS,
+    Annotation,
+    Item,
+    Round,
+    Score,
+    WeakLabel,
+    utcnow,
+)
 from labeling.workspace import Workspace
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
+# How long a failed round waits for an unreachable store to record why it failed.
+FAILURE_PATIENCE_SECONDS = 120.0
 # Rounds whose scores are kept (the promoted one and the ones rollback may return to).
 KEEP_SCORED_ROUNDS = 3
 # Below this score, an item has no open place left; it sits at the end of the ranking.
@@ -313,7 +325,9 @@ def load_pool(ws: Workspace) -> PoolData:
         rows = session.execute(
             select(  # type: ignore[call-overload]
                 Item.id, Item.content_hash, Item.split, Item.gold_label, Item.n_labels
-            ).order_by(col(Item.id))
+            )
+            .where(col(Item.split).in_(SPLITS))  # removed items take no part
+            .order_by(col(Item.id))
         ).all()
         human = human_labels(session, ws.labels)
         weak_rows = session.exec(select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence))
@@ -474,6 +488,7 @@ def _train(
         weights.append(1.0)
     n_human = len(rows)
     config = ws.config
+    weak_confidence: list[float] = []
     for item_id, (label, confidence) in data.weak.items():
         row = index.get(item_id)
         if (
@@ -486,7 +501,15 @@ def _train(
             continue
         rows.append(row)
         y.append(label)
-        weights.append(config.weak_weight)
+        weak_confidence.append(confidence)
+    weights.extend(
+        learner.weak_sample_weights(
+            np.array(weak_confidence, dtype=np.float64),
+            weak_weight=config.weak_weight,
+            n_human=n_human,
+            weak_balance=config.weak_balance,
+        ).tolist()
+    )
     counts = {"n_human": n_human, "n_weak": len(rows) - n_human}
     row_array = np.array(rows, dtype=np.int64)
     y_array = np.array(y, dtype=object)
@@ -514,6 +537,33 @@ def run_round(ws: Workspace, round_id: int, *, progress: Progress | None = None)
             _work(ws, round_id, stage)
         except Exception as exc:  # recorded on the round: the worker and the queue go on
             detail = str(exc) if isinstance(exc, LabelloopError) else repr(exc)
+            _record_failure(ws, round_id, detail, traceback.format_exc()[-4000:])
+            _cleanup_tmp(ws, round_id)
+    return get_round(ws, round_id)
+
+
+def _record_failure(
+    ws: Workspace,
+    round_id: int,
+    detail: str,
+    trace: str,
+    *,
+    patience: float | None = None,
+) -> None:
+    """Mark the round failed with the real reason, waiting for the store if it is away.
+
+    A round often fails *because* the store went away (a PostgreSQL restart, a dropped
+    network): the first write of the failure fails too. Left at that, the round stayed
+    ``running`` until some later :func:`recover` saw its heartbeat go stale, and said only
+    "no heartbeat". So the write is retried (backing off to :data:`HEARTBEAT_SECONDS`) for up
+    to ``patience`` seconds (default :data:`FAILURE_PATIENCE_SECONDS`); the heartbeat thread
+    keeps the round alive meanwhile, and the first write that gets through records the reason.
+    """
+    wait = FAILURE_PATIENCE_SECONDS if patience is None else patience
+    deadline = time.monotonic() + wait
+    delay = 0.25
+    while True:
+        try:
             with db.write_session(ws.engine) as session:
                 round_ = session.get(Round, round_id)
                 assert round_ is not None
@@ -522,12 +572,20 @@ def run_round(ws: Workspace, round_id: int, *, progress: Progress | None = None)
                 round_.finished_at = utcnow()
                 round_.stage = None
                 metrics = json.loads(round_.metrics or "{}")
-                metrics["traceback"] = traceback.format_exc()[-4000:]
+                metrics["traceback"] = trace
                 round_.metrics = json.dumps(metrics)
                 session.add(round_)
-            _cleanup_tmp(ws, round_id)
-            return get_round(ws, round_id)
-    return get_round(ws, round_id)
+            return
+        except DBAPIError as store_exc:
+            if time.monotonic() + delay > deadline:
+                raise StoreError(
+                    f"round {round_id} failed ({detail[:300]}) and the store stayed unreachable "
+                    f"for {wait:.0f} s, so the failure could not be recorded; the round shows "
+                    "as running until `labelloop doctor`, `labelloop retrain` or the worker "
+                    "finds its heartbeat stale and marks it failed"
+                ) from store_exc
+            time.sleep(delay)
+            delay = min(delay * 2, HEARTBEAT_SECONDS)
 
 
 def _cleanup_tmp(ws: Workspace, round_id: int) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
-from labeling import db, importer, quality, queue, users
+from labeling import db, importer, quality, queue, removal, users
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Score, utcnow
@@ -157,6 +157,11 @@ class UserSession:
 
     def sign_out(self) -> int:
         """Hand back the items this person holds, so others get them at once."""
+        with self._write() as session:
+            return queue.release(session, annotator=self._me(session))
+
+    def release_items(self) -> int:
+        """Hand back the items this person holds (stop labelling); returns how many."""
         with self._write() as session:
             return queue.release(session, annotator=self._me(session))
 
@@ -389,6 +394,30 @@ class UserSession:
             out = Path(scratch) / f"export{suffix}"
             self.workspace.export(out, format=fmt, annotations=annotations)
             return out.read_bytes()
+
+    def remove_items(
+        self, external_ids: list[str] | None = None, *, batch: int | None = None
+    ) -> removal.RemovalReport:
+        """Remove items (soft delete; see labeling.removal), recorded under this person."""
+        with self._read() as session:
+            self._require(session, "engineer", "removing items")
+        report = self.workspace.remove_items(external_ids, batch=batch, by=self.name)
+        _PoolCounts.forget()
+        return report
+
+    def restore_items(
+        self, external_ids: list[str] | None = None, *, batch: int | None = None
+    ) -> removal.RemovalReport:
+        with self._read() as session:
+            self._require(session, "engineer", "restoring items")
+        report = self.workspace.restore_items(external_ids, batch=batch)
+        _PoolCounts.forget()
+        return report
+
+    def import_batches(self) -> list[removal.BatchInfo]:
+        with self._read() as session:
+            self._require(session, "engineer", "listing import batches")
+        return self.workspace.import_batches()
 
     def status(self) -> dict[str, Any]:
         with self._read() as session:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
+from labeling.config import WorkspaceConfig
 from labeling.errors import BadInput
 from labeling.features import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
-from labeling.learner import DEFAULT_CLASSIFIER, predict_proba, train
+from labeling.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
 from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
 #: Fraction of full-supervision macro-F1 a strategy must reach to count as "there".
@@ -45,8 +46,9 @@ def simulate(
     classifier: str = DEFAULT_CLASSIFIER,
     weak_labels: ArrayLike | None = None,
     weak_confidence: ArrayLike | None = None,
-    weak_weight: float = 0.5,
-    weak_threshold: float = 0.7,
+    weak_weight: float = WorkspaceConfig.weak_weight,
+    weak_threshold: float = WorkspaceConfig.weak_threshold,
+    weak_balance: float = WorkspaceConfig.weak_balance,
     split_seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -72,7 +74,9 @@ def simulate(
     weak_labels, weak_confidence
         Optional weak labels for the pool rows (label index into ``label_names`` or -1) and
         their confidence in [0, 1]; rows still unlabelled by the oracle whose confidence reaches
-        ``weak_threshold`` join training with weight ``weak_weight * confidence`` (< 1).
+        ``weak_threshold`` join training weighted as rounds weigh them
+        (:func:`labeling.learner.weak_sample_weights`: ``weak_weight * confidence``, all of
+        them together at most ``weak_balance`` times the oracle labels so far).
     progress
         Called with a short message after each strategy and seed (for a CLI's stderr).
 
@@ -103,7 +107,7 @@ def simulate(
     full_model = train(X_pool, data.y_pool, classifier=classifier, seed=0)
     full = _evaluate(full_model.predict(X_test), data.y_test, len(data.labels))
     target = TARGET_FRACTION * full["macro_f1"]
-    weak = _weak_training_set(data, weak_weight, weak_threshold)
+    weak = _weak_training_set(data, weak_threshold, weak_weight, weak_balance)
     report: dict[str, Any] = {}
     for name in strategies:
         strategy_started = time.perf_counter()
@@ -242,17 +246,27 @@ def _check_weak(
     return labels, confidence
 
 
+class _Weak(NamedTuple):
+    """Pool rows with a confident weak label, and how rounds weigh them."""
+
+    rows: NDArray[np.intp]
+    labels: NDArray[np.intp]
+    confidence: NDArray[np.float64]
+    weight: float
+    balance: float
+
+
 def _weak_training_set(
-    data: _Data, weight: float, threshold: float
-) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]] | None:
-    """Pool rows with a confident weak label: (rows, labels, weights)."""
+    data: _Data, threshold: float, weight: float, balance: float
+) -> _Weak | None:
+    """Pool rows with a confident weak label."""
     if data.weak is None:
         return None
     labels, confidence = data.weak
     if labels.max(initial=-1) >= len(data.labels):
         raise BadInput(f"weak labels must be -1 or below {len(data.labels)} (label indices)")
     rows = np.flatnonzero((labels >= 0) & (confidence >= threshold))
-    return rows, labels[rows], weight * confidence[rows]
+    return _Weak(rows, labels[rows], confidence[rows], weight, balance)
 
 
 def _run(
@@ -264,7 +278,7 @@ def _run(
     budget: int,
     batch: int,
     classifier: str,
-    weak: tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]] | None,
+    weak: _Weak | None,
 ) -> list[dict[str, Any]]:
     """One learning curve: rounds of query, oracle labels, retrain, test."""
     rng = np.random.default_rng(seed)
@@ -322,7 +336,7 @@ def _fit(
     X_pool: Any,
     y_pool: NDArray[np.intp],
     is_labelled: NDArray[np.bool_],
-    weak: tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]] | None,
+    weak: _Weak | None,
     classifier: str,
     seed: int,
 ) -> Any:
@@ -331,11 +345,16 @@ def _fit(
     y = y_pool[rows]
     weights = np.ones(len(rows))
     if weak is not None:
-        weak_rows, weak_y, weak_w = weak
-        fresh = ~is_labelled[weak_rows]
-        rows = np.concatenate([rows, weak_rows[fresh]])
-        y = np.concatenate([y, weak_y[fresh]])
-        weights = np.concatenate([weights, weak_w[fresh]])
+        fresh = ~is_labelled[weak.rows]
+        weak_w = weak_sample_weights(
+            weak.confidence[fresh],
+            weak_weight=weak.weight,
+            n_human=len(rows),
+            weak_balance=weak.balance,
+        )
+        rows = np.concatenate([rows, weak.rows[fresh]])
+        y = np.concatenate([y, weak.labels[fresh]])
+        weights = np.concatenate([weights, weak_w])
     if len(np.unique(y)) < 2:
         return None
     return train(X_pool[rows], y, weights, classifier=classifier, seed=seed)

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from labeling import rounds
 from labeling.config import load_config
 from labeling.errors import LabelloopError
@@ -50,6 +52,14 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                     continue
             except LabelloopError as exc:
                 print(f"worker: {exc}", file=sys.stderr, flush=True)
+            except DBAPIError as exc:
+                # The store is away (a PostgreSQL restart, a dropped network): wait for it,
+                # as the UI does, instead of leaving the server without a worker.
+                print(
+                    f"worker: the store is unreachable ({exc.orig!r}); retrying",
+                    file=sys.stderr,
+                    flush=True,
+                )
             time.sleep(poll)
     finally:
         ws.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from labeling import db, exporter, importer, queue, users
+from labeling import db, exporter, importer, queue, removal, users
 from labeling.config import (
     CONFIG_FILE,
     WorkspaceConfig,
@@ -34,6 +34,7 @@ from labeling.errors import (
 )
 from labeling.models import (
     ADJUDICATION,
+    REMOVED,
     ROLES,
     SYSTEM_ROLE,
     Annotation,
@@ -246,6 +247,30 @@ class Workspace:
             round_predictions=lambda round_id: predictions.load(self, round_id),
         )
 
+    def remove_items(
+        self,
+        external_ids: Sequence[str] | None = None,
+        *,
+        batch: int | None = None,
+        by: str | None = None,
+    ) -> removal.RemovalReport:
+        """Remove items (by external id, or a whole import batch) from the queue, rounds,
+        metrics and export; their answers stay, and :meth:`restore_items` brings them back."""
+        with self._write() as session:
+            return removal.remove_items(session, external_ids=external_ids, batch_id=batch, by=by)
+
+    def restore_items(
+        self, external_ids: Sequence[str] | None = None, *, batch: int | None = None
+    ) -> removal.RemovalReport:
+        """Put removed items back where they were (pool or gold), answers and all."""
+        with self._write() as session:
+            return removal.restore_items(session, external_ids=external_ids, batch_id=batch)
+
+    def import_batches(self) -> list[removal.BatchInfo]:
+        """Every import batch, with how many of its items are removed."""
+        with db.read_session(self.engine) as session:
+            return removal.list_batches(session)
+
     # ------------------------------------------------------------------ users
 
     def add_user(self, name: str, *, role: str = "annotator") -> tuple[Annotator, str]:
@@ -392,11 +417,18 @@ class Workspace:
             leased = session.exec(select(func.count()).where(Lease.expires_at > utcnow())).one()
         pool = int(by_split.get("pool", 0))
         gold = int(by_split.get("gold", 0))
+        removed = int(by_split.get(REMOVED, 0))
         info = {
             "workspace": self.config.name,
             "labels": list(self.labels),
             "database": db.display_url(self.db_url),
-            "items": {"total": pool + gold, "pool": pool, "gold": gold, "labelled": labelled},
+            "items": {
+                "total": pool + gold,
+                "pool": pool,
+                "gold": gold,
+                "labelled": labelled,
+                "removed": removed,
+            },
             "annotations": sum(by_label.values()),
             "annotations_by_label": {label: by_label.get(label, 0) for label in self.labels},
             "skips": skips,

@@ -66,6 +66,24 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def halt(self) -> None:
+        """Stop the server at once (as a crash would), keeping its data for :meth:`resume`."""
+        self._pg_ctl("-m", "immediate", "stop")
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port and data."""
+        done = self._pg_ctl(*_start_options(self.folder, self.port))
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"pg_ctl start failed: {done.stderr.strip()}")
+
+    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def stop(self) -> None:
         subprocess.run(
             [
@@ -81,6 +99,17 @@ class PostgresServer:
             check=False,
         )
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _start_options(folder: Path, port: int) -> list[str]:
+    return [
+        "-l",
+        str(folder / "server.log"),
+        "-w",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {folder} -F -c max_connections=200",
+        "start",
+    ]
 
 
 def start() -> PostgresServer:
@@ -107,18 +136,7 @@ def start() -> PostgresServer:
             "UTF8",
             "--no-sync",
         ],
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(folder / "server.log"),
-            "-w",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {folder} -F -c max_connections=200",
-            "start",
-        ],
+        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), *_start_options(folder, port)],
     ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, check=False)

@@ -265,3 +265,181 @@ def test_model_page_asks_before_rolling_back_and_shows_why_a_round_is_not_promot
     table = at.dataframe[0].value
     assert list(table.columns[:2]) == ["round", "why"]
     assert table["why"].str.len().min() > 0
+
+
+def _leases(ws: Workspace) -> dict[str, int]:
+    """Leases held now, by person."""
+    from labeling.models import Annotator, Lease
+
+    with Session(ws.engine) as session:
+        rows = session.exec(
+            select(Annotator.name).join(Lease, col(Lease.annotator_id) == col(Annotator.id))
+        ).all()
+    return {name: rows.count(name) for name in set(rows)}
+
+
+@pytest.mark.parametrize(
+    ("role", "landing"), [("lead", "Review"), ("admin", "Metrics"), ("engineer", "Metrics")]
+)
+def test_people_who_are_not_annotators_land_on_their_page_holding_no_lease(served, role, landing):
+    ws, tokens = served
+    token = tokens.get(role) or ws.add_user(role, role=role)[1]
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["token"] = token
+    at.run()
+    assert not at.exception
+    assert at.session_state["ll_user"] == role
+    assert [t.value for t in at.title] == [landing]
+    assert "ll_item" not in at.session_state
+    assert _leases(ws) == {}
+
+
+def test_an_annotator_lands_on_label_holding_one_lease(served):
+    ws, tokens = served
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["token"] = tokens["annotator"]
+    at.run()
+    assert not at.exception
+    assert at.session_state["ll_item"] is not None
+    assert _leases(ws) == {"annotator": 1}
+
+
+def test_a_lead_leases_only_after_start_labelling_and_hands_back_on_stop(served):
+    ws, _ = served
+    ws.add_user("lead", role="lead")
+    at = _page("label", "lead")
+    assert not at.exception
+    assert _leases(ws) == {}
+    assert not [k for k in _buttons(at) if k.startswith("label_")]
+    at.button(key="ll_start_labelling").click().run()
+    assert not at.exception
+    item = at.session_state["ll_item"]
+    assert item is not None and _leases(ws) == {"lead": 1}
+    at.button(key=f"label_1_{item.item_id}").click().run()
+    assert not at.exception
+    assert _answers(ws) == [("spam", False)] and _leases(ws) == {"lead": 1}  # the next item
+    at.button(key="ll_stop_labelling").click().run()
+    assert not at.exception
+    assert _leases(ws) == {}
+    assert "ll_start_labelling" in _buttons(at)
+
+
+def _disagree(ws: Workspace, n: int = 12) -> None:
+    """Overlap 2: ``a`` says spam to every item, ``b`` says ham to every other one."""
+    from dataclasses import replace
+
+    from labeling.config import write_config
+
+    ws.config = replace(ws.config, overlap=2)
+    write_config(ws.root, ws.config)
+    for name in ("a", "b"):
+        ws.add_user(name)
+    for k in range(n):
+        for name in ("a", "b"):
+            item = ws.next_item(name)
+            assert item is not None
+            label = "ham" if name == "b" and k % 2 == 0 else "spam"
+            ws.annotate(item.item_id, name, label)
+
+
+def _under_review(at: AppTest) -> tuple[int, int]:
+    """The item the picker shows and the item the card shows (by its decision buttons)."""
+    [picker] = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")]
+    decide = [str(b.key) for b in at.button if str(b.key).startswith("ll_decide_")]
+    cards = {int(key.split("_")[2]) for key in decide}
+    assert len(cards) == 1
+    return int(picker.value), cards.pop()
+
+
+def test_review_picker_and_card_show_the_same_item_after_each_decision(served):
+    ws, _ = served
+    _disagree(ws)
+    ws.add_user("lead", role="lead")
+    at = _page("review", "lead")
+    assert not at.exception
+    picked, card = _under_review(at)
+    assert picked == card
+    order = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")][0].options
+    assert len(order) == 6
+    at.button(key=f"ll_decide_{card}_ham").click().run()
+    assert not at.exception
+    picked, after = _under_review(at)
+    assert picked == after != card
+    decided = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")][0].options
+    assert len(decided) == 5  # the decided item left the list
+    # Choosing another item moves the card with the picker.
+    [picker] = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")]
+    picker.select_index(len(picker.options) - 1).run()
+    assert not at.exception
+    picked, card = _under_review(at)
+    assert picked == card != after
+
+
+def test_a_stale_tab_s_press_gets_a_plain_message(served):
+    ws, _ = served
+    # Two tabs of one annotator show the item they hold; one answers it.
+    first_tab = _page("label", "annotator")
+    second_tab = _page("label", "annotator")
+    item = first_tab.session_state["ll_item"]
+    assert second_tab.session_state["ll_item"].item_id == item.item_id
+    second_tab.button(key=f"label_1_{item.item_id}").click().run()
+    first_tab.button(key=f"label_2_{item.item_id}").click().run()
+    assert not first_tab.exception
+    [warning] = [w.value.replace("\\", "") for w in first_tab.warning]
+    assert f"item {item.external_id} was already answered in another tab" in warning
+    assert "assigned" not in warning and f"item {item.item_id} " not in warning
+    assert _answers(ws) == [("spam", False)]  # the stale press changed nothing
+    now = first_tab.session_state["ll_item"]
+    assert now is not None and now.item_id != item.item_id
+
+
+def test_a_press_for_an_item_no_longer_on_screen_says_so(served):
+    ws, _ = served
+    at = _page("label", "annotator")
+    old = at.session_state["ll_item"]
+    # Two presses on one screen reach the server together (the second before the page has
+    # redrawn): the first answers the item, the second must not be applied, nor be silent.
+    at.button(key=f"label_1_{old.item_id}").click()
+    at.button(key=f"label_2_{old.item_id}").click()
+    at.run()
+    assert not at.exception
+    said = [w.value.replace("\\", "") for w in at.warning]  # shown with Markdown escaped
+    assert said == [
+        f"Not applied: that press was for item {old.external_id}, which is no longer "
+        "on screen; nothing was saved for it."
+    ]
+    assert _answers(ws) == [("spam", False)]
+
+
+def test_the_keyboard_script_survives_streamlit_s_sanitizer():
+    """st.html runs the listener through DOMPurify, which drops a script whose text has a "<"
+    before a letter, "/" or "!" (its mutation-XSS rule): the listener would silently be gone."""
+    import re
+
+    from labeling.app_pages.label import KEYS_SCRIPT
+
+    script = KEYS_SCRIPT.read_text(encoding="utf-8")
+    assert not re.search(r"<[/\w!]", script)
+    assert "window.__labelloopKeys" in script and 'addEventListener("keydown"' in script
+
+
+def test_review_a_second_press_on_a_decided_item_decides_nothing_more(served):
+    from labeling.models import Annotation as Answer
+
+    ws, _ = served
+    _disagree(ws)
+    ws.add_user("lead", role="lead")
+    at = _page("review", "lead")
+    _, card = _under_review(at)
+    # Two presses reach the server together: the first Streamlit runs decides the card's item;
+    # the other, made on the same screen, is not applied to the item that follows it.
+    at.button(key=f"ll_decide_{card}_ham").click()
+    at.button(key=f"ll_decide_{card}_spam").click()
+    at.run()
+    assert not at.exception
+    assert any("no longer under review" in e.value for e in at.error)
+    with Session(ws.engine) as session:
+        decided = session.exec(select(Answer).where(Answer.origin == "adjudication")).all()
+    assert [d.item_id for d in decided] == [card]
+    picked, shown = _under_review(at)
+    assert picked == shown != card

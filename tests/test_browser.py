@@ -142,3 +142,144 @@ def test_data_page_upload_imports_through_the_same_checks(tmp_path):
             wait_idle(page)
     with Workspace.open(tmp_path / "up") as ws:
         assert ws.status()["items"]["pool"] == 2  # the bad file added nothing
+
+
+def _review_workspace(tmp_path, n_items: int = 16):
+    """Overlap 2; ``a`` says spam to every item and ``b`` ham to every other one."""
+    from dataclasses import replace
+
+    from labeling.config import write_config
+
+    ws = Workspace.create(tmp_path / "rev", labels=LABELS, name="review")
+    path = tmp_path / "pool.jsonl"
+    with path.open("w") as handle:
+        for k in range(n_items):
+            handle.write(json.dumps({"id": f"r{k:02d}", "text": f"message {k}"}) + "\n")
+    ws.import_file(path, id_field="id")
+    ws.config = replace(ws.config, overlap=2)
+    write_config(ws.root, ws.config)
+    for name in ("a", "b"):
+        ws.add_user(name)
+    for k in range(n_items):
+        for name in ("a", "b"):
+            item = ws.next_item(name)
+            assert item is not None
+            ws.annotate(item.item_id, name, "ham" if name == "b" and k % 2 == 0 else "spam")
+    ws.close()
+    return tmp_path / "rev"
+
+
+def _review_screen(page) -> tuple[str, str]:
+    """(the item id the picker shows, the item id the card shows)."""
+    shown = page.locator("[data-testid='stSelectbox'] input").first.input_value(timeout=10_000)
+    card = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+            .map((c) => c.innerText.trim()).find((t) => t.startsWith('Item '))"""
+    )
+    return shown.split(":", 1)[0].strip(), card.split("Item ", 1)[1].strip()
+
+
+def test_review_picker_follows_the_card_after_a_decision(tmp_path):
+    root = _review_workspace(tmp_path)
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.sign_in_url)
+        wait_idle(page)
+        page.get_by_role("link", name="Review").click()
+        wait_idle(page, buttons=2)
+        picker, card = _review_screen(page)
+        assert picker == card
+        decided = [card]
+        for key in ("2", "1", "2"):  # decide with the keyboard, three times
+            before = card
+            page.keyboard.press(key)
+            wait_item_change(page, before)
+            wait_idle(page, buttons=2)
+            picker, card = _review_screen(page)
+            assert picker == card, f"the picker shows {picker} while the card shows {card}"
+            assert card not in decided
+            decided.append(card)
+        # Choosing in the picker moves the card.
+        page.locator("[data-testid='stSelectbox']").first.click()
+        options = page.get_by_role("option")
+        options.last.wait_for(timeout=10_000)
+        wanted = options.last.inner_text().split(":", 1)[0].strip()
+        options.last.click()
+        wait_item_change(page, card)
+        wait_idle(page, buttons=2)
+        assert wanted != card and _review_screen(page) == (wanted, wanted)
+    with Workspace.open(root) as ws:
+        assert ws.status()["items"]["pool"] == 16
+
+
+def _stored(root) -> dict[str, list[str | None]]:
+    """Current answers by item external id (a list, to catch an item answered twice)."""
+    ws = Workspace.open(root)
+    with Session(ws.engine) as session:
+        rows = session.exec(
+            select(Item.external_id, Annotation.label)
+            .join(Annotation, col(Annotation.item_id) == col(Item.id))
+            .where(col(Annotation.superseded_by).is_(None))
+        ).all()
+    ws.close()
+    found: dict[str, list[str | None]] = {}
+    for external_id, label in rows:
+        found.setdefault(external_id, []).append(label)
+    return found
+
+
+def _note(page, wanted: str) -> str:
+    """The keyboard's note (wrong key, press not applied), once it says ``wanted``."""
+    note = page.locator("#ll-key-note", has_text=wanted)
+    note.wait_for(state="visible", timeout=10_000)
+    return str(note.inner_text())
+
+
+def test_keyboard_number_pad_gap_presses_wrong_keys(served_workspace):
+    root, tokens = served_workspace
+    given: dict[str, str] = {}
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{server.url}?token={tokens['ann']}")
+        wait_idle(page, buttons=4)
+        # The number pad labels like the digit row.
+        current = item_id(page)
+        given[current] = LABELS[1]
+        current = _press(page, "Numpad2", current)
+        given[current] = LABELS[0]
+        current = _press(page, "Numpad1", current)
+        # A key that means nothing here says so, and changes nothing.
+        wait_idle(page, buttons=4)
+        page.keyboard.press("7")
+        assert _note(page, "Key 7") == "Key 7 does nothing here (1-2 label, S skips, U undoes)."
+        page.keyboard.press("x")
+        assert _note(page, "Key X").startswith("Key X does nothing here")
+        assert item_id(page) == current
+        # A press made as soon as the next text shows (its buttons not drawn yet) is applied
+        # to that item, not lost: press, wait only for the text to change, press again.
+        for n in range(8):
+            key = "1" if n % 2 == 0 else "2"
+            given[current] = LABELS[int(key) - 1]
+            page.keyboard.press(key)
+            wait_item_change(page, current)
+            current = item_id(page)
+        wait_idle(page, buttons=4)
+        # After a click on the sidebar's toggle (focus on it), keys still label.
+        page.get_by_text("Show the model's guess").click()
+        wait_idle(page, buttons=4)
+        given[current] = LABELS[1]
+        current = _press(page, "2", current)
+        # Two presses at once on one item: the first answers it, the second is not applied
+        # to the next item (never seen), and a note says so.
+        given[current] = LABELS[0]
+        page.keyboard.press("1")
+        page.keyboard.press("2")
+        assert _note(page, "Key 2") == (
+            "Key 2 was not applied: it was pressed on the screen before, ahead of this item."
+        )
+        wait_item_change(page, current)
+        wait_idle(page, buttons=4)
+        unanswered = item_id(page)
+    stored = _stored(root)
+    assert stored == {k: [v] for k, v in given.items()}
+    assert unanswered not in stored

@@ -129,3 +129,80 @@ def test_texts_are_non_empty_and_stripped(data: demo_data.DemoData) -> None:
         assert text, row["id"]
         assert text == text.strip(), row["id"]
         assert "\n" not in text and "\r" not in text, row["id"]
+
+
+# ---------------------------------------------------------------------------------------------
+# `labelloop demo`: the workspace it builds shows the loop turned once.
+
+
+def _readme_demo_paragraph() -> str:
+    text = (DEMO_DIR.parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("builds a demo workspace in `labelloop-demo/`")
+    paragraph = text[start : text.index("`.ci/setup` installs", start)]
+    return " ".join(paragraph.replace("`", "").split())
+
+
+def test_demo_next_steps_are_the_readme_s() -> None:
+    from labeling.demo import next_steps
+
+    readme = _readme_demo_paragraph()
+    for step in next_steps("labelloop-demo"):
+        assert step in readme, f"the README's demo paragraph does not say: {step}"
+
+
+def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatch) -> None:
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from labeling import Workspace, lfs, rounds
+    from labeling.demo import DEMO_RULES, SIMULATED_ANSWERS, build_demo, next_steps
+
+    root = tmp_path / "labelloop-demo"
+    started = time.monotonic()
+    info = build_demo(root, db_url=db_url)
+    seconds = time.monotonic() - started
+    loop = info["loop"]
+    assert info["created"] and loop is not None
+    assert loop["rules"] == [name for name, _, _ in DEMO_RULES]
+    assert loop["votes"] > 500 and loop["weak_labels"] > 500
+    assert loop["round_status"] == "succeeded" and loop["promoted"]
+    assert loop["gold_macro_f1"] > 0.6
+    status = info["status"]
+    assert status["items"]["pool"] == 2400 and status["items"]["gold"] == 200
+    assert status["annotations"] == SIMULATED_ANSWERS
+    for step in next_steps(root):
+        assert " ".join(step.split()) in " ".join(info["message"].split())
+    print(f"demo build: {seconds:.1f} s")  # reported with -s; the README quotes the CPU time
+
+    with Workspace.open(root, db_url=db_url) as ws:
+        [round_] = rounds.list_rounds(ws)
+        assert round_.promoted and round_.n_human > 0
+        assert {row["name"] for row in lfs.list_lfs(ws)} == set(loop["rules"])
+        ws.add_user("newcomer", role="admin")
+
+    # The pages a newcomer opens first are not empty.
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(root))
+    if db_url:
+        monkeypatch.setenv("LABELLOOP_DB", db_url)
+    else:
+        monkeypatch.delenv("LABELLOOP_DB", raising=False)
+
+    def page(module: str) -> AppTest:
+        script = f"from labeling.app_pages import {module}\n{module}.render()\n"
+        at = AppTest.from_string(script, default_timeout=60)
+        at.session_state["ll_user"] = "newcomer"
+        at.run()
+        assert not at.exception, module
+        return at
+
+    assert len(page("lfs").dataframe) >= 1
+    assert any(m.value == f"round {round_.id}" for m in page("model").metric)
+    assert page("metrics").metric
+
+    # Building again reuses the workspace: no second round, no second copy of the rules.
+    again = build_demo(root, db_url=db_url)
+    assert not again["created"] and again["loop"] is None
+    assert again["status"]["annotations"] == SIMULATED_ANSWERS
+    with Workspace.open(root, db_url=db_url) as ws:
+        assert len(rounds.list_rounds(ws)) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from labeling.learner import (
     NotEnoughLabels,
@@ -12,6 +14,7 @@ from labeling.learner import (
     make_classifier,
     predict_proba,
     train,
+    weak_sample_weights,
 )
 
 
@@ -77,3 +80,25 @@ def test_chunked_probabilities_equal_one_pass(data):
     np.testing.assert_allclose(
         predict_proba(model, X, chunk_rows=2, rows=rows), model.predict_proba(X[rows])
     )
+
+
+@given(
+    confidence=st.lists(st.floats(0.0, 1.0), max_size=60),
+    n_human=st.integers(0, 40),
+    weight=st.floats(0.01, 0.99),
+    balance=st.sampled_from([0.0, 0.5, 1.0, 2.0, 10.0]),
+)
+def test_weak_labels_together_weigh_at_most_balance_times_the_human_labels(
+    confidence, n_human, weight, balance
+):
+    conf = np.array(confidence, dtype=np.float64)
+    weights = weak_sample_weights(conf, weak_weight=weight, n_human=n_human, weak_balance=balance)
+    plain = weight * conf
+    assert weights.shape == conf.shape
+    assert np.all(weights <= plain + 1e-12) and np.all(weights >= 0)
+    if n_human == 0 or balance == 0 or plain.sum() <= balance * n_human:
+        np.testing.assert_allclose(weights, plain)  # no cap: weight x confidence
+    else:
+        assert weights.sum() == pytest.approx(balance * n_human)
+        # scaled, not clipped: the more confident weak label still weighs more
+        np.testing.assert_allclose(weights * plain.sum(), plain * weights.sum(), atol=1e-9)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -231,3 +232,42 @@ def test_round_nice_is_a_setting_with_a_range(tmp_path):
     path.write_text(path.read_text().replace("round_nice = 10", "round_nice = 25"))
     with pytest.raises(Exception, match="round_nice"):
         load_config(tmp_path / "ws")
+
+
+def test_a_round_whose_store_goes_away_is_marked_failed_with_the_reason_once_it_is_back(
+    tmp_path, request
+):
+    """PostgreSQL stops mid-round (as in a restart): the round's own process records the real
+    reason as soon as the server is back, instead of leaving the round `running` until a
+    later check finds its heartbeat stale."""
+    if request.config.getoption("--backend") == "sqlite":
+        pytest.skip("needs a PostgreSQL server to stop and start (run with --backend all)")
+    from tests import pgserver
+
+    server = pgserver.start()  # its own server: the shared one must not stop
+    try:
+        ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=server.url("postgres"))
+        common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
+        ws.import_file(FILES[0], label_field="CLASS", **common)
+        ws.import_file(FILES[4], label_field="CLASS", split="gold", **common)
+        queued = rounds.queue_round(ws, trigger="test")
+        assert rounds.claim_queued(ws) == queued.id
+        restarted: list[threading.Thread] = []
+
+        def stage(text: str) -> None:
+            if text == "reading labels" and not restarted:
+                server.halt()
+                back = threading.Thread(target=lambda: (time.sleep(3), server.resume()))
+                back.start()
+                restarted.append(back)
+
+        done = rounds.run_round(ws, queued.id, progress=stage)
+        restarted[0].join()
+        assert done.status == "failed"
+        assert "OperationalError" in done.error
+        assert done.finished_at is not None and done.stage is None
+        assert rounds.recover(ws) == []  # nothing left for a later check to find
+        assert rounds.retrain(ws).status == "succeeded"  # and the next round runs
+        ws.close()
+    finally:
+        server.stop()

@@ -125,6 +125,79 @@ def _export_section(user: UserSession) -> None:
         )
 
 
+def _removal_section(user: UserSession) -> None:
+    st.subheader("Remove items")
+    st.caption(
+        "Removed items leave the queue, rounds, metrics and export; their answers stay, and "
+        "Restore brings them back as they were. Choose a whole import or list external ids."
+    )
+    batches = user.import_batches()
+    if batches:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "import": b.batch_id,
+                        "file": b.source_name,
+                        "split": b.split,
+                        "items": b.imported,
+                        "removed": b.removed,
+                        "imported at": f"{b.created_at:%Y-%m-%d %H:%M}",
+                    }
+                    for b in batches
+                ]
+            ),
+            hide_index=True,
+            key="ll_batches",
+        )
+    cols = st.columns([3, 2])
+    choice = cols[0].selectbox(
+        "Import",
+        [None, *[b.batch_id for b in batches]],
+        format_func=lambda k: (
+            "(list ids instead)"
+            if k is None
+            else next(
+                f"{b.batch_id}: {b.source_name} ({b.imported:,} items)"
+                for b in batches
+                if b.batch_id == k
+            )
+        ),
+        key="ll_remove_batch",
+    )
+    typed = cols[1].text_area(
+        "External ids", key="ll_remove_ids", help="One per line, or separated by commas."
+    )
+    ids = [part.strip() for part in typed.replace(",", "\n").splitlines() if part.strip()]
+    what = (
+        f"import {choice}"
+        if choice is not None
+        else f"{len(ids):,} listed item{'s' if len(ids) != 1 else ''}"
+    )
+    chosen = choice is not None or bool(ids)
+    buttons = st.columns(3)
+    if buttons[0].button("Remove...", key="ll_remove_ask", disabled=not chosen):
+        st.session_state["ll_remove_pending"] = (choice, ids)
+    if buttons[1].button("Restore", key="ll_restore", disabled=not chosen):
+        try:
+            report = user.restore_items(None if choice is not None else ids, batch=choice)
+        except LabelloopError as exc:
+            st.error(common.plain(exc))
+        else:
+            st.success(f"Restored {report.changed:,} of the {what}.")
+    pending = st.session_state.get("ll_remove_pending")
+    if pending is not None and pending == (choice, ids):
+        st.warning(f"Remove {what}? Their answers are kept and Restore undoes it.")
+        if buttons[2].button("Yes, remove", key="ll_remove_confirm", type="primary"):
+            st.session_state.pop("ll_remove_pending", None)
+            try:
+                report = user.remove_items(None if choice is not None else ids, batch=choice)
+            except LabelloopError as exc:
+                st.error(common.plain(exc))
+            else:
+                st.success(f"Removed {report.changed:,} of the {what}.")
+
+
 def render() -> None:
     user = common.require_user()
     if not user.can("engineer"):
@@ -141,3 +214,5 @@ def render() -> None:
     _import_section(user)
     st.divider()
     _export_section(user)
+    st.divider()
+    _removal_section(user)

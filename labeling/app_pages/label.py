@@ -1,11 +1,16 @@
 """The Label page: one item at a time, labelled with the keyboard.
 
-Keys: 1-9 label in the toml's label order, S skip, U undo. Two rules keep rapid presses
-honest (see the notes on Streamlit callbacks in docs/ui.md):
+Keys: 1-9 label in the toml's label order (the number pad too), S skip, U undo. The keys are
+owned by a small listener shipped beside this module (``label_keys.js``): Streamlit's button
+shortcuts match key codes (no number pad) and lose a press made while the page redraws, since
+the next item's text appears before its buttons. The listener holds such a press until the page
+has settled and applies it if the item it was made on is still on screen; otherwise, and for a
+key that means nothing here, it shows a note. Two rules keep presses honest on the server too
+(see the notes on Streamlit callbacks in docs/ui.md):
 
-* buttons are keyed by item and carry the item id, and a callback ignores a press for an item
-  that is no longer the one in front of the annotator, so a press made on an old screen is
-  never applied to a new item;
+* buttons are keyed by item and carry the item id, and a callback does not apply a press for an
+  item that is no longer the one in front of the annotator (it says so instead), so a press
+  made on an old screen is never applied to a new item;
 * a callback does its ``st.session_state`` reads and writes first and the database write last,
   with no Streamlit call after it. The next item comes back from the same transaction as the
   answer (it is leased there: the pre-fetch) and is handed to the next run through a plain
@@ -15,13 +20,15 @@ honest (see the notes on Streamlit callbacks in docs/ui.md):
 
 from __future__ import annotations
 
+import contextlib
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import streamlit as st
 
 from labeling.app_pages import common
-from labeling.errors import LabelloopError
+from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
 from labeling.queue import QueueItem
 from labeling.services import UserSession
 
@@ -29,7 +36,11 @@ ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
 BOX_KEY = "ll_box"
 HINT_KEY = "ll_hint"
+LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
+KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
+# The keyboard listener, as shipped with the package: our own code, never data.
+KEYS_HTML = f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>"
 
 
 def _box() -> dict[str, Any]:
@@ -45,14 +56,20 @@ def _elapsed_ms(state: Any) -> int | None:
     return None if shown is None else max(0, int((time.monotonic() - shown) * 1000))
 
 
-def _on_answer(item_id: int, label: str | None) -> None:
+def _on_answer(item_id: int, label: str | None, external_id: str) -> None:
     """Label (or skip, when ``label`` is None) the item on screen, then fetch the next one."""
     state = st.session_state
     item = state.get(ITEM_KEY)
-    if item is None or item.item_id != item_id:
-        return  # a press made on a screen that is gone: drop it
-    duration = _elapsed_ms(state)
     box = _box()
+    if item is None or item.item_id != item_id:
+        # A press made on a screen that is gone (a click on the buttons of the item before):
+        # never applied to the item now on screen, and never dropped without a word.
+        box["problem"] = (
+            f"Not applied: that press was for item {external_id}, which is no longer on "
+            "screen; nothing was saved for it."
+        )
+        return
+    duration = _elapsed_ms(state)
     user = common.current_user()
     state[ITEM_KEY] = None
     state[SHOWN_KEY] = None
@@ -66,6 +83,14 @@ def _on_answer(item_id: int, label: str | None) -> None:
         else:
             box["next"] = user.answer(item_id, label, duration_ms=duration)
             box["flash"] = ("labelled", f"{item.external_id} → {label}")
+    except NotLeased:
+        # Another tab or window of this person answered it, or the hold ran out and the item
+        # went to someone else: the next run shows what to label now.
+        box["problem"] = (
+            f"Not saved: item {item.external_id} was already answered in another tab or window, "
+            "or your hold on it ran out and it went to someone else. "
+            "Here is the item to label now."
+        )
     except LabelloopError as exc:
         box["problem"] = str(exc)
 
@@ -81,6 +106,8 @@ def _on_undo() -> None:
     try:
         box["next"] = user.undo()
         box["flash"] = ("undo", "")
+    except NothingToUndo:
+        box["problem"] = "There is no earlier answer to go back to."
     except LabelloopError as exc:
         box["problem"] = str(exc)
 
@@ -157,7 +184,7 @@ def _buttons(user: UserSession, item: QueueItem) -> None:
                     common.plain(name),  # a label is shown as written, never as Markdown
                     key=f"label_{number}_{item.item_id}",
                     on_click=_on_answer,
-                    args=(item.item_id, name),
+                    args=(item.item_id, name, item.external_id),
                     shortcut=str(number) if number <= 9 else None,
                     type="primary" if item.previous_label == name else "secondary",
                     width="stretch",
@@ -167,7 +194,7 @@ def _buttons(user: UserSession, item: QueueItem) -> None:
             "Skip",
             key=f"skip_{item.item_id}",
             on_click=_on_answer,
-            args=(item.item_id, None),
+            args=(item.item_id, None, item.external_id),
             shortcut="s",
             icon=":material/skip_next:",
             width="stretch",
@@ -207,13 +234,62 @@ def _empty(user: UserSession) -> None:
     )
 
 
+def _on_start() -> None:
+    st.session_state[LABELLING_KEY] = True
+
+
+def _on_stop() -> None:
+    """Leave labelling: hand back the item on screen, so it goes to someone else now."""
+    state = st.session_state
+    state[LABELLING_KEY] = False
+    state[ITEM_KEY] = None
+    state[SHOWN_KEY] = None
+    _box().clear()
+    user = common.current_user()
+    # No Streamlit call below this line (see the module docstring).
+    # Deactivated meanwhile: deactivation has handed their items back already.
+    if user is not None:
+        with contextlib.suppress(UnknownAnnotator):
+            user.release_items()
+
+
+def _not_labelling() -> None:
+    """What engineers, leads and admins see until they choose to label: no lease is taken."""
+    st.title("Label")
+    st.write(
+        "Labelling takes the next item from the queue and holds it for you "
+        "(no one else gets it while you hold it), so it starts only when you ask."
+    )
+    st.button(
+        "Start labelling",
+        key="ll_start_labelling",
+        on_click=_on_start,
+        type="primary",
+        icon=":material/play_arrow:",
+    )
+
+
 def render() -> None:
     user = common.require_user()
+    annotator = user.role() == "annotator"
+    if not annotator and not st.session_state.get(LABELLING_KEY):
+        _not_labelling()
+        return
     st.session_state.setdefault(HINT_KEY, False)
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
-        st.caption("Keys: 1-9 label · S skip · U undo")
+        st.caption("Keys: 1-9 label (the number pad too) · S skip · U undo")
+        if not annotator:
+            st.button(
+                "Stop labelling",
+                key="ll_stop_labelling",
+                on_click=_on_stop,
+                icon=":material/stop:",
+                help="Hands the item on screen back to the queue.",
+            )
     _label_area(user)
+    with st.container(key="ll_keys"):  # the listener acts only while this marker is on the page
+        st.html(KEYS_HTML, unsafe_allow_javascript=True)
 
 
 @st.fragment

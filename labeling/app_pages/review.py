@@ -32,18 +32,46 @@ EXPLAIN = {
     "likely_error": "Labels cleanlab's find_label_issues flags on out-of-sample probabilities "
     "(latest round).",
 }
-PICK_KEY = "ll_review_pick"
+ITEM_KEY = "ll_review_item"  # the item under review: the one source of truth
+ORDER_KEY = "ll_review_order"  # the list as last shown, to find the item after a decided one
 DONE_KEY = "ll_review_done"
 
 
 def _decide(user: UserSession, item_id: int, label: str) -> None:
-    """Button callback: session state first, store last (UI_NOTES)."""
-    st.session_state[DONE_KEY] = (item_id, label)
-    st.session_state.pop(PICK_KEY, None)
+    """Button callback: session state first, store last (UI_NOTES).
+
+    A press for an item that is no longer under review (an old screen) is not applied. After a
+    decision the item under review moves to the one after it in the list, so the picker and
+    the card change together.
+    """
+    state = st.session_state
+    if state.get(ITEM_KEY) != item_id:
+        state[DONE_KEY] = (item_id, "error: that item is no longer under review; nothing decided")
+        return
+    order: list[int] = state.get(ORDER_KEY) or []
+    at = order.index(item_id) if item_id in order else len(order)
+    # The next item down the list, else the one above (the list's last item was decided).
+    state[ITEM_KEY] = next(iter(order[at + 1 :] or order[:at][::-1]), None)
+    state[DONE_KEY] = (item_id, label)
     try:
         user.adjudicate(item_id, label)
     except LabelloopError as exc:
-        st.session_state[DONE_KEY] = (item_id, f"error: {exc}")
+        state[ITEM_KEY] = item_id
+        state[DONE_KEY] = (item_id, f"error: {exc}")
+
+
+def _picked(key: str) -> None:
+    st.session_state[ITEM_KEY] = st.session_state.get(key)
+
+
+def _under_review(entries: list[dict[str, Any]]) -> int:
+    """The item under review in this list: the one chosen, else the list's first."""
+    ids: list[int] = [e["item_id"] for e in entries]
+    chosen = st.session_state.get(ITEM_KEY)
+    current = chosen if chosen in ids else ids[0]
+    st.session_state[ITEM_KEY] = current
+    st.session_state[ORDER_KEY] = ids
+    return int(current)
 
 
 def _detail(user: UserSession, entry: dict[str, Any]) -> None:
@@ -120,12 +148,18 @@ def render() -> None:
         st.info("Nothing to review in this list.")
         return
     by_id = {e["item_id"]: e for e in entries}
-    pick = st.selectbox(
+    current = _under_review(entries)
+    # The picker shows the item under review. Its key names that item, so when a decision (or
+    # a list change) moves the item under review, a new picker is drawn on it rather than the
+    # browser keeping the old choice on screen.
+    key = f"ll_review_pick_{kind}_{current}"
+    st.selectbox(
         f"Item ({len(entries):,} shown, most suspicious first)",
         list(by_id),
+        index=list(by_id).index(current),
         format_func=lambda i: f"{by_id[i]['id']}: {by_id[i]['text'][:90]}",
-        key=PICK_KEY,
+        key=key,
+        on_change=_picked,
+        args=(key,),
     )
-    if pick is None:
-        return
-    _detail(user, by_id[pick])
+    _detail(user, by_id[current])
