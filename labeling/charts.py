@@ -11,8 +11,14 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from labeling.figures import COVERAGE_FIGURES
+
 WIDTH = 420
 HEIGHT = 260
+# d3 formats, as labeling.figures writes the same figures in text: counts as whole numbers
+# with separators, shares with one decimal (axis ticks as whole percentages).
+COUNT = ",d"
+SHARE = ".1%"
 
 
 def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
@@ -23,9 +29,22 @@ def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
         alt.Chart(pd.DataFrame(points), title="Learning curve")
         .mark_line(point=True)
         .encode(
-            x=alt.X("labels:Q", title="human-labelled items"),
-            y=alt.Y("macro_f1:Q", title="macro-F1", scale=alt.Scale(domain=[0, 1])),
-            tooltip=["round", "labels", alt.Tooltip("macro_f1:Q", format=".3f")],
+            x=alt.X(
+                "labels:Q",
+                title="human-labelled items",
+                axis=alt.Axis(format=COUNT, tickMinStep=1),
+            ),
+            y=alt.Y(
+                "macro_f1:Q",
+                title="macro-F1",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format=".1f"),
+            ),
+            tooltip=[
+                alt.Tooltip("round:Q", format="d"),
+                alt.Tooltip("labels:Q", format=COUNT),
+                alt.Tooltip("macro_f1:Q", format=".3f"),
+            ],
         )
         .properties(width=WIDTH, height=HEIGHT)
     )
@@ -33,10 +52,10 @@ def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
 
 def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
     rows = [
-        {"round": r["round"], "kind": kind, "share": r.get(kind)}
+        {"round": r["round"], "kind": name, "share": r.get(key)}
         for r in summary["coverage"]["rounds"]
-        for kind in ("human", "lf", "weak", "combined")
-        if r.get(kind) is not None
+        for key, name, _text in COVERAGE_FIGURES
+        if r.get(key) is not None
     ]
     if len({r["round"] for r in rows}) < 2:
         return None
@@ -46,8 +65,8 @@ def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
         .encode(
             x=alt.X("round:O", title="round"),
             y=alt.Y("share:Q", title="share of pool", axis=alt.Axis(format="%")),
-            color=alt.Color("kind:N", title=None, sort=["combined", "human", "weak", "lf"]),
-            tooltip=["round", "kind", alt.Tooltip("share:Q", format=".1%")],
+            color=alt.Color("kind:N", title=None, sort=[name for _, name, _ in COVERAGE_FIGURES]),
+            tooltip=["round", "kind", alt.Tooltip("share:Q", format=SHARE)],
         )
         .properties(width=WIDTH, height=HEIGHT)
     )
@@ -55,8 +74,9 @@ def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
 
 def coverage_per_class(summary: dict[str, Any]) -> alt.Chart | None:
     per_class = summary["coverage"]["per_class"]
+    names = {key: name for key, name, _text in COVERAGE_FIGURES}
     rows = [
-        {"class": label, "source": source, "share": values[source]}
+        {"class": label, "source": names[source], "share": values[source]}
         for label, values in per_class.items()
         for source in ("human", "weak")
     ]
@@ -70,7 +90,7 @@ def coverage_per_class(summary: dict[str, Any]) -> alt.Chart | None:
             yOffset=alt.YOffset("source:N"),
             x=alt.X("share:Q", title="share of pool", axis=alt.Axis(format="%")),
             color=alt.Color("source:N", title=None),
-            tooltip=["class", "source", alt.Tooltip("share:Q", format=".1%")],
+            tooltip=["class", "source", alt.Tooltip("share:Q", format=SHARE)],
         )
         .properties(width=WIDTH, height=alt.Step(16))
     )
@@ -123,7 +143,7 @@ def agreement_matrix(summary: dict[str, Any]) -> alt.LayerChart | None:
         y="annotator",
         value="kappa",
         title="Cohen's kappa between annotators",
-        fmt=".2f",
+        fmt=".3f",  # as labeling.figures.score writes kappa in the tables
         order=names,
     )
 
@@ -165,7 +185,7 @@ def gold_by_annotator(summary: dict[str, Any]) -> alt.Chart | None:
     encode = {
         "y": alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         "color": alt.Color("annotator:N", title=None),
-        "tooltip": ["annotator", "day", "items", alt.Tooltip("accuracy:Q", format=".0%")],
+        "tooltip": ["annotator", "day", "items", alt.Tooltip("accuracy:Q", format=SHARE)],
     }
     if len(days) < 2:
         chart = base.mark_bar().encode(x=alt.X("annotator:N", title=None), **encode)
@@ -199,7 +219,7 @@ def class_mix(summary: dict[str, Any]) -> alt.Chart | None:
             y=alt.Y("source:N", title=None),
             row=alt.Row("class:N", title=None, sort=model["labels"]),
             color=alt.Color("source:N", title=None, legend=None),
-            tooltip=["class", "source", alt.Tooltip("share:Q", format=".1%")],
+            tooltip=["class", "source", alt.Tooltip("share:Q", format=SHARE)],
         )
         .properties(width=WIDTH - 60, height=40)
     )

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from labeling import figures
 from labeling.errors import BadInput, LabelloopError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -400,6 +401,8 @@ def status(
 
     --json carries every number under the keys documented in docs/status.md.
     """
+    from labeling.quality import drift_check  # heavy (pandas, scikit-learn): only here
+
     with _open(workspace, db) as ws:
         info = ws.status(metrics=True)
     if as_json:
@@ -411,20 +414,15 @@ def status(
     model = info["model"]
     promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)
 
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
-
-    def num(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
+    pct, num = figures.share, figures.score
     review = quality["review"]["counts"]
     lines = [
-        f"  coverage:    people {pct(cover['human'])}, LFs {pct(cover['lf'])}, "
-        f"weak {pct(cover['weak'])}, combined {pct(cover['combined'])}",
-        f"  gold checks: {quality['gold']['n']:,} answers, accuracy "
+        "  coverage:    "
+        + "; ".join(f"{name} {pct(cover[key])}" for key, name, _text in figures.COVERAGE_FIGURES),
+        f"  gold checks: {figures.plural(quality['gold']['n'], 'current answer')}, accuracy "
         f"{pct(quality['gold']['accuracy'])}",
         f"  agreement:   Krippendorff's alpha {num(quality['agreement']['alpha'])} on "
-        f"{quality['agreement']['alpha_items']:,} items",
+        f"{figures.plural(quality['agreement']['alpha_items'], 'pool item')}",
         "  model:       "
         + (
             f"round {promoted['round']}, macro-F1 {num(promoted['macro_f1'])} "
@@ -437,20 +435,20 @@ def status(
         f"  stopping:    {info['stopping']['message']}",
     ]
     lines += [
-        f"  warning:     drift in import {d['batch']} ({d['source']}): {d['message']}"
-        for d in info["drift"]
-        if d.get("drifted")
+        f"  warning:     {drift_check(d)} {d['message']}" for d in info["drift"] if d.get("drifted")
     ]
+    lines += [f"  drift:       {drift_check(d)}" for d in info["drift"] if not d.get("drifted")]
     typer.echo(
         f"Workspace {info['workspace']} ({info['database']})\n"
         f"  labels:      {', '.join(info['labels'])}\n"
         f"  items:       {items['total']:,} ({items['pool']:,} pool, {items['gold']:,} gold)\n"
-        f"  labelled:    {items['labelled']:,} of {items['pool']:,} pool items "
-        f"({info['coverage']['human']:.1%})\n"
-        f"  annotations: {info['annotations']:,} current labels, {info['skips']:,} skips\n"
+        f"  labelled:    {items['labelled']:,} of {figures.plural(items['pool'], 'pool item')} "
+        f"have a current label\n"
+        f"  annotations: {figures.plural(info['annotations'], 'current label')}, "
+        f"{figures.plural(info['skips'], 'skip')}\n"
         f"  by label:    "
         + ", ".join(f"{k} {v:,}" for k, v in info["annotations_by_label"].items())
-        + f"\n  annotators:  {info['annotators']:,} active\n"
+        + f"\n  people:      {figures.people(info['people_by_role'])} (active)\n"
         f"  rounds:      {info['rounds']:,}\n" + "\n".join(lines)
     )
 
@@ -1117,13 +1115,19 @@ def lf_label(
         return
     if report["message"]:
         typer.echo(f"note: {report['message']}", err=True)
-    gold = report["gold_accuracy"]
     human = report["human_accuracy"]
+    weak_gold_words = figures.weak_gold_words
     typer.echo(
-        f"{report['model']} over {report['lfs']} LFs: {report['weak_labels']:,} weak labels, "
-        f"pool coverage {report['coverage']:.1%}"
-        + (f"; gold accuracy {gold:.3f} on {report['gold_n']}" if gold is not None else "")
-        + (f"; agrees with humans {human:.3f} on {report['human_n']}" if human is not None else "")
+        f"{report['model']} over {figures.plural(report['lfs'], 'LF')}: "
+        f"{figures.plural(report['weak_labels'], 'weak label')} (any confidence), "
+        f"{figures.share(report['coverage'])} of the pool"
+        + (f"; {weak_gold_words(report)}" if report["gold_n"] else "")
+        + (
+            "; agrees with people on "
+            + figures.right_of(report["human_correct"], report["human_n"])
+            if human is not None
+            else ""
+        )
     )
 
 
@@ -1161,8 +1165,11 @@ def lf_analyze(
         )
     totals = report["totals"]
     typer.echo(
-        f"Pool coverage: LFs {totals['lfs']:.1%}, humans {totals['humans']:.1%}, "
-        f"weak labels {totals['weak']:.1%}, combined {totals['combined']:.1%}."
+        "Pool coverage: "
+        + "; ".join(
+            f"{name} {figures.share(totals[key])}" for key, name, _text in figures.COVERAGE_FIGURES
+        )
+        + f" (confident: at least weak_threshold {totals['weak_threshold']})."
     )
 
 

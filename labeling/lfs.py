@@ -34,7 +34,7 @@ from sqlalchemy import delete, func
 from sqlalchemy import text as sql
 from sqlmodel import col, select
 
-from labeling import db
+from labeling import db, quality
 from labeling.errors import BadInput, LabelloopError
 from labeling.importer import _bulk_insert
 from labeling.models import Item, LabelingFunction, LFVote, SchemaInfo, WeakLabel, utcnow
@@ -723,6 +723,7 @@ def votes(ws: Workspace) -> Votes:
 def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
     """Fit the label model on the stored votes; store each item's weak label and confidence."""
     from weak_supervision import estimate_class_balance, fit_label_model, gold_accuracy
+    from weak_supervision.analysis import weak_label_gold_accuracy
     from weak_supervision.errors import LabelModelError
 
     with db.read_session(ws.engine) as session:
@@ -764,6 +765,7 @@ def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
         "weak_labels": len(records),
         "class_balance": None if balance is None else [round(float(b), 4) for b in balance],
         "gold_accuracy": None,
+        "gold_correct": None,
         "gold_n": int(gold_rows.sum()),
         "human_accuracy": (
             round(human_hits / int((human_rows & covered).sum()), 6)
@@ -771,10 +773,15 @@ def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
             else None
         ),
         "human_n": int((human_rows & covered).sum()),
+        "human_correct": human_hits,
     }
     if gold_rows.any():
         scored = gold_accuracy(weak, v.gold, seed=0)
         report["gold_accuracy"] = round(float(scored["accuracy"]), 6)
+        report["gold_correct"] = int(scored["correct"])
+    # The same gold items, counting only those with a weak label (no tie, some LF voted):
+    # the figure to read next to the LF table's right/gold counts.
+    report |= weak_label_gold_accuracy(weak.labels, v.gold)
     return report
 
 
@@ -783,7 +790,7 @@ def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
 
 def analyze(ws: Workspace) -> dict[str, Any]:
     """Per-LF polarity, coverage, overlaps, conflicts, accuracy (with counts), faults; totals."""
-    from weak_supervision import analyze_lfs, coverage_totals
+    from weak_supervision import analyze_lfs
 
     loaded = load(ws)
     v = votes(ws)
@@ -801,12 +808,12 @@ def analyze(ws: Workspace) -> dict[str, Any]:
         record["kind"] = v.kinds.get(record["lf"])
         record["file"] = loaded.files.get(record["lf"])
     with db.read_session(ws.engine) as session:
-        weak_rows = dict(session.exec(select(WeakLabel.item_id, WeakLabel.label)).all())
-    index = {label: k for k, label in enumerate(ws.labels)}
-    weak = np.array(
-        [index.get(weak_rows.get(int(i), ""), -1) for i in v.item_ids[pool]], dtype=np.int64
-    )
-    totals = coverage_totals(v.L[pool], ws.labels, human=v.human[pool], weak=weak)
+        totals = quality.coverage(session, ws.labels, ws.config.weak_threshold)
+    # The names lf analyze --json used before the figures had one definition, kept for
+    # scripts: the same numbers under their old keys.
+    totals |= {"items": totals["pool"], "lfs": totals["lf"], "humans": totals["human"]}
+    for shares in totals["per_class"].values():
+        shares |= {"lfs": shares["lf"], "humans": shares["human"]}
     return {"lfs": records, "totals": totals, "errors": loaded.errors}
 
 

@@ -36,6 +36,7 @@ from sqlmodel import Session, col, select
 
 from labeling import db
 from labeling.errors import BadInput, UnknownLabel
+from labeling.figures import plural, score
 from labeling.models import (
     ADJUDICATION,
     SYSTEM_ROLE,
@@ -49,6 +50,7 @@ from labeling.models import (
     WeakLabel,
     utcnow,
 )
+from weak_supervision import coverage_totals
 
 if TYPE_CHECKING:
     from labeling.workspace import Workspace
@@ -296,17 +298,41 @@ def agreement(
     }
 
 
-def throughput(session: Session) -> dict[str, dict[str, Any]]:
-    """Per annotator, over every answer they gave (superseded ones included: work done)."""
+def current_answer_counts(
+    session: Session, *, annotator_id: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """Annotator id -> (current labels, current skips): answers not superseded since.
+
+    The one definition of "labels" a person has now (My stats, the Metrics and report
+    tables' "current labels"); an answer changed by undo or relabelling counts once.
+    """
+    query = (
+        select(Annotation.annotator_id, col(Annotation.label).is_(None), func.count())
+        .where(col(Annotation.superseded_by).is_(None), Annotation.origin == "human")
+        .group_by(col(Annotation.annotator_id), col(Annotation.label).is_(None))
+    )
+    if annotator_id is not None:
+        query = query.where(Annotation.annotator_id == annotator_id)
+    found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for who, is_skip, n in session.exec(query).all():
+        found[who][1 if is_skip else 0] += n
+    return {who: (labels, skips) for who, (labels, skips) in found.items()}
+
+
+def throughput(session: Session, *, annotator_id: int | None = None) -> dict[str, dict[str, Any]]:
+    """Per annotator: work done over every answer given (superseded ones included), and the
+    current labels and skips (:func:`current_answer_counts`, as on My stats)."""
     people = _people(session)
-    rows = session.exec(
-        select(
-            Annotation.annotator_id,
-            Annotation.skipped,
-            Annotation.duration_ms,
-            Annotation.created_at,
-        ).where(Annotation.origin == "human")
-    ).all()
+    current = current_answer_counts(session, annotator_id=annotator_id)
+    query = select(
+        Annotation.annotator_id,
+        Annotation.skipped,
+        Annotation.duration_ms,
+        Annotation.created_at,
+    ).where(Annotation.origin == "human")
+    if annotator_id is not None:
+        query = query.where(Annotation.annotator_id == annotator_id)
+    rows = session.exec(query).all()
     grouped: dict[str, list[tuple[bool, int | None, Any]]] = defaultdict(list)
     for annotator_id, skipped, duration, created in rows:
         if annotator_id in people:
@@ -321,6 +347,8 @@ def throughput(session: Session) -> dict[str, dict[str, Any]]:
             "answers": len(answers),
             "labels": labelled,
             "skips": skips,
+            "current_labels": 0,
+            "current_skips": 0,
             "skip_rate": _r(skips / len(answers)),
             "median_seconds": _r(statistics.median(seconds)) if seconds else None,
             "work_hours": _r(work / 3600),
@@ -328,6 +356,10 @@ def throughput(session: Session) -> dict[str, dict[str, Any]]:
             "first": min(c for _, _, c in answers).isoformat(),
             "last": max(c for _, _, c in answers).isoformat(),
         }
+    for annotator_id, (labels_now, skips_now) in current.items():
+        if annotator_id in people and people[annotator_id] in result:
+            entry = result[people[annotator_id]]
+            entry["current_labels"], entry["current_skips"] = labels_now, skips_now
     return result
 
 
@@ -338,59 +370,74 @@ def coverage(
     *,
     human: dict[int, str] | None = None,
 ) -> dict[str, Any]:
-    """Share of the pool labelled by people, voted on by an active LF, weakly labelled, both.
+    """How much of the pool has a label: people, LFs, confident weak labels, combined.
 
-    ``human``: the pool's labels from people (``rounds.human_labels``) when already read.
+    The one reading of the store behind every coverage figure (``status``, the Metrics page,
+    the report, the LF page and ``lf analyze``); the definitions are those of
+    :func:`weak_supervision.coverage_totals`. LF votes count when they come from an active LF
+    at its current version (an edited LF's old votes do not). ``human``: the pool's labels
+    from people (``rounds.human_labels``) when already read.
     """
     from labeling.rounds import human_labels
 
-    pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
     if human is None:
         human = human_labels(session, labels)
-    lf_items = session.exec(
-        select(func.count(func.distinct(LFVote.item_id)))
+    index = {label: k for k, label in enumerate(labels)}
+    pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
+    votes = session.exec(
+        select(LFVote.item_id, LFVote.label)
         .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
         .join(Item, col(Item.id) == col(LFVote.item_id))
-        .where(col(LabelingFunction.active).is_(True), Item.split == "pool")
-    ).one()
-    weak = dict(
-        session.exec(
-            select(WeakLabel.item_id, WeakLabel.label)
-            .join(Item, col(Item.id) == col(WeakLabel.item_id))
-            .where(Item.split == "pool", WeakLabel.confidence >= weak_threshold)
-        ).all()  # type: ignore[arg-type]
+        .where(
+            col(LabelingFunction.active).is_(True),
+            col(LFVote.lf_version) == col(LabelingFunction.version),
+            Item.split == "pool",
+        )
+        .distinct()
+    ).all()
+    weak_rows = session.exec(
+        select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence)
+        .join(Item, col(Item.id) == col(WeakLabel.item_id))
+        .where(Item.split == "pool")
+    ).all()
+    # Only the pool items something covers become rows; the rest of the pool counts through
+    # ``rows`` (a million-item pool is not read to learn that most of it is empty).
+    row: dict[int, int] = {}
+    for item_id in [*human, *(v[0] for v in votes), *(w[0] for w in weak_rows)]:
+        row.setdefault(item_id, len(row))
+    n = len(row)
+    # One column per class: the class where at least one LF voted it (the pure function only
+    # needs "some LF voted k on this row", not which LF).
+    L = np.full((n, len(labels)), -1, dtype=np.int64)
+    for item_id, label in votes:
+        if label in index:
+            L[row[item_id], index[label]] = index[label]
+    people = np.full(n, -1, dtype=np.int64)
+    for item_id, label in human.items():
+        if label in index:
+            people[row[item_id]] = index[label]
+    weak = np.full(n, -1, dtype=np.int64)
+    confidence = np.zeros(n)
+    for item_id, label, conf in weak_rows:
+        if label in index:
+            weak[row[item_id]] = index[label]
+            confidence[row[item_id]] = conf
+    totals = coverage_totals(
+        L,
+        labels,
+        human=people,
+        weak=weak,
+        weak_confidence=confidence,
+        weak_threshold=weak_threshold,
+        rows=pool,
     )
-    combined = dict(weak)
-    combined.update(human)
-    per_class = {}
-    human_mix = Counter(human.values())
-    weak_mix = Counter(weak.values())
-    combined_mix = Counter(combined.values())
-    for label in labels:
-        per_class[label] = {
-            "human": _r(human_mix[label] / pool) if pool else 0.0,
-            "weak": _r(weak_mix[label] / pool) if pool else 0.0,
-            "combined": _r(combined_mix[label] / pool) if pool else 0.0,
-        }
-
-    def share(n: int) -> float:
-        return _r(n / pool) if pool else 0.0  # type: ignore[return-value]
-
-    return {
-        "pool": pool,
-        "human": share(len(human)),
-        "lf": share(lf_items),
-        "weak": share(len(weak)),
-        "combined": share(len(combined)),
-        "counts": {
-            "human": len(human),
-            "lf": lf_items,
-            "weak": len(weak),
-            "combined": len(combined),
-        },
-        "per_class": per_class,
-        "weak_threshold": weak_threshold,
+    for key in ("human", "lf", "weak", "weak_any", "combined"):
+        totals[key] = _r(totals[key])
+    totals["per_class"] = {
+        label: {key: _r(share) for key, share in shares.items()}
+        for label, shares in totals["per_class"].items()
     }
+    return totals
 
 
 # --------------------------------------------------------------------------- rounds
@@ -475,26 +522,59 @@ def stopping(ws: Workspace) -> dict[str, Any]:
         else:
             break
     stop = run >= STOP_RUNS
-    if stop:
-        message = (
-            f"Predictions on the stop set have agreed at kappa >= {STOP_KAPPA} for {run} "
-            "promoted rounds in a row: more labels are unlikely to change the model."
-        )
-    elif not series:
-        message = "Two promoted rounds are needed before predictions can be compared."
-    else:
-        message = (
-            f"Keep labelling: {run} of the last {STOP_RUNS} round-to-round kappas "
-            f"are >= {STOP_KAPPA}."
-        )
     return {
         "threshold": STOP_KAPPA,
         "runs_needed": STOP_RUNS,
         "stable_runs": run,
         "stop": stop,
         "kappas": series,
-        "message": message,
+        "message": _stopping_message(series, run, promoted=len(rounds)),
     }
+
+
+def _stopping_message(series: list[dict[str, Any]], run: int, *, promoted: int) -> str:
+    """The stopping hint in words: the kappas it rests on and how many more rounds it needs."""
+    if run >= STOP_RUNS:
+        return (
+            f"Predictions on the stop set have agreed at kappa >= {STOP_KAPPA} for "
+            f"{plural(run, 'promoted round')} in a row: more labels are unlikely to change "
+            "the model."
+        )
+    if not series:
+        return (
+            "Two promoted rounds are needed before predictions can be compared; "
+            f"there {'is' if promoted == 1 else 'are'} {plural(promoted, 'promoted round')} "
+            "so far."
+        )
+    shown = series[-STOP_RUNS:]
+    values = ", ".join(
+        f"{score(k['kappa'])} (round {k['round']} vs {k['previous']})" for k in shown
+    )
+    more = STOP_RUNS - run
+    return (
+        f"Keep labelling: round-to-round kappa on the stop set "
+        f"{'is' if len(shown) == 1 else 'was'} {values}. Stopping needs "
+        f"{STOP_RUNS} in a row at or above {STOP_KAPPA}; "
+        f"{'none of the latest reaches' if run == 0 else f'the latest {run} reach'} it, so "
+        f"at least {plural(more, 'more promoted round')} {'is' if more == 1 else 'are'} needed."
+    )
+
+
+def drift_check(report: dict[str, Any]) -> str:
+    """One import's drift check in words, passed or not: what was compared, AUC, threshold."""
+    where = f"Import {report['batch']} ({report['source']})"
+    if "error" in report:
+        return f"{where}: the drift check failed ({report['error']}); the import stands."
+    if report.get("auc") is None:
+        return f"{where}: not checked, {report.get('note', 'no AUC')}."
+    compared = (
+        f"{plural(report.get('items', 0), 'new item')} against "
+        f"{plural(report.get('reference_items', 0), report.get('reference', 'pool') + ' item')}"
+    )
+    auc, threshold = f"{report['auc']:.2f}", report["threshold"]
+    if report.get("drifted"):
+        return f"{where}: drift, AUC {auc} >= threshold {threshold} ({compared})."
+    return f"{where}: no drift, AUC {auc} < threshold {threshold} ({compared})."
 
 
 def drift_reports(session: Session) -> list[dict[str, Any]]:

@@ -13,29 +13,43 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labeling import charts
+from labeling import charts, figures
 from labeling.errors import BadInput
+from labeling.figures import plural
+from labeling.quality import drift_check
 
 if TYPE_CHECKING:
     from labeling.workspace import Workspace
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1100px; color: #1f2937; line-height: 1.45; padding: 0 1rem; }
+       max-width: 1100px; color: #1f2937; line-height: 1.45; padding: 0 1rem;
+       overflow-wrap: break-word; }
 h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #e5e7eb; }
 .sub { color: #6b7280; margin-top: 0; }
-.cards { display: grid; grid-template-columns: repeat(5, 1fr); gap: 0.8rem; margin: 1.2rem 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(9.5rem, 1fr));
+         gap: 0.8rem; margin: 1.2rem 0; }
 .card { border: 1px solid #e5e7eb; border-radius: 8px; padding: 0.7rem 0.9rem; }
 .card .v { font-size: 1.7rem; font-weight: 600; } .card .k { color: #6b7280; font-size: 0.85rem; }
-.warn, .ok { padding: 0.6rem 0.9rem; margin: 0.5rem 0; }
+.warn, .ok, .pass { padding: 0.6rem 0.9rem; margin: 0.5rem 0; }
 .warn { background: #fef3c7; border-left: 4px solid #d97706; }
 .ok { background: #dcfce7; border-left: 4px solid #16a34a; }
+.pass { background: #f3f4f6; border-left: 4px solid #9ca3af; }
 .note { color: #4b5563; }
-.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
-.charts figure { margin: 0; } .charts p { color: #6b7280; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr));
+          gap: 1rem; }
+.charts figure { margin: 0; min-width: 0; } .charts p { color: #6b7280; }
+/* Charts shrink with the screen; a table wider than the screen scrolls inside its box. */
+.charts svg { max-width: 100%; height: auto; }
+.wide { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #e5e7eb; padding: 0.3rem 0.7rem; text-align: left; }
 th { background: #f9fafb; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td { white-space: nowrap; } /* a figure is never broken across lines */
+dl.help dt { font-weight: 600; } dl.help dd { margin: 0 0 0.4rem 0; color: #4b5563; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+@media (max-width: 480px) { body { margin: 1rem auto; padding: 0 0.6rem; }
+  .card .v { font-size: 1.4rem; } th, td { padding: 0.25rem 0.4rem; } }
 """
 
 
@@ -43,32 +57,35 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _fmt(value: Any, kind: str = "") -> str:
-    if value is None:
-        return "-"
-    if kind == "pct":
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return _e(value)
+def _numeric(text: str) -> bool:
+    return bool(text) and (text[0].isdigit() or (text[0] == "-" and text[1:2].isdigit()))
 
 
-def _table(rows: list[dict[str, Any]], kinds: dict[str, str] | None = None) -> str:
+def _table(rows: list[dict[str, str]]) -> str:
+    """A table of figures already written out by :mod:`labeling.figures` (escaped here)."""
     if not rows:
         return '<p class="note">Nothing yet.</p>'
-    kinds = kinds or {}
     head = "".join(f"<th>{_e(k)}</th>" for k in rows[0])
     body = []
     for row in rows:
         cells = []
-        for key, value in row.items():
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            cls = ' class="n"' if numeric else ""
-            cells.append(f"<td{cls}>{_fmt(value, kinds.get(key, ''))}</td>")
+        for value in row.values():
+            text = str(value)
+            cls = ' class="n"' if _numeric(text) else ""
+            cells.append(f"<td{cls}>{_e(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f"<div class='wide'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _help(entries: list[tuple[str, str]]) -> str:
+    return (
+        "<dl class='help'>"
+        + "".join(f"<dt>{_e(name)}</dt><dd>{_e(text)}</dd>" for name, text in entries)
+        + "</dl>"
+    )
 
 
 def _svg(chart: Any) -> str:
@@ -88,24 +105,28 @@ def render_html(ws: Workspace, *, summary: dict[str, Any] | None = None) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>labelloop report: {_e(status['workspace'])}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>labelloop report: {_e(status['workspace'])}</h1>",
         f"<p class='sub'>Generated {now}. Labels: {_e(', '.join(status['labels']))}. "
-        f"{status['items']['pool']:,} pool items, {status['items']['gold']:,} gold items, "
-        f"{status['annotators']:,} annotators, {status['rounds']:,} rounds.</p>",
+        f"{plural(status['items']['pool'], 'pool item')}, "
+        f"{plural(status['items']['gold'], 'gold item')}; active people: "
+        f"{_e(figures.people(status['people_by_role']))}; "
+        f"{plural(status['rounds'], 'round')}.</p>",
     ]
+    meaning = {key: name for key, name, _text in figures.COVERAGE_FIGURES}
     cards = [
-        ("Labelled by people", _fmt(cover["human"], "pct")),
-        ("Covered, people or weak", _fmt(cover["combined"], "pct")),
-        ("Accuracy on gold checks", _fmt(quality["gold"]["accuracy"], "pct")),
-        ("Krippendorff's alpha", _fmt(quality["agreement"]["alpha"])),
-        ("Model macro-F1", _fmt(promoted["macro_f1"] if promoted else None)),
+        (meaning["human"], figures.share(cover["human"])),
+        (meaning["combined"], figures.share(cover["combined"])),
+        ("Accuracy on gold checks", figures.share(quality["gold"]["accuracy"])),
+        ("Krippendorff's alpha", figures.score(quality["agreement"]["alpha"])),
+        ("Model macro-F1", figures.score(promoted["macro_f1"] if promoted else None)),
     ]
     parts.append(
         "<div class='cards'>"
         + "".join(
-            f"<div class='card'><div class='v'>{v}</div><div class='k'>{_e(k)}</div></div>"
+            f"<div class='card'><div class='v'>{_e(v)}</div><div class='k'>{_e(k)}</div></div>"
             for k, v in cards
         )
         + "</div>"
@@ -113,9 +134,10 @@ def render_html(ws: Workspace, *, summary: dict[str, Any] | None = None) -> str:
     for report in summary["drift"]:
         if report.get("drifted"):
             parts.append(
-                f"<div class='warn'>Drift in import {_e(report['batch'])} "
-                f"({_e(report['source'])}): {_e(report['message'])}</div>"
+                f"<div class='warn'>{_e(drift_check(report))} {_e(report['message'])}</div>"
             )
+        else:
+            parts.append(f"<div class='pass'>{_e(drift_check(report))}</div>")
     stop = summary["stopping"]
     kind = "ok" if stop["stop"] else "note"
     parts.append(f"<div class='{kind}'>Stopping hint: {_e(stop['message'])}</div>")
@@ -130,88 +152,62 @@ def render_html(ws: Workspace, *, summary: dict[str, Any] | None = None) -> str:
     parts.append("</div>")
 
     parts.append("<h2>Coverage</h2>")
+    parts.append(_table(figures.coverage_rows(cover)))
     parts.append(
         _table(
             [
-                {"source": k, "items": cover["counts"][k], "share of pool": cover[k]}
-                for k in ("human", "lf", "weak", "combined")
-            ],
-            {"share of pool": "pct"},
+                {"class": label}
+                | {
+                    meaning[key]: figures.share(v[key])
+                    for key in ("human", "lf", "weak", "combined")
+                }
+                for label, v in cover["per_class"].items()
+            ]
         )
     )
     parts.append(
-        _table(
-            [{"class": label, **v} for label, v in cover["per_class"].items()],
-            {"human": "pct", "weak": "pct", "combined": "pct"},
+        _help(
+            [(name, text) for _key, name, text in figures.COVERAGE_FIGURES]
+            + [("weak_threshold", str(cover["weak_threshold"]))]
         )
     )
 
     parts.append("<h2>Annotators</h2>")
-    speed = summary["throughput"]
-    gold = quality["gold"]["annotators"]
     parts.append(
-        _table(
-            [
-                {
-                    "annotator": name,
-                    "labels": speed.get(name, {}).get("labels", 0),
-                    "labels per hour": speed.get(name, {}).get("labels_per_hour"),
-                    "median s per item": speed.get(name, {}).get("median_seconds"),
-                    "skip rate": speed.get(name, {}).get("skip_rate"),
-                    "gold answered": gold.get(name, {}).get("n", 0),
-                    "gold accuracy": gold.get(name, {}).get("accuracy"),
-                }
-                for name in sorted(set(speed) | set(gold))
-            ],
-            {"skip rate": "pct", "gold accuracy": "pct"},
-        )
+        _table(figures.annotator_rows(summary["throughput"], quality["gold"]["annotators"]))
     )
+    parts.append(_help(list(figures.ANNOTATOR_COLUMNS.items())[1:]))
     agreement = quality["agreement"]
     parts.append(
-        f"<h2>Agreement</h2><p>Krippendorff's alpha {_fmt(agreement['alpha'])} over "
-        f"{agreement['alpha_items']:,} items with two or more answers.</p>"
+        f"<h2>Agreement</h2><p>Krippendorff's alpha {figures.score(agreement['alpha'])} over "
+        f"{plural(agreement['alpha_items'], 'pool item')} with two or more answers "
+        "(gold items are scored against their gold label instead).</p>"
     )
-    parts.append(
-        _table(
-            [
-                {"annotator": p["a"], "with": p["b"], "shared items": p["n"], "kappa": p["kappa"]}
-                for p in agreement["pairs"]
-            ]
-        )
-    )
+    parts.append(_table(figures.pair_rows(agreement["pairs"])))
     review = quality["review"]
     parts.append("<h2>Review</h2>")
     parts.append(
         _table(
             [
-                {"list": "people disagree", "items": review["counts"]["disagreement"]},
-                {"list": "confident model disagrees", "items": review["counts"]["model"]},
-                {"list": "weak label disagrees", "items": review["counts"]["weak"]},
+                {
+                    "list": "people disagree",
+                    "items": figures.count(review["counts"]["disagreement"]),
+                },
+                {
+                    "list": "confident model disagrees",
+                    "items": figures.count(review["counts"]["model"]),
+                },
+                {"list": "weak label disagrees", "items": figures.count(review["counts"]["weak"])},
                 {
                     "list": "likely label errors (cleanlab)",
-                    "items": review["counts"]["likely_error"],
+                    "items": figures.count(review["counts"]["likely_error"]),
                 },
-                {"list": "adjudicated by a lead", "items": review["adjudicated"]},
+                {"list": "adjudicated by a lead", "items": figures.count(review["adjudicated"])},
             ]
         )
     )
     parts.append("<h2>Rounds</h2>")
-    parts.append(
-        _table(
-            [
-                {
-                    "round": r["round"],
-                    "promoted": "yes" if r["promoted"] else "",
-                    "human labels": r["n_human"],
-                    "weak labels": r["n_weak"],
-                    "evaluated on": r["evaluation"],
-                    "accuracy": r["accuracy"],
-                    "macro-F1": r["macro_f1"],
-                }
-                for r in reversed(model["rounds"])
-            ]
-        )
-    )
+    parts.append(_table(figures.round_rows(model)))
     parts.append(
         "<h2>Raw numbers</h2><details><summary>status --json metrics</summary><pre>"
         + _e(json.dumps(summary, indent=1, default=str))

@@ -11,7 +11,6 @@ whoever holds the workspace folder and is not role-checked.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import tempfile
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
-from labeling import db, importer, queue, removal, users
+from labeling import db, importer, quality, queue, removal, users
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.errors import BadInput, ExportFailed, Forbidden, UnknownAnnotator
 from labeling.models import SYSTEM_ROLE, Annotation, Annotator, Item, Lease, Score, utcnow
@@ -347,8 +346,9 @@ class UserSession:
                     Annotation.origin == "human",
                 )
             ).all()
+            # The same numbers as the Metrics page's row for this person (one definition).
+            mine = quality.throughput(session, annotator_id=me.id).get(me.name, {})
         labels = [r[0] for r in rows if r[0] is not None]
-        durations = [r[1] for r in rows if r[1] is not None and r[0] is not None]
         per_day: dict[str, int] = {}
         for label, _duration, created in rows:
             if label is None or created is None:
@@ -360,10 +360,10 @@ class UserSession:
         return {
             "name": me.name,
             "role": me.role,
-            "labels": len(labels),
-            "skips": sum(1 for r in rows if r[0] is None),
+            "labels": mine.get("current_labels", 0),
+            "skips": mine.get("current_skips", 0),
             "by_label": {label: labels.count(label) for label in self.labels},
-            "median_seconds": round(statistics.median(durations) / 1000, 1) if durations else None,
+            "median_seconds": mine.get("median_seconds"),
             "per_day": dict(sorted(per_day.items())),
         }
 
@@ -434,16 +434,12 @@ class UserSession:
 
     def metrics(self) -> dict[str, Any]:
         """Every quality, coverage, model, drift, stopping and throughput number."""
-        from labeling import quality
-
         with self._read() as session:
             self._require(session, "engineer", "reading the metrics")
         return quality.summary(self.workspace)
 
     def review(self, *, limit: int = 200) -> dict[str, Any]:
         """The review lists (leads and admins)."""
-        from labeling import quality
-
         with self._read() as session:
             self._require(session, "lead", "reviewing labels")
         return quality.review_items(self.workspace, limit=limit)
@@ -472,8 +468,6 @@ class UserSession:
 
     def adjudicate(self, item_id: int, label: str) -> None:
         """The lead's final label for an item; it overrides the majority in rounds and export."""
-        from labeling import quality
-
         with self._write() as session:
             me = self._require(session, "lead", "adjudicating labels")
             quality.adjudicate(
@@ -603,22 +597,14 @@ class UserSession:
         with self._read() as session:
             self._require(session, "engineer", "listing annotators")
             people = users.list_annotators(session)
-            counts = dict(
-                session.exec(
-                    select(Annotation.annotator_id, func.count())
-                    .where(
-                        col(Annotation.superseded_by).is_(None),
-                        col(Annotation.label).is_not(None),
-                    )
-                    .group_by(col(Annotation.annotator_id))
-                ).all()
-            )
+            # "labels": current labels, as on My stats and the Metrics page.
+            counts = quality.current_answer_counts(session)
         return [
             {
                 "name": p.name,
                 "role": p.role,
                 "active": p.active,
-                "labels": int(counts.get(p.id or 0, 0)),
+                "labels": counts.get(p.id or 0, (0, 0))[0],
                 "created": p.created_at,
             }
             for p in people

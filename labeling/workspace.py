@@ -35,6 +35,7 @@ from labeling.errors import (
 from labeling.models import (
     ADJUDICATION,
     REMOVED,
+    ROLES,
     SYSTEM_ROLE,
     Annotation,
     Annotator,
@@ -453,11 +454,13 @@ class Workspace:
                 else:
                     by_label[label] = n
             log_rows = session.exec(select(func.count()).select_from(Annotation)).one()
-            annotators = session.exec(
-                select(func.count()).where(
-                    Annotator.role != SYSTEM_ROLE, col(Annotator.active).is_(True)
-                )
-            ).one()
+            active_by_role = dict(
+                session.exec(
+                    select(Annotator.role, func.count())
+                    .where(Annotator.role != SYSTEM_ROLE, col(Annotator.active).is_(True))
+                    .group_by(col(Annotator.role))
+                ).all()
+            )
             rounds = session.exec(select(func.count()).select_from(Round)).one()
             leased = session.exec(select(func.count()).where(Lease.expires_at > utcnow())).one()
         pool = int(by_split.get("pool", 0))
@@ -478,7 +481,9 @@ class Workspace:
             "annotations_by_label": {label: by_label.get(label, 0) for label in self.labels},
             "skips": skips,
             "annotation_log_rows": log_rows,
-            "annotators": annotators,
+            "annotators": sum(active_by_role.values()),
+            # Active people per role: "3 annotators" counts people who label, not leads.
+            "people_by_role": {role: int(active_by_role.get(role, 0)) for role in ROLES},
             "rounds": rounds,
             "leases_active": leased,
             "adjudications": adjudications,

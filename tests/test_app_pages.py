@@ -103,7 +103,7 @@ def test_label_page_says_why_the_queue_is_empty(served):
 def test_stats_page(served):
     at = _page("stats", "annotator")
     assert not at.exception
-    assert at.metric[0].label == "Labels"
+    assert at.metric[0].label == "Current labels"
     at = _page("label", "annotator")
     item = at.session_state["ll_item"]
     at.button(key=f"label_1_{item.item_id}").click().run()
@@ -209,6 +209,29 @@ def test_lf_page_rule_builder_apply_and_analysis(served):
     at.radio(key="ll_rule_kind").set_value("regex").run()
     at.text_input(key="ll_rule_pattern").set_value("(unclosed").run()
     assert not at.exception and at.error  # a bad pattern is a message, not a crash
+
+
+def test_model_page_asks_before_rolling_back_and_shows_why_a_round_is_not_promoted(served):
+    from labeling import rounds
+
+    ws, _ = served
+    first, second = rounds.retrain(ws), rounds.retrain(ws)
+    assert first.status == second.status == "succeeded"
+    at = _page("model", "engineer")
+    assert not at.exception
+    # The confirmation says what rolling back does before anything happens.
+    assert any(f"Round {second.id} orders the queue now" in m.value for m in at.markdown)
+    assert any(f"in place of round {second.id}" in m.value for m in at.markdown)
+    assert [r.id for r in rounds.list_rounds(ws) if r.promoted] == [second.id]
+    at.button(key="ll_rollback").click().run()
+    assert not at.exception
+    assert [r.id for r in rounds.list_rounds(ws) if r.promoted] == [first.id]
+    at = _page("model", "engineer")
+    # Above the table, not in its last column: why the newest round is not the promoted one.
+    assert any(f"Round {second.id} is not the promoted round" in w.value for w in at.warning)
+    table = at.dataframe[0].value
+    assert list(table.columns[:2]) == ["round", "why"]
+    assert table["why"].str.len().min() > 0
 
 
 def _leases(ws: Workspace) -> dict[str, int]:

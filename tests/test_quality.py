@@ -183,11 +183,12 @@ def test_coverage_by_hand(tmp_path, db_url):
         session.commit()
     with Session(ws.engine) as session:
         found = quality.coverage(session, ws.labels, 0.7)
-    assert found["counts"] == {"human": 2, "lf": 4, "weak": 3, "combined": 4}
+    assert found["counts"] == {"human": 2, "lf": 4, "weak": 3, "weak_any": 4, "combined": 4}
     assert (found["human"], found["lf"], found["weak"], found["combined"]) == (0.2, 0.4, 0.3, 0.4)
+    assert found["weak_any"] == 0.4  # p4's unconfident weak label counts only here
     # Combined per class: p0 a, p1 b (people), p2 a, p3 b (weak).
-    assert found["per_class"]["a"] == {"human": 0.1, "weak": 0.2, "combined": 0.2}
-    assert found["per_class"]["b"] == {"human": 0.1, "weak": 0.1, "combined": 0.2}
+    assert found["per_class"]["a"] == {"human": 0.1, "lf": 0.4, "weak": 0.2, "combined": 0.2}
+    assert found["per_class"]["b"] == {"human": 0.1, "lf": 0.0, "weak": 0.1, "combined": 0.2}
     ws.close()
 
 

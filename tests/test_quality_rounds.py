@@ -7,8 +7,10 @@ metrics' PostgreSQL path is covered by tests/test_quality.py.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from labeling import Workspace, quality, rounds
 from labeling.cli import app
 from labeling.config import write_config
 from labeling.models import ImportBatch, Item
+from tests.browser import chromium, chromium_path
 from tests.conftest import REPO, YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
@@ -106,7 +109,7 @@ def _drift_ws(tmp_path: Path, **config) -> tuple[Workspace, list[dict[str, str]]
     return ws, rows
 
 
-def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
+def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeypatch):
     ws, rows = _drift_ws(tmp_path)
     same = ws.import_file(
         _write(tmp_path / "more.csv", rows[800:], labels=False),
@@ -124,6 +127,30 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path):
     assert other.drift["action"] == "warn" and "round" not in other.drift
     reports = quality.summary(ws)["drift"]
     assert [r["drifted"] for r in reports] == [False, True]
+    # The check that passed is listed too, with what it compared, its AUC and the threshold.
+    passed = quality.drift_check(reports[0])
+    assert passed.startswith(f"Import {reports[0]['batch']} (more.csv): no drift, AUC ")
+    assert f"< threshold {ws.config.drift_threshold}" in passed and "against" in passed
+    assert "drift, AUC" in quality.drift_check(reports[1])
+    text = runner.invoke(app, ["status", "-w", str(ws.root)]).stdout
+    assert passed in text
+    from labeling.report import render_html
+
+    assert f"<div class='pass'>{html.escape(passed)}</div>" in render_html(ws)
+    from streamlit.testing.v1 import AppTest
+
+    ws.add_user("eng", role="engineer")
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    at = AppTest.from_string(
+        "from labeling.app_pages import metrics\nmetrics.render()\n", default_timeout=60
+    )
+    at.session_state["ll_user"] = "eng"
+    at.run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander] == ["Drift checks that found nothing (1)"]
+    assert passed in [c.value for c in at.caption]
+    assert any("drift, AUC" in w.value for w in at.warning)
     ws.close()
 
 
@@ -269,6 +296,9 @@ def test_report_is_self_contained_html(busy, tmp_path):
     text = out.read_text()
     assert text.startswith("<!doctype html>")
     assert text.count("<svg") >= 4  # learning curve, coverage, agreement, confusion, ...
+    # Axis ticks and labels drawn in the charts are rounded ("35", not "35.000000").
+    drawn = re.findall(r"<text[^>]*>([^<]*)</text>", text)
+    assert drawn and not [t for t in drawn if re.search(r"\d\.\d{4,}", t)]
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
     assert "busy &lt;b&gt;team&lt;/b&gt;" in text and "<b>team</b>" not in text
     bad = runner.invoke(app, ["report", str(tmp_path / "report.txt"), "-w", str(busy.root)])
@@ -310,3 +340,32 @@ def test_metrics_and_review_pages(busy, monkeypatch):
     left = quality.review_items(busy)["items"]["disagreement"]
     assert first["item_id"] not in {e["item_id"] for e in left}
     assert page("review", "ann").error  # annotators cannot review
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (.ci/setup)")
+def test_report_fits_a_phone_screen(busy, tmp_path):
+    """At 375 px wide the report does not scroll sideways: cards wrap, charts shrink, wide
+    tables scroll inside their own box."""
+    out = tmp_path / "report.html"
+    assert runner.invoke(app, ["report", str(out), "-w", str(busy.root)]).exit_code == 0
+    assert "name='viewport'" in out.read_text()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 375, "height": 812})
+        page.goto(out.as_uri())
+        page.screenshot(path=str(tmp_path / "report-375.png"), full_page=True)
+        widths = page.evaluate(
+            """() => ({
+                page: document.documentElement.scrollWidth,
+                body: document.body.scrollWidth,
+                view: window.innerWidth,
+                charts: [...document.querySelectorAll('svg')].map(
+                    s => s.getBoundingClientRect().right),
+                cards: [...document.querySelectorAll('.card')].map(
+                    c => c.getBoundingClientRect().right),
+            })"""
+        )
+        assert widths["view"] == 375
+        assert widths["page"] <= 375 and widths["body"] <= 375, widths
+        assert len(widths["charts"]) >= 4 and max(widths["charts"]) <= 375, widths
+        assert max(widths["cards"]) <= 375, widths
+        page.close()

@@ -52,6 +52,18 @@ def accuracy_with_counts(
     }
 
 
+def weak_label_gold_accuracy(weak_labels: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
+    """Accuracy of weak labels on the gold rows that have one, with counts.
+
+    Gold rows without a weak label (no LF voted, or the label model tied) are left out and
+    counted in ``gold_uncovered``; ``gold_accuracy`` of ``fit_weak_labels`` scores them with
+    a random class instead, so the two differ by design and are shown side by side.
+    """
+    found = accuracy_with_counts(np.asarray(weak_labels), np.asarray(gold), "gold_covered")
+    n_gold = int((np.asarray(gold) != ABSTAIN).sum())
+    return found | {"gold_uncovered": n_gold - int(found["gold_covered_n"] or 0)}
+
+
 def analyze_lfs(
     L: np.ndarray,
     names: Sequence[str],
@@ -119,36 +131,69 @@ def coverage_totals(
     *,
     human: Sequence[int] | np.ndarray | None = None,
     weak: Sequence[int] | np.ndarray | None = None,
+    weak_confidence: Sequence[float] | np.ndarray | None = None,
+    weak_threshold: float = 0.0,
+    rows: int | None = None,
 ) -> dict[str, Any]:
-    """Shares of rows covered by LFs, by humans, by weak labels and combined, also per class.
+    """How much of the rows has a label, by source: the one definition every surface shows.
 
-    Per class: ``lfs`` is the share of rows with at least one LF vote for the class, ``humans``
-    the share labelled that class by a human, ``weak`` the share whose weak label is that
-    class, ``combined`` the share with a human or weak label of that class (human first).
+    ``status``, the Metrics page, the report, the LF page and ``lf analyze`` all read these
+    numbers (through ``labeling.quality.coverage`` for a workspace), so they cannot disagree.
+
+    - ``lf``: rows with at least one LF vote.
+    - ``human``: rows with a label from people.
+    - ``weak``: rows with a *confident* weak label (``weak_confidence >= weak_threshold``);
+      ``weak_any``: rows with a weak label of any confidence.
+    - ``combined``: rows with a label from people or a confident weak label, which is what a
+      round trains on. LF votes alone do not count: a tie or an unconfident weak label gives
+      the row no label.
+
+    Per class the same, with the people's label winning over the weak one in ``combined``.
+    Every figure comes as a share of the rows and, under ``counts``, as a number of rows.
+    ``rows``: the number of rows when the arrays hold only those with something on them (the
+    others count as covered by nothing); by default, the arrays' length.
     """
     names = [f"lf{j}" for j in range(np.asarray(L).shape[1] if np.ndim(L) == 2 else 0)]
     L, human_arr, _ = _check(L, names, labels, human, None)
     n_rows = L.shape[0]
+    if rows is not None and rows < n_rows:
+        raise WeakSupervisionError(f"rows must be at least the {n_rows} rows given, found {rows}")
+    total = n_rows if rows is None else rows
     weak_arr = _truth(weak, n_rows, len(labels), "weak")
+    if weak_confidence is None:
+        confident = weak_arr != ABSTAIN
+    else:
+        confidence = np.asarray(weak_confidence, dtype=float).reshape(-1)
+        if confidence.shape[0] != n_rows:
+            raise WeakSupervisionError(
+                f"L has {n_rows} rows but {confidence.shape[0]} weak confidences"
+            )
+        confident = (weak_arr != ABSTAIN) & (confidence >= weak_threshold)
     by_lfs = (L != ABSTAIN).any(axis=1)
     by_humans = human_arr != ABSTAIN
-    # The label a row ends up with for training: the human one where it exists, else weak.
-    final = np.where(by_humans, human_arr, weak_arr)
+    # The label a row trains with: the people's where it exists, else a confident weak one.
+    final = np.where(by_humans, human_arr, np.where(confident, weak_arr, ABSTAIN))
+    counts = {
+        "human": int(by_humans.sum()),
+        "lf": int(by_lfs.sum()),
+        "weak": int(confident.sum()),
+        "weak_any": int((weak_arr != ABSTAIN).sum()),
+        "combined": int((final != ABSTAIN).sum()),
+    }
     per_class = {}
     for k, label in enumerate(labels):
         per_class[label] = {
-            "lfs": _share(int(np.equal(L, k).any(axis=1).sum()), n_rows),
-            "humans": _share(int((human_arr == k).sum()), n_rows),
-            "weak": _share(int((weak_arr == k).sum()), n_rows),
-            "combined": _share(int((final == k).sum()), n_rows),
+            "human": _share(int((human_arr == k).sum()), total),
+            "lf": _share(int(np.equal(L, k).any(axis=1).sum()), total),
+            "weak": _share(int(((weak_arr == k) & confident).sum()), total),
+            "combined": _share(int((final == k).sum()), total),
         }
     return {
-        "items": n_rows,
-        "lfs": _share(int(by_lfs.sum()), n_rows),
-        "humans": _share(int(by_humans.sum()), n_rows),
-        "weak": _share(int((weak_arr != ABSTAIN).sum()), n_rows),
-        "combined": _share(int((by_lfs | by_humans).sum()), n_rows),
+        "pool": total,
+        **{key: _share(n, total) for key, n in counts.items()},
+        "counts": counts,
         "per_class": per_class,
+        "weak_threshold": weak_threshold,
     }
 
 

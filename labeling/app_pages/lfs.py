@@ -13,6 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from labeling import figures
 from labeling.app_pages import common
 from labeling.errors import LabelloopError
 from labeling.services import UserSession
@@ -104,11 +105,16 @@ def _analysis(report: dict[str, Any]) -> None:
         )
         return
     totals = report["totals"]
+    # The same four figures, names and help as the Metrics page and `labelloop status`.
     cols = st.columns(4)
-    cols[0].metric("Covered by LFs", f"{totals['lfs']:.1%}")
-    cols[1].metric("Labelled by people", f"{totals['humans']:.1%}")
-    cols[2].metric("Weak labels", f"{totals['weak']:.1%}")
-    cols[3].metric("Combined", f"{totals['combined']:.1%}")
+    for col, (key, name, text) in zip(cols, figures.COVERAGE_FIGURES, strict=True):
+        col.metric(
+            name,
+            figures.share(totals[key]),
+            help=f"{text} {figures.count(totals['counts'][key])} of "
+            f"{figures.plural(totals['pool'], 'pool item')}"
+            + (f"; weak_threshold is {totals['weak_threshold']}." if key == "weak" else "."),
+        )
 
     def acc(record: dict[str, Any], kind: str) -> str:
         n = record.get(f"{kind}_n") or 0
@@ -254,17 +260,17 @@ def render() -> None:
         try:
             with st.spinner("Applying..."):
                 done = user.apply_lfs()
-            st.toast(f"Applied {len(done['lfs'])} LFs in {done['seconds']:.1f} s.")
+            applied = figures.plural(len(done["lfs"]), "LF")
+            st.toast(f"Applied {applied} in {figures.seconds(done['seconds'])}.")
         except LabelloopError as exc:
             st.error(common.plain(exc))
     if cols[1].button("Fit weak labels", key="ll_lf_label", icon=":material/model_training:"):
         try:
             with st.spinner("Fitting the label model..."):
                 done = user.fit_weak_labels()
-            gold = done["gold_accuracy"]
             st.toast(
-                f"{done['model']}: {done['weak_labels']:,} weak labels"
-                + (f", gold accuracy {gold:.1%}" if gold is not None else "")
+                f"{done['model']}: {figures.plural(done['weak_labels'], 'weak label')}"
+                + (f"; gold: {figures.weak_gold_words(done)}" if done["gold_n"] else "")
             )
             if done["message"]:
                 st.info(common.plain(done["message"]))

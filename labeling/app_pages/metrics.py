@@ -10,18 +10,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from labeling import charts
+from labeling import charts, figures
 from labeling.app_pages import common
 from labeling.errors import LabelloopError
+from labeling.quality import drift_check
 from labeling.services import UserSession
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def _num(value: float | None, fmt: str = "{:.2f}") -> str:
-    return "-" if value is None else fmt.format(value)
 
 
 def _headline(summary: dict) -> None:
@@ -29,34 +22,32 @@ def _headline(summary: dict) -> None:
     quality = summary["quality"]
     model = summary["model"]
     promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)
+    meaning = {key: (name, text) for key, name, text in figures.COVERAGE_FIGURES}
     cols = st.columns(5)
-    cols[0].metric(
-        "Labelled by people",
-        _pct(cover["human"]),
-        help=f"{cover['counts']['human']:,} of {cover['pool']:,} pool items",
-    )
-    cols[1].metric(
-        "Covered, people or weak",
-        _pct(cover["combined"]),
-        help=f"A confident weak label is one at or above {cover['weak_threshold']}. "
-        f"LFs vote on {_pct(cover['lf'])} of the pool.",
-    )
+    for col, key in zip(cols[:2], ("human", "combined"), strict=True):
+        name, text = meaning[key]
+        col.metric(
+            name,
+            figures.share(cover[key]),
+            help=f"{text} {figures.count(cover['counts'][key])} of "
+            f"{figures.plural(cover['pool'], 'pool item')}.",
+        )
     gold = quality["gold"]
     cols[2].metric(
         "Accuracy on gold checks",
-        _pct(gold["accuracy"]),
-        help=f"{gold['n']:,} answers on hidden gold items",
+        figures.share(gold["accuracy"]),
+        help=f"{figures.plural(gold['n'], 'current answer')} on hidden gold items",
     )
     agreement = quality["agreement"]
     cols[3].metric(
         "Agreement (α)",
-        _num(agreement["alpha"]),
-        help=f"Krippendorff's alpha over {agreement['alpha_items']:,} items answered by two "
-        "or more people (1: perfect, 0: chance)",
+        figures.score(agreement["alpha"]),
+        help=f"Krippendorff's alpha over {figures.plural(agreement['alpha_items'], 'pool item')} "
+        "answered by two or more people (1: perfect, 0: chance). Gold items are not counted.",
     )
     cols[4].metric(
         "Model macro-F1",
-        _num(promoted["macro_f1"] if promoted else None),
+        figures.score(promoted["macro_f1"] if promoted else None),
         help=(
             f"round {promoted['round']}, on {promoted['evaluation']}" if promoted else "no model"
         ),
@@ -67,7 +58,7 @@ def _warnings(user: UserSession, summary: dict) -> None:
     for report in summary["drift"]:
         if not report.get("drifted"):
             continue
-        text = f"Drift in import {report['batch']} ({report['source']}): {report['message']}"
+        text = f"{drift_check(report)} {report['message']}"
         if report.get("mix_distance") is not None:
             text += f" Predicted class mix differs by {report['mix_distance']:.0%} from the labels."
         cols = st.columns([5, 1])
@@ -83,6 +74,11 @@ def _warnings(user: UserSession, summary: dict) -> None:
             except LabelloopError as exc:
                 st.error(common.plain(exc))
             st.rerun()
+    passed = [drift_check(r) for r in summary["drift"] if not r.get("drifted")]
+    if passed:
+        with st.expander(f"Drift checks that found nothing ({len(passed):,})"):
+            for line in passed:
+                st.caption(line)
     stop = summary["stopping"]
     if stop["stop"]:
         st.success(stop["message"], icon=":material/flag:")
@@ -123,86 +119,39 @@ def _charts(summary: dict) -> None:
 
 def _tables(summary: dict) -> None:
     quality = summary["quality"]
-    speed = summary["throughput"]
-    gold = quality["gold"]["annotators"]
-    names = sorted(set(speed) | set(gold))
-    if names:
+    st.subheader("Coverage")
+    st.dataframe(
+        pd.DataFrame(figures.coverage_rows(summary["coverage"])),
+        hide_index=True,
+        key="ll_metrics_coverage",
+    )
+    st.caption(
+        " ".join(f"**{name}**: {text}" for _key, name, text in figures.COVERAGE_FIGURES)
+        + f" (weak_threshold is {summary['coverage']['weak_threshold']}.)"
+    )
+    rows = figures.annotator_rows(summary["throughput"], quality["gold"]["annotators"])
+    if rows:
         st.subheader("Annotators")
-        rows = []
-        for name in names:
-            s = speed.get(name, {})
-            g = gold.get(name, {})
-            rows.append(
-                {
-                    "annotator": name,
-                    "labels": s.get("labels", 0),
-                    "labels per hour": s.get("labels_per_hour"),
-                    "median s per item": s.get("median_seconds"),
-                    "skip rate": s.get("skip_rate"),
-                    "gold answered": g.get("n", 0),
-                    "gold accuracy": g.get("accuracy"),
-                }
-            )
         st.dataframe(
             pd.DataFrame(rows),
             hide_index=True,
+            key="ll_metrics_annotators",
             column_config={
-                "labels per hour": st.column_config.NumberColumn(format="%.0f"),
-                "median s per item": st.column_config.NumberColumn(format="%.1f"),
-                "skip rate": st.column_config.NumberColumn(format="percent"),
-                "gold accuracy": st.column_config.NumberColumn(format="percent"),
+                name: st.column_config.TextColumn(name, help=text)
+                for name, text in figures.ANNOTATOR_COLUMNS.items()
             },
         )
     pairs = quality["agreement"]["pairs"]
     if pairs:
         st.subheader("Agreement by pair")
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "annotator": p["a"],
-                        "with": p["b"],
-                        "shared items": p["n"],
-                        "kappa": p["kappa"],
-                        "agree": p["observed"],
-                    }
-                    for p in pairs
-                ]
-            ),
-            hide_index=True,
-            column_config={
-                "kappa": st.column_config.NumberColumn(format="%.2f"),
-                "agree": st.column_config.NumberColumn(format="percent"),
-            },
+        st.dataframe(pd.DataFrame(figures.pair_rows(pairs)), hide_index=True)
+        st.caption(
+            "Agreement is measured on pool items that two or more people answered; gold items "
+            "are left out (they are scored against the gold label instead)."
         )
-    rounds = summary["model"]["rounds"]
-    if rounds:
+    if summary["model"]["rounds"]:
         st.subheader("Rounds")
-        labels = summary["model"]["labels"]
-        rows = []
-        for r in reversed(rounds):
-            row = {
-                "round": r["round"],
-                "promoted": r["promoted"],
-                "human labels": r["n_human"],
-                "evaluated on": r["evaluation"],
-                "accuracy": r["accuracy"],
-                "macro-F1": r["macro_f1"],
-            }
-            for label in labels:
-                per = (r["per_class"] or {}).get(label, {})
-                row[f"{label} P/R"] = (
-                    f"{per['precision']:.2f} / {per['recall']:.2f}" if per else "-"
-                )
-            rows.append(row)
-        st.dataframe(
-            pd.DataFrame(rows),
-            hide_index=True,
-            column_config={
-                "accuracy": st.column_config.NumberColumn(format="%.3f"),
-                "macro-F1": st.column_config.NumberColumn(format="%.3f"),
-            },
-        )
+        st.dataframe(pd.DataFrame(figures.round_rows(summary["model"])), hide_index=True)
 
 
 def render() -> None:

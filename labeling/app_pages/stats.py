@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from labeling import figures
 from labeling.app_pages import common
 
 
@@ -16,10 +17,21 @@ def render() -> None:
     stats = user.my_stats()
     st.title("My stats")
     cols = st.columns(3)
-    cols[0].metric("Labels", f"{stats['labels']:,}")
-    cols[1].metric("Skips", f"{stats['skips']:,}")
-    median = stats["median_seconds"]
-    cols[2].metric("Median time per item", "–" if median is None else f"{median:.1f} s")
+    cols[0].metric(
+        "Current labels",
+        figures.count(stats["labels"]),
+        help=figures.ANNOTATOR_COLUMNS["current labels"],
+    )
+    cols[1].metric(
+        "Current skips",
+        figures.count(stats["skips"]),
+        help="Items you skipped and have not answered since.",
+    )
+    cols[2].metric(
+        "Median time per item",
+        figures.seconds(stats["median_seconds"]),
+        help=figures.ANNOTATOR_COLUMNS["median time per item"],
+    )
     if not stats["labels"]:
         st.info("No labels yet. Your numbers appear here as you label.")
         return
