@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from labeling.errors import ExportFailed
 from labeling.models import (
     ADJUDICATION,
-    SPLITS,
+    REMOVED,
     Annotation,
     Annotator,
     ImportBatch,
@@ -244,7 +244,9 @@ def _item_rows(
             Item.split,
             Item.gold_label,
             Item.batch_id,
-        ).where(col(Item.split).in_(SPLITS))  # removed items are not exported
+            # Removed items are not exported. "!=" rather than "IN (pool, gold)": an IN lets
+            # SQLite walk the split index and sort every page by id in a temporary file.
+        ).where(col(Item.split) != REMOVED)
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
             counts: dict[int, dict[str, int]] = defaultdict(dict)
@@ -323,7 +325,7 @@ def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterat
             select(Annotation.id, Annotation, Item.external_id, Annotator.name)
             .join(Item, col(Item.id) == Annotation.item_id)
             .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
-            .where(col(Item.split).in_(SPLITS))  # removed items are not exported
+            .where(col(Item.split) != REMOVED)  # removed items are not exported
         )
         if origins is not None:
             query = query.where(col(Annotation.origin).in_(origins))

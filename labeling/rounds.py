@@ -48,7 +48,7 @@ from labeling import db, learner, quality
 from labeling.errors import BadInput, LabelloopError, StoreError
 from labeling.models import (
     ADJUDICATION,
-    SPLITS,
+    REMOVED,
     Annotation,
     Item,
     Round,
@@ -326,7 +326,7 @@ def load_pool(ws: Workspace) -> PoolData:
             select(  # type: ignore[call-overload]
                 Item.id, Item.content_hash, Item.split, Item.gold_label, Item.n_labels
             )
-            .where(col(Item.split).in_(SPLITS))  # removed items take no part
+            .where(col(Item.split) != REMOVED)  # removed items take no part (id order kept)
             .order_by(col(Item.id))
         ).all()
         human = human_labels(session, ws.labels)

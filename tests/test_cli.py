@@ -62,7 +62,7 @@ def test_init_import_status_export(ws_dir, tmp_path):
     assert "warning: skipped 34 rows whose text is already there" in result.stderr
 
     status = json.loads(run("status", "-w", str(ws_dir), "--json").stdout)
-    assert status["items"] == {"total": 412, "pool": 412, "gold": 0, "labelled": 412}
+    assert status["items"] == {"total": 412, "pool": 412, "gold": 0, "labelled": 412, "removed": 0}
     assert isinstance(status["annotations"], int)
     assert {"coverage", "quality", "annotators", "rounds"} <= set(status)
 

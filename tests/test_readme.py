@@ -47,6 +47,7 @@ def test_quick_start_runs_as_written(tmp_path):
         "pool": 2376,
         "gold": 200,
         "labelled": 0,
+        "removed": 0,
     }
     assert status["items"]["labelled"] in (0, 1) and status["annotations"] == 1
     assert status["annotations_by_label"]["technical"] == 1

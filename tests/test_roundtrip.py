@@ -399,7 +399,7 @@ def test_gold_items_come_back_as_unlabelled_pool_items(tmp_path: Path, fmt: str)
             "g2": ("gold two", None),
         }
         status = b.status()
-        assert status["items"] == {"total": 4, "pool": 4, "gold": 0, "labelled": 1}
+        assert status["items"] == {"total": 4, "pool": 4, "gold": 0, "labelled": 1, "removed": 0}
 
 
 def test_a_label_set_without_the_gold_answers_still_imports_the_export(tmp_path: Path) -> None:

@@ -187,6 +187,8 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("CREATE INDEX ix_score_round_score ON score (round_id, score)")
         conn.execute("DROP INDEX ix_item_split_labels_rank")
         conn.execute("CREATE INDEX ix_item_split_labels ON item (split, n_labels)")
+        for column in ("removed_from", "removed_at", "removed_by"):
+            conn.execute(f"ALTER TABLE item DROP COLUMN {column}")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
         conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:

@@ -41,7 +41,13 @@ def test_counts_match_the_collection(youtube_ws):
     assert sum(r.duplicates for r in reports) == 3
     assert sum(r.imported for r in reports) == 1953
     status = ws.status()
-    assert status["items"] == {"total": 1953, "pool": 1953, "gold": 0, "labelled": 1953}
+    assert status["items"] == {
+        "total": 1953,
+        "pool": 1953,
+        "gold": 0,
+        "labelled": 1953,
+        "removed": 0,
+    }
     # Labels came with the files: recorded as annotations by the `import` annotator.
     assert status["annotations"] == 1953
     assert status["annotators"] == 0

@@ -64,7 +64,8 @@ def test_the_review_page_confirms_a_decision_by_external_id(ws, monkeypatch):
     at.session_state["ll_user"] = "lead"
     at.run()
     assert not at.exception
-    picked = at.selectbox(key="ll_review_pick").value
+    [picker] = [s for s in at.selectbox if str(s.key).startswith("ll_review_pick_")]
+    picked = picker.value
     external = next(e for e in ("t00001", "t00002", "t00003") if _row_id(ws, e) == picked)
     at.button(key=f"ll_decide_{picked}_b").click().run()
     assert not at.exception
