@@ -1308,14 +1308,10 @@ def _removal_output(verb: str, report: Any, as_json: bool) -> None:
         )
         return
     already = "removed" if verb == "removed" else "in place"
-    line = f"{verb.capitalize()} {_plural(report.changed, 'item')}"
+    line = f"{verb.capitalize()} {figures.plural(report.changed, 'item')}"
     if report.unchanged:
-        line += f" ({_plural(report.unchanged, 'item')} already {already})"
+        line += f" ({figures.plural(report.unchanged, 'item')} already {already})"
     typer.echo(line + ".")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 @items_app.command("remove", short_help="Remove items (soft delete: restorable).")
@@ -1382,8 +1378,9 @@ def items_batches(
         typer.echo("No import batches yet: labelloop import FILE")
     for b in batches:
         removed = f", {b.removed:,} removed" if b.removed else ""
+        items = figures.plural(b.imported, "item")
         typer.echo(
-            f"{b.batch_id}\t{b.source_name}\t{b.split}\t{_plural(b.imported, 'item')}{removed}"
+            f"{b.batch_id}\t{b.source_name}\t{b.split}\t{items}{removed}"
             f"\t{b.created_at:%Y-%m-%d %H:%M}"
         )
 
