@@ -300,6 +300,14 @@ class _CsvReader:
                 f"{name}: the header has {len(header):,} columns; at most {MAX_FIELDS:,} are "
                 "supported"
             )
+        first = self._first_record
+        if first is not None and len(first) > len(header):
+            # pandas would take the extra first cell of every row as an index and shift every
+            # column by one, silently: ids read as texts. Refuse, as for any later row.
+            raise ImportFailed(
+                f"{name}: malformed CSV: row 1 has {len(first)} cells; expected {len(header)} "
+                "like the header (a delimiter inside an unquoted cell?)"
+            )
         self.fields = [_clean_name(name) for name in header]
         self.header_key = [name.strip() for name in self.fields]
         for position, field_name in enumerate(self.fields, start=1):
@@ -372,6 +380,12 @@ class _CsvReader:
             header = next(reader, None)
         except csv.Error as exc:
             raise ImportFailed(f"{self.name}: malformed CSV header: {exc}") from exc
+        try:
+            # The first data record, if the sample holds it (a record cut at the sample's end
+            # has fewer cells, never more): see the check in __init__.
+            self._first_record: list[str] | None = next(reader, None)
+        except csv.Error:
+            self._first_record = None
         if not header or not any(cell.strip() for cell in header):
             raise ImportFailed(f"{self.name}: the first line is empty; expected a header row")
         return header

@@ -14,6 +14,7 @@ run).
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -104,10 +105,13 @@ class LabellerLog:
 
 def make_pool(ws: Workspace, tmp_path: Path, n: int) -> None:
     path = tmp_path / "pool.csv"
-    with path.open("w", encoding="utf-8") as out:
-        out.write("id,text\n")
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "text"])
         for k in range(n):
-            out.write(f"s{k},item {k} of the stress pool, word{k % 97} and word{k % 89}\n")
+            writer.writerow(
+                [f"s{k}", f"item {k} of the stress pool, word{k % 97} and word{k % 89}"]
+            )
     ws.import_file(path, id_field="id")
 
 

@@ -908,3 +908,25 @@ def test_jsonl_with_too_many_distinct_fields(
     rows.append({"text": "wide", **{f"w{i}": i for i in range(30)}})
     path = write_jsonl(tmp_path / "keys.jsonl", rows)
     expect_refusal(seeded, path, path.name, "line 2", "more than 50 distinct fields")
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "s9,hello, world\ns10,fine\n",  # an unquoted comma in the first row's text
+        "s9,hello,\ns10,fine,\n",  # a delimiter at the end of every row
+        "s9,item 9, word9 and word9\ns10,item 10, word1 and word1\n",  # every row one cell over
+    ],
+)
+def test_a_first_row_with_more_cells_than_the_header_is_refused(
+    seeded: Workspace, tmp_path: Path, rows: str
+) -> None:
+    """pandas took such a row's extra first cell as an index and shifted every column by one:
+    ids were imported as texts and texts as ids, silently (the stress pool did exactly this)."""
+    path = tmp_path / "shifted.csv"
+    path.write_text("id,text\n" + rows, encoding="utf-8")
+    before = fingerprint(seeded)
+    with pytest.raises(ImportFailed) as caught:
+        seeded.import_file(path, text_field="text", id_field="id")
+    assert_message(str(caught.value), "shifted.csv", "row 1 has 3 cells; expected 2")
+    assert_unchanged(before, seeded)
