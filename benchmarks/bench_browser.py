@@ -94,7 +94,7 @@ def _store_side(root: Path, labels: int) -> dict:
     """What the store's part of one press costs on the same workspace: the answer and the lease
     on the next item in one transaction, as the Label page's callback runs it, and the reads
     of the page (progress, hint), through the service layer without Streamlit or a browser."""
-    from labeling.services import UserSession
+    from labeling.annotation.session import UserSession
 
     ws = Workspace.open(root)
     try:

@@ -107,10 +107,11 @@ def _prepare(root: Path, db_url: str, csv_path: Path, annotators: int) -> dict[s
     import numpy as np
     from sqlmodel import Session, col, select
 
-    from labeling import Workspace, db
+    from labeling import Workspace
     from labeling.config import write_config
-    from labeling.importer import _bulk_insert
-    from labeling.models import Item, Round, Score, utcnow
+    from labeling.data.importer import _bulk_insert
+    from labeling.store import db
+    from labeling.store.models import Item, Round, Score, utcnow
 
     ws = Workspace.create(root, labels=LABELS, db_url=db_url or None)
     # The round run beside the annotators uses the featurizer meant for big pools.

@@ -53,7 +53,7 @@ def trec(seed: int = 0) -> tuple[list[str], list[str], list[str], list[str]]:
 
 
 def run(name: str, data, strategies, budget: int, args) -> dict:
-    from labeling.simulate import simulate
+    from labeling.rounds.simulate import simulate
 
     started = time.perf_counter()
     report = simulate(

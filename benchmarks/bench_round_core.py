@@ -33,8 +33,8 @@ def _child(csv_path: str, cache_dir: str) -> None:
     import numpy as np
     import pandas as pd
 
-    from labeling.features import FeatureCache, make_featurizer
-    from labeling.learner import DEFAULT_CLASSIFIER, predict_proba, train
+    from labeling.rounds.features import FeatureCache, make_featurizer
+    from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train
     from strategies import DEFAULT_STRATEGY, get_strategy
 
     frame = pd.read_csv(csv_path, dtype=str)

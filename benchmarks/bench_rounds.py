@@ -63,8 +63,9 @@ def _claimer(root: str, stop_file: str, out_file: str) -> None:
 def _child(rows: int, scratch: str, featurizer: str) -> None:
     from dataclasses import replace
 
-    from labeling import Workspace, rounds
+    from labeling import Workspace
     from labeling.config import write_config
+    from labeling.rounds import core as rounds
 
     root = Path(scratch) / f"ws_{rows}"
     pool = write_corpus(Path(scratch) / f"pool_{rows}.csv", rows, seed=3)

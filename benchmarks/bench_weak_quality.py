@@ -10,7 +10,7 @@ logistic regression (TF-IDF word 1-2-grams, C chosen on validation) trained on t
 weak labels only.
 
 A second comparison (``table_al``) asks whether 100 human labels chosen by active learning add
-to the weak labels: the simulator (``labeling.simulate.simulate``) buys them with the default
+to the weak labels: the simulator (``labeling.rounds.simulate.simulate``) buys them with the default
 strategy, batch 10 and the pool's true labels as the oracle, once alone and once on top of the
 LabelModel's weak labels (which join training with the engine's weighting), over several seeds.
 
@@ -38,9 +38,9 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, peak_rss_mb, write_result  # noqa: E402
-from labeling.features import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
-from labeling.learner import DEFAULT_CLASSIFIER, train  # noqa: E402
-from labeling.simulate import simulate  # noqa: E402
+from labeling.rounds.features import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
+from labeling.rounds.learner import DEFAULT_CLASSIFIER, train  # noqa: E402
+from labeling.rounds.simulate import simulate  # noqa: E402
 from strategies import DEFAULT_STRATEGY  # noqa: E402
 from weak_supervision import (  # noqa: E402
     WeakLabels,

@@ -7,7 +7,7 @@ pool), the number of human labels grows (random pool items with their true label
 seeds), and each weighting scheme trains the rounds' own featurizer and classifier on both.
 The score is macro-F1 on a held-out test split.
 
-Schemes (``labeling.rounds.weak_sample_weights`` is the one the product uses):
+Schemes (``labeling.rounds.core.weak_sample_weights`` is the one the product uses):
 
 * ``human only``: no weak labels (what the human labels alone reach);
 * ``flat 0.5``: every confident weak label weighs ``weak_weight`` (rounds before this change);
@@ -43,8 +43,8 @@ from benchmarks.bench_weak_quality import LABELS as YT_LABELS  # noqa: E402
 from benchmarks.bench_weak_quality import YOUTUBE, example_lfs, standard_split  # noqa: E402
 from benchmarks.common import ROOT, write_result  # noqa: E402
 from labeling.config import WorkspaceConfig  # noqa: E402
-from labeling.features import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
-from labeling.learner import (  # noqa: E402
+from labeling.rounds.features import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
+from labeling.rounds.learner import (  # noqa: E402
     DEFAULT_CLASSIFIER,
     train,
     weak_sample_weights,  # noqa: E402

@@ -16,9 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labeling import Workspace, lfs, rounds  # noqa: E402
+from labeling import Workspace
 from labeling.config import write_config  # noqa: E402
-from labeling.demo import build_demo  # noqa: E402
+from labeling.demo.build import build_demo  # noqa: E402
+from labeling.rounds import core as rounds
+from labeling.weak import lfs  # noqa: E402
 from tests.browser import chromium, serve, wait_idle  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"

@@ -176,7 +176,7 @@ def init(
 ) -> None:
     """Create a workspace: labelloop.toml, the database and the lfs/ folder."""
     from labeling.config import parse_labels_option
-    from labeling.db import display_url
+    from labeling.store.db import display_url
     from labeling.workspace import Workspace
 
     label_tuple = parse_labels_option(labels)
@@ -239,7 +239,7 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import items. The whole file is checked first: a bad file changes nothing."""
-    from labeling.importer import duplicate_texts_warning
+    from labeling.data.importer import duplicate_texts_warning
 
     with _open(workspace, db) as ws, _progress(not as_json) as progress:
         report = ws.import_file(
@@ -329,7 +329,7 @@ def backup(
     as_json: JsonOpt = False,
 ) -> None:
     """SQLite: the SQLite backup API (online, consistent). PostgreSQL: pg_dump --format=custom."""
-    from labeling.maintenance import backup as run_backup
+    from labeling.store.maintenance import backup as run_backup
 
     with _open(workspace, db) as ws:
         found = run_backup(ws, out)
@@ -351,7 +351,7 @@ def doctor(
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 when every check passes (or was repaired with --fix), 1 otherwise."""
-    from labeling.maintenance import doctor as run_doctor
+    from labeling.store.maintenance import doctor as run_doctor
 
     with _open(workspace, db) as ws:
         found = run_doctor(ws, fix=fix)
@@ -380,7 +380,7 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the Metrics page as one HTML file: charts as inline SVG, no scripts, no network."""
-    from labeling.report import write_report
+    from labeling.quality.report import write_report
 
     with _open(workspace, db) as ws:
         path = write_report(ws, out)
@@ -401,7 +401,7 @@ def status(
 
     --json carries every number under the keys documented in docs/status.md.
     """
-    from labeling.quality import drift_check  # heavy (pandas, scikit-learn): only here
+    from labeling.quality.core import drift_check  # heavy (pandas, scikit-learn): only here
 
     with _open(workspace, db) as ws:
         info = ws.status(metrics=True)
@@ -612,7 +612,7 @@ def retrain(
     as_json: JsonOpt = False,
 ) -> None:
     """Train on the labels so far, evaluate on gold, re-rank the queue; promote if not worse."""
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     def stage(text: str) -> None:
         if not as_json:
@@ -662,7 +662,7 @@ def rounds_list(
     workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Every round: status, trigger, labels used, gold metrics, promoted."""
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     with _open(workspace, db) as ws:
         summaries = [rounds.round_summary(r) for r in rounds.list_rounds(ws)]
@@ -696,7 +696,7 @@ def rounds_promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Promote a succeeded round by hand, whatever its metrics."""
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     with _open(workspace, db) as ws:
         summary = rounds.round_summary(rounds.promote(ws, round_id))
@@ -712,7 +712,7 @@ def rounds_rollback(
     workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Promote again the round that was promoted before the current one."""
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     with _open(workspace, db) as ws:
         summary = rounds.round_summary(rounds.rollback(ws))
@@ -753,9 +753,9 @@ def simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate labelling with the file's labels as the oracle, for each strategy and seed."""
-    from labeling.importer import read_labelled
-    from labeling.simulate import simulate as run_simulation
-    from labeling.simulate import write_chart
+    from labeling.data.importer import read_labelled
+    from labeling.rounds.simulate import simulate as run_simulation
+    from labeling.rounds.simulate import write_chart
 
     texts, labels, _rows = read_labelled(data, text_field=text_field, label_field=label_field)
     test_texts = test_labels = None
@@ -768,7 +768,7 @@ def simulate(
     weak_report = None
     label_names = sorted(set(labels) | set(test_labels or []))
     if lfs_file is not None:
-        from labeling.lfs import weak_labels_for_file
+        from labeling.weak.lfs import weak_labels_for_file
 
         weak_labels, weak_confidence, weak_report = weak_labels_for_file(
             lfs_file, label_names, _rows, texts
@@ -838,7 +838,7 @@ def lf_list(
     workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Code LFs from lfs/ and stored rules: kind, label, active, applied, votes, faults."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     with _open(workspace, db) as ws:
         loaded = lfs.load(ws)
@@ -925,7 +925,7 @@ def lf_add_rule(
     db: DbOpt = None,
 ) -> None:
     """Add a rule: any of --keywords, or one --regex; it votes --label where it matches."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     spec = _rule_spec(name, label, keywords, regex, case_sensitive, substring)
     with _open(workspace, db) as ws:
@@ -962,7 +962,7 @@ def lf_edit_rule(
 ) -> None:
     """Change a rule; options not given keep their value. The next `lf apply` runs it over
     every item again, and its old votes stop counting at once."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     with _open(workspace, db) as ws:
         now = lfs.rule_spec(ws, name)
@@ -995,7 +995,7 @@ def lf_delete(
     db: DbOpt = None,
 ) -> None:
     """Delete a keyword or regex rule and its votes. Code LFs live in lfs/: remove them there."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     with _open(workspace, db) as ws:
         gone = lfs.delete_rule(ws, name)
@@ -1007,7 +1007,7 @@ def lf_delete(
 
 
 def _switch_rule(workspace: Path, db: str | None, name: str, active: bool) -> None:
-    from labeling import lfs
+    from labeling.weak import lfs
 
     with _open(workspace, db) as ws:
         lfs.set_active(ws, name, active)
@@ -1063,7 +1063,7 @@ def lf_apply(
     """Apply every active LF to new items, and to all items for an LF that changed.
 
     One apply runs at a time per workspace: a second one waits for the first to finish."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     def waiting() -> None:
         _echo_err("note: another `lf apply` is running on this workspace; waiting for it")
@@ -1106,7 +1106,7 @@ def lf_label(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn the stored votes into one weak label and confidence per item."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     with _open(workspace, db) as ws:
         report = lfs.fit_weak_labels(ws, model=model)
@@ -1137,7 +1137,7 @@ def lf_analyze(
     workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Per LF: polarity, coverage, overlaps, conflicts, accuracy on human and gold, faults."""
-    from labeling import lfs
+    from labeling.weak import lfs
 
     with _open(workspace, db) as ws:
         report = lfs.analyze(ws)
@@ -1205,7 +1205,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
-    from labeling.server import serve as run_server
+    from labeling.ui.server import serve as run_server
 
     code = run_server(
         workspace,
@@ -1235,7 +1235,7 @@ def demo(
     port: PortOpt = 8501,
 ) -> None:
     """Create a workspace on the bundled demo data (support messages, 5 classes), then serve it."""
-    from labeling.demo import build_demo
+    from labeling.demo.build import build_demo
 
     info = build_demo(directory, db_url=db)
     if as_json:
@@ -1245,7 +1245,7 @@ def demo(
     if no_serve:
         return
     typer.echo("")
-    from labeling.server import serve as run_server
+    from labeling.ui.server import serve as run_server
 
     code = run_server(
         directory, db_url=db, host=host, port=port, echo=typer.echo, echo_err=_echo_err

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from labeling import db, exporter, importer, queue, removal, users
+from labeling.annotation import queue, users
 from labeling.config import (
     CONFIG_FILE,
     WorkspaceConfig,
@@ -24,6 +24,7 @@ from labeling.config import (
     validate_labels,
     write_config,
 )
+from labeling.data import exporter, importer, removal
 from labeling.errors import (
     BadInput,
     StoreError,
@@ -32,7 +33,8 @@ from labeling.errors import (
     WorkspaceExists,
     WorkspaceNotFound,
 )
-from labeling.models import (
+from labeling.store import db
+from labeling.store.models import (
     ADJUDICATION,
     REMOVED,
     ROLES,
@@ -233,7 +235,7 @@ class Workspace:
         are skipped and counted, unless ``allow_duplicate_texts``. ``source_name``: what
         messages call the file (an upload's own name; default: the path).
 
-        A pool import is then checked for drift against the labelled items (labeling.drift);
+        A pool import is then checked for drift against the labelled items (labeling.data.drift);
         the result is on the report and stored with the import batch.
         """
         report = importer.run_import(
@@ -251,7 +253,7 @@ class Workspace:
             source_name=source_name,
         )
         if split == "pool" and report.imported and report.batch_id is not None:
-            from labeling import drift
+            from labeling.data import drift
 
             report.drift = drift.check_batch(self, report.batch_id)
         return report
@@ -269,7 +271,7 @@ class Workspace:
         ``origins`` (``human``, ``import``, ``adjudication``): only the annotations of those
         origins, or the items whose final label they decided.
         """
-        from labeling import predictions
+        from labeling.rounds import predictions
 
         return exporter.run_export(
             self.engine,
@@ -427,7 +429,7 @@ class Workspace:
         """Counts for ``labelloop status``; the keys of DESIGN.md's JSON shape, and more.
 
         With ``metrics``, also every quality, coverage, model, drift, stopping and throughput
-        number (labeling.quality.summary; docs/status.md documents the keys).
+        number (labeling.quality.core.summary; docs/status.md documents the keys).
         """
         with db.read_session(self.engine) as session:
             by_split = dict(
@@ -491,13 +493,13 @@ class Workspace:
             "quality": {},
         }
         if metrics:
-            from labeling import quality
+            from labeling.quality import core as quality
 
             info.update(quality.summary(self))
         return info
 
     def metrics(self) -> dict[str, Any]:
         """Every quality, coverage and model number; ``status(metrics=True)`` minus the counts."""
-        from labeling import quality
+        from labeling.quality import core as quality
 
         return quality.summary(self)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from labeling import Workspace, users, web_auth
-from labeling.app_pages import common
+from labeling import Workspace
+from labeling.annotation import users
+from labeling.ui import web_auth
+from labeling.ui.views import common
 
 
 def signed_in(monkeypatch, ws: Workspace, name: str) -> str:

@@ -30,7 +30,7 @@ from typing import TextIO
 
 
 def _run(args: argparse.Namespace, log: TextIO) -> int:
-    from labeling.services import UserSession
+    from labeling.annotation.session import UserSession
     from labeling.workspace import Workspace
 
     def write(line: str) -> None:

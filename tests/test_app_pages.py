@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace
 from labeling.config import load_config
-from labeling.models import Annotation
+from labeling.store.models import Annotation
 from tests.appsession import signed_in
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -33,7 +33,7 @@ def served(tmp_path, monkeypatch):
 
 
 def _page(module: str, user: str) -> AppTest:
-    script = f"from labeling.app_pages import common, {module}\n"
+    script = f"from labeling.ui.views import common, {module}\n"
     script += f"common.apply_style()\n{module}.render()\n"
     at = AppTest.from_string(script, default_timeout=TIMEOUT)
     at.session_state["ll_user"] = user
@@ -164,7 +164,7 @@ def test_a_deactivated_person_is_stopped_with_a_message(served):
 
 
 def test_model_page_queues_rounds_and_shows_them(served):
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     ws, _ = served
     at = _page("model", "annotator")
@@ -184,7 +184,7 @@ def test_model_page_queues_rounds_and_shows_them(served):
 
 
 def test_lf_page_rule_builder_apply_and_analysis(served):
-    from labeling import lfs
+    from labeling.weak import lfs
 
     ws, _ = served
     at = _page("lfs", "annotator")
@@ -212,7 +212,7 @@ def test_lf_page_rule_builder_apply_and_analysis(served):
 
 
 def test_model_page_asks_before_rolling_back_and_shows_why_a_round_is_not_promoted(served):
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     ws, _ = served
     first, second = rounds.retrain(ws), rounds.retrain(ws)
@@ -236,7 +236,7 @@ def test_model_page_asks_before_rolling_back_and_shows_why_a_round_is_not_promot
 
 def _leases(ws: Workspace) -> dict[str, int]:
     """Leases held now, by person."""
-    from labeling.models import Annotator, Lease
+    from labeling.store.models import Annotator, Lease
 
     with Session(ws.engine) as session:
         rows = session.exec(
@@ -386,7 +386,7 @@ def test_the_keyboard_script_survives_streamlit_s_sanitizer():
     before a letter, "/" or "!" (its mutation-XSS rule): the listener would silently be gone."""
     import re
 
-    from labeling.app_pages.label import KEYS_SCRIPT
+    from labeling.ui.views.label import KEYS_SCRIPT
 
     script = KEYS_SCRIPT.read_text(encoding="utf-8")
     assert not re.search(r"<[/\w!]", script)
@@ -394,7 +394,7 @@ def test_the_keyboard_script_survives_streamlit_s_sanitizer():
 
 
 def test_review_a_second_press_on_a_decided_item_decides_nothing_more(served):
-    from labeling.models import Annotation as Answer
+    from labeling.store.models import Annotation as Answer
 
     ws, _ = served
     _disagree(ws)

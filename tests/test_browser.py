@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from labeling import Workspace
-from labeling.models import Annotation, Annotator, Item
+from labeling.store.models import Annotation, Annotator, Item
 from tests.browser import (
     chromium,
     chromium_path,

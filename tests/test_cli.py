@@ -9,9 +9,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from labeling import Workspace, server
+from labeling import Workspace
 from labeling.cli import app
 from labeling.errors import UnknownAnnotator
+from labeling.ui import server
 from tests.conftest import YOUTUBE
 
 runner = CliRunner()

@@ -24,11 +24,11 @@ from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
 from labeling import Workspace
+from labeling.annotation.session import UserSession
 from labeling.cli import app
 from labeling.config import write_config
 from labeling.errors import UnknownAnnotator
-from labeling.models import ImportBatch, Item, Lease, utcnow
-from labeling.services import UserSession
+from labeling.store.models import ImportBatch, Item, Lease, utcnow
 from tests.browser import serve
 from tests.test_stress import (
     REPO,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labeling import demo_data
+from labeling.demo import words as demo_data
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "datasets" / "demo"
 FILE_NAMES = ("pool.csv", "gold.csv", "answers.csv")
@@ -25,7 +25,7 @@ def test_committed_files_match_a_fresh_write(tmp_path: Path, name: str) -> None:
     assert [path.name for path in written] == list(FILE_NAMES)
     assert (tmp_path / name).read_bytes() == (DEMO_DIR / name).read_bytes(), (
         f"datasets/demo/{name} is stale: regenerate it with "
-        "`python -m labeling.demo_data datasets/demo`"
+        "`python -m labeling.demo.words datasets/demo`"
     )
 
 
@@ -143,7 +143,7 @@ def _readme_demo_paragraph() -> str:
 
 
 def test_demo_next_steps_are_the_readme_s() -> None:
-    from labeling.demo import next_steps
+    from labeling.demo.build import next_steps
 
     readme = _readme_demo_paragraph()
     for step in next_steps("labelloop-demo"):
@@ -155,8 +155,10 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
 
     from streamlit.testing.v1 import AppTest
 
-    from labeling import Workspace, lfs, rounds
-    from labeling.demo import DEMO_RULES, SIMULATED_ANSWERS, build_demo, next_steps
+    from labeling import Workspace
+    from labeling.demo.build import DEMO_RULES, SIMULATED_ANSWERS, build_demo, next_steps
+    from labeling.rounds import core as rounds
+    from labeling.weak import lfs
 
     root = tmp_path / "labelloop-demo"
     started = time.monotonic()
@@ -189,7 +191,7 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
         monkeypatch.delenv("LABELLOOP_DB", raising=False)
 
     def page(module: str) -> AppTest:
-        script = f"from labeling.app_pages import {module}\n{module}.render()\n"
+        script = f"from labeling.ui.views import {module}\n{module}.render()\n"
         at = AppTest.from_string(script, default_timeout=60)
         at.session_state["ll_user"] = "newcomer"
         at.run()

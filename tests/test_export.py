@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from labeling import Workspace
+from labeling.annotation.session import UserSession
 from labeling.cli import app
+from labeling.data.exporter import ITEM_COLUMNS, final_label
 from labeling.errors import ExportFailed
-from labeling.exporter import ITEM_COLUMNS, final_label
-from labeling.models import Item
-from labeling.services import UserSession
+from labeling.store.models import Item
 from tests.conftest import TREC
 
 TREC_LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
@@ -102,7 +102,7 @@ def test_failed_export_leaves_no_partial_file(trec, tmp_path, monkeypatch):
     ws, _ = trec
     out = tmp_path / "out.jsonl"
     out.write_text("previous export\n")
-    from labeling import exporter
+    from labeling.data import exporter
 
     def broken(*_args, **_kwargs):
         raise OSError(28, "No space left on device")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from labeling.features import (
+from labeling.rounds.features import (
     FEATURIZERS,
     FeatureCache,
     FeaturizerError,

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from sqlalchemy import text as sql
 from typer.testing import CliRunner
 
-from labeling import Workspace, importer
+from labeling import Workspace
 from labeling.cli import app
-from labeling.importer import content_hash, content_id
+from labeling.data import importer
+from labeling.data.importer import content_hash, content_id
 
 LABELS = ["a", "b"]
 COUNTED = (

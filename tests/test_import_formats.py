@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import Session, select
 
-from labeling.models import Item
+from labeling.store.models import Item
 
 
 def _texts(ws) -> dict[str, str]:

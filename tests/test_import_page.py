@@ -19,7 +19,7 @@ from labeling.cli import app
 from tests.conftest import db_fingerprint
 
 TIMEOUT = 30
-SCRIPT = "from labeling.app_pages import common, data\ncommon.apply_style()\ndata.render()\n"
+SCRIPT = "from labeling.ui.views import common, data\ncommon.apply_style()\ndata.render()\n"
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_the_export_keeps_only_the_origins_chosen(served):
 
 
 def test_a_failed_export_does_not_show_the_server_scratch_path(served, monkeypatch):
-    from labeling import exporter
+    from labeling.data import exporter
 
     def full_disk(*_args, **_kwargs):
         raise OSError(28, "No space left on device")

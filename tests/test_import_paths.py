@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from labeling import Workspace, importer
+from labeling import Workspace
+from labeling.data import importer
 from labeling.errors import ImportFailed
 
 LABELS = ["billing", "shipping", "account"]

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labeling.learner import (
+from labeling.rounds.learner import (
     NotEnoughLabels,
     UnknownClassifier,
     make_classifier,

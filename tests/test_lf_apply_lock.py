@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from labeling import Workspace, lfs
+from labeling import Workspace
 from labeling.config import write_config
-from labeling.models import Item, LabelingFunction, LFVote, SchemaInfo
+from labeling.store.models import Item, LabelingFunction, LFVote, SchemaInfo
+from labeling.weak import lfs
 from tests.conftest import REPO
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]

@@ -6,8 +6,9 @@ import pytest
 from sqlmodel import Session, func, select
 from streamlit.testing.v1 import AppTest
 
-from labeling import Workspace, lfs
-from labeling.models import LFVote
+from labeling import Workspace
+from labeling.store.models import LFVote
+from labeling.weak import lfs
 
 TIMEOUT = 30
 
@@ -32,7 +33,7 @@ def served(tmp_path, monkeypatch):
 
 
 def _page() -> AppTest:
-    script = "from labeling.app_pages import common, lfs\ncommon.apply_style()\nlfs.render()\n"
+    script = "from labeling.ui.views import common, lfs\ncommon.apply_style()\nlfs.render()\n"
     at = AppTest.from_string(script, default_timeout=TIMEOUT)
     at.session_state["ll_user"] = "engineer"
     return at.run()

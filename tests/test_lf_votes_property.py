@@ -29,9 +29,10 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from labeling import Workspace, lfs
+from labeling import Workspace
 from labeling.cli import app
-from labeling.models import Item, LabelingFunction, LFVote
+from labeling.store.models import Item, LabelingFunction, LFVote
+from labeling.weak import lfs
 from tests.conftest import REPO
 from weak_supervision import apply_lfs, load_lf_dir, rule_from_spec
 

@@ -14,11 +14,13 @@ import pytest
 from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
-from labeling import Workspace, lfs, rounds
+from labeling import Workspace
 from labeling.cli import app
 from labeling.config import write_config
 from labeling.errors import BadInput
-from labeling.models import LFVote, WeakLabel
+from labeling.rounds import core as rounds
+from labeling.store.models import LFVote, WeakLabel
+from labeling.weak import lfs
 from tests.conftest import REPO, YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))

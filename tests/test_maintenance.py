@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli import app
 from labeling.config import write_config
-from labeling.models import Annotation, Item, Round, utcnow
+from labeling.store.models import Annotation, Item, Round, utcnow
 
 runner = CliRunner()
 
@@ -89,7 +89,7 @@ def test_backup_while_labelling_is_consistent(labelled, tmp_path):
         )
         assert done.returncode == 0, done.stderr
         copy_url = ws.engine.url.set(database=name).render_as_string(False)
-    from labeling import db
+    from labeling.store import db
 
     engine = db.make_engine(copy_url)
     with Session(engine) as session:

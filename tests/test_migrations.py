@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-from labeling import Workspace, db, migrations, models
+from labeling import Workspace
 from labeling.cli import app
 from labeling.errors import SchemaTooNew, StoreError
-from labeling.models import Annotation, ImportBatch, Item, LabelingFunction, Round, Score
+from labeling.store import db, migrations, models
+from labeling.store.models import Annotation, ImportBatch, Item, LabelingFunction, Round, Score
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 PROMOTED = datetime(2026, 1, 3, 12, 0, 0, tzinfo=UTC)
@@ -308,7 +309,7 @@ def test_a_failed_upgrade_or_backup_changes_nothing(tmp_path, db_url, monkeypatc
     assert _dump(engine) == before  # no alembic_version, no new columns: all rolled back
     monkeypatch.setattr(migrations, "upgrade", real_upgrade)
 
-    from labeling import maintenance
+    from labeling.store import maintenance
 
     def no_backup(_engine, _out):
         raise maintenance.BackupFailed("disk full")

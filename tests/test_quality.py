@@ -11,10 +11,11 @@ from dataclasses import replace
 import pytest
 from sqlmodel import Session, col, select
 
-from labeling import Workspace, quality
+from labeling import Workspace
 from labeling.config import write_config
-from labeling.models import Annotation, Item, LabelingFunction, LFVote, WeakLabel
-from labeling.rounds import human_labels
+from labeling.quality import core as quality
+from labeling.rounds.core import human_labels
+from labeling.store.models import Annotation, Item, LabelingFunction, LFVote, WeakLabel
 
 
 def _configure(ws: Workspace, **changes) -> None:
@@ -87,7 +88,7 @@ class _AlwaysGold:
 
 
 def test_gold_accuracy_per_annotator_and_gold_never_trains(tmp_path, db_url, monkeypatch):
-    from labeling import queue
+    from labeling.annotation import queue
 
     monkeypatch.setattr(queue, "_GOLD_DRAWS", _AlwaysGold())
     ws = _workspace(tmp_path, db_url, pool=6, gold=["a", "a", "b", "b"])
@@ -205,7 +206,7 @@ def test_adjudication_overrides_the_majority_and_keeps_history(tmp_path, db_url)
     assert [e["id"] for e in found["items"]["disagreement"]] == ["p0"]
     assert found["items"]["disagreement"][0]["answers"] == {"ann": "a", "bob": "a", "cid": "b"}
 
-    from labeling.services import UserSession
+    from labeling.annotation.session import UserSession
 
     lead = UserSession(ws, "lea")
     with Session(ws.engine) as session:

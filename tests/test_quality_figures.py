@@ -18,12 +18,14 @@ from sqlmodel import Session, col, select
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from labeling import Workspace, figures, lfs, quality
+from labeling import Workspace, figures
+from labeling.annotation.session import UserSession
 from labeling.cli import app
 from labeling.config import write_config
-from labeling.models import Annotation, Annotator, Item, LFVote, WeakLabel
-from labeling.report import render_html
-from labeling.services import UserSession
+from labeling.quality import core as quality
+from labeling.quality.report import render_html
+from labeling.store.models import Annotation, Annotator, Item, LFVote, WeakLabel
+from labeling.weak import lfs
 
 runner = CliRunner()
 POOL = (
@@ -125,7 +127,7 @@ def _by_hand(ws: Workspace) -> dict[str, object]:
 
 
 def _page(module: str, user: str) -> AppTest:
-    script = f"from labeling.app_pages import common, {module}\n{module}.render()\n"
+    script = f"from labeling.ui.views import common, {module}\n{module}.render()\n"
     at = AppTest.from_string(script, default_timeout=60)
     at.session_state["ll_user"] = user
     at.run()
@@ -268,7 +270,7 @@ def test_plurals_and_the_stopping_hint_in_words(fixed):
 def test_figures_are_rounded_on_the_page_in_the_report_and_on_chart_axes(fixed):
     """No "6524.258 labels per hour" or "55.000000" ticks: tables and axes carry rounded
     figures (the raw JSON at the end of the report keeps the exact numbers)."""
-    from labeling import charts
+    from labeling.quality import charts
 
     ws = fixed
     html = render_html(ws)

@@ -19,10 +19,12 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from labeling import Workspace, quality, rounds
+from labeling import Workspace
 from labeling.cli import app
 from labeling.config import write_config
-from labeling.models import ImportBatch, Item
+from labeling.quality import core as quality
+from labeling.rounds import core as rounds
+from labeling.store.models import ImportBatch, Item
 from tests.browser import chromium, chromium_path
 from tests.conftest import REPO, YOUTUBE
 
@@ -134,7 +136,7 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeyp
     assert "drift, AUC" in quality.drift_check(reports[1])
     text = runner.invoke(app, ["status", "-w", str(ws.root)]).stdout
     assert passed in text
-    from labeling.report import render_html
+    from labeling.quality.report import render_html
 
     assert f"<div class='pass'>{html.escape(passed)}</div>" in render_html(ws)
     from streamlit.testing.v1 import AppTest
@@ -143,7 +145,7 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeyp
     monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
     monkeypatch.delenv("LABELLOOP_DB", raising=False)
     at = AppTest.from_string(
-        "from labeling.app_pages import metrics\nmetrics.render()\n", default_timeout=60
+        "from labeling.ui.views import metrics\nmetrics.render()\n", default_timeout=60
     )
     at.session_state["ll_user"] = "eng"
     at.run()
@@ -234,7 +236,7 @@ def busy(tmp_path_factory):
         allow_duplicate_texts=True,
     )
     truth |= {row["id"]: row["label"] for row in gold}
-    from labeling import lfs
+    from labeling.weak import lfs
 
     lfs.add_rule(
         ws,
@@ -312,7 +314,7 @@ def test_metrics_and_review_pages(busy, monkeypatch):
     monkeypatch.delenv("LABELLOOP_DB", raising=False)
 
     def page(module: str, user: str) -> AppTest:
-        script = f"from labeling.app_pages import common, {module}\n{module}.render()\n"
+        script = f"from labeling.ui.views import common, {module}\n{module}.render()\n"
         at = AppTest.from_string(script, default_timeout=60)
         at.session_state["ll_user"] = user
         return at.run()
@@ -333,7 +335,7 @@ def test_metrics_and_review_pages(busy, monkeypatch):
     at.button(key=f"ll_decide_{first['item_id']}_{choice}").click().run()
     assert not at.exception
     with Session(busy.engine) as session:
-        from labeling.rounds import human_labels
+        from labeling.rounds.core import human_labels
 
         assert human_labels(session, busy.labels)[first["item_id"]] == choice
         assert session.exec(select(Item).where(Item.id == first["item_id"])).one()

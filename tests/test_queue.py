@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from labeling import Workspace
 from labeling.config import write_config
 from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
-from labeling.models import Annotation, Annotator, Item, Lease
+from labeling.store.models import Annotation, Annotator, Item, Lease
 
 
 def _pool(ws: Workspace, tmp_path, n: int = 20) -> None:

@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from labeling import Workspace, queue
+from labeling import Workspace
+from labeling.annotation import queue
 from labeling.config import write_config
 from labeling.errors import NothingToUndo
-from labeling.models import Item
+from labeling.store.models import Item
 
 OVERLAP = 2
 # Long enough for any step here on a loaded machine; only reached when something is wrong.

@@ -11,9 +11,10 @@ from dataclasses import replace
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from labeling import Workspace, rounds
+from labeling import Workspace
 from labeling.config import write_config
-from labeling.models import Item, Round, Score, utcnow
+from labeling.rounds import core as rounds
+from labeling.store.models import Item, Round, Score, utcnow
 
 
 def _scored(tmp_path, db_url, *, overlap: int = 1) -> tuple[Workspace, dict[str, int]]:

@@ -13,9 +13,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from labeling import Workspace, rounds
+from labeling import Workspace
 from labeling.cli import app
 from labeling.errors import BadInput, NothingToUndo, NotLeased
+from labeling.rounds import core as rounds
 
 runner = CliRunner()
 
@@ -198,7 +199,7 @@ def test_data_page_removes_an_import_after_asking_and_restores_it(tmp_path, monk
     ws.add_user("eng", role="engineer")
     monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
     monkeypatch.delenv("LABELLOOP_DB", raising=False)
-    script = "from labeling.app_pages import data\ndata.render()\n"
+    script = "from labeling.ui.views import data\ndata.render()\n"
     at = AppTest.from_string(script, default_timeout=60)
     at.session_state["ll_user"] = "eng"
     at.run()

@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 from sqlmodel import Session, col, select
 
-from labeling import Workspace, predictions, rounds
+from labeling import Workspace
 from labeling.config import write_config
-from labeling.models import Item, Score
+from labeling.rounds import core as rounds
+from labeling.rounds import predictions
+from labeling.store.models import Item, Score
 from tests.conftest import YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
@@ -129,7 +131,7 @@ def test_predictions_beyond_the_top_reach_the_hint_and_the_export(tmp_path, monk
         assert found == {i: (full[i][1], full[i][2]) for i in outside}
         # The label page's hint for an item without a score row comes from the file.
         big.add_user("ann")
-        from labeling.services import UserSession
+        from labeling.annotation.session import UserSession
 
         hint = UserSession(big, "ann").hint(outside[0])
         assert hint is not None and hint.round_id == 1

@@ -18,10 +18,11 @@ import pytest
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from labeling import Workspace, rounds
+from labeling import Workspace
 from labeling.cli import app
 from labeling.config import write_config
-from labeling.models import Round, Score
+from labeling.rounds import core as rounds
+from labeling.store.models import Round, Score
 from tests.conftest import YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
@@ -51,7 +52,7 @@ def _cli(ws: Workspace, *args: str):
 
 def _top_open(ws: Workspace, round_id: int) -> int:
     """The item the round ranks first among open items."""
-    from labeling.models import Item
+    from labeling.store.models import Item
 
     with Session(ws.engine) as session:
         return session.exec(
@@ -160,7 +161,7 @@ def test_a_killed_worker_leaves_the_round_failed_and_the_old_model_promoted(yt):
     first = rounds.retrain(yt)
     queued = rounds.queue_round(yt, trigger="test")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "labeling.worker", "-w", str(yt.root)]
+        [sys.executable, "-m", "labeling.rounds.worker", "-w", str(yt.root)]
         + (["--db", yt.db_url] if "postgresql" in yt.db_url else []),
         start_new_session=True,
     )
@@ -201,7 +202,7 @@ def test_rounds_run_at_a_lower_cpu_priority_in_every_thread():
     # (`labelloop retrain` through CliRunner runs in this process).
     script = """
 import os, threading, numpy
-from labeling import rounds
+from labeling.rounds import core as rounds
 base = os.getpriority(os.PRIO_PROCESS, 0)
 target = min(19, base + 3)
 stop = threading.Event()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text as sql
 
 from labeling import Workspace
-from labeling.exporter import ITEM_COLUMNS
+from labeling.data.exporter import ITEM_COLUMNS
 
 FORMATS = ["csv", "jsonl", "parquet"]
 LABELS = ["a", "b", "c"]

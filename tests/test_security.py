@@ -23,10 +23,14 @@ from hypothesis import strategies as st_h
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from labeling import Workspace, db, lfs, server, users, web_auth
+from labeling import Workspace
+from labeling.annotation import users
+from labeling.annotation.session import UserSession
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
-from labeling.models import Annotator, LabelingFunction
-from labeling.services import UserSession
+from labeling.store import db
+from labeling.store.models import Annotator, LabelingFunction
+from labeling.ui import server, web_auth
+from labeling.weak import lfs
 from tests.appsession import signed_in
 from tests.browser import serve
 
@@ -127,7 +131,7 @@ def test_an_annotator_cannot_run_rounds_edit_lfs_export_or_see_people(ws):
             pytest.fail(f"an annotator could {action}")
     with Session(ws.engine) as session:
         assert session.exec(select(LabelingFunction)).all() == []
-    from labeling import rounds
+    from labeling.rounds import core as rounds
 
     assert rounds.list_rounds(ws) == []
 
@@ -182,7 +186,7 @@ def test_an_annotator_gets_no_engineer_pages(served, monkeypatch):
 def test_engineer_pages_refuse_an_annotator_who_reaches_them(served, module):
     """Even rendered directly (as a guessed address would, were it registered), a page calls
     the service layer, which refuses: no data, no working controls."""
-    script = f"from labeling.app_pages import common, {module}\ncommon.apply_style()\n"
+    script = f"from labeling.ui.views import common, {module}\ncommon.apply_style()\n"
     script += f"{module}.render()\n"
     at = AppTest.from_string(script, default_timeout=30)
     at.session_state["ll_user"] = "annotator"

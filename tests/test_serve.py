@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from labeling import Workspace, serve_runs, server
+from labeling import Workspace
 from labeling.errors import LabelloopError, UnknownAnnotator
-from labeling.models import SignInLink
+from labeling.store.models import SignInLink
+from labeling.ui import serve_runs, server
 from tests.browser import serve
 
 
@@ -34,7 +35,7 @@ def test_demo_builds_and_serves_then_stops_cleanly(tmp_path):
             assert ws.config.display_fields == ("channel",)
         # The background round worker runs beside the UI.
         workers = subprocess.run(
-            ["pgrep", "-f", f"labeling.worker --workspace {root.resolve()}"],
+            ["pgrep", "-f", f"labeling.rounds.worker --workspace {root.resolve()}"],
             capture_output=True,
             text=True,
             check=False,

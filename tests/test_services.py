@@ -13,11 +13,11 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from labeling import Workspace
+from labeling.annotation.session import UserSession
 from labeling.config import load_config
 from labeling.errors import BadInput, Forbidden, NothingToUndo, UnknownAnnotator
-from labeling.models import Annotation, Item, Lease, Round, Score, SignInLink, utcnow
-from labeling.server import prepare
-from labeling.services import UserSession
+from labeling.store.models import Annotation, Item, Lease, Round, Score, SignInLink, utcnow
+from labeling.ui.server import prepare
 
 
 @pytest.fixture

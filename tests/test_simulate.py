@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from labeling.errors import BadInput
-from labeling.simulate import label_efficiency, labels_to_target, simulate, write_chart
+from labeling.rounds.simulate import label_efficiency, labels_to_target, simulate, write_chart
 from strategies import UnknownStrategyError
 from tests.conftest import YOUTUBE
 

@@ -7,9 +7,10 @@ import sqlite3
 import pytest
 from sqlalchemy import text
 
-from labeling import Workspace, db
+from labeling import Workspace
 from labeling.errors import BadInput, SchemaTooNew, StoreError, WorkspaceExists, WorkspaceNotFound
-from labeling.models import SCHEMA_VERSION
+from labeling.store import db
+from labeling.store.models import SCHEMA_VERSION
 
 TABLES = {
     "item",
@@ -82,7 +83,7 @@ def test_foreign_database_is_refused(tmp_path):
 def test_no_engine_at_import_time():
     import importlib
 
-    import labeling.db as module
+    import labeling.store.db as module
 
     importlib.reload(module)
     assert not any(name for name, value in vars(module).items() if type(value).__name__ == "Engine")

@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, func, select
 
-from labeling import Workspace, rounds
+from labeling import Workspace
 from labeling.config import write_config
-from labeling.maintenance import doctor
-from labeling.models import Annotation, Annotator, Item, Lease
+from labeling.rounds import core as rounds
+from labeling.store.maintenance import doctor
+from labeling.store.models import Annotation, Annotator, Item, Lease
 
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATORS = 16

@@ -9,12 +9,15 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from labeling import Workspace, db, users, web_auth
-from labeling.app_pages import admin
+from labeling import Workspace
+from labeling.annotation import users
+from labeling.annotation.users import hash_secret, verify_secret
 from labeling.cli import app
 from labeling.errors import BadInput, UnknownAnnotator
-from labeling.models import Annotator, SignInLink
-from labeling.users import hash_secret, verify_secret
+from labeling.store import db
+from labeling.store.models import Annotator, SignInLink
+from labeling.ui import web_auth
+from labeling.ui.views import admin
 
 
 @pytest.fixture
@@ -180,7 +183,7 @@ def _team_page(ws: Workspace, monkeypatch, user: str = "boss") -> AppTest:
     else:
         monkeypatch.delenv("LABELLOOP_DB", raising=False)
     monkeypatch.setenv(web_auth.SERVER_URL_ENV, "http://127.0.0.1:8599/")
-    script = "from labeling.app_pages import admin, common\ncommon.apply_style()\nadmin.render()\n"
+    script = "from labeling.ui.views import admin, common\ncommon.apply_style()\nadmin.render()\n"
     at = AppTest.from_string(script, default_timeout=30)
     at.session_state["ll_user"] = user
     return at.run()

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from labeling import Workspace
-from labeling.models import Annotation, ImportBatch, Item
+from labeling.store.models import Annotation, ImportBatch, Item
 from tests.conftest import YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from labeling import Workspace, importer
+from labeling import Workspace
+from labeling.data import importer
 from labeling.errors import BadInput, ImportFailed
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from labeling import Workspace, lfs
+from labeling import Workspace
 from labeling.cli import app
 from labeling.config import write_config
 from labeling.errors import BadInput
+from labeling.weak import lfs
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from labeling import Workspace
-from labeling.models import Annotation
+from labeling.store.models import Annotation
 from tests.browser import chromium, chromium_path, serve, wait_idle
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium")

@@ -12,10 +12,11 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from labeling import Workspace, drift
+from labeling import Workspace
 from labeling.cli import app
+from labeling.data import drift
 from labeling.errors import NotLeased
-from labeling.models import Item
+from labeling.store.models import Item
 
 runner = CliRunner()
 
@@ -59,7 +60,7 @@ def test_the_review_page_confirms_a_decision_by_external_id(ws, monkeypatch):
     ws.add_user("lead", role="lead")
     monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
     monkeypatch.delenv("LABELLOOP_DB", raising=False)
-    script = "from labeling.app_pages import review\nreview.render()\n"
+    script = "from labeling.ui.views import review\nreview.render()\n"
     at = AppTest.from_string(script, default_timeout=30)
     at.session_state["ll_user"] = "lead"
     at.run()

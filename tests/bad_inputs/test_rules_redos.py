@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from labeling import Workspace, lfs
+from labeling import Workspace
 from labeling.errors import BadInput
+from labeling.weak import lfs
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
 EVIL_TEXT = "a" * 100_000 + "!"
@@ -48,7 +49,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 
 
 def _lf_page() -> AppTest:
-    script = "from labeling.app_pages import common, lfs\ncommon.apply_style()\nlfs.render()\n"
+    script = "from labeling.ui.views import common, lfs\ncommon.apply_style()\nlfs.render()\n"
     at = AppTest.from_string(script, default_timeout=60)
     at.session_state["ll_user"] = "engineer"
     at.run()

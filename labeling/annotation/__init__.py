@@ -1,0 +1,1 @@
+"""Annotation: the queue and its leases, people and tokens, the per-person role-checked session."""

@@ -1,0 +1,1 @@
+"""Data in and out: readers, validation, import, export, removal, drift."""

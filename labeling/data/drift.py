@@ -1,0 +1,224 @@
+"""Drift of new imports: are the new items like the ones the model learned from?
+
+Two signals, computed when a pool import lands:
+
+- **Domain classifier AUC.** A classifier is trained to tell the new items from the reference
+  (the labelled pool items, or the rest of the pool while fewer than ``MIN_REFERENCE`` are
+  labelled) on hashed word and character n-grams, and scored by cross-validated ROC AUC. Near
+  0.5 the two are indistinguishable; near 1.0 they are different kinds of text.
+- **Predicted class mix.** With a promoted model, the mix of its predictions on the new items
+  is compared with the label mix of the labelled items (total variation distance, 0 to 1).
+
+At ``drift_threshold`` or above, the import is flagged: the warning shows on the Metrics and
+Data pages and in ``status --json``. With ``drift_action = "retrain"`` a round is queued and
+the new items are served first until ``drift_priority`` of them are labelled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlmodel import col, select
+
+from labeling.store import db
+from labeling.store.models import ImportBatch, Item
+
+if TYPE_CHECKING:
+    from labeling.workspace import Workspace
+
+MAX_PER_SIDE = 3000
+MIN_SIDE = 20
+MIN_REFERENCE = 50
+
+
+def domain_auc(new: list[str], reference: list[str], *, seed: int = 0) -> float | None:
+    """Cross-validated ROC AUC of a classifier telling ``new`` from ``reference`` texts."""
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    if len(new) < MIN_SIDE or len(reference) < MIN_SIDE:
+        return None
+    rng = np.random.default_rng(seed)
+    new = [new[i] for i in rng.permutation(len(new))[:MAX_PER_SIDE]]
+    reference = [reference[i] for i in rng.permutation(len(reference))[:MAX_PER_SIDE]]
+    texts = new + reference
+    y = np.array([1] * len(new) + [0] * len(reference))
+    words = HashingVectorizer(
+        ngram_range=(1, 2), n_features=2**17, alternate_sign=False, norm=None, lowercase=True
+    )
+    chars = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(3, 4), n_features=2**17, alternate_sign=False, norm=None
+    )
+    X = sp.hstack([words.transform(texts), chars.transform(texts)]).tocsr()
+    X = TfidfTransformer(sublinear_tf=True).fit_transform(X)
+    folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+    model = LogisticRegression(C=1.0, solver="liblinear", class_weight="balanced")
+    proba = cross_val_predict(model, X, y, cv=folds, method="predict_proba")[:, 1]
+    return float(roc_auc_score(y, proba))
+
+
+def _mix(labels: list[str], order: tuple[str, ...]) -> dict[str, float]:
+    counts = Counter(labels)
+    total = sum(counts.values()) or 1
+    return {label: round(counts[label] / total, 6) for label in order}
+
+
+def _predict(ws: Workspace, texts: list[str]) -> list[str] | None:
+    """The promoted round's predictions for ``texts``, or None without a promoted model."""
+    import joblib
+
+    from labeling.rounds.learner import predict_proba
+    from labeling.store.models import Round
+
+    with db.read_session(ws.engine) as session:
+        promoted = session.exec(select(Round).where(col(Round.promoted).is_(True))).first()
+    if promoted is None or not promoted.model_path:
+        return None
+    model_file = ws.root / promoted.model_path / "model.joblib"
+    featurizer_file = ws.models_dir / "features" / f"featurizer-{ws.config.featurizer}.joblib"
+    if not model_file.exists() or not featurizer_file.exists():
+        return None
+    model = joblib.load(model_file)
+    featurizer = joblib.load(featurizer_file)
+    proba = predict_proba(model, featurizer.transform(texts))
+    return [str(model.classes_[i]) for i in proba.argmax(axis=1)]
+
+
+def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
+    """Compare a pool import with the labelled set; store and return the result."""
+    from labeling.rounds.core import human_labels
+
+    config = ws.config
+    with db.read_session(ws.engine) as session:
+        batch = session.get(ImportBatch, batch_id)
+        imported = batch.imported if batch is not None else 0
+        earlier = session.exec(
+            select(ImportBatch.id).where(
+                col(ImportBatch.id) != batch_id,
+                ImportBatch.split == "pool",
+                col(ImportBatch.imported) > 0,
+            )
+        ).first()
+    if earlier is None:  # the first pool import: nothing to compare with, nothing to read
+        first: dict[str, Any] = {
+            "items": imported,
+            "sampled_items": 0,
+            "reference": "pool",
+            "reference_items": 0,
+            "threshold": config.drift_threshold,
+            "auc": None,
+            "drifted": False,
+            "action": None,
+            "note": "the first pool import: nothing to compare it with",
+        }
+        _store(ws, batch_id, first, priority=0)
+        return first
+    with db.read_session(ws.engine) as session:
+        new_rows = session.exec(
+            select(Item.id, Item.text)
+            .where(Item.batch_id == batch_id, Item.split == "pool")
+            .order_by(col(Item.rank))
+            .limit(MAX_PER_SIDE)
+        ).all()
+        others = (Item.split == "pool", col(Item.batch_id) != batch_id)
+        # A seeded sample of labelled items from earlier imports (the rank order is random),
+        # read without touching the rest: a million-item store answers this in milliseconds.
+        labelled_rows = session.exec(
+            select(Item.id, Item.text)
+            .where(*others, col(Item.n_labels) > 0)
+            .order_by(col(Item.rank))
+            .limit(MAX_PER_SIDE)
+        ).all()
+        reference_kind = "labelled"
+        reference_rows = labelled_rows
+        if len(labelled_rows) < MIN_REFERENCE:
+            reference_kind = "pool"
+            reference_rows = session.exec(
+                select(Item.id, Item.text)
+                .where(*others)
+                .order_by(col(Item.rank))
+                .limit(MAX_PER_SIDE)
+            ).all()
+        reference = [text for _, text in reference_rows]
+        people = (
+            human_labels(session, ws.labels, item_ids=[int(i) for i, _ in labelled_rows if i])
+            if labelled_rows
+            else {}
+        )
+    new_texts = [text for _, text in new_rows]
+    result: dict[str, Any] = {
+        # The import's size; the check reads a seeded sample of at most MAX_PER_SIDE a side.
+        "items": max(imported, len(new_texts)),
+        "sampled_items": len(new_texts),
+        "reference": reference_kind,
+        "reference_items": len(reference),
+        "threshold": config.drift_threshold,
+        "auc": None,
+        "drifted": False,
+    }
+    try:
+        auc = domain_auc(new_texts, reference, seed=batch_id)
+        result["auc"] = None if auc is None else round(auc, 6)
+        if auc is None:
+            result["note"] = f"too few items to compare (at least {MIN_SIDE} on each side)"
+        predicted = _predict(ws, new_texts) if new_texts else None
+        if predicted is not None:
+            result["predicted_mix"] = _mix(predicted, ws.labels)
+            if people:
+                labelled_mix = _mix(list(people.values()), ws.labels)
+                result["labelled_mix"] = labelled_mix
+                result["mix_distance"] = round(
+                    0.5 * sum(abs(result["predicted_mix"][k] - labelled_mix[k]) for k in ws.labels),
+                    6,
+                )
+    except Exception as exc:  # the import has landed: a failed check must not undo it
+        result["error"] = repr(exc)
+    result["drifted"] = result["auc"] is not None and result["auc"] >= config.drift_threshold
+    result["action"] = None
+    if result["drifted"]:
+        result["action"] = config.drift_action
+        result["message"] = _drift_message(result)
+    priority = 0
+    if result["drifted"] and config.drift_action == "retrain":
+        from labeling.rounds.core import queue_round
+
+        round_ = queue_round(ws, trigger="drift")
+        result["round"] = round_.id
+        priority = config.drift_priority
+    _store(ws, batch_id, result, priority=priority)
+    return result
+
+
+def _drift_message(result: dict[str, Any]) -> str:
+    """The warning for a drifted import: how many items came in, and how many of them (and of
+    the reference) the classifier compared when the check took a sample."""
+    items, sampled = result["items"], result["sampled_items"]
+    reference, kind = result["reference_items"], result["reference"]
+    if sampled < items:
+        compared = (
+            f"a sample of {sampled:,} of them against {reference:,} {kind} items, told apart "
+            f"with AUC {result['auc']:.2f}"
+        )
+    else:
+        compared = (
+            f"compared with {reference:,} {kind} items, told apart with AUC {result['auc']:.2f}"
+        )
+    return (
+        f"The {items:,} new {'item differs' if items == 1 else 'items differ'} from the {kind} "
+        f"items ({compared}; threshold {result['threshold']}): the model may do worse on them."
+    )
+
+
+def _store(ws: Workspace, batch_id: int, result: dict[str, Any], *, priority: int) -> None:
+    with db.write_session(ws.engine) as session:
+        batch = session.get(ImportBatch, batch_id)
+        if batch is not None:
+            batch.drift = json.dumps(result)
+            batch.priority_left = priority
+            session.add(batch)

@@ -1,0 +1,473 @@
+"""Export of items (one row each, with the final label) or of the raw annotation log.
+
+An item's final label is a lead's adjudication when there is one, else the majority of its
+current answers; ``decided_by`` says which rule gave it (see :func:`decided_by`).
+
+Rows are read in id order in chunks and written to a temporary file beside the target, which
+is renamed into place at the end: a failed export never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, and_, func
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from labeling.errors import ExportFailed
+from labeling.store.models import (
+    ADJUDICATION,
+    REMOVED,
+    Annotation,
+    Annotator,
+    ImportBatch,
+    Item,
+    Round,
+    Score,
+    WeakLabel,
+)
+
+CHUNK_ITEMS = 20_000
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+ITEM_COLUMNS = (
+    "id",
+    "text",
+    "split",
+    "label",
+    "decided_by",
+    "n_annotations",
+    "gold_label",
+    "weak_label",
+    "weak_confidence",
+    "prediction",
+    "prediction_confidence",
+)
+ANNOTATION_COLUMNS = (
+    "annotation_id",
+    "item_id",
+    "annotator",
+    "label",
+    "skipped",
+    "duration_ms",
+    "round_id",
+    "superseded_by",
+    "origin",
+    "created_at",
+)
+# Annotation.origin values: a person's answer, a label that came with an imported file, a lead's
+# decision. ``--origin`` filters the annotation log by them, and items by what decided their
+# final label (majority, tie-break and correction are human answers).
+ORIGINS = ("human", "import", ADJUDICATION)
+# How an item's final label was decided (the ``decided_by`` column); empty when unlabelled.
+DECIDED_BY = ("adjudication", "tie-break", "correction", "import", "majority")
+_DECISION_ORIGIN = {
+    "adjudication": ADJUDICATION,
+    "tie-break": "human",
+    "correction": "human",
+    "majority": "human",
+    "import": "import",
+}
+_INT_COLUMNS = {"n_annotations", "annotation_id", "duration_ms", "round_id", "superseded_by"}
+_FLOAT_COLUMNS = {"weak_confidence", "prediction_confidence"}
+_BOOL_COLUMNS = {"skipped"}
+
+
+@dataclass
+class ExportReport:
+    file: str
+    format: str
+    rows: int
+    kind: str
+    # The --origin filter (None: every row).
+    origin: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def export_format(out: Path, explicit: str | None) -> str:
+    if explicit is not None:
+        if explicit not in EXPORT_FORMATS:
+            raise ExportFailed(
+                f"option '--format': expected one of {', '.join(EXPORT_FORMATS)}, "
+                f"found {explicit!r}"
+            )
+        return explicit
+    suffix = out.suffix.lower().lstrip(".")
+    aliases = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "parquet": "parquet"}
+    if suffix not in aliases:
+        raise ExportFailed(
+            f"{out}: cannot tell the format from the extension; pass --format "
+            f"({', '.join(EXPORT_FORMATS)})"
+        )
+    return aliases[suffix]
+
+
+def final_label(counts: dict[str, int], labels: tuple[str, ...]) -> str | None:
+    """Majority of current human labels; a tie goes to the label listed first in the toml."""
+    if not counts:
+        return None
+    order = {label: position for position, label in enumerate(labels)}
+    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
+
+
+def decided_by(
+    counts: dict[str, int],
+    *,
+    label: str | None,
+    adjudicated: bool,
+    only_imported: bool,
+    corrected: bool,
+) -> str | None:
+    """How an item's final ``label`` was decided, one of :data:`DECIDED_BY` (None: no label).
+
+    ``adjudication``: a lead's decision, which wins over any count. ``tie-break``: several
+    labels share the most current answers and the toml's label order chose. ``correction``: the
+    label has the most answers, and one of them replaced the same person's earlier, different
+    answer. ``import``: every current answer came with an imported file. ``majority``: the
+    label has the most current answers (a single answer included).
+    """
+    if label is None:
+        return None
+    if adjudicated:
+        return "adjudication"
+    top = max(counts.values(), default=0)
+    if sum(1 for n in counts.values() if n == top) > 1:
+        return "tie-break"
+    if corrected:
+        return "correction"
+    if only_imported:
+        return "import"
+    return "majority"
+
+
+def check_origins(origins: Sequence[str] | None) -> list[str] | None:
+    """The ``--origin`` values, checked; None when no filter was asked for."""
+    if not origins:
+        return None
+    for origin in origins:
+        if origin not in ORIGINS:
+            raise ExportFailed(
+                f"option '--origin': expected one of {', '.join(ORIGINS)}, found {origin!r}"
+            )
+    return list(dict.fromkeys(origins))
+
+
+class _SourceColumns:
+    """Original fields of the imported files, minus those mapped to id, text and label."""
+
+    def __init__(self, session: Session) -> None:
+        self.columns: dict[str, str] = {}  # source field -> export column name
+        self.mapped: dict[int, set[str]] = {}
+        for batch in session.exec(select(ImportBatch).order_by(col(ImportBatch.id))).all():
+            assert batch.id is not None
+            mapped = {batch.text_field, batch.id_field, batch.label_field} - {None}
+            self.mapped[batch.id] = mapped  # type: ignore[assignment]
+            for name in json.loads(batch.fields):
+                if name in mapped or name in self.columns:
+                    continue
+                self.columns[name] = f"source.{name}" if name in ITEM_COLUMNS else name
+
+    def values(self, batch_id: int | None, source: dict[str, Any]) -> dict[str, Any]:
+        mapped = self.mapped.get(batch_id, set()) if batch_id is not None else set()
+        return {
+            column: source.get(name) for name, column in self.columns.items() if name not in mapped
+        }
+
+
+def _pages(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
+    """The rows of ``query`` in ``key`` order, :data:`CHUNK_ITEMS` at a time (keyset paging:
+    each page starts after the last key seen, so no page costs more than the first).
+
+    ``key`` must be the query's first column, a positive integer unique per row.
+    """
+    last = 0
+    while True:
+        rows = session.exec(query.where(key > last).order_by(key).limit(CHUNK_ITEMS)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
+    """(item, label) of current answers on items ``low``..``high`` that replaced the same
+    person's earlier answer with a different label (a correction, after an undo or on review)."""
+    old = aliased(Annotation)
+    new = aliased(Annotation)
+    rows = session.exec(
+        select(new.item_id, new.label)
+        .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
+        .where(
+            col(new.item_id).between(low, high),
+            col(new.superseded_by).is_(None),
+            col(new.skipped).is_(False),
+            new.origin != ADJUDICATION,
+            col(old.label).is_not(None),
+            old.label != new.label,
+        )
+    ).all()
+    return {(item_id, label) for item_id, label in rows if label is not None}
+
+
+def _item_rows(
+    engine: Engine,
+    labels: tuple[str, ...],
+    source_columns: _SourceColumns,
+    round_predictions: Callable[[int], Any] | None = None,
+    origins: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    with Session(engine) as session:
+        promoted = session.exec(
+            select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
+        ).first()
+        file_predictions = (
+            round_predictions(promoted)
+            if round_predictions is not None and promoted is not None
+            else None
+        )
+        query = select(  # type: ignore[call-overload]
+            Item.id,
+            Item.external_id,
+            Item.text,
+            Item.source,
+            Item.split,
+            Item.gold_label,
+            Item.batch_id,
+            # Removed items are not exported. "!=" rather than "IN (pool, gold)": an IN lets
+            # SQLite walk the split index and sort every page by id in a temporary file.
+        ).where(col(Item.split) != REMOVED)
+        for items in _pages(session, query, col(Item.id)):
+            low, high = items[0][0], items[-1][0]
+            counts: dict[int, dict[str, int]] = defaultdict(dict)
+            by_people: set[int] = set()  # items with a current answer not from an import
+            decided: dict[int, str] = {}
+            for item_id, label, origin, n in session.exec(
+                select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
+                .where(
+                    col(Annotation.item_id).between(low, high),
+                    col(Annotation.superseded_by).is_(None),
+                    col(Annotation.skipped).is_(False),
+                )
+                .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
+            ).all():
+                if label is None:
+                    continue
+                if origin == ADJUDICATION:
+                    decided[item_id] = label
+                else:
+                    counts[item_id][label] = counts[item_id].get(label, 0) + n
+                    if origin != "import":
+                        by_people.add(item_id)
+            corrected = _corrected(session, low, high)
+            weak: dict[int, tuple[str, float]] = {
+                item_id: (label, confidence)
+                for item_id, label, confidence in session.exec(
+                    select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence).where(
+                        col(WeakLabel.item_id).between(low, high)
+                    )
+                ).all()
+            }
+            predictions: dict[int, tuple[str | None, float | None]] = {}
+            if promoted is not None:
+                for item_id, prediction, confidence in session.exec(
+                    select(Score.item_id, Score.prediction, Score.confidence).where(
+                        Score.round_id == promoted, col(Score.item_id).between(low, high)
+                    )
+                ).all():
+                    predictions[item_id] = (prediction, confidence)
+                if file_predictions is not None:  # items beyond the top of the queue
+                    unscored = [i[0] for i in items if i[0] not in predictions]
+                    predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
+            for item_id, external_id, text, source, split, gold_label, batch_id in items:
+                item_counts = counts.get(item_id, {})
+                label = decided.get(item_id) or final_label(item_counts, labels)
+                how = decided_by(
+                    item_counts,
+                    label=label,
+                    adjudicated=item_id in decided,
+                    only_imported=item_id not in by_people,
+                    corrected=(item_id, label) in corrected,
+                )
+                if origins is not None and (how is None or _DECISION_ORIGIN[how] not in origins):
+                    continue
+                prediction, confidence = predictions.get(item_id, (None, None))
+                row: dict[str, Any] = {
+                    "id": external_id,
+                    "text": text,
+                    "split": split,
+                    "label": label,
+                    "decided_by": how,
+                    "n_annotations": sum(item_counts.values()),
+                    "gold_label": gold_label,
+                    "weak_label": weak.get(item_id, (None, None))[0],
+                    "weak_confidence": weak.get(item_id, (None, None))[1],
+                    "prediction": prediction,
+                    "prediction_confidence": confidence,
+                }
+                row.update(source_columns.values(batch_id, json.loads(source)))
+                yield row
+
+
+def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    with Session(engine) as session:
+        query = (
+            select(Annotation.id, Annotation, Item.external_id, Annotator.name)
+            .join(Item, col(Item.id) == Annotation.item_id)
+            .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
+            .where(col(Item.split) != REMOVED)  # removed items are not exported
+        )
+        if origins is not None:
+            query = query.where(col(Annotation.origin).in_(origins))
+        for rows in _pages(session, query, col(Annotation.id)):
+            for _id, annotation, external_id, annotator in rows:
+                yield {
+                    "annotation_id": annotation.id,
+                    "item_id": external_id,
+                    "annotator": annotator,
+                    "label": annotation.label,
+                    "skipped": annotation.skipped,
+                    "duration_ms": annotation.duration_ms,
+                    "round_id": annotation.round_id,
+                    "superseded_by": annotation.superseded_by,
+                    "origin": annotation.origin,
+                    "created_at": annotation.created_at.isoformat(),
+                }
+
+
+def _flat(value: Any) -> Any:
+    """A value for a flat format (CSV, Parquet string column): nested values as JSON."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    # RFC 4180 line ends: with "\r\n" as terminator the writer also quotes cells holding a
+    # lone "\r", which a "\n" terminator would leave bare (and readers split the row there).
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _flat(row.get(c)) for c in columns])
+        count += 1
+    return count
+
+
+def _write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    count = 0
+    for row in rows:
+        handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False, default=str))
+        handle.write("\n")
+        count += 1
+    return count
+
+
+def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def arrow_type(name: str) -> Any:
+        if name in _INT_COLUMNS:
+            return pa.int64()
+        if name in _FLOAT_COLUMNS:
+            return pa.float64()
+        if name in _BOOL_COLUMNS:
+            return pa.bool_()
+        return pa.string()
+
+    schema = pa.schema([(name, arrow_type(name)) for name in columns])
+
+    def cell(name: str, value: Any) -> Any:
+        if value is None or name in _INT_COLUMNS | _FLOAT_COLUMNS | _BOOL_COLUMNS:
+            return value
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+    count = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        buffer: list[dict[str, Any]] = []
+        for row in rows:
+            buffer.append({c: cell(c, row.get(c)) for c in columns})
+            if len(buffer) >= CHUNK_ITEMS:
+                writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+                count += len(buffer)
+                buffer = []
+        if buffer or count == 0:
+            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+            count += len(buffer)
+    return count
+
+
+def run_export(
+    engine: Engine,
+    out: Path,
+    *,
+    labels: tuple[str, ...],
+    fmt: str | None = None,
+    annotations: bool = False,
+    round_predictions: Callable[[int], Any] | None = None,
+    origins: Sequence[str] | None = None,
+) -> ExportReport:
+    """Write items (or, with ``annotations``, the annotation log) to ``out``.
+
+    ``round_predictions(round_id)`` gives a round's predictions file (see
+    :mod:`labeling.rounds.predictions`), for items whose prediction is not among its queue scores.
+    ``origins`` (values of :data:`ORIGINS`) keeps only the annotations of those origins, or
+    the items whose final label was decided by them; None keeps every row.
+    """
+    chosen = check_origins(origins)
+    target_dir = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise ExportFailed(f"{out}: is a folder; expected a file path to write")
+    if target_dir.exists() and not target_dir.is_dir():
+        raise ExportFailed(
+            f"{out}: {target_dir} is a file, not a folder; expected a folder to write in"
+        )
+    if not target_dir.is_dir():
+        raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
+    fmt = export_format(out, fmt)
+    if annotations:
+        columns = list(ANNOTATION_COLUMNS)
+        rows = _annotation_rows(engine, chosen)
+    else:
+        with Session(engine) as session:
+            source_columns = _SourceColumns(session)
+        columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
+        rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
+    except OSError as exc:
+        raise ExportFailed(f"{out}: cannot write there ({exc.strerror})") from exc
+    tmp = Path(tmp_name)
+    try:
+        if fmt == "parquet":
+            os.close(fd)
+            count = _write_parquet(tmp, columns, rows)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                writer = _write_csv if fmt == "csv" else _write_jsonl
+                count = writer(handle, columns, rows)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportFailed(f"{out}: cannot write there ({exc.strerror or exc})") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ExportReport(
+        file=str(out),
+        format=fmt,
+        rows=count,
+        kind="annotations" if annotations else "items",
+        origin=chosen,
+    )

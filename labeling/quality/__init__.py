@@ -1,0 +1,1 @@
+"""Label quality: agreement, gold, coverage, review and adjudication, charts, the HTML report."""

@@ -1,0 +1,2 @@
+"""Retraining rounds: features, learner, the round pipeline, scores, promotion, predictions,
+the background worker and ``simulate``."""

@@ -1,0 +1,465 @@
+"""Play the active-learning loop on a fully labelled data set, with its labels as the oracle.
+
+For each strategy and seed the simulator starts from nothing, asks the strategy for a batch,
+"labels" it from the file, retrains and scores the test set, until the budget is spent. The
+learning curves, averaged over seeds, show how many labels each strategy needs; the
+full-supervision score (a model on every pool label) says what "good enough" means. No database
+and no CLI here: ``labelloop simulate`` is a thin layer over :func:`simulate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+
+from labeling.config import WorkspaceConfig
+from labeling.errors import BadInput
+from labeling.rounds.features import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
+from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
+from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
+
+#: Fraction of full-supervision macro-F1 a strategy must reach to count as "there".
+TARGET_FRACTION = 0.95
+BASELINE = "random"
+
+
+def simulate(
+    train_texts: Sequence[str],
+    train_labels: Sequence[Any],
+    *,
+    test_texts: Sequence[str] | None = None,
+    test_labels: Sequence[Any] | None = None,
+    test_size: float = 0.25,
+    label_names: Sequence[Any] | None = None,
+    strategies: Sequence[str] = (BASELINE, DEFAULT_STRATEGY),
+    budget: int = 200,
+    batch: int = 10,
+    seeds: int = 5,
+    featurizer: str = DEFAULT_FEATURIZER,
+    classifier: str = DEFAULT_CLASSIFIER,
+    weak_labels: ArrayLike | None = None,
+    weak_confidence: ArrayLike | None = None,
+    weak_weight: float = WorkspaceConfig.weak_weight,
+    weak_threshold: float = WorkspaceConfig.weak_threshold,
+    weak_balance: float = WorkspaceConfig.weak_balance,
+    split_seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Learning curves of each strategy on a labelled data set.
+
+    Parameters
+    ----------
+    train_texts, train_labels
+        The pool and its true labels (the oracle).
+    test_texts, test_labels
+        The test set; when absent, ``test_size`` of the pool is held out (stratified, seeded by
+        ``split_seed``) and weak labels, if any, follow their rows.
+    label_names
+        The label order (default: the sorted distinct labels of pool and test).
+    strategies
+        Registered strategy names; ``random`` is the passive baseline (random from the first
+        batch on), every other strategy starts with ``cold_start`` until the labels hold two
+        classes (or weak labels already give a model).
+    budget, batch, seeds
+        Labels per run, labels per round, and how many seeds (0 .. seeds-1) to average.
+    featurizer, classifier
+        Registry names from :mod:`labeling.rounds.features` and :mod:`labeling.rounds.learner`.
+    weak_labels, weak_confidence
+        Optional weak labels for the pool rows (label index into ``label_names`` or -1) and
+        their confidence in [0, 1]; rows still unlabelled by the oracle whose confidence reaches
+        ``weak_threshold`` join training weighted as rounds weigh them
+        (:func:`labeling.rounds.learner.weak_sample_weights`: ``weak_weight * confidence``, all of
+        them together at most ``weak_balance`` times the oracle labels so far).
+    progress
+        Called with a short message after each strategy and seed (for a CLI's stderr).
+
+    Returns
+    -------
+    ``{"full_supervision": {"accuracy", "macro_f1"}, "strategies": {NAME: {"curve": [{"labels",
+    "accuracy", "macro_f1"}, ...], "labels_to_95pct": N or None, ...}}, ...}`` with curves
+    averaged over seeds, plus per-seed details, the target score, settings and timings.
+    """
+    started = time.perf_counter()
+    _check_settings(strategies, budget, batch, seeds, weak_weight, weak_threshold)
+    data = _prepare(
+        train_texts,
+        train_labels,
+        test_texts,
+        test_labels,
+        test_size,
+        label_names,
+        weak_labels,
+        weak_confidence,
+        split_seed,
+    )
+    featurize_started = time.perf_counter()
+    features = make_featurizer(featurizer).fit(data.pool_texts)
+    X_pool = featurize_in_chunks(features, data.pool_texts)
+    X_test = featurize_in_chunks(features, data.test_texts)
+    featurize_seconds = time.perf_counter() - featurize_started
+    full_model = train(X_pool, data.y_pool, classifier=classifier, seed=0)
+    full = _evaluate(full_model.predict(X_test), data.y_test, len(data.labels))
+    target = TARGET_FRACTION * full["macro_f1"]
+    weak = _weak_training_set(data, weak_threshold, weak_weight, weak_balance)
+    report: dict[str, Any] = {}
+    for name in strategies:
+        strategy_started = time.perf_counter()
+        runs = []
+        for seed in range(seeds):
+            runs.append(_run(name, seed, X_pool, X_test, data, budget, batch, classifier, weak))
+            if progress is not None:
+                progress(f"{name}: seed {seed + 1}/{seeds} done")
+        report[name] = _summarise(runs, target)
+        report[name]["seconds"] = round(time.perf_counter() - strategy_started, 2)
+    return {
+        "full_supervision": full,
+        "target_macro_f1": round(target, 4),
+        "strategies": report,
+        "label_efficiency": label_efficiency(report),
+        "settings": {
+            "pool": len(data.pool_texts),
+            "test": len(data.test_texts),
+            "labels": [str(label) for label in data.labels],
+            "budget": budget,
+            "batch": batch,
+            "seeds": seeds,
+            "featurizer": featurizer,
+            "classifier": classifier,
+            "weak_labels_used": int(len(weak[1])) if weak is not None else 0,
+        },
+        "seconds": {
+            "featurize": round(featurize_seconds, 2),
+            "total": round(time.perf_counter() - started, 2),
+        },
+    }
+
+
+class _Data:
+    """Pool and test set with labels as indices into ``labels``."""
+
+    def __init__(
+        self,
+        pool_texts: list[str],
+        y_pool: NDArray[np.intp],
+        test_texts: list[str],
+        y_test: NDArray[np.intp],
+        labels: list[Any],
+        weak: tuple[NDArray[np.intp], NDArray[np.float64]] | None,
+    ) -> None:
+        self.pool_texts, self.y_pool = pool_texts, y_pool
+        self.test_texts, self.y_test = test_texts, y_test
+        self.labels, self.weak = labels, weak
+
+
+def _check_settings(
+    strategies: Sequence[str],
+    budget: int,
+    batch: int,
+    seeds: int,
+    weak_weight: float,
+    weak_threshold: float,
+) -> None:
+    if not strategies:
+        raise BadInput("expected at least one strategy to simulate")
+    for name in strategies:
+        if name not in STRATEGIES:
+            get_strategy(name)  # raises with the known names
+    for option, value in (("budget", budget), ("batch", batch), ("seeds", seeds)):
+        if value < 1:
+            raise BadInput(f"{option} must be at least 1, found {value}")
+    if not 0 < weak_weight < 1:
+        raise BadInput(f"weak_weight must be between 0 and 1 (exclusive), found {weak_weight}")
+    if not 0 <= weak_threshold <= 1:
+        raise BadInput(f"weak_threshold must be between 0 and 1, found {weak_threshold}")
+
+
+def _prepare(
+    train_texts: Sequence[str],
+    train_labels: Sequence[Any],
+    test_texts: Sequence[str] | None,
+    test_labels: Sequence[Any] | None,
+    test_size: float,
+    label_names: Sequence[Any] | None,
+    weak_labels: ArrayLike | None,
+    weak_confidence: ArrayLike | None,
+    split_seed: int,
+) -> _Data:
+    """Validate the inputs, split off a test set when needed, map labels to indices."""
+    pool_texts, pool_labels = list(train_texts), list(train_labels)
+    if len(pool_texts) != len(pool_labels):
+        raise BadInput(f"got {len(pool_texts)} texts but {len(pool_labels)} labels")
+    weak = _check_weak(weak_labels, weak_confidence, len(pool_texts))
+    if (test_texts is None) != (test_labels is None):
+        raise BadInput("give both test texts and test labels, or neither")
+    if test_texts is None or test_labels is None:
+        if not 0 < test_size < 1:
+            raise BadInput(f"test_size must be between 0 and 1, found {test_size}")
+        rows = np.arange(len(pool_texts))
+        keep, held = train_test_split(
+            rows, test_size=test_size, random_state=split_seed, stratify=pool_labels
+        )
+        keep = np.sort(keep)
+        tests = ([pool_texts[i] for i in held], [pool_labels[i] for i in held])
+        pool_texts = [pool_texts[i] for i in keep]
+        pool_labels = [pool_labels[i] for i in keep]
+        weak = (weak[0][keep], weak[1][keep]) if weak is not None else None
+    else:
+        tests = (list(test_texts), list(test_labels))
+        if len(tests[0]) != len(tests[1]):
+            raise BadInput(f"got {len(tests[0])} test texts but {len(tests[1])} test labels")
+    labels = list(label_names) if label_names is not None else sorted(set(pool_labels + tests[1]))
+    index = {label: position for position, label in enumerate(labels)}
+    unknown = sorted({str(v) for v in pool_labels + tests[1] if v not in index})
+    if unknown:
+        raise BadInput(f"labels not in the label list {labels}: {', '.join(unknown[:5])}")
+    y_pool = np.array([index[v] for v in pool_labels], dtype=np.intp)
+    y_test = np.array([index[v] for v in tests[1]], dtype=np.intp)
+    if len(np.unique(y_pool)) < 2:
+        raise BadInput("the pool must hold at least 2 classes to simulate learning")
+    if not len(y_test):
+        raise BadInput("the test set is empty")
+    return _Data(pool_texts, y_pool, tests[0], y_test, labels, weak)
+
+
+def _check_weak(
+    weak_labels: ArrayLike | None, weak_confidence: ArrayLike | None, n_rows: int
+) -> tuple[NDArray[np.intp], NDArray[np.float64]] | None:
+    if weak_labels is None:
+        return None
+    labels = np.asarray(weak_labels, dtype=np.intp)
+    confidence = (
+        np.ones(n_rows) if weak_confidence is None else np.asarray(weak_confidence, dtype=float)
+    )
+    if labels.shape != (n_rows,) or confidence.shape != (n_rows,):
+        raise BadInput(
+            f"expected one weak label and confidence per pool row ({n_rows}), found "
+            f"{labels.shape[0] if labels.ndim else 0} labels, "
+            f"{confidence.shape[0] if confidence.ndim else 0} confidences"
+        )
+    return labels, confidence
+
+
+class _Weak(NamedTuple):
+    """Pool rows with a confident weak label, and how rounds weigh them."""
+
+    rows: NDArray[np.intp]
+    labels: NDArray[np.intp]
+    confidence: NDArray[np.float64]
+    weight: float
+    balance: float
+
+
+def _weak_training_set(
+    data: _Data, threshold: float, weight: float, balance: float
+) -> _Weak | None:
+    """Pool rows with a confident weak label."""
+    if data.weak is None:
+        return None
+    labels, confidence = data.weak
+    if labels.max(initial=-1) >= len(data.labels):
+        raise BadInput(f"weak labels must be -1 or below {len(data.labels)} (label indices)")
+    rows = np.flatnonzero((labels >= 0) & (confidence >= threshold))
+    return _Weak(rows, labels[rows], confidence[rows], weight, balance)
+
+
+def _run(
+    name: str,
+    seed: int,
+    X_pool: Any,
+    X_test: Any,
+    data: _Data,
+    budget: int,
+    batch: int,
+    classifier: str,
+    weak: _Weak | None,
+) -> list[dict[str, Any]]:
+    """One learning curve: rounds of query, oracle labels, retrain, test."""
+    rng = np.random.default_rng(seed)
+    n_pool = X_pool.shape[0]
+    budget = min(budget, n_pool)
+    is_labelled = np.zeros(n_pool, dtype=bool)
+    order: list[int] = []
+    model = _fit(X_pool, data.y_pool, is_labelled, weak, classifier, seed)
+    curve = []
+    while len(order) < budget:
+        unlabelled = np.flatnonzero(~is_labelled)
+        size = min(batch, budget - len(order))
+        chosen = _query(name, model, X_pool, unlabelled, size, rng, data.y_pool, order)
+        order.extend(int(i) for i in chosen)
+        is_labelled[chosen] = True
+        model = _fit(X_pool, data.y_pool, is_labelled, weak, classifier, seed)
+        predicted = (
+            model.predict(X_test)
+            if model is not None
+            else np.full(len(data.y_test), data.y_pool[order[0]])
+        )
+        point = _evaluate(predicted, data.y_test, len(data.labels))
+        curve.append({"labels": len(order), **point})
+    return curve
+
+
+def _query(
+    name: str,
+    model: Any,
+    X_pool: Any,
+    unlabelled: NDArray[np.intp],
+    size: int,
+    rng: np.random.Generator,
+    y_pool: NDArray[np.intp],
+    order: list[int],
+) -> NDArray[np.intp]:
+    """Pool rows to label next: the strategy's picks, or cold start before any model."""
+    if model is None and name != BASELINE:
+        name = "cold_start"
+    labelled = np.asarray(order, dtype=np.intp)
+    pool = X_pool[unlabelled]
+    proba = predict_proba(model, pool) if model is not None else None
+    picked, _ = get_strategy(name)(
+        model if name == "qbc" else proba,
+        pool,
+        size,
+        rng=rng,
+        labelled_features=X_pool[labelled] if len(labelled) else None,
+        labelled_labels=y_pool[labelled] if len(labelled) else None,
+    )
+    return unlabelled[picked]
+
+
+def _fit(
+    X_pool: Any,
+    y_pool: NDArray[np.intp],
+    is_labelled: NDArray[np.bool_],
+    weak: _Weak | None,
+    classifier: str,
+    seed: int,
+) -> Any:
+    """A model on the oracle labels so far plus confident weak labels; None below 2 classes."""
+    rows = np.flatnonzero(is_labelled)
+    y = y_pool[rows]
+    weights = np.ones(len(rows))
+    if weak is not None:
+        fresh = ~is_labelled[weak.rows]
+        weak_w = weak_sample_weights(
+            weak.confidence[fresh],
+            weak_weight=weak.weight,
+            n_human=len(rows),
+            weak_balance=weak.balance,
+        )
+        rows = np.concatenate([rows, weak.rows[fresh]])
+        y = np.concatenate([y, weak.labels[fresh]])
+        weights = np.concatenate([weights, weak_w])
+    if len(np.unique(y)) < 2:
+        return None
+    return train(X_pool[rows], y, weights, classifier=classifier, seed=seed)
+
+
+def _evaluate(predicted: ArrayLike, truth: NDArray[np.intp], n_labels: int) -> dict[str, float]:
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "macro_f1": round(
+            float(
+                f1_score(truth, predicted, average="macro", labels=range(n_labels), zero_division=0)
+            ),
+            4,
+        ),
+    }
+
+
+def labels_to_target(curve: Sequence[dict[str, Any]], target: float) -> int | None:
+    """Labels at the first curve point whose macro-F1 reaches ``target``; None if never."""
+    for point in curve:
+        if point["macro_f1"] >= target:
+            return int(point["labels"])
+    return None
+
+
+def _summarise(runs: list[list[dict[str, Any]]], target: float) -> dict[str, Any]:
+    """Average the seeds' curves point by point (they share label counts)."""
+    curve = []
+    for points in zip(*runs, strict=True):
+        curve.append(
+            {
+                "labels": points[0]["labels"],
+                "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4),
+                "macro_f1": round(float(np.mean([p["macro_f1"] for p in points])), 4),
+                "macro_f1_std": round(float(np.std([p["macro_f1"] for p in points])), 4),
+            }
+        )
+    return {
+        "curve": curve,
+        "labels_to_95pct": labels_to_target(curve, target),
+        "labels_to_95pct_per_seed": [labels_to_target(run, target) for run in runs],
+        "area_under_curve": round(float(np.mean([p["macro_f1"] for p in curve])), 4),
+    }
+
+
+def label_efficiency(
+    strategies: dict[str, dict[str, Any]], baseline: str = BASELINE
+) -> dict[str, float | None]:
+    """Labels each strategy needed over the labels ``baseline`` needed (lower is better).
+
+    None where either never reached the target within the budget.
+    """
+    base = strategies.get(baseline, {}).get("labels_to_95pct")
+    ratios: dict[str, float | None] = {}
+    for name, summary in strategies.items():
+        needed = summary.get("labels_to_95pct")
+        ratios[name] = round(needed / base, 3) if needed and base else None
+    return ratios
+
+
+def write_chart(report: dict[str, Any], path: str | Path) -> Path:
+    """Learning curves (macro-F1 against labels, one line per strategy) as HTML or PNG.
+
+    HTML is Altair's own page (it loads Vega from a CDN when opened). PNG needs the optional
+    package ``vl-convert-python``, which renders offline; without it a PNG request fails with a
+    message saying so, and HTML always works.
+    """
+    import importlib.util
+
+    import altair as alt
+    import pandas as pd
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".html", ".png"):
+        raise BadInput(f"chart file must end in .html or .png, found {target.name!r}")
+    if suffix == ".png" and importlib.util.find_spec("vl_convert") is None:
+        raise BadInput(
+            "PNG charts need the package vl-convert-python, which is not installed; "
+            "write an .html chart instead"
+        )
+    rows = [
+        {"strategy": name, **point}
+        for name, summary in report["strategies"].items()
+        for point in summary["curve"]
+    ]
+    frame = pd.DataFrame(rows)
+    lines = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("labels:Q", title="labels"),
+            y=alt.Y("macro_f1:Q", title="macro-F1 on the test set", scale=alt.Scale(zero=False)),
+            color=alt.Color("strategy:N"),
+            tooltip=["strategy", "labels", "macro_f1", "accuracy"],
+        )
+    )
+    goal = (
+        alt.Chart(pd.DataFrame({"macro_f1": [report["target_macro_f1"]]}))
+        .mark_rule(strokeDash=[4, 4], color="gray")
+        .encode(y="macro_f1:Q")
+    )
+    chart = (lines + goal).properties(
+        title="Learning curves (dashed: 95% of full supervision)", width=640, height=360
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    chart.save(str(target))
+    return target

@@ -1,0 +1,79 @@
+"""The background round worker that ``labelloop serve`` starts beside the UI.
+
+It runs queued rounds one at a time, queues one every ``retrain_every`` new human labels, and,
+at start, marks failed the rounds of a worker that died. It stops when the server that started
+it is gone. Run by hand: ``python -m labeling.rounds.worker --workspace DIR [--db URL]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
+
+from labeling.config import load_config
+from labeling.errors import LabelloopError
+from labeling.rounds import core as rounds
+from labeling.workspace import Workspace
+
+POLL_SECONDS = 2.0
+
+
+def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POLL_SECONDS) -> int:
+    ws = Workspace.open(root, db_url=db_url)
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    failed = rounds.recover(ws)
+    if failed:
+        print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)
+    try:
+        while not stopping:
+            if parent is not None and os.getppid() != parent:
+                break  # the server is gone
+            try:
+                ws.config = load_config(ws.root)  # settings may change while we run
+                rounds.lower_priority(ws.config.round_nice)
+                rounds.recover(ws)
+                rounds.maybe_trigger(ws)
+                round_id = rounds.claim_queued(ws)
+                if round_id is not None:
+                    done = rounds.run_round(ws, round_id)
+                    print(f"worker: round {round_id} {done.status}", flush=True)
+                    continue
+            except LabelloopError as exc:
+                print(f"worker: {exc}", file=sys.stderr, flush=True)
+            except DBAPIError as exc:
+                # The store is away (a PostgreSQL restart, a dropped network): wait for it,
+                # as the UI does, instead of leaving the server without a worker.
+                print(
+                    f"worker: the store is unreachable ({exc.orig!r}); retrying",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            time.sleep(poll)
+    finally:
+        ws.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labeling.rounds.worker", description=__doc__)
+    parser.add_argument("--workspace", "-w", type=Path, default=Path("."))
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--parent", type=int, default=None, help="stop when this pid is gone")
+    args = parser.parse_args(argv)
+    return run(args.workspace, db_url=args.db, parent=args.parent)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The store: engine and sessions, SQLModel tables, migrations, bulk writes, backup."""

@@ -1,0 +1,248 @@
+"""SQLModel tables of the labelloop store (see DESIGN.md, "Data model").
+
+Annotations are append-only: a correction or an undo writes a new row and points the old one at
+it through ``superseded_by``; nothing is ever deleted. Bulk paths (import, export) go through
+SQLAlchemy Core on these same tables; the ORM serves the application's small writes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false
+from sqlmodel import Field, SQLModel
+
+# Schema changes are Alembic revisions (labeling/store/migrations/versions). ``schemainfo`` keeps
+# ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
+# revision sets it to its own number, so such a release refuses a store it does not know.
+# A new store gets this value; it is the number of the newest revision.
+SCHEMA_VERSION = 6
+
+SPLITS = ("pool", "gold")
+# Item.split of a removed item (soft delete); Item.removed_from keeps the split to restore.
+REMOVED = "removed"
+ROLES = ("annotator", "engineer", "lead", "admin")
+# The system role owns annotations that no person made (labels that came with an import).
+SYSTEM_ROLE = "system"
+IMPORT_ANNOTATOR = "import"
+# Annotation.origin of a lead's final decision on an item; it overrides the majority.
+ADJUDICATION = "adjudication"
+ROUND_STATUSES = ("queued", "running", "succeeded", "failed")
+LF_KINDS = ("code", "keyword", "regex")
+
+
+def utcnow() -> datetime:
+    """Aware UTC; every timestamp in the store is UTC."""
+    return datetime.now(UTC)
+
+
+class SchemaInfo(SQLModel, table=True):
+    """Key/value facts about the store itself; ``schema_version`` keeps old releases out."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class ImportBatch(SQLModel, table=True):
+    """One run of ``labelloop import``: where items came from and how fields were mapped."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_name: str
+    format: str
+    split: str
+    text_field: str
+    id_field: str | None = None
+    label_field: str | None = None
+    # JSON list of the file's field names, in file order (union over rows for JSONL).
+    fields: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    rows_read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    # JSON: the drift check of this import against the labelled set (empty when not run).
+    drift: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # While > 0, this batch's items are served first; each new label on one counts it down.
+    priority_left: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Item(SQLModel, table=True):
+    """One text to classify, with its whole source row."""
+
+    __table_args__ = (
+        Index("ix_item_split_rank", "split", "rank"),
+        # Progress counts (labelled, still open) are range scans of this index, not table scans;
+        # before the first model, claims walk it in rank order, one label count at a time.
+        Index("ix_item_split_labels_rank", "split", "n_labels", "rank"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # The source row as a JSON object (every field of the file, as read).
+    source: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(index=True)
+    split: str = "pool"
+    gold_label: str | None = None
+    # Current human labels (not skips, not superseded), kept in step by the queue service so
+    # that "is this item done?" needs no join.
+    n_labels: int = 0
+    # Seeded random order used before a model has scored the pool (63-bit hash: BIGINT).
+    rank: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    batch_id: int | None = Field(default=None, foreign_key="importbatch.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    # Soft delete: a removed item has split "removed", which every pool and gold query leaves
+    # out; these say which split it came from, when and by whom (labeling.data.removal).
+    removed_from: str | None = None
+    removed_at: datetime | None = None
+    removed_by: str | None = None
+
+
+class Annotator(SQLModel, table=True):
+    """A person (or the system) who labels. Tokens are stored only as salted scrypt hashes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    role: str = "annotator"
+    # Public half of the sign-in token, used to find the row; the secret half is hashed.
+    token_id: str | None = Field(default=None, unique=True, index=True)
+    token_hash: str | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInLink(SQLModel, table=True):
+    """A short-lived sign-in token that ``labelloop serve`` prints for the first admin.
+
+    Like Jupyter's launch token: whoever started the server may open the UI at once. Stored
+    hashed as annotators' own tokens are; it expires, and the server removes it on exit.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(unique=True, index=True)
+    token_hash: str
+    annotator_id: int = Field(foreign_key="annotator.id")
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Annotation(SQLModel, table=True):
+    """One decision on one item: a label, or a skip. Append-only."""
+
+    __table_args__ = (
+        Index("ix_annotation_annotator_item", "annotator_id", "item_id"),
+        Index("ix_annotation_item", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    annotator_id: int = Field(foreign_key="annotator.id")
+    label: str | None = None
+    skipped: bool = False
+    duration_ms: int | None = None
+    # The round whose scores put the item in front of the annotator (None before any model).
+    round_id: int | None = Field(default=None, foreign_key="round.id")
+    superseded_by: int | None = Field(default=None, foreign_key="annotation.id")
+    origin: str = "human"
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Lease(SQLModel, table=True):
+    """An item handed to an annotator until ``expires_at``."""
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "annotator_id", name="uq_lease_item_annotator"),
+        Index("ix_lease_item_expires", "item_id", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    annotator_id: int = Field(foreign_key="annotator.id", index=True)
+    served_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    round_id: int | None = Field(default=None, foreign_key="round.id")
+    # Set when the lease was made by undo: the annotation being revisited.
+    undo_of: int | None = Field(default=None, foreign_key="annotation.id")
+    # Whether the lease takes one of the item's ``overlap`` places. Revisiting one's own label
+    # by undo does not: that label already holds the place.
+    holds: bool = True
+
+
+class LabelingFunction(SQLModel, table=True):
+    """A labelling function: Python code from ``lfs/`` or a keyword/regex rule stored as data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str
+    spec: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    label: str | None = None
+    version: str
+    active: bool = True
+    # Incremental application: the version whose votes are stored, and the highest item id
+    # they cover (items are numbered in import order, so newer items have higher ids).
+    applied_version: str | None = None
+    applied_through: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # The last application: engine, seconds, faults and the first fault, as JSON.
+    stats: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LFVote(SQLModel, table=True):
+    """A non-abstain vote of one LF version on one item (abstains are not stored)."""
+
+    lf_id: int = Field(foreign_key="labelingfunction.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True, index=True)
+    lf_version: str
+    label: str
+
+
+class WeakLabel(SQLModel, table=True):
+    """The label model's output for one item: a weak label and how sure it is."""
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    label: str
+    confidence: float
+    model: str
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Round(SQLModel, table=True):
+    """One retraining round: train, evaluate, score the pool, maybe promote."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = "queued"
+    trigger: str = "manual"
+    strategy: str | None = None
+    n_human: int = 0
+    n_weak: int = 0
+    model_path: str | None = None
+    metrics: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    promoted: bool = False
+    # When it was last promoted: rollback goes back to the one promoted before.
+    promoted_at: datetime | None = None
+    error: str | None = None
+    heartbeat: datetime | None = None
+    # Which process runs it (pid@host) and what it is doing now, for the Model page.
+    worker: str | None = None
+    stage: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Score(SQLModel, table=True):
+    """A round's strategy score and prediction for one item."""
+
+    # The claim walks this index from the top score down, over open items only: an item that
+    # has all the labels it needs is marked closed, so the walk never steps over the items
+    # labelled since the round (it did: 200-300 ms a claim after 50k labels).
+    __table_args__ = (Index("ix_score_round_open_score", "round_id", "closed", "score"),)
+
+    round_id: int = Field(foreign_key="round.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    score: float
+    prediction: str | None = None
+    confidence: float | None = None
+    closed: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )

@@ -1,0 +1,1 @@
+"""The Streamlit UI and ``serve``: the only package (with app.py) that imports streamlit."""

@@ -1,0 +1,306 @@
+"""The Label page: one item at a time, labelled with the keyboard.
+
+Keys: 1-9 label in the toml's label order (the number pad too), S skip, U undo. The keys are
+owned by a small listener shipped beside this module (``label_keys.js``): Streamlit's button
+shortcuts match key codes (no number pad) and lose a press made while the page redraws, since
+the next item's text appears before its buttons. The listener holds such a press until the page
+has settled and applies it if the item it was made on is still on screen; otherwise, and for a
+key that means nothing here, it shows a note. Two rules keep presses honest on the server too
+(see the notes on Streamlit callbacks in docs/ui.md):
+
+* buttons are keyed by item and carry the item id, and a callback does not apply a press for an
+  item that is no longer the one in front of the annotator (it says so instead), so a press
+  made on an old screen is never applied to a new item;
+* a callback does its ``st.session_state`` reads and writes first and the database write last,
+  with no Streamlit call after it. The next item comes back from the same transaction as the
+  answer (it is leased there: the pre-fetch) and is handed to the next run through a plain
+  dict, not through Streamlit. If a run is cut short anyway, the store still holds the lease,
+  so the next run shows the same item again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import streamlit as st
+
+from labeling.annotation.queue import QueueItem
+from labeling.annotation.session import UserSession
+from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
+from labeling.ui.views import common
+
+ITEM_KEY = "ll_item"
+SHOWN_KEY = "ll_shown_at"
+BOX_KEY = "ll_box"
+HINT_KEY = "ll_hint"
+LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
+LONG_TEXT = 900  # characters; longer texts get a scrolling box
+KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
+# The keyboard listener, as shipped with the package: our own code, never data.
+KEYS_HTML = f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>"
+
+
+def _box() -> dict[str, Any]:
+    box = st.session_state.get(BOX_KEY)
+    if box is None:
+        box = {}
+        st.session_state[BOX_KEY] = box
+    return box
+
+
+def _elapsed_ms(state: Any) -> int | None:
+    shown = state.get(SHOWN_KEY)
+    return None if shown is None else max(0, int((time.monotonic() - shown) * 1000))
+
+
+def _on_answer(item_id: int, label: str | None, external_id: str) -> None:
+    """Label (or skip, when ``label`` is None) the item on screen, then fetch the next one."""
+    state = st.session_state
+    item = state.get(ITEM_KEY)
+    box = _box()
+    if item is None or item.item_id != item_id:
+        # A press made on a screen that is gone (a click on the buttons of the item before):
+        # never applied to the item now on screen, and never dropped without a word.
+        box["problem"] = (
+            f"Not applied: that press was for item {external_id}, which is no longer on "
+            "screen; nothing was saved for it."
+        )
+        return
+    duration = _elapsed_ms(state)
+    user = common.current_user()
+    state[ITEM_KEY] = None
+    state[SHOWN_KEY] = None
+    # No Streamlit call below this line: the write must not be cut in half by a rerun.
+    if user is None:
+        return
+    try:
+        if label is None:
+            box["next"] = user.skip(item_id, duration_ms=duration)
+            box["flash"] = ("skipped", item.external_id)
+        else:
+            box["next"] = user.answer(item_id, label, duration_ms=duration)
+            box["flash"] = ("labelled", f"{item.external_id} → {label}")
+    except NotLeased:
+        # Another tab or window of this person answered it, or the hold ran out and the item
+        # went to someone else: the next run shows what to label now.
+        box["problem"] = (
+            f"Not saved: item {item.external_id} was already answered in another tab or window, "
+            "or your hold on it ran out and it went to someone else. "
+            "Here is the item to label now."
+        )
+    except LabelloopError as exc:
+        box["problem"] = str(exc)
+
+
+def _on_undo() -> None:
+    state = st.session_state
+    box = _box()
+    user = common.current_user()
+    state[ITEM_KEY] = None
+    state[SHOWN_KEY] = None
+    if user is None:
+        return
+    try:
+        box["next"] = user.undo()
+        box["flash"] = ("undo", "")
+    except NothingToUndo:
+        box["problem"] = "There is no earlier answer to go back to."
+    except LabelloopError as exc:
+        box["problem"] = str(exc)
+
+
+def _item_now(user: UserSession) -> QueueItem | None:
+    """The item to show: the pre-fetched one, the one on screen, or a fresh claim."""
+    state = st.session_state
+    box = _box()
+    if "next" in box:
+        item = box.pop("next")
+    elif state.get(ITEM_KEY) is not None:
+        item = state[ITEM_KEY]
+    else:
+        item = user.current_item()
+    previous = state.get(ITEM_KEY)
+    if item is None or previous is None or previous.item_id != item.item_id:
+        state[SHOWN_KEY] = time.monotonic() if item is not None else None
+    state[ITEM_KEY] = item
+    return item
+
+
+def _progress(user: UserSession) -> None:
+    """One line at the top: the pool's progress bar, mine today, and what is left."""
+    progress = user.progress()
+    share = progress.labelled / progress.pool if progress.pool else 0.0
+    st.progress(
+        min(1.0, share),
+        text=(
+            f"{progress.labelled:,} of {progress.pool:,} labelled ({share:.0%})  ·  "
+            f"you today: {progress.today:,}  ·  queue left: {progress.queue_left:,}"
+        ),
+    )
+
+
+def _messages() -> None:
+    box = _box()
+    problem = box.pop("problem", None)
+    if problem:
+        st.warning(common.plain(problem))
+    flash = box.pop("flash", None)
+    if flash and flash[0] in ("labelled", "skipped"):
+        # A quiet line, not a toast: nothing animates between one item and the next.
+        said = common.plain(flash[1])
+        st.caption(f"Saved: {said}" if flash[0] == "labelled" else f"Skipped {said}")
+
+
+def _show_item(user: UserSession, item: QueueItem) -> None:
+    if item.is_undo:
+        before = item.previous_label if item.previous_label is not None else "skipped"
+        st.info(
+            f"Going back: your earlier answer was “{common.plain(before)}”. "
+            "Pick the answer it should have."
+        )
+    height: int | Literal["content"] = 320 if len(item.text) > LONG_TEXT else "content"
+    with st.container(border=True, height=height, key="ll_text"):
+        # st.text shows data as it is: no HTML, no Markdown.
+        st.text(item.text if item.text else "(empty text)")
+    extras = [(name, item.fields.get(name)) for name in user.display_fields]
+    extras = [(name, value) for name, value in extras if value not in (None, "")]
+    if extras:
+        st.text("   ".join(f"{name}: {value}" for name, value in extras))
+    st.caption(f"Item {common.plain(item.external_id)}")
+
+
+def _buttons(user: UserSession, item: QueueItem) -> None:
+    labels = user.labels
+    per_row = min(len(labels), 5)
+    with st.container(key="ll_buttons"):
+        for start in range(0, len(labels), per_row):
+            row = st.columns(per_row)
+            for offset, name in enumerate(labels[start : start + per_row]):
+                number = start + offset + 1
+                row[offset].button(
+                    common.plain(name),  # a label is shown as written, never as Markdown
+                    key=f"label_{number}_{item.item_id}",
+                    on_click=_on_answer,
+                    args=(item.item_id, name, item.external_id),
+                    shortcut=str(number) if number <= 9 else None,
+                    type="primary" if item.previous_label == name else "secondary",
+                    width="stretch",
+                )
+        row = st.columns([1, 1, 3])
+        row[0].button(
+            "Skip",
+            key=f"skip_{item.item_id}",
+            on_click=_on_answer,
+            args=(item.item_id, None, item.external_id),
+            shortcut="s",
+            icon=":material/skip_next:",
+            width="stretch",
+        )
+        row[1].button(
+            "Undo",
+            key=f"undo_{item.item_id}",
+            on_click=_on_undo,
+            shortcut="u",
+            icon=":material/undo:",
+            width="stretch",
+        )
+
+
+def _hint(user: UserSession, item: QueueItem) -> None:
+    if not st.session_state.get(HINT_KEY):
+        return
+    hint = user.hint(item.item_id)
+    if hint is None:
+        st.caption("Model hint: no model has scored this item yet.")
+    else:
+        confidence = f" ({hint.confidence:.0%} sure)" if hint.confidence is not None else ""
+        st.caption(
+            f"Model hint (round {hint.round_id}): {common.plain(hint.prediction)}{confidence}"
+        )
+
+
+def _empty(user: UserSession) -> None:
+    why = user.why_empty()
+    st.success("Nothing to label right now.")
+    st.write(why.message)
+    cols = st.columns([1, 1, 3])
+    if cols[0].button("Check again", key="ll_check_again", icon=":material/refresh:"):
+        st.session_state[ITEM_KEY] = None
+    cols[1].button(
+        "Undo", key="undo_empty", on_click=_on_undo, shortcut="u", icon=":material/undo:"
+    )
+
+
+def _on_start() -> None:
+    st.session_state[LABELLING_KEY] = True
+
+
+def _on_stop() -> None:
+    """Leave labelling: hand back the item on screen, so it goes to someone else now."""
+    state = st.session_state
+    state[LABELLING_KEY] = False
+    state[ITEM_KEY] = None
+    state[SHOWN_KEY] = None
+    _box().clear()
+    user = common.current_user()
+    # No Streamlit call below this line (see the module docstring).
+    # Deactivated meanwhile: deactivation has handed their items back already.
+    if user is not None:
+        with contextlib.suppress(UnknownAnnotator):
+            user.release_items()
+
+
+def _not_labelling() -> None:
+    """What engineers, leads and admins see until they choose to label: no lease is taken."""
+    st.title("Label")
+    st.write(
+        "Labelling takes the next item from the queue and holds it for you "
+        "(no one else gets it while you hold it), so it starts only when you ask."
+    )
+    st.button(
+        "Start labelling",
+        key="ll_start_labelling",
+        on_click=_on_start,
+        type="primary",
+        icon=":material/play_arrow:",
+    )
+
+
+def render() -> None:
+    user = common.require_user()
+    annotator = user.role() == "annotator"
+    if not annotator and not st.session_state.get(LABELLING_KEY):
+        _not_labelling()
+        return
+    st.session_state.setdefault(HINT_KEY, False)
+    with st.sidebar:
+        st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
+        st.caption("Keys: 1-9 label (the number pad too) · S skip · U undo")
+        if not annotator:
+            st.button(
+                "Stop labelling",
+                key="ll_stop_labelling",
+                on_click=_on_stop,
+                icon=":material/stop:",
+                help="Hands the item on screen back to the queue.",
+            )
+    _label_area(user)
+    with st.container(key="ll_keys"):  # the listener acts only while this marker is on the page
+        st.html(KEYS_HTML, unsafe_allow_javascript=True)
+
+
+@st.fragment
+def _label_area(user: UserSession) -> None:
+    """The item, its buttons and the progress: a press reruns only this part of the page."""
+    item = _item_now(user)
+    _progress(user)
+    _messages()
+    if item is None:
+        _empty(user)
+        return
+    _show_item(user, item)
+    _buttons(user, item)
+    _hint(user, item)
