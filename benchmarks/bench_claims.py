@@ -109,8 +109,8 @@ def _prepare(root: Path, db_url: str, csv_path: Path, annotators: int) -> dict[s
 
     from labeling import Workspace
     from labeling.config import write_config
-    from labeling.data.importer import _bulk_insert
     from labeling.store import db
+    from labeling.store.bulk import bulk_insert
     from labeling.store.models import Item, Round, Score, utcnow
 
     ws = Workspace.create(root, labels=LABELS, db_url=db_url or None)
@@ -131,7 +131,7 @@ def _prepare(root: Path, db_url: str, csv_path: Path, annotators: int) -> dict[s
         round_id = round_.id
     for start in range(0, len(ids), 50_000):
         with db.write_session(ws.engine) as session:
-            _bulk_insert(
+            bulk_insert(
                 session,
                 Score.__table__,  # type: ignore[attr-defined]
                 [

@@ -329,10 +329,8 @@ def backup(
     as_json: JsonOpt = False,
 ) -> None:
     """SQLite: the SQLite backup API (online, consistent). PostgreSQL: pg_dump --format=custom."""
-    from labeling.store.maintenance import backup as run_backup
-
     with _open(workspace, db) as ws:
-        found = run_backup(ws, out)
+        found = ws.backup(out)
     if as_json:
         _print_json(found)
     else:
@@ -351,10 +349,8 @@ def doctor(
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 when every check passes (or was repaired with --fix), 1 otherwise."""
-    from labeling.store.maintenance import doctor as run_doctor
-
     with _open(workspace, db) as ws:
-        found = run_doctor(ws, fix=fix)
+        found = ws.doctor(fix=fix)
     if as_json:
         _print_json(found)
     else:
@@ -380,10 +376,8 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the Metrics page as one HTML file: charts as inline SVG, no scripts, no network."""
-    from labeling.quality.report import write_report
-
     with _open(workspace, db) as ws:
-        path = write_report(ws, out)
+        path = ws.write_report(out)
     if as_json:
         _print_json({"report": str(path), "bytes": path.stat().st_size})
     else:

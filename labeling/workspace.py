@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from labeling.annotation import queue, users
@@ -24,6 +24,7 @@ from labeling.config import (
     validate_labels,
     write_config,
 )
+from labeling.context import BACKUPS_DIR, DB_FILE, LFS_DIR, MODELS_DIR, Context
 from labeling.data import exporter, importer, removal
 from labeling.errors import (
     BadInput,
@@ -33,7 +34,9 @@ from labeling.errors import (
     WorkspaceExists,
     WorkspaceNotFound,
 )
-from labeling.store import db
+from labeling.quality import report
+from labeling.rounds import core as rounds
+from labeling.store import backup, db, doctor
 from labeling.store.models import (
     ADJUDICATION,
     REMOVED,
@@ -47,11 +50,6 @@ from labeling.store.models import (
     utcnow,
 )
 
-DB_FILE = "labelloop.db"
-LFS_DIR = "lfs"
-MODELS_DIR = "models"
-# Where a store is backed up before labelloop upgrades its schema.
-BACKUPS_DIR = "backups"
 DB_ENV = "LABELLOOP_DB"
 
 _LFS_README = """\
@@ -104,14 +102,8 @@ def _remove(made: list[Path], root: Path | None) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-class Workspace:
+class Workspace(Context):
     """A labelling project: settings, store, and the annotation, import and export calls."""
-
-    def __init__(self, root: Path, config: WorkspaceConfig, engine: Engine, db_url: str) -> None:
-        self.root = root
-        self.config = config
-        self.engine = engine
-        self.db_url = db_url
 
     # ------------------------------------------------------------------ life cycle
 
@@ -196,18 +188,6 @@ class Workspace:
         return f"Workspace({str(self.root)!r}, labels={list(self.labels)!r})"
 
     # ------------------------------------------------------------------ properties
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.config.labels
-
-    @property
-    def lfs_dir(self) -> Path:
-        return self.root / LFS_DIR
-
-    @property
-    def models_dir(self) -> Path:
-        return self.root / MODELS_DIR
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -503,3 +483,30 @@ class Workspace:
         from labeling.quality import core as quality
 
         return quality.summary(self)
+
+    def report_html(self, *, summary: dict[str, Any] | None = None) -> str:
+        """The Metrics page as one self-contained HTML page (``summary``: :meth:`metrics`, when
+        already computed)."""
+        return report.render_html(self.status(), summary if summary is not None else self.metrics())
+
+    def write_report(self, out: str | Path) -> Path:
+        """Write :meth:`report_html` to ``out`` (``.html``), whole or not at all."""
+        return report.write_report(Path(out), self.report_html)
+
+    # ------------------------------------------------------------------ operations
+
+    def backup(self, out: str | Path) -> dict[str, Any]:
+        """Write a consistent copy of the store to ``out`` (SQLite file, or ``pg_dump`` custom
+        format), while people keep labelling."""
+        return backup.backup_store(self.engine, Path(out))
+
+    def doctor(self, *, fix: bool = False) -> dict[str, Any]:
+        """Check the store and the rounds (labeling.store.doctor, labeling.rounds.core); with
+        ``fix``, repair label counts and fail rounds left running by a dead worker."""
+        schema, checks = doctor.check_store(self.engine, fix=fix)
+        checks += rounds.round_checks(self, fix=fix)
+        return {
+            "ok": all(c["ok"] or c["fixed"] == c["count"] for c in checks),
+            "schema": schema,
+            "checks": checks,
+        }

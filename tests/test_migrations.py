@@ -309,12 +309,12 @@ def test_a_failed_upgrade_or_backup_changes_nothing(tmp_path, db_url, monkeypatc
     assert _dump(engine) == before  # no alembic_version, no new columns: all rolled back
     monkeypatch.setattr(migrations, "upgrade", real_upgrade)
 
-    from labeling.store import maintenance
+    from labeling.store import backup
 
     def no_backup(_engine, _out):
-        raise maintenance.BackupFailed("disk full")
+        raise backup.BackupFailed("disk full")
 
-    monkeypatch.setattr(maintenance, "backup_store", no_backup)
+    monkeypatch.setattr(backup, "backup_store", no_backup)
     with pytest.raises(StoreError, match="backup before it failed, so nothing was changed"):
         Workspace.open(root, db_url=db_url)
     assert _dump(engine) == before

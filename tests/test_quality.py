@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from labeling import Workspace
 from labeling.config import write_config
 from labeling.quality import core as quality
-from labeling.rounds.core import human_labels
+from labeling.store.answers import human_labels
 from labeling.store.models import Annotation, Item, LabelingFunction, LFVote, WeakLabel
 
 

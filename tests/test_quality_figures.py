@@ -23,7 +23,6 @@ from labeling.annotation.session import UserSession
 from labeling.cli import app
 from labeling.config import write_config
 from labeling.quality import core as quality
-from labeling.quality.report import render_html
 from labeling.store.models import Annotation, Annotator, Item, LFVote, WeakLabel
 from labeling.weak import lfs
 
@@ -183,7 +182,7 @@ def test_every_surface_shows_the_same_headline_figures(fixed):
         assert f"{names[key]} {written[key]}" in text, key
 
     # The HTML report: coverage table rows and the annotators table.
-    html = render_html(ws)
+    html = ws.report_html()
     for key in counts:
         row = (
             f'<tr><td>{names[key]}</td><td class="n">{counts[key]}</td>'
@@ -264,7 +263,7 @@ def test_plurals_and_the_stopping_hint_in_words(fixed):
     message = quality._stopping_message(series, 1, promoted=2)
     assert "0.995 (round 2 vs 1)" in message
     assert "the latest 1 reach it" in message and "at least 2 more promoted rounds" in message
-    assert "1 items" not in render_html(ws) and "1 rounds" not in render_html(ws)
+    assert "1 items" not in ws.report_html() and "1 rounds" not in ws.report_html()
 
 
 def test_figures_are_rounded_on_the_page_in_the_report_and_on_chart_axes(fixed):
@@ -273,7 +272,7 @@ def test_figures_are_rounded_on_the_page_in_the_report_and_on_chart_axes(fixed):
     from labeling.quality import charts
 
     ws = fixed
-    html = render_html(ws)
+    html = ws.report_html()
     # What a reader sees as text: before the raw JSON, outside the charts' drawing coordinates.
     shown = re.sub(r"<svg.*?</svg>", "", html[: html.index("<h2>Raw numbers</h2>")], flags=re.S)
     assert not re.findall(r"\d\.\d{4,}", shown)

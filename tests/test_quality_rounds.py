@@ -136,9 +136,8 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeyp
     assert "drift, AUC" in quality.drift_check(reports[1])
     text = runner.invoke(app, ["status", "-w", str(ws.root)]).stdout
     assert passed in text
-    from labeling.quality.report import render_html
 
-    assert f"<div class='pass'>{html.escape(passed)}</div>" in render_html(ws)
+    assert f"<div class='pass'>{html.escape(passed)}</div>" in ws.report_html()
     from streamlit.testing.v1 import AppTest
 
     ws.add_user("eng", role="engineer")
@@ -335,7 +334,7 @@ def test_metrics_and_review_pages(busy, monkeypatch):
     at.button(key=f"ll_decide_{first['item_id']}_{choice}").click().run()
     assert not at.exception
     with Session(busy.engine) as session:
-        from labeling.rounds.core import human_labels
+        from labeling.store.answers import human_labels
 
         assert human_labels(session, busy.labels)[first["item_id"]] == choice
         assert session.exec(select(Item).where(Item.id == first["item_id"])).one()

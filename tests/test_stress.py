@@ -29,7 +29,6 @@ from sqlmodel import Session, col, func, select
 from labeling import Workspace
 from labeling.config import write_config
 from labeling.rounds import core as rounds
-from labeling.store.maintenance import doctor
 from labeling.store.models import Annotation, Annotator, Item, Lease
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +178,7 @@ def assert_store_matches(
 
 
 def assert_doctor_clean(ws: Workspace) -> None:
-    found = doctor(ws)
+    found = ws.doctor()
     failing = [c for c in found["checks"] if not c["ok"]]
     assert found["ok"], f"labelloop doctor: {failing}"
 

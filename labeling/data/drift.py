@@ -27,7 +27,7 @@ from labeling.store import db
 from labeling.store.models import ImportBatch, Item
 
 if TYPE_CHECKING:
-    from labeling.workspace import Workspace
+    from labeling.context import Context
 
 MAX_PER_SIDE = 3000
 MIN_SIDE = 20
@@ -69,7 +69,7 @@ def _mix(labels: list[str], order: tuple[str, ...]) -> dict[str, float]:
     return {label: round(counts[label] / total, 6) for label in order}
 
 
-def _predict(ws: Workspace, texts: list[str]) -> list[str] | None:
+def _predict(ws: Context, texts: list[str]) -> list[str] | None:
     """The promoted round's predictions for ``texts``, or None without a promoted model."""
     import joblib
 
@@ -90,9 +90,9 @@ def _predict(ws: Workspace, texts: list[str]) -> list[str] | None:
     return [str(model.classes_[i]) for i in proba.argmax(axis=1)]
 
 
-def check_batch(ws: Workspace, batch_id: int) -> dict[str, Any]:
+def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
     """Compare a pool import with the labelled set; store and return the result."""
-    from labeling.rounds.core import human_labels
+    from labeling.store.answers import human_labels
 
     config = ws.config
     with db.read_session(ws.engine) as session:
@@ -215,7 +215,7 @@ def _drift_message(result: dict[str, Any]) -> str:
     )
 
 
-def _store(ws: Workspace, batch_id: int, result: dict[str, Any], *, priority: int) -> None:
+def _store(ws: Context, batch_id: int, result: dict[str, Any], *, priority: int) -> None:
     with db.write_session(ws.engine) as session:
         batch = session.get(ImportBatch, batch_id)
         if batch is not None:

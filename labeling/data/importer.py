@@ -29,6 +29,7 @@ from labeling.annotation.users import system_annotator
 from labeling.data.exporter import ITEM_COLUMNS
 from labeling.errors import ImportFailed
 from labeling.store import db
+from labeling.store.bulk import bulk_insert_tuples
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
 
 CHUNK_ROWS = 20_000
@@ -946,50 +947,6 @@ def _json_objects(names: list[str], columns: list[list[str]], count: int) -> lis
     return [template % cells for cells in zip(*escaped, strict=True)]
 
 
-def _bulk_insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows (dicts with the same keys) in the session's transaction, fast."""
-    if rows:
-        _bulk_insert_tuples(session, table, list(rows[0]), [tuple(r.values()) for r in rows])
-
-
-def _bulk_insert_tuples(
-    session: Any, table: Any, names: list[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """INSERT many rows, given as tuples in the order of ``names``, in the session's
-    transaction.
-
-    PostgreSQL: ``COPY ... FROM STDIN`` through psycopg (several times faster than batched
-    INSERTs). Others: the driver's executemany, skipping SQLAlchemy's per-row parameter
-    processing (the ORM and Core paths cost 2-10x more at this volume).
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        raw = connection.connection.driver_connection
-        target = dialect.identifier_preparer.quote(table.name)
-        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    style = dialect.paramstyle
-    if style == "named":
-        marks = ", ".join(f":{name}" for name in names)
-    elif style == "pyformat":
-        marks = ", ".join(f"%({name})s" for name in names)
-    else:
-        marks = ", ".join("?" if style == "qmark" else "%s" for _ in names)
-    sql = f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} ({quoted}) VALUES ({marks})"
-    params: Any = (
-        [dict(zip(names, row, strict=True)) for row in rows]
-        if style in {"named", "pyformat"}
-        else rows
-    )
-    connection.exec_driver_sql(sql, params)
-
-
 def _db_timestamp(session: Any, value: Any) -> Any:
     """A timestamp as the driver-level insert must pass it: SQLite keeps SQLAlchemy's text form."""
     if session.connection().dialect.name == "sqlite":
@@ -1257,10 +1214,10 @@ def run_import(
                 else {}
             )
             before = session.execute(select(func.max(Item.id))).scalar() or 0
-            _bulk_insert_tuples(session, item_table, ITEM_INSERT_COLUMNS, records)
+            bulk_insert_tuples(session, item_table, ITEM_INSERT_COLUMNS, records)
             report.imported += len(records)
             if labelled:
-                _bulk_insert_tuples(
+                bulk_insert_tuples(
                     session,
                     annotation_table,
                     ["item_id", "annotator_id", "label", "skipped", "origin", "created_at"],

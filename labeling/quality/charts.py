@@ -6,12 +6,12 @@ when there is nothing to draw yet (the caller says why in words).
 
 from __future__ import annotations
 
-from typing import Any
-
-import altair as alt
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from labeling.figures import COVERAGE_FIGURES
+
+if TYPE_CHECKING:
+    import altair as alt
 
 WIDTH = 420
 HEIGHT = 260
@@ -22,6 +22,9 @@ SHARE = ".1%"
 
 
 def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
+    import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
+    import pandas as pd
+
     points = summary["model"]["learning_curve"]
     if len(points) < 2:
         return None
@@ -51,6 +54,9 @@ def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
 
 
 def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
+    import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
+    import pandas as pd
+
     rows = [
         {"round": r["round"], "kind": name, "share": r.get(key)}
         for r in summary["coverage"]["rounds"]
@@ -73,6 +79,9 @@ def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
 
 
 def coverage_per_class(summary: dict[str, Any]) -> alt.Chart | None:
+    import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
+    import pandas as pd
+
     per_class = summary["coverage"]["per_class"]
     names = {key: name for key, name, _text in COVERAGE_FIGURES}
     rows = [
@@ -97,7 +106,7 @@ def coverage_per_class(summary: dict[str, Any]) -> alt.Chart | None:
 
 
 def _heatmap(
-    frame: pd.DataFrame,
+    rows: list[dict[str, Any]],
     *,
     x: str,
     y: str,
@@ -107,6 +116,10 @@ def _heatmap(
     order: list[str],
     x_title: str | None = None,
 ) -> alt.LayerChart:
+    import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
     base = alt.Chart(frame, title=title).encode(
         x=alt.X(f"{x}:N", sort=order, title=x_title or x),
         y=alt.Y(f"{y}:N", sort=order, title=y),
@@ -137,7 +150,7 @@ def agreement_matrix(summary: dict[str, Any]) -> alt.LayerChart | None:
         rows.append({"annotator": p["b"], "other": p["a"], "kappa": p["kappa"], "items": p["n"]})
     # ("with" would be a JavaScript reserved word inside Vega's expressions.)
     return _heatmap(
-        pd.DataFrame(rows),
+        rows,
         x="other",
         x_title="compared with",
         y="annotator",
@@ -161,7 +174,7 @@ def confusion_matrix(summary: dict[str, Any]) -> alt.LayerChart | None:
     ]
     source = "gold" if promoted["evaluation"] == "gold" else "cross-validation"
     return _heatmap(
-        pd.DataFrame(rows),
+        rows,
         x="predicted",
         y="true",
         value="items",
@@ -172,6 +185,9 @@ def confusion_matrix(summary: dict[str, Any]) -> alt.LayerChart | None:
 
 
 def gold_by_annotator(summary: dict[str, Any]) -> alt.Chart | None:
+    import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
+    import pandas as pd
+
     gold = summary["quality"]["gold"]["annotators"]
     rows = [
         {"annotator": name, "day": d["day"], "accuracy": d["accuracy"], "items": d["n"]}
@@ -195,6 +211,9 @@ def gold_by_annotator(summary: dict[str, Any]) -> alt.Chart | None:
 
 
 def class_mix(summary: dict[str, Any]) -> alt.Chart | None:
+    import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
+    import pandas as pd
+
     model = summary["model"]
     promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)
     if promoted is None or not promoted["pool_mix"]:

@@ -53,7 +53,7 @@ from labeling.store.models import (
 from weak_supervision import coverage_totals
 
 if TYPE_CHECKING:
-    from labeling.workspace import Workspace
+    from labeling.context import Context
 
 STOP_SET_FILE = "stop_set.json"
 REVIEW_FILE = "review.json"
@@ -378,7 +378,7 @@ def coverage(
     at its current version (an edited LF's old votes do not). ``human``: the pool's labels
     from people (``rounds.human_labels``) when already read.
     """
-    from labeling.rounds.core import human_labels
+    from labeling.store.answers import human_labels
 
     if human is None:
         human = human_labels(session, labels)
@@ -443,7 +443,7 @@ def coverage(
 # --------------------------------------------------------------------------- rounds
 
 
-def round_file(ws: Workspace, round_: Round, name: str) -> Any | None:
+def round_file(ws: Context, round_: Round, name: str) -> Any | None:
     if not round_.model_path:
         return None
     path = ws.root / round_.model_path / name
@@ -452,7 +452,7 @@ def round_file(ws: Workspace, round_: Round, name: str) -> Any | None:
     return json.loads(path.read_text())
 
 
-def model_metrics(ws: Workspace) -> dict[str, Any]:
+def model_metrics(ws: Context) -> dict[str, Any]:
     """Per succeeded round: gold (or cross-validated) scores, the pool's predicted mix."""
     with db.read_session(ws.engine) as session:
         rounds = session.exec(
@@ -492,7 +492,7 @@ def model_metrics(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def stopping(ws: Workspace) -> dict[str, Any]:
+def stopping(ws: Context) -> dict[str, Any]:
     """Kappa between successive promoted rounds' predictions on the stop set."""
     with db.read_session(ws.engine) as session:
         rounds = session.exec(
@@ -599,7 +599,7 @@ def drift_reports(session: Session) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- review
 
 
-def _latest_review(ws: Workspace) -> tuple[int | None, dict[str, Any] | None]:
+def _latest_review(ws: Context) -> tuple[int | None, dict[str, Any] | None]:
     with db.read_session(ws.engine) as session:
         rounds = session.exec(
             select(Round).where(Round.status == "succeeded").order_by(col(Round.id).desc())
@@ -612,7 +612,7 @@ def _latest_review(ws: Workspace) -> tuple[int | None, dict[str, Any] | None]:
 
 
 def review_items(
-    ws: Workspace,
+    ws: Context,
     *,
     limit: int | None = 200,
     answers: dict[int, dict[int, str]] | None = None,
@@ -639,7 +639,7 @@ def review_items(
             ).all()  # type: ignore[arg-type]
         )
         if current is None:
-            from labeling.rounds.core import human_labels
+            from labeling.store.answers import human_labels
 
             current = human_labels(session, labels)
         weak = {
@@ -773,9 +773,9 @@ def adjudicate(
 # --------------------------------------------------------------------------- everything
 
 
-def summary(ws: Workspace) -> dict[str, Any]:
+def summary(ws: Context) -> dict[str, Any]:
     """Every metric, as ``status --json`` carries it under coverage/quality/model/..."""
-    from labeling.rounds.core import human_labels
+    from labeling.store.answers import human_labels
 
     labels = ws.labels
     with db.read_session(ws.engine) as session:
@@ -813,7 +813,7 @@ def summary(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def stop_set_ids(ws: Workspace, pool_item_ids: np.ndarray) -> np.ndarray:
+def stop_set_ids(ws: Context, pool_item_ids: np.ndarray) -> np.ndarray:
     """The fixed stop set: chosen once (seeded) among the pool, kept in models/stop_set.json.
 
     It need not be labelled; a stop set chosen again later would compare different items.

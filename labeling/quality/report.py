@@ -9,18 +9,16 @@ from __future__ import annotations
 import html
 import json
 import platform
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labeling import figures
 from labeling.errors import BadInput
 from labeling.figures import plural
 from labeling.quality import charts
 from labeling.quality.core import drift_check
-
-if TYPE_CHECKING:
-    from labeling.workspace import Workspace
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -95,10 +93,8 @@ def _svg(chart: Any) -> str:
     return str(vl_convert.vegalite_to_svg(chart.to_json()))
 
 
-def render_html(ws: Workspace, *, summary: dict[str, Any] | None = None) -> str:
-    """The report for a workspace, as a string of HTML."""
-    status = ws.status()
-    summary = summary if summary is not None else ws.metrics()
+def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
+    """The report, as a string of HTML, from ``Workspace.status()`` and ``Workspace.metrics()``."""
     cover = summary["coverage"]
     quality = summary["quality"]
     model = summary["model"]
@@ -220,13 +216,14 @@ def render_html(ws: Workspace, *, summary: dict[str, Any] | None = None) -> str:
     return "\n".join(parts)
 
 
-def write_report(ws: Workspace, out: Path) -> Path:
-    """Write the report; the file appears whole or not at all."""
+def write_report(out: Path, render: Callable[[], str]) -> Path:
+    """Write the HTML ``render`` returns (called once ``out`` is checked); the file appears whole
+    or not at all."""
     if out.suffix.lower() not in (".html", ".htm"):
         raise BadInput(f"{out}: the report is HTML; give a file name ending in .html")
     if not out.parent.exists():
         raise BadInput(f"{out.parent}: folder does not exist")
-    text = render_html(ws)
+    text = render()
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import traceback
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,21 +44,23 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
+from labeling.context import Context
 from labeling.errors import BadInput, LabelloopError, StoreError
 from labeling.quality import core as quality
 from labeling.rounds import learner
 from labeling.store import db
+from labeling.store.answers import human_labels
+from labeling.store.bulk import bulk_insert
+from labeling.store.doctor import check
 from labeling.store.models import (
-    ADJUDICATION,
     REMOVED,
-    Annotation,
     Item,
     Round,
     Score,
     WeakLabel,
     utcnow,
 )
-from labeling.workspace import Workspace
+from labeling.store.processes import process_gone
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
@@ -114,7 +116,7 @@ def _aware(moment: Any) -> Any:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def round_dir(ws: Workspace, round_id: int) -> Path:
+def round_dir(ws: Context, round_id: int) -> Path:
     return ws.models_dir / f"round-{round_id:04d}"
 
 
@@ -150,7 +152,7 @@ def lower_priority(nice: int) -> int:
 # --------------------------------------------------------------------------- life cycle
 
 
-def queue_round(ws: Workspace, *, trigger: str, strategy: str | None = None) -> Round:
+def queue_round(ws: Context, *, trigger: str, strategy: str | None = None) -> Round:
     """Queue a round; if one is already queued, that one is returned (no pile-up), with
     ``strategy`` when one is given."""
     with db.write_session(ws.engine) as session:
@@ -172,31 +174,15 @@ def queue_round(ws: Workspace, *, trigger: str, strategy: str | None = None) -> 
         return round_
 
 
-def _process_gone(worker: str | None) -> bool:
-    """Whether ``pid@host`` names a process of this machine that no longer exists."""
-    if not worker or "@" not in worker:
-        return False
-    pid, host = worker.split("@", 1)
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def is_dead(round_: Round) -> bool:
     """Whether a running round's worker is gone: stale heartbeat, or no such local process."""
     stale = utcnow() - timedelta(seconds=STALE_SECONDS)
     return (
-        round_.heartbeat is None or _aware(round_.heartbeat) < stale or _process_gone(round_.worker)
+        round_.heartbeat is None or _aware(round_.heartbeat) < stale or process_gone(round_.worker)
     )
 
 
-def recover(ws: Workspace) -> list[int]:
+def recover(ws: Context) -> list[int]:
     """Mark failed every running round whose worker died.
 
     Dead means: its heartbeat is older than :data:`STALE_SECONDS`, or its worker was a process
@@ -216,7 +202,7 @@ def recover(ws: Workspace) -> list[int]:
         return [r.id for r in dead if r.id is not None]
 
 
-def claim_queued(ws: Workspace, *, round_id: int | None = None) -> int | None:
+def claim_queued(ws: Context, *, round_id: int | None = None) -> int | None:
     """Start the oldest queued round (or ``round_id``) unless a round is running."""
     with db.write_session(ws.engine) as session:
         running = session.exec(select(Round.id).where(Round.status == "running")).first()
@@ -243,7 +229,7 @@ def claim_queued(ws: Workspace, *, round_id: int | None = None) -> int | None:
 class _Heartbeat:
     """Writes the round's heartbeat and stage every few seconds from a thread."""
 
-    def __init__(self, ws: Workspace, round_id: int) -> None:
+    def __init__(self, ws: Context, round_id: int) -> None:
         self.ws = ws
         self.round_id = round_id
         self.stage = "starting"
@@ -281,48 +267,7 @@ class _Heartbeat:
 # --------------------------------------------------------------------------- reading the store
 
 
-def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
-    """The most frequent label; ties go to the label earlier in the toml's order."""
-    best = max(counts.values())
-    return next(label for label in labels if counts.get(label) == best)
-
-
-def human_labels(
-    session: Session, labels: tuple[str, ...], *, item_ids: list[int] | None = None
-) -> dict[int, str]:
-    """Each pool item's label from people: the majority of its current answers (gold excluded).
-
-    A lead's adjudication (an annotation of origin ``adjudication``) overrides the majority.
-    Rounds train on these, and LF analysis and the rule builder measure LFs against them.
-    With ``item_ids``, only for those items.
-    """
-    votes: dict[int, Counter[str]] = defaultdict(Counter)
-    decided: dict[int, str] = {}
-    query = (
-        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
-        .join(Item, col(Item.id) == col(Annotation.item_id))
-        .where(
-            col(Annotation.superseded_by).is_(None),
-            col(Annotation.label).is_not(None),
-            Item.split == "pool",
-        )
-        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-    )
-    if item_ids is not None:
-        query = query.where(col(Annotation.item_id).in_(item_ids))
-    for item_id, label, origin, n in session.exec(query).all():
-        if label is None:
-            continue
-        if origin == ADJUDICATION:
-            decided[item_id] = label
-        else:
-            votes[item_id][label] += n
-    found = {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
-    found.update(decided)
-    return found
-
-
-def load_pool(ws: Workspace) -> PoolData:
+def load_pool(ws: Context) -> PoolData:
     with db.read_session(ws.engine) as session:
         rows = session.execute(
             select(  # type: ignore[call-overload]
@@ -349,7 +294,7 @@ def load_pool(ws: Workspace) -> PoolData:
 _IN_BATCH = 900
 
 
-def texts_of(ws: Workspace, item_ids: np.ndarray) -> list[str]:
+def texts_of(ws: Context, item_ids: np.ndarray) -> list[str]:
     """The texts of ``item_ids`` (ascending), in that order, read from the store.
 
     A dense run of ids (a cold featurize, or the items of a new import) is read as one id
@@ -381,7 +326,7 @@ def texts_of(ws: Workspace, item_ids: np.ndarray) -> list[str]:
 # --------------------------------------------------------------------------- the work
 
 
-def _featurizer(ws: Workspace, data: PoolData, progress: Progress) -> Any:
+def _featurizer(ws: Context, data: PoolData, progress: Progress) -> Any:
     """The workspace's fitted featurizer: fitted once on the pool, then reused by every round.
 
     Reusing it keeps its version (and so the feature cache) stable across rounds; delete
@@ -413,7 +358,7 @@ def _featurizer(ws: Workspace, data: PoolData, progress: Progress) -> Any:
     return featurizer
 
 
-def _features(ws: Workspace, data: PoolData, progress: Progress) -> tuple[Any, str]:
+def _features(ws: Context, data: PoolData, progress: Progress) -> tuple[Any, str]:
     """Every item's feature rows as a :class:`~labeling.rounds.features.CachedRows` view.
 
     Items not in the cache are featurized first, their texts read a chunk at a time.
@@ -453,7 +398,7 @@ def _metrics(y_true: list[str], y_pred: list[str], labels: tuple[str, ...]) -> d
     }
 
 
-def _cross_validated(X: Any, y: np.ndarray, w: np.ndarray, ws: Workspace) -> dict[str, Any] | None:
+def _cross_validated(X: Any, y: np.ndarray, w: np.ndarray, ws: Context) -> dict[str, Any] | None:
     from sklearn.model_selection import StratifiedKFold
 
     from labeling.rounds.learner import predict_proba, train
@@ -475,7 +420,7 @@ def _cross_validated(X: Any, y: np.ndarray, w: np.ndarray, ws: Workspace) -> dic
 
 
 def _train(
-    ws: Workspace, data: PoolData, X: Any
+    ws: Context, data: PoolData, X: Any
 ) -> tuple[Any, dict[str, Any], np.ndarray, np.ndarray]:
     """Fit on human labels plus confident weak labels; returns model, counts, rows, labels."""
     from labeling.rounds.learner import NotEnoughLabels, train
@@ -526,7 +471,7 @@ def _train(
     return model, counts | {"weights": weights}, row_array, y_array
 
 
-def run_round(ws: Workspace, round_id: int, *, progress: Progress | None = None) -> Round:
+def run_round(ws: Context, round_id: int, *, progress: Progress | None = None) -> Round:
     """Run a claimed (``running``) round to the end; failures are recorded, not raised."""
     echo = progress or (lambda _stage: None)
     with _Heartbeat(ws, round_id) as beat:
@@ -545,7 +490,7 @@ def run_round(ws: Workspace, round_id: int, *, progress: Progress | None = None)
 
 
 def _record_failure(
-    ws: Workspace,
+    ws: Context,
     round_id: int,
     detail: str,
     trace: str,
@@ -590,13 +535,13 @@ def _record_failure(
             delay = min(delay * 2, HEARTBEAT_SECONDS)
 
 
-def _cleanup_tmp(ws: Workspace, round_id: int) -> None:
+def _cleanup_tmp(ws: Context, round_id: int) -> None:
     tmp = ws.models_dir / f".round-{round_id:04d}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _work(ws: Workspace, round_id: int, stage: Progress) -> None:
+def _work(ws: Context, round_id: int, stage: Progress) -> None:
     from labeling.rounds.learner import predict_proba
     from strategies import DEFAULT_STRATEGY, get_strategy
 
@@ -745,7 +690,7 @@ def _queue_rows(pool_rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 def _store_scores(
-    ws: Workspace,
+    ws: Context,
     round_id: int,
     data: PoolData,
     pool_rows: np.ndarray,
@@ -755,7 +700,6 @@ def _store_scores(
     confidence: np.ndarray,
 ) -> int:
     """Write the queue's score rows (see :func:`_queue_rows`); returns how many."""
-    from labeling.data.importer import _bulk_insert
 
     # Written in chunks of short transactions, so annotators' claims are never held up long
     # (SQLite has one writer: 2,000 rows hold it ~20 ms; PostgreSQL writes do not block
@@ -782,13 +726,13 @@ def _store_scores(
             for k in range(len(rows))
         ]
         with db.write_session(ws.engine) as session:
-            _bulk_insert(session, Score.__table__, records)  # type: ignore[attr-defined]
+            bulk_insert(session, Score.__table__, records)  # type: ignore[attr-defined]
     db.refresh_statistics(ws.engine, Score.__table__.name)  # type: ignore[attr-defined]
     return len(stored)
 
 
 def _quality_extras(
-    ws: Workspace,
+    ws: Context,
     data: PoolData,
     X: Any,
     pool_rows: np.ndarray,
@@ -843,7 +787,7 @@ def _quality_extras(
 
 
 def _save_model(
-    ws: Workspace,
+    ws: Context,
     round_id: int,
     model: Any,
     metrics: dict[str, Any],
@@ -887,7 +831,7 @@ def _promotable(
 
 
 def _finish(
-    ws: Workspace,
+    ws: Context,
     round_id: int,
     metrics: dict[str, Any],
     path: str,
@@ -922,7 +866,7 @@ def _set_promoted(session: Session, round_id: int) -> None:
     )
 
 
-def _prune_scores(ws: Workspace) -> None:
+def _prune_scores(ws: Context) -> None:
     """Drop the scores of old rounds; keep the promoted round and the last few promoted."""
     with db.write_session(ws.engine) as session:
         keep = session.exec(
@@ -954,7 +898,7 @@ def _prune_scores(ws: Workspace) -> None:
 # --------------------------------------------------------------------------- the API
 
 
-def get_round(ws: Workspace, round_id: int) -> Round:
+def get_round(ws: Context, round_id: int) -> Round:
     with db.read_session(ws.engine) as session:
         round_ = session.get(Round, round_id)
         if round_ is None:
@@ -962,13 +906,13 @@ def get_round(ws: Workspace, round_id: int) -> Round:
         return round_
 
 
-def list_rounds(ws: Workspace) -> list[Round]:
+def list_rounds(ws: Context) -> list[Round]:
     with db.read_session(ws.engine) as session:
         return list(session.exec(select(Round).order_by(col(Round.id))).all())
 
 
 def retrain(
-    ws: Workspace,
+    ws: Context,
     *,
     strategy: str | None = None,
     trigger: str = "cli",
@@ -995,7 +939,7 @@ def retrain(
     return run_round(ws, claimed, progress=progress)
 
 
-def promote(ws: Workspace, round_id: int) -> Round:
+def promote(ws: Context, round_id: int) -> Round:
     """Make a succeeded round's scores order the queue (whatever its metrics)."""
     with db.write_session(ws.engine) as session:
         round_ = session.get(Round, round_id)
@@ -1010,7 +954,7 @@ def promote(ws: Workspace, round_id: int) -> Round:
     return get_round(ws, round_id)
 
 
-def rollback(ws: Workspace) -> Round:
+def rollback(ws: Context) -> Round:
     """Promote again the round that was promoted before the current one."""
     with db.write_session(ws.engine) as session:
         history = session.exec(
@@ -1036,7 +980,7 @@ def rollback(ws: Workspace) -> Round:
     return get_round(ws, target)
 
 
-def labelled_item_count(ws: Workspace) -> int:
+def labelled_item_count(ws: Context) -> int:
     """Pool items with at least one current label: what a round's ``n_human`` counts."""
     with db.read_session(ws.engine) as session:
         return int(
@@ -1046,7 +990,7 @@ def labelled_item_count(ws: Workspace) -> int:
         )
 
 
-def maybe_trigger(ws: Workspace) -> Round | None:
+def maybe_trigger(ws: Context) -> Round | None:
     """Queue a round when ``retrain_every`` more items are labelled than the last round used."""
     every = ws.config.retrain_every
     if every <= 0:
@@ -1088,3 +1032,28 @@ def round_summary(round_: Round) -> dict[str, Any]:
         "model_path": round_.model_path,
         "metrics": metrics,
     }
+
+
+def round_checks(ws: Context, *, fix: bool = False) -> list[dict[str, Any]]:
+    """``doctor``'s checks of rounds: none left running by a dead worker (``fix`` fails them),
+    and the promoted round's model folder on disk."""
+    with db.read_session(ws.engine) as session:
+        running = session.exec(select(Round).where(Round.status == "running")).all()
+        promoted = session.exec(select(Round).where(col(Round.promoted).is_(True))).all()
+    checks = []
+    dead = recover(ws) if fix else []
+    stuck = [
+        f"round {r.id} is running (worker {r.worker or 'unknown'})"
+        for r in running
+        if r.id not in dead and is_dead(r)
+    ]
+    checks.append(check("rounds left running by a dead worker", stuck, len(dead)))
+    missing = [
+        f"round {r.id} is promoted but {r.model_path} is missing"
+        for r in promoted
+        if r.model_path and not (Path(ws.root) / r.model_path).exists()
+    ]
+    if len(promoted) > 1:
+        missing.append(f"{len(promoted)} rounds are marked promoted; one at most should be")
+    checks.append(check("promoted round", missing))
+    return checks

@@ -8,14 +8,14 @@ loss) is for very many labels: it trains in one pass per epoch instead of a full
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import ClassifierMixin, clone
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 from labeling.errors import BadInput
 
@@ -34,6 +34,8 @@ class NotEnoughLabels(BadInput):
 
 
 def _logreg(seed: int) -> ClassifierMixin:
+    from sklearn.linear_model import LogisticRegression  # scikit-learn: ~1 s; rounds only
+
     # class_weight="balanced": early rounds are often lopsided (the first labels of a rare class
     # are precious), and an unweighted model would ignore the minority until it is common.
     # newton-cg: with 2^19 hashed columns and several classes, L-BFGS spent 80 s on 2,000 rows
@@ -48,6 +50,8 @@ def _logreg(seed: int) -> ClassifierMixin:
 
 
 def _sgd(seed: int) -> ClassifierMixin:
+    from sklearn.linear_model import SGDClassifier  # scikit-learn: ~1 s; rounds only
+
     return SGDClassifier(
         loss="log_loss",
         alpha=1e-5,
@@ -85,6 +89,9 @@ def train(
     when only one class is present, since no model can rank items then; a class with a single
     example is allowed (logistic regression handles it; it is simply weakly learnt).
     """
+    from sklearn.base import clone  # scikit-learn: ~1 s; rounds only
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn
+
     labels = np.asarray(y)
     _check_training_set(X, labels, sample_weight)
     model = (

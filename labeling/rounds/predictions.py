@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labeling.workspace import Workspace
+from labeling.context import Context
 
 _CACHE: dict[tuple[str, float], RoundPredictions] = {}
 _LOCK = threading.Lock()
@@ -47,7 +47,7 @@ class RoundPredictions:
         return self.lookup(np.array([item_id])).get(int(item_id))
 
 
-def load(ws: Workspace, round_id: int) -> RoundPredictions | None:
+def load(ws: Context, round_id: int) -> RoundPredictions | None:
     """The predictions of round ``round_id``, or None (no model, or a round from before them)."""
     from labeling.rounds.core import PREDICTION_LABELS_FILE, PREDICTIONS_FILE, round_dir
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import Session, SQLModel, create_engine
 
-from labeling.store import migrations, models
+from labeling.store import backup, migrations, models
 
 try:
     import fcntl
@@ -286,8 +286,6 @@ def _upgrade(
 def _backup_before_upgrade(
     engine: Engine, shown: str, state: StoreState, backup_dir: Path | None
 ) -> Path:
-    from labeling.store.maintenance import backup_store
-
     if backup_dir is None and is_sqlite(engine) and engine.url.database:
         backup_dir = Path(engine.url.database).parent / "backups"
     if backup_dir is None:
@@ -300,7 +298,7 @@ def _backup_before_upgrade(
     out = backup_dir / f"before-upgrade-from-{state.revision}-{when}{suffix}"
     try:
         backup_dir.mkdir(parents=True, exist_ok=True)
-        backup_store(engine, out)
+        backup.backup_store(engine, out)
     except (LabelloopError, OSError) as exc:
         raise StoreError(
             f"database {shown} needs an upgrade from schema revision {state.revision}, but "

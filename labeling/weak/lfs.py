@@ -34,13 +34,14 @@ from sqlalchemy import delete, func
 from sqlalchemy import text as sql
 from sqlmodel import col, select
 
-from labeling.data.importer import _bulk_insert
+from labeling.context import Context
 from labeling.errors import BadInput, LabelloopError
 from labeling.quality import core as quality
-from labeling.rounds.core import _process_gone, human_labels
 from labeling.store import db
+from labeling.store.answers import human_labels
+from labeling.store.bulk import bulk_insert
 from labeling.store.models import Item, LabelingFunction, LFVote, SchemaInfo, WeakLabel, utcnow
-from labeling.workspace import Workspace
+from labeling.store.processes import process_gone
 
 RULE_KINDS = ("keyword", "regex")
 CHUNK = 20_000
@@ -61,7 +62,7 @@ def _ws_errors(exc: Exception) -> BadInput:
     return BadInput(str(exc))
 
 
-def load(ws: Workspace) -> LoadedLFs:
+def load(ws: Context) -> LoadedLFs:
     """Load ``lfs/*.py`` and the stored rules; record the code LFs in the store."""
     from weak_supervision import load_lf_dir
 
@@ -70,7 +71,7 @@ def load(ws: Workspace) -> LoadedLFs:
         return _resolve(ws, session, result, record=True)
 
 
-def _resolve(ws: Workspace, session: Any, result: Any, *, record: bool) -> LoadedLFs:
+def _resolve(ws: Context, session: Any, result: Any, *, record: bool) -> LoadedLFs:
     """The runnable LFs of a ``load_lf_dir`` result plus the stored rules.
 
     With ``record``, also write the code LFs to ``labelingfunction`` (new ones, changed
@@ -128,7 +129,7 @@ def _resolve(ws: Workspace, session: Any, result: Any, *, record: bool) -> Loade
     return LoadedLFs(lfs=lfs, errors=errors, files=result.files)
 
 
-def _bind_rule(ws: Workspace, spec: dict[str, Any]) -> Any:
+def _bind_rule(ws: Context, spec: dict[str, Any]) -> Any:
     """The rule of ``spec`` bound to the workspace's labels; a bad spec is :class:`BadInput`."""
     from weak_supervision import LFDefinitionError, rule_from_spec
 
@@ -138,7 +139,7 @@ def _bind_rule(ws: Workspace, spec: dict[str, Any]) -> Any:
         raise BadInput(str(exc)) from exc
 
 
-def add_rule(ws: Workspace, spec: dict[str, Any]) -> LabelingFunction:
+def add_rule(ws: Context, spec: dict[str, Any]) -> LabelingFunction:
     """Store a keyword or regex rule after checking it compiles and its label exists."""
     bound = _bind_rule(ws, spec)
     rule = bound.rule
@@ -183,14 +184,14 @@ def _stored_rule(session: Any, name: str, *, action: str) -> LabelingFunction:
     return row
 
 
-def rule_spec(ws: Workspace, name: str) -> dict[str, Any]:
+def rule_spec(ws: Context, name: str) -> dict[str, Any]:
     """The stored spec of rule ``name`` (what an edit starts from)."""
     with db.read_session(ws.engine) as session:
         spec: dict[str, Any] = json.loads(_stored_rule(session, name, action="edit").spec)
         return spec
 
 
-def set_active(ws: Workspace, name: str, active: bool) -> None:
+def set_active(ws: Context, name: str, active: bool) -> None:
     """Turn a rule on or off (code LFs follow their file)."""
     with db.write_session(ws.engine) as session:
         row = _stored_rule(session, name, action="turn off or on")
@@ -202,7 +203,7 @@ def set_active(ws: Workspace, name: str, active: bool) -> None:
         _mark_lfs_changed(session)
 
 
-def edit_rule(ws: Workspace, name: str, spec: dict[str, Any]) -> LabelingFunction:
+def edit_rule(ws: Context, name: str, spec: dict[str, Any]) -> LabelingFunction:
     """Replace the definition of rule ``name`` with ``spec`` (its name stays ``name``).
 
     The edited rule is a new version: the votes of the old one stop counting at once, and the
@@ -226,7 +227,7 @@ def edit_rule(ws: Workspace, name: str, spec: dict[str, Any]) -> LabelingFunctio
         return row
 
 
-def delete_rule(ws: Workspace, name: str) -> int:
+def delete_rule(ws: Context, name: str) -> int:
     """Delete rule ``name`` and every vote it cast; returns how many votes went.
 
     Weak labels fitted with it are marked stale (:func:`weak_labels_stale`) until the label
@@ -268,7 +269,7 @@ def _mark_lfs_changed(session: Any) -> None:
     _put_fact(session, _VOTES_STATE, uuid.uuid4().hex)
 
 
-def weak_labels_stale(ws: Workspace) -> bool:
+def weak_labels_stale(ws: Context) -> bool:
     """Whether stored weak labels were fitted on votes that have changed since (fit again)."""
     with db.read_session(ws.engine) as session:
         if session.exec(select(WeakLabel.item_id).limit(1)).first() is None:
@@ -276,7 +277,7 @@ def weak_labels_stale(ws: Workspace) -> bool:
         return (_fact(session, _VOTES_STATE) or "") != (_fact(session, _WEAK_STATE) or "")
 
 
-def list_lfs(ws: Workspace) -> list[dict[str, Any]]:
+def list_lfs(ws: Context) -> list[dict[str, Any]]:
     """Every stored LF and rule with its current version's votes and polarity (the labels
     those votes name: a code LF without ``label=`` has no single label)."""
     with db.read_session(ws.engine) as session:
@@ -315,7 +316,7 @@ def list_lfs(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def _frame(
-    ws: Workspace, after: int, *, fields: bool, through: int | None = None
+    ws: Context, after: int, *, fields: bool, through: int | None = None
 ) -> tuple[np.ndarray, list[str], pd.DataFrame]:
     """Items above id ``after`` (up to ``through``): their ids, external ids, and their frame
     (``text`` plus, for code LFs, the source fields)."""
@@ -379,7 +380,7 @@ _RUNNING = (
 
 @contextmanager
 def apply_lock(
-    ws: Workspace, *, wait: bool = True, on_wait: Callable[[], None] | None = None
+    ws: Context, *, wait: bool = True, on_wait: Callable[[], None] | None = None
 ) -> Iterator[None]:
     """Hold this workspace's apply lock: one ``lf apply`` at a time, on any machine.
 
@@ -424,7 +425,7 @@ def apply_lock(
 
 @contextmanager
 def _sqlite_apply_lock(
-    ws: Workspace, *, wait: bool, on_wait: Callable[[], None] | None
+    ws: Context, *, wait: bool, on_wait: Callable[[], None] | None
 ) -> Iterator[None]:
     me = f"{os.getpid()}@{socket.gethostname()} {uuid.uuid4().hex}"
     told = False
@@ -457,11 +458,11 @@ def _sqlite_apply_lock(
 
 def _owner_gone(owner: str) -> bool:
     """Whether the ``pid@host token`` owner of a lock row is a process of this host that ended."""
-    return _process_gone(owner.split(" ", 1)[0])
+    return process_gone(owner.split(" ", 1)[0])
 
 
 def apply(
-    ws: Workspace,
+    ws: Context,
     *,
     engine: str = "local",
     scheduler: str | None = None,
@@ -510,7 +511,7 @@ def _broken_message(errors: list[str]) -> str:
 
 
 def _apply_locked(
-    ws: Workspace,
+    ws: Context,
     found: Any,
     engine: str,
     scheduler: str | None,
@@ -619,7 +620,7 @@ def _fault_on_item(result: Any, name: str, external: list[str]) -> str | None:
 
 def _store_votes(
     session: Any,
-    ws: Workspace,
+    ws: Context,
     lf_id: int | None,
     lf: Any,
     ids: np.ndarray,
@@ -647,7 +648,7 @@ def _store_votes(
     ]
     session.execute(delete(LFVote).where(col(LFVote.lf_id) == lf_id, col(LFVote.item_id) > after))
     for begin in range(0, len(records), CHUNK):
-        _bulk_insert(session, LFVote.__table__, records[begin : begin + CHUNK])  # type: ignore[attr-defined]
+        bulk_insert(session, LFVote.__table__, records[begin : begin + CHUNK])  # type: ignore[attr-defined]
     return len(records)
 
 
@@ -668,7 +669,7 @@ class Votes:
     kinds: dict[str, str]
 
 
-def votes(ws: Workspace) -> Votes:
+def votes(ws: Context) -> Votes:
     labels = ws.labels
     index = {label: k for k, label in enumerate(labels)}
     with db.read_session(ws.engine) as session:
@@ -721,7 +722,7 @@ def votes(ws: Workspace) -> Votes:
 # --------------------------------------------------------------------------- weak labels
 
 
-def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
+def fit_weak_labels(ws: Context, *, model: str = "auto") -> dict[str, Any]:
     """Fit the label model on the stored votes; store each item's weak label and confidence."""
     from weak_supervision import estimate_class_balance, fit_label_model, gold_accuracy
     from weak_supervision.analysis import weak_label_gold_accuracy
@@ -752,7 +753,7 @@ def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
     with db.write_session(ws.engine) as session:
         session.execute(delete(WeakLabel))
         for start in range(0, len(records), CHUNK):
-            _bulk_insert(session, WeakLabel.__table__, records[start : start + CHUNK])  # type: ignore[attr-defined]
+            bulk_insert(session, WeakLabel.__table__, records[start : start + CHUNK])  # type: ignore[attr-defined]
         _put_fact(session, _WEAK_STATE, fitted_at or "")
     gold_rows = v.gold >= 0
     human_rows = v.human >= 0
@@ -789,7 +790,7 @@ def fit_weak_labels(ws: Workspace, *, model: str = "auto") -> dict[str, Any]:
 # --------------------------------------------------------------------------- analysis
 
 
-def analyze(ws: Workspace) -> dict[str, Any]:
+def analyze(ws: Context) -> dict[str, Any]:
     """Per-LF polarity, coverage, overlaps, conflicts, accuracy (with counts), faults; totals."""
     from weak_supervision import analyze_lfs
 
@@ -818,7 +819,7 @@ def analyze(ws: Workspace) -> dict[str, Any]:
     return {"lfs": records, "totals": totals, "errors": loaded.errors}
 
 
-def preview_rule(ws: Workspace, spec: dict[str, Any], *, samples: int = 5) -> dict[str, Any]:
+def preview_rule(ws: Context, spec: dict[str, Any], *, samples: int = 5) -> dict[str, Any]:
     """What a rule would do on the pool, for the rule builder: matches, accuracy, examples."""
     from weak_supervision import LFDefinitionError, apply_lfs, rule_from_spec
 

@@ -168,11 +168,9 @@ def render() -> None:
     _warnings(user, summary)
     _charts(summary)
     _tables(summary)
-    from labeling.quality.report import render_html
-
     st.download_button(
         "Download the report (HTML)",
-        data=lambda: render_html(user.workspace, summary=summary),
+        data=lambda: user.workspace.report_html(summary=summary),
         file_name="labelloop-report.html",
         mime="text/html",
         key="ll_report_download",

@@ -1,112 +1,44 @@
-"""``labelloop backup`` and ``labelloop doctor``: an online copy of the store, and its checkup.
+"""``labelloop doctor``: the store's checkup.
 
-- **backup**: SQLite through the SQLite backup API (a consistent copy while annotators keep
-  labelling; it is written beside the target and renamed, so a failed backup leaves nothing);
-  PostgreSQL through ``pg_dump --format=custom`` (restore with ``pg_restore``).
-- **doctor**: the database's own integrity check (SQLite), then labelloop's invariants: the
-  store's Alembic revision is the newest, its tables match the models (Alembic's autogenerate
-  comparison), each item's label count against its current answers, one current answer per
-  person and item, one current decision per item, superseded answers pointing at the same
-  item and person, no round left running by a dead worker, and the promoted round's model
-  folder on disk. ``--fix`` repairs what can be repaired from the annotation log (label
-  counts, dead rounds); nothing else is changed.
+The database's own integrity check (SQLite), then labelloop's invariants: the store's Alembic
+revision is the newest, its tables match the models (Alembic's autogenerate comparison), each
+item's label count against its current answers, one current answer per person and item, one
+current decision per item, superseded answers pointing at the same item and person. With
+``fix``, label counts are repaired from the annotation log; nothing else is changed. The
+rounds' checks (a round left running by a dead worker, the promoted model on disk) are
+:func:`labeling.rounds.core.round_checks`; :meth:`labeling.workspace.Context.doctor` runs both.
 """
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import subprocess
 from collections import defaultdict
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, text, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from labeling.errors import BadInput, LabelloopError
 from labeling.store import db, migrations
-from labeling.store.models import ADJUDICATION, Annotation, Annotator, Item, Round
-
-if TYPE_CHECKING:
-    from labeling.workspace import Workspace
+from labeling.store.models import ADJUDICATION, Annotation, Annotator, Item
 
 
-class BackupFailed(LabelloopError):
-    exit_code = 1
-
-
-def backup(ws: Workspace, out: Path) -> dict[str, Any]:
-    """Write a consistent copy of the workspace's store to ``out``."""
-    return backup_store(ws.engine, out)
-
-
-def backup_store(engine: Engine, out: Path) -> dict[str, Any]:
-    """Write a consistent copy of the store behind ``engine`` to ``out`` (which must not exist).
-
-    Also what :func:`labeling.store.db.open_store` runs before it upgrades a store's schema.
-    """
-    if out.exists():
-        raise BadInput(f"{out}: already exists; give a new file name")
-    if not out.parent.is_dir():
-        raise BadInput(f"{out.parent}: folder does not exist")
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        if db.is_sqlite(engine):
-            source_path = engine.url.database
-            assert source_path
-            with sqlite3.connect(source_path) as source, sqlite3.connect(tmp) as target:
-                source.backup(target)  # pages copied under SQLite's own locking: consistent
-            kind = "sqlite"
-        else:
-            kind = "pg_dump"
-            _pg_dump(engine.url.render_as_string(hide_password=False), tmp)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return {"backup": str(out), "kind": kind, "bytes": out.stat().st_size}
-
-
-def _pg_dump(url: str, out: Path) -> None:
-    tool = shutil.which("pg_dump")
-    if tool is None:
-        raise BackupFailed(
-            "pg_dump is not installed: install PostgreSQL's client tools "
-            "(`apt-get install -y postgresql-client`)"
-        )
-    parsed = make_url(url)
-    libpq = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    done = subprocess.run(
-        [tool, "--format=custom", f"--file={out}", f"--dbname={libpq}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
-        raise BackupFailed(f"pg_dump failed: {message}")
-
-
-def _check(name: str, problems: list[str], fixed: int = 0) -> dict[str, Any]:
+def check(name: str, problems: list[str], fixed: int = 0) -> dict[str, Any]:
     return {"check": name, "ok": not problems, "problems": problems[:20], "count": len(problems),
             "fixed": fixed}  # fmt: skip
 
 
-def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
-    """Check the store; with ``fix``, repair label counts and dead rounds."""
-    from labeling.rounds import core as rounds
-
+def check_store(
+    engine: Engine, *, fix: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The schema's revisions and the store's checks; with ``fix``, label counts are repaired."""
     checks = []
-    engine = ws.engine
     if db.is_sqlite(engine):
         with engine.connect() as conn:
             found = [row[0] for row in conn.exec_driver_sql("PRAGMA integrity_check").all()]
-            checks.append(_check("sqlite integrity", [] if found == ["ok"] else found))
+            checks.append(check("sqlite integrity", [] if found == ["ok"] else found))
             keys = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
             checks.append(
-                _check(
+                check(
                     "foreign keys",
                     [
                         f"{table} row {rowid} points at a missing {parent}"
@@ -123,12 +55,12 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
         ).scalar()
     schema = {"revision": revision, "head": head, "schema_version": legacy}
     checks.append(
-        _check(
+        check(
             "schema revision",
             [] if revision == head else [f"store is at {revision}, labelloop's newest is {head}"],
         )
     )
-    checks.append(_check("schema matches the models", [_describe(d) for d in differences]))
+    checks.append(check("schema matches the models", [_describe(d) for d in differences]))
     with db.read_session(engine) as session:
         # Label counts: current, non-skip answers other than a lead's decision.
         counted: dict[int, int] = dict(
@@ -183,8 +115,6 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
             session.exec(select(Item.id, Item.external_id).where(col(Item.id).in_(flagged))).all()  # type: ignore[arg-type]
         )
         names: dict[int, str] = dict(session.exec(select(Annotator.id, Annotator.name)).all())  # type: ignore[arg-type]
-        running = session.exec(select(Round).where(Round.status == "running")).all()
-        promoted = session.exec(select(Round).where(col(Round.promoted).is_(True))).all()
     fixed = 0
     if fix and wrong:
         with db.write_session(engine) as session:
@@ -192,7 +122,7 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
                 session.execute(update(Item).where(col(Item.id) == item_id).values(n_labels=n))
         fixed = len(wrong)
     checks.append(
-        _check(
+        check(
             "label counts",
             [
                 f"item {external.get(i, i)!r}: stored {stored.get(i, 0)}, answers say {n}"
@@ -202,7 +132,7 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
         )
     )
     checks.append(
-        _check(
+        check(
             "one current answer per person and item",
             [
                 f"item {external.get(i, i)!r}, annotator {names.get(a, a)!r}: {n} current answers"
@@ -212,7 +142,7 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
         )
     )
     checks.append(
-        _check(
+        check(
             "one current decision per item",
             [
                 f"item {external.get(i, i)!r}: {n} current decisions"
@@ -221,27 +151,8 @@ def doctor(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
             ],
         )
     )
-    checks.append(_check("superseded answers", chain_problems))
-    dead = rounds.recover(ws) if fix else []
-    stuck = [
-        f"round {r.id} is running (worker {r.worker or 'unknown'})"
-        for r in running
-        if r.id not in dead and rounds.is_dead(r)
-    ]
-    checks.append(_check("rounds left running by a dead worker", stuck, len(dead)))
-    missing = [
-        f"round {r.id} is promoted but {r.model_path} is missing"
-        for r in promoted
-        if r.model_path and not (Path(ws.root) / r.model_path).exists()
-    ]
-    if len(promoted) > 1:
-        missing.append(f"{len(promoted)} rounds are marked promoted; one at most should be")
-    checks.append(_check("promoted round", missing))
-    return {
-        "ok": all(c["ok"] or c["fixed"] == c["count"] for c in checks),
-        "schema": schema,
-        "checks": checks,
-    }
+    checks.append(check("superseded answers", chain_problems))
+    return schema, checks
 
 
 def _describe(difference: Any) -> str:

@@ -1,0 +1,47 @@
+"""What the layers below the facade take: a workspace's folder, settings and store.
+
+:class:`labeling.workspace.Workspace` is a :class:`Context` with the whole Python API on top.
+Modules under ``labeling.store``, ``labeling.data``, ``labeling.annotation``, ``labeling.rounds``,
+``labeling.weak`` and ``labeling.quality`` take a ``Context`` (any ``Workspace`` is one), so
+they never import the facade that calls them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from labeling.config import WorkspaceConfig
+
+DB_FILE = "labelloop.db"
+LFS_DIR = "lfs"
+MODELS_DIR = "models"
+# Where a store is backed up before labelloop upgrades its schema.
+BACKUPS_DIR = "backups"
+
+
+class Context:
+    """A workspace's folder, settings (``labelloop.toml``) and store engine."""
+
+    def __init__(self, root: Path, config: WorkspaceConfig, engine: Engine, db_url: str) -> None:
+        self.root = root
+        self.config = config
+        self.engine = engine
+        self.db_url = db_url
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    @property
+    def lfs_dir(self) -> Path:
+        return self.root / LFS_DIR
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / MODELS_DIR
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.root / BACKUPS_DIR

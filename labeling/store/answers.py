@@ -1,0 +1,63 @@
+"""What the annotation log says now: the one definition of a current answer, of the majority
+label, and of an item's human label.
+
+An answer is *current* until the same person answers the same item again (undo, or a new
+answer), which sets its ``superseded_by``; a skip is a current answer without a label. A lead's
+decision is an annotation of origin ``adjudication``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from labeling.store.models import ADJUDICATION, Annotation, Item
+
+
+def current() -> Any:
+    """The WHERE clause of current answers (skips and decisions included)."""
+    return col(Annotation.superseded_by).is_(None)
+
+
+def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
+    """The most frequent label; ties go to the label earlier in the toml's order."""
+    best = max(counts.values())
+    return next(label for label in labels if counts.get(label) == best)
+
+
+def human_labels(
+    session: Session, labels: tuple[str, ...], *, item_ids: list[int] | None = None
+) -> dict[int, str]:
+    """Each pool item's label from people: the majority of its current answers (gold excluded).
+
+    A lead's adjudication (an annotation of origin ``adjudication``) overrides the majority.
+    Rounds train on these, and LF analysis and the rule builder measure LFs against them.
+    With ``item_ids``, only for those items.
+    """
+    votes: dict[int, Counter[str]] = defaultdict(Counter)
+    decided: dict[int, str] = {}
+    query = (
+        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
+        .join(Item, col(Item.id) == col(Annotation.item_id))
+        .where(
+            current(),
+            col(Annotation.label).is_not(None),
+            Item.split == "pool",
+        )
+        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
+    )
+    if item_ids is not None:
+        query = query.where(col(Annotation.item_id).in_(item_ids))
+    for item_id, label, origin, n in session.exec(query).all():
+        if label is None:
+            continue
+        if origin == ADJUDICATION:
+            decided[item_id] = label
+        else:
+            votes[item_id][label] += n
+    found = {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
+    found.update(decided)
+    return found
