@@ -5,7 +5,7 @@ LF files import ``ABSTAIN`` and ``labeling_function`` from here.
 """
 
 from weak_supervision.analysis import analyze_lfs, coverage_totals, lf_summary, wilson_interval
-from weak_supervision.appliers import ENGINES, ApplyResult, apply_lfs
+from weak_supervision.apply import ENGINES, ApplyResult, apply_lfs
 from weak_supervision.errors import (
     ApplyError,
     LabelModelError,
