@@ -8,11 +8,15 @@ they never import the facade that calls them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from labeling.config import WorkspaceConfig
+from labeling.store import db
 
 DB_FILE = "labelloop.db"
 LFS_DIR = "lfs"
@@ -45,3 +49,13 @@ class Context:
     @property
     def backups_dir(self) -> Path:
         return self.root / BACKUPS_DIR
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with db.read_session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with db.write_session(self.engine) as session:
+            yield session

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.errors import UnknownAnnotator
 from labeling.ui import server
 from tests.conftest import YOUTUBE

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from labeling import Workspace
 from labeling.annotation.session import UserSession
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import UnknownAnnotator
 from labeling.store.models import ImportBatch, Item, Lease, utcnow

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from labeling import Workspace
 from labeling.annotation.session import UserSession
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.data.exporter import ITEM_COLUMNS, final_label
 from labeling.errors import ExportFailed
 from labeling.store.models import Item

@@ -21,7 +21,7 @@ from sqlalchemy import text as sql
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.data import importer
 from labeling.data.importer import content_hash, content_id
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from tests.conftest import db_fingerprint
 
 TIMEOUT = 30

@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.store.models import Item, LabelingFunction, LFVote
 from labeling.weak import lfs
 from tests.conftest import REPO

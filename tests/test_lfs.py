@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput
 from labeling.rounds import core as rounds

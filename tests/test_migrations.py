@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.errors import SchemaTooNew, StoreError
 from labeling.store import db, migrations, models
 from labeling.store.models import Annotation, ImportBatch, Item, LabelingFunction, Round, Score

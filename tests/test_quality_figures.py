@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from labeling import Workspace, figures
 from labeling.annotation.session import UserSession
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.quality import core as quality
 from labeling.store.models import Annotation, Annotator, Item, LFVote, WeakLabel

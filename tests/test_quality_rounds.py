@@ -19,8 +19,8 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from labeling import Workspace
-from labeling.cli import app
+from labeling import Workspace, figures
+from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.quality import core as quality
 from labeling.rounds import core as rounds
@@ -130,10 +130,10 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeyp
     reports = quality.summary(ws)["drift"]
     assert [r["drifted"] for r in reports] == [False, True]
     # The check that passed is listed too, with what it compared, its AUC and the threshold.
-    passed = quality.drift_check(reports[0])
+    passed = figures.drift_check(reports[0])
     assert passed.startswith(f"Import {reports[0]['batch']} (more.csv): no drift, AUC ")
     assert f"< threshold {ws.config.drift_threshold}" in passed and "against" in passed
-    assert "drift, AUC" in quality.drift_check(reports[1])
+    assert "drift, AUC" in figures.drift_check(reports[1])
     text = runner.invoke(app, ["status", "-w", str(ws.root)]).stdout
     assert passed in text
 

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from labeling.cli import app
+from labeling.cli.main import app
 from tests.conftest import YOUTUBE
 
 runner = CliRunner()

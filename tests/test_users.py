@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.annotation import users
 from labeling.annotation.users import hash_secret, verify_secret
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.errors import BadInput, UnknownAnnotator
 from labeling.store import db
 from labeling.store.models import Annotator, SignInLink

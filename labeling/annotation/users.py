@@ -16,10 +16,10 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from labeling.annotation.roles import ROLES
 from labeling.errors import BadInput, UnknownAnnotator
 from labeling.store.models import (
     IMPORT_ANNOTATOR,
-    ROLES,
     SYSTEM_ROLE,
     Annotator,
     SignInLink,

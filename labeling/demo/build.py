@@ -93,9 +93,6 @@ def _answers(data: Path) -> dict[str, str]:
 
 def _turn_the_loop(ws: Workspace, data: Path) -> dict[str, Any]:
     """Simulated answers, keyword rules applied, weak labels fitted, one round trained."""
-    from labeling.rounds import core as rounds
-    from labeling.weak import lfs
-
     answers = _answers(data)
     for name in SIMULATED:
         ws.add_user(name)  # their tokens are never shown: nobody signs in as them
@@ -106,10 +103,10 @@ def _turn_the_loop(ws: Workspace, data: Path) -> dict[str, Any]:
             break
         ws.annotate(item.item_id, name, answers[item.external_id])
     for name, label, keywords in DEMO_RULES:
-        lfs.add_rule(ws, {"kind": "keyword", "name": name, "label": label, "keywords": keywords})
-    applied = lfs.apply(ws).to_dict()
-    weak = lfs.fit_weak_labels(ws)
-    round_ = rounds.retrain(ws, trigger="demo")
+        ws.add_rule({"kind": "keyword", "name": name, "label": label, "keywords": keywords})
+    applied = ws.apply_lfs().to_dict()
+    weak = ws.fit_weak_labels()
+    round_ = ws.retrain(trigger="demo")
     metrics = json.loads(round_.metrics or "{}")
     return {
         "simulated_answers": SIMULATED_ANSWERS,

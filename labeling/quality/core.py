@@ -560,23 +560,6 @@ def _stopping_message(series: list[dict[str, Any]], run: int, *, promoted: int) 
     )
 
 
-def drift_check(report: dict[str, Any]) -> str:
-    """One import's drift check in words, passed or not: what was compared, AUC, threshold."""
-    where = f"Import {report['batch']} ({report['source']})"
-    if "error" in report:
-        return f"{where}: the drift check failed ({report['error']}); the import stands."
-    if report.get("auc") is None:
-        return f"{where}: not checked, {report.get('note', 'no AUC')}."
-    compared = (
-        f"{plural(report.get('items', 0), 'new item')} against "
-        f"{plural(report.get('reference_items', 0), report.get('reference', 'pool') + ' item')}"
-    )
-    auc, threshold = f"{report['auc']:.2f}", report["threshold"]
-    if report.get("drifted"):
-        return f"{where}: drift, AUC {auc} >= threshold {threshold} ({compared})."
-    return f"{where}: no drift, AUC {auc} < threshold {threshold} ({compared})."
-
-
 def drift_reports(session: Session) -> list[dict[str, Any]]:
     reports = []
     for batch in session.exec(

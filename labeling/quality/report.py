@@ -16,9 +16,8 @@ from typing import Any
 
 from labeling import figures
 from labeling.errors import BadInput
-from labeling.figures import plural
+from labeling.figures import drift_check, plural
 from labeling.quality import charts
-from labeling.quality.core import drift_check
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;

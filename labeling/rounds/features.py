@@ -20,10 +20,7 @@ from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
 from numpy.typing import NDArray
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from labeling.errors import BadInput, LabelloopError
 
@@ -117,6 +114,8 @@ class TfidfFeaturizer:
             "max_features": max_features,
             "dtype": np.float32,
         }
+        from sklearn.feature_extraction.text import TfidfVectorizer  # scikit-learn: ~1 s
+
         self._word = TfidfVectorizer(
             analyzer="word", ngram_range=word_ngrams, token_pattern=r"(?u)\b\w+\b", **common
         )
@@ -128,7 +127,7 @@ class TfidfFeaturizer:
     def version(self) -> str:
         if self._fingerprint is None:
             raise FeaturizerError("the tfidf featurizer has no version before it is fitted")
-        return f"tfidf-{_digest(self.params, sklearn.__version__, self._fingerprint)[:16]}"
+        return f"tfidf-{_digest(self.params, _sklearn_version(), self._fingerprint)[:16]}"
 
     def fit(self, texts: Sequence[str]) -> TfidfFeaturizer:
         texts = list(texts)
@@ -170,6 +169,8 @@ class TfidfFeaturizer:
         tfidf = self._tfidf(list(texts))
         if self._lsa is None:
             return tfidf
+        from sklearn.preprocessing import normalize  # scikit-learn: ~1 s
+
         summary = normalize(self._lsa.transform(tfidf)).astype(np.float32)
         return sp.hstack([tfidf, sp.csr_matrix(summary)], format="csr")
 
@@ -206,6 +207,8 @@ class HashingFeaturizer:
             "strip_accents": "unicode",
             "dtype": np.float32,
         }
+        from sklearn.feature_extraction.text import HashingVectorizer  # scikit-learn: ~1 s
+
         self._word = HashingVectorizer(
             analyzer="word", ngram_range=word_ngrams, token_pattern=r"(?u)\b\w+\b", **common
         )
@@ -213,7 +216,7 @@ class HashingFeaturizer:
 
     @property
     def version(self) -> str:
-        return f"hashing-{_digest(self.params, sklearn.__version__)[:16]}"
+        return f"hashing-{_digest(self.params, _sklearn_version())[:16]}"
 
     def fit(self, texts: Sequence[str]) -> HashingFeaturizer:
         """Nothing to learn; kept so that every featurizer is used the same way."""
@@ -595,3 +598,9 @@ def iter_chunks(n_rows: int, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[s
     """Slices covering ``range(n_rows)`` in steps of ``chunk_rows``."""
     for start in range(0, n_rows, chunk_rows):
         yield slice(start, min(start + chunk_rows, n_rows))
+
+
+def _sklearn_version() -> str:
+    import sklearn  # ~1 s to import: only featurizing needs it
+
+    return str(sklearn.__version__)

@@ -16,13 +16,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
 
 from labeling.config import WorkspaceConfig
-from labeling.errors import BadInput
+from labeling.data.importer import read_labelled
+from labeling.errors import BadInput, LabelloopError
 from labeling.rounds.features import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
+from labeling.weak.lfs import weak_labels_for_file
 from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
 #: Fraction of full-supervision macro-F1 a strategy must reach to count as "there".
@@ -202,6 +202,8 @@ def _prepare(
         if not 0 < test_size < 1:
             raise BadInput(f"test_size must be between 0 and 1, found {test_size}")
         rows = np.arange(len(pool_texts))
+        from sklearn.model_selection import train_test_split  # scikit-learn: ~1 s
+
         keep, held = train_test_split(
             rows, test_size=test_size, random_state=split_seed, stratify=pool_labels
         )
@@ -361,6 +363,8 @@ def _fit(
 
 
 def _evaluate(predicted: ArrayLike, truth: NDArray[np.intp], n_labels: int) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score  # scikit-learn: ~1 s
+
     return {
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
         "macro_f1": round(
@@ -463,3 +467,65 @@ def write_chart(report: dict[str, Any], path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     chart.save(str(target))
     return target
+
+
+def simulate_files(
+    data: str | Path,
+    *,
+    text_field: str,
+    label_field: str,
+    test: str | Path | None = None,
+    test_size: float = 0.25,
+    strategies: Sequence[str] | None = None,
+    budget: int = 200,
+    batch: int = 10,
+    seeds: int = 5,
+    featurizer: str = DEFAULT_FEATURIZER,
+    lfs_file: str | Path | None = None,
+    chart: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`simulate` on labelled files, as ``labelloop simulate`` runs it.
+
+    ``random`` is always the baseline; ``strategies`` default to ``diverse_uncertainty``.
+    ``lfs_file``: an LF file whose weak labels join training, as in rounds. ``chart``: also
+    write the learning curves there (.html or .png).
+    """
+    texts, labels, rows = read_labelled(Path(data), text_field=text_field, label_field=label_field)
+    test_texts = test_labels = None
+    if test is not None:
+        test_texts, test_labels, _ = read_labelled(
+            Path(test), text_field=text_field, label_field=label_field
+        )
+    names = list(dict.fromkeys([BASELINE, *(strategies or [DEFAULT_STRATEGY])]))
+    weak_labels = weak_confidence = None
+    weak_report = None
+    label_names = sorted(set(labels) | set(test_labels or []))
+    if lfs_file is not None:
+        weak_labels, weak_confidence, weak_report = weak_labels_for_file(
+            lfs_file, label_names, rows, texts
+        )
+    try:
+        report = simulate(
+            texts,
+            labels,
+            test_texts=test_texts,
+            test_labels=test_labels,
+            test_size=test_size,
+            strategies=names,
+            budget=budget,
+            batch=batch,
+            seeds=seeds,
+            featurizer=featurizer,
+            label_names=label_names,
+            weak_labels=weak_labels,
+            weak_confidence=weak_confidence,
+            progress=progress,
+        )
+    except (ValueError, KeyError) as exc:
+        raise LabelloopError(str(exc)) from exc
+    if weak_report is not None:
+        report["weak_supervision"] = weak_report
+    if chart is not None:
+        write_chart(report, chart)
+    return report

@@ -21,7 +21,6 @@ SCHEMA_VERSION = 6
 SPLITS = ("pool", "gold")
 # Item.split of a removed item (soft delete); Item.removed_from keeps the split to restore.
 REMOVED = "removed"
-ROLES = ("annotator", "engineer", "lead", "admin")
 # The system role owns annotations that no person made (labels that came with an import).
 SYSTEM_ROLE = "system"
 IMPORT_ANNOTATOR = "import"

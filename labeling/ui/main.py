@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from labeling.annotation import roles
 from labeling.ui.views import admin, common, data, label, lfs, metrics, model, review, stats
 
 st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout="centered")
@@ -26,44 +27,25 @@ if user is None:
 
 assert user is not None
 role = common.require_user().role()
-# Each role lands on its own work (docs/ui.md). Only annotators land on Label, whose first view
+# The pages, and the least role that sees each (labeling.annotation.roles holds the rules).
+# Each role lands on its own work (docs/ui.md): only annotators land on Label, whose first view
 # leases an item; the others lease only when they choose to label there.
-home = {"engineer": "metrics", "lead": "review", "admin": "metrics"}.get(role, "label")
+PAGES = (
+    (roles.ANNOTATOR, label.render, "Label", ":material/label:", "label"),
+    (roles.ANNOTATOR, stats.render, "My stats", ":material/insights:", "stats"),
+    (roles.ENGINEER, data.render, "Data", ":material/database:", "data"),
+    (roles.ENGINEER, lfs.render, "LFs", ":material/rule:", "lfs"),
+    (roles.ENGINEER, model.render, "Model", ":material/model_training:", "model"),
+    (roles.ENGINEER, metrics.render, "Metrics", ":material/monitoring:", "metrics"),
+    (roles.LEAD, review.render, "Review", ":material/rate_review:", "review"),
+    (roles.ENGINEER, admin.render, "Team", ":material/group:", "team"),
+)
+home = roles.HOME_PAGE.get(role, "label")
 pages = [
-    st.Page(
-        label.render,
-        title="Label",
-        icon=":material/label:",
-        url_path="label",
-        default=home == "label",
-    ),
-    st.Page(stats.render, title="My stats", icon=":material/insights:", url_path="stats"),
+    st.Page(render, title=title, icon=icon, url_path=path, default=path == home)
+    for needed, render, title, icon, path in PAGES
+    if roles.at_least(role, needed)
 ]
-if role in ("engineer", "lead", "admin"):
-    pages += [
-        st.Page(data.render, title="Data", icon=":material/database:", url_path="data"),
-        st.Page(lfs.render, title="LFs", icon=":material/rule:", url_path="lfs"),
-        st.Page(model.render, title="Model", icon=":material/model_training:", url_path="model"),
-        st.Page(
-            metrics.render,
-            title="Metrics",
-            icon=":material/monitoring:",
-            url_path="metrics",
-            default=home == "metrics",
-        ),
-    ]
-if role in ("lead", "admin"):
-    pages.append(
-        st.Page(
-            review.render,
-            title="Review",
-            icon=":material/rate_review:",
-            url_path="review",
-            default=home == "review",
-        )
-    )
-if role in ("engineer", "lead", "admin"):
-    pages.append(st.Page(admin.render, title="Team", icon=":material/group:", url_path="team"))
 page = st.navigation(pages)
 with st.sidebar:
     st.text(f"Signed in as {user.name} ({role})")  # names are data: never Markdown

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput
 from labeling.weak import lfs

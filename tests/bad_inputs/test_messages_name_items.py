@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.data import drift
 from labeling.errors import NotLeased
 from labeling.store.models import Item

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from labeling import Workspace
-from labeling.cli import app
+from labeling.cli.main import app
 from labeling.errors import ConfigError
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 

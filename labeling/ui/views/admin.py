@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
+from labeling.annotation.roles import ROLES
 from labeling.annotation.session import UserSession
 from labeling.annotation.users import LINK_HOURS
 from labeling.errors import LabelloopError
-from labeling.store.models import ROLES
 from labeling.ui import web_auth
 from labeling.ui.views import common
 

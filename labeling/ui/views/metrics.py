@@ -13,8 +13,8 @@ import streamlit as st
 from labeling import figures
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
+from labeling.figures import drift_check
 from labeling.quality import charts
-from labeling.quality.core import drift_check
 from labeling.ui.views import common
 
 
@@ -170,7 +170,7 @@ def render() -> None:
     _tables(summary)
     st.download_button(
         "Download the report (HTML)",
-        data=lambda: user.workspace.report_html(summary=summary),
+        data=lambda: user.report_html(summary=summary),
         file_name="labelloop-report.html",
         mime="text/html",
         key="ll_report_download",

@@ -1,0 +1,288 @@
+"""The Workspace calls for people and labelling: who may sign in, the queue, undo, hints and
+each person's own numbers. :class:`labeling.workspace.Workspace` inherits them."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from labeling.annotation import progress, queue, users
+from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
+from labeling.config import config_from_mapping, render_config, write_config
+from labeling.context import Context
+from labeling.errors import UnknownAnnotator, UnknownItem
+from labeling.quality import core as quality
+from labeling.rounds import predictions
+from labeling.store.models import SYSTEM_ROLE, Annotation, Annotator, Item, Score
+
+AnnotatorRef = str | Annotator
+
+
+@dataclass(frozen=True)
+class Hint:
+    """The promoted model's guess for an item."""
+
+    prediction: str
+    confidence: float | None
+    round_id: int
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who can sign in, as the Team page and ``labelloop user list`` show them."""
+
+    name: str
+    role: str
+    active: bool
+    labels: int  # current labels, as on My stats and the Metrics page
+    created: Any
+
+
+class AnnotationAPI(Context):
+    """People, sign-in and the labelling queue."""
+
+    # ------------------------------------------------------------------ people
+
+    def add_user(self, name: str, *, role: str = "annotator") -> tuple[Annotator, str]:
+        """Create an annotator; returns it and its sign-in token, which is not stored."""
+        with self._write() as session:
+            return users.add_annotator(session, name=name, role=role)
+
+    def deactivate_user(self, name: str) -> Annotator:
+        """Switch a person off: their token, links and sessions stop working, and the items
+        they hold go back to the queue at once."""
+        with self._write() as session:
+            target = users.get_annotator(session, name, active_only=False)
+            done = users.deactivate(session, name=name)
+            queue.release(session, annotator=target)
+            return done
+
+    def set_user_role(self, name: str, role: str) -> Annotator:
+        with self._write() as session:
+            return users.set_role(session, name=name, role=role)
+
+    def reactivate_user(self, name: str) -> tuple[Annotator, str]:
+        """Switch a person back on; returns them and their new token (shown once)."""
+        with self._write() as session:
+            return users.reactivate(session, name=name)
+
+    def new_user_token(self, name: str) -> tuple[Annotator, str]:
+        """A new token for a person, revoking the old one; returns it (shown once)."""
+        with self._write() as session:
+            return users.new_token(session, name=name)
+
+    def sign_in_link(self, name: str) -> str:
+        """A short-lived sign-in link token for an active person (``users.LINK_HOURS``)."""
+        with self._write() as session:
+            return users.issue_sign_in_link(session, annotator=users.get_annotator(session, name))
+
+    def revoke_sign_in_links(self) -> int:
+        """Revoke every launch link ``serve`` printed, of every server on this store; returns
+        how many there were. Running servers keep serving; their links stop signing in."""
+        with self._write() as session:
+            return users.revoke_sign_in_links(session)
+
+    def list_users(self) -> list[Annotator]:
+        with self._read() as session:
+            return users.list_annotators(session)
+
+    def people(self) -> list[Person]:
+        """Everyone who can sign in, with their current label counts; never tokens."""
+        with self._read() as session:
+            everyone = users.list_annotators(session)
+            counts = quality.current_answer_counts(session)
+        return [
+            Person(p.name, p.role, p.active, counts.get(p.id or 0, (0, 0))[0], p.created_at)
+            for p in everyone
+        ]
+
+    def sign_in(self, token: str) -> Annotator:
+        with self._read() as session:
+            return users.authenticate(session, token)
+
+    def person(self, name: str) -> Annotator:
+        """An active person by name (raises :class:`UnknownAnnotator` once deactivated)."""
+        with self._read() as session:
+            return self._annotator(session, name, doing="sign in")
+
+    def _annotator(self, session: Session, ref: AnnotatorRef, *, doing: str = "label") -> Annotator:
+        name = ref.name if isinstance(ref, Annotator) else ref
+        annotator = users.get_annotator(session, name)
+        if annotator.role == SYSTEM_ROLE:
+            raise UnknownAnnotator(f"{name!r} is not a person and cannot {doing}")
+        return annotator
+
+    def _item_id(self, session: Session, item: int | str) -> int:
+        if isinstance(item, int) and not isinstance(item, bool):
+            # The id alone (an index look-up): loading the row would read its text and source.
+            if session.exec(select(Item.id).where(Item.id == item)).first() is None:
+                raise UnknownItem(f"no item with id {item}")
+            return item
+        found = session.exec(select(Item.id).where(Item.external_id == str(item))).first()
+        if found is None:
+            raise UnknownItem(f"no item with id {item!r}")
+        return found
+
+    def update_settings(
+        self, *, overlap: int, lease_seconds: int, gold_rate: float | None = None
+    ) -> None:
+        """Change overlap, lease time and the gold-check rate (written to ``labelloop.toml``)."""
+        candidate = dataclasses.replace(
+            self.config,
+            overlap=overlap,
+            lease_seconds=lease_seconds,
+            gold_rate=self.config.gold_rate if gold_rate is None else gold_rate,
+        )
+        # Validate through the same checks as a hand-edited toml.
+        config_from_mapping(tomllib.loads(render_config(candidate)), source="settings")
+        write_config(self.root, candidate)
+        self.config = candidate
+        PoolCounts.forget()
+
+    # ------------------------------------------------------------------ labelling
+
+    def next_item(self, annotator: AnnotatorRef) -> queue.QueueItem | None:
+        """The item this annotator should label now (leased to them), or None when done."""
+        with self._write() as session:
+            return self._claim(session, self._annotator(session, annotator))
+
+    def _claim(self, session: Session, me: Annotator) -> queue.QueueItem | None:
+        return queue.claim_next_item(
+            session,
+            annotator=me,
+            overlap=self.config.overlap,
+            lease_seconds=self.config.lease_seconds,
+            gold_rate=self.config.gold_rate,
+        )
+
+    def annotate(
+        self,
+        item_id: int | str,
+        annotator: AnnotatorRef,
+        label: str,
+        *,
+        duration_ms: int | None = None,
+    ) -> Annotation:
+        """Label an item the annotator holds. ``item_id``: the internal id or the external id."""
+        with self._write() as session:
+            return self._annotate(session, self._annotator(session, annotator), item_id, label,
+                                  duration_ms)  # fmt: skip
+
+    def _annotate(
+        self, session: Session, me: Annotator, item: int | str, label: str, ms: int | None
+    ) -> Annotation:
+        return queue.annotate(
+            session,
+            annotator=me,
+            item_id=self._item_id(session, item),
+            label=label,
+            labels=self.labels,
+            overlap=self.config.overlap,
+            duration_ms=ms,
+        )
+
+    def skip(
+        self, item_id: int | str, annotator: AnnotatorRef, *, duration_ms: int | None = None
+    ) -> Annotation:
+        with self._write() as session:
+            return self._skip(session, self._annotator(session, annotator), item_id, duration_ms)
+
+    def _skip(self, session: Session, me: Annotator, item: int | str, ms: int | None) -> Annotation:
+        return queue.skip(
+            session,
+            annotator=me,
+            item_id=self._item_id(session, item),
+            overlap=self.config.overlap,
+            duration_ms=ms,
+        )
+
+    def answer_and_next(
+        self,
+        item_id: int | str,
+        annotator: AnnotatorRef,
+        label: str | None,
+        *,
+        duration_ms: int | None = None,
+    ) -> queue.QueueItem | None:
+        """Record ``label`` (``None``: a skip) and lease the next item in the same transaction,
+        as the Label page does on each key press."""
+        with self._write() as session:
+            me = self._annotator(session, annotator)
+            if label is None:
+                self._skip(session, me, item_id, duration_ms)
+            else:
+                self._annotate(session, me, item_id, label, duration_ms)
+            return self._claim(session, me)
+
+    def undo(self, annotator: AnnotatorRef) -> queue.QueueItem:
+        """Bring back the annotator's previous item so they can change their answer."""
+        with self._write() as session:
+            return queue.undo(
+                session,
+                annotator=self._annotator(session, annotator),
+                overlap=self.config.overlap,
+                lease_seconds=self.config.lease_seconds,
+            )
+
+    def release(self, annotator: AnnotatorRef) -> int:
+        """Hand back the items the person holds, so others get them at once."""
+        with self._write() as session:
+            return queue.release(session, annotator=self._annotator(session, annotator))
+
+    def hint(self, item_id: int) -> Hint | None:
+        """The promoted model's prediction for the item, if a model has scored it."""
+        with self._read() as session:
+            promoted = queue.promoted_round(session)
+            if promoted is None:
+                return None
+            row = session.exec(
+                select(Score.prediction, Score.confidence).where(
+                    Score.round_id == promoted, Score.item_id == item_id
+                )
+            ).first()
+        if row is None:
+            # Big pools store queue scores for the top of the queue only; every item's
+            # prediction is in the round's predictions file.
+            table = predictions.load(self, promoted)
+            row = table.get(item_id) if table is not None else None
+        if row is None or row[0] is None:
+            return None
+        return Hint(prediction=row[0], confidence=row[1], round_id=promoted)
+
+    # ------------------------------------------------------------------ one person's numbers
+
+    def progress(self, annotator: AnnotatorRef) -> Progress:
+        """The numbers beside the item: mine today and in total, the pool's labelled and open."""
+        pool, labelled, open_items = PoolCounts.get(self.engine, self.db_url, self.config.overlap)
+        with self._read() as session:
+            mine, today = progress.my_label_counts(session, self._annotator(session, annotator))
+        return Progress(today=today, mine=mine, labelled=labelled, pool=pool,
+                        queue_left=open_items)  # fmt: skip
+
+    def why_empty(self, annotator: AnnotatorRef) -> EmptyQueue:
+        """Explain an empty queue: nothing imported, all done, or the rest held by others."""
+        with self._read() as session:
+            me = self._annotator(session, annotator)
+            return progress.why_empty(session, me, overlap=self.config.overlap)
+
+    def annotator_stats(self, annotator: AnnotatorRef, *, days: int = 14) -> dict[str, Any]:
+        """A person's own numbers: counts, per label, per day, time per item (My stats)."""
+        with self._read() as session:
+            me = self._annotator(session, annotator)
+            answers = progress.answers_per_day(session, me, days=days)
+            # The same numbers as the Metrics page's row for this person (one definition).
+            mine = quality.throughput(session, annotator_id=me.id).get(me.name, {})
+        labels = answers["labels"]
+        return {
+            "name": me.name,
+            "role": me.role,
+            "labels": mine.get("current_labels", 0),
+            "skips": mine.get("current_skips", 0),
+            "by_label": {label: labels.count(label) for label in self.labels},
+            "median_seconds": mine.get("median_seconds"),
+            "per_day": answers["per_day"],
+        }

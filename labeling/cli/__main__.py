@@ -1,0 +1,5 @@
+"""``python -m labeling.cli``: the ``labelloop`` command."""
+
+from labeling.cli.main import main
+
+main()

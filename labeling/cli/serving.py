@@ -1,0 +1,100 @@
+"""``labelloop serve`` and ``demo``: the labelling UI in the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from labeling.cli.common import (
+    DbOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    app,
+    echo_err,
+    handle_errors,
+    print_json,
+)
+
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        "--host", help="Address to listen on; other than loopback, others can reach the UI."
+    ),
+]
+PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+LinkHoursOpt = Annotated[
+    float,
+    typer.Option("--link-hours", min=0.01, help="How long the printed admin sign-in link works."),
+]
+
+
+@app.command(short_help="Start the labelling UI in the browser.")
+@handle_errors
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8501,
+    link_hours: LinkHoursOpt = 24.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The address people open, when not http://HOST:PORT/ (behind an HTTPS "
+            "proxy): sign-in links name it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
+    from labeling.ui.server import serve as run_server
+
+    code = run_server(
+        workspace,
+        db_url=db,
+        host=host,
+        port=port,
+        link_hours=link_hours,
+        public_url=public_url,
+        echo=typer.echo,
+        echo_err=echo_err,
+    )
+    raise typer.Exit(0 if code in (0, -15, 143) else 1)
+
+
+@app.command(short_help="Build a workspace on the bundled demo data and serve it.")
+@handle_errors
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path(
+        "labelloop-demo"
+    ),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Only build the workspace; do not start the UI.")
+    ] = False,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8501,
+) -> None:
+    """Create a workspace on the bundled demo data (support messages, 5 classes), then serve it."""
+    from labeling.demo.build import build_demo
+
+    info = build_demo(directory, db_url=db)
+    if as_json:
+        print_json(info)
+        return
+    typer.echo(info["message"])
+    if no_serve:
+        return
+    typer.echo("")
+    from labeling.ui.server import serve as run_server
+
+    code = run_server(
+        directory, db_url=db, host=host, port=port, echo=typer.echo, echo_err=echo_err
+    )
+    raise typer.Exit(0 if code in (0, -15, 143) else 1)
+
+
+# ---------------------------------------------------------------------------- items
