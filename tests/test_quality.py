@@ -88,9 +88,9 @@ class _AlwaysGold:
 
 
 def test_gold_accuracy_per_annotator_and_gold_never_trains(tmp_path, db_url, monkeypatch):
-    from labeling.annotation import queue
+    from labeling.annotation import leases
 
-    monkeypatch.setattr(queue, "_GOLD_DRAWS", _AlwaysGold())
+    monkeypatch.setattr(leases, "_GOLD_DRAWS", _AlwaysGold())
     ws = _workspace(tmp_path, db_url, pool=6, gold=["a", "a", "b", "b"])
     _configure(ws, gold_rate=0.5)
     ws.add_user("ann")

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from labeling import Workspace
-from labeling.annotation import queue
+from labeling.annotation import answers, leases
 from labeling.config import write_config
 from labeling.errors import NothingToUndo
 from labeling.store.models import Item
@@ -146,7 +146,7 @@ def test_claim_while_undo_holds_the_last_place(ws, monkeypatch):
     """
     item_id = _the_item(ws)
     pause = Pause("undo")
-    monkeypatch.setattr(queue, "_has_room", pause.around(queue._has_room))
+    monkeypatch.setattr(answers, "has_room", pause.around(answers.has_room))
     undo = Call.start("undo", lambda: ws.undo("ann"))
     try:
         assert pause.reached.wait(STEP_TIMEOUT), "undo never checked for room"
@@ -177,7 +177,7 @@ def test_undo_while_a_claim_holds_the_last_place(ws, monkeypatch):
     """
     item_id = _the_item(ws)
     pause = Pause("claim")
-    monkeypatch.setattr(queue, "_pick_item", pause.around(queue._pick_item))
+    monkeypatch.setattr(leases, "_pick_item", pause.around(leases._pick_item))
     claim = Call.start("claim", lambda: ws.next_item("cat"))
     try:
         assert pause.reached.wait(STEP_TIMEOUT), "the claim never picked an item"

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from labeling.annotation import progress, queue, users
+from labeling.annotation import answers, leases, progress, users
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.context import Context
@@ -58,7 +58,7 @@ class AnnotationAPI(Context):
         with self._write() as session:
             target = users.get_annotator(session, name, active_only=False)
             done = users.deactivate(session, name=name)
-            queue.release(session, annotator=target)
+            leases.release(session, annotator=target)
             return done
 
     def set_user_role(self, name: str, role: str) -> Annotator:
@@ -145,13 +145,13 @@ class AnnotationAPI(Context):
 
     # ------------------------------------------------------------------ labelling
 
-    def next_item(self, annotator: AnnotatorRef) -> queue.QueueItem | None:
+    def next_item(self, annotator: AnnotatorRef) -> leases.QueueItem | None:
         """The item this annotator should label now (leased to them), or None when done."""
         with self._write() as session:
             return self._claim(session, self._annotator(session, annotator))
 
-    def _claim(self, session: Session, me: Annotator) -> queue.QueueItem | None:
-        return queue.claim_next_item(
+    def _claim(self, session: Session, me: Annotator) -> leases.QueueItem | None:
+        return leases.claim_next_item(
             session,
             annotator=me,
             overlap=self.config.overlap,
@@ -175,7 +175,7 @@ class AnnotationAPI(Context):
     def _annotate(
         self, session: Session, me: Annotator, item: int | str, label: str, ms: int | None
     ) -> Annotation:
-        return queue.annotate(
+        return answers.annotate(
             session,
             annotator=me,
             item_id=self._item_id(session, item),
@@ -192,7 +192,7 @@ class AnnotationAPI(Context):
             return self._skip(session, self._annotator(session, annotator), item_id, duration_ms)
 
     def _skip(self, session: Session, me: Annotator, item: int | str, ms: int | None) -> Annotation:
-        return queue.skip(
+        return answers.skip(
             session,
             annotator=me,
             item_id=self._item_id(session, item),
@@ -207,7 +207,7 @@ class AnnotationAPI(Context):
         label: str | None,
         *,
         duration_ms: int | None = None,
-    ) -> queue.QueueItem | None:
+    ) -> leases.QueueItem | None:
         """Record ``label`` (``None``: a skip) and lease the next item in the same transaction,
         as the Label page does on each key press."""
         with self._write() as session:
@@ -218,10 +218,10 @@ class AnnotationAPI(Context):
                 self._annotate(session, me, item_id, label, duration_ms)
             return self._claim(session, me)
 
-    def undo(self, annotator: AnnotatorRef) -> queue.QueueItem:
+    def undo(self, annotator: AnnotatorRef) -> leases.QueueItem:
         """Bring back the annotator's previous item so they can change their answer."""
         with self._write() as session:
-            return queue.undo(
+            return answers.undo(
                 session,
                 annotator=self._annotator(session, annotator),
                 overlap=self.config.overlap,
@@ -231,12 +231,12 @@ class AnnotationAPI(Context):
     def release(self, annotator: AnnotatorRef) -> int:
         """Hand back the items the person holds, so others get them at once."""
         with self._write() as session:
-            return queue.release(session, annotator=self._annotator(session, annotator))
+            return leases.release(session, annotator=self._annotator(session, annotator))
 
     def hint(self, item_id: int) -> Hint | None:
         """The promoted model's prediction for the item, if a model has scored it."""
         with self._read() as session:
-            promoted = queue.promoted_round(session)
+            promoted = leases.promoted_round(session)
             if promoted is None:
                 return None
             row = session.exec(

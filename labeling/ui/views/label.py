@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import streamlit as st
 
-from labeling.annotation.queue import QueueItem
+from labeling.annotation.leases import QueueItem
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
 from labeling.ui.views import common

@@ -1,9 +1,10 @@
-"""The annotation queue: atomic leases, labels, skips and undo.
+"""The annotation queue's order and leases: which item an annotator gets next, held for them.
 
 Every function takes the session first and must run inside :func:`labeling.store.db.write_session`,
 so that a claim sees a stable view: ``BEGIN IMMEDIATE`` on SQLite, row locks with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. An item is held by at most ``overlap`` annotators
-(leases plus current labels) and is never served twice to the same annotator.
+(leases plus current labels) and is never served twice to the same annotator. Answers, skips
+and undo are in :mod:`labeling.annotation.answers`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, func, insert, update
-from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from labeling.errors import NothingToUndo, NotLeased, UnknownAnnotator, UnknownLabel
+from labeling.errors import UnknownAnnotator
 from labeling.store.models import (
-    REMOVED,
-    SPLITS,
     Annotation,
     Annotator,
     ImportBatch,
@@ -55,9 +53,7 @@ _EXTEND_LEASE = (
     .values(expires_at=bindparam("expires"))
 )
 _ADD_LEASE = insert(_LEASES)
-_DROP_LEASE = delete(_LEASES).where(_LEASES.c.id == bindparam("lease"))
-# Rounds give items closed when they ran this score (or lower) and mark them closed.
-CLOSED_MARK = -1.0e29
+DROP_LEASE = delete(_LEASES).where(_LEASES.c.id == bindparam("lease"))
 
 
 @dataclass(frozen=True)
@@ -76,12 +72,13 @@ class QueueItem:
     is_undo: bool = False
 
 
-def _require_active(annotator: Annotator) -> None:
+def require_active(annotator: Annotator) -> None:
+    """Refuse a deactivated annotator (they keep their history but may not claim or answer)."""
     if not annotator.active:
         raise UnknownAnnotator(f"annotator {annotator.name!r} has been deactivated")
 
 
-def _queue_item(
+def queue_item(
     session: Session,
     *,
     item_id: int,
@@ -90,6 +87,7 @@ def _queue_item(
     round_id: int | None,
     undo_of: int | None,
 ) -> QueueItem:
+    """The leased item as it is shown; ``undo_of`` (the answer undo brought back) adds its label."""
     run = session.connection().execute
     item = run(_ITEM_SHOWN, {"item": item_id}).one()  # the lease's foreign key guards it
     previous_label = None
@@ -123,7 +121,7 @@ def _active_leases_by_others(item_id: Any, annotator_id: Any, now: Any) -> Any:
     )
 
 
-def _has_room(
+def has_room(
     session: Session, *, item_id: int, annotator_id: int, overlap: int, now: datetime
 ) -> bool:
     """Whether the item can take one more annotator besides the labels and holds it has.
@@ -303,48 +301,27 @@ def claim_next_item(
     Returns None when no item is left for them: every pool item is labelled ``overlap`` times,
     held by others, or already seen (labelled or skipped) by this annotator.
     """
-    _require_active(annotator)
+    require_active(annotator)
     assert annotator.id is not None
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
-
-    run = session.connection().execute
-    for lease in run(_HELD, {"me": annotator.id}).all():
-        # A lease still valid, one made by undo, or an expired one nobody has taken since:
-        # the annotator gets the same item back (a reload must not skip an item).
-        if (
-            lease.expires_at > now
-            or not lease.holds
-            or _has_room(
-                session,
-                item_id=lease.item_id,
-                annotator_id=annotator.id,
-                overlap=overlap,
-                now=now,
-            )
-        ):
-            run(_EXTEND_LEASE, {"lease": lease.id, "expires": expires})
-            return _queue_item(
-                session,
-                item_id=lease.item_id,
-                served_at=lease.served_at,
-                expires_at=expires,
-                round_id=lease.round_id,
-                undo_of=lease.undo_of,
-            )
-        run(_DROP_LEASE, {"lease": lease.id})
-
-    item_id = None
+    held = _held_again(
+        session, annotator_id=annotator.id, overlap=overlap, now=now, expires=expires
+    )
+    if held is not None:
+        return held
     promoted = promoted_round(session)
-    if _gold_turn(gold_rate):
-        item_id = _gold_item(session, annotator.id)
-    if item_id is None:
-        item_id = _pick_item(
-            session, annotator_id=annotator.id, overlap=overlap, now=now, promoted=promoted
-        )
+    item_id = _next_item_id(
+        session,
+        annotator_id=annotator.id,
+        overlap=overlap,
+        now=now,
+        promoted=promoted,
+        gold_rate=gold_rate,
+    )
     if item_id is None:
         return None
-    run(
+    session.connection().execute(
         _ADD_LEASE,
         {
             "item_id": item_id,
@@ -356,260 +333,65 @@ def claim_next_item(
             "holds": True,
         },
     )
-    return _queue_item(
+    return queue_item(
         session, item_id=item_id, served_at=now, expires_at=expires, round_id=promoted, undo_of=None
     )
 
 
-# The statements of an answer, built once (the claim's are in _HELD, _claim_order...).
-_MY_LEASE = (
-    core_select(
-        _LEASES.c.id,
-        _LEASES.c.holds,
-        _LEASES.c.expires_at,
-        _LEASES.c.served_at,
-        _LEASES.c.round_id,
-    )
-    .where(_LEASES.c.item_id == bindparam("item"), _LEASES.c.annotator_id == bindparam("me"))
-    .with_for_update()
-)
-_MY_CURRENT_ANSWER = select(_ANNOTATIONS.c.id, _ANNOTATIONS.c.label).where(
-    _ANNOTATIONS.c.item_id == bindparam("item"),
-    _ANNOTATIONS.c.annotator_id == bindparam("me"),
-    _ANNOTATIONS.c.superseded_by.is_(None),
-)
-_ADD_ANSWER = insert(_ANNOTATIONS).returning(_ANNOTATIONS.c.id)
-_SUPERSEDE = (
-    update(_ANNOTATIONS)
-    .where(_ANNOTATIONS.c.id == bindparam("previous"))
-    .values(superseded_by=bindparam("newer"))
-)
-_COUNT_LABEL = (
-    update(_ITEMS)
-    .where(_ITEMS.c.id == bindparam("item"))
-    .values(n_labels=_ITEMS.c.n_labels + bindparam("delta"))
-    .returning(_ITEMS.c.n_labels)
-)
-_BATCHES = ImportBatch.__table__  # type: ignore[attr-defined]
-_COUNT_PRIORITY_DOWN = (
-    update(_BATCHES)
-    .where(
-        _BATCHES.c.id
-        == select(_ITEMS.c.batch_id).where(_ITEMS.c.id == bindparam("item")).scalar_subquery(),
-        _BATCHES.c.priority_left > 0,
-    )
-    .values(priority_left=_BATCHES.c.priority_left - 1)
-)
+def _held_again(
+    session: Session, *, annotator_id: int, overlap: int, now: datetime, expires: datetime
+) -> QueueItem | None:
+    """The item the annotator holds, its lease extended to ``expires``; None if they hold none.
 
-
-def _external_id(session: Session, item_id: int) -> str:
-    """The id a person knows an item by (messages never show the store's row id)."""
-    found = session.connection().execute(
-        core_select(_ITEMS.c.external_id).where(_ITEMS.c.id == item_id)
-    )
-    return str(found.scalar() or f"#{item_id} (no such item)")
-
-
-def _record(
-    session: Session,
-    *,
-    annotator: Annotator,
-    item_id: int,
-    label: str | None,
-    duration_ms: int | None,
-    overlap: int,
-) -> Annotation:
-    _require_active(annotator)
-    assert annotator.id is not None
-    # Core statements on the session's connection: the same transaction as the ORM work
-    # around them, without the ORM's per-statement cost.
+    Leases that can no longer be honoured (expired, and the item's places taken meanwhile)
+    are dropped on the way.
+    """
     run = session.connection().execute
-    who = {"item": item_id, "me": annotator.id}
-    # Locked so that two submissions of one answer serialise: the second finds no lease.
-    lease = run(_MY_LEASE, who).first()
-    if lease is None:
-        split = run(core_select(_ITEMS.c.split).where(_ITEMS.c.id == item_id)).scalar()
-        if split == REMOVED:
-            raise NotLeased(
-                f"item {_external_id(session, item_id)!r} was removed from the workspace "
-                "while you had it; this answer was not recorded. Ask for the next item"
+    for lease in run(_HELD, {"me": annotator_id}).all():
+        # A lease still valid, one made by undo, or an expired one nobody has taken since:
+        # the annotator gets the same item back (a reload must not skip an item).
+        if (
+            lease.expires_at > now
+            or not lease.holds
+            or has_room(
+                session,
+                item_id=lease.item_id,
+                annotator_id=annotator_id,
+                overlap=overlap,
+                now=now,
             )
-        raise NotLeased(
-            f"item {_external_id(session, item_id)!r} is not assigned to annotator "
-            f"{annotator.name!r}; ask for the next item first"
-        )
-    now = utcnow()
-    if (
-        lease.holds
-        and lease.expires_at <= now
-        and not _has_room(
-            session, item_id=item_id, annotator_id=annotator.id, overlap=overlap, now=now
-        )
-    ):
-        raise NotLeased(
-            f"the hold of annotator {annotator.name!r} on item "
-            f"{_external_id(session, item_id)!r} expired and the item was given to others "
-            "meanwhile; this answer was not recorded"
-        )
-    previous = run(_MY_CURRENT_ANSWER, who).first()
-    if duration_ms is None:
-        duration_ms = max(0, int((now - lease.served_at).total_seconds() * 1000))
-    values = {
-        "item_id": item_id,
-        "annotator_id": annotator.id,
-        "label": label,
-        "skipped": label is None,
-        "duration_ms": duration_ms,
-        "round_id": lease.round_id,
-        "origin": "human",
-        "created_at": now,
-    }
-    annotation = Annotation(id=run(_ADD_ANSWER, values).scalar_one(), **values)
-    delta = int(label is not None)
-    if previous is not None:
-        run(_SUPERSEDE, {"previous": previous.id, "newer": annotation.id})
-        delta -= int(previous.label is not None)
-    if delta:
-        n_labels = run(_COUNT_LABEL, {"item": item_id, "delta": delta}).scalar_one()
-        _shift_scores(session, item_id=item_id, n_labels=n_labels, delta=delta, overlap=overlap)
-    if delta > 0:  # a new label on an item of a prioritised import counts its priority down
-        run(_COUNT_PRIORITY_DOWN, {"item": item_id})
-    run(_DROP_LEASE, {"lease": lease.id})
-    return annotation
-
-
-_SCORES = Score.__table__  # type: ignore[attr-defined]
-_MARK_SCORES = (
-    update(_SCORES)
-    .where(
-        _SCORES.c.round_id.in_(select(Round.id).scalar_subquery()),
-        _SCORES.c.item_id == bindparam("item"),
-        # A round's own mark for items closed when it ran stays as it is.
-        _SCORES.c.score > CLOSED_MARK,
-    )
-    .values(closed=bindparam("closed"))
-)
-
-
-def _shift_scores(
-    session: Session, *, item_id: int, n_labels: int, delta: int, overlap: int
-) -> None:
-    """Mark the item's scores closed when it gets its last needed label, open when it loses it.
-
-    Closed scores are off the claim's index walk (see ``Score.closed``); their values are
-    kept, so an item opened again (an answer replaced by a skip) takes its old place.
-    """
-    closing = delta > 0 and n_labels - delta < overlap <= n_labels
-    opening = delta < 0 and n_labels < overlap <= n_labels - delta
-    if closing or opening:
-        session.connection().execute(_MARK_SCORES, {"item": item_id, "closed": closing})
-
-
-def annotate(
-    session: Session,
-    *,
-    annotator: Annotator,
-    item_id: int,
-    label: str,
-    labels: tuple[str, ...],
-    overlap: int,
-    duration_ms: int | None = None,
-) -> Annotation:
-    """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer."""
-    if label not in labels:
-        raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
-    return _record(
-        session,
-        annotator=annotator,
-        item_id=item_id,
-        label=label,
-        duration_ms=duration_ms,
-        overlap=overlap,
-    )
-
-
-def skip(
-    session: Session,
-    *,
-    annotator: Annotator,
-    item_id: int,
-    overlap: int,
-    duration_ms: int | None = None,
-) -> Annotation:
-    """Pass on an item: recorded, never served to this annotator again (except by undo)."""
-    return _record(
-        session,
-        annotator=annotator,
-        item_id=item_id,
-        label=None,
-        duration_ms=duration_ms,
-        overlap=overlap,
-    )
-
-
-def undo(session: Session, *, annotator: Annotator, overlap: int, lease_seconds: int) -> QueueItem:
-    """Give the annotator back the item they answered before the one in front of them.
-
-    Their earlier answer stays current until they answer again, which supersedes it. Undo
-    repeated walks further back through their own history. A skipped item whose places have
-    been taken by others since is passed over: answering it now would exceed ``overlap``.
-    """
-    _require_active(annotator)
-    assert annotator.id is not None
-    held = session.exec(
-        select(Lease).where(Lease.annotator_id == annotator.id).order_by(col(Lease.id).desc())
-    ).all()
-    anchor = next((lease.undo_of for lease in held if lease.undo_of is not None), None)
-    query = select(Annotation).where(
-        Annotation.annotator_id == annotator.id,
-        col(Annotation.superseded_by).is_(None),
-        Annotation.origin == "human",
-        # an item removed since (labeling.data.removal) is not brought back
-        exists().where(col(Item.id) == col(Annotation.item_id), col(Item.split).in_(SPLITS)),
-    )
-    if anchor is not None:
-        query = query.where(col(Annotation.id) < anchor)
-    now = utcnow()
-    target = None
-    postgres = session.get_bind().dialect.name != "sqlite"
-    for candidate in session.exec(query.order_by(col(Annotation.id).desc())).all():
-        if candidate.skipped and postgres:
-            # Lock the item as claims do, then look for room with a fresh snapshot: without
-            # the lock, a claim committing between our check and our lease would also take
-            # the last place, and the item would end with overlap + 1 labels. (SQLite's
-            # BEGIN IMMEDIATE already serialises writers.)
-            session.exec(select(Item.id).where(Item.id == candidate.item_id).with_for_update())
-        if not candidate.skipped or _has_room(
-            session,
-            item_id=candidate.item_id,
-            annotator_id=annotator.id,
-            overlap=overlap,
-            now=now,
         ):
-            target = candidate
-            break
-    if target is None:
-        raise NothingToUndo(f"annotator {annotator.name!r} has no earlier answer to go back to")
-    session.execute(delete(Lease).where(col(Lease.annotator_id) == annotator.id))
-    lease = Lease(
-        item_id=target.item_id,
-        annotator_id=annotator.id,
-        served_at=now,
-        expires_at=now + timedelta(seconds=lease_seconds),
-        round_id=target.round_id,
-        undo_of=target.id,
-        holds=target.skipped,
-    )
-    session.add(lease)
-    session.flush()
-    return _queue_item(
-        session,
-        item_id=lease.item_id,
-        served_at=lease.served_at,
-        expires_at=lease.expires_at,
-        round_id=lease.round_id,
-        undo_of=lease.undo_of,
-    )
+            run(_EXTEND_LEASE, {"lease": lease.id, "expires": expires})
+            return queue_item(
+                session,
+                item_id=lease.item_id,
+                served_at=lease.served_at,
+                expires_at=expires,
+                round_id=lease.round_id,
+                undo_of=lease.undo_of,
+            )
+        run(DROP_LEASE, {"lease": lease.id})
+    return None
+
+
+def _next_item_id(
+    session: Session,
+    *,
+    annotator_id: int,
+    overlap: int,
+    now: datetime,
+    promoted: int | None,
+    gold_rate: float,
+) -> int | None:
+    """The item a new claim leases: a hidden gold check on its turn, else the queue's best."""
+    item_id = None
+    if _gold_turn(gold_rate):
+        item_id = _gold_item(session, annotator_id)
+    if item_id is None:
+        item_id = _pick_item(
+            session, annotator_id=annotator_id, overlap=overlap, now=now, promoted=promoted
+        )
+    return item_id
 
 
 def release(session: Session, *, annotator: Annotator) -> int:
