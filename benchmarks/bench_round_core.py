@@ -33,7 +33,8 @@ def _child(csv_path: str, cache_dir: str) -> None:
     import numpy as np
     import pandas as pd
 
-    from labeling.rounds.features import FeatureCache, make_featurizer
+    from labeling.rounds.feature_cache import FeatureCache
+    from labeling.rounds.featurizers import make_featurizer
     from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train
     from strategies import DEFAULT_STRATEGY, get_strategy
 

@@ -38,7 +38,7 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, peak_rss_mb, write_result  # noqa: E402
-from labeling.rounds.features import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
+from labeling.rounds.featurizers import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, train  # noqa: E402
 from labeling.rounds.simulate import simulate  # noqa: E402
 from strategies import DEFAULT_STRATEGY  # noqa: E402

@@ -43,7 +43,7 @@ from benchmarks.bench_weak_quality import LABELS as YT_LABELS  # noqa: E402
 from benchmarks.bench_weak_quality import YOUTUBE, example_lfs, standard_split  # noqa: E402
 from benchmarks.common import ROOT, write_result  # noqa: E402
 from labeling.config import WorkspaceConfig  # noqa: E402
-from labeling.rounds.features import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
+from labeling.rounds.featurizers import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
 from labeling.rounds.learner import (  # noqa: E402
     DEFAULT_CLASSIFIER,
     train,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from labeling.rounds.features import (
+from labeling.rounds.feature_cache import FeatureCache
+from labeling.rounds.featurizers import (
     FEATURIZERS,
-    FeatureCache,
     FeaturizerError,
     FeaturizerUnavailable,
     HashingFeaturizer,

@@ -1,0 +1,266 @@
+"""An on-disk cache of featurized pool rows, so a retraining round featurizes only new items.
+
+:class:`FeatureCache` keys rows by the featurizer's ``version`` (see
+:mod:`labeling.rounds.featurizers`) and by an item key (a content hash); :class:`CachedRows`
+reads them back a chunk at a time, so a million-row pool is never in memory at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from labeling.errors import BadInput
+from labeling.rounds.featurizers import (
+    DEFAULT_CHUNK_ROWS,
+    Featurizer,
+    FeaturizerError,
+    Matrix,
+    digest,
+    iter_chunks,
+    stack_rows,
+    transform_all,
+)
+
+
+class FeatureCache:
+    """Featurized rows on disk, by featurizer version and item key.
+
+    Layout: one folder per featurizer version, holding numbered chunks; each chunk is a matrix
+    file (``.npz`` sparse or ``.npy`` dense) plus the item keys of its rows (``.keys.npy``).
+    Chunks are written to a temporary name and renamed, so a crash never leaves half a chunk.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        #: Rows featurized by the last :meth:`features` call (cache misses); for reports and tests.
+        self.last_computed = 0
+
+    def features(
+        self,
+        featurizer: Featurizer,
+        keys: Sequence[str],
+        texts: Sequence[str],
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> Matrix:
+        """The feature rows of ``texts`` in the given order, featurizing only unseen keys.
+
+        ``keys`` identify items (e.g. content hashes): equal keys must mean equal texts.
+        """
+        if len(keys) != len(texts):
+            raise BadInput(f"got {len(keys)} keys for {len(texts)} texts; expected one per text")
+        rows = self.rows(
+            featurizer, keys, lambda wanted: [texts[i] for i in wanted], chunk_rows=chunk_rows
+        )
+        return rows[:]
+
+    def rows(
+        self,
+        featurizer: Featurizer,
+        keys: Sequence[str] | NDArray[np.str_],
+        texts_of: Callable[[NDArray[np.intp]], Sequence[str]],
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> CachedRows:
+        """The feature rows of ``keys`` as a :class:`CachedRows` view, read from disk on use.
+
+        Unseen keys are featurized first, ``chunk_rows`` at a time: ``texts_of(positions)``
+        returns the texts at those positions of ``keys`` (a round reads them from the store
+        chunk by chunk), so neither all texts nor all features are ever in memory at once.
+        """
+        folder = self.folder / _safe_version(featurizer.version)
+        folder.mkdir(parents=True, exist_ok=True)
+        wanted = np.asarray(keys, dtype=str)
+        stored = _KeyIndex.load(folder)
+        positions, found = stored.find(wanted)
+        missing = np.flatnonzero(~found)
+        # A key repeated within the request is featurized once.
+        _, first = np.unique(wanted[missing], return_index=True)
+        missing = missing[np.sort(first)]
+        self.last_computed = len(missing)
+        if len(missing):
+            chunks = [missing[rows] for rows in iter_chunks(len(missing), chunk_rows)]
+            texts = (texts_of(rows) for rows in chunks)
+            matrices = transform_all(featurizer, texts, n_chunks=len(chunks), n_rows=len(missing))
+            for number, (rows, matrix) in enumerate(zip(chunks, matrices, strict=True)):
+                _write_chunk(folder, stored.next_chunk() + number, wanted[rows], matrix)
+            stored = _KeyIndex.load(folder)
+            positions, found = stored.find(wanted)
+        if not found.all():
+            raise FeaturizerError("some keys are not in the feature cache")
+        where = (stored.chunk[positions], stored.row[positions])
+        return CachedRows(folder, where, sparse=featurizer.sparse)
+
+    def versions(self) -> list[str]:
+        """Folders held, one per featurizer version."""
+        if not self.folder.exists():
+            return []
+        return sorted(p.name for p in self.folder.iterdir() if p.is_dir())
+
+    def prune(self, keep: Iterable[str]) -> list[str]:
+        """Delete the cached features of every version not in ``keep``; return what went."""
+        kept = {_safe_version(v) for v in keep}
+        removed = [v for v in self.versions() if v not in kept]
+        for name in removed:
+            shutil.rmtree(self.folder / name)
+        return removed
+
+
+class CachedRows:
+    """A read-only matrix of cached feature rows, read from disk when rows are asked for.
+
+    It has a ``shape`` and answers ``rows[i]``, ``rows[a:b]`` and ``rows[index_array]`` with a
+    real matrix (sparse CSR or dense) of those rows, so scoring code can walk a million-row
+    pool slice by slice without the whole matrix in memory. The two chunk files read last are
+    kept, so consecutive slices cost one read per chunk. ``subset(rows)`` is a view of some
+    rows, in that order, with no reading at all.
+    """
+
+    ndim = 2
+
+    def __init__(
+        self,
+        folder: Path,
+        where: tuple[NDArray[np.int64], NDArray[np.int64]],
+        *,
+        sparse: bool,
+        width: int | None = None,
+    ) -> None:
+        """``where``: each row's chunk number and row within that chunk."""
+        self.folder = folder
+        self.sparse = sparse
+        self._chunk, self._row = where
+        self._recent: dict[int, Matrix] = {}
+        if width is None:
+            width = int(_empty_rows(folder, sparse=sparse).shape[1])
+        self.shape = (len(self._chunk), width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def subset(self, rows: Any) -> CachedRows:
+        picked = self._positions(rows)
+        where = (self._chunk[picked], self._row[picked])
+        return CachedRows(self.folder, where, sparse=self.sparse, width=self.shape[1])
+
+    def _positions(self, rows: Any) -> NDArray[np.intp]:
+        if isinstance(rows, slice):
+            return np.arange(self.shape[0])[rows]
+        if isinstance(rows, int | np.integer):
+            return np.array([int(rows)], dtype=np.intp)
+        picked = np.asarray(rows)
+        if picked.dtype == bool:
+            return np.flatnonzero(picked)
+        return picked.astype(np.intp, copy=False)
+
+    def __getitem__(self, rows: Any) -> Matrix:
+        if isinstance(rows, tuple):
+            raise TypeError("CachedRows takes row indices only")
+        picked = self._positions(rows)
+        chunk_of, row_of = self._chunk[picked], self._row[picked]
+        if not len(picked):
+            return _empty_rows(self.folder, sparse=self.sparse)
+        numbers = np.unique(chunk_of)
+        if len(numbers) == 1:
+            return self._read(int(numbers[0]))[row_of]
+        parts: list[Matrix] = []
+        order: list[NDArray[np.intp]] = []
+        for number in numbers:
+            take = np.flatnonzero(chunk_of == number)
+            parts.append(self._read(int(number))[row_of[take]])
+            order.append(take)
+        stacked = stack_rows(parts, sparse=self.sparse)
+        inverse = np.empty(len(picked), dtype=np.intp)
+        inverse[np.concatenate(order)] = np.arange(len(picked))
+        return stacked[inverse]
+
+    def _read(self, number: int) -> Matrix:
+        if number not in self._recent:
+            if len(self._recent) >= 2:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[number] = _read_chunk(self.folder, number, sparse=self.sparse)
+        return self._recent[number]
+
+
+def _safe_version(version: str) -> str:
+    """Versions become folder names: keep them short and free of path characters."""
+    clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in version)
+    return clean if len(clean) <= 80 else f"{clean[:40]}-{digest(version)[:16]}"
+
+
+def _write_chunk(folder: Path, number: int, keys: NDArray[np.str_], matrix: Matrix) -> None:
+    stem = f"chunk-{number:06d}"
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        tmp = Path(scratch)
+        if sp.issparse(matrix):
+            sp.save_npz(tmp / f"{stem}.npz", sp.csr_matrix(matrix), compressed=False)
+            data_name = f"{stem}.npz"
+        else:
+            np.save(tmp / f"{stem}.npy", np.asarray(matrix))
+            data_name = f"{stem}.npy"
+        np.save(tmp / f"{stem}.keys.npy", keys)
+        # Matrix first, keys last: a chunk counts only once its keys file exists.
+        os.replace(tmp / data_name, folder / data_name)
+        os.replace(tmp / f"{stem}.keys.npy", folder / f"{stem}.keys.npy")
+
+
+class _KeyIndex:
+    """Every stored key of one version folder, sorted, with its chunk and row."""
+
+    def __init__(
+        self, keys: NDArray[np.str_], chunk: NDArray[np.int64], row: NDArray[np.int64]
+    ) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.chunk, self.row = keys[order], chunk[order], row[order]
+
+    @classmethod
+    def load(cls, folder: Path) -> _KeyIndex:
+        keys, chunks, rows = [], [], []
+        for path in sorted(folder.glob("chunk-*.keys.npy")):
+            number = int(path.name.split("-")[1].split(".")[0])
+            stored = np.load(path, allow_pickle=False)
+            keys.append(stored)
+            chunks.append(np.full(len(stored), number, dtype=np.int64))
+            rows.append(np.arange(len(stored), dtype=np.int64))
+        if not keys:
+            empty = np.array([], dtype=np.int64)
+            return cls(np.array([], dtype=str), empty, empty)
+        return cls(np.concatenate(keys), np.concatenate(chunks), np.concatenate(rows))
+
+    def next_chunk(self) -> int:
+        return int(self.chunk.max()) + 1 if len(self.chunk) else 1
+
+    def _positions(self, wanted: NDArray[np.str_]) -> NDArray[np.intp]:
+        return np.searchsorted(self.keys, wanted).clip(0, max(len(self.keys) - 1, 0))
+
+    def find(self, wanted: NDArray[np.str_]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+        """Each wanted key's position in the index, and whether it is there at all."""
+        if not len(self.keys):
+            return np.zeros(len(wanted), dtype=np.intp), np.zeros(len(wanted), dtype=bool)
+        positions = self._positions(wanted)
+        return positions, np.asarray(self.keys[positions] == wanted)
+
+
+def _read_chunk(folder: Path, number: int, *, sparse: bool) -> Matrix:
+    stem = folder / f"chunk-{number:06d}"
+    if sparse:
+        return sp.load_npz(f"{stem}.npz").tocsr()
+    return np.load(f"{stem}.npy", allow_pickle=False)
+
+
+def _empty_rows(folder: Path, *, sparse: bool) -> Matrix:
+    """Zero rows with the right width when the folder already knows it, else width 0."""
+    chunks = sorted(folder.glob("chunk-*.keys.npy"))
+    if chunks:
+        number = int(chunks[0].name.split("-")[1].split(".")[0])
+        return _read_chunk(folder, number, sparse=sparse)[:0]
+    return sp.csr_matrix((0, 0), dtype=np.float32) if sparse else np.zeros((0, 0), np.float32)
