@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from sqlmodel import col, select
 
+from labeling.rounds.core import queue_round
+from labeling.rounds.learner import predict_proba
 from labeling.store import db
-from labeling.store.models import ImportBatch, Item
+from labeling.store.answers import human_labels
+from labeling.store.models import ImportBatch, Item, Round
 
 if TYPE_CHECKING:
     from labeling.context import Context
@@ -36,11 +39,14 @@ MIN_REFERENCE = 50
 
 def domain_auc(new: list[str], reference: list[str], *, seed: int = 0) -> float | None:
     """Cross-validated ROC AUC of a classifier telling ``new`` from ``reference`` texts."""
-    import scipy.sparse as sp
-    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    import scipy.sparse as sp  # scipy: loaded with scikit-learn, only for this check
+    from sklearn.feature_extraction.text import (  # scikit-learn: ~1 s
+        HashingVectorizer,
+        TfidfTransformer,
+    )
+    from sklearn.linear_model import LogisticRegression  # scikit-learn: ~1 s
+    from sklearn.metrics import roc_auc_score  # scikit-learn: ~1 s
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # scikit-learn: ~1 s
 
     if len(new) < MIN_SIDE or len(reference) < MIN_SIDE:
         return None
@@ -71,10 +77,7 @@ def _mix(labels: list[str], order: tuple[str, ...]) -> dict[str, float]:
 
 def _predict(ws: Context, texts: list[str]) -> list[str] | None:
     """The promoted round's predictions for ``texts``, or None without a promoted model."""
-    import joblib
-
-    from labeling.rounds.learner import predict_proba
-    from labeling.store.models import Round
+    import joblib  # joblib: loaded only when a promoted model is there to predict
 
     with db.read_session(ws.engine) as session:
         promoted = session.exec(select(Round).where(col(Round.promoted).is_(True))).first()
@@ -92,20 +95,9 @@ def _predict(ws: Context, texts: list[str]) -> list[str] | None:
 
 def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
     """Compare a pool import with the labelled set; store and return the result."""
-    from labeling.store.answers import human_labels
-
     config = ws.config
-    with db.read_session(ws.engine) as session:
-        batch = session.get(ImportBatch, batch_id)
-        imported = batch.imported if batch is not None else 0
-        earlier = session.exec(
-            select(ImportBatch.id).where(
-                col(ImportBatch.id) != batch_id,
-                ImportBatch.split == "pool",
-                col(ImportBatch.imported) > 0,
-            )
-        ).first()
-    if earlier is None:  # the first pool import: nothing to compare with, nothing to read
+    imported, first_import = _import_size(ws, batch_id)
+    if first_import:  # the first pool import: nothing to compare with, nothing to read
         first: dict[str, Any] = {
             "items": imported,
             "sampled_items": 0,
@@ -119,6 +111,61 @@ def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
         }
         _store(ws, batch_id, first, priority=0)
         return first
+    samples = _read_samples(ws, batch_id)
+    result: dict[str, Any] = {
+        # The import's size; the check reads a seeded sample of at most MAX_PER_SIDE a side.
+        "items": max(imported, len(samples.new)),
+        "sampled_items": len(samples.new),
+        "reference": samples.reference_kind,
+        "reference_items": len(samples.reference),
+        "threshold": config.drift_threshold,
+        "auc": None,
+        "drifted": False,
+    }
+    try:
+        _compare(ws, samples, result, seed=batch_id)
+    except Exception as exc:  # the import has landed: a failed check must not undo it
+        result["error"] = repr(exc)
+    result["drifted"] = result["auc"] is not None and result["auc"] >= config.drift_threshold
+    result["action"] = None
+    if result["drifted"]:
+        result["action"] = config.drift_action
+        result["message"] = _drift_message(result)
+    priority = 0
+    if result["drifted"] and config.drift_action == "retrain":
+        round_ = queue_round(ws, trigger="drift")
+        result["round"] = round_.id
+        priority = config.drift_priority
+    _store(ws, batch_id, result, priority=priority)
+    return result
+
+
+def _import_size(ws: Context, batch_id: int) -> tuple[int, bool]:
+    """How many items the import brought, and whether it is the store's first pool import."""
+    with db.read_session(ws.engine) as session:
+        batch = session.get(ImportBatch, batch_id)
+        imported = batch.imported if batch is not None else 0
+        earlier = session.exec(
+            select(ImportBatch.id).where(
+                col(ImportBatch.id) != batch_id,
+                ImportBatch.split == "pool",
+                col(ImportBatch.imported) > 0,
+            )
+        ).first()
+    return imported, earlier is None
+
+
+class _Samples(NamedTuple):
+    """What the check compares: seeded samples of the new items and of the reference."""
+
+    new: list[str]
+    reference_kind: str  # "labelled", or "pool" while too few items are labelled
+    reference: list[str]
+    people: dict[int, str]  # the sampled labelled items' human labels
+
+
+def _read_samples(ws: Context, batch_id: int) -> _Samples:
+    """Up to MAX_PER_SIDE new texts and reference texts, in the seeded rank order."""
     with db.read_session(ws.engine) as session:
         new_rows = session.exec(
             select(Item.id, Item.text)
@@ -152,47 +199,25 @@ def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
             else {}
         )
     new_texts = [text for _, text in new_rows]
-    result: dict[str, Any] = {
-        # The import's size; the check reads a seeded sample of at most MAX_PER_SIDE a side.
-        "items": max(imported, len(new_texts)),
-        "sampled_items": len(new_texts),
-        "reference": reference_kind,
-        "reference_items": len(reference),
-        "threshold": config.drift_threshold,
-        "auc": None,
-        "drifted": False,
-    }
-    try:
-        auc = domain_auc(new_texts, reference, seed=batch_id)
-        result["auc"] = None if auc is None else round(auc, 6)
-        if auc is None:
-            result["note"] = f"too few items to compare (at least {MIN_SIDE} on each side)"
-        predicted = _predict(ws, new_texts) if new_texts else None
-        if predicted is not None:
-            result["predicted_mix"] = _mix(predicted, ws.labels)
-            if people:
-                labelled_mix = _mix(list(people.values()), ws.labels)
-                result["labelled_mix"] = labelled_mix
-                result["mix_distance"] = round(
-                    0.5 * sum(abs(result["predicted_mix"][k] - labelled_mix[k]) for k in ws.labels),
-                    6,
-                )
-    except Exception as exc:  # the import has landed: a failed check must not undo it
-        result["error"] = repr(exc)
-    result["drifted"] = result["auc"] is not None and result["auc"] >= config.drift_threshold
-    result["action"] = None
-    if result["drifted"]:
-        result["action"] = config.drift_action
-        result["message"] = _drift_message(result)
-    priority = 0
-    if result["drifted"] and config.drift_action == "retrain":
-        from labeling.rounds.core import queue_round
+    return _Samples(new_texts, reference_kind, reference, people)
 
-        round_ = queue_round(ws, trigger="drift")
-        result["round"] = round_.id
-        priority = config.drift_priority
-    _store(ws, batch_id, result, priority=priority)
-    return result
+
+def _compare(ws: Context, samples: _Samples, result: dict[str, Any], *, seed: int) -> None:
+    """Fill ``result`` with the domain AUC and, with a promoted model, the class mixes."""
+    auc = domain_auc(samples.new, samples.reference, seed=seed)
+    result["auc"] = None if auc is None else round(auc, 6)
+    if auc is None:
+        result["note"] = f"too few items to compare (at least {MIN_SIDE} on each side)"
+    predicted = _predict(ws, samples.new) if samples.new else None
+    if predicted is not None:
+        result["predicted_mix"] = _mix(predicted, ws.labels)
+        if samples.people:
+            labelled_mix = _mix(list(samples.people.values()), ws.labels)
+            result["labelled_mix"] = labelled_mix
+            result["mix_distance"] = round(
+                0.5 * sum(abs(result["predicted_mix"][k] - labelled_mix[k]) for k in ws.labels),
+                6,
+            )
 
 
 def _drift_message(result: dict[str, Any]) -> str:

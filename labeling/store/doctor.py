@@ -12,11 +12,12 @@ rounds' checks (a round left running by a dead worker, the promoted model on dis
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, text, update
-from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col, select
 
 from labeling.store import db, migrations
 from labeling.store.models import ADJUDICATION, Annotation, Annotator, Item
@@ -34,18 +35,8 @@ def check_store(
     checks = []
     if db.is_sqlite(engine):
         with engine.connect() as conn:
-            found = [row[0] for row in conn.exec_driver_sql("PRAGMA integrity_check").all()]
-            checks.append(check("sqlite integrity", [] if found == ["ok"] else found))
-            keys = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
-            checks.append(
-                check(
-                    "foreign keys",
-                    [
-                        f"{table} row {rowid} points at a missing {parent}"
-                        for table, rowid, parent, _ in keys
-                    ],  # fmt: skip
-                )
-            )
+            checks.append(_sqlite_integrity(conn))
+            checks.append(_foreign_keys(conn))
     head = migrations.head()
     with engine.connect() as conn:
         revision = migrations.current_revision(conn)
@@ -54,37 +45,55 @@ def check_store(
             text("SELECT value FROM schemainfo WHERE key = 'schema_version'")
         ).scalar()
     schema = {"revision": revision, "head": head, "schema_version": legacy}
-    checks.append(
-        check(
-            "schema revision",
-            [] if revision == head else [f"store is at {revision}, labelloop's newest is {head}"],
-        )
-    )
+    checks.append(_schema_revision(revision, head))
     checks.append(check("schema matches the models", [_describe(d) for d in differences]))
+    log = _read_answer_log(engine)
+    fixed = _fix_label_counts(engine, log.wrong) if fix else 0
+    checks.append(_label_counts(log, fixed))
+    checks.append(_one_answer_per_person(log))
+    checks.append(_one_decision_per_item(log))
+    checks.append(check("superseded answers", log.chain_problems))
+    return schema, checks
+
+
+def _sqlite_integrity(conn: Connection) -> dict[str, Any]:
+    found = [row[0] for row in conn.exec_driver_sql("PRAGMA integrity_check").all()]
+    return check("sqlite integrity", [] if found == ["ok"] else found)
+
+
+def _foreign_keys(conn: Connection) -> dict[str, Any]:
+    keys = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    return check(
+        "foreign keys",
+        [f"{table} row {rowid} points at a missing {parent}" for table, rowid, parent, _ in keys],
+    )
+
+
+def _schema_revision(revision: str | None, head: str | None) -> dict[str, Any]:
+    return check(
+        "schema revision",
+        [] if revision == head else [f"store is at {revision}, labelloop's newest is {head}"],
+    )
+
+
+@dataclass
+class _AnswerLog:
+    """What the answer checks found, read in one transaction."""
+
+    stored: dict[int, int]  # item -> its stored label count (items with any)
+    wrong: dict[int, int]  # item -> the label count its answers say, where that differs
+    answers: dict[tuple[int, int], int]  # (item, annotator) -> current answers
+    decisions: dict[int, int]  # item -> current decisions
+    chain_problems: list[str] = field(default_factory=list)
+    external: dict[int, str] = field(default_factory=dict)  # external ids of flagged items
+    names: dict[int, str] = field(default_factory=dict)  # annotators' names
+
+
+def _read_answer_log(engine: Engine) -> _AnswerLog:
+    """Label counts against the answers, and every answer's place in its supersede chain."""
     with db.read_session(engine) as session:
-        # Label counts: current, non-skip answers other than a lead's decision.
-        counted: dict[int, int] = dict(
-            session.exec(
-                select(Annotation.item_id, func.count())
-                .where(
-                    col(Annotation.superseded_by).is_(None),
-                    col(Annotation.label).is_not(None),
-                    Annotation.origin != ADJUDICATION,
-                )
-                .group_by(col(Annotation.item_id))
-            ).all()  # type: ignore[arg-type]
-        )
-        stored: dict[int, int] = dict(
-            session.exec(select(Item.id, Item.n_labels).where(Item.n_labels > 0)).all()  # type: ignore[arg-type]
-        )
-        wrong = {
-            item_id: counted.get(item_id, 0)
-            for item_id in set(counted) | set(stored)
-            if counted.get(item_id, 0) != stored.get(item_id, 0)
-        }
-        answers: dict[tuple[int, int], int] = defaultdict(int)
-        decisions: dict[int, int] = defaultdict(int)
-        chain_problems = []
+        stored, wrong = _count_labels(session)
+        log = _AnswerLog(stored, wrong, defaultdict(int), defaultdict(int))
         rows = session.execute(
             select(  # type: ignore[call-overload]
                 Annotation.id,
@@ -98,61 +107,94 @@ def check_store(
         for annotation_id, item_id, annotator_id, origin, superseded_by in rows:
             if superseded_by is None:
                 if origin == ADJUDICATION:
-                    decisions[item_id] += 1
+                    log.decisions[item_id] += 1
                 else:
-                    answers[(item_id, annotator_id)] += 1
+                    log.answers[(item_id, annotator_id)] += 1
             else:
                 newer = by_id.get(superseded_by)
                 if newer is None or newer[1] != item_id or newer[2] != annotator_id:
-                    chain_problems.append(
+                    log.chain_problems.append(
                         f"annotation {annotation_id} is superseded by {superseded_by}, which is "
                         "not a later answer of the same person on the same item"
                     )
         # Messages name items by external id and people by name: read them for the few flagged.
-        flagged = set(wrong) | {i for (i, _), n in answers.items() if n > 1}
-        flagged |= {i for i, n in decisions.items() if n > 1}
-        external: dict[int, str] = dict(
+        flagged = set(wrong) | {i for (i, _), n in log.answers.items() if n > 1}
+        flagged |= {i for i, n in log.decisions.items() if n > 1}
+        log.external = dict(
             session.exec(select(Item.id, Item.external_id).where(col(Item.id).in_(flagged))).all()  # type: ignore[arg-type]
         )
-        names: dict[int, str] = dict(session.exec(select(Annotator.id, Annotator.name)).all())  # type: ignore[arg-type]
-    fixed = 0
-    if fix and wrong:
-        with db.write_session(engine) as session:
-            for item_id, n in wrong.items():
-                session.execute(update(Item).where(col(Item.id) == item_id).values(n_labels=n))
-        fixed = len(wrong)
-    checks.append(
-        check(
-            "label counts",
-            [
-                f"item {external.get(i, i)!r}: stored {stored.get(i, 0)}, answers say {n}"
-                for i, n in wrong.items()
-            ],
-            fixed,
-        )
+        log.names = dict(session.exec(select(Annotator.id, Annotator.name)).all())  # type: ignore[arg-type]
+    return log
+
+
+def _count_labels(session: Session) -> tuple[dict[int, int], dict[int, int]]:
+    """Stored label counts, and the items whose count differs from their answers'."""
+    # Label counts: current, non-skip answers other than a lead's decision.
+    counted: dict[int, int] = dict(
+        session.exec(
+            select(Annotation.item_id, func.count())
+            .where(
+                col(Annotation.superseded_by).is_(None),
+                col(Annotation.label).is_not(None),
+                Annotation.origin != ADJUDICATION,
+            )
+            .group_by(col(Annotation.item_id))
+        ).all()  # type: ignore[arg-type]
     )
-    checks.append(
-        check(
-            "one current answer per person and item",
-            [
-                f"item {external.get(i, i)!r}, annotator {names.get(a, a)!r}: {n} current answers"
-                for (i, a), n in answers.items()
-                if n > 1
-            ],  # fmt: skip
-        )
+    stored: dict[int, int] = dict(
+        session.exec(select(Item.id, Item.n_labels).where(Item.n_labels > 0)).all()  # type: ignore[arg-type]
     )
-    checks.append(
-        check(
-            "one current decision per item",
-            [
-                f"item {external.get(i, i)!r}: {n} current decisions"
-                for i, n in decisions.items()
-                if n > 1
-            ],
-        )
+    wrong = {
+        item_id: counted.get(item_id, 0)
+        for item_id in set(counted) | set(stored)
+        if counted.get(item_id, 0) != stored.get(item_id, 0)
+    }
+    return stored, wrong
+
+
+def _fix_label_counts(engine: Engine, wrong: dict[int, int]) -> int:
+    """Write the answers' label counts over the wrong stored ones; returns how many."""
+    if not wrong:
+        return 0
+    with db.write_session(engine) as session:
+        for item_id, n in wrong.items():
+            session.execute(update(Item).where(col(Item.id) == item_id).values(n_labels=n))
+    return len(wrong)
+
+
+def _label_counts(log: _AnswerLog, fixed: int) -> dict[str, Any]:
+    external = log.external
+    return check(
+        "label counts",
+        [
+            f"item {external.get(i, i)!r}: stored {log.stored.get(i, 0)}, answers say {n}"
+            for i, n in log.wrong.items()
+        ],
+        fixed,
     )
-    checks.append(check("superseded answers", chain_problems))
-    return schema, checks
+
+
+def _one_answer_per_person(log: _AnswerLog) -> dict[str, Any]:
+    external, names = log.external, log.names
+    return check(
+        "one current answer per person and item",
+        [
+            f"item {external.get(i, i)!r}, annotator {names.get(a, a)!r}: {n} current answers"
+            for (i, a), n in log.answers.items()
+            if n > 1
+        ],
+    )
+
+
+def _one_decision_per_item(log: _AnswerLog) -> dict[str, Any]:
+    return check(
+        "one current decision per item",
+        [
+            f"item {log.external.get(i, i)!r}: {n} current decisions"
+            for i, n in log.decisions.items()
+            if n > 1
+        ],
+    )
 
 
 def _describe(difference: Any) -> str:
