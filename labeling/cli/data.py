@@ -19,6 +19,7 @@ from labeling.cli.common import (
     progress_bar,
 )
 from labeling.config import parse_labels_option
+from labeling.data.importer import ImportReport, duplicate_texts_warning
 from labeling.errors import BadInput
 from labeling.store.db import display_url
 from labeling.workspace import Workspace
@@ -102,8 +103,6 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import items. The whole file is checked first: a bad file changes nothing."""
-    from labeling.data.importer import duplicate_texts_warning
-
     with open_workspace(workspace, db) as ws, progress_bar(not as_json) as progress:
         report = ws.import_file(
             file,
@@ -115,6 +114,11 @@ def import_(
             progress=progress,
             allow_duplicate_texts=allow_duplicate_texts,
         )
+    _report_import(file, split, report, as_json=as_json)
+
+
+def _report_import(file: Path, split: str, report: ImportReport, *, as_json: bool) -> None:
+    """Warnings (repeated texts, drift) on stderr, then the JSON document or the summary."""
     # Warnings go to stderr with or without --json (stdout holds only the JSON document).
     repeated = duplicate_texts_warning(report)
     if repeated:
@@ -127,7 +131,17 @@ def import_(
     if as_json:
         print_json(report.to_dict())
         return
-    typer.echo(
+    typer.echo(_import_summary(file, split, report))
+    if not found.get("drifted") and found.get("auc") is not None:
+        typer.echo(
+            f"Drift check: AUC {found['auc']:.2f} against the {found['reference']} items "
+            f"(threshold {found['threshold']}): no drift."
+        )
+
+
+def _import_summary(file: Path, split: str, report: ImportReport) -> str:
+    """One line: rows read, items imported, what was skipped and why, labels recorded."""
+    return (
         f"{file}: read {report.rows_read:,} rows, imported {report.imported:,} {split} items, "
         f"skipped {report.duplicates:,} duplicate ids ({report.duplicates_in_file:,} within the "
         f"file, {report.duplicates_in_store:,} already in the workspace)"
@@ -140,11 +154,6 @@ def import_(
         + (f", recorded {report.labels_recorded:,} labels" if report.labels_recorded else "")
         + f" in {report.seconds:.1f} s."
     )
-    if not found.get("drifted") and found.get("auc") is not None:
-        typer.echo(
-            f"Drift check: AUC {found['auc']:.2f} against the {found['reference']} items "
-            f"(threshold {found['threshold']}): no drift."
-        )
 
 
 @app.command(short_help="Export items with final labels, or the annotation log.")

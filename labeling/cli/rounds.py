@@ -200,10 +200,17 @@ def simulate(
         chart=chart,
         progress=None if as_json else (lambda text: typer.echo(f"  {text}", err=True)),
     )
-    weak_report = report.get("weak_supervision")
     if as_json:
         print_json(report)
         return
+    _echo_simulation(report)
+    if chart is not None:
+        typer.echo(f"Chart: {chart}")
+
+
+def _echo_simulation(report: dict[str, Any]) -> None:
+    """The simulation's summary: weak labels, full supervision, each strategy's last point."""
+    weak_report = report.get("weak_supervision")
     if weak_report is not None:
         typer.echo(
             f"Weak labels from {weak_report['lfs']} LFs ({weak_report['model']}): "
@@ -222,5 +229,3 @@ def simulate(
             f"  {name:<22} macro-F1 {last['macro_f1']:.3f} at {last['labels']} labels; "
             + (f"95% reached at {reached} labels" if reached else "95% not reached")
         )
-    if chart is not None:
-        typer.echo(f"Chart: {chart}")

@@ -12,6 +12,7 @@ same host revokes the links of servers that are gone. A second child process, th
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import os
 import signal
@@ -157,8 +158,6 @@ def _die_with_server() -> Callable[[], None] | None:
     """
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
@@ -225,6 +224,29 @@ def serve(
         launch = prepare(ws, host=host, port=port, link_hours=link_hours, public_url=public)
     finally:
         ws.close()
+    _report_swept(swept, echo_err)
+    _announce(launch, root=root, host=host, public=public, link_hours=link_hours, echo=echo)
+    env = _child_env(root, db_url=db_url, public_url=launch.public_url)
+    with_server = _die_with_server()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "labeling.rounds.worker", "--workspace", str(root.resolve())]
+        + (["--db", db_url] if db_url else [])
+        + ["--parent", str(os.getpid())],
+        env=env,
+        preexec_fn=with_server,
+    )
+    child = subprocess.Popen(streamlit_command(host, port), env=env, preexec_fn=with_server)
+    try:
+        return _wait_for(child)
+    finally:
+        for process in (child, worker):
+            _stop(process)
+        if _revoke(root, db_url, launch.token):
+            serve_runs.forget(launch.run_file)
+
+
+def _report_swept(swept: serve_runs.Sweep, echo_err: Callable[[str], None]) -> None:
+    """Say what the sweep of earlier servers' run files did."""
     for path in swept.unreadable:
         echo_err(f"warning: {path} is not a serve run file; left as it is")
     if swept.removed:
@@ -232,6 +254,19 @@ def serve(
             f"Revoked {swept.revoked} sign-in link(s) of {swept.removed} server(s) on this host "
             "that stopped without revoking their own."
         )
+
+
+def _announce(
+    launch: Launch,
+    *,
+    root: Path,
+    host: str,
+    public: str | None,
+    link_hours: float,
+    echo: Callable[[str], None],
+) -> None:
+    """The launch message: where the UI is, the admin's sign-in link, warnings for a host
+    reachable from other machines."""
     if not is_loopback(host):
         echo(
             f"warning: serving on {host}, reachable from other machines. Anyone who can reach "
@@ -251,26 +286,26 @@ def serve(
     )
     echo(f"    {launch.sign_in_url}")
     echo("Stop with Ctrl+C.")
+
+
+def _child_env(root: Path, *, db_url: str | None, public_url: str) -> dict[str, str]:
+    """The environment of the app and the round worker: the workspace, its store, the URL."""
     env = dict(os.environ)
     env[web_auth.WORKSPACE_ENV] = str(root.resolve())
     if db_url:
         env[web_auth.DB_ENV] = db_url
     # The Team page builds sign-in links from this, never from a browser's address.
-    env[web_auth.SERVER_URL_ENV] = launch.public_url
-    with_server = _die_with_server()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "labeling.rounds.worker", "--workspace", str(root.resolve())]
-        + (["--db", db_url] if db_url else [])
-        + ["--parent", str(os.getpid())],
-        env=env,
-        preexec_fn=with_server,
-    )
-    child = subprocess.Popen(streamlit_command(host, port), env=env, preexec_fn=with_server)
+    env[web_auth.SERVER_URL_ENV] = public_url
+    return env
 
-    def _stop(signum: int, _frame: object) -> None:
+
+def _wait_for(child: subprocess.Popen[bytes]) -> int:
+    """The Streamlit process's exit code; SIGTERM or Ctrl+C to the server stops it first."""
+
+    def _on_sigterm(signum: int, _frame: object) -> None:
         child.send_signal(signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return child.wait()
     except KeyboardInterrupt:
@@ -282,16 +317,17 @@ def serve(
             return child.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for process in (child, worker):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        if _revoke(root, db_url, launch.token):
-            serve_runs.forget(launch.run_file)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a child still running; kill it if it has not stopped within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _revoke(root: Path, db_url: str | None, token: str) -> bool:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from labeling.annotation.session import UserSession
 from labeling.data.exporter import ORIGINS
-from labeling.data.importer import duplicate_texts_warning
+from labeling.data.importer import ImportReport, duplicate_texts_warning
+from labeling.data.removal import BatchInfo
 from labeling.errors import LabelloopError
 from labeling.ui.views import common
 
@@ -63,6 +65,20 @@ def _import_section(user: UserSession) -> None:
             "field): choose the column that holds the text.",
             icon=":material/info:",
         )
+    mapping = _mapping_form(columns, config_text)
+    if mapping is None:
+        return
+    try:
+        with st.spinner("Checking and importing..."):
+            report = user.import_file(path, source_name=name, **mapping)
+    except LabelloopError as exc:
+        st.error(f"Nothing was imported. {common.plain(exc)}")
+        return
+    _show_import(report)
+
+
+def _mapping_form(columns: list[str], config_text: str) -> dict[str, Any] | None:
+    """The form mapping the file's columns; the import's keyword arguments once submitted."""
     with st.form("ll_import_form"):
         cols = st.columns(2)
         # No guess: without the workspace's text field nothing is chosen, and an import
@@ -89,39 +105,35 @@ def _import_section(user: UserSession) -> None:
             "under another id. By default they are skipped and counted.",
         )
         submitted = st.form_submit_button("Import", type="primary")
-    if submitted:
-        try:
-            with st.spinner("Checking and importing..."):
-                report = user.import_file(
-                    path,
-                    text_field=text_field,
-                    id_field=None if id_field == NONE else id_field,
-                    label_field=None if label_field == NONE else label_field,
-                    split=split,
-                    allow_duplicate_texts=keep_repeats,
-                    source_name=name,
-                )
-        except LabelloopError as exc:
-            st.error(f"Nothing was imported. {common.plain(exc)}")
-            return
-        st.success(
-            f"Imported {report.imported:,} {'item' if report.imported == 1 else 'items'} "
-            f"into {report.split}; {report.duplicates:,} duplicate ids skipped."
+    if not submitted:
+        return None
+    return {
+        "text_field": text_field,
+        "id_field": None if id_field == NONE else id_field,
+        "label_field": None if label_field == NONE else label_field,
+        "split": split,
+        "allow_duplicate_texts": keep_repeats,
+    }
+
+
+def _show_import(report: ImportReport) -> None:
+    """What the import did: counts, texts repeated, and the drift check's verdict."""
+    st.success(
+        f"Imported {report.imported:,} {'item' if report.imported == 1 else 'items'} "
+        f"into {report.split}; {report.duplicates:,} duplicate ids skipped."
+    )
+    repeated = duplicate_texts_warning(report, option=f'"{KEEP_REPEATS}"')
+    if repeated:
+        st.warning(common.plain(repeated[0].upper() + repeated[1:] + "."))
+    drift = report.drift or {}
+    if drift.get("drifted"):
+        extra = " A round is queued and these items are served first." if drift.get("round") else ""
+        st.warning(f"Drift: {common.plain(drift['message'])}{extra}", icon=":material/warning:")
+    elif drift.get("auc") is not None:
+        st.caption(
+            f"Drift check: these items look like the {drift['reference']} items "
+            f"(AUC {drift['auc']:.2f}, warning at {drift['threshold']})."
         )
-        repeated = duplicate_texts_warning(report, option=f'"{KEEP_REPEATS}"')
-        if repeated:
-            st.warning(common.plain(repeated[0].upper() + repeated[1:] + "."))
-        drift = report.drift or {}
-        if drift.get("drifted"):
-            extra = (
-                " A round is queued and these items are served first." if drift.get("round") else ""
-            )
-            st.warning(f"Drift: {common.plain(drift['message'])}{extra}", icon=":material/warning:")
-        elif drift.get("auc") is not None:
-            st.caption(
-                f"Drift check: these items look like the {drift['reference']} items "
-                f"(AUC {drift['auc']:.2f}, warning at {drift['threshold']})."
-            )
 
 
 def _export_section(user: UserSession) -> None:
@@ -172,23 +184,7 @@ def _removal_section(user: UserSession) -> None:
     )
     batches = user.import_batches()
     if batches:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "import": b.batch_id,
-                        "file": b.source_name,
-                        "split": b.split,
-                        "items": b.imported,
-                        "removed": b.removed,
-                        "imported at": f"{b.created_at:%Y-%m-%d %H:%M}",
-                    }
-                    for b in batches
-                ]
-            ),
-            hide_index=True,
-            key="ll_batches",
-        )
+        _batches_table(batches)
     cols = st.columns([3, 2])
     choice = cols[0].selectbox(
         "Import",
@@ -208,6 +204,31 @@ def _removal_section(user: UserSession) -> None:
         "External ids", key="ll_remove_ids", help="One per line, or separated by commas."
     )
     ids = [part.strip() for part in typed.replace(",", "\n").splitlines() if part.strip()]
+    _removal_buttons(user, choice, ids)
+
+
+def _batches_table(batches: list[BatchInfo]) -> None:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "import": b.batch_id,
+                    "file": b.source_name,
+                    "split": b.split,
+                    "items": b.imported,
+                    "removed": b.removed,
+                    "imported at": f"{b.created_at:%Y-%m-%d %H:%M}",
+                }
+                for b in batches
+            ]
+        ),
+        hide_index=True,
+        key="ll_batches",
+    )
+
+
+def _removal_buttons(user: UserSession, choice: int | None, ids: list[str]) -> None:
+    """Remove (asked, then confirmed) or restore the chosen import or the listed items."""
     what = (
         f"import {choice}"
         if choice is not None

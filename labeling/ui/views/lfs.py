@@ -104,39 +104,8 @@ def _analysis(report: dict[str, Any]) -> None:
             "below, then press Apply LFs."
         )
         return
-    totals = report["totals"]
-    # The same four figures, names and help as the Metrics page and `labelloop status`.
-    cols = st.columns(4)
-    for col, (key, name, text) in zip(cols, figures.COVERAGE_FIGURES, strict=True):
-        col.metric(
-            name,
-            figures.share(totals[key]),
-            help=f"{text} {figures.count(totals['counts'][key])} of "
-            f"{figures.plural(totals['pool'], 'pool item')}"
-            + (f"; weak_threshold is {totals['weak_threshold']}." if key == "weak" else "."),
-        )
-
-    def acc(record: dict[str, Any], kind: str) -> str:
-        n = record.get(f"{kind}_n") or 0
-        return "–" if not n else f"{record[f'{kind}_correct']}/{n}"
-
-    table = pd.DataFrame(
-        [
-            {
-                "LF": r["lf"],
-                "kind": r["kind"],
-                "polarity": ", ".join(r["polarity"]),
-                "coverage": r["coverage"],
-                "overlaps": r["overlaps"],
-                "conflicts": r["conflicts"],
-                "right/human": acc(r, "human"),
-                "right/gold": acc(r, "gold"),
-                "gold accuracy": r.get("gold_accuracy"),
-                "faults": r["faults"],
-            }
-            for r in records
-        ]
-    )
+    _coverage_metrics(report["totals"])
+    table = _lf_table(records)
     pct = st.column_config.NumberColumn(format="percent")
     st.dataframe(
         table,
@@ -149,6 +118,51 @@ def _analysis(report: dict[str, Any]) -> None:
             "gold accuracy": pct,
         },
     )
+    _lf_chart(table)
+
+
+def _coverage_metrics(totals: dict[str, Any]) -> None:
+    """The same four figures, names and help as the Metrics page and `labelloop status`."""
+    cols = st.columns(4)
+    for col, (key, name, text) in zip(cols, figures.COVERAGE_FIGURES, strict=True):
+        col.metric(
+            name,
+            figures.share(totals[key]),
+            help=f"{text} {figures.count(totals['counts'][key])} of "
+            f"{figures.plural(totals['pool'], 'pool item')}"
+            + (f"; weak_threshold is {totals['weak_threshold']}." if key == "weak" else "."),
+        )
+
+
+def _right_of(record: dict[str, Any], kind: str) -> str:
+    """``right/n`` against human labels or gold, or a dash when there is nothing to compare."""
+    n = record.get(f"{kind}_n") or 0
+    return "–" if not n else f"{record[f'{kind}_correct']}/{n}"
+
+
+def _lf_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per LF: what it votes, how much it covers, how often it is right."""
+    return pd.DataFrame(
+        [
+            {
+                "LF": r["lf"],
+                "kind": r["kind"],
+                "polarity": ", ".join(r["polarity"]),
+                "coverage": r["coverage"],
+                "overlaps": r["overlaps"],
+                "conflicts": r["conflicts"],
+                "right/human": _right_of(r, "human"),
+                "right/gold": _right_of(r, "gold"),
+                "gold accuracy": r.get("gold_accuracy"),
+                "faults": r["faults"],
+            }
+            for r in records
+        ]
+    )
+
+
+def _lf_chart(table: pd.DataFrame) -> None:
+    """Coverage and gold accuracy per LF, side by side."""
     long = table.melt(
         id_vars=["LF"], value_vars=["coverage", "gold accuracy"], var_name="measure"
     ).dropna()
