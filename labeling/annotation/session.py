@@ -17,8 +17,8 @@ from typing import Any
 
 from labeling.annotation import roles
 from labeling.annotation.api import Hint
-from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.annotation.leases import QueueItem
+from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.data import importer, removal
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.workspace import Workspace
