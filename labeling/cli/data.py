@@ -19,6 +19,7 @@ from labeling.cli.common import (
     progress_bar,
 )
 from labeling.config import parse_labels_option
+from labeling.data.importer import duplicate_texts_warning
 from labeling.errors import BadInput
 from labeling.store.db import display_url
 from labeling.workspace import Workspace
@@ -102,8 +103,6 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import items. The whole file is checked first: a bad file changes nothing."""
-    from labeling.data.importer import duplicate_texts_warning
-
     with open_workspace(workspace, db) as ws, progress_bar(not as_json) as progress:
         report = ws.import_file(
             file,
