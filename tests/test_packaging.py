@@ -148,19 +148,19 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installe
     )
     cwd = scratch / "cwd"
     cwd.mkdir()
-    env = Installed(root, cwd)
+    venv = Installed(root, cwd)
     if sys.prefix != sys.base_prefix:
         # The tests run in a virtual environment: the dependencies are installed in it, not in
         # the base interpreter that --system-site-packages shows. Show this one's too, after
         # the new environment's own packages.
         outer = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
-        (env.site / "labelloop_test_dependencies.pth").write_text(
+        (venv.site / "labelloop_test_dependencies.pth").write_text(
             "".join(f"import site; site.addsitedir({path!r})\n" for path in sorted(outer)),
             encoding="utf-8",
         )
-    pip = (env.python, "-m", "pip", "install", "--disable-pip-version-check", "-q")
-    env.run(*pip, "--no-deps", "--no-index", wheel)
-    return env
+    pip = (venv.python, "-m", "pip", "install", "--disable-pip-version-check", "-q")
+    venv.run(*pip, "--no-deps", "--no-index", wheel)
+    return venv
 
 
 @pytest.fixture(scope="module")
