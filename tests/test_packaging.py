@@ -55,6 +55,7 @@ NOT_COPIED = shutil.ignore_patterns(
     ".*_cache",
     ".hypothesis",
     ".venv",
+    "venv",
     "labelloop-demo",
     "*.db",
     "*.db-*",
