@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlmodel import Session, select
 
@@ -40,6 +40,18 @@ class Person:
     active: bool
     labels: int  # current labels, as on My stats and the Metrics page
     created: Any
+
+
+class AnnotatorStats(TypedDict):
+    """A person's own numbers (My stats)."""
+
+    name: str
+    role: str
+    labels: int  # current labels (as on the Metrics page)
+    skips: int  # current skips
+    by_label: dict[str, int]
+    median_seconds: float | None
+    per_day: dict[str, int]  # local day (ISO) -> labels given that day, last ``days`` days
 
 
 class AnnotationAPI(Context):
@@ -269,7 +281,7 @@ class AnnotationAPI(Context):
             me = self._annotator(session, annotator)
             return progress.why_empty(session, me, overlap=self.config.overlap)
 
-    def annotator_stats(self, annotator: AnnotatorRef, *, days: int = 14) -> dict[str, Any]:
+    def annotator_stats(self, annotator: AnnotatorRef, *, days: int = 14) -> AnnotatorStats:
         """A person's own numbers: counts, per label, per day, time per item (My stats)."""
         with self._read() as session:
             me = self._annotator(session, annotator)

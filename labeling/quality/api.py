@@ -3,8 +3,9 @@ and the HTML report. :class:`labeling.workspace.Workspace` inherits them."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -26,6 +27,17 @@ from labeling.store.models import (
     Round,
     utcnow,
 )
+
+
+class AnswerRecord(TypedDict):
+    """One answer or decision in an item's history."""
+
+    who: str
+    label: str | None
+    skipped: bool
+    origin: str  # human, import, adjudication
+    current: bool  # not superseded by a later answer of the same person
+    at: datetime
 
 
 class QualityAPI(Context):
@@ -117,7 +129,7 @@ class QualityAPI(Context):
         """Items a lead should look at, by kind (disagreement, model, weak, likely error)."""
         return quality.review_items(self, limit=limit)
 
-    def item_history(self, item_id: int) -> list[dict[str, Any]]:
+    def item_history(self, item_id: int) -> list[AnswerRecord]:
         """Every answer and decision on an item, oldest first, superseded ones included."""
         with self._read() as session:
             rows = session.exec(
