@@ -1,5 +1,5 @@
 """What the annotation log says now: the one definition of a current answer, of the majority
-label, and of an item's human label.
+label, of an item's human label, and of the labels and skips a person has now.
 
 An answer is *current* until the same person answers the same item again (undo, or a new
 answer), which sets its ``superseded_by``; a skip is a current answer without a label. A lead's
@@ -61,3 +61,24 @@ def human_labels(
     found = {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
     found.update(decided)
     return found
+
+
+def current_answer_counts(
+    session: Session, *, annotator_id: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """Annotator id -> (current labels, current skips): answers not superseded since.
+
+    The one definition of "labels" a person has now (My stats, the Metrics and report
+    tables' "current labels"); an answer changed by undo or relabelling counts once.
+    """
+    query = (
+        select(Annotation.annotator_id, col(Annotation.label).is_(None), func.count())
+        .where(current(), Annotation.origin == "human")
+        .group_by(col(Annotation.annotator_id), col(Annotation.label).is_(None))
+    )
+    if annotator_id is not None:
+        query = query.where(Annotation.annotator_id == annotator_id)
+    found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for who, is_skip, n in session.exec(query).all():
+        found[who][1 if is_skip else 0] += n
+    return {who: (labels, skips) for who, (labels, skips) in found.items()}

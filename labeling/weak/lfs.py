@@ -36,7 +36,7 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.errors import BadInput, LabelloopError
-from labeling.quality import core as quality
+from labeling.quality.coverage import coverage
 from labeling.store import db
 from labeling.store.answers import human_labels
 from labeling.store.bulk import bulk_insert
@@ -810,7 +810,7 @@ def analyze(ws: Context) -> dict[str, Any]:
         record["kind"] = v.kinds.get(record["lf"])
         record["file"] = loaded.files.get(record["lf"])
     with db.read_session(ws.engine) as session:
-        totals = quality.coverage(session, ws.labels, ws.config.weak_threshold)
+        totals = coverage(session, ws.labels, ws.config.weak_threshold)
     # The names lf analyze --json used before the figures had one definition, kept for
     # scripts: the same numbers under their old keys.
     totals |= {"items": totals["pool"], "lfs": totals["lf"], "humans": totals["human"]}
