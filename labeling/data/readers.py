@@ -119,6 +119,9 @@ def _sniff_delimiter(header_line: str) -> str:
 
 
 class _CsvReader:
+    """A CSV or TSV file: its dialect and header from the first bytes, then its rows through
+    pandas' C parser."""
+
     row_word = "row"
 
     def __init__(self, path: Path, fmt: str, name: str) -> None:
@@ -281,6 +284,8 @@ class _CsvReader:
 
 
 class _JsonlReader:
+    """A JSON Lines file: one object per line (lines may differ in fields)."""
+
     row_word = "line"
     fields: list[str] | None = None
 
@@ -343,6 +348,8 @@ def _json_kind(value: Any) -> str:
 
 
 class _ParquetReader:
+    """A Parquet file: the fields from its schema, the rows a record batch at a time."""
+
     row_word = "row"
 
     def __init__(self, path: Path, name: str) -> None:
@@ -409,9 +416,6 @@ def open_reader(
     if fmt == "jsonl":
         return _JsonlReader(path, name)
     return _ParquetReader(path, name)
-
-
-# --------------------------------------------------------------------------- row checks
 
 
 def cell_text(value: Any) -> str | None:
