@@ -399,7 +399,8 @@ def _write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]
 
 
 def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    import pyarrow as pa  # ~0.2 s to import: only a Parquet export needs it
+    # pyarrow (~0.2 s to import): only a Parquet export needs it
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     def arrow_type(name: str) -> Any:

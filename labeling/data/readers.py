@@ -238,7 +238,8 @@ class _CsvReader:
         return header
 
     def chunks(self) -> Iterator[Chunk]:
-        import pandas as pd  # ~0.4 s to import: only reading a CSV/TSV file needs it
+        # pandas (~0.4 s to import): only reading a CSV or TSV file needs it
+        import pandas as pd
 
         number = 0
         with self.path.open("rb") as fh:
@@ -353,7 +354,8 @@ class _ParquetReader:
     row_word = "row"
 
     def __init__(self, path: Path, name: str) -> None:
-        import pyarrow as pa  # ~0.2 s to import: only reading a Parquet file needs it
+        # pyarrow (~0.2 s to import): only reading a Parquet file needs it
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.path = path
@@ -376,7 +378,8 @@ class _ParquetReader:
         return str(exc).replace(str(self.path), self.name)
 
     def chunks(self) -> Iterator[Chunk]:
-        import pyarrow as pa  # loaded by __init__ already; imported here for its name
+        # pyarrow: only reading a Parquet file needs it (loaded by __init__ already)
+        import pyarrow as pa
 
         number = 0
         total = max(self.file.metadata.num_rows, 1)
