@@ -220,6 +220,65 @@ def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
     return {(item_id, label) for item_id, label in rows if label is not None}
 
 
+def _current_answers(
+    session: Session, low: int, high: int
+) -> tuple[dict[int, dict[str, int]], set[int], dict[int, str]]:
+    """Of items ``low``..``high``: the counts of each label among their current answers, the
+    items with a current answer not from an import, and the items a lead decided (the label)."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    by_people: set[int] = set()
+    decided: dict[int, str] = {}
+    for item_id, label, origin, n in session.exec(
+        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
+        .where(
+            col(Annotation.item_id).between(low, high),
+            col(Annotation.superseded_by).is_(None),
+            col(Annotation.skipped).is_(False),
+        )
+        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
+    ).all():
+        if label is None:
+            continue
+        if origin == ADJUDICATION:
+            decided[item_id] = label
+        else:
+            counts[item_id][label] = counts[item_id].get(label, 0) + n
+            if origin != "import":
+                by_people.add(item_id)
+    return counts, by_people, decided
+
+
+def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, float]]:
+    """(weak label, confidence) of items ``low``..``high``."""
+    return {
+        item_id: (label, confidence)
+        for item_id, label, confidence in session.exec(
+            select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence).where(
+                col(WeakLabel.item_id).between(low, high)
+            )
+        ).all()
+    }
+
+
+def _predictions(
+    session: Session, promoted: int, file_predictions: Any, items: list[Any]
+) -> dict[int, tuple[str | None, float | None]]:
+    """(prediction, confidence) of the promoted round for ``items``: its queue scores, then
+    its predictions file (if any) for the items beyond the top of the queue."""
+    low, high = items[0][0], items[-1][0]
+    predictions: dict[int, tuple[str | None, float | None]] = {}
+    for item_id, prediction, confidence in session.exec(
+        select(Score.item_id, Score.prediction, Score.confidence).where(
+            Score.round_id == promoted, col(Score.item_id).between(low, high)
+        )
+    ).all():
+        predictions[item_id] = (prediction, confidence)
+    if file_predictions is not None:  # items beyond the top of the queue
+        unscored = [i[0] for i in items if i[0] not in predictions]
+        predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
+    return predictions
+
+
 def _item_rows(
     engine: Engine,
     labels: tuple[str, ...],
@@ -249,46 +308,12 @@ def _item_rows(
         ).where(col(Item.split) != REMOVED)
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
-            counts: dict[int, dict[str, int]] = defaultdict(dict)
-            by_people: set[int] = set()  # items with a current answer not from an import
-            decided: dict[int, str] = {}
-            for item_id, label, origin, n in session.exec(
-                select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
-                .where(
-                    col(Annotation.item_id).between(low, high),
-                    col(Annotation.superseded_by).is_(None),
-                    col(Annotation.skipped).is_(False),
-                )
-                .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-            ).all():
-                if label is None:
-                    continue
-                if origin == ADJUDICATION:
-                    decided[item_id] = label
-                else:
-                    counts[item_id][label] = counts[item_id].get(label, 0) + n
-                    if origin != "import":
-                        by_people.add(item_id)
+            counts, by_people, decided = _current_answers(session, low, high)
             corrected = _corrected(session, low, high)
-            weak: dict[int, tuple[str, float]] = {
-                item_id: (label, confidence)
-                for item_id, label, confidence in session.exec(
-                    select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence).where(
-                        col(WeakLabel.item_id).between(low, high)
-                    )
-                ).all()
-            }
+            weak = _weak_labels(session, low, high)
             predictions: dict[int, tuple[str | None, float | None]] = {}
             if promoted is not None:
-                for item_id, prediction, confidence in session.exec(
-                    select(Score.item_id, Score.prediction, Score.confidence).where(
-                        Score.round_id == promoted, col(Score.item_id).between(low, high)
-                    )
-                ).all():
-                    predictions[item_id] = (prediction, confidence)
-                if file_predictions is not None:  # items beyond the top of the queue
-                    unscored = [i[0] for i in items if i[0] not in predictions]
-                    predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
+                predictions = _predictions(session, promoted, file_predictions, items)
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
                 item_counts = counts.get(item_id, {})
                 label = decided.get(item_id) or final_label(item_counts, labels)
@@ -374,6 +399,7 @@ def _write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]
 
 
 def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    # pyarrow (~0.2 s to import): only a Parquet export needs it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -408,24 +434,8 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]
     return count
 
 
-def run_export(
-    engine: Engine,
-    out: Path,
-    *,
-    labels: tuple[str, ...],
-    fmt: str | None = None,
-    annotations: bool = False,
-    round_predictions: Callable[[int], Any] | None = None,
-    origins: Sequence[str] | None = None,
-) -> ExportReport:
-    """Write items (or, with ``annotations``, the annotation log) to ``out``.
-
-    ``round_predictions(round_id)`` gives a round's predictions file (see
-    :mod:`labeling.rounds.predictions`), for items whose prediction is not among its queue scores.
-    ``origins`` (values of :data:`ORIGINS`) keeps only the annotations of those origins, or
-    the items whose final label was decided by them; None keeps every row.
-    """
-    chosen = check_origins(origins)
+def _target_folder(out: Path) -> Path:
+    """The folder ``out`` is written in; refused when ``out`` is a folder or it is missing."""
     target_dir = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise ExportFailed(f"{out}: is a folder; expected a file path to write")
@@ -435,15 +445,14 @@ def run_export(
         )
     if not target_dir.is_dir():
         raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
-    fmt = export_format(out, fmt)
-    if annotations:
-        columns = list(ANNOTATION_COLUMNS)
-        rows = _annotation_rows(engine, chosen)
-    else:
-        with Session(engine) as session:
-            source_columns = _SourceColumns(session)
-        columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
-        rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
+    return target_dir
+
+
+def _write_in_place(
+    out: Path, target_dir: Path, fmt: str, columns: list[str], rows: Iterator[dict[str, Any]]
+) -> int:
+    """Write ``rows`` to a temporary file in ``target_dir``, renamed to ``out`` when complete
+    (removed on any failure). Returns the number of rows written."""
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
     except OSError as exc:
@@ -464,6 +473,38 @@ def run_export(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return count
+
+
+def run_export(
+    engine: Engine,
+    out: Path,
+    *,
+    labels: tuple[str, ...],
+    fmt: str | None = None,
+    annotations: bool = False,
+    round_predictions: Callable[[int], Any] | None = None,
+    origins: Sequence[str] | None = None,
+) -> ExportReport:
+    """Write items (or, with ``annotations``, the annotation log) to ``out``.
+
+    ``round_predictions(round_id)`` gives a round's predictions file (see
+    :mod:`labeling.rounds.predictions`), for items whose prediction is not among its queue scores.
+    ``origins`` (values of :data:`ORIGINS`) keeps only the annotations of those origins, or
+    the items whose final label was decided by them; None keeps every row.
+    """
+    chosen = check_origins(origins)
+    target_dir = _target_folder(out)
+    fmt = export_format(out, fmt)
+    if annotations:
+        columns = list(ANNOTATION_COLUMNS)
+        rows = _annotation_rows(engine, chosen)
+    else:
+        with Session(engine) as session:
+            source_columns = _SourceColumns(session)
+        columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
+        rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
+    count = _write_in_place(out, target_dir, fmt, columns, rows)
     return ExportReport(
         file=str(out),
         format=fmt,
