@@ -409,10 +409,10 @@ def test_lf_code_runs_only_from_the_workspace_lfs_folder(ws, tmp_path):
 def test_serve_binds_loopback_by_default_and_warns_otherwise(ws, monkeypatch):
     import inspect
 
-    from labeling import cli
+    from labeling.cli import serving
 
-    assert inspect.signature(cli.serve).parameters["host"].default == "127.0.0.1"
-    assert inspect.signature(cli.demo).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(serving.serve).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(serving.demo).parameters["host"].default == "127.0.0.1"
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert server.is_loopback(host)
     for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):

@@ -9,10 +9,7 @@ is renamed into place at the end: a failed export never leaves a half-written fi
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -24,7 +21,9 @@ from sqlalchemy import Engine, and_, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import ExportFailed
+from labeling.store.answers import current, majority
 from labeling.store.models import (
     ADJUDICATION,
     REMOVED,
@@ -77,9 +76,6 @@ _DECISION_ORIGIN = {
     "majority": "human",
     "import": "import",
 }
-_INT_COLUMNS = {"n_annotations", "annotation_id", "duration_ms", "round_id", "superseded_by"}
-_FLOAT_COLUMNS = {"weak_confidence", "prediction_confidence"}
-_BOOL_COLUMNS = {"skipped"}
 
 
 @dataclass
@@ -115,10 +111,7 @@ def export_format(out: Path, explicit: str | None) -> str:
 
 def final_label(counts: dict[str, int], labels: tuple[str, ...]) -> str | None:
     """Majority of current human labels; a tie goes to the label listed first in the toml."""
-    if not counts:
-        return None
-    order = {label: position for position, label in enumerate(labels)}
-    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
+    return majority(counts, labels) if counts else None
 
 
 def decided_by(
@@ -232,7 +225,7 @@ def _current_answers(
         select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
         .where(
             col(Annotation.item_id).between(low, high),
-            col(Annotation.superseded_by).is_(None),
+            current(),
             col(Annotation.skipped).is_(False),
         )
         .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
@@ -370,112 +363,6 @@ def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterat
                 }
 
 
-def _flat(value: Any) -> Any:
-    """A value for a flat format (CSV, Parquet string column): nested values as JSON."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
-
-
-def _write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    # RFC 4180 line ends: with "\r\n" as terminator the writer also quotes cells holding a
-    # lone "\r", which a "\n" terminator would leave bare (and readers split the row there).
-    writer = csv.writer(handle, lineterminator="\r\n")
-    writer.writerow(columns)
-    count = 0
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else _flat(row.get(c)) for c in columns])
-        count += 1
-    return count
-
-
-def _write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    count = 0
-    for row in rows:
-        handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False, default=str))
-        handle.write("\n")
-        count += 1
-    return count
-
-
-def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    # pyarrow (~0.2 s to import): only a Parquet export needs it
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    def arrow_type(name: str) -> Any:
-        if name in _INT_COLUMNS:
-            return pa.int64()
-        if name in _FLOAT_COLUMNS:
-            return pa.float64()
-        if name in _BOOL_COLUMNS:
-            return pa.bool_()
-        return pa.string()
-
-    schema = pa.schema([(name, arrow_type(name)) for name in columns])
-
-    def cell(name: str, value: Any) -> Any:
-        if value is None or name in _INT_COLUMNS | _FLOAT_COLUMNS | _BOOL_COLUMNS:
-            return value
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-    count = 0
-    with pq.ParquetWriter(path, schema) as writer:
-        buffer: list[dict[str, Any]] = []
-        for row in rows:
-            buffer.append({c: cell(c, row.get(c)) for c in columns})
-            if len(buffer) >= CHUNK_ITEMS:
-                writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-                count += len(buffer)
-                buffer = []
-        if buffer or count == 0:
-            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-            count += len(buffer)
-    return count
-
-
-def _target_folder(out: Path) -> Path:
-    """The folder ``out`` is written in; refused when ``out`` is a folder or it is missing."""
-    target_dir = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise ExportFailed(f"{out}: is a folder; expected a file path to write")
-    if target_dir.exists() and not target_dir.is_dir():
-        raise ExportFailed(
-            f"{out}: {target_dir} is a file, not a folder; expected a folder to write in"
-        )
-    if not target_dir.is_dir():
-        raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
-    return target_dir
-
-
-def _write_in_place(
-    out: Path, target_dir: Path, fmt: str, columns: list[str], rows: Iterator[dict[str, Any]]
-) -> int:
-    """Write ``rows`` to a temporary file in ``target_dir``, renamed to ``out`` when complete
-    (removed on any failure). Returns the number of rows written."""
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
-    except OSError as exc:
-        raise ExportFailed(f"{out}: cannot write there ({exc.strerror})") from exc
-    tmp = Path(tmp_name)
-    try:
-        if fmt == "parquet":
-            os.close(fd)
-            count = _write_parquet(tmp, columns, rows)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                writer = _write_csv if fmt == "csv" else _write_jsonl
-                count = writer(handle, columns, rows)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ExportFailed(f"{out}: cannot write there ({exc.strerror or exc})") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
-
-
 def run_export(
     engine: Engine,
     out: Path,
@@ -494,7 +381,7 @@ def run_export(
     the items whose final label was decided by them; None keeps every row.
     """
     chosen = check_origins(origins)
-    target_dir = _target_folder(out)
+    target_dir = target_folder(out)
     fmt = export_format(out, fmt)
     if annotations:
         columns = list(ANNOTATION_COLUMNS)
@@ -504,7 +391,7 @@ def run_export(
             source_columns = _SourceColumns(session)
         columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
         rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
-    count = _write_in_place(out, target_dir, fmt, columns, rows)
+    count = write_in_place(out, target_dir, fmt, columns, rows)
     return ExportReport(
         file=str(out),
         format=fmt,

@@ -9,6 +9,7 @@ decision is an annotation of origin ``adjudication``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func
@@ -22,10 +23,11 @@ def current() -> Any:
     return col(Annotation.superseded_by).is_(None)
 
 
-def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
-    """The most frequent label; ties go to the label earlier in the toml's order."""
-    best = max(counts.values())
-    return next(label for label in labels if counts.get(label) == best)
+def majority(counts: Mapping[str, int], labels: tuple[str, ...]) -> str:
+    """The most frequent label; ties go to the label earlier in the toml's order (a label the
+    toml does not list ranks after those it does)."""
+    order = {label: position for position, label in enumerate(labels)}
+    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
 
 
 def human_labels(
