@@ -25,7 +25,6 @@ from labeling.config import write_config
 from labeling.quality.stopping import stopping, stopping_message
 from labeling.quality.summary import summary
 from labeling.store.models import Annotation, Annotator, Item, LFVote, WeakLabel
-from labeling.weak import lfs
 
 runner = CliRunner()
 POOL = (
@@ -57,14 +56,12 @@ def fixed(tmp_path, db_url, monkeypatch):
     gold = tmp_path / "gold.csv"
     gold.write_text("id,text,label\n" + "".join(f"g{k},{t},{g}\n" for k, (t, g) in enumerate(GOLD)))
     ws.import_file(gold, id_field="id", label_field="label", split="gold")
-    lfs.add_rule(
-        ws, {"name": "kw_refund", "kind": "keyword", "label": "billing", "keywords": ["refund"]}
+    ws.add_rule(
+        {"name": "kw_refund", "kind": "keyword", "label": "billing", "keywords": ["refund"]}
     )
-    lfs.add_rule(
-        ws, {"name": "kw_hello", "kind": "keyword", "label": "other", "keywords": ["hello"]}
-    )
-    lfs.apply(ws)
-    lfs.fit_weak_labels(ws)
+    ws.add_rule({"name": "kw_hello", "kind": "keyword", "label": "other", "keywords": ["hello"]})
+    ws.apply_lfs()
+    ws.fit_weak_labels()
     with Session(ws.engine) as session:  # one weak label below weak_threshold
         p13 = session.exec(select(Item.id).where(Item.external_id == "p13")).one()
         weak = session.exec(select(WeakLabel).where(WeakLabel.item_id == p13)).one()

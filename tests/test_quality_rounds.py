@@ -238,14 +238,11 @@ def busy(tmp_path_factory):
         allow_duplicate_texts=True,
     )
     truth |= {row["id"]: row["label"] for row in gold}
-    from labeling.weak import lfs
-
-    lfs.add_rule(
-        ws,
+    ws.add_rule(
         {"name": "kw", "kind": "keyword", "label": "spam", "keywords": ["check out", "subscribe"]},
     )
-    lfs.apply(ws)
-    lfs.fit_weak_labels(ws)
+    ws.apply_lfs()
+    ws.fit_weak_labels()
     ws.add_user("ann")
     ws.add_user("bob")
     ws.add_user("lea", role="lead")

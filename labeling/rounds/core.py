@@ -612,7 +612,7 @@ def _work(ws: Context, round_id: int, stage: Progress) -> None:
         labelled = train_rows[: counts["n_human"]] if model is not None else None
         lf_votes = None
         if model is None:  # cold start: LF disagreement, where LFs exist, guides diversity
-            from labeling.weak.lfs import votes
+            from labeling.weak.votes import votes
 
             found = votes(ws)
             if found.names and len(found.item_ids) == len(data.item_ids):
