@@ -20,7 +20,6 @@ from labeling import Workspace
 from labeling.config import write_config  # noqa: E402
 from labeling.demo.build import build_demo  # noqa: E402
 from labeling.rounds import core as rounds
-from labeling.weak import lfs  # noqa: E402
 from tests.browser import chromium, serve, wait_idle  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -59,9 +58,9 @@ def main() -> int:
             _, annotator = ws.add_user("alice")
             ws.add_user("bob")
             for spec in DEMO_RULES:
-                lfs.add_rule(ws, spec)
-            lfs.apply(ws)
-            lfs.fit_weak_labels(ws)
+                ws.add_rule(spec)
+            ws.apply_lfs()
+            ws.fit_weak_labels()
             # Three rounds of answers from two people (bob slips now and then, alice is slow
             # and careful), so the Model, Metrics and Review pages have something to show.
             slips = random.Random(0)

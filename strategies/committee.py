@@ -58,6 +58,7 @@ def bootstrap_committee(
     Resampling within each class keeps every class in every member, so no member is blind to a
     class the labels contain.
     """
+    # scikit-learn: ~1 s to import; loaded when first used
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -108,6 +109,7 @@ def qbc(
     ``model`` gives the estimator to copy (a probability matrix falls back to logistic
     regression); ``labelled_features`` and ``labelled_labels`` are what the members learn from.
     """
+    # modAL pulls in torch: ~3 s to import
     from modAL.disagreement import vote_entropy
 
     check_request(features, n)

@@ -35,6 +35,7 @@ DENSITY_CHUNK_ROWS = 10_000
 
 def information_density(features: Any, rng: np.random.Generator) -> NDArray[np.float64]:
     """Mean similarity ``1 / (1 + euclidean distance)`` of each row to the pool (modAL)."""
+    # modAL pulls in torch: ~3 s to import
     from modAL.density import information_density as modal_density
     from sklearn.metrics.pairwise import pairwise_distances
 

@@ -53,6 +53,7 @@ def reduce_for_clustering(features: Any, rng: np.random.Generator) -> Any:
 
     High-dimensional features only; a matrix with few columns is returned as it is.
     """
+    # scikit-learn: ~1 s to import; loaded when first used
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
 
@@ -78,6 +79,7 @@ def cluster_pool(
     sample_weight: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """k-means over the pool: each row's cluster and its distance to that cluster's centre."""
+    # scikit-learn: ~1 s to import; loaded when first used
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     n_rows = features.shape[0]
@@ -116,6 +118,7 @@ def _projection(features: Any, rng: np.random.Generator) -> Any:
     """
     if not sp.issparse(features) or features.shape[1] <= PROJECT_ABOVE_COLUMNS:
         return lambda rows: rows.astype(np.float64)
+    # scikit-learn: ~1 s to import; loaded when first used
     from sklearn.random_projection import SparseRandomProjection
 
     projection = SparseRandomProjection(n_components=PROJECT_TO, random_state=seed_from(rng))
@@ -208,6 +211,7 @@ def ranked_batch(
     uncertain ``max(1000, 10 n)`` rows and at most 2,000 labelled rows (``labelled_features``;
     without them the batch starts from the most central candidate).
     """
+    # modAL pulls in torch: ~3 s to import
     from modAL.batch import uncertainty_batch_sampling
 
     n_rows = check_request(features, n)

@@ -42,6 +42,7 @@ def random(
 
 def _uncertainty_scores(model: Any, features: Any, measure: str, strategy: str) -> Scores:
     """One modAL measure over the pool, turned so that higher means less certain."""
+    # modAL pulls in torch: ~3 s to import
     from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
 
     view = ProbabilityView(probabilities(model, features, strategy=strategy))

@@ -184,8 +184,6 @@ def test_model_page_queues_rounds_and_shows_them(served):
 
 
 def test_lf_page_rule_builder_apply_and_analysis(served):
-    from labeling.weak import lfs
-
     ws, _ = served
     at = _page("lfs", "annotator")
     assert not at.exception and any("engineers and admins" in e.value for e in at.error)
@@ -198,7 +196,7 @@ def test_lf_page_rule_builder_apply_and_analysis(served):
     at.text_input(key="ll_rule_name").set_value("kw_low").run()
     at.button(key="ll_rule_save").click().run()
     assert not at.exception
-    assert [r["name"] for r in lfs.list_lfs(ws)] == ["kw_low"]
+    assert [r["name"] for r in ws.list_lfs()] == ["kw_low"]
     at.button(key="ll_lf_apply").click().run()
     assert not at.exception
     assert len(at.dataframe) == 1

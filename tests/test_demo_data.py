@@ -158,7 +158,6 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
     from labeling import Workspace
     from labeling.demo.build import DEMO_RULES, SIMULATED_ANSWERS, build_demo, next_steps
     from labeling.rounds import core as rounds
-    from labeling.weak import lfs
 
     root = tmp_path / "labelloop-demo"
     started = time.monotonic()
@@ -180,7 +179,7 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
     with Workspace.open(root, db_url=db_url) as ws:
         [round_] = rounds.list_rounds(ws)
         assert round_.promoted and round_.n_human > 0
-        assert {row["name"] for row in lfs.list_lfs(ws)} == set(loop["rules"])
+        assert {row["name"] for row in ws.list_lfs()} == set(loop["rules"])
         ws.add_user("newcomer", role="admin")
 
     # The pages a newcomer opens first are not empty.

@@ -102,12 +102,12 @@ def test_failed_export_leaves_no_partial_file(trec, tmp_path, monkeypatch):
     ws, _ = trec
     out = tmp_path / "out.jsonl"
     out.write_text("previous export\n")
-    from labeling.data import exporter
+    from labeling.data import writers
 
     def broken(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exporter, "_write_jsonl", broken)
+    monkeypatch.setattr(writers, "write_jsonl", broken)
     with pytest.raises(ExportFailed, match="No space left on device"):
         ws.export(out)
     assert out.read_text() == "previous export\n"

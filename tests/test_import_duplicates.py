@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from labeling import Workspace
 from labeling.cli.main import app
-from labeling.data import importer
-from labeling.data.importer import content_hash, content_id
+from labeling.data import readers
+from labeling.data.duplicates import content_hash, content_id
 
 LABELS = ["a", "b"]
 COUNTED = (
@@ -105,8 +105,8 @@ IMPORTS = st.lists(st.tuples(ROWS, st.booleans(), st.booleans()), min_size=1, ma
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(imports=IMPORTS)
 def test_repeated_texts_match_a_from_scratch_recomputation(imports) -> None:
-    chunk_rows = importer.CHUNK_ROWS
-    importer.CHUNK_ROWS = 2
+    chunk_rows = readers.CHUNK_ROWS
+    readers.CHUNK_ROWS = 2
     try:
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -133,13 +133,13 @@ def test_repeated_texts_match_a_from_scratch_recomputation(imports) -> None:
             assert reports == expected
             assert _items(ws) == items
     finally:
-        importer.CHUNK_ROWS = chunk_rows
+        readers.CHUNK_ROWS = chunk_rows
 
 
 def test_reimport_without_ids_skips_every_text_already_there(tmp_path, db_url, monkeypatch) -> None:
     """The walk's case on both backends: a file imported with its ids, then again without
     them. Chunks of 3 rows put the repeats within a chunk and across chunks."""
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 3)
     rows = [{"id": f"t{k:03}", "text": f"message number {k}"} for k in range(10)]
     rows.append({"id": "t100", "text": "message number 4"})  # same text, another id
     path = _write(tmp_path / "pool.csv", rows, ["id", "text"])

@@ -164,12 +164,12 @@ def test_the_export_keeps_only_the_origins_chosen(served):
 
 
 def test_a_failed_export_does_not_show_the_server_scratch_path(served, monkeypatch):
-    from labeling.data import exporter
+    from labeling.data import writers
 
     def full_disk(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exporter, "_write_csv", full_disk)
+    monkeypatch.setattr(writers, "write_csv", full_disk)
     at = _page()
     at.button(key="ll_export_prepare").click().run()
     assert not at.exception

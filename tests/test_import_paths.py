@@ -1,7 +1,7 @@
 """The importer's two ways through a chunk give the same store.
 
 Tabular chunks whose cells are all plain text are checked and written a column at a time;
-anything else goes row by row (see ``importer._RowChecker.plain``). These tests import the same
+anything else goes row by row (see ``validation.RowChecker.plain``). These tests import the same
 files both ways and compare every item and annotation, and check that the column path refuses
 each fault to the row path, which names it.
 """
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from labeling import Workspace
-from labeling.data import importer
+from labeling.data import importer, readers, validation
 from labeling.errors import ImportFailed
 
 LABELS = ["billing", "shipping", "account"]
@@ -60,7 +60,7 @@ def _import_all(ws: Workspace, files: list[tuple]) -> list[dict]:
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 500)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 500)
     frame = pd.DataFrame(_rows(1_800))
     frame.to_csv(tmp_path / "odd.csv", index=False)
     frame.to_parquet(tmp_path / "odd.parquet")
@@ -95,14 +95,14 @@ def _database(backend: str, request: pytest.FixtureRequest) -> str | None:
 
 def test_column_and_row_paths_write_the_same_store(tmp_path, files, backend, request, monkeypatch):
     taken = []
-    plain = importer._RowChecker.plain
+    plain = validation.RowChecker.plain
 
     def counted(self, chunk):
         found = plain(self, chunk)
         taken.append(found is not None)
         return found
 
-    monkeypatch.setattr(importer._RowChecker, "plain", counted)
+    monkeypatch.setattr(validation.RowChecker, "plain", counted)
     column_ws = Workspace.create(
         tmp_path / "columns", labels=LABELS, db_url=_database(backend, request)
     )
@@ -111,7 +111,7 @@ def test_column_and_row_paths_write_the_same_store(tmp_path, files, backend, req
     column_ws.close()
     assert any(taken) and not all(taken)  # both paths ran (numbers go row by row)
 
-    monkeypatch.setattr(importer._RowChecker, "plain", lambda self, chunk: None)
+    monkeypatch.setattr(validation.RowChecker, "plain", lambda self, chunk: None)
     row_ws = Workspace.create(tmp_path / "rows", labels=LABELS, db_url=_database(backend, request))
     row_reports = _import_all(row_ws, files)
     row_store = _store(row_ws)
@@ -140,7 +140,7 @@ def test_column_and_row_paths_write_the_same_store(tmp_path, files, backend, req
     ("cell", "expected"),
     [
         ("\x00", "holds a NUL character"),
-        ("x" * (importer.MAX_CELL_CHARS + 1), "at most 1,000,000 are allowed in one cell"),
+        ("x" * (validation.MAX_CELL_CHARS + 1), "at most 1,000,000 are allowed in one cell"),
         ("   ", "the text is empty"),
         ("refund", "labels that are not in the workspace's label set"),
     ],
@@ -148,7 +148,7 @@ def test_column_and_row_paths_write_the_same_store(tmp_path, files, backend, req
 def test_a_fault_late_in_a_chunk_is_named_by_the_row_checks(
     workspace, tmp_path, monkeypatch, cell, expected
 ):
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 100)
     # Long enough that row 235 lies beyond the first 64 KiB, which are checked for NUL bytes
     # before parsing.
     rows = [{"id": str(k), "text": f"text {k} " + "w" * 400, "label": "a"} for k in range(250)]

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from labeling import Workspace
 from labeling.config import write_config
 from labeling.store.models import Item, LabelingFunction, LFVote, SchemaInfo
-from labeling.weak import lfs
+from labeling.weak.lock import ApplyRunning, apply_lock
 from tests.conftest import REPO
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
@@ -67,9 +67,7 @@ def _workspace(root: Path, db_url: str | None, marker: Path) -> Workspace:
     ws = Workspace.create(root, labels=LABELS, db_url=db_url)
     ws.import_file(data, text_field="text", id_field="id")
     (ws.lfs_dir / "slow.py").write_text(SLOW_LF.format(marker=str(marker)))
-    lfs.add_rule(
-        ws, {"kind": "keyword", "name": "kw_order", "label": "shipping", "keywords": ["order"]}
-    )
+    ws.add_rule({"kind": "keyword", "name": "kw_order", "label": "shipping", "keywords": ["order"]})
     ws.config = replace(ws.config, lf_timeout=0.0)  # the first LF call waits for the test
     write_config(ws.root, ws.config)
     return ws
@@ -148,7 +146,7 @@ def test_two_applies_at_once_leave_the_store_one_apply_leaves(tmp_path, db_url, 
     else:
         single_url = request.getfixturevalue("postgres_server").create_database("lockonce")
     once = _workspace(tmp_path / "once", single_url, marker)
-    lfs.apply(once)
+    once.apply_lfs()
     assert _store(once) == concurrent
     with Session(once.engine) as session:
         texts = session.exec(select(Item.text)).all()
@@ -158,10 +156,10 @@ def test_two_applies_at_once_leave_the_store_one_apply_leaves(tmp_path, db_url, 
 
 
 def test_an_apply_that_may_not_wait_says_one_is_running(workspace):
-    running = pytest.raises(lfs.ApplyRunning, match="another `lf apply` is running")
-    with lfs.apply_lock(workspace), running:
-        lfs.apply(workspace, wait=False)
-    assert lfs.apply(workspace, wait=False).lfs == []  # free again
+    running = pytest.raises(ApplyRunning, match="another `lf apply` is running")
+    with apply_lock(workspace), running:
+        workspace.apply_lfs(wait=False)
+    assert workspace.apply_lfs(wait=False).lfs == []  # free again
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(workspace):
@@ -171,6 +169,6 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(workspace):
         owner = f"{dead.pid}@{socket.gethostname()} left-behind"
         session.add(SchemaInfo(key="lf_apply_lock", value=owner))
         session.commit()
-    assert lfs.apply(workspace, wait=False).lfs == []
+    assert workspace.apply_lfs(wait=False).lfs == []
     with Session(workspace.engine) as session:
         assert session.get(SchemaInfo, "lf_apply_lock") is None

@@ -8,7 +8,6 @@ from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace
 from labeling.store.models import LFVote
-from labeling.weak import lfs
 
 TIMEOUT = 30
 
@@ -23,9 +22,9 @@ def served(tmp_path, monkeypatch):
     )
     ws.import_file(path, id_field="id")
     ws.add_user("engineer", role="engineer")
-    lfs.add_rule(ws, {"kind": "keyword", "name": "kw_low", "label": "spam", "keywords": ["1"]})
-    lfs.apply(ws)
-    lfs.fit_weak_labels(ws)
+    ws.add_rule({"kind": "keyword", "name": "kw_low", "label": "spam", "keywords": ["1"]})
+    ws.apply_lfs()
+    ws.fit_weak_labels()
     monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
     monkeypatch.delenv("LABELLOOP_DB", raising=False)
     yield ws
@@ -56,13 +55,13 @@ def test_edit_a_rule_then_apply_moves_its_votes(served):
     at.button(key="ll_edit_kw_low_save").click().run()
     assert not at.exception
     assert any("Saved kw\\_low" in s.value for s in at.success)
-    (rule,) = lfs.list_lfs(ws)
+    (rule,) = ws.list_lfs()
     assert rule["spec"]["keywords"] == ["1", "2", "3"] and rule["label"] == "ham"
     assert not rule["spec"]["whole_word"] and not rule["applied"] and rule["votes"] == 0
     assert any("out of date" in w.value for w in at.warning)
     at.button(key="ll_lf_apply").click().run()
     assert not at.exception
-    (rule,) = lfs.list_lfs(ws)
+    (rule,) = ws.list_lfs()
     # Substrings 1, 2, 3: message 1, 2, 3, 10, 11 vote ham now.
     assert rule["applied"] and rule["votes"] == 5 == _votes(ws)
     assert rule["polarity"] == ["ham"]
@@ -78,8 +77,8 @@ def test_delete_a_rule_needs_a_confirmation_and_takes_its_votes(served):
     at.button(key="ll_delete_kw_low").click().run()
     assert not at.exception
     assert any("Deleted kw\\_low and its 1 vote\\." in s.value for s in at.success)
-    assert lfs.list_lfs(ws) == [] and _votes(ws) == 0
+    assert ws.list_lfs() == [] and _votes(ws) == 0
     assert any("out of date" in w.value for w in at.warning)
-    assert lfs.weak_labels_stale(ws)
+    assert ws.weak_labels_stale()
     at.button(key="ll_lf_label").click().run()  # no LFs left: a message, not a crash
     assert not at.exception and at.error

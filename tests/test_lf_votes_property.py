@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.store.models import Item, LabelingFunction, LFVote
-from labeling.weak import lfs
+from labeling.weak.votes import votes as read_votes
 from tests.conftest import REPO
 from weak_supervision import apply_lfs, load_lf_dir, rule_from_spec
 
@@ -137,7 +137,7 @@ def _store(ws: Workspace) -> tuple[list[str], dict[str, tuple[str, int]], Any]:
             r.name: (r.applied_version == r.version, r.applied_through)
             for r in session.exec(select(LabelingFunction)).all()
         }
-    votes = lfs.votes(ws)
+    votes = read_votes(ws)
     assert list(votes.item_ids) == ids
     return external, through, votes
 
@@ -207,16 +207,16 @@ def _run(db_url: str | None, directory: Path, sequence: list[tuple[Any, ...]]) -
                 ws.import_file(path, text_field="text", id_field="id")
                 model.imported += len(rows)
             elif kind == "add" and step[1] not in model.rules:
-                lfs.add_rule(ws, {**step[2], "name": step[1]})
+                ws.add_rule({**step[2], "name": step[1]})
                 model.rules[step[1]] = (step[2], True)
             elif kind == "edit" and step[1] in model.rules:
-                lfs.edit_rule(ws, step[1], step[2])
+                ws.edit_rule(step[1], step[2])
                 model.rules[step[1]] = (step[2], model.rules[step[1]][1])
             elif kind == "switch" and step[1] in model.rules:
-                lfs.set_active(ws, step[1], step[2])
+                ws.set_rule_active(step[1], step[2])
                 model.rules[step[1]] = (model.rules[step[1]][0], step[2])
             elif kind == "delete" and step[1] in model.rules:
-                lfs.delete_rule(ws, step[1])
+                ws.delete_rule(step[1])
                 del model.rules[step[1]]
             elif kind == "lf_file":
                 path = ws.lfs_dir / "code.py"
@@ -225,11 +225,11 @@ def _run(db_url: str | None, directory: Path, sequence: list[tuple[Any, ...]]) -
                 else:
                     path.write_text(CODE_FILES[step[1]])
             elif kind == "apply":
-                report = lfs.apply(ws, engine=step[1])
+                report = ws.apply_lfs(engine=step[1])
                 assert report.errors == []
                 code_names = _applied(ws, model)
             _check(ws, model, after_apply=kind == "apply", code_names=code_names)
-        lfs.apply(ws)
+        ws.apply_lfs()
         code_names = _applied(ws, model)
         _check(ws, model, after_apply=True, code_names=code_names)
     finally:
@@ -264,15 +264,15 @@ def test_reapplying_after_an_import_keeps_the_earlier_votes(tmp_path, db_url, en
             writer.writerows(part)
     ws = Workspace.create(tmp_path / "ws", labels=LABELS, db_url=db_url)
     ws.import_file(first, text_field="text", id_field="id")
-    lfs.add_rule(ws, {**_REFUND, "name": "kw_refund"})
-    before = lfs.apply(ws, engine=engine).lfs[0]["new_votes"]
+    ws.add_rule({**_REFUND, "name": "kw_refund"})
+    before = ws.apply_lfs(engine=engine).lfs[0]["new_votes"]
     assert before > 50
     ws.import_file(more, text_field="text", id_field="id")
-    again = lfs.apply(ws, engine=engine).lfs[0]
+    again = ws.apply_lfs(engine=engine).lfs[0]
     assert again["rows"] == 20
-    listed = {r["name"]: r for r in lfs.list_lfs(ws)}
+    listed = {r["name"]: r for r in ws.list_lfs()}
     assert listed["kw_refund"]["votes"] == before + again["new_votes"]
-    assert lfs.apply(ws, engine=engine).lfs == []
+    assert ws.apply_lfs(engine=engine).lfs == []
     ws.close()
 
 
@@ -287,17 +287,17 @@ def test_apply_all_restores_votes_an_older_labelloop_lost(tmp_path, db_url):
         writer.writerows(rows)
     ws = Workspace.create(tmp_path / "ws", labels=LABELS, db_url=db_url)
     ws.import_file(path, text_field="text", id_field="id")
-    lfs.add_rule(ws, {**_REFUND, "name": "kw_refund", "keywords": ["the"]})
-    stored = lfs.apply(ws).lfs[0]["new_votes"]
+    ws.add_rule({**_REFUND, "name": "kw_refund", "keywords": ["the"]})
+    stored = ws.apply_lfs().lfs[0]["new_votes"]
     assert stored > 0
     with Session(ws.engine) as session:
         session.execute(delete(LFVote))
         session.commit()
-    assert lfs.apply(ws).lfs == []
+    assert ws.apply_lfs().lfs == []
     base = ["-w", str(ws.root)] + (["--db", ws.db_url] if db_url else [])
     done = CliRunner().invoke(app, ["lf", "apply", "--all", "--json", *base])
     assert done.exit_code == 0, done.output
     (row,) = json.loads(done.stdout)["lfs"]
     assert row["rescored"] and row["new_votes"] == stored
-    assert lfs.list_lfs(ws)[0]["votes"] == stored
+    assert ws.list_lfs()[0]["votes"] == stored
     ws.close()

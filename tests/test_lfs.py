@@ -20,7 +20,8 @@ from labeling.config import write_config
 from labeling.errors import BadInput
 from labeling.rounds import core as rounds
 from labeling.store.models import LFVote, WeakLabel
-from labeling.weak import lfs
+from labeling.weak.apply import BrokenLFs
+from labeling.weak.votes import votes as read_votes
 from tests.conftest import REPO, YOUTUBE
 
 FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
@@ -61,7 +62,7 @@ def yt(tmp_path, db_url):
     )
     shutil.copy(EXAMPLE, ws.lfs_dir / "youtube_lfs.py")
     for spec in _example_rules():
-        lfs.add_rule(ws, spec)
+        ws.add_rule(spec)
     yield ws
     ws.close()
 
@@ -77,25 +78,25 @@ def _vote_count(ws) -> int:
 
 
 def test_apply_is_incremental(yt, tmp_path):
-    first = lfs.apply(yt)
+    first = yt.apply_lfs()
     names = {row["lf"] for row in first.lfs}
     assert len(names) == 11 and all(row["rescored"] for row in first.lfs)
     stored = _vote_count(yt)
     assert stored == sum(row["new_votes"] for row in first.lfs) > 0
     # Nothing changed: nothing to do.
-    assert lfs.apply(yt).lfs == []
+    assert yt.apply_lfs().lfs == []
     # New items: every LF runs on those only.
     added = yt.import_file(
         FILES[3], text_field="CONTENT", id_field="COMMENT_ID", allow_duplicate_texts=True
     ).imported
-    again = lfs.apply(yt)
+    again = yt.apply_lfs()
     assert {row["rows"] for row in again.lfs} == {added}
     assert not any(r["rescored"] for r in again.lfs)
     # A changed file: its code LFs (whose version covers the whole module, since they may use
     # its helpers) run again on every item; the rules keep their votes.
     path = yt.lfs_dir / "youtube_lfs.py"
     path.write_text(path.read_text().replace("len(words) <= 5", "len(words) <= 4"))
-    changed = lfs.apply(yt)
+    changed = yt.apply_lfs()
     code = {"short_comment", "fan_praise", "shouting_request", "long_pitch"}
     assert {r["lf"] for r in changed.lfs} == code and all(r["rescored"] for r in changed.lfs)
     assert changed.lfs[0]["rows"] == yt.status()["items"]["total"]
@@ -105,8 +106,8 @@ def test_apply_is_incremental(yt, tmp_path):
 
 
 def test_engines_store_the_same_votes(yt, tmp_path, db_url):
-    lfs.apply(yt, engine="local")
-    local = lfs.votes(yt).L
+    yt.apply_lfs(engine="local")
+    local = read_votes(yt).L
     other = Workspace.create(tmp_path / "yt2", labels=["ham", "spam"], db_url=None)
     for path in FILES[:3]:
         other.import_file(
@@ -122,14 +123,14 @@ def test_engines_store_the_same_votes(yt, tmp_path, db_url):
     )
     shutil.copy(EXAMPLE, other.lfs_dir / "youtube_lfs.py")
     for spec in _example_rules():
-        lfs.add_rule(other, spec)
-    lfs.apply(other, engine="snorkel")
-    assert (local == lfs.votes(other).L).all()
+        other.add_rule(spec)
+    other.apply_lfs(engine="snorkel")
+    assert (local == read_votes(other).L).all()
     other.close()
 
 
 def test_label_model_weak_labels_and_their_accuracy(yt):
-    lfs.apply(yt)
+    yt.apply_lfs()
     done = _cli(yt, "lf", "label", "--json")
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
@@ -146,16 +147,16 @@ def test_label_model_weak_labels_and_their_accuracy(yt):
 def test_fewer_than_three_lfs_fall_back_to_majority(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "few", labels=["ham", "spam"], db_url=db_url)
     ws.import_file(FILES[0], text_field="CONTENT", id_field="COMMENT_ID")
-    lfs.add_rule(ws, _example_rules()[0])
-    lfs.apply(ws)
-    report = lfs.fit_weak_labels(ws)
+    ws.add_rule(_example_rules()[0])
+    ws.apply_lfs()
+    report = ws.fit_weak_labels()
     assert report["model"] == "majority" and "at least 3" in report["message"]
     ws.close()
 
 
 def test_analysis_counts(yt):
-    lfs.apply(yt)
-    lfs.fit_weak_labels(yt)
+    yt.apply_lfs()
+    yt.fit_weak_labels()
     done = _cli(yt, "lf", "analyze", "--json")
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
@@ -185,10 +186,10 @@ def test_broken_files_and_raising_lfs_are_reported_not_fatal(yt):
     refused = _cli(yt, "lf", "apply")
     assert refused.exit_code == 2, refused.output
     assert "broken.py:1" in refused.stderr and "--skip-broken" in refused.stderr
-    assert _vote_count(yt) == 0 and all(not r["applied"] for r in lfs.list_lfs(yt))
-    with pytest.raises(lfs.BrokenLFs, match="broken.py:1"):
-        lfs.apply(yt)
-    report = lfs.apply(yt, skip_broken=True)
+    assert _vote_count(yt) == 0 and all(not r["applied"] for r in yt.list_lfs())
+    with pytest.raises(BrokenLFs, match="broken.py:1"):
+        yt.apply_lfs()
+    report = yt.apply_lfs(skip_broken=True)
     assert any("broken.py:1" in e and "syntax" in e for e in report.errors)
     fragile = next(r for r in report.lfs if r["lf"] == "fragile")
     assert fragile["faults"] > 0 and "RuntimeError" in fragile["first_fault"]
@@ -202,9 +203,9 @@ def test_broken_files_and_raising_lfs_are_reported_not_fatal(yt):
 
 
 def test_lf_list_shows_the_polarity_of_code_lfs_without_a_declared_label(yt):
-    lfs.apply(yt)
+    yt.apply_lfs()
     # fan_praise returns "ham" without label=: its label column shows what it voted.
-    listed = {r["name"]: r for r in lfs.list_lfs(yt)}
+    listed = {r["name"]: r for r in yt.list_lfs()}
     assert listed["fan_praise"]["label"] is None
     assert listed["fan_praise"]["polarity"] == ["ham"]
     shown = _cli(yt, "lf", "list")
@@ -214,7 +215,7 @@ def test_lf_list_shows_the_polarity_of_code_lfs_without_a_declared_label(yt):
 
 
 def test_rule_errors_are_clear_and_store_nothing(yt):
-    before = len(lfs.list_lfs(yt))
+    before = len(yt.list_lfs())
     done = _cli(yt, "lf", "add-rule", "r1", "--label", "eggs", "--keywords", "x")
     assert done.exit_code == 2 and "eggs" in done.stderr
     done = _cli(yt, "lf", "add-rule", "r2", "--label", "spam", "--regex", "(a+")
@@ -223,27 +224,27 @@ def test_rule_errors_are_clear_and_store_nothing(yt):
     assert done.exit_code == 2 and "exists" in done.stderr
     done = _cli(yt, "lf", "add-rule", "r3", "--label", "spam")
     assert done.exit_code == 2
-    assert len(lfs.list_lfs(yt)) == before
+    assert len(yt.list_lfs()) == before
     with pytest.raises(BadInput):
-        lfs.set_active(yt, "short_comment", False)
+        yt.set_rule_active("short_comment", False)
 
 
 def test_add_rule_through_the_cli_and_preview(yt):
     done = _cli(yt, "lf", "add-rule", "kw_psy", "--label", "ham", "--keywords", "psy,gangnam")
     assert done.exit_code == 0, done.output
     assert "matches" in done.stdout
-    preview = lfs.preview_rule(
-        yt, {"kind": "keyword", "name": "x", "label": "ham", "keywords": ["gangnam"]}
+    preview = yt.preview_rule(
+        {"kind": "keyword", "name": "x", "label": "ham", "keywords": ["gangnam"]}
     )
     assert preview["matches"] > 0 and len(preview["samples"]) <= 5
     assert all("gangnam" in s.lower() for s in preview["samples"])
     assert _cli(yt, "lf", "disable", "kw_psy").exit_code == 0
-    assert not next(r for r in lfs.list_lfs(yt) if r["name"] == "kw_psy")["active"]
+    assert not next(r for r in yt.list_lfs() if r["name"] == "kw_psy")["active"]
 
 
 def test_rounds_train_on_confident_weak_labels(yt):
-    lfs.apply(yt)
-    lfs.fit_weak_labels(yt)
+    yt.apply_lfs()
+    yt.fit_weak_labels()
     done = rounds.retrain(yt)
     assert done.status == "succeeded", done.error
     assert done.n_human == 0 and done.n_weak > 100
@@ -258,22 +259,22 @@ def test_rounds_train_on_confident_weak_labels(yt):
 
 
 def test_edit_and_delete_rules_through_the_cli(yt):
-    lfs.apply(yt)
-    lfs.fit_weak_labels(yt)
-    assert not lfs.weak_labels_stale(yt)
-    before = {r["name"]: r for r in lfs.list_lfs(yt)}["kw_subscribe"]
+    yt.apply_lfs()
+    yt.fit_weak_labels()
+    assert not yt.weak_labels_stale()
+    before = {r["name"]: r for r in yt.list_lfs()}["kw_subscribe"]
     # Only --label given: the keywords and the matching options stay.
     done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--label", "ham")
     assert done.exit_code == 0, done.output
     assert "changed" in done.stdout and "lf apply" in done.stdout
-    after = {r["name"]: r for r in lfs.list_lfs(yt)}["kw_subscribe"]
+    after = {r["name"]: r for r in yt.list_lfs()}["kw_subscribe"]
     assert after["label"] == "ham" and after["spec"]["keywords"] == before["spec"]["keywords"]
     assert after["spec"]["whole_word"] == before["spec"]["whole_word"]
     assert not after["applied"] and after["votes"] == 0  # the old version's votes stop counting
-    assert "kw_subscribe" not in lfs.votes(yt).names
-    assert lfs.weak_labels_stale(yt)
+    assert "kw_subscribe" not in read_votes(yt).names
+    assert yt.weak_labels_stale()
     # The next apply re-applies it to every item, as a changed version.
-    again = {r["lf"]: r for r in lfs.apply(yt).lfs}
+    again = {r["lf"]: r for r in yt.apply_lfs().lfs}
     assert again["kw_subscribe"]["rescored"]
     assert again["kw_subscribe"]["rows"] == yt.status()["items"]["total"]
     assert again["kw_subscribe"]["new_votes"] == before["votes"]  # same matches, other label
@@ -283,27 +284,27 @@ def test_edit_and_delete_rules_through_the_cli(yt):
     done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--regex", "sub(scribe)?")
     assert done.exit_code == 0 and "unchanged" in done.stdout, done.output
     # Bad edits: exit 2, rule unchanged.
-    spec = lfs.rule_spec(yt, "kw_subscribe")
+    spec = yt.rule_spec("kw_subscribe")
     done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--label", "eggs")
     assert done.exit_code == 2 and "eggs" in done.stderr
     done = _cli(yt, "lf", "edit-rule", "kw_subscribe", "--keywords", "a", "--regex", "b")
     assert done.exit_code == 2 and "exactly one" in done.stderr
-    assert lfs.rule_spec(yt, "kw_subscribe") == spec
+    assert yt.rule_spec("kw_subscribe") == spec
     # Delete: the rule and its votes go; code LFs are refused with a pointer to their file.
-    lfs.apply(yt)
-    lfs.fit_weak_labels(yt)
-    votes = {r["name"]: r for r in lfs.list_lfs(yt)}["re_link"]["votes"]
+    yt.apply_lfs()
+    yt.fit_weak_labels()
+    votes = {r["name"]: r for r in yt.list_lfs()}["re_link"]["votes"]
     done = _cli(yt, "lf", "delete", "re_link")
     assert done.exit_code == 0, done.output
     assert f"its {votes:,} votes" in done.stdout and "lf label" in done.stdout
-    assert "re_link" not in {r["name"] for r in lfs.list_lfs(yt)}
+    assert "re_link" not in {r["name"] for r in yt.list_lfs()}
     with Session(yt.engine) as session:
         lf_ids = set(session.exec(select(LFVote.lf_id).distinct()).all())
-    assert len(lf_ids) == len(lfs.list_lfs(yt))
-    assert lfs.weak_labels_stale(yt)
+    assert len(lf_ids) == len(yt.list_lfs())
+    assert yt.weak_labels_stale()
     for command in (("delete",), ("edit-rule",)):
         done = _cli(yt, "lf", *command, "short_comment")
         assert done.exit_code == 2 and "youtube_lfs.py" in done.stderr, done.output
         done = _cli(yt, "lf", *command, "nope")
         assert done.exit_code == 2 and "no LF named 'nope'" in done.stderr
-    assert "short_comment" in {r["name"] for r in lfs.list_lfs(yt)}
+    assert "short_comment" in {r["name"] for r in yt.list_lfs()}

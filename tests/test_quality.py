@@ -13,7 +13,16 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.config import write_config
-from labeling.quality import core as quality
+from labeling.quality.agreement import (
+    agreement,
+    cohen_kappa,
+    gold_accuracy,
+    krippendorff_alpha,
+    pair_confusion,
+)
+from labeling.quality.coverage import coverage
+from labeling.quality.review import review_items
+from labeling.quality.throughput import throughput
 from labeling.store.answers import human_labels
 from labeling.store.models import Annotation, Item, LabelingFunction, LFVote, WeakLabel
 
@@ -57,7 +66,7 @@ def pair(tmp_path, db_url):
 
 def test_kappa_alpha_and_pair_confusion_by_hand(pair):
     with Session(pair.engine) as session:
-        found = quality.agreement(session, pair.labels)
+        found = agreement(session, pair.labels)
     # Observed agreement 3/4; chance 0.5*0.25 + 0.5*0.75 = 0.5; kappa = 0.25 / 0.5.
     assert found["pairs"] == [{"a": "ann", "b": "bob", "n": 4, "kappa": 0.5, "observed": 0.75}]
     # Coincidences: o_aa 2, o_ab = o_ba 1, o_bb 4; n_a 3, n_b 5, n 8.
@@ -70,14 +79,14 @@ def test_kappa_alpha_and_pair_confusion_by_hand(pair):
 
 
 def test_pure_functions_edge_cases():
-    assert quality.cohen_kappa([], []) is None
-    assert quality.cohen_kappa(["a", "a"], ["a", "a"]) == 1.0
-    assert quality.krippendorff_alpha([["a"], ["b"]], ("a", "b")) is None  # no pairs
-    assert quality.krippendorff_alpha([["a", "a"], ["a", "a"]], ("a", "b")) is None
+    assert cohen_kappa([], []) is None
+    assert cohen_kappa(["a", "a"], ["a", "a"]) == 1.0
+    assert krippendorff_alpha([["a"], ["b"]], ("a", "b")) is None  # no pairs
+    assert krippendorff_alpha([["a", "a"], ["a", "a"]], ("a", "b")) is None
     # Perfect agreement with both values present: alpha 1.
-    assert quality.krippendorff_alpha([["a", "a"], ["b", "b"]], ("a", "b")) == pytest.approx(1.0)
+    assert krippendorff_alpha([["a", "a"], ["b", "b"]], ("a", "b")) == pytest.approx(1.0)
     # Three raters on one unit: 3 ordered pairs per value pair, weight 1/(m-1) = 1/2.
-    assert quality.pair_confusion([["a", "a", "b"]], ("a", "b")) == [[2, 2], [2, 0]]
+    assert pair_confusion([["a", "a", "b"]], ("a", "b")) == [[2, 2], [2, 0]]
 
 
 class _AlwaysGold:
@@ -102,7 +111,7 @@ def test_gold_accuracy_per_annotator_and_gold_never_trains(tmp_path, db_url, mon
     # Gold first while any is unseen (every draw says gold here), then the pool.
     assert sorted(served[:4]) == ["g0", "g1", "g2", "g3"] and len(served) == 10
     with Session(ws.engine) as session:
-        gold = quality.gold_accuracy(session, ws.labels)
+        gold = gold_accuracy(session, ws.labels)
         people = human_labels(session, ws.labels)
     assert gold["n"] == 4 and gold["correct"] == 3 and gold["accuracy"] == 0.75
     ann = gold["annotators"]["ann"]
@@ -144,7 +153,7 @@ def test_throughput_by_hand(tmp_path, db_url):
         else:
             ws.annotate(item.item_id, "ann", label, duration_ms=ms)
     with Session(ws.engine) as session:
-        found = quality.throughput(session)["ann"]
+        found = throughput(session)["ann"]
     assert found["answers"] == 4 and found["labels"] == 3 and found["skips"] == 1
     assert found["skip_rate"] == 0.25
     assert found["median_seconds"] == 3.0  # of 1, 2, 4, 6 s
@@ -183,7 +192,7 @@ def test_coverage_by_hand(tmp_path, db_url):
             )
         session.commit()
     with Session(ws.engine) as session:
-        found = quality.coverage(session, ws.labels, 0.7)
+        found = coverage(session, ws.labels, 0.7)
     assert found["counts"] == {"human": 2, "lf": 4, "weak": 3, "weak_any": 4, "combined": 4}
     assert (found["human"], found["lf"], found["weak"], found["combined"]) == (0.2, 0.4, 0.3, 0.4)
     assert found["weak_any"] == 0.4  # p4's unconfident weak label counts only here
@@ -202,7 +211,7 @@ def test_adjudication_overrides_the_majority_and_keeps_history(tmp_path, db_url)
     _label_all(ws, "ann", {"p0": "a", "p1": "a"})
     _label_all(ws, "bob", {"p0": "a", "p1": "a"})
     _label_all(ws, "cid", {"p0": "b", "p1": "a"})
-    found = quality.review_items(ws)
+    found = review_items(ws)
     assert [e["id"] for e in found["items"]["disagreement"]] == ["p0"]
     assert found["items"]["disagreement"][0]["answers"] == {"ann": "a", "bob": "a", "cid": "b"}
 
@@ -230,7 +239,7 @@ def test_adjudication_overrides_the_majority_and_keeps_history(tmp_path, db_url)
         ("adjudication", "a", False),
         ("adjudication", "b", True),
     ]
-    assert quality.review_items(ws)["items"]["disagreement"] == []
+    assert review_items(ws)["items"]["disagreement"] == []
     assert ws.status()["adjudications"] == 1
     assert len(lead.item_history(p0)) == 5
     from labeling.errors import Forbidden
@@ -251,6 +260,6 @@ def test_review_lists_weak_label_conflicts(tmp_path, db_url):
         session.add(WeakLabel(item_id=ids["p1"], label="b", confidence=0.2, model="t"))
         session.add(WeakLabel(item_id=ids["p2"], label="b", confidence=0.95, model="t"))
         session.commit()
-    weak = quality.review_items(ws)["items"]["weak"]
+    weak = review_items(ws)["items"]["weak"]
     assert [(e["id"], e["label"], e["suggested"]) for e in weak] == [("p0", "a", "b")]
     ws.close()

@@ -22,9 +22,9 @@ from labeling import Workspace, figures
 from labeling.annotation.session import UserSession
 from labeling.cli.main import app
 from labeling.config import write_config
-from labeling.quality import core as quality
+from labeling.quality.stopping import stopping, stopping_message
+from labeling.quality.summary import summary
 from labeling.store.models import Annotation, Annotator, Item, LFVote, WeakLabel
-from labeling.weak import lfs
 
 runner = CliRunner()
 POOL = (
@@ -56,14 +56,12 @@ def fixed(tmp_path, db_url, monkeypatch):
     gold = tmp_path / "gold.csv"
     gold.write_text("id,text,label\n" + "".join(f"g{k},{t},{g}\n" for k, (t, g) in enumerate(GOLD)))
     ws.import_file(gold, id_field="id", label_field="label", split="gold")
-    lfs.add_rule(
-        ws, {"name": "kw_refund", "kind": "keyword", "label": "billing", "keywords": ["refund"]}
+    ws.add_rule(
+        {"name": "kw_refund", "kind": "keyword", "label": "billing", "keywords": ["refund"]}
     )
-    lfs.add_rule(
-        ws, {"name": "kw_hello", "kind": "keyword", "label": "other", "keywords": ["hello"]}
-    )
-    lfs.apply(ws)
-    lfs.fit_weak_labels(ws)
+    ws.add_rule({"name": "kw_hello", "kind": "keyword", "label": "other", "keywords": ["hello"]})
+    ws.apply_lfs()
+    ws.fit_weak_labels()
     with Session(ws.engine) as session:  # one weak label below weak_threshold
         p13 = session.exec(select(Item.id).where(Item.external_id == "p13")).one()
         weak = session.exec(select(WeakLabel).where(WeakLabel.item_id == p13)).one()
@@ -256,11 +254,11 @@ def test_the_label_models_gold_accuracy_says_what_it_counts(fixed):
 
 def test_plurals_and_the_stopping_hint_in_words(fixed):
     ws = fixed
-    found = quality.stopping(ws)
+    found = stopping(ws)
     assert found["message"].endswith("there are 0 promoted rounds so far.")
     assert figures.plural(1, "item") == "1 item" and figures.plural(2, "round") == "2 rounds"
     series = [{"round": 2, "previous": 1, "n": 100, "kappa": 0.995}]
-    message = quality._stopping_message(series, 1, promoted=2)
+    message = stopping_message(series, 1, promoted=2)
     assert "0.995 (round 2 vs 1)" in message
     assert "the latest 1 reach it" in message and "at least 2 more promoted rounds" in message
     assert "1 items" not in ws.report_html() and "1 rounds" not in ws.report_html()
@@ -276,7 +274,7 @@ def test_figures_are_rounded_on_the_page_in_the_report_and_on_chart_axes(fixed):
     # What a reader sees as text: before the raw JSON, outside the charts' drawing coordinates.
     shown = re.sub(r"<svg.*?</svg>", "", html[: html.index("<h2>Raw numbers</h2>")], flags=re.S)
     assert not re.findall(r"\d\.\d{4,}", shown)
-    speed = quality.summary(ws)["throughput"]["ann"]
+    speed = summary(ws)["throughput"]["ann"]
     assert f'<td class="n">{figures.rate(speed["labels_per_hour"])}</td>' in shown
     at = _page("metrics", "lea")
     for frame in at.dataframe:

@@ -22,7 +22,10 @@ from typer.testing import CliRunner
 from labeling import Workspace, figures
 from labeling.cli.main import app
 from labeling.config import write_config
-from labeling.quality import core as quality
+from labeling.quality.label_errors import REVIEW_FILE
+from labeling.quality.review import review_items
+from labeling.quality.stopping import stopping
+from labeling.quality.summary import summary
 from labeling.rounds import core as rounds
 from labeling.store.models import ImportBatch, Item
 from tests.browser import chromium, chromium_path
@@ -77,7 +80,7 @@ def test_cleanlab_finds_planted_label_errors(tmp_path):
     )
     done = rounds.retrain(ws)
     assert done.status == "succeeded"
-    found = quality.review_items(ws, limit=None)
+    found = review_items(ws, limit=None)
     flagged = {e["id"] for e in found["items"]["likely_error"]}
     planted = {rows[k]["id"] for k in flipped}
     hits = flagged & planted
@@ -90,7 +93,7 @@ def test_cleanlab_finds_planted_label_errors(tmp_path):
     assert recall >= 0.5
     assert precision >= 0.3
     # The probabilities were out-of-sample: the round stored them per labelled item.
-    review = json.loads((ws.root / done.model_path / quality.REVIEW_FILE).read_text())
+    review = json.loads((ws.root / done.model_path / REVIEW_FILE).read_text())
     assert len(review["items"]) == len(rows)
     # A relabelled item leaves the list (its label is no longer the one checked).
     ws.close()
@@ -127,7 +130,7 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeyp
     assert other.drift["auc"] >= ws.config.drift_threshold
     assert set(other.drift["predicted_mix"]) == {"ham", "spam"}
     assert other.drift["action"] == "warn" and "round" not in other.drift
-    reports = quality.summary(ws)["drift"]
+    reports = summary(ws)["drift"]
     assert [r["drifted"] for r in reports] == [False, True]
     # The check that passed is listed too, with what it compared, its AUC and the threshold.
     passed = figures.drift_check(reports[0])
@@ -198,17 +201,17 @@ def test_stopping_hint_on_a_simulated_run(tmp_path):
 
     label(20)
     rounds.retrain(ws)
-    early = quality.stopping(ws)
+    early = stopping(ws)
     assert early["kappas"] == [] and not early["stop"]
     label(60)
     rounds.retrain(ws)
-    after_two = quality.stopping(ws)
+    after_two = stopping(ws)
     assert len(after_two["kappas"]) == 1 and not after_two["stop"]
     assert after_two["kappas"][0]["n"] == 400
     # The model has settled: three more rounds on unchanged labels predict the same.
     for _ in range(3):
         rounds.retrain(ws)
-    final = quality.stopping(ws)
+    final = stopping(ws)
     assert [k["kappa"] for k in final["kappas"][-3:]] == [1.0, 1.0, 1.0]
     assert final["stop"] and final["stable_runs"] >= 3
     assert "unlikely to change" in final["message"]
@@ -235,14 +238,11 @@ def busy(tmp_path_factory):
         allow_duplicate_texts=True,
     )
     truth |= {row["id"]: row["label"] for row in gold}
-    from labeling.weak import lfs
-
-    lfs.add_rule(
-        ws,
+    ws.add_rule(
         {"name": "kw", "kind": "keyword", "label": "spam", "keywords": ["check out", "subscribe"]},
     )
-    lfs.apply(ws)
-    lfs.fit_weak_labels(ws)
+    ws.apply_lfs()
+    ws.fit_weak_labels()
     ws.add_user("ann")
     ws.add_user("bob")
     ws.add_user("lea", role="lead")
@@ -327,7 +327,7 @@ def test_metrics_and_review_pages(busy, monkeypatch):
 
     at = page("review", "lea")
     assert not at.exception, at.exception
-    disagreements = quality.review_items(busy)["items"]["disagreement"]
+    disagreements = review_items(busy)["items"]["disagreement"]
     assert disagreements
     first = disagreements[0]
     choice = "spam" if first["label"] == "ham" else "ham"
@@ -338,7 +338,7 @@ def test_metrics_and_review_pages(busy, monkeypatch):
 
         assert human_labels(session, busy.labels)[first["item_id"]] == choice
         assert session.exec(select(Item).where(Item.id == first["item_id"])).one()
-    left = quality.review_items(busy)["items"]["disagreement"]
+    left = review_items(busy)["items"]["disagreement"]
     assert first["item_id"] not in {e["item_id"] for e in left}
     assert page("review", "ann").error  # annotators cannot review
 

@@ -30,7 +30,6 @@ from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.store import db
 from labeling.store.models import Annotator, LabelingFunction
 from labeling.ui import server, web_auth
-from labeling.weak import lfs
 from tests.appsession import signed_in
 from tests.browser import serve
 
@@ -375,8 +374,8 @@ def test_lf_code_runs_only_from_the_workspace_lfs_folder(ws, tmp_path):
     )
     # A rule of kind "code" (say, from the UI) is refused: rules are data only.
     with pytest.raises(BadInput):
-        lfs.add_rule(ws, {"kind": "code", "name": "sneaky", "label": "spam",
-                          "file": str(outside)})  # fmt: skip
+        ws.add_rule({"kind": "code", "name": "sneaky", "label": "spam",
+                     "file": str(outside)})  # fmt: skip
     # A stored row that names a file elsewhere is not loaded from there.
     with db.write_session(ws.engine) as session:
         session.add(
@@ -394,9 +393,9 @@ def test_lf_code_runs_only_from_the_workspace_lfs_folder(ws, tmp_path):
         "def mentions_refund(row):\n"
         "    return 'spam' if 'refund' in row.text else ABSTAIN\n"
     )
-    loaded = lfs.load(ws)
+    loaded = ws.load_lfs()
     assert {lf.name for lf in loaded.lfs} == {"mentions_refund"}
-    lfs.apply(ws)
+    ws.apply_lfs()
     assert not marker.exists()
     with Session(ws.engine) as session:
         sneaky = session.exec(select(LabelingFunction).where(LabelingFunction.name == "sneaky"))
@@ -409,10 +408,10 @@ def test_lf_code_runs_only_from_the_workspace_lfs_folder(ws, tmp_path):
 def test_serve_binds_loopback_by_default_and_warns_otherwise(ws, monkeypatch):
     import inspect
 
-    from labeling import cli
+    from labeling.cli import serving
 
-    assert inspect.signature(cli.serve).parameters["host"].default == "127.0.0.1"
-    assert inspect.signature(cli.demo).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(serving.serve).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(serving.demo).parameters["host"].default == "127.0.0.1"
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert server.is_loopback(host)
     for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):

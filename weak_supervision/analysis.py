@@ -138,7 +138,8 @@ def coverage_totals(
     """How much of the rows has a label, by source: the one definition every surface shows.
 
     ``status``, the Metrics page, the report, the LF page and ``lf analyze`` all read these
-    numbers (through ``labeling.quality.core.coverage`` for a workspace), so they cannot disagree.
+    numbers (through ``labeling.quality.coverage.coverage`` for a workspace), so they cannot
+    disagree.
 
     - ``lf``: rows with at least one LF vote.
     - ``human``: rows with a label from people.

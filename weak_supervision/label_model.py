@@ -128,6 +128,7 @@ def fit_label_model(
 def _fit_snorkel(
     L: np.ndarray, n_classes: int, balance: np.ndarray | None, seed: int
 ) -> FittedLabelModel:
+    # snorkel: ~0.75 s to import; only this engine needs it
     from snorkel.labeling.model import LabelModel
 
     label_model = LabelModel(cardinality=n_classes, verbose=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlmodel import Session, select
 
@@ -15,8 +15,9 @@ from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.context import Context
 from labeling.errors import UnknownAnnotator, UnknownItem
-from labeling.quality import core as quality
+from labeling.quality.throughput import throughput
 from labeling.rounds import predictions
+from labeling.store.answers import current_answer_counts
 from labeling.store.models import SYSTEM_ROLE, Annotation, Annotator, Item, Score
 
 AnnotatorRef = str | Annotator
@@ -40,6 +41,18 @@ class Person:
     active: bool
     labels: int  # current labels, as on My stats and the Metrics page
     created: Any
+
+
+class AnnotatorStats(TypedDict):
+    """A person's own numbers (My stats)."""
+
+    name: str
+    role: str
+    labels: int  # current labels (as on the Metrics page)
+    skips: int  # current skips
+    by_label: dict[str, int]
+    median_seconds: float | None
+    per_day: dict[str, int]  # local day (ISO) -> labels given that day, last ``days`` days
 
 
 class AnnotationAPI(Context):
@@ -94,7 +107,7 @@ class AnnotationAPI(Context):
         """Everyone who can sign in, with their current label counts; never tokens."""
         with self._read() as session:
             everyone = users.list_annotators(session)
-            counts = quality.current_answer_counts(session)
+            counts = current_answer_counts(session)
         return [
             Person(p.name, p.role, p.active, counts.get(p.id or 0, (0, 0))[0], p.created_at)
             for p in everyone
@@ -269,13 +282,13 @@ class AnnotationAPI(Context):
             me = self._annotator(session, annotator)
             return progress.why_empty(session, me, overlap=self.config.overlap)
 
-    def annotator_stats(self, annotator: AnnotatorRef, *, days: int = 14) -> dict[str, Any]:
+    def annotator_stats(self, annotator: AnnotatorRef, *, days: int = 14) -> AnnotatorStats:
         """A person's own numbers: counts, per label, per day, time per item (My stats)."""
         with self._read() as session:
             me = self._annotator(session, annotator)
             answers = progress.answers_per_day(session, me, days=days)
             # The same numbers as the Metrics page's row for this person (one definition).
-            mine = quality.throughput(session, annotator_id=me.id).get(me.name, {})
+            mine = throughput(session, annotator_id=me.id).get(me.name, {})
         labels = answers["labels"]
         return {
             "name": me.name,

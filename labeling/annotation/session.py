@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from labeling.annotation import roles
-from labeling.annotation.api import Hint
+from labeling.annotation.api import AnnotatorStats, Hint
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.data import importer, removal
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
+from labeling.quality.api import AnswerRecord
 from labeling.workspace import Workspace
 
 __all__ = ["EmptyQueue", "Hint", "Progress", "UserSession"]
@@ -104,7 +105,7 @@ class UserSession:
         """Explain an empty queue: nothing imported, all done, or the rest held by others."""
         return self.workspace.why_empty(self.name)
 
-    def my_stats(self, *, days: int = 14) -> dict[str, Any]:
+    def my_stats(self, *, days: int = 14) -> AnnotatorStats:
         """The annotator's own numbers: counts, per label, per day, time per item."""
         return self.workspace.annotator_stats(self.name, days=days)
 
@@ -175,7 +176,7 @@ class UserSession:
         self._require(roles.LEAD, "reviewing labels")
         return self.workspace.review(limit=limit)
 
-    def item_history(self, item_id: int) -> list[dict[str, Any]]:
+    def item_history(self, item_id: int) -> list[AnswerRecord]:
         """Every answer and decision on an item, oldest first, superseded ones included."""
         self._require(roles.LEAD, "reviewing labels")
         return self.workspace.item_history(item_id)

@@ -99,6 +99,7 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | No
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    # rich: only the progress bar on a terminal needs it
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

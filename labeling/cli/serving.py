@@ -16,6 +16,8 @@ from labeling.cli.common import (
     handle_errors,
     print_json,
 )
+from labeling.demo.build import build_demo
+from labeling.ui.server import serve as run_server
 
 HostOpt = Annotated[
     str,
@@ -49,8 +51,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
-    from labeling.ui.server import serve as run_server
-
     code = run_server(
         workspace,
         db_url=db,
@@ -79,8 +79,6 @@ def demo(
     port: PortOpt = 8501,
 ) -> None:
     """Create a workspace on the bundled demo data (support messages, 5 classes), then serve it."""
-    from labeling.demo.build import build_demo
-
     info = build_demo(directory, db_url=db)
     if as_json:
         print_json(info)
@@ -89,8 +87,6 @@ def demo(
     if no_serve:
         return
     typer.echo("")
-    from labeling.ui.server import serve as run_server
-
     code = run_server(
         directory, db_url=db, host=host, port=port, echo=typer.echo, echo_err=echo_err
     )

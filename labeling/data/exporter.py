@@ -9,10 +9,7 @@ is renamed into place at the end: a failed export never leaves a half-written fi
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -24,7 +21,9 @@ from sqlalchemy import Engine, and_, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import ExportFailed
+from labeling.store.answers import current, majority
 from labeling.store.models import (
     ADJUDICATION,
     REMOVED,
@@ -77,9 +76,6 @@ _DECISION_ORIGIN = {
     "majority": "human",
     "import": "import",
 }
-_INT_COLUMNS = {"n_annotations", "annotation_id", "duration_ms", "round_id", "superseded_by"}
-_FLOAT_COLUMNS = {"weak_confidence", "prediction_confidence"}
-_BOOL_COLUMNS = {"skipped"}
 
 
 @dataclass
@@ -115,10 +111,7 @@ def export_format(out: Path, explicit: str | None) -> str:
 
 def final_label(counts: dict[str, int], labels: tuple[str, ...]) -> str | None:
     """Majority of current human labels; a tie goes to the label listed first in the toml."""
-    if not counts:
-        return None
-    order = {label: position for position, label in enumerate(labels)}
-    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
+    return majority(counts, labels) if counts else None
 
 
 def decided_by(
@@ -220,6 +213,65 @@ def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
     return {(item_id, label) for item_id, label in rows if label is not None}
 
 
+def _current_answers(
+    session: Session, low: int, high: int
+) -> tuple[dict[int, dict[str, int]], set[int], dict[int, str]]:
+    """Of items ``low``..``high``: the counts of each label among their current answers, the
+    items with a current answer not from an import, and the items a lead decided (the label)."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    by_people: set[int] = set()
+    decided: dict[int, str] = {}
+    for item_id, label, origin, n in session.exec(
+        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
+        .where(
+            col(Annotation.item_id).between(low, high),
+            current(),
+            col(Annotation.skipped).is_(False),
+        )
+        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
+    ).all():
+        if label is None:
+            continue
+        if origin == ADJUDICATION:
+            decided[item_id] = label
+        else:
+            counts[item_id][label] = counts[item_id].get(label, 0) + n
+            if origin != "import":
+                by_people.add(item_id)
+    return counts, by_people, decided
+
+
+def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, float]]:
+    """(weak label, confidence) of items ``low``..``high``."""
+    return {
+        item_id: (label, confidence)
+        for item_id, label, confidence in session.exec(
+            select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence).where(
+                col(WeakLabel.item_id).between(low, high)
+            )
+        ).all()
+    }
+
+
+def _predictions(
+    session: Session, promoted: int, file_predictions: Any, items: list[Any]
+) -> dict[int, tuple[str | None, float | None]]:
+    """(prediction, confidence) of the promoted round for ``items``: its queue scores, then
+    its predictions file (if any) for the items beyond the top of the queue."""
+    low, high = items[0][0], items[-1][0]
+    predictions: dict[int, tuple[str | None, float | None]] = {}
+    for item_id, prediction, confidence in session.exec(
+        select(Score.item_id, Score.prediction, Score.confidence).where(
+            Score.round_id == promoted, col(Score.item_id).between(low, high)
+        )
+    ).all():
+        predictions[item_id] = (prediction, confidence)
+    if file_predictions is not None:  # items beyond the top of the queue
+        unscored = [i[0] for i in items if i[0] not in predictions]
+        predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
+    return predictions
+
+
 def _item_rows(
     engine: Engine,
     labels: tuple[str, ...],
@@ -249,46 +301,12 @@ def _item_rows(
         ).where(col(Item.split) != REMOVED)
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
-            counts: dict[int, dict[str, int]] = defaultdict(dict)
-            by_people: set[int] = set()  # items with a current answer not from an import
-            decided: dict[int, str] = {}
-            for item_id, label, origin, n in session.exec(
-                select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
-                .where(
-                    col(Annotation.item_id).between(low, high),
-                    col(Annotation.superseded_by).is_(None),
-                    col(Annotation.skipped).is_(False),
-                )
-                .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-            ).all():
-                if label is None:
-                    continue
-                if origin == ADJUDICATION:
-                    decided[item_id] = label
-                else:
-                    counts[item_id][label] = counts[item_id].get(label, 0) + n
-                    if origin != "import":
-                        by_people.add(item_id)
+            counts, by_people, decided = _current_answers(session, low, high)
             corrected = _corrected(session, low, high)
-            weak: dict[int, tuple[str, float]] = {
-                item_id: (label, confidence)
-                for item_id, label, confidence in session.exec(
-                    select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence).where(
-                        col(WeakLabel.item_id).between(low, high)
-                    )
-                ).all()
-            }
+            weak = _weak_labels(session, low, high)
             predictions: dict[int, tuple[str | None, float | None]] = {}
             if promoted is not None:
-                for item_id, prediction, confidence in session.exec(
-                    select(Score.item_id, Score.prediction, Score.confidence).where(
-                        Score.round_id == promoted, col(Score.item_id).between(low, high)
-                    )
-                ).all():
-                    predictions[item_id] = (prediction, confidence)
-                if file_predictions is not None:  # items beyond the top of the queue
-                    unscored = [i[0] for i in items if i[0] not in predictions]
-                    predictions.update(file_predictions.lookup(np.array(unscored, dtype=np.int64)))
+                predictions = _predictions(session, promoted, file_predictions, items)
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
                 item_counts = counts.get(item_id, {})
                 label = decided.get(item_id) or final_label(item_counts, labels)
@@ -345,69 +363,6 @@ def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterat
                 }
 
 
-def _flat(value: Any) -> Any:
-    """A value for a flat format (CSV, Parquet string column): nested values as JSON."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
-
-
-def _write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    # RFC 4180 line ends: with "\r\n" as terminator the writer also quotes cells holding a
-    # lone "\r", which a "\n" terminator would leave bare (and readers split the row there).
-    writer = csv.writer(handle, lineterminator="\r\n")
-    writer.writerow(columns)
-    count = 0
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else _flat(row.get(c)) for c in columns])
-        count += 1
-    return count
-
-
-def _write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    count = 0
-    for row in rows:
-        handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False, default=str))
-        handle.write("\n")
-        count += 1
-    return count
-
-
-def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    def arrow_type(name: str) -> Any:
-        if name in _INT_COLUMNS:
-            return pa.int64()
-        if name in _FLOAT_COLUMNS:
-            return pa.float64()
-        if name in _BOOL_COLUMNS:
-            return pa.bool_()
-        return pa.string()
-
-    schema = pa.schema([(name, arrow_type(name)) for name in columns])
-
-    def cell(name: str, value: Any) -> Any:
-        if value is None or name in _INT_COLUMNS | _FLOAT_COLUMNS | _BOOL_COLUMNS:
-            return value
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-    count = 0
-    with pq.ParquetWriter(path, schema) as writer:
-        buffer: list[dict[str, Any]] = []
-        for row in rows:
-            buffer.append({c: cell(c, row.get(c)) for c in columns})
-            if len(buffer) >= CHUNK_ITEMS:
-                writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-                count += len(buffer)
-                buffer = []
-        if buffer or count == 0:
-            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-            count += len(buffer)
-    return count
-
-
 def run_export(
     engine: Engine,
     out: Path,
@@ -426,15 +381,7 @@ def run_export(
     the items whose final label was decided by them; None keeps every row.
     """
     chosen = check_origins(origins)
-    target_dir = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise ExportFailed(f"{out}: is a folder; expected a file path to write")
-    if target_dir.exists() and not target_dir.is_dir():
-        raise ExportFailed(
-            f"{out}: {target_dir} is a file, not a folder; expected a folder to write in"
-        )
-    if not target_dir.is_dir():
-        raise ExportFailed(f"{out}: the folder {target_dir} does not exist")
+    target_dir = target_folder(out)
     fmt = export_format(out, fmt)
     if annotations:
         columns = list(ANNOTATION_COLUMNS)
@@ -444,26 +391,7 @@ def run_export(
             source_columns = _SourceColumns(session)
         columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
         rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
-    except OSError as exc:
-        raise ExportFailed(f"{out}: cannot write there ({exc.strerror})") from exc
-    tmp = Path(tmp_name)
-    try:
-        if fmt == "parquet":
-            os.close(fd)
-            count = _write_parquet(tmp, columns, rows)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                writer = _write_csv if fmt == "csv" else _write_jsonl
-                count = writer(handle, columns, rows)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ExportFailed(f"{out}: cannot write there ({exc.strerror or exc})") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    count = write_in_place(out, target_dir, fmt, columns, rows)
     return ExportReport(
         file=str(out),
         format=fmt,

@@ -3,16 +3,17 @@ and the HTML report. :class:`labeling.workspace.Workspace` inherits them."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from labeling.annotation import roles, users
 from labeling.context import Context
-from labeling.quality import core as quality
-from labeling.quality import report
+from labeling.quality import report, review
+from labeling.quality.summary import summary
 from labeling.store import db
 from labeling.store.answers import current
 from labeling.store.models import (
@@ -28,6 +29,17 @@ from labeling.store.models import (
 )
 
 
+class AnswerRecord(TypedDict):
+    """One answer or decision in an item's history."""
+
+    who: str
+    label: str | None
+    skipped: bool
+    origin: str  # human, import, adjudication
+    current: bool  # not superseded by a later answer of the same person
+    at: datetime
+
+
 class QualityAPI(Context):
     """Counts, quality figures, review and the report."""
 
@@ -35,74 +47,42 @@ class QualityAPI(Context):
         """Counts for ``labelloop status``; the keys of DESIGN.md's JSON shape, and more.
 
         With ``metrics``, also every quality, coverage, model, drift, stopping and throughput
-        number (labeling.quality.core.summary; docs/status.md documents the keys).
+        number (:func:`labeling.quality.summary.summary`; docs/status.md documents the keys).
         """
         with self._read() as session:
-            by_split = dict(
-                session.exec(select(Item.split, func.count()).group_by(col(Item.split))).all()
-            )
-            labelled = session.exec(
-                select(func.count()).where(Item.split == "pool", Item.n_labels > 0)
-            ).one()
-            per_label = (
-                select(Annotation.label, func.count())
-                .where(current(), Annotation.origin != ADJUDICATION)
-                .group_by(col(Annotation.label))
-            )
-            adjudications = session.exec(
-                select(func.count()).where(current(), Annotation.origin == ADJUDICATION)
-            ).one()
-            by_label: dict[str, int] = {}
-            skips = 0
-            for label, n in session.exec(per_label).all():
-                if label is None:
-                    skips = n
-                else:
-                    by_label[label] = n
-            log_rows = session.exec(select(func.count()).select_from(Annotation)).one()
-            active_by_role = dict(
-                session.exec(
-                    select(Annotator.role, func.count())
-                    .where(Annotator.role != SYSTEM_ROLE, col(Annotator.active).is_(True))
-                    .group_by(col(Annotator.role))
-                ).all()
-            )
+            items = _item_counts(session)
+            answers = _answer_counts(session)
+            active_by_role = _active_by_role(session)
             rounds = session.exec(select(func.count()).select_from(Round)).one()
             leased = session.exec(select(func.count()).where(Lease.expires_at > utcnow())).one()
-        pool = int(by_split.get("pool", 0))
-        gold = int(by_split.get("gold", 0))
-        removed = int(by_split.get(REMOVED, 0))
+        pool = items["pool"]
         info = {
             "workspace": self.config.name,
             "labels": list(self.labels),
             "database": db.display_url(self.db_url),
-            "items": {
-                "total": pool + gold,
-                "pool": pool,
-                "gold": gold,
-                "labelled": labelled,
-                "removed": removed,
+            "items": items,
+            "annotations": sum(answers.by_label.values()),
+            "annotations_by_label": {
+                label: answers.by_label.get(label, 0) for label in self.labels
             },
-            "annotations": sum(by_label.values()),
-            "annotations_by_label": {label: by_label.get(label, 0) for label in self.labels},
-            "skips": skips,
-            "annotation_log_rows": log_rows,
+            "skips": answers.skips,
+            "annotation_log_rows": answers.log_rows,
             "annotators": sum(active_by_role.values()),
             # Active people per role: "3 annotators" counts people who label, not leads.
             "people_by_role": {role: int(active_by_role.get(role, 0)) for role in roles.ROLES},
             "rounds": rounds,
             "leases_active": leased,
-            "adjudications": adjudications,
-            "coverage": {"human": round(labelled / pool, 6) if pool else 0.0},
+            "adjudications": answers.adjudications,
+            "coverage": {"human": round(items["labelled"] / pool, 6) if pool else 0.0},
             "quality": {},
         }
         if metrics:
-            info.update(quality.summary(self))
+            info.update(summary(self))
         return info
 
     def metrics(self) -> dict[str, Any]:
         """Every quality, coverage and model number; ``status(metrics=True)`` minus the counts."""
-        return quality.summary(self)
+        return summary(self)
 
     def report_html(self, *, summary: dict[str, Any] | None = None) -> str:
         """The Metrics page as one self-contained HTML page (``summary``: :meth:`metrics`, when
@@ -115,9 +95,9 @@ class QualityAPI(Context):
 
     def review(self, *, limit: int | None = 200) -> dict[str, Any]:
         """Items a lead should look at, by kind (disagreement, model, weak, likely error)."""
-        return quality.review_items(self, limit=limit)
+        return review.review_items(self, limit=limit)
 
-    def item_history(self, item_id: int) -> list[dict[str, Any]]:
+    def item_history(self, item_id: int) -> list[AnswerRecord]:
         """Every answer and decision on an item, oldest first, superseded ones included."""
         with self._read() as session:
             rows = session.exec(
@@ -142,6 +122,61 @@ class QualityAPI(Context):
         """The lead's final label for an item; it overrides the majority in rounds and export."""
         with self._write() as session:
             person = users.get_annotator(session, lead)
-            return quality.adjudicate(
+            return review.adjudicate(
                 session, lead=person, item_id=item_id, label=label, labels=self.labels
             )
+
+
+class _AnswerCounts(NamedTuple):
+    by_label: dict[str, int]  # current answers per label (decisions left out)
+    skips: int  # current skips
+    adjudications: int  # current decisions by a lead
+    log_rows: int  # every annotation ever written, superseded ones included
+
+
+def _item_counts(session: Session) -> dict[str, int]:
+    """Items by split, and the pool items someone has labelled."""
+    by_split = dict(session.exec(select(Item.split, func.count()).group_by(col(Item.split))).all())
+    labelled = session.exec(
+        select(func.count()).where(Item.split == "pool", Item.n_labels > 0)
+    ).one()
+    pool = int(by_split.get("pool", 0))
+    gold = int(by_split.get("gold", 0))
+    return {
+        "total": pool + gold,
+        "pool": pool,
+        "gold": gold,
+        "labelled": labelled,
+        "removed": int(by_split.get(REMOVED, 0)),
+    }
+
+
+def _answer_counts(session: Session) -> _AnswerCounts:
+    per_label = (
+        select(Annotation.label, func.count())
+        .where(current(), Annotation.origin != ADJUDICATION)
+        .group_by(col(Annotation.label))
+    )
+    adjudications = session.exec(
+        select(func.count()).where(current(), Annotation.origin == ADJUDICATION)
+    ).one()
+    by_label: dict[str, int] = {}
+    skips = 0
+    for label, n in session.exec(per_label).all():
+        if label is None:
+            skips = n
+        else:
+            by_label[label] = n
+    log_rows = session.exec(select(func.count()).select_from(Annotation)).one()
+    return _AnswerCounts(by_label, skips, adjudications, log_rows)
+
+
+def _active_by_role(session: Session) -> dict[str, int]:
+    """Active people (the import's system user left out) per role."""
+    return dict(
+        session.exec(
+            select(Annotator.role, func.count())
+            .where(Annotator.role != SYSTEM_ROLE, col(Annotator.active).is_(True))
+            .group_by(col(Annotator.role))
+        ).all()
+    )

@@ -1,7 +1,7 @@
 """Altair charts of the metrics, shared by the Metrics page and ``labelloop report``.
 
-Each function takes the dict of :func:`labeling.quality.core.summary` and returns a chart, or None
-when there is nothing to draw yet (the caller says why in words).
+Each function takes the dict of :func:`labeling.quality.summary.summary` and returns a chart, or
+None when there is nothing to draw yet (the caller says why in words).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SHARE = ".1%"
 
 def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
     import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
-    import pandas as pd
+    import pandas as pd  # comes with altair (above)
 
     points = summary["model"]["learning_curve"]
     if len(points) < 2:
@@ -55,7 +55,7 @@ def learning_curve(summary: dict[str, Any]) -> alt.Chart | None:
 
 def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
     import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
-    import pandas as pd
+    import pandas as pd  # comes with altair (above)
 
     rows = [
         {"round": r["round"], "kind": name, "share": r.get(key)}
@@ -80,7 +80,7 @@ def coverage_over_rounds(summary: dict[str, Any]) -> alt.Chart | None:
 
 def coverage_per_class(summary: dict[str, Any]) -> alt.Chart | None:
     import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
-    import pandas as pd
+    import pandas as pd  # comes with altair (above)
 
     per_class = summary["coverage"]["per_class"]
     names = {key: name for key, name, _text in COVERAGE_FIGURES}
@@ -117,7 +117,7 @@ def _heatmap(
     x_title: str | None = None,
 ) -> alt.LayerChart:
     import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
-    import pandas as pd
+    import pandas as pd  # comes with altair (above)
 
     frame = pd.DataFrame(rows)
     base = alt.Chart(frame, title=title).encode(
@@ -186,7 +186,7 @@ def confusion_matrix(summary: dict[str, Any]) -> alt.LayerChart | None:
 
 def gold_by_annotator(summary: dict[str, Any]) -> alt.Chart | None:
     import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
-    import pandas as pd
+    import pandas as pd  # comes with altair (above)
 
     gold = summary["quality"]["gold"]["annotators"]
     rows = [
@@ -212,7 +212,7 @@ def gold_by_annotator(summary: dict[str, Any]) -> alt.Chart | None:
 
 def class_mix(summary: dict[str, Any]) -> alt.Chart | None:
     import altair as alt  # with pandas ~1 s to import: only drawing a chart needs them
-    import pandas as pd
+    import pandas as pd  # comes with altair (above)
 
     model = summary["model"]
     promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)

@@ -87,19 +87,35 @@ def _help(entries: list[tuple[str, str]]) -> str:
 
 
 def _svg(chart: Any) -> str:
-    import vl_convert
+    import vl_convert  # an 84 MB native library; only the report draws SVG
 
     return str(vl_convert.vegalite_to_svg(chart.to_json()))
 
 
 def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
     """The report, as a string of HTML, from ``Workspace.status()`` and ``Workspace.metrics()``."""
-    cover = summary["coverage"]
-    quality = summary["quality"]
-    model = summary["model"]
-    promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
+        *_head(status),
+        *_cards(summary),
+        *_checks(summary),
+        *_charts(summary),
+        *_coverage(summary["coverage"]),
+        *_people(summary),
+        *_review(summary["quality"]["review"]),
+        "<h2>Rounds</h2>",
+        _table(figures.round_rows(summary["model"])),
+        "<h2>Raw numbers</h2><details><summary>status --json metrics</summary><pre>"
+        + _e(json.dumps(summary, indent=1, default=str))
+        + "</pre></details>",
+        f"<p class='sub'>labelloop on Python {_e(platform.python_version())}.</p></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _head(status: dict[str, Any]) -> list[str]:
+    """The document's head, the title and the line on what the workspace holds."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>labelloop report: {_e(status['workspace'])}</title>",
@@ -111,6 +127,14 @@ def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
         f"{_e(figures.people(status['people_by_role']))}; "
         f"{plural(status['rounds'], 'round')}.</p>",
     ]
+
+
+def _cards(summary: dict[str, Any]) -> list[str]:
+    """The headline figures, one card each."""
+    cover = summary["coverage"]
+    quality = summary["quality"]
+    model = summary["model"]
+    promoted = next((r for r in model["rounds"] if r["round"] == model["promoted"]), None)
     meaning = {key: name for key, name, _text in figures.COVERAGE_FIGURES}
     cards = [
         (meaning["human"], figures.share(cover["human"])),
@@ -119,14 +143,19 @@ def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
         ("Krippendorff's alpha", figures.score(quality["agreement"]["alpha"])),
         ("Model macro-F1", figures.score(promoted["macro_f1"] if promoted else None)),
     ]
-    parts.append(
+    return [
         "<div class='cards'>"
         + "".join(
             f"<div class='card'><div class='v'>{_e(v)}</div><div class='k'>{_e(k)}</div></div>"
             for k, v in cards
         )
         + "</div>"
-    )
+    ]
+
+
+def _checks(summary: dict[str, Any]) -> list[str]:
+    """Each import's drift check, then the stopping hint."""
+    parts = []
     for report in summary["drift"]:
         if report.get("drifted"):
             parts.append(
@@ -137,8 +166,12 @@ def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
     stop = summary["stopping"]
     kind = "ok" if stop["stop"] else "note"
     parts.append(f"<div class='{kind}'>Stopping hint: {_e(stop['message'])}</div>")
+    return parts
 
-    parts.append("<h2>Charts</h2><div class='charts'>")
+
+def _charts(summary: dict[str, Any]) -> list[str]:
+    """Every chart as inline SVG, or a line saying it has not enough data yet."""
+    parts = ["<h2>Charts</h2><div class='charts'>"]
     for name, chart in charts.all_charts(summary).items():
         title = name.replace("_", " ")
         if chart is None:
@@ -146,73 +179,57 @@ def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
         else:
             parts.append(f"<figure>{_svg(chart)}</figure>")
     parts.append("</div>")
+    return parts
 
-    parts.append("<h2>Coverage</h2>")
-    parts.append(_table(figures.coverage_rows(cover)))
-    parts.append(
-        _table(
-            [
-                {"class": label}
-                | {
-                    meaning[key]: figures.share(v[key])
-                    for key in ("human", "lf", "weak", "combined")
-                }
-                for label, v in cover["per_class"].items()
-            ]
-        )
-    )
-    parts.append(
+
+def _coverage(cover: dict[str, Any]) -> list[str]:
+    """Coverage overall and per class, with what each figure means."""
+    meaning = {key: name for key, name, _text in figures.COVERAGE_FIGURES}
+    per_class = [
+        {"class": label}
+        | {meaning[key]: figures.share(v[key]) for key in ("human", "lf", "weak", "combined")}
+        for label, v in cover["per_class"].items()
+    ]
+    return [
+        "<h2>Coverage</h2>",
+        _table(figures.coverage_rows(cover)),
+        _table(per_class),
         _help(
             [(name, text) for _key, name, text in figures.COVERAGE_FIGURES]
             + [("weak_threshold", str(cover["weak_threshold"]))]
-        )
-    )
+        ),
+    ]
 
-    parts.append("<h2>Annotators</h2>")
-    parts.append(
-        _table(figures.annotator_rows(summary["throughput"], quality["gold"]["annotators"]))
-    )
-    parts.append(_help(list(figures.ANNOTATOR_COLUMNS.items())[1:]))
+
+def _people(summary: dict[str, Any]) -> list[str]:
+    """Each annotator's numbers, then the agreement between them."""
+    quality = summary["quality"]
     agreement = quality["agreement"]
-    parts.append(
+    return [
+        "<h2>Annotators</h2>",
+        _table(figures.annotator_rows(summary["throughput"], quality["gold"]["annotators"])),
+        _help(list(figures.ANNOTATOR_COLUMNS.items())[1:]),
         f"<h2>Agreement</h2><p>Krippendorff's alpha {figures.score(agreement['alpha'])} over "
         f"{plural(agreement['alpha_items'], 'pool item')} with two or more answers "
-        "(gold items are scored against their gold label instead).</p>"
-    )
-    parts.append(_table(figures.pair_rows(agreement["pairs"])))
-    review = quality["review"]
-    parts.append("<h2>Review</h2>")
-    parts.append(
-        _table(
-            [
-                {
-                    "list": "people disagree",
-                    "items": figures.count(review["counts"]["disagreement"]),
-                },
-                {
-                    "list": "confident model disagrees",
-                    "items": figures.count(review["counts"]["model"]),
-                },
-                {"list": "weak label disagrees", "items": figures.count(review["counts"]["weak"])},
-                {
-                    "list": "likely label errors (cleanlab)",
-                    "items": figures.count(review["counts"]["likely_error"]),
-                },
-                {"list": "adjudicated by a lead", "items": figures.count(review["adjudicated"])},
-            ]
-        )
-    )
-    parts.append("<h2>Rounds</h2>")
-    parts.append(_table(figures.round_rows(model)))
-    parts.append(
-        "<h2>Raw numbers</h2><details><summary>status --json metrics</summary><pre>"
-        + _e(json.dumps(summary, indent=1, default=str))
-        + "</pre></details>"
-    )
-    parts.append(
-        f"<p class='sub'>labelloop on Python {_e(platform.python_version())}.</p></body></html>"
-    )
-    return "\n".join(parts)
+        "(gold items are scored against their gold label instead).</p>",
+        _table(figures.pair_rows(agreement["pairs"])),
+    ]
+
+
+def _review(review: dict[str, Any]) -> list[str]:
+    """How many items each review list holds."""
+    counts = review["counts"]
+    lists = [
+        ("people disagree", counts["disagreement"]),
+        ("confident model disagrees", counts["model"]),
+        ("weak label disagrees", counts["weak"]),
+        ("likely label errors (cleanlab)", counts["likely_error"]),
+        ("adjudicated by a lead", review["adjudicated"]),
+    ]
+    return [
+        "<h2>Review</h2>",
+        _table([{"list": name, "items": figures.count(n)} for name, n in lists]),
+    ]
 
 
 def write_report(out: Path, render: Callable[[], str]) -> Path:

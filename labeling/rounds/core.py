@@ -46,7 +46,8 @@ from sqlmodel import Session, col, select
 
 from labeling.context import Context
 from labeling.errors import BadInput, LabelloopError, StoreError
-from labeling.quality import core as quality
+from labeling.quality import label_errors, stopping
+from labeling.quality.coverage import coverage
 from labeling.rounds import learner
 from labeling.store import db
 from labeling.store.answers import human_labels
@@ -611,7 +612,7 @@ def _work(ws: Context, round_id: int, stage: Progress) -> None:
         labelled = train_rows[: counts["n_human"]] if model is not None else None
         lf_votes = None
         if model is None:  # cold start: LF disagreement, where LFs exist, guides diversity
-            from labeling.weak.lfs import votes
+            from labeling.weak.votes import votes
 
             found = votes(ws)
             if found.names and len(found.item_ids) == len(data.item_ids):
@@ -644,7 +645,7 @@ def _work(ws: Context, round_id: int, stage: Progress) -> None:
         extras[PREDICTION_LABELS_FILE] = {"labels": names}
         arrays[PREDICTIONS_FILE] = _prediction_table(data.item_ids, pool_rows, codes, confidence)
     with db.read_session(ws.engine) as session:
-        metrics["coverage"] = quality.coverage(session, ws.labels, ws.config.weak_threshold)
+        metrics["coverage"] = coverage(session, ws.labels, ws.config.weak_threshold)
     metrics["coverage"].pop("per_class", None)
     stage("saving")
     written = _store_scores(ws, round_id, data, pool_rows, scores, names, codes, confidence)
@@ -750,25 +751,25 @@ def _quality_extras(
     """
     extras: dict[str, Any] = {}
     pool_ids = data.item_ids[pool_rows]
-    stop_ids = quality.stop_set_ids(ws, pool_ids)
+    stop_ids = stopping.stop_set_ids(ws, pool_ids)
     stop_ids = np.asarray(stop_ids, dtype=np.int64)
     # item_ids are ascending (read in id order): find each stop-set item's row by bisection.
     at = np.searchsorted(data.item_ids, stop_ids).clip(0, max(len(data.item_ids) - 1, 0))
     known = (data.item_ids[at] == stop_ids) & (codes[at] >= 0)
-    extras[quality.STOP_SET_FILE] = {
+    extras[stopping.STOP_SET_FILE] = {
         "item_ids": stop_ids[known].tolist(),
         "predictions": [names[c] for c in codes[at[known]].tolist()],
     }
     human_rows = train_rows[: counts["n_human"]]
     human_y = train_y[: counts["n_human"]].astype(str)
-    proba = quality.out_of_sample_proba(
+    proba = label_errors.out_of_sample_proba(
         X[human_rows], human_y, ws.labels, classifier=ws.config.classifier
     )
     if proba is not None:
-        flagged = set(quality.likely_label_errors(human_y, proba, ws.labels).tolist())
+        flagged = set(label_errors.likely_label_errors(human_y, proba, ws.labels).tolist())
         column = {label: i for i, label in enumerate(ws.labels)}
         best = proba.argmax(axis=1)
-        extras[quality.REVIEW_FILE] = {
+        extras[label_errors.REVIEW_FILE] = {
             "labels": list(ws.labels),
             "fields": ["item_id", "given", "predicted", "confidence", "p_given", "flagged"],
             "items": [

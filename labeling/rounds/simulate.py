@@ -18,11 +18,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labeling.config import WorkspaceConfig
-from labeling.data.importer import read_labelled
+from labeling.data.readers import read_labelled
 from labeling.errors import BadInput, LabelloopError
 from labeling.rounds.features import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
-from labeling.weak.lfs import weak_labels_for_file
+from labeling.weak.files import weak_labels_for_file
 from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
 #: Fraction of full-supervision macro-F1 a strategy must reach to count as "there".

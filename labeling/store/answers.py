@@ -1,5 +1,5 @@
 """What the annotation log says now: the one definition of a current answer, of the majority
-label, and of an item's human label.
+label, of an item's human label, and of the labels and skips a person has now.
 
 An answer is *current* until the same person answers the same item again (undo, or a new
 answer), which sets its ``superseded_by``; a skip is a current answer without a label. A lead's
@@ -9,6 +9,7 @@ decision is an annotation of origin ``adjudication``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func
@@ -22,10 +23,11 @@ def current() -> Any:
     return col(Annotation.superseded_by).is_(None)
 
 
-def majority(counts: Counter[str], labels: tuple[str, ...]) -> str:
-    """The most frequent label; ties go to the label earlier in the toml's order."""
-    best = max(counts.values())
-    return next(label for label in labels if counts.get(label) == best)
+def majority(counts: Mapping[str, int], labels: tuple[str, ...]) -> str:
+    """The most frequent label; ties go to the label earlier in the toml's order (a label the
+    toml does not list ranks after those it does)."""
+    order = {label: position for position, label in enumerate(labels)}
+    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
 
 
 def human_labels(
@@ -61,3 +63,24 @@ def human_labels(
     found = {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
     found.update(decided)
     return found
+
+
+def current_answer_counts(
+    session: Session, *, annotator_id: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """Annotator id -> (current labels, current skips): answers not superseded since.
+
+    The one definition of "labels" a person has now (My stats, the Metrics and report
+    tables' "current labels"); an answer changed by undo or relabelling counts once.
+    """
+    query = (
+        select(Annotation.annotator_id, col(Annotation.label).is_(None), func.count())
+        .where(current(), Annotation.origin == "human")
+        .group_by(col(Annotation.annotator_id), col(Annotation.label).is_(None))
+    )
+    if annotator_id is not None:
+        query = query.where(Annotation.annotator_id == annotator_id)
+    found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for who, is_skip, n in session.exec(query).all():
+        found[who][1 if is_skip else 0] += n
+    return {who: (labels, skips) for who, (labels, skips) in found.items()}

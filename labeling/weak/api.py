@@ -9,34 +9,35 @@ from typing import Any
 
 from labeling.context import Context
 from labeling.store.models import LabelingFunction
-from labeling.weak import lfs
+from labeling.weak import apply, label_model, loading, rules, votes
 
 
 class WeakAPI(Context):
     """Labelling functions and weak labels."""
 
-    def load_lfs(self) -> lfs.LoadedLFs:
+    def load_lfs(self) -> loading.LoadedLFs:
         """Load the LF files in ``lfs/`` and the stored rules (recording code LFs' versions)."""
-        return lfs.load(self)
+        return loading.load(self)
 
     def list_lfs(self) -> list[dict[str, Any]]:
         """Every LF and rule with its votes and faults, as ``labelloop lf list`` shows them."""
-        return lfs.list_lfs(self)
+        return votes.list_lfs(self)
 
     def apply_lfs(
         self,
         *,
         engine: str = "local",
         scheduler: str | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: apply.ProgressCallback | None = None,
         skip_broken: bool = False,
         everything: bool = False,
         wait: bool = True,
         on_wait: Callable[[], None] | None = None,
-    ) -> lfs.ApplyReport:
+    ) -> apply.ApplyReport:
         """Apply the active LFs to the items they have not voted on (``everything``: all items
-        again); one apply at a time per store (``wait``, or raise :class:`lfs.ApplyRunning`)."""
-        return lfs.apply(
+        again); one apply at a time per store (``wait``, or raise
+        :class:`labeling.weak.lock.ApplyRunning`)."""
+        return apply.apply(
             self,
             engine=engine,
             scheduler=scheduler,
@@ -49,32 +50,32 @@ class WeakAPI(Context):
 
     def fit_weak_labels(self, *, model: str = "auto") -> dict[str, Any]:
         """Fit the label model on the stored votes and store a weak label per covered item."""
-        return lfs.fit_weak_labels(self, model=model)
+        return label_model.fit_weak_labels(self, model=model)
 
     def weak_labels_stale(self) -> bool:
         """Whether votes changed since the weak labels were fitted."""
-        return lfs.weak_labels_stale(self)
+        return votes.weak_labels_stale(self)
 
     def lf_analysis(self) -> dict[str, Any]:
         """Coverage, overlaps, conflicts and accuracy (on gold and on people's labels) per LF."""
-        return lfs.analyze(self)
+        return label_model.analyze(self)
 
     def preview_rule(self, spec: dict[str, Any], *, samples: int = 5) -> dict[str, Any]:
         """What a keyword or regex rule would vote, without storing it."""
-        return lfs.preview_rule(self, spec, samples=samples)
+        return rules.preview_rule(self, spec, samples=samples)
 
     def add_rule(self, spec: dict[str, Any]) -> LabelingFunction:
-        return lfs.add_rule(self, spec)
+        return rules.add_rule(self, spec)
 
     def rule_spec(self, name: str) -> dict[str, Any]:
-        return lfs.rule_spec(self, name)
+        return rules.rule_spec(self, name)
 
     def edit_rule(self, name: str, spec: dict[str, Any]) -> LabelingFunction:
-        return lfs.edit_rule(self, name, spec)
+        return rules.edit_rule(self, name, spec)
 
     def set_rule_active(self, name: str, active: bool) -> None:
-        lfs.set_active(self, name, active)
+        rules.set_active(self, name, active)
 
     def delete_rule(self, name: str) -> int:
         """Delete a rule and its votes; returns how many votes went."""
-        return lfs.delete_rule(self, name)
+        return rules.delete_rule(self, name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from labeling import Workspace
-from labeling.data import importer
+from labeling.data import readers, validation
 from labeling.errors import BadInput, ImportFailed
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
@@ -212,7 +212,7 @@ def test_invalid_utf8_in_csv_beyond_the_sniffed_start(seeded: Workspace, tmp_pat
     path = tmp_path / "late_latin1.csv"
     path.write_bytes(b"\n".join(lines) + b"\n")
     offset = path.read_bytes().index(b"\xe9")
-    assert offset > importer.SNIFF_BYTES
+    assert offset > readers.SNIFF_BYTES
     message = expect_refusal(seeded, path, path.name, "not valid UTF-8", id_field="id")
     located = (
         f"row {bad_row}" in message
@@ -238,7 +238,7 @@ def test_invalid_utf8_in_jsonl_beyond_the_sniffed_start(seeded: Workspace, tmp_p
     lines[3_999] = '{"text": "café"}'.encode("latin-1")
     path = tmp_path / "late_latin1.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    assert path.read_bytes().index(b"\xe9") > importer.SNIFF_BYTES
+    assert path.read_bytes().index(b"\xe9") > readers.SNIFF_BYTES
     expect_refusal(seeded, path, path.name, "line 4000", "not valid UTF-8")
 
 
@@ -446,7 +446,7 @@ def test_ten_megabyte_cell(seeded: Workspace, tmp_path: Path, where: str, fmt: s
 
 
 def test_cell_of_exactly_the_limit_is_accepted(seeded: Workspace, tmp_path: Path) -> None:
-    text = "y" * importer.MAX_CELL_CHARS
+    text = "y" * validation.MAX_CELL_CHARS
     path = write_csv(tmp_path / "limit.csv", [{"id": "big", "text": text}])
     report = seeded.import_file(path, text_field="text", id_field="id")
     assert report.imported == 1
@@ -591,7 +591,7 @@ def make_rows(n: int) -> list[dict[str, str]]:
 def test_bad_row_deep_in_a_multi_chunk_csv_changes_nothing(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str, fact: str
 ) -> None:
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 50)
     rows = make_rows(230)
     bad = rows[169]
     if fault == "empty_text":
@@ -607,7 +607,7 @@ def test_bad_row_deep_in_a_multi_chunk_csv_changes_nothing(
 def test_malformed_line_deep_in_a_multi_chunk_jsonl_changes_nothing(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 50)
     path = write_jsonl(tmp_path / "deep.jsonl", make_rows(230))
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[189] = lines[189][:-1]  # drop the closing brace of line 190
@@ -618,7 +618,7 @@ def test_malformed_line_deep_in_a_multi_chunk_jsonl_changes_nothing(
 def test_bad_row_deep_in_a_multi_chunk_parquet_changes_nothing(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 50)
     rows = make_rows(230)
     rows[199]["text"] = "   "
     path = write_parquet(tmp_path / "deep.parquet", rows)
@@ -637,7 +637,7 @@ def test_bad_row_deep_in_a_multi_chunk_parquet_changes_nothing(
 def test_valid_multi_chunk_file_imports_every_row(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 50)
     rows = make_rows(230)
     path = tmp_path / f"many.{fmt}"
     {"csv": write_csv, "jsonl": write_jsonl, "parquet": write_parquet}[fmt](path, rows)
@@ -650,11 +650,11 @@ def test_valid_multi_chunk_file_imports_every_row(
 # --------------------------------------------------------------------------- duplicates
 
 
-@pytest.mark.parametrize("chunk_rows", [2, importer.CHUNK_ROWS])
+@pytest.mark.parametrize("chunk_rows", [2, readers.CHUNK_ROWS])
 def test_duplicate_ids_are_skipped_and_counted(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
-    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", chunk_rows)
     rows = [
         {"id": "s2", "text": "collides with the store", "label": "b"},
         {"id": "n1", "text": "new one", "label": "a"},
@@ -722,7 +722,7 @@ def test_many_distinct_unknown_labels_stay_bounded(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A free-text column mapped as the label field: the error stays short and bounded."""
-    monkeypatch.setattr(importer, "MAX_UNKNOWN_LABELS", 3)
+    monkeypatch.setattr(validation, "MAX_UNKNOWN_LABELS", 3)
     path = tmp_path / "free_text_labels.csv"
     rows = "".join(f"{i},text {i},note {i}\n" for i in range(1, 8))
     path.write_text("id,text,label\n" + rows, encoding="utf-8")
@@ -818,7 +818,7 @@ def test_nul_character_deep_in_the_file(seeded: Workspace, tmp_path: Path, fmt: 
     path = tmp_path / f"nul.{fmt}"
     if fmt == "csv":
         write_csv(path, rows)
-        assert path.read_bytes().index(b"\x00") > importer.SNIFF_BYTES
+        assert path.read_bytes().index(b"\x00") > readers.SNIFF_BYTES
     elif fmt == "jsonl":
         write_jsonl(path, rows)  # json.dumps writes the NUL as the escape \u0000
         assert b"\x00" not in path.read_bytes()
@@ -895,7 +895,7 @@ def test_csv_with_100k_columns_fails_fast_in_bounded_memory(
 def test_header_longer_than_the_limit(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "MAX_HEADER_BYTES", 256 << 10)
+    monkeypatch.setattr(readers, "MAX_HEADER_BYTES", 256 << 10)
     path = tmp_path / "endless_header.csv"
     path.write_text("text," + "x" * (400 << 10) + "\nhello,1\n", encoding="utf-8")
     expect_refusal(seeded, path, path.name, "header is longer than", "at most 10,000 columns")
@@ -904,7 +904,7 @@ def test_header_longer_than_the_limit(
 def test_jsonl_with_too_many_distinct_fields(
     seeded: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "MAX_FIELDS", 50)
+    monkeypatch.setattr(validation, "MAX_FIELDS", 50)
     rows = [{"text": "ok", **{f"k{i}": i for i in range(30)}}]
     rows.append({"text": "wide", **{f"w{i}": i for i in range(30)}})
     path = write_jsonl(tmp_path / "keys.jsonl", rows)

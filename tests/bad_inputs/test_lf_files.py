@@ -17,7 +17,7 @@ from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput
-from labeling.weak import lfs
+from labeling.weak.apply import BrokenLFs
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
 runner = CliRunner()
@@ -74,13 +74,13 @@ def test_lf_file_that_does_not_load(ws: Workspace, case: str) -> None:
     line = line_of(path, bad_line)
     before = fingerprint(ws)
     # Refused by default (`lf apply` exits 2), naming the file and line; nothing written.
-    with pytest.raises(lfs.BrokenLFs) as refused:
-        lfs.apply(ws)
+    with pytest.raises(BrokenLFs) as refused:
+        ws.apply_lfs()
     assert f"broken.py:{line}" in str(refused.value)
     done = runner.invoke(app, ["lf", "apply", "-w", str(ws.root)])
     assert done.exit_code == 2 and f"broken.py:{line}" in done.output, done.output
     assert_unchanged(before, ws)
-    report = lfs.apply(ws, skip_broken=True)
+    report = ws.apply_lfs(skip_broken=True)
     assert report.lfs == []
     assert len(report.errors) == 1
     expected = {
@@ -118,7 +118,7 @@ def test_lf_that_faults_names_the_lf_and_the_item(ws: Workspace, case: str) -> N
     statement, fact = FAULTY[case]
     lf_file(ws, "faulty.py", f"@labeling_function()\ndef faulty(row):\n    {statement}\n")
     before = fingerprint(ws)
-    report = lfs.apply(ws)
+    report = ws.apply_lfs()
     (row,) = report.lfs
     assert row["lf"] == "faulty" and row["faults"] == len(TEXTS) and row["new_votes"] == 0
     assert_message(row["first_fault"], "item 't0'", fact)
@@ -132,7 +132,7 @@ def test_lf_that_faults_names_the_lf_and_the_item(ws: Workspace, case: str) -> N
 
 def test_none_is_allowed_and_abstains(ws: Workspace) -> None:
     lf_file(ws, "quiet.py", "@labeling_function()\ndef quiet(row):\n    return None\n")
-    (row,) = lfs.apply(ws).lfs
+    (row,) = ws.apply_lfs().lfs
     assert row["faults"] == 0 and row["new_votes"] == 0
 
 
@@ -159,7 +159,7 @@ def test_hanging_lf_is_stopped_naming_lf_and_item(ws: Workspace, case: str) -> N
     assert path.exists()
     before = fingerprint(ws)
     with pytest.raises(BadInput) as caught:
-        lfs.apply(ws)
+        ws.apply_lfs()
     assert_message(
         str(caught.value),
         "LF 'stuck' (slow.py)",
@@ -180,7 +180,7 @@ def test_hang_is_stopped_from_a_thread_and_through_the_cli(ws: Workspace) -> Non
 
     def run() -> None:
         try:
-            lfs.apply(ws)
+            ws.apply_lfs()
         except BadInput as exc:
             caught.append(exc)
 
@@ -199,7 +199,7 @@ def test_lf_that_ends_its_process(ws: Workspace) -> None:
     lf_file(ws, "exits.py", "import os\n\n@labeling_function()\ndef bye(row):\n    os._exit(3)\n")
     before = fingerprint(ws)
     with pytest.raises(BadInput) as caught:
-        lfs.apply(ws)
+        ws.apply_lfs()
     assert_message(str(caught.value), "exit code 3", "LF 'bye'", "no votes were kept")
     assert_unchanged(before, ws)
 
@@ -210,7 +210,7 @@ def test_slow_but_finishing_lf_runs_under_the_limit(ws: Workspace) -> None:
         "slowish.py",
         "@labeling_function()\ndef slowish(row):\n    time.sleep(0.05)\n    return 'spam'\n",
     )
-    (row,) = lfs.apply(ws).lfs
+    (row,) = ws.apply_lfs().lfs
     assert row["new_votes"] == len(TEXTS) and row["faults"] == 0
 
 
@@ -227,6 +227,6 @@ def test_the_limit_is_per_call_not_per_apply(ws: Workspace) -> None:
     )
     gc.collect()
     assert gc.isenabled() and gc.get_freeze_count() == 0
-    (row,) = lfs.apply(ws).lfs
+    (row,) = ws.apply_lfs().lfs
     assert row["new_votes"] == len(TEXTS) and row["faults"] == 0
     assert gc.isenabled() and gc.get_freeze_count() == 0

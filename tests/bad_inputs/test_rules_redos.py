@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace
 from labeling.errors import BadInput
-from labeling.weak import lfs
 from tests.bad_inputs.store import assert_message, assert_unchanged, fingerprint
 
 EVIL_TEXT = "a" * 100_000 + "!"
@@ -75,8 +74,8 @@ def test_catastrophic_pattern_typed_in_the_ui_runs_in_linear_time(
 
 
 def test_catastrophic_rule_saved_and_applied(served: Workspace) -> None:
-    lfs.add_rule(served, {"kind": "regex", "name": "re_evil", "label": "spam", "pattern": "(a+)+!"})
-    (row,) = lfs.apply(served).lfs
+    served.add_rule({"kind": "regex", "name": "re_evil", "label": "spam", "pattern": "(a+)+!"})
+    (row,) = served.apply_lfs().lfs
     assert row["lf"] == "re_evil" and row["new_votes"] == 1  # the long text only
 
 
@@ -92,6 +91,6 @@ def test_pattern_re2_cannot_run_is_refused_with_the_reason(served: Workspace, na
     assert_message(re.sub(r"\\(.)", r"\1", at.error[0].value), "rule 'draft'", fact)
     spec = {"kind": "regex", "name": "re_bad", "label": "spam", "pattern": pattern}
     with pytest.raises(BadInput) as caught:
-        lfs.add_rule(served, spec)
+        served.add_rule(spec)
     assert_message(str(caught.value), "rule 're_bad'", fact)
     assert_unchanged(before, served)

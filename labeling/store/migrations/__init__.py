@@ -21,6 +21,11 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import DateTime
+from sqlmodel import SQLModel
+
+from labeling.store import models  # noqa: F401  (registers the tables in SQLModel.metadata)
+
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -34,6 +39,7 @@ LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003"}
 
 def config(connection: Connection | None = None) -> Config:
     """An Alembic configuration built in code; ``connection`` is handed to ``env.py``."""
+    # alembic: only schema upgrades and checks need it
     from alembic.config import Config
 
     cfg = Config()
@@ -46,6 +52,7 @@ def config(connection: Connection | None = None) -> Config:
 
 @functools.lru_cache(maxsize=1)
 def script_directory() -> ScriptDirectory:
+    # alembic: only schema upgrades and checks need it
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(config())
@@ -60,6 +67,7 @@ def head() -> str:
 
 
 def is_known(revision: str) -> bool:
+    # alembic: only schema upgrades and checks need it
     from alembic.util import CommandError
 
     try:
@@ -70,6 +78,7 @@ def is_known(revision: str) -> bool:
 
 def current_revision(connection: Connection) -> str | None:
     """The revision recorded in the store's ``alembic_version`` table (None: not stamped)."""
+    # alembic: only schema upgrades and checks need it
     from alembic.runtime.migration import MigrationContext
 
     return MigrationContext.configure(connection).get_current_revision()
@@ -77,6 +86,7 @@ def current_revision(connection: Connection) -> str | None:
 
 def stamp(connection: Connection, revision: str) -> None:
     """Record ``revision`` as the store's revision without running any migration."""
+    # alembic: only schema upgrades and checks need it
     from alembic.runtime.migration import MigrationContext
 
     MigrationContext.configure(connection).stamp(script_directory(), revision)
@@ -88,6 +98,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
     The caller holds the transaction: on PostgreSQL (transactional DDL) and on SQLite (labelloop
     issues BEGIN itself, so DDL does not commit early) a failure leaves the store as it was.
     """
+    # alembic: only schema upgrades and checks need it
     from alembic import command
 
     command.upgrade(config(connection), revision)
@@ -95,12 +106,13 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 
 def downgrade(connection: Connection, revision: str) -> None:
     """Run the downgrades to ``revision`` (for development and tests; labelloop never does)."""
+    # alembic: only schema upgrades and checks need it
     from alembic import command
 
     command.downgrade(config(connection), revision)
 
 
-def _compare_type(
+def compare_type(
     context: Any,
     inspected_column: Any,
     metadata_column: Any,
@@ -112,8 +124,6 @@ def _compare_type(
     (Schema version 2 added ``round.promoted_at`` as TIMESTAMP; a new store has DATETIME. Both
     hold the same text; on PostgreSQL, where they differ, revision 0004 converts the column.)
     """
-    from sqlalchemy import DateTime
-
     if context.dialect.name == "sqlite" and isinstance(inspected_type, DateTime):
         wanted = getattr(metadata_type, "impl", metadata_type)  # UTCDateTime wraps a DateTime
         return not isinstance(wanted, DateTime)
@@ -127,11 +137,9 @@ def schema_differences(connection: Connection) -> list[Any]:
     ``SQLModel.metadata`` (server defaults are not compared: stores upgraded in place keep the
     defaults that filled existing rows).
     """
+    # alembic: only schema upgrades and checks need it
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-    from sqlmodel import SQLModel
 
-    from labeling.store import models  # noqa: F401  (registers the tables)
-
-    context = MigrationContext.configure(connection, opts={"compare_type": _compare_type})
+    context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
     return list(compare_metadata(context, SQLModel.metadata))

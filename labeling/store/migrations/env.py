@@ -11,7 +11,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from labeling.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from labeling.store.migrations import _compare_type
+from labeling.store.migrations import compare_type
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -22,7 +22,7 @@ if connection is None:
 context.configure(
     connection=connection,
     target_metadata=SQLModel.metadata,
-    compare_type=_compare_type,
+    compare_type=compare_type,
     # SQLite alters most things only by copying the table: autogenerate writes
     # batch_alter_table blocks, which do that on SQLite and plain ALTERs elsewhere.
     render_as_batch=True,

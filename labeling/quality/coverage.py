@@ -1,0 +1,118 @@
+"""Coverage of the pool: by people, by at least one LF, by a confident weak label, and combined
+(people or confident weak label), overall and per class.
+
+The one reading of the store behind every coverage figure (``status``, the Metrics page, the
+report, the LF page, ``lf analyze`` and each round's metrics); the definitions are those of
+:func:`weak_supervision.coverage_totals`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from labeling.quality.sources import rounded
+from labeling.store.answers import human_labels
+from labeling.store.models import Item, LabelingFunction, LFVote, WeakLabel
+from weak_supervision import coverage_totals
+
+
+def coverage(
+    session: Session,
+    labels: tuple[str, ...],
+    weak_threshold: float,
+    *,
+    human: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """How much of the pool has a label: people, LFs, confident weak labels, combined.
+
+    LF votes count when they come from an active LF at its current version (an edited LF's
+    old votes do not). ``human``: the pool's labels from people
+    (:func:`labeling.store.answers.human_labels`) when already read.
+    """
+    if human is None:
+        human = human_labels(session, labels)
+    pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
+    votes = _lf_votes(session)
+    weak_rows = _weak_labels(session)
+    L, people, weak, confidence = _coverage_arrays(labels, human, votes, weak_rows)
+    totals = coverage_totals(
+        L,
+        labels,
+        human=people,
+        weak=weak,
+        weak_confidence=confidence,
+        weak_threshold=weak_threshold,
+        rows=pool,
+    )
+    for key in ("human", "lf", "weak", "weak_any", "combined"):
+        totals[key] = rounded(totals[key])
+    totals["per_class"] = {
+        label: {key: rounded(share) for key, share in shares.items()}
+        for label, shares in totals["per_class"].items()
+    }
+    return totals
+
+
+def _lf_votes(session: Session) -> Sequence[tuple[int, str]]:
+    """(item id, label) of pool items some active LF at its current version voted."""
+    return session.exec(
+        select(LFVote.item_id, LFVote.label)
+        .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
+        .join(Item, col(Item.id) == col(LFVote.item_id))
+        .where(
+            col(LabelingFunction.active).is_(True),
+            col(LFVote.lf_version) == col(LabelingFunction.version),
+            Item.split == "pool",
+        )
+        .distinct()
+    ).all()
+
+
+def _weak_labels(session: Session) -> Sequence[tuple[int, str, float]]:
+    """(item id, label, confidence) of the pool's weak labels, of any confidence."""
+    return session.exec(
+        select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence)
+        .join(Item, col(Item.id) == col(WeakLabel.item_id))
+        .where(Item.split == "pool")
+    ).all()
+
+
+def _coverage_arrays(
+    labels: tuple[str, ...],
+    human: dict[int, str],
+    votes: Sequence[tuple[int, str]],
+    weak_rows: Sequence[tuple[int, str, float]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays :func:`weak_supervision.coverage_totals` takes: LF votes per class, people's
+    labels, weak labels and their confidence, one row per pool item something covers.
+
+    The rest of the pool counts through ``rows`` (a million-item pool is not read to learn
+    that most of it is empty).
+    """
+    index = {label: k for k, label in enumerate(labels)}
+    row: dict[int, int] = {}
+    for item_id in [*human, *(v[0] for v in votes), *(w[0] for w in weak_rows)]:
+        row.setdefault(item_id, len(row))
+    n = len(row)
+    # One column per class: the class where at least one LF voted it (the pure function only
+    # needs "some LF voted k on this row", not which LF).
+    L = np.full((n, len(labels)), -1, dtype=np.int64)
+    for item_id, label in votes:
+        if label in index:
+            L[row[item_id], index[label]] = index[label]
+    people = np.full(n, -1, dtype=np.int64)
+    for item_id, label in human.items():
+        if label in index:
+            people[row[item_id]] = index[label]
+    weak = np.full(n, -1, dtype=np.int64)
+    confidence = np.zeros(n)
+    for item_id, label, conf in weak_rows:
+        if label in index:
+            weak[row[item_id]] = index[label]
+            confidence[row[item_id]] = conf
+    return L, people, weak, confidence
