@@ -349,9 +349,8 @@ def _settings(user: UserSession, *, editable: bool) -> None:
 
 
 def render() -> None:
-    user = common.require_user()
-    if not user.can("engineer"):
-        st.error("The Team page is for engineers and admins.")
+    user = common.require_engineer("Team")
+    if user is None:
         return
     is_admin = user.can("admin")
     st.title("Team")

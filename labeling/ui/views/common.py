@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from labeling.annotation import roles
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError, UnknownAnnotator
 from labeling.ui import web_auth
@@ -130,6 +131,16 @@ def require_user() -> UserSession:
         st.session_state.pop(USER_KEY, None)
         st.error(f"{exc}. Ask your lead for a new sign-in link.")
         st.stop()
+    return user
+
+
+def require_engineer(page: str) -> UserSession | None:
+    """The signed-in person when their role sees ``page`` (engineers, leads and admins);
+    otherwise the page says whom it is for and the caller returns."""
+    user = require_user()
+    if not user.can(roles.ENGINEER):
+        st.error(f"The {page} page is for engineers and admins.")
+        return None
     return user
 
 

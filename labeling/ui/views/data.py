@@ -7,6 +7,7 @@ first and a bad file changes nothing; the error names the row and the field.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import streamlit as st
 from labeling.annotation.session import UserSession
 from labeling.data.exporter import ORIGINS
 from labeling.data.importer import ImportReport, duplicate_texts_warning
-from labeling.data.removal import BatchInfo
+from labeling.data.removal import BatchInfo, RemovalReport
 from labeling.errors import LabelloopError
 from labeling.ui.views import common
 
@@ -227,6 +228,18 @@ def _batches_table(batches: list[BatchInfo]) -> None:
     )
 
 
+def _change_items(
+    change: Callable[..., RemovalReport], done: str, choice: int | None, ids: list[str], what: str
+) -> None:
+    """Remove or restore the chosen import (``choice``) or the listed items, and say so."""
+    try:
+        report = change(None if choice is not None else ids, batch=choice)
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+    else:
+        st.success(f"{done} {report.changed:,} of the {what}.")
+
+
 def _removal_buttons(user: UserSession, choice: int | None, ids: list[str]) -> None:
     """Remove (asked, then confirmed) or restore the chosen import or the listed items."""
     what = (
@@ -239,29 +252,18 @@ def _removal_buttons(user: UserSession, choice: int | None, ids: list[str]) -> N
     if buttons[0].button("Remove...", key="ll_remove_ask", disabled=not chosen):
         st.session_state["ll_remove_pending"] = (choice, ids)
     if buttons[1].button("Restore", key="ll_restore", disabled=not chosen):
-        try:
-            report = user.restore_items(None if choice is not None else ids, batch=choice)
-        except LabelloopError as exc:
-            st.error(common.plain(exc))
-        else:
-            st.success(f"Restored {report.changed:,} of the {what}.")
+        _change_items(user.restore_items, "Restored", choice, ids, what)
     pending = st.session_state.get("ll_remove_pending")
     if pending is not None and pending == (choice, ids):
         st.warning(f"Remove {what}? Their answers are kept and Restore undoes it.")
         if buttons[2].button("Yes, remove", key="ll_remove_confirm", type="primary"):
             st.session_state.pop("ll_remove_pending", None)
-            try:
-                report = user.remove_items(None if choice is not None else ids, batch=choice)
-            except LabelloopError as exc:
-                st.error(common.plain(exc))
-            else:
-                st.success(f"Removed {report.changed:,} of the {what}.")
+            _change_items(user.remove_items, "Removed", choice, ids, what)
 
 
 def render() -> None:
-    user = common.require_user()
-    if not user.can("engineer"):
-        st.error("The Data page is for engineers and admins.")
+    user = common.require_engineer("Data")
+    if user is None:
         return
     st.title("Data")
     status = user.status()

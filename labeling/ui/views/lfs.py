@@ -264,9 +264,8 @@ def _rules(user: UserSession) -> None:
 
 
 def render() -> None:
-    user = common.require_user()
-    if not user.can("engineer"):
-        st.error("The LF page is for engineers and admins.")
+    user = common.require_engineer("LF")
+    if user is None:
         return
     st.title("Labelling functions")
     cols = st.columns([1, 1, 2])

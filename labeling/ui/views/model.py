@@ -125,9 +125,8 @@ def _live(user: UserSession) -> None:
 
 
 def render() -> None:
-    user = common.require_user()
-    if not user.can("engineer"):
-        st.error("The Model page is for engineers and admins.")
+    user = common.require_engineer("Model")
+    if user is None:
         return
     st.title("Model")
     cols = st.columns([2, 2, 2])
