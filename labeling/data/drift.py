@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlmodel import col, select
 
+from labeling.rounds.jobs import queue_round
+from labeling.rounds.learner import predict_proba
 from labeling.store import db
 from labeling.store.models import ImportBatch, Item
 
@@ -73,7 +75,6 @@ def _predict(ws: Context, texts: list[str]) -> list[str] | None:
     """The promoted round's predictions for ``texts``, or None without a promoted model."""
     import joblib
 
-    from labeling.rounds.learner import predict_proba
     from labeling.store.models import Round
 
     with db.read_session(ws.engine) as session:
@@ -186,8 +187,6 @@ def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
         result["message"] = _drift_message(result)
     priority = 0
     if result["drifted"] and config.drift_action == "retrain":
-        from labeling.rounds.core import queue_round
-
         round_ = queue_round(ws, trigger="drift")
         result["round"] = round_.id
         priority = config.drift_priority
