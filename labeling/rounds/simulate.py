@@ -308,10 +308,10 @@ class _Plan(NamedTuple):
 
 def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
     """One learning curve: rounds of query, oracle labels, retrain, test."""
-    X_pool, X_test, data, _, batch, classifier, weak = plan
+    X_pool, X_test, data, budget, batch, classifier, weak = plan
     rng = np.random.default_rng(seed)
     n_pool = X_pool.shape[0]
-    budget = min(plan.budget, n_pool)
+    budget = min(budget, n_pool)
     is_labelled = np.zeros(n_pool, dtype=bool)
     order: list[int] = []
     model = _fit(X_pool, data.y_pool, is_labelled, weak, classifier, seed)
