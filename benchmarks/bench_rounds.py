@@ -65,7 +65,6 @@ def _child(rows: int, scratch: str, featurizer: str) -> None:
 
     from labeling import Workspace
     from labeling.config import write_config
-    from labeling.rounds import core as rounds
 
     root = Path(scratch) / f"ws_{rows}"
     pool = write_corpus(Path(scratch) / f"pool_{rows}.csv", rows, seed=3)
@@ -86,7 +85,7 @@ def _child(rows: int, scratch: str, featurizer: str) -> None:
         ws.annotate(item.item_id, "a", rng.choice(LABELS))
     rss_before = peak_rss_mb()
     started = time.perf_counter()
-    first = rounds.retrain(ws)
+    first = ws.retrain()
     first_seconds = time.perf_counter() - started
     assert first.status == "succeeded", first.error
     idle = _latencies(ws, "b", 5.0)
@@ -102,7 +101,7 @@ def _child(rows: int, scratch: str, featurizer: str) -> None:
     )
     time.sleep(2.0)
     started = time.perf_counter()
-    second = rounds.retrain(ws)
+    second = ws.retrain()
     second_seconds = time.perf_counter() - started
     stop_file.touch()
     claimer.wait()

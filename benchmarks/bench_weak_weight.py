@@ -7,7 +7,7 @@ pool), the number of human labels grows (random pool items with their true label
 seeds), and each weighting scheme trains the rounds' own featurizer and classifier on both.
 The score is macro-F1 on a held-out test split.
 
-Schemes (``labeling.rounds.core.weak_sample_weights`` is the one the product uses):
+Schemes (``labeling.rounds.learner.weak_sample_weights`` is the one the product uses):
 
 * ``human only``: no weak labels (what the human labels alone reach);
 * ``flat 0.5``: every confident weak label weighs ``weak_weight`` (rounds before this change);

@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from labeling import Workspace
 from labeling.config import write_config  # noqa: E402
 from labeling.demo.build import build_demo  # noqa: E402
-from labeling.rounds import core as rounds
 from tests.browser import chromium, serve, wait_idle  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -73,7 +72,7 @@ def main() -> int:
                         given = slips.choice(labels) if slips.random() < slip else truth
                         took = int(ms * (0.5 + slips.random()))
                         ws.annotate(item.item_id, name, given, duration_ms=took)
-                rounds.retrain(ws)
+                ws.retrain()
             if YOUTUBE.exists():  # another domain: the Metrics page shows a drift warning
                 ws.import_file(YOUTUBE, text_field="CONTENT", id_field="COMMENT_ID")
         with serve(root) as server, chromium() as browser:

@@ -28,8 +28,8 @@ from labeling.errors import (
     WorkspaceNotFound,
 )
 from labeling.quality.api import QualityAPI
-from labeling.rounds import core as rounds
 from labeling.rounds.api import RoundsAPI
+from labeling.rounds.jobs import round_checks
 from labeling.store import backup, db, doctor
 from labeling.weak.api import WeakAPI
 
@@ -178,10 +178,10 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
         return backup.backup_store(self.engine, Path(out))
 
     def doctor(self, *, fix: bool = False) -> dict[str, Any]:
-        """Check the store and the rounds (labeling.store.doctor, labeling.rounds.core); with
+        """Check the store and the rounds (labeling.store.doctor, labeling.rounds.jobs); with
         ``fix``, repair label counts and fail rounds left running by a dead worker."""
         schema, checks = doctor.check_store(self.engine, fix=fix)
-        checks += rounds.round_checks(self, fix=fix)
+        checks += round_checks(self, fix=fix)
         return {
             "ok": all(c["ok"] or c["fixed"] == c["count"] for c in checks),
             "schema": schema,

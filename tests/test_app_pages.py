@@ -164,20 +164,18 @@ def test_a_deactivated_person_is_stopped_with_a_message(served):
 
 
 def test_model_page_queues_rounds_and_shows_them(served):
-    from labeling.rounds import core as rounds
-
     ws, _ = served
     at = _page("model", "annotator")
     assert not at.exception
     assert any("engineers and admins" in e.value for e in at.error)
-    done = rounds.retrain(ws)
+    done = ws.retrain()
     assert done.status == "succeeded", done.error
     at = _page("model", "engineer")
     assert not at.exception
     assert at.metric[1].value == f"round {done.id}"
     at.button(key="ll_retrain").click().run()
     assert not at.exception
-    assert [r.status for r in rounds.list_rounds(ws)] == ["succeeded", "queued"]
+    assert [r.status for r in ws.rounds()] == ["succeeded", "queued"]
     at.button(key="ll_rollback").click().run()
     assert not at.exception
     assert any("nothing to roll back" in e.value or "only promoted" in e.value for e in at.error)
@@ -210,20 +208,18 @@ def test_lf_page_rule_builder_apply_and_analysis(served):
 
 
 def test_model_page_asks_before_rolling_back_and_shows_why_a_round_is_not_promoted(served):
-    from labeling.rounds import core as rounds
-
     ws, _ = served
-    first, second = rounds.retrain(ws), rounds.retrain(ws)
+    first, second = ws.retrain(), ws.retrain()
     assert first.status == second.status == "succeeded"
     at = _page("model", "engineer")
     assert not at.exception
     # The confirmation says what rolling back does before anything happens.
     assert any(f"Round {second.id} orders the queue now" in m.value for m in at.markdown)
     assert any(f"in place of round {second.id}" in m.value for m in at.markdown)
-    assert [r.id for r in rounds.list_rounds(ws) if r.promoted] == [second.id]
+    assert [r.id for r in ws.rounds() if r.promoted] == [second.id]
     at.button(key="ll_rollback").click().run()
     assert not at.exception
-    assert [r.id for r in rounds.list_rounds(ws) if r.promoted] == [first.id]
+    assert [r.id for r in ws.rounds() if r.promoted] == [first.id]
     at = _page("model", "engineer")
     # Above the table, not in its last column: why the newest round is not the promoted one.
     assert any(f"Round {second.id} is not the promoted round" in w.value for w in at.warning)

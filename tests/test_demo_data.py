@@ -157,7 +157,6 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
 
     from labeling import Workspace
     from labeling.demo.build import DEMO_RULES, SIMULATED_ANSWERS, build_demo, next_steps
-    from labeling.rounds import core as rounds
 
     root = tmp_path / "labelloop-demo"
     started = time.monotonic()
@@ -177,7 +176,7 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
     print(f"demo build: {seconds:.1f} s")  # reported with -s; the README quotes the CPU time
 
     with Workspace.open(root, db_url=db_url) as ws:
-        [round_] = rounds.list_rounds(ws)
+        [round_] = ws.rounds()
         assert round_.promoted and round_.n_human > 0
         assert {row["name"] for row in ws.list_lfs()} == set(loop["rules"])
         ws.add_user("newcomer", role="admin")
@@ -206,4 +205,4 @@ def test_demo_turns_the_loop_once(tmp_path: Path, db_url: str | None, monkeypatc
     assert not again["created"] and again["loop"] is None
     assert again["status"]["annotations"] == SIMULATED_ANSWERS
     with Workspace.open(root, db_url=db_url) as ws:
-        assert len(rounds.list_rounds(ws)) == 1
+        assert len(ws.rounds()) == 1

@@ -18,7 +18,6 @@ from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput
-from labeling.rounds import core as rounds
 from labeling.store.models import LFVote, WeakLabel
 from labeling.weak.apply import BrokenLFs
 from labeling.weak.votes import votes as read_votes
@@ -245,7 +244,7 @@ def test_add_rule_through_the_cli_and_preview(yt):
 def test_rounds_train_on_confident_weak_labels(yt):
     yt.apply_lfs()
     yt.fit_weak_labels()
-    done = rounds.retrain(yt)
+    done = yt.retrain()
     assert done.status == "succeeded", done.error
     assert done.n_human == 0 and done.n_weak > 100
     metrics = json.loads(done.metrics)

@@ -26,7 +26,6 @@ from labeling.quality.label_errors import REVIEW_FILE
 from labeling.quality.review import review_items
 from labeling.quality.stopping import stopping
 from labeling.quality.summary import summary
-from labeling.rounds import core as rounds
 from labeling.store.models import ImportBatch, Item
 from tests.browser import chromium, chromium_path
 from tests.conftest import REPO, YOUTUBE
@@ -78,7 +77,7 @@ def test_cleanlab_finds_planted_label_errors(tmp_path):
         label_field="label",
         allow_duplicate_texts=True,
     )
-    done = rounds.retrain(ws)
+    done = ws.retrain()
     assert done.status == "succeeded"
     found = review_items(ws, limit=None)
     flagged = {e["id"] for e in found["items"]["likely_error"]}
@@ -110,7 +109,7 @@ def _drift_ws(tmp_path: Path, **config) -> tuple[Workspace, list[dict[str, str]]
         label_field="label",
         allow_duplicate_texts=True,
     )
-    rounds.retrain(ws)
+    ws.retrain()
     return ws, rows
 
 
@@ -167,7 +166,7 @@ def test_drift_can_queue_a_round_and_serve_the_new_items_first(tmp_path):
     )
     report = ws.import_file(DEMO_POOL, id_field="id", allow_duplicate_texts=True)
     assert report.drift["drifted"] and report.drift["round"] is not None
-    queued = rounds.get_round(ws, report.drift["round"])
+    queued = ws.get_round(report.drift["round"])
     assert queued.status == "queued" and queued.trigger == "drift"
     ws.add_user("ann")
     demo_ids = {row["id"] for row in csv.DictReader(DEMO_POOL.open())}
@@ -200,17 +199,17 @@ def test_stopping_hint_on_a_simulated_run(tmp_path):
             ws.annotate(item.item_id, "ann", truth[item.external_id])
 
     label(20)
-    rounds.retrain(ws)
+    ws.retrain()
     early = stopping(ws)
     assert early["kappas"] == [] and not early["stop"]
     label(60)
-    rounds.retrain(ws)
+    ws.retrain()
     after_two = stopping(ws)
     assert len(after_two["kappas"]) == 1 and not after_two["stop"]
     assert after_two["kappas"][0]["n"] == 400
     # The model has settled: three more rounds on unchanged labels predict the same.
     for _ in range(3):
-        rounds.retrain(ws)
+        ws.retrain()
     final = stopping(ws)
     assert [k["kappa"] for k in final["kappas"][-3:]] == [1.0, 1.0, 1.0]
     assert final["stop"] and final["stable_runs"] >= 3
@@ -255,7 +254,7 @@ def busy(tmp_path_factory):
                 if name == "bob" and noisy.random() < 0.15:
                     answer = "ham" if answer == "spam" else "spam"
                 ws.annotate(item.item_id, name, answer, duration_ms=1500 + 100 * round_number)
-        rounds.retrain(ws)
+        ws.retrain()
     yield ws
     ws.close()
 

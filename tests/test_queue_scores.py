@@ -13,7 +13,6 @@ from sqlmodel import Session, select
 
 from labeling import Workspace
 from labeling.config import write_config
-from labeling.rounds import core as rounds
 from labeling.store.models import Item, Round, Score, utcnow
 
 
@@ -106,7 +105,7 @@ def test_postgresql_statistics_are_fresh_after_an_import_and_a_round(tmp_path, p
     ws.import_file(path, id_field="id", label_field="label")
     assert _planner_rows(ws, "item") == _rows(ws, "item") == 600
     assert _planner_rows(ws, "annotation") == _rows(ws, "annotation") == 20
-    assert rounds.retrain(ws).promoted
+    assert ws.retrain().promoted
     assert _planner_rows(ws, "score") == _rows(ws, "score") > 500
     with ws.engine.connect() as conn:
         plan = "\n".join(

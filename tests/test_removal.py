@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.errors import BadInput, NothingToUndo, NotLeased
-from labeling.rounds import core as rounds
 
 runner = CliRunner()
 
@@ -108,7 +107,7 @@ def test_a_removed_batch_leaves_queue_rounds_metrics_and_export_and_comes_back(w
         ws.skip(item.item_id, "alice")
     assert served and not any(e.startswith("s") for e in served)
     # A round trains and scores without them.
-    round_ = rounds.retrain(ws)
+    round_ = ws.retrain()
     assert round_.status == "succeeded", round_.error
     kept = {e for e in answered if e.startswith("p")}
     assert json.loads(round_.metrics)["n_human"] == len(kept) < len(answered)

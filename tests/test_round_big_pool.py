@@ -1,7 +1,7 @@
 """The big-pool path of a round, on a small pool: features read from disk, top of the queue.
 
-Above ``rounds.IN_MEMORY_ROWS`` open items, the strategy ranks through a view that reads
-feature rows from the on-disk cache; above ``rounds.QUEUE_SCORE_ROWS`` pool items, only the
+Above ``scores.IN_MEMORY_ROWS`` open items, the strategy ranks through a view that reads
+feature rows from the on-disk cache; above ``scores.QUEUE_SCORE_ROWS`` pool items, only the
 best-ranked open items get score rows and every prediction goes to the round's predictions
 file. Both thresholds are lowered here so a YouTube-sized pool takes that path, and each
 result is compared with the in-memory path on an identical workspace.
@@ -20,8 +20,7 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.config import write_config
-from labeling.rounds import core as rounds
-from labeling.rounds import predictions
+from labeling.rounds import predictions, scores
 from labeling.store.models import Item, Score
 from tests.conftest import YOUTUBE
 
@@ -58,12 +57,12 @@ def _scores(ws: Workspace, round_id: int) -> dict[int, tuple[float, str | None, 
 def _pair(tmp_path: Path, monkeypatch, strategy: str, *, labelled: bool = True):
     """The same round on two identical workspaces: in memory, then the big-pool path."""
     small = _build(tmp_path / "memory", strategy=strategy, labelled=labelled)
-    first = rounds.retrain(small)
+    first = small.retrain()
     assert first.status == "succeeded", first.error
     big = _build(tmp_path / "disk", strategy=strategy, labelled=labelled)
-    monkeypatch.setattr(rounds, "IN_MEMORY_ROWS", 0)
-    monkeypatch.setattr(rounds, "QUEUE_SCORE_ROWS", TOP)
-    second = rounds.retrain(big)
+    monkeypatch.setattr(scores, "IN_MEMORY_ROWS", 0)
+    monkeypatch.setattr(scores, "QUEUE_SCORE_ROWS", TOP)
+    second = big.retrain()
     assert second.status == "succeeded", second.error
     return small, big
 
@@ -84,19 +83,16 @@ def test_big_pool_round_ranks_like_the_in_memory_round(tmp_path, monkeypatch, st
         assert len(n_pool) > TOP  # the pool is bigger than the stored top
         assert len(top) == TOP
         # The stored rows are the best-ranked open items of the in-memory round, same scores.
-        open_full = {i: v for i, v in full.items() if v[0] > rounds.CLOSED_SCORE}
+        open_full = {i: v for i, v in full.items() if v[0] > scores.CLOSED_SCORE}
         cut = sorted((v[0] for v in open_full.values()), reverse=True)[TOP - 1]
         # Everything ranked above the cut is stored (items tied at the cut may differ).
         assert {i for i, v in open_full.items() if v[0] > cut + 1e-9} <= set(top)
         assert {i: top[i][0] for i in top} == pytest.approx({i: full[i][0] for i in top})
         assert min(v[0] for v in top.values()) == pytest.approx(cut)
         assert all(top[i][1] == full[i][1] for i in top)
-        metrics = rounds.round_summary(rounds.get_round(big, 1))["metrics"]
+        metrics = big.round_summary(big.get_round(1))["metrics"]
         assert metrics["queue_scored"] == TOP
-        assert (
-            metrics["pool_mix"]
-            == rounds.round_summary(rounds.get_round(small, 1))["metrics"]["pool_mix"]
-        )
+        assert metrics["pool_mix"] == small.round_summary(small.get_round(1))["metrics"]["pool_mix"]
     finally:
         small.close()
         big.close()

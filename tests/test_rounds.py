@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
-from labeling.rounds import core as rounds
+from labeling.rounds import jobs, pipeline, promotion
 from labeling.store.models import Round, Score
 from tests.conftest import YOUTUBE
 
@@ -89,9 +89,9 @@ def test_retrain_through_the_cli_reorders_the_queue(yt):
 
 
 def test_rollback_restores_the_previous_scores(yt):
-    first = rounds.retrain(yt)
+    first = yt.retrain()
     assert first.promoted
-    second = rounds.retrain(yt, strategy="random")
+    second = yt.retrain(strategy="random")
     assert second.status == "succeeded" and second.promoted
     assert json.loads(second.metrics)["strategy"] == "random"
     assert yt.next_item("ann").item_id == _top_open(yt, second.id)
@@ -107,16 +107,16 @@ def test_rollback_restores_the_previous_scores(yt):
 
 def test_a_worse_round_is_not_promoted():
     current = Round(id=3, metrics=json.dumps({"gold_macro_f1": 0.9}))
-    assert rounds._promotable({"gold_macro_f1": 0.895}, current, 0.01)[0]
-    assert not rounds._promotable({"gold_macro_f1": 0.8}, current, 0.01)[0]
-    assert not rounds._promotable({}, current, 0.01)[0]
-    assert rounds._promotable({}, None, 0.01)[0]
-    assert rounds._promotable({"gold_macro_f1": 0.1}, Round(id=1, metrics="{}"), 0.01)[0]
+    assert promotion.promotable({"gold_macro_f1": 0.895}, current, 0.01)[0]
+    assert not promotion.promotable({"gold_macro_f1": 0.8}, current, 0.01)[0]
+    assert not promotion.promotable({}, current, 0.01)[0]
+    assert promotion.promotable({}, None, 0.01)[0]
+    assert promotion.promotable({"gold_macro_f1": 0.1}, Round(id=1, metrics="{}"), 0.01)[0]
 
 
 def test_cold_start_before_any_label(tmp_path, db_url):
     ws = _youtube(tmp_path, db_url, labelled=False)
-    done = rounds.retrain(ws)
+    done = ws.retrain()
     metrics = json.loads(done.metrics)
     assert done.status == "succeeded" and done.promoted
     assert metrics["strategy"] == "cold_start" and metrics["evaluation"] == "none"
@@ -129,7 +129,7 @@ def test_no_gold_means_cross_validation(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "cv", labels=["0", "1"], db_url=db_url)
     ws.import_file(FILES[0], text_field="CONTENT", id_field="COMMENT_ID", label_field="CLASS")
     ws.import_file(FILES[1], text_field="CONTENT", id_field="COMMENT_ID")
-    metrics = json.loads(rounds.retrain(ws).metrics)
+    metrics = json.loads(ws.retrain().metrics)
     assert metrics["evaluation"] == "cross-validation"
     assert metrics["cv"]["folds"] == 5 and metrics["cv_macro_f1"] > 0.7
     ws.close()
@@ -139,7 +139,7 @@ def test_unknown_strategy_is_refused_with_the_known_names(yt):
     done = _cli(yt, "retrain", "--strategy", "nope")
     assert done.exit_code == 2
     assert "--strategy" in done.stderr and "random" in done.stderr
-    assert rounds.list_rounds(yt) == []
+    assert yt.rounds() == []
 
 
 def test_every_n_labels_queues_a_round(yt):
@@ -147,19 +147,19 @@ def test_every_n_labels_queues_a_round(yt):
 
     write_config(yt.root, replace(yt.config, retrain_every=3))
     yt.config = replace(yt.config, retrain_every=3)
-    first = rounds.retrain(yt)
-    assert rounds.maybe_trigger(yt) is None
+    first = yt.retrain()
+    assert jobs.maybe_trigger(yt) is None
     for _ in range(3):
         item = yt.next_item("ann")
         yt.annotate(item.item_id, "ann", "1")
-    queued = rounds.maybe_trigger(yt)
+    queued = jobs.maybe_trigger(yt)
     assert queued is not None and queued.status == "queued" and queued.id == first.id + 1
-    assert rounds.maybe_trigger(yt) is None  # one queued round at a time
+    assert jobs.maybe_trigger(yt) is None  # one queued round at a time
 
 
 def test_a_killed_worker_leaves_the_round_failed_and_the_old_model_promoted(yt):
-    first = rounds.retrain(yt)
-    queued = rounds.queue_round(yt, trigger="test")
+    first = yt.retrain()
+    queued = yt.queue_round(trigger="test")
     worker = subprocess.Popen(
         [sys.executable, "-m", "labeling.rounds.worker", "-w", str(yt.root)]
         + (["--db", yt.db_url] if "postgresql" in yt.db_url else []),
@@ -167,7 +167,7 @@ def test_a_killed_worker_leaves_the_round_failed_and_the_old_model_promoted(yt):
     )
     try:
         deadline = time.monotonic() + 60
-        while rounds.get_round(yt, queued.id).status != "running":
+        while yt.get_round(queued.id).status != "running":
             assert time.monotonic() < deadline, "the worker never started the round"
             assert worker.poll() is None
             time.sleep(0.05)
@@ -177,22 +177,22 @@ def test_a_killed_worker_leaves_the_round_failed_and_the_old_model_promoted(yt):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    assert rounds.get_round(yt, queued.id).status == "running"  # nobody updated it
-    assert rounds.recover(yt) == [queued.id]
-    failed = rounds.get_round(yt, queued.id)
+    assert yt.get_round(queued.id).status == "running"  # nobody updated it
+    assert jobs.recover(yt) == [queued.id]
+    failed = yt.get_round(queued.id)
     assert failed.status == "failed" and "stopped" in failed.error
-    assert rounds.get_round(yt, first.id).promoted
+    assert yt.get_round(first.id).promoted
     assert not (yt.root / "models" / f"round-{queued.id:04d}").exists()
     assert yt.next_item("ann").item_id == _top_open(yt, first.id)
     # The next round runs normally.
-    assert rounds.retrain(yt).status == "succeeded"
+    assert yt.retrain().status == "succeeded"
 
 
 def test_one_round_at_a_time(yt):
-    queued = rounds.queue_round(yt, trigger="test")
-    assert rounds.claim_queued(yt) == queued.id
-    with pytest.raises(rounds.RoundError, match="one round runs at a time"):
-        rounds.retrain(yt)
+    queued = yt.queue_round(trigger="test")
+    assert jobs.claim_queued(yt) == queued.id
+    with pytest.raises(jobs.RoundError, match="one round runs at a time"):
+        yt.retrain()
 
 
 def test_rounds_run_at_a_lower_cpu_priority_in_every_thread():
@@ -202,13 +202,13 @@ def test_rounds_run_at_a_lower_cpu_priority_in_every_thread():
     # (`labelloop retrain` through CliRunner runs in this process).
     script = """
 import os, threading, numpy
-from labeling.rounds import core as rounds
+from labeling.rounds import jobs
 base = os.getpriority(os.PRIO_PROCESS, 0)
 target = min(19, base + 3)
 stop = threading.Event()
 worker = threading.Thread(target=stop.wait)
 worker.start()
-print(target, rounds.lower_priority(target), rounds.lower_priority(base))
+print(target, jobs.lower_priority(target), jobs.lower_priority(base))
 tids = [int(t) for t in os.listdir("/proc/self/task")]
 print(min(os.getpriority(os.PRIO_PROCESS, t) for t in tids), len(tids))
 stop.set()
@@ -252,8 +252,8 @@ def test_a_round_whose_store_goes_away_is_marked_failed_with_the_reason_once_it_
         common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
         ws.import_file(FILES[0], label_field="CLASS", **common)
         ws.import_file(FILES[4], label_field="CLASS", split="gold", **common)
-        queued = rounds.queue_round(ws, trigger="test")
-        assert rounds.claim_queued(ws) == queued.id
+        queued = ws.queue_round(trigger="test")
+        assert jobs.claim_queued(ws) == queued.id
         restarted: list[threading.Thread] = []
 
         def stage(text: str) -> None:
@@ -263,13 +263,13 @@ def test_a_round_whose_store_goes_away_is_marked_failed_with_the_reason_once_it_
                 back.start()
                 restarted.append(back)
 
-        done = rounds.run_round(ws, queued.id, progress=stage)
+        done = pipeline.run_round(ws, queued.id, progress=stage)
         restarted[0].join()
         assert done.status == "failed"
         assert "OperationalError" in done.error
         assert done.finished_at is not None and done.stage is None
-        assert rounds.recover(ws) == []  # nothing left for a later check to find
-        assert rounds.retrain(ws).status == "succeeded"  # and the next round runs
+        assert jobs.recover(ws) == []  # nothing left for a later check to find
+        assert ws.retrain().status == "succeeded"  # and the next round runs
         ws.close()
     finally:
         server.stop()

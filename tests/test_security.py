@@ -130,9 +130,7 @@ def test_an_annotator_cannot_run_rounds_edit_lfs_export_or_see_people(ws):
             pytest.fail(f"an annotator could {action}")
     with Session(ws.engine) as session:
         assert session.exec(select(LabelingFunction)).all() == []
-    from labeling.rounds import core as rounds
-
-    assert rounds.list_rounds(ws) == []
+    assert ws.rounds() == []
 
 
 def test_nobody_sees_tokens_not_even_admins(ws):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from labeling.errors import BadInput
-from labeling.rounds.simulate import label_efficiency, labels_to_target, simulate, write_chart
+from labeling.rounds.learning_curves import label_efficiency, labels_to_target, write_chart
+from labeling.rounds.simulate import simulate
 from strategies import UnknownStrategyError
 from tests.conftest import YOUTUBE
 

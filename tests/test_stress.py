@@ -28,7 +28,6 @@ from sqlmodel import Session, col, func, select
 
 from labeling import Workspace
 from labeling.config import write_config
-from labeling.rounds import core as rounds
 from labeling.store.models import Annotation, Annotator, Item, Lease
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,7 +191,7 @@ def test_sixteen_annotators_label_at_once_and_nothing_is_lost(tmp_path, db_url, 
     pool = ANNOTATORS * LABELS_EACH * 11 // (10 * overlap) + 200
     make_pool(ws, tmp_path, pool)
     # The queue in its working state: a promoted round's order (a cold-start round here).
-    assert rounds.retrain(ws).promoted
+    assert ws.retrain().promoted
     tokens = {f"ann{k:02d}": ws.add_user(f"ann{k:02d}")[1] for k in range(ANNOTATORS)}
     go = tmp_path / "go"
     logs_dir = tmp_path / "logs"

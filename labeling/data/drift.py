@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from sqlmodel import col, select
 
-from labeling.rounds.core import queue_round
+from labeling.rounds.jobs import queue_round
 from labeling.rounds.learner import predict_proba
 from labeling.store import db
 from labeling.store.answers import human_labels

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from labeling.context import Context
-from labeling.rounds import core as rounds
+from labeling.rounds import jobs, pipeline, promotion
+from labeling.rounds.jobs import StageCallback
 from labeling.rounds.simulate import simulate_files
 from labeling.store.models import Round
 
@@ -19,46 +20,46 @@ class RoundsAPI(Context):
         *,
         strategy: str | None = None,
         trigger: str = "cli",
-        progress: rounds.Progress | None = None,
+        progress: StageCallback | None = None,
     ) -> Round:
         """Run a round now, in this process (a queued one is taken first); returns it, done.
 
         ``strategy``: a query strategy for this round (default: the toml's). ``progress`` is
         called with the name of each stage as it starts."""
-        return rounds.retrain(self, strategy=strategy, trigger=trigger, progress=progress)
+        return pipeline.retrain(self, strategy=strategy, trigger=trigger, progress=progress)
 
     def queue_round(self, *, trigger: str = "button", strategy: str | None = None) -> Round:
         """Queue a round for the background worker (one already queued is reused)."""
-        return rounds.queue_round(self, trigger=trigger, strategy=strategy)
+        return jobs.queue_round(self, trigger=trigger, strategy=strategy)
 
     def rounds(self) -> list[Round]:
         """Every round, oldest first."""
-        return rounds.list_rounds(self)
+        return promotion.list_rounds(self)
 
     def round_summaries(self) -> list[dict[str, Any]]:
         """Every round as ``labelloop rounds list --json`` shows it, oldest first."""
-        return [rounds.round_summary(r) for r in rounds.list_rounds(self)]
+        return [promotion.round_summary(r) for r in promotion.list_rounds(self)]
 
     def get_round(self, round_id: int) -> Round:
-        return rounds.get_round(self, round_id)
+        return promotion.get_round(self, round_id)
 
     @staticmethod
     def round_summary(round_: Round) -> dict[str, Any]:
         """A round as ``labelloop rounds list --json`` shows it: status, metrics, timings."""
-        return rounds.round_summary(round_)
+        return promotion.round_summary(round_)
 
     def lower_priority(self) -> int:
         """Lower this process's CPU priority to the toml's ``round_nice`` (as the worker and
         ``labelloop retrain`` do, so labelling stays responsive); returns the niceness now."""
-        return rounds.lower_priority(self.config.round_nice)
+        return jobs.lower_priority(self.config.round_nice)
 
     def promote(self, round_id: int) -> Round:
         """Make a succeeded round's ranking the queue order (one flag, one transaction)."""
-        return rounds.promote(self, round_id)
+        return promotion.promote(self, round_id)
 
     def rollback(self) -> Round:
         """Go back to the previously promoted round; returns the round promoted now."""
-        return rounds.rollback(self)
+        return promotion.rollback(self)
 
     # Play the loop on labelled files; no workspace needed (``labelloop simulate``).
     simulate = staticmethod(simulate_files)

@@ -1,10 +1,11 @@
-"""Each round's predictions for the whole pool, read back from the round's folder.
+"""Each round's predictions for the whole pool: the file's format, and reading it back.
 
 A round stores its queue scores (with prediction and confidence) for at most
-:data:`labeling.rounds.core.QUEUE_SCORE_ROWS` items, the top of the queue; the prediction of
+:data:`labeling.rounds.scores.QUEUE_SCORE_ROWS` items, the top of the queue; the prediction of
 every pool item goes to ``predictions.npy`` in the round folder instead: one fixed-width
-record per item (id, class index, probability), sorted by id. The file is memory-mapped, so
-looking up one item reads a few pages, and a million-item export reads it once.
+record per item (id, class index, probability), sorted by id, and the class names to
+``predictions.json``. The file is memory-mapped, so looking up one item reads a few pages, and
+a million-item export reads it once.
 """
 
 from __future__ import annotations
@@ -16,9 +17,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from labeling.context import Context
+from labeling.rounds.artifacts import round_dir
+
+PREDICTIONS_FILE = "predictions.npy"
+PREDICTION_LABELS_FILE = "predictions.json"
+PREDICTION_DTYPE = np.dtype([("item_id", "<i8"), ("label", "<i2"), ("confidence", "<f4")])
 
 _CACHE: dict[tuple[str, float], RoundPredictions] = {}
 _LOCK = threading.Lock()
+
+
+def prediction_table(
+    item_ids: np.ndarray, pool_rows: np.ndarray, codes: np.ndarray, confidence: np.ndarray
+) -> np.ndarray:
+    """Every pool item's prediction, sorted by item id: what ``predictions.npy`` holds.
+
+    ``codes`` (class index, -1 for none) and ``confidence`` are per row of ``item_ids``.
+    """
+    table = np.empty(len(pool_rows), dtype=PREDICTION_DTYPE)
+    table["item_id"] = item_ids[pool_rows]
+    table["label"] = codes[pool_rows]
+    table["confidence"] = confidence[pool_rows]
+    return table[np.argsort(table["item_id"], kind="stable")]
 
 
 @dataclass(frozen=True)
@@ -49,8 +69,6 @@ class RoundPredictions:
 
 def load(ws: Context, round_id: int) -> RoundPredictions | None:
     """The predictions of round ``round_id``, or None (no model, or a round from before them)."""
-    from labeling.rounds.core import PREDICTION_LABELS_FILE, PREDICTIONS_FILE, round_dir
-
     folder = round_dir(ws, round_id)
     path = folder / PREDICTIONS_FILE
     try:

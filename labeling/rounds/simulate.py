@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,14 +21,19 @@ from numpy.typing import ArrayLike, NDArray
 from labeling.config import WorkspaceConfig
 from labeling.data.readers import read_labelled
 from labeling.errors import BadInput, LabelloopError
-from labeling.rounds.features import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
+from labeling.rounds.featurizers import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
+from labeling.rounds.learning_curves import (
+    BASELINE,
+    label_efficiency,
+    summarise_runs,
+    write_chart,
+)
 from labeling.weak.files import weak_labels_for_file
 from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
 #: Fraction of full-supervision macro-F1 a strategy must reach to count as "there".
 TARGET_FRACTION = 0.95
-BASELINE = "random"
 
 
 def simulate(
@@ -52,7 +58,8 @@ def simulate(
     split_seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Learning curves of each strategy on a labelled data set.
+    """Learning curves of each strategy on a labelled data set: ``simulate --json``'s document
+    (docs/cli.md), plus per-seed details, the target score, settings and timings.
 
     Parameters
     ----------
@@ -67,10 +74,9 @@ def simulate(
         Registered strategy names; ``random`` is the passive baseline (random from the first
         batch on), every other strategy starts with ``cold_start`` until the labels hold two
         classes (or weak labels already give a model).
-    budget, batch, seeds
-        Labels per run, labels per round, and how many seeds (0 .. seeds-1) to average.
-    featurizer, classifier
-        Registry names from :mod:`labeling.rounds.features` and :mod:`labeling.rounds.learner`.
+    budget, batch, seeds, featurizer, classifier
+        Labels per run, labels per round, how many seeds (0 .. seeds-1) to average; registry
+        names from :mod:`labeling.rounds.featurizers` and :mod:`labeling.rounds.learner`.
     weak_labels, weak_confidence
         Optional weak labels for the pool rows (label index into ``label_names`` or -1) and
         their confidence in [0, 1]; rows still unlabelled by the oracle whose confidence reaches
@@ -79,59 +85,78 @@ def simulate(
         them together at most ``weak_balance`` times the oracle labels so far).
     progress
         Called with a short message after each strategy and seed (for a CLI's stderr).
-
-    Returns
-    -------
-    ``{"full_supervision": {"accuracy", "macro_f1"}, "strategies": {NAME: {"curve": [{"labels",
-    "accuracy", "macro_f1"}, ...], "labels_to_95pct": N or None, ...}}, ...}`` with curves
-    averaged over seeds, plus per-seed details, the target score, settings and timings.
     """
     started = time.perf_counter()
     _check_settings(strategies, budget, batch, seeds, weak_weight, weak_threshold)
-    data = _prepare(
-        train_texts,
-        train_labels,
-        test_texts,
-        test_labels,
-        test_size,
-        label_names,
-        weak_labels,
-        weak_confidence,
-        split_seed,
-    )
-    featurize_started = time.perf_counter()
+    test, weak_rows = (test_texts, test_labels), (weak_labels, weak_confidence)
+    data = _prepare(train_texts, train_labels, test, test_size, label_names, weak_rows, split_seed)
+    X_pool, X_test, featurize_seconds = _featurize(featurizer, data)
+    full = _full_supervision(X_pool, X_test, data, classifier)
+    weak = _weak_training_set(data, weak_threshold, weak_weight, weak_balance)
+    plan = _Plan(X_pool, X_test, data, budget, batch, classifier, weak)
+    report = _curves(plan, strategies, seeds, TARGET_FRACTION * full["macro_f1"], progress)
+    settings = {"budget": budget, "batch": batch, "seeds": seeds, "featurizer": featurizer}
+    return _result(full, report, plan, settings, featurize_seconds, started)
+
+
+def _featurize(featurizer: str, data: _Data) -> tuple[Any, Any, float]:
+    """The pool's and the test set's features (the featurizer fitted on the pool), and the
+    seconds it took."""
+    started = time.perf_counter()
     features = make_featurizer(featurizer).fit(data.pool_texts)
     X_pool = featurize_in_chunks(features, data.pool_texts)
     X_test = featurize_in_chunks(features, data.test_texts)
-    featurize_seconds = time.perf_counter() - featurize_started
+    return X_pool, X_test, time.perf_counter() - started
+
+
+def _full_supervision(X_pool: Any, X_test: Any, data: _Data, classifier: str) -> dict[str, float]:
+    """Test scores of a model trained on every pool label: what "good enough" means."""
     full_model = train(X_pool, data.y_pool, classifier=classifier, seed=0)
-    full = _evaluate(full_model.predict(X_test), data.y_test, len(data.labels))
-    target = TARGET_FRACTION * full["macro_f1"]
-    weak = _weak_training_set(data, weak_threshold, weak_weight, weak_balance)
+    return _evaluate(full_model.predict(X_test), data.y_test, len(data.labels))
+
+
+def _curves(
+    plan: _Plan,
+    strategies: Sequence[str],
+    seeds: int,
+    target: float,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    """Each strategy's learning curves over ``seeds`` runs, summarised against ``target``."""
     report: dict[str, Any] = {}
     for name in strategies:
         strategy_started = time.perf_counter()
         runs = []
         for seed in range(seeds):
-            runs.append(_run(name, seed, X_pool, X_test, data, budget, batch, classifier, weak))
+            runs.append(_run(name, seed, plan))
             if progress is not None:
                 progress(f"{name}: seed {seed + 1}/{seeds} done")
-        report[name] = _summarise(runs, target)
+        report[name] = summarise_runs(runs, target)
         report[name]["seconds"] = round(time.perf_counter() - strategy_started, 2)
+    return report
+
+
+def _result(
+    full: dict[str, float],
+    report: dict[str, Any],
+    plan: _Plan,
+    settings: dict[str, Any],
+    featurize_seconds: float,
+    started: float,
+) -> dict[str, Any]:
+    """What :func:`simulate` returns."""
+    data, weak = plan.data, plan.weak
     return {
         "full_supervision": full,
-        "target_macro_f1": round(target, 4),
+        "target_macro_f1": round(TARGET_FRACTION * full["macro_f1"], 4),
         "strategies": report,
         "label_efficiency": label_efficiency(report),
         "settings": {
             "pool": len(data.pool_texts),
             "test": len(data.test_texts),
             "labels": [str(label) for label in data.labels],
-            "budget": budget,
-            "batch": batch,
-            "seeds": seeds,
-            "featurizer": featurizer,
-            "classifier": classifier,
+            **settings,
+            "classifier": plan.classifier,
             "weak_labels_used": int(len(weak[1])) if weak is not None else 0,
         },
         "seconds": {
@@ -141,21 +166,16 @@ def simulate(
     }
 
 
+@dataclass(frozen=True)
 class _Data:
     """Pool and test set with labels as indices into ``labels``."""
 
-    def __init__(
-        self,
-        pool_texts: list[str],
-        y_pool: NDArray[np.intp],
-        test_texts: list[str],
-        y_test: NDArray[np.intp],
-        labels: list[Any],
-        weak: tuple[NDArray[np.intp], NDArray[np.float64]] | None,
-    ) -> None:
-        self.pool_texts, self.y_pool = pool_texts, y_pool
-        self.test_texts, self.y_test = test_texts, y_test
-        self.labels, self.weak = labels, weak
+    pool_texts: list[str]
+    y_pool: NDArray[np.intp]
+    test_texts: list[str]
+    y_test: NDArray[np.intp]
+    labels: list[Any]
+    weak: tuple[NDArray[np.intp], NDArray[np.float64]] | None
 
 
 def _check_settings(
@@ -183,19 +203,22 @@ def _check_settings(
 def _prepare(
     train_texts: Sequence[str],
     train_labels: Sequence[Any],
-    test_texts: Sequence[str] | None,
-    test_labels: Sequence[Any] | None,
+    test: tuple[Sequence[str] | None, Sequence[Any] | None],
     test_size: float,
     label_names: Sequence[Any] | None,
-    weak_labels: ArrayLike | None,
-    weak_confidence: ArrayLike | None,
+    weak_rows: tuple[ArrayLike | None, ArrayLike | None],
     split_seed: int,
 ) -> _Data:
-    """Validate the inputs, split off a test set when needed, map labels to indices."""
+    """Validate the inputs, split off a test set when needed, map labels to indices.
+
+    ``test`` holds the test texts and labels (or two None), ``weak_rows`` the weak labels and
+    confidences of the pool rows (or None).
+    """
     pool_texts, pool_labels = list(train_texts), list(train_labels)
     if len(pool_texts) != len(pool_labels):
         raise BadInput(f"got {len(pool_texts)} texts but {len(pool_labels)} labels")
-    weak = _check_weak(weak_labels, weak_confidence, len(pool_texts))
+    weak = _check_weak(*weak_rows, len(pool_texts))
+    test_texts, test_labels = test
     if (test_texts is None) != (test_labels is None):
         raise BadInput("give both test texts and test labels, or neither")
     if test_texts is None or test_labels is None:
@@ -271,18 +294,21 @@ def _weak_training_set(
     return _Weak(rows, labels[rows], confidence[rows], weight, balance)
 
 
-def _run(
-    name: str,
-    seed: int,
-    X_pool: Any,
-    X_test: Any,
-    data: _Data,
-    budget: int,
-    batch: int,
-    classifier: str,
-    weak: _Weak | None,
-) -> list[dict[str, Any]]:
+class _Plan(NamedTuple):
+    """What every run of a simulation shares: features, data, budget and training setup."""
+
+    X_pool: Any
+    X_test: Any
+    data: _Data
+    budget: int
+    batch: int
+    classifier: str
+    weak: _Weak | None
+
+
+def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
     """One learning curve: rounds of query, oracle labels, retrain, test."""
+    X_pool, X_test, data, budget, batch, classifier, weak = plan
     rng = np.random.default_rng(seed)
     n_pool = X_pool.shape[0]
     budget = min(budget, n_pool)
@@ -374,99 +400,6 @@ def _evaluate(predicted: ArrayLike, truth: NDArray[np.intp], n_labels: int) -> d
             4,
         ),
     }
-
-
-def labels_to_target(curve: Sequence[dict[str, Any]], target: float) -> int | None:
-    """Labels at the first curve point whose macro-F1 reaches ``target``; None if never."""
-    for point in curve:
-        if point["macro_f1"] >= target:
-            return int(point["labels"])
-    return None
-
-
-def _summarise(runs: list[list[dict[str, Any]]], target: float) -> dict[str, Any]:
-    """Average the seeds' curves point by point (they share label counts)."""
-    curve = []
-    for points in zip(*runs, strict=True):
-        curve.append(
-            {
-                "labels": points[0]["labels"],
-                "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4),
-                "macro_f1": round(float(np.mean([p["macro_f1"] for p in points])), 4),
-                "macro_f1_std": round(float(np.std([p["macro_f1"] for p in points])), 4),
-            }
-        )
-    return {
-        "curve": curve,
-        "labels_to_95pct": labels_to_target(curve, target),
-        "labels_to_95pct_per_seed": [labels_to_target(run, target) for run in runs],
-        "area_under_curve": round(float(np.mean([p["macro_f1"] for p in curve])), 4),
-    }
-
-
-def label_efficiency(
-    strategies: dict[str, dict[str, Any]], baseline: str = BASELINE
-) -> dict[str, float | None]:
-    """Labels each strategy needed over the labels ``baseline`` needed (lower is better).
-
-    None where either never reached the target within the budget.
-    """
-    base = strategies.get(baseline, {}).get("labels_to_95pct")
-    ratios: dict[str, float | None] = {}
-    for name, summary in strategies.items():
-        needed = summary.get("labels_to_95pct")
-        ratios[name] = round(needed / base, 3) if needed and base else None
-    return ratios
-
-
-def write_chart(report: dict[str, Any], path: str | Path) -> Path:
-    """Learning curves (macro-F1 against labels, one line per strategy) as HTML or PNG.
-
-    HTML is Altair's own page (it loads Vega from a CDN when opened). PNG needs the optional
-    package ``vl-convert-python``, which renders offline; without it a PNG request fails with a
-    message saying so, and HTML always works.
-    """
-    import importlib.util
-
-    import altair as alt
-    import pandas as pd
-
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in (".html", ".png"):
-        raise BadInput(f"chart file must end in .html or .png, found {target.name!r}")
-    if suffix == ".png" and importlib.util.find_spec("vl_convert") is None:
-        raise BadInput(
-            "PNG charts need the package vl-convert-python, which is not installed; "
-            "write an .html chart instead"
-        )
-    rows = [
-        {"strategy": name, **point}
-        for name, summary in report["strategies"].items()
-        for point in summary["curve"]
-    ]
-    frame = pd.DataFrame(rows)
-    lines = (
-        alt.Chart(frame)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("labels:Q", title="labels"),
-            y=alt.Y("macro_f1:Q", title="macro-F1 on the test set", scale=alt.Scale(zero=False)),
-            color=alt.Color("strategy:N"),
-            tooltip=["strategy", "labels", "macro_f1", "accuracy"],
-        )
-    )
-    goal = (
-        alt.Chart(pd.DataFrame({"macro_f1": [report["target_macro_f1"]]}))
-        .mark_rule(strokeDash=[4, 4], color="gray")
-        .encode(y="macro_f1:Q")
-    )
-    chart = (lines + goal).properties(
-        title="Learning curves (dashed: 95% of full supervision)", width=640, height=360
-    )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    chart.save(str(target))
-    return target
 
 
 def simulate_files(

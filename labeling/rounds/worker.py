@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from labeling.config import load_config
 from labeling.errors import LabelloopError
-from labeling.rounds import core as rounds
+from labeling.rounds import jobs, pipeline
 from labeling.workspace import Workspace
 
 POLL_SECONDS = 2.0
@@ -33,7 +33,7 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    failed = rounds.recover(ws)
+    failed = jobs.recover(ws)
     if failed:
         print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)
     try:
@@ -42,12 +42,12 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                 break  # the server is gone
             try:
                 ws.config = load_config(ws.root)  # settings may change while we run
-                rounds.lower_priority(ws.config.round_nice)
-                rounds.recover(ws)
-                rounds.maybe_trigger(ws)
-                round_id = rounds.claim_queued(ws)
+                jobs.lower_priority(ws.config.round_nice)
+                jobs.recover(ws)
+                jobs.maybe_trigger(ws)
+                round_id = jobs.claim_queued(ws)
                 if round_id is not None:
-                    done = rounds.run_round(ws, round_id)
+                    done = pipeline.run_round(ws, round_id)
                     print(f"worker: round {round_id} {done.status}", flush=True)
                     continue
             except LabelloopError as exc:

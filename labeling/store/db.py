@@ -11,6 +11,7 @@ written by a newer labelloop.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import threading
@@ -422,8 +423,6 @@ def _release_free_memory() -> None:
     import a long-running server would hold 300 MB of freed cache pages). Best effort: only
     where the C library has ``malloc_trim``."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None)
         trim = getattr(libc, "malloc_trim", None)
         if trim is not None:

@@ -6,7 +6,7 @@ item's label count against its current answers, one current answer per person an
 current decision per item, superseded answers pointing at the same item and person. With
 ``fix``, label counts are repaired from the annotation log; nothing else is changed. The
 rounds' checks (a round left running by a dead worker, the promoted model on disk) are
-:func:`labeling.rounds.core.round_checks`; :meth:`labeling.workspace.Context.doctor` runs both.
+:func:`labeling.rounds.jobs.round_checks`; :meth:`labeling.workspace.Context.doctor` runs both.
 """
 
 from __future__ import annotations

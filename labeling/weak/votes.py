@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
 from labeling.context import Context
@@ -42,13 +44,7 @@ def put_fact(session: Any, key: str, value: str) -> None:
 
 def _dialect_insert(session: Any) -> Any:
     """The INSERT of the session's database, the one with ON CONFLICT."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg  # loaded with a PG engine
-
-        return pg
-    from sqlalchemy.dialects.sqlite import insert as lite  # loaded with a SQLite engine
-
-    return lite
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def fact(session: Any, key: str) -> str | None:

@@ -1,0 +1,155 @@
+"""Which round orders the queue: finishing a round, promoting it, rolling back; reading rounds.
+
+A succeeded round is promoted if it is not worse on gold than the promoted round (within
+``promote_tolerance``); the first round always is. Promotion flips one flag in one
+transaction, and the queue reads that flag at every claim, so the switch is atomic and
+annotators keep labelling from the old scores until then. :func:`promote` and
+:func:`rollback` flip it by hand, to any round whose scores are still stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from labeling.context import Context
+from labeling.errors import BadInput
+from labeling.rounds.scores import prune_scores
+from labeling.store import db
+from labeling.store.models import Round, Score, utcnow
+
+
+def get_round(ws: Context, round_id: int) -> Round:
+    with db.read_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            raise BadInput(f"no round {round_id}")
+        return round_
+
+
+def list_rounds(ws: Context) -> list[Round]:
+    with db.read_session(ws.engine) as session:
+        return list(session.exec(select(Round).order_by(col(Round.id))).all())
+
+
+def round_summary(round_: Round) -> dict[str, Any]:
+    metrics = json.loads(round_.metrics or "{}")
+    metrics.pop("traceback", None)
+    return {
+        "round": round_.id,
+        "status": round_.status,
+        "trigger": round_.trigger,
+        "strategy": round_.strategy,
+        "promoted": round_.promoted,
+        "n_human": round_.n_human,
+        "n_weak": round_.n_weak,
+        "gold_accuracy": metrics.get("gold_accuracy"),
+        "gold_macro_f1": metrics.get("gold_macro_f1"),
+        "evaluation": metrics.get("evaluation"),
+        "stage": round_.stage,
+        "error": round_.error,
+        "created_at": round_.created_at.isoformat() if round_.created_at else None,
+        "finished_at": round_.finished_at.isoformat() if round_.finished_at else None,
+        "model_path": round_.model_path,
+        "metrics": metrics,
+    }
+
+
+def promotable(
+    metrics: dict[str, Any], current: Round | None, tolerance: float
+) -> tuple[bool, str]:
+    """Whether a round with ``metrics`` replaces the promoted round ``current``, and why."""
+    if current is None:
+        return True, "the first round is always promoted"
+    old = json.loads(current.metrics or "{}").get("gold_macro_f1")
+    new = metrics.get("gold_macro_f1")
+    if old is None:
+        return True, f"round {current.id} had no gold score to beat"
+    if new is None:
+        return False, "no gold score, while the promoted round has one"
+    if new >= old - tolerance:
+        return True, f"gold macro-F1 {new:.3f} vs {old:.3f} (tolerance {tolerance})"
+    return False, f"gold macro-F1 {new:.3f} is worse than round {current.id}'s {old:.3f}"
+
+
+def finish(
+    ws: Context,
+    round_id: int,
+    metrics: dict[str, Any],
+    path: str,
+    strategy: str,
+    *,
+    n_human: int,
+    n_weak: int,
+) -> None:
+    """Record a round as succeeded, promote it if :func:`promotable`, prune old scores."""
+    with db.write_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        current = session.exec(select(Round).where(col(Round.promoted).is_(True))).first()
+        promote, why = promotable(metrics, current, ws.config.promote_tolerance)
+        metrics["promotion"] = why
+        round_.status = "succeeded"
+        round_.strategy = strategy
+        round_.n_human = n_human
+        round_.n_weak = n_weak
+        round_.model_path = path
+        round_.metrics = json.dumps(metrics)
+        round_.finished_at = utcnow()
+        round_.stage = None
+        session.add(round_)
+        session.flush()
+        if promote:
+            _set_promoted(session, round_id)
+    prune_scores(ws)
+
+
+def _set_promoted(session: Session, round_id: int) -> None:
+    session.execute(update(Round).where(col(Round.promoted).is_(True)).values(promoted=False))
+    session.execute(
+        update(Round).where(col(Round.id) == round_id).values(promoted=True, promoted_at=utcnow())
+    )
+
+
+def promote(ws: Context, round_id: int) -> Round:
+    """Make a succeeded round's scores order the queue (whatever its metrics)."""
+    with db.write_session(ws.engine) as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            raise BadInput(f"no round {round_id}")
+        if round_.status != "succeeded":
+            raise BadInput(f"round {round_id} is {round_.status}; only a succeeded round")
+        has_scores = session.exec(select(Score.item_id).where(Score.round_id == round_id)).first()
+        if has_scores is None:
+            raise BadInput(f"round {round_id}'s scores were pruned; retrain instead")
+        _set_promoted(session, round_id)
+    return get_round(ws, round_id)
+
+
+def rollback(ws: Context) -> Round:
+    """Promote again the round that was promoted before the current one."""
+    with db.write_session(ws.engine) as session:
+        history = session.exec(
+            select(Round)
+            .where(col(Round.promoted_at).is_not(None), Round.status == "succeeded")
+            .order_by(col(Round.promoted_at).desc())
+        ).all()
+        current = next((r for r in history if r.promoted), None)
+        if current is None:
+            raise BadInput("no round is promoted; nothing to roll back")
+        earlier = [r for r in history if r.id != current.id]
+        for candidate in earlier:
+            has_scores = session.exec(
+                select(Score.item_id).where(Score.round_id == candidate.id)
+            ).first()
+            if has_scores is not None:
+                _set_promoted(session, candidate.id)  # type: ignore[arg-type]
+                target = candidate.id
+                break
+        else:
+            raise BadInput(f"round {current.id} is the only promoted round with scores left")
+    assert target is not None
+    return get_round(ws, target)

@@ -1,0 +1,86 @@
+"""The round's training set and model: human labels, plus confident weak labels weighted below 1.
+
+Each pool item's human label is the majority of its current answers (gold items never train).
+Weak labels of pool items nobody has labelled join when at least ``weak_threshold`` sure,
+weighted by :func:`labeling.rounds.learner.weak_sample_weights`. With fewer than two classes
+there is no model: the round ranks by ``cold_start`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from labeling.context import Context
+from labeling.rounds.learner import NotEnoughLabels, train, weak_sample_weights
+from labeling.rounds.pool import PoolData
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A round's model (None: cold start) and what it was trained on.
+
+    ``rows`` (feature rows), ``y`` and ``weights`` hold the human labels first
+    (``n_human`` of them), then the ``n_weak`` weak ones.
+    """
+
+    model: Any
+    n_human: int
+    n_weak: int
+    rows: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def human_rows(self) -> np.ndarray:
+        return self.rows[: self.n_human]
+
+    @property
+    def human_y(self) -> np.ndarray:
+        return self.y[: self.n_human]
+
+
+def train_round_model(ws: Context, data: PoolData, X: Any) -> Trained:
+    """Fit on human labels plus confident weak labels (no model below two classes)."""
+    index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
+    rows = [index[item_id] for item_id in data.human]
+    y = list(data.human.values())
+    n_human = len(rows)
+    config = ws.config
+    weak_confidence: list[float] = []
+    for item_id, (label, confidence) in data.weak.items():
+        row = index.get(item_id)
+        if (
+            row is None
+            or data.split[row] != "pool"
+            or item_id in data.human
+            or confidence < config.weak_threshold
+            or label not in ws.labels
+        ):
+            continue
+        rows.append(row)
+        y.append(label)
+        weak_confidence.append(confidence)
+    weights = np.concatenate(
+        [
+            np.ones(n_human),
+            weak_sample_weights(
+                np.array(weak_confidence, dtype=np.float64),
+                weak_weight=config.weak_weight,
+                n_human=n_human,
+                weak_balance=config.weak_balance,
+            ),
+        ]
+    )
+    row_array = np.array(rows, dtype=np.int64)
+    y_array = np.array(y, dtype=object)
+    cold = Trained(None, n_human, len(rows) - n_human, row_array, y_array, weights)
+    if len(set(y)) < 2:
+        return cold
+    try:
+        model = train(X[row_array], y_array, weights, classifier=config.classifier, seed=0)
+    except NotEnoughLabels:  # too little to learn from: a cold start, as with one class
+        return cold
+    return replace(cold, model=model)
