@@ -840,7 +840,11 @@ def _add_noise(rng: random.Random, text: str, greeted: bool) -> tuple[str, tuple
 
 
 def _compose(rng: random.Random, label: str, ambiguous: bool) -> _Message:
-    """Build one message of class ``label``; ambiguous messages add a second intent."""
+    """Build one message of class ``label``; ambiguous messages add a second intent.
+
+    Long on purpose: one message's random draws in one readable order, which the committed
+    demo files depend on (tests/test_demo_data.py compares them with a fresh run).
+    """
     channel = _weighted(rng, CHANNELS, _CHANNEL_WEIGHTS[label])
     slots = _Slots(rng)
     message = _Message(text="", label=label, channel=channel, ambiguous=ambiguous)
