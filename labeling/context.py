@@ -8,7 +8,7 @@ they never import the facade that calls them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +17,9 @@ from sqlmodel import Session
 
 from labeling.config import WorkspaceConfig
 from labeling.store import db
+
+# What long operations (import, LF apply) report as they go: (stage, done, total).
+ProgressCallback = Callable[[str, int, int], None]
 
 DB_FILE = "labelloop.db"
 LFS_DIR = "lfs"

@@ -267,7 +267,7 @@ def lf_apply(
         report = ws.apply_lfs(
             engine=engine,
             scheduler=scheduler,
-            progress=None if bar is None else (lambda done, total: bar("applying", done, total)),
+            progress=bar,
             skip_broken=skip_broken,
             everything=everything,
             on_wait=waiting,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from labeling.annotation.progress import PoolCounts
-from labeling.context import Context
+from labeling.context import Context, ProgressCallback
 from labeling.data import drift, exporter, importer, removal
 from labeling.errors import BadInput
 from labeling.rounds import predictions
@@ -27,7 +27,7 @@ class DataAPI(Context):
         label_field: str | None = None,
         split: str = "pool",
         format: str | None = None,
-        progress: importer.ProgressCallback | None = None,
+        progress: ProgressCallback | None = None,
         allow_duplicate_texts: bool = False,
         source_name: str | None = None,
     ) -> importer.ImportReport:

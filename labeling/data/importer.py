@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from labeling.annotation.users import system_annotator
+from labeling.context import ProgressCallback
 from labeling.data.duplicates import skip_repeated_ids, skip_repeated_texts
 from labeling.data.readers import BOM, Chunk, check_file, detect_format, open_reader
 from labeling.data.validation import (
@@ -34,8 +35,6 @@ from labeling.errors import ImportFailed
 from labeling.store import db
 from labeling.store.bulk import bulk_insert_tuples
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
-
-ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass

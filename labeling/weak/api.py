@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from labeling.context import Context
+from labeling.context import Context, ProgressCallback
 from labeling.store.models import LabelingFunction
 from labeling.weak import apply, label_model, loading, rules, votes
 
@@ -28,7 +28,7 @@ class WeakAPI(Context):
         *,
         engine: str = "local",
         scheduler: str | None = None,
-        progress: apply.ProgressCallback | None = None,
+        progress: ProgressCallback | None = None,
         skip_broken: bool = False,
         everything: bool = False,
         wait: bool = True,

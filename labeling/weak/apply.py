@@ -8,6 +8,7 @@ transaction, under the apply lock (:mod:`labeling.weak.lock`).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import defaultdict
@@ -20,7 +21,7 @@ import pandas as pd
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
-from labeling.context import Context
+from labeling.context import Context, ProgressCallback
 from labeling.errors import BadInput
 from labeling.store import db
 from labeling.store.bulk import bulk_insert
@@ -38,7 +39,6 @@ from weak_supervision import (
 )
 
 #: Called with (rows done, rows in all) while the LFs run.
-ProgressCallback = Callable[[int, int], None]
 
 
 class BrokenLFs(BadInput):
@@ -220,7 +220,7 @@ def _run_groups(
                 frame,
                 engine=engine,
                 scheduler=scheduler,
-                progress=progress,
+                progress=None if progress is None else functools.partial(progress, "applying"),
                 lf_timeout=limit if engine == "local" else None,
             )
         except LFTimeoutError as exc:

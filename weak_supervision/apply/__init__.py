@@ -21,7 +21,7 @@ from weak_supervision.apply.core import (
     ApplyOptions,
     ApplyResult,
     EngineVotes,
-    Progress,
+    ProgressCallback,
     check_lfs,
     is_dask_frame,
     prepare_frame,
@@ -61,7 +61,7 @@ def apply_lfs(
     engine: str = "local",
     scheduler: str | None = None,
     n_workers: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     lf_timeout: float | None = None,
 ) -> ApplyResult:

@@ -23,7 +23,7 @@ from weak_supervision.rules import BoundRule, vote_rules_on_column
 DEFAULT_CHUNK_ROWS = 100_000
 
 AnyLF = BoundLF | BoundRule
-Progress = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int], None]
 #: The row at a position of the frame, as the LFs saw it (to describe a fault).
 RowAt = Callable[[int], Row]
 
@@ -49,7 +49,7 @@ class ApplyResult:
 class ApplyOptions:
     """How ``apply_lfs`` was asked to run; each engine reads the fields that concern it."""
 
-    progress: Progress | None = None
+    progress: ProgressCallback | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     #: ``dask`` only: scheduler address, or the size of the LocalCluster started without one.
     scheduler: str | None = None

@@ -21,7 +21,7 @@ from weak_supervision.apply.core import (
     AnyLF,
     ApplyOptions,
     EngineVotes,
-    Progress,
+    ProgressCallback,
     frame_row,
     is_dask_frame,
     prepare_frame,
@@ -84,7 +84,11 @@ def _connect(scheduler: str | None, n_workers: int | None) -> tuple[Any, Any]:
 
 
 def _dask_vote_matrix(
-    client: Any, ddf: Any, lfs: Sequence[AnyLF], progress: Progress | None, n_rows: int | None
+    client: Any,
+    ddf: Any,
+    lfs: Sequence[AnyLF],
+    progress: ProgressCallback | None,
+    n_rows: int | None,
 ) -> np.ndarray:
     """Votes per partition on the cluster, gathered in partition order.
 
