@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_item, require_active
 from labeling.errors import NothingToUndo, NotLeased, UnknownLabel
+from labeling.store.answers import current
 from labeling.store.models import (
     REMOVED,
     SPLITS,
@@ -290,7 +291,7 @@ def _undo_target(
     """The annotator's latest current answer (older than answer ``before``) undo can bring back."""
     query = select(Annotation).where(
         Annotation.annotator_id == annotator_id,
-        col(Annotation.superseded_by).is_(None),
+        current(),
         Annotation.origin == "human",
         # an item removed since (labeling.data.removal) is not brought back
         exists().where(col(Item.id) == col(Annotation.item_id), col(Item.split).in_(SPLITS)),

@@ -203,7 +203,7 @@ def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
         .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
         .where(
             col(new.item_id).between(low, high),
-            col(new.superseded_by).is_(None),
+            current(new),
             col(new.skipped).is_(False),
             new.origin != ADJUDICATION,
             col(old.label).is_not(None),

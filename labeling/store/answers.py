@@ -18,9 +18,10 @@ from sqlmodel import Session, col, select
 from labeling.store.models import ADJUDICATION, Annotation, Item
 
 
-def current() -> Any:
-    """The WHERE clause of current answers (skips and decisions included)."""
-    return col(Annotation.superseded_by).is_(None)
+def current(answer: Any = Annotation) -> Any:
+    """The WHERE clause of current answers (skips and decisions included); ``answer``: the
+    annotation table or an alias of it."""
+    return col(answer.superseded_by).is_(None)
 
 
 def majority(counts: Mapping[str, int], labels: tuple[str, ...]) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from labeling.store import db, migrations
+from labeling.store.answers import current
 from labeling.store.models import ADJUDICATION, Annotation, Annotator, Item
 
 
@@ -134,7 +135,7 @@ def _count_labels(session: Session) -> tuple[dict[int, int], dict[int, int]]:
         session.exec(
             select(Annotation.item_id, func.count())
             .where(
-                col(Annotation.superseded_by).is_(None),
+                current(),
                 col(Annotation.label).is_not(None),
                 Annotation.origin != ADJUDICATION,
             )
