@@ -22,6 +22,7 @@ from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.data import importer, removal
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
+from labeling.rounds.promotion import RoundSummary
 from labeling.workspace import Workspace
 
 __all__ = ["EmptyQueue", "Hint", "Progress", "UserSession"]
@@ -193,7 +194,7 @@ class UserSession:
 
     # ------------------------------------------------------------------ rounds (engineers)
 
-    def rounds(self) -> list[dict[str, Any]]:
+    def rounds(self) -> list[RoundSummary]:
         """Every round, newest last, as ``labelloop rounds list --json`` shows them."""
         self._require(roles.ENGINEER, "reading the rounds")
         return self.workspace.round_summaries()

@@ -16,6 +16,7 @@ from labeling.cli.common import (
     open_workspace,
     print_json,
 )
+from labeling.rounds.promotion import RoundSummary
 from labeling.workspace import Workspace
 
 rounds_app = typer.Typer(
@@ -23,7 +24,7 @@ rounds_app = typer.Typer(
 )
 
 
-def _retrain_json(summary: dict[str, Any]) -> dict[str, Any]:
+def _retrain_json(summary: RoundSummary) -> dict[str, Any]:
     metrics = summary["metrics"]
     return {
         "round": summary["round"],
@@ -68,7 +69,7 @@ def retrain(
         raise typer.Exit(1)
 
 
-def _echo_round(summary: dict[str, Any]) -> None:
+def _echo_round(summary: RoundSummary) -> None:
     metrics = summary["metrics"]
     if summary["status"] != "succeeded":
         typer.echo(f"Round {summary['round']} {summary['status']}: {summary['error']}")

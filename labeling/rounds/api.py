@@ -3,11 +3,10 @@ promote, roll back, and the simulator. :class:`labeling.workspace.Workspace` inh
 
 from __future__ import annotations
 
-from typing import Any
-
 from labeling.context import Context
 from labeling.rounds import jobs, pipeline, promotion
 from labeling.rounds.jobs import StageCallback
+from labeling.rounds.promotion import RoundSummary
 from labeling.rounds.simulate import simulate_files
 from labeling.store.models import Round
 
@@ -36,7 +35,7 @@ class RoundsAPI(Context):
         """Every round, oldest first."""
         return promotion.list_rounds(self)
 
-    def round_summaries(self) -> list[dict[str, Any]]:
+    def round_summaries(self) -> list[RoundSummary]:
         """Every round as ``labelloop rounds list --json`` shows it, oldest first."""
         return [promotion.round_summary(r) for r in promotion.list_rounds(self)]
 
@@ -44,7 +43,7 @@ class RoundsAPI(Context):
         return promotion.get_round(self, round_id)
 
     @staticmethod
-    def round_summary(round_: Round) -> dict[str, Any]:
+    def round_summary(round_: Round) -> RoundSummary:
         """A round as ``labelloop rounds list --json`` shows it: status, metrics, timings."""
         return promotion.round_summary(round_)
 

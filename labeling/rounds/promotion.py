@@ -10,7 +10,7 @@ annotators keep labelling from the old scores until then. :func:`promote` and
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -35,7 +35,30 @@ def list_rounds(ws: Context) -> list[Round]:
         return list(session.exec(select(Round).order_by(col(Round.id))).all())
 
 
-def round_summary(round_: Round) -> dict[str, Any]:
+class RoundSummary(TypedDict):
+    """One round, for people and JSON (``labelloop rounds list --json``, the Model page)."""
+
+    round: int
+    status: str
+    trigger: str
+    strategy: str | None
+    promoted: bool
+    n_human: int
+    n_weak: int
+    gold_accuracy: float | None
+    gold_macro_f1: float | None
+    evaluation: str | None  # gold, cross-validation or none
+    stage: str | None  # what a running round is doing
+    error: str | None
+    created_at: str | None  # ISO 8601
+    finished_at: str | None
+    model_path: str | None
+    metrics: dict[str, Any]  # everything the round measured (docs/rounds.md)
+
+
+def round_summary(round_: Round) -> RoundSummary:
+    """A round as ``labelloop rounds list --json`` and the Model page show it."""
+    assert round_.id is not None  # a stored round
     metrics = json.loads(round_.metrics or "{}")
     metrics.pop("traceback", None)
     return {

@@ -14,10 +14,11 @@ from labeling import figures
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.quality import charts
+from labeling.rounds.promotion import RoundSummary
 from labeling.ui.views import common
 
 
-def _table(summaries: list[dict]) -> None:
+def _table(summaries: list[RoundSummary]) -> None:
     # "why" second: the reason a round was or was not promoted is read without scrolling.
     rows = [
         {
@@ -47,7 +48,7 @@ def _table(summaries: list[dict]) -> None:
     )
 
 
-def _latest_outcome(summaries: list[dict]) -> None:
+def _latest_outcome(summaries: list[RoundSummary]) -> None:
     """The newest finished round's outcome, above the table: promoted or why not."""
     done = [s for s in summaries if s["status"] in ("succeeded", "failed")]
     if not done:
@@ -60,13 +61,13 @@ def _latest_outcome(summaries: list[dict]) -> None:
         st.warning(f"Round {last['round']} is not the promoted round ({why}).")
 
 
-def _curve(summaries: list[dict]) -> None:
+def _curve(summaries: list[RoundSummary]) -> None:
     points = [
-        {"labels": s["n_human"], "metric": name, "value": s[key], "round": s["round"]}
+        {"labels": s["n_human"], "metric": name, "value": value, "round": s["round"]}
         for s in summaries
         if s["status"] == "succeeded"
-        for key, name in (("gold_macro_f1", "macro-F1"), ("gold_accuracy", "accuracy"))
-        if s[key] is not None
+        for value, name in ((s["gold_macro_f1"], "macro-F1"), (s["gold_accuracy"], "accuracy"))
+        if value is not None
     ]
     st.subheader("Learning curve")
     if len(points) < 2:
