@@ -23,6 +23,7 @@ from labeling.data import importer, removal
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
 from labeling.rounds.promotion import RoundSummary
+from labeling.weak.votes import LFRow
 from labeling.workspace import Workspace
 
 __all__ = ["EmptyQueue", "Hint", "Progress", "UserSession"]
@@ -222,7 +223,7 @@ class UserSession:
         self._require(roles.ENGINEER, "reading the LF analysis")
         return self.workspace.lf_analysis()
 
-    def lf_list(self) -> list[dict[str, Any]]:
+    def lf_list(self) -> list[LFRow]:
         self._require(roles.ENGINEER, "listing LFs")
         return self.workspace.list_lfs()
 

@@ -10,6 +10,7 @@ from typing import Any
 from labeling.context import Context, ProgressCallback
 from labeling.store.models import LabelingFunction
 from labeling.weak import apply, label_model, loading, rules, votes
+from labeling.weak.votes import LFRow
 
 
 class WeakAPI(Context):
@@ -19,7 +20,7 @@ class WeakAPI(Context):
         """Load the LF files in ``lfs/`` and the stored rules (recording code LFs' versions)."""
         return loading.load(self)
 
-    def list_lfs(self) -> list[dict[str, Any]]:
+    def list_lfs(self) -> list[LFRow]:
         """Every LF and rule with its votes and faults, as ``labelloop lf list`` shows them."""
         return votes.list_lfs(self)
 

@@ -14,7 +14,7 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from sqlalchemy import func
@@ -65,7 +65,22 @@ def weak_labels_stale(ws: Context) -> bool:
         return (fact(session, VOTES_STATE) or "") != (fact(session, WEAK_STATE) or "")
 
 
-def list_lfs(ws: Context) -> list[dict[str, Any]]:
+class LFRow(TypedDict):
+    """One stored LF or rule, as ``labelloop lf list`` and the LFs page show it."""
+
+    name: str
+    kind: str  # code, keyword or regex
+    label: str | None  # the label it votes for (a code LF without ``label=``: None)
+    polarity: list[str]  # the labels its current votes name, in the toml's order
+    active: bool
+    version: str  # the first 12 characters of its content hash
+    applied: bool  # its stored votes are from this version
+    votes: int
+    spec: dict[str, Any]  # a rule's keywords or pattern and options
+    stats: dict[str, Any]  # the last apply: engine, seconds, faults, first fault
+
+
+def list_lfs(ws: Context) -> list[LFRow]:
     """Every stored LF and rule with its current version's votes and polarity (the labels
     those votes name: a code LF without ``label=`` has no single label)."""
     with db.read_session(ws.engine) as session:

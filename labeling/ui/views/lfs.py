@@ -17,6 +17,7 @@ from labeling import figures
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.ui.views import common
+from labeling.weak.votes import LFRow
 
 
 def _spec(prefix: str = "ll_rule_", name: str | None = None) -> dict[str, Any] | None:
@@ -186,7 +187,7 @@ def _votes(n: int) -> str:
     return f"{n:,} vote{'' if n == 1 else 's'}"
 
 
-def _edit_form(user: UserSession, rule: dict[str, Any]) -> None:
+def _edit_form(user: UserSession, rule: LFRow) -> None:
     """Change or delete one stored rule; widgets keyed by the rule's name."""
     name, spec = rule["name"], rule["spec"]
     prefix = f"ll_edit_{name}_"
