@@ -15,7 +15,7 @@ from labeling.annotation.users import hash_secret, verify_secret
 from labeling.cli.main import app
 from labeling.errors import BadInput, UnknownAnnotator
 from labeling.store import db
-from labeling.store.models import Annotator, SignInLink
+from labeling.store.models import Annotator, Lease, SignInLink
 from labeling.ui import web_auth
 from labeling.ui.views import admin
 
@@ -272,3 +272,26 @@ def test_engineers_see_the_team_but_change_nothing(team, monkeypatch):
     assert not at.exception and set(_table(at)) == {"boss", "ann", "eng"}
     assert not [b for b in at.button if b.key and b.key.startswith("ll_")]
     assert "ll_person" not in [s.key for s in at.selectbox]
+
+
+def test_cli_deactivation_hands_back_the_items_the_person_holds(team, tmp_path):
+    # One definition of deactivating (Workspace.deactivate_user): the CLI, like the Team page,
+    # hands the person's held items back at once instead of leaving them leased.
+    ws, _tokens = team
+    data = tmp_path / "items.csv"
+    data.write_text("id,text\nx1,first\nx2,second\n", encoding="utf-8")
+    ws.import_file(data, id_field="id")
+    held = ws.next_item("ann")
+    assert held is not None
+    base = ["-w", str(ws.root)] + (
+        ["--db", ws.db_url] if ws.db_url.startswith("postgresql") else []
+    )
+    done = CliRunner().invoke(app, ["user", "deactivate", "ann", *base])
+    assert done.exit_code == 0, done.output
+    ws.add_user("bob")
+    first = ws.next_item("bob")
+    second = ws.next_item("bob")  # the same lease again: bob holds one item at a time
+    assert first is not None and second is not None and first.item_id == second.item_id
+    with Session(ws.engine) as session:
+        leases = session.exec(select(Lease)).all()
+    assert [lease.annotator_id for lease in leases] == [ws.person("bob").id]
