@@ -26,8 +26,6 @@ from labeling.rounds.promotion import RoundSummary
 from labeling.weak.votes import LFRow
 from labeling.workspace import Workspace
 
-__all__ = ["EmptyQueue", "Hint", "Progress", "UserSession"]
-
 
 class UserSession:
     """One signed-in person's view of a workspace."""
