@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from weak_supervision.errors import WeakSupervisionError
 from weak_supervision.lf import ABSTAIN
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: z for a two-sided 95% interval.
 _Z95 = 1.959963984540054
@@ -120,6 +122,9 @@ def lf_summary(
     faults: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """``analyze_lfs`` as a DataFrame indexed by LF name, for notebooks and tables."""
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     records = analyze_lfs(L, names, labels, human=human, gold=gold, faults=faults)
     columns = list(records[0]) if records else ["lf"]
     return pd.DataFrame(records, columns=columns).set_index("lf")

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import re2
 
 from weak_supervision.errors import RuleError, UnknownLabelError
 from weak_supervision.lf import ABSTAIN, version_hash
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Longest regex a user may type; longer ones are almost always pasted by mistake.
 MAX_REGEX_CHARS = 1_000
@@ -233,6 +234,9 @@ def vote_rules_on_column(rules: Sequence[BoundRule], texts: pa.Array) -> np.ndar
     outgrows its memory budget on the union and falls back to a scan 30x slower.) Null texts
     match nothing.
     """
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pyarrow.compute as pc
+
     votes = np.full((len(texts), len(rules)), ABSTAIN, dtype=np.int64)
     for column, rule in enumerate(rules):
         matched = pc.fill_null(pc.match_substring_regex(texts, rule.pattern), False)

@@ -14,10 +14,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
@@ -37,6 +36,9 @@ from weak_supervision import (
     apply_lfs,
     load_lf_dir,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Called with (rows done, rows in all) while the LFs run.
 
@@ -78,6 +80,9 @@ def item_frame(
 ) -> tuple[np.ndarray, list[str], pd.DataFrame]:
     """Items above id ``after`` (up to ``through``): their ids, external ids, and their frame
     (``text`` plus, for code LFs, the source fields)."""
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     query = select(Item.id, Item.external_id, Item.text, Item.source).where(  # type: ignore[call-overload]
         col(Item.id) > after
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from labeling.errors import BadInput
 from weak_supervision import apply_lfs, fit_label_model, load_lf_file, rule_from_spec
+
+if TYPE_CHECKING:
+    pass
 
 
 def weak_labels_for_file(
@@ -23,6 +25,9 @@ def weak_labels_for_file(
     in docs/examples/youtube_lfs.py) adds keyword and regex rules. Returns the label index
     (or -1) and confidence per row, and a short report.
     """
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     file = Path(path)
     bound = _load_file(file, labels)
     records = [

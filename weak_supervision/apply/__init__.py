@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from weak_supervision.apply.core import (
     DEFAULT_CHUNK_ROWS,
@@ -91,6 +90,9 @@ def apply_lfs(
         ``LFTimeoutError`` naming the LF and the row, and no votes are returned. Needs the
         ``fork`` start method (Linux, macOS); elsewhere the calls run without a limit.
     """
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     _check_inputs(lfs, frame, engine, scheduler)
     if lf_timeout is not None and not lf_timeout > 0:
         raise ApplyError(
@@ -114,6 +116,9 @@ def apply_lfs(
 
 
 def _check_inputs(lfs: Sequence[AnyLF], frame: Any, engine: str, scheduler: str | None) -> None:
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     if engine not in ENGINES:
         raise ApplyError(f"unknown engine {engine!r}, expected one of {list(ENGINES)}")
     if scheduler is not None and engine != "dask":

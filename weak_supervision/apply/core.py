@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from weak_supervision.errors import ApplyError
 from weak_supervision.lf import ABSTAIN, FAULT, BoundLF, Row
 from weak_supervision.rules import BoundRule, vote_rules_on_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 #: Rows per step: bounds memory of the per-chunk arrow arrays and sets progress granularity.
 DEFAULT_CHUNK_ROWS = 100_000
@@ -103,6 +105,10 @@ def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def text_array(frame: pd.DataFrame) -> pa.Array:
     """The text column as an Arrow string array (missing values null), checked on the way."""
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+    import pyarrow as pa
+
     try:
         return pa.array(frame["text"], type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

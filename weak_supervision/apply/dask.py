@@ -12,10 +12,9 @@ import logging
 import uuid
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from weak_supervision.apply.core import (
     AnyLF,
@@ -32,12 +31,18 @@ from weak_supervision.apply.core import (
 from weak_supervision.errors import ApplyError
 from weak_supervision.lf import FAULT, BoundLF, Row
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: Votes travel from Dask workers as int16 (a quarter of int64's bytes; 32,767 labels).
 _WIRE_DTYPE = np.int16
 
 
 def votes_dask(lfs: Sequence[AnyLF], frame: Any, options: ApplyOptions) -> EngineVotes:
     """Votes computed on a cluster; also a way to fetch one row back for fault messages."""
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     data = frame if is_dask_frame(frame) else prepare_frame(frame)  # checked before any cluster
     # Local: dask adds about half a second to an import, and only this engine needs it.
     import dask
@@ -95,6 +100,9 @@ def _dask_vote_matrix(
     ``n_rows`` is None for a Dask DataFrame read by the workers (counting its rows would read
     it twice): progress then extrapolates the total from the partitions done so far.
     """
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     # Local: slow optional package, imported only when this engine runs.
     from distributed import as_completed
 
@@ -131,6 +139,9 @@ def _partition_frame(partition: pd.DataFrame, lfs: list[AnyLF], run_id: str) -> 
 
     As in the local engine, the object copy of the rows is made only for code LFs.
     """
+    # pandas and pyarrow (~0.5 s, ~100 MB): loaded only when LFs run or are analysed
+    import pandas as pd
+
     texts = text_array(partition)
     needs_rows = any(isinstance(lf, BoundLF) for lf in lfs)
     rows = prepare_frame(partition) if needs_rows else None

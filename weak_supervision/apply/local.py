@@ -12,11 +12,9 @@ import gc
 import multiprocessing
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from weak_supervision.apply.core import (
     AnyLF,
@@ -33,6 +31,10 @@ from weak_supervision.apply.core import (
 from weak_supervision.errors import LFProcessDied, LFTimeoutError
 from weak_supervision.lf import ABSTAIN, FAULT, BoundLF, Row
 from weak_supervision.rules import BoundRule, vote_rules_on_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 #: How often the parent looks at the child running code LFs under a time limit (seconds).
 _WATCH_INTERVAL = 0.05

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from weak_supervision.apply.core import (
     AnyLF,
@@ -21,6 +21,9 @@ from weak_supervision.apply.core import (
     stack,
 )
 from weak_supervision.lf import ABSTAIN, FAULT, Row
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class _SnorkelCall:
