@@ -38,7 +38,7 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, peak_rss_mb, write_result  # noqa: E402
-from labeling.rounds.featurizers import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
+from labeling.rounds.featurizers import BASE_FEATURIZER, make_featurizer  # noqa: E402
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, train  # noqa: E402
 from labeling.rounds.simulate import simulate  # noqa: E402
 from strategies import DEFAULT_STRATEGY  # noqa: E402
@@ -164,7 +164,7 @@ def active_learning_runs(
             budget=AL_BUDGET,
             batch=AL_BATCH,
             seeds=k,
-            featurizer=DEFAULT_FEATURIZER,
+            featurizer=BASE_FEATURIZER,
             classifier=DEFAULT_CLASSIFIER,
             weak_labels=None if weak is None else weak.labels,
             weak_confidence=None if weak is None else weak.confidence,
@@ -200,7 +200,7 @@ def engine_weak_only(
     the pool, and the pool rows whose weak confidence reaches the engine's threshold, each
     weighted by the engine's weight times its confidence.
     """
-    featurizer = make_featurizer(DEFAULT_FEATURIZER).fit(pool["text"].tolist())
+    featurizer = make_featurizer(BASE_FEATURIZER).fit(pool["text"].tolist())
     rows = np.flatnonzero((weak.labels >= 0) & (weak.confidence >= WEAK_THRESHOLD))
     model = train(
         featurizer.transform(pool["text"].iloc[rows].tolist()),

