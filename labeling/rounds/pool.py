@@ -137,6 +137,37 @@ def fitted_featurizer(ws: Context, data: PoolData, stage: StageCallback, name: s
     return featurizer
 
 
+def round_featurizer(ws: Context, metrics: dict[str, Any]) -> Any | None:
+    """The featurizer a finished round trained on (from its ``metrics``), fitted as it was, to
+    featurize new texts for its model; None when it cannot be rebuilt exactly (the fitted
+    featurizer was deleted or refitted since: its version differs)."""
+    import joblib  # ~0.1 s: only predicting with a round needs it
+
+    name = (metrics.get("representation") or {}).get("featurizer") or ws.config.featurizer
+    if name == AUTO:
+        return None
+    folder = ws.models_dir / "features"
+
+    def fitted(part: str) -> Any | None:
+        featurizer = make_featurizer(part)
+        if featurizer.stateless:
+            return featurizer
+        path = folder / f"featurizer-{part}.joblib"
+        return joblib.load(path) if path.exists() else None
+
+    if name == "hybrid":
+        tfidf = fitted("tfidf")
+        featurizer: Any = None
+        if tfidf is not None:
+            featurizer = HybridFeaturizer()
+            featurizer.tfidf = tfidf
+    else:
+        featurizer = fitted(name)
+    if featurizer is None or featurizer.version != metrics.get("featurizer"):
+        return None
+    return featurizer
+
+
 @dataclass(frozen=True)
 class FeatureBlocks:
     """A round's cached feature blocks (rows of every item, by featurizer name), the fitted
