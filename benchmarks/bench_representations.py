@@ -19,6 +19,7 @@ Usage: python benchmarks/bench_representations.py [--seeds 5] [--datasets youtub
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_label_efficiency import BUDGETS, trec, youtube  # noqa: E402
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import RESULTS, write_result  # noqa: E402
 
 SETTINGS = ("tfidf", "sentence-embeddings", "auto")
 
@@ -148,6 +149,21 @@ def summarise(name: str, runs: dict, batch: int) -> tuple[list[dict], list[str],
     return rows, notes, verdict
 
 
+def _earlier(rerun: set[str]) -> tuple[list, list, dict, dict]:
+    """The data sets of the last results file that this run does not redo (kept as they were,
+    so `--datasets trec` updates TREC's rows only)."""
+    path = RESULTS / "representations.json"
+    if not path.exists():
+        return [], [], {}, {}
+    old = json.loads(path.read_text())
+    keep = set(old.get("verdicts", {})) - rerun
+    table = [row for row in old["table"] if row["data set"] in keep]
+    notes = [note for note in old["notes"] if note.split(":")[0] in keep]
+    verdicts = {k: v for k, v in old["verdicts"].items() if k in keep}
+    curves = {k: v for k, v in old["curves"].items() if k in keep}
+    return table, notes, verdicts, curves
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=5)
@@ -160,7 +176,7 @@ def main() -> int:
     sets = {name: (loaders[name](), BUDGETS[name]) for name in args.datasets}
     if args.csv:
         sets[Path(args.csv[0]).stem] = (_csv(*args.csv), args.budget or 300)
-    table, notes, verdicts, curves = [], [], {}, {}
+    table, notes, verdicts, curves = _earlier(set(sets))
     for name, (data, budget) in sets.items():
         runs = run_dataset(name, data, budget, args)
         rows, more, verdicts[name] = summarise(name, runs, args.batch)
