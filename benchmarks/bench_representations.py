@@ -102,7 +102,15 @@ def summarise(name: str, runs: dict, batch: int) -> tuple[list[dict], list[str],
     fixed = [counts[s, default] for s in ("tfidf", "sentence-embeddings")]
     fixed_best = min((c for c in fixed if c is not None), default=None)
     budget = runs["auto"]["settings"]["budget"]
-    if baseline is None:
+    tfidf_full = runs["tfidf"]["full_supervision"]["macro_f1"]
+    if baseline is None and tfidf_full < target:
+        # Random with tfidf cannot get there even with every label: its count is infinite.
+        ratio = 0.0 if auto is not None else None
+        ratio_text = (
+            f"random with tfidf can never reach it (tfidf's full supervision is {tfidf_full}), "
+            f"so the ratio is {auto}/infinity = 0"
+        )
+    elif baseline is None:
         bound = f"random with tfidf does not reach it within {budget} labels"
         ratio = None if auto is None else round(auto / budget, 3)
         ratio_text = (

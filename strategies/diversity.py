@@ -6,6 +6,7 @@ teaches little more than labelling one. These strategies trade some uncertainty 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,10 @@ RANKED_BATCH_MIN_CANDIDATES = 1_000
 RANKED_BATCH_MAX_LABELLED = 2_000
 # Diverse uncertainty clusters the ``DIVERSE_BETA * n`` most uncertain rows (Zhdanov, 2019).
 DIVERSE_BETA = 10
+# While fewer than this many items are labelled, the model's uncertainty is unreliable: the
+# candidates widen to ``DIVERSE_BETA * n * ceil(DIVERSE_WIDEN_BELOW / labelled)`` rows, so an
+# early batch is as much representative of the pool as uncertain (see diverse_uncertainty).
+DIVERSE_WIDEN_BELOW = 200
 ASSIGN_CHUNK_ROWS = 50_000
 # Features wider than this are randomly projected to PROJECT_TO columns before k-means.
 PROJECT_ABOVE_COLUMNS = 4_096
@@ -247,12 +252,19 @@ def diverse_uncertainty(
     clusters the raw features: an SVD projection measured worse here, since the candidates
     are few and already alike.) A good default for batches of
     ten or more: uncertain like ``margin``, but never ten copies of one question.
+
+    With few labels (``labelled_features`` holds fewer than :data:`DIVERSE_WIDEN_BELOW`
+    rows) the candidates widen in proportion, so the clusters cover more of the pool: early
+    models are unsure in the wrong places, and plain uncertainty then fell below random on
+    TREC with tfidf between 20 and 90 labels (docs/active_learning.md).
     """
     n_rows = check_request(features, n)
     generator = as_rng(rng)
     proba = probabilities(model, features, strategy="diverse_uncertainty")
     uncertainty = uncertainty_scores(proba, features, "margin")
-    n_candidates = min(n_rows, DIVERSE_BETA * n)
+    n_labelled = 0 if labelled_features is None else int(labelled_features.shape[0])
+    widen = math.ceil(DIVERSE_WIDEN_BELOW / max(n_labelled, 1))
+    n_candidates = min(n_rows, DIVERSE_BETA * n * max(1, widen))
     candidates = top_n(uncertainty, n_candidates, generator)
     rows = features[candidates]
     weights = uncertainty[candidates] + 1e-6
