@@ -23,7 +23,9 @@ python benchmarks/bench_import.py --rows 100000 1000000
 python benchmarks/bench_claims.py --rows 1000000
 python benchmarks/bench_browser.py --rows 100000 --labels 200
 python benchmarks/bench_rounds.py --rows 100000 1000000
+python benchmarks/bench_rounds.py --rows 100000 --featurizer auto
 python benchmarks/bench_round_core.py
+python benchmarks/bench_representations.py --seeds 5
 python benchmarks/bench_label_efficiency.py
 python benchmarks/bench_weak_quality.py --seeds 5
 python benchmarks/bench_weak_weight.py --seeds 3
