@@ -153,9 +153,11 @@ def _priority(
     for n, (_id, _key, split, n_labels, item_rank, item_score) in enumerate(rows):
         if split == "gold":
             tier[n] = _GOLD
+        elif n_labels >= overlap:
+            continue  # labelled as often as asked: the queue serves it no more
         elif item_score is not None:
             tier[n], score[n] = _SCORED, item_score
-        elif n_labels < overlap:
+        else:
             tier[n], rank[n] = _UNSCORED, item_rank
     return tier, score, rank
 

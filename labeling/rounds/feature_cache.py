@@ -264,8 +264,8 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 
 def _last_chunk(folder: Path) -> int:
     """The highest chunk number with any file in the folder (0 when none)."""
-    numbers = [int(p.name[6:12]) for p in folder.glob("chunk-*") if p.name[6:12].isdigit()]
-    return max(numbers, default=0)
+    stems = (p.name.split(".")[0].removeprefix("chunk-") for p in folder.glob("chunk-*"))
+    return max((int(stem) for stem in stems if stem.isdigit()), default=0)
 
 
 class _KeyIndex:
