@@ -32,6 +32,7 @@ from labeling.config import write_config
 from labeling.errors import BadInput
 from labeling.rounds.embedding_pass import (
     BackgroundEmbedder,
+    EmbeddingPassFailed,
     embedding_cache,
     plan_pass,
     run_pass,
@@ -461,3 +462,21 @@ def test_a_key_stored_twice_is_read_from_its_first_chunk(tmp_path):
     rows = cache.rows(featurizer, ["k3", "k2", "k1"], lambda _: pytest.fail("nothing to embed"))
     np.testing.assert_array_equal(rows[:][:, 0], [2.0, 1.0, 1.0])
     assert os.path.exists(tmp_path) and cache.last_computed == 0
+
+
+def test_a_failing_background_pass_is_reported_once_until_the_items_change(tmp_path, monkeypatch):
+    ws = embedding_workspace(tmp_path / "ws")
+    add_items(ws, write_items(tmp_path / "a.jsonl", texts_for(3)))
+    embedder = BackgroundEmbedder()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("labeling.rounds.embedding_pass.run_pass", full_disk)
+    with pytest.raises(EmbeddingPassFailed, match="No space left on device"):
+        embedder.step(ws)
+    assert embedder.step(ws) is None  # not retried on every poll
+    add_items(ws, write_items(tmp_path / "b.jsonl", texts_for(2, start=40), prefix="b"))
+    with pytest.raises(EmbeddingPassFailed):
+        embedder.step(ws)
+    ws.close()

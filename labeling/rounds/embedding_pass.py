@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import and_, func
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from labeling.context import Context, ProgressCallback
-from labeling.errors import BadInput
+from labeling.errors import BadInput, LabelloopError
 from labeling.rounds.embedding_dask import DaskEmbedder, check_dask_options
 from labeling.rounds.embeddings import embed, embeddings_installed
 from labeling.rounds.feature_cache import FeatureCache
@@ -48,6 +49,10 @@ STAGE = "embedding"
 
 # Priority tiers, best first (see plan_pass).
 _SCORED, _UNSCORED, _GOLD, _REST = 0, 1, 2, 3
+
+
+class EmbeddingPassFailed(LabelloopError):
+    """The background pass hit an unexpected error (a full disk, say)."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,18 @@ class BackgroundEmbedder:
         fingerprint = store_fingerprint(ws)
         if fingerprint == self._settled:
             return None
-        report = run_pass(ws, limit=self.chunk_rows, chunk_rows=self.chunk_rows)
+        try:
+            report = run_pass(ws, limit=self.chunk_rows, chunk_rows=self.chunk_rows)
+        except DBAPIError:
+            raise  # the store is away: the worker waits for it and the next poll tries again
+        except Exception as exc:
+            # Try again only once the items or the cache change, not on every poll; the
+            # worker logs the error and goes on running rounds.
+            self._settled = fingerprint
+            if isinstance(exc, LabelloopError):
+                raise
+            raise EmbeddingPassFailed(
+                f"the embedding pass failed ({exc!r}); it runs again after the next import"
+            ) from exc
         self._settled = store_fingerprint(ws) if report.missing == 0 else None
         return report if report.embedded else None
