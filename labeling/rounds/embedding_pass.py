@@ -149,11 +149,11 @@ def plan_pass(ws: Context, featurizer: SentenceEmbeddingFeaturizer) -> PassPlan:
 
 def _priority(
     ws: Context, rows: list[Any]
-) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
     """Each row's tier, queue score (0 if none) and the rank that orders its tier."""
     tier = np.full(len(rows), _REST, dtype=np.int64)
     score = np.zeros(len(rows))
-    rank = np.zeros(len(rows))
+    rank = np.zeros(len(rows), dtype=np.int64)  # 63-bit ranks: a float would round them
     overlap = ws.config.overlap
     for n, (_id, _key, split, n_labels, item_rank, item_score) in enumerate(rows):
         if split == "gold":
