@@ -34,6 +34,7 @@ from labeling.rounds.embedding_pass import (
     BackgroundEmbedder,
     EmbeddingPassFailed,
     embedding_cache,
+    needs_embeddings,
     plan_pass,
     run_pass,
 )
@@ -66,11 +67,15 @@ def add_items(ws: Workspace, path: Path, **options):
     return ws.import_file(path, id_field="id", **options)
 
 
-def embedding_workspace(root: Path, *, db_url: str | None = None) -> Workspace:
-    ws = Workspace.create(root, labels=["a", "b"], db_url=db_url)
-    ws.config = dataclasses.replace(ws.config, featurizer="sentence-embeddings")
+def set_featurizer(ws: Workspace, name: str) -> Workspace:
+    ws.config = dataclasses.replace(ws.config, featurizer=name)
     write_config(ws.root, ws.config)
     return ws
+
+
+def embedding_workspace(root: Path, *, db_url: str | None = None) -> Workspace:
+    ws = Workspace.create(root, labels=["a", "b"], db_url=db_url)
+    return set_featurizer(ws, "sentence-embeddings")
 
 
 def cached_rows(ws: Workspace) -> dict[str, list[np.ndarray]]:
@@ -255,13 +260,16 @@ def test_removed_items_are_left_out_and_re_imports_reuse_their_rows(tmp_path, ba
 
 def test_build_does_nothing_when_the_featurizer_needs_no_embeddings(workspace, tmp_path):
     add_items(workspace, write_items(tmp_path / "a.jsonl", texts_for(5)))
-    assert workspace.config.featurizer == "tfidf"
+    assert needs_embeddings("auto") and needs_embeddings("hybrid")
+    assert not needs_embeddings("tfidf") and not needs_embeddings("hashing")
+    set_featurizer(workspace, "tfidf")
     assert workspace.build_features() is None
     assert not cached_rows(workspace)
     assert BackgroundEmbedder().step(workspace) is None
 
 
 def test_the_cli_says_so_and_status_counts_the_block(workspace, tmp_path):
+    set_featurizer(workspace, "hashing")
     add_items(workspace, write_items(tmp_path / "a.jsonl", texts_for(5)))
     run = [sys.executable, "-m", "labeling.cli"]
     built = subprocess.run(
@@ -458,7 +466,7 @@ def test_a_key_stored_twice_is_read_from_its_first_chunk(tmp_path):
     first = np.ones((2, 384), dtype=np.float32)
     cache.add(featurizer, ["k1", "k2"], first)
     cache.add(featurizer, ["k2", "k3"], first * 2)
-    assert not cache.missing(featurizer, ["k1", "k2", "k3"]).any()
+    assert not cache.lacking(featurizer, ["k1", "k2", "k3"]).any()
     rows = cache.rows(featurizer, ["k3", "k2", "k1"], lambda _: pytest.fail("nothing to embed"))
     np.testing.assert_array_equal(rows[:][:, 0], [2.0, 1.0, 1.0])
     assert os.path.exists(tmp_path) and cache.last_computed == 0

@@ -136,7 +136,7 @@ def plan_pass(ws: Context, featurizer: SentenceEmbeddingFeaturizer) -> PassPlan:
         ).all()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     keys = np.array([r[1] for r in rows], dtype=str)
-    missing = embedding_cache(ws).missing(featurizer, keys) if len(rows) else np.zeros(0, bool)
+    missing = embedding_cache(ws).lacking(featurizer, keys) if len(rows) else np.zeros(0, bool)
     distinct = len(np.unique(keys))
     todo = np.flatnonzero(missing)
     tier, score, rank = _priority(ws, [rows[int(i)] for i in todo])

@@ -109,7 +109,7 @@ class FeatureCache:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def missing(
+    def lacking(
         self, featurizer: Featurizer, keys: Sequence[str] | NDArray[np.str_]
     ) -> NDArray[np.bool_]:
         """For each key, whether ``featurizer``'s rows lack it (nothing is featurized)."""
