@@ -42,7 +42,7 @@ class WorkspaceConfig:
     # `promote_tolerance` below the promoted round's.
     retrain_every: int = 50
     strategy: str = ""
-    featurizer: str = "tfidf"
+    featurizer: str = "auto"
     classifier: str = "logreg"
     batch_size: int = 50
     promote_tolerance: float = 0.01

@@ -49,7 +49,7 @@ def report(youtube_slice):
 
 def test_report_has_the_contract_shape(report):
     full = report["full_supervision"]
-    assert set(full) == {"accuracy", "macro_f1"}
+    assert set(full) == {"accuracy", "macro_f1", "featurizer"}
     assert 0.7 < full["macro_f1"] <= 1 and 0.7 < full["accuracy"] <= 1
     assert list(report["strategies"]) == ["random", "least_confidence", "diverse_uncertainty"]
     for summary in report["strategies"].values():

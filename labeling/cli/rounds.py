@@ -175,7 +175,13 @@ def simulate(
     budget: Annotated[int, typer.Option("--budget", min=1, help="Labels per run.")] = 200,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Labels per round.")] = 10,
     seeds: Annotated[int, typer.Option("--seeds", min=1, max=100, help="Runs to average.")] = 5,
-    featurizer: Annotated[str, typer.Option("--featurizer", help="Featurizer name.")] = "tfidf",
+    featurizer: Annotated[
+        str,
+        typer.Option(
+            "--featurizer",
+            help="auto (picked per simulated round), tfidf, sentence-embeddings, hybrid, hashing.",
+        ),
+    ] = "auto",
     lfs_file: Annotated[
         Path | None,
         typer.Option("--lfs", help="An LF file: its weak labels join training, as in rounds."),

@@ -25,6 +25,7 @@ from sqlmodel import col, select
 
 from labeling.rounds.jobs import queue_round
 from labeling.rounds.learner import predict_proba
+from labeling.rounds.pool import round_featurizer
 from labeling.store import db
 from labeling.store.answers import human_labels
 from labeling.store.models import ImportBatch, Item, Round
@@ -84,11 +85,10 @@ def _predict(ws: Context, texts: list[str]) -> list[str] | None:
     if promoted is None or not promoted.model_path:
         return None
     model_file = ws.root / promoted.model_path / "model.joblib"
-    featurizer_file = ws.models_dir / "features" / f"featurizer-{ws.config.featurizer}.joblib"
-    if not model_file.exists() or not featurizer_file.exists():
+    featurizer = round_featurizer(ws, json.loads(promoted.metrics or "{}"))
+    if not model_file.exists() or featurizer is None:
         return None
     model = joblib.load(model_file)
-    featurizer = joblib.load(featurizer_file)
     proba = predict_proba(model, featurizer.transform(texts))
     return [str(model.classes_[i]) for i in proba.argmax(axis=1)]
 

@@ -54,6 +54,8 @@ def model_metrics(ws: Context) -> dict[str, Any]:
                 "confusion": scored.get("confusion"),
                 "pool_mix": metrics.get("pool_mix"),
                 "coverage": metrics.get("coverage"),
+                # The featurizer and classifier trained, and with `auto` why (docs/status.md).
+                "representation": metrics.get("representation"),
             }
         )
     promoted = next((row for row in reversed(rows) if row["promoted"]), None)
@@ -61,6 +63,7 @@ def model_metrics(ws: Context) -> dict[str, Any]:
         "labels": list(ws.labels),
         "rounds": rows,
         "promoted": promoted["round"] if promoted else None,
+        "representation": (rows[-1]["representation"] if rows else None),
         "learning_curve": [
             {"round": r["round"], "labels": r["n_human"], "macro_f1": r["macro_f1"]}
             for r in rows

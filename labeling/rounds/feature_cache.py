@@ -103,6 +103,15 @@ class FeatureCache:
         where = (stored.chunk[positions], stored.row[positions])
         return CachedRows(folder, where, sparse=featurizer.sparse)
 
+    def missing(self, featurizer: Featurizer, keys: Sequence[str]) -> int:
+        """How many distinct ``keys`` have no cached row for this featurizer (nothing computed)."""
+        folder = self.folder / _safe_version(featurizer.version)
+        wanted = np.unique(np.asarray(keys, dtype=str))
+        if not folder.exists():
+            return len(wanted)
+        _, found = _KeyIndex.load(folder).find(wanted)
+        return int((~found).sum())
+
     def version_folder(self, featurizer: Featurizer) -> Path:
         """The folder holding ``featurizer``'s rows (made if missing)."""
         folder = self.folder / _safe_version(featurizer.version)

@@ -294,8 +294,7 @@ class HybridFeaturizer:
 
     @property
     def version(self) -> str:
-        versions = [part.version for part in self.parts]
-        return f"hybrid-{digest(versions, self.params['scales'])[:16]}"
+        return hybrid_version(self.tfidf.version, self.embeddings.version)
 
     def fit(self, texts: Sequence[str]) -> HybridFeaturizer:
         self.tfidf.fit(texts)
@@ -304,6 +303,11 @@ class HybridFeaturizer:
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         texts = list(texts)
         return side_by_side([part.transform(texts) for part in self.parts], HYBRID_SCALES)
+
+
+def hybrid_version(tfidf_version: str, embeddings_version: str) -> str:
+    """The hybrid's version, from its two blocks' versions and the scales."""
+    return f"hybrid-{digest([tfidf_version, embeddings_version], list(HYBRID_SCALES))[:16]}"
 
 
 def side_by_side(blocks: Sequence[Matrix], scales: Sequence[float]) -> sp.csr_matrix:

@@ -8,6 +8,7 @@ compares strategies with the random baseline; :func:`write_chart` draws them.
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,19 @@ def labels_to_target(curve: Sequence[dict[str, Any]], target: float) -> int | No
 
 
 def summarise_runs(runs: list[list[dict[str, Any]]], target: float) -> dict[str, Any]:
-    """Average the seeds' curves point by point (they share label counts)."""
+    """Average the seeds' curves point by point (they share label counts); where points name
+    the featurizer they trained on, count the seeds per featurizer."""
     curve = []
     for points in zip(*runs, strict=True):
-        curve.append(
-            {
-                "labels": points[0]["labels"],
-                "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4),
-                "macro_f1": round(float(np.mean([p["macro_f1"] for p in points])), 4),
-                "macro_f1_std": round(float(np.std([p["macro_f1"] for p in points])), 4),
-            }
-        )
+        point = {
+            "labels": points[0]["labels"],
+            "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4),
+            "macro_f1": round(float(np.mean([p["macro_f1"] for p in points])), 4),
+            "macro_f1_std": round(float(np.std([p["macro_f1"] for p in points])), 4),
+        }
+        if "featurizer" in points[0]:
+            point["featurizers"] = dict(Counter(str(p["featurizer"]) for p in points))
+        curve.append(point)
     return {
         "curve": curve,
         "labels_to_95pct": labels_to_target(curve, target),

@@ -6,11 +6,14 @@ brackets, the stage names the heartbeat writes on the round and ``labelloop retr
 
 1. **read pool** ("reading labels"): the pool, the gold items, the current labels (majority per
    item, gold excluded) and the weak labels (:mod:`labeling.rounds.pool`);
-2. **features** ("fitting the featurizer" the first time, "featurizing"): every item's rows
-   through the on-disk feature cache, only new items featurized (:mod:`labeling.rounds.pool`);
-3. **train** ("training"): the configured classifier on human labels plus confident weak labels
-   (:mod:`labeling.rounds.training`); with fewer than two classes labelled, no model, and the
-   pool is ranked by ``cold_start``;
+2. **features** ("fitting the featurizer" the first time, "featurizing"): every item's rows of
+   each feature block the ``featurizer`` setting needs (tfidf, embeddings), through the
+   on-disk feature cache, only new items featurized (:mod:`labeling.rounds.pool`);
+3. **train** ("training"): the representation (the fixed featurizer, or with ``auto`` the
+   cross-validated choice of :mod:`labeling.rounds.representations`), then the classifier on
+   human labels plus confident weak labels (:mod:`labeling.rounds.training`); with fewer than
+   two classes labelled, no model, and the pool is ranked by ``cold_start`` (over the
+   embeddings when the round has them);
 4. **evaluate** ("evaluating"): on gold, or else by cross-validation, said as such
    (:mod:`labeling.rounds.evaluation`);
 5. **score** ("scoring the pool"): predict every pool item and rank the open ones with the
@@ -48,11 +51,12 @@ from labeling.rounds.jobs import (
     record_failure,
     recover,
 )
-from labeling.rounds.pool import PoolData, feature_rows, load_pool
+from labeling.rounds.pool import EMBEDDINGS, PoolData, feature_blocks, load_pool
 from labeling.rounds.predictions import PREDICTION_LABELS_FILE, PREDICTIONS_FILE, prediction_table
 from labeling.rounds.promotion import finish, get_round, list_rounds
+from labeling.rounds.representations import compose
 from labeling.rounds.scores import PoolScores, predict_pool, rank_open, store_scores
-from labeling.rounds.training import Trained, train_round_model
+from labeling.rounds.training import Trained, choose_representation, train_round_model
 from labeling.store import db
 from labeling.store.models import Round
 from strategies import DEFAULT_STRATEGY, get_strategy
@@ -112,21 +116,29 @@ def run_stages(ws: Context, round_id: int, stage: StageCallback) -> None:
     started = time.perf_counter()
     strategy_name = _strategy_of(ws, round_id)
     data, pool_rows = _read_pool(ws, stage)
-    X, featurizer_version = feature_rows(ws, data, stage)
-    trained = _train(ws, data, X, stage)
+    blocks = feature_blocks(ws, data, stage)
+    stage("training")
+    selection = choose_representation(ws, data, blocks)
+    X = compose(selection.featurizer, blocks.rows)
+    trained = train_round_model(ws, data, X, selection.classifier)
     if trained.model is None:
         strategy_name = "cold_start"
     metrics: dict[str, Any] = {"n_human": trained.n_human, "n_weak": trained.n_weak}
     metrics |= _evaluate(ws, data, X, trained, stage)
-    scored, open_rows = _score(ws, round_id, data, pool_rows, X, trained, strategy_name, stage)
+    # Cold start clusters the embeddings when the round has them (meanings group better).
+    cold_rows = blocks.rows.get(EMBEDDINGS, X)
+    scored, open_rows = _score(
+        ws, round_id, data, pool_rows, (X, cold_rows), trained, strategy_name, stage
+    )
     checks, extras, arrays = _check_quality(ws, data, X, pool_rows, scored, trained, stage)
     metrics |= checks
     stage("saving")
     written = store_scores(ws, round_id, data.item_ids, pool_rows, scored)
     metrics |= {
         "strategy": strategy_name,
-        "featurizer": featurizer_version,
-        "classifier": ws.config.classifier if trained.model is not None else None,
+        "featurizer": blocks.version(selection.featurizer),
+        "classifier": selection.classifier if trained.model is not None else None,
+        "representation": selection.as_dict(),
         "pool": len(pool_rows),
         "open": len(open_rows),
         "queue_scored": written,
@@ -157,11 +169,6 @@ def _read_pool(ws: Context, stage: StageCallback) -> tuple[PoolData, np.ndarray]
     return data, pool_rows
 
 
-def _train(ws: Context, data: PoolData, X: Any, stage: StageCallback) -> Trained:
-    stage("training")
-    return train_round_model(ws, data, X)
-
-
 def _evaluate(
     ws: Context, data: PoolData, X: Any, trained: Trained, stage: StageCallback
 ) -> dict[str, Any]:
@@ -176,19 +183,29 @@ def _score(
     round_id: int,
     data: PoolData,
     pool_rows: np.ndarray,
-    X: Any,
+    features: tuple[Any, Any],
     trained: Trained,
     strategy_name: str,
     stage: StageCallback,
 ) -> tuple[PoolScores, np.ndarray]:
-    """Every pool item's prediction, and the strategy's scores of the open ones."""
+    """Every pool item's prediction, and the strategy's scores of the open ones.
+
+    ``features``: the rows the model reads, and the rows cold start clusters."""
     stage("scoring the pool")
+    X, cold_rows = features
     open_mask = data.n_labels[pool_rows] < ws.config.overlap
     open_rows = pool_rows[open_mask]
     scored, proba_open = predict_pool(trained.model, X, len(data.item_ids), pool_rows, open_mask)
     if len(open_rows):
         scored.scores[open_rows] = rank_open(
-            ws, round_id, data, X, open_rows, proba_open, trained, strategy_name
+            ws,
+            round_id,
+            data,
+            X if trained.model is not None else cold_rows,
+            open_rows,
+            proba_open,
+            trained,
+            strategy_name,
         )
     return scored, open_rows
 

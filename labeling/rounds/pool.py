@@ -2,8 +2,9 @@
 
 :func:`load_pool` reads ids, splits, gold labels, the current human labels and the weak
 labels as arrays in item id order, without texts; :func:`texts_of` reads texts only where
-items must be featurized. :func:`feature_rows` gives every item's features through the
-on-disk cache of :mod:`labeling.rounds.feature_cache`.
+items must be featurized. :func:`feature_blocks` gives every item's rows of each feature block
+the workspace's setting needs, through the on-disk cache of
+:mod:`labeling.rounds.feature_cache`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.rounds.feature_cache import FeatureCache
-from labeling.rounds.featurizers import make_featurizer
+from labeling.rounds.featurizers import AUTO, HybridFeaturizer, hybrid_version, make_featurizer
 from labeling.rounds.jobs import StageCallback
+from labeling.rounds.representations import blocks_needed
 from labeling.store import db
 from labeling.store.answers import human_labels
 from labeling.store.models import REMOVED, Item, WeakLabel
 
 # The tfidf featurizer is fitted on at most this many pool texts (a seeded sample beyond).
 FIT_SAMPLE_ROWS = 200_000
+# With `auto`, a round embeds at most this many items itself (about 12 s on 2 cores); beyond,
+# the embedding block waits for the background pass (see feature_blocks).
+INLINE_EMBED_ROWS = 5_000
+EMBEDDINGS = "sentence-embeddings"
 # Ids per IN (...) when reading scattered texts: under every backend's parameter limit.
 _IN_BATCH = 900
 
@@ -94,45 +100,119 @@ def texts_of(ws: Context, item_ids: np.ndarray) -> list[str]:
     return [found[i] for i in ids]
 
 
-def fitted_featurizer(ws: Context, data: PoolData, stage: StageCallback) -> Any:
-    """The workspace's fitted featurizer: fitted once on the pool, then reused by every round.
+def fitted_featurizer(ws: Context, data: PoolData, stage: StageCallback, name: str) -> Any:
+    """The workspace's fitted featurizer ``name``: fitted once on the pool, then reused.
 
     Reusing it keeps its version (and so the feature cache) stable across rounds; delete
     ``models/features/`` to refit after the pool has changed a lot. A featurizer that learns
     from texts (tfidf) is fitted on the pool, or a seeded sample of
-    :data:`FIT_SAMPLE_ROWS` pool texts on bigger pools; stateless ones read no texts.
+    :data:`FIT_SAMPLE_ROWS` pool texts on bigger pools, and kept in
+    ``models/features/featurizer-NAME.joblib``; stateless ones read no texts. The hybrid is
+    the fitted tfidf plus the embeddings.
     """
     import joblib  # ~0.1 s: only a running round needs it
 
+    if name == "hybrid":
+        hybrid = HybridFeaturizer()
+        hybrid.tfidf = fitted_featurizer(ws, data, stage, "tfidf")
+        return hybrid
+    featurizer = make_featurizer(name)
+    if featurizer.stateless:
+        return featurizer
     folder = ws.models_dir / "features"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"featurizer-{ws.config.featurizer}.joblib"
+    path = folder / f"featurizer-{name}.joblib"
     if path.exists():
         return joblib.load(path)
-    featurizer = make_featurizer(ws.config.featurizer)
-    if not featurizer.stateless:
-        stage("fitting the featurizer")
-        rows = np.flatnonzero(data.split == "pool")
-        if len(rows) == 0:
-            rows = np.arange(len(data.item_ids))
-        if len(rows) > FIT_SAMPLE_ROWS:
-            rows = np.sort(np.random.default_rng(0).choice(rows, FIT_SAMPLE_ROWS, replace=False))
-        featurizer.fit(texts_of(ws, data.item_ids[rows]))
+    stage("fitting the featurizer")
+    rows = np.flatnonzero(data.split == "pool")
+    if len(rows) == 0:
+        rows = np.arange(len(data.item_ids))
+    if len(rows) > FIT_SAMPLE_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(rows, FIT_SAMPLE_ROWS, replace=False))
+    featurizer.fit(texts_of(ws, data.item_ids[rows]))
     tmp = path.with_suffix(".tmp")
     joblib.dump(featurizer, tmp)
     tmp.replace(path)
     return featurizer
 
 
-def feature_rows(ws: Context, data: PoolData, stage: StageCallback) -> tuple[Any, str]:
-    """Every item's feature rows as a :class:`~labeling.rounds.feature_cache.CachedRows` view, and
-    the featurizer's version.
+def round_featurizer(ws: Context, metrics: dict[str, Any]) -> Any | None:
+    """The featurizer a finished round trained on (from its ``metrics``), fitted as it was, to
+    featurize new texts for its model; None when it cannot be rebuilt exactly (the fitted
+    featurizer was deleted or refitted since: its version differs)."""
+    import joblib  # ~0.1 s: only predicting with a round needs it
 
-    Items not in the cache are featurized first, their texts read a chunk at a time.
+    name = (metrics.get("representation") or {}).get("featurizer") or ws.config.featurizer
+    if name == AUTO:
+        return None
+    folder = ws.models_dir / "features"
+
+    def fitted(part: str) -> Any | None:
+        featurizer = make_featurizer(part)
+        if featurizer.stateless:
+            return featurizer
+        path = folder / f"featurizer-{part}.joblib"
+        return joblib.load(path) if path.exists() else None
+
+    if name == "hybrid":
+        tfidf = fitted("tfidf")
+        featurizer: Any = None
+        if tfidf is not None:
+            featurizer = HybridFeaturizer()
+            featurizer.tfidf = tfidf
+    else:
+        featurizer = fitted(name)
+    if featurizer is None or featurizer.version != metrics.get("featurizer"):
+        return None
+    return featurizer
+
+
+@dataclass(frozen=True)
+class FeatureBlocks:
+    """A round's cached feature blocks (rows of every item, by featurizer name), the fitted
+    featurizers behind them, and why a block the setting wants is missing (or "")."""
+
+    rows: dict[str, Any]
+    featurizers: dict[str, Any]
+    note: str = ""
+
+    def version(self, name: str) -> str:
+        """The version string of featurizer ``name`` (the hybrid's from its two blocks)."""
+        if name == "hybrid":
+            parts = (self.featurizers["tfidf"], self.featurizers[EMBEDDINGS])
+            return hybrid_version(*(part.version for part in parts))
+        return str(self.featurizers[name].version)
+
+
+def feature_blocks(ws: Context, data: PoolData, stage: StageCallback) -> FeatureBlocks:
+    """Every item's rows of each block the workspace's ``featurizer`` setting needs, through
+    the on-disk cache (only new items featurized, their texts read a chunk at a time).
+
+    With ``auto``, the embedding block joins only when at most :data:`INLINE_EMBED_ROWS`
+    items still lack it: the round then embeds them itself; with more (a fresh import of a
+    big pool), the round goes on with n-grams and says so, while the worker or
+    ``labelloop features build`` fills the block. A fixed embedding setting always embeds.
     """
-    featurizer = fitted_featurizer(ws, data, stage)
+    setting = ws.config.featurizer
+    names = blocks_needed(setting)
+    cache = FeatureCache(ws.models_dir / "features" / "cache")
+    featurizers = {name: fitted_featurizer(ws, data, stage, name) for name in names}
+    note = ""
+    if setting == AUTO and EMBEDDINGS in featurizers:
+        missing = cache.missing(featurizers[EMBEDDINGS], data.keys)
+        if missing > INLINE_EMBED_ROWS:
+            del featurizers[EMBEDDINGS]
+            note = (
+                f"the sentence embeddings of {missing:,} items are not computed yet (the "
+                "worker of `labelloop serve` or `labelloop features build` computes them), so "
+                "this round compares n-gram candidates only"
+            )
     stage("featurizing")
-    rows = FeatureCache(ws.models_dir / "features" / "cache").rows(
-        featurizer, data.keys, lambda positions: texts_of(ws, data.item_ids[positions])
-    )
-    return rows, featurizer.version
+    rows = {
+        name: cache.rows(
+            featurizer, data.keys, lambda positions: texts_of(ws, data.item_ids[positions])
+        )
+        for name, featurizer in featurizers.items()
+    }
+    return FeatureBlocks(rows, featurizers, note)

@@ -53,6 +53,8 @@ class RoundSummary(TypedDict):
     created_at: str | None  # ISO 8601
     finished_at: str | None
     model_path: str | None
+    # The featurizer and classifier trained, the candidates' scores and why (None: no record).
+    representation: dict[str, Any] | None
     metrics: dict[str, Any]  # everything the round measured (docs/rounds.md)
 
 
@@ -77,6 +79,7 @@ def round_summary(round_: Round) -> RoundSummary:
         "created_at": round_.created_at.isoformat() if round_.created_at else None,
         "finished_at": round_.finished_at.isoformat() if round_.finished_at else None,
         "model_path": round_.model_path,
+        "representation": metrics.get("representation"),
         "metrics": metrics,
     }
 

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from labeling.config import WorkspaceConfig
 from labeling.data.readers import read_labelled
 from labeling.errors import BadInput, LabelloopError
-from labeling.rounds.featurizers import DEFAULT_FEATURIZER, featurize_in_chunks, make_featurizer
+from labeling.rounds.featurizers import DEFAULT_FEATURIZER
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
 from labeling.rounds.learning_curves import (
     BASELINE,
@@ -29,6 +29,7 @@ from labeling.rounds.learning_curves import (
     summarise_runs,
     write_chart,
 )
+from labeling.rounds.simulate_features import Views, choose, featurize_views, trained_view
 from labeling.weak.files import weak_labels_for_file
 from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
@@ -90,29 +91,33 @@ def simulate(
     _check_settings(strategies, budget, batch, seeds, weak_weight, weak_threshold)
     test, weak_rows = (test_texts, test_labels), (weak_labels, weak_confidence)
     data = _prepare(train_texts, train_labels, test, test_size, label_names, weak_rows, split_seed)
-    X_pool, X_test, featurize_seconds = _featurize(featurizer, data)
-    full = _full_supervision(X_pool, X_test, data, classifier)
+    views, featurize_seconds = _featurize(featurizer, data)
+    full = _full_supervision(views, data, classifier)
     weak = _weak_training_set(data, weak_threshold, weak_weight, weak_balance)
-    plan = _Plan(X_pool, X_test, data, budget, batch, classifier, weak)
+    plan = _Plan(views, data, budget, batch, classifier, weak)
     report = _curves(plan, strategies, seeds, TARGET_FRACTION * full["macro_f1"], progress)
     settings = {"budget": budget, "batch": batch, "seeds": seeds, "featurizer": featurizer}
     return _result(full, report, plan, settings, featurize_seconds, started)
 
 
-def _featurize(featurizer: str, data: _Data) -> tuple[Any, Any, float]:
-    """The pool's and the test set's features (the featurizer fitted on the pool), and the
-    seconds it took."""
+def _featurize(featurizer: str, data: _Data) -> tuple[Views, float]:
+    """The pool's and the test set's features per view (featurizers fitted on the pool), and
+    the seconds it took."""
     started = time.perf_counter()
-    features = make_featurizer(featurizer).fit(data.pool_texts)
-    X_pool = featurize_in_chunks(features, data.pool_texts)
-    X_test = featurize_in_chunks(features, data.test_texts)
-    return X_pool, X_test, time.perf_counter() - started
+    views = featurize_views(featurizer, data.pool_texts, data.test_texts)
+    return views, time.perf_counter() - started
 
 
-def _full_supervision(X_pool: Any, X_test: Any, data: _Data, classifier: str) -> dict[str, float]:
-    """Test scores of a model trained on every pool label: what "good enough" means."""
-    full_model = train(X_pool, data.y_pool, classifier=classifier, seed=0)
-    return _evaluate(full_model.predict(X_test), data.y_test, len(data.labels))
+def _full_supervision(views: Views, data: _Data, classifier: str) -> dict[str, Any]:
+    """Test scores of a model trained on every pool label: what "good enough" means. With
+    ``auto``, the best candidate's (the target is then reachable by the best fixed choice)."""
+    best: dict[str, Any] = {}
+    for name, model_name in trained_view(views, classifier):
+        full_model = train(views.pool[name], data.y_pool, classifier=model_name, seed=0)
+        scores = _evaluate(full_model.predict(views.test[name]), data.y_test, len(data.labels))
+        if not best or scores["macro_f1"] > best["macro_f1"]:
+            best = {**scores, "featurizer": name}
+    return best
 
 
 def _curves(
@@ -297,8 +302,7 @@ def _weak_training_set(
 class _Plan(NamedTuple):
     """What every run of a simulation shares: features, data, budget and training setup."""
 
-    X_pool: Any
-    X_test: Any
+    views: Views
     data: _Data
     budget: int
     batch: int
@@ -308,29 +312,41 @@ class _Plan(NamedTuple):
 
 def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
     """One learning curve: rounds of query, oracle labels, retrain, test."""
-    X_pool, X_test, data, budget, batch, classifier, weak = plan
+    views, data, budget, batch, _classifier, weak = plan
     rng = np.random.default_rng(seed)
-    n_pool = X_pool.shape[0]
+    n_pool = data.y_pool.shape[0]
     budget = min(budget, n_pool)
     is_labelled = np.zeros(n_pool, dtype=bool)
     order: list[int] = []
-    model = _fit(X_pool, data.y_pool, is_labelled, weak, classifier, seed)
+    model, view = _step_model(plan, is_labelled, order, seed)
     curve = []
     while len(order) < budget:
         unlabelled = np.flatnonzero(~is_labelled)
         size = min(batch, budget - len(order))
+        X_pool = views.pool[view] if model is not None else views.cold_start_rows(view)
         chosen = _query(name, model, X_pool, unlabelled, size, rng, data.y_pool, order)
         order.extend(int(i) for i in chosen)
         is_labelled[chosen] = True
-        model = _fit(X_pool, data.y_pool, is_labelled, weak, classifier, seed)
+        model, view = _step_model(plan, is_labelled, order, seed)
         predicted = (
-            model.predict(X_test)
+            model.predict(views.test[view])
             if model is not None
             else np.full(len(data.y_test), data.y_pool[order[0]])
         )
         point = _evaluate(predicted, data.y_test, len(data.labels))
-        curve.append({"labels": len(order), **point})
+        curve.append({"labels": len(order), **point, "featurizer": view})
     return curve
+
+
+def _step_model(
+    plan: _Plan, is_labelled: NDArray[np.bool_], order: list[int], seed: int
+) -> tuple[Any, str]:
+    """A simulated round's view (chosen as a round would) and its model (None: cold start)."""
+    labelled = np.asarray(order, dtype=np.intp)
+    selection = choose(plan.views, labelled, plan.data.y_pool[labelled], plan.classifier, seed)
+    X_pool = plan.views.pool[selection.featurizer]
+    model = _fit(X_pool, plan.data.y_pool, is_labelled, plan.weak, selection.classifier, seed)
+    return model, selection.featurizer
 
 
 def _query(

@@ -14,8 +14,18 @@ from typing import Any
 import numpy as np
 
 from labeling.context import Context
+from labeling.rounds.featurizers import AUTO
 from labeling.rounds.learner import NotEnoughLabels, train, weak_sample_weights
-from labeling.rounds.pool import PoolData
+from labeling.rounds.pool import FeatureBlocks, PoolData
+from labeling.rounds.representations import (
+    CANDIDATES,
+    Candidate,
+    Selection,
+    blocks_needed,
+    compose,
+    fixed,
+    select,
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,29 @@ class Trained:
         return self.y[: self.n_human]
 
 
-def train_round_model(ws: Context, data: PoolData, X: Any) -> Trained:
-    """Fit on human labels plus confident weak labels (no model below two classes)."""
+def choose_representation(ws: Context, data: PoolData, blocks: FeatureBlocks) -> Selection:
+    """The (featurizer, classifier) this round trains: the workspace's fixed featurizer, or
+    with ``auto`` the cross-validated choice among the candidates whose blocks are ready
+    (:func:`labeling.rounds.representations.select`, seeded, on the human labels)."""
+    setting, classifier = ws.config.featurizer, ws.config.classifier
+    if setting != AUTO:
+        return fixed(setting, classifier)
+    index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
+    rows = np.array([index[item_id] for item_id in data.human], dtype=np.int64)
+    y = np.array(list(data.human.values()), dtype=object)
+    candidates = [
+        Candidate(c.featurizer, classifier)
+        for c in CANDIDATES
+        if all(block in blocks.rows for block in blocks_needed(c.featurizer))
+    ]
+    return select(
+        lambda name: compose(name, blocks.rows)[rows], y, candidates=candidates, note=blocks.note
+    )
+
+
+def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
+    """Fit ``classifier`` on human labels plus confident weak labels (no model below two
+    classes)."""
     index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
     rows = [index[item_id] for item_id in data.human]
     y = list(data.human.values())
@@ -80,7 +111,7 @@ def train_round_model(ws: Context, data: PoolData, X: Any) -> Trained:
     if len(set(y)) < 2:
         return cold
     try:
-        model = train(X[row_array], y_array, weights, classifier=config.classifier, seed=0)
+        model = train(X[row_array], y_array, weights, classifier=classifier, seed=0)
     except NotEnoughLabels:  # too little to learn from: a cold start, as with one class
         return cold
     return replace(cold, model=model)

@@ -31,6 +31,7 @@ def _table(summaries: list[RoundSummary]) -> None:
             "human labels": figures.count(s["n_human"]),
             "weak labels": figures.count(s["n_weak"]),
             "evaluated on": s["evaluation"] or "",
+            "trained on": _trained_on(s),
             "trigger": s["trigger"],
             "strategy": s["strategy"] or "",
         }
@@ -46,6 +47,43 @@ def _table(summaries: list[RoundSummary]) -> None:
             )
         },
     )
+
+
+def _trained_on(summary: RoundSummary) -> str:
+    """'hybrid + logreg' for a round with a model, '' for cold start and old rounds."""
+    chosen = summary["representation"]
+    if not chosen or not summary["metrics"].get("classifier"):
+        return ""
+    return f"{chosen['featurizer']} + {chosen['classifier']}"
+
+
+def _representation(summaries: list[RoundSummary]) -> None:
+    """The newest finished round's choice of featurizer and classifier, with the candidates'
+    cross-validated scores and the reason."""
+    done = [s for s in summaries if s["status"] == "succeeded" and s["representation"]]
+    if not done:
+        return
+    last = done[-1]
+    chosen = last["representation"]
+    assert chosen is not None
+    st.subheader("Representation")
+    setting = "picked by cross-validation" if chosen["setting"] == "auto" else "fixed"
+    st.markdown(
+        f"Round {last['round']} trained **{chosen['featurizer']} + {chosen['classifier']}** "
+        f"({setting}): {chosen['reason']}."
+    )
+    scored = [c for c in chosen["candidates"] if c["cv_macro_f1"] is not None]
+    if scored:
+        rows = [
+            {
+                "featurizer": c["featurizer"],
+                "classifier": c["classifier"],
+                "cross-validated macro-F1": figures.score(c["cv_macro_f1"]),
+                "chosen": "yes" if c["featurizer"] == chosen["featurizer"] else "",
+            }
+            for c in scored
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="ll_representation")
 
 
 def _latest_outcome(summaries: list[RoundSummary]) -> None:
@@ -120,6 +158,7 @@ def _live(user: UserSession) -> None:
     if summaries:
         _latest_outcome(summaries)
         _table(summaries)
+        _representation(summaries)
     else:
         st.caption("No rounds yet. Retrain to rank the queue by what the model is unsure of.")
     _curve(summaries)
