@@ -40,8 +40,9 @@ from labeling.rounds.pool import texts_of
 from labeling.store import db
 from labeling.store.models import REMOVED, Item, Round, Score
 
-#: Rows embedded and written per chunk: about 5 s of the model on 2 cores, so a kill loses
-#: little and a queued round waits at most that long for the background worker.
+#: Rows embedded and written per chunk: about 5 s of the model on 2 quiet cores (15-40 s on a
+#: busy machine), so a kill loses little and a queued round waits at most that long for the
+#: background worker.
 PASS_CHUNK_ROWS = 2048
 ENGINES = ("local", "dask")
 #: The progress stage name (``ProgressCallback`` is called with it, done, total).
