@@ -28,14 +28,16 @@ _WORDS = (
 _LABELS = ("billing", "technical", "shipping", "account", "feedback")
 
 
-def write_corpus(path: Path, n_rows: int, *, seed: int = 7, labelled: bool = False) -> Path:
-    """A CSV of ``n_rows`` short support-like texts (5-30 words), seeded and reproducible."""
+def write_corpus(
+    path: Path, n_rows: int, *, seed: int = 7, labelled: bool = False, n_words: int | None = None
+) -> Path:
+    """A CSV of ``n_rows`` short support-like texts (5-30 words, or ``n_words`` each), seeded."""
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["id", "text", "channel"] + (["label"] if labelled else []))
         for k in range(n_rows):
-            words = rng.choices(_WORDS, k=rng.randint(5, 30))
+            words = rng.choices(_WORDS, k=n_words or rng.randint(5, 30))
             text = " ".join(words).capitalize() + rng.choice((".", "?", "!", ""))
             row = [f"r{k:07d}", text, rng.choice(("email", "chat", "web_form"))]
             if labelled:

@@ -3,8 +3,9 @@ promote, roll back, and the simulator. :class:`labeling.workspace.Workspace` inh
 
 from __future__ import annotations
 
-from labeling.context import Context
-from labeling.rounds import jobs, pipeline, promotion
+from labeling.context import Context, ProgressCallback
+from labeling.rounds import embedding_pass, jobs, pipeline, promotion
+from labeling.rounds.embedding_pass import EmbeddingPassReport, FeatureStatus
 from labeling.rounds.jobs import StageCallback
 from labeling.rounds.promotion import RoundSummary
 from labeling.rounds.simulate import simulate_files
@@ -59,6 +60,38 @@ class RoundsAPI(Context):
     def rollback(self) -> Round:
         """Go back to the previously promoted round; returns the round promoted now."""
         return promotion.rollback(self)
+
+    def build_features(
+        self,
+        *,
+        engine: str = "local",
+        scheduler: str | None = None,
+        workers: int | None = None,
+        limit: int | None = None,
+        chunk_rows: int = embedding_pass.PASS_CHUNK_ROWS,
+        progress: ProgressCallback | None = None,
+    ) -> EmbeddingPassReport | None:
+        """Embed every item the feature cache lacks, the queue's next items first (resumable:
+        a rerun continues where a killed pass stopped); None when the ``featurizer`` setting
+        uses no embeddings. ``engine``: ``"local"`` or ``"dask"`` (on ``scheduler``, or a
+        local cluster of ``workers`` processes); ``limit``: embed at most that many items;
+        ``chunk_rows``: items embedded and written at a time (a kill loses at most those)."""
+        embedding_pass.check_options(engine, scheduler, workers)
+        if not embedding_pass.needs_embeddings(self.config.featurizer):
+            return None
+        return embedding_pass.run_pass(
+            self,
+            engine=engine,
+            scheduler=scheduler,
+            workers=workers,
+            limit=limit,
+            chunk_rows=chunk_rows,
+            progress=progress,
+        )
+
+    def feature_status(self) -> FeatureStatus:
+        """Per cached block (the embeddings): items, cached and missing, by distinct text."""
+        return embedding_pass.feature_status(self)
 
     # Play the loop on labelled files; no workspace needed (``labelloop simulate``).
     simulate = staticmethod(simulate_files)

@@ -2,15 +2,19 @@
 
 :class:`FeatureCache` keys rows by the featurizer's ``version`` (see
 :mod:`labeling.rounds.featurizers`) and by an item key (a content hash); :class:`CachedRows`
-reads them back a chunk at a time, so a million-row pool is never in memory at once.
+reads them back a chunk at a time, so a million-row pool is never in memory at once. Several
+writers may share a folder (a round, the embedding pass, other processes): each chunk gets its
+number under an exclusive file lock, and a key written twice is read from its first chunk.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +81,7 @@ class FeatureCache:
         returns the texts at those positions of ``keys`` (a round reads them from the store
         chunk by chunk), so neither all texts nor all features are ever in memory at once.
         """
-        folder = self.folder / _safe_version(featurizer.version)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.version_folder(featurizer)
         wanted = np.asarray(keys, dtype=str)
         stored = _KeyIndex.load(folder)
         positions, found = stored.find(wanted)
@@ -91,8 +94,8 @@ class FeatureCache:
             chunks = [missing[rows] for rows in iter_chunks(len(missing), chunk_rows)]
             texts = (texts_of(rows) for rows in chunks)
             matrices = transform_all(featurizer, texts, n_chunks=len(chunks), n_rows=len(missing))
-            for number, (rows, matrix) in enumerate(zip(chunks, matrices, strict=True)):
-                _write_chunk(folder, stored.next_chunk() + number, wanted[rows], matrix)
+            for rows, matrix in zip(chunks, matrices, strict=True):
+                write_chunk(folder, wanted[rows], matrix)
             stored = _KeyIndex.load(folder)
             positions, found = stored.find(wanted)
         if not found.all():
@@ -108,6 +111,35 @@ class FeatureCache:
             return len(wanted)
         _, found = _KeyIndex.load(folder).find(wanted)
         return int((~found).sum())
+
+    def version_folder(self, featurizer: Featurizer) -> Path:
+        """The folder holding ``featurizer``'s rows (made if missing)."""
+        folder = self.folder / _safe_version(featurizer.version)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def lacking(
+        self, featurizer: Featurizer, keys: Sequence[str] | NDArray[np.str_]
+    ) -> NDArray[np.bool_]:
+        """For each key, whether ``featurizer``'s rows lack it (nothing is featurized)."""
+        wanted = np.asarray(keys, dtype=str)
+        _, found = _KeyIndex.load(self.version_folder(featurizer)).find(wanted)
+        return ~found
+
+    def add(
+        self, featurizer: Featurizer, keys: Sequence[str] | NDArray[np.str_], matrix: Matrix
+    ) -> int:
+        """Store rows featurized elsewhere (one chunk; a Dask worker's, say); returns its number.
+
+        ``matrix`` holds one row per key, made by ``featurizer`` (a featurizer of the same
+        version) from the keys' texts.
+        """
+        wanted = np.asarray(keys, dtype=str)
+        if matrix.shape[0] != len(wanted):
+            raise BadInput(
+                f"got {matrix.shape[0]} rows for {len(wanted)} keys; expected one per key"
+            )
+        return write_chunk(self.version_folder(featurizer), wanted, matrix)
 
     def versions(self) -> list[str]:
         """Folders held, one per featurizer version."""
@@ -206,20 +238,43 @@ def _safe_version(version: str) -> str:
     return clean if len(clean) <= 80 else f"{clean[:40]}-{digest(version)[:16]}"
 
 
-def _write_chunk(folder: Path, number: int, keys: NDArray[np.str_], matrix: Matrix) -> None:
-    stem = f"chunk-{number:06d}"
+def write_chunk(folder: Path, keys: NDArray[np.str_], matrix: Matrix) -> int:
+    """Write one chunk under the next free number; returns the number.
+
+    The number is chosen and the files renamed into place while holding an exclusive lock on
+    the folder's lock file, so two writers (threads or processes) never take the same number;
+    the featurizing itself happens before, outside the lock.
+    """
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         tmp = Path(scratch)
-        if sp.issparse(matrix):
-            sp.save_npz(tmp / f"{stem}.npz", sp.csr_matrix(matrix), compressed=False)
-            data_name = f"{stem}.npz"
+        sparse = sp.issparse(matrix)
+        suffix = ".npz" if sparse else ".npy"
+        if sparse:
+            sp.save_npz(tmp / f"data{suffix}", sp.csr_matrix(matrix), compressed=False)
         else:
-            np.save(tmp / f"{stem}.npy", np.asarray(matrix))
-            data_name = f"{stem}.npy"
-        np.save(tmp / f"{stem}.keys.npy", keys)
-        # Matrix first, keys last: a chunk counts only once its keys file exists.
-        os.replace(tmp / data_name, folder / data_name)
-        os.replace(tmp / f"{stem}.keys.npy", folder / f"{stem}.keys.npy")
+            np.save(tmp / f"data{suffix}", np.asarray(matrix))
+        np.save(tmp / "keys.npy", keys)
+        with _folder_lock(folder):
+            number = _last_chunk(folder) + 1
+            stem = f"chunk-{number:06d}"
+            # Matrix first, keys last: a chunk counts only once its keys file exists.
+            os.replace(tmp / f"data{suffix}", folder / f"{stem}{suffix}")
+            os.replace(tmp / "keys.npy", folder / f"{stem}.keys.npy")
+    return number
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the folder's lock file while the ``with`` block runs."""
+    with open(folder / ".write.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _last_chunk(folder: Path) -> int:
+    """The highest chunk number with any file in the folder (0 when none)."""
+    stems = (p.name.split(".")[0].removeprefix("chunk-") for p in folder.glob("chunk-*"))
+    return max((int(stem) for stem in stems if stem.isdigit()), default=0)
 
 
 class _KeyIndex:
@@ -228,8 +283,13 @@ class _KeyIndex:
     def __init__(
         self, keys: NDArray[np.str_], chunk: NDArray[np.int64], row: NDArray[np.int64]
     ) -> None:
+        # Chunks come in number order and the sort is stable, so a key that two writers both
+        # stored (a round and the embedding pass racing) keeps its first chunk's row only.
         order = np.argsort(keys, kind="stable")
-        self.keys, self.chunk, self.row = keys[order], chunk[order], row[order]
+        keys, chunk, row = keys[order], chunk[order], row[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        self.keys, self.chunk, self.row = keys[first], chunk[first], row[first]
 
     @classmethod
     def load(cls, folder: Path) -> _KeyIndex:
@@ -244,9 +304,6 @@ class _KeyIndex:
             empty = np.array([], dtype=np.int64)
             return cls(np.array([], dtype=str), empty, empty)
         return cls(np.concatenate(keys), np.concatenate(chunks), np.concatenate(rows))
-
-    def next_chunk(self) -> int:
-        return int(self.chunk.max()) + 1 if len(self.chunk) else 1
 
     def _positions(self, wanted: NDArray[np.str_]) -> NDArray[np.intp]:
         return np.searchsorted(self.keys, wanted).clip(0, max(len(self.keys) - 1, 0))

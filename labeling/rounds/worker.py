@@ -1,8 +1,11 @@
 """The background round worker that ``labelloop serve`` starts beside the UI.
 
 It runs queued rounds one at a time, queues one every ``retrain_every`` new human labels, and,
-at start, marks failed the rounds of a worker that died. It stops when the server that started
-it is gone. Run by hand: ``python -m labeling.rounds.worker --workspace DIR [--db URL]``.
+at start, marks failed the rounds of a worker that died. With no round queued and a featurizer
+that uses embeddings, it embeds the items the feature cache lacks, one chunk per turn
+(:mod:`labeling.rounds.embedding_pass`), so a queued round waits at most one chunk. It stops
+when the server that started it is gone. Run by hand:
+``python -m labeling.rounds.worker --workspace DIR [--db URL]``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from labeling.config import load_config
 from labeling.errors import LabelloopError
 from labeling.rounds import jobs, pipeline
+from labeling.rounds.embedding_pass import BackgroundEmbedder
 from labeling.workspace import Workspace
 
 POLL_SECONDS = 2.0
@@ -26,6 +30,7 @@ POLL_SECONDS = 2.0
 
 def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POLL_SECONDS) -> int:
     ws = Workspace.open(root, db_url=db_url)
+    embedder = BackgroundEmbedder()
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -49,6 +54,14 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                 if round_id is not None:
                     done = pipeline.run_round(ws, round_id)
                     print(f"worker: round {round_id} {done.status}", flush=True)
+                    continue
+                embedded = embedder.step(ws)
+                if embedded is not None:
+                    print(
+                        f"worker: embedded {embedded.embedded} items in {embedded.seconds:.1f} s "
+                        f"({embedded.missing} still missing)",
+                        flush=True,
+                    )
                     continue
             except LabelloopError as exc:
                 print(f"worker: {exc}", file=sys.stderr, flush=True)
