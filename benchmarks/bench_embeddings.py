@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import peak_rss_mb, write_corpus, write_result  # noqa: E402
+from benchmarks.common import RESULTS, peak_rss_mb, write_corpus, write_result  # noqa: E402
 
 LENGTHS = (5, 20, 60)
 LONG_WORDS = 200  # beyond 128 word pieces: where truncation changes vectors
@@ -42,7 +42,8 @@ LONG_TEXTS = 200
 BATCHES = (16, 32, 64, 128, 256)
 DEFAULT_BATCH = 64
 VARIANTS = (
-    "fp32", "fp32-1thread", "fp32-interop1", "int8", "msl128", "onnx", "onnx-1thread", "onnx-int8"
+    "fp32", "fp32-1thread", "fp32-interop1", "fp32-passive", "fp32-1thread-passive", "int8",
+    "msl128", "onnx", "onnx-1thread", "onnx-int8",
 )  # fmt: skip
 SWEPT = ("fp32", "fp32-1thread")  # the variants measured at every batch size
 # The other work measured alone and beside an embedding pass (see contention()).
@@ -155,7 +156,7 @@ def make_encoder(variant: str, folder: Path) -> tuple[Callable[..., Any], dict[s
     """Load the bundled model and prepare ``variant``; returns the encoder and the facts."""
     import torch
 
-    threads = 1 if variant.endswith("1thread") else 2
+    threads = 1 if "1thread" in variant else 2
     if variant == "fp32-interop1":
         torch.set_num_interop_threads(1)
     started = time.perf_counter()
@@ -302,16 +303,30 @@ def contention_child(threads: int) -> None:
     )
 
 
-def contention(threads: int) -> dict[str, Any]:
+def child_env(passive: bool) -> dict[str, str]:
+    """The environment of a child; OpenMP's wait policy is read once, when torch loads."""
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    return {**env, "OMP_WAIT_POLICY": "PASSIVE"} if passive else env
+
+
+def contention(run: str) -> dict[str, Any]:
+    """``run`` is a thread count, with ``p`` after it for OpenMP's passive wait policy."""
+    threads, passive = int(run.rstrip("p")), run.endswith("p")
     command = [sys.executable, __file__, "--contention-child", str(threads)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=child_env(passive))
     assert proc.stdout is not None
     ui_alone = ui_probe()  # while the child loads (mostly import time, one core)
     proc.stdout.readline()  # "ready": the embedding thread runs
     ui_beside = ui_probe()
     out, _ = proc.communicate()
     result = json.loads(out.strip().splitlines()[-1])
-    return {"torch_threads": threads, "ui_alone": ui_alone, "ui_beside": ui_beside, **result}
+    return {
+        "torch_threads": threads,
+        "omp_wait_policy": "passive" if passive else "default",
+        "ui_alone": ui_alone,
+        "ui_beside": ui_beside,
+        **result,
+    }
 
 
 # --------------------------------------------------------------------------- parent
@@ -319,11 +334,13 @@ def contention(threads: int) -> dict[str, Any]:
 
 def run_variant(variant: str, count: int, folder: Path) -> dict[str, Any] | None:
     command = [sys.executable, __file__, "--child", variant, str(folder), "--texts", str(count)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = child_env("passive" in variant)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         print(f"{variant}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
         return {"variant": variant, "error": done.stderr.strip().splitlines()[-1]}
-    return {"variant": variant, **json.loads(done.stdout.strip().splitlines()[-1])}
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"variant": variant, "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default"), **found}
 
 
 def cosines(folder: Path, variant: str, names: list[str]) -> dict[str, dict[str, float]]:
@@ -340,7 +357,13 @@ def cosines(folder: Path, variant: str, names: list[str]) -> dict[str, dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=2_000)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument(
+        "--contention", nargs="*", default=["1", "2", "1p", "2p"], help="threads, p: passive"
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the saved runs of variants not measured now"
+    )
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FOLDER"))
     parser.add_argument("--contention-child", type=int)
     args = parser.parse_args()
@@ -352,15 +375,31 @@ def main() -> int:
         return 0
     names = list(corpora(10))
     runs = []
+    # fp32 first: the others' vectors are compared with its ones (unless merging runs that
+    # need no comparison: thread settings leave the vectors as they are).
+    order = [v for v in args.variants if v != "fp32"]
+    if "fp32" in args.variants or not args.merge:
+        order.insert(0, "fp32")
     with tempfile.TemporaryDirectory() as folder:
-        for variant in ["fp32", *[v for v in args.variants if v != "fp32"]]:
+        for variant in order:
             print(f"== {variant}", file=sys.stderr, flush=True)
             run = run_variant(variant, args.texts, Path(folder))
-            if run and "error" not in run and variant != "fp32":
+            if run and "error" not in run and variant != "fp32" and "fp32" in order:
                 run["cosine_to_fp32"] = cosines(Path(folder), variant, names)
             runs.append(run)
     print("== contention", file=sys.stderr, flush=True)
-    runs_contention = [contention(threads) for threads in (1, 2)]
+    runs_contention = [contention(run) for run in args.contention]
+    saved = RESULTS / "embeddings.json"
+    if args.merge and saved.exists():
+        before = json.loads(saved.read_text())
+        kept = [run for run in before["runs"] if run["variant"] not in order]
+        runs = kept + runs
+        measured = {(r["torch_threads"], r["omp_wait_policy"]) for r in runs_contention}
+        runs_contention = [
+            r
+            for r in before["contention"]
+            if (r["torch_threads"], r.get("omp_wait_policy", "default")) not in measured
+        ] + runs_contention
     write_result(
         "embeddings",
         {

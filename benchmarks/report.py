@@ -28,6 +28,7 @@ python benchmarks/bench_label_efficiency.py
 python benchmarks/bench_weak_quality.py --seeds 5
 python benchmarks/bench_weak_weight.py --seeds 3
 python benchmarks/bench_lf_apply.py
+python benchmarks/bench_embeddings.py --texts 1000
 python benchmarks/report.py
 ```
 
@@ -184,7 +185,89 @@ def claims_section(result: dict) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"import": import_section, "claims": claims_section}
+def _cosine(run: dict, corpus: str) -> str:
+    found = run.get("cosine_to_fp32", {}).get(corpus)
+    return f"{found['mean']:.4f} / {found['min']:.3f}" if found else "1 (itself)"
+
+
+def embeddings_section(result: dict) -> str:
+    """Texts/s per variant and text length, the batch-size sweep, and the contention runs."""
+    runs = [run for run in result["runs"] if "error" not in run]
+    corpora = list(runs[0]["speeds"])
+    pieces = runs[0].get("word_pieces", {})
+    lines = [
+        "## Sentence embeddings: throughput and the options tried",
+        "",
+        "The bundled all-MiniLM-L6-v2 (`labeling.rounds.embeddings`), each variant in its own "
+        f"process: {result['parameters']['texts']:,} texts of 5, 20 and 60 words and of 5-60 "
+        f"words mixed, {result['parameters']['long_texts']} texts of 200 words, seeded draws "
+        "from the corpus generator's vocabulary; texts/s at batch 64. Cosine: mean / min over "
+        "the texts of the vectors' cosine to the fp32 (default) ones, for 20-word and 200-word "
+        "texts. *load* is the model load in a fresh process (imports included); the load "
+        "average of the 2-core machine (other engineers' tests) is beside each run.",
+        "",
+        "| variant | threads | "
+        + " | ".join(f"{c} ({pieces.get(c, '?')} pieces)" for c in corpora)
+        + " | cosine 20 w | cosine 200 w | load s | RSS loaded | peak RSS | load avg |",
+        "|---|---:|" + "---:|" * len(corpora) + "---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        speeds = [str(run["speeds"].get(c, {}).get("64", "-")) for c in corpora]
+        lines.append(
+            f"| {run['variant']} | {run['torch_threads']} | " + " | ".join(speeds) + " | "
+            f"{_cosine(run, '20 words')} | {_cosine(run, '200 words')} | "
+            f"{run['load_seconds']} | {run['rss_after_load_mb']:.0f} MB | "
+            f"{run['peak_rss_mb']:.0f} MB | "
+            f"{run['load_average_before']}-{run['load_average_after']} |"
+        )
+    batches = [str(b) for b in result["parameters"]["batches"]]
+    lines += [
+        "",
+        "Batch size (texts/s; the batch sorts texts by length first):",
+        "",
+        "| variant | text | " + " | ".join(batches) + " |",
+        "|---|---|" + "---:|" * len(batches),
+    ]
+    for run in runs:
+        for corpus, speeds in run["speeds"].items():
+            if len(speeds) > 2:
+                cells = [str(speeds.get(b, "-")) for b in batches]
+                lines.append(f"| {run['variant']} | {corpus} | " + " | ".join(cells) + " |")
+    for run in runs:
+        unsorted = run["speeds"].get("5-60 words", {}).get("unsorted")
+        if unsorted:
+            lines += [
+                "",
+                f"Sorting by length ({run['variant']}, 5-60 words mixed): "
+                f"{run['speeds']['5-60 words']['64']} texts/s sorted over the whole call, "
+                f"{unsorted} texts/s in batches taken in the file's order.",
+            ]
+    lines += [
+        "",
+        "Beside other work: an embedding pass in a thread of a process at nice 10 (as the round "
+        "worker runs) while the same process does a small round's own work (hashing features, "
+        "train, predict on 4,000 texts), and another process probes a page-sized piece of "
+        "Python work every 20 ms (UI latency):",
+        "",
+        "| torch threads | round alone s | round beside s | texts/s beside | UI p95 alone ms "
+        "| UI p95 beside ms |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in result["contention"]:
+        lines.append(
+            f"| {run['torch_threads']} | {run['round_alone_s']} | {run['round_beside_s']} | "
+            f"{run['texts_per_s_beside']} | {run['ui_alone']['p95_ms']} | "
+            f"{run['ui_beside']['p95_ms']} |"
+        )
+    lines += ["", *EMBEDDING_NOTES, "", f"Machine: {_machine(result['machine'])}.", ""]
+    return "\n".join(lines)
+
+
+EMBEDDING_NOTES = [
+    "NOTES",
+]
+
+SECTIONS = {"import": import_section, "claims": claims_section, "embeddings": embeddings_section}
 
 
 def main() -> int:
