@@ -187,7 +187,9 @@ def claims_section(result: dict) -> str:
 
 def _cosine(run: dict, corpus: str) -> str:
     found = run.get("cosine_to_fp32", {}).get(corpus)
-    return f"{found['mean']:.4f} / {found['min']:.3f}" if found else "1 (itself)"
+    if found:
+        return f"{found['mean']:.4f} / {found['min']:.3f}"
+    return "1 (itself)" if run["variant"] == "fp32" else "same weights"
 
 
 def embeddings_section(result: dict) -> str:
@@ -249,13 +251,14 @@ def embeddings_section(result: dict) -> str:
         "train, predict on 4,000 texts), and another process probes a page-sized piece of "
         "Python work every 20 ms (UI latency):",
         "",
-        "| torch threads | round alone s | round beside s | texts/s beside | UI p95 alone ms "
-        "| UI p95 beside ms |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| torch threads | OpenMP wait | round alone s | round beside s | texts/s beside "
+        "| UI p95 alone ms | UI p95 beside ms |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for run in result["contention"]:
         lines.append(
-            f"| {run['torch_threads']} | {run['round_alone_s']} | {run['round_beside_s']} | "
+            f"| {run['torch_threads']} | {run.get('omp_wait_policy', 'default').lower()} | "
+            f"{run['round_alone_s']} | {run['round_beside_s']} | "
             f"{run['texts_per_s_beside']} | {run['ui_alone']['p95_ms']} | "
             f"{run['ui_beside']['p95_ms']} |"
         )
@@ -264,7 +267,28 @@ def embeddings_section(result: dict) -> str:
 
 
 EMBEDDING_NOTES = [
-    "NOTES",
+    "What we keep (`labeling.rounds.embeddings`): fp32 weights as shipped, 256 word pieces, "
+    "batch 64 (best of 16-256 with one thread), torch threads = cores - 1 (1 here; "
+    "`LABELLOOP_EMBEDDING_THREADS` overrides) and OpenMP's passive wait policy. Other "
+    "processes kept the load average at 4-7 on these 2 cores throughout, so the numbers are "
+    "those of a shared machine: there, 2 spinning torch threads lose to 1 (each batch waits "
+    "for its slowest thread), and passive waits help both beside a round. The issue's ~430 "
+    "texts/s for 20-word texts was measured with 2 threads on a quieter machine; on a "
+    "dedicated machine set `LABELLOOP_EMBEDDING_THREADS` to the cores.",
+    "Rejected: int8 dynamic quantization of the Linear layers (torch) and of the ONNX graph "
+    "(ONNX Runtime): faster, but mean cosine 0.947 and 0.964 to the fp32 vectors (target >= "
+    "0.999). Truncation at 128 word pieces: no change below 128 pieces, cosine 0.905 on "
+    "200-word texts, little faster. ONNX Runtime fp32 (exported here from the bundled weights "
+    "with `torch.onnx.export`; needs the `onnx` package for the export): the same vectors, "
+    "faster than torch with 2 spinning threads, slower than torch with 1 here, and a new "
+    "28 MB dependency (onnxruntime 1.32.0 with flatbuffers; onnx 1.23.2 is 9 MB more). "
+    'sentence-transformers\' own `backend="onnx"` needs optimum-onnx, whose release on '
+    "PyPI (0.1.0) requires transformers < 4.58 while we run 5.x. One inter-op thread instead "
+    "of 2: no gain (encoding runs one op at a time).",
+    "Libraries: torch 2.13.0+cpu, sentence-transformers 6.3.0, transformers 5.25.0; "
+    "onnxruntime 1.32.0 and onnx 1.23.2 installed outside the environment for the ONNX runs "
+    "only. Reproduce: `python benchmarks/bench_embeddings.py --texts 1000` (about 30 minutes "
+    "on a loaded 2-core machine; `--variants`, `--contention` and `--merge` rerun a part).",
 ]
 
 SECTIONS = {"import": import_section, "claims": claims_section, "embeddings": embeddings_section}

