@@ -31,6 +31,7 @@ python benchmarks/bench_weak_quality.py --seeds 5
 python benchmarks/bench_weak_weight.py --seeds 3
 python benchmarks/bench_lf_apply.py
 python benchmarks/bench_embedding_pass.py --rows 5000
+python benchmarks/bench_embeddings.py --texts 1000
 python benchmarks/report.py
 ```
 
@@ -198,9 +199,116 @@ def embedding_pass_section(result: dict) -> str:
     return f"{head}\n\n{lead}\n\n{rest}"
 
 
+def _cosine(run: dict, corpus: str) -> str:
+    found = run.get("cosine_to_fp32", {}).get(corpus)
+    if found:
+        return f"{found['mean']:.4f} / {found['min']:.3f}"
+    return "1 (itself)" if run["variant"] == "fp32" else "same weights"
+
+
+def embeddings_section(result: dict) -> str:
+    """Texts/s per variant and text length, the batch-size sweep, and the contention runs."""
+    runs = [run for run in result["runs"] if "error" not in run]
+    corpora = list(runs[0]["speeds"])
+    pieces = runs[0].get("word_pieces", {})
+    lines = [
+        "## Sentence embeddings: throughput and the options tried",
+        "",
+        "The bundled all-MiniLM-L6-v2 (`labeling.rounds.embeddings`), each variant in its own "
+        f"process: {result['parameters']['texts']:,} texts of 5, 20 and 60 words and of 5-60 "
+        f"words mixed, {result['parameters']['long_texts']} texts of 200 words, seeded draws "
+        "from the corpus generator's vocabulary; texts/s at batch 64. Cosine: mean / min over "
+        "the texts of the vectors' cosine to the fp32 (default) ones, for 20-word and 200-word "
+        "texts. *load* is the model load in a fresh process (imports included); the load "
+        "average of the 2-core machine (other engineers' tests) is beside each run.",
+        "",
+        "| variant | threads | "
+        + " | ".join(f"{c} ({pieces.get(c, '?')} pieces)" for c in corpora)
+        + " | cosine 20 w | cosine 200 w | load s | RSS loaded | peak RSS | load avg |",
+        "|---|---:|" + "---:|" * len(corpora) + "---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        speeds = [str(run["speeds"].get(c, {}).get("64", "-")) for c in corpora]
+        lines.append(
+            f"| {run['variant']} | {run['torch_threads']} | " + " | ".join(speeds) + " | "
+            f"{_cosine(run, '20 words')} | {_cosine(run, '200 words')} | "
+            f"{run['load_seconds']} | {run['rss_after_load_mb']:.0f} MB | "
+            f"{run['peak_rss_mb']:.0f} MB | "
+            f"{run['load_average_before']}-{run['load_average_after']} |"
+        )
+    batches = [str(b) for b in result["parameters"]["batches"]]
+    lines += [
+        "",
+        "Batch size (texts/s; the batch sorts texts by length first):",
+        "",
+        "| variant | text | " + " | ".join(batches) + " |",
+        "|---|---|" + "---:|" * len(batches),
+    ]
+    for run in runs:
+        for corpus, speeds in run["speeds"].items():
+            if len(speeds) > 2:
+                cells = [str(speeds.get(b, "-")) for b in batches]
+                lines.append(f"| {run['variant']} | {corpus} | " + " | ".join(cells) + " |")
+    for run in runs:
+        unsorted = run["speeds"].get("5-60 words", {}).get("unsorted")
+        if unsorted:
+            lines += [
+                "",
+                f"Sorting by length ({run['variant']}, 5-60 words mixed): "
+                f"{run['speeds']['5-60 words']['64']} texts/s sorted over the whole call, "
+                f"{unsorted} texts/s in batches taken in the file's order.",
+            ]
+    lines += [
+        "",
+        "Beside other work: an embedding pass in a thread of a process at nice 10 (as the round "
+        "worker runs) while the same process does a small round's own work (hashing features, "
+        "train, predict on 4,000 texts), and another process probes a page-sized piece of "
+        "Python work every 20 ms (UI latency):",
+        "",
+        "| torch threads | OpenMP wait | round alone s | round beside s | texts/s beside "
+        "| UI p95 alone ms | UI p95 beside ms |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in result["contention"]:
+        lines.append(
+            f"| {run['torch_threads']} | {run.get('omp_wait_policy', 'default').lower()} | "
+            f"{run['round_alone_s']} | {run['round_beside_s']} | "
+            f"{run['texts_per_s_beside']} | {run['ui_alone']['p95_ms']} | "
+            f"{run['ui_beside']['p95_ms']} |"
+        )
+    lines += ["", *EMBEDDING_NOTES, "", f"Machine: {_machine(result['machine'])}.", ""]
+    return "\n".join(lines)
+
+
+EMBEDDING_NOTES = [
+    "What we keep (`labeling.rounds.embeddings`): fp32 weights as shipped, 256 word pieces, "
+    "batch 64 (best of 16-256 with one thread), torch threads = cores - 1 (1 here; "
+    "`LABELLOOP_EMBEDDING_THREADS` overrides) and OpenMP's passive wait policy. Other "
+    "processes kept the load average at 4-7 on these 2 cores throughout, so the numbers are "
+    "those of a shared machine: there, 2 spinning torch threads lose to 1 (each batch waits "
+    "for its slowest thread), and passive waits help both beside a round. The issue's ~430 "
+    "texts/s for 20-word texts was measured with 2 threads on a quieter machine; on a "
+    "dedicated machine set `LABELLOOP_EMBEDDING_THREADS` to the cores.",
+    "Rejected: int8 dynamic quantization of the Linear layers (torch) and of the ONNX graph "
+    "(ONNX Runtime): faster, but mean cosine 0.947 and 0.964 to the fp32 vectors (target >= "
+    "0.999). Truncation at 128 word pieces: no change below 128 pieces, cosine 0.905 on "
+    "200-word texts, little faster. ONNX Runtime fp32 (exported here from the bundled weights "
+    "with `torch.onnx.export`; needs the `onnx` package for the export): the same vectors, "
+    "faster than torch with 2 spinning threads, slower than torch with 1 here, and a new "
+    "28 MB dependency (onnxruntime 1.32.0 with flatbuffers; onnx 1.23.2 is 9 MB more). "
+    'sentence-transformers\' own `backend="onnx"` needs optimum-onnx, whose release on '
+    "PyPI (0.1.0) requires transformers < 4.58 while we run 5.x. One inter-op thread instead "
+    "of 2: no gain (encoding runs one op at a time).",
+    "Libraries: torch 2.13.0+cpu, sentence-transformers 6.3.0, transformers 5.25.0; "
+    "onnxruntime 1.32.0 and onnx 1.23.2 installed outside the environment for the ONNX runs "
+    "only. Reproduce: `python benchmarks/bench_embeddings.py --texts 1000` (about 30 minutes "
+    "on a loaded 2-core machine; `--variants`, `--contention` and `--merge` rerun a part).",
+]
+
 SECTIONS = {
     "import": import_section,
     "claims": claims_section,
+    "embeddings": embeddings_section,
     "embedding_pass": embedding_pass_section,
 }
 

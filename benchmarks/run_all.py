@@ -31,6 +31,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_label_efficiency.py"],
         ["bench_weak_quality.py", "--seeds", "5"],
         ["bench_weak_weight.py", "--seeds", "3"],
+        ["bench_embeddings.py", "--texts", "1000"],
     ]
 
 

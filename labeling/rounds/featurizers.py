@@ -25,6 +25,7 @@ from labeling.rounds.embeddings import (
     embed,
     embeddings_installed,
     package_version,
+    settings_fingerprint,
 )
 
 # A scipy CSR matrix (n-grams) or a dense numpy array (embeddings); scipy has no type hints.
@@ -260,7 +261,7 @@ class SentenceEmbeddingFeaturizer:
 
     @property
     def version(self) -> str:
-        return f"sentence-embeddings-{digest(self._package_version)[:16]}"
+        return f"sentence-embeddings-{digest(self._package_version, settings_fingerprint())[:16]}"
 
     def fit(self, texts: Sequence[str]) -> SentenceEmbeddingFeaturizer:
         return self
