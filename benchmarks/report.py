@@ -282,13 +282,14 @@ def embeddings_section(result: dict) -> str:
 
 EMBEDDING_NOTES = [
     "What we keep (`labeling.rounds.embeddings`): fp32 weights as shipped, 256 word pieces, "
-    "batch 64 (best of 16-256 with one thread), torch threads = cores - 1 (1 here; "
-    "`LABELLOOP_EMBEDDING_THREADS` overrides) and OpenMP's passive wait policy. Other "
-    "processes kept the load average at 4-7 on these 2 cores throughout, so the numbers are "
-    "those of a shared machine: there, 2 spinning torch threads lose to 1 (each batch waits "
-    "for its slowest thread), and passive waits help both beside a round. The issue's ~430 "
-    "texts/s for 20-word texts was measured with 2 threads on a quieter machine; on a "
-    "dedicated machine set `LABELLOOP_EMBEDDING_THREADS` to the cores.",
+    "batch 64 (best of 16-256 with one thread), torch threads = every core "
+    "(`LABELLOOP_EMBEDDING_THREADS` overrides) and OpenMP's passive wait policy. Other "
+    "processes kept the load average at 4-7 on these 2 cores throughout this table, so its "
+    "numbers are those of a shared machine: there, 2 spinning torch threads lose to 1 (each "
+    "batch waits for its slowest thread), and passive waits help both beside a round. With "
+    "the machine idle (the other work paused), 1,500 20-word texts embedded at 415 texts/s "
+    "with 2 threads and 244 with 1, hence the default; a shared machine can set the "
+    "variable to 1.",
     "Rejected: int8 dynamic quantization of the Linear layers (torch) and of the ONNX graph "
     "(ONNX Runtime): faster, but mean cosine 0.947 and 0.964 to the fp32 vectors (target >= "
     "0.999). Truncation at 128 word pieces: no change below 128 pieces, cosine 0.905 on "

@@ -84,7 +84,7 @@ def test_threads_come_from_the_variable_else_all_cores_but_one(monkeypatch):
     monkeypatch.setenv(THREADS_VARIABLE, "3")
     assert embedding_threads() == 3
     monkeypatch.delenv(THREADS_VARIABLE)
-    assert embedding_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert embedding_threads() == max(1, len(os.sched_getaffinity(0)))
     for bad in ("0", "two", "-1"):
         monkeypatch.setenv(THREADS_VARIABLE, bad)
         with pytest.raises(BadInput, match=f"expected a positive integer, found '{bad}'"):

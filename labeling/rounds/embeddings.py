@@ -73,13 +73,14 @@ def settings_fingerprint() -> str:
 
 
 def embedding_threads() -> int:
-    """Threads torch uses to embed: ``LABELLOOP_EMBEDDING_THREADS`` if set, else one less than
-    the cores this process may use (at least one).
+    """Threads torch uses to embed: ``LABELLOOP_EMBEDDING_THREADS`` if set, else the cores
+    this process may use.
 
-    torch's own default (every core) lost badly on a shared machine: with the 2 cores busy
-    with other work, 2 threads embedded 20-word texts at 29-40 texts/s and 1 thread at
-    129-140, since each batch waits for its slowest thread. Leaving a core free keeps the UI,
-    the database and a round beside the embedding pass responsive.
+    On an idle 2-core machine 2 threads embedded 20-word texts at 415 texts/s and 1 thread at
+    244. On a machine busy with other work it is the other way round (2 spinning threads at
+    29-40 texts/s, 1 at 129-140: each batch waits for its slowest thread); the passive OpenMP
+    wait policy set in :func:`load_model` softens that, and a shared machine can set the
+    variable to 1.
     """
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if value:
@@ -87,7 +88,7 @@ def embedding_threads() -> int:
             raise BadInput(f"{THREADS_VARIABLE}: expected a positive integer, found {value!r}")
         return int(value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    return max(1, cores or 1)
 
 
 def load_model() -> Any:
