@@ -142,25 +142,37 @@ def select(
     }
     best = max(candidates, key=lambda c: (scores[c], -candidates.index(c)))
     if best != prior and scores[best] <= scores[prior] + SWITCH_MARGIN:
-        reason = (
-            f"{prior.featurizer}, the prior: {best.featurizer} scored {scores[best]:.3f} "
-            f"macro-F1 in {folds}-fold cross-validation on {len(picked)} labels, not more than "
-            f"{SWITCH_MARGIN} above {prior.featurizer}'s {scores[prior]:.3f}{suffix}"
-        )
-        best = prior
-    elif best == prior:
-        reason = (
-            f"{prior.featurizer} scored best ({scores[prior]:.3f} macro-F1 in {folds}-fold "
-            f"cross-validation on {len(picked)} labels){suffix}"
-        )
+        reason, best = _reason(best, prior, scores, folds, len(picked), kept=True), prior
     else:
-        reason = (
-            f"{best.featurizer} scored {scores[best]:.3f} macro-F1 in {folds}-fold "
-            f"cross-validation on {len(picked)} labels, more than {SWITCH_MARGIN} above "
-            f"{prior.featurizer}'s {scores[prior]:.3f}{suffix}"
-        )
+        reason = _reason(best, prior, scores, folds, len(picked), kept=False)
+    reason += suffix
     rows = [_row(c, scores[c]) for c in candidates]
     return Selection(best.featurizer, best.classifier, AUTO, reason, rows, len(picked), folds)
+
+
+def _reason(
+    best: Candidate,
+    prior: Candidate,
+    scores: dict[Candidate, float],
+    folds: int,
+    n_labels: int,
+    *,
+    kept: bool,
+) -> str:
+    """Why the round trains what it trains, in words (``kept``: the prior despite ``best``)."""
+    where = f"in {folds}-fold cross-validation on {n_labels} labels"
+    if kept:
+        return (
+            f"{prior.featurizer}, the prior: {best.featurizer} scored {scores[best]:.3f} "
+            f"macro-F1 {where}, not more than {SWITCH_MARGIN} above {prior.featurizer}'s "
+            f"{scores[prior]:.3f}"
+        )
+    if best == prior:
+        return f"{prior.featurizer} scored best ({scores[prior]:.3f} macro-F1 {where})"
+    return (
+        f"{best.featurizer} scored {scores[best]:.3f} macro-F1 {where}, more than "
+        f"{SWITCH_MARGIN} above {prior.featurizer}'s {scores[prior]:.3f}"
+    )
 
 
 def _row(candidate: Candidate, score: float | None) -> dict[str, Any]:
