@@ -30,7 +30,7 @@ from labeling.errors import (
 from labeling.quality.api import QualityAPI
 from labeling.rounds.api import RoundsAPI
 from labeling.rounds.jobs import round_checks
-from labeling.store import backup, db, doctor
+from labeling.store import answers, backup, db, doctor
 from labeling.weak.api import WeakAPI
 
 DB_ENV = "LABELLOOP_DB"
@@ -135,6 +135,7 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
         except BaseException:
             _remove(made, root if created_root else None)
             raise
+        answers.sync_item_labels(engine, tuple(config.labels))
         return cls(root, config, engine, url)
 
     @classmethod
@@ -156,6 +157,7 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
                 "or point --db / LABELLOOP_DB at the workspace's database"
             )
         engine = db.open_store(url, create=False, backup_dir=root / BACKUPS_DIR)
+        answers.sync_item_labels(engine, tuple(config.labels))
         return cls(root, config, engine, url)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.errors import SchemaTooNew, StoreError
-from labeling.store import db, migrations, models
+from labeling.store import db, migrations, models, search_index
 from labeling.store.models import Annotation, ImportBatch, Item, LabelingFunction, Round, Score
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -37,6 +37,7 @@ def _wipe(url: str) -> None:
     """Leave the database empty (the workspace's files stay)."""
     engine = db.make_engine(url)
     with engine.begin() as conn:
+        search_index.drop(conn)
         SQLModel.metadata.drop_all(conn)
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     engine.dispose()

@@ -190,6 +190,15 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("CREATE INDEX ix_item_split_labels ON item (split, n_labels)")
         for column in ("removed_from", "removed_at", "removed_by"):
             conn.execute(f"ALTER TABLE item DROP COLUMN {column}")
+        for name in ("insert", "delete", "update"):  # revision 0007: search, flags, bulk
+            conn.execute(f"DROP TRIGGER item_fts_{name}")
+        conn.execute("DROP TABLE item_fts")
+        conn.execute("DROP INDEX ix_item_split_label")
+        conn.execute("ALTER TABLE item DROP COLUMN label")
+        conn.execute("DROP INDEX ix_annotation_batch")
+        conn.execute("ALTER TABLE annotation DROP COLUMN batch")
+        conn.execute("DROP TABLE flag")
+        conn.execute("DROP TABLE bulkbatch")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
         conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:

@@ -16,8 +16,9 @@ from sqlmodel import Session, col, select
 
 from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_item, require_active
 from labeling.errors import NothingToUndo, NotLeased, UnknownLabel
-from labeling.store.answers import current
+from labeling.store.answers import current, refresh_labels
 from labeling.store.models import (
+    HUMAN,
     REMOVED,
     SPLITS,
     Annotation,
@@ -94,6 +95,7 @@ def _record(
     label: str | None,
     duration_ms: int | None,
     overlap: int,
+    labels: tuple[str, ...],
 ) -> Annotation:
     """Record an answer (``label``, or None for a skip) on an item the annotator holds."""
     require_active(annotator)
@@ -116,11 +118,12 @@ def _record(
         "skipped": label is None,
         "duration_ms": duration_ms,
         "round_id": lease.round_id,
-        "origin": "human",
+        "origin": HUMAN,
         "created_at": now,
     }
     annotation = Annotation(id=run(_ADD_ANSWER, values).scalar_one(), **values)
     _count_answer(session, annotation=annotation, previous=previous, overlap=overlap)
+    refresh_labels(session, labels, [item_id])
     run(DROP_LEASE, {"lease": lease.id})
     return annotation
 
@@ -222,6 +225,7 @@ def annotate(
         label=label,
         duration_ms=duration_ms,
         overlap=overlap,
+        labels=labels,
     )
 
 
@@ -230,6 +234,7 @@ def skip(
     *,
     annotator: Annotator,
     item_id: int,
+    labels: tuple[str, ...],
     overlap: int,
     duration_ms: int | None = None,
 ) -> Annotation:
@@ -241,6 +246,7 @@ def skip(
         label=None,
         duration_ms=duration_ms,
         overlap=overlap,
+        labels=labels,
     )
 
 
@@ -292,7 +298,7 @@ def _undo_target(
     query = select(Annotation).where(
         Annotation.annotator_id == annotator_id,
         current(),
-        Annotation.origin == "human",
+        Annotation.origin == HUMAN,
         # an item removed since (labeling.data.removal) is not brought back
         exists().where(col(Item.id) == col(Annotation.item_id), col(Item.split).in_(SPLITS)),
     )

@@ -209,6 +209,7 @@ class AnnotationAPI(Context):
             session,
             annotator=me,
             item_id=self._item_id(session, item),
+            labels=self.labels,
             overlap=self.config.overlap,
             duration_ms=ms,
         )

@@ -135,6 +135,7 @@ ITEM_INSERT_COLUMNS = [
     "rank",
     "batch_id",
     "created_at",
+    "label",
 ]
 
 
@@ -307,6 +308,8 @@ class _BatchWriter:
                 (queue_rank(self.queue_seed, external_id) for external_id in new_ids),
                 repeat(self.batch_id),
                 repeat(self.now),
+                # An imported label is the new item's only answer, hence its label.
+                repeat(None) if gold else new_labels,
             )
         )
         labelled = (

@@ -20,7 +20,7 @@ from labeling.errors import BadInput, UnknownLabel
 from labeling.quality.label_errors import REVIEW_FILE
 from labeling.quality.sources import answers_by_item, people_names, round_file, rounded
 from labeling.store import db
-from labeling.store.answers import current, human_labels
+from labeling.store.answers import current, human_labels, refresh_labels
 from labeling.store.models import (
     ADJUDICATION,
     Annotation,
@@ -251,4 +251,5 @@ def adjudicate(
         old.superseded_by = decision.id
         session.add(old)
     session.flush()
+    refresh_labels(session, labels, [item_id])
     return decision

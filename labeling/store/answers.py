@@ -1,21 +1,23 @@
 """What the annotation log says now: the one definition of a current answer, of the majority
-label, of an item's human label, and of the labels and skips a person has now.
+label, of an item's label, and of the labels and skips a person has now.
 
 An answer is *current* until the same person answers the same item again (undo, or a new
 answer), which sets its ``superseded_by``; a skip is a current answer without a label. A lead's
-decision is an annotation of origin ``adjudication``.
+decision is an annotation of origin ``adjudication``, a correction from the item page one of
+origin ``correction``, a bulk label one of origin ``bulk`` (see :func:`decide`).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Engine, bindparam, func, update
 from sqlmodel import Session, col, select
 
-from labeling.store.models import ADJUDICATION, Annotation, Item
+from labeling.store.db import write_session
+from labeling.store.models import BULK, DECISIONS, HUMAN, Annotation, Item, SchemaInfo
 
 
 def current(answer: Any = Annotation) -> Any:
@@ -31,39 +33,92 @@ def majority(counts: Mapping[str, int], labels: tuple[str, ...]) -> str:
     return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
 
 
+def decide(rows: list[tuple[str, str, int, int]], labels: tuple[str, ...]) -> str | None:
+    """One item's label from its current labelled answers, as ``(label, origin, count,
+    newest annotation id)`` rows: the one definition of an item's label.
+
+    The newest decision (a lead's adjudication or a correction from the item page) wins; else
+    the majority of people's answers and imported labels; else the newest bulk label. None
+    when there is no such answer.
+    """
+    decisions = [(newest, label) for label, origin, _n, newest in rows if origin in DECISIONS]
+    if decisions:
+        return max(decisions)[1]
+    counts: Counter[str] = Counter()
+    for label, origin, n, _newest in rows:
+        if origin != BULK:
+            counts[label] += n
+    if counts:
+        return majority(counts, labels)
+    bulk = [(newest, label) for label, origin, _n, newest in rows if origin == BULK]
+    return max(bulk)[1] if bulk else None
+
+
+def final_labels(
+    session: Session,
+    labels: tuple[str, ...],
+    *,
+    item_ids: Iterable[int] | None = None,
+    splits: tuple[str, ...] | None = None,
+) -> dict[int, str]:
+    """Each item's label (see :func:`decide`), from scratch; items without one are left out.
+
+    With ``item_ids``, only for those items; with ``splits``, only items of those splits.
+    """
+    query = select(
+        Annotation.item_id,
+        Annotation.label,
+        Annotation.origin,
+        func.count(),
+        func.max(Annotation.id),
+    ).where(current(), col(Annotation.label).is_not(None))
+    if splits is not None:
+        query = query.join(Item, col(Item.id) == col(Annotation.item_id)).where(
+            col(Item.split).in_(splits)
+        )
+    query = query.group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
+    wanted = None if item_ids is None else sorted(set(item_ids))
+    rows: dict[int, list[tuple[str, str, int, int]]] = defaultdict(list)
+    for part in [None] if wanted is None else _chunks(wanted):
+        chunk = query if part is None else query.where(col(Annotation.item_id).in_(part))
+        for item_id, label, origin, n, newest in session.exec(chunk).all():
+            if label is not None:
+                rows[item_id].append((label, origin, n, newest))
+    found = {item_id: decide(answers, labels) for item_id, answers in rows.items()}
+    return {item_id: label for item_id, label in found.items() if label is not None}
+
+
+def _chunks(ids: list[int], size: int = 5_000) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
 def human_labels(
     session: Session, labels: tuple[str, ...], *, item_ids: list[int] | None = None
 ) -> dict[int, str]:
-    """Each pool item's label from people: the majority of its current answers (gold excluded).
+    """Each pool item's label (see :func:`decide`; gold excluded): what rounds train on, and
+    what LF analysis and the rule builder measure LFs against. With ``item_ids``, only for
+    those items."""
+    return final_labels(session, labels, item_ids=item_ids, splits=("pool",))
 
-    A lead's adjudication (an annotation of origin ``adjudication``) overrides the majority.
-    Rounds train on these, and LF analysis and the rule builder measure LFs against them.
-    With ``item_ids``, only for those items.
+
+_ITEMS = Item.__table__  # type: ignore[attr-defined]
+_SET_LABEL = update(_ITEMS).where(_ITEMS.c.id == bindparam("item")).values(label=bindparam("label"))
+
+
+def refresh_labels(session: Session, labels: tuple[str, ...], item_ids: Iterable[int]) -> None:
+    """Bring ``Item.label`` of these items in step with their answers, after any write to them.
+
+    Recomputes each item's label with :func:`final_labels` (one query per 5,000 items), so the
+    stored column never drifts from the definition; the property test in tests/test_search.py
+    checks it against a recomputation of the whole store.
     """
-    votes: dict[int, Counter[str]] = defaultdict(Counter)
-    decided: dict[int, str] = {}
-    query = (
-        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
-        .join(Item, col(Item.id) == col(Annotation.item_id))
-        .where(
-            current(),
-            col(Annotation.label).is_not(None),
-            Item.split == "pool",
-        )
-        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-    )
-    if item_ids is not None:
-        query = query.where(col(Annotation.item_id).in_(item_ids))
-    for item_id, label, origin, n in session.exec(query).all():
-        if label is None:
-            continue
-        if origin == ADJUDICATION:
-            decided[item_id] = label
-        else:
-            votes[item_id][label] += n
-    found = {item_id: majority(counts, labels) for item_id, counts in votes.items() if counts}
-    found.update(decided)
-    return found
+    wanted = sorted(set(item_ids))
+    if not wanted:
+        return
+    found = final_labels(session, labels, item_ids=wanted)
+    params = [{"item": item_id, "label": found.get(item_id)} for item_id in wanted]
+    session.connection().execute(_SET_LABEL, params)
 
 
 def current_answer_counts(
@@ -76,7 +131,7 @@ def current_answer_counts(
     """
     query = (
         select(Annotation.annotator_id, col(Annotation.label).is_(None), func.count())
-        .where(current(), Annotation.origin == "human")
+        .where(current(), Annotation.origin == HUMAN)
         .group_by(col(Annotation.annotator_id), col(Annotation.label).is_(None))
     )
     if annotator_id is not None:
@@ -85,3 +140,35 @@ def current_answer_counts(
     for who, is_skip, n in session.exec(query).all():
         found[who][1 if is_skip else 0] += n
     return {who: (labels, skips) for who, (labels, skips) in found.items()}
+
+
+# SchemaInfo key: the label order ``Item.label`` was last computed with ("," joined).
+LABELS_KEY = "item_labels"
+
+
+def sync_item_labels(engine: Engine, labels: tuple[str, ...]) -> bool:
+    """Recompute every ``Item.label`` unless it was computed with this label order already.
+
+    Run when a workspace opens: after the upgrade that added the column (the migration cannot
+    know labelloop.toml's order, which breaks ties), or after the toml's labels changed.
+    Returns whether it recomputed.
+    """
+    order = ",".join(labels)
+    with Session(engine) as session:
+        stored = session.get(SchemaInfo, LABELS_KEY)
+        if stored is not None and stored.value == order:
+            return False
+    with write_session(engine) as session:
+        found = final_labels(session, labels)
+        stored_labels = dict(
+            session.exec(select(Item.id, Item.label).where(col(Item.label).is_not(None))).all()
+        )
+        changed = [
+            {"item": item_id, "label": found.get(item_id)}
+            for item_id in set(found) | set(stored_labels)
+            if found.get(item_id) != stored_labels.get(item_id)
+        ]
+        for start in range(0, len(changed), 5_000):
+            session.connection().execute(_SET_LABEL, changed[start : start + 5_000])
+        session.merge(SchemaInfo(key=LABELS_KEY, value=order))
+    return True

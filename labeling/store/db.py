@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import Session, SQLModel, create_engine
 
-from labeling.store import backup, migrations, models
+from labeling.store import backup, migrations, models, search_index
 
 try:
     import fcntl
@@ -240,6 +240,7 @@ def _create_at_head(engine: Engine, shown: str) -> None:
         if _read_state(conn, shown) is not None:  # another init got there first
             raise StoreError(f"database {shown} already holds a labelloop store")
         SQLModel.metadata.create_all(conn)
+        search_index.create(conn)
         conn.execute(
             insert(models.SchemaInfo).values(  # type: ignore[arg-type]
                 key="schema_version", value=str(models.SCHEMA_VERSION)

@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SPLITS = ("pool", "gold")
 # Item.split of a removed item (soft delete); Item.removed_from keeps the split to restore.
@@ -24,8 +24,19 @@ REMOVED = "removed"
 # The system role owns annotations that no person made (labels that came with an import).
 SYSTEM_ROLE = "system"
 IMPORT_ANNOTATOR = "import"
-# Annotation.origin of a lead's final decision on an item; it overrides the majority.
+# Annotation.origin: a person's answer from the queue; a label that came with an imported file;
+# a lead's final decision on an item (it overrides the majority); a label an engineer or lead
+# set from the item page (it overrides the majority too, and the latest decision wins); a
+# label given to many items at once by one bulk action (the item's label only while no person
+# has labelled it). See labeling.store.answers for how they decide an item's label.
+HUMAN = "human"
+IMPORT_ORIGIN = "import"
 ADJUDICATION = "adjudication"
+CORRECTION = "correction"
+BULK = "bulk"
+ORIGINS = (HUMAN, IMPORT_ORIGIN, ADJUDICATION, CORRECTION, BULK)
+# Origins whose answer decides the item's label outright (the latest one wins).
+DECISIONS = (ADJUDICATION, CORRECTION)
 ROUND_STATUSES = ("queued", "running", "succeeded", "failed")
 LF_KINDS = ("code", "keyword", "regex")
 
@@ -72,6 +83,8 @@ class Item(SQLModel, table=True):
         # Progress counts (labelled, still open) are range scans of this index, not table scans;
         # before the first model, claims walk it in rank order, one label count at a time.
         Index("ix_item_split_labels_rank", "split", "n_labels", "rank"),
+        # The browser's label filter and its counts per label (labeling.data.search).
+        Index("ix_item_split_label", "split", "label"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -94,6 +107,10 @@ class Item(SQLModel, table=True):
     removed_from: str | None = None
     removed_at: datetime | None = None
     removed_by: str | None = None
+    # The item's label now, as its current answers decide it (labeling.store.answers.
+    # final_labels); None while it has none. Kept in step by every path that writes answers,
+    # so that the browser can filter and count by label without reading the annotation log.
+    label: str | None = None
 
 
 class Annotator(SQLModel, table=True):
@@ -142,7 +159,45 @@ class Annotation(SQLModel, table=True):
     round_id: int | None = Field(default=None, foreign_key="round.id")
     superseded_by: int | None = Field(default=None, foreign_key="annotation.id")
     origin: str = "human"
+    # The bulk action that wrote it (BulkBatch.id); None for every other origin.
+    batch: str | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Flag(SQLModel, table=True):
+    """A note that something is wrong with an item, raised from the item page; shown on Review
+    until someone resolves it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    annotator_id: int = Field(foreign_key="annotator.id")
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+
+class BulkBatch(SQLModel, table=True):
+    """One bulk action: which items it labelled, why it was trusted, and whether it was undone.
+
+    The record stays after an undo (the audit trail); its annotations do not.
+    """
+
+    id: str = Field(primary_key=True)
+    annotator_id: int = Field(foreign_key="annotator.id")
+    label: str
+    # JSON: the search (query, filters) or the similar-items request that chose the items.
+    selection: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    count: int = 0
+    # JSON: the audit sample's answers and the precision estimate (empty: no audit).
+    audit: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # Whether the person confirmed below the precision threshold.
+    override: bool = False
+    # "applying" while its chunks are written, then "applied"; "undone" after an undo.
+    status: str = "applying"
+    created_at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None
+    undone_by: str | None = None
 
 
 class Lease(SQLModel, table=True):

@@ -24,7 +24,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import DateTime
 from sqlmodel import SQLModel
 
-from labeling.store import models  # noqa: F401  (registers the tables in SQLModel.metadata)
+from labeling.store import (
+    models,  # noqa: F401  (registers the tables in SQLModel.metadata)
+    search_index,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -141,5 +144,16 @@ def schema_differences(connection: Connection) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": compare_type, "include_object": _not_search_index}
+    )
     return list(compare_metadata(context, SQLModel.metadata))
+
+
+def _not_search_index(obj: Any, name: str | None, kind: str, reflected: bool, _other: Any) -> bool:
+    """Leave the full-text index out of the comparison: it is made by hand, not by the models
+    (labeling.store.search_index), on both paths to a store."""
+    del obj, kind, reflected
+    return not (name or "").startswith((search_index.FTS_TABLE, search_index.PG_COLUMN)) and (
+        name != f"ix_item_{search_index.PG_COLUMN}"
+    )
