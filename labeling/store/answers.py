@@ -65,10 +65,10 @@ def final_labels(
 
     With ``item_ids``, only for those items; with ``splits``, only items of those splits.
     """
-    query = select(
-        Annotation.item_id,
-        Annotation.label,
-        Annotation.origin,
+    query = select(  # type: ignore[call-overload]  # sqlmodel types at most 4 columns
+        col(Annotation.item_id),
+        col(Annotation.label),
+        col(Annotation.origin),
         func.count(),
         func.max(Annotation.id),
     ).where(current(), col(Annotation.label).is_not(None))
@@ -160,9 +160,12 @@ def sync_item_labels(engine: Engine, labels: tuple[str, ...]) -> bool:
             return False
     with write_session(engine) as session:
         found = final_labels(session, labels)
-        stored_labels = dict(
-            session.exec(select(Item.id, Item.label).where(col(Item.label).is_not(None))).all()
-        )
+        stored_labels: dict[int, str | None] = {
+            int(item_id or 0): label
+            for item_id, label in session.exec(
+                select(Item.id, Item.label).where(col(Item.label).is_not(None))
+            ).all()
+        }
         changed = [
             {"item": item_id, "label": found.get(item_id)}
             for item_id in set(found) | set(stored_labels)
