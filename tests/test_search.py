@@ -328,3 +328,32 @@ def test_prediction_filters_and_sorts_use_the_promoted_round(pool):
     page = ws.search("refund", predicted=LABELS[0], limit=5, offset=5, sort="id")
     whole = ws.search("refund", predicted=LABELS[0], limit=1000, sort="id")
     assert page["items"] == whole["items"][5:10] and page["total"] == whole["total"]
+
+
+def test_a_search_of_alternatives_is_saved_as_a_rule_that_votes_where_it_matches(pool):
+    ws, texts = pool
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["search", "refund OR invoice", "-w", str(ws.root), "--save-rule", "money",
+         "--rule-label", "billing", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rule"] == {
+        "name": "money",
+        "kind": "keyword",
+        "label": "billing",
+    }
+    ws.rule_from_search("crashy", "cra*", "technical")
+    assert ws.rule_spec("crashy")["kind"] == "regex"
+    ws.apply_lfs()
+    for name, query in (("money", "refund OR invoice"), ("crashy", "cra*")):
+        voted = ws.search("", lf=f"{name}=billing" if name == "money" else name, limit=1000)
+        assert {i["id"] for i in voted["items"]} == {
+            i["id"] for i in ws.search(query, limit=1000)["items"]
+        }
+    for query in ("refund invoice", "refund -invoice"):
+        with pytest.raises(BadInput, match="cannot be saved as a rule"):
+            ws.rule_from_search("nope", query, "billing")
+    half = runner.invoke(app, ["search", "refund", "-w", str(ws.root), "--save-rule", "x"])
+    assert half.exit_code == 2 and "--rule-label" in half.output
