@@ -1,0 +1,169 @@
+"""The queue preview lists what claims then serve, in their order, and writes nothing.
+
+Runs on SQLite and PostgreSQL (``--backend``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select, update
+from sqlmodel import SQLModel
+
+from labeling import Workspace
+from labeling.config import write_config
+from labeling.errors import BadInput, UnknownAnnotator
+from labeling.store.models import ImportBatch
+
+WORDS = {
+    "billing": ["invoice", "charge", "refund", "payment"],
+    "account": ["password", "login", "profile", "email"],
+    "other": ["weather", "music", "lunch", "holiday"],
+}
+
+
+def _tickets(start: int, count: int, *, labelled: int = 0, seed: int = 0) -> str:
+    """CSV rows of tickets mixing two topics' words, the first ``labelled`` with a label."""
+    rng = random.Random(seed)
+    lines = []
+    for k in range(start, start + count):
+        a, b = rng.sample(sorted(WORDS), 2)
+        label = a if k - start < labelled else ""
+        lines.append(f"t{k},{rng.choice(WORDS[a])} {rng.choice(WORDS[b])} ticket {k},{label}\n")
+    return "id,text,label\n" + "".join(lines)
+
+
+def _workspace(tmp_path, db_url, *, overlap: int = 1, strategy: str = "margin") -> Workspace:
+    """60 tickets (24 labelled), a promoted tfidf round, then 4 tickets imported after it."""
+    ws = Workspace.create(tmp_path / "w", labels=list(WORDS), db_url=db_url)
+    ws.config = replace(
+        ws.config, overlap=overlap, gold_rate=0.0, featurizer="tfidf", strategy=strategy
+    )
+    write_config(ws.root, ws.config)
+    first = tmp_path / "first.csv"
+    first.write_text(_tickets(0, 60, labelled=24))
+    ws.import_file(first, id_field="id", label_field="label")
+    done = ws.retrain()
+    assert done.status == "succeeded" and done.promoted, done.error
+    later = tmp_path / "later.csv"
+    later.write_text(_tickets(60, 4, seed=1))
+    ws.import_file(later, id_field="id", label_field="label")
+    for name in ("ann", "bob"):
+        ws.add_user(name)
+    return ws
+
+
+def _fingerprint(ws: Workspace) -> str:
+    """Every row of every table, and the workspace's files: equal means nothing was written."""
+    digest = hashlib.sha256()
+    with ws.engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            digest.update(repr((table.name, sorted(map(repr, rows)))).encode())
+    for path in sorted(ws.root.rglob("*")):
+        if path.is_file() and not path.name.startswith("labelloop.db"):
+            digest.update(f"{path.relative_to(ws.root)}:{path.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _label_through(ws: Workspace, name: str, n: int) -> list[str]:
+    """Claim and label ``n`` items as ``name``; the external ids in the order served."""
+    served = []
+    for _ in range(n):
+        item = ws.next_item(name)
+        if item is None:
+            break
+        served.append(item.external_id)
+        ws.annotate(item.item_id, name, "billing")
+    return served
+
+
+@pytest.fixture
+def ws(tmp_path, db_url):
+    workspace = _workspace(tmp_path, db_url)
+    yield workspace
+    workspace.close()
+
+
+def test_claims_serve_exactly_the_previewed_order_and_the_preview_writes_nothing(ws):
+    before = _fingerprint(ws)
+    preview = ws.queue_preview("ann", n=40)
+    assert _fingerprint(ws) == before
+    items = preview["items"]
+    assert preview["round"] == 1 and preview["strategy"] == "margin"
+    assert [row["position"] for row in items] == list(range(1, 41))
+    # 36 open items the round scored, then the 4 imported after it in the seeded order.
+    assert [row["strategy"] for row in items] == ["margin"] * 36 + [None] * 4
+    scores = [row["score"] for row in items[:36]]
+    assert scores == sorted(scores, reverse=True)
+    for row in items[:36]:  # the margin in words is the one the round scored
+        margin = float(row["reason"].split()[1])
+        assert abs((1 - row["score"]) - margin) <= 0.006, row
+        assert row["reason"].startswith("margin ") and row["prediction"] in row["reason"]
+    assert {row["reason"] for row in items[36:]} == {
+        "seeded order, imported after round 1 ranked the pool"
+    }
+    assert _label_through(ws, "ann", 41) == [row["id"] for row in items]
+
+
+def test_leases_held_by_others_and_the_persons_own_hold_are_respected(ws):
+    held_by_bob = [ws.next_item("bob").external_id]  # bob holds the top item
+    mine = ws.next_item("ann")  # ann holds the second
+    preview = ws.queue_preview("ann", n=10)
+    ids = [row["id"] for row in preview["items"]]
+    assert ids[0] == mine.external_id
+    assert preview["items"][0]["reason"] == "you hold it now: your next claim serves it again"
+    assert held_by_bob[0] not in ids
+    assert _label_through(ws, "ann", 10) == ids
+
+
+def test_with_overlap_two_items_others_hold_or_labelled_are_still_served(tmp_path, db_url):
+    ws = _workspace(tmp_path, db_url, overlap=2)
+    try:
+        bob = _label_through(ws, "bob", 3)
+        bob_holds = ws.next_item("bob").external_id
+        ws.next_item("ann")
+        _label_through(ws, "ann", 1)  # ann has answered one item already
+        preview = ws.queue_preview("ann", n=12)
+        ids = [row["id"] for row in preview["items"]]
+        assert bob_holds in ids and set(bob[1:]) <= set(ids)
+        assert _label_through(ws, "ann", 12) == ids
+    finally:
+        ws.close()
+
+
+def test_a_prioritised_import_comes_first_until_its_priority_is_used_up(ws):
+    with ws.engine.begin() as conn:  # as the drift check does for a flagged import
+        conn.execute(update(ImportBatch).where(ImportBatch.id == 2).values(priority_left=2))
+    preview = ws.queue_preview("ann", n=6)
+    reasons = [row["reason"] for row in preview["items"]]
+    assert all(r.startswith("priority import batch 'later.csv'; seeded order") for r in reasons[:2])
+    assert all(r.startswith("margin ") for r in reasons[2:])
+    assert _label_through(ws, "ann", 6) == [row["id"] for row in preview["items"]]
+
+
+def test_before_any_round_the_order_is_the_seeded_one(tmp_path, db_url):
+    ws = Workspace.create(tmp_path / "w", labels=list(WORDS), db_url=db_url)
+    try:
+        ws.config = replace(ws.config, gold_rate=0.25)
+        write_config(ws.root, ws.config)
+        path = tmp_path / "t.csv"
+        path.write_text(_tickets(0, 8))
+        ws.import_file(path, id_field="id", label_field="label")
+        ws.add_user("ann")
+        preview = ws.queue_preview("ann", n=5)
+        assert preview["round"] is None and preview["gold_rate"] == 0.25
+        assert {row["reason"] for row in preview["items"]} == {"random order (no model yet)"}
+        assert [row["score"] for row in preview["items"]] == [None] * 5
+    finally:
+        ws.close()
+
+
+def test_an_unknown_annotator_or_length_is_refused_by_name(ws):
+    with pytest.raises(UnknownAnnotator, match="'nobody'"):
+        ws.queue_preview("nobody")
+    with pytest.raises(BadInput, match="from 1 to 500, found 0"):
+        ws.queue_preview("ann", n=0)
