@@ -6,14 +6,17 @@ Runs on SQLite and PostgreSQL (``--backend``).
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import select, update
 from sqlmodel import SQLModel
+from typer.testing import CliRunner
 
 from labeling import Workspace
+from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput, UnknownAnnotator
 from labeling.store.models import ImportBatch
@@ -167,3 +170,23 @@ def test_an_unknown_annotator_or_length_is_refused_by_name(ws):
         ws.queue_preview("nobody")
     with pytest.raises(BadInput, match="from 1 to 500, found 0"):
         ws.queue_preview("ann", n=0)
+
+
+def _cli(ws: Workspace, *args: str):
+    base = ["-w", str(ws.root)] + (["--db", ws.db_url] if "postgresql" in ws.db_url else [])
+    return CliRunner().invoke(app, ["queue", *args, *base])
+
+
+def test_the_queue_command_prints_a_table_or_json_and_names_mistakes(ws):
+    shown = _cli(ws, "ann", "--limit", "3")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "Queue of 'ann': round 1 (margin), overlap 1."
+    first = ws.queue_preview("ann", n=1)["items"][0]
+    assert first["id"] in lines[2] and first["reason"] in lines[2] and len(lines) == 5
+    as_json = _cli(ws, "ann", "--limit", "2", "--json")
+    assert json.loads(as_json.stdout) == ws.queue_preview("ann", n=2)
+    unknown = _cli(ws, "nobody")
+    assert unknown.exit_code == 2 and unknown.stderr == "error: no annotator named 'nobody'\n"
+    too_many = _cli(ws, "ann", "--limit", "501")
+    assert too_many.exit_code == 2 and "from 1 to 500, found 501" in too_many.stderr
