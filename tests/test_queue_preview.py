@@ -13,12 +13,14 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select, update
 from sqlmodel import SQLModel
+from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from labeling import Workspace
+from labeling.annotation.session import UserSession
 from labeling.cli.main import app
 from labeling.config import write_config
-from labeling.errors import BadInput, UnknownAnnotator
+from labeling.errors import BadInput, Forbidden, UnknownAnnotator
 from labeling.store.models import ImportBatch
 
 WORDS = {
@@ -190,3 +192,38 @@ def test_the_queue_command_prints_a_table_or_json_and_names_mistakes(ws):
     assert unknown.exit_code == 2 and unknown.stderr == "error: no annotator named 'nobody'\n"
     too_many = _cli(ws, "ann", "--limit", "501")
     assert too_many.exit_code == 2 and "from 1 to 500, found 501" in too_many.stderr
+
+
+def _page(user: str) -> AppTest:
+    script = "from labeling.ui.views import common, queue\ncommon.apply_style()\nqueue.render()\n"
+    at = AppTest.from_string(script, default_timeout=30)
+    at.session_state["ll_user"] = user
+    return at.run()
+
+
+def test_the_queue_page_shows_the_preview_to_engineers_and_refuses_annotators(
+    tmp_path, monkeypatch
+):
+    ws = _workspace(tmp_path, None)
+    try:
+        ws.add_user("eve", role="engineer")
+        monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
+        monkeypatch.delenv("LABELLOOP_DB", raising=False)
+        at = _page("ann")
+        assert not at.exception and "engineers and admins" in at.error[0].value
+        before = _fingerprint(ws)
+        at = _page("eve")
+        assert not at.exception
+        assert at.selectbox(key="ll_queue_annotator").value == "ann"  # annotators first
+        shown = at.dataframe[0].value
+        expected = ws.queue_preview("ann")["items"]
+        assert list(shown["id"]) == [row["id"] for row in expected]
+        assert list(shown["reason"]) == [row["reason"] for row in expected]
+        at.selectbox(key="ll_queue_length").set_value(20).run()
+        at.selectbox(key="ll_queue_annotator").set_value("bob").run()
+        assert not at.exception and len(at.dataframe[0].value) == 20
+        assert _fingerprint(ws) == before
+        with pytest.raises(Forbidden, match="needs the engineer role; 'ann' is an annotator"):
+            UserSession(ws, "ann").queue_preview("bob")
+    finally:
+        ws.close()

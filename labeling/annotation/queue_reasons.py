@@ -163,11 +163,11 @@ def _model_words(strategy: str, score: float | None, ranked: list[tuple[str, flo
             f"({first} {p1:.2f}, {second} {p2:.2f})"
         )
     if strategy == "least_confidence":
-        return f"top class {first} at only {p1:.2f}; {margin}"
+        return f"{margin}; {first} at only {p1:.2f}"
     if strategy == "qbc":
-        return f"the committee disagrees; the model's {margin}"
+        return f"{margin}; the committee disagrees"
     if strategy == "density_weighted":
         return f"{margin}, weighted by how typical of the pool it is"
     if strategy in BATCH_STRATEGIES and score is not None and score > 1.0:
-        return f"chosen for the round's diverse batch; {margin}"
+        return f"{margin}; in the round's diverse batch"
     return margin
