@@ -17,11 +17,12 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from labeling import Workspace
+from labeling.annotation.queue_reasons import reason
 from labeling.annotation.session import UserSession
 from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
-from labeling.store.models import ImportBatch
+from labeling.store.models import ImportBatch, Round
 
 WORDS = {
     "billing": ["invoice", "charge", "refund", "payment"],
@@ -227,3 +228,36 @@ def test_the_queue_page_shows_the_preview_to_engineers_and_refuses_annotators(
             UserSession(ws, "ann").queue_preview("bob")
     finally:
         ws.close()
+
+
+def test_reasons_in_words_follow_the_strategy():
+    def said(strategy: str | None, how: str = "scored", **given) -> str:
+        options = {
+            "how": how,
+            "round_row": None if strategy is None else Round(id=3, strategy=strategy),
+            "score": 0.9,
+            "ranked": [("billing", 0.41), ("account", 0.38), ("other", 0.21)],
+            "has_model": True,
+            "scored_when_ranked": True,
+            "imported_after": False,
+        }
+        return reason(**{**options, **given})
+
+    assert said("margin") == "margin 0.03 between billing and account"
+    assert (
+        said("least_confidence") == "margin 0.03 between billing and account; billing at only 0.41"
+    )
+    assert said("diverse_uncertainty", score=12.0).endswith("; in the round's diverse batch")
+    assert said("diverse_uncertainty") == "margin 0.03 between billing and account"
+    assert said("entropy") == "entropy 1.06 of at most 1.10 (billing 0.41, account 0.38)"
+    assert said("density_weighted").endswith(", weighted by how typical of the pool it is")
+    assert said("qbc").endswith("; the committee disagrees")
+    assert said("random") == "random order (the round's strategy is random)"
+    assert said("cold_start", has_model=False).startswith("cold start (no model yet)")
+    assert said("margin", ranked=None) == "margin score 0.900"
+    assert said(None, how="seeded") == "random order (no model yet)"
+    assert said("margin", how="seeded", scored_when_ranked=False) == (
+        "seeded order, beyond the stored top of the queue"
+    )
+    assert said("margin", how="seeded").startswith("seeded order, it had no open place")
+    assert said("margin", how="undo").startswith("brought back by undo")

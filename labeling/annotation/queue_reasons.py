@@ -22,11 +22,6 @@ from labeling.rounds.learner import predict_proba
 from labeling.rounds.pool import round_featurizer
 from labeling.store.models import Round
 
-# Strategies whose scores follow the margin between the two most likely classes (or the top
-# class's probability, which the margin explains as well).
-MARGIN_STRATEGIES = frozenset(
-    {"margin", "least_confidence", "diverse_uncertainty", "ranked_batch", "density_weighted"}
-)
 # Batch strategies lift the items they chose above every other score (see
 # strategies.base.batch_first); their plain scores are at most 1.
 BATCH_STRATEGIES = frozenset({"diverse_uncertainty", "ranked_batch", "cold_start"})
@@ -154,20 +149,23 @@ def reason(
 
 
 def _model_words(strategy: str, score: float | None, ranked: list[tuple[str, float]]) -> str:
+    """The words for a scored item: the margin between the two likeliest classes (what
+    margin, least-confidence and the batch strategies follow), or the entropy."""
     (first, p1), (second, p2) = ranked[0], ranked[1]
     margin = f"margin {p1 - p2:.2f} between {first} and {second}"
-    if strategy == "entropy":
+    if strategy in ("entropy", "density_weighted"):
         entropy = -sum(p * math.log(p) for _, p in ranked if p > 0)
-        return (
+        words = (
             f"entropy {entropy:.2f} of at most {math.log(len(ranked)):.2f} "
             f"({first} {p1:.2f}, {second} {p2:.2f})"
         )
+        if strategy == "density_weighted":
+            return f"{words}, weighted by how typical of the pool it is"
+        return words
     if strategy == "least_confidence":
         return f"{margin}; {first} at only {p1:.2f}"
     if strategy == "qbc":
         return f"{margin}; the committee disagrees"
-    if strategy == "density_weighted":
-        return f"{margin}, weighted by how typical of the pool it is"
     if strategy in BATCH_STRATEGIES and score is not None and score > 1.0:
         return f"{margin}; in the round's diverse batch"
     return margin
