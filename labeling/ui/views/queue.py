@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from labeling.annotation.queue_preview import PreviewItem
 from labeling.errors import LabelloopError
 from labeling.ui.views import common
 
@@ -60,6 +61,10 @@ def render() -> None:
             f"Nothing left for {common.plain(name)}: every open item is done, held or answered."
         )
         return
+    _table(rows)
+
+
+def _table(rows: list[PreviewItem]) -> None:
     # The reason first after the id: it is what this page is for (the table scrolls sideways).
     table = pd.DataFrame(
         {
