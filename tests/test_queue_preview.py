@@ -6,13 +6,19 @@ Runs on SQLite and PostgreSQL (``--backend``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
+import tempfile
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
@@ -22,7 +28,7 @@ from labeling.annotation.session import UserSession
 from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator
-from labeling.store.models import ImportBatch, Round
+from labeling.store.models import ImportBatch, Round, Score, utcnow
 
 WORDS = {
     "billing": ["invoice", "charge", "refund", "payment"],
@@ -261,3 +267,73 @@ def test_reasons_in_words_follow_the_strategy():
     )
     assert said("margin", how="seeded").startswith("seeded order, it had no open place")
     assert said("margin", how="undo").startswith("brought back by undo")
+
+
+# ---------------------------------------------------------------- the promise, over many states
+
+_property_databases = itertools.count()
+_others = st.lists(
+    st.tuples(st.sampled_from(["bob", "cy"]), st.sampled_from(["label", "skip", "hold"])),
+    max_size=8,
+)
+
+
+def _scenario(ws: Workspace, root: Path, plan: dict[str, Any]) -> None:
+    """Two imports (the second prioritised for ``priority`` labels), scores for some items in
+    a promoted round (or no round), then what others and ann did before the preview."""
+    first, later = root / "first.csv", root / "later.csv"
+    first.write_text(_tickets(0, 14))
+    later.write_text(_tickets(14, 5, seed=1))
+    ws.import_file(first, id_field="id", label_field="label")
+    ws.import_file(later, id_field="id", label_field="label")
+    with Session(ws.engine) as session:
+        session.exec(update(ImportBatch).where(col(ImportBatch.id) == 2).values(
+            priority_left=plan["priority"]))  # fmt: skip
+        if plan["scored"]:
+            round_ = Round(status="succeeded", promoted=True, promoted_at=utcnow(), strategy="x")
+            session.add(round_)
+            session.flush()
+            for item_id, score in zip(plan["scored"], plan["scores"], strict=False):
+                session.add(Score(round_id=round_.id, item_id=item_id, score=score))
+        session.commit()
+    for name in ("ann", "bob", "cy"):
+        ws.add_user(name)
+    for name, action in [*plan["others"], *(("ann", a) for a in plan["mine"])]:
+        item = ws.next_item(name)
+        if item is not None and action == "label":
+            ws.annotate(item.item_id, name, "billing")
+        elif item is not None and action == "skip":
+            ws.skip(item.item_id, name)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    plan=st.fixed_dictionaries(
+        {
+            "overlap": st.integers(1, 3),
+            "priority": st.integers(0, 3),
+            "scored": st.lists(st.integers(1, 19), unique=True, max_size=12),
+            "scores": st.lists(st.floats(0, 1), unique=True, min_size=12, max_size=12),
+            "others": _others,
+            "mine": st.lists(st.sampled_from(["label", "skip", "hold"]), max_size=3),
+        }
+    )
+)
+def test_claims_serve_the_previewed_order_whatever_came_before(backend, request, plan):
+    server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
+    db_url = None if server is None else server.create_database(f"qp{next(_property_databases)}")
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        ws = Workspace.create(root / "w", labels=list(WORDS), db_url=db_url)
+        try:
+            ws.config = replace(ws.config, overlap=plan["overlap"], gold_rate=0.0)
+            write_config(ws.root, ws.config)
+            _scenario(ws, root, plan)
+            preview = [row["id"] for row in ws.queue_preview("ann", n=25)["items"]]
+            assert _label_through(ws, "ann", 26) == preview
+        finally:
+            ws.close()
