@@ -63,7 +63,10 @@ def table_lines(preview: QueuePreview) -> list[str]:
     if not preview["items"]:
         lines.append(f"Nothing left for {name!r}: every open item is done, held or answered.")
         return lines
-    lines.append(f"{'#':>3}  {'id':<14} {'round':>5}  {'score':>8}  {'text':<{TEXT_WIDTH}}  reason")
+    width = min(max(len(row["id"]) for row in preview["items"]), 30)
+    lines.append(
+        f"{'#':>3}  {'id':<{width}}  {'round':>5}  {'score':>8}  {'text':<{TEXT_WIDTH}}  reason"
+    )
     for row in preview["items"]:
         text = " ".join(row["text"].split())
         if len(text) > TEXT_WIDTH:
@@ -71,7 +74,7 @@ def table_lines(preview: QueuePreview) -> list[str]:
         score = f"{row['score']:.4f}" if row["score"] is not None else "-"
         round_ = str(row["round"]) if row["round"] is not None else "-"
         lines.append(
-            f"{row['position']:>3}  {row['id']:<14} {round_:>5}  {score:>8}  "
+            f"{row['position']:>3}  {row['id']:<{width}}  {round_:>5}  {score:>8}  "
             f"{text:<{TEXT_WIDTH}}  {row['reason']}"
         )
     return lines

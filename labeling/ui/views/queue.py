@@ -43,7 +43,8 @@ def render() -> None:
     if preview["round"] is None:
         order = "No promoted round yet: items come in the seeded random order."
     else:
-        order = f"Order of round {preview['round']} (strategy {preview['strategy']})."
+        strategy = common.plain(preview["strategy"] or "unknown")
+        order = f"Order of round {preview['round']} (strategy {strategy})."
     st.caption(
         f"{order} Overlap {preview['overlap']}. As if {common.plain(name)} labelled each item "
         "in turn and nobody else claimed meanwhile; the items they hold come first."
