@@ -19,6 +19,7 @@ from labeling.annotation import roles
 from labeling.annotation.api import AnnotatorStats, Hint
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
+from labeling.annotation.queue_preview import QueuePreview
 from labeling.data import importer, removal
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
@@ -190,6 +191,11 @@ class UserSession:
         """End the queue priority a drifted import was given."""
         self._require(roles.LEAD, "changing the queue order")
         self.workspace.stop_priority(batch_id)
+
+    def queue_preview(self, annotator: str, *, n: int = 50) -> QueuePreview:
+        """The next ``n`` items ``annotator`` would be served, and why (the Queue page)."""
+        self._require(roles.ENGINEER, "seeing an annotator's queue")
+        return self.workspace.queue_preview(annotator, n=n)
 
     # ------------------------------------------------------------------ rounds (engineers)
 
