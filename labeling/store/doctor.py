@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from labeling.store import db, migrations
 from labeling.store.answers import current
-from labeling.store.models import ADJUDICATION, Annotation, Annotator, Item
+from labeling.store.models import DECISIONS, Annotation, Annotator, Item
 
 
 def check(name: str, problems: list[str], fixed: int = 0) -> dict[str, Any]:
@@ -107,13 +107,15 @@ def _read_answer_log(engine: Engine) -> _AnswerLog:
         by_id = {row[0]: row for row in rows}
         for annotation_id, item_id, annotator_id, origin, superseded_by in rows:
             if superseded_by is None:
-                if origin == ADJUDICATION:
+                if origin in DECISIONS:
                     log.decisions[item_id] += 1
                 else:
                     log.answers[(item_id, annotator_id)] += 1
             else:
                 newer = by_id.get(superseded_by)
-                if newer is None or newer[1] != item_id or newer[2] != annotator_id:
+                # A decision (adjudication, correction) supersedes whoever's it replaces.
+                mine = newer is not None and (newer[2] == annotator_id or newer[3] in DECISIONS)
+                if newer is None or newer[1] != item_id or not mine:
                     log.chain_problems.append(
                         f"annotation {annotation_id} is superseded by {superseded_by}, which is "
                         "not a later answer of the same person on the same item"
@@ -137,7 +139,7 @@ def _count_labels(session: Session) -> tuple[dict[int, int], dict[int, int]]:
             .where(
                 current(),
                 col(Annotation.label).is_not(None),
-                Annotation.origin != ADJUDICATION,
+                col(Annotation.origin).not_in(DECISIONS),
             )
             .group_by(col(Annotation.item_id))
         ).all()  # type: ignore[arg-type]
