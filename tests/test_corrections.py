@@ -472,9 +472,7 @@ def test_review_page_lists_flagged_items_and_resolves_them(ws, monkeypatch):
 _databases = itertools.count()
 steps = st.lists(
     st.one_of(
-        st.tuples(
-            st.just("answer"), st.sampled_from(PEOPLE), st.sampled_from(LABELS)
-        ),
+        st.tuples(st.just("answer"), st.sampled_from(PEOPLE), st.sampled_from(LABELS)),
         st.tuples(st.just("skip"), st.sampled_from(PEOPLE)),
         st.tuples(st.just("undo"), st.sampled_from(PEOPLE)),
         st.tuples(st.just("adjudicate"), st.integers(0, 3), st.sampled_from(LABELS)),
