@@ -251,6 +251,31 @@ def _current_answers(
     return counts, by_people, decided
 
 
+def _decision(
+    counts: dict[str, int],
+    labels: tuple[str, ...],
+    *,
+    decision: tuple[int, str, str] | None,
+    only_imported: bool,
+    item_id: int,
+    corrected: set[tuple[int, str]],
+) -> tuple[str | None, str | None, str | None]:
+    """An item's final label, how it was decided (:func:`decided_by`) and the origin that
+    decided it: the newest decision (adjudication or correction) when there is one.
+    ``corrected``: :func:`_corrected`'s (item, label) pairs."""
+    if decision is not None:
+        return decision[1], decision[2], decision[2]
+    label = final_label(counts, labels)
+    how = decided_by(
+        counts,
+        label=label,
+        adjudicated=False,
+        only_imported=only_imported,
+        corrected=(item_id, label) in corrected,
+    )
+    return label, how, _DECISION_ORIGIN.get(how or "")
+
+
 def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, float]]:
     """(weak label, confidence) of items ``low``..``high``."""
     return {
@@ -319,16 +344,14 @@ def _item_rows(
                 predictions = _predictions(session, promoted, file_predictions, items)
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
                 item_counts = counts.get(item_id, {})
-                _newest, decision, decider = decided.get(item_id, (0, None, None))
-                label = decision or final_label(item_counts, labels)
-                how = decider or decided_by(
+                label, how, by_origin = _decision(
                     item_counts,
-                    label=label,
-                    adjudicated=False,
+                    labels,
+                    decision=decided.get(item_id),
                     only_imported=item_id not in by_people,
-                    corrected=(item_id, label) in corrected,
+                    item_id=item_id,
+                    corrected=corrected,
                 )
-                by_origin = decider or _DECISION_ORIGIN.get(how or "")
                 if origins is not None and (how is None or by_origin not in origins):
                     continue
                 prediction, confidence = predictions.get(item_id, (None, None))
