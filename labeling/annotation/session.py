@@ -23,6 +23,8 @@ from labeling.annotation.queue_preview import QueuePreview
 from labeling.data import importer, removal
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
+from labeling.quality.corrections import FlagRecord
+from labeling.quality.item_story import ItemStory
 from labeling.rounds.promotion import RoundSummary
 from labeling.weak.votes import LFRow
 from labeling.workspace import Workspace
@@ -186,6 +188,29 @@ class UserSession:
         """The lead's final label for an item; it overrides the majority in rounds and export."""
         self._require(roles.LEAD, "adjudicating labels")
         self.workspace.adjudicate(item_id, label, lead=self.name)
+
+    def correct(self, item_id: str, label: str, *, note: str = "") -> dict[str, Any]:
+        """Correct an item's label (engineers and up); it supersedes earlier decisions."""
+        self._require(roles.ENGINEER, "correcting labels")
+        return self.workspace.correct(item_id, label, by=self.name, note=note)
+
+    def flag(self, item_id: str, note: str) -> FlagRecord:
+        """Flag an item with a note for the leads' Review page (anyone signed in)."""
+        self.role()
+        return self.workspace.flag(item_id, note, by=self.name)
+
+    def flags(self, *, open_only: bool = True) -> list[FlagRecord]:
+        self._require(roles.ENGINEER, "reading flags")
+        return self.workspace.flags(open_only=open_only)
+
+    def resolve_flag(self, flag_id: int) -> None:
+        self._require(roles.LEAD, "resolving flags")
+        self.workspace.resolve_flag(flag_id, by=self.name)
+
+    def item(self, item_id: str) -> ItemStory:
+        """Everything about one item, for the item page (engineers and up)."""
+        self._require(roles.ENGINEER, "opening an item")
+        return self.workspace.item(item_id)
 
     def stop_priority(self, batch_id: int) -> None:
         """End the queue priority a drifted import was given."""
