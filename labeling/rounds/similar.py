@@ -183,14 +183,13 @@ def similarity_source(ws: Context) -> Source:
         name = (metrics.get("representation") or {}).get("featurizer")
         version = metrics.get("featurizer")
         if name and version:
-            round_key = ("round", promoted.id, version, _fitted_mtime(ws))
-            featurizer = _cached(round_key, lambda: round_featurizer(ws, metrics))
+            round_key = ("round", promoted.id, version)
+            featurizer = _cached(ws, round_key, lambda: round_featurizer(ws, metrics))
             if featurizer is not None:
                 return Source(name, str(version), featurizer, f"round {promoted.id}")
     setting = ws.config.featurizer
     name = BASE_FEATURIZER if setting == AUTO else setting
-    key = ("setting", name, _fitted_mtime(ws))
-    featurizer = _cached(key, lambda: _setting_featurizer(ws, name))
+    featurizer = _cached(ws, ("setting", name), lambda: _setting_featurizer(ws, name))
     return Source(name, str(featurizer.version), featurizer, "the workspace's setting")
 
 
@@ -202,13 +201,16 @@ def _fitted_mtime(ws: Context) -> float:
         return 0.0
 
 
-def _cached(key: tuple[Any, ...], make: Any) -> Any:
-    """Fitted featurizers by key: loading a big tfidf vocabulary takes about a second."""
+def _cached(ws: Context, what: tuple[Any, ...], make: Any) -> Any:
+    """Fitted featurizers of this workspace by ``what`` and the time the fitted featurizer
+    was written: loading a big tfidf vocabulary takes about a second."""
+    key = (str(ws.models_dir.resolve()), *what, _fitted_mtime(ws))
     with _LOCK:
         if key in _FEATURIZERS:
             return _FEATURIZERS[key]
     found = make()
     if found is not None:
+        key = (*key[:-1], _fitted_mtime(ws))  # a first fit has just written it
         with _LOCK:
             if len(_FEATURIZERS) >= 8:
                 _FEATURIZERS.pop(next(iter(_FEATURIZERS)))
