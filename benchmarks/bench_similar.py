@@ -18,6 +18,7 @@ Usage: python benchmarks/bench_similar.py [--rows 1000000] [--queries 100]
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
 import shutil
@@ -32,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import _WORDS, peak_rss_mb, write_corpus, write_result  # noqa: E402
+from benchmarks.common import peak_rss_mb, write_corpus, write_result  # noqa: E402
 from labeling import Workspace  # noqa: E402
 from labeling.config import write_config  # noqa: E402
 from labeling.rounds import similar as similar_module  # noqa: E402
@@ -60,9 +61,9 @@ def _timed(call) -> tuple[float, object]:
 def _recall(ws: Workspace, index: SimilarIndex, ids: list[str]) -> float:
     """Share of the exact top LIMIT (brute force over every row) that the index returns."""
     hits = total = 0
-    removed = similar_module._removed_ids(ws)
+    removed = similar_module.removed_ids(ws)
     for external_id in ids:
-        internal = similar_module._item_of(ws, external_id)
+        internal = similar_module.item_id_of(ws, external_id)
         at = index.position(internal)
         query, _ = index.rows_at(np.array([at], dtype=np.intp))
         sims = np.concatenate(
@@ -75,7 +76,7 @@ def _recall(ws: Workspace, index: SimilarIndex, ids: list[str]) -> float:
         sims[np.isin(index.ids, removed)] = -np.inf
         exact = set(index.ids[np.argsort(-sims, kind="stable")[:LIMIT]].tolist())
         found = ws.similar(external_id, limit=LIMIT)["items"]
-        got = {similar_module._item_of(ws, item["id"]) for item in found}
+        got = {similar_module.item_id_of(ws, item["id"]) for item in found}
         # Ties at the cut-off: an item as similar as the exact 20th counts as a hit.
         cutoff = np.sort(sims)[-LIMIT]
         hits += sum(1 for i in got if i in exact or sims[index.position(i)] >= cutoff - 1e-6)
@@ -117,9 +118,10 @@ def run(rows: int, queries: int, folder: Path) -> dict:
     shutil.rmtree(ws.models_dir / "similar")
     warm_build_s, _ = _timed(lambda: ws.similar(ids[0]))
     by_item = [_timed(lambda i=i: ws.similar(i))[0] for i in ids]
-    texts = [
-        " ".join(rng.choices(_WORDS, k=rng.randint(5, 30))).capitalize() for _ in range(queries)
-    ]
+    # New texts from the same generator (another seed): none of them is in the pool.
+    query_csv = write_corpus(folder / "queries.csv", queries, seed=13)
+    with query_csv.open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
     by_text = [_timed(lambda t=t: ws.similar(text=t))[0] for t in texts]
     threshold = [
         _timed(lambda i=i: ws.similar(i, limit=1000, min_similarity=0.8))[0] for i in ids[:10]

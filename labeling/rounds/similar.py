@@ -100,7 +100,7 @@ def find_similar(
     ``limit``: at most that many (1 to :data:`MAX_LIMIT`); ``min_similarity``: only items at
     least that similar (-1 to 1)."""
     _check_options(item_id, text, limit, min_similarity)
-    internal = _item_of(ws, item_id) if item_id is not None else None
+    internal = item_id_of(ws, item_id) if item_id is not None else None
     if not _has_items(ws):
         raise BadInput("the workspace has no items: import some before asking for similar items")
     source = similarity_source(ws)
@@ -111,7 +111,7 @@ def find_similar(
         query, _ = index.rows_at(np.array([at], dtype=np.intp))
     else:
         query = [part.transform([text]) for part in source.parts]
-    exclude = _removed_ids(ws)
+    exclude = removed_ids(ws)
     if internal is not None:
         exclude = np.union1d(exclude, [internal])
     ids, sims = index.search(query, exclude=exclude, limit=limit, min_similarity=min_similarity)
@@ -132,7 +132,7 @@ def _check_options(
         raise BadInput(f"min_similarity: expected a cosine from -1 to 1, found {min_similarity}")
 
 
-def _item_of(ws: Context, external_id: str) -> int:
+def item_id_of(ws: Context, external_id: str) -> int:
     with db.read_session(ws.engine) as session:
         found = session.exec(select(Item.id).where(Item.external_id == external_id)).first()
     if found is None:
@@ -145,7 +145,7 @@ def _has_items(ws: Context) -> bool:
         return session.exec(select(Item.id).limit(1)).first() is not None
 
 
-def _removed_ids(ws: Context) -> NDArray[np.int64]:
+def removed_ids(ws: Context) -> NDArray[np.int64]:
     with db.read_session(ws.engine) as session:
         rows = session.exec(select(Item.id).where(Item.split == REMOVED)).all()
     return np.sort(np.array(rows, dtype=np.int64))
