@@ -1,0 +1,247 @@
+"""Full-text search at 1M items on SQLite and PostgreSQL: what the index adds to an import, and
+how long a search takes (first page of 50 and the exact total, with a filter).
+
+Import: the same CSV into a fresh workspace with the search index (as shipped) and without it
+(the index dropped with ``labeling.store.search_index.drop`` right after the store is created:
+SQLite's FTS5 table and its triggers, PostgreSQL's generated ``tsvector`` column and its GIN
+index), alternately, each in its own child process; the best of ``--repeats`` runs of each.
+
+Search: ``Workspace.search`` on the last indexed store, in a child process, warm (two runs
+first, not counted), ``--runs`` runs per case. The prediction filters need a promoted round:
+the benchmark writes one cheaply (a ``round`` row marked promoted and its predictions file in
+the format of ``labeling.rounds.predictions``, a random class and confidence per item) instead
+of training a model on the 1M pool. The corpus draws words with Zipf frequencies
+(``benchmarks.common.zipf_vocabulary``); 10% of the items carry a label.
+
+Usage: python benchmarks/bench_search.py [--rows 1000000] [--backend sqlite postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_corpus, write_result, zipf_vocabulary  # noqa: E402
+
+LABELS = ["billing", "technical", "shipping", "account", "feedback"]
+LABELLED_SHARE = 0.1
+# A made-up word of the long tail (rank 5,000 of 50,000): a few hundred items in 1M.
+RARE_WORD = zipf_vocabulary()[0][5000]
+
+# (case, query, filters): every case asks for the first page of 50 and the exact total.
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("common word, unlabelled", "refund", {"unlabelled": True}),
+    ("common word, unlabelled, by id", "refund", {"unlabelled": True, "sort": "id"}),
+    ("common word, label", "refund", {"label": "billing"}),
+    ("rare word, unlabelled", RARE_WORD, {"unlabelled": True}),
+    ("two words, unlabelled", "password reset", {"unlabelled": True}),
+    ("two words, label", "password reset", {"label": "billing"}),
+    ("two words, split pool, by id", "refund order", {"split": "pool", "sort": "id"}),
+    ("phrase, unlabelled", '"card payment"', {"unlabelled": True}),
+    ("very common word, unlabelled", "the", {"unlabelled": True}),
+    ("very common word, unlabelled, by id", "the", {"unlabelled": True, "sort": "id"}),
+    ("no words, unlabelled", "", {"unlabelled": True}),
+    ("no words, label", "", {"label": "billing"}),
+    ("common word, predicted", "refund", {"predicted": "billing"}),
+    ("common word, predicted, unlabelled", "refund", {"predicted": "billing", "unlabelled": True}),
+    ("no words, predicted, confidence >= 0.9", "", {"predicted": "billing", "min_confidence": 0.9}),
+]
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _import_child(csv_path: str, ws_dir: str, db_url: str, indexed: str) -> None:
+    from labeling import Workspace
+    from labeling.store import search_index
+
+    ws = Workspace.create(ws_dir, labels=LABELS, db_url=db_url or None)
+    if indexed != "yes":
+        with ws.engine.begin() as conn:
+            search_index.drop(conn)
+    load_before = _load()
+    started = time.perf_counter()
+    report = ws.import_file(csv_path, text_field="text", id_field="id", label_field="label")
+    seconds = time.perf_counter() - started
+    ws.close()
+    out = {
+        "seconds": round(seconds, 2),
+        "imported": report.imported,
+        "load_before": load_before,
+        "load_after": _load(),
+    }
+    print(json.dumps(out))
+
+
+def _promote_random_round(ws: Any, seed: int = 5) -> None:
+    """A promoted round whose predictions file gives every pool item a random class and
+    confidence (what the prediction filters read), without training a model."""
+    import numpy as np
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from labeling.rounds import predictions
+    from labeling.rounds.artifacts import round_dir
+    from labeling.store.models import Item, Round
+
+    with Session(ws.engine) as session:
+        pool = select(Item.id).where(Item.split == "pool").order_by(Item.id)  # type: ignore[arg-type]
+        item_ids = np.array(session.connection().execute(pool).scalars().all(), dtype=np.int64)
+        found = Round(status="done", promoted=True, strategy="uncertainty")
+        session.add(found)
+        session.commit()
+        round_id = found.id
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, len(LABELS), len(item_ids)).astype(np.int64)
+    confidence = rng.uniform(1 / len(LABELS), 1.0, len(item_ids)).astype(np.float32)
+    rows = np.arange(len(item_ids))
+    table = predictions.prediction_table(item_ids, rows, codes, confidence)
+    folder = round_dir(ws, round_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / predictions.PREDICTIONS_FILE, table)
+    (folder / predictions.PREDICTION_LABELS_FILE).write_text(json.dumps({"labels": LABELS}))
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _search_child(ws_dir: str, db_url: str, runs: str, only: str) -> None:
+    from labeling import Workspace
+
+    ws = Workspace.open(ws_dir, db_url=db_url or None)
+    _promote_random_round(ws)
+    results = []
+    for case, query, filters in CASES:
+        if only and only not in case:
+            continue
+        load_before = _load()
+        for _ in range(2):
+            found = ws.search(query, limit=50, **filters)
+        times = []
+        for _ in range(int(runs)):
+            started = time.perf_counter()
+            found = ws.search(query, limit=50, **filters)
+            times.append((time.perf_counter() - started) * 1000)
+        words_only = ws.search(query, limit=1)["total"] if query else None
+        results.append(
+            {
+                "case": case,
+                "query": query,
+                "filters": filters,
+                "total": found["total"],
+                "word_matches": words_only,
+                "page": len(found["items"]),
+                "p50_ms": round(_percentile(times, 0.5), 1),
+                "p95_ms": round(_percentile(times, 0.95), 1),
+                "max_ms": round(max(times), 1),
+                "load": f"{load_before} / {_load()}",
+            }
+        )
+        print(results[-1], file=sys.stderr, flush=True)
+    ws.close()
+    print(json.dumps(results))
+
+
+def _child_json(*args: str) -> Any:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
+    )
+    if out.returncode:
+        raise RuntimeError(f"child {args[0]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _imports(csv_path: Path, scratch: str, backend: str, server: Any, repeats: int) -> dict:
+    runs = []
+    last_indexed = ""
+    for attempt in range(repeats):
+        for indexed in ("no", "yes"):
+            name = f"search_{indexed}_{attempt}"
+            db_url = server.create_database(name) if backend == "postgresql" else ""
+            ws_dir = f"{scratch}/{backend}_{name}"
+            run = _child_json("import", str(csv_path), ws_dir, db_url, indexed)
+            run.update(indexed=indexed == "yes")
+            runs.append(run)
+            print(backend, run, file=sys.stderr, flush=True)
+            if indexed == "yes":
+                last_indexed = f"{ws_dir}\n{db_url}"
+    best = {
+        flag: min(r["seconds"] for r in runs if r["indexed"] is flag) for flag in (True, False)
+    }
+    return {
+        "runs": runs,
+        "with_index_s": best[True],
+        "without_index_s": best[False],
+        "added_share": round(best[True] / best[False] - 1, 3),
+        "store": last_indexed,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--repeats", type=int, default=2, help="imports of each kind")
+    parser.add_argument("--only", default="", help="run only the cases whose name has this")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        _import_child(*rest) if kind == "import" else _search_child(*rest)
+        return 0
+    server = None
+    if "postgresql" in args.backend:
+        from tests import pgserver
+
+        server = pgserver.start()
+    backends = []
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            csv_path = write_corpus(
+                Path(scratch) / "corpus.csv",
+                args.rows,
+                labelled=True,
+                zipf=True,
+                labelled_share=LABELLED_SHARE,
+            )
+            for backend in args.backend:
+                imports = _imports(csv_path, scratch, backend, server, args.repeats)
+                ws_dir, db_url = imports.pop("store").split("\n")
+                searches = _child_json("search", ws_dir, db_url, str(args.runs), args.only)
+                backends.append({"backend": backend, "import": imports, "searches": searches})
+    finally:
+        if server is not None:
+            server.stop()
+    write_result(
+        "search",
+        {
+            "title": "Search at 1M items",
+            "what": "See benchmarks/bench_search.py",
+            "parameters": {
+                "rows": args.rows,
+                "runs": args.runs,
+                "repeats": args.repeats,
+                "labelled_share": LABELLED_SHARE,
+                "rare_word": RARE_WORD,
+            },
+            "backends": backends,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
