@@ -306,6 +306,7 @@ EMBEDDING_NOTES = [
     "on a loaded 2-core machine; `--variants`, `--contention` and `--merge` rerun a part).",
 ]
 
+
 def search_section(result: dict) -> str:
     """What the search index adds to a 1M import, then search latency per case and backend."""
     params = result["parameters"]

@@ -34,8 +34,8 @@ from labeling.data.validation import (
 from labeling.errors import ImportFailed
 from labeling.store import db
 from labeling.store.bulk import bulk_insert_tuples
-from labeling.store.search_index import BulkIndexer
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
+from labeling.store.search_index import BulkIndexer
 
 
 @dataclass
