@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import write_corpus, write_result, zipf_vocabulary  # noqa: E402
+from benchmarks.common import RESULTS, write_corpus, write_result, zipf_vocabulary  # noqa: E402
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
 LABELLED_SHARE = 0.1
@@ -111,7 +111,7 @@ def _promote_random_round(ws: Any, seed: int = 5) -> None:
     from labeling.store.models import Item, Round
 
     with Session(ws.engine) as session:
-        pool = select(Item.id).where(Item.split == "pool").order_by(Item.id)  # type: ignore[arg-type]
+        pool = select(Item.id).where(Item.split == "pool").order_by(Item.id)
         item_ids = np.array(session.connection().execute(pool).scalars().all(), dtype=np.int64)
         found = Round(status="done", promoted=True, strategy="uncertainty")
         session.add(found)
@@ -213,8 +213,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--repeats", type=int, default=2, help="imports of each kind")
     parser.add_argument("--only", default="", help="run only the cases whose name has this")
+    parser.add_argument(
+        "--notes", action="store_true", help="only rewrite the notes of results/search.json"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.notes:
+        path = RESULTS / "search.json"
+        found = json.loads(path.read_text())
+        found.update(what=WHAT, notes=NOTES)
+        path.write_text(json.dumps(found, indent=2) + "\n")
+        return 0
     if args.child:
         kind, *rest = args.child
         _import_child(*rest) if kind == "import" else _search_child(*rest)
