@@ -21,6 +21,7 @@ uses 100k items instead of 1M), or one at a time:
 ```bash
 python benchmarks/bench_import.py --rows 100000 1000000
 python benchmarks/bench_claims.py --rows 1000000
+python benchmarks/bench_search.py --rows 1000000
 python benchmarks/bench_browser.py --rows 100000 --labels 200
 python benchmarks/bench_rounds.py --rows 100000 1000000
 python benchmarks/bench_rounds.py --rows 100000 --featurizer auto
@@ -334,8 +335,9 @@ def search_section(result: dict) -> str:
         "(pool and gold). Sort by relevance unless the case says *by id*. *load*: the "
         "machine's 1-, 5- and 15-minute load averages before / after the case.",
         "",
-        "| backend | case | query | total | word matches | p50 ms | p95 ms | max ms | load |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| backend | case | query | total | word matches | p50 ms | p95 ms | max ms "
+        "| client CPU p50 ms | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in result["backends"]:
         for case in run["searches"]:
@@ -344,7 +346,8 @@ def search_section(result: dict) -> str:
             lines.append(
                 f"| {run['backend']} | {case['case']} | {query} | {case['total']:,} | "
                 f"{'-' if matches is None else f'{matches:,}'} | {case['p50_ms']} | "
-                f"{case['p95_ms']} | {case['max_ms']} | {case['load']} |"
+                f"{case['p95_ms']} | {case['max_ms']} | {case.get('client_cpu_p50_ms', '-')} | "
+                f"{case['load']} |"
             )
     lines.append("")
     for note in result.get("notes", []):
