@@ -28,20 +28,66 @@ _WORDS = (
 _LABELS = ("billing", "technical", "shipping", "account", "feedback")
 
 
+# Function words first: in ``zipf_vocabulary`` they take the top ranks, as in real text.
+_FUNCTION_WORDS = "the my to and a is it not when after before since still again".split()
+_SYLLABLES = "ka lo mi ne ru ta vo si de pa gu fe ri no ba tu le xe zo hi".split()
+
+
+def zipf_vocabulary(size: int = 50_000, *, exponent: float = 1.0) -> tuple[list[str], list[float]]:
+    """Words with Zipf frequencies (rank ``r`` drawn in proportion to ``1 / r ** exponent``):
+    the function words, then the support words of the default generator, then a long tail of
+    made-up words of 3-4 syllables. Returns the words by rank and their cumulative weights.
+
+    Real text looks like this, and search cost depends on it: a few words occur in most
+    texts, many in a few hundred, most in almost none. The uniform default vocabulary makes
+    every word occur in about one text in five.
+    """
+    head = _FUNCTION_WORDS + [w for w in _WORDS if w not in _FUNCTION_WORDS]
+    words = list(head)
+    seen = set(words)
+    rng = random.Random(11)
+    while len(words) < size:
+        word = "".join(rng.choices(_SYLLABLES, k=rng.randint(3, 4)))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    total = 0.0
+    cumulative = []
+    for rank in range(1, size + 1):
+        total += 1.0 / rank**exponent
+        cumulative.append(total)
+    return words, cumulative
+
+
 def write_corpus(
-    path: Path, n_rows: int, *, seed: int = 7, labelled: bool = False, n_words: int | None = None
+    path: Path,
+    n_rows: int,
+    *,
+    seed: int = 7,
+    labelled: bool = False,
+    n_words: int | None = None,
+    zipf: bool = False,
+    labelled_share: float = 1.0,
 ) -> Path:
-    """A CSV of ``n_rows`` short support-like texts (5-30 words, or ``n_words`` each), seeded."""
+    """A CSV of ``n_rows`` short support-like texts (5-30 words, or ``n_words`` each), seeded.
+
+    ``zipf``: words drawn from :func:`zipf_vocabulary` instead of the 75 support words, each
+    equally likely. ``labelled_share``: with ``labelled``, the share of rows given a label
+    (the others' label cell is empty).
+    """
     rng = random.Random(seed)
+    vocabulary, weights = zipf_vocabulary() if zipf else (_WORDS, None)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["id", "text", "channel"] + (["label"] if labelled else []))
         for k in range(n_rows):
-            words = rng.choices(_WORDS, k=n_words or rng.randint(5, 30))
+            count = n_words or rng.randint(5, 30)
+            words = rng.choices(vocabulary, cum_weights=weights, k=count)
             text = " ".join(words).capitalize() + rng.choice((".", "?", "!", ""))
             row = [f"r{k:07d}", text, rng.choice(("email", "chat", "web_form"))]
             if labelled:
-                row.append(rng.choice(_LABELS))
+                keep = labelled_share >= 1.0 or rng.random() < labelled_share
+                row.append(rng.choice(_LABELS) if keep else "")
             writer.writerow(row)
     return path
 

@@ -21,6 +21,7 @@ uses 100k items instead of 1M), or one at a time:
 ```bash
 python benchmarks/bench_import.py --rows 100000 1000000
 python benchmarks/bench_claims.py --rows 1000000
+python benchmarks/bench_search.py --rows 1000000
 python benchmarks/bench_browser.py --rows 100000 --labels 200
 python benchmarks/bench_rounds.py --rows 100000 1000000
 python benchmarks/bench_rounds.py --rows 100000 --featurizer auto
@@ -353,8 +354,63 @@ def similar_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def search_section(result: dict) -> str:
+    """What the search index adds to a 1M import, then search latency per case and backend."""
+    params = result["parameters"]
+    lines = [
+        f"## {result['title']}",
+        "",
+        result["what"],
+        "",
+        "| backend | import with index s | without s | added | runs (s, with / without) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for run in result["backends"]:
+        made = run["import"]
+        each = ", ".join(
+            f"{r['seconds']} {'with' if r['indexed'] else 'without'}" for r in made["runs"]
+        )
+        lines.append(
+            f"| {run['backend']} | {made['with_index_s']} | {made['without_index_s']} | "
+            f"{made['added_share']:+.0%} | {each} |"
+        )
+    lines += [
+        "",
+        f"Search: first page of 50 and the exact total, {params['runs']} warm runs per case, "
+        "ms. *total*: items found with the filter; *word matches*: with the words alone "
+        "(pool and gold). Sort by relevance unless the case says *by id*. *load*: the "
+        "machine's 1-, 5- and 15-minute load averages before / after the case.",
+        "",
+        "| backend | case | query | total | word matches | p50 ms | p95 ms | max ms "
+        "| client CPU p50 ms | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in result["backends"]:
+        for case in run["searches"]:
+            query = f"`{case['query']}`" if case["query"] else "(none)"
+            matches = case["word_matches"]
+            lines.append(
+                f"| {run['backend']} | {case['case']} | {query} | {case['total']:,} | "
+                f"{'-' if matches is None else f'{matches:,}'} | {case['p50_ms']} | "
+                f"{case['p95_ms']} | {case['max_ms']} | {case.get('client_cpu_p50_ms', '-')} | "
+                f"{case['load']} |"
+            )
+    lines.append("")
+    for note in result.get("notes", []):
+        lines += [note, ""]
+    lines += [
+        f"Reproduce: `python benchmarks/bench_search.py --rows {params['rows']} "
+        f"--runs {params['runs']}`",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "import": import_section,
+    "search": search_section,
     "claims": claims_section,
     "embeddings": embeddings_section,
     "embedding_pass": embedding_pass_section,

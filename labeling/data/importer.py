@@ -35,6 +35,7 @@ from labeling.errors import ImportFailed
 from labeling.store import db
 from labeling.store.bulk import bulk_insert_tuples
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
+from labeling.store.search_index import BulkIndexer
 
 
 @dataclass
@@ -248,6 +249,7 @@ class _BatchWriter:
     # The annotator of the labels a pool file brings (None: no label field).
     importer_id: int | None
     now: Any
+    index: BulkIndexer
     # Ids of rows skipped for a repeated text.
     text_skipped: set[str] = field(default_factory=set)
 
@@ -320,6 +322,7 @@ class _BatchWriter:
         session = self.session
         before = session.execute(select(func.max(Item.id))).scalar() or 0
         bulk_insert_tuples(session, _ITEM_TABLE, ITEM_INSERT_COLUMNS, records)
+        self.index.index_after(before)
         self.report.imported += len(records)
         if labelled:
             bulk_insert_tuples(
@@ -374,6 +377,7 @@ def _write_rows(
             drop_from_source=drop_from_source,
             importer_id=importer_id,
             now=_db_timestamp(session, utcnow()),
+            index=BulkIndexer(session.connection()),
         )
         for chunk in reader.chunks():
             writer.write(chunk)
@@ -389,6 +393,7 @@ def _write_rows(
         batch.duplicates = report.rows_read - report.imported
         session.add(batch)
         report.batch_id = batch.id
+        writer.index.finish()
         session.commit()  # inside bulk_cache: its pages are clean when the cache shrinks back
 
 

@@ -1,0 +1,323 @@
+"""Full-text search at 1M items on SQLite and PostgreSQL: what the index adds to an import, and
+how long a search takes (first page of 50 and the exact total, with a filter).
+
+Import: the same CSV into a fresh workspace with the search index (as shipped) and without it
+(the index dropped with ``labeling.store.search_index.drop`` right after the store is created:
+SQLite's FTS5 table and its triggers, PostgreSQL's generated ``tsvector`` column and its GIN
+index), alternately, each in its own child process; the best of ``--repeats`` runs of each.
+
+Search: ``Workspace.search`` on the last indexed store, in a child process, warm (two runs
+first, not counted), ``--runs`` runs per case. The prediction filters need a promoted round:
+the benchmark writes one cheaply (a ``round`` row marked promoted and its predictions file in
+the format of ``labeling.rounds.predictions``, a random class and confidence per item) instead
+of training a model on the 1M pool. The corpus draws words with Zipf frequencies
+(``benchmarks.common.zipf_vocabulary``); 10% of the items carry a label.
+
+Usage: python benchmarks/bench_search.py [--rows 1000000] [--backend sqlite postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import RESULTS, write_corpus, write_result, zipf_vocabulary  # noqa: E402
+
+LABELS = ["billing", "technical", "shipping", "account", "feedback"]
+LABELLED_SHARE = 0.1
+# A made-up word of the long tail (rank 5,000 of 50,000): a few hundred items in 1M.
+RARE_WORD = zipf_vocabulary()[0][5000]
+
+# (case, query, filters): every case asks for the first page of 50 and the exact total.
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("common word, unlabelled", "refund", {"unlabelled": True}),
+    ("common word, unlabelled, by id", "refund", {"unlabelled": True, "sort": "id"}),
+    ("common word, label", "refund", {"label": "billing"}),
+    ("rare word, unlabelled", RARE_WORD, {"unlabelled": True}),
+    ("two words, unlabelled", "password reset", {"unlabelled": True}),
+    ("two words, label", "password reset", {"label": "billing"}),
+    ("two words, split pool, by id", "refund order", {"split": "pool", "sort": "id"}),
+    ("phrase, unlabelled", '"card payment"', {"unlabelled": True}),
+    ("very common word, unlabelled", "the", {"unlabelled": True}),
+    ("no words, unlabelled", "", {"unlabelled": True}),
+    ("no words, label", "", {"label": "billing"}),
+    ("common word, predicted", "refund", {"predicted": "billing"}),
+    ("common word, predicted, unlabelled", "refund", {"predicted": "billing", "unlabelled": True}),
+    ("no words, predicted, confidence >= 0.9", "", {"predicted": "billing", "min_confidence": 0.9}),
+]
+
+
+WHAT = (
+    "A 1M-item pool (`benchmarks.common.write_corpus` with Zipf word frequencies: the commonest "
+    "word is in 75% of the texts, a support word such as *refund* in 9%, a word of rank 5,000 "
+    "in 0.03%; 10% of the items labelled) on SQLite and on PostgreSQL. Import: the same CSV "
+    "into a fresh workspace with the search index as shipped, and without it (dropped with "
+    "`labeling.store.search_index.drop` right after the store is created: SQLite's FTS5 "
+    "table and its triggers, PostgreSQL's generated `tsvector` column and its GIN index), "
+    "each in its own process. Search: `Workspace.search(query, limit=50, **filters)` on the "
+    "indexed store, warm. The prediction filters read a promoted round written by the "
+    "benchmark (a `round` row and a predictions file in the format of "
+    "`labeling.rounds.predictions`, a random class and confidence per pool item), not a "
+    "trained model. Targets (issue 21): search p95 <= 200 ms for one- and two-word queries "
+    "with a filter, first page of 50 and exact total; the index adds <= 25% to a 1M import."
+)
+NOTES: list[str] = [
+    "Load: other engineers' tests shared the 2 cores (load averages 2-6 in this run, 7-10 in "
+    "the first one): wall times include waiting for a core. *client CPU* is the search "
+    "process's own CPU time; on SQLite that is the whole search, so it is what the search "
+    "would take on an idle machine.",
+    "Met (p95 <= 200 ms), both backends: rare words, two words, a phrase, and a common word "
+    "with a selective filter (a label: SQLite 114 ms, PostgreSQL 68 ms). Not met: a common "
+    "word (*refund*, in 9% of the items) with the unlabelled filter (90% of the pool) matches "
+    "82k items: SQLite p95 379 ms (214 ms of CPU at p50), PostgreSQL 1,168 ms (p50 572 ms); "
+    "sorted by id 265 and 479 ms. The exact total needs every match joined to its item's "
+    "label and split: on SQLite a row lookup per match in a 640 MB table (about 60 ms of the "
+    "CPU; FTS5 itself finds the 91k ids in 3 ms) and FTS5's bm25 for each match (about 80 "
+    "ms); on PostgreSQL a bitmap heap scan over about 22k pages of a 650 MB table. A covering "
+    "index on `item (id, split, label)`, forced with INDEXED BY, halved SQLite's count (105 "
+    "to 54 ms of CPU) and cut the ranked page from 170 to 122 ms in a probe: a schema change, "
+    "left to the store's owner. A word in 75% of the texts (*the*) takes 1-2 s on both.",
+    "Fixed on the way (labeling/data/search.py): (1) SQLite walked the split's index and ran "
+    "the full-text query once per item whenever a filter named the split with an ORDER BY or "
+    "GROUP BY it could serve (a count took 2.7 s at 20k items); the split condition beside "
+    "FTS hits is now written so that no index answers it. (2) A relevance page and the "
+    "counts per label are one statement over a materialized CTE (one pass over the matches, "
+    "not two): in the first run, under load 8-9, the common-word case took p50 1,079 ms on "
+    "PostgreSQL against 529 ms by id, and 256 ms of CPU on SQLite (now 214). (3) SQLite's "
+    "id-sorted page orders by the FTS hit's rowid, which FTS5 returns in order, and stops "
+    "after the page (195 to 117 ms of CPU). (4) Prediction filters fetch the driver's tuples "
+    "and rank only for the relevance sort; with words they failed on SQLite (a second FTS "
+    "subquery was cross-joined: 'ambiguous column name').",
+    "Prediction filters (*predicted*, *confidence*) are finished in NumPy over every match "
+    "SQL returns: 328-358 ms on SQLite and 490-904 ms on PostgreSQL with a common word, "
+    "1.7-2.7 s for an empty query (1M rows fetched). Not fixed: reading the predictions file "
+    "first and handing SQL the candidate ids would bound it by the prediction filter's "
+    "selectivity.",
+    "Import: SQLite's insert trigger indexed one row per statement, and FTS5 flushes its "
+    "pending terms at every statement: a 1M import with the index took 244 s against 72 s "
+    "without (under load 8; a 100k probe: 14.6-23.1 s against 0.7-1.2 s). The import now "
+    "drops the trigger inside its transaction, indexes each 20,000-row chunk with one "
+    "INSERT ... SELECT and creates the trigger again before the commit "
+    "(`labeling.store.search_index.BulkIndexer`; a rollback brings the trigger back): 100 s "
+    "against 72 s under load 8 (+39%), 46.8 against 28.0 s here (+67%). Still above the 25% "
+    "target: what is left is FTS5 tokenising and writing positions (`detail=full`, which "
+    "phrase queries need). FTS5's `automerge` 8 made no clear difference; its undocumented "
+    "`hashsize` (64 MB) cut the index's time by about a quarter in a probe and was not "
+    "adopted.",
+    "PostgreSQL: +142% (118 s against 48.8 s). A COPY probe of 200k rows: 0.7 s without the "
+    "index, 3.0 s with the generated `tsvector` column alone, 6.6 s with the GIN index too; "
+    "building the GIN after the load instead, 4.7 s. GIN `fastupdate = off` was 4x slower; "
+    "a 32-64 MB pending list with 64 MB work_mem (and cleaning the list at the end) saved "
+    "5-10%. Not changed: about half the cost is computing and storing the tsvector; an "
+    "expression index would not store it but ts_rank would compute it for every match.",
+]
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _import_child(csv_path: str, ws_dir: str, db_url: str, indexed: str) -> None:
+    from labeling import Workspace
+    from labeling.store import search_index
+
+    ws = Workspace.create(ws_dir, labels=LABELS, db_url=db_url or None)
+    if indexed != "yes":
+        with ws.engine.begin() as conn:
+            search_index.drop(conn)
+    load_before = _load()
+    started = time.perf_counter()
+    report = ws.import_file(csv_path, text_field="text", id_field="id", label_field="label")
+    seconds = time.perf_counter() - started
+    ws.close()
+    out = {
+        "seconds": round(seconds, 2),
+        "imported": report.imported,
+        "load_before": load_before,
+        "load_after": _load(),
+    }
+    print(json.dumps(out))
+
+
+def _promote_random_round(ws: Any, seed: int = 5) -> None:
+    """A promoted round whose predictions file gives every pool item a random class and
+    confidence (what the prediction filters read), without training a model."""
+    import numpy as np
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from labeling.rounds import predictions
+    from labeling.rounds.artifacts import round_dir
+    from labeling.store.models import Item, Round
+
+    with Session(ws.engine) as session:
+        pool = select(Item.id).where(Item.split == "pool").order_by(Item.id)
+        item_ids = np.array(session.connection().execute(pool).scalars().all(), dtype=np.int64)
+        found = Round(status="done", promoted=True, strategy="uncertainty")
+        session.add(found)
+        session.commit()
+        round_id = found.id
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, len(LABELS), len(item_ids)).astype(np.int64)
+    confidence = rng.uniform(1 / len(LABELS), 1.0, len(item_ids)).astype(np.float32)
+    rows = np.arange(len(item_ids))
+    table = predictions.prediction_table(item_ids, rows, codes, confidence)
+    folder = round_dir(ws, round_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / predictions.PREDICTIONS_FILE, table)
+    (folder / predictions.PREDICTION_LABELS_FILE).write_text(json.dumps({"labels": LABELS}))
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _search_child(ws_dir: str, db_url: str, runs: str, only: str) -> None:
+    from labeling import Workspace
+
+    ws = Workspace.open(ws_dir, db_url=db_url or None)
+    _promote_random_round(ws)
+    results = []
+    for case, query, filters in CASES:
+        if only and only not in case:
+            continue
+        load_before = _load()
+        for _ in range(2):
+            found = ws.search(query, limit=50, **filters)
+        times, cpu = [], []
+        for _ in range(int(runs)):
+            started, used = time.perf_counter(), time.process_time()
+            found = ws.search(query, limit=50, **filters)
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - used) * 1000)
+        words_only = ws.search(query, limit=1)["total"] if query else None
+        results.append(
+            {
+                "case": case,
+                "query": query,
+                "filters": filters,
+                "total": found["total"],
+                "word_matches": words_only,
+                "page": len(found["items"]),
+                "p50_ms": round(_percentile(times, 0.5), 1),
+                "p95_ms": round(_percentile(times, 0.95), 1),
+                "max_ms": round(max(times), 1),
+                # This process's CPU (on SQLite the whole search; on PostgreSQL the client's).
+                "client_cpu_p50_ms": round(_percentile(cpu, 0.5), 1),
+                "load": f"{load_before} / {_load()}",
+            }
+        )
+        print(results[-1], file=sys.stderr, flush=True)
+    ws.close()
+    print(json.dumps(results))
+
+
+def _child_json(*args: str) -> Any:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
+    )
+    if out.returncode:
+        raise RuntimeError(f"child {args[0]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _imports(csv_path: Path, scratch: str, backend: str, server: Any, repeats: int) -> dict:
+    runs = []
+    last_indexed = ""
+    for attempt in range(repeats):
+        for indexed in ("no", "yes"):
+            name = f"search_{indexed}_{attempt}"
+            db_url = server.create_database(name) if backend == "postgresql" else ""
+            ws_dir = f"{scratch}/{backend}_{name}"
+            run = _child_json("import", str(csv_path), ws_dir, db_url, indexed)
+            run.update(indexed=indexed == "yes")
+            runs.append(run)
+            print(backend, run, file=sys.stderr, flush=True)
+            if indexed == "yes":
+                last_indexed = f"{ws_dir}\n{db_url}"
+    best = {flag: min(r["seconds"] for r in runs if r["indexed"] is flag) for flag in (True, False)}
+    return {
+        "runs": runs,
+        "with_index_s": best[True],
+        "without_index_s": best[False],
+        "added_share": round(best[True] / best[False] - 1, 3),
+        "store": last_indexed,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--repeats", type=int, default=2, help="imports of each kind")
+    parser.add_argument("--only", default="", help="run only the cases whose name has this")
+    parser.add_argument(
+        "--notes", action="store_true", help="only rewrite the notes of results/search.json"
+    )
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.notes:
+        path = RESULTS / "search.json"
+        found = json.loads(path.read_text())
+        found.update(what=WHAT, notes=NOTES)
+        path.write_text(json.dumps(found, indent=2) + "\n")
+        return 0
+    if args.child:
+        kind, *rest = args.child
+        _import_child(*rest) if kind == "import" else _search_child(*rest)
+        return 0
+    server = None
+    if "postgresql" in args.backend:
+        from tests import pgserver
+
+        server = pgserver.start()
+    backends = []
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            csv_path = write_corpus(
+                Path(scratch) / "corpus.csv",
+                args.rows,
+                labelled=True,
+                zipf=True,
+                labelled_share=LABELLED_SHARE,
+            )
+            for backend in args.backend:
+                imports = _imports(csv_path, scratch, backend, server, args.repeats)
+                ws_dir, db_url = imports.pop("store").split("\n")
+                searches = _child_json("search", ws_dir, db_url, str(args.runs), args.only)
+                backends.append({"backend": backend, "import": imports, "searches": searches})
+    finally:
+        if server is not None:
+            server.stop()
+    write_result(
+        "search",
+        {
+            "title": "Search at 1M items",
+            "what": WHAT,
+            "notes": NOTES,
+            "parameters": {
+                "rows": args.rows,
+                "runs": args.runs,
+                "repeats": args.repeats,
+                "labelled_share": LABELLED_SHARE,
+                "rare_word": RARE_WORD,
+            },
+            "backends": backends,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
