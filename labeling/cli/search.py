@@ -189,6 +189,8 @@ def search_command(
 ) -> None:
     """Find items: the exact number of matches, and one page of them.
 
+    (Long only in its signature: one parameter per search option.)
+
     Examples: ``labelloop search refund --unlabelled``, ``labelloop search '"not working" OR
     crash -password' --predicted technical --max-confidence 0.6``. With ``--save-rule NAME
     --rule-label L``, a query of alternatives (``refund OR "money back"``) is also stored as a

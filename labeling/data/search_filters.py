@@ -1,0 +1,312 @@
+"""What a search asks for, and its SQL: :class:`SearchQuery` (the query text and the filters),
+its checks, and the conditions each backend runs (:func:`text_part` for the words,
+:func:`conditions` for the filters). :mod:`labeling.data.search` runs them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    bindparam,
+    column,
+    exists,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+)
+
+from labeling.context import Context
+from labeling.data import search_syntax
+from labeling.errors import BadInput
+from labeling.store import db
+from labeling.store.models import (
+    HUMAN,
+    ORIGINS,
+    REMOVED,
+    SPLITS,
+    Annotation,
+    Annotator,
+    Flag,
+    ImportBatch,
+    Item,
+    LabelingFunction,
+    LFVote,
+    WeakLabel,
+)
+from labeling.store.search_index import FTS_TABLE, PG_COLUMN, PG_CONFIG
+
+SORTS = ("relevance", "confidence", "uncertainty", "id")
+DISAGREEMENTS = ("people", "model")
+# ``--lf NAME=abstain``: the items the LF abstains on.
+ABSTAIN = "abstain"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1_000
+
+_ITEM = Item.__table__  # type: ignore[attr-defined]
+_ANSWER = Annotation.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What to find: the query text (see :mod:`labeling.data.search_syntax`) and filters.
+
+    Every filter narrows the result; None leaves it out. ``split`` None means pool and gold
+    (removed items only with ``split="removed"``).
+    """
+
+    text: str = ""
+    label: str | None = None
+    unlabelled: bool = False
+    annotator: str | None = None
+    origin: str | None = None
+    predicted: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    weak_label: str | None = None
+    min_weak_confidence: float | None = None
+    max_weak_confidence: float | None = None
+    # An LF's name: items it voted on; "NAME=LABEL": it voted LABEL; "NAME=abstain": it did not.
+    lf: str | None = None
+    disagreement: str | None = None
+    flagged: bool | None = None
+    split: str | None = None
+    # An import batch: its number, or the name of the file it read.
+    batch: str | None = None
+    sort: str = "relevance"
+    # Pass the text to the backend's own query syntax instead (see docs/data.md).
+    native: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The query's non-default fields (what a bulk batch records as its selection)."""
+        default = SearchQuery()
+        return {k: v for k, v in asdict(self).items() if getattr(default, k) != v}
+
+
+def query_from_options(labels: tuple[str, ...], **options: Any) -> SearchQuery:
+    """A :class:`SearchQuery` from keyword options, checked; the error names the option."""
+    unknown = set(options) - set(SearchQuery.__dataclass_fields__)
+    if unknown:
+        raise BadInput(f"unknown search option(s): {', '.join(sorted(unknown))}")
+    query = SearchQuery(**{k: v for k, v in options.items() if v is not None})
+    check(query, labels)
+    return query
+
+
+def _check_label(option: str, value: str | None, labels: tuple[str, ...]) -> None:
+    if value is not None and value not in labels:
+        raise BadInput(f"option '{option}': expected one of {', '.join(labels)}, found {value!r}")
+
+
+def _check_range(option: str, value: float | None) -> None:
+    if value is not None and not (0.0 <= value <= 1.0 and math.isfinite(value)):
+        raise BadInput(f"option '{option}': expected a number from 0 to 1, found {value!r}")
+
+
+def check(query: SearchQuery, labels: tuple[str, ...]) -> None:
+    """Refuse a query whose options do not fit the workspace, naming the option."""
+    _check_label("--label", query.label, labels)
+    _check_label("--predicted", query.predicted, labels)
+    _check_label("--weak-label", query.weak_label, labels)
+    if query.label is not None and query.unlabelled:
+        raise BadInput("options '--label' and '--unlabelled' exclude each other; give one")
+    for option in ("min_confidence", "max_confidence", "min_weak_confidence"):
+        _check_range("--" + option.replace("_", "-"), getattr(query, option))
+    _check_range("--max-weak-confidence", query.max_weak_confidence)
+    if query.origin is not None and query.origin not in ORIGINS:
+        raise BadInput(
+            f"option '--origin': expected one of {', '.join(ORIGINS)}, found {query.origin!r}"
+        )
+    if query.split is not None and query.split not in (*SPLITS, REMOVED):
+        raise BadInput(
+            f"option '--split': expected one of {', '.join((*SPLITS, REMOVED))}, "
+            f"found {query.split!r}"
+        )
+    if query.sort not in SORTS:
+        raise BadInput(f"option '--sort': expected one of {', '.join(SORTS)}, found {query.sort!r}")
+    if query.disagreement is not None and query.disagreement not in DISAGREEMENTS:
+        raise BadInput(
+            f"option '--disagreement': expected one of {', '.join(DISAGREEMENTS)}, "
+            f"found {query.disagreement!r}"
+        )
+    if query.lf is not None and "=" in query.lf:
+        vote = query.lf.split("=", 1)[1]
+        if vote != ABSTAIN:
+            _check_label("--lf NAME=LABEL", vote, labels)
+    if not query.native:
+        search_syntax.parse(query.text)
+
+
+# ---------------------------------------------------------------- the SQL part
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """How the text part narrows the items: a table to join (SQLite's hits, with their rank),
+    conditions on the item, and the relevance of a match (see :func:`text_part`)."""
+
+    join: Any = None
+    conditions: tuple[Any, ...] = ()
+    relevance: Any = None
+
+
+def _fts5_hits(match: str, name: str) -> Any:
+    hits = text(
+        f"SELECT rowid AS id, rank AS rank FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :{name}"
+    ).bindparams(bindparam(name, match))
+    return hits.columns(column("id", Integer), column("rank", Float)).subquery(name)
+
+
+def text_part(ctx: Context, query: SearchQuery) -> TextPart:
+    """The text part of ``query`` for this backend (nothing for an empty query); its
+    relevance is FTS5's rank (lower is better) or PostgreSQL's ts_rank (higher is better)."""
+    if db.is_sqlite(ctx.engine):
+        if query.native:
+            if not query.text.strip():
+                return TextPart()
+            hits = _fts5_hits(query.text, "native")
+            return TextPart(join=hits, relevance=hits.c.rank)
+        parsed = search_syntax.parse(query.text)
+        found = TextPart()
+        if parsed.required:
+            hits = _fts5_hits(search_syntax.fts5_match(parsed.required), "words")
+            found = TextPart(join=hits, relevance=hits.c.rank)
+        if parsed.excluded:
+            unwanted = _fts5_hits(search_syntax.fts5_match([parsed.excluded]), "unwanted")
+            found = replace(found, conditions=(_ITEM.c.id.not_in(select(unwanted.c.id)),))
+        return found
+    vector: Any = literal_column(PG_COLUMN)
+    if query.native:
+        if not query.text.strip():
+            return TextPart()
+        tsq = func.to_tsquery(PG_CONFIG, query.text)
+        return TextPart(conditions=(vector.op("@@")(tsq),), relevance=func.ts_rank(vector, tsq))
+    parsed = search_syntax.parse(query.text)
+    conditions = []
+    relevance = None
+    if parsed.required:
+        tsq = func.to_tsquery(PG_CONFIG, search_syntax.tsquery(parsed.required))
+        conditions.append(vector.op("@@")(tsq))
+        relevance = func.ts_rank(vector, tsq)
+    if parsed.excluded:
+        unwanted = func.to_tsquery(PG_CONFIG, search_syntax.tsquery([parsed.excluded]))
+        conditions.append(not_(vector.op("@@")(unwanted)))
+    return TextPart(conditions=tuple(conditions), relevance=relevance)
+
+
+def _current_answer(*conditions: Any) -> Any:
+    """EXISTS a current answer on the item meeting ``conditions``."""
+    return exists().where(
+        _ANSWER.c.item_id == _ITEM.c.id, _ANSWER.c.superseded_by.is_(None), *conditions
+    )
+
+
+def _people_disagree() -> Any:
+    labelled = (
+        select(_ANSWER.c.item_id)
+        .where(
+            _ANSWER.c.superseded_by.is_(None),
+            _ANSWER.c.label.is_not(None),
+            _ANSWER.c.origin == HUMAN,
+        )
+        .group_by(_ANSWER.c.item_id)
+        .having(func.count(func.distinct(_ANSWER.c.label)) > 1)
+    )
+    return _ITEM.c.id.in_(labelled)
+
+
+def _lf_condition(ctx: Context, spec: str) -> Any:
+    name, _, vote = spec.partition("=")
+    with db.read_session(ctx.engine) as session:
+        lfs = LabelingFunction.__table__  # type: ignore[attr-defined]
+        lf_id = session.connection().execute(select(lfs.c.id).where(lfs.c.name == name)).scalar()
+    if lf_id is None:
+        raise BadInput(f"option '--lf': no labelling function is named {name!r}")
+    votes = LFVote.__table__  # type: ignore[attr-defined]
+    voted = [votes.c.lf_id == lf_id, votes.c.item_id == _ITEM.c.id]
+    if vote == ABSTAIN:
+        return not_(exists().where(*voted))
+    if vote:
+        voted.append(votes.c.label == vote)
+    return exists().where(*voted)
+
+
+def _annotator_id(ctx: Context, name: str) -> int:
+    with db.read_session(ctx.engine) as session:
+        people = Annotator.__table__  # type: ignore[attr-defined]
+        found = (
+            session.connection().execute(select(people.c.id).where(people.c.name == name)).scalar()
+        )
+    if found is None:
+        raise BadInput(f"option '--annotator': no annotator is named {name!r}")
+    return int(found)
+
+
+def _batch_id(ctx: Context, batch: str) -> int:
+    table = ImportBatch.__table__  # type: ignore[attr-defined]
+    if batch.isdigit():
+        statement = select(table.c.id).where(table.c.id == int(batch))
+    else:
+        statement = select(func.max(table.c.id)).where(table.c.source_name == batch)
+    with db.read_session(ctx.engine) as session:
+        found = session.connection().execute(statement).scalar()
+    if found is None:
+        raise BadInput(
+            f"option '--batch': no import batch is numbered or named {batch!r} "
+            "(see `labelloop items batches`)"
+        )
+    return int(found)
+
+
+def conditions(ctx: Context, query: SearchQuery, *, split: Any = _ITEM.c.split) -> list[Any]:
+    """The SQL conditions of every filter that SQL can answer (``split``: the item's split,
+    or an expression of it that no index answers; see :func:`_statement`)."""
+    item = _ITEM
+    found: list[Any] = []
+    if query.split is None:
+        found.append(split.in_(SPLITS))
+    else:
+        found.append(split == query.split)
+    if query.label is not None:
+        found.append(item.c.label == query.label)
+    if query.unlabelled:
+        found.append(item.c.label.is_(None))
+    if query.annotator is not None:
+        found.append(_current_answer(_ANSWER.c.annotator_id == _annotator_id(ctx, query.annotator)))
+    if query.origin is not None:
+        found.append(
+            _current_answer(_ANSWER.c.origin == query.origin, _ANSWER.c.label.is_not(None))
+        )
+    weak = WeakLabel.__table__  # type: ignore[attr-defined]
+    weak_filters = [
+        weak.c.label == query.weak_label if query.weak_label is not None else None,
+        weak.c.confidence >= query.min_weak_confidence
+        if query.min_weak_confidence is not None
+        else None,
+        weak.c.confidence <= query.max_weak_confidence
+        if query.max_weak_confidence is not None
+        else None,
+    ]
+    if any(f is not None for f in weak_filters):
+        found.append(
+            exists().where(weak.c.item_id == item.c.id, *[f for f in weak_filters if f is not None])
+        )
+    if query.lf is not None:
+        found.append(_lf_condition(ctx, query.lf))
+    if query.disagreement == "people":
+        found.append(_people_disagree())
+    if query.disagreement == "model":
+        found.append(item.c.label.is_not(None))
+    if query.flagged is not None:
+        flags = Flag.__table__  # type: ignore[attr-defined]
+        open_flag = exists().where(flags.c.item_id == item.c.id, flags.c.resolved_at.is_(None))
+        found.append(open_flag if query.flagged else not_(open_flag))
+    if query.batch is not None:
+        found.append(item.c.batch_id == _batch_id(ctx, query.batch))
+    return found
