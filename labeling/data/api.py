@@ -1,5 +1,5 @@
 """The Workspace calls for data in and out: import (with its drift check), preview, export,
-removal and restore, import batches. :class:`labeling.workspace.Workspace` inherits them."""
+removal and restore, import batches, search. :class:`labeling.workspace.Workspace` inherits them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from labeling.annotation.progress import PoolCounts
 from labeling.context import Context, ProgressCallback
-from labeling.data import drift, exporter, importer, removal
+from labeling.data import drift, exporter, importer, removal, search
 from labeling.errors import BadInput
 from labeling.rounds import predictions
 from labeling.store.models import ImportBatch
@@ -130,3 +130,22 @@ class DataAPI(Context):
                 raise BadInput(f"import batch {batch_id} does not exist")
             batch.priority_left = 0
             session.add(batch)
+
+    def search(
+        self,
+        query: str = "",
+        *,
+        limit: int = search.DEFAULT_LIMIT,
+        offset: int = 0,
+        **filters: Any,
+    ) -> dict[str, Any]:
+        """Find items by words and filters (labeling.data.search): ``{"total", "items",
+        "counts", "offset", "limit"}``; ``total`` is exact, ``items`` one page of it.
+
+        ``filters`` are :class:`~labeling.data.search.SearchQuery`'s fields (label,
+        unlabelled, annotator, origin, predicted, min_confidence, max_confidence, weak_label,
+        min_weak_confidence, max_weak_confidence, lf, disagreement, flagged, split, batch,
+        sort, native); a wrong one raises BadInput naming it.
+        """
+        found = search.query_from_options(self.labels, text=query, **filters)
+        return search.search(self, found, limit=limit, offset=offset).as_dict()
