@@ -357,3 +357,25 @@ def test_a_search_of_alternatives_is_saved_as_a_rule_that_votes_where_it_matches
             ws.rule_from_search("nope", query, "billing")
     half = runner.invoke(app, ["search", "refund", "-w", str(ws.root), "--save-rule", "x"])
     assert half.exit_code == 2 and "--rule-label" in half.output
+
+
+def test_doctor_finds_and_fixes_a_stale_label_column_and_index(pool, backend):
+    ws, _ = pool
+    assert all(c["ok"] for c in ws.doctor()["checks"] if c["check"].startswith(("item", "search")))
+    with ws.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE item SET label = 'other' WHERE external_id = 't1'")
+        if backend == "sqlite":  # an edit behind the index's back
+            conn.exec_driver_sql("DROP TRIGGER item_fts_update")
+            conn.exec_driver_sql("UPDATE item SET text = 'zebra' WHERE external_id = 't2'")
+    report = {c["check"]: c for c in ws.doctor()["checks"]}
+    assert not report["item labels match their answers"]["ok"]
+    assert "'t1'" in report["item labels match their answers"]["problems"][0]
+    if backend == "sqlite":
+        assert not report["search index matches the texts"]["ok"]
+    fixed = {c["check"]: c for c in ws.doctor(fix=True)["checks"]}
+    assert fixed["item labels match their answers"]["fixed"] == 1
+    again = {c["check"]: c for c in ws.doctor()["checks"]}
+    assert again["item labels match their answers"]["ok"]
+    assert again["search index matches the texts"]["ok"]
+    if backend == "sqlite":
+        assert [i["id"] for i in ws.search("zebra")["items"]] == ["t2"]

@@ -60,6 +60,14 @@ MaxConfidenceOpt = Annotated[
 WeakLabelOpt = Annotated[
     str | None, typer.Option("--weak-label", help="Only items whose weak label is this.")
 ]
+MinWeakOpt = Annotated[
+    float | None,
+    typer.Option("--min-weak-confidence", help="Weak-label confidence at least this (0-1)."),
+]
+MaxWeakOpt = Annotated[
+    float | None,
+    typer.Option("--max-weak-confidence", help="Weak-label confidence at most this (0-1)."),
+]
 LfOpt = Annotated[
     str | None,
     typer.Option(
@@ -105,6 +113,8 @@ def filters(
     min_confidence: float | None = None,
     max_confidence: float | None = None,
     weak_label: str | None = None,
+    min_weak_confidence: float | None = None,
+    max_weak_confidence: float | None = None,
     lf: str | None = None,
     disagreement: str | None = None,
     flagged: bool | None = None,
@@ -123,6 +133,8 @@ def filters(
         "min_confidence": min_confidence,
         "max_confidence": max_confidence,
         "weak_label": weak_label,
+        "min_weak_confidence": min_weak_confidence,
+        "max_weak_confidence": max_weak_confidence,
         "lf": lf,
         "disagreement": disagreement,
         "flagged": flagged,
@@ -153,6 +165,8 @@ def search_command(
     min_confidence: MinConfidenceOpt = None,
     max_confidence: MaxConfidenceOpt = None,
     weak_label: WeakLabelOpt = None,
+    min_weak_confidence: MinWeakOpt = None,
+    max_weak_confidence: MaxWeakOpt = None,
     lf: LfOpt = None,
     disagreement: DisagreementOpt = None,
     flagged: FlaggedOpt = None,
@@ -190,6 +204,8 @@ def search_command(
             min_confidence=min_confidence,
             max_confidence=max_confidence,
             weak_label=weak_label,
+            min_weak_confidence=min_weak_confidence,
+            max_weak_confidence=max_weak_confidence,
             lf=lf,
             disagreement=disagreement,
             flagged=flagged,
