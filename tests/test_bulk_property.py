@@ -142,11 +142,14 @@ def _run(db_url: str | None, directory: Path, sequence: list[tuple[Any, ...]]) -
         for step in sequence:
             _step(ws, step, batches)
             _check(ws)
+        report = ws.doctor()  # labelloop doctor agrees: counts, labels, supersede chains
+        assert report["ok"], [c for c in report["checks"] if not c["ok"]]
         while batches:
             ws.undo_bulk(batches.pop(), by="lead")
             _check(ws)
         with ws._read() as session:
             assert not session.exec(select(Annotation.id).where(Annotation.origin == BULK)).all()
+        assert ws.doctor()["ok"]
     finally:
         ws.close()
 
