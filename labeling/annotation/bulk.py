@@ -86,6 +86,11 @@ _MARK_SCORES = (
     )
     .values(closed=bindparam("closed"))
 )
+_SET_LABEL = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id.in_(bindparam("items", expanding=True)))
+    .values(label=bindparam("label"))
+)
 _SUPERSEDE = (
     update(_ANSWERS).where(_ANSWERS.c.id == bindparam("old")).values(superseded_by=bindparam("new"))
 )
@@ -210,9 +215,15 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
 def sort_items(session: Session, item_ids: list[int]) -> Sorted:
     """Split ``item_ids`` (at most a few thousand) by what a bulk label would do to them, as
     the store is now."""
-    in_pool = set(
-        session.exec(select(Item.id).where(col(Item.id).in_(item_ids), Item.split == "pool")).all()
-    )
+    # The split is filtered here, not in SQL: "split = 'pool'" could lead SQLite to walk the
+    # pool's split index instead of probing the ids.
+    in_pool = {
+        item_id
+        for item_id, split in session.exec(
+            select(Item.id, Item.split).where(col(Item.id).in_(item_ids))
+        ).all()
+        if split == "pool"
+    }
     labelled = set(
         session.exec(
             select(Annotation.item_id)
@@ -357,7 +368,11 @@ def _apply_chunk(
         run(_SUPERSEDE, [{"old": old, "new": newer[item]} for item, old in previous.items()])
     fresh = [item_id for item_id in targets if item_id not in previous]
     count_labels(session, fresh, delta=1, overlap=overlap)
-    refresh_labels(session, ctx.labels, targets)
+    if targets:
+        # What labeling.store.answers.decide gives these items now, without reading their
+        # answers again: they have no current label from people, an import or a decision
+        # (sort_items, in this transaction), and the newest bulk answer is this batch's.
+        run(_SET_LABEL, {"items": targets, "label": label})
     return {
         "count": len(targets),
         "skipped_labelled": len(found.labelled),
