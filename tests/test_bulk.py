@@ -297,6 +297,7 @@ def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
     ws.bulk_label(item_ids=["i1", "i2"], label="c", by="eng", override=True)
     before = fingerprint(ws)
     monkeypatch.setattr(bulk, "SQLITE_BULK_CHUNK", 4)
+    monkeypatch.setattr(bulk, "SQLITE_CHUNK_BOUNDS", (4, 4))
     monkeypatch.setattr(bulk, "POSTGRES_BULK_CHUNK", 4)
     real = bulk._apply_chunk
     calls = []

@@ -26,6 +26,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +51,14 @@ from labeling.store.models import (
     utcnow,
 )
 
-# Items per write transaction. SQLite has one writer: a chunk of 500 holds the write lock for
-# ~10-20 ms, so claims waiting behind it stay within their 20 ms target. PostgreSQL writes do
-# not block claims (they skip locked rows), so its chunks are larger.
+# Items per write transaction. SQLite has one writer, and a claim waits for the chunk being
+# written: chunks are sized as they go so that each holds the write lock about
+# SQLITE_LOCK_SECONDS (from SQLITE_BULK_CHUNK, between the bounds; 500 items took 20-100 ms on
+# a busy 2-core machine, so a fixed size would be wrong on some machine). PostgreSQL writes do
+# not block claims (claims skip locked rows), so its chunks are large and fixed.
 SQLITE_BULK_CHUNK = 500
+SQLITE_CHUNK_BOUNDS = (50, 5_000)
+SQLITE_LOCK_SECONDS = 0.010
 POSTGRES_BULK_CHUNK = 10_000
 # The audit: sample size, and the lowest acceptable lower bound of the precision interval.
 AUDIT_SAMPLE = 20
@@ -203,8 +208,34 @@ def audit_words(audit: dict[str, Any], override: bool) -> str:
     return str(audit.get("note") or "no audit")
 
 
-def chunk_size(ctx: Context) -> int:
-    return SQLITE_BULK_CHUNK if db.is_sqlite(ctx.engine) else POSTGRES_BULK_CHUNK
+class ChunkPacer:
+    """How many items the next write transaction of a bulk action takes, on SQLite adjusted
+    after each chunk to hold the write lock about :data:`SQLITE_LOCK_SECONDS`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.sqlite = db.is_sqlite(ctx.engine)
+        self.size = SQLITE_BULK_CHUNK if self.sqlite else POSTGRES_BULK_CHUNK
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        """Time one chunk's transaction (wrap it whole); then size the next and, on SQLite,
+        give waiting writers (annotators' claims) their turn: the per-process writer lock is
+        not fair, and this thread would otherwise take it back at once."""
+        started = time.perf_counter()
+        yield
+        if self.sqlite:
+            took = max(time.perf_counter() - started, 1e-4)
+            low, high = SQLITE_CHUNK_BOUNDS
+            grown = self.size * min(2.0, SQLITE_LOCK_SECONDS / took)
+            self.size = int(min(high, max(low, grown)))
+            time.sleep(0.002)
+
+    def chunks(self, ids: list[int]) -> Iterator[list[int]]:
+        start = 0
+        while start < len(ids):
+            part = ids[start : start + self.size]
+            start += len(part)
+            yield part
 
 
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -293,15 +324,15 @@ def apply_batch(
         )
     totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
     try:
-        for part in _chunks(selection.item_ids, chunk_size(ctx)):
-            with db.write_session(ctx.engine) as session:
+        pacer = ChunkPacer(ctx)
+        for part in pacer.chunks(selection.item_ids):
+            with pacer.timed(), db.write_session(ctx.engine) as session:
                 done = _apply_chunk(
                     session, ctx, part, batch=batch, label=label,
                     annotator_id=annotator.id, overlap=overlap,
                 )  # fmt: skip
             for key, n in done.items():
                 totals[key] += n
-            _let_others_write(ctx)
         with db.write_session(ctx.engine) as session:
             session.execute(
                 update(BulkBatch)
@@ -314,13 +345,6 @@ def apply_batch(
             session.execute(delete(BulkBatch).where(col(BulkBatch.id) == batch))
         raise
     return {"batch": batch, **totals}
-
-
-def _let_others_write(ctx: Context) -> None:
-    """Between two chunks on SQLite, give waiting writers (annotators' claims) their turn: the
-    per-process writer lock is not fair, and this thread would otherwise take it back at once."""
-    if db.is_sqlite(ctx.engine):
-        time.sleep(0.002)
 
 
 def _apply_chunk(
@@ -400,20 +424,20 @@ def remove_answers(ctx: Context, batch: str, *, overlap: int) -> int:
     """Delete a batch's answers chunk by chunk, bringing back the answers they superseded and
     the label counts, scores and labels as they were; returns how many were deleted."""
     removed = 0
-    size = chunk_size(ctx)
+    pacer = ChunkPacer(ctx)
     while True:
-        with db.write_session(ctx.engine) as session:
+        with pacer.timed(), db.write_session(ctx.engine) as session:
             rows = session.exec(
                 select(Annotation.id, Annotation.item_id, Annotation.superseded_by)
                 .where(Annotation.batch == batch)
                 .order_by(col(Annotation.id))
-                .limit(size)
+                .limit(pacer.size)
             ).all()
-            if not rows:
-                return removed
-            _remove_chunk(session, ctx, list(rows), overlap=overlap)
+            if rows:
+                _remove_chunk(session, ctx, list(rows), overlap=overlap)
+        if not rows:
+            return removed
         removed += len(rows)
-        _let_others_write(ctx)
 
 
 def _remove_chunk(session: Session, ctx: Context, rows: list[Any], *, overlap: int) -> None:
