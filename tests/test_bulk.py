@@ -57,6 +57,8 @@ def ws(tmp_path, db_url):
     ws.add_user("eng", role="engineer")
     for name in ("ann", "bob"):
         ws.add_user(name)
+    # No gold checks in between: the tests answer the queue's pool items.
+    ws.update_settings(overlap=1, lease_seconds=ws.config.lease_seconds, gold_rate=0.0)
     yield ws
     ws.close()
 
@@ -160,7 +162,7 @@ def test_a_person_answer_beats_a_bulk_label_on_the_same_item(tmp_path, db_url):
     _import(ws, tmp_path, n=3)
     ws.add_user("eng", role="engineer")
     ws.add_user("ann")
-    ws.update_settings(overlap=2, lease_seconds=600)
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(SearchQuery(split="pool"), label="a", by="eng", override=True)
     external = _answer(ws, "ann", "b")
     assert _items(ws)[external] == ("b", 2)
@@ -203,7 +205,7 @@ def test_a_bulk_label_counts_one_label_and_closes_the_item_at_overlap(ws):
 
 
 def test_bulk_labels_never_count_in_agreement_accuracy_or_my_stats(ws):
-    ws.update_settings(overlap=2, lease_seconds=600)
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
     labelled = _answer(ws, "ann", "b")
     with ws._read() as session:
