@@ -346,3 +346,29 @@ def test_bulk_answers_are_annotations_of_origin_bulk_with_the_batch(ws):
         rows = session.exec(select(Annotation).where(Annotation.origin == BULK)).all()
     assert {(r.batch, r.label, r.skipped) for r in rows} == {(done["batch"], "a", False)}
     assert DECISIONS and len(rows) == 2
+
+
+def test_export_says_which_labels_came_from_a_bulk_batch(ws, tmp_path):
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
+    done = ws.bulk_label(item_ids=["i1", "i2", "i3"], label="c", by="eng", override=True)
+    item = ws.next_item("ann")
+    while item.external_id not in {"i1", "i2", "i3"}:  # a person labels one of them
+        ws.skip(item.item_id, "ann")
+        item = ws.next_item("ann")
+    ws.annotate(item.item_id, "ann", "a")
+    out = tmp_path / "bulk.jsonl"
+    report = ws.export(out, origins=["bulk"])
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    others = {"i1", "i2", "i3"} - {item.external_id}
+    assert {(r["id"], r["label"], r["decided_by"]) for r in rows} == {
+        (i, "c", "bulk") for i in others
+    }
+    assert report.rows == 2
+    ws.export(out, origins=["human"])
+    [row] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (row["id"], row["label"], row["decided_by"]) == (item.external_id, "a", "majority")
+    ws.export(out, annotations=True, origins=["bulk"])
+    log = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {(r["origin"], r["batch"], r["annotator"]) for r in log} == {
+        ("bulk", done["batch"], "eng")
+    }
