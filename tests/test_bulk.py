@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from labeling import Workspace
-from labeling.annotation import bulk
+from labeling.annotation import bulk_writes
 from labeling.annotation.bulk import precision_interval
 from labeling.annotation.progress import my_label_counts
 from labeling.annotation.session import UserSession
@@ -298,10 +298,10 @@ def test_bad_input_is_refused_and_writes_nothing(ws, options, error, fact):
 def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
     ws.bulk_label(item_ids=["i1", "i2"], label="c", by="eng", override=True)
     before = fingerprint(ws)
-    monkeypatch.setattr(bulk, "SQLITE_BULK_CHUNK", 4)
-    monkeypatch.setattr(bulk, "SQLITE_CHUNK_BOUNDS", (4, 4))
-    monkeypatch.setattr(bulk, "POSTGRES_BULK_CHUNK", 4)
-    real = bulk._apply_chunk
+    monkeypatch.setattr(bulk_writes, "SQLITE_BULK_CHUNK", 4)
+    monkeypatch.setattr(bulk_writes, "SQLITE_CHUNK_BOUNDS", (4, 4))
+    monkeypatch.setattr(bulk_writes, "POSTGRES_BULK_CHUNK", 4)
+    real = bulk_writes._apply_chunk
     calls = []
 
     def failing(*args, **kwargs):
@@ -310,7 +310,7 @@ def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
             raise RuntimeError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bulk, "_apply_chunk", failing)
+    monkeypatch.setattr(bulk_writes, "_apply_chunk", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
     assert_unchanged(before, ws)

@@ -299,7 +299,7 @@ def _bulk_decisions(
     people, an import or a decision: ``decided_otherwise`` lists those that have one), as
     ``(newest id, label, "bulk")``, the form of :func:`_current_answers`' decisions."""
     return {
-        item_id: (newest, label, BULK)
+        item_id: (int(newest or 0), label, BULK)
         for item_id, label, newest in session.exec(
             select(Annotation.item_id, Annotation.label, Annotation.id).where(
                 col(Annotation.item_id).between(low, high), current(), Annotation.origin == BULK
