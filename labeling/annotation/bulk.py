@@ -181,7 +181,7 @@ def sort_items(session: Session, item_ids: list[int]) -> Sorted:
     # The split is filtered here, not in SQL: "split = 'pool'" could lead SQLite to walk the
     # pool's split index instead of probing the ids.
     in_pool = {
-        item_id
+        int(item_id or 0)
         for item_id, split in session.exec(
             select(Item.id, Item.split).where(among(session, col(Item.id), item_ids))
         ).all()

@@ -289,7 +289,7 @@ def _remove_chunk(session: Session, ctx: Context, rows: list[Any], *, overlap: i
             _SUPERSEDE,
             [{"old": old, "new": newer_of[superseded_by]} for old, superseded_by in older],
         )
-    restored = {old for old, superseded_by in older if newer_of[superseded_by] is None}
+    restored = {int(old or 0) for old, superseded_by in older if newer_of[superseded_by] is None}
     restored_items = set(
         session.exec(
             select(Annotation.item_id).where(among(session, col(Annotation.id), sorted(restored)))
