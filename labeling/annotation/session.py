@@ -20,10 +20,13 @@ from labeling.annotation.api import AnnotatorStats, AuditItem, Hint
 from labeling.annotation.bulk import AUDIT_SAMPLE, MIN_PRECISION, BatchSummary
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
+from labeling.annotation.queue_preview import QueuePreview
 from labeling.data import importer, removal
 from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
+from labeling.quality.corrections import FlagRecord
+from labeling.quality.item_story import ItemStory
 from labeling.rounds.promotion import RoundSummary
 from labeling.weak.votes import LFRow
 from labeling.workspace import Workspace
@@ -188,10 +191,38 @@ class UserSession:
         self._require(roles.LEAD, "adjudicating labels")
         self.workspace.adjudicate(item_id, label, lead=self.name)
 
+    def correct(self, item_id: str, label: str, *, note: str = "") -> dict[str, Any]:
+        """Correct an item's label (engineers and up); it supersedes earlier decisions."""
+        self._require(roles.ENGINEER, "correcting labels")
+        return self.workspace.correct(item_id, label, by=self.name, note=note)
+
+    def flag(self, item_id: str, note: str) -> FlagRecord:
+        """Flag an item with a note for the leads' Review page (anyone signed in)."""
+        self.role()
+        return self.workspace.flag(item_id, note, by=self.name)
+
+    def flags(self, *, open_only: bool = True) -> list[FlagRecord]:
+        self._require(roles.ENGINEER, "reading flags")
+        return self.workspace.flags(open_only=open_only)
+
+    def resolve_flag(self, flag_id: int) -> None:
+        self._require(roles.LEAD, "resolving flags")
+        self.workspace.resolve_flag(flag_id, by=self.name)
+
+    def item(self, item_id: str) -> ItemStory:
+        """Everything about one item, for the item page (engineers and up)."""
+        self._require(roles.ENGINEER, "opening an item")
+        return self.workspace.item(item_id)
+
     def stop_priority(self, batch_id: int) -> None:
         """End the queue priority a drifted import was given."""
         self._require(roles.LEAD, "changing the queue order")
         self.workspace.stop_priority(batch_id)
+
+    def queue_preview(self, annotator: str, *, n: int = 50) -> QueuePreview:
+        """The next ``n`` items ``annotator`` would be served, and why (the Queue page)."""
+        self._require(roles.ENGINEER, "seeing an annotator's queue")
+        return self.workspace.queue_preview(annotator, n=n)
 
     # ------------------------------------------------------------------ rounds (engineers)
 
