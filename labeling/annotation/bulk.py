@@ -1,0 +1,248 @@
+"""Audited bulk labelling: one label for many items at once, in one batch that can be undone.
+
+A batch labels the pool items of a selection (a search, or a list of items such as a
+similar-items result) that have no label from a person, an import or a decision: people's
+answers beat a bulk label, so those items are left as they are and counted as skipped. Gold and
+removed items are never bulk-labelled. An item whose label came from an earlier batch gets the
+new one: the new bulk answer supersedes the old, and undoing the new batch brings the old one
+back.
+
+Each bulk answer is an annotation of origin ``bulk`` by the person who applied the batch, with
+the batch id; it counts one label in ``Item.n_labels`` (so the item leaves the queue once it
+has ``overlap`` labels) and sets ``Item.label`` through :func:`labeling.store.answers.
+refresh_labels`. A batch is written in chunks of short transactions, so annotators' claims go
+on meanwhile; if it fails half-way, what it wrote is removed again. Undo deletes the batch's
+answers (they are the bulk action's, not people's history) and keeps the record. Those writes
+are :mod:`labeling.annotation.bulk_writes`; this module chooses the items and judges the audit.
+
+Before applying, the person checks a random audit sample of the set; :func:`precision_interval`
+turns their answers into a 95% interval for the set's precision, and :func:`check_audit`
+refuses a batch whose lower bound is below the threshold unless the person overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam
+from sqlmodel import Session, col, select
+
+from labeling.context import Context
+from labeling.errors import BadInput
+from labeling.store import db
+from labeling.store.answers import current
+from labeling.store.models import (
+    BULK,
+    Annotation,
+    Annotator,
+    BulkBatch,
+    Item,
+)
+
+# The audit: sample size, and the lowest acceptable lower bound of the precision interval.
+AUDIT_SAMPLE = 20
+MIN_PRECISION = 0.8
+# Two-sided 95% normal quantile (Wilson score interval).
+_Z95 = 1.959963984540054
+STATUSES = ("applying", "applied", "undone")
+# What the command line records as the audit of a batch applied without one.
+UNAUDITED_CLI = "unaudited (command line)"
+# Who undid a batch from the command line without ``--as``.
+CLI_PERSON = "(command line)"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The items a bulk action is about, as store ids, and how they were chosen (JSON)."""
+
+    item_ids: list[int]
+    described: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Sorted:
+    """A selection's items split by what a bulk label would do to them."""
+
+    targets: list[int]  # pool items without a label from people: they get the bulk label
+    labelled: list[int]  # labelled by a person, an import or a decision: left as they are
+    not_pool: list[int]  # gold or removed: never bulk-labelled
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One bulk batch as the batch list shows it."""
+
+    batch: str
+    by: str
+    label: str
+    count: int
+    audit: str  # in words: "18 of 20 correct (precision 0.70-0.97)", or why there was none
+    override: bool
+    status: str
+    created_at: Any
+    undone_at: Any
+    undone_by: str | None
+    selection: dict[str, Any]
+
+
+def precision_interval(correct: int, checked: int) -> tuple[float, float]:
+    """The Wilson score 95% interval for a set's precision, from an audit sample.
+
+    ``correct`` of ``checked`` sampled items had the right label. Wilson's interval stays
+    inside [0, 1] and is honest at small samples and at 0 or ``checked`` correct, where the
+    normal approximation collapses to a point. The API, the command line and the page use this
+    one function.
+    """
+    if checked < 1 or not 0 <= correct <= checked:
+        raise BadInput(
+            f"audit: expected 0 <= correct <= checked and checked >= 1, found {correct} "
+            f"correct of {checked} checked"
+        )
+    share = correct / checked
+    z2 = _Z95 * _Z95
+    centre = (share + z2 / (2 * checked)) / (1 + z2 / checked)
+    half = (_Z95 / (1 + z2 / checked)) * math.sqrt(
+        share * (1 - share) / checked + z2 / (4 * checked * checked)
+    )
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def check_audit(
+    audit: dict[str, Any] | None, *, n_items: int, min_precision: float, override: bool
+) -> dict[str, Any]:
+    """What the batch records about its audit; raise :class:`BadInput` when the audit (or its
+    absence) does not allow the batch and the person did not override."""
+    if not 0.0 <= min_precision <= 1.0:
+        raise BadInput(f"min_precision: expected a number from 0 to 1, found {min_precision}")
+    record: dict[str, Any] = dict(audit or {})
+    if "checked" not in record:
+        if not override:
+            raise BadInput(
+                f"bulk labelling {n_items:,} items needs an audit: check a random sample "
+                "of them first (bulk_audit_sample) and pass audit={'checked': n, 'correct': k}, "
+                "or confirm without one with override=True"
+            )
+        record.setdefault("note", "no audit (override)")
+        return record
+    try:
+        checked, correct = int(record["checked"]), int(record.get("correct", -1))
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"audit: expected whole numbers checked and correct, found {audit}") from exc
+    low, high = precision_interval(correct, checked)
+    record.update(
+        checked=checked,
+        correct=correct,
+        precision_low=round(low, 4),
+        precision_high=round(high, 4),
+        min_precision=min_precision,
+    )
+    if low < min_precision and not override:
+        raise BadInput(
+            f"the audit found {correct} of {checked} correct: the set's precision is "
+            f"{low:.2f}-{high:.2f} (95% interval), whose lower bound is below the threshold "
+            f"{min_precision:.2f}; nothing was labelled. Narrow the search, check a larger "
+            "sample (it narrows the interval), or confirm anyway with override"
+        )
+    return record
+
+
+def audit_words(audit: dict[str, Any], override: bool) -> str:
+    """A batch's audit in a few words, for the batch list."""
+    if "checked" in audit:
+        words = (
+            f"{audit['correct']} of {audit['checked']} correct (precision "
+            f"{audit['precision_low']:.2f}-{audit['precision_high']:.2f})"
+        )
+        return words + (", below the threshold: overridden" if override and
+                        audit["precision_low"] < audit["min_precision"] else "")  # fmt: skip
+    return str(audit.get("note") or "no audit")
+
+
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def among(session: Session, column: Any, ids: list[int]) -> Any:
+    """``column IN ids``. On PostgreSQL one array parameter (``= ANY``): a list of 10,000
+    parameters cost more to send and plan than the statement took to run."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
+def sort_items(session: Session, item_ids: list[int]) -> Sorted:
+    """Split ``item_ids`` (at most a few thousand) by what a bulk label would do to them, as
+    the store is now."""
+    # The split is filtered here, not in SQL: "split = 'pool'" could lead SQLite to walk the
+    # pool's split index instead of probing the ids.
+    in_pool = {
+        int(item_id or 0)
+        for item_id, split in session.exec(
+            select(Item.id, Item.split).where(among(session, col(Item.id), item_ids))
+        ).all()
+        if split == "pool"
+    }
+    labelled = set(
+        session.exec(
+            select(Annotation.item_id)
+            .where(
+                among(session, col(Annotation.item_id), sorted(in_pool)),
+                current(),
+                col(Annotation.label).is_not(None),
+                Annotation.origin != BULK,
+            )
+            .distinct()
+        ).all()
+    )
+    return Sorted(
+        targets=[i for i in item_ids if i in in_pool and i not in labelled],
+        labelled=[i for i in item_ids if i in labelled],
+        not_pool=[i for i in item_ids if i not in in_pool],
+    )
+
+
+def count_targets(ctx: Context, selection: Selection) -> Sorted:
+    """What a batch over ``selection`` would label now (a dry run: nothing is written)."""
+    parts = [Sorted([], [], [])]
+    with db.read_session(ctx.engine) as session:
+        for part in _chunks(selection.item_ids, 5_000):
+            parts.append(sort_items(session, part))
+    return Sorted(
+        targets=[i for p in parts for i in p.targets],
+        labelled=[i for p in parts for i in p.labelled],
+        not_pool=[i for p in parts for i in p.not_pool],
+    )
+
+
+def list_batches(ctx: Context) -> list[BatchSummary]:
+    """Every bulk batch, newest first."""
+    with db.read_session(ctx.engine) as session:
+        rows = session.exec(
+            select(BulkBatch, Annotator.name)
+            .join(Annotator, col(Annotator.id) == col(BulkBatch.annotator_id))
+            .order_by(col(BulkBatch.created_at).desc(), col(BulkBatch.id).desc())
+        ).all()
+    found = []
+    for record, name in rows:
+        audit = json.loads(record.audit or "{}")
+        found.append(
+            BatchSummary(
+                batch=record.id,
+                by=name,
+                label=record.label,
+                count=record.count,
+                audit=audit_words(audit, record.override),
+                override=record.override,
+                status=record.status,
+                created_at=record.created_at,
+                undone_at=record.undone_at,
+                undone_by=record.undone_by,
+                selection=json.loads(record.selection or "{}"),
+            )
+        )
+    return found
