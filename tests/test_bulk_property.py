@@ -1,5 +1,6 @@
 """Item labels and label counts stay equal to a recomputation from the answer log, whatever
-mix of answers, skips, decisions, bulk batches and their undo came before (issue 21, #5).
+mix of answers, skips, decisions (adjudications, corrections), bulk batches and their undo
+came before (issue 21, #5).
 
 Hypothesis runs random sequences on a real store (a SQLite file, a PostgreSQL database). After
 every step, for every item:
@@ -41,6 +42,7 @@ steps = st.one_of(
     st.tuples(st.just("answer"), st.sampled_from(PEOPLE), st.sampled_from([*LABELS, None])),
     st.tuples(st.just("undo"), st.sampled_from(PEOPLE), st.sampled_from(LABELS)),
     st.tuples(st.just("adjudicate"), st.integers(0, N_ITEMS - 1), st.sampled_from(LABELS)),
+    st.tuples(st.just("correct"), st.integers(0, N_ITEMS - 1), st.sampled_from(LABELS)),
     st.tuples(st.just("bulk"), items, st.sampled_from(LABELS), st.sampled_from(PEOPLE)),
     st.tuples(
         st.just("bulk_search"), st.sampled_from(["", "even", "odd"]), st.sampled_from(LABELS)
@@ -93,6 +95,8 @@ def _step(ws: Workspace, step: tuple[Any, ...], batches: list[str]) -> None:
         ws.release(step[1])
     elif kind == "adjudicate":
         ws.adjudicate(_item_ids(ws)[step[1]], step[2], lead="lead")
+    elif kind == "correct":  # a correction decides, over bulk labels too
+        ws.correct(f"i{step[1]}", step[2], by="lead")
     elif kind in ("bulk", "bulk_search"):
         if kind == "bulk":
             options: dict[str, Any] = {"item_ids": [f"i{k}" for k in step[1]]}

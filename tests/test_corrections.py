@@ -191,7 +191,7 @@ def test_a_correction_decides_the_label_and_every_answer_stays_in_history(ws, tm
     assert {r["annotator"] for r in corrections} == {"eng", "lea"}
 
 
-def test_a_correction_supersedes_bulk_labels_but_not_people_s_answers(ws):
+def test_a_correction_decides_over_bulk_labels_and_people_s_answers_without_superseding(ws):
     _label(ws, "ann", {"p0": "a"})
     with db.write_session(ws.engine) as session:
         eng = session.exec(select(Annotator.id).where(Annotator.name == "eng")).one()
@@ -211,15 +211,16 @@ def test_a_correction_supersedes_bulk_labels_but_not_people_s_answers(ws):
     assert _stored_label(ws, "p1") == "b" and ws.item("p1")["decided_by"] == "bulk"
     assert ws.item("p1")["answers"][-1]["batch"] == "batch-1"
     done = ws.correct("p1", "c", by="eng")
-    assert len(done["superseded"]) == 1
+    assert done["superseded"] == []  # a bulk label stays current: it counts in n_labels
     assert [h for h in _history(ws, "p1") if h[1] != "human"] == [
-        ("eng", "bulk", "b", False),
+        ("eng", "bulk", "b", True),
         ("eng", "correction", "c", True),
     ]
+    assert _stored_label(ws, "p1") == "c"
     ws.correct("p0", "c", by="eng")
     assert [(o, now) for _w, o, _lab, now in _history(ws, "p0")] == [
         ("human", True),
-        ("bulk", False),
+        ("bulk", True),
         ("correction", True),
     ]
     _labels_in_step(ws)

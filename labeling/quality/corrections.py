@@ -26,7 +26,6 @@ from sqlmodel import Session, col, select
 from labeling.errors import BadInput, UnknownItem, UnknownLabel
 from labeling.store.answers import current, refresh_labels
 from labeling.store.models import (
-    BULK,
     CORRECTION,
     DECISIONS,
     REMOVED,
@@ -102,7 +101,7 @@ def correct(
         select(Annotation).where(
             Annotation.item_id == item.id,
             current(),
-            col(Annotation.origin).in_((*DECISIONS, BULK)),
+            col(Annotation.origin).in_(DECISIONS),
         )
     ).all()
     now = utcnow()
