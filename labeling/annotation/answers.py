@@ -18,6 +18,7 @@ from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_it
 from labeling.errors import NothingToUndo, NotLeased, UnknownLabel
 from labeling.store.answers import current, refresh_labels
 from labeling.store.models import (
+    BULK,
     HUMAN,
     REMOVED,
     SPLITS,
@@ -54,6 +55,8 @@ _MY_CURRENT_ANSWER = select(_ANNOTATIONS.c.id, _ANNOTATIONS.c.label).where(
     _ANNOTATIONS.c.item_id == bindparam("item"),
     _ANNOTATIONS.c.annotator_id == bindparam("me"),
     _ANNOTATIONS.c.superseded_by.is_(None),
+    # A bulk answer is the batch's, not the person's own answer from the queue (see bulk.py).
+    _ANNOTATIONS.c.origin != BULK,
 )
 _ADD_ANSWER = insert(_ANNOTATIONS).returning(_ANNOTATIONS.c.id)
 _SUPERSEDE = (

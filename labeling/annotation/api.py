@@ -4,17 +4,21 @@ each person's own numbers. :class:`labeling.workspace.Workspace` inherits them."
 from __future__ import annotations
 
 import dataclasses
+import random
 import tomllib
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from labeling.annotation import answers, leases, progress, users
+from labeling.annotation import answers, bulk, leases, progress, users
+from labeling.annotation.bulk import Selection
+from labeling.annotation.leases import require_active
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.context import Context
-from labeling.errors import UnknownAnnotator, UnknownItem
+from labeling.data.search import SearchQuery, matching_ids
+from labeling.errors import BadInput, UnknownAnnotator, UnknownItem, UnknownLabel
 from labeling.quality.throughput import throughput
 from labeling.rounds import predictions
 from labeling.store.answers import current_answer_counts
@@ -41,6 +45,16 @@ class Person:
     active: bool
     labels: int  # current labels, as on My stats and the Metrics page
     created: Any
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    """One item of a bulk action's audit sample, for the person to check."""
+
+    id: str  # external id
+    text: str
+    prediction: str | None  # the promoted model's, if a model has scored the item
+    confidence: float | None
 
 
 class AnnotatorStats(TypedDict):
@@ -300,3 +314,118 @@ class AnnotationAPI(Context):
             "median_seconds": mine.get("median_seconds"),
             "per_day": answers["per_day"],
         }
+
+    # ------------------------------------------------------------------ bulk labelling
+
+    def _bulk_selection(self, query: SearchQuery | None, item_ids: list[str] | None) -> Selection:
+        """The items of a search (``query``) or of a list of external ids (``item_ids``)."""
+        if (query is None) == (item_ids is None):
+            raise BadInput("bulk labelling: give either a search query or item ids, not both")
+        if query is not None:
+            found = [int(i) for i in matching_ids(self, query)]
+            return Selection(found, {"search": query.as_dict()})
+        wanted = list(dict.fromkeys(str(i) for i in item_ids or []))
+        known: dict[str, int] = {}
+        with self._read() as session:
+            for start in range(0, len(wanted), 5_000):
+                part = wanted[start : start + 5_000]
+                rows = session.exec(
+                    select(Item.external_id, Item.id).where(col(Item.external_id).in_(part))
+                ).all()
+                known.update((external, int(i or 0)) for external, i in rows)
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            shown = ", ".join(repr(i) for i in missing[:5])
+            more = f" and {len(missing) - 5:,} more" if len(missing) > 5 else ""
+            raise UnknownItem(f"bulk labelling: no item with id {shown}{more}; nothing labelled")
+        described = {"items": len(wanted), "first": wanted[:20]}
+        return Selection(sorted(known[i] for i in wanted), described)
+
+    def bulk_label(
+        self,
+        query: SearchQuery | None = None,
+        *,
+        item_ids: list[str] | None = None,
+        label: str,
+        by: str,
+        audit: dict[str, Any] | None = None,
+        min_precision: float = bulk.MIN_PRECISION,
+        override: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Give ``label`` to every item of a search (``query``) or of a list of external ids,
+        as one batch applied by the person ``by`` (see :mod:`labeling.annotation.bulk`).
+
+        Pool items with a label from a person, an import or a decision are left as they are
+        (``skipped_labelled``), gold and removed items too (``skipped_not_pool``); an earlier
+        bulk label is replaced (``replaced_bulk``). ``audit``: ``{"checked": n, "correct":
+        k}`` from an audit sample (:meth:`bulk_audit_sample`); the batch is refused when the
+        precision interval's lower bound is below ``min_precision``, and without an audit,
+        unless ``override``. ``dry_run``: only the counts, nothing written. Returns ``{"batch",
+        "count", "skipped_labelled", "skipped_not_pool", "replaced_bulk"}`` (no batch in a dry
+        run).
+        """
+        if label not in self.labels:
+            raise UnknownLabel(f"label {label!r} is not one of: {', '.join(self.labels)}")
+        with self._read() as session:
+            person = self._annotator(session, by, doing="bulk-label")
+        require_active(person)
+        selection = self._bulk_selection(query, item_ids)
+        if dry_run:
+            found = bulk.count_targets(self, selection)
+            return {"count": len(found.targets), "skipped_labelled": len(found.labelled),
+                    "skipped_not_pool": len(found.not_pool)}  # fmt: skip
+        if not selection.item_ids:
+            raise BadInput("bulk labelling: the selection has no items; nothing labelled")
+        record = bulk.check_audit(
+            audit, n_items=len(selection.item_ids), min_precision=min_precision,
+            override=override,
+        )  # fmt: skip
+        return bulk.apply_batch(
+            self, selection, label=label, annotator=person, audit=record, override=override,
+            overlap=self.config.overlap,
+        )  # fmt: skip
+
+    def bulk_audit_sample(
+        self,
+        query: SearchQuery | None = None,
+        *,
+        item_ids: list[str] | None = None,
+        n: int = bulk.AUDIT_SAMPLE,
+        seed: int | None = None,
+    ) -> list[AuditItem]:
+        """A random sample of the items a bulk label would change (at most ``n``), with the
+        promoted model's prediction, for the person to check before :meth:`bulk_label`."""
+        if n < 1:
+            raise BadInput(f"audit sample size: expected at least 1, found {n}")
+        found = bulk.count_targets(self, self._bulk_selection(query, item_ids))
+        rng = random.Random(seed)
+        chosen = sorted(rng.sample(found.targets, min(n, len(found.targets))))
+        with self._read() as session:
+            rows = dict(
+                (int(i or 0), (external, text))
+                for i, external, text in session.exec(
+                    select(Item.id, Item.external_id, Item.text).where(col(Item.id).in_(chosen))
+                ).all()
+            )
+        sample = []
+        for item_id in chosen:
+            hint = self.hint(item_id)
+            external, text = rows[item_id]
+            sample.append(AuditItem(external, text, hint.prediction if hint else None,
+                                    hint.confidence if hint else None))  # fmt: skip
+        rng.shuffle(sample)
+        return sample
+
+    def undo_bulk(self, batch: str, *, by: str) -> dict[str, Any]:
+        """Undo a whole bulk batch: its answers go, the bulk labels they replaced come back, and
+        the batch is recorded as undone by the person ``by``. Returns ``{"batch", "removed",
+        "label"}``."""
+        with self._read() as session:
+            person = self._annotator(session, by, doing="undo a bulk batch")
+        return bulk.undo_batch(self, batch, by=person.name, overlap=self.config.overlap)
+
+    def bulk_batches(self) -> list[bulk.BatchSummary]:
+        """Every bulk batch, newest first: who applied it, the label, how many items, the audit
+        in words, and its status."""
+        return bulk.list_batches(self)

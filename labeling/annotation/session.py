@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from labeling.annotation import roles
-from labeling.annotation.api import AnnotatorStats, Hint
+from labeling.annotation.api import AnnotatorStats, AuditItem, Hint
+from labeling.annotation.bulk import AUDIT_SAMPLE, MIN_PRECISION, BatchSummary
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.data import importer, removal
+from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
 from labeling.rounds.promotion import RoundSummary
@@ -309,3 +311,43 @@ class UserSession:
         self.workspace.update_settings(
             overlap=overlap, lease_seconds=lease_seconds, gold_rate=gold_rate
         )
+
+    # ------------------------------------------------------------------ bulk labelling (engineers)
+
+    def bulk_label(
+        self,
+        query: SearchQuery | None = None,
+        *,
+        item_ids: list[str] | None = None,
+        label: str,
+        audit: dict[str, Any] | None = None,
+        min_precision: float = MIN_PRECISION,
+        override: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Label a search's or a list's items at once, as this person (see
+        :meth:`~labeling.workspace.Workspace.bulk_label`)."""
+        self._require(roles.ENGINEER, "bulk labelling")
+        return self.workspace.bulk_label(
+            query, item_ids=item_ids, label=label, by=self.name, audit=audit,
+            min_precision=min_precision, override=override, dry_run=dry_run,
+        )  # fmt: skip
+
+    def bulk_audit_sample(
+        self,
+        query: SearchQuery | None = None,
+        *,
+        item_ids: list[str] | None = None,
+        n: int = AUDIT_SAMPLE,
+        seed: int | None = None,
+    ) -> list[AuditItem]:
+        self._require(roles.ENGINEER, "bulk labelling")
+        return self.workspace.bulk_audit_sample(query, item_ids=item_ids, n=n, seed=seed)
+
+    def undo_bulk(self, batch: str) -> dict[str, Any]:
+        self._require(roles.ENGINEER, "undoing a bulk batch")
+        return self.workspace.undo_bulk(batch, by=self.name)
+
+    def bulk_batches(self) -> list[BatchSummary]:
+        self._require(roles.ENGINEER, "listing bulk batches")
+        return self.workspace.bulk_batches()

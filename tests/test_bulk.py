@@ -1,0 +1,345 @@
+"""Audited bulk labelling: batches, what they skip and replace, undo, the audit, and the store
+left as it was (both backends)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import col, select
+
+from labeling import Workspace
+from labeling.annotation import bulk
+from labeling.annotation.bulk import precision_interval
+from labeling.annotation.progress import my_label_counts
+from labeling.annotation.session import UserSession
+from labeling.data.search import SearchQuery
+from labeling.errors import BadInput, Forbidden, UnknownAnnotator, UnknownItem, UnknownLabel
+from labeling.quality.agreement import agreement
+from labeling.quality.throughput import throughput
+from labeling.store.answers import final_labels
+from labeling.store.models import (
+    BULK,
+    DECISIONS,
+    Annotation,
+    Annotator,
+    BulkBatch,
+    Item,
+    Round,
+    Score,
+)
+from tests.bad_inputs.store import assert_unchanged, fingerprint
+
+N_ITEMS = 30
+NOT_BATCHES = ("bulkbatch",)
+
+
+def _import(ws: Workspace, tmp_path, n: int = N_ITEMS) -> None:
+    pool = tmp_path / "pool.csv"
+    # Every third item asks for a refund; the rest are about something else.
+    pool.write_text(
+        "id,text\n"
+        + "".join(
+            f"i{k},{'please refund my order' if k % 3 == 0 else 'great product'} {k}\n"
+            for k in range(n)
+        )
+    )
+    ws.import_file(pool, id_field="id")
+    gold = tmp_path / "gold.csv"
+    gold.write_text("id,text,label\ng0,refund now please,a\ng1,fine thing,b\n")
+    ws.import_file(gold, id_field="id", label_field="label", split="gold")
+
+
+@pytest.fixture
+def ws(tmp_path, db_url):
+    ws = Workspace.create(tmp_path / "bulk", labels=["a", "b", "c"], db_url=db_url)
+    _import(ws, tmp_path)
+    ws.add_user("eng", role="engineer")
+    for name in ("ann", "bob"):
+        ws.add_user(name)
+    yield ws
+    ws.close()
+
+
+def _ids(ws: Workspace, *externals: str) -> list[int]:
+    with ws._read() as session:
+        found = dict(
+            session.exec(
+                select(Item.external_id, Item.id).where(col(Item.external_id).in_(externals))
+            ).all()
+        )
+    return [found[e] for e in externals]
+
+
+def _answer(ws: Workspace, who: str, label: str | None) -> str:
+    """``who`` answers the next item the queue gives them; returns its external id."""
+    item = ws.next_item(who)
+    assert item is not None
+    if label is None:
+        ws.skip(item.item_id, who)
+    else:
+        ws.annotate(item.item_id, who, label)
+    return item.external_id
+
+
+def _items(ws: Workspace) -> dict[str, tuple[str | None, int]]:
+    """external id -> (Item.label, Item.n_labels)."""
+    with ws._read() as session:
+        rows = session.exec(select(Item.external_id, Item.label, Item.n_labels)).all()
+    return {external: (label, n) for external, label, n in rows}
+
+
+REFUND = SearchQuery(text="refund")
+
+
+# --------------------------------------------------------------------------- what a batch does
+
+
+def test_bulk_label_then_undo_leaves_the_store_as_it_was(ws):
+    _answer(ws, "ann", "b")
+    _answer(ws, "bob", None)
+    earlier = ws.bulk_label(SearchQuery(text="great"), label="c", by="eng", override=True)
+    ws.adjudicate(_ids(ws, "i1")[0], "a", lead="eng")  # a decision on a bulk-labelled item
+    before = fingerprint(ws, ignore=NOT_BATCHES)
+    done = ws.bulk_label(SearchQuery(), label="b", by="eng", override=True)
+    assert done["replaced_bulk"] == earlier["count"] - 1
+    assert ws.undo_bulk(done["batch"], by="eng")["removed"] == done["count"]
+    assert_unchanged(before, ws, ignore=NOT_BATCHES)
+
+
+def test_labelled_items_are_skipped_and_gold_is_never_bulk_labelled(ws):
+    labelled = _answer(ws, "ann", "b")
+    skipped = _answer(ws, "bob", None)
+    done = ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
+    # The search finds pool and gold; gold is left out, and so is the item a person labelled.
+    assert done["skipped_not_pool"] == 2
+    assert done["skipped_labelled"] == 1
+    assert done["count"] == N_ITEMS - 1
+    items = _items(ws)
+    assert items[labelled] == ("b", 1)
+    assert items[skipped] == ("a", 1)  # a skip is no label: the item gets the bulk label
+    assert items["g0"][0] is None and items["g1"][0] is None
+    assert all(items[f"i{k}"] == ("a", 1) for k in range(N_ITEMS) if f"i{k}" != labelled)
+
+
+def test_a_dry_run_counts_and_writes_nothing(ws):
+    _answer(ws, "ann", "b")
+    before = fingerprint(ws)
+    counted = ws.bulk_label(REFUND, label="a", by="eng", dry_run=True)
+    assert "batch" not in counted
+    assert counted["count"] + counted["skipped_labelled"] == N_ITEMS // 3
+    assert counted["skipped_not_pool"] == 1  # the gold item g0 mentions a refund
+    assert_unchanged(before, ws)
+
+
+def test_an_earlier_bulk_label_is_replaced_and_undo_brings_it_back(ws):
+    first = ws.bulk_label(item_ids=["i1", "i2", "i3"], label="a", by="eng", override=True)
+    second = ws.bulk_label(item_ids=["i2", "i3", "i4"], label="b", by="ann", override=True)
+    assert (second["count"], second["replaced_bulk"]) == (3, 2)
+    items = _items(ws)
+    assert [items[f"i{k}"] for k in (1, 2, 3, 4)] == [("a", 1), ("b", 1), ("b", 1), ("b", 1)]
+    ws.undo_bulk(second["batch"], by="eng")
+    items = _items(ws)
+    assert [items[f"i{k}"] for k in (1, 2, 3, 4)] == [("a", 1), ("a", 1), ("a", 1), (None, 0)]
+    ws.undo_bulk(first["batch"], by="eng")
+    assert all(items == (None, 0) for items in list(_items(ws).values()))
+
+
+def test_undoing_the_older_of_two_batches_keeps_the_newer(ws):
+    first = ws.bulk_label(item_ids=["i1", "i2"], label="a", by="eng", override=True)
+    second = ws.bulk_label(item_ids=["i2"], label="b", by="eng", override=True)
+    ws.undo_bulk(first["batch"], by="eng")
+    items = _items(ws)
+    assert (items["i1"], items["i2"]) == ((None, 0), ("b", 1))
+    ws.undo_bulk(second["batch"], by="eng")
+    assert _items(ws)["i2"] == (None, 0)
+
+
+def test_a_person_answer_beats_a_bulk_label_on_the_same_item(tmp_path, db_url):
+    ws = Workspace.create(tmp_path / "o2", labels=["a", "b"], db_url=db_url)
+    _import(ws, tmp_path, n=3)
+    ws.add_user("eng", role="engineer")
+    ws.add_user("ann")
+    ws.update_settings(overlap=2, lease_seconds=600)
+    ws.bulk_label(SearchQuery(split="pool"), label="a", by="eng", override=True)
+    external = _answer(ws, "ann", "b")
+    assert _items(ws)[external] == ("b", 2)
+    ws.close()
+
+
+def _scored(ws: Workspace) -> int:
+    """A promoted round with an open score for every pool item."""
+    with ws._write() as session:
+        round_ = Round(status="succeeded", promoted=True)
+        session.add(round_)
+        session.flush()
+        for n, item_id in enumerate(session.exec(select(Item.id).where(Item.split == "pool"))):
+            session.add(Score(round_id=round_.id, item_id=item_id, score=float(n)))
+        return int(round_.id or 0)
+
+
+def _closed(ws: Workspace) -> dict[str, bool]:
+    with ws._read() as session:
+        rows = session.exec(
+            select(Item.external_id, Score.closed).join(Score, col(Score.item_id) == col(Item.id))
+        ).all()
+    return dict(rows)
+
+
+def test_a_bulk_label_counts_one_label_and_closes_the_item_at_overlap(ws):
+    _scored(ws)
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
+    ws.bulk_label(item_ids=["i0", "i1"], label="a", by="eng", override=True)
+    assert (_items(ws)["i0"], _closed(ws)["i0"]) == (("a", 1), False)  # one more label needed
+    ws.update_settings(overlap=1, lease_seconds=600, gold_rate=0.0)
+    done = ws.bulk_label(item_ids=["i2", "i3"], label="a", by="eng", override=True)
+    assert _closed(ws)["i2"] and _closed(ws)["i3"]
+    # The queue passes them over; undo opens them again.
+    served = {_answer(ws, "ann", "b") for _ in range(N_ITEMS - 4)}
+    assert not served & {"i0", "i1", "i2", "i3"}
+    ws.undo_bulk(done["batch"], by="eng")
+    assert not _closed(ws)["i2"] and _items(ws)["i2"] == (None, 0)
+    assert ws.next_item("ann").external_id in {"i2", "i3"}
+
+
+def test_bulk_labels_never_count_in_agreement_accuracy_or_my_stats(ws):
+    ws.update_settings(overlap=2, lease_seconds=600)
+    ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
+    labelled = _answer(ws, "ann", "b")
+    with ws._read() as session:
+        eng = session.exec(select(Annotator).where(Annotator.name == "eng")).one()
+        assert agreement(session, ws.labels)["items"] == 0
+        assert "eng" not in throughput(session)
+        assert my_label_counts(session, eng) == (0, 0)
+    assert ws.annotator_stats("eng")["labels"] == 0
+    assert {p.name: p.labels for p in ws.people()}["eng"] == 0
+    # They do train rounds: the item's label is the person's; every other item's is the bulk one.
+    with ws._read() as session:
+        labels = final_labels(session, ws.labels, splits=("pool",))
+    assert labels[_ids(ws, labelled)[0]] == "b"
+    assert sorted(set(labels.values())) == ["a", "b"] and len(labels) == N_ITEMS
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def test_precision_interval_is_wilson_95():
+    low, high = precision_interval(18, 20)
+    assert (round(low, 3), round(high, 3)) == (0.699, 0.972)
+    low, high = precision_interval(20, 20)
+    assert (round(low, 3), high) == (0.839, 1.0)
+    assert precision_interval(0, 5)[0] == 0.0
+    with pytest.raises(BadInput, match="3 correct of 2 checked"):
+        precision_interval(3, 2)
+
+
+def test_a_weak_audit_is_refused_unless_overridden(ws):
+    before = fingerprint(ws)
+    with pytest.raises(BadInput) as refused:
+        ws.bulk_label(REFUND, label="a", by="eng", audit={"checked": 20, "correct": 15})
+    message = str(refused.value)
+    for fact in ("15 of 20", "0.53-0.89", "threshold 0.80", "override", "larger sample"):
+        assert fact in message
+    with pytest.raises(BadInput, match="needs an audit"):
+        ws.bulk_label(REFUND, label="a", by="eng")
+    assert_unchanged(before, ws)
+    done = ws.bulk_label(
+        REFUND, label="a", by="eng", audit={"checked": 20, "correct": 15}, override=True
+    )
+    good = ws.bulk_label(item_ids=["i1"], label="b", by="eng", audit={"checked": 20, "correct": 20})
+    batches = {b.batch: b for b in ws.bulk_batches()}
+    assert batches[done["batch"]].override
+    assert "below the threshold: overridden" in batches[done["batch"]].audit
+    assert batches[good["batch"]].audit == "20 of 20 correct (precision 0.84-1.00)"
+    with ws._read() as session:
+        record = session.get(BulkBatch, done["batch"])
+        assert json.loads(record.audit)["precision_low"] == pytest.approx(0.531, abs=1e-3)
+        assert json.loads(record.selection) == {"search": {"text": "refund"}}
+
+
+def test_the_audit_sample_is_drawn_from_what_would_be_labelled(ws):
+    labelled = _answer(ws, "ann", "b")
+    sample = ws.bulk_audit_sample(REFUND, n=50, seed=1)
+    ids = {item.id for item in sample}
+    assert labelled not in ids and "g0" not in ids
+    assert all("refund" in item.text for item in sample)
+    assert len(ids) == N_ITEMS // 3 - (labelled in {f"i{k}" for k in range(0, N_ITEMS, 3)})
+    assert [i.id for i in ws.bulk_audit_sample(REFUND, n=3, seed=7)] == [
+        i.id for i in ws.bulk_audit_sample(REFUND, n=3, seed=7)
+    ]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "fact"),
+    [
+        ({"label": "zzz"}, UnknownLabel, "'zzz'"),
+        ({"by": "nobody"}, UnknownAnnotator, "nobody"),
+        ({"query": SearchQuery(text="nothingmatches")}, BadInput, "no items"),
+        ({"query": None, "item_ids": ["i1", "nope"]}, UnknownItem, "'nope'"),
+        ({"item_ids": ["i1"]}, BadInput, "not both"),
+        ({"min_precision": 1.5}, BadInput, "min_precision"),
+    ],
+)
+def test_bad_input_is_refused_and_writes_nothing(ws, options, error, fact):
+    _answer(ws, "ann", "a")
+    before = fingerprint(ws)
+    call = {"query": REFUND, "label": "a", "by": "eng", "override": True} | options
+    with pytest.raises(error) as refused:
+        ws.bulk_label(**call)
+    assert fact in str(refused.value)
+    assert_unchanged(before, ws)
+
+
+def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
+    ws.bulk_label(item_ids=["i1", "i2"], label="c", by="eng", override=True)
+    before = fingerprint(ws)
+    monkeypatch.setattr(bulk, "SQLITE_BULK_CHUNK", 4)
+    monkeypatch.setattr(bulk, "POSTGRES_BULK_CHUNK", 4)
+    real = bulk._apply_chunk
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "_apply_chunk", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
+    assert_unchanged(before, ws)
+
+
+def test_undo_of_an_unknown_or_undone_batch_is_refused(ws):
+    with pytest.raises(BadInput, match="no bulk batch 'bulk-x'"):
+        ws.undo_bulk("bulk-x", by="eng")
+    done = ws.bulk_label(item_ids=["i1"], label="a", by="eng", override=True)
+    ws.undo_bulk(done["batch"], by="ann")
+    with pytest.raises(BadInput, match="undone already"):
+        ws.undo_bulk(done["batch"], by="eng")
+    [listed] = ws.bulk_batches()
+    assert (listed.status, listed.undone_by, listed.count, listed.by) == ("undone", "ann", 1, "eng")
+
+
+def test_only_engineers_and_up_bulk_label(ws):
+    annotator, engineer = UserSession(ws, "ann"), UserSession(ws, "eng")
+    with pytest.raises(Forbidden, match="bulk labelling needs the engineer role"):
+        annotator.bulk_label(REFUND, label="a", override=True)
+    with pytest.raises(Forbidden):
+        annotator.bulk_audit_sample(REFUND)
+    done = engineer.bulk_label(REFUND, label="a", override=True)
+    assert engineer.bulk_batches()[0].by == "eng"
+    with pytest.raises(Forbidden):
+        annotator.undo_bulk(done["batch"])
+    engineer.undo_bulk(done["batch"])
+
+
+def test_bulk_answers_are_annotations_of_origin_bulk_with_the_batch(ws):
+    done = ws.bulk_label(item_ids=["i1", "i2"], label="a", by="eng", override=True)
+    with ws._read() as session:
+        rows = session.exec(select(Annotation).where(Annotation.origin == BULK)).all()
+    assert {(r.batch, r.label, r.skipped) for r in rows} == {(done["batch"], "a", False)}
+    assert DECISIONS and len(rows) == 2
