@@ -1,5 +1,6 @@
 """The Workspace calls for retraining rounds: run one now, queue one for the worker, list,
-promote, roll back, and the simulator. :class:`labeling.workspace.Workspace` inherits them."""
+promote, roll back, similar items over a round's features, and the simulator.
+:class:`labeling.workspace.Workspace` inherits them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from labeling.rounds import embedding_pass, jobs, pipeline, promotion
 from labeling.rounds.embedding_pass import EmbeddingPassReport, FeatureStatus
 from labeling.rounds.jobs import StageCallback
 from labeling.rounds.promotion import RoundSummary
+from labeling.rounds.similar import DEFAULT_LIMIT, SimilarItem, find_similar
 from labeling.rounds.simulate import simulate_files
 from labeling.store.models import Round
 
@@ -92,6 +94,21 @@ class RoundsAPI(Context):
     def feature_status(self) -> FeatureStatus:
         """Per cached block (the embeddings): items, cached and missing, by distinct text."""
         return embedding_pass.feature_status(self)
+
+    def similar(
+        self,
+        item_id: str | None = None,
+        *,
+        text: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        min_similarity: float | None = None,
+    ) -> dict[str, list[SimilarItem]]:
+        """The items most similar to item ``item_id`` (external id) or to ``text`` (exactly
+        one of them), best first: ``{"items": [{"id", "text", "similarity", "split"}, ...]}``,
+        cosine similarity over the promoted round's features (docs/data.md). The item itself
+        and removed items are left out; ``limit`` caps the count, ``min_similarity`` keeps
+        only items at least that similar."""
+        return find_similar(self, item_id, text=text, limit=limit, min_similarity=min_similarity)
 
     # Play the loop on labelled files; no workspace needed (``labelloop simulate``).
     simulate = staticmethod(simulate_files)
