@@ -25,6 +25,7 @@ from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
 from labeling.rounds.promotion import RoundSummary
+from labeling.rounds.similar import SimilarItem
 from labeling.weak.votes import LFRow
 from labeling.workspace import Workspace
 
@@ -160,6 +161,39 @@ class UserSession:
     def status(self) -> dict[str, Any]:
         self._require(roles.ENGINEER, "reading the workspace status")
         return self.workspace.status()
+
+    # ------------------------------------------------------------------ browse (engineers)
+
+    def search(
+        self, query: str = "", *, limit: int = 50, offset: int = 0, **filters: Any
+    ) -> dict[str, Any]:
+        """One page of the items a search finds, the exact total and the counts per label
+        (:meth:`~labeling.workspace.Workspace.search`)."""
+        self._require(roles.ENGINEER, "searching the data")
+        return self.workspace.search(query, limit=limit, offset=offset, **filters)
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        """Everything about one item (external id): fields, answers with history, LF votes,
+        weak label, the promoted model's prediction, flags."""
+        self._require(roles.ENGINEER, "opening an item")
+        return self.workspace.item(item_id)
+
+    def correct(self, item_id: str, label: str, *, note: str = "") -> dict[str, Any]:
+        """Correct an item's label (origin ``correction``; earlier answers stay in history)."""
+        self._require(roles.ENGINEER, "correcting labels")
+        return self.workspace.correct(item_id, label, by=self.name, note=note)
+
+    def flag(self, item_id: str, note: str) -> dict[str, Any]:
+        """Flag an item with a note, for the Review page."""
+        self._require(roles.ENGINEER, "flagging items")
+        return self.workspace.flag(item_id, note, by=self.name)
+
+    def similar(
+        self, item_id: str | None = None, *, text: str | None = None, limit: int = 20
+    ) -> list[SimilarItem]:
+        """The items most like an item (external id) or a text, best first."""
+        self._require(roles.ENGINEER, "finding similar items")
+        return self.workspace.similar(item_id, text=text, limit=limit)["items"]
 
     # ------------------------------------------------------------------ quality
 

@@ -4,8 +4,7 @@ User mistakes print one line ``error: ...`` on stderr and exit 2; failures exit 
 prints exactly one JSON document on stdout. One module per command group: ``data`` (init,
 import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (user),
 ``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``,
-``serving`` (serve,
-demo).
+``serving`` (serve, demo).
 """
 
 from __future__ import annotations

@@ -1,0 +1,265 @@
+"""The Data page's browser: search box, filters, one page of results, counts per label.
+
+Every search runs in the store (``Workspace.search``): the page holds one page of 50 rows and
+the counts of the whole result, never the pool. The search box and the filters keep their
+values across reruns (each widget has a key in ``st.session_state``); a new search starts again
+at its first page. Clicking a row opens the item page (:mod:`labeling.ui.views.item`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from labeling.annotation.session import UserSession
+from labeling.data.search import SORTS, SearchQuery, query_from_options
+from labeling.errors import BadInput, LabelloopError
+from labeling.store.models import ORIGINS
+from labeling.ui.views import bulk, common
+from labeling.weak.search_rule import keyword_rule, rule_keywords, rule_name
+
+PAGE_SIZE = 50
+ANY = "Any"
+NONE_LABEL = "(none)"
+ANY_VOTE = "any vote"
+ABSTAIN = "abstain"
+SPLIT_CHOICES = {"pool and gold": None, "pool": "pool", "gold": "gold", "removed": "removed"}
+DISAGREEMENT_CHOICES = {ANY: None, "between people": "people", "model vs. label": "model"}
+FLAGGED_CHOICES = {ANY: None, "flagged": True, "not flagged": False}
+OFFSET_KEY = "ll_q_offset"
+SIGNATURE_KEY = "ll_q_signature"
+OPEN_KEY = "ll_item_open"
+NONCE_KEY = "ll_results_nonce"
+SEARCH_HELP = (
+    'Whole words, any case: `refund late` needs both words, `"money back"` a phrase, '
+    "`refund OR chargeback` either one, `-spam` leaves out items with that word, `refund*` "
+    "words starting with refund."
+)
+
+
+def open_item(external_id: str) -> None:
+    """Show the item page for ``external_id`` at the next run."""
+    st.session_state[OPEN_KEY] = external_id
+
+
+def close_item() -> None:
+    """Back to the results; a fresh results table, so its old selection does not reopen it."""
+    st.session_state.pop(OPEN_KEY, None)
+    st.session_state.pop("ll_similar", None)
+    st.session_state[NONCE_KEY] = st.session_state.get(NONCE_KEY, 0) + 1
+
+
+def opened_item() -> str | None:
+    found = st.session_state.get(OPEN_KEY)
+    return str(found) if found else None
+
+
+def _choice(key: str, label: str, options: list[str], column: Any, **extra: Any) -> str:
+    """A select box whose value survives reruns; a value no longer offered falls back."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
+    return str(column.selectbox(label, options, key=key, **extra))
+
+
+def _filters(user: UserSession) -> dict[str, Any]:
+    """The filter widgets, their options from the workspace; the search options they give."""
+    labels = list(user.labels)
+    people = [p["name"] for p in user.list_users()]
+    lfs = [lf["name"] for lf in user.lf_list()]
+    batches = {f"{b.batch_id}: {b.source_name}": str(b.batch_id) for b in user.import_batches()}
+    options: dict[str, Any] = {}
+    row = st.columns(4)
+    label = _choice("ll_f_label", "Label", [ANY, NONE_LABEL, *labels], row[0])
+    if label == NONE_LABEL:
+        options["unlabelled"] = True
+    elif label != ANY:
+        options["label"] = label
+    options["annotator"] = _choice("ll_f_annotator", "Answered by", [ANY, *people], row[1])
+    options["origin"] = _choice("ll_f_origin", "Origin of an answer", [ANY, *ORIGINS], row[2])
+    options["weak_label"] = _choice("ll_f_weak", "Weak label", [ANY, *labels], row[3])
+    row = st.columns(4)
+    options["predicted"] = _choice("ll_f_predicted", "Model predicts", [ANY, *labels], row[0])
+    low, high = row[1].slider(
+        "Model confidence", 0.0, 1.0, (0.0, 1.0), step=0.05, key="ll_f_confidence"
+    )
+    options["min_confidence"] = low if low > 0.0 else None
+    options["max_confidence"] = high if high < 1.0 else None
+    lf = _choice("ll_f_lf", "LF", [ANY, *lfs], row[2])
+    vote = _choice("ll_f_lf_vote", "LF vote", [ANY_VOTE, *labels, ABSTAIN], row[3])
+    if lf != ANY:
+        options["lf"] = lf if vote == ANY_VOTE else f"{lf}={vote}"
+    last = st.columns(5)
+    disagreement = _choice("ll_f_disagree", "Disagreement", list(DISAGREEMENT_CHOICES), last[0])
+    options["disagreement"] = DISAGREEMENT_CHOICES[disagreement]
+    flagged = _choice("ll_f_flagged", "Flagged", list(FLAGGED_CHOICES), last[1])
+    options["flagged"] = FLAGGED_CHOICES[flagged]
+    options["split"] = SPLIT_CHOICES[_choice("ll_f_split", "Split", list(SPLIT_CHOICES), last[2])]
+    batch = _choice("ll_f_batch", "Import", [ANY, *batches], last[3])
+    options["batch"] = batches.get(batch)
+    options["sort"] = _choice("ll_f_sort", "Sort by", list(SORTS), last[4])
+    return {k: v for k, v in options.items() if v is not None and v != ANY}
+
+
+def _page_offset(signature: str) -> int:
+    """The current page's offset; a search or filter that changed starts at the first page."""
+    if st.session_state.get(SIGNATURE_KEY) != signature:
+        st.session_state[SIGNATURE_KEY] = signature
+        st.session_state[OFFSET_KEY] = 0
+    return int(st.session_state.get(OFFSET_KEY, 0))
+
+
+def _move(step: int) -> None:
+    st.session_state[OFFSET_KEY] = max(0, int(st.session_state.get(OFFSET_KEY, 0)) + step)
+
+
+def _counts(result: dict[str, Any], labels: tuple[str, ...]) -> None:
+    """The whole result's items per label, as a small bar chart in the toml's label order."""
+    counts = result["counts"]
+    order = [label for label in labels if label in counts] + [
+        label for label in counts if label not in labels
+    ]
+    names = [label or NONE_LABEL for label in order]
+    frame = pd.DataFrame({"label": names, "items": [counts[label] for label in order]})
+    st.caption(
+        "Items per current label in the whole result: "
+        + ", ".join(f"{common.plain(n)} {c:,}" for n, c in zip(names, frame["items"], strict=True))
+    )
+    if len(frame) > 1:
+        st.bar_chart(
+            frame, x="label", y="items", horizontal=True, height=40 + 28 * len(frame), sort=False
+        )
+
+
+def _results_table(result: dict[str, Any]) -> None:
+    """One page of results; a click on a row opens that item."""
+    rows = result["items"]
+    frame = pd.DataFrame(
+        [
+            {
+                "id": r["id"],
+                "text": " ".join(str(r["text"]).split())[:200],
+                "label": r["label"],
+                "predicted": r["predicted"],
+                "confidence": r["confidence"],
+                "weak label": r["weak_label"],
+                "split": r["split"],
+            }
+            for r in rows
+        ],
+        columns=["id", "text", "label", "predicted", "confidence", "weak label", "split"],
+    )
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"ll_results_{st.session_state.get(NONCE_KEY, 0)}",
+        column_config={
+            "id": st.column_config.TextColumn("id", width="small"),
+            "text": st.column_config.TextColumn("text", width="large"),
+            "confidence": st.column_config.NumberColumn("confidence", format="%.2f"),
+        },
+        height=min(38 + 35 * max(len(frame), 1), 560),
+    )
+    chosen = event.selection.rows if event is not None else []
+    if chosen:
+        open_item(str(frame["id"].iloc[chosen[0]]))
+        st.rerun()
+
+
+def _pager(total: int, offset: int, shown: int) -> None:
+    cols = st.columns([2, 1, 1])
+    if total:
+        cols[0].caption(f"Items {offset + 1:,}-{offset + shown:,} of {total:,}")
+    cols[1].button(
+        "Previous",
+        key="ll_q_previous",
+        disabled=offset == 0,
+        on_click=_move,
+        args=(-PAGE_SIZE,),
+        icon=":material/chevron_left:",
+    )
+    cols[2].button(
+        "Next",
+        key="ll_q_next",
+        disabled=offset + shown >= total,
+        on_click=_move,
+        args=(PAGE_SIZE,),
+        icon=":material/chevron_right:",
+    )
+
+
+def _open_by_id() -> None:
+    typed = st.session_state.get("ll_open_id", "").strip()
+    if typed:
+        open_item(typed)
+        st.session_state["ll_open_id"] = ""
+
+
+def _save_as_rule(user: UserSession, text: str) -> None:
+    """ "Save as rule": the search's words as a keyword rule for a chosen label, or why not."""
+    with st.expander("Save this search as a keyword rule", icon=":material/rule:"):
+        try:
+            keywords = rule_keywords(text)
+            reason = None
+        except BadInput as exc:
+            keywords, reason = [], str(exc)
+        if reason:
+            st.caption(f"Cannot be saved as a keyword rule: {common.plain(reason)}.")
+        else:
+            st.caption(
+                "A keyword rule votes its label when a text holds any of: "
+                + ", ".join(common.plain(repr(k)) for k in keywords)
+                + " (whole words, any case). The label model then weighs it with the other LFs; "
+                "filters are not part of the rule."
+            )
+        cols = st.columns([2, 2, 1])
+        label = cols[0].selectbox("Votes", list(user.labels), key="ll_rule_label")
+        name = cols[1].text_input("Rule name", value=rule_name(text), key=f"ll_rule_name_{text}")
+        cols[2].write("")
+        if cols[2].button("Save as rule", key="ll_rule_save", disabled=reason is not None):
+            try:
+                user.add_rule(keyword_rule(text, name=name.strip(), label=str(label)))
+            except LabelloopError as exc:
+                st.error(common.plain(exc))
+            else:
+                st.success(
+                    f"Saved the rule {common.plain(name.strip())}; apply LFs on the LFs page "
+                    "to count its votes."
+                )
+
+
+def render_browser(user: UserSession) -> None:
+    """The browser: search, filters, counts, one page of results, bulk label, save as rule."""
+    cols = st.columns([4, 1])
+    text = cols[0].text_input(
+        "Search",
+        key="ll_q_text",
+        placeholder='refund OR "money back" -spam',
+        help=SEARCH_HELP,
+    )
+    cols[1].text_input(
+        "Open item", key="ll_open_id", placeholder="id", on_change=_open_by_id, help="External id"
+    )
+    with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+        options = _filters(user)
+    signature = json.dumps([text, options], sort_keys=True, default=str)
+    offset = _page_offset(signature)
+    try:
+        result = user.search(text, limit=PAGE_SIZE, offset=offset, **options)
+        query: SearchQuery = query_from_options(user.labels, text=text, **options)
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+        return
+    if not result["total"]:
+        st.info("No items match this search.", icon=":material/search_off:")
+    else:
+        _counts(result, user.labels)
+        _results_table(result)
+        _pager(result["total"], offset, len(result["items"]))
+        bulk.bulk_box(user, bulk.Target(query=query, described="this search", key="search"))
+    _save_as_rule(user, text)
+    bulk.batches_section(user)
