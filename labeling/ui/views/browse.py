@@ -49,7 +49,15 @@ def close_item() -> None:
     """Back to the results; a fresh results table, so its old selection does not reopen it."""
     st.session_state.pop(OPEN_KEY, None)
     st.session_state.pop("ll_similar", None)
+    keep_search()  # written in the callback, so the redrawn widgets show the kept values
     st.session_state[NONCE_KEY] = st.session_state.get(NONCE_KEY, 0) + 1
+
+
+def keep_search() -> None:
+    """Keep the search box and filters while the item page is shown: Streamlit forgets the
+    value of a widget that a run does not draw, unless it is written back."""
+    for key in [k for k in st.session_state if str(k).startswith(("ll_q_", "ll_f_"))]:
+        st.session_state[key] = st.session_state[key]
 
 
 def opened_item() -> str | None:
@@ -129,7 +137,14 @@ def _counts(result: dict[str, Any], labels: tuple[str, ...]) -> None:
     )
     if len(frame) > 1:
         st.bar_chart(
-            frame, x="label", y="items", horizontal=True, height=40 + 28 * len(frame), sort=False
+            frame,
+            x="label",
+            y="items",
+            x_label="",
+            y_label="items",
+            horizontal=True,
+            height=60 + 26 * len(frame),
+            sort=False,
         )
 
 
@@ -176,7 +191,7 @@ def _pager(total: int, offset: int, shown: int) -> None:
         cols[0].caption(f"Items {offset + 1:,}-{offset + shown:,} of {total:,}")
     cols[1].button(
         "Previous",
-        key="ll_q_previous",
+        key="ll_page_previous",
         disabled=offset == 0,
         on_click=_move,
         args=(-PAGE_SIZE,),
@@ -184,7 +199,7 @@ def _pager(total: int, offset: int, shown: int) -> None:
     )
     cols[2].button(
         "Next",
-        key="ll_q_next",
+        key="ll_page_next",
         disabled=offset + shown >= total,
         on_click=_move,
         args=(PAGE_SIZE,),

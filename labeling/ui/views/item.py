@@ -32,7 +32,7 @@ def _pick(found: dict[str, Any], *names: str) -> Any:
 
 def _score(label: Any, confidence: Any) -> str:
     if label is None:
-        return "none"
+        return "(none)"
     return f"{label} ({confidence:.2f})" if isinstance(confidence, int | float) else str(label)
 
 
