@@ -181,8 +181,10 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
 
     def doctor(self, *, fix: bool = False) -> dict[str, Any]:
         """Check the store and the rounds (labeling.store.doctor, labeling.rounds.jobs); with
-        ``fix``, repair label counts and fail rounds left running by a dead worker."""
+        ``fix``, repair label counts, item labels and the search index, and fail rounds left
+        running by a dead worker."""
         schema, checks = doctor.check_store(self.engine, fix=fix)
+        checks += doctor.derived_checks(self.engine, self.labels, fix=fix)
         checks += round_checks(self, fix=fix)
         return {
             "ok": all(c["ok"] or c["fixed"] == c["count"] for c in checks),

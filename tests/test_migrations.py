@@ -148,6 +148,12 @@ def test_a_schema_1_workspace_is_backed_up_and_upgraded_on_open(tmp_path, db_url
             answers = session.exec(select(Annotation).order_by(Annotation.id)).all()
             assert [(a.label, a.superseded_by) for a in answers] == [("b", 2), ("a", None)]
             assert answers[0].created_at == T0
+            # revision 0007: the search index covers the old items; the first open filled in
+            # each item's label from its answers
+            assert [i.label for i in items] == ["a", None, None]
+        assert ws.search("text")["total"] == 3
+        assert [i["id"] for i in ws.search('"text 2"')["items"]] == ["e2"]
+        with Session(ws.engine) as session:
             round_ = session.get(Round, 1)
             assert round_.promoted and round_.promoted_at is None and round_.worker is None
             lf = session.get(LabelingFunction, 1)

@@ -7,6 +7,8 @@ The oracle is the test's own tokeniser and the query's meaning written out in Py
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import random
 import re
@@ -20,6 +22,7 @@ from typer.testing import CliRunner
 
 from labeling import Workspace
 from labeling.cli.main import app
+from labeling.config import write_config
 from labeling.errors import BadInput
 from labeling.store.answers import final_labels
 from labeling.store.models import Item
@@ -27,6 +30,7 @@ from labeling.store.models import Item
 LABELS = ["billing", "technical", "other"]
 VOCAB = ["refund", "Order", "password", "app", "crash", "late", "the", "a", "invoice", "e-mail"]
 PUNCT = ["", "", "", ",", ".", "!", "?"]
+_EXAMPLES = itertools.count()
 
 
 def _texts(n: int, seed: int) -> list[str]:
@@ -215,3 +219,163 @@ def test_the_cli_prints_the_contract(pool):
     assert set(found["items"][0]) >= {"id", "text", "label", "predicted", "confidence"}
     wrong = runner.invoke(app, ["search", "x", "-w", str(ws.root), "--label", "nope"])
     assert wrong.exit_code != 0 and "--label" in wrong.output
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["answer", "skip", "undo", "adjudicate", "import", "remove"]),
+            st.integers(0, 2),
+            st.sampled_from(LABELS),
+        ),
+        min_size=4,
+        max_size=18,
+    )
+)
+def test_the_label_column_equals_a_recomputation_after_any_sequence(
+    tmp_path_factory, backend, request, steps
+):
+    """Item.label is kept in step incrementally by every answer path: after each step of a
+    random sequence it equals store.answers.final_labels computed from scratch."""
+    root = tmp_path_factory.mktemp("labels")
+    url = None
+    if backend != "sqlite":  # a fresh database per example
+        url = request.getfixturevalue("postgres_server").create_database(f"labels{next(_EXAMPLES)}")
+    ws = Workspace.create(root / "ws", labels=LABELS, db_url=url)
+    try:
+        _run_steps(ws, root, steps)
+    finally:
+        ws.close()
+
+
+def _check_labels(ws: Workspace) -> None:
+    with Session(ws.engine) as session:
+        stored = {i: label for i, label in session.exec(select(Item.id, Item.label)).all() if label}
+        assert stored == final_labels(session, tuple(LABELS))
+
+
+def _run_steps(ws: Workspace, root: Path, steps: list) -> None:
+    people = ["p0", "p1", "p2"]
+    for name in people:
+        ws.add_user(name)
+    ws.add_user("lead", role="lead")
+    ws.update_settings(overlap=2, lease_seconds=ws.config.lease_seconds)
+    rows = [
+        {"id": f"s{i}", "text": f"item {i} words", "label": LABELS[i % 3] if i % 4 == 0 else ""}
+        for i in range(12)
+    ]
+    ws.import_file(_write(root / "start.csv", rows), id_field="id", label_field="label")
+    imported = 12
+    with Session(ws.engine) as session:
+        ids = list(session.exec(select(Item.id)).all())
+    for op, who, label in steps:
+        person = people[who]
+        if op in ("answer", "skip"):
+            item = ws.next_item(person)
+            if item is not None:
+                if op == "answer":
+                    ws.annotate(item.item_id, person, label)
+                else:
+                    ws.skip(item.item_id, person)
+        elif op == "undo":
+            try:
+                item = ws.undo(person)
+            except BadInput:
+                continue
+            ws.annotate(item.item_id, person, label)
+        elif op == "adjudicate":
+            try:
+                ws.adjudicate(ids[who * 3 % len(ids)], label, lead="lead")
+            except BadInput:
+                continue
+        elif op == "import":
+            extra = [{"id": f"n{imported}", "text": f"new {imported}", "label": label}]
+            ws.import_file(
+                _write(root / f"n{imported}.csv", extra), id_field="id", label_field="label"
+            )
+            imported += 1
+        elif op == "remove":
+            ws.remove_items([f"s{who}"], by="test")
+        _check_labels(ws)
+
+
+def test_prediction_filters_and_sorts_use_the_promoted_round(pool):
+    """A real round (tfidf, so no embedding model is loaded): the prediction filters and the
+    confidence sorts agree with the predictions each item shows."""
+    ws, _ = pool
+    ws.config = dataclasses.replace(ws.config, featurizer="tfidf")
+    write_config(ws.root, ws.config)
+    ws.retrain()
+    every = ws.search("", limit=1000, sort="id")["items"]
+    predicted = [i for i in every if i["predicted"] is not None]
+    assert len(predicted) == len(every)
+    for label in LABELS:
+        expected = {i["id"] for i in predicted if i["predicted"] == label}
+        found = ws.search("", predicted=label, limit=1000)
+        assert {i["id"] for i in found["items"]} == expected and found["total"] == len(expected)
+    unsure = ws.search("", max_confidence=0.5, limit=1000)["items"]
+    assert {i["id"] for i in unsure} == {i["id"] for i in predicted if i["confidence"] <= 0.5}
+    ranked = ws.search("refund", sort="uncertainty", limit=1000)["items"]
+    confidences = [i["confidence"] for i in ranked]
+    assert confidences == sorted(confidences)
+    ranked = ws.search("refund", sort="confidence", limit=1000)["items"]
+    assert [i["confidence"] for i in ranked] == sorted(confidences, reverse=True)
+    against = ws.search("", disagreement="model", limit=1000)["items"]
+    assert {i["id"] for i in against} == {
+        i["id"] for i in predicted if i["label"] is not None and i["label"] != i["predicted"]
+    }
+    page = ws.search("refund", predicted=LABELS[0], limit=5, offset=5, sort="id")
+    whole = ws.search("refund", predicted=LABELS[0], limit=1000, sort="id")
+    assert page["items"] == whole["items"][5:10] and page["total"] == whole["total"]
+
+
+def test_a_search_of_alternatives_is_saved_as_a_rule_that_votes_where_it_matches(pool):
+    ws, texts = pool
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["search", "refund OR invoice", "-w", str(ws.root), "--save-rule", "money",
+         "--rule-label", "billing", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rule"] == {
+        "name": "money",
+        "kind": "keyword",
+        "label": "billing",
+    }
+    ws.rule_from_search("crashy", "cra*", "technical")
+    assert ws.rule_spec("crashy")["kind"] == "regex"
+    ws.apply_lfs()
+    for name, query in (("money", "refund OR invoice"), ("crashy", "cra*")):
+        voted = ws.search("", lf=f"{name}=billing" if name == "money" else name, limit=1000)
+        assert {i["id"] for i in voted["items"]} == {
+            i["id"] for i in ws.search(query, limit=1000)["items"]
+        }
+    for query in ("refund invoice", "refund -invoice"):
+        with pytest.raises(BadInput, match="cannot be saved as a rule"):
+            ws.rule_from_search("nope", query, "billing")
+    half = runner.invoke(app, ["search", "refund", "-w", str(ws.root), "--save-rule", "x"])
+    assert half.exit_code == 2 and "--rule-label" in half.output
+
+
+def test_doctor_finds_and_fixes_a_stale_label_column_and_index(pool, backend):
+    ws, _ = pool
+    assert all(c["ok"] for c in ws.doctor()["checks"] if c["check"].startswith(("item", "search")))
+    with ws.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE item SET label = 'other' WHERE external_id = 't1'")
+        if backend == "sqlite":  # an edit behind the index's back
+            conn.exec_driver_sql("DROP TRIGGER item_fts_update")
+            conn.exec_driver_sql("UPDATE item SET text = 'zebra' WHERE external_id = 't2'")
+    report = {c["check"]: c for c in ws.doctor()["checks"]}
+    assert not report["item labels match their answers"]["ok"]
+    assert "'t1'" in report["item labels match their answers"]["problems"][0]
+    if backend == "sqlite":
+        assert not report["search index matches the texts"]["ok"]
+    fixed = {c["check"]: c for c in ws.doctor(fix=True)["checks"]}
+    assert fixed["item labels match their answers"]["fixed"] == 1
+    again = {c["check"]: c for c in ws.doctor()["checks"]}
+    assert again["item labels match their answers"]["ok"]
+    assert again["search index matches the texts"]["ok"]
+    if backend == "sqlite":
+        assert [i["id"] for i in ws.search("zebra")["items"]] == ["t2"]

@@ -18,6 +18,7 @@ from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.context import Context
 from labeling.data.search import SearchQuery, matching_ids
+from labeling.data.search import check as check_query
 from labeling.errors import BadInput, UnknownAnnotator, UnknownItem, UnknownLabel
 from labeling.quality.throughput import throughput
 from labeling.rounds import predictions
@@ -322,6 +323,7 @@ class AnnotationAPI(Context):
         if (query is None) == (item_ids is None):
             raise BadInput("bulk labelling: give either a search query or item ids, not both")
         if query is not None:
+            check_query(query, self.labels)
             found = [int(i) for i in matching_ids(self, query)]
             return Selection(found, {"search": query.as_dict()})
         wanted = list(dict.fromkeys(str(i) for i in item_ids or []))
@@ -417,13 +419,15 @@ class AnnotationAPI(Context):
         rng.shuffle(sample)
         return sample
 
-    def undo_bulk(self, batch: str, *, by: str) -> dict[str, Any]:
+    def undo_bulk(self, batch: str, *, by: str | None) -> dict[str, Any]:
         """Undo a whole bulk batch: its answers go, the bulk labels they replaced come back, and
-        the batch is recorded as undone by the person ``by``. Returns ``{"batch", "removed",
-        "label"}``."""
-        with self._read() as session:
-            person = self._annotator(session, by, doing="undo a bulk batch")
-        return bulk.undo_batch(self, batch, by=person.name, overlap=self.config.overlap)
+        the batch is recorded as undone by the person ``by`` (None: by the command line, when
+        ``labelloop bulk-undo`` is not told who). Returns ``{"batch", "removed", "label"}``."""
+        name = bulk.CLI_PERSON
+        if by is not None:
+            with self._read() as session:
+                name = self._annotator(session, by, doing="undo a bulk batch").name
+        return bulk.undo_batch(self, batch, by=name, overlap=self.config.overlap)
 
     def bulk_batches(self) -> list[bulk.BatchSummary]:
         """Every bulk batch, newest first: who applied it, the label, how many items, the audit

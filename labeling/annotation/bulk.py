@@ -63,6 +63,8 @@ _Z95 = 1.959963984540054
 STATUSES = ("applying", "applied", "undone")
 # What the command line records as the audit of a batch applied without one.
 UNAUDITED_CLI = "unaudited (command line)"
+# Who undid a batch from the command line without ``--as``.
+CLI_PERSON = "(command line)"
 
 _ITEMS = Item.__table__  # type: ignore[attr-defined]
 _ANSWERS = Annotation.__table__  # type: ignore[attr-defined]

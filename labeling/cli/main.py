@@ -10,6 +10,7 @@ import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (us
 from __future__ import annotations
 
 # Importing a group's module registers its commands on ``app``, in this order in --help.
+import labeling.cli.bulk  # noqa: F401  registers bulk-label, bulk-undo, bulk-list
 from labeling.cli import data, features, lf, ops, people, rounds, search, serving, similar
 from labeling.cli.common import app
 

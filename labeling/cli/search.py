@@ -16,11 +16,13 @@ from labeling.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     app,
+    echo_err,
     handle_errors,
     open_workspace,
     print_json,
 )
 from labeling.data.search import DEFAULT_LIMIT
+from labeling.errors import BadInput
 
 QueryArg = Annotated[
     str,
@@ -57,6 +59,14 @@ MaxConfidenceOpt = Annotated[
 ]
 WeakLabelOpt = Annotated[
     str | None, typer.Option("--weak-label", help="Only items whose weak label is this.")
+]
+MinWeakOpt = Annotated[
+    float | None,
+    typer.Option("--min-weak-confidence", help="Weak-label confidence at least this (0-1)."),
+]
+MaxWeakOpt = Annotated[
+    float | None,
+    typer.Option("--max-weak-confidence", help="Weak-label confidence at most this (0-1)."),
 ]
 LfOpt = Annotated[
     str | None,
@@ -103,6 +113,8 @@ def filters(
     min_confidence: float | None = None,
     max_confidence: float | None = None,
     weak_label: str | None = None,
+    min_weak_confidence: float | None = None,
+    max_weak_confidence: float | None = None,
     lf: str | None = None,
     disagreement: str | None = None,
     flagged: bool | None = None,
@@ -121,6 +133,8 @@ def filters(
         "min_confidence": min_confidence,
         "max_confidence": max_confidence,
         "weak_label": weak_label,
+        "min_weak_confidence": min_weak_confidence,
+        "max_weak_confidence": max_weak_confidence,
         "lf": lf,
         "disagreement": disagreement,
         "flagged": flagged,
@@ -151,6 +165,8 @@ def search_command(
     min_confidence: MinConfidenceOpt = None,
     max_confidence: MaxConfidenceOpt = None,
     weak_label: WeakLabelOpt = None,
+    min_weak_confidence: MinWeakOpt = None,
+    max_weak_confidence: MaxWeakOpt = None,
     lf: LfOpt = None,
     disagreement: DisagreementOpt = None,
     flagged: FlaggedOpt = None,
@@ -160,12 +176,23 @@ def search_command(
     native: NativeOpt = False,
     limit: Annotated[int, typer.Option("--limit", help="Items per page.")] = DEFAULT_LIMIT,
     offset: Annotated[int, typer.Option("--offset", help="Items to pass over first.")] = 0,
+    save_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--save-rule", help="Also store the query as a keyword rule of this name (an LF)."
+        ),
+    ] = None,
+    rule_label: Annotated[
+        str | None, typer.Option("--rule-label", help="The label the saved rule votes.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find items: the exact number of matches, and one page of them.
 
     Examples: ``labelloop search refund --unlabelled``, ``labelloop search '"not working" OR
-    crash -password' --predicted technical --max-confidence 0.6``.
+    crash -password' --predicted technical --max-confidence 0.6``. With ``--save-rule NAME
+    --rule-label L``, a query of alternatives (``refund OR "money back"``) is also stored as a
+    keyword rule voting L.
     """
     with open_workspace(workspace, db) as ws:
         options = filters(
@@ -177,6 +204,8 @@ def search_command(
             min_confidence=min_confidence,
             max_confidence=max_confidence,
             weak_label=weak_label,
+            min_weak_confidence=min_weak_confidence,
+            max_weak_confidence=max_weak_confidence,
             lf=lf,
             disagreement=disagreement,
             flagged=flagged,
@@ -186,6 +215,16 @@ def search_command(
             native=native,
         )
         found = ws.search(query, limit=limit, offset=offset, **options)
+        if save_rule is not None or rule_label is not None:
+            if save_rule is None or rule_label is None:
+                raise BadInput("options '--save-rule' and '--rule-label' go together; give both")
+            rule = ws.rule_from_search(save_rule, query, rule_label)
+            found["rule"] = {"name": rule.name, "kind": rule.kind, "label": rule.label}
+            if not as_json:
+                echo_err(
+                    f"saved the search as {rule.kind} rule {rule.name!r} voting {rule.label!r}; "
+                    "run `labelloop lf apply` and `lf label` to use it"
+                )
     if as_json:
         print_json(found)
         return

@@ -371,9 +371,13 @@ def _predicted(
     return codes, confidence, found.labels
 
 
-def _statement(ctx: Context, query: SearchQuery, *columns: Any) -> tuple[Any, _Text]:
+def _statement(
+    ctx: Context, query: SearchQuery, *columns: Any, part: _Text | None = None
+) -> tuple[Any, _Text]:
+    """SELECT ``columns`` of the items ``query`` finds, but for the NumPy filters; with the
+    text ``part`` already built (to select its relevance), that one."""
     check(query, ctx.labels)
-    part = _text_part(ctx, query)
+    part = part if part is not None else _text_part(ctx, query)
     source = _ITEM if part.join is None else _ITEM.join(part.join, part.join.c.id == _ITEM.c.id)
     conditions = [*_conditions(ctx, query), *part.conditions]
     return select(*columns).select_from(source).where(*conditions), part
@@ -404,7 +408,7 @@ class _Matches:
 def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
     part = _text_part(ctx, query)
     relevance_column = literal_column("0") if part.relevance is None else part.relevance
-    statement, _ = _statement(ctx, query, _ITEM.c.id, _ITEM.c.label, relevance_column)
+    statement, _ = _statement(ctx, query, _ITEM.c.id, _ITEM.c.label, relevance_column, part=part)
     rows = _run(ctx, statement.order_by(_ITEM.c.id), query)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     labels = [r[1] for r in rows]

@@ -28,6 +28,8 @@ class Term:
 
     tokens: tuple[str, ...]
     prefix: bool = False
+    # As typed, without quotes and star (what a keyword rule made from the search looks for).
+    raw: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def _term(raw: str, *, phrase: bool) -> Term | None:
     tokens = tuple(token.lower() for token in _TOKEN.findall(raw))
     if not tokens:
         return None
-    return Term(tokens, prefix=prefix)
+    return Term(tokens, prefix=prefix, raw=raw.rstrip("*").strip())
 
 
 def parse(text: str) -> Query:
@@ -105,3 +107,28 @@ def tsquery(terms: list[list[Term]]) -> str:
     return " & ".join(
         "(" + " | ".join(_ts_term(term) for term in alternatives) + ")" for alternatives in terms
     )
+
+
+def rule_spec(text: str, *, name: str, label: str) -> dict[str, object]:
+    """The keyword (or, with a prefix, regex) rule that votes ``label`` exactly where the
+    query's one group of alternatives matches: ``refund OR "money back"`` becomes the keyword
+    rule ``["refund", "money back"]``. A rule votes when any of its words occurs, so a query
+    that needs two things at once or excludes one cannot be a rule: :class:`BadInput` says so.
+    """
+    query = parse(text)
+    if len(query.required) != 1 or query.excluded:
+        raise BadInput(
+            f"query {text!r} cannot be saved as a rule: a keyword rule votes when any one of "
+            'its words or phrases occurs, so only a query of alternatives (a OR b OR "c d") '
+            "can be one; write a code LF for the rest"
+        )
+    terms = query.required[0]
+    if not any(term.prefix for term in terms):
+        keywords = [term.raw if len(term.tokens) == 1 else " ".join(term.tokens) for term in terms]
+        return {"kind": "keyword", "name": name, "label": label, "keywords": keywords}
+    alternatives = [
+        r"\W+".join(re.escape(token) for token in term.tokens) + (r"\w*" if term.prefix else "")
+        for term in terms
+    ]
+    pattern = r"\b(?:" + "|".join(alternatives) + r")\b"
+    return {"kind": "regex", "name": name, "label": label, "pattern": pattern}

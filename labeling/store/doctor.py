@@ -19,9 +19,9 @@ from sqlalchemy import func, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from labeling.store import db, migrations
-from labeling.store.answers import current
-from labeling.store.models import ADJUDICATION, Annotation, Annotator, Item
+from labeling.store import db, migrations, search_index
+from labeling.store.answers import current, final_labels, refresh_labels
+from labeling.store.models import BULK, DECISIONS, Annotation, Annotator, Item
 
 
 def check(name: str, problems: list[str], fixed: int = 0) -> dict[str, Any]:
@@ -107,17 +107,12 @@ def _read_answer_log(engine: Engine) -> _AnswerLog:
         by_id = {row[0]: row for row in rows}
         for annotation_id, item_id, annotator_id, origin, superseded_by in rows:
             if superseded_by is None:
-                if origin == ADJUDICATION:
+                if origin in DECISIONS:
                     log.decisions[item_id] += 1
-                else:
+                elif origin != BULK:
                     log.answers[(item_id, annotator_id)] += 1
             else:
-                newer = by_id.get(superseded_by)
-                if newer is None or newer[1] != item_id or newer[2] != annotator_id:
-                    log.chain_problems.append(
-                        f"annotation {annotation_id} is superseded by {superseded_by}, which is "
-                        "not a later answer of the same person on the same item"
-                    )
+                log.chain_problems.extend(_chain_problem(by_id, annotation_id))
         # Messages name items by external id and people by name: read them for the few flagged.
         flagged = set(wrong) | {i for (i, _), n in log.answers.items() if n > 1}
         flagged |= {i for i, n in log.decisions.items() if n > 1}
@@ -128,16 +123,35 @@ def _read_answer_log(engine: Engine) -> _AnswerLog:
     return log
 
 
+def _chain_problem(by_id: dict[int, Any], annotation_id: int) -> list[str]:
+    """A person's answer is superseded by their own later answer on the item; a decision or a
+    bulk label by any later annotation on the item (a newer decision, correction or bulk)."""
+    _, item_id, annotator_id, origin, superseded_by = by_id[annotation_id]
+    newer = by_id.get(superseded_by)
+    if newer is None:
+        later = False
+    else:
+        same_place = newer[1] == item_id and newer[0] > annotation_id
+        later = same_place and (newer[2] == annotator_id or origin in (*DECISIONS, BULK))
+    if later:
+        return []
+    return [
+        f"annotation {annotation_id} is superseded by {superseded_by}, which is not a later "
+        "answer on the same item (of the same person, for a person's own answer)"
+    ]
+
+
 def _count_labels(session: Session) -> tuple[dict[int, int], dict[int, int]]:
     """Stored label counts, and the items whose count differs from their answers'."""
-    # Label counts: current, non-skip answers other than a lead's decision.
+    # Label counts: current, non-skip answers other than a decision (adjudication, correction):
+    # people's answers, imported labels and bulk labels.
     counted: dict[int, int] = dict(
         session.exec(
             select(Annotation.item_id, func.count())
             .where(
                 current(),
                 col(Annotation.label).is_not(None),
-                Annotation.origin != ADJUDICATION,
+                col(Annotation.origin).not_in(DECISIONS),
             )
             .group_by(col(Annotation.item_id))
         ).all()  # type: ignore[arg-type]
@@ -212,3 +226,50 @@ def _describe(difference: Any) -> str:
         if part is not None and not isinstance(part, dict)
     ]
     return f"{state} {what}: {' '.join(shown)}"
+
+
+def derived_checks(
+    engine: Engine, labels: tuple[str, ...], *, fix: bool = False
+) -> list[dict[str, Any]]:
+    """Two things kept in step with the store's rows: each item's label column against its
+    answers, and the full-text index against the texts. ``fix`` recomputes them."""
+    with db.read_session(engine) as session:
+        found = final_labels(session, labels)
+        stored = {
+            int(item_id or 0): label
+            for item_id, label in session.exec(
+                select(Item.id, Item.label).where(col(Item.label).is_not(None))
+            ).all()
+        }
+        wrong = [i for i in set(found) | set(stored) if found.get(i) != stored.get(i)]
+        names = dict(
+            session.exec(
+                select(Item.id, Item.external_id).where(col(Item.id).in_(wrong[:20]))
+            ).all()  # type: ignore[arg-type]
+        )
+    fixed_labels = 0
+    if fix and wrong:
+        with db.write_session(engine) as session:
+            refresh_labels(session, labels, wrong)
+        fixed_labels = len(wrong)
+    label_check = check(
+        "item labels match their answers",
+        [
+            f"item {names.get(i, i)!r}: stored {stored.get(i)!r}, answers say {found.get(i)!r}"
+            for i in wrong
+        ],
+        fixed_labels,
+    )
+    with engine.connect() as conn:
+        stale = search_index.integrity_problems(conn)
+    fixed_index = 0
+    if fix and stale:
+        with engine.begin() as conn:
+            search_index.rebuild(conn)
+        fixed_index = stale
+    index_check = check(
+        "search index matches the texts",
+        [f"{stale} item(s) indexed with another text than they hold"] if stale else [],
+        fixed_index,
+    )
+    return [label_check, index_check]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labeling.context import Context, ProgressCallback
+from labeling.data import search_syntax
 from labeling.store.models import LabelingFunction
 from labeling.weak import apply, label_model, loading, rules, votes
 from labeling.weak.votes import LFRow
@@ -67,6 +68,12 @@ class WeakAPI(Context):
 
     def add_rule(self, spec: dict[str, Any]) -> LabelingFunction:
         return rules.add_rule(self, spec)
+
+    def rule_from_search(self, name: str, query: str, label: str) -> LabelingFunction:
+        """Store a search (its words, ``a OR b``, phrases, prefixes) as a keyword or regex
+        rule voting ``label`` (labeling.data.search_syntax.rule_spec), so the label model
+        weighs it; a query a rule cannot express is refused with the reason."""
+        return rules.add_rule(self, search_syntax.rule_spec(query, name=name, label=label))
 
     def rule_spec(self, name: str) -> dict[str, Any]:
         return rules.rule_spec(self, name)

@@ -1,0 +1,219 @@
+"""``labelloop bulk-label``, ``bulk-undo`` and ``bulk-list``: audited bulk labelling from the
+command line (labeling.annotation.bulk).
+
+``bulk-label`` takes the same query and filters as ``labelloop search`` (the filter on the
+current label is ``--label-is`` here, as ``--label`` is the label to give). With ``--audit N``
+it first shows N random items of the set on stderr and asks y/n for each on stdin, then applies
+the batch only if the precision interval allows it (or ``--override``). Without ``--audit`` the
+batch is applied and recorded as "unaudited (command line)", with override: scripts can bulk-
+label, and the batch list says that nobody checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from labeling.annotation.bulk import MIN_PRECISION, UNAUDITED_CLI, precision_interval
+from labeling.cli.common import (
+    DbOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    app,
+    echo_err,
+    handle_errors,
+    open_workspace,
+    print_json,
+)
+from labeling.cli.search import (
+    AnnotatorOpt,
+    BatchOpt,
+    DisagreementOpt,
+    FlaggedOpt,
+    LfOpt,
+    MaxConfidenceOpt,
+    MinConfidenceOpt,
+    NativeOpt,
+    OriginOpt,
+    PredictedOpt,
+    QueryArg,
+    SplitOpt,
+    UnlabelledOpt,
+    WeakLabelOpt,
+    filters,
+)
+from labeling.data.search import query_from_options
+from labeling.errors import BadInput
+from labeling.workspace import Workspace
+
+LabelIsOpt = Annotated[
+    str | None,
+    typer.Option("--label-is", help="Only items whose current label is this."),
+]
+AsOpt = Annotated[str, typer.Option("--as", help="The person applying the batch (engineer).")]
+
+
+def _audit_on_stdin(ws: Workspace, query: Any, n: int) -> dict[str, Any]:
+    """Show ``n`` random items of the set on stderr and read y/n for each from stdin."""
+    sample = ws.bulk_audit_sample(query, n=n)
+    if not sample:
+        raise BadInput("the search has no items a bulk label would change; nothing to audit")
+    echo_err(f"audit: is each of these {len(sample)} items correctly labelled? (y/n)")
+    correct = 0
+    for number, item in enumerate(sample, 1):
+        guess = f" [model: {item.prediction}]" if item.prediction is not None else ""
+        echo_err(f"{number:>3}. {item.id}{guess}: {' '.join(item.text.split())[:200]}")
+        while True:
+            echo_err("     y/n? ")
+            answer = sys.stdin.readline()
+            if not answer:
+                raise BadInput(f"the audit ended after {number - 1} of {len(sample)} answers")
+            if answer.strip().lower() in {"y", "yes", "n", "no"}:
+                correct += answer.strip().lower().startswith("y")
+                break
+    return {"checked": len(sample), "correct": correct, "sample": [i.id for i in sample]}
+
+
+def _report(done: dict[str, Any], label: str, *, dry_run: bool) -> None:
+    verb = "would label" if dry_run else "labelled"
+    line = f"{verb} {done['count']} items as {label!r}"
+    if not dry_run:
+        line += f" in batch {done['batch']} (undo: labelloop bulk-undo {done['batch']})"
+    typer.echo(line)
+    if done.get("replaced_bulk"):
+        typer.echo(f"  {done['replaced_bulk']} of them had an earlier bulk label, now replaced")
+    if done["skipped_labelled"]:
+        typer.echo(
+            f"  left {done['skipped_labelled']} items labelled by people as they were "
+            "(correct those one by one)"
+        )
+    if done["skipped_not_pool"]:
+        typer.echo(f"  left out {done['skipped_not_pool']} gold or removed items")
+    audit = done.get("audit")
+    if audit is not None and "checked" in audit:
+        typer.echo(
+            f"  audit: {audit['correct']} of {audit['checked']} correct, precision "
+            f"{audit['precision_low']:.2f}-{audit['precision_high']:.2f} (95%)"
+        )
+    elif not dry_run:
+        typer.echo(f"  {UNAUDITED_CLI}: nobody checked a sample; recorded with override")
+
+
+@app.command("bulk-label", short_help="Give one label to every item a search finds.")
+@handle_errors
+def bulk_label_command(
+    label: Annotated[str, typer.Option("--label", help="The label to give.")],
+    by: AsOpt,
+    query: QueryArg = "",
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    label_is: LabelIsOpt = None,
+    unlabelled: UnlabelledOpt = False,
+    annotator: AnnotatorOpt = None,
+    origin: OriginOpt = None,
+    predicted: PredictedOpt = None,
+    min_confidence: MinConfidenceOpt = None,
+    max_confidence: MaxConfidenceOpt = None,
+    weak_label: WeakLabelOpt = None,
+    lf: LfOpt = None,
+    disagreement: DisagreementOpt = None,
+    flagged: FlaggedOpt = None,
+    split: SplitOpt = None,
+    batch: BatchOpt = None,
+    native: NativeOpt = False,
+    audit: Annotated[
+        int | None,
+        typer.Option("--audit", help="Check N random items of the set first (y/n on stdin)."),
+    ] = None,
+    min_precision: Annotated[
+        float, typer.Option("--min-precision", help="Lowest acceptable precision (lower bound).")
+    ] = MIN_PRECISION,
+    override: Annotated[
+        bool, typer.Option("--override", help="Apply even when the audit is below the bar.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be labelled.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give LABEL to every pool item the search finds that no person has labelled, as one
+    batch that ``labelloop bulk-undo`` takes back in one step.
+
+    Items labelled by people, an import or a decision are left as they are; gold and removed
+    items are never bulk-labelled; an earlier bulk label is replaced. Example: ``labelloop
+    bulk-label '"refund request"' --unlabelled --label billing --as eve --audit 20``.
+    """
+    options = filters(
+        label=label_is, unlabelled=unlabelled, annotator=annotator, origin=origin,
+        predicted=predicted, min_confidence=min_confidence, max_confidence=max_confidence,
+        weak_label=weak_label, lf=lf, disagreement=disagreement, flagged=flagged, split=split,
+        batch=batch, native=native,
+    )  # fmt: skip
+    with open_workspace(workspace, db) as ws:
+        try:
+            search = query_from_options(ws.labels, text=query, **options)
+        except BadInput as exc:
+            raise BadInput(str(exc).replace("option '--label'", "option '--label-is'")) from None
+        if dry_run:
+            done = ws.bulk_label(search, label=label, by=by, dry_run=True)
+        else:
+            record: dict[str, Any] = {"note": UNAUDITED_CLI}
+            if audit is not None:
+                if audit < 1:
+                    raise BadInput(f"option '--audit': expected at least 1, found {audit}")
+                record = _audit_on_stdin(ws, search, audit)
+            done = ws.bulk_label(
+                search, label=label, by=by, audit=record, min_precision=min_precision,
+                override=override or audit is None,
+            )  # fmt: skip
+            if "checked" in record:
+                low, high = precision_interval(record["correct"], record["checked"])
+                done["audit"] = {**record, "precision_low": low, "precision_high": high}
+    if as_json:
+        print_json(done)
+        return
+    _report(done, label, dry_run=dry_run)
+
+
+@app.command("bulk-undo", short_help="Undo a whole bulk batch.")
+@handle_errors
+def bulk_undo_command(
+    batch: Annotated[str, typer.Argument(help="The batch id (see labelloop bulk-list).")],
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    by: Annotated[
+        str | None, typer.Option("--as", help="The person undoing it (recorded).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove every label of a bulk batch; the bulk labels it replaced come back."""
+    with open_workspace(workspace, db) as ws:
+        done = ws.undo_bulk(batch, by=by)
+    if as_json:
+        print_json(done)
+        return
+    typer.echo(f"undid batch {done['batch']}: removed {done['removed']} {done['label']!r} labels")
+
+
+@app.command("bulk-list", short_help="List bulk batches.")
+@handle_errors
+def bulk_list_command(
+    workspace: WorkspaceOpt = Path("."), db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Every bulk batch, newest first: who, label, how many items, the audit, the status."""
+    with open_workspace(workspace, db) as ws:
+        batches = ws.bulk_batches()
+    if as_json:
+        print_json({"batches": [dataclasses.asdict(b) for b in batches]})
+        return
+    if not batches:
+        typer.echo("no bulk batches yet")
+    for b in batches:
+        when = f"{b.created_at:%Y-%m-%d %H:%M}"
+        typer.echo(
+            f"{b.batch}  {when}  {b.status:<8} {b.count:>7} x {b.label!r} by {b.by}: {b.audit}"
+        )
