@@ -229,7 +229,7 @@ def test_origin_filter_on_the_annotation_log_and_through_the_cli(decided, tmp_pa
 def test_an_unknown_origin_is_refused_and_writes_nothing(decided, tmp_path):
     out = tmp_path / "never.csv"
     with pytest.raises(
-        ExportFailed, match=r"expected one of human, import, adjudication, found 'x'"
+        ExportFailed, match=r"expected one of human, import, adjudication, correction\b.*found 'x'"
     ):
         decided.export(out, origins=["x"])
     assert not out.exists() and list(tmp_path.glob(".never.csv*")) == []

@@ -55,8 +55,9 @@ _MY_CURRENT_ANSWER = select(_ANNOTATIONS.c.id, _ANNOTATIONS.c.label).where(
     _ANNOTATIONS.c.item_id == bindparam("item"),
     _ANNOTATIONS.c.annotator_id == bindparam("me"),
     _ANNOTATIONS.c.superseded_by.is_(None),
-    # A bulk answer is the batch's, not the person's own answer from the queue (see bulk.py).
-    _ANNOTATIONS.c.origin != BULK,
+    # The person's own answer from the queue: not a bulk label (the batch's, see bulk.py), nor
+    # their correction or adjudication.
+    _ANNOTATIONS.c.origin == HUMAN,
 )
 _ADD_ANSWER = insert(_ANNOTATIONS).returning(_ANNOTATIONS.c.id)
 _SUPERSEDE = (

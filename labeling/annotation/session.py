@@ -24,6 +24,8 @@ from labeling.data import importer, removal
 from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
+from labeling.quality.corrections import FlagRecord
+from labeling.quality.item_story import ItemStory
 from labeling.rounds.promotion import RoundSummary
 from labeling.rounds.similar import SimilarItem
 from labeling.weak.votes import LFRow
@@ -172,22 +174,6 @@ class UserSession:
         self._require(roles.ENGINEER, "searching the data")
         return self.workspace.search(query, limit=limit, offset=offset, **filters)
 
-    def item(self, item_id: str) -> dict[str, Any]:
-        """Everything about one item (external id): fields, answers with history, LF votes,
-        weak label, the promoted model's prediction, flags."""
-        self._require(roles.ENGINEER, "opening an item")
-        return self.workspace.item(item_id)
-
-    def correct(self, item_id: str, label: str, *, note: str = "") -> dict[str, Any]:
-        """Correct an item's label (origin ``correction``; earlier answers stay in history)."""
-        self._require(roles.ENGINEER, "correcting labels")
-        return self.workspace.correct(item_id, label, by=self.name, note=note)
-
-    def flag(self, item_id: str, note: str) -> dict[str, Any]:
-        """Flag an item with a note, for the Review page."""
-        self._require(roles.ENGINEER, "flagging items")
-        return self.workspace.flag(item_id, note, by=self.name)
-
     def similar(
         self, item_id: str | None = None, *, text: str | None = None, limit: int = 20
     ) -> list[SimilarItem]:
@@ -221,6 +207,29 @@ class UserSession:
         """The lead's final label for an item; it overrides the majority in rounds and export."""
         self._require(roles.LEAD, "adjudicating labels")
         self.workspace.adjudicate(item_id, label, lead=self.name)
+
+    def correct(self, item_id: str, label: str, *, note: str = "") -> dict[str, Any]:
+        """Correct an item's label (engineers and up); it supersedes earlier decisions."""
+        self._require(roles.ENGINEER, "correcting labels")
+        return self.workspace.correct(item_id, label, by=self.name, note=note)
+
+    def flag(self, item_id: str, note: str) -> FlagRecord:
+        """Flag an item with a note for the leads' Review page (anyone signed in)."""
+        self.role()
+        return self.workspace.flag(item_id, note, by=self.name)
+
+    def flags(self, *, open_only: bool = True) -> list[FlagRecord]:
+        self._require(roles.ENGINEER, "reading flags")
+        return self.workspace.flags(open_only=open_only)
+
+    def resolve_flag(self, flag_id: int) -> None:
+        self._require(roles.LEAD, "resolving flags")
+        self.workspace.resolve_flag(flag_id, by=self.name)
+
+    def item(self, item_id: str) -> ItemStory:
+        """Everything about one item, for the item page (engineers and up)."""
+        self._require(roles.ENGINEER, "opening an item")
+        return self.workspace.item(item_id)
 
     def stop_priority(self, batch_id: int) -> None:
         """End the queue priority a drifted import was given."""
@@ -278,6 +287,11 @@ class UserSession:
     def add_rule(self, spec: dict[str, Any]) -> None:
         self._require(roles.ENGINEER, "adding rules")
         self.workspace.add_rule(spec)
+
+    def rule_from_search(self, name: str, query: str, label: str) -> None:
+        """Store a search as a keyword (or regex) rule voting ``label``."""
+        self._require(roles.ENGINEER, "adding rules")
+        self.workspace.rule_from_search(name, query, label)
 
     def set_rule_active(self, name: str, active: bool) -> None:
         self._require(roles.ENGINEER, "switching rules")

@@ -26,6 +26,8 @@ from labeling.errors import ExportFailed
 from labeling.store.answers import current, majority
 from labeling.store.models import (
     ADJUDICATION,
+    CORRECTION,
+    DECISIONS,
     REMOVED,
     Annotation,
     Annotator,
@@ -64,9 +66,10 @@ ANNOTATION_COLUMNS = (
     "created_at",
 )
 # Annotation.origin values: a person's answer, a label that came with an imported file, a lead's
-# decision. ``--origin`` filters the annotation log by them, and items by what decided their
-# final label (majority, tie-break and correction are human answers).
-ORIGINS = ("human", "import", ADJUDICATION)
+# decision, a correction from the item page. ``--origin`` filters the annotation log by them, and
+# items by what decided their final label (majority, tie-break and a person's relabelling after
+# undo are human answers; decided_by "correction" of origin correction is the item page's).
+ORIGINS = ("human", "import", ADJUDICATION, CORRECTION)
 # How an item's final label was decided (the ``decided_by`` column); empty when unlabelled.
 DECIDED_BY = ("adjudication", "tie-break", "correction", "import", "majority")
 _DECISION_ORIGIN = {
@@ -215,14 +218,21 @@ def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
 
 def _current_answers(
     session: Session, low: int, high: int
-) -> tuple[dict[int, dict[str, int]], set[int], dict[int, str]]:
+) -> tuple[dict[int, dict[str, int]], set[int], dict[int, tuple[int, str, str]]]:
     """Of items ``low``..``high``: the counts of each label among their current answers, the
-    items with a current answer not from an import, and the items a lead decided (the label)."""
+    items with a current answer not from an import, and the items decided outright (by the
+    newest adjudication or correction: its id, label and origin)."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     by_people: set[int] = set()
-    decided: dict[int, str] = {}
-    for item_id, label, origin, n in session.exec(
-        select(Annotation.item_id, Annotation.label, Annotation.origin, func.count())
+    decided: dict[int, tuple[int, str, str]] = {}  # item -> (newest id, label, origin)
+    for item_id, label, origin, n, newest in session.exec(
+        select(  # type: ignore[call-overload]
+            Annotation.item_id,
+            Annotation.label,
+            Annotation.origin,
+            func.count(),
+            func.max(Annotation.id),
+        )
         .where(
             col(Annotation.item_id).between(low, high),
             current(),
@@ -232,13 +242,38 @@ def _current_answers(
     ).all():
         if label is None:
             continue
-        if origin == ADJUDICATION:
-            decided[item_id] = label
+        if origin in DECISIONS:  # the newest decision wins (labeling.store.answers.decide)
+            decided[item_id] = max(decided.get(item_id, (0, "", "")), (newest, label, origin))
         else:
             counts[item_id][label] = counts[item_id].get(label, 0) + n
             if origin != "import":
                 by_people.add(item_id)
     return counts, by_people, decided
+
+
+def _decision(
+    counts: dict[str, int],
+    labels: tuple[str, ...],
+    *,
+    decision: tuple[int, str, str] | None,
+    only_imported: bool,
+    item_id: int,
+    corrected: set[tuple[int, str]],
+) -> tuple[str | None, str | None, str | None]:
+    """An item's final label, how it was decided (:func:`decided_by`) and the origin that
+    decided it: the newest decision (adjudication or correction) when there is one.
+    ``corrected``: :func:`_corrected`'s (item, label) pairs."""
+    if decision is not None:
+        return decision[1], decision[2], decision[2]
+    label = final_label(counts, labels)
+    how = decided_by(
+        counts,
+        label=label,
+        adjudicated=False,
+        only_imported=only_imported,
+        corrected=(item_id, label) in corrected,
+    )
+    return label, how, _DECISION_ORIGIN.get(how or "")
 
 
 def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, float]]:
@@ -309,15 +344,15 @@ def _item_rows(
                 predictions = _predictions(session, promoted, file_predictions, items)
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
                 item_counts = counts.get(item_id, {})
-                label = decided.get(item_id) or final_label(item_counts, labels)
-                how = decided_by(
+                label, how, by_origin = _decision(
                     item_counts,
-                    label=label,
-                    adjudicated=item_id in decided,
+                    labels,
+                    decision=decided.get(item_id),
                     only_imported=item_id not in by_people,
-                    corrected=(item_id, label) in corrected,
+                    item_id=item_id,
+                    corrected=corrected,
                 )
-                if origins is not None and (how is None or _DECISION_ORIGIN[how] not in origins):
+                if origins is not None and (how is None or by_origin not in origins):
                     continue
                 prediction, confidence = predictions.get(item_id, (None, None))
                 row: dict[str, Any] = {

@@ -12,12 +12,15 @@ from sqlmodel import Session, col, select
 
 from labeling.annotation import roles, users
 from labeling.context import Context
-from labeling.quality import report, review
+from labeling.quality import corrections, report, review
+from labeling.quality.corrections import FlagRecord
+from labeling.quality.item_story import ItemStory, item_story
 from labeling.quality.summary import summary
 from labeling.store import db
 from labeling.store.answers import current
 from labeling.store.models import (
     ADJUDICATION,
+    DECISIONS,
     REMOVED,
     SYSTEM_ROLE,
     Annotation,
@@ -35,7 +38,7 @@ class AnswerRecord(TypedDict):
     who: str
     label: str | None
     skipped: bool
-    origin: str  # human, import, adjudication
+    origin: str  # one of labeling.store.models.ORIGINS
     current: bool  # not superseded by a later answer of the same person
     at: datetime
 
@@ -126,9 +129,62 @@ class QualityAPI(Context):
                 session, lead=person, item_id=item_id, label=label, labels=self.labels
             )
 
+    # ------------------------------------------------------------------ corrections and flags
+
+    def correct(self, item_id: str, label: str, *, by: str, note: str = "") -> dict[str, Any]:
+        """Make ``label`` the label of the item people know as ``item_id``: a correction by
+        ``by`` that supersedes its adjudication, earlier corrections and bulk labels (people's
+        answers stay current; see :mod:`labeling.quality.corrections`). Gold and removed items
+        are refused. A ``note`` is kept as a flag on the item, resolved at once."""
+        with self._write() as session:
+            person = users.get_annotator(session, by)
+            done = corrections.correct(
+                session,
+                person=person,
+                external_id=item_id,
+                label=label,
+                labels=self.labels,
+                note=note,
+            )
+        return {
+            "item": done.external_id,
+            "label": label,
+            "previous_label": done.previous_label,
+            "annotation": done.annotation.id,
+            "by": person.name,
+            "note": note.strip(),
+            "superseded": done.superseded,
+        }
+
+    def flag(self, item_id: str, note: str, *, by: str) -> FlagRecord:
+        """Flag the item people know as ``item_id`` with ``note``, raised by ``by``; it is listed
+        on the Review page until a lead resolves it."""
+        with self._write() as session:
+            person = users.get_annotator(session, by)
+            raised = corrections.flag(session, person=person, external_id=item_id, note=note)
+            return corrections.list_flags(session, open_only=False, item_id=raised.item_id)[0]
+
+    def flags(self, *, open_only: bool = True) -> list[FlagRecord]:
+        """Flags, newest first: the open ones, or every one (``open_only=False``)."""
+        with self._read() as session:
+            return corrections.list_flags(session, open_only=open_only)
+
+    def resolve_flag(self, flag_id: int, *, by: str) -> None:
+        """Mark flag ``flag_id`` resolved by ``by`` (it leaves the Review page's list)."""
+        with self._write() as session:
+            person = users.get_annotator(session, by)
+            corrections.resolve_flag(session, flag_id=flag_id, by=person)
+
+    def item(self, item_id: str) -> ItemStory:
+        """Everything about the item people know as ``item_id``: text, fields, import batch,
+        label now and how it was decided, every answer with history, LF votes, weak label, the
+        promoted model's prediction and its flags (:mod:`labeling.quality.item_story`)."""
+        with self._read() as session:
+            return item_story(self, session, item_id)
+
 
 class _AnswerCounts(NamedTuple):
-    by_label: dict[str, int]  # current answers per label (decisions left out)
+    by_label: dict[str, int]  # current answers per label (decisions, corrections left out)
     skips: int  # current skips
     adjudications: int  # current decisions by a lead
     log_rows: int  # every annotation ever written, superseded ones included
@@ -154,7 +210,7 @@ def _item_counts(session: Session) -> dict[str, int]:
 def _answer_counts(session: Session) -> _AnswerCounts:
     per_label = (
         select(Annotation.label, func.count())
-        .where(current(), Annotation.origin != ADJUDICATION)
+        .where(current(), col(Annotation.origin).not_in(DECISIONS))
         .group_by(col(Annotation.label))
     )
     adjudications = session.exec(

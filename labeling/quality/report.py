@@ -224,7 +224,7 @@ def _review(review: dict[str, Any]) -> list[str]:
         ("confident model disagrees", counts["model"]),
         ("weak label disagrees", counts["weak"]),
         ("likely label errors (cleanlab)", counts["likely_error"]),
-        ("adjudicated by a lead", review["adjudicated"]),
+        ("decided (adjudicated or corrected)", review["adjudicated"]),
     ]
     return [
         "<h2>Review</h2>",

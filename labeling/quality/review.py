@@ -23,6 +23,7 @@ from labeling.store import db
 from labeling.store.answers import current, human_labels, refresh_labels
 from labeling.store.models import (
     ADJUDICATION,
+    DECISIONS,
     Annotation,
     Annotator,
     Item,
@@ -109,11 +110,11 @@ def _read_known(
 
 
 def _adjudicated(session: Session) -> dict[int, str]:
-    """item id -> the lead's current decision."""
+    """item id -> the current decision (a lead's adjudication or a correction)."""
     return dict(
         session.exec(
             select(Annotation.item_id, Annotation.label).where(
-                Annotation.origin == ADJUDICATION, current()
+                col(Annotation.origin).in_(DECISIONS), current()
             )
         ).all()  # type: ignore[arg-type]
     )
@@ -220,7 +221,8 @@ def adjudicate(
 ) -> Annotation:
     """Record the lead's final label: an annotation of its own that overrides the majority.
 
-    A previous adjudication of the item is superseded; people's answers stay as they were.
+    The item's current decision (an earlier adjudication or a correction) is superseded;
+    people's answers stay as they were.
     """
     if label not in labels:
         raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
@@ -233,7 +235,7 @@ def adjudicate(
     previous = session.exec(
         select(Annotation).where(
             Annotation.item_id == item_id,
-            Annotation.origin == ADJUDICATION,
+            col(Annotation.origin).in_(DECISIONS),
             current(),
         )
     ).all()

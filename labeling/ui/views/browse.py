@@ -9,6 +9,7 @@ at its first page. Clicking a row opens the item page (:mod:`labeling.ui.views.i
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pandas as pd
@@ -16,10 +17,10 @@ import streamlit as st
 
 from labeling.annotation.session import UserSession
 from labeling.data.search import SORTS, SearchQuery, query_from_options
+from labeling.data.search_syntax import rule_spec
 from labeling.errors import BadInput, LabelloopError
 from labeling.store.models import ORIGINS
 from labeling.ui.views import bulk, common
-from labeling.weak.search_rule import keyword_rule, rule_keywords, rule_name
 
 PAGE_SIZE = 50
 ANY = "Any"
@@ -33,6 +34,7 @@ OFFSET_KEY = "ll_q_offset"
 SIGNATURE_KEY = "ll_q_signature"
 OPEN_KEY = "ll_item_open"
 NONCE_KEY = "ll_results_nonce"
+NAME_CHARS = re.compile(r"[^a-z0-9]+")
 SEARCH_HELP = (
     'Whole words, any case: `refund late` needs both words, `"money back"` a phrase, '
     "`refund OR chargeback` either one, `-spam` leaves out items with that word, `refund*` "
@@ -214,22 +216,33 @@ def _open_by_id() -> None:
         st.session_state["ll_open_id"] = ""
 
 
+def rule_name(text: str) -> str:
+    """A rule name made from the search's words (``kw_refund_or_return``), to be changed."""
+    slug = NAME_CHARS.sub("_", text.lower()).strip("_")
+    return f"kw_{slug[:40].rstrip('_') or 'search'}"
+
+
 def _save_as_rule(user: UserSession, text: str) -> None:
-    """ "Save as rule": the search's words as a keyword rule for a chosen label, or why not."""
+    """ "Save as rule": the search as a keyword rule for a chosen label, or why it cannot be."""
     with st.expander("Save this search as a keyword rule", icon=":material/rule:"):
+        reason = None
         try:
-            keywords = rule_keywords(text)
-            reason = None
+            spec = rule_spec(text, name="preview", label=user.labels[0])
         except BadInput as exc:
-            keywords, reason = [], str(exc)
+            reason = str(exc) if text.strip() else "type words to search for first"
         if reason:
-            st.caption(f"Cannot be saved as a keyword rule: {common.plain(reason)}.")
+            st.caption(f"Not possible: {common.plain(reason)}.")
+        elif spec["kind"] == "keyword":
+            words = ", ".join(repr(k) for k in spec["keywords"])  # type: ignore[attr-defined]
+            st.caption(
+                f"The rule votes its label where a text has any of {common.plain(words)} (whole "
+                "words, any case); the label model then weighs it with the other LFs. Filters "
+                "are not part of the rule."
+            )
         else:
             st.caption(
-                "A keyword rule votes its label when a text holds any of: "
-                + ", ".join(common.plain(repr(k)) for k in keywords)
-                + " (whole words, any case). The label model then weighs it with the other LFs; "
-                "filters are not part of the rule."
+                "With a prefix (word*) the search becomes a regex rule; the label model weighs "
+                "it with the other LFs. Filters are not part of the rule."
             )
         cols = st.columns([2, 2, 1])
         label = cols[0].selectbox("Votes", list(user.labels), key="ll_rule_label")
@@ -237,7 +250,7 @@ def _save_as_rule(user: UserSession, text: str) -> None:
         cols[2].write("")
         if cols[2].button("Save as rule", key="ll_rule_save", disabled=reason is not None):
             try:
-                user.add_rule(keyword_rule(text, name=name.strip(), label=str(label)))
+                user.rule_from_search(name.strip(), text, str(label))
             except LabelloopError as exc:
                 st.error(common.plain(exc))
             else:

@@ -16,18 +16,45 @@ import streamlit as st
 
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
+from labeling.quality.item_story import ItemStory
 from labeling.ui.views import browse, bulk, common
 
 SIMILAR_KEY = "ll_similar"
 SIMILAR_LIMIT = 20
 
 
-def _pick(found: dict[str, Any], *names: str) -> Any:
-    """The first of ``names`` that ``found`` has (None if none)."""
-    for name in names:
-        if found.get(name) is not None:
-            return found[name]
-    return None
+def _when(iso: str | None) -> str:
+    """An ISO 8601 time as the page shows it (minutes, UTC)."""
+    return iso[:16].replace("T", " ") if iso else ""
+
+
+def _answers(found: ItemStory) -> list[dict[str, Any]]:
+    """The item's annotation log, oldest first, superseded answers included."""
+    return [
+        {
+            "who": a["who"],
+            "role": a["role"],
+            "answer": "(skip)" if a["skipped"] else a["label"],
+            "origin": a["origin"],
+            "bulk batch": a["batch"] or "",
+            "when (UTC)": _when(a["created_at"]),
+            "current": a["current"],
+            "superseded by": a["superseded_by"],
+        }
+        for a in found["answers"]
+    ]
+
+
+def _flags(found: ItemStory) -> list[dict[str, Any]]:
+    return [
+        {
+            "note": f["note"],
+            "by": f["who"],
+            "when (UTC)": _when(f["when"]),
+            "resolved": f"by {f['resolved_by']}" if f["resolved"] else "open",
+        }
+        for f in found["flags"]
+    ]
 
 
 def _score(label: Any, confidence: Any) -> str:
@@ -46,38 +73,42 @@ def _table(rows: Any, key: str, empty: str) -> None:
     st.dataframe(pd.DataFrame(list(rows)), hide_index=True, key=key)
 
 
-def _summary(found: dict[str, Any]) -> None:
+def _summary(found: ItemStory) -> None:
     """Label now and how it was decided, the model's and the label model's view, the split."""
     cols = st.columns(4)
-    label = _pick(found, "label")
+    label = found.get("label")
     cols[0].metric("Label now", label if label is not None else "(none)")
-    decided = _pick(found, "decided_by", "label_origin", "how")
-    cols[0].caption(f"Decided by: {common.plain(decided)}" if decided else "No label yet")
+    decided = found.get("decided_by")
+    cols[0].caption(f"Decided by: {common.plain(decided)}" if label is not None else "No label")
     cols[1].metric(
-        "Model predicts", _score(_pick(found, "predicted", "prediction"), found.get("confidence"))
+        "Model predicts", _score(found.get("prediction"), found.get("prediction_confidence"))
     )
+    if found.get("prediction_round") is not None:
+        cols[1].caption(f"Round {found['prediction_round']} (promoted)")
     cols[2].metric("Weak label", _score(found.get("weak_label"), found.get("weak_confidence")))
     cols[3].metric("Split", str(found.get("split", "")))
+    batch = found.get("import_batch") or {}
     details = {
-        "import": _pick(found, "batch", "import_batch"),
-        "gold label": _pick(found, "gold_label"),
+        "import": f"{batch.get('id')} ({batch.get('file')})" if batch else None,
+        "gold label": found.get("gold_label"),
     }
     shown = [f"{k}: {v}" for k, v in details.items() if v is not None]
     if shown:
         st.caption(common.plain("; ".join(shown)))
 
 
-def _history(found: dict[str, Any], item_id: str) -> None:
+def _history(found: ItemStory, item_id: str) -> None:
     st.markdown("**Answers, with history** (superseded ones included)")
-    _table(_pick(found, "answers", "history"), f"ll_item_answers_{item_id}", "No answers yet.")
+    _table(_answers(found), f"ll_item_answers_{item_id}", "No answers yet.")
     cols = st.columns(2)
     with cols[0]:
         st.markdown("**LF votes**")
-        _table(_pick(found, "lf_votes", "votes"), f"ll_item_votes_{item_id}", "No LF voted.")
+        votes = [{"LF": lf, "votes": label} for lf, label in found.get("lf_votes", {}).items()]
+        _table(votes, f"ll_item_votes_{item_id}", "No LF voted.")
     with cols[1]:
         st.markdown("**Flags**")
-        _table(found.get("flags"), f"ll_item_flags_{item_id}", "Not flagged.")
-    fields = _pick(found, "fields", "source")
+        _table(_flags(found), f"ll_item_flags_{item_id}", "Never flagged.")
+    fields = found.get("source")
     if fields:
         with st.expander("Source fields"):
             _table(fields, f"ll_item_fields_{item_id}", "")

@@ -1,5 +1,5 @@
 """The Review page (leads and admins): disagreements, model and weak-label conflicts, likely
-label errors, and adjudication.
+label errors, adjudication, and the items people flagged.
 
 Pick a list, pick an item (the most suspicious first), read it with everyone's answers and
 what the model and the LFs say, and decide its final label with one click or key. The decision
@@ -32,6 +32,7 @@ EXPLAIN = {
     "likely_error": "Labels cleanlab's find_label_issues flags on out-of-sample probabilities "
     "(latest round).",
 }
+FLAG_DONE_KEY = "ll_flag_done"
 ITEM_KEY = "ll_review_item"  # the item under review: the one source of truth
 ORDER_KEY = "ll_review_order"  # the list as last shown, to find the item after a decided one
 DONE_KEY = "ll_review_done"
@@ -116,10 +117,57 @@ def _detail(user: UserSession, entry: dict[str, Any]) -> None:
         st.dataframe(pd.DataFrame(history), hide_index=True)
 
 
+def _resolve(user: UserSession, flag_id: int, external_id: str) -> None:
+    """Button callback: resolve a flag; the message names the item by its external id."""
+    try:
+        user.resolve_flag(flag_id)
+        st.session_state[FLAG_DONE_KEY] = f"Resolved the flag on item {external_id}."
+    except LabelloopError as exc:
+        st.session_state[FLAG_DONE_KEY] = f"error: {exc}"
+
+
+def _flagged(user: UserSession) -> None:
+    """Open flags, newest first: the item's text, the note, who raised it and when, and a
+    button that resolves it."""
+    st.subheader("Flagged items")
+    done = st.session_state.pop(FLAG_DONE_KEY, None)
+    if done is not None:
+        (st.error if done.startswith("error:") else st.caption)(common.plain(done))
+    try:
+        flags = user.flags(open_only=True)
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+        return
+    if not flags:
+        st.caption("No open flags. Anyone can flag an item with a note; flags wait here.")
+        return
+    st.caption(f"{len(flags):,} open, newest first.")
+    for raised in flags:
+        with st.container(border=True):
+            st.caption(
+                f"Item {common.plain(raised['item'])}: flagged by {common.plain(raised['who'])} "
+                f"on {raised['when'][:16].replace('T', ' ')} UTC"
+            )
+            st.text(f"Note: {raised['note']}")  # text typed by people: never Markdown
+            st.text(raised["text"])
+            st.button(
+                "Resolve",
+                key=f"ll_flag_resolve_{raised['flag']}",
+                on_click=_resolve,
+                args=(user, raised["flag"], raised["item"]),
+            )
+
+
 def render() -> None:
     common.apply_style()
     user = common.require_user()
     st.title("Review")
+    _lists(user)
+    _flagged(user)
+
+
+def _lists(user: UserSession) -> None:
+    """The review lists, an item picker and the decision card."""
     done = st.session_state.pop(DONE_KEY, None)
     if done is not None:
         external_id, label = done
@@ -135,8 +183,8 @@ def render() -> None:
     counts = found["counts"]
     source = f"round {found['round']}" if found["round"] else "no round yet"
     st.caption(
-        f"{found['adjudicated']:,} items adjudicated so far. Model checks come from {source}; "
-        "each round refreshes them."
+        f"{found['adjudicated']:,} items decided so far (adjudicated or corrected). Model "
+        f"checks come from {source}; each round refreshes them."
     )
     kind = st.segmented_control(
         "List",
