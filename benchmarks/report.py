@@ -32,6 +32,7 @@ python benchmarks/bench_weak_weight.py --seeds 3
 python benchmarks/bench_lf_apply.py
 python benchmarks/bench_embedding_pass.py --rows 5000
 python benchmarks/bench_embeddings.py --texts 1000
+python benchmarks/bench_similar.py --rows 1000000
 python benchmarks/report.py
 ```
 
@@ -306,11 +307,51 @@ EMBEDDING_NOTES = [
     "on a loaded 2-core machine; `--variants`, `--contention` and `--merge` rerun a part).",
 ]
 
+
+def similar_section(result: dict) -> str:
+    """Index build, query latencies (by item, by text, a 0.8 threshold), recall, upkeep."""
+    lines = [
+        "## Similar items",
+        "",
+        result["what"] + ". Target: p95 <= 300 ms at 1M items. Times in ms unless said.",
+        "",
+        "| items | import s | first query s (fit, featurize, index) | index build s (warm "
+        "cache) | by item p50 / p95 | by text p50 / p95 | >= 0.8, limit 1000: p50 / p95 "
+        "| recall@20 | fresh process s | index MB | feature cache MB | peak RSS MB | load avg |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in result["runs"]:
+        lines.append(
+            f"| {run['rows']:,} | {run['import_seconds']} | {run['first_query_cold_seconds']} | "
+            f"{run['index_build_warm_cache_seconds']} | "
+            f"{run['by_item']['p50_ms']} / {run['by_item']['p95_ms']} | "
+            f"{run['by_text']['p50_ms']} / {run['by_text']['p95_ms']} | "
+            f"{run['threshold_0_8_limit_1000']['p50_ms']} / "
+            f"{run['threshold_0_8_limit_1000']['p95_ms']} | {run['recall_at_20']} | "
+            f"{run['fresh_process_first_query_seconds']} | {run['index_mb']:,} | "
+            f"{run['feature_cache_mb']:,} | {run['peak_rss_mb']:,} | "
+            f"{run['load_average_before']:.1f}-{run['load_average']:.1f} |"
+        )
+    for run in result["runs"]:
+        lines += [
+            "",
+            f"Upkeep at {run['rows']:,} items: importing 1% more took "
+            f"{run['import_1pct_seconds']} s, and the next query, which featurizes and "
+            f"appends them, {run['append_1pct_first_query_seconds']} s; a query after "
+            f"removing 1,000 items {run['query_after_removing_1000_ms']} ms.",
+        ]
+    lines += ["", *result.get("notes", [])]
+    lines += ["", f"Reproduce: `{result['reproduce']}`", ""]
+    lines += [f"Machine: {_machine(result['machine'])}.", ""]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "import": import_section,
     "claims": claims_section,
     "embeddings": embeddings_section,
     "embedding_pass": embedding_pass_section,
+    "similar": similar_section,
 }
 
 

@@ -32,6 +32,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_weak_quality.py", "--seeds", "5"],
         ["bench_weak_weight.py", "--seeds", "3"],
         ["bench_embeddings.py", "--texts", "1000"],
+        ["bench_similar.py", "--rows", big],
     ]
 
 

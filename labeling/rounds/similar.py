@@ -100,7 +100,7 @@ def find_similar(
     ``limit``: at most that many (1 to :data:`MAX_LIMIT`); ``min_similarity``: only items at
     least that similar (-1 to 1)."""
     _check_options(item_id, text, limit, min_similarity)
-    internal = _item_of(ws, item_id) if item_id is not None else None
+    internal = item_id_of(ws, item_id) if item_id is not None else None
     if not _has_items(ws):
         raise BadInput("the workspace has no items: import some before asking for similar items")
     source = similarity_source(ws)
@@ -111,7 +111,7 @@ def find_similar(
         query, _ = index.rows_at(np.array([at], dtype=np.intp))
     else:
         query = [part.transform([text]) for part in source.parts]
-    exclude = _removed_ids(ws)
+    exclude = removed_ids(ws)
     if internal is not None:
         exclude = np.union1d(exclude, [internal])
     ids, sims = index.search(query, exclude=exclude, limit=limit, min_similarity=min_similarity)
@@ -132,7 +132,7 @@ def _check_options(
         raise BadInput(f"min_similarity: expected a cosine from -1 to 1, found {min_similarity}")
 
 
-def _item_of(ws: Context, external_id: str) -> int:
+def item_id_of(ws: Context, external_id: str) -> int:
     with db.read_session(ws.engine) as session:
         found = session.exec(select(Item.id).where(Item.external_id == external_id)).first()
     if found is None:
@@ -145,7 +145,7 @@ def _has_items(ws: Context) -> bool:
         return session.exec(select(Item.id).limit(1)).first() is not None
 
 
-def _removed_ids(ws: Context) -> NDArray[np.int64]:
+def removed_ids(ws: Context) -> NDArray[np.int64]:
     with db.read_session(ws.engine) as session:
         rows = session.exec(select(Item.id).where(Item.split == REMOVED)).all()
     return np.sort(np.array(rows, dtype=np.int64))
@@ -183,14 +183,13 @@ def similarity_source(ws: Context) -> Source:
         name = (metrics.get("representation") or {}).get("featurizer")
         version = metrics.get("featurizer")
         if name and version:
-            round_key = ("round", promoted.id, version, _fitted_mtime(ws))
-            featurizer = _cached(round_key, lambda: round_featurizer(ws, metrics))
+            round_key = ("round", promoted.id, version)
+            featurizer = _cached(ws, round_key, lambda: round_featurizer(ws, metrics))
             if featurizer is not None:
                 return Source(name, str(version), featurizer, f"round {promoted.id}")
     setting = ws.config.featurizer
     name = BASE_FEATURIZER if setting == AUTO else setting
-    key = ("setting", name, _fitted_mtime(ws))
-    featurizer = _cached(key, lambda: _setting_featurizer(ws, name))
+    featurizer = _cached(ws, ("setting", name), lambda: _setting_featurizer(ws, name))
     return Source(name, str(featurizer.version), featurizer, "the workspace's setting")
 
 
@@ -202,13 +201,16 @@ def _fitted_mtime(ws: Context) -> float:
         return 0.0
 
 
-def _cached(key: tuple[Any, ...], make: Any) -> Any:
-    """Fitted featurizers by key: loading a big tfidf vocabulary takes about a second."""
+def _cached(ws: Context, what: tuple[Any, ...], make: Any) -> Any:
+    """Fitted featurizers of this workspace by ``what`` and the time the fitted featurizer
+    was written: loading a big tfidf vocabulary takes about a second."""
+    key = (str(ws.models_dir.resolve()), *what, _fitted_mtime(ws))
     with _LOCK:
         if key in _FEATURIZERS:
             return _FEATURIZERS[key]
     found = make()
     if found is not None:
+        key = (*key[:-1], _fitted_mtime(ws))  # a first fit has just written it
         with _LOCK:
             if len(_FEATURIZERS) >= 8:
                 _FEATURIZERS.pop(next(iter(_FEATURIZERS)))
