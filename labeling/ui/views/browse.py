@@ -30,10 +30,11 @@ ABSTAIN = "abstain"
 SPLIT_CHOICES = {"pool and gold": None, "pool": "pool", "gold": "gold", "removed": "removed"}
 DISAGREEMENT_CHOICES = {ANY: None, "between people": "people", "model vs. label": "model"}
 FLAGGED_CHOICES = {ANY: None, "flagged": True, "not flagged": False}
-OFFSET_KEY = "ll_q_offset"
-SIGNATURE_KEY = "ll_q_signature"
+OFFSET_KEY = "ll_page_offset"
+SIGNATURE_KEY = "ll_page_signature"
 OPEN_KEY = "ll_item_open"
 NONCE_KEY = "ll_results_nonce"
+KEPT = "ll_kept_"
 NAME_CHARS = re.compile(r"[^a-z0-9]+")
 SEARCH_HELP = (
     'Whole words, any case: `refund late` needs both words, `"money back"` a phrase, '
@@ -51,15 +52,28 @@ def close_item() -> None:
     """Back to the results; a fresh results table, so its old selection does not reopen it."""
     st.session_state.pop(OPEN_KEY, None)
     st.session_state.pop("ll_similar", None)
-    keep_search()  # written in the callback, so the redrawn widgets show the kept values
+    restore_search(force=True)  # in the callback: the redrawn widgets show these values
     st.session_state[NONCE_KEY] = st.session_state.get(NONCE_KEY, 0) + 1
 
 
-def keep_search() -> None:
-    """Keep the search box and filters while the item page is shown: Streamlit forgets the
-    value of a widget that a run does not draw, unless it is written back."""
-    for key in [k for k in st.session_state if str(k).startswith(("ll_q_", "ll_f_"))]:
-        st.session_state[key] = st.session_state[key]
+def _search_widgets() -> list[str]:
+    return [k for k in st.session_state if str(k).startswith(("ll_q_", "ll_f_"))]
+
+
+def remember_search() -> None:
+    """Copy the search box's and the filters' values to keys no widget owns: Streamlit drops
+    a widget's value in runs that do not draw it (the item page, other pages)."""
+    for key in _search_widgets():
+        st.session_state[KEPT + key] = st.session_state[key]
+
+
+def restore_search(*, force: bool = False) -> None:
+    """Give the search widgets their remembered values (before they are drawn); ``force`` also
+    overrides the values the browser sent (coming back from the item page)."""
+    for kept in [k for k in st.session_state if str(k).startswith(KEPT)]:
+        key = kept[len(KEPT) :]
+        if force or key not in st.session_state:
+            st.session_state[key] = st.session_state[kept]
 
 
 def opened_item() -> str | None:
@@ -262,6 +276,7 @@ def _save_as_rule(user: UserSession, text: str) -> None:
 
 def render_browser(user: UserSession) -> None:
     """The browser: search, filters, counts, one page of results, bulk label, save as rule."""
+    restore_search()
     cols = st.columns([4, 1])
     text = cols[0].text_input(
         "Search",
@@ -274,6 +289,7 @@ def render_browser(user: UserSession) -> None:
     )
     with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
         options = _filters(user)
+    remember_search()
     signature = json.dumps([text, options], sort_keys=True, default=str)
     offset = _page_offset(signature)
     try:

@@ -277,7 +277,6 @@ def render() -> None:
     cols[3].metric("Annotations", f"{status['annotations']:,}")
     opened = browse.opened_item()
     if opened is not None:
-        browse.keep_search()
         item.render_item(user, opened)
         return
     find, load, export, remove = st.tabs(["Browse", "Import", "Export", "Remove"])
