@@ -18,7 +18,6 @@ from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_it
 from labeling.errors import NothingToUndo, NotLeased, UnknownLabel
 from labeling.store.answers import current, refresh_labels
 from labeling.store.models import (
-    BULK,
     HUMAN,
     REMOVED,
     SPLITS,
