@@ -304,6 +304,7 @@ def render_browser(user: UserSession) -> None:
         _counts(result, user.labels)
         _results_table(result)
         _pager(result["total"], offset, len(result["items"]))
-        bulk.bulk_box(user, bulk.Target(query=query, described="this search", key="search"))
+        target = bulk.Target(result["total"], query=query, described="this search", key="search")
+        bulk.bulk_box(user, target)
     _save_as_rule(user, text)
     bulk.batches_section(user)

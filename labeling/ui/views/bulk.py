@@ -29,8 +29,10 @@ DONE_KEY = "ll_bulk_done"
 
 @dataclass(frozen=True)
 class Target:
-    """What a bulk label is about: a search, or a list of items (external ids)."""
+    """What a bulk label is about: a search, or a list of items (external ids), and how many
+    items that is (the search's total)."""
 
+    total: int
     query: SearchQuery | None = None
     item_ids: tuple[str, ...] | None = None
     described: str = "these items"
@@ -47,40 +49,39 @@ def _plural(n: int, word: str = "item") -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def bulk_box(user: UserSession, target: Target) -> None:
-    """ "Label these N as L...": counts what a bulk label would change, then opens the audit."""
+def _start_audit(user: UserSession, target: Target, label: str) -> None:
+    """Count what the batch would change and draw the audit sample (only on the button: on
+    a large result both read every matching id)."""
     try:
-        counts = user.bulk_label(**target.selection(), label=user.labels[0], dry_run=True)
-    except LabelloopError as exc:
-        st.caption(f"Bulk labelling is not possible here: {common.plain(exc)}")
-        return
-    count = int(counts["count"])
-    left = int(counts.get("skipped_labelled", 0)) + int(counts.get("skipped_not_pool", 0))
-    cols = st.columns([2, 3])
-    label = cols[0].selectbox("Label as", list(user.labels), key=f"ll_bulk_label_{target.key}")
-    cols[1].write("")
-    pressed = cols[1].button(
-        f"Label these {count:,} as {common.plain(label)}...",
-        key=f"ll_bulk_start_{target.key}",
-        disabled=count == 0,
-        icon=":material/done_all:",
-    )
-    if left:
-        st.caption(
-            f"{_plural(left)} of {target.described} keep their label: items labelled by people, "
-            "gold and removed items are never bulk-labelled."
-        )
-    if pressed:
+        counts = user.bulk_label(**target.selection(), label=label, dry_run=True)
         sample = user.bulk_audit_sample(
             **target.selection(), n=AUDIT_SAMPLE, seed=random.SystemRandom().randrange(2**31)
         )
-        st.session_state[AUDIT_KEY] = {
-            "target": target,
-            "label": label,
-            "count": count,
-            "sample": [asdict(item) for item in sample],
-            "answers": {},
-        }
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+        return
+    st.session_state[AUDIT_KEY] = {
+        "target": target,
+        "label": label,
+        "count": int(counts["count"]),
+        "kept": int(counts.get("skipped_labelled", 0)) + int(counts.get("skipped_not_pool", 0)),
+        "sample": [asdict(item) for item in sample],
+        "answers": {},
+    }
+
+
+def bulk_box(user: UserSession, target: Target) -> None:
+    """ "Label these N as L...": opens the audit of a random sample, then the batch."""
+    cols = st.columns([2, 3])
+    label = cols[0].selectbox("Label as", list(user.labels), key=f"ll_bulk_label_{target.key}")
+    cols[1].write("")
+    if cols[1].button(
+        f"Label these {target.total:,} as {common.plain(label)}...",
+        key=f"ll_bulk_start_{target.key}",
+        disabled=target.total == 0,
+        icon=":material/done_all:",
+    ):
+        _start_audit(user, target, str(label))
     audit = st.session_state.get(AUDIT_KEY)
     if audit is not None and audit["target"] == target:
         _audit_dialog(user)
@@ -151,6 +152,14 @@ def _audit_dialog(user: UserSession) -> None:
         f"**{common.plain(audit['label'])}**. Is that label right for each of these randomly "
         "chosen items? Press **Y** or **N**."
     )
+    if audit["kept"]:
+        st.caption(
+            f"{_plural(audit['kept'])} of the {target.total:,} keep their label: items labelled "
+            "by people, gold and removed items are never bulk-labelled."
+        )
+    if not audit["count"]:
+        st.info("Nothing to label: every item of this set has a label from people already.")
+        return
     _sample_card(audit)
     checked = len(audit["answers"])
     correct = sum(1 for right in audit["answers"].values() if right)

@@ -79,7 +79,8 @@ def _summary(found: ItemStory) -> None:
     label = found.get("label")
     cols[0].metric("Label now", label if label is not None else "(none)")
     decided = found.get("decided_by")
-    cols[0].caption(f"Decided by: {common.plain(decided)}" if label is not None else "No label")
+    if label is not None:
+        cols[0].caption(f"Decided by: {common.plain(decided)}")
     cols[1].metric(
         "Model predicts", _score(found.get("prediction"), found.get("prediction_confidence"))
     )
@@ -194,6 +195,7 @@ def _find_similar(user: UserSession, item_id: str) -> None:
         browse.open_item(str(frame["id"].iloc[event.selection.rows[0]]))
         st.rerun()
     target = bulk.Target(
+        len(rows),
         item_ids=tuple(str(r["id"]) for r in rows),
         described=f"the items similar to {item_id}",
         key=f"similar_{item_id}",
