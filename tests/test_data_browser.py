@@ -17,15 +17,20 @@ N_ITEMS = 60
 
 
 @pytest.fixture
-def served(tmp_path, monkeypatch):
-    ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], name="browser")
+def served(tmp_path, monkeypatch, db_url):
+    """60 items (every other one says "refund", the rest "parcel") and an engineer, on each
+    backend: the page's search runs in the store's own full-text index."""
+    ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], name="browser", db_url=db_url)
     path = tmp_path / "pool.csv"
     rows = [f"i{k:02d},{'refund' if k % 2 else 'parcel'} message {k}" for k in range(N_ITEMS)]
     path.write_text("id,text\n" + "\n".join(rows) + "\n")
     ws.import_file(path, id_field="id")
     ws.add_user("eng", role="engineer")
     monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
-    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    if db_url:
+        monkeypatch.setenv("LABELLOOP_DB", db_url)
+    else:
+        monkeypatch.delenv("LABELLOOP_DB", raising=False)
     yield ws
     ws.close()
 

@@ -167,10 +167,18 @@ def _audit_dialog(user: UserSession) -> None:
     if checked:
         st.caption(_estimate(correct, checked))
     override = False
-    if checked and low < MIN_PRECISION:
+    finished = checked == len(audit["sample"])
+    if finished and low < MIN_PRECISION and len(audit["sample"]) == audit["count"]:
+        st.info(
+            f"You checked every item of the set ({correct} of {checked} right); the interval "
+            "is for a set larger than its sample, so confirming needs Apply anyway.",
+            icon=":material/info:",
+        )
+        override = st.checkbox("Apply anyway (recorded as an override)", key="ll_audit_override")
+    elif finished and low < MIN_PRECISION:
         st.warning(
-            "Below the threshold: narrow the search, or check more items (a larger sample "
-            "narrows the interval).",
+            f"Below the threshold: the interval's lower bound is {low:.2f}, under "
+            f"{MIN_PRECISION:.2f}. Narrow the search (fewer wrong items), or apply anyway.",
             icon=":material/warning:",
         )
         override = st.checkbox("Apply anyway (recorded as an override)", key="ll_audit_override")
