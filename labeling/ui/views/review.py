@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from labeling import figures
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.ui.views import common
@@ -183,8 +184,8 @@ def _lists(user: UserSession) -> None:
     counts = found["counts"]
     source = f"round {found['round']}" if found["round"] else "no round yet"
     st.caption(
-        f"{found['adjudicated']:,} items decided so far (adjudicated or corrected). Model "
-        f"checks come from {source}; each round refreshes them."
+        f"{figures.plural(found['adjudicated'], 'item')} decided so far (adjudicated or "
+        f"corrected). Model checks come from {source}; each round refreshes them."
     )
     kind = st.segmented_control(
         "List",
