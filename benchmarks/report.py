@@ -21,6 +21,7 @@ uses 100k items instead of 1M), or one at a time:
 ```bash
 python benchmarks/bench_import.py --rows 100000 1000000
 python benchmarks/bench_claims.py --rows 1000000
+python benchmarks/bench_bulk.py --rows 1000000 --bulk 100000
 python benchmarks/bench_browser.py --rows 100000 --labels 200
 python benchmarks/bench_rounds.py --rows 100000 1000000
 python benchmarks/bench_rounds.py --rows 100000 --featurizer auto
@@ -189,6 +190,38 @@ def claims_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def bulk_section(result: dict) -> str:
+    lines = [
+        "## Bulk labelling and undo, with an annotator claiming meanwhile",
+        "",
+        result["what"] + ". Targets: bulk label and undo <= 10 s each, claims p95 <= 20 ms "
+        "meanwhile. Claim latencies in ms (p50 / p95, and how many claims).",
+        "",
+        "| backend | pool | labelled | bulk s | undo s | claims before | during bulk | "
+        "during undo | after | errors |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---:|",
+    ]
+    for run in result["runs"]:
+        phases = [
+            f"{run[f'claim_{p}_p50_ms']} / {run[f'claim_{p}_p95_ms']} ({run[f'claims_{p}']})"
+            for p in ("before", "bulk", "undo", "after")
+        ]
+        lines.append(
+            f"| {run['backend']} | {run['rows']:,} | {run['labelled']:,} | {run['bulk_seconds']} "
+            f"| {run['undo_seconds']} | " + " | ".join(phases) + f" | {len(run['errors'])} |"
+        )
+    lines.append("")
+    for note in result.get("notes", []):
+        lines += [note, ""]
+    lines += [
+        "Reproduce: `" + result["reproduce"] + "`",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def embedding_pass_section(result: dict) -> str:
     """The generic table, with the model's load time and the 1-to-2-worker speed-up first."""
     text = generic_section(result)
@@ -349,6 +382,7 @@ def similar_section(result: dict) -> str:
 SECTIONS = {
     "import": import_section,
     "claims": claims_section,
+    "bulk": bulk_section,
     "embeddings": embeddings_section,
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,

@@ -24,6 +24,7 @@ def _steps(quick: bool) -> list[list[str]]:
     return [
         ["bench_import.py", "--rows", "100000", big],
         ["bench_claims.py", "--rows", big],
+        ["bench_bulk.py", "--rows", big, "--bulk", "100000"],
         ["bench_rounds.py", "--rows", "100000", big],
         ["bench_round_core.py", "--rows", "100000", big],
         ["bench_lf_apply.py", "--rows", big],

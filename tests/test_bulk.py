@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from labeling import Workspace
-from labeling.annotation import bulk
+from labeling.annotation import bulk_writes
 from labeling.annotation.bulk import precision_interval
 from labeling.annotation.progress import my_label_counts
 from labeling.annotation.session import UserSession
@@ -57,6 +57,8 @@ def ws(tmp_path, db_url):
     ws.add_user("eng", role="engineer")
     for name in ("ann", "bob"):
         ws.add_user(name)
+    # No gold checks in between: the tests answer the queue's pool items.
+    ws.update_settings(overlap=1, lease_seconds=ws.config.lease_seconds, gold_rate=0.0)
     yield ws
     ws.close()
 
@@ -160,7 +162,7 @@ def test_a_person_answer_beats_a_bulk_label_on_the_same_item(tmp_path, db_url):
     _import(ws, tmp_path, n=3)
     ws.add_user("eng", role="engineer")
     ws.add_user("ann")
-    ws.update_settings(overlap=2, lease_seconds=600)
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(SearchQuery(split="pool"), label="a", by="eng", override=True)
     external = _answer(ws, "ann", "b")
     assert _items(ws)[external] == ("b", 2)
@@ -203,7 +205,7 @@ def test_a_bulk_label_counts_one_label_and_closes_the_item_at_overlap(ws):
 
 
 def test_bulk_labels_never_count_in_agreement_accuracy_or_my_stats(ws):
-    ws.update_settings(overlap=2, lease_seconds=600)
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
     labelled = _answer(ws, "ann", "b")
     with ws._read() as session:
@@ -296,9 +298,10 @@ def test_bad_input_is_refused_and_writes_nothing(ws, options, error, fact):
 def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
     ws.bulk_label(item_ids=["i1", "i2"], label="c", by="eng", override=True)
     before = fingerprint(ws)
-    monkeypatch.setattr(bulk, "SQLITE_BULK_CHUNK", 4)
-    monkeypatch.setattr(bulk, "POSTGRES_BULK_CHUNK", 4)
-    real = bulk._apply_chunk
+    monkeypatch.setattr(bulk_writes, "SQLITE_BULK_CHUNK", 4)
+    monkeypatch.setattr(bulk_writes, "SQLITE_CHUNK_BOUNDS", (4, 4))
+    monkeypatch.setattr(bulk_writes, "POSTGRES_BULK_CHUNK", 4)
+    real = bulk_writes._apply_chunk
     calls = []
 
     def failing(*args, **kwargs):
@@ -307,7 +310,7 @@ def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
             raise RuntimeError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bulk, "_apply_chunk", failing)
+    monkeypatch.setattr(bulk_writes, "_apply_chunk", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
     assert_unchanged(before, ws)
@@ -343,3 +346,29 @@ def test_bulk_answers_are_annotations_of_origin_bulk_with_the_batch(ws):
         rows = session.exec(select(Annotation).where(Annotation.origin == BULK)).all()
     assert {(r.batch, r.label, r.skipped) for r in rows} == {(done["batch"], "a", False)}
     assert DECISIONS and len(rows) == 2
+
+
+def test_export_says_which_labels_came_from_a_bulk_batch(ws, tmp_path):
+    ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
+    done = ws.bulk_label(item_ids=["i1", "i2", "i3"], label="c", by="eng", override=True)
+    item = ws.next_item("ann")
+    while item.external_id not in {"i1", "i2", "i3"}:  # a person labels one of them
+        ws.skip(item.item_id, "ann")
+        item = ws.next_item("ann")
+    ws.annotate(item.item_id, "ann", "a")
+    out = tmp_path / "bulk.jsonl"
+    report = ws.export(out, origins=["bulk"])
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    others = {"i1", "i2", "i3"} - {item.external_id}
+    assert {(r["id"], r["label"], r["decided_by"]) for r in rows} == {
+        (i, "c", "bulk") for i in others
+    }
+    assert report.rows == 2
+    ws.export(out, origins=["human"])
+    [row] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (row["id"], row["label"], row["decided_by"]) == (item.external_id, "a", "majority")
+    ws.export(out, annotations=True, origins=["bulk"])
+    log = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {(r["origin"], r["batch"], r["annotator"]) for r in log} == {
+        ("bulk", done["batch"], "eng")
+    }

@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 
 from sqlmodel import Session, col, select
 
-from labeling.annotation import answers, bulk, leases, progress, users
+from labeling.annotation import answers, bulk, bulk_writes, leases, progress, users
 from labeling.annotation.bulk import Selection
 from labeling.annotation.leases import require_active
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
@@ -383,7 +383,7 @@ class AnnotationAPI(Context):
             audit, n_items=len(selection.item_ids), min_precision=min_precision,
             override=override,
         )  # fmt: skip
-        return bulk.apply_batch(
+        return bulk_writes.apply_batch(
             self, selection, label=label, annotator=person, audit=record, override=override,
             overlap=self.config.overlap,
         )  # fmt: skip
@@ -427,7 +427,7 @@ class AnnotationAPI(Context):
         if by is not None:
             with self._read() as session:
                 name = self._annotator(session, by, doing="undo a bulk batch").name
-        return bulk.undo_batch(self, batch, by=name, overlap=self.config.overlap)
+        return bulk_writes.undo_batch(self, batch, by=name, overlap=self.config.overlap)
 
     def bulk_batches(self) -> list[bulk.BatchSummary]:
         """Every bulk batch, newest first: who applied it, the label, how many items, the audit

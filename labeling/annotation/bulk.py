@@ -11,8 +11,9 @@ Each bulk answer is an annotation of origin ``bulk`` by the person who applied t
 the batch id; it counts one label in ``Item.n_labels`` (so the item leaves the queue once it
 has ``overlap`` labels) and sets ``Item.label`` through :func:`labeling.store.answers.
 refresh_labels`. A batch is written in chunks of short transactions, so annotators' claims go
-on meanwhile; if it fails half-way, what it wrote is removed again. :func:`undo_batch` deletes
-the batch's answers (they are the bulk action's, not people's history) and keeps the record.
+on meanwhile; if it fails half-way, what it wrote is removed again. Undo deletes the batch's
+answers (they are the bulk action's, not people's history) and keeps the record. Those writes
+are :mod:`labeling.annotation.bulk_writes`; this module chooses the items and judges the audit.
 
 Before applying, the person checks a random audit sample of the set; :func:`precision_interval`
 turns their answers into a 95% interval for the set's precision, and :func:`check_audit`
@@ -23,38 +24,25 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, update
-from sqlalchemy import select as core_select
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam
 from sqlmodel import Session, col, select
 
-from labeling.annotation.answers import CLOSED_MARK
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.store import db
-from labeling.store.answers import current, refresh_labels
-from labeling.store.bulk import bulk_insert_tuples
+from labeling.store.answers import current
 from labeling.store.models import (
     BULK,
     Annotation,
     Annotator,
     BulkBatch,
     Item,
-    Round,
-    Score,
-    utcnow,
 )
 
-# Items per write transaction. SQLite has one writer: a chunk of 500 holds the write lock for
-# ~10-20 ms, so claims waiting behind it stay within their 20 ms target. PostgreSQL writes do
-# not block claims (they skip locked rows), so its chunks are larger.
-SQLITE_BULK_CHUNK = 500
-POSTGRES_BULK_CHUNK = 10_000
 # The audit: sample size, and the lowest acceptable lower bound of the precision interval.
 AUDIT_SAMPLE = 20
 MIN_PRECISION = 0.8
@@ -65,30 +53,6 @@ STATUSES = ("applying", "applied", "undone")
 UNAUDITED_CLI = "unaudited (command line)"
 # Who undid a batch from the command line without ``--as``.
 CLI_PERSON = "(command line)"
-
-_ITEMS = Item.__table__  # type: ignore[attr-defined]
-_ANSWERS = Annotation.__table__  # type: ignore[attr-defined]
-_SCORES = Score.__table__  # type: ignore[attr-defined]
-_ADD_LABEL = (
-    update(_ITEMS)
-    .where(_ITEMS.c.id.in_(bindparam("items", expanding=True)))
-    .values(n_labels=_ITEMS.c.n_labels + bindparam("delta"))
-    .returning(_ITEMS.c.id, _ITEMS.c.n_labels)
-)
-_MARK_SCORES = (
-    update(_SCORES)
-    .where(
-        # "IN (rounds)" lets the planner probe the (round, item) key once per round.
-        _SCORES.c.round_id.in_(core_select(Round.id).scalar_subquery()),
-        _SCORES.c.item_id.in_(bindparam("items", expanding=True)),
-        # A round's own mark for items closed when it ran stays as it is.
-        _SCORES.c.score > CLOSED_MARK,
-    )
-    .values(closed=bindparam("closed"))
-)
-_SUPERSEDE = (
-    update(_ANSWERS).where(_ANSWERS.c.id == bindparam("old")).values(superseded_by=bindparam("new"))
-)
 
 
 @dataclass(frozen=True)
@@ -198,26 +162,36 @@ def audit_words(audit: dict[str, Any], override: bool) -> str:
     return str(audit.get("note") or "no audit")
 
 
-def chunk_size(ctx: Context) -> int:
-    return SQLITE_BULK_CHUNK if db.is_sqlite(ctx.engine) else POSTGRES_BULK_CHUNK
-
-
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
 
+def among(session: Session, column: Any, ids: list[int]) -> Any:
+    """``column IN ids``. On PostgreSQL one array parameter (``= ANY``): a list of 10,000
+    parameters cost more to send and plan than the statement took to run."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
 def sort_items(session: Session, item_ids: list[int]) -> Sorted:
     """Split ``item_ids`` (at most a few thousand) by what a bulk label would do to them, as
     the store is now."""
-    in_pool = set(
-        session.exec(select(Item.id).where(col(Item.id).in_(item_ids), Item.split == "pool")).all()
-    )
+    # The split is filtered here, not in SQL: "split = 'pool'" could lead SQLite to walk the
+    # pool's split index instead of probing the ids.
+    in_pool = {
+        int(item_id or 0)
+        for item_id, split in session.exec(
+            select(Item.id, Item.split).where(among(session, col(Item.id), item_ids))
+        ).all()
+        if split == "pool"
+    }
     labelled = set(
         session.exec(
             select(Annotation.item_id)
             .where(
-                col(Annotation.item_id).in_(sorted(in_pool)),
+                among(session, col(Annotation.item_id), sorted(in_pool)),
                 current(),
                 col(Annotation.label).is_not(None),
                 Annotation.origin != BULK,
@@ -243,220 +217,6 @@ def count_targets(ctx: Context, selection: Selection) -> Sorted:
         labelled=[i for p in parts for i in p.labelled],
         not_pool=[i for p in parts for i in p.not_pool],
     )
-
-
-def new_batch_id() -> str:
-    """A batch id a person can read and type: when it was made, and four random hex digits."""
-    return f"bulk-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def apply_batch(
-    ctx: Context,
-    selection: Selection,
-    *,
-    label: str,
-    annotator: Annotator,
-    audit: dict[str, Any],
-    override: bool,
-    overlap: int,
-) -> dict[str, Any]:
-    """Write the batch: its record (status ``applying``), its answers chunk by chunk, then
-    status ``applied``. On any failure, what was written is removed again, record included.
-
-    Returns the batch id and counts (see :meth:`labeling.annotation.api.AnnotationAPI.
-    bulk_label`).
-    """
-    assert annotator.id is not None
-    batch = new_batch_id()
-    with db.write_session(ctx.engine) as session:
-        session.add(
-            BulkBatch(
-                id=batch,
-                annotator_id=annotator.id,
-                label=label,
-                selection=json.dumps(selection.described),
-                audit=json.dumps(audit),
-                override=override,
-                status="applying",
-            )
-        )
-    totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
-    try:
-        for part in _chunks(selection.item_ids, chunk_size(ctx)):
-            with db.write_session(ctx.engine) as session:
-                done = _apply_chunk(
-                    session, ctx, part, batch=batch, label=label,
-                    annotator_id=annotator.id, overlap=overlap,
-                )  # fmt: skip
-            for key, n in done.items():
-                totals[key] += n
-            _let_others_write(ctx)
-        with db.write_session(ctx.engine) as session:
-            session.execute(
-                update(BulkBatch)
-                .where(col(BulkBatch.id) == batch)
-                .values(status="applied", count=totals["count"])
-            )
-    except BaseException:
-        remove_answers(ctx, batch, overlap=overlap)
-        with db.write_session(ctx.engine) as session:
-            session.execute(delete(BulkBatch).where(col(BulkBatch.id) == batch))
-        raise
-    return {"batch": batch, **totals}
-
-
-def _let_others_write(ctx: Context) -> None:
-    """Between two chunks on SQLite, give waiting writers (annotators' claims) their turn: the
-    per-process writer lock is not fair, and this thread would otherwise take it back at once."""
-    if db.is_sqlite(ctx.engine):
-        time.sleep(0.002)
-
-
-def _apply_chunk(
-    session: Session,
-    ctx: Context,
-    item_ids: list[int],
-    *,
-    batch: str,
-    label: str,
-    annotator_id: int,
-    overlap: int,
-) -> dict[str, int]:
-    """One chunk of a batch, in the caller's write transaction."""
-    if not db.is_sqlite(ctx.engine):
-        # Lock the chunk's items, so that two batches (or a batch and an undo) on the same
-        # items take turns (SQLite's BEGIN IMMEDIATE already serialises writers).
-        session.exec(select(Item.id).where(col(Item.id).in_(item_ids)).with_for_update())
-    found = sort_items(session, item_ids)
-    targets = found.targets
-    run = session.connection().execute
-    previous: dict[int, int] = {}
-    if targets:
-        previous = dict(
-            session.exec(
-                select(Annotation.item_id, Annotation.id).where(
-                    col(Annotation.item_id).in_(targets), current(), Annotation.origin == BULK
-                )
-            ).all()  # type: ignore[arg-type]
-        )
-        now = utcnow()
-        bulk_insert_tuples(
-            session,
-            _ANSWERS,
-            ["item_id", "annotator_id", "label", "skipped", "origin", "batch", "created_at"],
-            [(item_id, annotator_id, label, False, BULK, batch, now) for item_id in targets],
-        )
-    if previous:
-        newer = dict(
-            session.exec(
-                select(Annotation.item_id, Annotation.id).where(
-                    col(Annotation.item_id).in_(sorted(previous)), Annotation.batch == batch
-                )
-            ).all()  # type: ignore[arg-type]
-        )
-        run(_SUPERSEDE, [{"old": old, "new": newer[item]} for item, old in previous.items()])
-    fresh = [item_id for item_id in targets if item_id not in previous]
-    count_labels(session, fresh, delta=1, overlap=overlap)
-    refresh_labels(session, ctx.labels, targets)
-    return {
-        "count": len(targets),
-        "skipped_labelled": len(found.labelled),
-        "skipped_not_pool": len(found.not_pool),
-        "replaced_bulk": len(previous),
-    }
-
-
-def count_labels(session: Session, item_ids: list[int], *, delta: int, overlap: int) -> None:
-    """Add ``delta`` (+1 or -1) to these items' label counts and mark their scores closed (or
-    open) where that makes them reach (or fall below) ``overlap``: the set-wise form of what
-    :mod:`labeling.annotation.answers` does for one answer."""
-    if not item_ids:
-        return
-    run = session.connection().execute
-    counts = run(_ADD_LABEL, {"items": item_ids, "delta": delta}).all()
-    # Closing: the count went from overlap - 1 to overlap; opening: from overlap to below.
-    edge = overlap if delta > 0 else overlap - 1
-    crossed = [item_id for item_id, n in counts if n == edge]
-    if crossed:
-        run(_MARK_SCORES, {"items": crossed, "closed": delta > 0})
-
-
-def remove_answers(ctx: Context, batch: str, *, overlap: int) -> int:
-    """Delete a batch's answers chunk by chunk, bringing back the answers they superseded and
-    the label counts, scores and labels as they were; returns how many were deleted."""
-    removed = 0
-    size = chunk_size(ctx)
-    while True:
-        with db.write_session(ctx.engine) as session:
-            rows = session.exec(
-                select(Annotation.id, Annotation.item_id, Annotation.superseded_by)
-                .where(Annotation.batch == batch)
-                .order_by(col(Annotation.id))
-                .limit(size)
-            ).all()
-            if not rows:
-                return removed
-            _remove_chunk(session, ctx, list(rows), overlap=overlap)
-        removed += len(rows)
-        _let_others_write(ctx)
-
-
-def _remove_chunk(session: Session, ctx: Context, rows: list[Any], *, overlap: int) -> None:
-    """Delete these answers of a batch (``(id, item, superseded_by)`` rows) in the caller's
-    write transaction."""
-    run = session.connection().execute
-    newer_of = {answer_id: superseded_by for answer_id, _item, superseded_by in rows}
-    items = sorted({item_id for _id, item_id, _newer in rows})
-    # The answers these superseded (an earlier batch's, on the same items) now point at what
-    # superseded these, or become current again.
-    older = session.exec(
-        select(Annotation.id, Annotation.superseded_by).where(
-            col(Annotation.item_id).in_(items), col(Annotation.superseded_by).in_(list(newer_of))
-        )
-    ).all()
-    if older:
-        run(
-            _SUPERSEDE,
-            [{"old": old, "new": newer_of[superseded_by]} for old, superseded_by in older],
-        )
-    restored = {old for old, superseded_by in older if newer_of[superseded_by] is None}
-    restored_items = set(
-        session.exec(select(Annotation.item_id).where(col(Annotation.id).in_(restored))).all()
-    ) if restored else set()  # fmt: skip
-    # An item loses a label where its bulk answer was current and no earlier one comes back.
-    losing = [
-        item_id
-        for answer_id, item_id, superseded_by in rows
-        if superseded_by is None and item_id not in restored_items
-    ]
-    count_labels(session, losing, delta=-1, overlap=overlap)
-    run(delete(_ANSWERS).where(_ANSWERS.c.id.in_(list(newer_of))))
-    refresh_labels(session, ctx.labels, items)
-
-
-def undo_batch(ctx: Context, batch: str, *, by: str, overlap: int) -> dict[str, Any]:
-    """Undo a whole batch (see :func:`remove_answers`); its record stays, marked undone.
-
-    A batch left ``applying`` by a process that died can be undone too: that removes what it
-    wrote.
-    """
-    with db.read_session(ctx.engine) as session:
-        record = session.get(BulkBatch, batch)
-    if record is None:
-        raise BadInput(f"no bulk batch {batch!r}; `labelloop bulk-list` shows the batches")
-    if record.status == "undone":
-        raise BadInput(
-            f"bulk batch {batch!r} was undone already ({record.undone_at:%Y-%m-%d %H:%M} UTC "
-            f"by {record.undone_by})"
-        )
-    removed = remove_answers(ctx, batch, overlap=overlap)
-    with db.write_session(ctx.engine) as session:
-        session.execute(
-            update(BulkBatch)
-            .where(col(BulkBatch.id) == batch)
-            .values(status="undone", undone_at=utcnow(), undone_by=by)
-        )
-    return {"batch": batch, "removed": removed, "label": record.label}
 
 
 def list_batches(ctx: Context) -> list[BatchSummary]:

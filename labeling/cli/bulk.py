@@ -78,6 +78,32 @@ def _audit_on_stdin(ws: Workspace, query: Any, n: int) -> dict[str, Any]:
     return {"checked": len(sample), "correct": correct, "sample": [i.id for i in sample]}
 
 
+def _apply(
+    ws: Workspace,
+    search: Any,
+    *,
+    label: str,
+    by: str,
+    audit: int | None,
+    min_precision: float,
+    override: bool,
+) -> dict[str, Any]:
+    """Audit on stdin when asked (else record the batch unaudited, with override) and apply."""
+    record: dict[str, Any] = {"note": UNAUDITED_CLI}
+    if audit is not None:
+        if audit < 1:
+            raise BadInput(f"option '--audit': expected at least 1, found {audit}")
+        record = _audit_on_stdin(ws, search, audit)
+    done = ws.bulk_label(
+        search, label=label, by=by, audit=record, min_precision=min_precision,
+        override=override or audit is None,
+    )  # fmt: skip
+    if "checked" in record:
+        low, high = precision_interval(record["correct"], record["checked"])
+        done["audit"] = {**record, "precision_low": low, "precision_high": high}
+    return done
+
+
 def _report(done: dict[str, Any], label: str, *, dry_run: bool) -> None:
     verb = "would label" if dry_run else "labelled"
     line = f"{verb} {done['count']} items as {label!r}"
@@ -146,6 +172,7 @@ def bulk_label_command(
     Items labelled by people, an import or a decision are left as they are; gold and removed
     items are never bulk-labelled; an earlier bulk label is replaced. Example: ``labelloop
     bulk-label '"refund request"' --unlabelled --label billing --as eve --audit 20``.
+    (Over 60 lines: one parameter per search filter, as ``labelloop search`` has.)
     """
     options = filters(
         label=label_is, unlabelled=unlabelled, annotator=annotator, origin=origin,
@@ -161,18 +188,8 @@ def bulk_label_command(
         if dry_run:
             done = ws.bulk_label(search, label=label, by=by, dry_run=True)
         else:
-            record: dict[str, Any] = {"note": UNAUDITED_CLI}
-            if audit is not None:
-                if audit < 1:
-                    raise BadInput(f"option '--audit': expected at least 1, found {audit}")
-                record = _audit_on_stdin(ws, search, audit)
-            done = ws.bulk_label(
-                search, label=label, by=by, audit=record, min_precision=min_precision,
-                override=override or audit is None,
-            )  # fmt: skip
-            if "checked" in record:
-                low, high = precision_interval(record["correct"], record["checked"])
-                done["audit"] = {**record, "precision_low": low, "precision_high": high}
+            done = _apply(ws, search, label=label, by=by, audit=audit,
+                          min_precision=min_precision, override=override)  # fmt: skip
     if as_json:
         print_json(done)
         return

@@ -26,6 +26,7 @@ from labeling.errors import ExportFailed
 from labeling.store.answers import current, majority
 from labeling.store.models import (
     ADJUDICATION,
+    BULK,
     CORRECTION,
     DECISIONS,
     REMOVED,
@@ -64,14 +65,16 @@ ANNOTATION_COLUMNS = (
     "superseded_by",
     "origin",
     "created_at",
+    "batch",
 )
 # Annotation.origin values: a person's answer, a label that came with an imported file, a lead's
 # decision, a correction from the item page. ``--origin`` filters the annotation log by them, and
 # items by what decided their final label (majority, tie-break and a person's relabelling after
-# undo are human answers; decided_by "correction" of origin correction is the item page's).
-ORIGINS = ("human", "import", ADJUDICATION, CORRECTION)
+# undo are human answers; decided_by "correction" of origin correction is the item page's;
+# decided_by "bulk": the item's only label came from a bulk batch, the newest one).
+ORIGINS = ("human", "import", ADJUDICATION, CORRECTION, BULK)
 # How an item's final label was decided (the ``decided_by`` column); empty when unlabelled.
-DECIDED_BY = ("adjudication", "tie-break", "correction", "import", "majority")
+DECIDED_BY = ("adjudication", "tie-break", "correction", "import", "majority", "bulk")
 _DECISION_ORIGIN = {
     "adjudication": ADJUDICATION,
     "tie-break": "human",
@@ -237,6 +240,7 @@ def _current_answers(
             col(Annotation.item_id).between(low, high),
             current(),
             col(Annotation.skipped).is_(False),
+            col(Annotation.origin) != BULK,  # a bulk label only decides alone: _bulk_decisions
         )
         .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
     ).all():
@@ -285,6 +289,23 @@ def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, 
                 col(WeakLabel.item_id).between(low, high)
             )
         ).all()
+    }
+
+
+def _bulk_decisions(
+    session: Session, low: int, high: int, *, decided_otherwise: set[int]
+) -> dict[int, tuple[int, str, str]]:
+    """Items ``low``..``high`` whose label comes from a bulk batch (no current answer from
+    people, an import or a decision: ``decided_otherwise`` lists those that have one), as
+    ``(newest id, label, "bulk")``, the form of :func:`_current_answers`' decisions."""
+    return {
+        item_id: (int(newest or 0), label, BULK)
+        for item_id, label, newest in session.exec(
+            select(Annotation.item_id, Annotation.label, Annotation.id).where(
+                col(Annotation.item_id).between(low, high), current(), Annotation.origin == BULK
+            )
+        ).all()
+        if item_id not in decided_otherwise and label is not None
     }
 
 
@@ -337,6 +358,9 @@ def _item_rows(
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
             counts, by_people, decided = _current_answers(session, low, high)
+            decided |= _bulk_decisions(
+                session, low, high, decided_otherwise=set(counts) | set(decided)
+            )
             corrected = _corrected(session, low, high)
             weak = _weak_labels(session, low, high)
             predictions: dict[int, tuple[str | None, float | None]] = {}
@@ -394,6 +418,7 @@ def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterat
                     "round_id": annotation.round_id,
                     "superseded_by": annotation.superseded_by,
                     "origin": annotation.origin,
+                    "batch": annotation.batch,
                     "created_at": annotation.created_at.isoformat(),
                 }
 

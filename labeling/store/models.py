@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 # Schema changes are Alembic revisions (labeling/store/migrations/versions). ``schemainfo`` keeps
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SPLITS = ("pool", "gold")
 # Item.split of a removed item (soft delete); Item.removed_from keeps the split to restore.
@@ -147,6 +147,14 @@ class Annotation(SQLModel, table=True):
     __table_args__ = (
         Index("ix_annotation_annotator_item", "annotator_id", "item_id"),
         Index("ix_annotation_item", "item_id"),
+        # Deleting an answer (undoing a bulk batch) checks who points at it: a probe, not a
+        # scan. Partial, so that no query for current answers ("IS NULL") is drawn to it.
+        Index(
+            "ix_annotation_superseded_by",
+            "superseded_by",
+            sqlite_where=text("superseded_by IS NOT NULL"),
+            postgresql_where=text("superseded_by IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

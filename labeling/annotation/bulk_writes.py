@@ -1,0 +1,339 @@
+"""The writes of a bulk batch (see :mod:`labeling.annotation.bulk`): its answers in chunks of
+short transactions, and their removal when it is undone or fails half-way.
+
+Each chunk keeps the queue's bookkeeping as one answer does (:mod:`labeling.annotation.answers`),
+set-wise: the items' label counts, their scores' ``closed`` mark when a count reaches (or falls
+below) the overlap, and ``Item.label``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
+
+from labeling.annotation.answers import CLOSED_MARK
+from labeling.annotation.bulk import Selection, among, sort_items
+from labeling.context import Context
+from labeling.errors import BadInput
+from labeling.store import db
+from labeling.store.answers import current, final_labels
+from labeling.store.bulk import bulk_insert_tuples
+from labeling.store.models import (
+    BULK,
+    Annotation,
+    Annotator,
+    BulkBatch,
+    Item,
+    Round,
+    Score,
+    utcnow,
+)
+
+# Items per write transaction. SQLite has one writer, and a claim waits for the chunk being
+# written: chunks are sized as they go so that each holds the write lock about
+# SQLITE_LOCK_SECONDS (from SQLITE_BULK_CHUNK, between the bounds; 500 items took 20-100 ms on
+# a busy 2-core machine, so a fixed size would be wrong on some machine). PostgreSQL writes do
+# not block claims (claims skip locked rows), so its chunks are large and fixed.
+SQLITE_BULK_CHUNK = 500
+SQLITE_CHUNK_BOUNDS = (50, 5_000)
+SQLITE_LOCK_SECONDS = 0.010
+POSTGRES_BULK_CHUNK = 10_000
+_ITEMS = Item.__table__  # type: ignore[attr-defined]
+_ANSWERS = Annotation.__table__  # type: ignore[attr-defined]
+_SCORES = Score.__table__  # type: ignore[attr-defined]
+_SUPERSEDE = (
+    update(_ANSWERS).where(_ANSWERS.c.id == bindparam("old")).values(superseded_by=bindparam("new"))
+)
+
+
+class ChunkPacer:
+    """How many items the next write transaction of a bulk action takes, on SQLite adjusted
+    after each chunk to hold the write lock about :data:`SQLITE_LOCK_SECONDS`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.sqlite = db.is_sqlite(ctx.engine)
+        self.size = SQLITE_BULK_CHUNK if self.sqlite else POSTGRES_BULK_CHUNK
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        """Time one chunk's transaction (wrap it whole); then size the next and, on SQLite,
+        give waiting writers (annotators' claims) their turn: the per-process writer lock is
+        not fair, and this thread would otherwise take it back at once."""
+        started = time.perf_counter()
+        yield
+        if self.sqlite:
+            took = max(time.perf_counter() - started, 1e-4)
+            low, high = SQLITE_CHUNK_BOUNDS
+            grown = self.size * min(2.0, SQLITE_LOCK_SECONDS / took)
+            self.size = int(min(high, max(low, grown)))
+            time.sleep(0.002)
+
+    def chunks(self, ids: list[int]) -> Iterator[list[int]]:
+        start = 0
+        while start < len(ids):
+            part = ids[start : start + self.size]
+            start += len(part)
+            yield part
+
+
+def new_batch_id() -> str:
+    """A batch id a person can read and type: when it was made, and four random hex digits."""
+    return f"bulk-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def apply_batch(
+    ctx: Context,
+    selection: Selection,
+    *,
+    label: str,
+    annotator: Annotator,
+    audit: dict[str, Any],
+    override: bool,
+    overlap: int,
+) -> dict[str, Any]:
+    """Write the batch: its record (status ``applying``), its answers chunk by chunk, then
+    status ``applied``. On any failure, what was written is removed again, record included.
+
+    Returns the batch id and counts (see :meth:`labeling.annotation.api.AnnotationAPI.
+    bulk_label`).
+    """
+    assert annotator.id is not None
+    batch = new_batch_id()
+    with db.write_session(ctx.engine) as session:
+        session.add(
+            BulkBatch(
+                id=batch,
+                annotator_id=annotator.id,
+                label=label,
+                selection=json.dumps(selection.described),
+                audit=json.dumps(audit),
+                override=override,
+                status="applying",
+            )
+        )
+    totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
+    try:
+        pacer = ChunkPacer(ctx)
+        for part in pacer.chunks(selection.item_ids):
+            with pacer.timed(), db.write_session(ctx.engine) as session:
+                done = _apply_chunk(
+                    session, ctx, part, batch=batch, label=label,
+                    annotator_id=annotator.id, overlap=overlap,
+                )  # fmt: skip
+            for key, n in done.items():
+                totals[key] += n
+        with db.write_session(ctx.engine) as session:
+            session.execute(
+                update(BulkBatch)
+                .where(col(BulkBatch.id) == batch)
+                .values(status="applied", count=totals["count"])
+            )
+    except BaseException:
+        remove_answers(ctx, batch, overlap=overlap)
+        with db.write_session(ctx.engine) as session:
+            session.execute(delete(BulkBatch).where(col(BulkBatch.id) == batch))
+        raise
+    return {"batch": batch, **totals}
+
+
+def _apply_chunk(
+    session: Session,
+    ctx: Context,
+    item_ids: list[int],
+    *,
+    batch: str,
+    label: str,
+    annotator_id: int,
+    overlap: int,
+) -> dict[str, int]:
+    """One chunk of a batch, in the caller's write transaction."""
+    if not db.is_sqlite(ctx.engine):
+        # Lock the chunk's items, so that two batches (or a batch and an undo) on the same
+        # items take turns (SQLite's BEGIN IMMEDIATE already serialises writers).
+        locking = select(Item.id).where(among(session, col(Item.id), item_ids))
+        session.exec(locking.with_for_update())
+    found = sort_items(session, item_ids)
+    targets = found.targets
+    run = session.connection().execute
+    previous: dict[int, int] = {}
+    if targets:
+        previous = dict(
+            session.exec(
+                select(Annotation.item_id, Annotation.id).where(
+                    among(session, col(Annotation.item_id), targets),
+                    current(),
+                    Annotation.origin == BULK,
+                )
+            ).all()  # type: ignore[arg-type]
+        )
+        now = utcnow()
+        bulk_insert_tuples(
+            session,
+            _ANSWERS,
+            ["item_id", "annotator_id", "label", "skipped", "origin", "batch", "created_at"],
+            [(item_id, annotator_id, label, False, BULK, batch, now) for item_id in targets],
+        )
+    if previous:
+        newer = dict(
+            session.exec(
+                select(Annotation.item_id, Annotation.id).where(
+                    among(session, col(Annotation.item_id), sorted(previous)),
+                    Annotation.batch == batch,
+                )
+            ).all()  # type: ignore[arg-type]
+        )
+        run(_SUPERSEDE, [{"old": old, "new": newer[item]} for item, old in previous.items()])
+    fresh = [item_id for item_id in targets if item_id not in previous]
+    # The label is what labeling.store.answers.decide gives these items now, without reading
+    # their answers again: they have no current label from people, an import or a decision
+    # (sort_items, in this transaction), and the newest bulk answer is this batch's.
+    update_items(session, targets, label=label, counted=fresh, delta=1, overlap=overlap)
+    return {
+        "count": len(targets),
+        "skipped_labelled": len(found.labelled),
+        "skipped_not_pool": len(found.not_pool),
+        "replaced_bulk": len(previous),
+    }
+
+
+def update_items(
+    session: Session,
+    item_ids: list[int],
+    *,
+    label: str | None,
+    counted: list[int],
+    delta: int,
+    overlap: int,
+) -> None:
+    """Set ``Item.label`` of these items, add ``delta`` (+1 or -1) to the label count of those
+    in ``counted``, and mark their scores closed (or open) where that makes them reach (or fall
+    below) ``overlap``: the set-wise form of what :mod:`labeling.annotation.answers` does for
+    one answer. One statement for both columns: on PostgreSQL every row update also rewrites
+    the item's search vector and index entries (~0.1 ms a row here), so each is paid once."""
+    if not item_ids:
+        return
+    run = session.connection().execute
+    changed = set(counted)
+    counts = run(
+        update(_ITEMS)
+        .where(among(session, _ITEMS.c.id, item_ids))
+        .values(
+            label=label,
+            n_labels=_ITEMS.c.n_labels
+            + case((among(session, _ITEMS.c.id, sorted(changed)), delta), else_=0),
+        )
+        .returning(_ITEMS.c.id, _ITEMS.c.n_labels)
+    ).all()
+    # Closing: the count went from overlap - 1 to overlap; opening: from overlap to below.
+    edge = overlap if delta > 0 else overlap - 1
+    crossed = [item_id for item_id, n in counts if n == edge and item_id in changed]
+    if crossed:
+        run(
+            update(_SCORES)
+            .where(
+                # "IN (rounds)" lets the planner probe the (round, item) key once per round.
+                _SCORES.c.round_id.in_(core_select(col(Round.id)).scalar_subquery()),
+                among(session, _SCORES.c.item_id, crossed),
+                # A round's own mark for items closed when it ran stays as it is.
+                _SCORES.c.score > CLOSED_MARK,
+            )
+            .values(closed=delta > 0)
+        )
+
+
+def remove_answers(ctx: Context, batch: str, *, overlap: int) -> int:
+    """Delete a batch's answers chunk by chunk, bringing back the answers they superseded and
+    the label counts, scores and labels as they were; returns how many were deleted."""
+    removed = 0
+    pacer = ChunkPacer(ctx)
+    while True:
+        with pacer.timed(), db.write_session(ctx.engine) as session:
+            rows = session.exec(
+                select(Annotation.id, Annotation.item_id, Annotation.superseded_by)
+                .where(Annotation.batch == batch)
+                .order_by(col(Annotation.id))
+                .limit(pacer.size)
+            ).all()
+            if rows:
+                _remove_chunk(session, ctx, list(rows), overlap=overlap)
+        if not rows:
+            return removed
+        removed += len(rows)
+
+
+def _remove_chunk(session: Session, ctx: Context, rows: list[Any], *, overlap: int) -> None:
+    """Delete these answers of a batch (``(id, item, superseded_by)`` rows) in the caller's
+    write transaction."""
+    run = session.connection().execute
+    newer_of = {answer_id: superseded_by for answer_id, _item, superseded_by in rows}
+    items = sorted({item_id for _id, item_id, _newer in rows})
+    # The answers these superseded (an earlier batch's, on the same items) now point at what
+    # superseded these, or become current again.
+    older = session.exec(
+        select(Annotation.id, Annotation.superseded_by).where(
+            among(session, col(Annotation.item_id), items),
+            among(session, col(Annotation.superseded_by), list(newer_of)),
+        )
+    ).all()
+    if older:
+        run(
+            _SUPERSEDE,
+            [{"old": old, "new": newer_of[superseded_by]} for old, superseded_by in older],
+        )
+    restored = {int(old or 0) for old, superseded_by in older if newer_of[superseded_by] is None}
+    restored_items = set(
+        session.exec(
+            select(Annotation.item_id).where(among(session, col(Annotation.id), sorted(restored)))
+        ).all()
+    ) if restored else set()  # fmt: skip
+    # An item loses a label where its bulk answer was current and no earlier one comes back.
+    losing = [
+        item_id
+        for answer_id, item_id, superseded_by in rows
+        if superseded_by is None and item_id not in restored_items
+    ]
+    run(delete(_ANSWERS).where(among(session, _ANSWERS.c.id, list(newer_of))))
+    # Each item's label from what is left (labeling.store.answers.final_labels, the one
+    # definition), written one statement per label rather than one per item.
+    found = final_labels(session, ctx.labels, item_ids=items)
+    by_label: dict[str | None, list[int]] = defaultdict(list)
+    for item_id in items:
+        by_label[found.get(item_id)].append(item_id)
+    losing_set = set(losing)
+    for label, ids in by_label.items():
+        counted = [item_id for item_id in ids if item_id in losing_set]
+        update_items(session, ids, label=label, counted=counted, delta=-1, overlap=overlap)
+
+
+def undo_batch(ctx: Context, batch: str, *, by: str, overlap: int) -> dict[str, Any]:
+    """Undo a whole batch (see :func:`remove_answers`); its record stays, marked undone.
+
+    A batch left ``applying`` by a process that died can be undone too: that removes what it
+    wrote.
+    """
+    with db.read_session(ctx.engine) as session:
+        record = session.get(BulkBatch, batch)
+    if record is None:
+        raise BadInput(f"no bulk batch {batch!r}; `labelloop bulk-list` shows the batches")
+    if record.status == "undone":
+        raise BadInput(
+            f"bulk batch {batch!r} was undone already ({record.undone_at:%Y-%m-%d %H:%M} UTC "
+            f"by {record.undone_by})"
+        )
+    removed = remove_answers(ctx, batch, overlap=overlap)
+    with db.write_session(ctx.engine) as session:
+        session.execute(
+            update(BulkBatch)
+            .where(col(BulkBatch.id) == batch)
+            .values(status="undone", undone_at=utcnow(), undone_by=by)
+        )
+    return {"batch": batch, "removed": removed, "label": record.label}
