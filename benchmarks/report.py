@@ -373,6 +373,12 @@ def similar_section(result: dict) -> str:
             f"appends them, {run['append_1pct_first_query_seconds']} s; a query after "
             f"removing 1,000 items {run['query_after_removing_1000_ms']} ms.",
         ]
+        steps = run.get("steps")
+        if steps:
+            lines[-1] += (
+                f" Steps of a by-item query (median): projection scan "
+                f"{steps['projection_scan_ms']} ms, exact re-rank {steps['exact_rerank_ms']} ms."
+            )
     lines += ["", *result.get("notes", [])]
     lines += ["", f"Reproduce: `{result['reproduce']}`", ""]
     lines += [f"Machine: {_machine(result['machine'])}.", ""]

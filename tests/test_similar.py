@@ -23,6 +23,7 @@ from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.errors import BadInput, UnknownItem
+from labeling.rounds import similar as similar_module
 from labeling.rounds import similar_index
 from labeling.rounds.featurizers import HYBRID_SCALES, make_featurizer, side_by_side
 from labeling.rounds.similar import index_folder, similarity_source
@@ -157,14 +158,16 @@ OPS = st.lists(
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=OPS, seed=st.integers(min_value=0, max_value=1_000))
 def test_the_index_stays_right_through_imports_removals_and_restores(
-    tmp_path_factory, backend, request, steps, seed
+    tmp_path_factory, backend, request, monkeypatch, steps, seed
 ):
     """Random imports, removals, restores and queries: every query's answer equals a
-    brute-force computation from scratch over the items not removed at that moment."""
+    brute-force computation from scratch over the items not removed at that moment (imports
+    are appended as segments; after three, the index is rebuilt)."""
+    monkeypatch.setattr(similar_module, "MAX_SEGMENTS", 3)
     url = None
     if backend == "postgresql":
         url = request.getfixturevalue("postgres_server").create_database(f"s{next(_names)}")

@@ -107,7 +107,13 @@ def find_similar(
     index = current_index(ws, source)
     if internal is not None:
         at = index.position(internal)
-        assert at is not None  # the index is up to date with the store
+        if at is None:
+            # Below the index's highest id yet missing: an import that committed after a
+            # later one (concurrent imports on PostgreSQL). Build it again from the store.
+            index = current_index(ws, source, rebuild=True)
+            at = index.position(internal)
+        if at is None:
+            raise UnknownItem(f"the item {item_id!r} is not in the store any more")
         query, _ = index.rows_at(np.array([at], dtype=np.intp))
     else:
         query = [part.transform([text]) for part in source.parts]
@@ -241,17 +247,17 @@ def index_folder(ws: Context, source: Source) -> Path:
     return ws.models_dir / SIMILAR_DIR / f"{source.name}-{digest(source.version)[:16]}"
 
 
-def current_index(ws: Context, source: Source) -> SimilarIndex:
+def current_index(ws: Context, source: Source, *, rebuild: bool = False) -> SimilarIndex:
     """The source's index, built or brought up to date with the store (under a file lock, so
-    two processes never write it at once)."""
+    two processes never write it at once); ``rebuild``: build it anew."""
     folder = index_folder(ws, source)
     latest = _max_item_id(ws)
     index = _open_cached(folder)
-    if index is not None and index.through >= latest:
+    if index is not None and index.through >= latest and not rebuild:
         return index
     with _write_lock(folder.parent):
         index = _open_cached(folder)
-        if index is None or _needs_rebuild(index, latest):
+        if index is None or rebuild or _needs_rebuild(index, latest):
             index = _build(ws, source, folder)
         elif index.through < latest:
             index = _append_new(ws, source, index)

@@ -372,20 +372,29 @@ def build(
     folder: Path, specs: list[BlockSpec], sources: list[Any], ids: NDArray[np.int64]
 ) -> SimilarIndex:
     """A new index of ``ids`` in ``folder`` (replacing any there): copy the rows, fit the
-    projection on a sample of them, project every row."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    record = write_segment(folder / "seg-000001", specs, sources, ids, None)
-    components_t = fit_projection(folder / "seg-000001", specs, record)
-    project_segment(folder / "seg-000001", specs, record, components_t)
+    projection on a sample of them, project every row. Written beside ``folder`` and renamed
+    into place, so a reader finds the old index or the new one, whole."""
+    new = folder.with_name(folder.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)  # left by a crash
+    new.mkdir(parents=True)
+    record = write_segment(new / "seg-000001", specs, sources, ids, None)
+    components_t = fit_projection(new / "seg-000001", specs, record)
+    project_segment(new / "seg-000001", specs, record, components_t)
     meta = {
         "blocks": [spec.__dict__ for spec in specs],
         "dims": int(components_t.shape[1]),
         "segments": [record],
         "through": record["through"],
     }
-    write_index(folder, meta, components_t)
+    write_index(new, meta, components_t)
+    if folder.exists():
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        new.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)  # mapped files stay readable until unmapped
+    else:
+        new.rename(folder)
     found = SimilarIndex.open(folder)
     assert found is not None
     return found
