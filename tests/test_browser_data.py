@@ -121,9 +121,7 @@ def test_search_open_correct_and_bulk_label_with_an_audit(served_workspace):
 
     with Workspace.open(root) as ws, Session(ws.engine) as session:
         names = dict(session.exec(select(Item.id, Item.external_id)).all())
-        rows = session.exec(
-            select(Annotation).where(col(Annotation.superseded_by).is_(None))
-        ).all()
+        rows = session.exec(select(Annotation).where(col(Annotation.superseded_by).is_(None))).all()
         batches = session.exec(select(BulkBatch)).all()
     corrections = [(names[r.item_id], r.label) for r in rows if r.origin == CORRECTION]
     assert corrections == [(corrected, "ham")]
