@@ -10,6 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace
+from labeling.annotation.session import UserSession
+from labeling.errors import Forbidden
 
 TIMEOUT = 30
 SCRIPT = "from labeling.ui.views import common, data\ncommon.apply_style()\ndata.render()\n"
@@ -104,3 +106,16 @@ def test_an_unknown_item_id_is_named_in_the_message(served):
     at.text_input(key="ll_open_id").set_value("nope").run()
     assert not at.exception
     assert any("nope" in e.value for e in at.error)
+
+
+def test_an_annotator_may_not_search_find_similar_or_save_a_search_as_a_rule(served):
+    served.add_user("ann")
+    ann = UserSession(served, "ann")
+    for call in (
+        lambda: ann.search("refund"),
+        lambda: ann.similar("i01"),
+        lambda: ann.rule_from_search("kw_refund", "refund", "spam"),
+    ):
+        with pytest.raises(Forbidden):
+            call()
+    assert UserSession(served, "eng").search("refund", limit=5)["total"] == N_ITEMS // 2
