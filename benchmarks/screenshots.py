@@ -160,6 +160,7 @@ def main() -> int:
                 ("LFs", "lfs"),
                 ("Model", "model"),
                 ("Metrics", "metrics"),
+                ("Queue", "queue"),
                 ("Review", "review"),
                 ("Team", "team"),
             )

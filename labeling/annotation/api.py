@@ -11,10 +11,11 @@ from typing import Any, TypedDict
 
 from sqlmodel import Session, col, select
 
-from labeling.annotation import answers, bulk, bulk_writes, leases, progress, users
+from labeling.annotation import answers, bulk, bulk_writes, leases, progress, queue_preview, users
 from labeling.annotation.bulk import Selection
 from labeling.annotation.leases import require_active
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
+from labeling.annotation.queue_preview import MAX_PREVIEW, QueuePreview
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.context import Context
 from labeling.data.search import SearchQuery, matching_ids
@@ -281,6 +282,16 @@ class AnnotationAPI(Context):
         if row is None or row[0] is None:
             return None
         return Hint(prediction=row[0], confidence=row[1], round_id=promoted)
+
+    def queue_preview(self, annotator: str, *, n: int = 50) -> QueuePreview:
+        """The next ``n`` items ``annotator`` would be served now, in the order their claims
+        would serve them, each with the round, strategy, score, prediction and the reason in
+        words. Read-only: nothing is leased or written (the Queue page, ``labelloop queue``)."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PREVIEW:
+            raise BadInput(f"expected a preview length from 1 to {MAX_PREVIEW}, found {n!r}")
+        with self._read() as session:
+            me = self._annotator(session, annotator, doing="be served items")
+            return queue_preview.preview(self, session, me, n=n)
 
     # ------------------------------------------------------------------ one person's numbers
 

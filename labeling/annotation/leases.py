@@ -156,13 +156,14 @@ def _candidates(annotator_id: Any, overlap: Any, now: Any, *, labels: Any = None
 
 
 @functools.cache
-def _claim_order(*, scored: bool, prioritised: bool) -> Any:
+def claim_order(*, scored: bool, prioritised: bool) -> Any:
     """One of the claim's candidate queries, built once; its values come as parameters.
 
     ``me``, ``overlap`` and ``now`` always; ``promoted`` when ``scored``, ``labels`` (the label
     count of the items it walks) when not; ``priority`` (the prioritised import batches) when
     ``prioritised``. Building these statements costs more than running them, and a claim runs
-    while it holds the store's write lock.
+    while it holds the store's write lock. The queue preview runs the same statements with a
+    larger limit, so that it lists items in the order claims serve them.
 
     Without scores the order is the seeded rank, walked on the (split, n_labels, rank) index
     once per label count below overlap: walking the pool's rank order alone would step over
@@ -219,11 +220,11 @@ def _pick_item(
         params["promoted"] = promoted
     for prioritised in (True, False) if priority else (False,):
         if promoted is not None:
-            best = _first_free(session, _claim_order(scored=True, prioritised=prioritised), params)
+            best = _first_free(session, claim_order(scored=True, prioritised=prioritised), params)
             if best is not None:
                 return int(best[0])
         # The seeded order: the first item of each label count's walk, lowest rank wins.
-        query = _claim_order(scored=False, prioritised=prioritised)
+        query = claim_order(scored=False, prioritised=prioritised)
         firsts = [
             _first_free(session, query, {**params, "labels": labels}) for labels in range(overlap)
         ]

@@ -20,6 +20,7 @@ from labeling.annotation.api import AnnotatorStats, AuditItem, Hint
 from labeling.annotation.bulk import AUDIT_SAMPLE, MIN_PRECISION, BatchSummary
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
+from labeling.annotation.queue_preview import QueuePreview
 from labeling.data import importer, removal
 from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
@@ -235,6 +236,11 @@ class UserSession:
         """End the queue priority a drifted import was given."""
         self._require(roles.LEAD, "changing the queue order")
         self.workspace.stop_priority(batch_id)
+
+    def queue_preview(self, annotator: str, *, n: int = 50) -> QueuePreview:
+        """The next ``n`` items ``annotator`` would be served, and why (the Queue page)."""
+        self._require(roles.ENGINEER, "seeing an annotator's queue")
+        return self.workspace.queue_preview(annotator, n=n)
 
     # ------------------------------------------------------------------ rounds (engineers)
 

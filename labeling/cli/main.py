@@ -3,15 +3,27 @@
 User mistakes print one line ``error: ...`` on stderr and exit 2; failures exit 1. ``--json``
 prints exactly one JSON document on stdout. One module per command group: ``data`` (init,
 import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (user),
-``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``,
-``serving`` (serve, demo), ``items`` (item, correct, flag, flags, resolve-flag), ``bulk``.
+``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``, ``queue``,
+``items`` (item, correct, flag, flags, resolve-flag), ``bulk``, ``serving`` (serve, demo).
 """
 
 from __future__ import annotations
 
 # Importing a group's module registers its commands on ``app``, in this order in --help.
 import labeling.cli.bulk  # noqa: F401  registers bulk-label, bulk-undo, bulk-list
-from labeling.cli import data, features, items, lf, ops, people, rounds, search, serving, similar
+from labeling.cli import (
+    data,
+    features,
+    items,
+    lf,
+    ops,
+    people,
+    queue,
+    rounds,
+    search,
+    serving,
+    similar,
+)
 from labeling.cli.common import app
 
 app.add_typer(people.user_app, name="user")
@@ -20,7 +32,7 @@ app.add_typer(lf.lf_app, name="lf")
 app.add_typer(features.features_app, name="features")
 app.add_typer(data.items_app, name="items")
 
-__all__ = ["app", "items", "main", "ops", "search", "serving", "similar"]
+__all__ = ["app", "items", "main", "ops", "queue", "search", "serving", "similar"]
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from labeling.annotation import roles
-from labeling.ui.views import admin, common, data, label, lfs, metrics, model, review, stats
+from labeling.ui.views import admin, common, data, label, lfs, metrics, model, queue, review, stats
 
 st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout="centered")
 common.apply_style()
@@ -37,6 +37,7 @@ PAGES = (
     (roles.ENGINEER, lfs.render, "LFs", ":material/rule:", "lfs"),
     (roles.ENGINEER, model.render, "Model", ":material/model_training:", "model"),
     (roles.ENGINEER, metrics.render, "Metrics", ":material/monitoring:", "metrics"),
+    (roles.ENGINEER, queue.render, "Queue", ":material/queue:", "queue"),
     (roles.LEAD, review.render, "Review", ":material/rate_review:", "review"),
     (roles.ENGINEER, admin.render, "Team", ":material/group:", "team"),
 )
