@@ -379,7 +379,8 @@ def similar_section(result: dict) -> str:
                 f" Steps of a by-item query (median): projection scan "
                 f"{steps['projection_scan_ms']} ms, exact re-rank {steps['exact_rerank_ms']} ms."
             )
-    lines += ["", *result.get("notes", [])]
+    for note in result.get("notes", []):
+        lines += ["", note]
     lines += ["", f"Reproduce: `{result['reproduce']}`", ""]
     lines += [f"Machine: {_machine(result['machine'])}.", ""]
     return "\n".join(lines)

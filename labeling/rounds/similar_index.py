@@ -10,7 +10,7 @@ block's rows in a memory-mappable layout (dense ``.npy``, or sparse as three raw
 query reads the projection once and a few hundred full rows, never the feature cache.
 
 A query scores every row's projection against the query's (one float32 matrix-vector product:
-about 20 ms for a million rows on 2 cores), takes the :func:`candidate_count` best, and ranks
+20-40 ms for a million rows on 2 cores), takes the :func:`candidate_count` best, and ranks
 those by exact cosine on their full rows (the blocks side by side, each times its scale), so
 the similarity shown is exact; with no more rows than candidates, every row is ranked exactly.
 Items imported later are appended as a new segment; removed items stay in the index and are
