@@ -35,6 +35,7 @@ SIGNATURE_KEY = "ll_page_signature"
 OPEN_KEY = "ll_item_open"
 NONCE_KEY = "ll_results_nonce"
 KEPT = "ll_kept_"
+CHOICES_SECONDS = 30
 NAME_CHARS = re.compile(r"[^a-z0-9]+")
 SEARCH_HELP = (
     'Whole words, any case: `refund late` needs both words, `"money back"` a phrase, '
@@ -88,12 +89,22 @@ def _choice(key: str, label: str, options: list[str], column: Any, **extra: Any)
     return str(column.selectbox(label, options, key=key, **extra))
 
 
-def _filters(user: UserSession) -> dict[str, Any]:
-    """The filter widgets, their options from the workspace; the search options they give."""
-    labels = list(user.labels)
+@st.cache_data(ttl=CHOICES_SECONDS, show_spinner=False)
+def _choices(root: str, name: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """The filters' choices: people, LFs and imports (``name``: whose role is checked). Kept
+    for a few seconds: the LF list counts every vote, too slow to redo at each click on a
+    large store."""
+    user = UserSession(common.workspace(), name)
     people = [p["name"] for p in user.list_users()]
     lfs = [lf["name"] for lf in user.lf_list()]
     batches = {f"{b.batch_id}: {b.source_name}": str(b.batch_id) for b in user.import_batches()}
+    return people, lfs, batches
+
+
+def _filters(user: UserSession) -> dict[str, Any]:
+    """The filter widgets, their options from the workspace; the search options they give."""
+    labels = list(user.labels)
+    people, lfs, batches = _choices(str(user.workspace.root), user.name)
     options: dict[str, Any] = {}
     row = st.columns(4)
     label = _choice("ll_f_label", "Label", [ANY, NONE_LABEL, *labels], row[0])
@@ -268,6 +279,7 @@ def _save_as_rule(user: UserSession, text: str) -> None:
             except LabelloopError as exc:
                 st.error(common.plain(exc))
             else:
+                _choices.clear()  # the new rule is one of the LF filter's choices
                 st.success(
                     f"Saved the rule {common.plain(name.strip())}; apply LFs on the LFs page "
                     "to count its votes."
@@ -294,6 +306,9 @@ def render_browser(user: UserSession) -> None:
     offset = _page_offset(signature)
     try:
         result = user.search(text, limit=PAGE_SIZE, offset=offset, **options)
+        if offset and not result["items"]:  # the result shrank under this page: the first
+            st.session_state[OFFSET_KEY] = offset = 0
+            result = user.search(text, limit=PAGE_SIZE, offset=0, **options)
         query: SearchQuery = query_from_options(user.labels, text=text, **options)
     except LabelloopError as exc:
         st.error(common.plain(exc))
