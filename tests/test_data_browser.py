@@ -119,3 +119,15 @@ def test_an_annotator_may_not_search_find_similar_or_save_a_search_as_a_rule(ser
         with pytest.raises(Forbidden):
             call()
     assert UserSession(served, "eng").search("refund", limit=5)["total"] == N_ITEMS // 2
+
+
+def test_items_like_a_typed_text_are_listed_most_similar_first(served):
+    at = _page()
+    at.text_area(key="ll_like_text").set_value("refund message")
+    at.button(key="ll_like_find").click().run()
+    assert not at.exception
+    (table,) = [d for d in at.dataframe if "similarity" in d.value.columns]
+    found = table.value
+    assert len(found) == 20 and list(found["similarity"]) == sorted(found["similarity"])[::-1]
+    assert all(text.startswith("refund") for text in found["text"][:10])
+    assert any(b.key == "ll_bulk_start_like_text" for b in at.button)

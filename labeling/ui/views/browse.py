@@ -20,7 +20,8 @@ from labeling.data.search import SORTS, SearchQuery, query_from_options
 from labeling.data.search_syntax import rule_spec
 from labeling.errors import BadInput, LabelloopError
 from labeling.store.models import ORIGINS
-from labeling.ui.views import bulk, common
+from labeling.ui.views import bulk, common, similar
+from labeling.ui.views.opened import NONCE_KEY, open_item, remember_search, restore_search
 
 PAGE_SIZE = 50
 ANY = "Any"
@@ -32,9 +33,6 @@ DISAGREEMENT_CHOICES = {ANY: None, "between people": "people", "model vs. label"
 FLAGGED_CHOICES = {ANY: None, "flagged": True, "not flagged": False}
 OFFSET_KEY = "ll_page_offset"
 SIGNATURE_KEY = "ll_page_signature"
-OPEN_KEY = "ll_item_open"
-NONCE_KEY = "ll_results_nonce"
-KEPT = "ll_kept_"
 CHOICES_SECONDS = 30
 NAME_CHARS = re.compile(r"[^a-z0-9]+")
 SEARCH_HELP = (
@@ -42,44 +40,6 @@ SEARCH_HELP = (
     "`refund OR chargeback` either one, `-spam` leaves out items with that word, `refund*` "
     "words starting with refund."
 )
-
-
-def open_item(external_id: str) -> None:
-    """Show the item page for ``external_id`` at the next run."""
-    st.session_state[OPEN_KEY] = external_id
-
-
-def close_item() -> None:
-    """Back to the results; a fresh results table, so its old selection does not reopen it."""
-    st.session_state.pop(OPEN_KEY, None)
-    st.session_state.pop("ll_similar", None)
-    restore_search(force=True)  # in the callback: the redrawn widgets show these values
-    st.session_state[NONCE_KEY] = st.session_state.get(NONCE_KEY, 0) + 1
-
-
-def _search_widgets() -> list[str]:
-    return [k for k in st.session_state if str(k).startswith(("ll_q_", "ll_f_"))]
-
-
-def remember_search() -> None:
-    """Copy the search box's and the filters' values to keys no widget owns: Streamlit drops
-    a widget's value in runs that do not draw it (the item page, other pages)."""
-    for key in _search_widgets():
-        st.session_state[KEPT + key] = st.session_state[key]
-
-
-def restore_search(*, force: bool = False) -> None:
-    """Give the search widgets their remembered values (before they are drawn); ``force`` also
-    overrides the values the browser sent (coming back from the item page)."""
-    for kept in [k for k in st.session_state if str(k).startswith(KEPT)]:
-        key = kept[len(KEPT) :]
-        if force or key not in st.session_state:
-            st.session_state[key] = st.session_state[kept]
-
-
-def opened_item() -> str | None:
-    found = st.session_state.get(OPEN_KEY)
-    return str(found) if found else None
 
 
 def _choice(key: str, label: str, options: list[str], column: Any, **extra: Any) -> str:
@@ -322,4 +282,5 @@ def render_browser(user: UserSession) -> None:
         target = bulk.Target(result["total"], query=query, described="this search", key="search")
         bulk.bulk_box(user, target)
     _save_as_rule(user, text)
+    similar.like_text_section(user)
     bulk.batches_section(user)

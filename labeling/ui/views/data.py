@@ -22,6 +22,7 @@ from labeling.data.importer import ImportReport, duplicate_texts_warning
 from labeling.data.removal import BatchInfo, RemovalReport
 from labeling.errors import LabelloopError
 from labeling.ui.views import browse, common, item
+from labeling.ui.views.opened import opened_item
 
 UPLOAD_DIR_KEY = "ll_upload_dir"
 NONE = "(none)"
@@ -275,7 +276,7 @@ def render() -> None:
     cols[1].metric("Gold items", f"{items['gold']:,}")
     cols[2].metric("Labelled", f"{items['labelled']:,}")
     cols[3].metric("Annotations", f"{status['annotations']:,}")
-    opened = browse.opened_item()
+    opened = opened_item()
     if opened is not None:
         item.render_item(user, opened)
         return

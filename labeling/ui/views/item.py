@@ -17,10 +17,8 @@ import streamlit as st
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.quality.item_story import ItemStory
-from labeling.ui.views import browse, bulk, common
-
-SIMILAR_KEY = "ll_similar"
-SIMILAR_LIMIT = 20
+from labeling.ui.views import common, similar
+from labeling.ui.views.opened import SIMILAR_KEY, close_item
 
 
 def _when(iso: str | None) -> str:
@@ -155,52 +153,16 @@ def _flag(user: UserSession, item_id: str) -> None:
 
 def _find_similar(user: UserSession, item_id: str) -> None:
     if st.button("Find similar", key=f"ll_similar_{item_id}", icon=":material/join_inner:"):
-        try:
-            found = user.similar(item_id, limit=SIMILAR_LIMIT)
-        except LabelloopError as exc:
-            st.error(common.plain(exc))
-            return
-        st.session_state[SIMILAR_KEY] = (item_id, [dict(row) for row in found])
+        found = similar.find(user, item_id)
+        if found is not None:
+            st.session_state[SIMILAR_KEY] = (item_id, found)
     stored = st.session_state.get(SIMILAR_KEY)
     if stored is None or stored[0] != item_id:
-        st.caption(f"The {SIMILAR_LIMIT} items most like this one, by cosine similarity.")
+        st.caption(f"The {similar.LIMIT} items most like this one, by cosine similarity.")
         return
-    rows = stored[1]
-    if not rows:
-        st.caption("No similar items.")
-        return
-    frame = pd.DataFrame(
-        [
-            {
-                "id": r["id"],
-                "similarity": r["similarity"],
-                "text": " ".join(str(r["text"]).split())[:160],
-                "split": r.get("split"),
-            }
-            for r in rows
-        ]
+    similar.similar_list(
+        user, stored[1], key=f"similar_{item_id}", described=f"the items similar to {item_id}"
     )
-    event = st.dataframe(
-        frame,
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        key=f"ll_similar_table_{item_id}",
-        column_config={
-            "similarity": st.column_config.NumberColumn("similarity", format="%.3f"),
-            "text": st.column_config.TextColumn("text", width="large"),
-        },
-    )
-    if event is not None and event.selection.rows:
-        browse.open_item(str(frame["id"].iloc[event.selection.rows[0]]))
-        st.rerun()
-    target = bulk.Target(
-        len(rows),
-        item_ids=tuple(str(r["id"]) for r in rows),
-        described=f"the items similar to {item_id}",
-        key=f"similar_{item_id}",
-    )
-    bulk.bulk_box(user, target)
 
 
 def render_item(user: UserSession, item_id: str) -> None:
@@ -208,7 +170,7 @@ def render_item(user: UserSession, item_id: str) -> None:
     st.button(
         "Back to results",
         key="ll_item_back",
-        on_click=browse.close_item,
+        on_click=close_item,
         icon=":material/arrow_back:",
     )
     try:
