@@ -115,7 +115,7 @@ def _sample_card(audit: dict[str, Any]) -> None:
         return
     item = pending[0]
     done = len(audit["sample"]) - len(pending)
-    st.caption(f"Sample item {done + 1} of {len(audit['sample'])}: Item {item['id']}")
+    st.caption(f"Sample item {done + 1} of {len(audit['sample'])}: Item {common.plain(item['id'])}")
     with st.container(key="ll_text", height=180 if len(item["text"]) > 400 else "content"):
         st.text(item["text"])
     if item.get("prediction"):

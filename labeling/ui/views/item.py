@@ -181,7 +181,7 @@ def render_item(user: UserSession, item_id: str) -> None:
     message = st.session_state.pop("ll_item_message", None)
     if message:
         st.success(common.plain(message))
-    st.caption(f"Item {found.get('id', item_id)}")
+    st.caption(f"Item {common.plain(found.get('id', item_id))}")
     with st.container(
         key="ll_text", height=320 if len(str(found.get("text", ""))) > 900 else "content"
     ):
