@@ -54,7 +54,7 @@ _MY_CURRENT_ANSWER = select(_ANNOTATIONS.c.id, _ANNOTATIONS.c.label).where(
     _ANNOTATIONS.c.item_id == bindparam("item"),
     _ANNOTATIONS.c.annotator_id == bindparam("me"),
     _ANNOTATIONS.c.superseded_by.is_(None),
-    _ANNOTATIONS.c.origin == HUMAN,  # not their correction, decision or bulk label
+    _ANNOTATIONS.c.origin == HUMAN,  # not the person's own correction or adjudication
 )
 _ADD_ANSWER = insert(_ANNOTATIONS).returning(_ANNOTATIONS.c.id)
 _SUPERSEDE = (

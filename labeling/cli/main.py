@@ -3,8 +3,8 @@
 User mistakes print one line ``error: ...`` on stderr and exit 2; failures exit 1. ``--json``
 prints exactly one JSON document on stdout. One module per command group: ``data`` (init,
 import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (user),
-``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``, ``queue``,
-``items`` (item, correct, flag, flags, resolve-flag), ``bulk``, ``serving`` (serve, demo).
+``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``,
+``queue``, ``items`` (item, correct, flag, flags, resolve-flag), ``serving`` (serve, demo).
 """
 
 from __future__ import annotations
