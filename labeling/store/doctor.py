@@ -132,10 +132,7 @@ def _chain_problem(by_id: dict[int, Any], annotation_id: int) -> list[str]:
         later = False
     else:
         same_place = newer[1] == item_id and newer[0] > annotation_id
-        # A decision (adjudication, correction) supersedes whoever's answer it replaces.
-        later = same_place and (
-            newer[2] == annotator_id or origin in (*DECISIONS, BULK) or newer[3] in DECISIONS
-        )
+        later = same_place and (newer[2] == annotator_id or origin in (*DECISIONS, BULK))
     if later:
         return []
     return [
