@@ -39,6 +39,60 @@ DEMO_RULES = [
 ]  # fmt: skip
 
 
+def _full_page(page, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its own container, so the
+    viewport is made as tall as the page first."""
+    tall = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('section, div')].map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1366, "height": max(800, min(int(tall), 4000))})
+    time.sleep(2.0)
+    wait_idle(page)
+    page.screenshot(path=str(OUT / f"{name}.png"))
+    page.set_viewport_size({"width": 1366, "height": 800})
+
+
+def _browser_screens(page) -> None:
+    """The Data page's browser on a search, an item page with its similar items, and the audit
+    dialog of a bulk label part-way through its sample."""
+    page.get_by_role("link", name="Data").click()
+    wait_idle(page)
+    page.locator(".st-key-ll_q_text input").fill("refund OR charged")
+    page.keyboard.press("Enter")
+    time.sleep(0.5)
+    wait_idle(page)
+    _full_page(page, "data-browser")
+    page.get_by_role("button", name="Label these").click()
+    page.get_by_role("dialog").wait_for(timeout=20_000)
+    for key in "yyyyyny":
+        wait_idle(page)
+        page.keyboard.press(key)
+        time.sleep(0.6)
+    wait_idle(page)
+    page.screenshot(path=str(OUT / "bulk-audit.png"))
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    wait_idle(page)
+    # An item people answered, so the item page shows a history.
+    page.locator(".st-key-ll_f_label input").click()
+    page.keyboard.type("billing")
+    page.keyboard.press("Enter")
+    time.sleep(0.5)
+    wait_idle(page)
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's marker
+    page.get_by_role("button", name="Back to results").wait_for(timeout=20_000)
+    wait_idle(page)
+    page.get_by_role("tab", name="Find similar").click()
+    page.get_by_role("button", name="Find similar").click()
+    time.sleep(1.0)
+    wait_idle(page)
+    _full_page(page, "data-item")
+    page.get_by_role("button", name="Back to results").click()
+    wait_idle(page)
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -125,6 +179,7 @@ def main() -> int:
                 wait_idle(page)
                 page.screenshot(path=str(OUT / f"{file}.png"))
                 page.set_viewport_size({"width": 1366, "height": 800})
+            _browser_screens(page)
             other = browser.new_page(viewport={"width": 1366, "height": 800})
             other.goto(f"{server.url}?token={annotator}")
             wait_idle(other, buttons=7)

@@ -142,6 +142,7 @@ def test_data_page_upload_imports_through_the_same_checks(tmp_path):
         wait_idle(page)
         page.get_by_role("link", name="Data").click()
         wait_idle(page)
+        page.get_by_role("tab", name="Import").click()
         for path, expected in ((bad, "Nothing was imported"), (good, "Imported 2 items")):
             page.locator("input[type=file]").set_input_files(str(path))
             # Wait for this file's preview: the previous file's one is still on screen.

@@ -28,6 +28,7 @@ from labeling.quality.api import AnswerRecord
 from labeling.quality.corrections import FlagRecord
 from labeling.quality.item_story import ItemStory
 from labeling.rounds.promotion import RoundSummary
+from labeling.rounds.similar import SimilarItem
 from labeling.weak.votes import LFRow
 from labeling.workspace import Workspace
 
@@ -164,6 +165,23 @@ class UserSession:
         self._require(roles.ENGINEER, "reading the workspace status")
         return self.workspace.status()
 
+    # ------------------------------------------------------------------ browse (engineers)
+
+    def search(
+        self, query: str = "", *, limit: int = 50, offset: int = 0, **filters: Any
+    ) -> dict[str, Any]:
+        """One page of the items a search finds, the exact total and the counts per label
+        (:meth:`~labeling.workspace.Workspace.search`)."""
+        self._require(roles.ENGINEER, "searching the data")
+        return self.workspace.search(query, limit=limit, offset=offset, **filters)
+
+    def similar(
+        self, item_id: str | None = None, *, text: str | None = None, limit: int = 20
+    ) -> list[SimilarItem]:
+        """The items most like an item (external id) or a text, best first."""
+        self._require(roles.ENGINEER, "finding similar items")
+        return self.workspace.similar(item_id, text=text, limit=limit)["items"]
+
     # ------------------------------------------------------------------ quality
 
     def metrics(self) -> dict[str, Any]:
@@ -275,6 +293,11 @@ class UserSession:
     def add_rule(self, spec: dict[str, Any]) -> None:
         self._require(roles.ENGINEER, "adding rules")
         self.workspace.add_rule(spec)
+
+    def rule_from_search(self, name: str, query: str, label: str) -> None:
+        """Store a search as a keyword (or regex) rule voting ``label``."""
+        self._require(roles.ENGINEER, "adding rules")
+        self.workspace.rule_from_search(name, query, label)
 
     def set_rule_active(self, name: str, active: bool) -> None:
         self._require(roles.ENGINEER, "switching rules")

@@ -1,4 +1,6 @@
-"""The Data page (engineers and admins): upload and import a file, export the labels.
+"""The Data page (engineers and admins): browse and search the items (see
+:mod:`labeling.ui.views.browse`), open one (:mod:`labeling.ui.views.item`), upload and import a
+file, export the labels, remove and restore items.
 
 An upload goes through the same checks as ``labelloop import``: the whole file is validated
 first and a bad file changes nothing; the error names the row and the field.
@@ -19,7 +21,8 @@ from labeling.data.exporter import ORIGINS
 from labeling.data.importer import ImportReport, duplicate_texts_warning
 from labeling.data.removal import BatchInfo, RemovalReport
 from labeling.errors import LabelloopError
-from labeling.ui.views import common
+from labeling.ui.views import browse, common, item
+from labeling.ui.views.opened import opened_item
 
 UPLOAD_DIR_KEY = "ll_upload_dir"
 NONE = "(none)"
@@ -273,8 +276,16 @@ def render() -> None:
     cols[1].metric("Gold items", f"{items['gold']:,}")
     cols[2].metric("Labelled", f"{items['labelled']:,}")
     cols[3].metric("Annotations", f"{status['annotations']:,}")
-    _import_section(user)
-    st.divider()
-    _export_section(user)
-    st.divider()
-    _removal_section(user)
+    opened = opened_item()
+    if opened is not None:
+        item.render_item(user, opened)
+        return
+    find, load, export, remove = st.tabs(["Browse", "Import", "Export", "Remove"])
+    with find:
+        browse.render_browser(user)
+    with load:
+        _import_section(user)
+    with export:
+        _export_section(user)
+    with remove:
+        _removal_section(user)

@@ -1,0 +1,198 @@
+"""The item page, within Data: one item's text, fields and history, and what to do with it.
+
+Shows everything ``Workspace.item`` knows (every answer with its history, superseded ones
+included; LF votes; the weak label; the promoted model's prediction; flags) and offers
+**Correct the label** (an answer of origin ``correction`` that supersedes the current ones),
+**Flag** (a note for the Review page) and **Find similar** (nearest items by cosine
+similarity; a click opens one, and the list can be bulk-labelled like a search).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from labeling.annotation.session import UserSession
+from labeling.errors import LabelloopError
+from labeling.quality.item_story import ItemStory
+from labeling.ui.views import common, similar
+from labeling.ui.views.opened import SIMILAR_KEY, close_item
+
+
+def _when(iso: str | None) -> str:
+    """An ISO 8601 time as the page shows it (minutes, UTC)."""
+    return iso[:16].replace("T", " ") if iso else ""
+
+
+def _answers(found: ItemStory) -> list[dict[str, Any]]:
+    """The item's annotation log, oldest first, superseded answers included."""
+    return [
+        {
+            "who": a["who"],
+            "role": a["role"],
+            "answer": "(skip)" if a["skipped"] else a["label"],
+            "origin": a["origin"],
+            "bulk batch": a["batch"] or "",
+            "when (UTC)": _when(a["created_at"]),
+            "current": a["current"],
+            "superseded by": a["superseded_by"],
+        }
+        for a in found["answers"]
+    ]
+
+
+def _flags(found: ItemStory) -> list[dict[str, Any]]:
+    return [
+        {
+            "note": f["note"],
+            "by": f["who"],
+            "when (UTC)": _when(f["when"]),
+            "resolved": f"by {f['resolved_by']}" if f["resolved"] else "open",
+        }
+        for f in found["flags"]
+    ]
+
+
+def _score(label: Any, confidence: Any) -> str:
+    if label is None:
+        return "(none)"
+    return f"{label} ({confidence:.2f})" if isinstance(confidence, int | float) else str(label)
+
+
+def _table(rows: Any, key: str, empty: str) -> None:
+    """A list of records (or a mapping) as a table; ``empty`` when there is none."""
+    if isinstance(rows, dict):
+        rows = [{"name": k, "value": v} for k, v in rows.items()]
+    if not rows:
+        st.caption(empty)
+        return
+    st.dataframe(pd.DataFrame(list(rows)), hide_index=True, key=key)
+
+
+def _summary(found: ItemStory) -> None:
+    """Label now and how it was decided, the model's and the label model's view, the split."""
+    cols = st.columns(4)
+    label = found.get("label")
+    cols[0].metric("Label now", label if label is not None else "(none)")
+    decided = found.get("decided_by")
+    if label is not None:
+        cols[0].caption(f"Decided by: {common.plain(decided)}")
+    cols[1].metric(
+        "Model predicts", _score(found.get("prediction"), found.get("prediction_confidence"))
+    )
+    if found.get("prediction_round") is not None:
+        cols[1].caption(f"Round {found['prediction_round']} (promoted)")
+    cols[2].metric("Weak label", _score(found.get("weak_label"), found.get("weak_confidence")))
+    cols[3].metric("Split", str(found.get("split", "")))
+    batch = found.get("import_batch") or {}
+    details = {
+        "import": f"{batch.get('id')} ({batch.get('file')})" if batch else None,
+        "gold label": found.get("gold_label"),
+    }
+    shown = [f"{k}: {v}" for k, v in details.items() if v is not None]
+    if shown:
+        st.caption(common.plain("; ".join(shown)))
+
+
+def _history(found: ItemStory, item_id: str) -> None:
+    st.markdown("**Answers, with history** (superseded ones included)")
+    _table(_answers(found), f"ll_item_answers_{item_id}", "No answers yet.")
+    cols = st.columns(2)
+    with cols[0]:
+        st.markdown("**LF votes**")
+        votes = [{"LF": lf, "votes": label} for lf, label in found.get("lf_votes", {}).items()]
+        _table(votes, f"ll_item_votes_{item_id}", "No LF voted.")
+    with cols[1]:
+        st.markdown("**Flags**")
+        _table(_flags(found), f"ll_item_flags_{item_id}", "Never flagged.")
+    fields = found.get("source")
+    if fields:
+        with st.expander("Source fields"):
+            _table(fields, f"ll_item_fields_{item_id}", "")
+
+
+def _correct(user: UserSession, item_id: str, current: Any) -> None:
+    labels = list(user.labels)
+    with st.form(f"ll_correct_form_{item_id}", border=False):
+        label = st.selectbox(
+            "Correct label",
+            labels,
+            index=labels.index(current) if current in labels else 0,
+            key=f"ll_correct_label_{item_id}",
+        )
+        note = st.text_input("Note (optional)", key=f"ll_correct_note_{item_id}")
+        pressed = st.form_submit_button("Correct the label", type="primary")
+    if pressed:
+        try:
+            user.correct(item_id, str(label), note=note.strip())
+        except LabelloopError as exc:
+            st.error(common.plain(exc))
+        else:
+            st.session_state["ll_item_message"] = (
+                f"Item {item_id}: label corrected to {label}; the earlier answers stay in its "
+                "history."
+            )
+            st.rerun()
+
+
+def _flag(user: UserSession, item_id: str) -> None:
+    with st.form(f"ll_flag_form_{item_id}", border=False):
+        note = st.text_area("Why flag it?", key=f"ll_flag_note_{item_id}", height=108)
+        pressed = st.form_submit_button("Flag", icon=":material/flag:")
+    if pressed:
+        try:
+            user.flag(item_id, note.strip())
+        except LabelloopError as exc:
+            st.error(common.plain(exc))
+        else:
+            st.session_state["ll_item_message"] = f"Item {item_id} flagged for review."
+            st.rerun()
+
+
+def _find_similar(user: UserSession, item_id: str) -> None:
+    if st.button("Find similar", key=f"ll_similar_{item_id}", icon=":material/join_inner:"):
+        found = similar.find(user, item_id)
+        if found is not None:
+            st.session_state[SIMILAR_KEY] = (item_id, found)
+    stored = st.session_state.get(SIMILAR_KEY)
+    if stored is None or stored[0] != item_id:
+        st.caption(f"The {similar.LIMIT} items most like this one, by cosine similarity.")
+        return
+    similar.similar_list(
+        user, stored[1], key=f"similar_{item_id}", described=f"the items similar to {item_id}"
+    )
+
+
+def render_item(user: UserSession, item_id: str) -> None:
+    """The item page for external id ``item_id``."""
+    st.button(
+        "Back to results",
+        key="ll_item_back",
+        on_click=close_item,
+        icon=":material/arrow_back:",
+    )
+    try:
+        found = user.item(item_id)
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+        return
+    message = st.session_state.pop("ll_item_message", None)
+    if message:
+        st.success(common.plain(message))
+    st.caption(f"Item {common.plain(found.get('id', item_id))}")
+    with st.container(
+        key="ll_text", height=320 if len(str(found.get("text", ""))) > 900 else "content"
+    ):
+        st.text(str(found.get("text", "")))
+    _summary(found)
+    _history(found, item_id)
+    st.divider()
+    correct, flag, similar = st.tabs(["Correct the label", "Flag", "Find similar"])
+    with correct:
+        _correct(user, item_id, found.get("label"))
+    with flag:
+        _flag(user, item_id)
+    with similar:
+        _find_similar(user, item_id)
