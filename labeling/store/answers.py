@@ -116,9 +116,26 @@ def refresh_labels(session: Session, labels: tuple[str, ...], item_ids: Iterable
     wanted = sorted(set(item_ids))
     if not wanted:
         return
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        # Two people answering one item at once: each transaction would read the answers
+        # without the other's and the later write would win with a stale label. Locking the
+        # item rows (in id order) first makes the second wait, and its read (a new statement
+        # under READ COMMITTED) then sees the first's answer. FOR NO KEY UPDATE, the lock an
+        # UPDATE of the row takes: FOR UPDATE would also block other transactions' foreign-key
+        # checks on the item (a lease, an answer) and deadlock with them. SQLite has one
+        # writer at a time.
+        for start in range(0, len(wanted), 5_000):
+            part = wanted[start : start + 5_000]
+            connection.execute(
+                select(_ITEMS.c.id)
+                .where(_ITEMS.c.id.in_(part))
+                .order_by(_ITEMS.c.id)
+                .with_for_update(key_share=True)
+            )
     found = final_labels(session, labels, item_ids=wanted)
     params = [{"item": item_id, "label": found.get(item_id)} for item_id in wanted]
-    session.connection().execute(_SET_LABEL, params)
+    connection.execute(_SET_LABEL, params)
 
 
 def current_answer_counts(
