@@ -235,27 +235,48 @@ def test_precision_interval_is_wilson_95():
         precision_interval(3, 2)
 
 
+def test_the_interval_narrows_as_the_sample_covers_the_set():
+    # Drawn without replacement: 20 of 20 checked is the set's precision itself; 20 of 40
+    # counts for more than 20 draws from an endless set, and 20 of a huge set for about that.
+    assert precision_interval(17, 20, 20) == (0.85, 0.85)
+    endless = precision_interval(17, 20)
+    half = precision_interval(17, 20, 40)
+    huge = precision_interval(17, 20, 10**9)
+    assert endless[0] < half[0] < 0.85 < half[1] < endless[1]
+    assert huge == pytest.approx(endless, abs=1e-6)
+
+
+def test_a_small_set_checked_whole_is_not_refused(ws):
+    # REFUND matches 10 pool items: 9 of them checked right and 1 wrong is a precision of 0.9,
+    # which Wilson's interval for an endless set (lower bound 0.60) would have refused.
+    done = ws.bulk_label(REFUND, label="a", by="eng", audit={"checked": 10, "correct": 9})
+    assert done["count"] == 10
+    (batch,) = ws.bulk_batches()
+    assert batch.audit == "9 of 10 correct (every item; precision 0.90)" and not batch.override
+
+
 def test_a_weak_audit_is_refused_unless_overridden(ws):
     before = fingerprint(ws)
     with pytest.raises(BadInput) as refused:
-        ws.bulk_label(REFUND, label="a", by="eng", audit={"checked": 20, "correct": 15})
+        ws.bulk_label(REFUND, label="a", by="eng", audit={"checked": 8, "correct": 6})
     message = str(refused.value)
-    for fact in ("15 of 20", "0.53-0.89", "threshold 0.80", "override", "larger sample"):
+    # 8 of the set's 10 items: the finite population correction narrows Wilson's interval.
+    for fact in ("6 of 8", "0.59-0.86", "threshold 0.80", "override", "larger sample"):
         assert fact in message
     with pytest.raises(BadInput, match="needs an audit"):
         ws.bulk_label(REFUND, label="a", by="eng")
     assert_unchanged(before, ws)
     done = ws.bulk_label(
-        REFUND, label="a", by="eng", audit={"checked": 20, "correct": 15}, override=True
+        REFUND, label="a", by="eng", audit={"checked": 8, "correct": 6}, override=True
     )
-    good = ws.bulk_label(item_ids=["i1"], label="b", by="eng", audit={"checked": 20, "correct": 20})
+    good = ws.bulk_label(item_ids=["i1"], label="b", by="eng", audit={"checked": 1, "correct": 1})
     batches = {b.batch: b for b in ws.bulk_batches()}
     assert batches[done["batch"]].override
     assert "below the threshold: overridden" in batches[done["batch"]].audit
-    assert batches[good["batch"]].audit == "20 of 20 correct (precision 0.84-1.00)"
+    assert batches[good["batch"]].audit == "1 of 1 correct (every item; precision 1.00)"
     with ws._read() as session:
         record = session.get(BulkBatch, done["batch"])
-        assert json.loads(record.audit)["precision_low"] == pytest.approx(0.531, abs=1e-3)
+        assert json.loads(record.audit)["precision_low"] == pytest.approx(0.589, abs=1e-3)
         assert json.loads(record.selection) == {"search": {"text": "refund"}}
 
 

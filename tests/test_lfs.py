@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
+from labeling.data.search_filters import SearchQuery
 from labeling.errors import BadInput
+from labeling.store.answers import human_labels
 from labeling.store.models import LFVote, WeakLabel
 from labeling.weak.apply import BrokenLFs
 from labeling.weak.votes import votes as read_votes
@@ -169,6 +171,25 @@ def test_analysis_counts(yt):
     # No human labels: combined is the confident weak labels, a part of what LFs cover.
     assert totals["combined"] == totals["weak"] <= totals["weak_any"] <= totals["lfs"]
     assert _cli(yt, "lf", "analyze").exit_code == 0
+
+
+def test_lfs_are_not_measured_against_bulk_labels(yt):
+    """A bulk batch from a search labels what an LF written from the same search votes on:
+    the LF analysis and the label model leave bulk labels out; rounds still train on them."""
+    yt.apply_lfs()
+    yt.add_user("eng", role="engineer")
+    done = yt.bulk_label(SearchQuery(text="subscribe"), label="spam", by="eng", override=True)
+    assert done["count"] > 10
+    with yt._read() as session:
+        trained = human_labels(session, yt.labels)
+    assert len(trained) == done["count"]  # rounds' labels include the batch
+    assert (read_votes(yt).human >= 0).sum() == 0  # LF analysis's do not
+    report = yt.fit_weak_labels()
+    assert report["human_n"] == 0 and report["human_accuracy"] is None
+    assert all(r["human_n"] == 0 for r in yt.lf_analysis()["lfs"])
+    rule = {"name": "kw_subscribe", "kind": "keyword", "label": "spam", "keywords": ["subscribe"]}
+    preview = yt.preview_rule(rule)
+    assert preview["matches"] >= done["count"] and preview["human_labelled_matches"] == 0
 
 
 def test_broken_files_and_raising_lfs_are_reported_not_fatal(yt):

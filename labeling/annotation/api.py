@@ -390,10 +390,14 @@ class AnnotationAPI(Context):
                     "skipped_not_pool": len(found.not_pool)}  # fmt: skip
         if not selection.item_ids:
             raise BadInput("bulk labelling: the selection has no items; nothing labelled")
+        # The audit sample is drawn from the items the batch would label: with an audit, count
+        # them (a read of the selection; a person checked the sample by hand meanwhile).
+        n_items = len(selection.item_ids)
+        if audit and "checked" in audit:
+            n_items = len(bulk.count_targets(self, selection).targets)
         record = bulk.check_audit(
-            audit, n_items=len(selection.item_ids), min_precision=min_precision,
-            override=override,
-        )  # fmt: skip
+            audit, n_items=n_items, min_precision=min_precision, override=override
+        )
         return bulk_writes.apply_batch(
             self, selection, label=label, annotator=person, audit=record, override=override,
             overlap=self.config.overlap,

@@ -89,13 +89,19 @@ class BatchSummary:
     selection: dict[str, Any]
 
 
-def precision_interval(correct: int, checked: int) -> tuple[float, float]:
+def precision_interval(
+    correct: int, checked: int, population: int | None = None
+) -> tuple[float, float]:
     """The Wilson score 95% interval for a set's precision, from an audit sample.
 
     ``correct`` of ``checked`` sampled items had the right label. Wilson's interval stays
     inside [0, 1] and is honest at small samples and at 0 or ``checked`` correct, where the
-    normal approximation collapses to a point. The API, the command line and the page use this
-    one function.
+    normal approximation collapses to a point. ``population``: how many items the sample was
+    drawn from (without replacement). A sample of the whole set gives its precision exactly;
+    a sample of a good part of it counts for more than ``checked`` draws from an endless set:
+    Wilson's interval is taken at the effective size ``checked * (N - 1) / (N - checked)``
+    (the finite population correction). The API, the command line and the page use this one
+    function.
     """
     if checked < 1 or not 0 <= correct <= checked:
         raise BadInput(
@@ -103,11 +109,12 @@ def precision_interval(correct: int, checked: int) -> tuple[float, float]:
             f"correct of {checked} checked"
         )
     share = correct / checked
+    if population is not None and checked >= population:
+        return share, share
+    n = checked if population is None else checked * (population - 1) / (population - checked)
     z2 = _Z95 * _Z95
-    centre = (share + z2 / (2 * checked)) / (1 + z2 / checked)
-    half = (_Z95 / (1 + z2 / checked)) * math.sqrt(
-        share * (1 - share) / checked + z2 / (4 * checked * checked)
-    )
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = (_Z95 / (1 + z2 / n)) * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
@@ -115,7 +122,8 @@ def check_audit(
     audit: dict[str, Any] | None, *, n_items: int, min_precision: float, override: bool
 ) -> dict[str, Any]:
     """What the batch records about its audit; raise :class:`BadInput` when the audit (or its
-    absence) does not allow the batch and the person did not override."""
+    absence) does not allow the batch and the person did not override. ``n_items``: how many
+    items the batch would label (what the audit sample was drawn from)."""
     if not 0.0 <= min_precision <= 1.0:
         raise BadInput(f"min_precision: expected a number from 0 to 1, found {min_precision}")
     record: dict[str, Any] = dict(audit or {})
@@ -132,7 +140,7 @@ def check_audit(
         checked, correct = int(record["checked"]), int(record.get("correct", -1))
     except (TypeError, ValueError) as exc:
         raise BadInput(f"audit: expected whole numbers checked and correct, found {audit}") from exc
-    low, high = precision_interval(correct, checked)
+    low, high = precision_interval(correct, checked, n_items)
     record.update(
         checked=checked,
         correct=correct,
@@ -143,20 +151,27 @@ def check_audit(
     if low < min_precision and not override:
         raise BadInput(
             f"the audit found {correct} of {checked} correct: the set's precision is "
-            f"{low:.2f}-{high:.2f} (95% interval), whose lower bound is below the threshold "
-            f"{min_precision:.2f}; nothing was labelled. Narrow the search, check a larger "
-            "sample (it narrows the interval), or confirm anyway with override"
+            f"{_precision_words(low, high)} below the threshold {min_precision:.2f}; nothing "
+            "was labelled. Narrow the search, check a larger sample (it narrows the interval), "
+            "or confirm anyway with override"
         )
     return record
+
+
+def _precision_words(low: float, high: float) -> str:
+    if low == high:
+        return f"{low:.2f} (every item was checked), which is"
+    return f"{low:.2f}-{high:.2f} (95% interval), whose lower bound is"
 
 
 def audit_words(audit: dict[str, Any], override: bool) -> str:
     """A batch's audit in a few words, for the batch list."""
     if "checked" in audit:
-        words = (
-            f"{audit['correct']} of {audit['checked']} correct (precision "
-            f"{audit['precision_low']:.2f}-{audit['precision_high']:.2f})"
-        )
+        low, high = audit["precision_low"], audit["precision_high"]
+        share = f"precision {low:.2f}-{high:.2f}"
+        if low == high:
+            share = f"every item; precision {low:.2f}"
+        words = f"{audit['correct']} of {audit['checked']} correct ({share})"
         return words + (", below the threshold: overridden" if override and
                         audit["precision_low"] < audit["min_precision"] else "")  # fmt: skip
     return str(audit.get("note") or "no audit")

@@ -99,7 +99,7 @@ def _apply(
         override=override or audit is None,
     )  # fmt: skip
     if "checked" in record:
-        low, high = precision_interval(record["correct"], record["checked"])
+        low, high = precision_interval(record["correct"], record["checked"], done["count"])
         done["audit"] = {**record, "precision_low": low, "precision_high": high}
     return done
 

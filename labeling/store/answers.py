@@ -60,10 +60,13 @@ def final_labels(
     *,
     item_ids: Iterable[int] | None = None,
     splits: tuple[str, ...] | None = None,
+    bulk: bool = True,
 ) -> dict[int, str]:
     """Each item's label (see :func:`decide`), from scratch; items without one are left out.
 
-    With ``item_ids``, only for those items; with ``splits``, only items of those splits.
+    With ``item_ids``, only for those items; with ``splits``, only items of those splits;
+    with ``bulk=False``, as if no bulk label had been given (what people, imports and
+    decisions say).
     """
     query = select(  # type: ignore[call-overload]  # sqlmodel types at most 4 columns
         col(Annotation.item_id),
@@ -72,6 +75,8 @@ def final_labels(
         func.count(),
         func.max(Annotation.id),
     ).where(current(), col(Annotation.label).is_not(None))
+    if not bulk:
+        query = query.where(col(Annotation.origin) != BULK)
     if splits is not None:
         query = query.join(Item, col(Item.id) == col(Annotation.item_id)).where(
             col(Item.split).in_(splits)
@@ -94,12 +99,18 @@ def _chunks(ids: list[int], size: int = 5_000) -> Iterator[list[int]]:
 
 
 def human_labels(
-    session: Session, labels: tuple[str, ...], *, item_ids: list[int] | None = None
+    session: Session,
+    labels: tuple[str, ...],
+    *,
+    item_ids: list[int] | None = None,
+    bulk: bool = True,
 ) -> dict[int, str]:
-    """Each pool item's label (see :func:`decide`; gold excluded): what rounds train on, and
-    what LF analysis and the rule builder measure LFs against. With ``item_ids``, only for
-    those items."""
-    return final_labels(session, labels, item_ids=item_ids, splits=("pool",))
+    """Each pool item's label (see :func:`decide`; gold excluded): what rounds train on. With
+    ``item_ids``, only for those items. ``bulk=False`` leaves bulk labels out: what LF
+    analysis, the label model's class balance and the rule builder measure LFs against (a bulk
+    batch often comes from the same search an LF was written from: measuring the one against
+    the other would be circular)."""
+    return final_labels(session, labels, item_ids=item_ids, splits=("pool",), bulk=bulk)
 
 
 _ITEMS = Item.__table__  # type: ignore[attr-defined]

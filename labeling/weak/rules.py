@@ -150,7 +150,7 @@ def preview_rule(ws: Context, spec: dict[str, Any], *, samples: int = 5) -> dict
     result = apply_lfs([bound], frame[mask].reset_index(drop=True), engine="local")
     hits = np.flatnonzero(result.L[:, 0] >= 0)
     with db.read_session(ws.engine) as session:
-        people = human_labels(session, ws.labels)
+        people = human_labels(session, ws.labels, bulk=False)
     human_by_id = {item_id: ws.labels.index(label) for item_id, label in people.items()}
     pool_ids_sorted = ids[mask]
     labelled = [

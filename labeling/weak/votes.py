@@ -124,7 +124,7 @@ class Votes:
     item_ids: np.ndarray
     split: np.ndarray
     gold: np.ndarray  # label index or -1
-    human: np.ndarray  # majority human label index or -1 (pool items only)
+    human: np.ndarray  # item label index or -1 (pool items only; bulk labels left out)
     faults: dict[str, int]
     kinds: dict[str, str]
 
@@ -153,7 +153,7 @@ def votes(ws: Context) -> Votes:
                 col(LFVote.lf_version) == col(LabelingFunction.version),
             )
         ).all()
-        people = human_labels(session, labels)
+        people = human_labels(session, labels, bulk=False)
     item_ids = np.array([r[0] for r in items], dtype=np.int64)
     position = {int(item_id): row for row, item_id in enumerate(item_ids)}
     column = {r.id: j for j, r in enumerate(lf_rows)}

@@ -99,8 +99,14 @@ def _answer(item_id: str, right: bool) -> None:
         audit["answers"][item_id] = right
 
 
-def _estimate(correct: int, checked: int) -> str:
-    low, high = precision_interval(correct, checked)
+def _estimate(correct: int, checked: int, population: int) -> str:
+    low, high = precision_interval(correct, checked, population)
+    if checked >= population:
+        return (
+            f"{correct} of {checked} checked are right: every item of the set was checked, so "
+            f"its precision is {correct / checked:.2f} exactly (it must reach "
+            f"{MIN_PRECISION:.2f})"
+        )
     return (
         f"{correct} of {checked} checked are right: precision {correct / checked:.2f}, "
         f"95% interval {low:.2f}-{high:.2f} (the lower bound must reach {MIN_PRECISION:.2f})"
@@ -163,19 +169,12 @@ def _audit_dialog(user: UserSession) -> None:
     _sample_card(audit)
     checked = len(audit["answers"])
     correct = sum(1 for right in audit["answers"].values() if right)
-    low = precision_interval(correct, checked)[0] if checked else 0.0
+    low = precision_interval(correct, checked, audit["count"])[0] if checked else 0.0
     if checked:
-        st.caption(_estimate(correct, checked))
+        st.caption(_estimate(correct, checked, audit["count"]))
     override = False
     finished = checked == len(audit["sample"])
-    if finished and low < MIN_PRECISION and len(audit["sample"]) == audit["count"]:
-        st.info(
-            f"You checked every item of the set ({correct} of {checked} right); the interval "
-            "is for a set larger than its sample, so confirming needs Apply anyway.",
-            icon=":material/info:",
-        )
-        override = st.checkbox("Apply anyway (recorded as an override)", key="ll_audit_override")
-    elif finished and low < MIN_PRECISION:
+    if finished and low < MIN_PRECISION:
         st.warning(
             f"Below the threshold: the interval's lower bound is {low:.2f}, under "
             f"{MIN_PRECISION:.2f}. Narrow the search (fewer wrong items), or apply anyway.",
