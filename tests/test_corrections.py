@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -240,6 +241,46 @@ def test_relabelling_after_undo_replaces_one_s_answer_not_one_s_own_correction(w
     ]
     assert _stored_label(ws, item.external_id) == "c"
     assert ws.doctor()["ok"]
+
+
+def test_decisions_made_at_once_on_one_item_leave_one_current_decision(tmp_path, db_url):
+    """Corrections and adjudications of one item from several threads at once: each locks the
+    item's row before reading its current decision, so the later supersedes the earlier."""
+    ws = _workspace(tmp_path, db_url, pool=6)
+    items = [f"p{k}" for k in range(6)]
+    rows = {e: _row_id(ws, e) for e in items}
+    errors: list[BaseException] = []
+
+    def decide_item(external: str, k: int) -> None:
+        try:
+            if k % 2:
+                ws.adjudicate(rows[external], LABELS[k % 3], lead="lea")
+            else:
+                ws.correct(external, LABELS[k % 3], by=("eng", "lea")[k % 4 // 2])
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    for external in items:
+        start = threading.Barrier(4)
+
+        def run(k: int, external: str = external, start: threading.Barrier = start) -> None:
+            start.wait()
+            decide_item(external, k)
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    for external in items:
+        current = [h for h in _history(ws, external) if h[3]]
+        assert len(current) == 1, (external, _history(ws, external))
+        assert len(_history(ws, external)) == 4
+        assert _stored_label(ws, external) == current[0][2]
+    _labels_in_step(ws)
+    assert ws.doctor()["ok"]
+    ws.close()
 
 
 def test_gold_removed_and_unknown_things_are_refused_by_name_and_change_nothing(ws):

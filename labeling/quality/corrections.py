@@ -70,9 +70,11 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def find_item(session: Session, external_id: str, *, lock: bool = False) -> Item:
-    """The item people know by ``external_id`` (locked for the transaction with ``lock``)."""
+    """The item people know by ``external_id`` (locked for the transaction with ``lock``:
+    FOR NO KEY UPDATE on PostgreSQL, the lock an update of the row takes, which other
+    transactions' foreign-key checks on the item do not wait for)."""
     query = select(Item).where(Item.external_id == str(external_id))
-    item = session.exec(query.with_for_update() if lock else query).first()
+    item = session.exec(query.with_for_update(key_share=True) if lock else query).first()
     if item is None:
         raise UnknownItem(f"no item with id {external_id!r}")
     return item

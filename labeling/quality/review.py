@@ -222,11 +222,12 @@ def adjudicate(
     """Record the lead's final label: an annotation of its own that overrides the majority.
 
     The item's current decision (an earlier adjudication or a correction) is superseded;
-    people's answers stay as they were.
+    people's answers stay as they were. The item's row is locked first (as a correction
+    locks it), so two decisions on one item at once leave one current decision.
     """
     if label not in labels:
         raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
-    item = session.get(Item, item_id)
+    item = session.get(Item, item_id, with_for_update={"key_share": True})
     if item is None:
         raise BadInput(f"no item has the row id {item_id} (it may have been removed)")
     if item.split != "pool":
