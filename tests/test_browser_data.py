@@ -6,6 +6,7 @@ with the keyboard; the store must then hold exactly that correction and that bat
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -103,6 +104,8 @@ def test_search_open_correct_and_bulk_label_with_an_audit(served_workspace):
         page.get_by_role("button", name="Correct the label").click()
         page.get_by_text("label corrected to ham").wait_for(timeout=20_000)
         wait_idle(page)
+        item_address = page.url  # the item page's own address: a link to it
+        assert item_address.endswith(f"/data?item={corrected}")
         page.get_by_role("button", name="Back to results").click()
         # The search survived the item page.
         expect(page.locator(".st-key-ll_q_text input")).to_have_value("refund", timeout=20_000)
@@ -118,6 +121,13 @@ def test_search_open_correct_and_bulk_label_with_an_audit(served_workspace):
         wait_idle(page)
         dialog.get_by_role("button", name="Confirm").click()
         page.get_by_text(f"Labelled {N_EACH} items as spam in batch").wait_for(timeout=20_000)
+
+        # The link opens the item page (a fresh load).
+        page.goto(item_address)
+        wait_idle(page)
+        if os.environ.get("LABELLOOP_SCREENSHOTS"):
+            page.screenshot(path=os.environ["LABELLOOP_SCREENSHOTS"], full_page=True)
+        assert _opened_item(page) == corrected
 
     with Workspace.open(root) as ws, Session(ws.engine) as session:
         names = dict(session.exec(select(Item.id, Item.external_id)).all())

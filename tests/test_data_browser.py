@@ -97,6 +97,20 @@ def test_the_item_page_corrects_and_flags_naming_the_item(served):
     flag.click().run()
     assert not at.exception
     assert [f["note"] for f in served.flags()] == ["two tickets in one"]
+    assert at.query_params["item"] == "i07"  # the address links to the item page
+    at.button(key="ll_item_back").click().run()
+    assert "Items 1-50 of 60" in _captions(at)
+    assert "item" not in at.query_params
+
+
+def test_an_item_page_opens_from_its_address(served):
+    at = AppTest.from_string(SCRIPT, default_timeout=TIMEOUT)
+    at.session_state["ll_user"] = "eng"
+    at.query_params["item"] = "i12"
+    at.run()
+    assert not at.exception
+    assert "Item i12" in _captions(at)
+    assert any(t.value == "parcel message 12" for t in at.text)
     at.button(key="ll_item_back").click().run()
     assert "Items 1-50 of 60" in _captions(at)
 
