@@ -79,6 +79,24 @@ def test_label_page_labels_skips_and_undoes(served):
     assert _answers(ws) == [("ham", False), (None, True), ("spam", False)]
 
 
+def test_an_annotator_flags_the_item_on_screen_with_a_note(served):
+    ws, _ = served
+    at = _page("label", "annotator")
+    shown = at.session_state["ll_item"]
+    at.text_area(key=f"ll_flag_note_{shown.item_id}").set_value("two requests in one")
+    at.button(key=f"ll_flag_{shown.item_id}").click().run()
+    assert not at.exception
+    assert any("for the leads' review" in c.value for c in at.caption)
+    [flag] = ws.flags()
+    assert (flag["item"], flag["note"], flag["who"]) == (
+        shown.external_id,
+        "two requests in one",
+        "annotator",
+    )
+    assert at.session_state["ll_item"].item_id == shown.item_id  # still to be answered
+    assert _answers(ws) == []
+
+
 def test_label_page_hint_toggle_and_progress(served):
     at = _page("label", "annotator")
     assert at.session_state["ll_hint"] is False  # off by default

@@ -136,7 +136,8 @@ def test_a_dry_run_counts_and_writes_nothing(ws):
 
 def test_an_earlier_bulk_label_is_replaced_and_undo_brings_it_back(ws):
     first = ws.bulk_label(item_ids=["i1", "i2", "i3"], label="a", by="eng", override=True)
-    second = ws.bulk_label(item_ids=["i2", "i3", "i4"], label="b", by="ann", override=True)
+    ws.add_user("eve", role="lead")
+    second = ws.bulk_label(item_ids=["i2", "i3", "i4"], label="b", by="eve", override=True)
     assert (second["count"], second["replaced_bulk"]) == (3, 2)
     items = _items(ws)
     assert [items[f"i{k}"] for k in (1, 2, 3, 4)] == [("a", 1), ("b", 1), ("b", 1), ("b", 1)]
@@ -246,6 +247,19 @@ def test_the_interval_narrows_as_the_sample_covers_the_set():
     assert huge == pytest.approx(endless, abs=1e-6)
 
 
+def test_a_set_that_changed_since_its_audit_is_refused(ws, tmp_path):
+    counted = ws.bulk_label(REFUND, label="a", by="eng", dry_run=True)["count"]
+    more = tmp_path / "more.csv"
+    more.write_text("id,text\nm1,refund asked again\nm2,one more refund\n")
+    ws.import_file(more, id_field="id")
+    before = fingerprint(ws)
+    with pytest.raises(BadInput, match=f"{counted} items to label then, {counted + 2} now"):
+        ws.bulk_label(REFUND, label="a", by="eng", override=True, expected=counted)
+    assert_unchanged(before, ws)
+    done = ws.bulk_label(REFUND, label="a", by="eng", override=True, expected=counted + 2)
+    assert done["count"] == counted + 2
+
+
 def test_a_small_set_checked_whole_is_not_refused(ws):
     # REFUND matches 10 pool items: 9 of them checked right and 1 wrong is a precision of 0.9,
     # which Wilson's interval for an endless set (lower bound 0.60) would have refused.
@@ -341,11 +355,16 @@ def test_undo_of_an_unknown_or_undone_batch_is_refused(ws):
     with pytest.raises(BadInput, match="no bulk batch 'bulk-x'"):
         ws.undo_bulk("bulk-x", by="eng")
     done = ws.bulk_label(item_ids=["i1"], label="a", by="eng", override=True)
-    ws.undo_bulk(done["batch"], by="ann")
+    with pytest.raises(Forbidden, match="'ann' is an annotator"):
+        ws.undo_bulk(done["batch"], by="ann")
+    ws.add_user("eve", role="lead")
+    ws.undo_bulk(done["batch"], by="eve")
     with pytest.raises(BadInput, match="undone already"):
         ws.undo_bulk(done["batch"], by="eng")
     [listed] = ws.bulk_batches()
-    assert (listed.status, listed.undone_by, listed.count, listed.by) == ("undone", "ann", 1, "eng")
+    assert (listed.status, listed.undone_by, listed.count, listed.by) == ("undone", "eve", 1, "eng")
+    with pytest.raises(Forbidden, match="bulk labelling needs the engineer role"):
+        ws.bulk_label(item_ids=["i2"], label="a", by="ann", override=True)
 
 
 def test_only_engineers_and_up_bulk_label(ws):

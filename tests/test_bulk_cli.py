@@ -87,6 +87,11 @@ def test_an_audit_on_stdin_applies_a_good_set_and_refuses_a_bad_one(ws):
         (["--label", "a", "--as", "nobody"], "nobody"),
         (["--label", "a", "--as", "eng", "--label-is", "q"], "--label-is"),
         (["--label", "a", "--as", "eng", "--split", "elsewhere"], "--split"),
+        (["--label", "a", "--as", "eng", "--label-is", "a", "--unlabelled"], "'--label-is'"),
+        # Refused before the person answers any audit item.
+        (["--label", "a", "--as", "eng", "--min-precision", "3", "--audit", "2"], "precision"),
+        (["--label", "a", "--as", "eng", "--audit", "2", "--dry-run"], "--dry-run"),
+        (["--label", "a", "--as", "ann", "--audit", "2"], "needs the engineer role"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(ws, args, fact):

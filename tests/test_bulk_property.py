@@ -43,7 +43,7 @@ steps = st.one_of(
     st.tuples(st.just("undo"), st.sampled_from(PEOPLE), st.sampled_from(LABELS)),
     st.tuples(st.just("adjudicate"), st.integers(0, N_ITEMS - 1), st.sampled_from(LABELS)),
     st.tuples(st.just("correct"), st.integers(0, N_ITEMS - 1), st.sampled_from(LABELS)),
-    st.tuples(st.just("bulk"), items, st.sampled_from(LABELS), st.sampled_from(PEOPLE)),
+    st.tuples(st.just("bulk"), items, st.sampled_from(LABELS), st.sampled_from(["eng", "lead"])),
     st.tuples(
         st.just("bulk_search"), st.sampled_from(["", "even", "odd"]), st.sampled_from(LABELS)
     ),  # fmt: skip
@@ -135,6 +135,7 @@ def _run(db_url: str | None, directory: Path, sequence: list[tuple[Any, ...]]) -
         for name in PEOPLE:
             ws.add_user(name)
         ws.add_user("lead", role="lead")
+        ws.add_user("eng", role="engineer")  # bulk labels: engineers and leads
         ws.update_settings(overlap=OVERLAP, lease_seconds=600, gold_rate=0.0)
         with ws._write() as session:  # a promoted round scores every item: the queue's order
             round_ = Round(status="succeeded", promoted=True)

@@ -300,6 +300,9 @@ def test_gold_removed_and_unknown_things_are_refused_by_name_and_change_nothing(
         ws.correct("p0", "z", by="eng")
     with pytest.raises(UnknownAnnotator, match=r"'zed'"):
         ws.correct("p0", "a", by="zed")
+    # The person named is who the history shows: the roles of the UI hold here too.
+    with pytest.raises(Forbidden, match=r"correcting labels needs the engineer role; 'ann'"):
+        ws.correct("p0", "a", by="ann")
     with pytest.raises(BadInput, match="needs a note"):
         ws.flag("p0", "   ", by="ann")
     with pytest.raises(BadInput, match="no flag number 99"):
@@ -331,6 +334,7 @@ def test_flags_are_listed_until_resolved_and_resolving_twice_is_refused(ws):
 def test_roles_annotators_flag_engineers_correct_leads_resolve(ws):
     annotator, engineer, lead = (UserSession(ws, n) for n in ("ann", "eng", "lea"))
     raised = annotator.flag("p0", "not English")
+    assert raised["text"] == ""  # annotators read items only through their queue
     with pytest.raises(Forbidden, match="correcting labels needs the engineer role"):
         annotator.correct("p0", "a")
     with pytest.raises(Forbidden):

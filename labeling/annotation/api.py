@@ -11,7 +11,16 @@ from typing import Any, TypedDict
 
 from sqlmodel import Session, col, select
 
-from labeling.annotation import answers, bulk, bulk_writes, leases, progress, queue_preview, users
+from labeling.annotation import (
+    answers,
+    bulk,
+    bulk_writes,
+    leases,
+    progress,
+    queue_preview,
+    roles,
+    users,
+)
 from labeling.annotation.bulk import Selection
 from labeling.annotation.leases import require_active
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
@@ -365,9 +374,11 @@ class AnnotationAPI(Context):
         min_precision: float = bulk.MIN_PRECISION,
         override: bool = False,
         dry_run: bool = False,
+        expected: int | None = None,
     ) -> dict[str, Any]:
         """Give ``label`` to every item of a search (``query``) or of a list of external ids,
-        as one batch applied by the person ``by`` (see :mod:`labeling.annotation.bulk`).
+        as one batch applied by the person ``by``, an engineer or above (see
+        :mod:`labeling.annotation.bulk`).
 
         Pool items with a label from a person, an import or a decision are left as they are
         (``skipped_labelled``), gold and removed items too (``skipped_not_pool``); an earlier
@@ -376,13 +387,15 @@ class AnnotationAPI(Context):
         precision interval's lower bound is below ``min_precision``, and without an audit,
         unless ``override``. ``dry_run``: only the counts, nothing written. Returns ``{"batch",
         "count", "skipped_labelled", "skipped_not_pool", "replaced_bulk"}`` (no batch in a dry
-        run).
+        run). ``expected``: how many items the audit was drawn from; the batch is refused if
+        the set has changed since (items added to the search, or labelled meanwhile).
         """
         if label not in self.labels:
             raise UnknownLabel(f"label {label!r} is not one of: {', '.join(self.labels)}")
         with self._read() as session:
             person = self._annotator(session, by, doing="bulk-label")
         require_active(person)
+        roles.require(person.role, roles.ENGINEER, action="bulk labelling", name=person.name)
         selection = self._bulk_selection(query, item_ids)
         if dry_run:
             found = bulk.count_targets(self, selection)
@@ -393,8 +406,14 @@ class AnnotationAPI(Context):
         # The audit sample is drawn from the items the batch would label: with an audit, count
         # them (a read of the selection; a person checked the sample by hand meanwhile).
         n_items = len(selection.item_ids)
-        if audit and "checked" in audit:
+        if (audit and "checked" in audit) or expected is not None:
             n_items = len(bulk.count_targets(self, selection).targets)
+        if expected is not None and n_items != expected:
+            raise BadInput(
+                f"the set has changed since its audit: {expected:,} items to label then, "
+                f"{n_items:,} now (items were added or labelled meanwhile); nothing was "
+                "labelled. Audit it again"
+            )
         record = bulk.check_audit(
             audit, n_items=n_items, min_precision=min_precision, override=override
         )
@@ -441,7 +460,9 @@ class AnnotationAPI(Context):
         name = bulk.CLI_PERSON
         if by is not None:
             with self._read() as session:
-                name = self._annotator(session, by, doing="undo a bulk batch").name
+                person = self._annotator(session, by, doing="undo a bulk batch")
+            roles.require(person.role, roles.ENGINEER, action="undoing a bulk batch", name=by)
+            name = person.name
         return bulk_writes.undo_batch(self, batch, by=name, overlap=self.config.overlap)
 
     def bulk_batches(self) -> list[bulk.BatchSummary]:

@@ -215,9 +215,11 @@ class UserSession:
         return self.workspace.correct(item_id, label, by=self.name, note=note)
 
     def flag(self, item_id: str, note: str) -> FlagRecord:
-        """Flag an item with a note for the leads' Review page (anyone signed in)."""
-        self.role()
-        return self.workspace.flag(item_id, note, by=self.name)
+        """Flag an item with a note for the leads' Review page (anyone signed in). An annotator
+        gets the flag back without the item's text: they read items only through the queue."""
+        role = self.role()
+        raised = self.workspace.flag(item_id, note, by=self.name)
+        return raised if roles.at_least(role, roles.ENGINEER) else {**raised, "text": ""}
 
     def flags(self, *, open_only: bool = True) -> list[FlagRecord]:
         self._require(roles.ENGINEER, "reading flags")
@@ -378,13 +380,14 @@ class UserSession:
         min_precision: float = MIN_PRECISION,
         override: bool = False,
         dry_run: bool = False,
+        expected: int | None = None,
     ) -> dict[str, Any]:
         """Label a search's or a list's items at once, as this person (see
         :meth:`~labeling.workspace.Workspace.bulk_label`)."""
         self._require(roles.ENGINEER, "bulk labelling")
         return self.workspace.bulk_label(
             query, item_ids=item_ids, label=label, by=self.name, audit=audit,
-            min_precision=min_precision, override=override, dry_run=dry_run,
+            min_precision=min_precision, override=override, dry_run=dry_run, expected=expected,
         )  # fmt: skip
 
     def bulk_audit_sample(

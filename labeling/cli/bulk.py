@@ -90,13 +90,17 @@ def _apply(
 ) -> dict[str, Any]:
     """Audit on stdin when asked (else record the batch unaudited, with override) and apply."""
     record: dict[str, Any] = {"note": UNAUDITED_CLI}
+    expected = None
     if audit is not None:
         if audit < 1:
             raise BadInput(f"option '--audit': expected at least 1, found {audit}")
+        # Everything the store would refuse is refused before the person answers the audit;
+        # the batch then labels the set that was audited, or is refused if it changed.
+        expected = ws.bulk_label(search, label=label, by=by, dry_run=True)["count"]
         record = _audit_on_stdin(ws, search, audit)
     done = ws.bulk_label(
         search, label=label, by=by, audit=record, min_precision=min_precision,
-        override=override or audit is None,
+        override=override or audit is None, expected=expected,
     )  # fmt: skip
     if "checked" in record:
         low, high = precision_interval(record["correct"], record["checked"], done["count"])
@@ -114,8 +118,8 @@ def _report(done: dict[str, Any], label: str, *, dry_run: bool) -> None:
         typer.echo(f"  {done['replaced_bulk']} of them had an earlier bulk label, now replaced")
     if done["skipped_labelled"]:
         typer.echo(
-            f"  left {done['skipped_labelled']} items labelled by people as they were "
-            "(correct those one by one)"
+            f"  left {done['skipped_labelled']} items labelled by people, an import or a "
+            "decision as they were (correct those one by one)"
         )
     if done["skipped_not_pool"]:
         typer.echo(f"  left out {done['skipped_not_pool']} gold or removed items")
@@ -174,6 +178,10 @@ def bulk_label_command(
     bulk-label '"refund request"' --unlabelled --label billing --as eve --audit 20``.
     (Over 60 lines: one parameter per search filter, as ``labelloop search`` has.)
     """
+    if not 0.0 <= min_precision <= 1.0:
+        raise BadInput(f"option '--min-precision': expected 0 to 1, found {min_precision}")
+    if audit is not None and dry_run:
+        raise BadInput("options '--audit' and '--dry-run': a dry run labels nothing to audit")
     options = filters(
         label=label_is, unlabelled=unlabelled, annotator=annotator, origin=origin,
         predicted=predicted, min_confidence=min_confidence, max_confidence=max_confidence,
@@ -184,7 +192,7 @@ def bulk_label_command(
         try:
             search = query_from_options(ws.labels, text=query, **options)
         except BadInput as exc:
-            raise BadInput(str(exc).replace("option '--label'", "option '--label-is'")) from None
+            raise BadInput(str(exc).replace("'--label'", "'--label-is'")) from None
         if dry_run:
             done = ws.bulk_label(search, label=label, by=by, dry_run=True)
         else:

@@ -44,8 +44,8 @@ OriginOpt = Annotated[
     str | None,
     typer.Option(
         "--origin",
-        help="Only items with a current label of this origin: human, import, "
-        "adjudication, correction, bulk.",
+        help="Only items with a current answer of this origin (human, import, adjudication, "
+        "correction, bulk), whether or not it decided the label.",
     ),
 ]
 PredictedOpt = Annotated[

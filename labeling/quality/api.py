@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from labeling.annotation import roles, users
+from labeling.annotation.leases import require_active
 from labeling.context import Context
 from labeling.quality import corrections, report, review
 from labeling.quality.corrections import FlagRecord
@@ -133,11 +134,14 @@ class QualityAPI(Context):
 
     def correct(self, item_id: str, label: str, *, by: str, note: str = "") -> dict[str, Any]:
         """Make ``label`` the label of the item people know as ``item_id``: a correction by
-        ``by`` that supersedes its adjudication, earlier corrections and bulk labels (people's
-        answers stay current; see :mod:`labeling.quality.corrections`). Gold and removed items
-        are refused. A ``note`` is kept as a flag on the item, resolved at once."""
+        ``by`` (an active engineer or above) that supersedes the item's adjudication and
+        earlier corrections; people's answers and bulk labels stay current, and the newest
+        decision outranks them (see :mod:`labeling.quality.corrections`). Gold and removed
+        items are refused. A ``note`` is kept as a flag on the item, resolved at once."""
         with self._write() as session:
             person = users.get_annotator(session, by)
+            require_active(person)
+            roles.require(person.role, roles.ENGINEER, action="correcting labels", name=by)
             done = corrections.correct(
                 session,
                 person=person,
@@ -173,6 +177,7 @@ class QualityAPI(Context):
         """Mark flag ``flag_id`` resolved by ``by`` (it leaves the Review page's list)."""
         with self._write() as session:
             person = users.get_annotator(session, by)
+            roles.require(person.role, roles.LEAD, action="resolving flags", name=by)
             corrections.resolve_flag(session, flag_id=flag_id, by=person)
 
     def item(self, item_id: str) -> ItemStory:

@@ -3,9 +3,10 @@
 A correction is an annotation of origin ``correction`` by the engineer or lead who made it,
 the sibling of a lead's adjudication (:func:`labeling.quality.review.adjudicate`): it decides
 the item's label outright (see :func:`labeling.store.answers.decide`). It supersedes the
-item's current decisions (an adjudication, an earlier correction) and its current bulk labels;
-people's own answers stay current, so agreement and annotator accuracy still see what they
-said. Nothing is deleted: the superseded rows stay in the history with ``superseded_by``.
+item's current decisions (an adjudication, an earlier correction); people's own answers and
+bulk labels stay current (agreement and annotator accuracy still see what people said, and
+undoing a bulk batch stays exact), and the decision outranks them. Nothing is deleted: the
+superseded rows stay in the history with ``superseded_by``.
 
 The annotation table has no room for a note, so a correction's note (when one is given) is
 kept as a flag on the item that is resolved at once by the person correcting: the item's

@@ -85,7 +85,7 @@ def bulk_box(user: UserSession, target: Target) -> None:
     audit = st.session_state.get(AUDIT_KEY)
     if audit is not None and audit["target"] == target:
         _audit_dialog(user)
-    _show_done(user)
+    _show_done(user, target.key)
 
 
 def _answer(item_id: str, right: bool) -> None:
@@ -164,7 +164,10 @@ def _audit_dialog(user: UserSession) -> None:
             "by people, gold and removed items are never bulk-labelled."
         )
     if not audit["count"]:
-        st.info("Nothing to label: every item of this set has a label from people already.")
+        st.info(
+            "Nothing to label: every item of this set is labelled by people, an import or a "
+            "decision already, or is a gold or removed item."
+        )
         return
     _sample_card(audit)
     checked = len(audit["answers"])
@@ -186,7 +189,9 @@ def _audit_dialog(user: UserSession) -> None:
         f"Confirm: label {_plural(audit['count'])}",
         key="ll_audit_confirm",
         type="primary",
-        disabled=not checked or (low < MIN_PRECISION and not override),
+        # Every sample answer first: stopping once the running figure looks good would
+        # weaken the audit.
+        disabled=not finished or (low < MIN_PRECISION and not override),
     ):
         _apply(user, audit, correct=correct, checked=checked, override=override)
     if cols[1].button("Cancel", key="ll_audit_cancel"):
@@ -204,6 +209,7 @@ def _apply(
             label=audit["label"],
             audit={"checked": checked, "correct": correct},
             override=override,
+            expected=audit["count"],  # the set audited, or a refusal if it changed since
         )
     except LabelloopError as exc:
         st.error(common.plain(exc))
@@ -226,16 +232,21 @@ def _undo(user: UserSession, batch: str) -> None:
     )
 
 
-def _show_done(user: UserSession) -> None:
-    """The batch just applied, with its id and an Undo button."""
+def _show_done(user: UserSession, key: str) -> None:
+    """The batch just applied from the box ``key``, with its id and an Undo button."""
     done = st.session_state.get(DONE_KEY)
-    if done is None:
+    if done is None or done.get("key") != key:
         return
-    skipped = int(done.get("skipped_labelled", 0))
+    labelled = int(done.get("skipped_labelled", 0))
+    not_pool = int(done.get("skipped_not_pool", 0))
+    kept = [
+        f"{_plural(labelled)} labelled by people, an import or a decision" if labelled else "",
+        f"{_plural(not_pool)} gold or removed" if not_pool else "",
+    ]
+    left = " and ".join(k for k in kept if k)
     st.success(
         f"Labelled {_plural(int(done['count']))} as {common.plain(done['label'])} in batch "
-        f"{common.plain(done['batch'])}"
-        + (f"; {_plural(skipped)} labelled by people kept their label." if skipped else ".")
+        f"{common.plain(done['batch'])}" + (f"; {left} kept their label." if left else ".")
     )
     if st.button("Undo this batch", key=f"ll_bulk_undo_{done['batch']}", icon=":material/undo:"):
         _undo(user, str(done["batch"]))

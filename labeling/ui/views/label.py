@@ -207,6 +207,25 @@ def _buttons(user: UserSession, item: QueueItem) -> None:
             icon=":material/undo:",
             width="stretch",
         )
+        with row[2].popover("Flag", icon=":material/flag:"):
+            _flag_form(user, item)
+
+
+def _flag_form(user: UserSession, item: QueueItem) -> None:
+    """A note on what is wrong with the item, for the leads' Review page; the item stays on
+    screen to be answered (or skipped) as usual."""
+    note = st.text_area(
+        "What is wrong with this item?",
+        key=f"ll_flag_note_{item.item_id}",
+        placeholder="e.g. two requests in one message; the text is cut off",
+    )
+    if st.button("Flag for review", key=f"ll_flag_{item.item_id}"):
+        try:
+            user.flag(item.external_id, note)
+        except LabelloopError as exc:
+            st.warning(common.plain(exc))
+            return
+        st.caption(f"Flagged item {common.plain(item.external_id)} for the leads' review.")
 
 
 def _hint(user: UserSession, item: QueueItem) -> None:

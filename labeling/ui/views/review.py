@@ -140,7 +140,10 @@ def _flagged(user: UserSession) -> None:
         st.error(common.plain(exc))
         return
     if not flags:
-        st.caption("No open flags. Anyone can flag an item with a note; flags wait here.")
+        st.caption(
+            "No open flags. Annotators flag items from the Label page, engineers from the "
+            "item page; flags wait here."
+        )
         return
     st.caption(f"{len(flags):,} open, newest first.")
     for raised in flags:
