@@ -216,6 +216,8 @@ def test_bulk_labels_never_count_in_agreement_accuracy_or_my_stats(ws):
         assert my_label_counts(session, eng) == (0, 0)
     assert ws.annotator_stats("eng")["labels"] == 0
     assert {p.name: p.labels for p in ws.people()}["eng"] == 0
+    status = ws.status()  # the person's answer; bulk labels apart
+    assert (status["annotations"], status["bulk_labels"]) == (1, N_ITEMS)
     # They do train rounds: the item's label is the person's; every other item's is the bulk one.
     with ws._read() as session:
         labels = final_labels(session, ws.labels, splits=("pool",))

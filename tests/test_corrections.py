@@ -158,7 +158,8 @@ def test_a_correction_decides_the_label_and_every_answer_stays_in_history(ws, tm
     with Session(ws.engine) as session:
         assert human_labels(session, ws.labels)[_row_id(ws, "p0")] == "c"
     assert [e["id"] for e in ws.review()["items"]["disagreement"]] == ["p1"]
-    assert ws.status()["annotations"] == 6  # people's answers; the correction is a decision
+    status = ws.status()  # people's answers; the correction is a decision
+    assert (status["annotations"], status["corrections"], status["adjudications"]) == (6, 1, 0)
 
     # A second correction supersedes the first; an adjudication after it wins as the newest.
     ws.correct("p0", "b", by="lea")

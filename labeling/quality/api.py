@@ -21,6 +21,8 @@ from labeling.store import db
 from labeling.store.answers import current
 from labeling.store.models import (
     ADJUDICATION,
+    BULK,
+    CORRECTION,
     DECISIONS,
     REMOVED,
     SYSTEM_ROLE,
@@ -77,6 +79,8 @@ class QualityAPI(Context):
             "rounds": rounds,
             "leases_active": leased,
             "adjudications": answers.adjudications,
+            "corrections": answers.corrections,
+            "bulk_labels": answers.bulk,
             "coverage": {"human": round(items["labelled"] / pool, 6) if pool else 0.0},
             "quality": {},
         }
@@ -189,9 +193,11 @@ class QualityAPI(Context):
 
 
 class _AnswerCounts(NamedTuple):
-    by_label: dict[str, int]  # current answers per label (decisions, corrections left out)
+    by_label: dict[str, int]  # current answers of people and imports per label
     skips: int  # current skips
     adjudications: int  # current decisions by a lead
+    corrections: int  # current corrections (from the item page or `labelloop correct`)
+    bulk: int  # current bulk labels
     log_rows: int  # every annotation ever written, superseded ones included
 
 
@@ -215,12 +221,16 @@ def _item_counts(session: Session) -> dict[str, int]:
 def _answer_counts(session: Session) -> _AnswerCounts:
     per_label = (
         select(Annotation.label, func.count())
-        .where(current(), col(Annotation.origin).not_in(DECISIONS))
+        .where(current(), col(Annotation.origin).not_in((*DECISIONS, BULK)))
         .group_by(col(Annotation.label))
     )
-    adjudications = session.exec(
-        select(func.count()).where(current(), Annotation.origin == ADJUDICATION)
-    ).one()
+    by_origin = dict(
+        session.exec(
+            select(Annotation.origin, func.count())
+            .where(current(), col(Annotation.origin).in_((ADJUDICATION, CORRECTION, BULK)))
+            .group_by(col(Annotation.origin))
+        ).all()
+    )
     by_label: dict[str, int] = {}
     skips = 0
     for label, n in session.exec(per_label).all():
@@ -229,7 +239,14 @@ def _answer_counts(session: Session) -> _AnswerCounts:
         else:
             by_label[label] = n
     log_rows = session.exec(select(func.count()).select_from(Annotation)).one()
-    return _AnswerCounts(by_label, skips, adjudications, log_rows)
+    return _AnswerCounts(
+        by_label,
+        skips,
+        int(by_origin.get(ADJUDICATION, 0)),
+        int(by_origin.get(CORRECTION, 0)),
+        int(by_origin.get(BULK, 0)),
+        log_rows,
+    )
 
 
 def _active_by_role(session: Session) -> dict[str, int]:
