@@ -28,7 +28,10 @@ from labeling.store.answers import final_labels
 from labeling.store.models import Item
 
 LABELS = ["billing", "technical", "other"]
-VOCAB = ["refund", "Order", "password", "app", "crash", "late", "the", "a", "invoice", "e-mail"]
+VOCAB = [
+    "refund", "Order", "password", "app", "crash", "late", "the", "a", "invoice", "e-mail",
+    "covid-19", "mail",
+]  # fmt: skip
 PUNCT = ["", "", "", ",", ".", "!", "?"]
 _EXAMPLES = itertools.count()
 
@@ -92,6 +95,12 @@ CASES = [
     ("app -crash -late", lambda t: "app" in t and "crash" not in t and "late" not in t),
     ('app -"the app"', lambda t: "app" in t and not _has(t, ["the", "app"])),
     ("e-mail", lambda t: _has(t, ["e", "mail"])),
+    # PostgreSQL keeps "e-mail" whole beside its parts, and reads "covid-19" as covid, -19.
+    ('"the e-mail"', lambda t: _has(t, ["the", "e", "mail"])),
+    ('"e-mail app"', lambda t: _has(t, ["e", "mail", "app"])),
+    ("covid-19", lambda t: _has(t, ["covid", "19"])),
+    ('"the covid-19"', lambda t: _has(t, ["the", "covid", "19"])),
+    ("mail -e-mail", lambda t: "mail" in t and not _has(t, ["e", "mail"])),
     ("inv*", lambda t: any(w.startswith("inv") for w in t)),
     ("pass", lambda t: "pass" in t),  # whole words: "password" does not count
     ("", lambda t: True),

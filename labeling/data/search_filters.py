@@ -191,13 +191,36 @@ def text_part(ctx: Context, query: SearchQuery) -> TextPart:
     conditions = []
     relevance = None
     if parsed.required:
-        tsq = func.to_tsquery(PG_CONFIG, search_syntax.tsquery(parsed.required))
+        tsq = _pg_tsquery(parsed.required)
         conditions.append(vector.op("@@")(tsq))
         relevance = func.ts_rank(vector, tsq)
     if parsed.excluded:
-        unwanted = func.to_tsquery(PG_CONFIG, search_syntax.tsquery([parsed.excluded]))
+        unwanted = _pg_tsquery([parsed.excluded])
         conditions.append(not_(vector.op("@@")(unwanted)))
     return TextPart(conditions=tuple(conditions), relevance=relevance)
+
+
+def _pg_term(term: search_syntax.Term) -> Any:
+    """One word or phrase as a tsquery. PostgreSQL's parser keeps a hyphenated word whole
+    beside its parts, each at its own position (``the e-mail``: the:1 e-mail:2 e:3 mail:4), and
+    reads ``covid-19`` as covid, -19: so a word or phrase also matches as PostgreSQL itself
+    tokenises it (``phraseto_tsquery``), besides as the plain tokens FTS5 sees."""
+    tokens = func.to_tsquery(PG_CONFIG, search_syntax.tsquery([[term]]))
+    if term.prefix or len(term.tokens) == 1 and term.raw.isalnum():
+        return tokens
+    return tokens.op("||")(func.phraseto_tsquery(PG_CONFIG, term.raw))
+
+
+def _pg_tsquery(groups: list[list[search_syntax.Term]]) -> Any:
+    """Every group, each group any of its terms (see :func:`search_syntax.fts5_match`)."""
+    found = None
+    for alternatives in groups:
+        group = None
+        for term in alternatives:
+            part = _pg_term(term)
+            group = part if group is None else group.op("||")(part)
+        found = group if found is None else found.op("&&")(group)
+    return found
 
 
 def _current_answer(*conditions: Any) -> Any:
