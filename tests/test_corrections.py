@@ -33,9 +33,9 @@ from labeling.errors import (
     UnknownItem,
     UnknownLabel,
 )
-from labeling.quality.item_story import HOW_DECIDED, current_rows, how_decided
+from labeling.quality.item_story import HOW_DECIDED, current_rows
 from labeling.store import db
-from labeling.store.answers import decide, final_labels, human_labels, refresh_labels
+from labeling.store.answers import decide, decided_by, final_labels, human_labels, refresh_labels
 from labeling.store.models import (
     BULK,
     Annotation,
@@ -399,7 +399,7 @@ def test_item_shows_fields_batch_answers_votes_weak_label_prediction_and_flags(w
     assert story["prediction_round"] == promoted.id
     assert [f["flag"] for f in story["flags"]] == [flagged["flag"]]
     # One answer each for a and b: a tie, broken by the toml's order.
-    assert ws.item("p0")["label"] == "a" and ws.item("p0")["decided_by"] == "tie"
+    assert ws.item("p0")["label"] == "a" and ws.item("p0")["decided_by"] == "tie-break"
     gold = ws.item("g0")
     assert gold["gold_label"] == "a" and gold["split"] == "gold"
     assert gold["label"] is None and gold["decided_by"] == "none" and gold["answers"] == []
@@ -415,28 +415,31 @@ def test_item_says_a_label_that_came_with_the_file_was_decided_by_import(ws, tmp
     assert story["import_batch"]["file"] == "labelled.csv"
 
 
-def test_how_decided_names_the_rule_decide_used():
+def test_decided_by_names_the_rule_decide_used():
+    labels = ("a", "b", "c")
     cases = {
-        "adjudication": [
+        ("adjudication", "adjudication"): [
             ("a", "human", 2, 1),
             ("b", "adjudication", 1, 5),
             ("c", "correction", 1, 4),
         ],
-        "correction": [("a", "adjudication", 1, 4), ("c", "correction", 1, 6)],
-        "majority": [("a", "human", 2, 1), ("b", "human", 1, 2), ("c", "bulk", 5, 9)],
-        "tie": [("a", "human", 1, 1), ("b", "import", 1, 2)],
-        "import": [("b", "import", 1, 2)],
-        "bulk": [("c", "bulk", 1, 3), ("a", "bulk", 1, 2)],
-        "none": [],
+        ("correction", "correction"): [("a", "adjudication", 1, 4), ("c", "correction", 1, 6)],
+        ("majority", "human"): [("a", "human", 2, 1), ("b", "human", 1, 2), ("c", "bulk", 5, 9)],
+        ("tie-break", "human"): [("a", "human", 1, 1), ("b", "import", 1, 2)],
+        ("import", "import"): [("b", "import", 1, 2)],
+        ("bulk", "bulk"): [("c", "bulk", 1, 3), ("a", "bulk", 1, 2)],
+        (None, None): [],
     }
-    assert set(cases) == set(HOW_DECIDED)
-    for how, rows in cases.items():
-        assert how_decided(rows) == how
-    assert decide(cases["adjudication"], ("a", "b", "c")) == "b"
-    assert decide(cases["bulk"], ("a", "b", "c")) == "c"
-
-
-# ---------------------------------------------------------------- CLI
+    assert {how for how, _origin in cases} - {None} == set(HOW_DECIDED) - {"none"}
+    for (how, origin), rows in cases.items():
+        label, found, by_origin = decided_by(rows, labels)
+        assert (found, by_origin) == (how, origin)
+        assert label == decide(rows, labels)
+    # A person's answer that replaced their own different one: a correction by a person.
+    relabelled = decided_by([("b", "human", 2, 3), ("a", "human", 1, 1)], labels, relabelled={"b"})
+    assert relabelled == ("b", "correction", "human")
+    assert decide(cases[("adjudication", "adjudication")], labels) == "b"
+    assert decide(cases[("bulk", "bulk")], labels) == "c"
 
 
 def _cli(ws: Workspace, *args: str):

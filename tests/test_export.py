@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.annotation.session import UserSession
 from labeling.cli.main import app
-from labeling.data.exporter import ITEM_COLUMNS, final_label
+from labeling.data.exporter import ITEM_COLUMNS
 from labeling.errors import ExportFailed
+from labeling.store.answers import decide
 from labeling.store.models import Item
 from tests.conftest import TREC
 
@@ -116,9 +117,9 @@ def test_failed_export_leaves_no_partial_file(trec, tmp_path, monkeypatch):
 
 def test_final_label_is_majority_then_label_order():
     labels = ("a", "b", "c")
-    assert final_label({}, labels) is None
-    assert final_label({"b": 2, "a": 1}, labels) == "b"
-    assert final_label({"c": 1, "b": 1}, labels) == "b"
+    assert decide([], labels) is None
+    assert decide([("b", "human", 2, 1), ("a", "human", 1, 3)], labels) == "b"
+    assert decide([("c", "human", 1, 1), ("b", "import", 1, 2)], labels) == "b"
 
 
 # --------------------------------------------------------------------------- decided_by, --origin

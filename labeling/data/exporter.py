@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, func
-from sqlalchemy.orm import aliased
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import ExportFailed
-from labeling.store.answers import current, majority
+from labeling.store.answers import current, decided_by, relabelled_labels
 from labeling.store.models import (
     ADJUDICATION,
     BULK,
@@ -73,15 +72,6 @@ ANNOTATION_COLUMNS = (
 # undo are human answers; decided_by "correction" of origin correction is the item page's;
 # decided_by "bulk": the item's only label came from a bulk batch, the newest one).
 ORIGINS = ("human", "import", ADJUDICATION, CORRECTION, BULK)
-# How an item's final label was decided (the ``decided_by`` column); empty when unlabelled.
-DECIDED_BY = ("adjudication", "tie-break", "correction", "import", "majority", "bulk")
-_DECISION_ORIGIN = {
-    "adjudication": ADJUDICATION,
-    "tie-break": "human",
-    "correction": "human",
-    "majority": "human",
-    "import": "import",
-}
 
 
 @dataclass
@@ -113,41 +103,6 @@ def export_format(out: Path, explicit: str | None) -> str:
             f"({', '.join(EXPORT_FORMATS)})"
         )
     return aliases[suffix]
-
-
-def final_label(counts: dict[str, int], labels: tuple[str, ...]) -> str | None:
-    """Majority of current human labels; a tie goes to the label listed first in the toml."""
-    return majority(counts, labels) if counts else None
-
-
-def decided_by(
-    counts: dict[str, int],
-    *,
-    label: str | None,
-    adjudicated: bool,
-    only_imported: bool,
-    corrected: bool,
-) -> str | None:
-    """How an item's final ``label`` was decided, one of :data:`DECIDED_BY` (None: no label).
-
-    ``adjudication``: a lead's decision, which wins over any count. ``tie-break``: several
-    labels share the most current answers and the toml's label order chose. ``correction``: the
-    label has the most answers, and one of them replaced the same person's earlier, different
-    answer. ``import``: every current answer came with an imported file. ``majority``: the
-    label has the most current answers (a single answer included).
-    """
-    if label is None:
-        return None
-    if adjudicated:
-        return "adjudication"
-    top = max(counts.values(), default=0)
-    if sum(1 for n in counts.values() if n == top) > 1:
-        return "tie-break"
-    if corrected:
-        return "correction"
-    if only_imported:
-        return "import"
-    return "majority"
 
 
 def check_origins(origins: Sequence[str] | None) -> list[str] | None:
@@ -199,35 +154,12 @@ def _pages(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
         last = rows[-1][0]
 
 
-def _corrected(session: Session, low: int, high: int) -> set[tuple[int, str]]:
-    """(item, label) of current answers on items ``low``..``high`` that replaced the same
-    person's earlier answer with a different label (a correction, after an undo or on review)."""
-    old = aliased(Annotation)
-    new = aliased(Annotation)
-    rows = session.exec(
-        select(new.item_id, new.label)
-        .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
-        .where(
-            col(new.item_id).between(low, high),
-            current(new),
-            col(new.skipped).is_(False),
-            new.origin != ADJUDICATION,
-            col(old.label).is_not(None),
-            old.label != new.label,
-        )
-    ).all()
-    return {(item_id, label) for item_id, label in rows if label is not None}
-
-
 def _current_answers(
     session: Session, low: int, high: int
-) -> tuple[dict[int, dict[str, int]], set[int], dict[int, tuple[int, str, str]]]:
-    """Of items ``low``..``high``: the counts of each label among their current answers, the
-    items with a current answer not from an import, and the items decided outright (by the
-    newest adjudication or correction: its id, label and origin)."""
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    by_people: set[int] = set()
-    decided: dict[int, tuple[int, str, str]] = {}  # item -> (newest id, label, origin)
+) -> dict[int, list[tuple[str, str, int, int]]]:
+    """Of items ``low``..``high``: their current labelled answers, as the ``(label, origin,
+    count, newest annotation id)`` rows :func:`labeling.store.answers.decided_by` reads."""
+    rows: dict[int, list[tuple[str, str, int, int]]] = defaultdict(list)
     for item_id, label, origin, n, newest in session.exec(
         select(  # type: ignore[call-overload]
             Annotation.item_id,
@@ -239,45 +171,13 @@ def _current_answers(
         .where(
             col(Annotation.item_id).between(low, high),
             current(),
-            col(Annotation.skipped).is_(False),
-            col(Annotation.origin) != BULK,  # a bulk label only decides alone: _bulk_decisions
+            col(Annotation.label).is_not(None),
         )
         .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
     ).all():
-        if label is None:
-            continue
-        if origin in DECISIONS:  # the newest decision wins (labeling.store.answers.decide)
-            decided[item_id] = max(decided.get(item_id, (0, "", "")), (newest, label, origin))
-        else:
-            counts[item_id][label] = counts[item_id].get(label, 0) + n
-            if origin != "import":
-                by_people.add(item_id)
-    return counts, by_people, decided
-
-
-def _decision(
-    counts: dict[str, int],
-    labels: tuple[str, ...],
-    *,
-    decision: tuple[int, str, str] | None,
-    only_imported: bool,
-    item_id: int,
-    corrected: set[tuple[int, str]],
-) -> tuple[str | None, str | None, str | None]:
-    """An item's final label, how it was decided (:func:`decided_by`) and the origin that
-    decided it: the newest decision (adjudication or correction) when there is one.
-    ``corrected``: :func:`_corrected`'s (item, label) pairs."""
-    if decision is not None:
-        return decision[1], decision[2], decision[2]
-    label = final_label(counts, labels)
-    how = decided_by(
-        counts,
-        label=label,
-        adjudicated=False,
-        only_imported=only_imported,
-        corrected=(item_id, label) in corrected,
-    )
-    return label, how, _DECISION_ORIGIN.get(how or "")
+        if label is not None:
+            rows[item_id].append((label, origin, n, newest))
+    return rows
 
 
 def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, float]]:
@@ -289,23 +189,6 @@ def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, 
                 col(WeakLabel.item_id).between(low, high)
             )
         ).all()
-    }
-
-
-def _bulk_decisions(
-    session: Session, low: int, high: int, *, decided_otherwise: set[int]
-) -> dict[int, tuple[int, str, str]]:
-    """Items ``low``..``high`` whose label comes from a bulk batch (no current answer from
-    people, an import or a decision: ``decided_otherwise`` lists those that have one), as
-    ``(newest id, label, "bulk")``, the form of :func:`_current_answers`' decisions."""
-    return {
-        item_id: (int(newest or 0), label, BULK)
-        for item_id, label, newest in session.exec(
-            select(Annotation.item_id, Annotation.label, Annotation.id).where(
-                col(Annotation.item_id).between(low, high), current(), Annotation.origin == BULK
-            )
-        ).all()
-        if item_id not in decided_otherwise and label is not None
     }
 
 
@@ -357,24 +240,18 @@ def _item_rows(
         ).where(col(Item.split) != REMOVED)
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
-            counts, by_people, decided = _current_answers(session, low, high)
-            decided |= _bulk_decisions(
-                session, low, high, decided_otherwise=set(counts) | set(decided)
-            )
-            corrected = _corrected(session, low, high)
+            answers = _current_answers(session, low, high)
+            relabelled: dict[int, set[str]] = defaultdict(set)
+            for item_id, replaced in relabelled_labels(session, low, high):
+                relabelled[item_id].add(replaced)
             weak = _weak_labels(session, low, high)
             predictions: dict[int, tuple[str | None, float | None]] = {}
             if promoted is not None:
                 predictions = _predictions(session, promoted, file_predictions, items)
             for item_id, external_id, text, source, split, gold_label, batch_id in items:
-                item_counts = counts.get(item_id, {})
-                label, how, by_origin = _decision(
-                    item_counts,
-                    labels,
-                    decision=decided.get(item_id),
-                    only_imported=item_id not in by_people,
-                    item_id=item_id,
-                    corrected=corrected,
+                rows = answers.get(item_id, [])
+                label, how, by_origin = decided_by(
+                    rows, labels, relabelled=relabelled.get(item_id, ())
                 )
                 if origins is not None and (how is None or by_origin not in origins):
                     continue
@@ -385,7 +262,9 @@ def _item_rows(
                     "split": split,
                     "label": label,
                     "decided_by": how,
-                    "n_annotations": sum(item_counts.values()),
+                    "n_annotations": sum(
+                        n for _l, origin, n, _id in rows if origin not in (*DECISIONS, BULK)
+                    ),
                     "gold_label": gold_label,
                     "weak_label": weak.get(item_id, (None, None))[0],
                     "weak_confidence": weak.get(item_id, (None, None))[1],

@@ -10,7 +10,7 @@ random items, 2 shared cores).
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any, TypedDict
 
 from sqlmodel import Session, col, select
@@ -19,10 +19,8 @@ from labeling.annotation.leases import promoted_round
 from labeling.context import Context
 from labeling.quality.corrections import FlagRecord, find_item, iso, list_flags
 from labeling.rounds import predictions
+from labeling.store.answers import DECIDED_BY, decided_by, relabelled_labels
 from labeling.store.models import (
-    BULK,
-    DECISIONS,
-    IMPORT_ORIGIN,
     Annotation,
     Annotator,
     ImportBatch,
@@ -32,8 +30,9 @@ from labeling.store.models import (
     WeakLabel,
 )
 
-# How an item's label now was decided (``decided_by`` of :func:`item_story`).
-HOW_DECIDED = ("adjudication", "correction", "majority", "tie", "bulk", "import", "none")
+# How an item's label now was decided (``decided_by`` of :func:`item_story`): as in an export
+# (labeling.store.answers.decided_by), or "none" for an item without a label.
+HOW_DECIDED = (*DECIDED_BY, "none")
 
 
 class AnswerEntry(TypedDict):
@@ -73,29 +72,6 @@ class ItemStory(TypedDict):
     flags: list[FlagRecord]
 
 
-def how_decided(rows: list[tuple[str, str, int, int]]) -> str:
-    """Which rule of :func:`labeling.store.answers.decide` gives the label, from the same
-    ``(label, origin, count, newest annotation id)`` rows: the newest decision's origin
-    (``adjudication``, ``correction``); else ``tie`` when several labels share the most
-    answers (the toml's order chose), ``import`` when every answer came with a file,
-    ``majority``; else ``bulk``; ``none`` when there is no label."""
-    decisions = [(newest, origin) for _label, origin, _n, newest in rows if origin in DECISIONS]
-    if decisions:
-        return max(decisions)[1]
-    counts: Counter[str] = Counter()
-    origins = set()
-    for label, origin, n, _newest in rows:
-        if origin != BULK:
-            counts[label] += n
-            origins.add(origin)
-    if counts:
-        top = max(counts.values())
-        if sum(1 for n in counts.values() if n == top) > 1:
-            return "tie"
-        return "import" if origins == {IMPORT_ORIGIN} else "majority"
-    return "bulk" if rows else "none"
-
-
 def item_story(ws: Context, session: Session, external_id: str) -> ItemStory:
     """Everything about the item people know by ``external_id`` (see :class:`ItemStory`)."""
     item = find_item(session, external_id)
@@ -118,7 +94,7 @@ def item_story(ws: Context, session: Session, external_id: str) -> ItemStory:
         "source": json.loads(item.source or "{}"),
         "import_batch": batch,
         "label": item.label,
-        "decided_by": how_decided(current_rows(answers)),
+        "decided_by": _how_decided(ws, session, item.id, answers),
         "gold_label": item.gold_label,
         "answers": answers,
         "lf_votes": _lf_votes(session, item.id),
@@ -155,6 +131,12 @@ def _answers(session: Session, item_id: int) -> list[AnswerEntry]:
         }
         for a, name, role in rows
     ]
+
+
+def _how_decided(ws: Context, session: Session, item_id: int, answers: list[AnswerEntry]) -> str:
+    relabelled = {label for _item, label in relabelled_labels(session, item_id, item_id)}
+    how = decided_by(current_rows(answers), ws.labels, relabelled=relabelled)[1]
+    return how or "none"
 
 
 def current_rows(answers: list[AnswerEntry]) -> list[tuple[str, str, int, int]]:

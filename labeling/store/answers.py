@@ -13,11 +13,20 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, update
+from sqlalchemy import Engine, and_, bindparam, func, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from labeling.store.db import write_session
-from labeling.store.models import BULK, DECISIONS, HUMAN, Annotation, Item, SchemaInfo
+from labeling.store.models import (
+    BULK,
+    DECISIONS,
+    HUMAN,
+    IMPORT_ORIGIN,
+    Annotation,
+    Item,
+    SchemaInfo,
+)
 
 
 def current(answer: Any = Annotation) -> Any:
@@ -52,6 +61,73 @@ def decide(rows: list[tuple[str, str, int, int]], labels: tuple[str, ...]) -> st
         return majority(counts, labels)
     bulk = [(newest, label) for label, origin, _n, newest in rows if origin == BULK]
     return max(bulk)[1] if bulk else None
+
+
+# How an item's label was decided: which rule of :func:`decide` gave it (``decided_by`` in an
+# export and on the item page; None when the item has no label).
+DECIDED_BY = ("adjudication", "correction", "tie-break", "import", "majority", "bulk")
+
+
+def decided_by(
+    rows: list[tuple[str, str, int, int]],
+    labels: tuple[str, ...],
+    *,
+    relabelled: Iterable[str] = (),
+) -> tuple[str | None, str | None, str | None]:
+    """One item's label (:func:`decide`), how it was decided (one of :data:`DECIDED_BY`) and
+    the origin of what decided it, from the same rows; ``(None, None, None)`` when unlabelled.
+
+    ``adjudication`` / ``correction`` (origin ``adjudication`` / ``correction``): the newest
+    decision. Else, by the answers of people and imports: ``tie-break``, several labels share
+    the most and the toml's order chose; ``correction`` (origin ``human``), the label's answers
+    include one that replaced the same person's earlier, different answer (``relabelled``: the
+    labels that did so, :func:`relabelled_labels`); ``import``, every answer came with a file;
+    ``majority``, the label has the most (a single answer included). Else ``bulk``: the newest
+    bulk label. The one definition the export and the item page use.
+    """
+    label = decide(rows, labels)
+    if label is None:
+        return None, None, None
+    decisions = [(newest, origin) for _label, origin, _n, newest in rows if origin in DECISIONS]
+    if decisions:
+        origin = max(decisions)[1]
+        return label, origin, origin
+    counts: Counter[str] = Counter()
+    origins = set()
+    for answer_label, origin, n, _newest in rows:
+        if origin != BULK:
+            counts[answer_label] += n
+            origins.add(origin)
+    if not counts:
+        return label, BULK, BULK
+    top = max(counts.values())
+    if sum(1 for n in counts.values() if n == top) > 1:
+        return label, "tie-break", HUMAN
+    if label in set(relabelled):
+        return label, "correction", HUMAN
+    if origins == {IMPORT_ORIGIN}:
+        return label, "import", IMPORT_ORIGIN
+    return label, "majority", HUMAN
+
+
+def relabelled_labels(session: Session, low: int, high: int) -> set[tuple[int, str]]:
+    """(item, label) of current answers on items ``low``..``high`` that replaced the same
+    person's earlier answer with a different label (after an undo, or on review)."""
+    old = aliased(Annotation)
+    new = aliased(Annotation)
+    rows = session.exec(
+        select(new.item_id, new.label)
+        .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
+        .where(
+            col(new.item_id).between(low, high),
+            current(new),
+            col(new.skipped).is_(False),
+            col(new.origin).not_in((*DECISIONS, BULK)),
+            col(old.label).is_not(None),
+            old.label != new.label,
+        )
+    ).all()
+    return {(item_id, label) for item_id, label in rows if label is not None}
 
 
 def final_labels(
