@@ -17,6 +17,7 @@ from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, Forbidden, UnknownAnnotator, UnknownItem, UnknownLabel
 from labeling.quality.agreement import agreement
 from labeling.quality.throughput import throughput
+from labeling.rounds.pool import bulk_only_count
 from labeling.store.answers import final_labels
 from labeling.store.models import (
     BULK,
@@ -218,6 +219,7 @@ def test_bulk_labels_never_count_in_agreement_accuracy_or_my_stats(ws):
     assert {p.name: p.labels for p in ws.people()}["eng"] == 0
     status = ws.status()  # the person's answer; bulk labels apart
     assert (status["annotations"], status["bulk_labels"]) == (1, N_ITEMS)
+    assert bulk_only_count(ws) == N_ITEMS - 1  # a round's n_bulk: labelled by batches alone
     # They do train rounds: the item's label is the person's; every other item's is the bulk one.
     with ws._read() as session:
         labels = final_labels(session, ws.labels, splits=("pool",))

@@ -88,7 +88,9 @@ def _echo_round(summary: RoundSummary) -> None:
         quality = metrics.get("note", "not evaluated")
     typer.echo(
         f"Round {summary['round']} succeeded ({metrics.get('seconds', '?')} s): "
-        f"{summary['n_human']} human + {summary['n_weak']} weak labels, "
+        f"{summary['n_human']} human"
+        + (f" ({metrics['n_bulk']} of them bulk)" if metrics.get("n_bulk") else "")
+        + f" + {summary['n_weak']} weak labels, "
         f"strategy {summary['strategy']}; {quality}. "
         + ("Promoted: the queue now follows it." if summary["promoted"] else "Not promoted")
         + f" ({metrics.get('promotion', '')})."

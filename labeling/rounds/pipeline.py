@@ -51,7 +51,7 @@ from labeling.rounds.jobs import (
     record_failure,
     recover,
 )
-from labeling.rounds.pool import EMBEDDINGS, PoolData, feature_blocks, load_pool
+from labeling.rounds.pool import EMBEDDINGS, PoolData, bulk_only_count, feature_blocks, load_pool
 from labeling.rounds.predictions import PREDICTION_LABELS_FILE, PREDICTIONS_FILE, prediction_table
 from labeling.rounds.promotion import finish, get_round, list_rounds
 from labeling.rounds.representations import compose
@@ -123,7 +123,11 @@ def run_stages(ws: Context, round_id: int, stage: StageCallback) -> None:
     trained = train_round_model(ws, data, X, selection.classifier)
     if trained.model is None:
         strategy_name = "cold_start"
-    metrics: dict[str, Any] = {"n_human": trained.n_human, "n_weak": trained.n_weak}
+    metrics: dict[str, Any] = {
+        "n_human": trained.n_human,
+        "n_weak": trained.n_weak,
+        "n_bulk": bulk_only_count(ws),  # of the n_human, labelled by bulk batches alone
+    }
     metrics |= _evaluate(ws, data, X, trained, stage)
     # Cold start clusters the embeddings when the round has them (meanings group better).
     cold_rows = blocks.rows.get(EMBEDDINGS, X)

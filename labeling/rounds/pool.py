@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import exists, func
 from sqlmodel import col, select
 
 from labeling.context import Context
@@ -21,8 +22,8 @@ from labeling.rounds.featurizers import AUTO, HybridFeaturizer, hybrid_version, 
 from labeling.rounds.jobs import StageCallback
 from labeling.rounds.representations import blocks_needed
 from labeling.store import db
-from labeling.store.answers import human_labels
-from labeling.store.models import REMOVED, Item, WeakLabel
+from labeling.store.answers import current, human_labels
+from labeling.store.models import BULK, REMOVED, Annotation, Item, WeakLabel
 
 # The tfidf featurizer is fitted on at most this many pool texts (a seeded sample beyond).
 FIT_SAMPLE_ROWS = 200_000
@@ -69,6 +70,23 @@ def load_pool(ws: Context) -> PoolData:
         n_labels=np.array([r[4] for r in rows], dtype=np.int64),
         weak=weak,
     )
+
+
+def bulk_only_count(ws: Context) -> int:
+    """Pool items whose label comes from a bulk batch alone (no answer of a person, an import
+    or a decision): the part of a round's human labels that nobody looked at one by one."""
+    bulk = exists().where(
+        col(Annotation.item_id) == col(Item.id), current(), col(Annotation.origin) == BULK
+    )
+    other = exists().where(
+        col(Annotation.item_id) == col(Item.id),
+        current(),
+        col(Annotation.label).is_not(None),
+        col(Annotation.origin) != BULK,
+    )
+    with db.read_session(ws.engine) as session:
+        found = session.exec(select(func.count()).where(Item.split == "pool", bulk, ~other)).one()
+    return int(found)
 
 
 def texts_of(ws: Context, item_ids: np.ndarray) -> list[str]:
