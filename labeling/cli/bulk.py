@@ -47,7 +47,7 @@ from labeling.cli.search import (
     filters,
 )
 from labeling.data.search import query_from_options
-from labeling.errors import BadInput
+from labeling.errors import BadInput, UnknownAnnotator
 from labeling.workspace import Workspace
 
 LabelIsOpt = Annotated[
@@ -193,11 +193,14 @@ def bulk_label_command(
             search = query_from_options(ws.labels, text=query, **options)
         except BadInput as exc:
             raise BadInput(str(exc).replace("'--label'", "'--label-is'")) from None
-        if dry_run:
-            done = ws.bulk_label(search, label=label, by=by, dry_run=True)
-        else:
-            done = _apply(ws, search, label=label, by=by, audit=audit,
-                          min_precision=min_precision, override=override)  # fmt: skip
+        try:
+            if dry_run:
+                done = ws.bulk_label(search, label=label, by=by, dry_run=True)
+            else:
+                done = _apply(ws, search, label=label, by=by, audit=audit,
+                              min_precision=min_precision, override=override)  # fmt: skip
+        except UnknownAnnotator as exc:
+            raise UnknownAnnotator(f"option '--as': {exc}") from None
     if as_json:
         print_json(done)
         return

@@ -17,6 +17,7 @@ from labeling.cli.common import (
     open_workspace,
     print_json,
 )
+from labeling.errors import BadInput
 
 # Characters of an item's text in the table (the whole text is in --json).
 TEXT_WIDTH = 48
@@ -36,6 +37,8 @@ def queue(
     """Show the next items ANNOTATOR would be served now, in the order their claims would
     serve them, with the round, strategy, score and the reason in words. Nothing is leased or
     written. Gold checks come at random among these (the gold-check rate) and are not listed."""
+    if not 1 <= limit <= 500:
+        raise BadInput(f"option '--limit': expected 1 to 500, found {limit}")
     with open_workspace(workspace, db) as ws:
         preview = ws.queue_preview(annotator, n=limit)
     if as_json:
