@@ -6,8 +6,9 @@ matching items and the exact total, with the count of each label in the whole re
 :mod:`labeling.data.search_syntax` compiled for SQLite FTS5 or PostgreSQL full-text search
 (:mod:`labeling.store.search_index`); the filters are SQL on the item's own columns (its
 label is ``Item.label``) and small subqueries. The promoted round's predictions live in its
-memory-mapped predictions file, not in SQL: a filter or sort on them reads the matching ids
-from SQL and finishes in NumPy.
+memory-mapped predictions file, not in SQL: a filter on them picks the ids it keeps from the
+file first and hands them to SQL as one parameter; a sort on them (or the model-disagreement
+filter) reads the matching ids from SQL and finishes in NumPy.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import Alias
+from sqlalchemy.sql.util import ClauseAdapter
 
 from labeling.annotation.leases import promoted_round
 from labeling.context import Context
@@ -36,6 +40,7 @@ from labeling.data.search_filters import (
     SORTS,
     SearchQuery,
     TextPart,
+    among,
     check,
     conditions,
     query_from_options,
@@ -45,6 +50,7 @@ from labeling.errors import BadInput
 from labeling.rounds import predictions
 from labeling.store import db
 from labeling.store.models import (
+    ITEM_LOOKUP_INDEX,
     Item,
     WeakLabel,
 )
@@ -83,14 +89,18 @@ class SearchResult:
 # ---------------------------------------------------------------- running a search
 
 
-def _needs_predictions(query: SearchQuery) -> bool:
+def _filters_predictions(query: SearchQuery) -> bool:
+    """Whether ``query`` keeps items by their prediction (answered by :func:`_chosen`)."""
     return (
         query.predicted is not None
         or query.min_confidence is not None
         or query.max_confidence is not None
-        or query.disagreement == "model"
-        or query.sort in ("confidence", "uncertainty")
     )
+
+
+def _needs_predictions(query: SearchQuery) -> bool:
+    """Whether ``query`` compares or sorts every match by its prediction (in NumPy)."""
+    return query.disagreement == "model" or query.sort in ("confidence", "uncertainty")
 
 
 def _promoted(ctx: Context) -> predictions.RoundPredictions | None:
@@ -116,11 +126,52 @@ def _predicted(
     return codes, confidence, found.labels
 
 
+def _chosen(ctx: Context, query: SearchQuery) -> np.ndarray:
+    """The ids whose promoted prediction passes ``query``'s prediction filters, ascending (none
+    without a promoted round): read from the predictions file, not from every SQL match."""
+    found = _promoted(ctx)
+    if found is None or not len(found.table):
+        return np.zeros(0, dtype=np.int64)
+    codes = np.asarray(found.table["label"])
+    keep = codes >= 0
+    if query.predicted is not None:
+        wanted = found.labels.index(query.predicted) if query.predicted in found.labels else -2
+        keep &= codes == wanted
+    # As :func:`_predicted` compares them: the file's float32, widened.
+    confidence = np.asarray(found.table["confidence"], dtype=np.float64)
+    if query.min_confidence is not None:
+        keep &= confidence >= query.min_confidence
+    if query.max_confidence is not None:
+        keep &= confidence <= query.max_confidence
+    return np.asarray(found.table["item_id"][keep], dtype=np.int64)
+
+
+class _ByLookupIndex(Alias):
+    """The item table, named ``item``, that SQLite reads through the (id, split, label) index
+    (``INDEXED BY``): its planner prefers the table's own rowid for a lookup by id."""
+
+    inherit_cache = False
+
+
+@compiles(_ByLookupIndex)
+def _compile_by_lookup_index(element: _ByLookupIndex, compiler: Any, **kw: Any) -> str:
+    rendered = compiler.visit_alias(element, **kw)
+    if kw.get("asfrom") and compiler.dialect.name == "sqlite":
+        rendered += f" INDEXED BY {ITEM_LOOKUP_INDEX}"
+    return str(rendered)
+
+
 def _statement(
-    ctx: Context, query: SearchQuery, *columns: Any, part: TextPart | None = None
+    ctx: Context,
+    query: SearchQuery,
+    *columns: Any,
+    part: TextPart | None = None,
+    chosen: np.ndarray | None = None,
 ) -> tuple[Any, TextPart]:
     """The SELECT of ``columns`` over the items ``query`` finds; ``part``: its text part, when
-    ``columns`` use that part's relevance (made again, it would be another subquery)."""
+    ``columns`` use that part's relevance (made again, it would be another subquery);
+    ``chosen``: the ids its prediction filters keep (:func:`_chosen`). Callers order and group
+    by the statement's ``selected_columns``: on SQLite the item table may be replaced."""
     check(query, ctx.labels)
     part = text_part(ctx, query) if part is None else part
     source = _ITEM if part.join is None else _ITEM.join(part.join, part.join.c.id == _ITEM.c.id)
@@ -131,7 +182,16 @@ def _statement(
         # query once per item (a count took 2.7 s on 20k items): ``split || ''`` has no index.
         split = split.concat("")
     where = [*conditions(ctx, query, split=split), *part.conditions]
-    return select(*columns).select_from(source).where(*where), part
+    if chosen is not None:
+        # With words, the full-text index finds the rows and each is checked against ``chosen``.
+        where.append(among(ctx, chosen, scan=bool(part.conditions) or part.join is not None))
+    statement = select(*columns).select_from(source).where(*where)
+    if db.is_sqlite(ctx.engine) and (part.join is not None or chosen is not None):
+        # Each hit or chosen id looks its item up by id: in the narrow index, not the table
+        # (1M items, a word in 91k: the count's lookups took 93 ms of CPU, then 42 ms).
+        indexed = _ByLookupIndex._construct(_ITEM, name=_ITEM.name)
+        statement = ClauseAdapter(indexed).traverse(statement)
+    return statement, part
 
 
 def _run(ctx: Context, statement: Any, query: SearchQuery) -> list[Any]:
@@ -160,11 +220,14 @@ class _Matches:
 
 def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
     part = text_part(ctx, query)
+    chosen = _chosen(ctx, query) if _filters_predictions(query) else None
     # Ranking every match costs (FTS5's bm25, ts_rank): only when the sort needs it.
     ranked = query.sort == "relevance" and part.relevance is not None
     relevance_column = part.relevance if ranked else literal_column("0")
-    statement, _ = _statement(ctx, query, _ITEM.c.id, _ITEM.c.label, relevance_column, part=part)
-    rows = _run(ctx, statement.order_by(_ITEM.c.id), query)
+    statement, _ = _statement(
+        ctx, query, _ITEM.c.id, _ITEM.c.label, relevance_column, part=part, chosen=chosen
+    )
+    rows = _run(ctx, statement.order_by(statement.selected_columns[0]), query)
     id_column, label_column, rank_column = zip(*rows, strict=True) if rows else ((), (), ())
     ids = np.array(id_column, dtype=np.int64)
     labels = list(label_column)
@@ -173,35 +236,29 @@ def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
         relevance = -relevance  # FTS5's rank (bm25) is better when lower
     codes, confidence, classes = _predicted(_promoted(ctx), ids)
     keep = np.ones(len(ids), dtype=bool)
-    if query.predicted is not None:
-        wanted = classes.index(query.predicted) if query.predicted in classes else -2
-        keep &= codes == wanted
-    if query.min_confidence is not None:
-        keep &= confidence >= query.min_confidence
-    if query.max_confidence is not None:
-        keep &= confidence <= query.max_confidence
     if query.disagreement == "model":
         position = {name: code for code, name in enumerate(classes)}
         given = np.array([position.get(label or "", -1) for label in labels], dtype=np.int64)
         keep &= (codes >= 0) & (given != codes)
-    chosen = np.flatnonzero(keep)
+    chosen_rows = np.flatnonzero(keep)
     return _Matches(
-        ids=ids[chosen],
-        labels=[labels[i] for i in chosen.tolist()],
-        relevance=relevance[chosen],
-        codes=codes[chosen],
-        confidence=confidence[chosen],
+        ids=ids[chosen_rows],
+        labels=[labels[i] for i in chosen_rows.tolist()],
+        relevance=relevance[chosen_rows],
+        codes=codes[chosen_rows],
+        confidence=confidence[chosen_rows],
         classes=classes,
     )
 
 
 def matching_ids(ctx: Context, query: SearchQuery) -> np.ndarray:
     """Every item ``query`` finds (store ids, ascending): what a bulk action labels."""
-    if not _needs_predictions(query):
-        statement, _ = _statement(ctx, query, _ITEM.c.id)
-        rows = _run(ctx, statement.order_by(_ITEM.c.id), query)
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return _all_matches(ctx, query).ids
+    if _needs_predictions(query):
+        return _all_matches(ctx, query).ids
+    chosen = _chosen(ctx, query) if _filters_predictions(query) else None
+    statement, _ = _statement(ctx, query, _ITEM.c.id, chosen=chosen)
+    rows = _run(ctx, statement.order_by(statement.selected_columns[0]), query)
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
 def _order(matches: _Matches, sort: str) -> np.ndarray:
@@ -235,19 +292,11 @@ def search(
         ids = matches.ids[page].tolist()
     else:
         part = text_part(ctx, query)
+        chosen = _chosen(ctx, query) if _filters_predictions(query) else None
         if query.sort == "relevance" and part.relevance is not None:
-            counts, ids = _ranked(ctx, query, part, limit=limit, offset=offset)
+            counts, ids = _ranked(ctx, query, part, chosen, limit=limit, offset=offset)
         else:
-            grouped, _ = _statement(ctx, query, _ITEM.c.label, func.count(), part=part)
-            rows = _run(ctx, grouped.group_by(_ITEM.c.label), query)
-            counts = {label or "": int(n) for label, n in rows}
-            ordered, _ = _statement(ctx, query, _ITEM.c.id, part=part)
-            # SQLite: by the hits' own id, which FTS5 returns in order, so the page stops
-            # after ``limit`` items; by the item's id it sorted every match first.
-            by_id = _ITEM.c.id if part.join is None else part.join.c.id
-            ids = [
-                r[0] for r in _run(ctx, ordered.order_by(by_id).limit(limit).offset(offset), query)
-            ]
+            counts, ids = _by_id(ctx, query, part, chosen, limit=limit, offset=offset)
     return SearchResult(
         total=sum(counts.values()),
         items=page_items(ctx, ids),
@@ -257,14 +306,47 @@ def search(
     )
 
 
+def _by_id(
+    ctx: Context,
+    query: SearchQuery,
+    part: TextPart,
+    chosen: np.ndarray | None,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[dict[str, int], list[int]]:
+    """The count of each label and one page in id order."""
+    grouped, _ = _statement(ctx, query, _ITEM.c.label, func.count(), part=part, chosen=chosen)
+    rows = _run(ctx, grouped.group_by(grouped.selected_columns[0]), query)
+    counts = {label or "": int(n) for label, n in rows}
+    ordered, _ = _statement(ctx, query, _ITEM.c.id, part=part, chosen=chosen)
+    # SQLite: by the hits' own id, which FTS5 returns in order, so the page stops after
+    # ``limit`` items; by the item's id it sorted every match first.
+    by_id = ordered.selected_columns[0] if part.join is None else part.join.c.id
+    page = _run(ctx, ordered.order_by(by_id).limit(limit).offset(offset), query)
+    return counts, [r[0] for r in page]
+
+
 def _ranked(
-    ctx: Context, query: SearchQuery, part: TextPart, *, limit: int, offset: int
+    ctx: Context,
+    query: SearchQuery,
+    part: TextPart,
+    chosen: np.ndarray | None,
+    *,
+    limit: int,
+    offset: int,
 ) -> tuple[dict[str, int], list[int]]:
     """The count of each label and one page by relevance, in one statement over one pass of
     the matches (a materialized CTE): a count and a ranked page each found, joined and
     ranked every match (1M items, a word in 91k: PostgreSQL read the heap twice)."""
     statement, _ = _statement(
-        ctx, query, _ITEM.c.id, _ITEM.c.label, part.relevance.label("relevance"), part=part
+        ctx,
+        query,
+        _ITEM.c.id,
+        _ITEM.c.label,
+        part.relevance.label("relevance"),
+        part=part,
+        chosen=chosen,
     )
     matches = statement.cte("matches").prefix_with("MATERIALIZED")
     sqlite = db.is_sqlite(ctx.engine)
