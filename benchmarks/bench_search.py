@@ -53,6 +53,11 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("common word, predicted", "refund", {"predicted": "billing"}),
     ("common word, predicted, unlabelled", "refund", {"predicted": "billing", "unlabelled": True}),
     ("no words, predicted, confidence >= 0.9", "", {"predicted": "billing", "min_confidence": 0.9}),
+    (
+        "common word, unlabelled, by confidence",
+        "refund",
+        {"unlabelled": True, "sort": "confidence"},
+    ),
 ]
 
 
@@ -255,6 +260,19 @@ def _imports(csv_path: Path, scratch: str, backend: str, server: Any, repeats: i
     }
 
 
+def _kept_imports() -> dict[str, Any]:
+    """The import numbers of results/search.json, by backend, and the commit and date of
+    their run under ``"from"`` (``--search-only``)."""
+    found = json.loads((RESULTS / "search.json").read_text())
+    kept: dict[str, Any] = {entry["backend"]: entry["import"] for entry in found["backends"]}
+    machine = found["machine"]
+    kept["repeats"] = found["parameters"]["repeats"]
+    kept["from"] = (
+        found["parameters"].get("imports_from") or f"{machine['git_commit']}, {machine['date']}"
+    )
+    return kept
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -262,6 +280,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--repeats", type=int, default=2, help="imports of each kind")
     parser.add_argument("--only", default="", help="run only the cases whose name has this")
+    parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="one indexed import per backend to search, untimed; keep the import numbers "
+        "already in results/search.json",
+    )
     parser.add_argument(
         "--notes", action="store_true", help="only rewrite the notes of results/search.json"
     )
@@ -292,9 +316,16 @@ def main() -> int:
                 zipf=True,
                 labelled_share=LABELLED_SHARE,
             )
+            kept = _kept_imports() if args.search_only else {}
             for backend in args.backend:
-                imports = _imports(csv_path, scratch, backend, server, args.repeats)
-                ws_dir, db_url = imports.pop("store").split("\n")
+                if args.search_only:
+                    db_url = server.create_database("search") if backend == "postgresql" else ""
+                    ws_dir = f"{scratch}/{backend}_search"
+                    _child_json("import", str(csv_path), ws_dir, db_url, "yes")
+                    imports = kept[backend]
+                else:
+                    imports = _imports(csv_path, scratch, backend, server, args.repeats)
+                    ws_dir, db_url = imports.pop("store").split("\n")
                 searches = _child_json("search", ws_dir, db_url, str(args.runs), args.only)
                 backends.append({"backend": backend, "import": imports, "searches": searches})
     finally:
@@ -309,9 +340,10 @@ def main() -> int:
             "parameters": {
                 "rows": args.rows,
                 "runs": args.runs,
-                "repeats": args.repeats,
+                "repeats": kept["repeats"] if args.search_only else args.repeats,
                 "labelled_share": LABELLED_SHARE,
                 "rare_word": RARE_WORD,
+                **({"imports_from": kept["from"]} if args.search_only else {}),
             },
             "backends": backends,
         },

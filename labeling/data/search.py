@@ -227,7 +227,9 @@ def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
     statement, _ = _statement(
         ctx, query, _ITEM.c.id, _ITEM.c.label, relevance_column, part=part, chosen=chosen
     )
-    rows = _run(ctx, statement.order_by(statement.selected_columns[0]), query)
+    # SQLite: in the hits' own order (ascending ids), not sorted again by the item's id.
+    by_id = statement.selected_columns[0] if part.join is None else part.join.c.id
+    rows = _run(ctx, statement.order_by(by_id), query)
     id_column, label_column, rank_column = zip(*rows, strict=True) if rows else ((), (), ())
     ids = np.array(id_column, dtype=np.int64)
     labels = list(label_column)
@@ -256,8 +258,9 @@ def matching_ids(ctx: Context, query: SearchQuery) -> np.ndarray:
     if _needs_predictions(query):
         return _all_matches(ctx, query).ids
     chosen = _chosen(ctx, query) if _filters_predictions(query) else None
-    statement, _ = _statement(ctx, query, _ITEM.c.id, chosen=chosen)
-    rows = _run(ctx, statement.order_by(statement.selected_columns[0]), query)
+    statement, part = _statement(ctx, query, _ITEM.c.id, chosen=chosen)
+    by_id = statement.selected_columns[0] if part.join is None else part.join.c.id
+    rows = _run(ctx, statement.order_by(by_id), query)
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
