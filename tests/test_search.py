@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
+from labeling.data import search
 from labeling.data.search import matching_ids, query_from_options
 from labeling.errors import BadInput
 from labeling.rounds import predictions
@@ -354,12 +355,31 @@ def _promote_random_predictions(ws: Workspace, seed: int) -> None:
     (folder / predictions.PREDICTION_LABELS_FILE).write_text(json.dumps({"labels": LABELS}))
 
 
-@pytest.mark.parametrize("sort", ["relevance", "id", "confidence", "uncertainty"])
-def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_without_words(pool, sort):
+@pytest.mark.parametrize(
+    ("sort", "walk"),
+    [("relevance", False), ("id", False), ("confidence", False), ("confidence", True)]
+    + [("uncertainty", False), ("uncertainty", True)],
+)
+def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_without_words(
+    pool, sort, walk, monkeypatch
+):
     """The prediction filters pick their ids from the predictions file and hand them to SQL:
     the result is the unfiltered result, in its own order, less the items whose prediction
-    does not pass (every sort, with words and without, with other filters, paged)."""
+    does not pass (every sort, with words and without, with other filters, paged). ``walk``:
+    the confidence sorts walk the file in order a few ids at a time, as on a big pool."""
     ws, _ = pool
+    walked = []
+    if walk:
+        monkeypatch.setattr(search, "FIRST_CHUNK", 2)
+        monkeypatch.setattr(search, "READ_ALL_UP_TO", 0)
+        by_confidence = search._by_confidence
+
+        def spy(*args: object, **kwargs: object) -> object:
+            found = by_confidence(*args, **kwargs)
+            walked.append(found is not None)
+            return found
+
+        monkeypatch.setattr(search, "_by_confidence", spy)
     _promote_random_predictions(ws, seed=len(sort))
     with Session(ws.engine) as session:
         external = dict(session.exec(select(Item.id, Item.external_id)).all())
@@ -399,6 +419,7 @@ def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_withou
             assert page["items"] == expected[2:5] and page["total"] == len(expected)
             chosen = matching_ids(ws, query_from_options(ws.labels, text=text, **filters))
             assert sorted(external[int(i)] for i in chosen) == sorted(i["id"] for i in expected)
+    assert sum(walked) >= (5 if walk else 0)  # the walk answered, not the fallback
 
 
 def test_a_search_of_alternatives_is_saved_as_a_rule_that_votes_where_it_matches(pool):

@@ -126,12 +126,8 @@ def _predicted(
     return codes, confidence, found.labels
 
 
-def _chosen(ctx: Context, query: SearchQuery) -> np.ndarray:
-    """The ids whose promoted prediction passes ``query``'s prediction filters, ascending (none
-    without a promoted round): read from the predictions file, not from every SQL match."""
-    found = _promoted(ctx)
-    if found is None or not len(found.table):
-        return np.zeros(0, dtype=np.int64)
+def _kept_rows(found: predictions.RoundPredictions, query: SearchQuery) -> np.ndarray:
+    """Which records of the predictions file pass ``query``'s prediction filters (a mask)."""
     codes = np.asarray(found.table["label"])
     keep = codes >= 0
     if query.predicted is not None:
@@ -143,7 +139,16 @@ def _chosen(ctx: Context, query: SearchQuery) -> np.ndarray:
         keep &= confidence >= query.min_confidence
     if query.max_confidence is not None:
         keep &= confidence <= query.max_confidence
-    return np.asarray(found.table["item_id"][keep], dtype=np.int64)
+    return keep
+
+
+def _chosen(ctx: Context, query: SearchQuery) -> np.ndarray:
+    """The ids whose promoted prediction passes ``query``'s prediction filters, ascending (none
+    without a promoted round): read from the predictions file, not from every SQL match."""
+    found = _promoted(ctx)
+    if found is None or not len(found.table):
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(found.table["item_id"][_kept_rows(found, query)], dtype=np.int64)
 
 
 class _ByLookupIndex(Alias):
@@ -167,11 +172,14 @@ def _statement(
     *columns: Any,
     part: TextPart | None = None,
     chosen: np.ndarray | None = None,
+    scan: bool | None = None,
 ) -> tuple[Any, TextPart]:
     """The SELECT of ``columns`` over the items ``query`` finds; ``part``: its text part, when
     ``columns`` use that part's relevance (made again, it would be another subquery);
-    ``chosen``: the ids its prediction filters keep (:func:`_chosen`). Callers order and group
-    by the statement's ``selected_columns``: on SQLite the item table may be replaced."""
+    ``chosen``: the ids its prediction filters keep (:func:`_chosen`), checked per row the
+    full-text index finds (``scan``; by default when there are words) or looked up. Callers
+    order and group by the statement's ``selected_columns``: on SQLite the item table may be
+    replaced."""
     check(query, ctx.labels)
     part = text_part(ctx, query) if part is None else part
     source = _ITEM if part.join is None else _ITEM.join(part.join, part.join.c.id == _ITEM.c.id)
@@ -183,8 +191,9 @@ def _statement(
         split = split.concat("")
     where = [*conditions(ctx, query, split=split), *part.conditions]
     if chosen is not None:
-        # With words, the full-text index finds the rows and each is checked against ``chosen``.
-        where.append(among(ctx, chosen, scan=bool(part.conditions) or part.join is not None))
+        if scan is None:
+            scan = bool(part.conditions) or part.join is not None
+        where.append(among(ctx, chosen, scan=scan))
     statement = select(*columns).select_from(source).where(*where)
     if db.is_sqlite(ctx.engine) and (part.join is not None or chosen is not None):
         # Each hit or chosen id looks its item up by id: in the narrow index, not the table
@@ -286,9 +295,14 @@ def search(
         raise BadInput(f"option '--limit': expected 1 to {MAX_LIMIT}, found {limit}")
     if offset < 0:
         raise BadInput(f"option '--offset': expected 0 or more, found {offset}")
-    if _needs_predictions(query):
+    counts: dict[str, int] = {}
+    walked = None
+    if query.sort in ("confidence", "uncertainty") and query.disagreement != "model":
+        walked = _by_confidence(ctx, query, limit=limit, offset=offset)
+    if walked is not None:
+        counts, ids = walked
+    elif _needs_predictions(query):
         matches = _all_matches(ctx, query)
-        counts: dict[str, int] = {}
         for label, n in Counter(matches.labels).items():
             counts[label or ""] = counts.get(label or "", 0) + n
         page = _order(matches, query.sort)[offset : offset + limit]
@@ -309,6 +323,60 @@ def search(
     )
 
 
+# How many ids in confidence order a confidence sort checks first (then 4x as many each time),
+# and up to how many matches it reads them all instead (as few are cheap to read).
+FIRST_CHUNK = 1024
+READ_ALL_UP_TO = 10_000
+
+
+def _first_in_order(key: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
+    """Positions of at least ``size`` of the smallest ``(key, id)`` pairs, in that order: a
+    prefix of the whole order, found by a partition instead of a sort of every key."""
+    if size >= len(key):
+        return np.lexsort((ids, key))
+    bound = np.partition(key, size - 1)[size - 1]
+    head = np.flatnonzero(key <= bound)  # every tie of the last one: still a prefix
+    return head[np.lexsort((ids[head], key[head]))]
+
+
+def _by_confidence(
+    ctx: Context, query: SearchQuery, *, limit: int, offset: int
+) -> tuple[dict[str, int], list[int]] | None:
+    """The count of each label (SQL) and one page by confidence or uncertainty, found by
+    walking the predictions file in that order and asking SQL which of the next ids match;
+    None when the page reaches matches that have no prediction (then every match is read).
+    Reading every match of a common word took 225 ms of CPU on SQLite at 1M items."""
+    found = _promoted(ctx)
+    if found is None or not len(found.table):
+        return None
+    part = text_part(ctx, query)
+    kept = _kept_rows(found, query)
+    ids = np.asarray(found.table["item_id"][kept], dtype=np.int64)
+    chosen = ids if _filters_predictions(query) else None
+    counts, _ = _by_id(ctx, query, part, chosen, limit=0, offset=0)
+    total, wanted = sum(counts.values()), offset + limit
+    confidence = np.asarray(found.table["confidence"][kept], dtype=np.float64)
+    key = -confidence if query.sort == "confidence" else confidence
+    # Enough ids, at the share of them that match, for the page twice over.
+    size = max(FIRST_CHUNK, 2 * wanted * len(ids) // max(total, 1))
+    if total <= READ_ALL_UP_TO or 2 * size > len(ids):
+        return None
+    page: list[int] = []
+    checked = 0
+    while checked < len(ids) and len(page) < wanted:
+        order = _first_in_order(key, ids, size)
+        batch = ids[order[checked:]]
+        statement, _ = _statement(
+            ctx, query, _ITEM.c.id, part=part, chosen=np.sort(batch), scan=False
+        )
+        matching = {row[0] for row in _run(ctx, statement, query)}
+        page += [item_id for item_id in batch.tolist() if item_id in matching]
+        checked, size = len(order), size * 4
+    if len(page) < wanted and len(page) < total:
+        return None  # the rest of the order: matches without a prediction, by id
+    return counts, page[offset:wanted]
+
+
 def _by_id(
     ctx: Context,
     query: SearchQuery,
@@ -318,10 +386,12 @@ def _by_id(
     limit: int,
     offset: int,
 ) -> tuple[dict[str, int], list[int]]:
-    """The count of each label and one page in id order."""
+    """The count of each label and one page in id order (no page for ``limit`` 0)."""
     grouped, _ = _statement(ctx, query, _ITEM.c.label, func.count(), part=part, chosen=chosen)
     rows = _run(ctx, grouped.group_by(grouped.selected_columns[0]), query)
     counts = {label or "": int(n) for label, n in rows}
+    if not limit:
+        return counts, []
     ordered, _ = _statement(ctx, query, _ITEM.c.id, part=part, chosen=chosen)
     # SQLite: by the hits' own id, which FTS5 returns in order, so the page stops after
     # ``limit`` items; by the item's id it sorted every match first.
