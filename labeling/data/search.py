@@ -151,6 +151,10 @@ def _chosen(ctx: Context, query: SearchQuery) -> np.ndarray:
     return np.asarray(found.table["item_id"][_kept_rows(found, query)], dtype=np.int64)
 
 
+# Up to this many chosen ids go to SQL as they are (see _among_hits).
+FEW_CHOSEN = 20_000
+
+
 class _ByLookupIndex(Alias):
     """The item table, named ``item``, that SQLite reads through the (id, split, label) index
     (``INDEXED BY``): its planner prefers the table's own rowid for a lookup by id."""
@@ -164,6 +168,18 @@ def _compile_by_lookup_index(element: _ByLookupIndex, compiler: Any, **kw: Any) 
     if kw.get("asfrom") and compiler.dialect.name == "sqlite":
         rendered += f" INDEXED BY {ITEM_LOOKUP_INDEX}"
     return str(rendered)
+
+
+def _among_hits(ctx: Context, query: SearchQuery, part: TextPart, chosen: np.ndarray) -> np.ndarray:
+    """The ids of ``chosen`` among SQLite's full-text hits: FTS5 lists 91k hits as one string
+    in a few ms, and the JSON array SQL reads shrinks with them (a model's class of 200k
+    items, intersected with a common word's hits, is 18k: 60 ms less of CPU)."""
+    if len(chosen) <= FEW_CHOSEN:
+        return chosen
+    statement = select(func.group_concat(part.join.c.id))
+    listed = _run(ctx, statement, query)[0][0]
+    hits = np.fromstring(listed or "", dtype=np.int64, sep=",")
+    return chosen[np.isin(chosen, hits, assume_unique=True)]
 
 
 def _statement(
@@ -190,6 +206,8 @@ def _statement(
         # query once per item (a count took 2.7 s on 20k items): ``split || ''`` has no index.
         split = split.concat("")
     where = [*conditions(ctx, query, split=split), *part.conditions]
+    if chosen is not None and db.is_sqlite(ctx.engine) and part.join is not None:
+        chosen = _among_hits(ctx, query, part, chosen)
     if chosen is not None:
         if scan is None:
             scan = bool(part.conditions) or part.join is not None
