@@ -361,7 +361,7 @@ def _promote_random_predictions(ws: Workspace, seed: int) -> None:
     + [("uncertainty", False), ("uncertainty", True)],
 )
 def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_without_words(
-    pool, sort, walk, monkeypatch
+    pool, sort, walk, monkeypatch, tmp_path
 ):
     """The prediction filters pick their ids from the predictions file and hand them to SQL:
     the result is the unfiltered result, in its own order, less the items whose prediction
@@ -382,6 +382,9 @@ def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_withou
 
         monkeypatch.setattr(search, "_by_confidence", spy)
     _promote_random_predictions(ws, seed=len(sort))
+    # Items newer than the round: no prediction, ids past the end of its file.
+    newer = [{"id": f"new{i}", "text": f"refund crash the app {i}"} for i in range(3)]
+    ws.import_file(_write(tmp_path / "newer.csv", newer), id_field="id", label_field="label")
     with Session(ws.engine) as session:
         external = dict(session.exec(select(Item.id, Item.external_id)).all())
     cases = [
@@ -420,6 +423,11 @@ def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_withou
             assert page["items"] == expected[2:5] and page["total"] == len(expected)
             chosen = matching_ids(ws, query_from_options(ws.labels, text=text, **filters))
             assert sorted(external[int(i)] for i in chosen) == sorted(i["id"] for i in expected)
+    for text in ("", "refund"):  # no prediction filter: unpredicted items come last, by id
+        every = ws.search(text, sort=sort, limit=1000, unlabelled=True)["items"]
+        for offset in range(0, len(every), 7):
+            page = ws.search(text, sort=sort, limit=7, offset=offset, unlabelled=True)["items"]
+            assert page == every[offset : offset + 7], (text, offset)
     assert sum(walked) >= (5 if walk else 0)  # the walk answered, not the fallback
 
 
