@@ -14,6 +14,7 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,9 +24,13 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from labeling.config import write_config
+from labeling.data import search
+from labeling.data.search import matching_ids, query_from_options
 from labeling.errors import BadInput
+from labeling.rounds import predictions
+from labeling.rounds.artifacts import round_dir
 from labeling.store.answers import final_labels
-from labeling.store.models import Item
+from labeling.store.models import Item, Round
 
 LABELS = ["billing", "technical", "other"]
 VOCAB = [
@@ -337,6 +342,102 @@ def test_prediction_filters_and_sorts_use_the_promoted_round(pool):
     page = ws.search("refund", predicted=LABELS[0], limit=5, offset=5, sort="id")
     whole = ws.search("refund", predicted=LABELS[0], limit=1000, sort="id")
     assert page["items"] == whole["items"][5:10] and page["total"] == whole["total"]
+
+
+def _promote_random_predictions(ws: Workspace, seed: int) -> None:
+    """A promoted round whose predictions file gives most pool items a random class and
+    confidence, some none (class -1) and a few no record at all: what the filters read."""
+    with Session(ws.engine) as session:
+        ids = np.array(sorted(session.exec(select(Item.id).where(Item.split == "pool")).all()))
+        found = Round(status="succeeded", promoted=True, strategy="uncertainty")
+        session.add(found)
+        session.commit()
+        round_id = found.id
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-1, len(LABELS), len(ids))
+    confidence = rng.uniform(0.3, 1.0, len(ids)).astype(np.float32)
+    rows = np.flatnonzero(rng.random(len(ids)) < 0.9)
+    folder = round_dir(ws, round_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = predictions.prediction_table(ids, rows, codes, confidence)
+    np.save(folder / predictions.PREDICTIONS_FILE, table)
+    (folder / predictions.PREDICTION_LABELS_FILE).write_text(json.dumps({"labels": LABELS}))
+
+
+@pytest.mark.parametrize(
+    ("sort", "walk"),
+    [("relevance", False), ("id", False), ("confidence", False), ("confidence", True)]
+    + [("uncertainty", False), ("uncertainty", True)],
+)
+def test_prediction_filters_keep_the_same_items_order_and_counts_with_and_without_words(
+    pool, sort, walk, monkeypatch, tmp_path
+):
+    """The prediction filters pick their ids from the predictions file and hand them to SQL:
+    the result is the unfiltered result, in its own order, less the items whose prediction
+    does not pass (every sort, with words and without, with other filters, paged). ``walk``:
+    the confidence sorts walk the file in order a few ids at a time, as on a big pool."""
+    ws, _ = pool
+    walked = []
+    monkeypatch.setattr(search, "FEW_CHOSEN", 0)  # SQLite: chosen ids cut to the hits first
+    if walk:
+        monkeypatch.setattr(search, "FIRST_CHUNK", 2)
+        monkeypatch.setattr(search, "READ_ALL_UP_TO", 0)
+        by_confidence = search._by_confidence
+
+        def spy(*args: object, **kwargs: object) -> object:
+            found = by_confidence(*args, **kwargs)
+            walked.append(found is not None)
+            return found
+
+        monkeypatch.setattr(search, "_by_confidence", spy)
+    _promote_random_predictions(ws, seed=len(sort))
+    # Items newer than the round: no prediction, ids past the end of its file.
+    newer = [{"id": f"new{i}", "text": f"refund crash the app {i}"} for i in range(3)]
+    ws.import_file(_write(tmp_path / "newer.csv", newer), id_field="id", label_field="label")
+    with Session(ws.engine) as session:
+        external = dict(session.exec(select(Item.id, Item.external_id)).all())
+    cases = [
+        {"predicted": "billing"},
+        {"predicted": "technical", "min_confidence": 0.6},
+        {"min_confidence": 0.5, "max_confidence": 0.8},
+        {"max_confidence": 0.45, "unlabelled": True},
+        {"predicted": "other", "label": "other"},
+        {"predicted": "other", "disagreement": "model"},
+        {"min_confidence": 0.99999},
+    ]
+    for text in ("", "refund", "refund OR crash -late", '"the app"'):
+        for filters in cases:
+            others = {
+                k: v for k, v in filters.items() if "confidence" not in k and k != "predicted"
+            }
+            every = ws.search(text, sort=sort, limit=1000, **others)
+            assert every["total"] <= 1000
+
+            def passes(item: dict, filters: dict = filters) -> bool:
+                conf = item["confidence"]
+                return (
+                    item["predicted"] is not None
+                    and filters.get("predicted", item["predicted"]) == item["predicted"]
+                    and conf >= filters.get("min_confidence", 0.0)
+                    and conf <= filters.get("max_confidence", 1.0)
+                )
+
+            expected = [i for i in every["items"] if passes(i)]
+            found = ws.search(text, sort=sort, limit=1000, **filters)
+            assert found["items"] == expected, (text, filters)
+            assert found["total"] == len(expected)
+            labels = [i["label"] or "" for i in expected]
+            assert found["counts"] == {k: labels.count(k) for k in sorted(set(labels))}
+            page = ws.search(text, sort=sort, limit=3, offset=2, **filters)
+            assert page["items"] == expected[2:5] and page["total"] == len(expected)
+            chosen = matching_ids(ws, query_from_options(ws.labels, text=text, **filters))
+            assert sorted(external[int(i)] for i in chosen) == sorted(i["id"] for i in expected)
+    for text in ("", "refund"):  # no prediction filter: unpredicted items come last, by id
+        every = ws.search(text, sort=sort, limit=1000, unlabelled=True)["items"]
+        for offset in range(0, len(every), 7):
+            page = ws.search(text, sort=sort, limit=7, offset=offset, unlabelled=True)["items"]
+            assert page == every[offset : offset + 7], (text, offset)
+    assert sum(walked) >= (5 if walk else 0)  # the walk answered, not the fallback
 
 
 def test_a_search_of_alternatives_is_saved_as_a_rule_that_votes_where_it_matches(pool):

@@ -194,6 +194,7 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
             conn.execute(f"DROP TRIGGER item_fts_{name}")
         conn.execute("DROP TABLE item_fts")
         conn.execute("DROP INDEX ix_item_split_label")
+        conn.execute("DROP INDEX ix_item_id_split_label")  # revision 0009
         conn.execute("ALTER TABLE item DROP COLUMN label")
         conn.execute("DROP INDEX ix_annotation_batch")
         conn.execute("ALTER TABLE annotation DROP COLUMN batch")

@@ -9,18 +9,26 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
+    BigInteger,
     Float,
     Integer,
+    LargeBinary,
+    any_,
     bindparam,
+    case,
+    cast,
     column,
     exists,
+    false,
     func,
     literal_column,
     not_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from labeling.context import Context
 from labeling.data import search_syntax
@@ -333,3 +341,27 @@ def conditions(ctx: Context, query: SearchQuery, *, split: Any = _ITEM.c.split) 
     if query.batch is not None:
         found.append(item.c.batch_id == _batch_id(ctx, query.batch))
     return found
+
+
+def among(ctx: Context, ids: np.ndarray, *, scan: bool = False) -> Any:
+    """The item is one of ``ids`` (ascending), given as one parameter, not one per id.
+
+    SQLite: a JSON array read by ``json_each``. PostgreSQL: a ``bigint[]`` whose ids are looked
+    up through the id index; with ``scan`` (other conditions find the rows: the full-text
+    index), a bit mask checked per row instead. Given an array, the planner looked each of
+    200k ids up by index to find the 18k that held a common word (1.3 s; 0.2 s with the mask)
+    and spent 170 ms estimating the array's selectivity.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if db.is_sqlite(ctx.engine):
+        listed = "[" + ",".join(map(str, ids.tolist())) + "]"
+        given = func.json_each(bindparam("among", listed)).table_valued("value")
+        return _ITEM.c.id.in_(select(given.c.value))
+    if not scan:
+        listed = "{" + ",".join(map(str, ids.tolist())) + "}"
+        return _ITEM.c.id == any_(cast(bindparam("among", listed), ARRAY(BigInteger)))
+    bits = np.zeros(int(ids[-1]) + 1 if len(ids) else 0, dtype=bool)
+    bits[ids] = True
+    mask = np.packbits(bits, bitorder="little").tobytes()  # get_bit's order: bit 0 is 1
+    held = func.get_bit(bindparam("among", mask, type_=LargeBinary), _ITEM.c.id) == 1
+    return case((_ITEM.c.id < len(bits), held), else_=false())

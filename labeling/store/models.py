@@ -16,7 +16,10 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+
+# The (id, split, label) index that a search names for its lookups (labeling.data.search).
+ITEM_LOOKUP_INDEX = "ix_item_id_split_label"
 
 SPLITS = ("pool", "gold")
 # Item.split of a removed item (soft delete); Item.removed_from keeps the split to restore.
@@ -85,6 +88,8 @@ class Item(SQLModel, table=True):
         Index("ix_item_split_labels_rank", "split", "n_labels", "rank"),
         # The browser's label filter and its counts per label (labeling.data.search).
         Index("ix_item_split_label", "split", "label"),
+        # A search's matches checked by id (labeling.data.search): a few MB, not the table.
+        Index(ITEM_LOOKUP_INDEX, "id", "split", "label"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
