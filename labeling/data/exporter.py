@@ -218,6 +218,8 @@ def _item_rows(
     round_predictions: Callable[[int], Any] | None = None,
     origins: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """The item rows, a page of items at a time. (Over 60 lines: one page's reads, then the
+    row of each item, with the columns written out.)"""
     with Session(engine) as session:
         promoted = session.exec(
             select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
