@@ -172,7 +172,9 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     parameters cost more to send and plan than the statement took to run."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
-    return column.in_(ids)
+    # One expanding parameter: a plain list would be coerced element by element (~7% of a
+    # SQLite batch's time went there).
+    return column.in_(bindparam(None, ids, expanding=True))
 
 
 def sort_items(session: Session, item_ids: list[int]) -> Sorted:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import ARRAY, BigInteger, bindparam, delete, func, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -244,12 +244,22 @@ def update_items(
             .where(
                 # "IN (rounds)" lets the planner probe the (round, item) key once per round.
                 _SCORES.c.round_id.in_(core_select(col(Round.id)).scalar_subquery()),
-                among(session, _SCORES.c.item_id, crossed),
+                _scored_among(session, crossed),
                 # A round's own mark for items closed when it ran stays as it is.
                 _SCORES.c.score > CLOSED_MARK,
             )
             .values(closed=delta > 0)
         )
+
+
+def _scored_among(session: Session, item_ids: list[int]) -> Any:
+    """``score.item_id IN item_ids``. On PostgreSQL a join with the ids unnested: with
+    ``= ANY(array)`` the planner misjudged the rows and compared every score row with every id
+    (6.5 s for 10,000 ids and 50,000 scores, against 0.08 s as a join)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return among(session, _SCORES.c.item_id, item_ids)
+    unnested = func.unnest(bindparam(None, item_ids, type_=ARRAY(BigInteger)))
+    return _SCORES.c.item_id.in_(core_select(unnested))
 
 
 def remove_answers(ctx: Context, batch: str, *, overlap: int) -> int:
