@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, any_, bindparam
+from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam
 from sqlmodel import Session, col, select
 
 from labeling.context import Context
@@ -175,6 +175,23 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     # One expanding parameter: a plain list would be coerced element by element (~7% of a
     # SQLite batch's time went there).
     return column.in_(bindparam(None, ids, expanding=True))
+
+
+def store_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
+    """External id -> store id, for those of ``external_ids`` that exist. On PostgreSQL one
+    text array per 50,000 ids (5,000 parameters a statement took 25 us an id to send and
+    plan)."""
+    found: dict[str, int] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for part in _chunks(external_ids, 50_000 if postgres else 5_000):
+        where = (
+            col(Item.external_id) == any_(bindparam(None, part, type_=ARRAY(Text)))
+            if postgres
+            else col(Item.external_id).in_(bindparam(None, part, expanding=True))
+        )
+        rows = session.exec(select(Item.external_id, Item.id).where(where)).all()
+        found.update((external, int(item_id or 0)) for external, item_id in rows)
+    return found
 
 
 def sort_items(session: Session, item_ids: list[int]) -> Sorted:
