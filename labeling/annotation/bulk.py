@@ -26,7 +26,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, func
 from sqlalchemy import select as core_select
@@ -44,6 +44,7 @@ from labeling.store.models import (
     Item,
 )
 
+T = TypeVar("T")
 # The audit: sample size, and the lowest acceptable lower bound of the precision interval.
 AUDIT_SAMPLE = 20
 MIN_PRECISION = 0.8
@@ -163,7 +164,7 @@ def audit_words(audit: dict[str, Any], override: bool) -> str:
     return str(audit.get("note") or "no audit")
 
 
-def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+def _chunks(ids: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
