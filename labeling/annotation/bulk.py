@@ -177,8 +177,16 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     # SQLite: the ids as one JSON text, so that the statement's text is the same for any
     # number of ids (prepared once, cached by the driver); a list is rendered as one parameter
     # per id, and rendering them took more of a bulk chunk's time than running it.
-    listed = func.json_each(bindparam(None, json.dumps(ids), type_=Text)).table_valued("value")
-    return column.in_(core_select(listed.c.value))
+    return column.in_(core_select(listed_ids(session, ids).c.value))
+
+
+def listed_ids(session: Session, ids: list[int]) -> Any:
+    """``ids`` as rows of one column, ``value``, passed as one parameter: PostgreSQL's
+    ``unnest`` of an array, SQLite's ``json_each`` of a JSON text."""
+    if session.get_bind().dialect.name == "postgresql":
+        unnested = func.unnest(bindparam(None, ids, type_=ARRAY(BigInteger)))
+        return unnested.table_valued("value").render_derived()
+    return func.json_each(bindparam(None, json.dumps(ids), type_=Text)).table_valued("value")
 
 
 def store_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
