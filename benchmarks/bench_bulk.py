@@ -13,6 +13,7 @@ claims p95 <= 20 ms meanwhile.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -107,6 +108,7 @@ def _run(ws: Any, n_bulk: int, pace: float, quiet: float) -> dict[str, Any]:
         externals = list(session.exec(select(Item.external_id).order_by(col(Item.id))).all())
     step = max(1, len(externals) // n_bulk)
     chosen = externals[::step][:n_bulk]
+    load_before = os.getloadavg()[0]
     annotator = _Annotator(ws, pace)
     annotator.start()
     time.sleep(quiet)
@@ -130,6 +132,8 @@ def _run(ws: Any, n_bulk: int, pace: float, quiet: float) -> dict[str, Any]:
         "bulk_seconds": round(bulk_seconds, 2),
         "undo_seconds": round(undo_seconds, 2),
         "errors": annotator.errors[:5],
+        # 1-minute load average of the machine (other engineers' work included) around it.
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
     for phase, values in annotator.claims.items():
         found[f"claims_{phase}"] = len(values)

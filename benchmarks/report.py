@@ -199,8 +199,8 @@ def bulk_section(result: dict) -> str:
         "meanwhile. Claim latencies in ms (p50 / p95, and how many claims).",
         "",
         "| backend | pool | labelled | bulk s | undo s | claims before | during bulk | "
-        "during undo | after | errors |",
-        "|---|---:|---:|---:|---:|---|---|---|---|---:|",
+        "during undo | after | errors | load avg |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---:|---|",
     ]
     for run in result["runs"]:
         phases = [
@@ -209,7 +209,11 @@ def bulk_section(result: dict) -> str:
         ]
         lines.append(
             f"| {run['backend']} | {run['rows']:,} | {run['labelled']:,} | {run['bulk_seconds']} "
-            f"| {run['undo_seconds']} | " + " | ".join(phases) + f" | {len(run['errors'])} |"
+            f"| {run['undo_seconds']} | "
+            + " | ".join(phases)
+            + f" | {len(run['errors'])} | "
+            + ("-".join(str(x) for x in run.get("load_average", [])) or "-")
+            + " |"
         )
     lines.append("")
     for note in result.get("notes", []):

@@ -355,6 +355,34 @@ def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
     assert_unchanged(before, ws)
 
 
+def _pooled_settings(ws: Workspace) -> set[tuple[int, int]]:
+    """(cache_size, wal_autocheckpoint) of every idle pooled connection (and a new one)."""
+    held = [ws.engine.connect() for _ in range(ws.engine.pool.checkedin() + 1)]  # type: ignore[attr-defined]
+    try:
+        return {
+            tuple(
+                c.connection.driver_connection.execute(f"PRAGMA {p}").fetchone()[0]
+                for p in ("cache_size", "wal_autocheckpoint")
+            )
+            for c in held
+        }
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_a_batch_gives_its_connection_back_as_it_found_it(ws):
+    """On SQLite a batch's connection gets a large page cache and no checkpoints in its
+    commits; no pooled connection keeps either afterwards."""
+    if ws.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite connection settings")
+    before = _pooled_settings(ws)
+    done = ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
+    ws.undo_bulk(done["batch"], by="eng")
+    assert _pooled_settings(ws) == before
+    assert all(checkpoint > 0 for _cache, checkpoint in before)
+
+
 def test_undo_of_an_unknown_or_undone_batch_is_refused(ws):
     with pytest.raises(BadInput, match="no bulk batch 'bulk-x'"):
         ws.undo_bulk("bulk-x", by="eng")

@@ -347,14 +347,8 @@ class AnnotationAPI(Context):
             found = [int(i) for i in matching_ids(self, query)]
             return Selection(found, {"search": query.as_dict()})
         wanted = list(dict.fromkeys(str(i) for i in item_ids or []))
-        known: dict[str, int] = {}
         with self._read() as session:
-            for start in range(0, len(wanted), 5_000):
-                part = wanted[start : start + 5_000]
-                rows = session.exec(
-                    select(Item.external_id, Item.id).where(col(Item.external_id).in_(part))
-                ).all()
-                known.update((external, int(i or 0)) for external, i in rows)
+            known = bulk.store_ids(session, wanted)
         missing = [i for i in wanted if i not in known]
         if missing:
             shown = ", ".join(repr(i) for i in missing[:5])

@@ -26,9 +26,10 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, BigInteger, any_, bindparam
+from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, func
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from labeling.context import Context
@@ -43,6 +44,7 @@ from labeling.store.models import (
     Item,
 )
 
+T = TypeVar("T")
 # The audit: sample size, and the lowest acceptable lower bound of the precision interval.
 AUDIT_SAMPLE = 20
 MIN_PRECISION = 0.8
@@ -177,7 +179,7 @@ def audit_words(audit: dict[str, Any], override: bool) -> str:
     return str(audit.get("note") or "no audit")
 
 
-def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+def _chunks(ids: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -187,7 +189,36 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     parameters cost more to send and plan than the statement took to run."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
-    return column.in_(ids)
+    # SQLite: the ids as one JSON text, so that the statement's text is the same for any
+    # number of ids (prepared once, cached by the driver); a list is rendered as one parameter
+    # per id, and rendering them took more of a bulk chunk's time than running it.
+    return column.in_(core_select(listed_ids(session, ids).c.value))
+
+
+def listed_ids(session: Session, ids: list[int]) -> Any:
+    """``ids`` as rows of one column, ``value``, passed as one parameter: PostgreSQL's
+    ``unnest`` of an array, SQLite's ``json_each`` of a JSON text."""
+    if session.get_bind().dialect.name == "postgresql":
+        unnested = func.unnest(bindparam(None, ids, type_=ARRAY(BigInteger)))
+        return unnested.table_valued("value").render_derived()
+    return func.json_each(bindparam(None, json.dumps(ids), type_=Text)).table_valued("value")
+
+
+def store_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
+    """External id -> store id, for those of ``external_ids`` that exist. On PostgreSQL one
+    text array per 50,000 ids (5,000 parameters a statement took 25 us an id to send and
+    plan)."""
+    found: dict[str, int] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for part in _chunks(external_ids, 50_000 if postgres else 5_000):
+        where = (
+            col(Item.external_id) == any_(bindparam(None, part, type_=ARRAY(Text)))
+            if postgres
+            else col(Item.external_id).in_(bindparam(None, part, expanding=True))
+        )
+        rows = session.exec(select(Item.external_id, Item.id).where(where)).all()
+        found.update((external, int(item_id or 0)) for external, item_id in rows)
+    return found
 
 
 def sort_items(session: Session, item_ids: list[int]) -> Sorted:

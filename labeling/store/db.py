@@ -370,15 +370,17 @@ def _sqlite_writer_turn(engine: Engine) -> Iterator[None]:
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
+def write_session(engine: Engine, *, connection: Connection | None = None) -> Iterator[Session]:
     """A session whose transaction holds the write lock from its first statement.
 
     On SQLite this is ``BEGIN IMMEDIATE``, after waiting for this writer's turn (see
     :func:`_sqlite_writer_turn`); on other databases an ordinary transaction (row locks are
-    taken by the queries themselves). Commits on success, rolls back on error.
+    taken by the queries themselves). Commits on success, rolls back on error. ``connection``:
+    one of ``engine``'s to run the transaction on, instead of one from the pool.
     """
     sqlite = is_sqlite(engine)
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else engine
+    target: Engine | Connection = engine if connection is None else connection
+    bound = target.execution_options(sqlite_begin="IMMEDIATE") if sqlite else target
     turn = _sqlite_writer_turn(engine) if sqlite else nullcontext()
     with turn, Session(bound, expire_on_commit=False) as session:
         try:
