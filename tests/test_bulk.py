@@ -4,6 +4,7 @@ left as it was (both backends)."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from sqlmodel import col, select
@@ -353,6 +354,60 @@ def test_a_batch_that_fails_half_way_is_removed_again(ws, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
     assert_unchanged(before, ws)
+
+
+def test_an_undo_while_the_batch_is_written_stops_it_and_removes_it(ws, monkeypatch):
+    """The undo wins: the writer stops at its next chunk and says who undid the batch; what
+    it wrote is gone and the record says undone (it once read "applied" with half the labels
+    removed)."""
+    ws.add_user("lea", role="lead")
+    before = fingerprint(ws, ignore=NOT_BATCHES)
+    monkeypatch.setattr(bulk_writes, "SQLITE_BULK_CHUNK", 4)
+    monkeypatch.setattr(bulk_writes, "SQLITE_CHUNK_BOUNDS", (4, 4))
+    monkeypatch.setattr(bulk_writes, "POSTGRES_BULK_CHUNK", 4)
+    real = bulk_writes.ChunkPacer.chunks
+    undone = []
+
+    def chunks(self, ids):
+        for number, part in enumerate(real(self, ids)):
+            if number == 2:  # two chunks written: another person undoes the batch
+                [batch] = ws.bulk_batches()
+                assert batch.status == "applying"
+                undone.append(ws.undo_bulk(batch.batch, by="lea"))
+            yield part
+
+    monkeypatch.setattr(bulk_writes.ChunkPacer, "chunks", chunks)
+    with pytest.raises(BadInput, match="was undone by lea while it was being applied"):
+        ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
+    assert undone[0]["removed"] == 8
+    [batch] = ws.bulk_batches()
+    assert (batch.status, batch.undone_by) == ("undone", "lea")
+    assert_unchanged(before, ws, ignore=NOT_BATCHES)
+    assert ws.doctor()["ok"]
+
+
+def test_two_undos_of_one_batch_at_once_remove_it_once(ws):
+    ws.add_user("lea", role="lead")
+    done = ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
+    start = threading.Barrier(2)
+    removed: list[int] = []
+    errors: list[BaseException] = []
+
+    def undo(person: str) -> None:
+        start.wait()
+        try:
+            removed.append(ws.undo_bulk(done["batch"], by=person)["removed"])
+        except BadInput as exc:  # the other finished first: "undone already"
+            errors.append(exc)
+
+    threads = [threading.Thread(target=undo, args=(p,)) for p in ("eng", "lea")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(removed) == N_ITEMS and len(removed) + len(errors) == 2
+    assert all(n == 0 for _label, n in _items(ws).values())  # counted down once, not twice
+    assert ws.doctor()["ok"]
 
 
 def _pooled_settings(ws: Workspace) -> set[tuple[int, int]]:

@@ -172,6 +172,26 @@ def paced(ctx: Context) -> Iterator[ChunkPacer]:
             pacer._raw("PRAGMA shrink_memory")
 
 
+class BatchUndone(Exception):
+    """The batch being applied was undone meanwhile (by ``by``): stop writing it."""
+
+    def __init__(self, by: str | None) -> None:
+        super().__init__(by)
+        self.by = by
+
+
+def _still_applying(session: Session, batch: str) -> None:
+    """Raise :class:`BatchUndone` unless the batch is still being applied. On PostgreSQL the
+    batch's row is share-locked for the chunk's transaction, so an undo's status change waits
+    for the chunk to commit (and then removes it too); SQLite runs one writer at a time."""
+    query = select(BulkBatch.status, BulkBatch.undone_by).where(col(BulkBatch.id) == batch)
+    if session.connection().dialect.name != "sqlite":
+        query = query.with_for_update(read=True)
+    status, by = session.exec(query).one()
+    if status != "applying":
+        raise BatchUndone(by)
+
+
 def new_batch_id() -> str:
     """A batch id a person can read and type: when it was made, and four random hex digits."""
     return f"bulk-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -188,7 +208,9 @@ def apply_batch(
     overlap: int,
 ) -> dict[str, Any]:
     """Write the batch: its record (status ``applying``), its answers chunk by chunk, then
-    status ``applied``. On any failure, what was written is removed again, record included.
+    status ``applied``. On any failure, what was written is removed again, record included. An
+    undo started meanwhile (:func:`undo_batch`) wins: the writing stops at the next chunk,
+    the undo removes what was written, and :class:`BadInput` says who undid it.
 
     Returns the batch id and counts (see :meth:`labeling.annotation.api.AnnotationAPI.
     bulk_label`).
@@ -212,6 +234,7 @@ def apply_batch(
         with paced(ctx) as pacer:
             for part in pacer.chunks(selection.item_ids):
                 with pacer.transaction() as session:
+                    _still_applying(session, batch)
                     done = _apply_chunk(
                         session, ctx, part, batch=batch, label=label,
                         annotator_id=annotator.id, overlap=overlap,
@@ -219,15 +242,26 @@ def apply_batch(
                 for key, n in done.items():
                     totals[key] += n
         with db.write_session(ctx.engine) as session:
+            _still_applying(session, batch)
             session.execute(
                 update(BulkBatch)
                 .where(col(BulkBatch.id) == batch)
                 .values(status="applied", count=totals["count"])
             )
+    except BatchUndone as undone:
+        raise BadInput(
+            f"bulk batch {batch!r} was undone by {undone.by} while it was being applied; "
+            "none of it stands"
+        ) from None
     except BaseException:
         remove_answers(ctx, batch, overlap=overlap)
         with db.write_session(ctx.engine) as session:
-            session.execute(delete(BulkBatch).where(col(BulkBatch.id) == batch))
+            # Unless an undo took it over meanwhile: its record then says so.
+            session.execute(
+                delete(BulkBatch).where(
+                    col(BulkBatch.id) == batch, col(BulkBatch.status) == "applying"
+                )
+            )
         raise
     return {"batch": batch, **totals}
 
@@ -372,16 +406,34 @@ def remove_answers(ctx: Context, batch: str, *, overlap: int) -> int:
                     .limit(pacer.size)
                 ).all()
                 if rows:
-                    _remove_chunk(session, ctx, list(rows), overlap=overlap)
+                    removed += _remove_chunk(session, ctx, batch, list(rows), overlap=overlap)
             if not rows:
                 return removed
-            removed += len(rows)
 
 
-def _remove_chunk(session: Session, ctx: Context, rows: list[Any], *, overlap: int) -> None:
+def _remove_chunk(
+    session: Session, ctx: Context, batch: str, rows: list[Any], *, overlap: int
+) -> int:
     """Delete these answers of a batch (``(id, item, superseded_by)`` rows) in the caller's
-    write transaction."""
+    write transaction; returns how many were deleted."""
     run = session.connection().execute
+    if not db.is_sqlite(ctx.engine):
+        # Lock the items (in id order, as a batch's chunk and an answer lock them), then read
+        # the batch's answers on them again: a second undo of the same batch, a batch
+        # replacing these answers, or an answer on these items committed meanwhile is seen,
+        # not overwritten with what this transaction read before.
+        items = sorted({item_id for _id, item_id, _newer in rows})
+        locking = select(Item.id).where(among(session, col(Item.id), items))
+        session.exec(locking.order_by(col(Item.id)).with_for_update(key_share=True))
+        rows = list(
+            session.exec(
+                select(Annotation.id, Annotation.item_id, Annotation.superseded_by).where(
+                    Annotation.batch == batch, among(session, col(Annotation.item_id), items)
+                )
+            ).all()
+        )
+        if not rows:
+            return 0
     newer_of = {answer_id: superseded_by for answer_id, _item, superseded_by in rows}
     items = sorted({item_id for _id, item_id, _newer in rows})
     # The answers these superseded (an earlier batch's, on the same items) now point at what
@@ -420,22 +472,30 @@ def _remove_chunk(session: Session, ctx: Context, rows: list[Any], *, overlap: i
     for label, ids in by_label.items():
         counted = [item_id for item_id in ids if item_id in losing_set]
         update_items(session, ids, label=label, counted=counted, delta=-1, overlap=overlap)
+    return len(rows)
 
 
 def undo_batch(ctx: Context, batch: str, *, by: str, overlap: int) -> dict[str, Any]:
     """Undo a whole batch (see :func:`remove_answers`); its record stays, marked undone.
 
-    A batch left ``applying`` by a process that died can be undone too: that removes what it
-    wrote.
+    The status turns ``undoing`` first, in one statement, so that a batch still being applied
+    stops writing at its next chunk (see :func:`apply_batch`); a batch left ``applying`` or
+    ``undoing`` by a process that died can be undone (again): that removes what it wrote.
     """
-    with db.read_session(ctx.engine) as session:
+    with db.write_session(ctx.engine) as session:
         record = session.get(BulkBatch, batch)
-    if record is None:
-        raise BadInput(f"no bulk batch {batch!r}; `labelloop bulk-list` shows the batches")
-    if record.status == "undone":
-        raise BadInput(
-            f"bulk batch {batch!r} was undone already ({record.undone_at:%Y-%m-%d %H:%M} UTC "
-            f"by {record.undone_by})"
+        if record is None:
+            raise BadInput(f"no bulk batch {batch!r}; `labelloop bulk-list` shows the batches")
+        if record.status == "undone":
+            raise BadInput(
+                f"bulk batch {batch!r} was undone already ({record.undone_at:%Y-%m-%d %H:%M} "
+                f"UTC by {record.undone_by})"
+            )
+        label = record.label
+        session.execute(
+            update(BulkBatch)
+            .where(col(BulkBatch.id) == batch, col(BulkBatch.status) != "undone")
+            .values(status="undoing", undone_by=by)
         )
     removed = remove_answers(ctx, batch, overlap=overlap)
     with db.write_session(ctx.engine) as session:
@@ -444,4 +504,4 @@ def undo_batch(ctx: Context, batch: str, *, by: str, overlap: int) -> dict[str, 
             .where(col(BulkBatch.id) == batch)
             .values(status="undone", undone_at=utcnow(), undone_by=by)
         )
-    return {"batch": batch, "removed": removed, "label": record.label}
+    return {"batch": batch, "removed": removed, "label": label}
