@@ -6,6 +6,7 @@ its checks, and the conditions each backend runs (:func:`text_part` for the word
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -208,13 +209,17 @@ def text_part(ctx: Context, query: SearchQuery) -> TextPart:
     return TextPart(conditions=tuple(conditions), relevance=relevance)
 
 
+# Words of letters and digits with spaces between: PostgreSQL's parser reads them as FTS5 does.
+_PLAIN_WORDS = re.compile(r"[^\W_]+(?:\s+[^\W_]+)*")
+
+
 def _pg_term(term: search_syntax.Term) -> Any:
     """One word or phrase as a tsquery. PostgreSQL's parser keeps a hyphenated word whole
     beside its parts, each at its own position (``the e-mail``: the:1 e-mail:2 e:3 mail:4), and
     reads ``covid-19`` as covid, -19: so a word or phrase also matches as PostgreSQL itself
     tokenises it (``phraseto_tsquery``), besides as the plain tokens FTS5 sees."""
     tokens = func.to_tsquery(PG_CONFIG, search_syntax.tsquery([[term]]))
-    if term.prefix or len(term.tokens) == 1 and term.raw.isalnum():
+    if term.prefix or _PLAIN_WORDS.fullmatch(term.raw):  # both read it alike
         return tokens
     return tokens.op("||")(func.phraseto_tsquery(PG_CONFIG, term.raw))
 
