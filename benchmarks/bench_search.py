@@ -30,7 +30,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, write_corpus, write_result, zipf_vocabulary  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    machine,
+    write_corpus,
+    write_result,
+    zipf_vocabulary,
+)
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
 LABELLED_SHARE = 0.1
@@ -126,6 +132,25 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def _server_cpu() -> float | None:
+    """CPU seconds used so far by this machine's PostgreSQL processes (Linux's /proc), the
+    benchmark's own server; None where /proc cannot tell."""
+    ticks = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _import_child(csv_path: str, ws_dir: str, db_url: str, indexed: str) -> None:
     from labeling import Workspace
     from labeling.store import search_index
@@ -135,12 +160,20 @@ def _import_child(csv_path: str, ws_dir: str, db_url: str, indexed: str) -> None
         with ws.engine.begin() as conn:
             search_index.drop(conn)
     load_before = _load()
-    started = time.perf_counter()
+    server_before = _server_cpu() if db_url else None
+    started, used = time.perf_counter(), time.process_time()
     report = ws.import_file(csv_path, text_field="text", id_field="id", label_field="label")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - used
+    server_after = _server_cpu() if db_url else None
     ws.close()
     out = {
         "seconds": round(seconds, 2),
+        # This process's CPU: on SQLite the whole import; on PostgreSQL the client's, and
+        # the server's processes (backends that exited meanwhile not counted) beside it.
+        "cpu_s": round(cpu, 2),
+        "server_cpu_s": None
+        if server_before is None or server_after is None
+        else round(server_after - server_before, 2),
         "imported": report.imported,
         "load_before": load_before,
         "load_after": _load(),
@@ -246,13 +279,34 @@ def _imports(csv_path: Path, scratch: str, backend: str, server: Any, repeats: i
             if indexed == "yes":
                 last_indexed = f"{ws_dir}\n{db_url}"
     best = {flag: min(r["seconds"] for r in runs if r["indexed"] is flag) for flag in (True, False)}
+    cpu = {
+        flag: min(r["cpu_s"] + (r["server_cpu_s"] or 0) for r in runs if r["indexed"] is flag)
+        for flag in (True, False)
+    }
     return {
         "runs": runs,
         "with_index_s": best[True],
         "without_index_s": best[False],
         "added_share": round(best[True] / best[False] - 1, 3),
+        # CPU (client and server): what the index costs whatever else the machine runs.
+        "with_index_cpu_s": round(cpu[True], 2),
+        "without_index_cpu_s": round(cpu[False], 2),
+        "added_cpu_share": round(cpu[True] / cpu[False] - 1, 3),
         "store": last_indexed,
     }
+
+
+def _replace_imports(backends: list[dict[str, Any]], repeats: int) -> None:
+    """Put new import runs into results/search.json, keeping its searches."""
+    path = RESULTS / "search.json"
+    found = json.loads(path.read_text())
+    stored = {run["backend"]: run for run in found["backends"]}
+    for run in backends:
+        stored.setdefault(run["backend"], {"backend": run["backend"], "searches": []})
+        stored[run["backend"]]["import"] = run["import"]
+    found.update(what=WHAT, notes=NOTES, backends=list(stored.values()), import_machine=machine())
+    found["parameters"]["repeats"] = repeats
+    path.write_text(json.dumps(found, indent=2) + "\n")
 
 
 def main() -> int:
@@ -264,6 +318,11 @@ def main() -> int:
     parser.add_argument("--only", default="", help="run only the cases whose name has this")
     parser.add_argument(
         "--notes", action="store_true", help="only rewrite the notes of results/search.json"
+    )
+    parser.add_argument(
+        "--imports-only",
+        action="store_true",
+        help="run only the imports and replace their part of results/search.json",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -295,11 +354,17 @@ def main() -> int:
             for backend in args.backend:
                 imports = _imports(csv_path, scratch, backend, server, args.repeats)
                 ws_dir, db_url = imports.pop("store").split("\n")
+                if args.imports_only:
+                    backends.append({"backend": backend, "import": imports})
+                    continue
                 searches = _child_json("search", ws_dir, db_url, str(args.runs), args.only)
                 backends.append({"backend": backend, "import": imports, "searches": searches})
     finally:
         if server is not None:
             server.stop()
+    if args.imports_only:
+        _replace_imports(backends, args.repeats)
+        return 0
     write_result(
         "search",
         {

@@ -60,6 +60,11 @@ def test_an_import_of_many_chunks_indexes_every_row(tmp_path, db_url, monkeypatc
         assert search_index.integrity_problems(conn) == 0
     if ws.engine.dialect.name == "sqlite":
         assert _insert_trigger(ws)
+    else:  # the GIN's pending list is empty, and the import's settings were its own
+        with ws.engine.begin() as conn:
+            assert search_index.clean_pending_list(conn) == 0
+            assert conn.exec_driver_sql("SHOW gin_pending_list_limit").scalar() == "4MB"
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == "4MB"
     ws.close()
 
 
