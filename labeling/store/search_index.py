@@ -95,15 +95,15 @@ def rebuild(conn: Connection) -> None:
 # FTS5 keeps the terms of the rows it indexes in memory and writes them out as a new segment of
 # the index (later merged with the others) when a statement ends or when they pass ``hashsize``
 # bytes: 1 MiB unless set (FTS5's config key, read by fts5_config.c; not in FTS5's docs). At 1M
-# rows, writing 200k-row passes under 64 MiB took 4.1 s of CPU against 7.3 s for 20k-row passes
-# under 1 MiB (fewer, larger segments to merge); the process's peak memory grew by about 30 MB.
+# rows, 200k-row passes under 64 MiB took 4.1 s of CPU against 7.3 s for 20k-row passes under
+# 1 MiB (fewer, larger segments to merge); the import's peak memory stayed at 490 MB.
 BULK_HASH_BYTES = 64 * 2**20
 FTS5_DEFAULT_HASH_BYTES = 2**20
-# PostgreSQL: the import's GIN pending list and the memory its entries are sorted in.
-PG_BULK_MEMORY = "64MB"
 # Text (characters) the import adds between two indexing passes: enough for few segments, and
 # little enough that the pass reads rows still in the import's page cache (db.bulk_cache).
 BULK_PASS_CHARS = 24 * 2**20
+# PostgreSQL: the import's GIN pending list and the memory its entries are sorted in.
+PG_BULK_MEMORY = "64MB"
 
 
 class BulkIndexer:
@@ -122,9 +122,9 @@ class BulkIndexer:
     row's words on its pending list, which the inserting session moves into the index once it
     passes ``gin_pending_list_limit`` (4 MB by default), sorting its entries in ``work_mem``.
     For the import's transaction only, both are raised to 64 MB (fewer, larger moves: at 1M
-    rows the server's CPU went from 70 to 56 s), and :meth:`finish` empties the list, so that
-    searches do not read through it. Other sessions keep their settings: one that writes an
-    item while the list is over its own limit moves the list itself, as before.
+    rows the server's CPU went from 70 to 56 s in probes), and :meth:`finish` empties the
+    list, so that searches do not read through it. Other sessions keep their settings: one
+    that writes an item while the list is over its own limit moves the list itself, as before.
     """
 
     def __init__(self, conn: Connection) -> None:
