@@ -141,10 +141,11 @@ NOTES: list[str] = [
     "INDEX after the load: 2.2-2.9 s), against an import that takes about 8 s of CPU per 200k "
     "rows. Tried and left: a second connection emptying the list in parallel (its many small "
     "moves cost more: 15 against 10 s of server CPU at 200k rows, WAL 2.5x); emptying it after "
-    "every 20,000-row chunk (63 against 56 s at 1M); a larger list (annotators' sessions keep "
-    "the 4 MB limit, so one whose answer finds the list over it would move the whole list "
-    "itself: seconds on one answer). Building the GIN after the load would need a lock that "
-    "stops annotators.",
+    "every 20,000-row chunk (63 against 56 s at 1M); a list larger than 64 MB (annotators' "
+    "sessions keep the 4 MB limit, and an answer that finds the list over it moves the whole "
+    "list itself; a probe moved 7 MB in 0.3 s, so at 64 MB one answer during an import may "
+    "take seconds; not measured with annotators). Building the GIN after the load would "
+    "need a lock that stops annotators.",
 ]
 
 
