@@ -4,7 +4,9 @@ how long a search takes (first page of 50 and the exact total, with a filter).
 Import: the same CSV into a fresh workspace with the search index (as shipped) and without it
 (the index dropped with ``labeling.store.search_index.drop`` right after the store is created:
 SQLite's FTS5 table and its triggers, PostgreSQL's generated ``tsvector`` column and its GIN
-index), alternately, each in its own child process; the best of ``--repeats`` runs of each.
+index), alternately, each in its own child process; the best of ``--repeats`` runs of each, in
+wall time and in CPU (the import's process, and on PostgreSQL the server's processes too).
+``--imports-only`` runs only these and replaces their part of ``results/search.json``.
 
 Search: ``Workspace.search`` on the last indexed store, in a child process, warm (two runs
 first, not counted), ``--runs`` runs per case. The prediction filters need a promoted round:
@@ -14,6 +16,7 @@ of training a model on the 1M pool. The corpus draws words with Zipf frequencies
 (``benchmarks.common.zipf_vocabulary``); 10% of the items carry a label.
 
 Usage: python benchmarks/bench_search.py [--rows 1000000] [--backend sqlite postgresql]
+       [--imports-only]
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, write_corpus, write_result, zipf_vocabulary  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    machine,
+    write_corpus,
+    write_result,
+    zipf_vocabulary,
+)
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
 LABELLED_SHARE = 0.1
@@ -133,28 +142,65 @@ NOTES: list[str] = [
     "with ts_rank. A GIN bitmap gives heap addresses, not ids, so no narrow index can answer "
     "the label: only a narrower table of (id, split, label, tsvector) could (the search "
     "index's owner's call). JIT added 10-30 ms to the largest statements: not changed.",
-    "Import: SQLite's insert trigger indexed one row per statement, and FTS5 flushes its "
-    "pending terms at every statement: a 1M import with the index took 244 s against 72 s "
-    "without (under load 8; a 100k probe: 14.6-23.1 s against 0.7-1.2 s). The import now "
-    "drops the trigger inside its transaction, indexes each 20,000-row chunk with one "
-    "INSERT ... SELECT and creates the trigger again before the commit "
-    "(`labeling.store.search_index.BulkIndexer`; a rollback brings the trigger back): 100 s "
-    "against 72 s under load 8 (+39%), 46.8 against 28.0 s here (+67%). Still above the 25% "
-    "target: what is left is FTS5 tokenising and writing positions (`detail=full`, which "
-    "phrase queries need). FTS5's `automerge` 8 made no clear difference; its undocumented "
-    "`hashsize` (64 MB) cut the index's time by about a quarter in a probe and was not "
-    "adopted.",
-    "PostgreSQL: +142% (118 s against 48.8 s). A COPY probe of 200k rows: 0.7 s without the "
-    "index, 3.0 s with the generated `tsvector` column alone, 6.6 s with the GIN index too; "
-    "building the GIN after the load instead, 4.7 s. GIN `fastupdate = off` was 4x slower; "
-    "a 32-64 MB pending list with 64 MB work_mem (and cleaning the list at the end) saved "
-    "5-10%. Not changed: about half the cost is computing and storing the tsvector; an "
-    "expression index would not store it but ts_rank would compute it for every match.",
+    "Import, SQLite: +12% (24.0 s against 21.5 s; CPU +10%, 23.3 against 21.1 s), under load "
+    "1.2-1.5. FTS5 writes out the terms it holds as a new segment of the index at the end of "
+    "every statement and whenever they pass its `hashsize` (1 MiB unless set; a config key "
+    "that fts5_config.c reads, not in FTS5's docs), and merges rewrite the segments. History: "
+    "the insert trigger indexed one row per statement (244 s against 72 s under load 8); then "
+    "one INSERT ... SELECT per 20,000-row chunk (46.8 against 28.0 s, +67%, under load). Now "
+    "`labeling.store.search_index.BulkIndexer` indexes passes of 24 MiB of text (about 200k "
+    "rows here) with `hashsize` at 64 MiB, both for the import's transaction only: FTS5's own "
+    "CPU at 1M rows went from 8.8 to 4.5 s, peak memory unchanged (490 MB). What is left, in "
+    "probes of the FTS5 statement alone: tokenising and writing positions about 2.2 s "
+    "(`detail=full`, which phrases need), the per-row sizes that bm25 reads about 1 s "
+    "(`columnsize=0` would make bm25 re-tokenise every match), merging the segments about "
+    "0.9 s (`automerge` 0 would leave more segments for every search to read).",
+    "Import, PostgreSQL: +75% (67.1 s against 38.3 s; CPU of client and server +62%, 62.8 "
+    "against 38.9 s), under load 1.2-2.2; not met. The index's cost is all in the server: "
+    "+24 s of its CPU at 1M rows. Computing the `tsvector` is about 9 s of it "
+    "(`to_tsvector('simple', ...)` over the 1M texts on its own; the stored column also makes "
+    "the rows about 45% wider); GIN the rest. The import now raises the GIN pending list and "
+    "`work_mem` to 64 MB for its own transaction and empties the list before the commit: "
+    "server CPU 70 to 56 s in probes at 1M rows (under load 6 and 1; 118 s to 67 s of wall "
+    "here, under less load than before). Why the first run added 69 s: GIN moved its "
+    "pending list into the index in 4 MB steps, each rewriting the posting lists of the "
+    "common words, and the WAL "
+    "doubled (1.0 GB without the index, 2.0-2.6 GB with: a checkpoint every GB, then full-page "
+    "images). Not the labels: the COPY writes them with the rows, with no UPDATE after. Even "
+    "a GIN built in one pass could not reach 25%: into a bare table, 200k rows took 1.9 s "
+    "of server CPU for the `tsvector` and 2.1 s for a GIN emptied once at the end (CREATE "
+    "INDEX after the load: 2.2-2.9 s), against an import that takes about 8 s of CPU per 200k "
+    "rows. Tried and left: a second connection emptying the list in parallel (its many small "
+    "moves cost more: 15 against 10 s of server CPU at 200k rows, WAL 2.5x); emptying it after "
+    "every 20,000-row chunk (63 against 56 s at 1M); a list larger than 64 MB (annotators' "
+    "sessions keep the 4 MB limit, and an answer that finds the list over it moves the whole "
+    "list itself; a probe moved 7 MB in 0.3 s, so at 64 MB one answer during an import may "
+    "take seconds; not measured with annotators). Building the GIN after the load would "
+    "need a lock that stops annotators.",
 ]
 
 
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _server_cpu() -> float | None:
+    """CPU seconds used so far by this machine's PostgreSQL processes (Linux's /proc), the
+    benchmark's own server; None where /proc cannot tell."""
+    ticks = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _import_child(csv_path: str, ws_dir: str, db_url: str, indexed: str) -> None:
@@ -166,12 +212,20 @@ def _import_child(csv_path: str, ws_dir: str, db_url: str, indexed: str) -> None
         with ws.engine.begin() as conn:
             search_index.drop(conn)
     load_before = _load()
-    started = time.perf_counter()
+    server_before = _server_cpu() if db_url else None
+    started, used = time.perf_counter(), time.process_time()
     report = ws.import_file(csv_path, text_field="text", id_field="id", label_field="label")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - used
+    server_after = _server_cpu() if db_url else None
     ws.close()
     out = {
         "seconds": round(seconds, 2),
+        # This process's CPU: on SQLite the whole import; on PostgreSQL the client's, and
+        # the server's processes (backends that exited meanwhile not counted) beside it.
+        "cpu_s": round(cpu, 2),
+        "server_cpu_s": None
+        if server_before is None or server_after is None
+        else round(server_after - server_before, 2),
         "imported": report.imported,
         "load_before": load_before,
         "load_after": _load(),
@@ -277,11 +331,19 @@ def _imports(csv_path: Path, scratch: str, backend: str, server: Any, repeats: i
             if indexed == "yes":
                 last_indexed = f"{ws_dir}\n{db_url}"
     best = {flag: min(r["seconds"] for r in runs if r["indexed"] is flag) for flag in (True, False)}
+    cpu = {
+        flag: min(r["cpu_s"] + (r["server_cpu_s"] or 0) for r in runs if r["indexed"] is flag)
+        for flag in (True, False)
+    }
     return {
         "runs": runs,
         "with_index_s": best[True],
         "without_index_s": best[False],
         "added_share": round(best[True] / best[False] - 1, 3),
+        # CPU (client and server): what the index costs whatever else the machine runs.
+        "with_index_cpu_s": round(cpu[True], 2),
+        "without_index_cpu_s": round(cpu[False], 2),
+        "added_cpu_share": round(cpu[True] / cpu[False] - 1, 3),
         "store": last_indexed,
     }
 
@@ -299,6 +361,19 @@ def _kept_imports() -> dict[str, Any]:
     return kept
 
 
+def _replace_imports(backends: list[dict[str, Any]], repeats: int) -> None:
+    """Put new import runs into results/search.json, keeping its searches."""
+    path = RESULTS / "search.json"
+    found = json.loads(path.read_text())
+    stored = {run["backend"]: run for run in found["backends"]}
+    for run in backends:
+        stored.setdefault(run["backend"], {"backend": run["backend"], "searches": []})
+        stored[run["backend"]]["import"] = run["import"]
+    found.update(what=WHAT, notes=NOTES, backends=list(stored.values()), import_machine=machine())
+    found["parameters"]["repeats"] = repeats
+    path.write_text(json.dumps(found, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -314,6 +389,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--notes", action="store_true", help="only rewrite the notes of results/search.json"
+    )
+    parser.add_argument(
+        "--imports-only",
+        action="store_true",
+        help="run only the imports and replace their part of results/search.json",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -352,11 +432,17 @@ def main() -> int:
                 else:
                     imports = _imports(csv_path, scratch, backend, server, args.repeats)
                     ws_dir, db_url = imports.pop("store").split("\n")
+                if args.imports_only:
+                    backends.append({"backend": backend, "import": imports})
+                    continue
                 searches = _child_json("search", ws_dir, db_url, str(args.runs), args.only)
                 backends.append({"backend": backend, "import": imports, "searches": searches})
     finally:
         if server is not None:
             server.stop()
+    if args.imports_only:
+        _replace_imports(backends, args.repeats)
+        return 0
     write_result(
         "search",
         {

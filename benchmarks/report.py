@@ -399,18 +399,26 @@ def search_section(result: dict) -> str:
         "",
         result["what"],
         "",
-        "| backend | import with index s | without s | added | runs (s, with / without) |",
-        "|---|---:|---:|---:|---|",
+        "| backend | import with index s | without s | added | CPU s with / without | "
+        "CPU added | runs (s, with / without) |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for run in result["backends"]:
         made = run["import"]
         each = ", ".join(
             f"{r['seconds']} {'with' if r['indexed'] else 'without'}" for r in made["runs"]
         )
+        cpu, cpu_added = "-", "-"
+        if "with_index_cpu_s" in made:
+            cpu = f"{made['with_index_cpu_s']} / {made['without_index_cpu_s']}"
+            cpu_added = f"{made['added_cpu_share']:+.0%}"
         lines.append(
             f"| {run['backend']} | {made['with_index_s']} | {made['without_index_s']} | "
-            f"{made['added_share']:+.0%} | {each} |"
+            f"{made['added_share']:+.0%} | {cpu} | {cpu_added} | {each} |"
         )
+    if "import_machine" in result:
+        when = result["import_machine"]
+        lines += ["", f"Imports measured at commit {when['git_commit']}, {when['date']}."]
     lines += [
         "",
         f"Search: first page of 50 and the exact total, {params['runs']} warm runs per case, "

@@ -322,7 +322,7 @@ class _BatchWriter:
         session = self.session
         before = session.execute(select(func.max(Item.id))).scalar() or 0
         bulk_insert_tuples(session, _ITEM_TABLE, ITEM_INSERT_COLUMNS, records)
-        self.index.index_after(before)
+        self.index.added(before, sum(map(len, new_texts)))
         self.report.imported += len(records)
         if labelled:
             bulk_insert_tuples(
