@@ -102,7 +102,7 @@ FTS5_DEFAULT_HASH_BYTES = 2**20
 # Text (characters) the import adds between two indexing passes: enough for few segments, and
 # little enough that the pass reads rows still in the import's page cache (db.bulk_cache).
 BULK_PASS_CHARS = 24 * 2**20
-# PostgreSQL: the import's GIN pending list and the memory its entries are sorted in.
+# PostgreSQL: the memory the import's GIN pending-list entries are sorted in.
 PG_BULK_MEMORY = "64MB"
 
 
@@ -121,12 +121,12 @@ class BulkIndexer:
     On PostgreSQL the generated column is computed as rows are copied in, and GIN puts each
     row's words on its pending list, which the inserting session moves into the index once it
     passes ``gin_pending_list_limit`` (4 MB by default), sorting its entries in ``work_mem``.
-    For the import's transaction only, both are raised to 64 MB (fewer, larger moves: at 1M
-    rows the server's CPU went from 70 to 56 s in probes), and :meth:`finish` empties the
-    list, so that searches do not read through it. Other sessions keep their 4 MB: an answer
-    (it rewrites the item's row, GIN entries included) that finds the list over that moves the
-    whole list itself, so during an import one answer may now move up to 64 MB (before: about
-    4 MB); not measured.
+    For the import's transaction only, ``work_mem`` is raised to 64 MB, and :meth:`finish`
+    empties the list, so that searches do not read through it. The list's limit stays at
+    4 MB: an annotator's answer (it rewrites the item's row, GIN entries included) that finds
+    the list over its limit moves the whole list itself, the import's entries included, so a
+    64 MB list during an import (fewer, larger moves for the import: server CPU 70 to 56 s at
+    1M rows in probes, with both raised) could make one answer take seconds.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -148,7 +148,6 @@ class BulkIndexer:
                 self.hash_bytes = _fts_setting(conn, "hashsize")
                 _set_fts_setting(conn, "hashsize", BULK_HASH_BYTES)
         elif conn.dialect.name == "postgresql" and _owns_gin_index(conn):
-            conn.execute(text(f"SET LOCAL gin_pending_list_limit = '{PG_BULK_MEMORY}'"))
             conn.execute(text(f"SET LOCAL work_mem = '{PG_BULK_MEMORY}'"))
             self.pending_list = True
 
