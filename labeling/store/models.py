@@ -89,7 +89,9 @@ class Item(SQLModel, table=True):
         # The browser's label filter and its counts per label (labeling.data.search).
         Index("ix_item_split_label", "split", "label"),
         # A search's matches checked by id (labeling.data.search): a few MB, not the table.
-        Index(ITEM_LOOKUP_INDEX, "id", "split", "label"),
+        # SQLite only: PostgreSQL checks them in the heap (a GIN bitmap gives heap addresses)
+        # and would only pay for the index on every write of a label.
+        Index(ITEM_LOOKUP_INDEX, "id", "split", "label").ddl_if(dialect="sqlite"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -28,6 +28,7 @@ from labeling.store import (
     models,  # noqa: F401  (registers the tables in SQLModel.metadata)
     search_index,
 )
+from labeling.store.models import ITEM_LOOKUP_INDEX
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -144,8 +145,16 @@ def schema_differences(connection: Connection) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    sqlite = connection.dialect.name == "sqlite"
+
+    def include(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+        # The lookup index is SQLite's only (Index.ddl_if), which autogenerate does not read.
+        if name == ITEM_LOOKUP_INDEX and not sqlite:
+            return False
+        return _not_search_index(obj, name, kind, reflected, other)
+
     context = MigrationContext.configure(
-        connection, opts={"compare_type": compare_type, "include_object": _not_search_index}
+        connection, opts={"compare_type": compare_type, "include_object": include}
     )
     return list(compare_metadata(context, SQLModel.metadata))
 
