@@ -36,7 +36,7 @@ N_ITEMS = 30
 NOT_BATCHES = ("bulkbatch",)
 
 
-def _import(ws: Workspace, tmp_path, n: int = N_ITEMS) -> None:
+def import_pool(ws: Workspace, tmp_path, n: int = N_ITEMS) -> None:
     pool = tmp_path / "pool.csv"
     # Every third item asks for a refund; the rest are about something else.
     pool.write_text(
@@ -55,7 +55,7 @@ def _import(ws: Workspace, tmp_path, n: int = N_ITEMS) -> None:
 @pytest.fixture
 def ws(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "bulk", labels=["a", "b", "c"], db_url=db_url)
-    _import(ws, tmp_path)
+    import_pool(ws, tmp_path)
     ws.add_user("eng", role="engineer")
     for name in ("ann", "bob"):
         ws.add_user(name)
@@ -75,7 +75,7 @@ def _ids(ws: Workspace, *externals: str) -> list[int]:
     return [found[e] for e in externals]
 
 
-def _answer(ws: Workspace, who: str, label: str | None) -> str:
+def answer_next(ws: Workspace, who: str, label: str | None) -> str:
     """``who`` answers the next item the queue gives them; returns its external id."""
     item = ws.next_item(who)
     assert item is not None
@@ -86,7 +86,7 @@ def _answer(ws: Workspace, who: str, label: str | None) -> str:
     return item.external_id
 
 
-def _items(ws: Workspace) -> dict[str, tuple[str | None, int]]:
+def item_labels(ws: Workspace) -> dict[str, tuple[str | None, int]]:
     """external id -> (Item.label, Item.n_labels)."""
     with ws._read() as session:
         rows = session.exec(select(Item.external_id, Item.label, Item.n_labels)).all()
@@ -100,8 +100,8 @@ REFUND = SearchQuery(text="refund")
 
 
 def test_bulk_label_then_undo_leaves_the_store_as_it_was(ws):
-    _answer(ws, "ann", "b")
-    _answer(ws, "bob", None)
+    answer_next(ws, "ann", "b")
+    answer_next(ws, "bob", None)
     earlier = ws.bulk_label(SearchQuery(text="great"), label="c", by="eng", override=True)
     ws.adjudicate(_ids(ws, "i1")[0], "a", lead="eng")  # a decision on a bulk-labelled item
     before = fingerprint(ws, ignore=NOT_BATCHES)
@@ -112,14 +112,14 @@ def test_bulk_label_then_undo_leaves_the_store_as_it_was(ws):
 
 
 def test_labelled_items_are_skipped_and_gold_is_never_bulk_labelled(ws):
-    labelled = _answer(ws, "ann", "b")
-    skipped = _answer(ws, "bob", None)
+    labelled = answer_next(ws, "ann", "b")
+    skipped = answer_next(ws, "bob", None)
     done = ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
     # The search finds pool and gold; gold is left out, and so is the item a person labelled.
     assert done["skipped_not_pool"] == 2
     assert done["skipped_labelled"] == 1
     assert done["count"] == N_ITEMS - 1
-    items = _items(ws)
+    items = item_labels(ws)
     assert items[labelled] == ("b", 1)
     assert items[skipped] == ("a", 1)  # a skip is no label: the item gets the bulk label
     assert items["g0"][0] is None and items["g1"][0] is None
@@ -127,7 +127,7 @@ def test_labelled_items_are_skipped_and_gold_is_never_bulk_labelled(ws):
 
 
 def test_a_dry_run_counts_and_writes_nothing(ws):
-    _answer(ws, "ann", "b")
+    answer_next(ws, "ann", "b")
     before = fingerprint(ws)
     counted = ws.bulk_label(REFUND, label="a", by="eng", dry_run=True)
     assert "batch" not in counted
@@ -141,34 +141,34 @@ def test_an_earlier_bulk_label_is_replaced_and_undo_brings_it_back(ws):
     ws.add_user("eve", role="lead")
     second = ws.bulk_label(item_ids=["i2", "i3", "i4"], label="b", by="eve", override=True)
     assert (second["count"], second["replaced_bulk"]) == (3, 2)
-    items = _items(ws)
+    items = item_labels(ws)
     assert [items[f"i{k}"] for k in (1, 2, 3, 4)] == [("a", 1), ("b", 1), ("b", 1), ("b", 1)]
     ws.undo_bulk(second["batch"], by="eng")
-    items = _items(ws)
+    items = item_labels(ws)
     assert [items[f"i{k}"] for k in (1, 2, 3, 4)] == [("a", 1), ("a", 1), ("a", 1), (None, 0)]
     ws.undo_bulk(first["batch"], by="eng")
-    assert all(items == (None, 0) for items in list(_items(ws).values()))
+    assert all(items == (None, 0) for items in list(item_labels(ws).values()))
 
 
 def test_undoing_the_older_of_two_batches_keeps_the_newer(ws):
     first = ws.bulk_label(item_ids=["i1", "i2"], label="a", by="eng", override=True)
     second = ws.bulk_label(item_ids=["i2"], label="b", by="eng", override=True)
     ws.undo_bulk(first["batch"], by="eng")
-    items = _items(ws)
+    items = item_labels(ws)
     assert (items["i1"], items["i2"]) == ((None, 0), ("b", 1))
     ws.undo_bulk(second["batch"], by="eng")
-    assert _items(ws)["i2"] == (None, 0)
+    assert item_labels(ws)["i2"] == (None, 0)
 
 
 def test_a_person_answer_beats_a_bulk_label_on_the_same_item(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "o2", labels=["a", "b"], db_url=db_url)
-    _import(ws, tmp_path, n=3)
+    import_pool(ws, tmp_path, n=3)
     ws.add_user("eng", role="engineer")
     ws.add_user("ann")
     ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(SearchQuery(split="pool"), label="a", by="eng", override=True)
-    external = _answer(ws, "ann", "b")
-    assert _items(ws)[external] == ("b", 2)
+    external = answer_next(ws, "ann", "b")
+    assert item_labels(ws)[external] == ("b", 2)
     ws.close()
 
 
@@ -195,22 +195,22 @@ def test_a_bulk_label_counts_one_label_and_closes_the_item_at_overlap(ws):
     _scored(ws)
     ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(item_ids=["i0", "i1"], label="a", by="eng", override=True)
-    assert (_items(ws)["i0"], _closed(ws)["i0"]) == (("a", 1), False)  # one more label needed
+    assert (item_labels(ws)["i0"], _closed(ws)["i0"]) == (("a", 1), False)  # one more label needed
     ws.update_settings(overlap=1, lease_seconds=600, gold_rate=0.0)
     done = ws.bulk_label(item_ids=["i2", "i3"], label="a", by="eng", override=True)
     assert _closed(ws)["i2"] and _closed(ws)["i3"]
     # The queue passes them over; undo opens them again.
-    served = {_answer(ws, "ann", "b") for _ in range(N_ITEMS - 4)}
+    served = {answer_next(ws, "ann", "b") for _ in range(N_ITEMS - 4)}
     assert not served & {"i0", "i1", "i2", "i3"}
     ws.undo_bulk(done["batch"], by="eng")
-    assert not _closed(ws)["i2"] and _items(ws)["i2"] == (None, 0)
+    assert not _closed(ws)["i2"] and item_labels(ws)["i2"] == (None, 0)
     assert ws.next_item("ann").external_id in {"i2", "i3"}
 
 
 def test_bulk_labels_never_count_in_agreement_accuracy_or_my_stats(ws):
     ws.update_settings(overlap=2, lease_seconds=600, gold_rate=0.0)
     ws.bulk_label(SearchQuery(), label="a", by="eng", override=True)
-    labelled = _answer(ws, "ann", "b")
+    labelled = answer_next(ws, "ann", "b")
     with ws._read() as session:
         eng = session.exec(select(Annotator).where(Annotator.name == "eng")).one()
         assert agreement(session, ws.labels)["items"] == 0
@@ -300,7 +300,7 @@ def test_a_weak_audit_is_refused_unless_overridden(ws):
 
 
 def test_the_audit_sample_is_drawn_from_what_would_be_labelled(ws):
-    labelled = _answer(ws, "ann", "b")
+    labelled = answer_next(ws, "ann", "b")
     sample = ws.bulk_audit_sample(REFUND, n=50, seed=1)
     ids = {item.id for item in sample}
     assert labelled not in ids and "g0" not in ids
@@ -326,7 +326,7 @@ def test_the_audit_sample_is_drawn_from_what_would_be_labelled(ws):
     ],
 )
 def test_bad_input_is_refused_and_writes_nothing(ws, options, error, fact):
-    _answer(ws, "ann", "a")
+    answer_next(ws, "ann", "a")
     before = fingerprint(ws)
     call = {"query": REFUND, "label": "a", "by": "eng", "override": True} | options
     with pytest.raises(error) as refused:
@@ -406,7 +406,7 @@ def test_two_undos_of_one_batch_at_once_remove_it_once(ws):
     for thread in threads:
         thread.join()
     assert sum(removed) == N_ITEMS and len(removed) + len(errors) == 2
-    assert all(n == 0 for _label, n in _items(ws).values())  # counted down once, not twice
+    assert all(n == 0 for _label, n in item_labels(ws).values())  # counted down once, not twice
     assert ws.doctor()["ok"]
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from labeling import Workspace
 from labeling.cli.main import app
 from tests.bad_inputs.store import assert_unchanged, fingerprint
-from tests.test_bulk import N_ITEMS, _answer, _import, _items
+from tests.test_bulk import N_ITEMS, answer_next, import_pool, item_labels
 
 runner = CliRunner()
 
@@ -19,7 +19,7 @@ runner = CliRunner()
 @pytest.fixture
 def ws(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "bulk", labels=["a", "b", "c"], db_url=db_url)
-    _import(ws, tmp_path)
+    import_pool(ws, tmp_path)
     ws.add_user("eng", role="engineer")
     ws.add_user("ann")
     # No gold checks in between: the tests answer the queue's pool items.
@@ -34,7 +34,7 @@ def _cli(ws: Workspace, *args: str, stdin: str | None = None):
 
 
 def test_bulk_label_json_then_undo(ws):
-    labelled = _answer(ws, "ann", "b")
+    labelled = answer_next(ws, "ann", "b")
     dry = _cli(ws, "bulk-label", "refund", "--label", "a", "--as", "eng", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
     counted = json.loads(dry.stdout)
@@ -45,7 +45,7 @@ def test_bulk_label_json_then_undo(ws):
     assert applied["count"] == counted["count"] and applied["batch"].startswith("bulk-")
     refunds = [f"i{k}" for k in range(0, N_ITEMS, 3) if f"i{k}" != labelled]  # every third
     assert applied["count"] == len(refunds)
-    assert all(_items(ws)[external] == ("a", 1) for external in refunds)
+    assert all(item_labels(ws)[external] == ("a", 1) for external in refunds)
     listed = json.loads(_cli(ws, "bulk-list", "--json").stdout)["batches"]
     assert [(b["batch"], b["audit"], b["override"]) for b in listed] == [
         (applied["batch"], "unaudited (command line)", True)
@@ -53,7 +53,8 @@ def test_bulk_label_json_then_undo(ws):
     undone = _cli(ws, "bulk-undo", applied["batch"], "--as", "eng")
     assert undone.exit_code == 0, undone.output
     assert f"removed {applied['count']}" in undone.stdout
-    assert all(label is None for label, _n in [v for k, v in _items(ws).items() if k != labelled])
+    left = [label for external, (label, _n) in item_labels(ws).items() if external != labelled]
+    assert all(label is None for label in left)
 
 
 def test_without_an_audit_the_output_says_it_was_unaudited(ws):
