@@ -35,7 +35,7 @@ from labeling.annotation.bulk import Selection, among, listed_ids, sort_items
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.store import db
-from labeling.store.answers import current, final_labels
+from labeling.store.answers import current, final_labels, lock_items
 from labeling.store.models import (
     BULK,
     Annotation,
@@ -277,13 +277,8 @@ def _apply_chunk(
     overlap: int,
 ) -> dict[str, int]:
     """One chunk of a batch, in the caller's write transaction."""
-    if not db.is_sqlite(ctx.engine):
-        # Lock the chunk's items (in id order), so that two batches (or a batch and an undo) on
-        # the same items take turns (SQLite's BEGIN IMMEDIATE already serialises writers).
-        # FOR NO KEY UPDATE, the lock the UPDATE takes anyway: FOR UPDATE would also hold up
-        # annotators' leases and answers on these items (their foreign-key checks).
-        locking = select(Item.id).where(among(session, col(Item.id), item_ids))
-        session.exec(locking.order_by(col(Item.id)).with_for_update(key_share=True))
+    # Two batches (or a batch and an undo, or an answer) on the same items take turns.
+    lock_items(session, item_ids)
     found = sort_items(session, item_ids)
     targets = found.targets
     run = session.connection().execute
@@ -418,13 +413,11 @@ def _remove_chunk(
     write transaction; returns how many were deleted."""
     run = session.connection().execute
     if not db.is_sqlite(ctx.engine):
-        # Lock the items (in id order, as a batch's chunk and an answer lock them), then read
-        # the batch's answers on them again: a second undo of the same batch, a batch
-        # replacing these answers, or an answer on these items committed meanwhile is seen,
-        # not overwritten with what this transaction read before.
+        # Lock the items, then read the batch's answers on them again: a second undo of the
+        # same batch, a batch replacing these answers, or an answer on these items committed
+        # meanwhile is seen, not overwritten with what this transaction read before.
         items = sorted({item_id for _id, item_id, _newer in rows})
-        locking = select(Item.id).where(among(session, col(Item.id), items))
-        session.exec(locking.order_by(col(Item.id)).with_for_update(key_share=True))
+        lock_items(session, items)
         rows = list(
             session.exec(
                 select(Annotation.id, Annotation.item_id, Annotation.superseded_by).where(

@@ -198,6 +198,25 @@ _ITEMS = Item.__table__  # type: ignore[attr-defined]
 _SET_LABEL = update(_ITEMS).where(_ITEMS.c.id == bindparam("item")).values(label=bindparam("label"))
 
 
+def lock_items(session: Session, item_ids: Iterable[int]) -> None:
+    """Lock these item rows for the caller's transaction, in id order, on PostgreSQL: what
+    every writer of an item's answers (an answer, a decision, a bulk chunk, an undo) takes
+    before reading them, so that such writers on one item take turns. FOR NO KEY UPDATE, the
+    lock an UPDATE of the row takes: FOR UPDATE would also hold up other transactions'
+    foreign-key checks on the item (a lease, an answer) and deadlock with them. SQLite runs one
+    writer at a time: nothing to do there."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return
+    ids = bindparam(None, sorted(set(item_ids)), type_=ARRAY(BigInteger))
+    connection.execute(
+        select(_ITEMS.c.id)
+        .where(_ITEMS.c.id == any_(ids))
+        .order_by(_ITEMS.c.id)
+        .with_for_update(key_share=True)
+    )
+
+
 def refresh_labels(session: Session, labels: tuple[str, ...], item_ids: Iterable[int]) -> None:
     """Bring ``Item.label`` of these items in step with their answers, after any write to them.
 
@@ -208,23 +227,12 @@ def refresh_labels(session: Session, labels: tuple[str, ...], item_ids: Iterable
     wanted = sorted(set(item_ids))
     if not wanted:
         return
+    # Two people answering one item at once: each transaction would read the answers without
+    # the other's and the later write would win with a stale label. Locking the item rows
+    # first makes the second wait, and its read (a new statement under READ COMMITTED) then
+    # sees the first's answer.
+    lock_items(session, wanted)
     connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        # Two people answering one item at once: each transaction would read the answers
-        # without the other's and the later write would win with a stale label. Locking the
-        # item rows (in id order) first makes the second wait, and its read (a new statement
-        # under READ COMMITTED) then sees the first's answer. FOR NO KEY UPDATE, the lock an
-        # UPDATE of the row takes: FOR UPDATE would also block other transactions' foreign-key
-        # checks on the item (a lease, an answer) and deadlock with them. SQLite has one
-        # writer at a time.
-        for start in range(0, len(wanted), 5_000):
-            part = wanted[start : start + 5_000]
-            connection.execute(
-                select(_ITEMS.c.id)
-                .where(_ITEMS.c.id.in_(part))
-                .order_by(_ITEMS.c.id)
-                .with_for_update(key_share=True)
-            )
     found = final_labels(session, labels, item_ids=wanted)
     params = [{"item": item_id, "label": found.get(item_id)} for item_id in wanted]
     connection.execute(_SET_LABEL, params)
