@@ -1,6 +1,7 @@
 """The Label page: one item at a time, labelled with the keyboard.
 
-Keys: 1-9 label in the toml's label order (the number pad too), S skip, U undo. The keys are
+Keys: 1-9 label in the toml's label order (the number pad too), S skip, U undo; with more than
+nine labels, / opens a picker that finds any label by name (``label_keys.py``). The keys are
 owned by a small listener shipped beside this module (``label_keys.js``): Streamlit's button
 shortcuts match key codes (no number pad) and lose a press made while the page redraws, since
 the next item's text appears before its buttons. The listener holds such a press until the page
@@ -30,7 +31,7 @@ import streamlit as st
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
-from labeling.ui.views import common
+from labeling.ui.views import common, label_keys
 
 ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
@@ -173,22 +174,24 @@ def _show_item(user: UserSession, item: QueueItem) -> None:
 
 
 def _buttons(user: UserSession, item: QueueItem) -> None:
-    labels = user.labels
-    per_row = min(len(labels), 5)
+    keys = label_keys.label_keys(user.labels)
+    per_row = min(len(keys), 5)
     with st.container(key="ll_buttons"):
-        for start in range(0, len(labels), per_row):
+        for start in range(0, len(keys), per_row):
             row = st.columns(per_row)
-            for offset, name in enumerate(labels[start : start + per_row]):
-                number = start + offset + 1
+            for offset, label in enumerate(keys[start : start + per_row]):
                 row[offset].button(
-                    common.plain(name),  # a label is shown as written, never as Markdown
-                    key=f"label_{number}_{item.item_id}",
+                    common.plain(label.name),  # a label is shown as written, never as Markdown
+                    key=label_keys.button_key(label.number, item.item_id),
                     on_click=_on_answer,
-                    args=(item.item_id, name, item.external_id),
-                    shortcut=str(number) if number <= 9 else None,
-                    type="primary" if item.previous_label == name else "secondary",
+                    args=(item.item_id, label.name, item.external_id),
+                    shortcut=label.key,
+                    type="primary" if item.previous_label == label.name else "secondary",
                     width="stretch",
                 )
+        picker = label_keys.picker_help(len(keys))
+        if picker:
+            st.caption(picker)
         row = st.columns([1, 1, 3])
         row[0].button(
             "Skip",
@@ -297,7 +300,7 @@ def render() -> None:
     st.session_state.setdefault(HINT_KEY, False)
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
-        st.caption("Keys: 1-9 label (the number pad too) · S skip · U undo")
+        st.caption(label_keys.keys_help(len(user.labels)))
         if not annotator:
             st.button(
                 "Stop labelling",

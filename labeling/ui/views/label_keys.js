@@ -8,9 +8,14 @@
 //     settled, if the item that was on screen when the key went down is still the one on
 //     screen; a press made on an item that has already gone (a second press before the next
 //     item appeared) is not applied, and a note says so;
-//   * a key that means nothing here gets a note naming the keys that do.
-// It only clicks the page's own buttons, which carry their item's id to the server, and the
-// server still refuses an answer for an item that is not in front of the person.
+//   * a key that means nothing here gets a note naming the keys that do;
+//   * with more than nine labels, `/` opens a picker: the letters typed after it narrow the
+//     labels by name, Enter picks the highlighted match (the first, or the one the arrows
+//     moved to), Escape closes it. Its pick goes through the same rules as a digit.
+// Which label a key means is decided in one place, `actionFor` (a digit, S, U) and the
+// picker's Enter; labeling/ui/views/label_keys.py is the Python side (the keys the buttons
+// show). It only clicks the page's own buttons, which carry their item's id to the server, and
+// the server still refuses an answer for an item that is not in front of the person.
 (() => {
   if (window.__labelloopKeys) return;
   window.__labelloopKeys = true;
@@ -22,7 +27,11 @@
   // made on, once.
   const LOST_MS = 2000;
 
-  const waiting = []; // presses made while the page was busy: {key, version}
+  const DIGIT_LABELS = 9; // labels with a digit of their own (label_keys.py: DIGIT_LABELS)
+  const PICKER_KEY = "/";
+  const PICKER_SHOWN = 8; // matches listed in the picker's box
+
+  const waiting = []; // presses made while the page was busy: {action, version}
   let sent = null; // the press sent last, until its run has finished
   // `version` counts the items that came on screen. It moves on when the text of a new item
   // appears, even mid-run (a press made from then on is meant for that item), or when the page
@@ -33,6 +42,11 @@
   let settledText = null;
   let movedThisRun = false;
   let noteTimer = null;
+  // The labels as the buttons last showed them when the page settled: [{number, name}]. The
+  // picker matches against these, also while the page redraws and the buttons are gone.
+  let labels = [];
+  // The picker: open on the item of `version`; `text` typed so far; `at` the highlighted match.
+  const picker = { open: false, text: "", at: 0, version: 0 };
 
   const scriptState = () => {
     const app = document.querySelector("[data-test-script-state]");
@@ -58,7 +72,18 @@
     return (itemText() ?? "") + "\u0000" + (caption ? caption.textContent : "");
   };
 
-  const labelCount = () => document.querySelectorAll('[class*="st-key-label_"] button').length;
+  const LABEL_KEY = /(?:^|\s)st-key-label_(\d+)_\d+(?:\s|$)/;
+  const readLabels = () => {
+    const found = [];
+    for (const box of document.querySelectorAll('[class*="st-key-label_"]')) {
+      const match = LABEL_KEY.exec(box.className);
+      // The name as shown, without the key hint Streamlit draws inside the button.
+      const name = box.querySelector('button [data-testid="stMarkdownContainer"]');
+      if (match && name) found.push({ number: Number(match[1]), name: name.textContent.trim() });
+    }
+    return found.sort((a, b) => a.number - b.number);
+  };
+  const labelCount = () => labels.length;
 
   const note = (message) => {
     let box = document.getElementById("ll-key-note");
@@ -73,7 +98,7 @@
         "font-size:.95rem;background:#31333f;color:#fff;box-shadow:0 2px 8px rgba(0,0,0,.25)";
       document.body.appendChild(box);
     }
-    box.textContent = message; // our own words only: never data, never HTML
+    box.textContent = message; // our words and label names, as text: never HTML
     box.hidden = false;
     clearTimeout(noteTimer);
     noteTimer = setTimeout(() => {
@@ -81,27 +106,151 @@
     }, 3500);
   };
 
-  // The button a key stands for on the page as it is now, or null.
-  const buttonFor = (key) => {
-    if (key === "s") return document.querySelector('[class*="st-key-skip_"] button');
-    if (key === "u") return document.querySelector('[class*="st-key-undo_"] button');
-    return document.querySelector(`[class*="st-key-label_${key}_"] button`);
+  // What a key means here, or null: the one place that maps keys to labels (the picker's Enter
+  // makes a label action too). `said` names the press in notes.
+  const actionFor = (key) => {
+    if (key === "s") return { kind: "skip", said: "Key S" };
+    if (key === "u") return { kind: "undo", said: "Key U" };
+    if (/^[1-9]$/.test(key)) return { kind: "label", number: Number(key), said: `Key ${key}` };
+    return null;
   };
+
+  // The button an action stands for on the page as it is now, or null.
+  const buttonFor = (action) => {
+    if (action.kind === "skip") return document.querySelector('[class*="st-key-skip_"] button');
+    if (action.kind === "undo") return document.querySelector('[class*="st-key-undo_"] button');
+    return document.querySelector(`[class*="st-key-label_${action.number}_"] button`);
+  };
+
+  const hasPicker = () => labelCount() > DIGIT_LABELS;
 
   const keysHelp = () => {
     const n = labelCount();
-    const labels = n === 0 ? "" : n === 1 ? "1 labels, " : `1-${Math.min(n, 9)} label, `;
-    return `${labels}S skips, U undoes`;
+    const digits = n === 0 ? "" : n === 1 ? "1 labels, " : `1-${Math.min(n, DIGIT_LABELS)} label, `;
+    const find = hasPicker() ? `/ finds any of the ${n} labels by name, ` : "";
+    return `${digits}${find}S skips, U undoes`;
   };
 
-  const activate = (key) => {
-    const button = buttonFor(key);
+  const activate = (action) => {
+    const button = buttonFor(action);
     if (button === null || button.disabled) {
-      note(`Key ${key.toUpperCase()} does nothing here (${keysHelp()}).`);
+      note(`${action.said} does nothing here (${keysHelp()}).`);
       return;
     }
-    sent = { at: performance.now(), version, key, tries: 1, started: false, ran: false };
+    sent = { at: performance.now(), version, action, tries: 1, started: false, ran: false };
     button.click();
+  };
+
+  // The picker's matches for what was typed, best first: names that start with it, then names
+  // with a word that starts with it, then names that contain it; in label order within each.
+  const matchesFor = (typed) => {
+    const wanted = typed.trim().toLowerCase();
+    if (wanted === "") return [];
+    const rank = (name) => {
+      const lower = name.toLowerCase();
+      let best = 3;
+      for (let at = lower.indexOf(wanted); at !== -1; at = lower.indexOf(wanted, at + 1)) {
+        const wordStart = at === 0 || !/[\p{L}\p{N}]/u.test(lower[at - 1]);
+        best = Math.min(best, at === 0 ? 0 : wordStart ? 1 : 2);
+      }
+      return best;
+    };
+    return labels
+      .map((label) => ({ ...label, rank: rank(label.name) }))
+      .filter((label) => label.rank < 3)
+      .sort((a, b) => a.rank - b.rank || a.number - b.number);
+  };
+
+  let pickerDrawn = null; // what the picker's box shows now, to redraw only on a change
+  const pickerBox = () => {
+    let box = document.getElementById("ll-label-picker");
+    if (box === null) {
+      box = document.createElement("div");
+      box.id = "ll-label-picker";
+      box.setAttribute("role", "dialog");
+      box.setAttribute("aria-label", "Find a label");
+      box.style.cssText =
+        "position:fixed;left:50%;bottom:5rem;transform:translateX(-50%);z-index:1001;" +
+        "min-width:22rem;max-width:40rem;padding:.7rem 1rem;border-radius:.5rem;font:inherit;" +
+        "font-size:.95rem;background:#fff;color:#31333f;border:2px solid #ff4b4b;" +
+        "box-shadow:0 2px 10px rgba(0,0,0,.25)";
+      document.body.appendChild(box);
+      const style = document.createElement("style");
+      style.textContent =
+        "button[data-ll-pick]{outline:3px solid #ff4b4b !important;outline-offset:2px}";
+      document.head.appendChild(style);
+    }
+    return box;
+  };
+
+  // The highlighted match's button gets an outline: the button Enter presses.
+  const markButton = (number) => {
+    for (const marked of document.querySelectorAll("button[data-ll-pick]")) {
+      if (number === null || marked !== buttonFor({ kind: "label", number })) {
+        marked.removeAttribute("data-ll-pick");
+      }
+    }
+    const button = number === null ? null : buttonFor({ kind: "label", number });
+    if (button !== null && !button.hasAttribute("data-ll-pick")) {
+      button.setAttribute("data-ll-pick", "");
+    }
+  };
+
+  const line = (text, strong) => {
+    const div = document.createElement("div");
+    div.textContent = text; // our words and the labels' names: never HTML
+    if (strong) div.style.cssText = "font-weight:600;background:#ffe8e8;border-radius:.25rem";
+    return div;
+  };
+
+  const drawPicker = () => {
+    if (!picker.open) {
+      markButton(null);
+      const box = document.getElementById("ll-label-picker");
+      if (box !== null) box.hidden = true;
+      pickerDrawn = null;
+      return;
+    }
+    const found = matchesFor(picker.text);
+    picker.at = Math.max(0, Math.min(picker.at, found.length - 1));
+    markButton(found.length > 0 ? found[picker.at].number : null);
+    const shown = JSON.stringify([picker.text, picker.at, found.map((f) => f.number)]);
+    if (shown === pickerDrawn) return;
+    pickerDrawn = shown;
+    const box = pickerBox();
+    box.replaceChildren(line(`Find a label: ${picker.text}\u258f`, false));
+    if (picker.text.trim() === "") {
+      box.appendChild(line("Type a few letters of its name.", false));
+    } else if (found.length === 0) {
+      box.appendChild(line(`No label matches \u201c${picker.text}\u201d.`, false));
+    }
+    const first = Math.max(0, Math.min(picker.at - PICKER_SHOWN + 1, found.length - PICKER_SHOWN));
+    found.slice(first, first + PICKER_SHOWN).forEach((label, k) => {
+      const mine = first + k === picker.at;
+      box.appendChild(line(`${mine ? "\u25b8" : "\u2003"} ${label.number}  ${label.name}`, mine));
+    });
+    if (found.length > PICKER_SHOWN) {
+      box.appendChild(line(`${found.length} labels match: type more, or \u2191 \u2193`, false));
+    }
+    const help = line("\u2191 \u2193 choose \u00b7 Enter picks \u00b7 Esc closes", false);
+    help.style.cssText = "opacity:.7;font-size:.85rem;margin-top:.3rem";
+    box.appendChild(help);
+    box.hidden = false;
+  };
+
+  const closePicker = () => {
+    picker.open = false;
+    picker.text = "";
+    picker.at = 0;
+    drawPicker();
+  };
+
+  const openPicker = () => {
+    picker.open = true;
+    picker.text = "";
+    picker.at = 0;
+    picker.version = version;
+    drawPicker();
   };
 
   const settled = () => {
@@ -115,11 +264,11 @@
     const lost = sent;
     sent = null;
     if (lost.tries === 1) {
-      activate(lost.key); // the same screen is still there: send it again
+      activate(lost.action); // the same screen is still there: send it again
       if (sent !== null) sent.tries = 2;
       return sent === null;
     }
-    note(`Key ${lost.key.toUpperCase()} did not reach the server: press it again.`);
+    note(`${lost.action.said} did not reach the server: press it again.`);
     return true;
   };
 
@@ -127,10 +276,10 @@
     while (waiting.length > 0 && settled()) {
       const press = waiting.shift();
       if (press.version === version) {
-        activate(press.key);
+        activate(press.action);
       } else {
         note(
-          `Key ${press.key.toUpperCase()} was not applied: it was pressed on the screen ` +
+          `${press.action.said} was not applied: it was pressed on the screen ` +
             "before, ahead of this item.",
         );
       }
@@ -141,6 +290,7 @@
     if (waiting.length === 0 && sent === null && document.querySelector(MARKER) === null) {
       settledScreen = null; // another page: nothing to watch
       settledText = null;
+      if (picker.open) closePicker();
       return;
     }
     const running = scriptState() === "running";
@@ -160,6 +310,14 @@
         settledText = itemText();
       }
       movedThisRun = false;
+      labels = readLabels();
+    }
+    if (picker.open && picker.version !== version) {
+      // Opened on an item that has gone: what was typed is not applied to the new one.
+      closePicker();
+      note("The label search was closed: another item came on screen. Press / again.");
+    } else if (picker.open) {
+      drawPicker(); // the buttons may have been drawn again: mark the highlighted one again
     }
     pump();
   };
@@ -182,10 +340,63 @@
     return target.closest("textarea, select, [contenteditable='true'], [role='combobox']") !== null;
   };
 
+  // A press is applied now if the page has settled, else held until it has (see `pump`).
+  const press = (action) => {
+    tick();
+    if (waiting.length === 0 && settled()) activate(action);
+    else waiting.push({ action, version });
+  };
+
+  const pick = () => {
+    tick(); // an item that came on screen meanwhile closes the picker (see `tick`)
+    if (!picker.open) return;
+    const found = matchesFor(picker.text);
+    if (found.length === 0) {
+      note(
+        picker.text.trim() === ""
+          ? "Type a few letters of a label's name, then Enter."
+          : `No label matches \u201c${picker.text}\u201d: Backspace deletes, Esc closes.`,
+      );
+      return;
+    }
+    const chosen = found[Math.min(picker.at, found.length - 1)];
+    closePicker();
+    press({ kind: "label", number: chosen.number, said: `Enter (${chosen.name})` });
+  };
+
+  // A key while the picker is open; false for a key the picker leaves alone (Tab, F5, ...).
+  const pickerKey = (event) => {
+    const key = event.key;
+    if (key === "Escape") closePicker();
+    else if (key === "Enter") {
+      if (!event.repeat) pick();
+    } else if (key === "Backspace") {
+      if (picker.text === "") closePicker();
+      else picker.text = picker.text.slice(0, -1);
+    } else if (key === "ArrowDown" || key === "ArrowUp") {
+      const n = matchesFor(picker.text).length;
+      if (n > 0) picker.at = (picker.at + (key === "ArrowDown" ? 1 : n - 1)) % n;
+    } else if (key.length === 1) {
+      picker.text += key; // every letter is text here, S and U too
+      picker.at = 0;
+    } else {
+      return false;
+    }
+    drawPicker();
+    return true;
+  };
+
   const onKey = (event) => {
     if (document.querySelector(MARKER) === null) return; // not on the Label page
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     if (typing(event.target)) return;
+    if (picker.open) {
+      if (pickerKey(event)) {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+      return;
+    }
     const key = keyOf(event);
     if (key === null || key === " ") return;
     // Ours from here on: Streamlit's own shortcuts (the buttons', R for rerun), which listen
@@ -193,15 +404,19 @@
     event.preventDefault();
     event.stopPropagation();
     if (event.repeat) return; // a held key is one press
+    if (key === PICKER_KEY && hasPicker()) {
+      tick();
+      openPicker();
+      return;
+    }
     // A digit without a label (7 of 5 labels) is told once the page has settled: mid-redraw
     // not every button is drawn yet.
-    if (key !== "s" && key !== "u" && !/^[1-9]$/.test(key)) {
+    const action = actionFor(key);
+    if (action === null) {
       note(`Key ${key.toUpperCase()} does nothing here (${keysHelp()}).`);
       return;
     }
-    tick();
-    if (waiting.length === 0 && settled()) activate(key);
-    else waiting.push({ key, version });
+    press(action);
   };
 
   window.addEventListener("keydown", onKey, true);
@@ -219,6 +434,8 @@
     version,
     busy: busy(),
     stale: document.querySelectorAll('[data-stale="true"]').length,
+    picker: { ...picker },
+    labels: labels.length,
   });
   setInterval(tick, 250); // time passes without DOM changes too (a lost click)
   tick();
