@@ -35,6 +35,8 @@ EMOTIONS = [
     "sadness",
     "surprise",
 ]
+# A name with HTML and Markdown in it: shown and stored as written, found by its words.
+URGENT = "<b>urgent</b> *now*"
 
 
 def _workspace(tmp_path, labels: list[str]) -> tuple[object, str]:
@@ -83,8 +85,9 @@ def _answer(page, buttons: int, *keys: str) -> str:
 
 
 def test_label_eleven_and_later_by_keyboard_only(tmp_path):
-    root, token = _workspace(tmp_path, EMOTIONS)
-    buttons = len(EMOTIONS) + 2  # the labels, Skip and Undo
+    labels = [*EMOTIONS, URGENT]
+    root, token = _workspace(tmp_path, labels)
+    buttons = len(labels) + 2  # the labels, Skip and Undo
     given: dict[str, list[str | None]] = {}
     with serve(root) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 800})
@@ -101,6 +104,7 @@ def test_label_eleven_and_later_by_keyboard_only(tmp_path):
         page.keyboard.press("ArrowDown")
         outlined = page.locator("button[data-ll-pick]")
         outlined.get_by_text("disapproval").wait_for(timeout=10_000)
+        assert page.locator("button[data-ll-dim]").count() == len(labels) - 2  # the rest fade
         given[current] = ["disapproval"]
         page.keyboard.press("Enter")
         wait_item_change(page, current)
@@ -114,6 +118,15 @@ def test_label_eleven_and_later_by_keyboard_only(tmp_path):
         # The first match is enough: "su" is label 13, surprise.
         given[current] = ["surprise"]
         current = _answer(page, buttons, "/", "S", "u", "Enter")
+        # U is text too; the name shows as written, and a word inside it matches.
+        wait_idle(page, buttons=buttons)
+        _keys(page, "/", "u", "r", "g")
+        picker.get_by_text(f"14  {URGENT}").wait_for(timeout=10_000)
+        given[current] = [URGENT]
+        page.keyboard.press("Enter")
+        wait_item_change(page, current)
+        wait_idle(page, buttons=buttons)
+        current = item_id(page)
 
         # Nothing matches: Enter says so and keeps the item; Escape closes the picker.
         wait_idle(page, buttons=buttons)
@@ -122,6 +135,7 @@ def test_label_eleven_and_later_by_keyboard_only(tmp_path):
         page.keyboard.press("Escape")
         picker.wait_for(state="hidden", timeout=10_000)
         assert item_id(page) == current
+        assert page.locator("button[data-ll-dim], button[data-ll-pick]").count() == 0
         # Digits still label the first nine, and S still skips once the picker is closed.
         given[current] = ["desire"]
         current = _answer(page, buttons, "9")
@@ -131,7 +145,7 @@ def test_label_eleven_and_later_by_keyboard_only(tmp_path):
         # A key that means nothing names the picker.
         page.keyboard.press("x")
         assert _note(page, "Key X") == (
-            "Key X does nothing here (1-9 label, / finds any of the 13 labels by name, "
+            "Key X does nothing here (1-9 label, / finds any of the 14 labels by name, "
             "S skips, U undoes)."
         )
 

@@ -169,30 +169,44 @@
       box.id = "ll-label-picker";
       box.setAttribute("role", "dialog");
       box.setAttribute("aria-label", "Find a label");
-      box.style.cssText =
-        "position:fixed;left:50%;bottom:5rem;transform:translateX(-50%);z-index:1001;" +
-        "min-width:22rem;max-width:40rem;padding:.7rem 1rem;border-radius:.5rem;font:inherit;" +
-        "font-size:.95rem;background:#fff;color:#31333f;border:2px solid #ff4b4b;" +
-        "box-shadow:0 2px 10px rgba(0,0,0,.25)";
       document.body.appendChild(box);
       const style = document.createElement("style");
       style.textContent =
-        "button[data-ll-pick]{outline:3px solid #ff4b4b !important;outline-offset:2px}";
+        "button[data-ll-pick]{outline:3px solid #ff4b4b !important;outline-offset:2px}" +
+        "button[data-ll-dim]{opacity:.3}";
       document.head.appendChild(style);
     }
+    // Over the sidebar's empty lower part (above its layer), so that no label button is hidden:
+    // a long list of buttons fills the main column. In the corner when the sidebar is closed.
+    const side = document.querySelector('[data-testid="stSidebar"]');
+    const rect = side === null ? null : side.getBoundingClientRect();
+    const place =
+      rect !== null && rect.right > 200
+        ? `left:${rect.left + 12}px;width:${rect.width - 24}px;`
+        : "right:1rem;width:18rem;";
+    box.style.cssText =
+      `position:fixed;bottom:1.5rem;${place}z-index:1000000;box-sizing:border-box;` +
+      "padding:.7rem 1rem;border-radius:.5rem;font:inherit;font-size:.95rem;" +
+      "background:#fff;color:#31333f;border:2px solid #ff4b4b;" +
+      "box-shadow:0 2px 10px rgba(0,0,0,.25);overflow-wrap:anywhere";
     return box;
   };
 
-  // The highlighted match's button gets an outline: the button Enter presses.
-  const markButton = (number) => {
-    for (const marked of document.querySelectorAll("button[data-ll-pick]")) {
-      if (number === null || marked !== buttonFor({ kind: "label", number })) {
-        marked.removeAttribute("data-ll-pick");
+  // On the page itself: the button Enter presses is outlined, labels that do not match are
+  // faded (once something is typed), so the matches stand out where the eye knows them.
+  const markButtons = (found, chosen) => {
+    const matching = new Set(found.map((label) => label.number));
+    for (const box of document.querySelectorAll('[class*="st-key-label_"]')) {
+      const match = LABEL_KEY.exec(box.className);
+      const button = box.querySelector("button");
+      if (match === null || button === null) continue;
+      const number = Number(match[1]);
+      const dim = picker.open && picker.text.trim() !== "" && !matching.has(number);
+      if (button.hasAttribute("data-ll-dim") !== dim) button.toggleAttribute("data-ll-dim", dim);
+      const pick = picker.open && number === chosen;
+      if (button.hasAttribute("data-ll-pick") !== pick) {
+        button.toggleAttribute("data-ll-pick", pick);
       }
-    }
-    const button = number === null ? null : buttonFor({ kind: "label", number });
-    if (button !== null && !button.hasAttribute("data-ll-pick")) {
-      button.setAttribute("data-ll-pick", "");
     }
   };
 
@@ -205,7 +219,7 @@
 
   const drawPicker = () => {
     if (!picker.open) {
-      markButton(null);
+      markButtons([], null);
       const box = document.getElementById("ll-label-picker");
       if (box !== null) box.hidden = true;
       pickerDrawn = null;
@@ -213,7 +227,7 @@
     }
     const found = matchesFor(picker.text);
     picker.at = Math.max(0, Math.min(picker.at, found.length - 1));
-    markButton(found.length > 0 ? found[picker.at].number : null);
+    markButtons(found, found.length > 0 ? found[picker.at].number : null);
     const shown = JSON.stringify([picker.text, picker.at, found.map((f) => f.number)]);
     if (shown === pickerDrawn) return;
     pickerDrawn = shown;
