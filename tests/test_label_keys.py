@@ -68,18 +68,22 @@ def test_more_than_nine_labels_name_the_picker():
 
 
 @pytest.fixture
-def served_labels(tmp_path, monkeypatch):
-    """A workspace factory: ``labels`` and 6 items, an annotator, served to AppTest."""
+def served_labels(tmp_path, monkeypatch, db_url):
+    """A workspace with ``labels`` and 6 items and an annotator, served to AppTest (on each
+    backend; one workspace per test, as each PostgreSQL database is)."""
     opened: list[Workspace] = []
 
     def make(labels: list[str]) -> Workspace:
-        ws = Workspace.create(tmp_path / f"ws{len(opened)}", labels=labels, name="keys")
+        ws = Workspace.create(tmp_path / "ws", labels=labels, name="keys", db_url=db_url)
         path = tmp_path / "pool.csv"
         path.write_text("id,text\n" + "".join(f"k{n},message {n}\n" for n in range(6)))
         ws.import_file(path, id_field="id")
         ws.add_user("ann")
         monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
-        monkeypatch.delenv("LABELLOOP_DB", raising=False)
+        if db_url:
+            monkeypatch.setenv("LABELLOOP_DB", db_url)
+        else:
+            monkeypatch.delenv("LABELLOOP_DB", raising=False)
         opened.append(ws)
         return ws
 

@@ -107,7 +107,9 @@
   };
 
   // What a key means here, or null: the one place that maps keys to labels (the picker's Enter
-  // makes a label action too). `said` names the press in notes.
+  // makes a label action too). `said` names the press in notes. Multi-label toggles would add
+  // their kinds here and in `buttonFor` (a digit toggling, Enter submitting the set when the
+  // picker is closed, 0 the empty set); the picker's pick stays a label action.
   const actionFor = (key) => {
     if (key === "s") return { kind: "skip", said: "Key S" };
     if (key === "u") return { kind: "undo", said: "Key U" };
