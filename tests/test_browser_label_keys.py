@@ -150,6 +150,12 @@ def test_label_eleven_and_later_by_keyboard_only(tmp_path):
         picker.wait_for(state="hidden", timeout=10_000)
         assert item_id(page) == current
         assert page.locator("button[data-ll-dim], button[data-ll-pick]").count() == 0
+        # A click anywhere closes it too (here on the item's text, which answers nothing).
+        _keys(page, "/", "c")
+        picker.wait_for(state="visible", timeout=10_000)
+        page.locator(".st-key-ll_text").click()
+        picker.wait_for(state="hidden", timeout=10_000)
+        assert item_id(page) == current
         # Digits still label the first nine, and S still skips once the picker is closed.
         given[current] = ["desire"]
         current = _answer(page, buttons, "9")

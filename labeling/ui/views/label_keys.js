@@ -436,6 +436,14 @@
   };
 
   window.addEventListener("keydown", onKey, true);
+  // A click anywhere closes the picker, as a menu closes: the mouse has taken over.
+  window.addEventListener(
+    "pointerdown",
+    () => {
+      if (picker.open) closePicker();
+    },
+    true,
+  );
   new MutationObserver(tick).observe(document.body, {
     subtree: true,
     childList: true,
