@@ -17,7 +17,7 @@ from labeling.quality import corrections, report, review
 from labeling.quality.corrections import FlagRecord
 from labeling.quality.item_story import ItemStory, item_story
 from labeling.quality.summary import summary
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.answers import current
 from labeling.store.models import (
     ADJUDICATION,
@@ -65,12 +65,13 @@ class QualityAPI(Context):
         info = {
             "workspace": self.config.name,
             "labels": list(self.labels),
+            "task": self.config.task,
             "database": db.display_url(self.db_url),
             "items": items,
             "annotations": sum(answers.by_label.values()),
-            "annotations_by_label": {
-                label: answers.by_label.get(label, 0) for label in self.labels
-            },
+            "annotations_by_label": labelsets.per_label(
+                answers.by_label, self.labels, self.multilabel
+            ),
             "skips": answers.skips,
             "annotation_log_rows": answers.log_rows,
             "annotators": sum(active_by_role.values()),
