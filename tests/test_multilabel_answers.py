@@ -143,3 +143,68 @@ def test_parts_not_built_for_sets_yet_say_so(tmp_path):
             ws.fit_weak_labels()
         assert maybe_trigger(ws) is None
         assert ws.rounds() == []
+
+
+def test_search_filters_and_counts_by_the_labels_a_set_holds(tmp_path, backend, db_url):
+    with pool(tmp_path, db_url) as ws:
+        given = {}
+        for names in (["billing", "refund"], ["refund"], [], ["bug"]):
+            item = ws.next_item("ann")
+            ws.annotate(item.item_id, "ann", names)
+            given[item.external_id] = names
+        found = ws.search(label="refund")
+        assert {i["id"] for i in found["items"]} == {
+            e for e, names in given.items() if "refund" in names
+        }
+        everything = ws.search()
+        assert everything["total"] == 6
+        assert everything["counts"] == {"billing": 1, "refund": 2, "bug": 1, "": 2}
+        assert ws.search(unlabelled=True)["total"] == 2
+
+
+def test_corrections_and_decisions_take_sets(tmp_path, backend, db_url):
+    with pool(tmp_path, db_url) as ws:
+        ws.add_user("eng", role="engineer")
+        ws.add_user("lea", role="lead")
+        item = ws.next_item("ann")
+        ws.annotate(item.item_id, "ann", ["bug"])
+        done = ws.correct(item.external_id, ["bug", "refund"], by="eng", note="both")
+        assert done["label"] == stored("refund", "bug")
+        assert item_labels(ws)[item.external_id][0] == stored("refund", "bug")
+        ws.adjudicate(item.item_id, [], lead="lea")
+        assert item_labels(ws)[item.external_id][0] == "[]"
+        with pytest.raises(UnknownLabel, match="expected a set of labels"):
+            ws.correct(item.external_id, "bug", by="eng")
+        with pytest.raises(UnknownLabel, match="'refunds' is not one of"):
+            ws.adjudicate(item.item_id, ["refunds"], lead="lea")
+        assert item_labels(ws)[item.external_id][0] == "[]"
+
+
+def test_the_correct_command_reads_a_set(tmp_path):
+    from typer.testing import CliRunner
+
+    from labeling.cli.main import app
+
+    with pool(tmp_path) as ws:
+        ws.add_user("eng", role="engineer")
+        item = ws.next_item("ann")
+        ws.annotate(item.item_id, "ann", ["bug"])
+        root = ws.root
+    runner = CliRunner()
+    args = ["correct", item.external_id, "billing|refund", "--as", "eng", "-w", str(root)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert '["billing","refund"]' in result.output
+    result = runner.invoke(
+        app, ["correct", item.external_id, "billing|nope", "--as", "eng", "-w", str(root)]
+    )
+    assert result.exit_code != 0 and "'nope' is not one of" in result.output
+
+
+def test_bulk_labelling_says_it_is_not_built_for_sets_yet(tmp_path):
+    from labeling.errors import BadInput
+
+    with pool(tmp_path) as ws:
+        ws.add_user("eng", role="engineer")
+        with pytest.raises(BadInput, match="Bulk labelling is not available in multi-label"):
+            ws.bulk_audit_sample(item_ids=["i1"])

@@ -221,13 +221,7 @@ def annotate(
 ) -> Annotation:
     """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer.
     With ``multilabel``, ``label`` is a stored set (:func:`answer_value` makes one)."""
-    if multilabel:
-        try:
-            label = labelsets.encode(labelsets.decode(label), labels)
-        except (ValueError, BadInput) as exc:
-            raise UnknownLabel(f"not a set of labels from {', '.join(labels)}: {label!r}") from exc
-    elif label not in labels:
-        raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+    label = checked_value(label, labels, multilabel)
     return _record(
         session,
         annotator=annotator,
@@ -237,6 +231,19 @@ def annotate(
         overlap=overlap,
         labels=labels,
     )
+
+
+def checked_value(label: str, labels: tuple[str, ...], multilabel: bool) -> str:
+    """``label`` if it is what an answer of this workspace stores (one of ``labels``, or with
+    ``multilabel`` a stored set of them, respelt in label order); else UnknownLabel."""
+    if not multilabel:
+        if label not in labels:
+            raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+        return label
+    try:
+        return labelsets.encode(labelsets.decode(label), labels)
+    except (ValueError, TypeError, BadInput) as exc:
+        raise UnknownLabel(f"not a set of labels from {', '.join(labels)}: {label!r}") from exc
 
 
 def answer_value(label: str | Collection[str], labels: tuple[str, ...], multilabel: bool) -> str:

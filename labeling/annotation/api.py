@@ -392,6 +392,7 @@ class AnnotationAPI(Context):
         run). ``expected``: how many items the audit was drawn from; the batch is refused if
         the set has changed since (items added to the search, or labelled meanwhile).
         """
+        self.require_single_label("Bulk labelling")
         if label not in self.labels:
             raise UnknownLabel(f"label {label!r} is not one of: {', '.join(self.labels)}")
         with self._read() as session:
@@ -434,6 +435,7 @@ class AnnotationAPI(Context):
     ) -> list[AuditItem]:
         """A random sample of the items a bulk label would change (at most ``n``), with the
         promoted model's prediction, for the person to check before :meth:`bulk_label`."""
+        self.require_single_label("Bulk labelling")
         if n < 1:
             raise BadInput(f"audit sample size: expected at least 1, found {n}")
         found = bulk.count_targets(self, self._bulk_selection(query, item_ids))

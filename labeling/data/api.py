@@ -12,6 +12,7 @@ from labeling.context import Context, ProgressCallback
 from labeling.data import drift, exporter, importer, removal, search
 from labeling.errors import BadInput
 from labeling.rounds import predictions
+from labeling.store import labelsets
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import ImportBatch
 
@@ -157,4 +158,11 @@ class DataAPI(Context):
         sort, native); a wrong one raises BadInput naming it.
         """
         found = search.query_from_options(self.labels, text=query, **filters)
-        return search.search(self, found, limit=limit, offset=offset).as_dict()
+        result = search.search(self, found, limit=limit, offset=offset).as_dict()
+        if self.multilabel:  # counts per label a set holds ("": unlabelled), not per set
+            counts = result["counts"]
+            result["counts"] = {
+                **{k: v for k, v in labelsets.per_label(counts, self.labels, True).items() if v},
+                **({"": counts[""]} if counts.get("") else {}),
+            }
+        return result

@@ -70,6 +70,8 @@ def per_label(
         return {label: counts.get(label, 0) for label in labels}
     out = dict.fromkeys(labels, 0)
     for value, n in counts.items():
+        if not value:  # "" or None: unlabelled
+            continue
         for name in decode(value):
             if name in out:
                 out[name] += n
