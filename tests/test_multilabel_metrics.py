@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from labeling.errors import BadInput, UnknownLabel
+from labeling.quality import multilabel_agreement
 from labeling.quality.agreement import cohen_kappa, krippendorff_alpha
 from labeling.quality.multilabel import (
     LabelIssues,
@@ -28,18 +29,21 @@ from labeling.quality.multilabel import (
     hamming_loss,
     indicator,
     jaccard_per_item,
-    krippendorff_alpha_sets,
     label_sets,
     macro_f1,
-    masi_distance,
-    masi_distances,
     mean_jaccard,
     micro_f1,
     multilabel_label_issues,
-    per_label_kappa,
     per_label_scores,
     set_metrics,
     subset_accuracy,
+)
+from labeling.quality.multilabel_agreement import (
+    all_pairs_distance,
+    krippendorff_alpha_sets,
+    masi_distance,
+    masi_distances,
+    per_label_kappa,
 )
 
 F = frozenset
@@ -208,6 +212,32 @@ def test_the_matrix_form_gives_each_pair_s_masi_distance(first, second):
     matrix = masi_distances(indicator(first, LABELS), indicator(second, LABELS))
     expected = [[masi_distance(a, b) for b in second] for a in first]
     np.testing.assert_allclose(matrix, expected)
+
+
+wide_set = st.frozensets(st.sampled_from(LABELS), max_size=len(LABELS))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(wide_set, st.integers(1, 5)), min_size=1, max_size=12),
+    st.sampled_from([0, 1, 2, 3, len(LABELS)]),
+)
+def test_the_sum_over_all_pairs_equals_comparing_every_pair(answers, cap):
+    # The sub-set counting against the plain double loop; small caps send sets of more labels
+    # down the direct comparison, so both paths and their mix are checked.
+    counted = dict(answers)
+    sets, counts = list(counted), list(counted.values())
+    expected = sum(
+        counts[i] * counts[j] * masi_distance(sets[i], sets[j])
+        for i in range(len(sets))
+        for j in range(len(sets))
+    )
+    kept = multilabel_agreement.SUBSET_COUNTING_MAX
+    multilabel_agreement.SUBSET_COUNTING_MAX = cap
+    try:
+        assert all_pairs_distance(sets, counts) == pytest.approx(expected, abs=1e-9)
+    finally:
+        multilabel_agreement.SUBSET_COUNTING_MAX = kept
 
 
 # --- Krippendorff's alpha over sets ---------------------------------------------------------

@@ -2,31 +2,23 @@
 
 A set of labels is a ``frozenset[str]``; many sets are an indicator matrix ``Y`` (items x labels,
 columns in the workspace's label order). Here: set-prediction scores (micro/macro F1, Hamming
-loss, subset accuracy, Jaccard, per label), the MASI distance and Krippendorff's alpha over
-sets, per-label kappa between annotators, gold accuracy for sets, and cleanlab's multi-label
-label-issue finder. Pure functions: the callers read the store and round the figures they show.
+loss, subset accuracy, Jaccard, per label), gold accuracy for sets, and cleanlab's multi-label
+label-issue finder; agreement between people on sets is in :mod:`multilabel_agreement`. Pure
+functions: the callers read the store and round the figures they show.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
-from itertools import combinations
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labeling.errors import BadInput, UnknownLabel
-from labeling.quality.agreement import cohen_kappa
 from labeling.quality.sources import rounded
-
-# Annotators are keyed as the caller keys them (store ids, or names): one kind per call.
-Rater = TypeVar("Rater", int, str)
-
-# Distance matrices of distinct label sets are built in blocks of at most this many cells.
-_BLOCK_CELLS = 1 << 22
 
 
 def indicator(
@@ -200,137 +192,6 @@ def _f1(
     tp: NDArray[np.int64], fp: NDArray[np.int64], fn: NDArray[np.int64], zero: float
 ) -> NDArray[np.float64]:
     return _ratio(2 * tp, 2 * tp + fp + fn, zero)
-
-
-# --- Agreement between people on sets -------------------------------------------------------
-
-
-def masi_distance(a: frozenset[str], b: frozenset[str]) -> float:
-    """MASI distance (Passonneau 2006): 1 - Jaccard(a, b) x M.
-
-    M is 1 when the sets are equal, 2/3 when one is a subset of the other, 1/3 when they
-    overlap otherwise, 0 when disjoint. Two empty sets are equal (distance 0); an empty set
-    against a non-empty one is at distance 1.
-    """
-    if a == b:
-        return 0.0
-    inter = len(a & b)
-    if inter == 0:
-        return 1.0
-    monotonicity = 2 / 3 if a <= b or b <= a else 1 / 3
-    return 1.0 - inter / len(a | b) * monotonicity
-
-
-def masi_distances(A: ArrayLike, B: ArrayLike) -> NDArray[np.float64]:
-    """MASI distance between every row of indicator matrix ``A`` and every row of ``B``."""
-    a = np.asarray(A, dtype=np.int64)
-    b = np.asarray(B, dtype=np.int64)
-    return _masi(a @ b.T, a.sum(axis=1)[:, None], b.sum(axis=1)[None, :])
-
-
-def krippendorff_alpha_sets(units: Sequence[Sequence[frozenset[str]]]) -> float | None:
-    """Krippendorff's alpha over units of label sets, with the MASI distance.
-
-    A unit is one item's answers, one set per annotator. Units with fewer than two answers are
-    not pairable and are left out. With n pairable answers, m_u of them in unit u and
-    d = :func:`masi_distance`: alpha = 1 - D_o / D_e, where D_o = (1/n) sum_u 1/(m_u - 1)
-    sum_{i != j in u} d(i, j) (ordered pairs within units) and D_e = 1/(n (n - 1)) sum_{i != j}
-    d(i, j) over every ordered pair of pairable answers. None when no unit is pairable or every
-    pairable answer is the same set (D_e = 0), as :func:`~labeling.quality.agreement.
-    krippendorff_alpha` for single labels.
-    """
-    paired = [list(unit) for unit in units if len(unit) >= 2]
-    if not paired:
-        return None
-    distinct: dict[frozenset[str], int] = {}
-    coded = [[distinct.setdefault(s, len(distinct)) for s in unit] for unit in paired]
-    if len(distinct) < 2:
-        return None
-    universe = sorted({label for labels_given in distinct for label in labels_given})
-    S = indicator(list(distinct), universe)
-    counts = np.bincount([code for unit in coded for code in unit], minlength=len(distinct))
-    n = int(counts.sum())
-    expected = _pair_sum(S, counts.astype(np.float64)) / (n * (n - 1))
-    first, second, weight = [], [], []
-    for unit in coded:
-        for x, y in combinations(unit, 2):
-            if x != y:
-                first.append(x)
-                second.append(y)
-                weight.append(2.0 / (len(unit) - 1))  # both orders of the pair
-    observed = 0.0
-    if first:
-        d = _row_masi(S[first], S[second])
-        observed = float(np.dot(d, weight)) / n
-    return 1.0 - observed / expected
-
-
-def _pair_sum(S: NDArray[np.uint8], counts: NDArray[np.float64]) -> float:
-    """counts' x D x counts for D the MASI distances between the rows of ``S``, by blocks."""
-    total = 0.0
-    block = max(1, _BLOCK_CELLS // max(1, len(S)))
-    for start in range(0, len(S), block):
-        part = masi_distances(S[start : start + block], S)
-        total += float(counts[start : start + block] @ part @ counts)
-    return total
-
-
-def _row_masi(A: NDArray[np.uint8], B: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """MASI distance between row i of ``A`` and row i of ``B``, for every i."""
-    a = A.astype(np.int64)
-    b = B.astype(np.int64)
-    return _masi((a & b).sum(axis=1), a.sum(axis=1), b.sum(axis=1))
-
-
-def _masi(
-    inter: NDArray[np.int64], size_a: NDArray[np.int64], size_b: NDArray[np.int64]
-) -> NDArray[np.float64]:
-    """MASI distances from the sizes of the intersections and of the two sets (broadcast)."""
-    union = size_a + size_b - inter
-    jaccard = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-    equal = (inter == size_a) & (inter == size_b)
-    nested = (inter == size_a) | (inter == size_b)
-    monotonicity = np.where(equal, 1.0, np.where(nested, 2 / 3, np.where(inter > 0, 1 / 3, 0.0)))
-    return 1.0 - jaccard * monotonicity
-
-
-def per_label_kappa(
-    answers: Mapping[Any, Mapping[Rater, frozenset[str]]], labels: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Per label, Cohen's kappa of every pair of annotators on the label's presence.
-
-    ``answers``: item -> {annotator: set}, people's current answers (the shape of
-    :func:`~labeling.quality.sources.answers_by_item`). Pairs as the single-label agreement
-    pairs them: each two annotators over the items both answered. Per label, ``pairs`` holds
-    ``{"a", "b", "n", "kappa", "observed"}`` (annotators as keyed in ``answers``; kappa 1.0
-    when both always say the same, as :func:`~labeling.quality.agreement.cohen_kappa`),
-    ``kappa`` their mean weighted by items (None without pairs), ``present`` how many of those
-    answers hold the label.
-    """
-    shared: dict[tuple[Rater, Rater], tuple[list[frozenset[str]], list[frozenset[str]]]]
-    shared = defaultdict(lambda: ([], []))
-    for by_person in answers.values():
-        for a, b in combinations(sorted(by_person), 2):
-            first, second = shared[(a, b)]
-            first.append(by_person[a])
-            second.append(by_person[b])
-    found: dict[str, dict[str, Any]] = {}
-    for label in labels:
-        pairs: list[dict[str, Any]] = []
-        weighted: list[tuple[float, int]] = []
-        present = 0
-        for (a, b), (first, second) in sorted(shared.items()):
-            x = ["1" if label in s else "0" for s in first]
-            y = ["1" if label in s else "0" for s in second]
-            present += x.count("1") + y.count("1")
-            agree = sum(p == q for p, q in zip(x, y, strict=True))
-            kappa = cohen_kappa(x, y)
-            pairs.append({"a": a, "b": b, "n": len(x), "kappa": kappa, "observed": agree / len(x)})
-            if kappa is not None:
-                weighted.append((kappa, len(x)))
-        mean = sum(k * n for k, n in weighted) / sum(n for _, n in weighted) if weighted else None
-        found[label] = {"kappa": mean, "pairs": pairs, "present": present}
-    return found
 
 
 # --- Gold checks on sets --------------------------------------------------------------------
