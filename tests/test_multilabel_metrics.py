@@ -466,6 +466,19 @@ def test_a_label_given_to_every_item_or_to_none_is_left_out():
     assert nothing.rows.tolist() == [] and nothing.missing == [] and nothing.extra == []
 
 
+def test_one_label_left_to_check_is_scored_by_its_self_confidence():
+    from cleanlab.rank import get_self_confidence_for_each_label
+
+    labels, given, proba, dropped, added = _noisy_case()
+    given[:, 1:] = 0  # only joy varies
+    found = multilabel_label_issues(label_sets(given, labels), proba, labels)
+    in_joy = {row for row, col in {**dropped, **added}.items() if col == 0}
+    assert in_joy <= set(found.rows.tolist())
+    binary = np.column_stack([1 - proba[:, 0], proba[:, 0]])
+    expected = get_self_confidence_for_each_label(given[:, 0].astype(int), binary)
+    np.testing.assert_allclose(found.scores, expected[found.rows])
+
+
 def test_probabilities_of_the_wrong_shape_or_range_are_refused():
     sets = [F({"joy"}), F()]
     with pytest.raises(

@@ -263,10 +263,10 @@ def multilabel_label_issues(
     in ``labels`` order; rows need not sum to 1). Per label, cleanlab's confident learning
     (``find_multilabel_issues_per_class``, one-vs-rest) says whether the label's presence or
     absence looks wrong; a row with any such label is flagged, and the flagged rows are ranked
-    by cleanlab's ``get_label_quality_scores`` (self-confidence per label, aggregated by an
-    exponential moving average over the worst ones), lowest first, as its ``find_label_issues(
-    return_indices_ranked_by="self_confidence")`` ranks them. A label given to every row or to
-    none cannot be estimated and is left out of the check.
+    by cleanlab's ``get_label_quality_scores`` (self-confidence per label, then an exponential
+    moving average over them sorted high to low, so the worst label weighs most), lowest first,
+    as its ``find_label_issues(return_indices_ranked_by="self_confidence")`` ranks them. A
+    label given to every row or to none cannot be estimated and is left out of the check.
     """
     from cleanlab.multilabel_classification import filter as cl_filter  # cleanlab: ~2 s
     from cleanlab.multilabel_classification import rank as cl_rank  # cleanlab: ~2 s
@@ -279,7 +279,10 @@ def multilabel_label_issues(
     kept, kept_proba = Y[:, varies], proba[:, varies]
     as_lists = [np.flatnonzero(row).tolist() for row in kept]
     wrong = np.asarray(cl_filter.find_multilabel_issues_per_class(as_lists, kept_proba), bool)
-    quality = np.asarray(cl_rank.get_label_quality_scores(as_lists, kept_proba), float)
+    if len(varies) > 1:
+        quality = np.asarray(cl_rank.get_label_quality_scores(as_lists, kept_proba), float)
+    else:  # cleanlab's scorer wants two columns; of one, the score is its self-confidence
+        quality = np.where(kept[:, 0] == 1, kept_proba[:, 0], 1.0 - kept_proba[:, 0])
     flagged = np.flatnonzero(wrong.any(axis=1))
     rows = flagged[np.argsort(quality[flagged], kind="stable")].astype(np.int64)
     names = np.array([labels[int(j)] for j in varies], dtype=object)
