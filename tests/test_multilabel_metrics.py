@@ -10,7 +10,7 @@ planted errors. No store: these are pure functions.
 from __future__ import annotations
 
 import warnings
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
 
 import numpy as np
@@ -77,6 +77,11 @@ def test_sets_survive_the_round_trip_through_an_indicator_matrix(sets):
 def test_columns_follow_the_label_order_and_the_empty_set_is_a_zero_row():
     Y = indicator([F({"fear", "joy"}), F()], ("joy", "anger", "fear"))
     assert Y.tolist() == [[1, 0, 1], [0, 0, 0]]
+
+
+def test_a_string_for_a_set_is_refused_rather_than_read_letter_by_letter():
+    with pytest.raises(BadInput, match="item 'c-1': expected a set of labels, found the string"):
+        indicator(["joy"], LABELS, ids=["c-1"])
 
 
 def test_an_unknown_label_is_refused_naming_the_item_and_the_label():
@@ -392,6 +397,15 @@ def test_gold_figures_count_exact_matches_and_mean_jaccard():
     ]
     assert found["annotators"]["bob"]["accuracy"] == 0.0
     assert list(found["annotators"]) == ["ann", "bob"]
+
+
+def test_gold_answers_are_counted_per_calendar_day_whatever_their_time():
+    rows = [
+        ("ann", datetime(2026, 1, 5, 9, 30), F({"joy"}), F({"joy"})),
+        ("ann", datetime(2026, 1, 5, 17, 2), F(), F({"joy"})),
+    ]
+    by_day = gold_set_accuracy(rows)["annotators"]["ann"]["by_day"]
+    assert [(d["day"], d["n"], d["correct"]) for d in by_day] == [("2026-01-05", 2, 1)]
 
 
 def test_gold_figures_without_answers_are_none():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,6 +32,9 @@ def indicator(
     column = {label: j for j, label in enumerate(labels)}
     Y = np.zeros((len(sets), len(labels)), dtype=np.uint8)
     for row, labels_given in enumerate(sets):
+        if isinstance(labels_given, str):  # a string is iterable too: "joy" would be j, o, y
+            where = f"item {ids[row]!r}" if ids is not None else f"row {row}"
+            raise BadInput(f"{where}: expected a set of labels, found the string {labels_given!r}")
         for label in labels_given:
             j = column.get(label)
             if j is None:
@@ -220,8 +223,9 @@ def gold_set_accuracy(
 ) -> dict[str, Any]:
     """Gold figures for sets in the shape of :func:`~labeling.quality.agreement.gold_accuracy`.
 
-    ``rows``: (annotator name, day answered, answer, gold set), one per current answer on a
-    gold item. Overall, per annotator and per annotator and day: :func:`gold_set_figures`.
+    ``rows``: (annotator name, when answered (a date, or a timestamp counted on its day),
+    answer, gold set), one per current answer on a gold item. Overall, per annotator and per
+    annotator and day: :func:`gold_set_figures`.
     """
     everyone: list[tuple[frozenset[str], frozenset[str]]] = []
     per: dict[str, dict[str, list[tuple[frozenset[str], frozenset[str]]]]] = defaultdict(
@@ -229,7 +233,9 @@ def gold_set_accuracy(
     )
     for name, day, given, truth in rows:
         everyone.append((given, truth))
-        per[name][day.isoformat()].append((given, truth))
+        # A timestamp counts on its calendar day, as gold_accuracy counts it.
+        on = day.date() if isinstance(day, datetime) else day
+        per[name][on.isoformat()].append((given, truth))
     annotators = {
         name: gold_set_figures(pair for pairs in days.values() for pair in pairs)
         | {
