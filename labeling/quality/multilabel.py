@@ -283,8 +283,13 @@ def multilabel_label_issues(
     if len(varies) == 0:
         return LabelIssues(np.array([], dtype=np.int64), np.array([]), [], [])
     kept, kept_proba = Y[:, varies], proba[:, varies]
-    as_lists = [np.flatnonzero(row).tolist() for row in kept]
-    wrong = np.asarray(cl_filter.find_multilabel_issues_per_class(as_lists, kept_proba), bool)
+    # cleanlab takes each row's labels as a list of column numbers.
+    columns = np.nonzero(kept)[1]
+    as_lists = [part.tolist() for part in np.split(columns, np.cumsum(kept.sum(axis=1))[:-1])]
+    # One process: a pool per label costs more than it saves, and rounds share the machine.
+    wrong = np.asarray(
+        cl_filter.find_multilabel_issues_per_class(as_lists, kept_proba, n_jobs=1), bool
+    )
     if len(varies) > 1:
         quality = np.asarray(cl_rank.get_label_quality_scores(as_lists, kept_proba), float)
     else:  # cleanlab's scorer wants two columns; of one, the score is its self-confidence
