@@ -367,6 +367,29 @@ def test_per_label_kappa_pairs_annotators_as_the_single_label_agreement_does():
     assert found["anger"]["kappa"] == 1.0
 
 
+@settings(deadline=None)  # a shared machine: behaviour, not time
+@given(
+    st.dictionaries(
+        st.integers(1, 40),
+        st.dictionaries(st.integers(1, 4), label_set, min_size=1, max_size=4),
+        max_size=15,
+    )
+)
+def test_per_label_kappa_counts_each_pair_over_the_items_both_answered(answers):
+    # Annotators keyed by store id, as answers_by_item keys them.
+    found = per_label_kappa(answers, LABELS[:4])
+    for label in LABELS[:4]:
+        for pair in found[label]["pairs"]:
+            both = [i for i, by in answers.items() if pair["a"] in by and pair["b"] in by]
+            assert pair["a"] < pair["b"] and pair["n"] == len(both) > 0
+            x = ["1" if label in answers[i][pair["a"]] else "0" for i in both]
+            y = ["1" if label in answers[i][pair["b"]] else "0" for i in both]
+            assert pair["kappa"] == cohen_kappa(x, y)
+    same = {i: dict.fromkeys(by, next(iter(by.values()))) for i, by in answers.items()}
+    for row in per_label_kappa(same, LABELS[:4]).values():
+        assert all(p["kappa"] == 1.0 and p["observed"] == 1.0 for p in row["pairs"])
+
+
 def test_per_label_kappa_without_shared_items_has_no_pairs():
     found = per_label_kappa({1: {"ann": F({"joy"})}, 2: {"bob": F()}}, ("joy",))
     assert found == {"joy": {"kappa": None, "pairs": [], "present": 0}}
