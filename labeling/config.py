@@ -17,6 +17,9 @@ from labeling.errors import ConfigError
 
 CONFIG_FILE = "labelloop.toml"
 MAX_LABEL_CHARS = 100
+SINGLE_LABEL = "single-label"
+MULTI_LABEL = "multi-label"
+TASKS = (SINGLE_LABEL, MULTI_LABEL)
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class WorkspaceConfig:
 
     name: str
     labels: tuple[str, ...]
+    # single-label: an answer is one label; multi-label: a set of labels (the empty set too).
+    # Fixed at init and recorded in the store too (labeling.store.labelsets).
+    task: str = SINGLE_LABEL
     text_field: str = "text"
     # Optional SQLAlchemy URL; empty means the workspace's own SQLite file.
     database: str = ""
@@ -95,6 +101,7 @@ _FLOAT_KEYS = {
 }
 _STR_KEYS = (
     "name",
+    "task",
     "text_field",
     "database",
     "strategy",
@@ -136,6 +143,13 @@ def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, .
             raise ConfigError(f"{where}: label {label!r} appears more than once")
         seen.add(label)
     return tuple(labels)
+
+
+def parse_task_option(value: str) -> str:
+    """``--task single-label|multi-label``."""
+    if value not in TASKS:
+        raise ConfigError(f"option '--task': expected one of {', '.join(TASKS)}, found {value!r}")
+    return value
 
 
 def parse_labels_option(value: str) -> tuple[str, ...]:
@@ -191,6 +205,10 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
                     f"{source}: key {key!r}: expected a number from {low} to {high}, found {value}"
                 )
             values[key] = float(value)
+    if values.get("task", SINGLE_LABEL) not in TASKS:
+        raise ConfigError(
+            f"{source}: key 'task': expected one of {', '.join(TASKS)}, found {values['task']!r}"
+        )
     if values.get("drift_action", "warn") not in DRIFT_ACTIONS:
         raise ConfigError(
             f"{source}: key 'drift_action': expected one of {', '.join(DRIFT_ACTIONS)}, "
@@ -250,6 +268,7 @@ def render_config(config: WorkspaceConfig) -> str:
     data.pop("extra")
     comments = {
         "labels": "# Label order is the order of the keyboard shortcuts and of Snorkel's integers.",
+        "task": "# single-label or multi-label; fixed when the workspace was created.",
         "database": "# SQLAlchemy URL; empty: the workspace's own labelloop.db (SQLite).",
         "overlap": "# How many different annotators label each pool item.",
         "lease_seconds": "# An item served to an annotator returns to the queue after this long.",

@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from labeling.config import WorkspaceConfig
+from labeling.config import MULTI_LABEL, WorkspaceConfig
+from labeling.errors import BadInput
 from labeling.store import db
 
 # What long operations (import, LF apply) report as they go: (stage, done, total).
@@ -40,6 +41,19 @@ class Context:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.config.labels
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether an answer is a set of labels (``task = "multi-label"``)."""
+        return self.config.task == MULTI_LABEL
+
+    def require_single_label(self, what: str) -> None:
+        """Refuse ``what`` in a multi-label workspace, for the parts not built for sets yet."""
+        if self.multilabel:
+            raise BadInput(
+                f"{what} is not available in multi-label workspaces yet; see docs/multilabel.md "
+                "for what is"
+            )
 
     @property
     def lfs_dir(self) -> Path:

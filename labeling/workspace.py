@@ -14,8 +14,10 @@ from typing import Any
 from labeling.annotation.api import AnnotationAPI
 from labeling.config import (
     CONFIG_FILE,
+    SINGLE_LABEL,
     WorkspaceConfig,
     load_config,
+    parse_task_option,
     validate_labels,
     write_config,
 )
@@ -30,7 +32,7 @@ from labeling.errors import (
 from labeling.quality.api import QualityAPI
 from labeling.rounds.api import RoundsAPI
 from labeling.rounds.jobs import round_checks
-from labeling.store import answers, backup, db, doctor
+from labeling.store import answers, backup, db, doctor, labelsets
 from labeling.weak.api import WeakAPI
 
 DB_ENV = "LABELLOOP_DB"
@@ -99,6 +101,7 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
         name: str | None = None,
         db_url: str | None = None,
         text_field: str = "text",
+        task: str = SINGLE_LABEL,
     ) -> Workspace:
         """Make ``directory`` a workspace: ``labelloop.toml``, ``lfs/``, ``models/``, the store."""
         root = Path(directory)
@@ -111,6 +114,7 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
         config = WorkspaceConfig(
             name=name or root.resolve().name or "labelloop",
             labels=labels,
+            task=parse_task_option(task),
             text_field=text_field,
             database=db_url or "",
         )
@@ -135,6 +139,7 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
         except BaseException:
             _remove(made, root if created_root else None)
             raise
+        labelsets.record_task(engine, config.task)
         answers.sync_item_labels(engine, tuple(config.labels))
         return cls(root, config, engine, url)
 
@@ -157,6 +162,11 @@ class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
                 "or point --db / LABELLOOP_DB at the workspace's database"
             )
         engine = db.open_store(url, create=False, backup_dir=root / BACKUPS_DIR)
+        try:
+            labelsets.check_task(engine, config.task, str(root / CONFIG_FILE))
+        except BaseException:
+            engine.dispose()
+            raise
         answers.sync_item_labels(engine, tuple(config.labels))
         return cls(root, config, engine, url)
 

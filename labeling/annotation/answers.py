@@ -7,6 +7,7 @@ on the item and gives it back.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,8 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_item, require_active
-from labeling.errors import NothingToUndo, NotLeased, UnknownLabel
+from labeling.errors import BadInput, NothingToUndo, NotLeased, UnknownLabel
+from labeling.store import labelsets
 from labeling.store.answers import current, refresh_labels
 from labeling.store.models import (
     HUMAN,
@@ -215,10 +217,11 @@ def annotate(
     labels: tuple[str, ...],
     overlap: int,
     duration_ms: int | None = None,
+    multilabel: bool = False,
 ) -> Annotation:
-    """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer."""
-    if label not in labels:
-        raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+    """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer.
+    With ``multilabel``, ``label`` is a stored set (:func:`answer_value` makes one)."""
+    label = checked_value(label, labels, multilabel)
     return _record(
         session,
         annotator=annotator,
@@ -228,6 +231,40 @@ def annotate(
         overlap=overlap,
         labels=labels,
     )
+
+
+def checked_value(label: str, labels: tuple[str, ...], multilabel: bool) -> str:
+    """``label`` if it is what an answer of this workspace stores (one of ``labels``, or with
+    ``multilabel`` a stored set of them, respelt in label order); else UnknownLabel."""
+    if not multilabel:
+        if label not in labels:
+            raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+        return label
+    try:
+        return labelsets.encode(labelsets.decode(label), labels)
+    except (ValueError, TypeError, BadInput) as exc:
+        raise UnknownLabel(f"not a set of labels from {', '.join(labels)}: {label!r}") from exc
+
+
+def answer_value(label: str | Collection[str], labels: tuple[str, ...], multilabel: bool) -> str:
+    """What an answer stores: a label, or (multi-label) a set of labels as
+    :mod:`labeling.store.labelsets` stores it; an unknown name is refused, named."""
+    if not multilabel:
+        if not isinstance(label, str):
+            raise UnknownLabel(
+                f"this workspace is single-label: expected one label from {', '.join(labels)}, "
+                f"found {label!r}"
+            )
+        return label
+    if isinstance(label, str):
+        raise UnknownLabel(
+            "this workspace is multi-label: expected a set of labels, e.g. "
+            f"[{labels[0]!r}] (an empty set for none of them), found {label!r}"
+        )
+    unknown = [name for name in label if name not in labels]
+    if unknown:
+        raise UnknownLabel(f"label {unknown[0]!r} is not one of: {', '.join(labels)}")
+    return labelsets.encode(label, labels)
 
 
 def skip(

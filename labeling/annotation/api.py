@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -201,26 +202,33 @@ class AnnotationAPI(Context):
         self,
         item_id: int | str,
         annotator: AnnotatorRef,
-        label: str,
+        label: str | Collection[str],
         *,
         duration_ms: int | None = None,
     ) -> Annotation:
-        """Label an item the annotator holds. ``item_id``: the internal id or the external id."""
+        """Label an item the annotator holds. ``item_id``: the internal id or the external id.
+        ``label``: one label, or in a multi-label workspace a set of labels (empty: none)."""
         with self._write() as session:
             return self._annotate(session, self._annotator(session, annotator), item_id, label,
                                   duration_ms)  # fmt: skip
 
     def _annotate(
-        self, session: Session, me: Annotator, item: int | str, label: str, ms: int | None
+        self,
+        session: Session,
+        me: Annotator,
+        item: int | str,
+        label: str | Collection[str],
+        ms: int | None,
     ) -> Annotation:
         return answers.annotate(
             session,
             annotator=me,
             item_id=self._item_id(session, item),
-            label=label,
+            label=answers.answer_value(label, self.labels, self.multilabel),
             labels=self.labels,
             overlap=self.config.overlap,
             duration_ms=ms,
+            multilabel=self.multilabel,
         )
 
     def skip(
@@ -243,12 +251,12 @@ class AnnotationAPI(Context):
         self,
         item_id: int | str,
         annotator: AnnotatorRef,
-        label: str | None,
+        label: str | Collection[str] | None,
         *,
         duration_ms: int | None = None,
     ) -> leases.QueueItem | None:
-        """Record ``label`` (``None``: a skip) and lease the next item in the same transaction,
-        as the Label page does on each key press."""
+        """Record ``label`` (``None``: a skip; a set in a multi-label workspace) and lease the
+        next item in the same transaction, as the Label page does on each key press."""
         with self._write() as session:
             me = self._annotator(session, annotator)
             if label is None:
@@ -384,6 +392,7 @@ class AnnotationAPI(Context):
         run). ``expected``: how many items the audit was drawn from; the batch is refused if
         the set has changed since (items added to the search, or labelled meanwhile).
         """
+        self.require_single_label("Bulk labelling")
         if label not in self.labels:
             raise UnknownLabel(f"label {label!r} is not one of: {', '.join(self.labels)}")
         with self._read() as session:
@@ -426,6 +435,7 @@ class AnnotationAPI(Context):
     ) -> list[AuditItem]:
         """A random sample of the items a bulk label would change (at most ``n``), with the
         promoted model's prediction, for the person to check before :meth:`bulk_label`."""
+        self.require_single_label("Bulk labelling")
         if n < 1:
             raise BadInput(f"audit sample size: expected at least 1, found {n}")
         found = bulk.count_targets(self, self._bulk_selection(query, item_ids))

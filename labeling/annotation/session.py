@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,10 @@ class UserSession:
         return self.workspace.next_item(self.name)
 
     def answer(
-        self, item_id: int, label: str, *, duration_ms: int | None = None
+        self, item_id: int, label: str | Collection[str], *, duration_ms: int | None = None
     ) -> QueueItem | None:
-        """Record ``label`` and lease the next item in the same transaction (the pre-fetch)."""
+        """Record ``label`` (a set of labels in a multi-label workspace) and lease the next
+        item in the same transaction (the pre-fetch)."""
         return self.workspace.answer_and_next(item_id, self.name, label, duration_ms=duration_ms)
 
     def skip(self, item_id: int, *, duration_ms: int | None = None) -> QueueItem | None:

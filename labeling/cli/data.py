@@ -18,10 +18,11 @@ from labeling.cli.common import (
     print_json,
     progress_bar,
 )
-from labeling.config import parse_labels_option
+from labeling.config import SINGLE_LABEL, parse_labels_option, parse_task_option
 from labeling.data.importer import ImportReport, duplicate_texts_warning
 from labeling.errors import BadInput
 from labeling.store.db import display_url
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.workspace import Workspace
 
 
@@ -38,25 +39,34 @@ def init(
     text_field: Annotated[
         str, typer.Option("--text-field", help="Default text field for imports.")
     ] = "text",
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="single-label (one label per answer) or multi-label (a set); fixed for good.",
+        ),
+    ] = SINGLE_LABEL,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a workspace: labelloop.toml, the database and the lfs/ folder."""
 
     label_tuple = parse_labels_option(labels)
+    task = parse_task_option(task)
     with Workspace.create(
-        directory, labels=label_tuple, name=name, db_url=db, text_field=text_field
+        directory, labels=label_tuple, name=name, db_url=db, text_field=text_field, task=task
     ) as ws:
         result = {
             "workspace": str(directory),
             "labels": list(ws.labels),
+            "task": ws.config.task,
             "database": display_url(ws.db_url),
         }
     if as_json:
         print_json(result)
     else:
         typer.echo(
-            f"Created workspace {directory} with labels {', '.join(label_tuple)}.\n"
+            f"Created {task} workspace {directory} with labels {', '.join(label_tuple)}.\n"
             f"Next: labelloop import FILE -w {directory} --text-field FIELD"
         )
 
@@ -90,6 +100,13 @@ def import_(
         str | None,
         typer.Option("--format", help="csv, tsv, jsonl or parquet (default: from the extension)."),
     ] = None,
+    label_sep: Annotated[
+        str,
+        typer.Option(
+            "--label-sep",
+            help="Multi-label workspaces: the separator of label names in a text cell.",
+        ),
+    ] = DEFAULT_LABEL_SEP,
     allow_duplicate_texts: Annotated[
         bool,
         typer.Option(
@@ -113,6 +130,7 @@ def import_(
             format=fmt,
             progress=progress,
             allow_duplicate_texts=allow_duplicate_texts,
+            label_sep=label_sep,
         )
     _report_import(file, split, report, as_json=as_json)
 
@@ -179,13 +197,31 @@ def export(
             "that origin. Repeat for several.",
         ),
     ] = None,
+    label_sep: Annotated[
+        str,
+        typer.Option(
+            "--label-sep",
+            help="Multi-label workspaces: the separator of label names in a CSV cell.",
+        ),
+    ] = DEFAULT_LABEL_SEP,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Add one 0/1 column label:NAME per label."),
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export one row per item with its final label (or, with --annotations, every annotation)."""
     with open_workspace(workspace, db) as ws:
-        report = ws.export(out, format=fmt, annotations=annotations, origins=origin)
+        report = ws.export(
+            out,
+            format=fmt,
+            annotations=annotations,
+            origins=origin,
+            label_sep=label_sep,
+            wide=wide,
+        )
     if as_json:
         print_json(report.to_dict())
     else:

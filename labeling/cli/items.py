@@ -17,8 +17,10 @@ from labeling.cli.common import (
     open_workspace,
     print_json,
 )
+from labeling.errors import BadInput
 from labeling.quality.corrections import FlagRecord
 from labeling.quality.item_story import ItemStory
+from labeling.store import labelsets
 
 ItemArg = Annotated[
     str,
@@ -97,7 +99,13 @@ def _flag_line(f: FlagRecord) -> str:
 @handle_errors
 def correct(
     item_id: ItemArg,
-    label: Annotated[str, typer.Argument(help="The right label.", show_default=False)],
+    label: Annotated[
+        str,
+        typer.Argument(
+            help="The right label; multi-label: the set, names joined by | ([] for none).",
+            show_default=False,
+        ),
+    ],
     person: AsOpt,
     note: Annotated[
         str, typer.Option("--note", help="Why (kept in the item's history).", show_default=False)
@@ -110,7 +118,16 @@ def correct(
     majority and supersedes an adjudication or earlier correction; every earlier answer stays
     in the history. Gold and removed items are refused."""
     with open_workspace(workspace, db) as ws:
-        done = ws.correct(item_id, label, by=person, note=note)
+        if ws.multilabel:
+            try:
+                names = labelsets.parse_cell(label, labelsets.DEFAULT_LABEL_SEP)
+            except ValueError as exc:
+                raise BadInput(f"argument LABEL: {exc}") from exc
+            if names is None:
+                raise BadInput("argument LABEL: expected names joined by |, or [] for none")
+            done = ws.correct(item_id, names, by=person, note=note)
+        else:
+            done = ws.correct(item_id, label, by=person, note=note)
     if as_json:
         print_json(done)
     else:

@@ -12,6 +12,8 @@ from labeling.context import Context, ProgressCallback
 from labeling.data import drift, exporter, importer, removal, search
 from labeling.errors import BadInput
 from labeling.rounds import predictions
+from labeling.store import labelsets
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import ImportBatch
 
 
@@ -30,6 +32,7 @@ class DataAPI(Context):
         progress: ProgressCallback | None = None,
         allow_duplicate_texts: bool = False,
         source_name: str | None = None,
+        label_sep: str = DEFAULT_LABEL_SEP,
     ) -> importer.ImportReport:
         """Import a CSV/TSV, JSONL or Parquet file; all of it or, on any fault, nothing.
 
@@ -53,6 +56,8 @@ class DataAPI(Context):
             progress=progress,
             allow_duplicate_texts=allow_duplicate_texts,
             source_name=source_name,
+            multilabel=self.multilabel,
+            label_sep=label_sep,
         )
         if split == "pool" and report.imported and report.batch_id is not None:
             report.drift = drift.check_batch(self, report.batch_id)
@@ -66,11 +71,15 @@ class DataAPI(Context):
         format: str | None = None,
         annotations: bool = False,
         origins: list[str] | tuple[str, ...] | None = None,
+        label_sep: str = DEFAULT_LABEL_SEP,
+        wide: bool = False,
     ) -> exporter.ExportReport:
         """Write one row per item (or the annotation log) as CSV, JSONL or Parquet.
 
         ``origins`` (``human``, ``import``, ``adjudication``): only the annotations of those
-        origins, or the items whose final label they decided.
+        origins, or the items whose final label they decided. A multi-label workspace writes
+        label sets as names joined by ``label_sep`` in CSV, lists in JSONL and Parquet;
+        ``wide`` adds one 0/1 column ``label:NAME`` per label.
         """
         return exporter.run_export(
             self.engine,
@@ -80,6 +89,7 @@ class DataAPI(Context):
             annotations=annotations,
             round_predictions=lambda round_id: predictions.load(self, round_id),
             origins=origins,
+            form=exporter.LabelForm(multilabel=self.multilabel, sep=label_sep, wide=wide),
         )
 
     def remove_items(
@@ -148,4 +158,11 @@ class DataAPI(Context):
         sort, native); a wrong one raises BadInput naming it.
         """
         found = search.query_from_options(self.labels, text=query, **filters)
-        return search.search(self, found, limit=limit, offset=offset).as_dict()
+        result = search.search(self, found, limit=limit, offset=offset).as_dict()
+        if self.multilabel:  # counts per label a set holds ("": unlabelled), not per set
+            counts = result["counts"]
+            result["counts"] = {
+                **{k: v for k, v in labelsets.per_label(counts, self.labels, True).items() if v},
+                **({"": counts[""]} if counts.get("") else {}),
+            }
+        return result

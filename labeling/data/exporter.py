@@ -22,7 +22,9 @@ from sqlmodel import Session, col, select
 
 from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import ExportFailed
+from labeling.store import labelsets
 from labeling.store.answers import current, decided_by, relabelled_labels
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import (
     ADJUDICATION,
     BULK,
@@ -304,6 +306,57 @@ def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterat
                 }
 
 
+@dataclass(frozen=True)
+class LabelForm:
+    """How label cells are written: sets of a multi-label workspace as names joined by
+    ``sep`` (CSV; ``[]`` for the empty set) or lists (JSONL, Parquet), and with ``wide`` one
+    0/1 column ``label:NAME`` per label as well (empty where the item has no label)."""
+
+    multilabel: bool = False
+    sep: str = DEFAULT_LABEL_SEP
+    wide: bool = False
+
+    def wide_columns(self, labels: tuple[str, ...]) -> list[str]:
+        return [f"{WIDE_PREFIX}{name}" for name in labels] if self.wide else []
+
+    def rows(
+        self,
+        rows: Iterator[dict[str, Any]],
+        fmt: str,
+        labels: tuple[str, ...],
+        set_columns: tuple[str, ...],
+    ) -> Iterator[dict[str, Any]]:
+        """``rows`` with their label cells in this form."""
+        if not self.multilabel and not self.wide:
+            yield from rows
+            return
+        for row in rows:
+            value = row.get("label")
+            if self.wide:
+                chosen = self.names(value)
+                for name in labels:
+                    row[f"{WIDE_PREFIX}{name}"] = None if chosen is None else int(name in chosen)
+            if self.multilabel:
+                for column in set_columns:
+                    stored = row.get(column)
+                    if stored is not None:
+                        row[column] = (
+                            labelsets.format_cell(stored, self.sep)
+                            if fmt == "csv"
+                            else labelsets.decode_ordered(stored)
+                        )
+            yield row
+
+    def names(self, value: str | None) -> frozenset[str] | None:
+        if value is None:
+            return None
+        return labelsets.decode(value) if self.multilabel else frozenset([value])
+
+
+# The prefix of the 0/1 columns of ``export --wide``.
+WIDE_PREFIX = "label:"
+
+
 def run_export(
     engine: Engine,
     out: Path,
@@ -313,6 +366,7 @@ def run_export(
     annotations: bool = False,
     round_predictions: Callable[[int], Any] | None = None,
     origins: Sequence[str] | None = None,
+    form: LabelForm | None = None,
 ) -> ExportReport:
     """Write items (or, with ``annotations``, the annotation log) to ``out``.
 
@@ -322,17 +376,31 @@ def run_export(
     the items whose final label was decided by them; None keeps every row.
     """
     chosen = check_origins(origins)
+    form = form or LabelForm()
     target_dir = target_folder(out)
     fmt = export_format(out, fmt)
+    if form.multilabel and fmt == "csv":
+        labelsets.check_separator(labels, form.sep)
+    wide = form.wide_columns(labels)
     if annotations:
-        columns = list(ANNOTATION_COLUMNS)
+        columns = list(ANNOTATION_COLUMNS) + wide
+        set_columns: tuple[str, ...] = ("label",)
         rows = _annotation_rows(engine, chosen)
     else:
         with Session(engine) as session:
             source_columns = _SourceColumns(session)
-        columns = list(ITEM_COLUMNS) + list(source_columns.columns.values())
+        columns = list(ITEM_COLUMNS) + wide + list(source_columns.columns.values())
+        set_columns = ("label", "gold_label")
         rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
-    count = write_in_place(out, target_dir, fmt, columns, rows)
+    count = write_in_place(
+        out,
+        target_dir,
+        fmt,
+        columns,
+        form.rows(rows, fmt, labels, set_columns),
+        list_columns=frozenset(set_columns if form.multilabel else ()),
+        int_columns=frozenset(wide),
+    )
     return ExportReport(
         file=str(out),
         format=fmt,

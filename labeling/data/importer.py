@@ -32,8 +32,9 @@ from labeling.data.validation import (
     refuse_unknown_fields,
 )
 from labeling.errors import ImportFailed
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.bulk import bulk_insert_tuples
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
 from labeling.store.search_index import BulkIndexer
 
@@ -411,6 +412,8 @@ def run_import(
     progress: ProgressCallback | None = None,
     allow_duplicate_texts: bool = False,
     source_name: str | None = None,
+    multilabel: bool = False,
+    label_sep: str = DEFAULT_LABEL_SEP,
 ) -> ImportReport:
     """Import ``path`` into the store: all rows or, on any fault, none.
 
@@ -426,7 +429,11 @@ def run_import(
     name = str(path) if source_name is None else source_name
     check_file(path, name)
     fmt = detect_format(path, fmt, name=name)
-    plan = ImportPlan(path, fmt, split, text_field, id_field, label_field, labels, name)
+    if multilabel and label_field is not None:
+        labelsets.check_separator(labels, label_sep)
+    plan = ImportPlan(
+        path, fmt, split, text_field, id_field, label_field, labels, name, multilabel, label_sep
+    )
     reader = open_reader(path, fmt, name)
     total = path.stat().st_size
     fields = _check_every_row(plan, reader, progress, total)

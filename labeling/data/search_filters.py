@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from labeling.context import Context
 from labeling.data import search_syntax
 from labeling.errors import BadInput
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.models import (
     HUMAN,
     ORIGINS,
@@ -310,7 +310,10 @@ def conditions(ctx: Context, query: SearchQuery, *, split: Any = _ITEM.c.split) 
     else:
         found.append(split == query.split)
     if query.label is not None:
-        found.append(item.c.label == query.label)
+        if ctx.multilabel:  # the items whose set holds the label
+            found.append(item.c.label.like(labelsets.contains_pattern(query.label), escape="\\"))
+        else:
+            found.append(item.c.label == query.label)
     if query.unlabelled:
         found.append(item.c.label.is_(None))
     if query.annotator is not None:

@@ -14,6 +14,8 @@ from labeling.data.duplicates import content_id
 from labeling.data.exporter import ITEM_COLUMNS
 from labeling.data.readers import BOM, MAX_FIELDS, Chunk, cell_text
 from labeling.errors import ImportFailed
+from labeling.store import labelsets
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 
 # One cell may hold at most this many characters: a 1 MB "text" is a broken file, not an item.
 MAX_CELL_CHARS = 1_000_000
@@ -22,6 +24,8 @@ MAX_ID_CHARS = 512
 # label field must not grow a dictionary with the file).
 MAX_UNKNOWN_LABELS = 1_000
 
+# Distinct multi-label cells whose parse is remembered (a file has few distinct sets).
+MAX_SET_CELLS = 100_000
 # Columns that labelloop's own export computes. Re-importing an export keeps them out of the
 # items' source rows, so a round trip does not pile up stale copies of them.
 EXPORT_COMPUTED_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in {"id", "text", "label"})
@@ -55,6 +59,10 @@ class ImportPlan:
     labels: tuple[str, ...]
     # What messages call the file (see :func:`open_reader`).
     name: str
+    # A multi-label workspace's label cells hold sets (labeling.store.labelsets), their names
+    # separated by ``label_sep`` in a text cell.
+    multilabel: bool = False
+    label_sep: str = DEFAULT_LABEL_SEP
 
 
 @dataclass
@@ -75,6 +83,8 @@ class RowChecker:
         self.plan = plan
         self.row_word = row_word
         self.label_set = set(plan.labels)
+        # Multi-label: each distinct text cell's stored set, or None when it cannot be one.
+        self.set_cells: dict[str, str | None] = {}
         self.unknown_labels: dict[str, tuple[int, int]] = {}
         self.unknown_beyond = 0
         self.fields: dict[str, None] = {}
@@ -157,19 +167,64 @@ class RowChecker:
         as_text = cell_text(value)
         if as_text is not None:
             as_text = as_text.strip()
+        if self.plan.multilabel:
+            return self.label_set_of(number, name, value)
         if not as_text:
             if self.plan.split == "gold":
                 raise ImportFailed(
                     f"{self.where(number, name)}: empty; every gold item needs its label"
                 )
             return None
-        if as_text not in self.label_set:
-            if as_text in self.unknown_labels or len(self.unknown_labels) < MAX_UNKNOWN_LABELS:
-                first, count = self.unknown_labels.get(as_text, (number, 0))
-                self.unknown_labels[as_text] = (first, count + 1)
+        self.count_unknown(number, [as_text])
+        return as_text
+
+    def count_unknown(self, number: int, names: list[str]) -> None:
+        for name in names:
+            if name in self.label_set:
+                continue
+            if name in self.unknown_labels or len(self.unknown_labels) < MAX_UNKNOWN_LABELS:
+                first, count = self.unknown_labels.get(name, (number, 0))
+                self.unknown_labels[name] = (first, count + 1)
             else:
                 self.unknown_beyond += 1
-        return as_text
+
+    def label_set_of(self, number: int, name: str, value: Any) -> str | None:
+        """A multi-label cell as its stored set (None: no label); unknown names are counted."""
+        try:
+            names = labelsets.parse_cell(value, self.plan.label_sep)
+        except ValueError as exc:
+            raise ImportFailed(f"{self.where(number, name)}: {exc}") from exc
+        if names is None:
+            if self.plan.split == "gold":
+                raise ImportFailed(
+                    f"{self.where(number, name)}: empty; every gold item needs its labels "
+                    "(write [] for an item with none of them)"
+                )
+            return None
+        self.count_unknown(number, names)
+        known = [n for n in names if n in self.label_set]
+        return labelsets.encode(known, self.plan.labels)
+
+    def plain_label_set(self, cell: str) -> str | None:
+        """The stored set of a text cell that parses and names only known labels, "" for an
+        empty cell; None when the row-by-row checks must look at it."""
+        if cell not in self.set_cells:
+            try:
+                names = labelsets.parse_cell(cell, self.plan.label_sep)
+            except ValueError:
+                names = None
+                stored = None
+            else:
+                if names is None:
+                    stored = ""
+                elif set(names) <= self.label_set:
+                    stored = labelsets.encode(names, self.plan.labels)
+                else:
+                    stored = None
+            if len(self.set_cells) < MAX_SET_CELLS:
+                self.set_cells[cell] = stored
+            return stored
+        return self.set_cells[cell]
 
     def check_rows(self, chunk: Chunk, header: list[str] | None) -> None:
         """Check every row of ``chunk`` (``header``: the CSV header a row must not repeat)."""
@@ -225,10 +280,15 @@ class RowChecker:
                     "" if split.strip() == "gold" else label
                     for label, split in zip(labels, columns["split"], strict=True)
                 ]
+            if plan.multilabel:
+                stored = [self.plain_label_set(cell) for cell in labels]
+                if None in stored:
+                    return None
+                labels = [cell or "" for cell in stored]
             given = set(labels)
             if "" in given and plan.split == "gold":
                 return None
-            if given - {""} - self.label_set:
+            if not plan.multilabel and given - {""} - self.label_set:
                 return None
         return _Plain(texts=texts, ids=ids, labels=labels)
 

@@ -49,13 +49,24 @@ def write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]])
     return count
 
 
-def write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+def write_parquet(
+    path: Path,
+    columns: list[str],
+    rows: Iterator[dict[str, Any]],
+    list_columns: frozenset[str] = frozenset(),
+    int_columns: frozenset[str] = frozenset(),
+) -> int:
+    """Parquet, with ``list_columns`` (lists of names) and ``int_columns`` typed as such."""
     # pyarrow (~0.2 s to import): only a Parquet export needs it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    ints = INT_COLUMNS | int_columns
+
     def arrow_type(name: str) -> Any:
-        if name in INT_COLUMNS:
+        if name in list_columns:
+            return pa.list_(pa.string())
+        if name in ints:
             return pa.int64()
         if name in FLOAT_COLUMNS:
             return pa.float64()
@@ -66,7 +77,7 @@ def write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]]
     schema = pa.schema([(name, arrow_type(name)) for name in columns])
 
     def cell(name: str, value: Any) -> Any:
-        if value is None or name in INT_COLUMNS | FLOAT_COLUMNS | BOOL_COLUMNS:
+        if value is None or name in ints | FLOAT_COLUMNS | BOOL_COLUMNS | list_columns:
             return value
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -100,10 +111,18 @@ def target_folder(out: Path) -> Path:
 
 
 def write_in_place(
-    out: Path, target_dir: Path, fmt: str, columns: list[str], rows: Iterator[dict[str, Any]]
+    out: Path,
+    target_dir: Path,
+    fmt: str,
+    columns: list[str],
+    rows: Iterator[dict[str, Any]],
+    *,
+    list_columns: frozenset[str] = frozenset(),
+    int_columns: frozenset[str] = frozenset(),
 ) -> int:
     """Write ``rows`` to a temporary file in ``target_dir``, renamed to ``out`` when complete
-    (removed on any failure). Returns the number of rows written."""
+    (removed on any failure). Returns the number of rows written. ``list_columns`` and
+    ``int_columns`` type those columns in Parquet."""
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
     except OSError as exc:
@@ -112,7 +131,7 @@ def write_in_place(
     try:
         if fmt == "parquet":
             os.close(fd)
-            count = write_parquet(tmp, columns, rows)
+            count = write_parquet(tmp, columns, rows, list_columns, int_columns)
         else:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 writer = write_csv if fmt == "csv" else write_jsonl

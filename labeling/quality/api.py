@@ -3,6 +3,7 @@ and the HTML report. :class:`labeling.workspace.Workspace` inherits them."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypedDict
@@ -11,13 +12,14 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from labeling.annotation import roles, users
+from labeling.annotation.answers import answer_value
 from labeling.annotation.leases import require_active
 from labeling.context import Context
 from labeling.quality import corrections, report, review
 from labeling.quality.corrections import FlagRecord
 from labeling.quality.item_story import ItemStory, item_story
 from labeling.quality.summary import summary
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.answers import current
 from labeling.store.models import (
     ADJUDICATION,
@@ -65,12 +67,13 @@ class QualityAPI(Context):
         info = {
             "workspace": self.config.name,
             "labels": list(self.labels),
+            "task": self.config.task,
             "database": db.display_url(self.db_url),
             "items": items,
             "annotations": sum(answers.by_label.values()),
-            "annotations_by_label": {
-                label: answers.by_label.get(label, 0) for label in self.labels
-            },
+            "annotations_by_label": labelsets.per_label(
+                answers.by_label, self.labels, self.multilabel
+            ),
             "skips": answers.skips,
             "annotation_log_rows": answers.log_rows,
             "annotators": sum(active_by_role.values()),
@@ -126,22 +129,33 @@ class QualityAPI(Context):
             for a, name in rows
         ]
 
-    def adjudicate(self, item_id: int, label: str, *, lead: str) -> Annotation:
-        """The lead's final label for an item; it overrides the majority in rounds and export."""
+    def adjudicate(self, item_id: int, label: str | Collection[str], *, lead: str) -> Annotation:
+        """The lead's final label for an item (a set in a multi-label workspace); it overrides
+        the majority in rounds and export."""
+        value = answer_value(label, self.labels, self.multilabel)
         with self._write() as session:
             person = users.get_annotator(session, lead)
             return review.adjudicate(
-                session, lead=person, item_id=item_id, label=label, labels=self.labels
+                session,
+                lead=person,
+                item_id=item_id,
+                label=value,
+                labels=self.labels,
+                multilabel=self.multilabel,
             )
 
     # ------------------------------------------------------------------ corrections and flags
 
-    def correct(self, item_id: str, label: str, *, by: str, note: str = "") -> dict[str, Any]:
+    def correct(
+        self, item_id: str, label: str | Collection[str], *, by: str, note: str = ""
+    ) -> dict[str, Any]:
         """Make ``label`` the label of the item people know as ``item_id``: a correction by
         ``by`` (an active engineer or above) that supersedes the item's adjudication and
         earlier corrections; people's answers and bulk labels stay current, and the newest
         decision outranks them (see :mod:`labeling.quality.corrections`). Gold and removed
-        items are refused. A ``note`` is kept as a flag on the item, resolved at once."""
+        items are refused. A ``note`` is kept as a flag on the item, resolved at once. In a
+        multi-label workspace ``label`` is a set of labels."""
+        value = answer_value(label, self.labels, self.multilabel)
         with self._write() as session:
             person = users.get_annotator(session, by)
             require_active(person)
@@ -150,13 +164,14 @@ class QualityAPI(Context):
                 session,
                 person=person,
                 external_id=item_id,
-                label=label,
+                label=value,
                 labels=self.labels,
                 note=note,
+                multilabel=self.multilabel,
             )
         return {
             "item": done.external_id,
-            "label": label,
+            "label": value,
             "previous_label": done.previous_label,
             "annotation": done.annotation.id,
             "by": person.name,

@@ -24,7 +24,8 @@ from typing import Any, TypedDict
 
 from sqlmodel import Session, col, select
 
-from labeling.errors import BadInput, UnknownItem, UnknownLabel
+from labeling.annotation.answers import checked_value
+from labeling.errors import BadInput, UnknownItem
 from labeling.store.answers import current, refresh_labels
 from labeling.store.models import (
     CORRECTION,
@@ -88,6 +89,7 @@ def correct(
     external_id: str,
     label: str,
     labels: tuple[str, ...],
+    multilabel: bool = False,
     note: str = "",
 ) -> Correction:
     """Make ``label`` the item's label: a correction by ``person`` (see the module's docstring).
@@ -95,8 +97,7 @@ def correct(
     Refuses gold items (their gold label is final) and removed items. The item's row is
     locked first, so two corrections of one item at once leave one current decision.
     """
-    if label not in labels:
-        raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+    label = checked_value(label, labels, multilabel)
     item = _correctable(find_item(session, external_id, lock=True))
     assert item.id is not None and person.id is not None
     note = clean_note(note, required=False)

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from labeling.annotation.answers import checked_value
 from labeling.context import Context
-from labeling.errors import BadInput, UnknownLabel
+from labeling.errors import BadInput
 from labeling.quality.label_errors import REVIEW_FILE
 from labeling.quality.sources import answers_by_item, people_names, round_file, rounded
 from labeling.store import db
@@ -217,7 +218,13 @@ def _describe(
 
 
 def adjudicate(
-    session: Session, *, lead: Annotator, item_id: int, label: str, labels: tuple[str, ...]
+    session: Session,
+    *,
+    lead: Annotator,
+    item_id: int,
+    label: str,
+    labels: tuple[str, ...],
+    multilabel: bool = False,
 ) -> Annotation:
     """Record the lead's final label: an annotation of its own that overrides the majority.
 
@@ -225,8 +232,7 @@ def adjudicate(
     people's answers stay as they were. The item's row is locked first (as a correction
     locks it), so two decisions on one item at once leave one current decision.
     """
-    if label not in labels:
-        raise UnknownLabel(f"label {label!r} is not one of: {', '.join(labels)}")
+    label = checked_value(label, labels, multilabel)
     item = session.get(Item, item_id, with_for_update={"key_share": True})
     if item is None:
         raise BadInput(f"no item has the row id {item_id} (it may have been removed)")

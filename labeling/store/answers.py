@@ -17,6 +17,7 @@ from sqlalchemy import ARRAY, BigInteger, Engine, and_, any_, bindparam, func, u
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from labeling.store import labelsets
 from labeling.store.db import write_session
 from labeling.store.models import (
     BULK,
@@ -39,7 +40,26 @@ def majority(counts: Mapping[str, int], labels: tuple[str, ...]) -> str:
     """The most frequent label; ties go to the label earlier in the toml's order (a label the
     toml does not list ranks after those it does)."""
     order = {label: position for position, label in enumerate(labels)}
-    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order))))
+    return min(counts, key=lambda label: (-counts[label], order.get(label, len(order)), label))
+
+
+def is_label_set(value: str, labels: tuple[str, ...]) -> bool:
+    """Whether a stored answer is a multi-label set (labeling.store.labelsets), not a label."""
+    return value.startswith("[") and value not in labels
+
+
+def set_majority(counts: Mapping[str, int], labels: tuple[str, ...]) -> tuple[str, bool]:
+    """The set that answered sets agree on, label by label: a label is in it when at least
+    half of the answers include it. Also whether some label was included by exactly half (a
+    tie, decided towards inclusion)."""
+    total = sum(counts.values())
+    including: Counter[str] = Counter()
+    for value, n in counts.items():
+        for name in labelsets.decode(value):
+            including[name] += n
+    chosen = [name for name in labels if 2 * including[name] >= total]
+    tie = any(2 * including[name] == total for name in labels)
+    return labelsets.encode(chosen, labels), tie
 
 
 def decide(rows: list[tuple[str, str, int, int]], labels: tuple[str, ...]) -> str | None:
@@ -47,8 +67,8 @@ def decide(rows: list[tuple[str, str, int, int]], labels: tuple[str, ...]) -> st
     newest annotation id)`` rows: the one definition of an item's label.
 
     The newest decision (a lead's adjudication or a correction from the item page) wins; else
-    the majority of people's answers and imported labels; else the newest bulk label. None
-    when there is no such answer.
+    the majority of people's answers and imported labels (for sets, label by label:
+    :func:`set_majority`); else the newest bulk label. None when there is no such answer.
     """
     decisions = [(newest, label) for label, origin, _n, newest in rows if origin in DECISIONS]
     if decisions:
@@ -58,6 +78,8 @@ def decide(rows: list[tuple[str, str, int, int]], labels: tuple[str, ...]) -> st
         if origin != BULK:
             counts[label] += n
     if counts:
+        if any(is_label_set(value, labels) for value in counts):
+            return set_majority(counts, labels)[0]
         return majority(counts, labels)
     bulk = [(newest, label) for label, origin, _n, newest in rows if origin == BULK]
     return max(bulk)[1] if bulk else None
@@ -100,8 +122,12 @@ def decided_by(
             origins.add(origin)
     if not counts:
         return label, BULK, BULK
-    top = max(counts.values())
-    if sum(1 for n in counts.values() if n == top) > 1:
+    if any(is_label_set(value, labels) for value in counts):
+        tie = set_majority(counts, labels)[1]
+    else:
+        top = max(counts.values())
+        tie = sum(1 for n in counts.values() if n == top) > 1
+    if tie:
         return label, "tie-break", HUMAN
     if label in set(relabelled):
         return label, "correction", HUMAN
