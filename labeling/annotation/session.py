@@ -77,6 +77,11 @@ class UserSession:
         return self.workspace.labels
 
     @property
+    def multilabel(self) -> bool:
+        """Whether an answer is a set of labels (``task = "multi-label"``)."""
+        return self.workspace.multilabel
+
+    @property
     def display_fields(self) -> tuple[str, ...]:
         return self.workspace.config.display_fields
 
@@ -206,13 +211,17 @@ class UserSession:
         self._require(roles.LEAD, "reviewing labels")
         return self.workspace.item_history(item_id)
 
-    def adjudicate(self, item_id: int, label: str) -> None:
-        """The lead's final label for an item; it overrides the majority in rounds and export."""
+    def adjudicate(self, item_id: int, label: str | Collection[str]) -> None:
+        """The lead's final label for an item (a set of labels in a multi-label workspace); it
+        overrides the majority in rounds and export."""
         self._require(roles.LEAD, "adjudicating labels")
         self.workspace.adjudicate(item_id, label, lead=self.name)
 
-    def correct(self, item_id: str, label: str, *, note: str = "") -> dict[str, Any]:
-        """Correct an item's label (engineers and up); it supersedes earlier decisions."""
+    def correct(
+        self, item_id: str, label: str | Collection[str], *, note: str = ""
+    ) -> dict[str, Any]:
+        """Correct an item's label (a set of labels in a multi-label workspace; engineers and
+        up); it supersedes earlier decisions."""
         self._require(roles.ENGINEER, "correcting labels")
         return self.workspace.correct(item_id, label, by=self.name, note=note)
 

@@ -135,15 +135,19 @@ def _counts(result: dict[str, Any], labels: tuple[str, ...]) -> None:
         )
 
 
-def _results_table(result: dict[str, Any]) -> None:
-    """One page of results; a click on a row opens that item."""
+def _results_table(result: dict[str, Any], multilabel: bool) -> None:
+    """One page of results; a click on a row opens that item (a set shows as its names)."""
     rows = result["items"]
     frame = pd.DataFrame(
         [
             {
                 "id": r["id"],
                 "text": " ".join(str(r["text"]).split())[:200],
-                "label": r["label"],
+                "label": (
+                    common.label_text(r["label"], True)
+                    if multilabel and r["label"] is not None
+                    else r["label"]
+                ),
                 "predicted": r["predicted"],
                 "confidence": r["confidence"],
                 "weak label": r["weak_label"],
@@ -277,7 +281,7 @@ def render_browser(user: UserSession) -> None:
         st.info("No items match this search.", icon=":material/search_off:")
     else:
         _counts(result, user.labels)
-        _results_table(result)
+        _results_table(result, user.multilabel)
         _pager(result["total"], offset, len(result["items"]))
         target = bulk.Target(result["total"], query=query, described="this search", key="search")
         bulk.bulk_box(user, target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import streamlit as st
@@ -17,6 +18,7 @@ import streamlit as st
 from labeling.annotation import roles
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError, UnknownAnnotator
+from labeling.store import labelsets
 from labeling.ui import web_auth
 from labeling.workspace import Workspace
 
@@ -109,6 +111,31 @@ def plain(text: object) -> str:
     ``[x](javascript:...)`` is a label, not a link. Every Markdown character gets a backslash.
     """
     return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+NO_LABELS = "(none)"  # how a page shows the empty set of a multi-label answer
+
+
+def set_text(names: Iterable[str]) -> str:
+    """A set of labels as pages show it: ``billing, refund``, or ``(none)`` for the empty set
+    (names in the order given: pass them in label order)."""
+    shown = ", ".join(names)
+    return shown if shown else NO_LABELS
+
+
+def label_text(value: str | None, multilabel: bool, *, missing: str = "") -> str:
+    """A stored label as pages show it: in a single-label workspace the label itself; in a
+    multi-label one the set's names (:func:`set_text`), never its JSON; ``missing`` for no
+    label. A value that is not a stored set (say, from a part not built for sets) is shown as
+    it is rather than breaking the page."""
+    if value is None:
+        return missing
+    if not multilabel:
+        return value
+    try:
+        return set_text(labelsets.decode_ordered(value))
+    except ValueError:  # json's errors are ValueErrors too
+        return value
 
 
 def current_user() -> UserSession | None:

@@ -17,6 +17,7 @@ import streamlit as st
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.quality.item_story import ItemStory
+from labeling.store import labelsets
 from labeling.ui.views import common, similar
 from labeling.ui.views.opened import SIMILAR_KEY, close_item
 
@@ -26,13 +27,13 @@ def _when(iso: str | None) -> str:
     return iso[:16].replace("T", " ") if iso else ""
 
 
-def _answers(found: ItemStory) -> list[dict[str, Any]]:
+def _answers(found: ItemStory, multilabel: bool) -> list[dict[str, Any]]:
     """The item's annotation log, oldest first, superseded answers included."""
     return [
         {
             "who": a["who"],
             "role": a["role"],
-            "answer": "(skip)" if a["skipped"] else a["label"],
+            "answer": "(skip)" if a["skipped"] else common.label_text(a["label"], multilabel),
             "origin": a["origin"],
             "bulk batch": a["batch"] or "",
             "when (UTC)": _when(a["created_at"]),
@@ -55,10 +56,11 @@ def _flags(found: ItemStory) -> list[dict[str, Any]]:
     ]
 
 
-def _score(label: Any, confidence: Any) -> str:
+def _score(label: Any, confidence: Any, multilabel: bool) -> str:
     if label is None:
         return "(none)"
-    return f"{label} ({confidence:.2f})" if isinstance(confidence, int | float) else str(label)
+    said = common.label_text(str(label), multilabel)
+    return f"{said} ({confidence:.2f})" if isinstance(confidence, int | float) else said
 
 
 def _table(rows: Any, key: str, empty: str) -> None:
@@ -71,34 +73,38 @@ def _table(rows: Any, key: str, empty: str) -> None:
     st.dataframe(pd.DataFrame(list(rows)), hide_index=True, key=key)
 
 
-def _summary(found: ItemStory) -> None:
-    """Label now and how it was decided, the model's and the label model's view, the split."""
+def _summary(found: ItemStory, multilabel: bool) -> None:
+    """Label now and how it was decided, the model's and the label model's view, the split.
+    In a multi-label workspace "(none)" is the empty set, so no label yet says so in words."""
     cols = st.columns(4)
     label = found.get("label")
-    cols[0].metric("Label now", label if label is not None else "(none)")
+    missing = "(not labelled)" if multilabel else "(none)"
+    cols[0].metric("Label now", common.label_text(label, multilabel, missing=missing))
     decided = found.get("decided_by")
     if label is not None:
         cols[0].caption(f"Decided by: {common.plain(decided)}")
     cols[1].metric(
-        "Model predicts", _score(found.get("prediction"), found.get("prediction_confidence"))
+        "Model predicts",
+        _score(found.get("prediction"), found.get("prediction_confidence"), multilabel),
     )
     if found.get("prediction_round") is not None:
         cols[1].caption(f"Round {found['prediction_round']} (promoted)")
-    cols[2].metric("Weak label", _score(found.get("weak_label"), found.get("weak_confidence")))
+    weak = _score(found.get("weak_label"), found.get("weak_confidence"), multilabel)
+    cols[2].metric("Weak label", weak)
     cols[3].metric("Split", str(found.get("split", "")))
     batch = found.get("import_batch") or {}
     details = {
         "import": f"{batch.get('id')} ({batch.get('file')})" if batch else None,
-        "gold label": found.get("gold_label"),
+        "gold label": common.label_text(found.get("gold_label"), multilabel) or None,
     }
     shown = [f"{k}: {v}" for k, v in details.items() if v is not None]
     if shown:
         st.caption(common.plain("; ".join(shown)))
 
 
-def _history(found: ItemStory, item_id: str) -> None:
+def _history(found: ItemStory, item_id: str, multilabel: bool) -> None:
     st.markdown("**Answers, with history** (superseded ones included)")
-    _table(_answers(found), f"ll_item_answers_{item_id}", "No answers yet.")
+    _table(_answers(found, multilabel), f"ll_item_answers_{item_id}", "No answers yet.")
     cols = st.columns(2)
     with cols[0]:
         st.markdown("**LF votes**")
@@ -114,6 +120,9 @@ def _history(found: ItemStory, item_id: str) -> None:
 
 
 def _correct(user: UserSession, item_id: str, current: Any) -> None:
+    if user.multilabel:
+        _correct_set(user, item_id, current)
+        return
     labels = list(user.labels)
     with st.form(f"ll_correct_form_{item_id}", border=False):
         label = st.selectbox(
@@ -135,6 +144,40 @@ def _correct(user: UserSession, item_id: str, current: Any) -> None:
                 "history."
             )
             st.rerun()
+
+
+def _correct_set(user: UserSession, item_id: str, current: str | None) -> None:
+    """Multi-label: the labels the item should have (starting from its set now), or "None
+    of these"; a correction to no label at all is never made by an empty choice."""
+    now = labelsets.decode_ordered(current) if current is not None else []
+    with st.form(f"ll_correct_form_{item_id}", border=False):
+        chosen = st.multiselect(
+            "Correct labels",
+            list(user.labels),
+            default=[name for name in now if name in user.labels],
+            key=f"ll_correct_labels_{item_id}",
+            placeholder="Choose the labels that apply",
+        )
+        note = st.text_input("Note (optional)", key=f"ll_correct_note_{item_id}")
+        cols = st.columns([1, 1, 2])
+        pressed = cols[0].form_submit_button("Correct the labels", type="primary")
+        none = cols[1].form_submit_button("None of these", help="The item has none of the labels")
+    if not (pressed or none):
+        return
+    names = [] if none else [name for name in user.labels if name in chosen]
+    if pressed and not names:
+        st.error("Choose at least one label, or press None of these for the empty set.")
+        return
+    try:
+        user.correct(item_id, names, note=note.strip())
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+    else:
+        st.session_state["ll_item_message"] = (
+            f"Item {item_id}: labels corrected to {common.set_text(names)}; the earlier "
+            "answers stay in its history."
+        )
+        st.rerun()
 
 
 def _flag(user: UserSession, item_id: str) -> None:
@@ -186,8 +229,8 @@ def render_item(user: UserSession, item_id: str) -> None:
         key="ll_text", height=320 if len(str(found.get("text", ""))) > 900 else "content"
     ):
         st.text(str(found.get("text", "")))
-    _summary(found)
-    _history(found, item_id)
+    _summary(found, user.multilabel)
+    _history(found, item_id, user.multilabel)
     st.divider()
     correct, flag, similar = st.tabs(["Correct the label", "Flag", "Find similar"])
     with correct:

@@ -1,7 +1,10 @@
 """The Label page: one item at a time, labelled with the keyboard.
 
 Keys: 1-9 label in the toml's label order (the number pad too), S skip, U undo; with more than
-nine labels, / opens a picker that finds any label by name (``label_keys.py``). The keys are
+nine labels, / opens a picker that finds any label by name (``label_keys.py``). In a
+multi-label workspace the digits (and the picker) toggle labels instead, Enter submits the
+chosen set and 0 the empty one ("none of these"); the set being chosen is kept per item in the
+session (``CHOSEN_KEY``), and each toggle, like every press, names its item. The keys are
 owned by a small listener shipped beside this module (``label_keys.js``): Streamlit's button
 shortcuts match key codes (no number pad) and lose a press made while the page redraws, since
 the next item's text appears before its buttons. The listener holds such a press until the page
@@ -31,12 +34,14 @@ import streamlit as st
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
+from labeling.store import labelsets
 from labeling.ui.views import common, label_keys
 
 ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
 BOX_KEY = "ll_box"
 HINT_KEY = "ll_hint"
+CHOSEN_KEY = "ll_chosen"  # multi-label: (item id, the labels toggled on for it)
 LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
 KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
@@ -57,18 +62,27 @@ def _elapsed_ms(state: Any) -> int | None:
     return None if shown is None else max(0, int((time.monotonic() - shown) * 1000))
 
 
-def _on_answer(item_id: int, label: str | None, external_id: str) -> None:
-    """Label (or skip, when ``label`` is None) the item on screen, then fetch the next one."""
+def _gone(item_id: int, external_id: str) -> bool:
+    """Whether a press for ``item_id`` came from a screen that is gone (a click on the buttons
+    of the item before); such a press is never applied to the item now on screen, and never
+    dropped without a word."""
+    item = st.session_state.get(ITEM_KEY)
+    if item is not None and item.item_id == item_id:
+        return False
+    _box()["problem"] = (
+        f"Not applied: that press was for item {external_id}, which is no longer on "
+        "screen; nothing was saved for it."
+    )
+    return True
+
+
+def _on_answer(item_id: int, label: str | list[str] | None, external_id: str) -> None:
+    """Label (or skip, when ``label`` is None) the item on screen, then fetch the next one.
+    In a multi-label workspace ``label`` is the set, as a list of names in label order."""
     state = st.session_state
     item = state.get(ITEM_KEY)
     box = _box()
-    if item is None or item.item_id != item_id:
-        # A press made on a screen that is gone (a click on the buttons of the item before):
-        # never applied to the item now on screen, and never dropped without a word.
-        box["problem"] = (
-            f"Not applied: that press was for item {external_id}, which is no longer on "
-            "screen; nothing was saved for it."
-        )
+    if _gone(item_id, external_id):
         return
     duration = _elapsed_ms(state)
     user = common.current_user()
@@ -83,7 +97,8 @@ def _on_answer(item_id: int, label: str | None, external_id: str) -> None:
             box["flash"] = ("skipped", item.external_id)
         else:
             box["next"] = user.answer(item_id, label, duration_ms=duration)
-            box["flash"] = ("labelled", f"{item.external_id} → {label}")
+            said = label if isinstance(label, str) else common.set_text(label)
+            box["flash"] = ("labelled", f"{item.external_id} → {said}")
     except NotLeased:
         # Another tab or window of this person answered it, or the hold ran out and the item
         # went to someone else: the next run shows what to label now.
@@ -94,6 +109,48 @@ def _on_answer(item_id: int, label: str | None, external_id: str) -> None:
         )
     except LabelloopError as exc:
         box["problem"] = str(exc)
+
+
+def _chosen(item_id: int) -> frozenset[str]:
+    """The labels toggled on for ``item_id`` (none for an item that is not the one chosen on)."""
+    held = st.session_state.get(CHOSEN_KEY)
+    return held[1] if held is not None and held[0] == item_id else frozenset()
+
+
+def _on_toggle(item_id: int, label: str, on: bool, external_id: str) -> None:
+    """Multi-label: turn ``label`` on (``on``) or off for the item on screen. The button is
+    drawn with the state it sets; the listener, which sends a click that started no run once
+    more, does not send a toggle again whose first click did arrive (``label_keys.js``)."""
+    if _gone(item_id, external_id):
+        return
+    chosen = set(_chosen(item_id))
+    if on:
+        chosen.add(label)
+    else:
+        chosen.discard(label)
+    st.session_state[CHOSEN_KEY] = (item_id, frozenset(chosen))
+
+
+def _on_submit(item_id: int, external_id: str, labels: tuple[str, ...], empty: bool) -> None:
+    """Multi-label: answer the item on screen with the set chosen for it (``empty``: with
+    the empty set, "none of these"). Enter needs a set and 0 needs none chosen, so neither
+    key can send the other's answer by accident (a stray 0 next to 9 after two toggles)."""
+    if _gone(item_id, external_id):
+        return
+    chosen = _chosen(item_id)
+    names = [name for name in labels if name in chosen]
+    if empty and names:
+        _box()["problem"] = (
+            f"Not saved: {common.set_text(names)} chosen for item {external_id}, and Enter "
+            "submits them. To answer “None of these”, toggle them off first."
+        )
+    elif not empty and not names:
+        _box()["problem"] = (
+            f"Nothing chosen for item {external_id}: toggle its labels (their keys, or click "
+            "them) and press Enter, or press 0 for “None of these”."
+        )
+    else:
+        _on_answer(item_id, names, external_id)
 
 
 def _on_undo() -> None:
@@ -126,8 +183,18 @@ def _item_now(user: UserSession) -> QueueItem | None:
     previous = state.get(ITEM_KEY)
     if item is None or previous is None or previous.item_id != item.item_id:
         state[SHOWN_KEY] = time.monotonic() if item is not None else None
+        if user.multilabel:
+            state[CHOSEN_KEY] = None if item is None else (item.item_id, _given(item))
     state[ITEM_KEY] = item
     return item
+
+
+def _given(item: QueueItem) -> frozenset[str]:
+    """Multi-label: the set to start an item with, the one given before on an undo (so the
+    person changes that answer rather than giving it again), else none."""
+    if not item.is_undo or item.previous_label is None:
+        return frozenset()
+    return labelsets.decode(item.previous_label)
 
 
 def _progress(user: UserSession) -> None:
@@ -157,10 +224,14 @@ def _messages() -> None:
 
 def _show_item(user: UserSession, item: QueueItem) -> None:
     if item.is_undo:
-        before = item.previous_label if item.previous_label is not None else "skipped"
+        before = common.label_text(item.previous_label, user.multilabel, missing="skipped")
         st.info(
             f"Going back: your earlier answer was “{common.plain(before)}”. "
-            "Pick the answer it should have."
+            + (
+                "It is chosen again below: change it and press Enter."
+                if user.multilabel and item.previous_label is not None
+                else "Pick the answer it should have."
+            )
         )
     height: int | Literal["content"] = 320 if len(item.text) > LONG_TEXT else "content"
     with st.container(border=True, height=height, key="ll_text"):
@@ -193,25 +264,90 @@ def _buttons(user: UserSession, item: QueueItem) -> None:
         if picker:
             st.caption(picker)
         row = st.columns([1, 1, 3])
+        _skip_undo_flag(user, item, row)
+
+
+def _skip_undo_flag(user: UserSession, item: QueueItem, row: list[Any]) -> None:
+    """Skip, Undo and Flag, in the last three of ``row``'s columns."""
+    row[-3].button(
+        "Skip",
+        key=f"skip_{item.item_id}",
+        on_click=_on_answer,
+        args=(item.item_id, None, item.external_id),
+        shortcut="s",
+        icon=":material/skip_next:",
+        width="stretch",
+    )
+    row[-2].button(
+        "Undo",
+        key=f"undo_{item.item_id}",
+        on_click=_on_undo,
+        shortcut="u",
+        icon=":material/undo:",
+        width="stretch",
+    )
+    with row[-1].popover("Flag", icon=":material/flag:"):
+        _flag_form(user, item)
+
+
+def _set_buttons(user: UserSession, item: QueueItem) -> None:
+    """Multi-label: a toggle per label (a filled box and the primary colour when chosen), the
+    chosen set in words, then Submit (Enter), None of these (0), Skip, Undo and Flag."""
+    keys = label_keys.label_keys(user.labels)
+    chosen = _chosen(item.item_id)
+    per_row = min(len(keys), 5)
+    with st.container(key="ll_buttons"):
+        for start in range(0, len(keys), per_row):
+            row = st.columns(per_row)
+            for offset, label in enumerate(keys[start : start + per_row]):
+                on = label.name in chosen
+                row[offset].button(
+                    common.plain(label.name),  # a label is shown as written, never as Markdown
+                    key=label_keys.button_key(label.number, item.item_id),
+                    on_click=_on_toggle,
+                    args=(item.item_id, label.name, not on, item.external_id),
+                    shortcut=label.key,
+                    icon=":material/check_box:" if on else ":material/check_box_outline_blank:",
+                    type="primary" if on else "secondary",
+                    width="stretch",
+                )
+        picker = label_keys.picker_help(len(keys), multilabel=True)
+        if picker:
+            st.caption(picker)
+        names = [name for name in user.labels if name in chosen]
+        with st.container(key="ll_chosen"):
+            if names:
+                st.markdown(f"**Chosen:** {common.plain(common.set_text(names))}")
+            else:
+                st.markdown(
+                    "**Nothing chosen yet:** toggle the labels that apply, then Enter; "
+                    "0 if none of them does."
+                )
+        row = st.columns([1.2, 1.2, 1, 1, 1.6])
         row[0].button(
-            "Skip",
-            key=f"skip_{item.item_id}",
-            on_click=_on_answer,
-            args=(item.item_id, None, item.external_id),
-            shortcut="s",
-            icon=":material/skip_next:",
+            "Submit",
+            key=f"submit_{item.item_id}",
+            on_click=_on_submit,
+            args=(item.item_id, item.external_id, user.labels, False),
+            shortcut=label_keys.SUBMIT_KEY,
+            icon=":material/done:",
+            type="primary",
+            disabled=not names,
+            help=None if names else "Choose labels first, or press None of these (0).",
             width="stretch",
         )
         row[1].button(
-            "Undo",
-            key=f"undo_{item.item_id}",
-            on_click=_on_undo,
-            shortcut="u",
-            icon=":material/undo:",
+            "None of these",
+            key=f"none_{item.item_id}",
+            on_click=_on_submit,
+            args=(item.item_id, item.external_id, user.labels, True),
+            shortcut=label_keys.NONE_KEY,
+            icon=":material/block:",
+            disabled=bool(names),
+            help="Toggle the chosen labels off first." if names else None,
             width="stretch",
         )
-        with row[2].popover("Flag", icon=":material/flag:"):
-            _flag_form(user, item)
+        _skip_undo_flag(user, item, row)
 
 
 def _flag_form(user: UserSession, item: QueueItem) -> None:
@@ -239,9 +375,8 @@ def _hint(user: UserSession, item: QueueItem) -> None:
         st.caption("Model hint: no model has scored this item yet.")
     else:
         confidence = f" ({hint.confidence:.0%} sure)" if hint.confidence is not None else ""
-        st.caption(
-            f"Model hint (round {hint.round_id}): {common.plain(hint.prediction)}{confidence}"
-        )
+        said = common.label_text(hint.prediction, user.multilabel)
+        st.caption(f"Model hint (round {hint.round_id}): {common.plain(said)}{confidence}")
 
 
 def _empty(user: UserSession) -> None:
@@ -300,7 +435,7 @@ def render() -> None:
     st.session_state.setdefault(HINT_KEY, False)
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
-        st.caption(label_keys.keys_help(len(user.labels)))
+        st.caption(label_keys.keys_help(len(user.labels), multilabel=user.multilabel))
         if not annotator:
             st.button(
                 "Stop labelling",
@@ -324,5 +459,5 @@ def _label_area(user: UserSession) -> None:
         _empty(user)
         return
     _show_item(user, item)
-    _buttons(user, item)
+    (_set_buttons if user.multilabel else _buttons)(user, item)
     _hint(user, item)

@@ -11,7 +11,12 @@
 //   * a key that means nothing here gets a note naming the keys that do;
 //   * with more than nine labels, `/` opens a picker: the letters typed after it narrow the
 //     labels by name, Enter picks the highlighted match (the first, or the one the arrows
-//     moved to), Escape closes it. Its pick goes through the same rules as a digit.
+//     moved to), Escape closes it. Its pick goes through the same rules as a digit;
+//   * in a multi-label workspace (the page has a Submit button) a digit or a pick TOGGLES its
+//     label, Enter submits the chosen set and 0 the empty one ("none of these"); the set lives
+//     in the server's session, per item, and each toggle is a click on the label's button, so
+//     the rules above apply to toggles too. Enter with nothing chosen, or 0 with labels
+//     chosen, finds its button disabled and says why: neither sends the other's answer.
 // Which label a key means is decided in one place, `actionFor` (a digit, S, U) and the
 // picker's Enter; labeling/ui/views/label_keys.py is the Python side (the keys the buttons
 // show). It only clicks the page's own buttons, which carry their item's id to the server, and
@@ -45,6 +50,7 @@
   // The labels as the buttons last showed them when the page settled: [{number, name}]. The
   // picker matches against these, also while the page redraws and the buttons are gone.
   let labels = [];
+  let multi = false; // a multi-label page, as last settled (it has a Submit button)
   // The picker: open on the item of `version`; `text` typed so far; `at` the highlighted match.
   const picker = { open: false, text: "", at: 0, version: 0 };
 
@@ -72,6 +78,8 @@
     return (itemText() ?? "") + "\u0000" + (caption ? caption.textContent : "");
   };
 
+  const SUBMIT = '[class*="st-key-submit_"] button';
+  const NONE = '[class*="st-key-none_"] button';
   const LABEL_KEY = /(?:^|\s)st-key-label_(\d+)_\d+(?:\s|$)/;
   const readLabels = () => {
     const found = [];
@@ -107,13 +115,14 @@
   };
 
   // What a key means here, or null: the one place that maps keys to labels (the picker's Enter
-  // makes a label action too). `said` names the press in notes. Multi-label toggles would add
-  // their kinds here and in `buttonFor` (a digit toggling, Enter submitting the set when the
-  // picker is closed, 0 the empty set); the picker's pick stays a label action.
+  // makes a label action too, through `labelAction`). `said` names the press in notes.
+  const labelAction = (number, said) => ({ kind: multi ? "toggle" : "label", number, said });
   const actionFor = (key) => {
     if (key === "s") return { kind: "skip", said: "Key S" };
     if (key === "u") return { kind: "undo", said: "Key U" };
-    if (/^[1-9]$/.test(key)) return { kind: "label", number: Number(key), said: `Key ${key}` };
+    if (/^[1-9]$/.test(key)) return labelAction(Number(key), `Key ${key}`);
+    if (multi && key === "enter") return { kind: "submit", said: "Enter" };
+    if (multi && key === "0") return { kind: "none", said: "Key 0" };
     return null;
   };
 
@@ -121,23 +130,52 @@
   const buttonFor = (action) => {
     if (action.kind === "skip") return document.querySelector('[class*="st-key-skip_"] button');
     if (action.kind === "undo") return document.querySelector('[class*="st-key-undo_"] button');
+    if (action.kind === "submit") return document.querySelector(SUBMIT);
+    if (action.kind === "none") return document.querySelector(NONE);
     return document.querySelector(`[class*="st-key-label_${action.number}_"] button`);
   };
+  // A label toggled on shows as a primary button (label.py: _set_buttons).
+  const isOn = (button) => button.getAttribute("data-testid") === "stBaseButton-primary";
 
   const hasPicker = () => labelCount() > DIGIT_LABELS;
 
   const keysHelp = () => {
     const n = labelCount();
-    const digits = n === 0 ? "" : n === 1 ? "1 labels, " : `1-${Math.min(n, DIGIT_LABELS)} label, `;
+    const verb = multi ? "toggle" : "label";
+    const digits =
+      n === 0 ? "" : n === 1 ? `1 ${verb}s, ` : `1-${Math.min(n, DIGIT_LABELS)} ${verb}, `;
     const find = hasPicker() ? `/ finds any of the ${n} labels by name, ` : "";
-    return `${digits}${find}S skips, U undoes`;
+    const submit = multi ? "Enter submits, 0 answers none of these, " : "";
+    return `${digits}${find}${submit}S skips, U undoes`;
+  };
+
+  // Why a submit's button is disabled (label.py disables Submit while nothing is chosen and
+  // None of these while something is).
+  const refused = (action) => {
+    if (action.kind === "submit") {
+      return "Nothing chosen yet: toggle the labels that apply (1-9), then Enter; 0 if none does.";
+    }
+    if (action.kind === "none") {
+      return (
+        "Key 0 answers none of these, but labels are chosen: Enter submits them, " +
+        "or toggle them off first."
+      );
+    }
+    return `${action.said} does nothing here (${keysHelp()}).`;
   };
 
   const activate = (action) => {
     const button = buttonFor(action);
     if (button === null || button.disabled) {
-      note(`${action.said} does nothing here (${keysHelp()}).`);
+      note(button === null ? `${action.said} does nothing here (${keysHelp()}).` : refused(action));
       return;
+    }
+    if (action.kind === "toggle") {
+      // A toggle sets the state its button shows the opposite of, once: sent again (below, a
+      // click that started no run), it is not sent when the first one did arrive after all.
+      const on = isOn(button);
+      if (action.want === undefined) action.want = !on;
+      else if (on === action.want) return;
     }
     sent = { at: performance.now(), version, action, tries: 1, started: false, ran: false };
     button.click();
@@ -327,6 +365,7 @@
       }
       movedThisRun = false;
       labels = readLabels();
+      multi = document.querySelector(SUBMIT) !== null;
     }
     if (picker.open && picker.version !== version) {
       // Opened on an item that has gone: what was typed is not applied to the new one.
@@ -338,10 +377,12 @@
     pump();
   };
 
-  // The key as typed; the number pad's digits also when Num Lock is off.
+  // The key as typed; the number pad's digits also when Num Lock is off. Enter is ours only on
+  // a multi-label page (it submits the set); elsewhere it stays the browser's.
   const keyOf = (event) => {
     const pad = /^Numpad([0-9])$/.exec(event.code || "");
     if (pad) return pad[1];
+    if (event.key === "Enter") return multi ? "enter" : null;
     return event.key.length === 1 ? event.key.toLowerCase() : null;
   };
 
@@ -377,7 +418,7 @@
     }
     const chosen = found[Math.min(picker.at, found.length - 1)];
     closePicker();
-    press({ kind: "label", number: chosen.number, said: `Enter (${chosen.name})` });
+    press(labelAction(chosen.number, `Enter (${chosen.name})`));
   };
 
   // A key while the picker is open; false for a key the picker leaves alone (Tab, F5, ...).
@@ -460,6 +501,7 @@
     stale: document.querySelectorAll('[data-stale="true"]').length,
     picker: { ...picker },
     labels: labels.length,
+    multi,
   });
   setInterval(tick, 250); // time passes without DOM changes too (a lost click)
   tick();

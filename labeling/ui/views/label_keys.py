@@ -19,6 +19,9 @@ DIGIT_LABELS = 9  # labels reached by a digit of their own
 PICKER_KEY = "/"
 SKIP_KEY = "s"
 UNDO_KEY = "u"
+# Multi-label workspaces: the digits (and the picker's Enter) toggle labels; these submit.
+SUBMIT_KEY = "Enter"  # the chosen set (never an empty one: see NONE_KEY)
+NONE_KEY = "0"  # the empty set, "none of these", said on purpose
 
 
 @dataclass(frozen=True)
@@ -50,24 +53,27 @@ def button_key(number: int, item_id: int) -> str:
     return f"label_{number}_{item_id}"
 
 
-def keys_help(n_labels: int) -> str:
+def keys_help(n_labels: int, *, multilabel: bool = False) -> str:
     """The line naming the page's keys, e.g. ``1-9 label · / find any of 28 labels ·
-    S skip · U undo``."""
+    S skip · U undo``; in a multi-label workspace the digits toggle and Enter and 0 submit."""
+    verb = "toggle" if multilabel else "label"
     if n_labels == 0:
         digits = ""
     elif n_labels == 1:
-        digits = "1 label · "
+        digits = f"1 {verb} · "
     else:
-        digits = f"1-{min(n_labels, DIGIT_LABELS)} label (the number pad too) · "
+        digits = f"1-{min(n_labels, DIGIT_LABELS)} {verb} (the number pad too) · "
     picker = f"/ find any of {n_labels} labels by name · " if has_picker(n_labels) else ""
-    return f"Keys: {digits}{picker}S skip · U undo"
+    submit = f"{SUBMIT_KEY} submit · {NONE_KEY} none of these · " if multilabel else ""
+    return f"Keys: {digits}{picker}{submit}S skip · U undo"
 
 
-def picker_help(n_labels: int) -> str | None:
+def picker_help(n_labels: int, *, multilabel: bool = False) -> str | None:
     """A line under the buttons for the labels without a digit, or None when all have one."""
     if not has_picker(n_labels):
         return None
+    does = "Enter toggles it" if multilabel else "Enter"
     return (
         f"Labels {DIGIT_LABELS + 1}-{n_labels} have no digit: press / and type a few letters "
-        "of the name, then Enter (↑ ↓ choose among the matches, Esc closes)."
+        f"of the name, then {does} (↑ ↓ choose among the matches, Esc closes)."
     )

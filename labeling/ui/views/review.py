@@ -17,6 +17,7 @@ import streamlit as st
 from labeling import figures
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
+from labeling.store import labelsets
 from labeling.ui.views import common
 
 KINDS = {
@@ -39,7 +40,7 @@ ORDER_KEY = "ll_review_order"  # the list as last shown, to find the item after 
 DONE_KEY = "ll_review_done"
 
 
-def _decide(user: UserSession, item_id: int, label: str, external_id: str) -> None:
+def _decide(user: UserSession, item_id: int, label: str | list[str], external_id: str) -> None:
     """Button callback: session state first, store last (UI_NOTES). Messages name the item by
     ``external_id``, the id people know it by.
 
@@ -58,12 +59,27 @@ def _decide(user: UserSession, item_id: int, label: str, external_id: str) -> No
     at = order.index(item_id) if item_id in order else len(order)
     # The next item down the list, else the one above (the list's last item was decided).
     state[ITEM_KEY] = next(iter(order[at + 1 :] or order[:at][::-1]), None)
-    state[DONE_KEY] = (external_id, label)
+    state[DONE_KEY] = (external_id, label if isinstance(label, str) else common.set_text(label))
     try:
         user.adjudicate(item_id, label)
     except LabelloopError as exc:
         state[ITEM_KEY] = item_id
         state[DONE_KEY] = (external_id, f"error: {exc}")
+
+
+def _decide_set(user: UserSession, item_id: int, external_id: str, key: str | None) -> None:
+    """Multi-label button callback: decide the set chosen in the multiselect ``key`` (None:
+    the empty set, "None of these"). An empty choice decides nothing: the empty set is said
+    with its own button, never by accident."""
+    chosen = set(st.session_state.get(key) or []) if key is not None else set()
+    names = [name for name in user.labels if name in chosen]
+    if key is not None and not names:
+        st.session_state[DONE_KEY] = (
+            external_id,
+            "error: choose the labels it has, or press None of these; nothing decided",
+        )
+        return
+    _decide(user, item_id, names, external_id)
 
 
 def _picked(key: str) -> None:
@@ -80,26 +96,85 @@ def _under_review(entries: list[dict[str, Any]]) -> int:
     return int(current)
 
 
+def _facts(entry: dict[str, Any], multilabel: bool) -> list[str]:
+    """What people, the model and the LFs say about the item, one line each."""
+
+    def said(value: str | None) -> str:
+        return common.label_text(value, multilabel)
+
+    facts = []
+    if entry["answers"]:
+        facts.append(
+            "People: "
+            + ("; " if multilabel else ", ").join(
+                f"{who}: {said(label)}" for who, label in entry["answers"].items()
+            )
+        )
+    if entry.get("label"):  # a stored set is never "", the empty one included
+        facts.append(f"Label now: {said(entry['label'])}")
+    if entry.get("suggested"):
+        facts.append(f"Suggested: {said(entry['suggested'])} (score {entry['score']:.2f})")
+    if entry.get("model"):
+        predicted, confidence = entry["model"]
+        facts.append(f"Model (not trained on this item): {said(predicted)} ({confidence:.0%})")
+    if entry.get("weak"):
+        facts.append(f"Weak label: {said(entry['weak'])}")
+    return facts
+
+
 def _detail(user: UserSession, entry: dict[str, Any]) -> None:
     with st.container(border=True):
         st.caption(f"Item {common.plain(entry['id'])}")
         st.text(entry["text"])  # data is never Markdown or HTML
-        facts = []
-        if entry["answers"]:
-            facts.append(
-                "People: " + ", ".join(f"{who}: {label}" for who, label in entry["answers"].items())
-            )
-        if entry.get("label"):
-            facts.append(f"Label now: {entry['label']}")
-        if entry.get("suggested"):
-            facts.append(f"Suggested: {entry['suggested']} (score {entry['score']:.2f})")
-        if entry.get("model"):
-            predicted, confidence = entry["model"]
-            facts.append(f"Model (not trained on this item): {predicted} ({confidence:.0%})")
-        if entry.get("weak"):
-            facts.append(f"Weak label: {entry['weak']}")
-        for fact in facts:
+        for fact in _facts(entry, user.multilabel):
             st.text(fact)
+    if user.multilabel:
+        _decide_set_form(user, entry)
+    else:
+        _decide_buttons(user, entry)
+    with st.expander("History"):
+        history = user.item_history(entry["item_id"])
+        if user.multilabel:
+            history = [
+                {**h, "label": common.label_text(h["label"], True, missing="(skip)")}
+                for h in history
+            ]
+        st.dataframe(pd.DataFrame(history), hide_index=True)
+
+
+def _decide_set_form(user: UserSession, entry: dict[str, Any]) -> None:
+    """Multi-label: the final set, chosen from the labels (starting from the set now), or
+    None of these."""
+    item_id = entry["item_id"]
+    now = entry.get("label")
+    key = f"ll_decide_labels_{item_id}"
+    st.multiselect(
+        "Final labels:",
+        list(user.labels),
+        default=labelsets.decode_ordered(now) if now is not None else [],
+        key=key,
+        placeholder="Choose the labels it has",
+    )
+    cols = st.columns([1, 1, 2])
+    cols[0].button(
+        "Decide",
+        key=f"ll_decide_{item_id}_set",
+        on_click=_decide_set,
+        args=(user, item_id, entry["id"], key),
+        type="primary",
+        width="stretch",
+    )
+    cols[1].button(
+        "None of these",
+        key=f"ll_decide_{item_id}_none",
+        on_click=_decide_set,
+        args=(user, item_id, entry["id"], None),
+        help="Decide the empty set: the item has none of the labels.",
+        width="stretch",
+    )
+
+
+def _decide_buttons(user: UserSession, entry: dict[str, Any]) -> None:
     st.write("Final label:")
     labels = user.labels
     cols = st.columns(len(labels))
@@ -113,9 +188,6 @@ def _detail(user: UserSession, entry: dict[str, Any]) -> None:
             shortcut=str(i + 1) if i < 9 else None,
             width="stretch",
         )
-    with st.expander("History"):
-        history = user.item_history(entry["item_id"])
-        st.dataframe(pd.DataFrame(history), hide_index=True)
 
 
 def _resolve(user: UserSession, flag_id: int, external_id: str) -> None:
