@@ -66,10 +66,13 @@
     return document.querySelector('[data-stale="true"]') !== null;
   };
 
-  // What the person reads as "the item": its text (null while none is drawn) and its id.
+  // What the person reads as "the item": its text (null while none is drawn) and its id. An
+  // item's box is never empty ("(empty text)" stands for an empty text), but mid-run its box
+  // can be drawn before its text: that is no text yet, not a new item (a multi-label toggle
+  // redraws the same item, and a press made meanwhile must still count for it).
   const itemText = () => {
     const text = document.querySelector(".st-key-ll_text");
-    return text ? text.textContent : null;
+    return text && text.textContent !== "" ? text.textContent : null;
   };
   const screen = () => {
     const caption = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].find(
