@@ -58,7 +58,7 @@ def _flags(found: ItemStory) -> list[dict[str, Any]]:
 
 def _score(label: Any, confidence: Any, multilabel: bool) -> str:
     if label is None:
-        return "(none)"
+        return "(not yet)" if multilabel else "(none)"  # multi-label: "(none)" is the empty set
     said = common.label_text(str(label), multilabel)
     return f"{said} ({confidence:.2f})" if isinstance(confidence, int | float) else said
 
@@ -81,7 +81,10 @@ def _summary(found: ItemStory, multilabel: bool) -> None:
     missing = "(not labelled)" if multilabel else "(none)"
     cols[0].metric("Label now", common.label_text(label, multilabel, missing=missing))
     decided = found.get("decided_by")
-    if label is not None:
+    if label is not None and multilabel:  # a set can be wider than its column: in full here
+        said = common.label_text(label, True)
+        cols[0].caption(f"{common.plain(said)}; decided by: {common.plain(decided)}")
+    elif label is not None:
         cols[0].caption(f"Decided by: {common.plain(decided)}")
     cols[1].metric(
         "Model predicts",

@@ -82,7 +82,7 @@ def _on_answer(item_id: int, label: str | list[str] | None, external_id: str) ->
     state = st.session_state
     item = state.get(ITEM_KEY)
     box = _box()
-    if _gone(item_id, external_id):
+    if _gone(item_id, external_id) or item is None:  # (gone when there is no item)
         return
     duration = _elapsed_ms(state)
     user = common.current_user()

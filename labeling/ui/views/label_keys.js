@@ -289,7 +289,8 @@
     if (found.length > PICKER_SHOWN) {
       box.appendChild(line(`${found.length} labels match: type more, or \u2191 \u2193`, false));
     }
-    const help = line("\u2191 \u2193 choose \u00b7 Enter picks \u00b7 Esc closes", false);
+    const enter = multi ? "Enter toggles" : "Enter picks";
+    const help = line(`\u2191 \u2193 choose \u00b7 ${enter} \u00b7 Esc closes`, false);
     help.style.cssText = "opacity:.7;font-size:.85rem;margin-top:.3rem";
     box.appendChild(help);
     box.hidden = false;
