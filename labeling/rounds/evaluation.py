@@ -15,9 +15,12 @@ import numpy as np
 
 from labeling.context import Context
 from labeling.quality import label_errors, stopping
-from labeling.rounds.learner import predict_proba, train
+from labeling.quality.multilabel import set_metrics
+from labeling.rounds.learner import NotEnoughLabels, predict_proba, train
+from labeling.rounds.multilabel import train_multilabel
 from labeling.rounds.pool import PoolData
 from labeling.rounds.training import Trained
+from labeling.store import labelsets
 
 MIN_CV_LABELS = 10
 
@@ -70,6 +73,8 @@ def cross_validated(X: Any, y: np.ndarray, w: np.ndarray, ws: Context) -> dict[s
 
 def evaluate(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict[str, Any]:
     """The trained model's metrics: on the gold items, or else cross-validated."""
+    if ws.multilabel:
+        return evaluate_sets(ws, data, X, trained)
     metrics: dict[str, Any] = {}
     gold_rows = np.flatnonzero(data.split == "gold")
     gold_rows = np.array([r for r in gold_rows if data.gold[r] in ws.labels], dtype=np.int64)
@@ -90,6 +95,67 @@ def evaluate(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict[str,
         metrics["cv_accuracy"] = cv["accuracy"]
         metrics["cv_macro_f1"] = cv["macro_f1"]
     return metrics
+
+
+def set_figures(Y_true: np.ndarray, Y_pred: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+    """A multi-label model's figures (labeling.quality.multilabel.set_metrics), under the keys
+    single-label figures have too: ``accuracy`` is the exact-match share (subset accuracy),
+    ``per_class`` the per-label precision, recall, F1 and support; there is no confusion
+    matrix."""
+    figures = set_metrics(Y_true, Y_pred, labels)
+    return figures | {
+        "accuracy": figures["subset_accuracy"],
+        "per_class": figures["per_label"],
+        "confusion": None,
+    }
+
+
+def evaluate_sets(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict[str, Any]:
+    """:func:`evaluate` for a multi-label model: a label is predicted at P >= 0.5; gold items
+    whose set is known, or else k-fold cross-validation on the labelled sets."""
+    metrics: dict[str, Any] = {}
+    model = trained.model
+    gold_rows = np.array(
+        [r for r in np.flatnonzero(data.split == "gold") if data.gold[r] is not None],
+        dtype=np.int64,
+    )
+    if len(gold_rows):
+        truth = labelsets.indicator([str(data.gold[r]) for r in gold_rows], ws.labels)
+        predicted = predict_proba(model, X[gold_rows]) >= 0.5
+        gold = set_figures(truth, predicted, ws.labels)
+        metrics["evaluation"] = "gold"
+        metrics["gold"] = gold
+        metrics["gold_accuracy"] = gold["accuracy"]
+        metrics["gold_macro_f1"] = gold["macro_f1"]
+        metrics["gold_micro_f1"] = gold["micro_f1"]
+        return metrics
+    cv = cross_validated_sets(X[trained.rows], trained.indicator, ws)
+    metrics["evaluation"] = "cross-validation" if cv else "none"
+    if cv:
+        metrics["cv"] = cv
+        metrics["cv_accuracy"] = cv["accuracy"]
+        metrics["cv_macro_f1"] = cv["macro_f1"]
+        metrics["cv_micro_f1"] = cv["micro_f1"]
+    return metrics
+
+
+def cross_validated_sets(X: Any, Y: Any, ws: Context) -> dict[str, Any] | None:
+    """k-fold figures of the one-vs-rest model on the labelled sets (None: too few)."""
+    from sklearn.model_selection import KFold  # scikit-learn: ~1 s
+
+    if Y is None or len(Y) < MIN_CV_LABELS:
+        return None
+    folds = min(5, len(Y) // 2)
+    predicted = np.zeros(Y.shape, dtype=bool)
+    for fit_rows, test_rows in KFold(folds, shuffle=True, random_state=0).split(Y):
+        try:
+            model = train_multilabel(
+                X[fit_rows], Y[fit_rows], ws.labels, classifier=ws.config.classifier
+            )
+        except NotEnoughLabels:
+            return None
+        predicted[test_rows] = predict_proba(model, X[test_rows]) >= 0.5
+    return set_figures(Y, predicted, ws.labels) | {"folds": folds}
 
 
 def label_checks(
@@ -118,6 +184,8 @@ def label_checks(
         "item_ids": stop_ids[known].tolist(),
         "predictions": [names[c] for c in codes[at[known]].tolist()],
     }
+    if ws.multilabel:  # the review of likely errors in label sets is not built yet
+        return extras
     human_rows = trained.human_rows
     human_y = trained.human_y.astype(str)
     proba = label_errors.out_of_sample_proba(
