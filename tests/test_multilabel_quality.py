@@ -116,3 +116,6 @@ def test_status_json_of_a_multi_label_workspace_follows_the_schema(tmp_path):
     assert human.exit_code == 0 and "Krippendorff" in human.stdout
     report = runner.invoke(app, ["report", str(tmp_path / "r.html"), "-w", str(root)])
     assert report.exit_code == 0, report.output
+    html = (tmp_path / "r.html").read_text()
+    assert "Jaccard on gold checks" in html and "Exact match on gold checks" in html
+    assert "Agreement per label" in html and "MASI distance" in html

@@ -80,9 +80,12 @@ def train_multilabel(
     *,
     classifier: str = DEFAULT_CLASSIFIER,
     seed: int = 0,
+    calibrate: bool = True,
 ) -> OneVsRest:
     """Fit one calibrated classifier per label on ``X`` and the indicator matrix ``Y``
-    (``(n_rows, n_labels)``, 1 where the row's set holds the label).
+    (``(n_rows, n_labels)``, 1 where the row's set holds the label). Without ``calibrate``,
+    one fit per label instead of :data:`CALIBRATION_FOLDS` + 1 (the out-of-fold check of
+    people's sets, whose cleanlab thresholds are per label and need ranks, not calibration).
 
     Raises :class:`NotEnoughLabels` when no label can be learnt (each is always present or
     always absent), since no model could rank items then.
@@ -103,7 +106,7 @@ def train_multilabel(
                 members.append((present + 1.0) / (len(y) + 2.0))
                 continue
             base = make_classifier(classifier, seed=seed)
-            folds = min(CALIBRATION_FOLDS, present, absent)
+            folds = min(CALIBRATION_FOLDS, present, absent) if calibrate else 0
             model: Any = (
                 CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
                 if folds >= 2

@@ -156,6 +156,17 @@ def format_cell(value: str | None, sep: str) -> str | None:
     return sep.join(names) if names else "[]"
 
 
+def readable(value: str | None) -> str | None:
+    """A stored value as people read it: a set's names joined by ``|`` (``[]`` for the empty
+    set), as ``labelloop correct`` takes them; a single label, or None, as it is."""
+    if value is None or not (value.startswith("[") and value.endswith("]")):
+        return value
+    try:
+        return format_cell(value, DEFAULT_LABEL_SEP)
+    except (ValueError, TypeError):
+        return value
+
+
 def check_separator(labels: tuple[str, ...], sep: str, option: str = "--label-sep") -> None:
     """Refuse a separator that is empty or that a label name contains."""
     if not sep or sep.isspace():
