@@ -139,7 +139,7 @@ def _notes(reports: dict[str, dict], batch: int) -> list[str]:
 
 
 def main() -> int:
-    from strategies import STRATEGIES
+    from strategies import MULTILABEL_ONLY, STRATEGIES
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=5)
@@ -149,7 +149,8 @@ def main() -> int:
     parser.add_argument("--strategies", nargs="+", default=None)
     args = parser.parse_args()
     # cold_start is what every non-random run starts with; on its own it is not a loop.
-    strategies = args.strategies or ["random"] + sorted(set(STRATEGIES) - {"random", "cold_start"})
+    skip = {"random", "cold_start", *MULTILABEL_ONLY}  # single-label data sets
+    strategies = args.strategies or ["random"] + sorted(set(STRATEGIES) - skip)
     loaders = {"youtube": youtube, "trec": trec}
     reports = {
         name: run(name, loaders[name](), strategies, BUDGETS[name], args) for name in args.datasets

@@ -151,6 +151,20 @@ def pair_rows(pairs: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def label_kappa_rows(agreement: dict[str, Any]) -> list[dict[str, str]]:
+    """Multi-label agreement per label (the mean kappa of pairs on its presence); none for
+    single-label agreement."""
+    return [
+        {"label": label, "kappa": score(kappa)}
+        for label, kappa in agreement.get("per_label_kappa", {}).items()
+    ]
+
+
+def gold_figure_name(gold: dict[str, Any]) -> str:
+    """What the gold accuracy figure is called: exact match for sets (they carry a Jaccard)."""
+    return "Exact match on gold checks" if "jaccard" in gold else "Accuracy on gold checks"
+
+
 def round_rows(model: dict[str, Any]) -> list[dict[str, str]]:
     """One row per succeeded round, newest first, written out; P/R per class."""
     rows = []

@@ -7,6 +7,10 @@ A strategy is a plain function::
 
 ``model`` is a fitted classifier with ``predict_proba``, or a probability matrix (one row per
 pool row), or ``None`` before the first model (only ``random`` and ``cold_start`` accept that).
+A multi-label problem is always said, never guessed from the numbers: by a fitted model whose
+``multilabel_`` is true (scikit-learn's ``OneVsRestClassifier`` fitted on an indicator matrix
+sets it) or by a matrix of per-label probabilities wrapped with :func:`as_multilabel`. Its
+``labelled_labels`` are then an indicator matrix (labelled rows, labels) of 0/1.
 ``features`` is the unlabelled pool (scipy sparse or dense, one row per item; or, on big
 pools, a view that reads rows from the feature cache when sliced or indexed, so strategies
 take rows by slices and index arrays and never need the whole matrix at once). ``indices`` are
@@ -56,15 +60,22 @@ class Strategy(Protocol):
 
 
 STRATEGIES: dict[str, Strategy] = {}
+#: Names of the strategies that only have a meaning for label sets (multi-label problems).
+MULTILABEL_ONLY: set[str] = set()
 
 
-def register(name: str) -> Callable[[Strategy], Strategy]:
-    """Decorator: make a strategy function available as ``get_strategy(name)``."""
+def register(name: str, *, multilabel_only: bool = False) -> Callable[[Strategy], Strategy]:
+    """Decorator: make a strategy function available as ``get_strategy(name)``.
+
+    ``multilabel_only`` lists it in :data:`MULTILABEL_ONLY`: it refuses single-label input.
+    """
 
     def add(function: Strategy) -> Strategy:
         if name in STRATEGIES and STRATEGIES[name] is not function:
             raise StrategyError(f"a strategy named {name!r} is already registered")
         STRATEGIES[name] = function
+        if multilabel_only:
+            MULTILABEL_ONLY.add(name)
         return function
 
     return add
@@ -113,16 +124,66 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
+class MultiLabelProbabilities(np.ndarray[Any, np.dtype[np.float64]]):
+    """Per-label probabilities of presence, marked multi-label (made by :func:`as_multilabel`).
+
+    One row per item, one column per label in the config's order; rows need not sum to 1.
+    ``multilabel_`` is the same marker a fitted one-vs-rest model carries, so
+    :func:`is_multilabel` reads models and matrices alike. Rows taken from it keep the mark.
+    """
+
+    multilabel_ = True
+
+
+def as_multilabel(matrix: Any) -> MultiLabelProbabilities:
+    """``matrix`` (items, labels) of per-label P(present), marked as a multi-label problem.
+
+    The mark is how a caller holding probabilities (rather than a model) says "multi-label":
+    rows of per-label probabilities may sum to 1 by chance, so the sums never decide it.
+    """
+    proba = np.asarray(matrix, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] < 1:
+        raise StrategyError(
+            "expected multi-label probabilities of shape (items, labels >= 1), "
+            f"found shape {proba.shape}"
+        )
+    if proba.size and not (np.isfinite(proba).all() and proba.min() >= 0 and proba.max() <= 1):
+        raise StrategyError(
+            "expected per-label probabilities in [0, 1], "
+            f"found values from {np.nanmin(proba)} to {np.nanmax(proba)}"
+        )
+    return proba.view(MultiLabelProbabilities)
+
+
+def is_multilabel(model: Any) -> bool:
+    """Whether ``model`` (a fitted model, a probability matrix, a view) is marked multi-label."""
+    return bool(getattr(model, "multilabel_", False))
+
+
 def probabilities(model: Any, features: Any, *, strategy: str) -> NDArray[np.float64]:
-    """Class probabilities for every pool row, from a fitted model or given directly."""
+    """Class probabilities for every pool row, from a fitted model or given directly.
+
+    A multi-label problem (:func:`is_multilabel`) gives per-label probabilities, returned
+    marked (:class:`MultiLabelProbabilities`), so that what is read from them knows it.
+    """
     n_rows = features.shape[0]
     if model is None:
         raise StrategyError(
             f"strategy {strategy!r} needs a fitted model or a probability matrix; found None "
             "(use 'cold_start' or 'random' before the first model)"
         )
+    multilabel = is_multilabel(model)
     if hasattr(model, "predict_proba"):
-        return _predict_in_chunks(model, features)
+        predicted = _predict_in_chunks(model, features)
+        return as_multilabel(predicted) if multilabel else predicted
+    if multilabel:
+        marked = as_multilabel(model)
+        if marked.shape[0] != n_rows:
+            raise StrategyError(
+                f"expected probabilities of shape ({n_rows}, labels) for {n_rows} pool rows, "
+                f"found shape {marked.shape}"
+            )
+        return marked
     proba = np.asarray(model, dtype=np.float64)
     if proba.ndim != 2 or proba.shape[0] != n_rows or proba.shape[1] < 2:
         raise StrategyError(
@@ -153,11 +214,13 @@ class ProbabilityView:
 
     modAL's scoring functions take a classifier and call ``predict_proba(X)``; the rounds
     already hold the pool's probabilities (computed once, in chunks), so this hands them over
-    without a second pass. It answers only for the rows it was built for.
+    without a second pass. It answers only for the rows it was built for, and is multi-label
+    (``multilabel_``) when the probabilities are marked so.
     """
 
     def __init__(self, proba: NDArray[np.float64], *, X_training: Any = None) -> None:
         self.proba = proba
+        self.multilabel_ = is_multilabel(proba)
         self.classes_ = np.arange(proba.shape[1])
         # Read by modAL's ranked batch: distances to already labelled rows keep batches diverse.
         self.X_training = X_training

@@ -64,7 +64,10 @@ def density_weighted(
     labelled_labels: Any = None,
     lf_votes: Any = None,
 ) -> tuple[Indices, Scores]:
-    """Entropy times information density (modAL's ``information_density``, Settles 2008)."""
+    """Entropy times information density (modAL's ``information_density``, Settles 2008).
+
+    Multi-label: the entropy of the label set, the sum of per-label binary entropies.
+    """
     check_request(features, n)
     generator = as_rng(rng)
     proba = probabilities(model, features, strategy="density_weighted")

@@ -1,7 +1,9 @@
 """Baseline and single-model uncertainty strategies, scored by modAL's functions.
 
 Pick ``least_confidence`` for a quick, robust default; ``margin`` when many classes make the
-top two the only ones that matter; ``entropy`` when every class's share should count.
+top two the only ones that matter; ``entropy`` when every class's share should count. On a
+multi-label problem each measure reads the model's distribution over label sets
+(:func:`strategies.multilabel.set_uncertainty`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from strategies.base import (
     Scores,
     as_rng,
     check_request,
+    is_multilabel,
     probabilities,
     register,
     result,
     top_n,
 )
+from strategies.multilabel import set_uncertainty
 
 
 @register("random")
@@ -41,11 +45,15 @@ def random(
 
 
 def _uncertainty_scores(model: Any, features: Any, measure: str, strategy: str) -> Scores:
-    """One modAL measure over the pool, turned so that higher means less certain."""
+    """One modAL measure over the pool, turned so that higher means less certain; on a
+    multi-label problem the same measure over label sets."""
+    proba = probabilities(model, features, strategy=strategy)
+    if is_multilabel(proba):
+        return set_uncertainty(proba, measure)
     # modAL pulls in torch: ~3 s to import
     from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
 
-    view = ProbabilityView(probabilities(model, features, strategy=strategy))
+    view = ProbabilityView(proba)
     if measure == "least_confidence":
         return np.asarray(classifier_uncertainty(view, features), dtype=np.float64)
     if measure == "margin":
@@ -70,7 +78,10 @@ def least_confidence(
     labelled_labels: Any = None,
     lf_votes: Any = None,
 ) -> tuple[Indices, Scores]:
-    """Items whose most likely class is least likely: 1 - max probability (modAL)."""
+    """Items whose most likely class is least likely: 1 - max probability (modAL).
+
+    Multi-label: 1 - P(most likely set), labels independent (see ``set_uncertainty``).
+    """
     check_request(features, n)
     scores = _uncertainty_scores(model, features, "least_confidence", "least_confidence")
     return result(top_n(scores, n, as_rng(rng)), scores)
@@ -87,7 +98,10 @@ def margin(
     labelled_labels: Any = None,
     lf_votes: Any = None,
 ) -> tuple[Indices, Scores]:
-    """Items whose two most likely classes are closest: 1 - (p1 - p2) (modAL's margin)."""
+    """Items whose two most likely classes are closest: 1 - (p1 - p2) (modAL's margin).
+
+    Multi-label: the same over the two most likely sets (see ``set_uncertainty``).
+    """
     check_request(features, n)
     scores = _uncertainty_scores(model, features, "margin", "margin")
     return result(top_n(scores, n, as_rng(rng)), scores)
@@ -104,7 +118,10 @@ def entropy(
     labelled_labels: Any = None,
     lf_votes: Any = None,
 ) -> tuple[Indices, Scores]:
-    """Items with the most spread-out class distribution: Shannon entropy (modAL)."""
+    """Items with the most spread-out class distribution: Shannon entropy (modAL).
+
+    Multi-label: the entropy of the set, the sum of per-label binary entropies.
+    """
     check_request(features, n)
     scores = _uncertainty_scores(model, features, "entropy", "entropy")
     return result(top_n(scores, n, as_rng(rng)), scores)

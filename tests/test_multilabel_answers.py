@@ -134,15 +134,9 @@ def test_status_counts_each_label_a_set_holds(tmp_path):
 
 def test_parts_not_built_for_sets_yet_say_so(tmp_path):
     from labeling.errors import BadInput
-    from labeling.rounds.jobs import maybe_trigger
 
-    with pool(tmp_path) as ws:
-        with pytest.raises(BadInput, match="not available in multi-label workspaces yet"):
-            ws.queue_round()
-        with pytest.raises(BadInput, match="The label model is not available"):
-            ws.fit_weak_labels()
-        assert maybe_trigger(ws) is None
-        assert ws.rounds() == []
+    with pool(tmp_path) as ws, pytest.raises(BadInput, match="The label model is not available"):
+        ws.fit_weak_labels()
 
 
 def test_search_filters_and_counts_by_the_labels_a_set_holds(tmp_path, backend, db_url):

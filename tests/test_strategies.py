@@ -6,21 +6,25 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 
 from strategies import (
+    MULTILABEL_ONLY,
     STRATEGIES,
     EmptyPoolError,
     PoolTooSmallError,
     StrategyError,
     UnknownStrategyError,
+    as_multilabel,
     get_strategy,
 )
 
 N_POOL = 80
+KINDS = ("single-label", "multi-label")
 
 
 @pytest.fixture(scope="module")
-def problem():
+def single_label_problem():
     """A two-class pool with a fitted model and a handful of labelled rows."""
     rng = np.random.default_rng(3)
     centres = np.array([[2.0, 0.0, 0.0, 1.0], [0.0, 2.0, 1.0, 0.0]])
@@ -33,7 +37,38 @@ def problem():
         "model": model,
         "labelled_features": X[N_POOL:],
         "labelled_labels": labels[N_POOL:],
+        "mark": np.asarray,
     }
+
+
+@pytest.fixture(scope="module")
+def multi_label_problem():
+    """Three labels, each present where its own feature is high: a one-vs-rest model (marked
+    multi-label by scikit-learn itself) and labelled sets as an indicator matrix, some empty."""
+    rng = np.random.default_rng(3)
+    X = np.abs(rng.normal(1.0, 0.9, size=(N_POOL + 20, 4)))
+    Y = (X[:, :3] + rng.normal(scale=0.4, size=(len(X), 3)) > 1.3).astype(np.uint8)
+    assert (Y[N_POOL:].sum(axis=1) == 0).any() and (Y[N_POOL:].sum(axis=1) >= 2).any()
+    model = OneVsRestClassifier(LogisticRegression()).fit(X[N_POOL:], Y[N_POOL:])
+    assert model.multilabel_ is True
+    return {
+        "pool": X[:N_POOL],
+        "model": model,
+        "labelled_features": X[N_POOL:],
+        "labelled_labels": Y[N_POOL:],
+        "mark": as_multilabel,
+    }
+
+
+@pytest.fixture
+def kind():
+    """Which problem a test runs on, unless it is parametrized over both."""
+    return "single-label"
+
+
+@pytest.fixture
+def problem(kind, single_label_problem, multi_label_problem):
+    return single_label_problem if kind == "single-label" else multi_label_problem
 
 
 _MODEL = object()
@@ -51,7 +86,17 @@ def _ask(name, problem, n, *, rng=0, pool=None, model=_MODEL):
     )
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+# Every strategy on both problems, but the multi-label-only ones on multi-label only (they
+# refuse single-label input: see test_strategies_multilabel.py).
+CASES = [
+    (kind, name)
+    for kind in KINDS
+    for name in sorted(STRATEGIES)
+    if kind == "multi-label" or name not in MULTILABEL_ONLY
+]
+
+
+@pytest.mark.parametrize(("kind", "name"), CASES)
 class TestStrategyContract:
     def test_n_distinct_indices_from_the_pool(self, name, problem):
         indices, scores = _ask(name, problem, 7)
@@ -76,7 +121,7 @@ class TestStrategyContract:
 
     def test_sparse_pool_and_probability_input(self, name, problem):
         pool = sp.csr_matrix(problem["pool"])
-        proba = problem["model"].predict_proba(problem["pool"])
+        proba = problem["mark"](problem["model"].predict_proba(problem["pool"]))
         indices, scores = _ask(name, problem, 4, pool=pool, model=proba)
         assert len(set(indices.tolist())) == 4 and len(scores) == N_POOL
 
@@ -156,13 +201,16 @@ def test_cold_start_rejects_votes_of_the_wrong_shape():
         get_strategy("cold_start")(None, np.eye(5), 2, rng=0, lf_votes=np.zeros((4, 2)))
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["ranked_batch", "diverse_uncertainty"])
-def test_batch_strategies_avoid_near_copies(name):
+def test_batch_strategies_avoid_near_copies(name, kind):
     # Ten copies of the most uncertain row: uncertainty alone takes them all, batch modes not.
     rng = np.random.default_rng(0)
     pool = np.vstack([np.tile([[1.0, 1.0, 0.0]], (10, 1)), rng.uniform(0, 3, size=(60, 3))])
     proba = np.column_stack([np.linspace(0.6, 0.99, 70), 1 - np.linspace(0.6, 0.99, 70)])
     proba[:10] = 0.5
+    if kind == "multi-label":  # three labels, the copies unsure of two of them
+        proba = as_multilabel(np.column_stack([proba, np.linspace(0.05, 0.01, 70)]))
     plain, _ = get_strategy("least_confidence")(proba, pool, 5, rng=0)
     assert set(plain.tolist()) <= set(range(10))
     diverse, _ = get_strategy(name)(proba, pool, 5, rng=0)

@@ -275,6 +275,7 @@ def _row(
         score=score,
         ranked=model.ranked(position - 1),
         has_model=model.has_model,
+        multilabel=model.multilabel,
         scored_when_ranked=score_row is not None,
         imported_after=round_row is not None
         and round_row.started_at is not None

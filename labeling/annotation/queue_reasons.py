@@ -38,6 +38,7 @@ class RoundView:
     proba: np.ndarray | None  # one row per listed text; None without a usable model
     has_model: bool  # the round trained a model (False: cold start)
     note: str = ""  # why probabilities are missing although the round has a model
+    multilabel: bool = False  # per-label probabilities of presence, not a distribution
 
     def ranked(self, row: int) -> list[tuple[str, float]] | None:
         """Classes and probabilities of the row's item, most likely first."""
@@ -71,10 +72,11 @@ def round_probabilities(ws: Context, round_row: Round | None, texts: list[str]) 
         return RoundView([], None, has_model=True, note=note)
     model, featurizer = loaded
     classes = [str(c) for c in model.classes_]
+    sets = bool(getattr(model, "multilabel_", False))
     if not texts:
-        return RoundView(classes, np.zeros((0, len(classes))), has_model=True)
+        return RoundView(classes, np.zeros((0, len(classes))), has_model=True, multilabel=sets)
     proba = predict_proba(model, featurizer.transform(texts))
-    return RoundView(classes, proba, has_model=True)
+    return RoundView(classes, proba, has_model=True, multilabel=sets)
 
 
 def _model_and_featurizer(
@@ -119,6 +121,7 @@ def reason(
     has_model: bool,
     scored_when_ranked: bool,
     imported_after: bool,
+    multilabel: bool = False,
 ) -> str:
     """The reason in words for one item of the preview.
 
@@ -145,7 +148,19 @@ def reason(
         return "random order (the round's strategy is random)"
     if ranked is None or len(ranked) < 2:
         return f"{strategy} score {score:.3f}" if score is not None else strategy
+    if multilabel:
+        return _set_words(strategy, score, ranked)
     return _model_words(strategy, score, ranked)
+
+
+def _set_words(strategy: str, score: float | None, ranked: list[tuple[str, float]]) -> str:
+    """The words for a scored item of a multi-label round: the label whose probability of
+    presence is nearest 0.5 (what the set strategies and the set readings follow)."""
+    label, p = min(ranked, key=lambda pair: abs(pair[1] - 0.5))
+    words = f"least sure of {label} (p {p:.2f} of being there)"
+    if strategy in BATCH_STRATEGIES and score is not None and score > 1.0:
+        return f"{words}; in the round's diverse batch"
+    return words
 
 
 def _model_words(strategy: str, score: float | None, ranked: list[tuple[str, float]]) -> str:

@@ -21,6 +21,7 @@ from labeling.errors import BadInput
 from labeling.quality.corrections import FlagRecord
 from labeling.quality.item_story import ItemStory
 from labeling.store import labelsets
+from labeling.store.labelsets import readable
 
 ItemArg = Annotated[
     str,
@@ -58,16 +59,17 @@ def _story_lines(story: ItemStory) -> list[str]:
     lines = [
         f"item {story['id']} ({story['split']})",
         f"text: {story['text']}",
-        f"label: {story['label'] or '-'} (decided by {story['decided_by']})",
+        f"label: {readable(story['label']) or '-'} (decided by {story['decided_by']})",
     ]
     if story["gold_label"] is not None:
-        lines.append(f"gold label: {story['gold_label']}")
+        lines.append(f"gold label: {readable(story['gold_label'])}")
     if batch is not None:
         lines.append(f"import batch: {batch['id']} ({batch['file']})")
     for field, value in story["source"].items():
         lines.append(f"  {field}: {value}")
     if story["weak_label"] is not None:
-        lines.append(f"weak label: {story['weak_label']} ({story['weak_confidence']:.2f})")
+        weak = readable(story["weak_label"])
+        lines.append(f"weak label: {weak} ({story['weak_confidence']:.2f})")
     if story["lf_votes"]:
         votes = ", ".join(f"{name}: {label}" for name, label in story["lf_votes"].items())
         lines.append(f"LF votes: {votes}")
@@ -75,11 +77,12 @@ def _story_lines(story: ItemStory) -> list[str]:
         confidence = story["prediction_confidence"]
         shown = "" if confidence is None else f" ({confidence:.2f})"
         lines.append(
-            f"prediction (round {story['prediction_round']}): {story['prediction']}{shown}"
+            f"prediction (round {story['prediction_round']}): "
+            f"{readable(story['prediction'])}{shown}"
         )
     lines.append(f"answers ({len(story['answers'])}):")
     for a in story["answers"]:
-        answer = "skip" if a["skipped"] else a["label"]
+        answer = "skip" if a["skipped"] else readable(a["label"])
         state = "current" if a["current"] else f"superseded by {a['superseded_by']}"
         lines.append(
             f"  {a['annotation']}\t{a['created_at'][:16]}\t{a['who']} ({a['role']})\t"
@@ -131,8 +134,8 @@ def correct(
     if as_json:
         print_json(done)
     else:
-        before = done["previous_label"] or "no label"
-        typer.echo(f"Corrected item {done['item']}: {before} -> {done['label']}.")
+        before = readable(done["previous_label"]) or "no label"
+        typer.echo(f"Corrected item {done['item']}: {before} -> {readable(done['label'])}.")
 
 
 @app.command("flag", short_help="Flag an item with a note for the Review page.")

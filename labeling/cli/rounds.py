@@ -74,15 +74,19 @@ def _echo_round(summary: RoundSummary) -> None:
     if summary["status"] != "succeeded":
         typer.echo(f"Round {summary['round']} {summary['status']}: {summary['error']}")
         return
+    scored = metrics.get("gold") or metrics.get("cv") or {}
+    # A multi-label round: accuracy is the exact-match share, and micro-F1 is said too.
+    sets = f", micro-F1 {scored['micro_f1']:.3f}" if "micro_f1" in scored else ""
+    accuracy = "exact-match accuracy" if sets else "accuracy"
     if metrics.get("evaluation") == "gold":
         quality = (
-            f"gold accuracy {metrics['gold_accuracy']:.3f}, "
-            f"macro-F1 {metrics['gold_macro_f1']:.3f} on {metrics['gold']['n']} gold items"
+            f"gold {accuracy} {metrics['gold_accuracy']:.3f}, "
+            f"macro-F1 {metrics['gold_macro_f1']:.3f}{sets} on {metrics['gold']['n']} gold items"
         )
     elif metrics.get("evaluation") == "cross-validation":
         quality = (
-            f"no gold items; {metrics['cv']['folds']}-fold cross-validated accuracy "
-            f"{metrics['cv_accuracy']:.3f}, macro-F1 {metrics['cv_macro_f1']:.3f}"
+            f"no gold items; {metrics['cv']['folds']}-fold cross-validated {accuracy} "
+            f"{metrics['cv_accuracy']:.3f}, macro-F1 {metrics['cv_macro_f1']:.3f}{sets}"
         )
     else:
         quality = metrics.get("note", "not evaluated")

@@ -23,6 +23,7 @@ from labeling.cli.common import (
 )
 from labeling.data.search import DEFAULT_LIMIT
 from labeling.errors import BadInput
+from labeling.store.labelsets import readable
 
 QueryArg = Annotated[
     str,
@@ -239,5 +240,6 @@ def search_command(
     for item in found["items"]:
         guess = ""
         if item["predicted"] is not None:
-            guess = f"  model: {item['predicted']} {item['confidence']:.2f}"
-        typer.echo(f"{item['id']:>12}  [{item['label'] or '-'}]{guess}  {_preview(item['text'])}")
+            guess = f"  model: {readable(item['predicted'])} {item['confidence']:.2f}"
+        label = readable(item["label"]) or "-"
+        typer.echo(f"{item['id']:>12}  [{label}]{guess}  {_preview(item['text'])}")

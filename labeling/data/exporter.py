@@ -390,7 +390,7 @@ def run_export(
         with Session(engine) as session:
             source_columns = _SourceColumns(session)
         columns = list(ITEM_COLUMNS) + wide + list(source_columns.columns.values())
-        set_columns = ("label", "gold_label")
+        set_columns = ("label", "gold_label", "weak_label", "prediction")
         rows = _item_rows(engine, labels, source_columns, round_predictions, chosen)
     count = write_in_place(
         out,

@@ -131,8 +131,7 @@ def _kept_rows(found: predictions.RoundPredictions, query: SearchQuery) -> np.nd
     codes = np.asarray(found.table["label"])
     keep = codes >= 0
     if query.predicted is not None:
-        wanted = found.labels.index(query.predicted) if query.predicted in found.labels else -2
-        keep &= codes == wanted
+        keep &= np.isin(codes, found.codes_of(query.predicted))
     # As :func:`_predicted` compares them: the file's float32, widened.
     confidence = np.asarray(found.table["confidence"], dtype=np.float64)
     if query.min_confidence is not None:

@@ -139,7 +139,12 @@ def _cards(summary: dict[str, Any]) -> list[str]:
     cards = [
         (meaning["human"], figures.share(cover["human"])),
         (meaning["combined"], figures.share(cover["combined"])),
-        ("Accuracy on gold checks", figures.share(quality["gold"]["accuracy"])),
+        (figures.gold_figure_name(quality["gold"]), figures.share(quality["gold"]["accuracy"])),
+        *(
+            [("Jaccard on gold checks", figures.score(quality["gold"]["jaccard"]))]
+            if "jaccard" in quality["gold"]
+            else []
+        ),
         ("Krippendorff's alpha", figures.score(quality["agreement"]["alpha"])),
         ("Model macro-F1", figures.score(promoted["macro_f1"] if promoted else None)),
     ]
@@ -211,8 +216,15 @@ def _people(summary: dict[str, Any]) -> list[str]:
         _help(list(figures.ANNOTATOR_COLUMNS.items())[1:]),
         f"<h2>Agreement</h2><p>Krippendorff's alpha {figures.score(agreement['alpha'])} over "
         f"{plural(agreement['alpha_items'], 'pool item')} with two or more answers "
-        "(gold items are scored against their gold label instead).</p>",
+        "(gold items are scored against their gold label instead)"
+        + (", with the MASI distance between label sets" if "alpha_distance" in agreement else "")
+        + ".</p>",
         _table(figures.pair_rows(agreement["pairs"])),
+        *(
+            ["<h3>Agreement per label (Cohen's kappa on its presence)</h3>", _table(rows)]
+            if (rows := figures.label_kappa_rows(agreement))
+            else []
+        ),
     ]
 
 

@@ -15,9 +15,12 @@ import numpy as np
 
 from labeling.context import Context
 from labeling.quality import label_errors, stopping
-from labeling.rounds.learner import predict_proba, train
+from labeling.quality.multilabel import multilabel_label_issues, set_metrics
+from labeling.rounds.learner import NotEnoughLabels, predict_proba, train
+from labeling.rounds.multilabel import train_multilabel
 from labeling.rounds.pool import PoolData
 from labeling.rounds.training import Trained
+from labeling.store import labelsets
 
 MIN_CV_LABELS = 10
 
@@ -70,6 +73,8 @@ def cross_validated(X: Any, y: np.ndarray, w: np.ndarray, ws: Context) -> dict[s
 
 def evaluate(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict[str, Any]:
     """The trained model's metrics: on the gold items, or else cross-validated."""
+    if ws.multilabel:
+        return evaluate_sets(ws, data, X, trained)
     metrics: dict[str, Any] = {}
     gold_rows = np.flatnonzero(data.split == "gold")
     gold_rows = np.array([r for r in gold_rows if data.gold[r] in ws.labels], dtype=np.int64)
@@ -90,6 +95,113 @@ def evaluate(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict[str,
         metrics["cv_accuracy"] = cv["accuracy"]
         metrics["cv_macro_f1"] = cv["macro_f1"]
     return metrics
+
+
+def set_figures(Y_true: np.ndarray, Y_pred: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+    """A multi-label model's figures (labeling.quality.multilabel.set_metrics), under the keys
+    single-label figures have too: ``accuracy`` is the exact-match share (subset accuracy),
+    ``per_class`` the per-label precision, recall, F1 and support; there is no confusion
+    matrix."""
+    figures = set_metrics(Y_true, Y_pred, labels)
+    return figures | {
+        "accuracy": figures["subset_accuracy"],
+        "per_class": figures["per_label"],
+        "confusion": None,
+    }
+
+
+def evaluate_sets(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict[str, Any]:
+    """:func:`evaluate` for a multi-label model: a label is predicted at P >= 0.5; gold items
+    whose set is known, or else k-fold cross-validation on the labelled sets."""
+    metrics: dict[str, Any] = {}
+    model = trained.model
+    gold_rows = np.array(
+        [r for r in np.flatnonzero(data.split == "gold") if data.gold[r] is not None],
+        dtype=np.int64,
+    )
+    if len(gold_rows):
+        truth = labelsets.indicator([str(data.gold[r]) for r in gold_rows], ws.labels)
+        predicted = predict_proba(model, X[gold_rows]) >= 0.5
+        gold = set_figures(truth, predicted, ws.labels)
+        metrics["evaluation"] = "gold"
+        metrics["gold"] = gold
+        metrics["gold_accuracy"] = gold["accuracy"]
+        metrics["gold_macro_f1"] = gold["macro_f1"]
+        metrics["gold_micro_f1"] = gold["micro_f1"]
+        return metrics
+    cv = cross_validated_sets(X[trained.rows], trained.indicator, ws)
+    metrics["evaluation"] = "cross-validation" if cv else "none"
+    if cv:
+        metrics["cv"] = cv
+        metrics["cv_accuracy"] = cv["accuracy"]
+        metrics["cv_macro_f1"] = cv["macro_f1"]
+        metrics["cv_micro_f1"] = cv["micro_f1"]
+    return metrics
+
+
+def out_of_fold_sets(
+    X: Any, Y: Any, ws: Context, *, calibrate: bool = True, max_folds: int = 5
+) -> np.ndarray | None:
+    """Per-label probabilities of each labelled set from a model trained on the other folds
+    (k-fold, at most ``max_folds``); None with fewer than :data:`MIN_CV_LABELS` sets or a
+    fold that cannot learn any label."""
+    from sklearn.model_selection import KFold  # scikit-learn: ~1 s
+
+    if Y is None or len(Y) < MIN_CV_LABELS:
+        return None
+    folds = min(max_folds, len(Y) // 2)
+    proba = np.zeros(Y.shape, dtype=np.float64)
+    for fit_rows, test_rows in KFold(folds, shuffle=True, random_state=0).split(Y):
+        try:
+            model = train_multilabel(
+                X[fit_rows],
+                Y[fit_rows],
+                ws.labels,
+                classifier=ws.config.classifier,
+                calibrate=calibrate,
+            )
+        except NotEnoughLabels:
+            return None
+        proba[test_rows] = predict_proba(model, X[test_rows])
+    return proba
+
+
+def cross_validated_sets(X: Any, Y: Any, ws: Context) -> dict[str, Any] | None:
+    """k-fold figures of the one-vs-rest model on the labelled sets (None: too few)."""
+    proba = out_of_fold_sets(X, Y, ws)
+    if proba is None:
+        return None
+    return set_figures(Y, proba >= 0.5, ws.labels) | {"folds": min(5, len(Y) // 2)}
+
+
+def _review_sets(
+    ws: Context, data: PoolData, human_rows: np.ndarray, human_y: np.ndarray, proba: np.ndarray
+) -> dict[str, Any]:
+    """``review.json`` for sets: each labelled item's given set, the out-of-sample predicted
+    set (P >= 0.5) and its confidence, the probability of the given set (labels independent)
+    and whether cleanlab's multi-label issue finder flags it."""
+    given = [labelsets.decode(value) for value in human_y.tolist()]
+    issues = multilabel_label_issues(given, proba, ws.labels)
+    flagged = set(issues.rows.tolist())
+    Y = labelsets.indicator(human_y.tolist(), ws.labels).astype(bool)
+    predicted = labelsets.from_indicator(proba >= 0.5, ws.labels)
+    confidence = np.prod(np.maximum(proba, 1.0 - proba), axis=1)
+    p_given = np.prod(np.where(Y, proba, 1.0 - proba), axis=1)
+    return {
+        "labels": list(ws.labels),
+        "fields": ["item_id", "given", "predicted", "confidence", "p_given", "flagged"],
+        "items": [
+            [
+                int(data.item_ids[row]),
+                str(human_y[k]),
+                predicted[k],
+                round(float(confidence[k]), 6),
+                round(float(p_given[k]), 6),
+                k in flagged,
+            ]
+            for k, row in enumerate(human_rows)
+        ],
+    }
 
 
 def label_checks(
@@ -118,6 +230,15 @@ def label_checks(
         "item_ids": stop_ids[known].tolist(),
         "predictions": [names[c] for c in codes[at[known]].tolist()],
     }
+    if ws.multilabel:  # 3 uncalibrated folds: a fifth of the cost, and ranks are what counts
+        proba = out_of_fold_sets(
+            X[trained.human_rows], trained.human_indicator, ws, calibrate=False, max_folds=3
+        )
+        if proba is not None:
+            extras[label_errors.REVIEW_FILE] = _review_sets(
+                ws, data, trained.human_rows, trained.human_y, proba
+            )
+        return extras
     human_rows = trained.human_rows
     human_y = trained.human_y.astype(str)
     proba = label_errors.out_of_sample_proba(

@@ -76,7 +76,6 @@ def lower_priority(nice: int) -> int:
 def queue_round(ws: Context, *, trigger: str, strategy: str | None = None) -> Round:
     """Queue a round; if one is already queued, that one is returned (no pile-up), with
     ``strategy`` when one is given."""
-    ws.require_single_label("A retraining round")
     with db.write_session(ws.engine) as session:
         queued = session.exec(
             select(Round).where(Round.status == "queued").order_by(col(Round.id))
@@ -109,7 +108,7 @@ def labelled_item_count(ws: Context) -> int:
 def maybe_trigger(ws: Context) -> Round | None:
     """Queue a round when ``retrain_every`` more items are labelled than the last round used."""
     every = ws.config.retrain_every
-    if every <= 0 or ws.multilabel:
+    if every <= 0:
         return None
     with db.read_session(ws.engine) as session:
         busy = session.exec(

@@ -57,7 +57,7 @@ from labeling.rounds.promotion import finish, get_round, list_rounds
 from labeling.rounds.representations import compose
 from labeling.rounds.scores import PoolScores, predict_pool, rank_open, store_scores
 from labeling.rounds.training import Trained, choose_representation, train_round_model
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.models import Round
 from strategies import DEFAULT_STRATEGY, get_strategy
 
@@ -233,14 +233,22 @@ def _check_quality(
         names, codes = scored.names, scored.codes
         extras = label_checks(ws, data, X, pool_rows, names, codes, trained)
         mix = np.bincount(codes[pool_rows].astype(np.int64), minlength=len(names))
-        metrics["pool_mix"] = dict(
-            sorted((names[k], int(n)) for k, n in enumerate(mix.tolist()) if n)
-        )
+        if ws.multilabel:  # items predicted to hold each label
+            by_set = {names[k]: int(n) for k, n in enumerate(mix.tolist()) if n}
+            metrics["pool_mix"] = {
+                k: v for k, v in labelsets.per_label(by_set, ws.labels, True).items() if v
+            }
+        else:
+            metrics["pool_mix"] = dict(
+                sorted((names[k], int(n)) for k, n in enumerate(mix.tolist()) if n)
+            )
         extras[PREDICTION_LABELS_FILE] = {"labels": names}
         arrays[PREDICTIONS_FILE] = prediction_table(
             data.item_ids, pool_rows, codes, scored.confidence
         )
     with db.read_session(ws.engine) as session:
-        metrics["coverage"] = coverage(session, ws.labels, ws.config.weak_threshold)
+        metrics["coverage"] = coverage(
+            session, ws.labels, ws.config.weak_threshold, multilabel=ws.multilabel
+        )
     metrics["coverage"].pop("per_class", None)
     return metrics, extras, arrays

@@ -18,7 +18,13 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.rounds.feature_cache import FeatureCache
-from labeling.rounds.featurizers import AUTO, HybridFeaturizer, hybrid_version, make_featurizer
+from labeling.rounds.featurizers import (
+    AUTO,
+    BASE_FEATURIZER,
+    HybridFeaturizer,
+    hybrid_version,
+    make_featurizer,
+)
 from labeling.rounds.jobs import StageCallback
 from labeling.rounds.representations import blocks_needed
 from labeling.store import db
@@ -213,6 +219,8 @@ def feature_blocks(ws: Context, data: PoolData, stage: StageCallback) -> Feature
     ``labelloop features build`` fills the block. A fixed embedding setting always embeds.
     """
     setting = ws.config.featurizer
+    if setting == AUTO and ws.multilabel:  # multi-label rounds train on n-grams for now
+        setting = BASE_FEATURIZER
     names = blocks_needed(setting)
     cache = FeatureCache(ws.models_dir / "features" / "cache")
     featurizers = {name: fitted_featurizer(ws, data, stage, name) for name in names}

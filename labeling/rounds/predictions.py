@@ -18,6 +18,7 @@ import numpy as np
 
 from labeling.context import Context
 from labeling.rounds.artifacts import round_dir
+from labeling.store.labelsets import decode
 
 PREDICTIONS_FILE = "predictions.npy"
 PREDICTION_LABELS_FILE = "predictions.json"
@@ -62,6 +63,20 @@ class RoundPredictions:
             if code >= 0:
                 found[item_id] = (self.labels[code], round(float(record["confidence"]), 6))
         return found
+
+    def codes_of(self, label: str) -> np.ndarray:
+        """The codes of the predictions that mean ``label``: the class itself, or (in a
+        multi-label round, whose predictions are stored sets) every set that holds it."""
+        if label in self.labels:
+            return np.array([self.labels.index(label)], dtype=np.int64)
+        return np.array(
+            [
+                k
+                for k, name in enumerate(self.labels)
+                if name.startswith("[") and label in decode(name)
+            ],
+            dtype=np.int64,
+        )
 
     def get(self, item_id: int) -> tuple[str, float] | None:
         return self.lookup(np.array([item_id])).get(int(item_id))

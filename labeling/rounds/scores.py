@@ -18,14 +18,16 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.rounds.featurizers import DEFAULT_CHUNK_ROWS
+from labeling.rounds.jobs import RoundError
 from labeling.rounds.learner import predict_proba
 from labeling.rounds.pool import PoolData
 from labeling.rounds.training import Trained
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.bulk import bulk_insert
 from labeling.store.models import Round, Score
 from labeling.weak.votes import votes
 from strategies import get_strategy
+from strategies.base import as_multilabel
 
 # Rounds whose scores are kept (the promoted one and the ones rollback may return to).
 KEEP_SCORED_ROUNDS = 3
@@ -65,12 +67,41 @@ def predict_pool(
     confidence = np.full(n_items, np.nan, dtype=np.float64)
     proba_open = None
     if model is not None:
-        names = [str(c) for c in model.classes_]
         proba_pool = predict_proba(model, X, rows=pool_rows, chunk_rows=DEFAULT_CHUNK_ROWS)
-        codes[pool_rows] = proba_pool.argmax(axis=1)
-        confidence[pool_rows] = proba_pool.max(axis=1)
-        proba_open = proba_pool[open_mask]
+        if getattr(model, "multilabel_", False):
+            labels = tuple(str(c) for c in model.classes_)
+            names, codes[pool_rows], confidence[pool_rows] = predicted_sets(proba_pool, labels)
+            proba_open = as_multilabel(proba_pool[open_mask])
+        else:
+            names = [str(c) for c in model.classes_]
+            codes[pool_rows] = proba_pool.argmax(axis=1)
+            confidence[pool_rows] = proba_pool.max(axis=1)
+            proba_open = proba_pool[open_mask]
     return PoolScores(scores, names, codes, confidence), proba_open
+
+
+# At most this many distinct predicted sets a round names (class codes are 16-bit).
+MAX_PREDICTED_SETS = 32_767
+
+
+def predicted_sets(
+    proba: np.ndarray, labels: tuple[str, ...]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Multi-label predictions: the distinct predicted sets (each label at P >= 0.5) as stored
+    sets, each row's set as an index into them, and each row's set confidence, the
+    probability that the set is exactly right if the labels are independent: the product
+    over labels of max(p, 1 - p)."""
+    present = proba >= 0.5
+    packed = np.packbits(present, axis=1)
+    distinct, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    if len(distinct) > MAX_PREDICTED_SETS:
+        raise RoundError(
+            f"the model predicts {len(distinct):,} distinct label sets; at most "
+            f"{MAX_PREDICTED_SETS:,} can be stored"
+        )
+    names = labelsets.from_indicator(present[first], labels)
+    confidence = np.prod(np.maximum(proba, 1.0 - proba), axis=1)
+    return names, inverse.reshape(-1).astype(np.int16), confidence
 
 
 def rank_open(
@@ -105,7 +136,13 @@ def rank_open(
         lf_votes=lf_votes,
         rng=np.random.default_rng(round_id),
         labelled_features=X[labelled] if labelled is not None and len(labelled) else None,
-        labelled_labels=trained.human_y if labelled is not None else None,
+        labelled_labels=(
+            None
+            if labelled is None
+            else trained.human_indicator
+            if trained.indicator is not None
+            else trained.human_y
+        ),
     )
     return np.asarray(open_scores)
 

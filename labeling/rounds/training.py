@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from labeling.context import Context
-from labeling.rounds.featurizers import AUTO
+from labeling.rounds.featurizers import AUTO, BASE_FEATURIZER
 from labeling.rounds.learner import NotEnoughLabels, train, weak_sample_weights
+from labeling.rounds.multilabel import train_multilabel
 from labeling.rounds.pool import FeatureBlocks, PoolData
 from labeling.rounds.representations import (
     CANDIDATES,
@@ -26,6 +27,7 @@ from labeling.rounds.representations import (
     fixed,
     select,
 )
+from labeling.store import labelsets
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Trained:
     rows: np.ndarray
     y: np.ndarray
     weights: np.ndarray
+    # Multi-label: ``y`` holds stored sets, and this their indicator matrix (rows x labels).
+    indicator: np.ndarray | None = None
 
     @property
     def human_rows(self) -> np.ndarray:
@@ -51,6 +55,10 @@ class Trained:
     def human_y(self) -> np.ndarray:
         return self.y[: self.n_human]
 
+    @property
+    def human_indicator(self) -> np.ndarray | None:
+        return None if self.indicator is None else self.indicator[: self.n_human]
+
 
 def choose_representation(ws: Context, data: PoolData, blocks: FeatureBlocks) -> Selection:
     """The (featurizer, classifier) this round trains: the workspace's fixed featurizer, or
@@ -59,6 +67,13 @@ def choose_representation(ws: Context, data: PoolData, blocks: FeatureBlocks) ->
     setting, classifier = ws.config.featurizer, ws.config.classifier
     if setting != AUTO:
         return fixed(setting, classifier)
+    if ws.multilabel:  # the cross-validated choice compares single-label macro-F1
+        chosen = fixed(BASE_FEATURIZER, classifier)
+        return replace(
+            chosen,
+            setting=AUTO,
+            reason=f"multi-label workspaces train on {BASE_FEATURIZER!r} with `auto` for now",
+        )
     index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
     rows = np.array([index[item_id] for item_id in data.human], dtype=np.int64)
     y = np.array(list(data.human.values()), dtype=object)
@@ -74,7 +89,9 @@ def choose_representation(ws: Context, data: PoolData, blocks: FeatureBlocks) ->
 
 def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
     """Fit ``classifier`` on human labels plus confident weak labels (no model below two
-    classes)."""
+    classes; multi-label: :func:`train_sets`)."""
+    if ws.multilabel:
+        return train_sets(ws, data, X, classifier)
     index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
     rows = [index[item_id] for item_id in data.human]
     y = list(data.human.values())
@@ -113,5 +130,23 @@ def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> T
     try:
         model = train(X[row_array], y_array, weights, classifier=classifier, seed=0)
     except NotEnoughLabels:  # too little to learn from: a cold start, as with one class
+        return cold
+    return replace(cold, model=model)
+
+
+def train_sets(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
+    """A multi-label workspace's model: one calibrated classifier per label on the human
+    sets (labeling.rounds.multilabel); no model while no label is both present and absent
+    somewhere. Weak labels do not train multi-label rounds yet."""
+    index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
+    rows = np.array([index[item_id] for item_id in data.human], dtype=np.int64)
+    y = np.array(list(data.human.values()), dtype=object)
+    indicator = labelsets.indicator(y.tolist(), ws.labels)
+    cold = Trained(None, len(rows), 0, rows, y, np.ones(len(rows)), indicator)
+    if len(rows) < 2:
+        return cold
+    try:
+        model = train_multilabel(X[rows], indicator, ws.labels, classifier=classifier, seed=0)
+    except NotEnoughLabels:
         return cold
     return replace(cold, model=model)

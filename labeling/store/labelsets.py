@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -40,9 +41,7 @@ def encode(names: Iterable[str], labels: tuple[str, ...]) -> str:
         raise BadInput(
             f"unknown label {sorted(unknown)[0]!r}; expected names from {', '.join(labels)}"
         )
-    return json.dumps(
-        [name for name in labels if name in chosen], ensure_ascii=False, separators=(",", ":")
-    )
+    return _spelt([name for name in labels if name in chosen])
 
 
 def decode(value: str) -> frozenset[str]:
@@ -76,6 +75,29 @@ def per_label(
             if name in out:
                 out[name] += n
     return out
+
+
+def indicator(values: list[str], labels: tuple[str, ...]) -> np.ndarray:
+    """An ``(len(values), len(labels))`` 0/1 matrix of stored sets, columns in label order
+    (names the labels no longer list are left out)."""
+    column = {name: k for k, name in enumerate(labels)}
+    out = np.zeros((len(values), len(labels)), dtype=np.uint8)
+    for row, value in enumerate(values):
+        for name in decode(value):
+            k = column.get(name)
+            if k is not None:
+                out[row, k] = 1
+    return out
+
+
+def from_indicator(matrix: np.ndarray, labels: tuple[str, ...]) -> list[str]:
+    """The stored set of each row of a 0/1 (or boolean) matrix, columns in label order."""
+    return [_spelt([labels[k] for k in np.flatnonzero(row)]) for row in np.asarray(matrix)]
+
+
+def _spelt(names: list[str]) -> str:
+    """The one spelling of a set whose names are already in label order."""
+    return json.dumps(names, ensure_ascii=False, separators=(",", ":"))
 
 
 def contains_pattern(label: str) -> str:
@@ -132,6 +154,17 @@ def format_cell(value: str | None, sep: str) -> str | None:
         return None
     names = decode_ordered(value)
     return sep.join(names) if names else "[]"
+
+
+def readable(value: str | None) -> str | None:
+    """A stored value as people read it: a set's names joined by ``|`` (``[]`` for the empty
+    set), as ``labelloop correct`` takes them; a single label, or None, as it is."""
+    if value is None or not (value.startswith("[") and value.endswith("]")):
+        return value
+    try:
+        return format_cell(value, DEFAULT_LABEL_SEP)
+    except (ValueError, TypeError):
+        return value
 
 
 def check_separator(labels: tuple[str, ...], sep: str, option: str = "--label-sep") -> None:

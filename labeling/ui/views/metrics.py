@@ -35,9 +35,14 @@ def _headline(summary: dict) -> None:
         )
     gold = quality["gold"]
     cols[2].metric(
-        "Accuracy on gold checks",
+        figures.gold_figure_name(gold),
         figures.share(gold["accuracy"]),
-        help=f"{figures.plural(gold['n'], 'current answer')} on hidden gold items",
+        help=f"{figures.plural(gold['n'], 'current answer')} on hidden gold items"
+        + (
+            f"; a set's mean Jaccard with the gold set is {figures.score(gold['jaccard'])}"
+            if "jaccard" in gold
+            else ""
+        ),
     )
     agreement = quality["agreement"]
     cols[3].metric(
@@ -146,6 +151,10 @@ def _tables(summary: dict) -> None:
     if pairs:
         st.subheader("Agreement by pair")
         st.dataframe(pd.DataFrame(figures.pair_rows(pairs)), hide_index=True)
+        per_label = figures.label_kappa_rows(quality["agreement"])
+        if per_label:
+            st.subheader("Agreement per label")
+            st.dataframe(pd.DataFrame(per_label), hide_index=True)
         st.caption(
             "Agreement is measured on pool items that two or more people answered; gold items "
             "are left out (they are scored against the gold label instead)."
