@@ -148,7 +148,11 @@ def _results_table(result: dict[str, Any], multilabel: bool) -> None:
                     if multilabel and r["label"] is not None
                     else r["label"]
                 ),
-                "predicted": r["predicted"],
+                "predicted": (
+                    common.label_text(r["predicted"], True)
+                    if multilabel and r["predicted"] is not None
+                    else r["predicted"]
+                ),
                 "confidence": r["confidence"],
                 "weak label": r["weak_label"],
                 "split": r["split"],

@@ -62,10 +62,10 @@ def render() -> None:
             f"Nothing left for {common.plain(name)}: every open item is done, held or answered."
         )
         return
-    _table(rows)
+    _table(rows, user.multilabel)
 
 
-def _table(rows: list[PreviewItem]) -> None:
+def _table(rows: list[PreviewItem], multilabel: bool) -> None:
     # The reason first after the id: it is what this page is for (the table scrolls sideways).
     table = pd.DataFrame(
         {
@@ -74,7 +74,7 @@ def _table(rows: list[PreviewItem]) -> None:
             "reason": [row["reason"] for row in rows],
             "text": [" ".join(row["text"].split()) for row in rows],
             "score": [row["score"] for row in rows],
-            "prediction": [row["prediction"] or "" for row in rows],
+            "prediction": [common.label_text(row["prediction"], multilabel) for row in rows],
             "round": [row["round"] for row in rows],
             "strategy": [row["strategy"] or "" for row in rows],
         }
