@@ -1,7 +1,8 @@
 """Screenshots of every page in headless Chromium, on the demo workspace.
 
 Writes ``docs/screenshots/*.png`` (1366x800, a laptop screen). We look at these before calling
-a page done: text readable, buttons large and consistent, progress visible.
+a page done: text readable, buttons large and consistent, progress visible. The demo's texts
+in a multi-label workspace give ``label-multilabel.png``; ``--multilabel`` takes only that one.
 """
 
 from __future__ import annotations
@@ -93,8 +94,37 @@ def _browser_screens(page) -> None:
     wait_idle(page)
 
 
+# A multi-label workspace on the demo's texts: what a support message is about, several at once.
+TOPICS = ["billing", "refund", "shipping", "account", "technical", "urgent", "complaint",
+          "praise", "feature request", "pricing", "security", "data export"]  # fmt: skip
+
+
+def multilabel_screen(scratch: Path) -> None:
+    """The Label page of a multi-label workspace: two labels chosen by digit, a third (past
+    nine) through the picker, the chosen set named under the buttons."""
+    root = scratch / "topics"
+    with Workspace.create(root, labels=TOPICS, name="topics", task="multi-label") as ws:
+        ws.import_file(DEMO / "pool.csv", id_field="id")
+        token = ws.add_user("alice")[1]
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 800})
+        page.goto(f"{server.url}?token={token}")
+        buttons = len(TOPICS) + 4  # the labels, Submit, None of these, Skip and Undo
+        for key in ("1", "6", "/", *"pric", "Enter"):  # billing, urgent; pricing by name
+            wait_idle(page, buttons=buttons)
+            page.keyboard.press(key)
+            time.sleep(0.3)
+        wait_idle(page, buttons=buttons)
+        time.sleep(0.8)
+        page.screenshot(path=str(OUT / "label-multilabel.png"))
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--multilabel" in sys.argv[1:]:
+        with tempfile.TemporaryDirectory() as scratch:
+            multilabel_screen(Path(scratch))
+        return 0
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "demo"
         build_demo(root)
@@ -185,6 +215,7 @@ def main() -> int:
             wait_idle(other, buttons=7)
             time.sleep(0.5)
             other.screenshot(path=str(OUT / "annotator.png"))
+        multilabel_screen(Path(scratch))
     print(f"wrote {len(list(OUT.glob('*.png')))} screenshots to docs/screenshots/")
     return 0
 
