@@ -330,6 +330,9 @@ def lf_label(
             else ""
         )
     )
+    for label, chosen in report.get("labels", {}).items():  # multi-label: a model per label
+        why = f" ({chosen['message']})" if chosen["message"] else ""
+        typer.echo(f"  {label}: {chosen['model']} over {figures.plural(chosen['lfs'], 'LF')}{why}")
 
 
 @lf_app.command("analyze", short_help="Coverage, overlaps, conflicts and accuracy per LF.")

@@ -107,7 +107,8 @@ def _fit_report(
     stored: int,
 ) -> dict[str, Any]:
     """What ``lf label`` reports for sets: per label the model used and why, coverage, and
-    how often the weak sets are exactly right on gold and on people's sets."""
+    how often the weak sets are exactly right on gold and on people's sets (``gold_*`` over
+    every gold item, ``gold_covered_*`` over those with a weak set; ``human_*`` alike)."""
     pool = v.split == "pool"
     report: dict[str, Any] = {
         "model": PER_LABEL,
@@ -130,13 +131,23 @@ def _fit_report(
             for c in weak.choices
         },
     }
+    # Exact sets: on the items with a weak set, and over every item of the reference (an item
+    # without one read as the empty set, as its uncovered labels are), so coverage shows.
     unknown = np.full_like(people, ABSTAIN)
     for name, known in (("gold", reference if source == "gold" else unknown), ("human", people)):
-        rows = np.flatnonzero(weak.has_set & (known >= 0).all(axis=1))
-        exact = int((weak.indicator[rows] == known[rows]).all(axis=1).sum())
-        report[f"{name}_n"] = int(len(rows))
-        report[f"{name}_correct"] = exact
-        report[f"{name}_accuracy"] = round(exact / len(rows), 6) if len(rows) else None
+        every = (known >= 0).all(axis=1)
+        exact = (weak.indicator == known).all(axis=1)
+        n_all, n_covered = int(every.sum()), int((every & weak.has_set).sum())
+        right_all, right_covered = (
+            int((exact & every).sum()),
+            int((exact & every & weak.has_set).sum()),
+        )
+        report[f"{name}_n"] = n_all
+        report[f"{name}_accuracy"] = round(right_all / n_all, 6) if n_all else None
+        report[f"{name}_correct"] = right_all
+        report[f"{name}_covered_n"] = n_covered
+        report[f"{name}_covered_correct"] = right_covered
+        report[f"{name}_uncovered"] = n_all - n_covered
     return report
 
 
