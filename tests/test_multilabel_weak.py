@@ -17,7 +17,7 @@ from labeling import Workspace
 from labeling.cli.main import app
 from labeling.errors import BadInput
 from labeling.store import labelsets
-from labeling.store.models import LFVote, WeakLabel
+from labeling.store.models import Item, LFVote, WeakLabel
 from labeling.weak.votes import ABSENT_MARK
 from weak_supervision import ABSTAIN, absent, apply_lfs, labeling_function, rule_from_spec
 from weak_supervision.multilabel import binary_votes, fit_label_models_per_label
@@ -272,3 +272,61 @@ def test_lf_label_and_add_rule_absent_from_the_command_line(tmp_path):
     assert done.exit_code == 0, done.output
     shown = json.loads(done.stdout)
     assert shown["model"] == "per-label" and shown["labels"]["refund"]["lfs"] == 2
+
+
+def test_confident_weak_sets_train_a_round(tmp_path):
+    ws, truth = make_workspace(tmp_path)
+    with ws:
+        ws.add_user("ann")
+        answered = set()
+        for _ in range(20):
+            item = ws.next_item("ann")
+            ws.annotate(item.item_id, "ann", truth[item.external_id])
+            if item.external_id.startswith("p"):  # not a hidden gold check
+                answered.add(item.item_id)
+        ws.apply_lfs()
+        ws.fit_weak_labels()
+        with Session(ws.engine) as session:
+            weak = session.exec(select(WeakLabel)).all()
+            pool = set(session.exec(select(Item.id).where(Item.split == "pool")).all())
+        trains = [
+            w
+            for w in weak
+            if w.confidence >= ws.config.weak_threshold
+            and w.item_id in pool
+            and w.item_id not in answered
+        ]
+        assert trains
+        round_ = ws.retrain()
+        assert round_.status == "succeeded", round_.error
+        assert (round_.n_human, round_.n_weak) == (len(answered), len(trains))
+
+
+def test_the_lfs_page_shows_directions_and_saves_an_absent_rule(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    ws, _truth = make_workspace(tmp_path)
+    ws.add_user("engineer", role="engineer")
+    ws.apply_lfs()
+    ws.fit_weak_labels()
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    script = "from labeling.ui.views import common, lfs\ncommon.apply_style()\nlfs.render()\n"
+    at = AppTest.from_string(script, default_timeout=30)
+    at.session_state["ll_user"] = "engineer"
+    at.run()
+    assert not at.exception
+    (table,) = at.dataframe
+    shown = table.value
+    assert "kw_no_invoice (¬billing)" in set(shown["LF"])
+    at.button(key="ll_lf_label").click().run()
+    assert not at.exception
+    at.text_input(key="ll_rule_name").set_value("kw_no_bug").run()
+    at.text_input(key="ll_rule_keywords").set_value("thanks").run()
+    at.selectbox(key="ll_rule_label").set_value("bug").run()
+    at.checkbox(key="ll_rule_absent").check().run()
+    at.button(key="ll_rule_save").click().run()
+    assert not at.exception
+    saved = {r["name"]: r for r in ws.list_lfs()}["kw_no_bug"]
+    assert saved["spec"]["absent"] is True and saved["label"] == "bug"
+    ws.close()
