@@ -147,6 +147,9 @@ def _fit_report(
         report[f"{name}_correct"] = right_all
         report[f"{name}_covered_n"] = n_covered
         report[f"{name}_covered_correct"] = right_covered
+        report[f"{name}_covered_accuracy"] = (
+            round(right_covered / n_covered, 6) if n_covered else None
+        )
         report[f"{name}_uncovered"] = n_all - n_covered
     return report
 
