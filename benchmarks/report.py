@@ -27,6 +27,7 @@ python benchmarks/bench_browser.py --rows 100000 --labels 200
 python benchmarks/bench_rounds.py --rows 100000 1000000
 python benchmarks/bench_rounds.py --rows 100000 --featurizer auto
 python benchmarks/bench_round_core.py
+python benchmarks/bench_multilabel_strategies.py --rows 102000 1002000
 python benchmarks/bench_representations.py --seeds 5
 python benchmarks/bench_label_efficiency.py
 python benchmarks/bench_weak_quality.py --seeds 5

@@ -28,6 +28,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_bulk.py", "--rows", big, "--bulk", "100000"],
         ["bench_rounds.py", "--rows", "100000", big],
         ["bench_round_core.py", "--rows", "100000", big],
+        ["bench_multilabel_strategies.py", "--rows", "102000", *([] if quick else ["1002000"])],
         ["bench_lf_apply.py", "--rows", big],
         ["bench_browser.py", "--rows", "100000", "--labels", "200"],
         ["bench_label_efficiency.py"],

@@ -73,13 +73,12 @@ def bootstrap_committee(
 
     multilabel = is_multilabel(model)
     labels = committee_labels(model, labelled_features, labelled_labels)
-    classes = np.unique(labels)
     base = model if hasattr(model, "get_params") and hasattr(model, "fit") else None
     if base is None:  # a probability matrix: logistic regression, one per label if multi-label
         base = LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000)
         base = OneVsRestClassifier(base) if multilabel else base
     members = []
-    by_class = [np.flatnonzero(labels == c) for c in classes]
+    by_class = [] if multilabel else [np.flatnonzero(labels == c) for c in np.unique(labels)]
     for _ in range(size):
         if multilabel:
             sample = bootstrap_label_sets(labels, rng)

@@ -4,10 +4,13 @@ multi-label problem in test_strategies.py."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
@@ -249,3 +252,38 @@ def test_qbc_on_sets_needs_an_indicator_matrix(sets_problem):
     pool, model, X, Y = sets_problem
     with pytest.raises(StrategyError, match="indicator matrix"):
         get_strategy("qbc")(model, pool, 3, rng=0, labelled_features=X, labelled_labels=Y[:, 0])
+
+
+# ------------------------------------------------------------------------------ property
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6).map(tuple),
+        min_size=1,
+        max_size=4,
+    ).filter(lambda rows: len({len(r) for r in rows}) == 1)
+)
+def test_set_readings_match_every_set_enumerated(rows):
+    # Under label independence, enumerate the 2^L sets, their probabilities, and read
+    # least confidence, margin and entropy off that distribution directly.
+    proba = np.array(rows)
+    for row, lc, mg, en in zip(
+        proba,
+        set_uncertainty(proba, "least_confidence"),
+        set_uncertainty(proba, "margin"),
+        set_uncertainty(proba, "entropy"),
+        strict=True,
+    ):
+        sets = itertools.product((0, 1), repeat=len(row))
+        mass = sorted(
+            (
+                math.prod(p if s else 1 - p for p, s in zip(row, chosen, strict=True))
+                for chosen in sets
+            ),
+            reverse=True,
+        )
+        assert lc == pytest.approx(1 - mass[0], abs=1e-9)
+        assert mg == pytest.approx(1 - (mass[0] - mass[1]), abs=1e-9)
+        assert en == pytest.approx(-sum(m * math.log(m) for m in mass if m > 0), abs=1e-9)

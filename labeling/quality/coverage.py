@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from labeling.quality.sources import rounded
 from labeling.store.answers import human_labels
+from labeling.store.labelsets import decode
 from labeling.store.models import Item, LabelingFunction, LFVote, WeakLabel
 from weak_supervision import coverage_totals
 
@@ -27,6 +28,7 @@ def coverage(
     weak_threshold: float,
     *,
     human: dict[int, str] | None = None,
+    multilabel: bool = False,
 ) -> dict[str, Any]:
     """How much of the pool has a label: people, LFs, confident weak labels, combined.
 
@@ -39,7 +41,7 @@ def coverage(
     pool = session.exec(select(func.count()).where(Item.split == "pool")).one()
     votes = _lf_votes(session)
     weak_rows = _weak_labels(session)
-    L, people, weak, confidence = _coverage_arrays(labels, human, votes, weak_rows)
+    L, people, weak, confidence = _coverage_arrays(labels, human, votes, weak_rows, multilabel)
     totals = coverage_totals(
         L,
         labels,
@@ -51,11 +53,49 @@ def coverage(
     )
     for key in ("human", "lf", "weak", "weak_any", "combined"):
         totals[key] = rounded(totals[key])
+    if multilabel:
+        totals["per_class"] = _per_label(labels, human, votes, weak_rows, weak_threshold, pool)
     totals["per_class"] = {
         label: {key: rounded(share) for key, share in shares.items()}
         for label, shares in totals["per_class"].items()
     }
     return totals
+
+
+def _per_label(
+    labels: tuple[str, ...],
+    human: dict[int, str],
+    votes: Sequence[tuple[int, str]],
+    weak_rows: Sequence[tuple[int, str, float]],
+    weak_threshold: float,
+    pool: int,
+) -> dict[str, dict[str, float]]:
+    """Per-label coverage of a multi-label pool, read as per class: the share of pool items
+    whose people's set holds the label (``human``), that an LF voted the label on (``lf``),
+    whose confident weak set holds it (``weak``), and whose set holds it, people's set first
+    and else the confident weak set (``combined``)."""
+    counts = {label: dict.fromkeys(("human", "lf", "weak", "combined"), 0) for label in labels}
+    voted: dict[str, set[int]] = {label: set() for label in labels}
+    for item_id, label in votes:
+        if label in voted:
+            voted[label].add(item_id)
+    weak = {
+        item_id: decode(value)
+        for item_id, value, confidence in weak_rows
+        if confidence >= weak_threshold and value.startswith("[")
+    }
+    people = {item_id: decode(value) for item_id, value in human.items()}
+    for label in labels:
+        counts[label]["lf"] = len(voted[label])
+        counts[label]["human"] = sum(label in names for names in people.values())
+        counts[label]["weak"] = sum(label in names for names in weak.values())
+        counts[label]["combined"] = counts[label]["human"] + sum(
+            label in names for item_id, names in weak.items() if item_id not in people
+        )
+    return {
+        label: {key: n / pool if pool else 0.0 for key, n in by.items()}
+        for label, by in counts.items()
+    }
 
 
 def _lf_votes(session: Session) -> Sequence[tuple[int, str]]:
@@ -87,12 +127,14 @@ def _coverage_arrays(
     human: dict[int, str],
     votes: Sequence[tuple[int, str]],
     weak_rows: Sequence[tuple[int, str, float]],
+    multilabel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The arrays :func:`weak_supervision.coverage_totals` takes: LF votes per class, people's
     labels, weak labels and their confidence, one row per pool item something covers.
 
     The rest of the pool counts through ``rows`` (a million-item pool is not read to learn
-    that most of it is empty).
+    that most of it is empty). Multi-label: any set of people (or weak set) covers its row,
+    as class 0 (the per-class figures of sets are :func:`_per_label`'s).
     """
     index = {label: k for k, label in enumerate(labels)}
     row: dict[int, int] = {}
@@ -107,12 +149,14 @@ def _coverage_arrays(
             L[row[item_id], index[label]] = index[label]
     people = np.full(n, -1, dtype=np.int64)
     for item_id, label in human.items():
-        if label in index:
+        if multilabel:
+            people[row[item_id]] = 0
+        elif label in index:
             people[row[item_id]] = index[label]
     weak = np.full(n, -1, dtype=np.int64)
     confidence = np.zeros(n)
     for item_id, label, conf in weak_rows:
-        if label in index:
-            weak[row[item_id]] = index[label]
+        if multilabel or label in index:
+            weak[row[item_id]] = 0 if multilabel else index[label]
             confidence[row[item_id]] = conf
     return L, people, weak, confidence

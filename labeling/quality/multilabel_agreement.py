@@ -15,9 +15,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from sqlmodel import Session, col, select
 
 from labeling.quality.agreement import cohen_kappa
-from labeling.quality.multilabel import indicator
+from labeling.quality.multilabel import gold_set_accuracy, indicator
+from labeling.quality.sources import answers_by_item, people_names, rounded
+from labeling.store.answers import current
+from labeling.store.labelsets import decode
+from labeling.store.models import Annotation, Item
 
 # Annotators are keyed as the caller keys them (store ids, or names): one kind per call.
 Rater = TypeVar("Rater", int, str)
@@ -212,3 +217,91 @@ def per_label_kappa(
         mean = sum(k * n for k, n in weighted) / sum(n for _, n in weighted) if weighted else None
         found[label] = {"kappa": mean, "pairs": pairs, "present": present}
     return found
+
+
+def gold_set_accuracy_of(session: Session) -> dict[str, Any]:
+    """Gold figures of a multi-label workspace: exact matches (``accuracy``) and the mean
+    Jaccard of people's sets against gold sets (labeling.quality.multilabel)."""
+    people = people_names(session)
+    rows = session.exec(
+        select(Annotation.annotator_id, Annotation.label, Annotation.created_at, Item.gold_label)
+        .join(Item, col(Item.id) == col(Annotation.item_id))
+        .where(
+            Item.split == "gold",
+            current(),
+            col(Annotation.label).is_not(None),
+            Annotation.origin == "human",
+            col(Item.gold_label).is_not(None),
+        )
+    ).all()
+    return gold_set_accuracy(
+        (people[who], created, decode(label), decode(gold))
+        for who, label, created, gold in rows
+        if who in people and label is not None and gold is not None
+    )
+
+
+def set_agreement(
+    session: Session,
+    labels: tuple[str, ...],
+    *,
+    answers: dict[int, dict[int, str]] | None = None,
+) -> dict[str, Any]:
+    """The agreement figures for sets: Krippendorff's alpha with the MASI distance, per label
+    Cohen's kappa on presence, and per pair of people their exact-match share (``observed``)
+    and the mean of their per-label kappas (``kappa``). ``per_class``: of the pairs of answers
+    where at least one holds the label, the share where both do (as for single labels)."""
+    people = people_names(session)
+    if answers is None:
+        answers = answers_by_item(session, "pool")
+    shared = {
+        item: {who: decode(value) for who, value in by.items() if who in people}
+        for item, by in answers.items()
+        if len(by) >= 2
+    }
+    shared = {item: by for item, by in shared.items() if len(by) >= 2}
+    units = [list(by.values()) for by in shared.values()]
+    per_label = per_label_kappa(shared, labels)
+    pairs: dict[tuple[int, int], dict[str, Any]] = {}
+    for label in labels:
+        for pair in per_label[label]["pairs"]:
+            entry = pairs.setdefault(
+                (pair["a"], pair["b"]), {"n": pair["n"], "kappas": [], "same": 0}
+            )
+            if pair["kappa"] is not None:
+                entry["kappas"].append(pair["kappa"])
+    for by_person in shared.values():
+        for a, b in combinations(sorted(by_person), 2):
+            pairs[(a, b)]["same"] += by_person[a] == by_person[b]
+    either = dict.fromkeys(labels, 0)
+    both = dict.fromkeys(labels, 0)
+    for unit in units:
+        for x, y in combinations(unit, 2):
+            for label in x | y:
+                if label in either:
+                    either[label] += 1
+                    both[label] += label in x and label in y
+    return {
+        "items": len(units),
+        "alpha": rounded(krippendorff_alpha_sets(units)),
+        "alpha_items": len(units),
+        "alpha_distance": "masi",
+        "pairs": [
+            {
+                "a": people[a],
+                "b": people[b],
+                "n": entry["n"],
+                "kappa": rounded(sum(entry["kappas"]) / len(entry["kappas"]))
+                if entry["kappas"]
+                else None,
+                "observed": rounded(entry["same"] / entry["n"]),
+            }
+            for (a, b), entry in sorted(pairs.items())
+        ],
+        "confusion": None,
+        "per_class": {
+            label: rounded(both[label] / either[label]) if either[label] else None
+            for label in labels
+        },
+        "per_label_kappa": {label: rounded(per_label[label]["kappa"]) for label in labels},
+    }

@@ -29,6 +29,10 @@ STOP_KAPPA = 0.99
 STOP_RUNS = 3
 
 
+# The figures a multi-label round adds to each round's row (labeling.quality.multilabel).
+SET_FIGURES = ("micro_f1", "hamming_loss", "subset_accuracy", "jaccard")
+
+
 def model_metrics(ws: Context) -> dict[str, Any]:
     """Per succeeded round: gold (or cross-validated) scores, the pool's predicted mix."""
     with db.read_session(ws.engine) as session:
@@ -57,6 +61,8 @@ def model_metrics(ws: Context) -> dict[str, Any]:
                 # The featurizer and classifier trained, and with `auto` why (docs/status.md).
                 "representation": metrics.get("representation"),
             }
+            # Multi-label rounds: the set figures beside accuracy (exact match) and macro-F1.
+            | {key: scored[key] for key in SET_FIGURES if key in scored}
         )
     promoted = next((row for row in reversed(rows) if row["promoted"]), None)
     return {

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from labeling.context import Context
 from labeling.quality.agreement import agreement, gold_accuracy
 from labeling.quality.coverage import coverage
+from labeling.quality.multilabel_agreement import gold_set_accuracy_of, set_agreement
 from labeling.quality.review import review_items
 from labeling.quality.sources import answers_by_item
 from labeling.quality.stopping import model_metrics, stopping
@@ -32,9 +33,15 @@ def summary(ws: Context) -> dict[str, Any]:
         # Read once, used by coverage, agreement and the review counts.
         answers = answers_by_item(session, "pool")
         human = human_labels(session, labels)
-        cover = coverage(session, labels, ws.config.weak_threshold, human=human)
-        gold = gold_accuracy(session, labels)
-        agree = agreement(session, labels, answers=answers)
+        cover = coverage(
+            session, labels, ws.config.weak_threshold, human=human, multilabel=ws.multilabel
+        )
+        if ws.multilabel:
+            gold = gold_set_accuracy_of(session)
+            agree = set_agreement(session, labels, answers=answers)
+        else:
+            gold = gold_accuracy(session, labels)
+            agree = agreement(session, labels, answers=answers)
         speed = throughput(session)
         drift = drift_reports(session)
     review = review_items(ws, limit=0, answers=answers, human=human)

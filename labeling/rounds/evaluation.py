@@ -15,7 +15,7 @@ import numpy as np
 
 from labeling.context import Context
 from labeling.quality import label_errors, stopping
-from labeling.quality.multilabel import set_metrics
+from labeling.quality.multilabel import multilabel_label_issues, set_metrics
 from labeling.rounds.learner import NotEnoughLabels, predict_proba, train
 from labeling.rounds.multilabel import train_multilabel
 from labeling.rounds.pool import PoolData
@@ -139,14 +139,16 @@ def evaluate_sets(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict
     return metrics
 
 
-def cross_validated_sets(X: Any, Y: Any, ws: Context) -> dict[str, Any] | None:
-    """k-fold figures of the one-vs-rest model on the labelled sets (None: too few)."""
+def out_of_fold_sets(X: Any, Y: Any, ws: Context) -> np.ndarray | None:
+    """Per-label probabilities of each labelled set from a model trained on the other folds
+    (k-fold, at most 5); None with fewer than :data:`MIN_CV_LABELS` sets or a fold that
+    cannot learn any label."""
     from sklearn.model_selection import KFold  # scikit-learn: ~1 s
 
     if Y is None or len(Y) < MIN_CV_LABELS:
         return None
     folds = min(5, len(Y) // 2)
-    predicted = np.zeros(Y.shape, dtype=bool)
+    proba = np.zeros(Y.shape, dtype=np.float64)
     for fit_rows, test_rows in KFold(folds, shuffle=True, random_state=0).split(Y):
         try:
             model = train_multilabel(
@@ -154,8 +156,46 @@ def cross_validated_sets(X: Any, Y: Any, ws: Context) -> dict[str, Any] | None:
             )
         except NotEnoughLabels:
             return None
-        predicted[test_rows] = predict_proba(model, X[test_rows]) >= 0.5
-    return set_figures(Y, predicted, ws.labels) | {"folds": folds}
+        proba[test_rows] = predict_proba(model, X[test_rows])
+    return proba
+
+
+def cross_validated_sets(X: Any, Y: Any, ws: Context) -> dict[str, Any] | None:
+    """k-fold figures of the one-vs-rest model on the labelled sets (None: too few)."""
+    proba = out_of_fold_sets(X, Y, ws)
+    if proba is None:
+        return None
+    return set_figures(Y, proba >= 0.5, ws.labels) | {"folds": min(5, len(Y) // 2)}
+
+
+def _review_sets(
+    ws: Context, data: PoolData, human_rows: np.ndarray, human_y: np.ndarray, proba: np.ndarray
+) -> dict[str, Any]:
+    """``review.json`` for sets: each labelled item's given set, the out-of-sample predicted
+    set (P >= 0.5) and its confidence, the probability of the given set (labels independent)
+    and whether cleanlab's multi-label issue finder flags it."""
+    given = [labelsets.decode(value) for value in human_y.tolist()]
+    issues = multilabel_label_issues(given, proba, ws.labels)
+    flagged = set(issues.rows.tolist())
+    Y = labelsets.indicator(human_y.tolist(), ws.labels).astype(bool)
+    predicted = labelsets.from_indicator(proba >= 0.5, ws.labels)
+    confidence = np.prod(np.maximum(proba, 1.0 - proba), axis=1)
+    p_given = np.prod(np.where(Y, proba, 1.0 - proba), axis=1)
+    return {
+        "labels": list(ws.labels),
+        "fields": ["item_id", "given", "predicted", "confidence", "p_given", "flagged"],
+        "items": [
+            [
+                int(data.item_ids[row]),
+                str(human_y[k]),
+                predicted[k],
+                round(float(confidence[k]), 6),
+                round(float(p_given[k]), 6),
+                k in flagged,
+            ]
+            for k, row in enumerate(human_rows)
+        ],
+    }
 
 
 def label_checks(
@@ -184,7 +224,12 @@ def label_checks(
         "item_ids": stop_ids[known].tolist(),
         "predictions": [names[c] for c in codes[at[known]].tolist()],
     }
-    if ws.multilabel:  # the review of likely errors in label sets is not built yet
+    if ws.multilabel:
+        proba = out_of_fold_sets(X[trained.human_rows], trained.human_indicator, ws)
+        if proba is not None:
+            extras[label_errors.REVIEW_FILE] = _review_sets(
+                ws, data, trained.human_rows, trained.human_y, proba
+            )
         return extras
     human_rows = trained.human_rows
     human_y = trained.human_y.astype(str)

@@ -247,6 +247,8 @@ def _check_quality(
             data.item_ids, pool_rows, codes, scored.confidence
         )
     with db.read_session(ws.engine) as session:
-        metrics["coverage"] = coverage(session, ws.labels, ws.config.weak_threshold)
+        metrics["coverage"] = coverage(
+            session, ws.labels, ws.config.weak_threshold, multilabel=ws.multilabel
+        )
     metrics["coverage"].pop("per_class", None)
     return metrics, extras, arrays

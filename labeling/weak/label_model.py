@@ -127,7 +127,7 @@ def analyze(ws: Context) -> dict[str, Any]:
         record["kind"] = v.kinds.get(record["lf"])
         record["file"] = loaded.files.get(record["lf"])
     with db.read_session(ws.engine) as session:
-        totals = coverage(session, ws.labels, ws.config.weak_threshold)
+        totals = coverage(session, ws.labels, ws.config.weak_threshold, multilabel=ws.multilabel)
     # The names lf analyze --json used before the figures had one definition, kept for
     # scripts: the same numbers under their old keys.
     totals |= {"items": totals["pool"], "lfs": totals["lf"], "humans": totals["human"]}
