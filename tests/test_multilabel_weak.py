@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlmodel import Session, select
+from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from labeling import Workspace
@@ -303,8 +304,6 @@ def test_confident_weak_sets_train_a_round(tmp_path):
 
 
 def test_the_lfs_page_shows_directions_and_saves_an_absent_rule(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     ws, _truth = make_workspace(tmp_path)
     ws.add_user("engineer", role="engineer")
     ws.apply_lfs()
