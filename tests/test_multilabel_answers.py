@@ -188,7 +188,7 @@ def test_the_correct_command_reads_a_set(tmp_path):
     args = ["correct", item.external_id, "billing|refund", "--as", "eng", "-w", str(root)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert '["billing","refund"]' in result.output
+    assert "bug -> billing|refund" in result.output
     result = runner.invoke(
         app, ["correct", item.external_id, "billing|nope", "--as", "eng", "-w", str(root)]
     )
