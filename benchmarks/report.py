@@ -455,6 +455,41 @@ def search_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def multilabel_weak_section(result: dict) -> str:
+    """The label model per label against majority vote: totals, then the cases it lost."""
+    summary, params = result["summary"], result["params"]
+    lines = [f"## {result['title']}", "", result["what"] + ".", ""]
+    columns = list(result["table"][0])
+    lines += ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in result["table"]]
+    lost = [c for c in result["cases"] if c["auto"] < c["majority"]]
+    lines += [
+        "",
+        f"On the held-out gold, the LabelModel alone did worse than majority vote for "
+        f"{summary['label_model_loses']} of {summary['two_sided_cases']} (seed, label) cases; "
+        f"with the fallback (`auto`) {summary['auto_loses']} remain, where the 200 reference "
+        "items chose the LabelModel and the held-out ones disagree"
+        + (
+            ": "
+            + "; ".join(
+                f"seed {c['seed']} {c['label']} {c['auto']} against {c['majority']} "
+                f"of {c['held_out_n']}"
+                for c in lost
+            )
+            if lost
+            else ""
+        )
+        + ".",
+        "",
+        f"Reproduce: `python benchmarks/bench_multilabel_weak.py --seeds {params['seeds']}` "
+        f"({result['seconds']} s at load average {result['load_avg_at_start']}).",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "import": import_section,
     "search": search_section,
@@ -463,6 +498,7 @@ SECTIONS = {
     "embeddings": embeddings_section,
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,
+    "multilabel_weak": multilabel_weak_section,
 }
 
 

@@ -266,6 +266,8 @@ def _toml_value(value: Any) -> str:
 def render_config(config: WorkspaceConfig) -> str:
     data = asdict(config)
     data.pop("extra")
+    # The task type, fixed at init, comes before the labels it shapes.
+    data = {"name": data.pop("name"), "task": data.pop("task"), **data}
     comments = {
         "labels": "# Label order is the order of the keyboard shortcuts and of Snorkel's integers.",
         "task": "# single-label or multi-label; fixed when the workspace was created.",

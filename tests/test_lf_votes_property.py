@@ -105,16 +105,38 @@ rule_specs = st.one_of(
         }
     ),
 )
-names = st.sampled_from(RULE_NAMES)
-steps = st.one_of(
-    st.tuples(st.just("import"), st.integers(1, 25)),
-    st.tuples(st.just("add"), names, rule_specs),
-    st.tuples(st.just("edit"), names, rule_specs),
-    st.tuples(st.just("switch"), names, st.booleans()),
-    st.tuples(st.just("delete"), names),
-    st.tuples(st.just("lf_file"), st.sampled_from([None, *CODE_FILES])),
-    st.tuples(st.just("apply"), st.sampled_from(["local", "local", "snorkel"])),
+# Multi-label workspaces: rules may vote their label absent, and a code LF returns absent().
+ml_rule_specs = st.tuples(rule_specs, st.booleans()).map(
+    lambda pair: {**pair[0], "absent": True} if pair[1] else pair[0]
 )
+ML_CODE_FILES = {
+    **CODE_FILES,
+    "absent": (
+        "from weak_supervision import ABSTAIN, absent, labeling_function\n\n"
+        "@labeling_function()\n"
+        "def not_billing(row):\n"
+        "    if 'order' in row.text.lower():\n"
+        "        return absent('billing')\n"
+        "    return 'feedback' if len(row.text.split()) <= 8 else ABSTAIN\n"
+    ),
+}
+names = st.sampled_from(RULE_NAMES)
+
+
+def _steps(specs: Any, files: dict[str, str]) -> Any:
+    return st.one_of(
+        st.tuples(st.just("import"), st.integers(1, 25)),
+        st.tuples(st.just("add"), names, specs),
+        st.tuples(st.just("edit"), names, specs),
+        st.tuples(st.just("switch"), names, st.booleans()),
+        st.tuples(st.just("delete"), names),
+        st.tuples(st.just("lf_file"), st.sampled_from([None, *files])),
+        st.tuples(st.just("apply"), st.sampled_from(["local", "local", "snorkel"])),
+    )
+
+
+steps = _steps(rule_specs, CODE_FILES)
+ml_steps = _steps(ml_rule_specs, ML_CODE_FILES)
 
 _databases = itertools.count()
 
@@ -186,8 +208,14 @@ def _applied(ws: Workspace, model: Model) -> set[str]:
     return {lf.name for lf in load_lf_dir(model.applied_code, LABELS).lfs}
 
 
-def _run(db_url: str | None, directory: Path, sequence: list[tuple[Any, ...]]) -> None:
-    ws = Workspace.create(directory / "ws", labels=LABELS, db_url=db_url)
+def _run(
+    db_url: str | None,
+    directory: Path,
+    sequence: list[tuple[Any, ...]],
+    task: str = "single-label",
+) -> None:
+    ws = Workspace.create(directory / "ws", labels=LABELS, db_url=db_url, task=task)
+    files = ML_CODE_FILES if task == "multi-label" else CODE_FILES
     model = Model()
     model.applied_code = directory / "applied"
     model.applied_code.mkdir()
@@ -223,7 +251,7 @@ def _run(db_url: str | None, directory: Path, sequence: list[tuple[Any, ...]]) -
                 if step[1] is None:
                     path.unlink(missing_ok=True)
                 else:
-                    path.write_text(CODE_FILES[step[1]])
+                    path.write_text(files[step[1]])
             elif kind == "apply":
                 report = ws.apply_lfs(engine=step[1])
                 assert report.errors == []
@@ -250,6 +278,22 @@ def test_stored_votes_always_equal_a_fresh_apply(backend, request, sequence):
 
 
 _REFUND = {"kind": "keyword", "label": "billing", "keywords": ["refund", "charged", "invoice"]}
+_NOT_APP = {"kind": "regex", "label": "technical", "pattern": "order", "absent": True}
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=st.lists(ml_steps, min_size=3, max_size=12))
+def test_stored_present_and_absent_votes_always_equal_a_fresh_apply(backend, request, sequence):
+    """The same walk in a multi-label workspace, where rules and a code LF also vote absent."""
+    server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
+    db_url = None if server is None else server.create_database(f"propml{next(_databases)}")
+    start = [("import", 20), ("add", "r0", _REFUND), ("add", "r1", _NOT_APP)]
+    with tempfile.TemporaryDirectory() as directory:
+        _run(db_url, Path(directory), [*start, *sequence], task="multi-label")
 
 
 @pytest.mark.parametrize("engine", ["local", "snorkel"])

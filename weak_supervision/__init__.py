@@ -23,7 +23,14 @@ from weak_supervision.label_model import (
     fit_label_model,
     gold_accuracy,
 )
-from weak_supervision.lf import ABSTAIN, BoundLF, LabelingFunction, Row, labeling_function
+from weak_supervision.lf import (
+    ABSTAIN,
+    BoundLF,
+    LabelingFunction,
+    Row,
+    absent,
+    labeling_function,
+)
 from weak_supervision.loader import LoadError, LoadResult, load_lf_dir, load_lf_file
 from weak_supervision.rules import BoundRule, KeywordRule, RegexRule, rule_from_spec
 
@@ -49,6 +56,7 @@ __all__ = [
     "UnknownLabelError",
     "WeakLabels",
     "WeakSupervisionError",
+    "absent",
     "analyze_lfs",
     "apply_lfs",
     "coverage_totals",

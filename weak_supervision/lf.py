@@ -1,7 +1,8 @@
 """What a labelling function (LF) is: a thin object around a function of one row.
 
-An LF returns a label *name* or ``ABSTAIN``; binding it to a workspace's ordered labels turns the
-names into Snorkel's integers and catches unknown names before anything runs.
+An LF returns a label *name* or ``ABSTAIN`` (or, for multi-label data, ``absent(name)``);
+binding it to a workspace's ordered labels turns the names into Snorkel's integers and catches
+unknown names before anything runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from weak_supervision.errors import LFDefinitionError, UnknownLabelError
 
@@ -24,6 +25,33 @@ ABSTAIN = -1
 
 #: Internal vote meaning "the LF raised on this row": appliers count these, then store ABSTAIN.
 FAULT = -2
+
+
+class Absent(NamedTuple):
+    """A multi-label vote: the item does NOT have ``label`` (see :func:`absent`)."""
+
+    label: str
+
+
+def absent(label: str) -> Absent:
+    """What an LF returns to vote that an item does not have ``label`` (multi-label data).
+
+    In ``L`` such a vote is the integer ``n_labels + index`` (:func:`absent_code`), so votes
+    stay non-negative and every engine, Snorkel's included, keeps them.
+    """
+    if not isinstance(label, str):
+        raise LFDefinitionError(f"absent() takes a label name, found {type(label).__name__}")
+    return Absent(label)
+
+
+def absent_code(index: int, n_labels: int) -> int:
+    """The ``L`` value of an absent vote on the label at ``index``."""
+    return n_labels + index
+
+
+def split_vote(code: int, n_labels: int) -> tuple[int, bool]:
+    """``(label index, present)`` of a non-abstain ``L`` value."""
+    return (code, True) if code < n_labels else (code - n_labels, False)
 
 
 class Row(SimpleNamespace):
@@ -159,6 +187,16 @@ class BoundLF:
     def vote(self, row: Any) -> int:
         """The integer vote for one row; raises if the LF fails or returns something invalid."""
         value = self.lf(row)
+        if isinstance(value, Absent):
+            if self.lf.label is not None and value.label != self.lf.label:
+                raise ValueError(
+                    f"returned absent({value.label!r}) but is declared label={self.lf.label!r}"
+                )
+            if value.label not in self.label_index:
+                raise ValueError(
+                    f"returned absent({value.label!r}), expected a name from {list(self.labels)}"
+                )
+            return absent_code(self.label_index[value.label], len(self.labels))
         if value is None or (isinstance(value, int) and not isinstance(value, bool)):
             if value is None or value == ABSTAIN:
                 return ABSTAIN
@@ -327,4 +365,14 @@ def _string_leaves(node: ast.expr) -> set[str]:
         return _string_leaves(node.body) | _string_leaves(node.orelse)
     if isinstance(node, ast.BoolOp):
         return set().union(*(_string_leaves(v) for v in node.values))
+    if isinstance(node, ast.Call) and len(node.args) == 1 and _called_name(node) == "absent":
+        return _string_leaves(node.args[0])
     return set()
+
+
+def _called_name(node: ast.Call) -> str | None:
+    """``absent`` for ``absent(...)`` and ``weak_supervision.absent(...)``."""
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None

@@ -16,7 +16,7 @@ import numpy as np
 import re2
 
 from weak_supervision.errors import RuleError, UnknownLabelError
-from weak_supervision.lf import ABSTAIN, version_hash
+from weak_supervision.lf import ABSTAIN, absent_code, version_hash
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,6 +48,8 @@ class KeywordRule:
     keywords: tuple[str, ...]
     case_sensitive: bool = False
     whole_word: bool = True
+    #: Multi-label data: a match votes that the item does NOT have ``label``.
+    absent: bool = False
 
     def __post_init__(self) -> None:
         _check_name_and_label(self.name, self.label, "keyword")
@@ -89,7 +91,7 @@ class KeywordRule:
             "keywords": list(self.keywords),
             "case_sensitive": self.case_sensitive,
             "whole_word": self.whole_word,
-        }
+        } | _absent_field(self.absent)
 
     def bind(self, labels: Sequence[str]) -> BoundRule:
         return _bind(self, labels)
@@ -103,6 +105,8 @@ class RegexRule:
     label: str
     pattern_text: str
     case_sensitive: bool = False
+    #: Multi-label data: a match votes that the item does NOT have ``label``.
+    absent: bool = False
 
     def __post_init__(self) -> None:
         _check_name_and_label(self.name, self.label, "regex")
@@ -133,7 +137,7 @@ class RegexRule:
             "label": self.label,
             "pattern": self.pattern_text,
             "case_sensitive": self.case_sensitive,
-        }
+        } | _absent_field(self.absent)
 
     def bind(self, labels: Sequence[str]) -> BoundRule:
         return _bind(self, labels)
@@ -196,15 +200,15 @@ def rule_from_spec(spec: Mapping[str, Any]) -> Rule:
     kind = spec.get("kind")
     name = spec.get("name", "?")
     allowed = {
-        "keyword": {"kind", "name", "label", "keywords", "case_sensitive", "whole_word"},
-        "regex": {"kind", "name", "label", "pattern", "case_sensitive"},
+        "keyword": {"kind", "name", "label", "keywords", "case_sensitive", "whole_word", "absent"},
+        "regex": {"kind", "name", "label", "pattern", "case_sensitive", "absent"},
     }
     if kind not in allowed:
         raise RuleError(f"rule {name!r}: kind must be one of {list(RULE_KINDS)}, found {kind!r}")
     unknown = sorted(set(spec) - allowed[kind])
     if unknown:
         raise RuleError(f"rule {name!r}: unknown field(s) {unknown} for a {kind} rule")
-    for flag in ("case_sensitive", "whole_word"):
+    for flag in ("case_sensitive", "whole_word", "absent"):
         if flag in spec and not isinstance(spec[flag], bool):
             raise RuleError(f"rule {name!r}: {flag} must be true or false, found {spec[flag]!r}")
     if kind == "keyword":
@@ -217,12 +221,14 @@ def rule_from_spec(spec: Mapping[str, Any]) -> Rule:
             keywords=tuple(keywords),
             case_sensitive=spec.get("case_sensitive", False),
             whole_word=spec.get("whole_word", True),
+            absent=spec.get("absent", False),
         )
     return RegexRule(
         name=spec.get("name"),  # type: ignore[arg-type]
         label=spec.get("label"),  # type: ignore[arg-type]
         pattern_text=spec.get("pattern"),  # type: ignore[arg-type]
         case_sensitive=spec.get("case_sensitive", False),
+        absent=spec.get("absent", False),
     )
 
 
@@ -252,7 +258,16 @@ def _bind(rule: Rule, labels: Sequence[str]) -> BoundRule:
             f"expected one of {list(labels)}"
         )
     regex = _compile(rule.name, rule.pattern, MAX_KEYWORD_PATTERN_CHARS)
-    return BoundRule(rule=rule, labels=labels, label_code=labels.index(rule.label), regex=regex)
+    code = labels.index(rule.label)
+    if rule.absent:
+        code = absent_code(code, len(labels))
+    return BoundRule(rule=rule, labels=labels, label_code=code, regex=regex)
+
+
+def _absent_field(absent: bool) -> dict[str, bool]:
+    """``{"absent": true}`` for an absent rule; nothing otherwise, so the specs (and versions)
+    of the rules made before absent votes existed stay as they were."""
+    return {"absent": True} if absent else {}
 
 
 def _check_name_and_label(name: Any, label: Any, kind: str) -> None:

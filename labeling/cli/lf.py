@@ -125,16 +125,24 @@ def lf_add_rule(
     substring: Annotated[
         bool, typer.Option("--substring", help="Keywords match inside words too.")
     ] = False,
+    absent: Annotated[
+        bool,
+        typer.Option("--absent", help="Multi-label: a match votes the label absent."),
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
 ) -> None:
-    """Add a rule: any of --keywords, or one --regex; it votes --label where it matches."""
+    """Add a rule: any of --keywords, or one --regex; it votes --label where it matches
+    (with --absent, in a multi-label workspace: votes that the item does not have it)."""
     spec = _rule_spec(name, label, keywords, regex, case_sensitive, substring)
+    if absent:
+        spec["absent"] = True
     with open_workspace(workspace, db) as ws:
         ws.add_rule(spec)
         preview = ws.preview_rule(spec)
+    shown = f"not {label}" if absent else label
     typer.echo(
-        f"Added {spec['kind']} rule {name!r} -> {label}: {_matches(preview)}. "
+        f"Added {spec['kind']} rule {name!r} -> {shown}: {_matches(preview)}. "
         "Run `labelloop lf apply` to store its votes."
     )
 
@@ -177,6 +185,7 @@ def lf_edit_rule(
             now.get("case_sensitive", False) if case_sensitive is None else case_sensitive,
             (not now.get("whole_word", True)) if substring is None else substring,
         )
+        spec |= {"absent": True} if now.get("absent") else {}  # stays an absent rule
         unchanged = ws.edit_rule(name, spec).spec == json.dumps(now)
         preview = ws.preview_rule(spec)
     typer.echo(
@@ -321,6 +330,9 @@ def lf_label(
             else ""
         )
     )
+    for label, chosen in report.get("labels", {}).items():  # multi-label: a model per label
+        why = f" ({chosen['message']})" if chosen["message"] else ""
+        typer.echo(f"  {label}: {chosen['model']} over {figures.plural(chosen['lfs'], 'LF')}{why}")
 
 
 @lf_app.command("analyze", short_help="Coverage, overlaps, conflicts and accuracy per LF.")

@@ -147,6 +147,8 @@ def _coverage_arrays(
     for item_id, label in votes:
         if label in index:
             L[row[item_id], index[label]] = index[label]
+        elif multilabel:  # an absent vote (labeling.weak.multilabel) covers its row too
+            L[row[item_id], 0] = 0
     people = np.full(n, -1, dtype=np.int64)
     for item_id, label in human.items():
         if multilabel:

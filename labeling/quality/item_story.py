@@ -29,6 +29,7 @@ from labeling.store.models import (
     Score,
     WeakLabel,
 )
+from labeling.weak.votes import shown_vote
 
 # How an item's label now was decided (``decided_by`` of :func:`item_story`): as in an export
 # (labeling.store.answers.decided_by), or "none" for an item without a label.
@@ -152,8 +153,9 @@ def current_rows(answers: list[AnswerEntry]) -> list[tuple[str, str, int, int]]:
 def _lf_votes(session: Session, item_id: int) -> dict[str, str]:
     """LF name -> label, over the votes of active LFs' current versions (what the label
     model reads; abstains are not stored)."""
-    return dict(
-        session.exec(
+    return {  # an absent vote (multi-label) reads "¬bug"
+        name: shown_vote(label)
+        for name, label in session.exec(
             select(LabelingFunction.name, LFVote.label)
             .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
             .where(
@@ -163,7 +165,7 @@ def _lf_votes(session: Session, item_id: int) -> dict[str, str]:
             )
             .order_by(col(LabelingFunction.name))
         ).all()
-    )
+    }
 
 
 def _prediction(

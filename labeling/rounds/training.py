@@ -136,17 +136,49 @@ def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> T
 
 def train_sets(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
     """A multi-label workspace's model: one calibrated classifier per label on the human
-    sets (labeling.rounds.multilabel); no model while no label is both present and absent
-    somewhere. Weak labels do not train multi-label rounds yet."""
+    sets plus the confident weak sets (labeling.weak.multilabel), weighted as weak labels are
+    in single-label rounds (labeling.rounds.multilabel); no model while no label is both
+    present and absent somewhere."""
     index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
-    rows = np.array([index[item_id] for item_id in data.human], dtype=np.int64)
-    y = np.array(list(data.human.values()), dtype=object)
-    indicator = labelsets.indicator(y.tolist(), ws.labels)
-    cold = Trained(None, len(rows), 0, rows, y, np.ones(len(rows)), indicator)
+    rows = [index[item_id] for item_id in data.human]
+    y = list(data.human.values())
+    n_human = len(rows)
+    config = ws.config
+    weak_confidence: list[float] = []
+    for item_id, (value, confidence) in data.weak.items():
+        row = index.get(item_id)
+        if (
+            row is None
+            or data.split[row] != "pool"
+            or item_id in data.human
+            or confidence < config.weak_threshold
+            or not value.startswith("[")  # a single label fitted before the task was sets
+        ):
+            continue
+        rows.append(row)
+        y.append(value)
+        weak_confidence.append(confidence)
+    weights = np.concatenate(
+        [
+            np.ones(n_human),
+            weak_sample_weights(
+                np.array(weak_confidence, dtype=np.float64),
+                weak_weight=config.weak_weight,
+                n_human=n_human,
+                weak_balance=config.weak_balance,
+            ),
+        ]
+    )
+    row_array = np.array(rows, dtype=np.int64)
+    y_array = np.array(y, dtype=object)
+    indicator = labelsets.indicator(y, ws.labels)
+    cold = Trained(None, n_human, len(rows) - n_human, row_array, y_array, weights, indicator)
     if len(rows) < 2:
         return cold
     try:
-        model = train_multilabel(X[rows], indicator, ws.labels, classifier=classifier, seed=0)
+        model = train_multilabel(
+            X[row_array], indicator, ws.labels, weights, classifier=classifier, seed=0
+        )
     except NotEnoughLabels:
         return cold
     return replace(cold, model=model)

@@ -51,8 +51,8 @@ class WeakAPI(Context):
         )
 
     def fit_weak_labels(self, *, model: str = "auto") -> dict[str, Any]:
-        """Fit the label model on the stored votes and store a weak label per covered item."""
-        self.require_single_label("The label model")
+        """Fit the label model on the stored votes and store a weak label per covered item
+        (multi-label: a label model per label, and a weak set per covered item)."""
         return label_model.fit_weak_labels(self, model=model)
 
     def weak_labels_stale(self) -> bool:

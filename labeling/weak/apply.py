@@ -27,7 +27,7 @@ from labeling.store.bulk import bulk_insert
 from labeling.store.models import Item, LabelingFunction, LFVote
 from labeling.weak.loading import LoadedLFs, resolve
 from labeling.weak.lock import ApplyRunning, apply_lock
-from labeling.weak.votes import CHUNK, mark_lfs_changed
+from labeling.weak.votes import CHUNK, mark_lfs_changed, stored_vote
 from weak_supervision import (
     ApplyError,
     ApplyResult,
@@ -341,7 +341,7 @@ def _store_votes(
             "lf_id": lf_id,
             "item_id": int(ids[i]),
             "lf_version": lf.version,
-            "label": labels[int(column[i])],
+            "label": stored_vote(int(column[i]), labels),
         }
         for i in voted
     ]

@@ -20,6 +20,7 @@ from labeling.store import db
 from labeling.store.bulk import bulk_insert
 from labeling.store.models import WeakLabel, utcnow
 from labeling.weak.loading import load
+from labeling.weak.multilabel import analyze_sets, fit_weak_sets, reference_sets
 from labeling.weak.votes import CHUNK, VOTES_STATE, WEAK_STATE, Votes, fact, put_fact, votes
 from weak_supervision import (
     WeakLabels,
@@ -33,7 +34,10 @@ from weak_supervision.errors import LabelModelError
 
 
 def fit_weak_labels(ws: Context, *, model: str = "auto") -> dict[str, Any]:
-    """Fit the label model on the stored votes; store each item's weak label and confidence."""
+    """Fit the label model on the stored votes; store each item's weak label and confidence
+    (multi-label: a label model per label and weak sets, labeling.weak.multilabel)."""
+    if ws.multilabel:
+        return fit_weak_sets(ws, model=model)
     with db.read_session(ws.engine) as session:
         fitted_at = fact(session, VOTES_STATE)  # read first: a change after it reads as stale
     v = votes(ws)
@@ -109,19 +113,16 @@ def _fit_report(
 
 
 def analyze(ws: Context) -> dict[str, Any]:
-    """Per-LF polarity, coverage, overlaps, conflicts, accuracy (with counts), faults; totals."""
+    """Per-LF polarity, coverage, overlaps, conflicts, accuracy (with counts), faults; totals
+    (multi-label: per LF and label, with its direction; labeling.weak.multilabel)."""
     loaded = load(ws)
     v = votes(ws)
-    pool = v.split == "pool"
-    records = (
-        analyze_lfs(v.L[pool], v.names, ws.labels, human=v.human[pool], faults=v.faults)
-        if v.names
-        else []
-    )
-    if v.names and (v.gold >= 0).any():
-        gold_records = analyze_lfs(v.L, v.names, ws.labels, gold=v.gold)
-        for record, gold in zip(records, gold_records, strict=True):
-            record.update({k: val for k, val in gold.items() if k.startswith("gold")})
+    if ws.multilabel:
+        people, reference, source = reference_sets(ws, v)
+        gold = reference if source == "gold" else np.full_like(reference, -1)
+        records = analyze_sets(ws, v, people, gold)
+    else:
+        records = _analyze_single(ws, v)
     for record in records:
         record["kind"] = v.kinds.get(record["lf"])
         record["file"] = loaded.files.get(record["lf"])
@@ -133,3 +134,18 @@ def analyze(ws: Context) -> dict[str, Any]:
     for shares in totals["per_class"].values():
         shares |= {"lfs": shares["lf"], "humans": shares["human"]}
     return {"lfs": records, "totals": totals, "errors": loaded.errors}
+
+
+def _analyze_single(ws: Context, v: Votes) -> list[dict[str, Any]]:
+    """The single-label analysis: one record per LF."""
+    pool = v.split == "pool"
+    records = (
+        analyze_lfs(v.L[pool], v.names, ws.labels, human=v.human[pool], faults=v.faults)
+        if v.names
+        else []
+    )
+    if v.names and (v.gold >= 0).any():
+        gold_records = analyze_lfs(v.L, v.names, ws.labels, gold=v.gold)
+        for record, gold in zip(records, gold_records, strict=True):
+            record.update({k: val for k, val in gold.items() if k.startswith("gold")})
+    return records

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.errors import BadInput
-from labeling.store import db
+from labeling.store import db, labelsets
 from labeling.store.answers import human_labels
 from labeling.store.models import Item, LabelingFunction, LFVote, utcnow
 from labeling.weak.apply import item_frame
@@ -30,9 +30,15 @@ from weak_supervision import LFDefinitionError, apply_lfs, rule_from_spec
 def _bind_rule(ws: Context, spec: dict[str, Any]) -> Any:
     """The rule of ``spec`` bound to the workspace's labels; a bad spec is :class:`BadInput`."""
     try:
-        return rule_from_spec(spec).bind(ws.labels)
+        bound = rule_from_spec(spec).bind(ws.labels)
     except LFDefinitionError as exc:
         raise BadInput(str(exc)) from exc
+    if bound.rule.absent and not ws.multilabel:
+        raise BadInput(
+            f"rule {bound.name!r} votes {bound.label!r} absent; absent votes need a multi-label "
+            "workspace (in a single-label one, vote the other label instead)"
+        )
+    return bound
 
 
 def add_rule(ws: Context, spec: dict[str, Any]) -> LabelingFunction:
@@ -140,6 +146,14 @@ def delete_rule(ws: Context, name: str) -> int:
     return int(gone or 0)
 
 
+def _rule_right(ws: Context, rule: Any, answer: str) -> bool:
+    """Whether a person's answer agrees with the rule's vote (multi-label: the person's set
+    holds the label for a present vote, lacks it for an absent one)."""
+    if not ws.multilabel:
+        return answer == rule.label
+    return (rule.label in labelsets.decode(answer)) != rule.absent
+
+
 def preview_rule(ws: Context, spec: dict[str, Any], *, samples: int = 5) -> dict[str, Any]:
     """What a rule would do on the pool, for the rule builder: matches, accuracy, examples."""
     bound = _bind_rule(ws, spec)
@@ -151,13 +165,10 @@ def preview_rule(ws: Context, spec: dict[str, Any], *, samples: int = 5) -> dict
     hits = np.flatnonzero(result.L[:, 0] >= 0)
     with db.read_session(ws.engine) as session:
         people = human_labels(session, ws.labels, bulk=False)
-    human_by_id = {item_id: ws.labels.index(label) for item_id, label in people.items()}
     pool_ids_sorted = ids[mask]
-    labelled = [
-        human_by_id[int(pool_ids_sorted[i])] for i in hits if int(pool_ids_sorted[i]) in human_by_id
-    ]
-    target = ws.labels.index(bound.rule.label)
-    correct = sum(1 for h in labelled if h == target)
+    answers = [people[int(pool_ids_sorted[i])] for i in hits if int(pool_ids_sorted[i]) in people]
+    correct = sum(1 for answer in answers if _rule_right(ws, bound.rule, answer))
+    labelled = answers
     texts = frame[mask]["text"].tolist()
     return {
         "matches": int(len(hits)),

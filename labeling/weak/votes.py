@@ -26,6 +26,7 @@ from labeling.context import Context
 from labeling.store import db
 from labeling.store.answers import human_labels
 from labeling.store.models import Item, LabelingFunction, LFVote, SchemaInfo, WeakLabel
+from weak_supervision.lf import absent_code, split_vote
 
 #: Rows per bulk insert when votes or weak labels are written.
 CHUNK = 20_000
@@ -34,6 +35,33 @@ CHUNK = 20_000
 VOTES_STATE = "lf_votes_state"
 #: ``schemainfo`` key of the votes token the stored weak labels were fitted at.
 WEAK_STATE = "weak_labels_state"
+
+#: Starts ``lfvote.label`` for an absent vote (multi-label): ``"\x1fspam"`` says "not spam".
+#: A label name cannot collide with it: labelloop.toml refuses control characters in labels
+#: (labeling.config.validate_labels), so no name starts with this one. It keeps one row per
+#: (LF, item) without a schema change.
+ABSENT_MARK = "\x1f"
+#: How an absent vote is shown to people (``lf list``'s polarity, an item's story).
+ABSENT_SHOWN = "¬"
+
+
+def stored_vote(code: int, labels: tuple[str, ...]) -> str:
+    """``lfvote.label`` of a non-abstain ``L`` value: the label, or the mark and the label."""
+    index, present = split_vote(code, len(labels))
+    return labels[index] if present else ABSENT_MARK + labels[index]
+
+
+def vote_codes(labels: tuple[str, ...]) -> dict[str, int]:
+    """``lfvote.label`` -> ``L`` value, present and absent votes alike."""
+    codes = {label: k for k, label in enumerate(labels)}
+    return codes | {
+        ABSENT_MARK + label: absent_code(k, len(labels)) for k, label in enumerate(labels)
+    }
+
+
+def shown_vote(value: str) -> str:
+    """A stored vote as people read it: ``spam`` or ``¬spam``."""
+    return ABSENT_SHOWN + value[1:] if value.startswith(ABSENT_MARK) else value
 
 
 def put_fact(session: Any, key: str, value: str) -> None:
@@ -94,7 +122,7 @@ def list_lfs(ws: Context) -> list[LFRow]:
         counts = session.exec(current).all()
     votes: dict[int, int] = defaultdict(int)
     polarity: dict[int, list[str]] = defaultdict(list)
-    order = {label: k for k, label in enumerate(ws.labels)}
+    order = vote_codes(ws.labels)
     for lf_id, label, n in counts:
         votes[lf_id] += int(n)
         polarity[lf_id].append(label)
@@ -103,7 +131,10 @@ def list_lfs(ws: Context) -> list[LFRow]:
             "name": r.name,
             "kind": r.kind,
             "label": r.label,
-            "polarity": sorted(polarity.get(r.id or 0, []), key=lambda x: order.get(x, 99)),
+            "polarity": [
+                shown_vote(v)
+                for v in sorted(polarity.get(r.id or 0, []), key=lambda x: order.get(x, 1 << 30))
+            ],
             "active": r.active,
             "version": r.version[:12],
             "applied": r.applied_version == r.version,
@@ -133,6 +164,8 @@ def votes(ws: Context) -> Votes:
     """The stored votes of the active, applied LFs as a matrix, with gold and human labels."""
     labels = ws.labels
     index = {label: k for k, label in enumerate(labels)}
+    # Absent votes mean something only for sets; a single-label workspace leaves them out.
+    codes = vote_codes(labels) if ws.multilabel else index
     with db.read_session(ws.engine) as session:
         items = session.execute(
             select(Item.id, Item.split, Item.gold_label).order_by(col(Item.id))  # type: ignore[call-overload]
@@ -159,15 +192,15 @@ def votes(ws: Context) -> Votes:
     column = {r.id: j for j, r in enumerate(lf_rows)}
     L = np.full((len(item_ids), len(lf_rows)), -1, dtype=np.int64)
     for lf_id, item_id, label in vote_rows:
-        if lf_id in column and item_id in position and label in index:
-            L[position[item_id], column[lf_id]] = index[label]
+        if lf_id in column and item_id in position and label in codes:
+            L[position[item_id], column[lf_id]] = codes[label]
     split = np.array([r[1] for r in items], dtype=object)
     gold = np.array([index.get(r[2], -1) if r[1] == "gold" else -1 for r in items], np.int64)
     human = np.full(len(item_ids), -1, dtype=np.int64)
     for item_id, label in people.items():
         row = position.get(item_id)
-        if row is not None:
-            human[row] = index[label]
+        if row is not None:  # a stored set (multi-label) has no index: read_sets reads it
+            human[row] = index.get(label, -1)
     return Votes(
         L=L,
         names=[r.name for r in lf_rows],

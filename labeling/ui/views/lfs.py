@@ -30,6 +30,8 @@ def _spec(prefix: str = "ll_rule_", name: str | None = None) -> dict[str, Any] |
     if name is None:
         name = (state.get(f"{prefix}name") or "").strip() or "draft"
     label = state.get(f"{prefix}label")
+    # Multi-label only: the rule votes its label absent (the key is set only there).
+    absent = {"absent": True} if state.get(f"{prefix}absent") else {}
     if state.get(f"{prefix}kind") == "regex":
         pattern = state.get(f"{prefix}pattern") or ""
         if not pattern:
@@ -40,7 +42,7 @@ def _spec(prefix: str = "ll_rule_", name: str | None = None) -> dict[str, Any] |
             "label": label,
             "pattern": pattern,
             "case_sensitive": bool(state.get(f"{prefix}case")),
-        }
+        } | absent
     words = [w.strip() for w in (state.get(f"{prefix}keywords") or "").split(",") if w.strip()]
     if not words:
         return None
@@ -51,7 +53,7 @@ def _spec(prefix: str = "ll_rule_", name: str | None = None) -> dict[str, Any] |
         "keywords": words,
         "case_sensitive": bool(state.get(f"{prefix}case")),
         "whole_word": bool(state.get(f"{prefix}whole", True)),
-    }
+    } | absent
 
 
 def _rule_builder(user: UserSession) -> None:
@@ -66,6 +68,8 @@ def _rule_builder(user: UserSession) -> None:
         st.text_input("Any of these words (comma-separated)", key="ll_rule_keywords")
         st.checkbox("Whole words only", value=True, key="ll_rule_whole")
     st.checkbox("Case-sensitive", key="ll_rule_case")
+    if user.workspace.multilabel:
+        st.checkbox("Votes the label absent (the item does not have it)", key="ll_rule_absent")
     spec = _spec()
     if spec is None:
         st.caption("Type keywords or a pattern to see what the rule matches.")
@@ -142,11 +146,12 @@ def _right_of(record: dict[str, Any], kind: str) -> str:
 
 
 def _lf_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per LF: what it votes, how much it covers, how often it is right."""
+    """One row per LF (multi-label: per LF, label and direction): what it votes, how much it
+    covers, how often it is right."""
     return pd.DataFrame(
         [
             {
-                "LF": r["lf"],
+                "LF": r["lf"] if "direction" not in r else f"{r['lf']} ({r['polarity'][0]})",
                 "kind": r["kind"],
                 "polarity": ", ".join(r["polarity"]),
                 "coverage": r["coverage"],
@@ -216,6 +221,10 @@ def _edit_form(user: UserSession, rule: LFRow) -> None:
         )
         st.checkbox("Whole words only", value=spec.get("whole_word", True), key=f"{prefix}whole")
     st.checkbox("Case-sensitive", value=spec.get("case_sensitive", False), key=f"{prefix}case")
+    if user.workspace.multilabel:
+        st.checkbox(
+            "Votes the label absent", value=spec.get("absent", False), key=f"{prefix}absent"
+        )
     edited = _spec(prefix, name)
     left, right = st.columns(2)
     if left.button("Save changes", key=f"{prefix}save", disabled=edited is None):
@@ -255,7 +264,8 @@ def _rules(user: UserSession) -> None:
         spec = rule["spec"]
         what = ", ".join(spec.get("keywords", [])) or spec.get("pattern", "")
         cols = st.columns([5, 1])
-        cols[0].text(f"{rule['name']} ({rule['kind']} → {rule['label']}): {what}"[:200])
+        votes = f"not {rule['label']}" if spec.get("absent") else rule["label"]
+        cols[0].text(f"{rule['name']} ({rule['kind']} → {votes}): {what}"[:200])
         active = cols[1].toggle("on", value=rule["active"], key=f"ll_rule_on_{rule['name']}")
         if active != rule["active"]:
             user.set_rule_active(rule["name"], active)
