@@ -202,3 +202,12 @@ def test_bulk_labelling_says_it_is_not_built_for_sets_yet(tmp_path):
         ws.add_user("eng", role="engineer")
         with pytest.raises(BadInput, match="Bulk labelling is not available in multi-label"):
             ws.bulk_audit_sample(item_ids=["i1"])
+
+
+def test_my_stats_count_each_label_a_set_holds(tmp_path):
+    with pool(tmp_path) as ws:
+        for names in (["billing", "refund"], ["refund"], []):
+            item = ws.next_item("ann")
+            ws.annotate(item.item_id, "ann", names)
+        stats = ws.annotator_stats("ann")
+        assert stats["by_label"] == {"billing": 1, "refund": 2, "bug": 0}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import tomllib
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -33,6 +34,7 @@ from labeling.data.search import check as check_query
 from labeling.errors import BadInput, UnknownAnnotator, UnknownItem, UnknownLabel
 from labeling.quality.throughput import throughput
 from labeling.rounds import predictions
+from labeling.store import labelsets
 from labeling.store.answers import current_answer_counts
 from labeling.store.models import SYSTEM_ROLE, Annotation, Annotator, Item, Score
 
@@ -339,7 +341,7 @@ class AnnotationAPI(Context):
             "role": me.role,
             "labels": mine.get("current_labels", 0),
             "skips": mine.get("current_skips", 0),
-            "by_label": {label: labels.count(label) for label in self.labels},
+            "by_label": labelsets.per_label(Counter(labels), self.labels, self.multilabel),
             "median_seconds": mine.get("median_seconds"),
             "per_day": answers["per_day"],
         }
