@@ -218,7 +218,10 @@ def simulate(
     ] = DEFAULT_METRIC,
     as_json: JsonOpt = False,
 ) -> None:
-    """Simulate labelling with the file's labels as the oracle, for each strategy and seed."""
+    """Simulate labelling with the file's labels as the oracle, for each strategy and seed.
+
+    (Long only in its signature: one parameter per option.)
+    """
     report = Workspace.simulate(
         data=data,
         task=task,

@@ -65,7 +65,8 @@ def simulate_sets(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Learning curves of each strategy on texts labelled with sets: ``simulate --json``'s
-    document for ``--task multi-label`` (docs/active_learning.md).
+    document for ``--task multi-label`` (docs/active_learning.md). (Long for its parameter
+    notes and the report it spells out whole, so its keys are read in one place.)
 
     Parameters
     ----------
@@ -354,7 +355,7 @@ def read_label_sets(
             if unknown:
                 raise ImportFailed(
                     f"{where}, field {label_field!r}: unknown label {unknown[0]!r}; expected "
-                    f"one of the {len(known)} labels {_some(labels or [])}"
+                    f"one of the {len(labels or [])} labels {_some(labels or [])}"
                 )
             texts.append(text)
             sets.append(names)
