@@ -29,6 +29,7 @@ python benchmarks/bench_rounds.py --rows 100000 --featurizer auto
 python benchmarks/bench_round_core.py
 python benchmarks/bench_representations.py --seeds 5
 python benchmarks/bench_label_efficiency.py
+python benchmarks/bench_multilabel_al.py  # after apt-get update -o Acquire::Languages=en
 python benchmarks/bench_weak_quality.py --seeds 5
 python benchmarks/bench_weak_weight.py --seeds 3
 python benchmarks/bench_lf_apply.py

@@ -93,12 +93,16 @@ def test_simulate_reports_set_figures_and_reads_the_target_on_the_chosen_metric(
         assert result["labels_to_95pct"] == first
 
 
-def test_every_set_strategy_runs_from_a_cold_start(files):
+def test_every_set_strategy_runs_from_a_cold_start_and_the_chart_draws_the_metric(files, tmp_path):
     strategies = ["max_label_uncertainty", "cardinality_inconsistency", "qbc"]
     options = [part for name in strategies for part in ("--strategy", name)]
-    report = _simulate(files, "--seeds", "1", *options)
+    chart = tmp_path / "curves.html"
+    report = _simulate(
+        files, "--seeds", "1", "--metric", "micro-f1", "--chart", str(chart), *options
+    )
     assert list(report["strategies"]) == ["random", *strategies]
     assert all(len(r["curve"]) == 3 for r in report["strategies"].values())
+    assert "micro_f1" in chart.read_text()
 
 
 def test_full_supervision_figures_are_set_metrics_of_the_same_predictions():
