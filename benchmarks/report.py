@@ -31,6 +31,7 @@ python benchmarks/bench_multilabel_strategies.py --rows 102000 1002000
 python benchmarks/bench_multilabel_round.py --rows 100000 --labelled 2000
 python benchmarks/bench_representations.py --seeds 5
 python benchmarks/bench_label_efficiency.py
+python benchmarks/bench_multilabel_al.py  # after apt-get update -o Acquire::Languages=en
 python benchmarks/bench_weak_quality.py --seeds 5
 python benchmarks/bench_weak_weight.py --seeds 3
 python benchmarks/bench_lf_apply.py

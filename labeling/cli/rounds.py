@@ -16,7 +16,10 @@ from labeling.cli.common import (
     open_workspace,
     print_json,
 )
+from labeling.config import SINGLE_LABEL
 from labeling.rounds.promotion import RoundSummary
+from labeling.rounds.simulate_sets import DEFAULT_METRIC
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.workspace import Workspace
 
 rounds_app = typer.Typer(
@@ -195,11 +198,40 @@ def simulate(
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Write learning curves to .html (or .png).")
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option("--task", help="single-label (one label per row) or multi-label (sets)."),
+    ] = SINGLE_LABEL,
+    label_sep: Annotated[
+        str,
+        typer.Option("--label-sep", help="Multi-label: the separator of names in a text cell."),
+    ] = DEFAULT_LABEL_SEP,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Multi-label: the labels, comma-separated (default: the data file's names).",
+        ),
+    ] = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            help="What labels_to_95pct reads: macro-f1, or micro-f1 (multi-label only).",
+        ),
+    ] = DEFAULT_METRIC,
     as_json: JsonOpt = False,
 ) -> None:
-    """Simulate labelling with the file's labels as the oracle, for each strategy and seed."""
+    """Simulate labelling with the file's labels as the oracle, for each strategy and seed.
+
+    (Long only in its signature: one parameter per option.)
+    """
     report = Workspace.simulate(
         data=data,
+        task=task,
+        label_sep=label_sep,
+        labels=None if labels is None else [n.strip() for n in labels.split(",") if n.strip()],
+        metric=metric,
         text_field=text_field,
         label_field=label_field,
         test=test,
@@ -230,6 +262,9 @@ def _echo_simulation(report: dict[str, Any]) -> None:
             f"{weak_report['coverage']:.1%} of the pool covered."
         )
     full = report["full_supervision"]
+    if report.get("task") == "multi-label":
+        _echo_set_simulation(report)
+        return
     typer.echo(
         f"Full supervision ({report['settings']['pool']:,} labels): accuracy "
         f"{full['accuracy']:.3f}, macro-F1 {full['macro_f1']:.3f}; 95% of it is "
@@ -240,5 +275,25 @@ def _echo_simulation(report: dict[str, Any]) -> None:
         reached = result["labels_to_95pct"]
         typer.echo(
             f"  {name:<22} macro-F1 {last['macro_f1']:.3f} at {last['labels']} labels; "
+            + (f"95% reached at {reached} labels" if reached else "95% not reached")
+        )
+
+
+def _echo_set_simulation(report: dict[str, Any]) -> None:
+    """A multi-label simulation's summary: full supervision's figures, each strategy's last
+    point, and where it reached 95% of the chosen metric."""
+    full, key = report["full_supervision"], report["target_metric"]
+    typer.echo(
+        f"Full supervision ({report['settings']['pool']:,} labelled rows, "
+        f"{len(report['settings']['labels'])} labels): micro-F1 {full['micro_f1']:.3f}, "
+        f"macro-F1 {full['macro_f1']:.3f}, Hamming loss {full['hamming_loss']:.3f}, "
+        f"subset accuracy {full['subset_accuracy']:.3f}; 95% of its {report['metric']} is "
+        f"{report[f'target_{key}']:.3f}."
+    )
+    for name, result in report["strategies"].items():
+        last = result["curve"][-1]
+        reached = result["labels_to_95pct"]
+        typer.echo(
+            f"  {name:<26} {report['metric']} {last[key]:.3f} at {last['labels']} labels; "
             + (f"95% reached at {reached} labels" if reached else "95% not reached")
         )

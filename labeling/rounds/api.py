@@ -10,7 +10,7 @@ from labeling.rounds.embedding_pass import EmbeddingPassReport, FeatureStatus
 from labeling.rounds.jobs import StageCallback
 from labeling.rounds.promotion import RoundSummary
 from labeling.rounds.similar import DEFAULT_LIMIT, SimilarItem, find_similar
-from labeling.rounds.simulate import simulate_files
+from labeling.rounds.simulate_sets import simulate_task_files
 from labeling.store.models import Round
 
 
@@ -111,4 +111,4 @@ class RoundsAPI(Context):
         return find_similar(self, item_id, text=text, limit=limit, min_similarity=min_similarity)
 
     # Play the loop on labelled files; no workspace needed (``labelloop simulate``).
-    simulate = staticmethod(simulate_files)
+    simulate = staticmethod(simulate_task_files)

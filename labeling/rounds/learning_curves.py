@@ -20,33 +20,37 @@ from labeling.errors import BadInput
 BASELINE = "random"
 
 
-def labels_to_target(curve: Sequence[dict[str, Any]], target: float) -> int | None:
-    """Labels at the first curve point whose macro-F1 reaches ``target``; None if never."""
+def labels_to_target(
+    curve: Sequence[dict[str, Any]], target: float, metric: str = "macro_f1"
+) -> int | None:
+    """Labels at the first curve point whose ``metric`` reaches ``target``; None if never."""
     for point in curve:
-        if point["macro_f1"] >= target:
+        if point[metric] >= target:
             return int(point["labels"])
     return None
 
 
-def summarise_runs(runs: list[list[dict[str, Any]]], target: float) -> dict[str, Any]:
-    """Average the seeds' curves point by point (they share label counts); where points name
-    the featurizer they trained on, count the seeds per featurizer."""
+def summarise_runs(
+    runs: list[list[dict[str, Any]]], target: float, metric: str = "macro_f1"
+) -> dict[str, Any]:
+    """Average the seeds' curves point by point (they share label counts): every figure of
+    the points, with the spread of ``metric`` (the one ``target`` is read on); where points
+    name the featurizer they trained on, count the seeds per featurizer."""
     curve = []
     for points in zip(*runs, strict=True):
-        point = {
-            "labels": points[0]["labels"],
-            "accuracy": round(float(np.mean([p["accuracy"] for p in points])), 4),
-            "macro_f1": round(float(np.mean([p["macro_f1"] for p in points])), 4),
-            "macro_f1_std": round(float(np.std([p["macro_f1"] for p in points])), 4),
-        }
+        point: dict[str, Any] = {"labels": points[0]["labels"]}
+        for key, value in points[0].items():
+            if key != "labels" and isinstance(value, float | int):
+                point[key] = round(float(np.mean([p[key] for p in points])), 4)
+        point[f"{metric}_std"] = round(float(np.std([p[metric] for p in points])), 4)
         if "featurizer" in points[0]:
             point["featurizers"] = dict(Counter(str(p["featurizer"]) for p in points))
         curve.append(point)
     return {
         "curve": curve,
-        "labels_to_95pct": labels_to_target(curve, target),
-        "labels_to_95pct_per_seed": [labels_to_target(run, target) for run in runs],
-        "area_under_curve": round(float(np.mean([p["macro_f1"] for p in curve])), 4),
+        "labels_to_95pct": labels_to_target(curve, target, metric),
+        "labels_to_95pct_per_seed": [labels_to_target(run, target, metric) for run in runs],
+        "area_under_curve": round(float(np.mean([p[metric] for p in curve])), 4),
     }
 
 
@@ -66,7 +70,8 @@ def label_efficiency(
 
 
 def write_chart(report: dict[str, Any], path: str | Path) -> Path:
-    """Learning curves (macro-F1 against labels, one line per strategy) as HTML or PNG.
+    """Learning curves (the target's metric, macro-F1 unless the report says another, against
+    labels, one line per strategy) as HTML or PNG.
 
     HTML is Altair's own page (it loads Vega from a CDN when opened). PNG needs the optional
     package ``vl-convert-python``, which renders offline; without it a PNG request fails with a
@@ -90,20 +95,22 @@ def write_chart(report: dict[str, Any], path: str | Path) -> Path:
         for point in summary["curve"]
     ]
     frame = pd.DataFrame(rows)
+    metric = report.get("target_metric", "macro_f1")
+    title = metric.replace("_f1", "-F1")
     lines = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
             x=alt.X("labels:Q", title="labels"),
-            y=alt.Y("macro_f1:Q", title="macro-F1 on the test set", scale=alt.Scale(zero=False)),
+            y=alt.Y(f"{metric}:Q", title=f"{title} on the test set", scale=alt.Scale(zero=False)),
             color=alt.Color("strategy:N"),
-            tooltip=["strategy", "labels", "macro_f1", "accuracy"],
+            tooltip=["strategy", "labels", metric, "accuracy"],
         )
     )
     goal = (
-        alt.Chart(pd.DataFrame({"macro_f1": [report["target_macro_f1"]]}))
+        alt.Chart(pd.DataFrame({metric: [report[f"target_{metric}"]]}))
         .mark_rule(strokeDash=[4, 4], color="gray")
-        .encode(y="macro_f1:Q")
+        .encode(y=f"{metric}:Q")
     )
     chart = (lines + goal).properties(
         title="Learning curves (dashed: 95% of full supervision)", width=640, height=360
