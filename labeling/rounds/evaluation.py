@@ -19,6 +19,7 @@ from labeling.quality.multilabel import multilabel_label_issues, set_metrics
 from labeling.rounds.learner import NotEnoughLabels, predict_proba, train
 from labeling.rounds.multilabel import train_multilabel
 from labeling.rounds.pool import PoolData
+from labeling.rounds.scores import predicted_sets
 from labeling.rounds.training import Trained
 from labeling.store import labelsets
 
@@ -184,8 +185,8 @@ def _review_sets(
     issues = multilabel_label_issues(given, proba, ws.labels)
     flagged = set(issues.rows.tolist())
     Y = labelsets.indicator(human_y.tolist(), ws.labels).astype(bool)
-    predicted = labelsets.from_indicator(proba >= 0.5, ws.labels)
-    confidence = np.prod(np.maximum(proba, 1.0 - proba), axis=1)
+    names, codes, confidence = predicted_sets(proba, ws.labels)
+    predicted = [names[code] for code in codes.tolist()]
     p_given = np.prod(np.where(Y, proba, 1.0 - proba), axis=1)
     return {
         "labels": list(ws.labels),
