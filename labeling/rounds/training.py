@@ -8,6 +8,7 @@ there is no model: the round ranks by ``cold_start`` instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -87,29 +88,30 @@ def choose_representation(ws: Context, data: PoolData, blocks: FeatureBlocks) ->
     )
 
 
-def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
-    """Fit ``classifier`` on human labels plus confident weak labels (no model below two
-    classes; multi-label: :func:`train_sets`)."""
-    if ws.multilabel:
-        return train_sets(ws, data, X, classifier)
+def training_rows(
+    ws: Context, data: PoolData, usable: Callable[[str], bool]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The rows a round trains on: every human label, then the weak label of each pool item
+    nobody labelled that is at least ``weak_threshold`` sure and ``usable``; returned as
+    (rows, values, sample weights, number of human rows)."""
     index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
     rows = [index[item_id] for item_id in data.human]
-    y = list(data.human.values())
+    values = list(data.human.values())
     n_human = len(rows)
     config = ws.config
     weak_confidence: list[float] = []
-    for item_id, (label, confidence) in data.weak.items():
+    for item_id, (value, confidence) in data.weak.items():
         row = index.get(item_id)
         if (
             row is None
             or data.split[row] != "pool"
             or item_id in data.human
             or confidence < config.weak_threshold
-            or label not in ws.labels
+            or not usable(value)
         ):
             continue
         rows.append(row)
-        y.append(label)
+        values.append(value)
         weak_confidence.append(confidence)
     weights = np.concatenate(
         [
@@ -122,10 +124,17 @@ def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> T
             ),
         ]
     )
-    row_array = np.array(rows, dtype=np.int64)
-    y_array = np.array(y, dtype=object)
-    cold = Trained(None, n_human, len(rows) - n_human, row_array, y_array, weights)
-    if len(set(y)) < 2:
+    return np.array(rows, dtype=np.int64), np.array(values, dtype=object), weights, n_human
+
+
+def train_round_model(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
+    """Fit ``classifier`` on human labels plus confident weak labels (no model below two
+    classes; multi-label: :func:`train_sets`)."""
+    if ws.multilabel:
+        return train_sets(ws, data, X, classifier)
+    row_array, y_array, weights, n_human = training_rows(ws, data, lambda v: v in ws.labels)
+    cold = Trained(None, n_human, len(row_array) - n_human, row_array, y_array, weights)
+    if len(set(y_array.tolist())) < 2:
         return cold
     try:
         model = train(X[row_array], y_array, weights, classifier=classifier, seed=0)
@@ -139,41 +148,11 @@ def train_sets(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
     sets plus the confident weak sets (labeling.weak.multilabel), weighted as weak labels are
     in single-label rounds (labeling.rounds.multilabel); no model while no label is both
     present and absent somewhere."""
-    index = {int(item_id): row for row, item_id in enumerate(data.item_ids)}
-    rows = [index[item_id] for item_id in data.human]
-    y = list(data.human.values())
-    n_human = len(rows)
-    config = ws.config
-    weak_confidence: list[float] = []
-    for item_id, (value, confidence) in data.weak.items():
-        row = index.get(item_id)
-        if (
-            row is None
-            or data.split[row] != "pool"
-            or item_id in data.human
-            or confidence < config.weak_threshold
-            or not value.startswith("[")  # a single label fitted before the task was sets
-        ):
-            continue
-        rows.append(row)
-        y.append(value)
-        weak_confidence.append(confidence)
-    weights = np.concatenate(
-        [
-            np.ones(n_human),
-            weak_sample_weights(
-                np.array(weak_confidence, dtype=np.float64),
-                weak_weight=config.weak_weight,
-                n_human=n_human,
-                weak_balance=config.weak_balance,
-            ),
-        ]
-    )
-    row_array = np.array(rows, dtype=np.int64)
-    y_array = np.array(y, dtype=object)
-    indicator = labelsets.indicator(y, ws.labels)
-    cold = Trained(None, n_human, len(rows) - n_human, row_array, y_array, weights, indicator)
-    if len(rows) < 2:
+    # a weak value not starting with "[" is a single label fitted before the task was sets
+    row_array, y_array, weights, n_human = training_rows(ws, data, lambda v: v.startswith("["))
+    indicator = labelsets.indicator(y_array.tolist(), ws.labels)
+    cold = Trained(None, n_human, len(row_array) - n_human, row_array, y_array, weights, indicator)
+    if len(row_array) < 2:
         return cold
     try:
         model = train_multilabel(
