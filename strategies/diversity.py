@@ -7,6 +7,7 @@ teaches little more than labelling one. These strategies trade some uncertainty 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -150,22 +151,60 @@ def best_per_cluster(
     return chosen.astype(np.intp)
 
 
+@dataclass(frozen=True)
+class SetVotes:
+    """LF votes on a multi-label pool, for ``cold_start``'s ``lf_votes``.
+
+    ``L`` has one row per pool row and one column per LF: code ``k`` votes label ``k``
+    present, ``n_labels + k`` votes it absent, ``-1`` abstains (labeling.weak's encoding).
+    """
+
+    L: Any
+    n_labels: int
+
+
 def lf_disagreement(lf_votes: Any, n_rows: int) -> NDArray[np.float64]:
-    """Entropy of the non-abstaining LF votes per row (``-1`` = abstain); 0 below two votes."""
+    """Entropy of the non-abstaining LF votes per row (``-1`` = abstain); 0 below two votes.
+
+    Multi-label votes (:class:`SetVotes`): LFs disagree about a label only when one votes it
+    present and another absent (two LFs naming different labels agree: a set holds both), so
+    the score is the sum over labels of the entropy of that label's present/absent votes.
+    """
+    if isinstance(lf_votes, SetVotes):
+        return _set_disagreement(_vote_matrix(lf_votes.L, n_rows), lf_votes.n_labels)
+    votes = _vote_matrix(lf_votes, n_rows)
+    if votes.shape[1] == 0:
+        return np.zeros(n_rows)
+    n_classes = int(votes.max()) + 1 if votes.size and votes.max() >= 0 else 1
+    counts = np.stack([(votes == c).sum(axis=1) for c in range(n_classes)], axis=1)
+    return _entropy(counts)
+
+
+def _vote_matrix(lf_votes: Any, n_rows: int) -> NDArray[Any]:
     votes = np.asarray(lf_votes)
     if votes.ndim != 2 or votes.shape[0] != n_rows:
         raise StrategyError(
             f"expected LF votes of shape ({n_rows}, LFs), one row per pool row, "
             f"found shape {votes.shape}"
         )
-    if votes.shape[1] == 0:
-        return np.zeros(n_rows)
-    n_classes = int(votes.max()) + 1 if votes.size and votes.max() >= 0 else 1
-    counts = np.stack([(votes == c).sum(axis=1) for c in range(n_classes)], axis=1)
+    return votes
+
+
+def _entropy(counts: NDArray[Any]) -> NDArray[np.float64]:
+    """Entropy of each row of vote ``counts`` (rows without votes: 0)."""
     total = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, total, out=np.zeros(counts.shape), where=total > 0)
     logs = np.log(share, out=np.zeros_like(share), where=share > 0)
     return np.asarray(-(share * logs).sum(axis=1), dtype=np.float64)
+
+
+def _set_disagreement(votes: NDArray[Any], n_labels: int) -> NDArray[np.float64]:
+    score = np.zeros(votes.shape[0])
+    for k in range(n_labels):
+        present = (votes == k).sum(axis=1)
+        absent = (votes == n_labels + k).sum(axis=1)
+        score += _entropy(np.stack([present, absent], axis=1))
+    return score
 
 
 @register("cold_start")

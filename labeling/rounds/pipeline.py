@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from labeling.config import CONFIG_FILE
 from labeling.context import Context
 from labeling.errors import BadInput, LabelloopError
 from labeling.quality.coverage import coverage
@@ -59,7 +60,7 @@ from labeling.rounds.scores import PoolScores, predict_pool, rank_open, store_sc
 from labeling.rounds.training import Trained, choose_representation, train_round_model
 from labeling.store import db, labelsets
 from labeling.store.models import Round
-from strategies import DEFAULT_STRATEGY, get_strategy
+from strategies import DEFAULT_STRATEGY, MULTILABEL_ONLY, STRATEGIES, get_strategy
 
 COLD_START_NOTE = (
     "cold start: fewer than two classes labelled, so no model was trained; the queue "
@@ -76,10 +77,7 @@ def retrain(
 ) -> Round:
     """Queue a round and run it here, now (the CLI and the Python API)."""
     if strategy is not None:
-        try:
-            get_strategy(strategy)
-        except Exception as exc:
-            raise BadInput(f"option '--strategy': {exc}") from exc
+        check_strategy(ws, strategy, "option '--strategy'")
     recover(ws)
     round_ = queue_round(ws, trigger=trigger, strategy=strategy)
     assert round_.id is not None
@@ -160,8 +158,30 @@ def _strategy_of(ws: Context, round_id: int) -> str:
         round_ = session.get(Round, round_id)
         assert round_ is not None
         name = round_.strategy or ws.config.strategy or DEFAULT_STRATEGY
-    get_strategy(name)
+    source = (
+        f"{CONFIG_FILE}: key 'strategy'"
+        if name == ws.config.strategy
+        else "the round's strategy"
+        if round_.strategy
+        else "the default strategy"
+    )
+    check_strategy(ws, name, source)
     return name
+
+
+def check_strategy(ws: Context, name: str, source: str) -> None:
+    """Refuse, naming ``source``, a strategy that is unknown or made for the other task type
+    (a multi-label-only strategy in a single-label workspace)."""
+    try:
+        get_strategy(name)
+    except Exception as exc:
+        raise BadInput(f"{source}: {exc}") from exc
+    if name in MULTILABEL_ONLY and not ws.multilabel:
+        others = ", ".join(sorted(set(STRATEGIES) - MULTILABEL_ONLY))
+        raise BadInput(
+            f"{source}: {name!r} ranks label sets and this workspace is single-label "
+            f"(task = {ws.config.task!r}); use one of {others}"
+        )
 
 
 def _read_pool(ws: Context, stage: StageCallback) -> tuple[PoolData, np.ndarray]:

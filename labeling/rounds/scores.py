@@ -28,6 +28,7 @@ from labeling.store.models import Round, Score
 from labeling.weak.votes import votes
 from strategies import get_strategy
 from strategies.base import as_multilabel
+from strategies.diversity import SetVotes
 
 # Rounds whose scores are kept (the promoted one and the ones rollback may return to).
 KEEP_SCORED_ROUNDS = 3
@@ -124,6 +125,8 @@ def rank_open(
         found = votes(ws)
         if found.names and len(found.item_ids) == len(data.item_ids):
             lf_votes = found.L[open_rows]
+            if ws.multilabel:
+                lf_votes = SetVotes(lf_votes, len(ws.labels))
     # A big pool's open rows stay on disk: the strategy reads the rows it needs.
     features = X[open_rows] if len(open_rows) <= IN_MEMORY_ROWS else X.subset(open_rows)
     # The pool's probabilities are known already: strategies that only need those get
