@@ -72,7 +72,9 @@ MaxWeakOpt = Annotated[
 LfOpt = Annotated[
     str | None,
     typer.Option(
-        "--lf", help="NAME: items the LF voted on; NAME=LABEL: it voted LABEL; NAME=abstain."
+        "--lf",
+        help="NAME: items the LF voted on; NAME=LABEL: it voted LABEL; NAME=abstain; "
+        "NAME=not:LABEL: it voted LABEL absent (multi-label).",
     ),
 ]
 DisagreementOpt = Annotated[

@@ -195,7 +195,7 @@ def _statement(
     full-text index finds (``scan``; by default when there are words) or looked up. Callers
     order and group by the statement's ``selected_columns``: on SQLite the item table may be
     replaced."""
-    check(query, ctx.labels)
+    check(query, ctx.labels, multilabel=ctx.multilabel)
     part = text_part(ctx, query) if part is None else part
     source = _ITEM if part.join is None else _ITEM.join(part.join, part.join.c.id == _ITEM.c.id)
     split = _ITEM.c.split

@@ -50,11 +50,14 @@ from labeling.store.models import (
     WeakLabel,
 )
 from labeling.store.search_index import FTS_TABLE, PG_COLUMN, PG_CONFIG
+from labeling.weak.votes import ABSENT_MARK, ABSENT_SHOWN
 
 SORTS = ("relevance", "confidence", "uncertainty", "id")
 DISAGREEMENTS = ("people", "model")
 # ``--lf NAME=abstain``: the items the LF abstains on.
 ABSTAIN = "abstain"
+# ``--lf NAME=not:LABEL`` (or ``¬LABEL``, as votes are shown): the LF voted LABEL absent.
+ABSENT_PREFIXES = ("not:", ABSENT_SHOWN)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1_000
 
@@ -113,13 +116,38 @@ def _check_label(option: str, value: str | None, labels: tuple[str, ...]) -> Non
         raise BadInput(f"option '{option}': expected one of {', '.join(labels)}, found {value!r}")
 
 
+def lf_vote_value(vote: str) -> str:
+    """The stored ``lfvote.label`` an ``--lf NAME=VOTE`` selects (VOTE: a label, or
+    ``not:LABEL`` / ``¬LABEL`` for an absent vote)."""
+    for prefix in ABSENT_PREFIXES:
+        if vote.startswith(prefix):
+            return ABSENT_MARK + vote[len(prefix) :]
+    return vote
+
+
+def _check_lf_vote(vote: str, labels: tuple[str, ...], multilabel: bool | None) -> None:
+    if vote == ABSTAIN:
+        return
+    value = lf_vote_value(vote)
+    if value == vote:
+        _check_label("--lf NAME=LABEL", vote, labels)
+        return
+    if multilabel is False:
+        raise BadInput(
+            f"option '--lf': {vote!r} selects votes of a label as absent, which only "
+            "multi-label workspaces have; use NAME=LABEL or NAME=abstain"
+        )
+    _check_label("--lf NAME=not:LABEL", value[1:], labels)
+
+
 def _check_range(option: str, value: float | None) -> None:
     if value is not None and not (0.0 <= value <= 1.0 and math.isfinite(value)):
         raise BadInput(f"option '{option}': expected a number from 0 to 1, found {value!r}")
 
 
-def check(query: SearchQuery, labels: tuple[str, ...]) -> None:
-    """Refuse a query whose options do not fit the workspace, naming the option."""
+def check(query: SearchQuery, labels: tuple[str, ...], *, multilabel: bool | None = None) -> None:
+    """Refuse a query whose options do not fit the workspace, naming the option
+    (``multilabel`` None: the task type is not known here, and the search checks again)."""
     _check_label("--label", query.label, labels)
     _check_label("--predicted", query.predicted, labels)
     _check_label("--weak-label", query.weak_label, labels)
@@ -145,9 +173,7 @@ def check(query: SearchQuery, labels: tuple[str, ...]) -> None:
             f"found {query.disagreement!r}"
         )
     if query.lf is not None and "=" in query.lf:
-        vote = query.lf.split("=", 1)[1]
-        if vote != ABSTAIN:
-            _check_label("--lf NAME=LABEL", vote, labels)
+        _check_lf_vote(query.lf.split("=", 1)[1], labels, multilabel)
     if not query.native:
         search_syntax.parse(query.text)
 
@@ -269,7 +295,7 @@ def _lf_condition(ctx: Context, spec: str) -> Any:
     if vote == ABSTAIN:
         return not_(exists().where(*voted))
     if vote:
-        voted.append(votes.c.label == vote)
+        voted.append(votes.c.label == lf_vote_value(vote))
     return exists().where(*voted)
 
 
