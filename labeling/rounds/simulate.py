@@ -183,14 +183,8 @@ class _Data:
     weak: tuple[NDArray[np.intp], NDArray[np.float64]] | None
 
 
-def _check_settings(
-    strategies: Sequence[str],
-    budget: int,
-    batch: int,
-    seeds: int,
-    weak_weight: float,
-    weak_threshold: float,
-) -> None:
+def check_run(strategies: Sequence[str], budget: int, batch: int, seeds: int) -> None:
+    """Refuse a simulation without strategies, with an unknown one, or a count below 1."""
     if not strategies:
         raise BadInput("expected at least one strategy to simulate")
     for name in strategies:
@@ -199,6 +193,17 @@ def _check_settings(
     for option, value in (("budget", budget), ("batch", batch), ("seeds", seeds)):
         if value < 1:
             raise BadInput(f"{option} must be at least 1, found {value}")
+
+
+def _check_settings(
+    strategies: Sequence[str],
+    budget: int,
+    batch: int,
+    seeds: int,
+    weak_weight: float,
+    weak_threshold: float,
+) -> None:
+    check_run(strategies, budget, batch, seeds)
     if not 0 < weak_weight < 1:
         raise BadInput(f"weak_weight must be between 0 and 1 (exclusive), found {weak_weight}")
     if not 0 <= weak_threshold <= 1:
@@ -324,7 +329,17 @@ def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
         unlabelled = np.flatnonzero(~is_labelled)
         size = min(batch, budget - len(order))
         X_pool = views.pool[view] if model is not None else views.cold_start_rows(view)
-        chosen = _query(name, model, X_pool, unlabelled, size, rng, data.y_pool, order)
+        chosen = query_batch(
+            name,
+            model,
+            X_pool,
+            unlabelled,
+            order,
+            size,
+            rng,
+            known=data.y_pool,
+            predict=predict_proba,
+        )
         order.extend(int(i) for i in chosen)
         is_labelled[chosen] = True
         model, view = _step_model(plan, is_labelled, order, seed)
@@ -349,29 +364,36 @@ def _step_model(
     return model, selection.featurizer
 
 
-def _query(
+def query_batch(
     name: str,
     model: Any,
     X_pool: Any,
     unlabelled: NDArray[np.intp],
+    order: list[int],
     size: int,
     rng: np.random.Generator,
-    y_pool: NDArray[np.intp],
-    order: list[int],
+    *,
+    known: Any,
+    predict: Callable[[Any, Any], Any],
 ) -> NDArray[np.intp]:
-    """Pool rows to label next: the strategy's picks, or cold start before any model."""
+    """Pool rows to label next: the strategy's picks, or cold start before any model.
+
+    ``known`` holds every pool row's true label (or label set), read for the rows labelled so
+    far (``order``); ``predict(model, rows)`` gives the strategy its probabilities (``qbc``
+    takes the model itself). Single-label and multi-label simulations share it.
+    """
     if model is None and name != BASELINE:
         name = "cold_start"
     labelled = np.asarray(order, dtype=np.intp)
     pool = X_pool[unlabelled]
-    proba = predict_proba(model, pool) if model is not None else None
+    proba = predict(model, pool) if model is not None else None
     picked, _ = get_strategy(name)(
         model if name == "qbc" else proba,
         pool,
         size,
         rng=rng,
         labelled_features=X_pool[labelled] if len(labelled) else None,
-        labelled_labels=y_pool[labelled] if len(labelled) else None,
+        labelled_labels=known[labelled] if len(labelled) else None,
     )
     return unlabelled[picked]
 

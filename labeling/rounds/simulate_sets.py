@@ -33,10 +33,10 @@ from labeling.rounds.learning_curves import (
     write_chart,
 )
 from labeling.rounds.multilabel import OneVsRest, train_multilabel
-from labeling.rounds.simulate import TARGET_FRACTION, simulate_files
+from labeling.rounds.simulate import TARGET_FRACTION, check_run, query_batch, simulate_files
 from labeling.rounds.simulate_features import Views, featurize_views
 from labeling.store.labelsets import DEFAULT_LABEL_SEP, check_separator, parse_cell
-from strategies import DEFAULT_STRATEGY, MULTILABEL_ONLY, STRATEGIES, as_multilabel, get_strategy
+from strategies import DEFAULT_STRATEGY, MULTILABEL_ONLY, as_multilabel
 
 #: ``--metric`` names and the curve-point keys they read.
 METRICS = {"macro-f1": "macro_f1", "micro-f1": "micro_f1"}
@@ -173,14 +173,7 @@ def _check_settings(
     strategies: Sequence[str], budget: int, batch: int, seeds: int, metric: str
 ) -> str:
     """The curve-point key of ``metric``, once the settings are checked."""
-    if not strategies:
-        raise BadInput("expected at least one strategy to simulate")
-    for name in strategies:
-        if name not in STRATEGIES:
-            get_strategy(name)  # raises with the known names
-    for option, value in (("budget", budget), ("batch", batch), ("seeds", seeds)):
-        if value < 1:
-            raise BadInput(f"{option} must be at least 1, found {value}")
+    check_run(strategies, budget, batch, seeds)
     if metric not in METRICS:
         raise BadInput(
             f"option '--metric': expected one of {', '.join(METRICS)} for multi-label "
@@ -271,24 +264,21 @@ def _query(
     size: int,
     rng: np.random.Generator,
 ) -> NDArray[np.intp]:
-    """Pool rows to label next: the strategy's picks, or cold start before any model."""
-    if model is None and name != BASELINE:
-        name = "cold_start"
+    """Pool rows to label next (:func:`labeling.rounds.simulate.query_batch` on sets)."""
     X_pool = (
         plan.views.pool[plan.view] if model is not None else plan.views.cold_start_rows(plan.view)
     )
-    labelled = np.asarray(order, dtype=np.intp)
-    pool = X_pool[unlabelled]
-    proba = as_multilabel(model.predict_proba(pool)) if model is not None else None
-    picked, _ = get_strategy(name)(
-        model if name == "qbc" else proba,
-        pool,
+    return query_batch(
+        name,
+        model,
+        X_pool,
+        unlabelled,
+        order,
         size,
-        rng=rng,
-        labelled_features=X_pool[labelled] if len(labelled) else None,
-        labelled_labels=plan.data.Y_pool[labelled] if len(labelled) else None,
+        rng,
+        known=plan.data.Y_pool,
+        predict=lambda fitted, rows: as_multilabel(fitted.predict_proba(rows)),
     )
-    return unlabelled[picked]
 
 
 def _fit(
