@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from labeling import Workspace
@@ -84,3 +85,22 @@ def test_the_cli_prints_items_voted_absent(tmp_path, db_url):
     )
     assert done.exit_code == 0, done.output
     assert [item["id"] for item in json.loads(done.stdout)["items"]] == ["t3"]
+
+
+def test_the_data_page_offers_absent_votes_and_finds_them(tmp_path, monkeypatch):
+    ws = _workspace(tmp_path, None)
+    ws.add_user("eng", role="engineer")
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(ws.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    script = "from labeling.ui.views import common, data\ncommon.apply_style()\ndata.render()\n"
+    at = AppTest.from_string(script, default_timeout=30)
+    at.session_state["ll_user"] = "eng"
+    at.run()
+    vote = at.selectbox(key="ll_f_lf_vote")
+    assert "not:billing" in vote.options and "not:bug" in vote.options
+    at.selectbox(key="ll_f_lf").select("hello_not_billing").run()
+    at.selectbox(key="ll_f_lf_vote").select("not:billing").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table.iloc[:, 0].astype(str)) == ["t1", "t2", "t4"], table
+    ws.close()

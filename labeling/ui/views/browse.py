@@ -83,7 +83,9 @@ def _filters(user: UserSession) -> dict[str, Any]:
     options["min_confidence"] = low if low > 0.0 else None
     options["max_confidence"] = high if high < 1.0 else None
     lf = _choice("ll_f_lf", "LF", [ANY, *lfs], row[2])
-    vote = _choice("ll_f_lf_vote", "LF vote", [ANY_VOTE, *labels, ABSTAIN], row[3])
+    # multi-label LFs may vote a label absent: "not:LABEL", as search --lf takes it
+    absent = [f"not:{label}" for label in labels] if user.multilabel else []
+    vote = _choice("ll_f_lf_vote", "LF vote", [ANY_VOTE, *labels, *absent, ABSTAIN], row[3])
     if lf != ANY:
         options["lf"] = lf if vote == ANY_VOTE else f"{lf}={vote}"
     last = st.columns(5)
