@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 
 from labeling.annotation.answers import CLOSED_MARK
 from labeling.annotation.bulk import Selection, among, listed_ids, sort_items
+from labeling.annotation.bulk_sets import SetAction
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.store import db
@@ -206,9 +207,11 @@ def apply_batch(
     audit: dict[str, Any],
     override: bool,
     overlap: int,
+    change: SetAction | None = None,
 ) -> dict[str, Any]:
     """Write the batch: its record (status ``applying``), its answers chunk by chunk, then
-    status ``applied``. On any failure, what was written is removed again, record included. An
+    status ``applied``. ``label``: the label given, or (multi-label) ``change``'s words; each
+    item then gets its set with ``change`` applied (:mod:`labeling.annotation.bulk_sets`). On any failure, what was written is removed again, record included. An
     undo started meanwhile (:func:`undo_batch`) wins: the writing stops at the next chunk,
     the undo removes what was written, and :class:`BadInput` says who undid it.
 
@@ -230,13 +233,15 @@ def apply_batch(
             )
         )
     totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
+    if change is not None:
+        totals["skipped_unchanged"] = 0
     try:
         with paced(ctx) as pacer:
             for part in pacer.chunks(selection.item_ids):
                 with pacer.transaction() as session:
                     _still_applying(session, batch)
                     done = _apply_chunk(
-                        session, ctx, part, batch=batch, label=label,
+                        session, ctx, part, batch=batch, label=label, change=change,
                         annotator_id=annotator.id, overlap=overlap,
                     )  # fmt: skip
                 for key, n in done.items():
@@ -273,17 +278,22 @@ def _apply_chunk(
     *,
     batch: str,
     label: str,
+    change: SetAction | None,
     annotator_id: int,
     overlap: int,
 ) -> dict[str, int]:
     """One chunk of a batch, in the caller's write transaction."""
     # Two batches (or a batch and an undo, or an answer) on the same items take turns.
     lock_items(session, item_ids)
-    found = sort_items(session, item_ids)
+    found = sort_items(session, item_ids, change)
     targets = found.targets
     run = session.connection().execute
     previous: dict[int, int] = {}
     newer: dict[int, int] = {}
+    # The targets by the stored label they get: one label, or (set actions) each one's set.
+    by_value: dict[str, list[int]] = {label: targets} if change is None else defaultdict(list)
+    for item_id, value in found.values.items():
+        by_value[value].append(item_id)
     if targets:
         previous = dict(
             session.exec(
@@ -294,20 +304,22 @@ def _apply_chunk(
                 )
             ).all()  # type: ignore[arg-type]
         )
+    for value, ids in by_value.items():
+        if not ids:
+            continue
         # One INSERT ... SELECT over the listed ids: no Python loop over the rows (it held
         # the GIL from an annotator thread of the same process), and RETURNING gives the new
         # answers' ids for superseding.
-        listed = listed_ids(session, targets)
         made = core_select(
-            listed.c.value,
+            listed_ids(session, ids).c.value,
             literal(annotator_id),
-            literal(label),
+            literal(value),
             false(),
             literal(BULK),
             literal(batch),
             literal(utcnow(), _ANSWERS.c.created_at.type),
         )
-        newer = dict(
+        newer.update(
             run(
                 insert(_ANSWERS)
                 .from_select(
@@ -318,19 +330,21 @@ def _apply_chunk(
                 .returning(_ANSWERS.c.item_id, _ANSWERS.c.id)
             ).all()  # type: ignore[arg-type]
         )  # fmt: skip
+        # The label is what labeling.store.answers.decide gives these items now, without
+        # reading their answers again: they have no current label from people, an import or
+        # a decision (sort_items, in this transaction), and the newest bulk answer is this
+        # batch's.
+        fresh = [item_id for item_id in ids if item_id not in previous]
+        update_items(session, ids, label=value, counted=fresh, delta=1, overlap=overlap)
     if previous:
         run(_SUPERSEDE, [{"old": old, "new": newer[item]} for item, old in previous.items()])
-    fresh = [item_id for item_id in targets if item_id not in previous]
-    # The label is what labeling.store.answers.decide gives these items now, without reading
-    # their answers again: they have no current label from people, an import or a decision
-    # (sort_items, in this transaction), and the newest bulk answer is this batch's.
-    update_items(session, targets, label=label, counted=fresh, delta=1, overlap=overlap)
-    return {
+    done = {
         "count": len(targets),
         "skipped_labelled": len(found.labelled),
         "skipped_not_pool": len(found.not_pool),
         "replaced_bulk": len(previous),
     }
+    return done if change is None else {**done, "skipped_unchanged": len(found.unchanged)}
 
 
 def update_items(
