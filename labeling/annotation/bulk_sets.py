@@ -67,6 +67,8 @@ class SetAction:
             return f"does {self.value!r} apply?"
         if self.action == REMOVE:
             return f"is {self.value!r} wrong for it (does it not apply)?"
+        if not self.names:
+            return "does none of the labels apply (the empty set, [])?"
         return f"is {self.value} exactly its set of labels?"
 
 

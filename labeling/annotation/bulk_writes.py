@@ -211,9 +211,10 @@ def apply_batch(
 ) -> dict[str, Any]:
     """Write the batch: its record (status ``applying``), its answers chunk by chunk, then
     status ``applied``. ``label``: the label given, or (multi-label) ``change``'s words; each
-    item then gets its set with ``change`` applied (:mod:`labeling.annotation.bulk_sets`). On any failure, what was written is removed again, record included. An
-    undo started meanwhile (:func:`undo_batch`) wins: the writing stops at the next chunk,
-    the undo removes what was written, and :class:`BadInput` says who undid it.
+    item then gets its set with ``change`` applied (:mod:`labeling.annotation.bulk_sets`). On
+    any failure, what was written is removed again, record included. An undo started meanwhile
+    (:func:`undo_batch`) wins: the writing stops at the next chunk, the undo removes what was
+    written, and :class:`BadInput` says who undid it.
 
     Returns the batch id and counts (see :meth:`labeling.annotation.api.AnnotationAPI.
     bulk_label`).
