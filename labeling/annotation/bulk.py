@@ -5,7 +5,9 @@ similar-items result) that have no label from a person, an import or a decision:
 answers beat a bulk label, so those items are left as they are and counted as skipped. Gold and
 removed items are never bulk-labelled. An item whose label came from an earlier batch gets the
 new one: the new bulk answer supersedes the old, and undoing the new batch brings the old one
-back.
+back. In a multi-label workspace a batch adds a label to each item's set, removes one or sets
+the whole set instead (:mod:`labeling.annotation.bulk_sets`); the items it would not change are
+left out, of the batch and of its audit sample.
 
 Each bulk answer is an annotation of origin ``bulk`` by the person who applied the batch, with
 the batch id; it counts one label in ``Item.n_labels`` (so the item leaves the queue once it
