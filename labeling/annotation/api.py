@@ -398,7 +398,8 @@ class AnnotationAPI(Context):
         unless ``override``. ``dry_run``: only the counts, nothing written. Returns ``{"batch",
         "count", "skipped_labelled", "skipped_not_pool", "replaced_bulk"}`` (no batch in a dry
         run). ``expected``: how many items the audit was drawn from; the batch is refused if
-        the set has changed since (items added to the search, or labelled meanwhile).
+        the set has changed since (items added to the search, or labelled meanwhile). (Over 60
+        lines: mostly this docstring; every check comes before the first write.)
         """
         change = bulk_sets.set_action(action, label, self.labels, self.multilabel)
         if change is None and label not in self.labels:
