@@ -95,14 +95,15 @@ def _change(audit: dict[str, Any], labels: tuple[str, ...]) -> SetAction | None:
     return set_action(audit.get("action"), audit["label"], labels, audit.get("action") is not None)
 
 
-def _action_words(change: SetAction) -> str:
-    """``add billing`` as pages say it: "Add billing to", "Set ... to billing, refund"."""
+def _action_words(change: SetAction, items: str) -> str:
+    """A set action on ``items`` ("these 40") as pages say it: "Add billing to these 40",
+    "Set these 40 to billing, refund"."""
     value = common.plain(common.set_text(sorted(change.names, key=change.order.index)))
     if change.action == ADD:
-        return f"Add {value} to"
+        return f"Add {value} to {items}"
     if change.action == REMOVE:
-        return f"Remove {value} from"
-    return f"Set to {value}:"
+        return f"Remove {value} from {items}"
+    return f"Set {items} to {value}"
 
 
 def _choose(user: UserSession, target: Target) -> tuple[str | None, str | list[str], str, Any]:
@@ -123,12 +124,12 @@ def _choose(user: UserSession, target: Target) -> tuple[str | None, str | list[s
             "Set each item's labels to", list(user.labels), key=f"ll_bulk_set_{target.key}",
             placeholder="(none): the empty set",
         )  # fmt: skip
-        names = [name for name in user.labels if name in chosen]
-        return SET, names, f"Set these {n} to {common.plain(common.set_text(names))}...", st
-    label = str(cols[1].selectbox("Label", list(user.labels), key=f"ll_bulk_label_{target.key}"))
-    change = set_action(action, label, user.labels, True)
+        given: str | list[str] = [name for name in user.labels if name in chosen]
+    else:
+        given = str(cols[1].selectbox("Label", user.labels, key=f"ll_bulk_label_{target.key}"))
+    change = set_action(action, given, user.labels, True)
     assert change is not None
-    return action, label, f"{_action_words(change)} these {n}...", st
+    return action, given, f"{_action_words(change, f'these {n}')}...", st
 
 
 def bulk_box(user: UserSession, target: Target) -> None:
@@ -283,9 +284,9 @@ def _introduce(audit: dict[str, Any], change: SetAction | None) -> None:
         )
         return
     st.write(
-        f"{_action_words(change)} {_plural(audit['count'])} of {target.described}. For each "
-        f"of these randomly chosen items, {common.plain(change.question())} Press **Y** or "
-        "**N**."
+        f"{_action_words(change, _plural(audit['count']) + ' of ' + target.described)}. For "
+        f"each of these randomly chosen items, {common.plain(change.question())} Press **Y** "
+        "or **N**."
     )
     if audit["unchanged"]:
         st.caption(
