@@ -90,8 +90,8 @@ def set_action(
     if action is None:
         raise BadInput(
             "bulk labelling in a multi-label workspace: say what to do to each item's set, "
-            f"action 'add' or 'remove' with one label, or 'set' with a set, e.g. "
-            f"{labels[0]}|{labels[-1]} (or [] for the empty set)"
+            "action='add' or 'remove' with one label, or action='set' with a set of labels, "
+            f"e.g. label={[labels[0], labels[-1]]!r} ([] for the empty set)"
         )
     if action not in ACTIONS:
         raise BadInput(f"bulk action: expected one of {', '.join(ACTIONS)}, found {action!r}")

@@ -200,7 +200,10 @@ def _report(done: dict[str, Any], label: str, *, dry_run: bool, words: str | Non
         typer.echo(f"  {UNAUDITED_CLI}: nobody checked a sample; recorded with override")
 
 
-@app.command("bulk-label", short_help="Give one label to every item a search finds.")
+@app.command(
+    "bulk-label",
+    short_help="Give one label to every item a search finds (multi-label: add, remove, set).",
+)
 @handle_errors
 def bulk_label_command(
     label: Annotated[
