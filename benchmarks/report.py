@@ -195,8 +195,11 @@ def claims_section(result: dict) -> str:
 
 
 def bulk_section(result: dict) -> str:
+    title = "Bulk labelling and undo, with an annotator claiming meanwhile"
+    if result.get("task") == "multi-label":
+        title = "Bulk labelling on sets (multi-label) and undo, with an annotator claiming"
     lines = [
-        "## Bulk labelling and undo, with an annotator claiming meanwhile",
+        f"## {title}",
         "",
         result["what"] + ". Targets: bulk label and undo <= 10 s each, claims p95 <= 20 ms "
         "meanwhile. Claim latencies in ms (p50 / p95, and how many claims).",
@@ -496,6 +499,7 @@ SECTIONS = {
     "search": search_section,
     "claims": claims_section,
     "bulk": bulk_section,
+    "bulk_multilabel": bulk_section,
     "embeddings": embeddings_section,
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,

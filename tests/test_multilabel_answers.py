@@ -195,12 +195,12 @@ def test_the_correct_command_reads_a_set(tmp_path):
     assert result.exit_code != 0 and "'nope' is not one of" in result.output
 
 
-def test_bulk_labelling_says_it_is_not_built_for_sets_yet(tmp_path):
+def test_bulk_labelling_asks_what_to_do_to_each_set(tmp_path):
     from labeling.errors import BadInput
 
     with pool(tmp_path) as ws:
         ws.add_user("eng", role="engineer")
-        with pytest.raises(BadInput, match="Bulk labelling is not available in multi-label"):
+        with pytest.raises(BadInput, match="say what to do to each item's set"):
             ws.bulk_audit_sample(item_ids=["i1"])
 
 

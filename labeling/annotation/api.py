@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from labeling.annotation import (
     answers,
     bulk,
+    bulk_sets,
     bulk_writes,
     leases,
     progress,
@@ -69,6 +70,7 @@ class AuditItem:
     text: str
     prediction: str | None  # the promoted model's, if a model has scored the item
     confidence: float | None
+    current: str | None = None  # multi-label: the item's set now (``a|b``, ``[]``), if any
 
 
 class AnnotatorStats(TypedDict):
@@ -372,8 +374,9 @@ class AnnotationAPI(Context):
         query: SearchQuery | None = None,
         *,
         item_ids: list[str] | None = None,
-        label: str,
+        label: str | Collection[str],
         by: str,
+        action: str | None = None,
         audit: dict[str, Any] | None = None,
         min_precision: float = bulk.MIN_PRECISION,
         override: bool = False,
@@ -382,7 +385,10 @@ class AnnotationAPI(Context):
     ) -> dict[str, Any]:
         """Give ``label`` to every item of a search (``query``) or of a list of external ids,
         as one batch applied by the person ``by``, an engineer or above (see
-        :mod:`labeling.annotation.bulk`).
+        :mod:`labeling.annotation.bulk`). In a multi-label workspace ``action`` says what to do
+        to each item's set: ``add`` or ``remove`` the one ``label``, or ``set`` it to
+        ``label``, a set (:mod:`labeling.annotation.bulk_sets`); items it would not change are
+        left as they are (``skipped_unchanged``).
 
         Pool items with a label from a person, an import or a decision are left as they are
         (``skipped_labelled``), gold and removed items too (``skipped_not_pool``); an earlier
@@ -392,10 +398,11 @@ class AnnotationAPI(Context):
         unless ``override``. ``dry_run``: only the counts, nothing written. Returns ``{"batch",
         "count", "skipped_labelled", "skipped_not_pool", "replaced_bulk"}`` (no batch in a dry
         run). ``expected``: how many items the audit was drawn from; the batch is refused if
-        the set has changed since (items added to the search, or labelled meanwhile).
+        the set has changed since (items added to the search, or labelled meanwhile). (Over 60
+        lines: mostly this docstring; every check comes before the first write.)
         """
-        self.require_single_label("Bulk labelling")
-        if label not in self.labels:
+        change = bulk_sets.set_action(action, label, self.labels, self.multilabel)
+        if change is None and label not in self.labels:
             raise UnknownLabel(f"label {label!r} is not one of: {', '.join(self.labels)}")
         with self._read() as session:
             person = self._annotator(session, by, doing="bulk-label")
@@ -403,16 +410,18 @@ class AnnotationAPI(Context):
         roles.require(person.role, roles.ENGINEER, action="bulk labelling", name=person.name)
         selection = self._bulk_selection(query, item_ids)
         if dry_run:
-            found = bulk.count_targets(self, selection)
-            return {"count": len(found.targets), "skipped_labelled": len(found.labelled),
-                    "skipped_not_pool": len(found.not_pool)}  # fmt: skip
+            found = bulk.count_targets(self, selection, change)
+            counts = {"count": len(found.targets), "skipped_labelled": len(found.labelled),
+                      "skipped_not_pool": len(found.not_pool)}  # fmt: skip
+            return counts if change is None else {**counts, "skipped_unchanged": len(
+                found.unchanged)}  # fmt: skip
         if not selection.item_ids:
             raise BadInput("bulk labelling: the selection has no items; nothing labelled")
         # The audit sample is drawn from the items the batch would label: with an audit, count
         # them (a read of the selection; a person checked the sample by hand meanwhile).
         n_items = len(selection.item_ids)
         if (audit and "checked" in audit) or expected is not None:
-            n_items = len(bulk.count_targets(self, selection).targets)
+            n_items = len(bulk.count_targets(self, selection, change).targets)
         if expected is not None and n_items != expected:
             raise BadInput(
                 f"the set has changed since its audit: {expected:,} items to label then, "
@@ -423,8 +432,9 @@ class AnnotationAPI(Context):
             audit, n_items=n_items, min_precision=min_precision, override=override
         )
         return bulk_writes.apply_batch(
-            self, selection, label=label, annotator=person, audit=record, override=override,
-            overlap=self.config.overlap,
+            self, selection, label=str(label) if change is None else change.words(),
+            annotator=person, audit=record, override=override, overlap=self.config.overlap,
+            change=change,
         )  # fmt: skip
 
     def bulk_audit_sample(
@@ -434,28 +444,37 @@ class AnnotationAPI(Context):
         item_ids: list[str] | None = None,
         n: int = bulk.AUDIT_SAMPLE,
         seed: int | None = None,
+        action: str | None = None,
+        label: str | Collection[str] | None = None,
     ) -> list[AuditItem]:
         """A random sample of the items a bulk label would change (at most ``n``), with the
-        promoted model's prediction, for the person to check before :meth:`bulk_label`."""
-        self.require_single_label("Bulk labelling")
+        promoted model's prediction, for the person to check before :meth:`bulk_label`. In a
+        multi-label workspace, give the ``action`` and ``label`` of the batch: the sample
+        leaves out the items it would not change, and each item shows its set now."""
+        change = bulk_sets.set_action(action, label, self.labels, self.multilabel)
         if n < 1:
             raise BadInput(f"audit sample size: expected at least 1, found {n}")
-        found = bulk.count_targets(self, self._bulk_selection(query, item_ids))
+        found = bulk.count_targets(self, self._bulk_selection(query, item_ids), change)
         rng = random.Random(seed)
         chosen = sorted(rng.sample(found.targets, min(n, len(found.targets))))
         with self._read() as session:
             rows = dict(
-                (int(i or 0), (external, text))
-                for i, external, text in session.exec(
-                    select(Item.id, Item.external_id, Item.text).where(col(Item.id).in_(chosen))
+                (int(i or 0), (external, text, stored))
+                for i, external, text, stored in session.exec(
+                    select(Item.id, Item.external_id, Item.text, Item.label).where(
+                        col(Item.id).in_(chosen)
+                    )
                 ).all()
             )
         sample = []
         for item_id in chosen:
             hint = self.hint(item_id)
-            external, text = rows[item_id]
-            sample.append(AuditItem(external, text, hint.prediction if hint else None,
-                                    hint.confidence if hint else None))  # fmt: skip
+            external, text, stored = rows[item_id]
+            guess = None if hint is None else hint.prediction
+            if change is not None:  # sets as people write them
+                guess, stored = labelsets.readable(guess), labelsets.readable(stored)
+            sample.append(AuditItem(external, text, guess, hint.confidence if hint else None,
+                                    stored if change is not None else None))  # fmt: skip
         rng.shuffle(sample)
         return sample
 

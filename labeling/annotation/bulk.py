@@ -5,7 +5,9 @@ similar-items result) that have no label from a person, an import or a decision:
 answers beat a bulk label, so those items are left as they are and counted as skipped. Gold and
 removed items are never bulk-labelled. An item whose label came from an earlier batch gets the
 new one: the new bulk answer supersedes the old, and undoing the new batch brings the old one
-back.
+back. In a multi-label workspace a batch adds a label to each item's set, removes one or sets
+the whole set instead (:mod:`labeling.annotation.bulk_sets`); the items it would not change are
+left out, of the batch and of its audit sample.
 
 Each bulk answer is an annotation of origin ``bulk`` by the person who applied the batch, with
 the batch id; it counts one label in ``Item.n_labels`` (so the item leaves the queue once it
@@ -25,13 +27,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, func
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
+from labeling.annotation.bulk_sets import SetAction
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.store import db
@@ -72,6 +75,10 @@ class Sorted:
     targets: list[int]  # pool items without a label from people: they get the bulk label
     labelled: list[int]  # labelled by a person, an import or a decision: left as they are
     not_pool: list[int]  # gold or removed: never bulk-labelled
+    # Set actions (labeling.annotation.bulk_sets) only: the items whose set the action would
+    # not change (left out of ``targets``), and the stored set each target gets.
+    unchanged: list[int] = field(default_factory=list)
+    values: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,9 +228,9 @@ def store_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
     return found
 
 
-def sort_items(session: Session, item_ids: list[int]) -> Sorted:
-    """Split ``item_ids`` (at most a few thousand) by what a bulk label would do to them, as
-    the store is now."""
+def sort_items(session: Session, item_ids: list[int], change: SetAction | None = None) -> Sorted:
+    """Split ``item_ids`` (at most a few thousand) by what a bulk label (or the set action
+    ``change``) would do to them, as the store is now."""
     # The split is filtered here, not in SQL: "split = 'pool'" could lead SQLite to walk the
     # pool's split index instead of probing the ids.
     in_pool = {
@@ -245,23 +252,53 @@ def sort_items(session: Session, item_ids: list[int]) -> Sorted:
             .distinct()
         ).all()
     )
-    return Sorted(
-        targets=[i for i in item_ids if i in in_pool and i not in labelled],
+    targets = [i for i in item_ids if i in in_pool and i not in labelled]
+    found = Sorted(
+        targets=targets,
         labelled=[i for i in item_ids if i in labelled],
         not_pool=[i for i in item_ids if i not in in_pool],
     )
+    return found if change is None else _changed_sets(session, found, change)
 
 
-def count_targets(ctx: Context, selection: Selection) -> Sorted:
-    """What a batch over ``selection`` would label now (a dry run: nothing is written)."""
+def _changed_sets(session: Session, found: Sorted, change: SetAction) -> Sorted:
+    """``found`` with the targets whose set ``change`` leaves as it is moved to ``unchanged``,
+    and each other target's new set. A target's current set is its current bulk answer's
+    (it has no other labelled answer; at most one current bulk answer)."""
+    sets: dict[int, str] = dict(
+        session.exec(
+            select(Annotation.item_id, Annotation.label).where(
+                among(session, col(Annotation.item_id), found.targets),
+                current(),
+                Annotation.origin == BULK,
+            )
+        ).all()  # type: ignore[arg-type]
+    ) if found.targets else {}  # fmt: skip
+    # Few distinct sets among many items: the action runs once per distinct set.
+    new_value = {old: change.new_value(old) for old in {sets.get(i) for i in found.targets}}
+    values = {i: v for i in found.targets if (v := new_value[sets.get(i)]) is not None}
+    return Sorted(
+        targets=[i for i in found.targets if i in values],
+        labelled=found.labelled,
+        not_pool=found.not_pool,
+        unchanged=[i for i in found.targets if i not in values],
+        values=values,
+    )
+
+
+def count_targets(ctx: Context, selection: Selection, change: SetAction | None = None) -> Sorted:
+    """What a batch over ``selection`` (with the set action ``change``, in a multi-label
+    workspace) would label now (a dry run: nothing is written)."""
     parts = [Sorted([], [], [])]
     with db.read_session(ctx.engine) as session:
         for part in _chunks(selection.item_ids, 5_000):
-            parts.append(sort_items(session, part))
+            parts.append(sort_items(session, part, change))
     return Sorted(
         targets=[i for p in parts for i in p.targets],
         labelled=[i for p in parts for i in p.labelled],
         not_pool=[i for p in parts for i in p.not_pool],
+        unchanged=[i for p in parts for i in p.unchanged],
+        values={i: v for p in parts for i, v in p.values.items()},
     )
 
 

@@ -22,16 +22,13 @@ from sqlalchemy import (
     Engine,
     bindparam,
     delete,
-    false,
-    insert,
-    literal,
     update,
 )
-from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from labeling.annotation.answers import CLOSED_MARK
-from labeling.annotation.bulk import Selection, among, listed_ids, sort_items
+from labeling.annotation.bulk import Selection, among, sort_items
+from labeling.annotation.bulk_rows import insert_answers, update_items
+from labeling.annotation.bulk_sets import SetAction
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.store import db
@@ -41,9 +38,6 @@ from labeling.store.models import (
     Annotation,
     Annotator,
     BulkBatch,
-    Item,
-    Round,
-    Score,
     utcnow,
 )
 
@@ -60,9 +54,7 @@ POSTGRES_BULK_CHUNK = 10_000
 # all over a large store, which the default 2 MiB cache read again from the file chunk after
 # chunk.
 SQLITE_BATCH_CACHE_MIB = 256
-_ITEMS = Item.__table__  # type: ignore[attr-defined]
 _ANSWERS = Annotation.__table__  # type: ignore[attr-defined]
-_SCORES = Score.__table__  # type: ignore[attr-defined]
 _SUPERSEDE = (
     update(_ANSWERS).where(_ANSWERS.c.id == bindparam("old")).values(superseded_by=bindparam("new"))
 )
@@ -206,11 +198,15 @@ def apply_batch(
     audit: dict[str, Any],
     override: bool,
     overlap: int,
+    change: SetAction | None = None,
 ) -> dict[str, Any]:
     """Write the batch: its record (status ``applying``), its answers chunk by chunk, then
-    status ``applied``. On any failure, what was written is removed again, record included. An
-    undo started meanwhile (:func:`undo_batch`) wins: the writing stops at the next chunk,
-    the undo removes what was written, and :class:`BadInput` says who undid it.
+    status ``applied``. ``label``: the label given, or (multi-label) ``change``'s words; each
+    item then gets its set with ``change`` applied (:mod:`labeling.annotation.bulk_sets`). On
+    any failure, what was written is removed again, record included. An undo started meanwhile
+    (:func:`undo_batch`) wins: the writing stops at the next chunk, the undo removes what was
+    written, and :class:`BadInput` says who undid it. (Over 60 lines: the record, the chunks
+    and the clean-up after a failure or an undo read best together.)
 
     Returns the batch id and counts (see :meth:`labeling.annotation.api.AnnotationAPI.
     bulk_label`).
@@ -230,13 +226,15 @@ def apply_batch(
             )
         )
     totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
+    if change is not None:
+        totals["skipped_unchanged"] = 0
     try:
         with paced(ctx) as pacer:
             for part in pacer.chunks(selection.item_ids):
                 with pacer.transaction() as session:
                     _still_applying(session, batch)
                     done = _apply_chunk(
-                        session, ctx, part, batch=batch, label=label,
+                        session, ctx, part, batch=batch, label=label, change=change,
                         annotator_id=annotator.id, overlap=overlap,
                     )  # fmt: skip
                 for key, n in done.items():
@@ -273,17 +271,22 @@ def _apply_chunk(
     *,
     batch: str,
     label: str,
+    change: SetAction | None,
     annotator_id: int,
     overlap: int,
 ) -> dict[str, int]:
     """One chunk of a batch, in the caller's write transaction."""
     # Two batches (or a batch and an undo, or an answer) on the same items take turns.
     lock_items(session, item_ids)
-    found = sort_items(session, item_ids)
+    found = sort_items(session, item_ids, change)
     targets = found.targets
     run = session.connection().execute
     previous: dict[int, int] = {}
     newer: dict[int, int] = {}
+    # The targets by the stored label they get: one label, or (set actions) each one's set.
+    by_value: dict[str, list[int]] = {label: targets} if change is None else defaultdict(list)
+    for item_id, value in found.values.items():
+        by_value[value].append(item_id)
     if targets:
         previous = dict(
             session.exec(
@@ -294,97 +297,25 @@ def _apply_chunk(
                 )
             ).all()  # type: ignore[arg-type]
         )
-        # One INSERT ... SELECT over the listed ids: no Python loop over the rows (it held
-        # the GIL from an annotator thread of the same process), and RETURNING gives the new
-        # answers' ids for superseding.
-        listed = listed_ids(session, targets)
-        made = core_select(
-            listed.c.value,
-            literal(annotator_id),
-            literal(label),
-            false(),
-            literal(BULK),
-            literal(batch),
-            literal(utcnow(), _ANSWERS.c.created_at.type),
-        )
-        newer = dict(
-            run(
-                insert(_ANSWERS)
-                .from_select(
-                    ["item_id", "annotator_id", "label", "skipped", "origin", "batch",
-                     "created_at"],
-                    made,
-                )
-                .returning(_ANSWERS.c.item_id, _ANSWERS.c.id)
-            ).all()  # type: ignore[arg-type]
-        )  # fmt: skip
+    for value, ids in by_value.items():
+        if not ids:
+            continue
+        newer.update(insert_answers(session, ids, label=value, batch=batch, by=annotator_id))
+        # The label is what labeling.store.answers.decide gives these items now, without
+        # reading their answers again: they have no current label from people, an import or
+        # a decision (sort_items, in this transaction), and the newest bulk answer is this
+        # batch's.
+        fresh = [item_id for item_id in ids if item_id not in previous]
+        update_items(session, ids, label=value, counted=fresh, delta=1, overlap=overlap)
     if previous:
         run(_SUPERSEDE, [{"old": old, "new": newer[item]} for item, old in previous.items()])
-    fresh = [item_id for item_id in targets if item_id not in previous]
-    # The label is what labeling.store.answers.decide gives these items now, without reading
-    # their answers again: they have no current label from people, an import or a decision
-    # (sort_items, in this transaction), and the newest bulk answer is this batch's.
-    update_items(session, targets, label=label, counted=fresh, delta=1, overlap=overlap)
-    return {
+    done = {
         "count": len(targets),
         "skipped_labelled": len(found.labelled),
         "skipped_not_pool": len(found.not_pool),
         "replaced_bulk": len(previous),
     }
-
-
-def update_items(
-    session: Session,
-    item_ids: list[int],
-    *,
-    label: str | None,
-    counted: list[int],
-    delta: int,
-    overlap: int,
-) -> None:
-    """Set ``Item.label`` of these items, add ``delta`` (+1 or -1) to the label count of those
-    in ``counted``, and mark their scores closed (or open) where that makes them reach (or fall
-    below) ``overlap``: the set-wise form of what :mod:`labeling.annotation.answers` does for
-    one answer. Each row is updated once (both columns together): every row update rewrites
-    the item's index entries, the search index's included (~0.05-0.1 ms a row on PostgreSQL
-    here)."""
-    if not item_ids:
-        return
-    run = session.connection().execute
-    changed = set(counted)
-    others = [item_id for item_id in item_ids if item_id not in changed]
-    if others:
-        run(update(_ITEMS).where(among(session, _ITEMS.c.id, others)).values(label=label))
-    if not changed:
-        return
-    counts = run(
-        update(_ITEMS)
-        .where(among(session, _ITEMS.c.id, sorted(changed)))
-        .values(label=label, n_labels=_ITEMS.c.n_labels + delta)
-        .returning(_ITEMS.c.id, _ITEMS.c.n_labels)
-    ).all()
-    # Closing: the count went from overlap - 1 to overlap; opening: from overlap to below.
-    edge = overlap if delta > 0 else overlap - 1
-    crossed = [item_id for item_id, n in counts if n == edge]
-    if crossed:
-        run(
-            update(_SCORES)
-            .where(
-                # "IN (rounds)" lets the planner probe the (round, item) key once per round.
-                _SCORES.c.round_id.in_(core_select(col(Round.id)).scalar_subquery()),
-                _scored_among(session, crossed),
-                # A round's own mark for items closed when it ran stays as it is.
-                _SCORES.c.score > CLOSED_MARK,
-            )
-            .values(closed=delta > 0)
-        )
-
-
-def _scored_among(session: Session, item_ids: list[int]) -> Any:
-    """``score.item_id IN item_ids``, as a join with the listed ids: on PostgreSQL, with
-    ``= ANY(array)`` the planner misjudged the rows and compared every score row with every id
-    (6.5 s for 10,000 ids and 50,000 scores, against 0.08 s as a join)."""
-    return _SCORES.c.item_id.in_(core_select(listed_ids(session, item_ids).c.value))
+    return done if change is None else {**done, "skipped_unchanged": len(found.unchanged)}
 
 
 def remove_answers(ctx: Context, batch: str, *, overlap: int) -> int:

@@ -386,7 +386,8 @@ class UserSession:
         query: SearchQuery | None = None,
         *,
         item_ids: list[str] | None = None,
-        label: str,
+        label: str | Collection[str],
+        action: str | None = None,
         audit: dict[str, Any] | None = None,
         min_precision: float = MIN_PRECISION,
         override: bool = False,
@@ -394,10 +395,10 @@ class UserSession:
         expected: int | None = None,
     ) -> dict[str, Any]:
         """Label a search's or a list's items at once, as this person (see
-        :meth:`~labeling.workspace.Workspace.bulk_label`)."""
+        :meth:`~labeling.workspace.Workspace.bulk_label`; ``action``: multi-label only)."""
         self._require(roles.ENGINEER, "bulk labelling")
         return self.workspace.bulk_label(
-            query, item_ids=item_ids, label=label, by=self.name, audit=audit,
+            query, item_ids=item_ids, label=label, by=self.name, action=action, audit=audit,
             min_precision=min_precision, override=override, dry_run=dry_run, expected=expected,
         )  # fmt: skip
 
@@ -408,9 +409,13 @@ class UserSession:
         item_ids: list[str] | None = None,
         n: int = AUDIT_SAMPLE,
         seed: int | None = None,
+        action: str | None = None,
+        label: str | Collection[str] | None = None,
     ) -> list[AuditItem]:
         self._require(roles.ENGINEER, "bulk labelling")
-        return self.workspace.bulk_audit_sample(query, item_ids=item_ids, n=n, seed=seed)
+        return self.workspace.bulk_audit_sample(
+            query, item_ids=item_ids, n=n, seed=seed, action=action, label=label
+        )
 
     def undo_bulk(self, batch: str) -> dict[str, Any]:
         self._require(roles.ENGINEER, "undoing a bulk batch")

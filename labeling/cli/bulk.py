@@ -7,6 +7,10 @@ it first shows N random items of the set on stderr and asks y/n for each on stdi
 the batch only if the precision interval allows it (or ``--override``). Without ``--audit`` the
 batch is applied and recorded as "unaudited (command line)", with override: scripts can bulk-
 label, and the batch list says that nobody checked.
+
+In a multi-label workspace ``--action add|remove|set`` says what the batch does to each item's
+set (labeling.annotation.bulk_sets): add or remove the one ``--label``, or set it to ``--label``
+written as people write a set (``billing|refund``, ``[]`` for the empty set).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from labeling.annotation.bulk import MIN_PRECISION, UNAUDITED_CLI, precision_interval
+from labeling.annotation.bulk_sets import ACTIONS, SET, set_action
 from labeling.cli.common import (
     DbOpt,
     JsonOpt,
@@ -48,6 +53,7 @@ from labeling.cli.search import (
 )
 from labeling.data.search import query_from_options
 from labeling.errors import BadInput, UnknownAnnotator
+from labeling.store import labelsets
 from labeling.workspace import Workspace
 
 LabelIsOpt = Annotated[
@@ -55,17 +61,69 @@ LabelIsOpt = Annotated[
     typer.Option("--label-is", help="Only items whose current label is this."),
 ]
 AsOpt = Annotated[str, typer.Option("--as", help="The person applying the batch (engineer).")]
+ActionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--action",
+        help="Multi-label workspaces: add --label to each item's set, remove it, or set the "
+        "set to --label (e.g. 'billing|refund', '[]' for none).",
+    ),
+]
 
 
-def _audit_on_stdin(ws: Workspace, query: Any, n: int) -> dict[str, Any]:
+def _given(ws: Workspace, action: str | None, label: str) -> str | list[str]:
+    """``--label`` as the API takes it for ``--action`` (checked here, so that the messages
+    name the options): a label, or for ``--action set`` the set written ``a|b``."""
+    example = f"'{ws.labels[0]}|{ws.labels[-1]}'"
+    if not ws.multilabel and action is not None:
+        raise BadInput(
+            "option '--action': this workspace is single-label, where a bulk label gives each "
+            "item one label (--label); leave --action out"
+        )
+    if ws.multilabel and action is None:
+        raise BadInput(
+            "option '--action': this workspace is multi-label; say what to do to each item's "
+            "set: --action add (put --label in it), --action remove (take --label out) or "
+            f"--action set (make it exactly --label, e.g. --label {example}, or '[]' for none)"
+        )
+    if action is not None and action not in ACTIONS:
+        raise BadInput(f"option '--action': expected one of {', '.join(ACTIONS)}, found {action!r}")
+    if action != SET:
+        if ws.multilabel and labelsets.DEFAULT_LABEL_SEP in label:
+            raise BadInput(
+                f"option '--label': --action {action} takes one label, found {label!r}; to give "
+                "each item that whole set, use --action set"
+            )
+        return label
+    try:
+        names = labelsets.parse_cell(label, labelsets.DEFAULT_LABEL_SEP)
+    except ValueError as exc:
+        raise BadInput(f"option '--label': {exc}") from None
+    if names is None:
+        raise BadInput(f"option '--label': expected a set such as {example}, or '[]' for none")
+    return names
+
+
+def _audit_on_stdin(
+    ws: Workspace, query: Any, n: int, *, action: str | None, label: str | list[str]
+) -> dict[str, Any]:
     """Show ``n`` random items of the set on stderr and read y/n for each from stdin."""
-    sample = ws.bulk_audit_sample(query, n=n)
+    sample = ws.bulk_audit_sample(
+        query, n=n, action=action, label=None if action is None else label
+    )
     if not sample:
         raise BadInput("the search has no items a bulk label would change; nothing to audit")
-    echo_err(f"audit: is each of these {len(sample)} items correctly labelled? (y/n)")
+    change = set_action(action, label, ws.labels, ws.multilabel)
+    if change is None:
+        echo_err(f"audit: is each of these {len(sample)} items correctly labelled? (y/n)")
+    else:
+        echo_err(f"audit of '{change.words()}': for each of these {len(sample)} items, "
+                 f"{change.question()} (y/n)")  # fmt: skip
     correct = 0
     for number, item in enumerate(sample, 1):
         guess = f" [model: {item.prediction}]" if item.prediction is not None else ""
+        if change is not None:
+            guess = f" [now: {item.current or 'no set'}]{guess}"
         echo_err(f"{number:>3}. {item.id}{guess}: {' '.join(item.text.split())[:200]}")
         while True:
             echo_err("     y/n? ")
@@ -82,7 +140,8 @@ def _apply(
     ws: Workspace,
     search: Any,
     *,
-    label: str,
+    label: str | list[str],
+    action: str | None,
     by: str,
     audit: int | None,
     min_precision: float,
@@ -96,10 +155,10 @@ def _apply(
             raise BadInput(f"option '--audit': expected at least 1, found {audit}")
         # Everything the store would refuse is refused before the person answers the audit;
         # the batch then labels the set that was audited, or is refused if it changed.
-        expected = ws.bulk_label(search, label=label, by=by, dry_run=True)["count"]
-        record = _audit_on_stdin(ws, search, audit)
+        expected = ws.bulk_label(search, label=label, action=action, by=by, dry_run=True)["count"]
+        record = _audit_on_stdin(ws, search, audit, action=action, label=label)
     done = ws.bulk_label(
-        search, label=label, by=by, audit=record, min_precision=min_precision,
+        search, label=label, action=action, by=by, audit=record, min_precision=min_precision,
         override=override or audit is None, expected=expected,
     )  # fmt: skip
     if "checked" in record:
@@ -108,14 +167,22 @@ def _apply(
     return done
 
 
-def _report(done: dict[str, Any], label: str, *, dry_run: bool) -> None:
-    verb = "would label" if dry_run else "labelled"
-    line = f"{verb} {done['count']} items as {label!r}"
+def _headline(done: dict[str, Any], words: str | None, label: str, *, dry_run: bool) -> str:
+    """What the batch did (or would do): a label given, or a set action's words."""
+    if words is None:
+        return f"{'would label' if dry_run else 'labelled'} {done['count']} items as {label!r}"
+    return f"{'would change' if dry_run else 'changed'} {done['count']} items' sets: {words}"
+
+
+def _report(done: dict[str, Any], label: str, *, dry_run: bool, words: str | None = None) -> None:
+    line = _headline(done, words, label, dry_run=dry_run)
     if not dry_run:
         line += f" in batch {done['batch']} (undo: labelloop bulk-undo {done['batch']})"
     typer.echo(line)
     if done.get("replaced_bulk"):
         typer.echo(f"  {done['replaced_bulk']} of them had an earlier bulk label, now replaced")
+    if done.get("skipped_unchanged"):
+        typer.echo(f"  left {done['skipped_unchanged']} items whose set it would not change")
     if done["skipped_labelled"]:
         typer.echo(
             f"  left {done['skipped_labelled']} items labelled by people, an import or a "
@@ -133,12 +200,18 @@ def _report(done: dict[str, Any], label: str, *, dry_run: bool) -> None:
         typer.echo(f"  {UNAUDITED_CLI}: nobody checked a sample; recorded with override")
 
 
-@app.command("bulk-label", short_help="Give one label to every item a search finds.")
+@app.command(
+    "bulk-label",
+    short_help="Give one label to every item a search finds (multi-label: add, remove, set).",
+)
 @handle_errors
 def bulk_label_command(
-    label: Annotated[str, typer.Option("--label", help="The label to give.")],
+    label: Annotated[
+        str, typer.Option("--label", help="The label to give (or add, remove, set to).")
+    ],
     by: AsOpt,
     query: QueryArg = "",
+    action: ActionOpt = None,
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,
     label_is: LabelIsOpt = None,
@@ -175,7 +248,8 @@ def bulk_label_command(
 
     Items labelled by people, an import or a decision are left as they are; gold and removed
     items are never bulk-labelled; an earlier bulk label is replaced. Example: ``labelloop
-    bulk-label '"refund request"' --unlabelled --label billing --as eve --audit 20``.
+    bulk-label '"refund request"' --unlabelled --label billing --as eve --audit 20``. In a
+    multi-label workspace, ``--action add|remove|set`` (``--action set --label 'a|b'``).
     (Over 60 lines: one parameter per search filter, as ``labelloop search`` has.)
     """
     if not 0.0 <= min_precision <= 1.0:
@@ -193,18 +267,20 @@ def bulk_label_command(
             search = query_from_options(ws.labels, text=query, **options)
         except BadInput as exc:
             raise BadInput(str(exc).replace("'--label'", "'--label-is'")) from None
+        given = _given(ws, action, label)
+        change = set_action(action, given, ws.labels, ws.multilabel)
         try:
             if dry_run:
-                done = ws.bulk_label(search, label=label, by=by, dry_run=True)
+                done = ws.bulk_label(search, label=given, action=action, by=by, dry_run=True)
             else:
-                done = _apply(ws, search, label=label, by=by, audit=audit,
+                done = _apply(ws, search, label=given, action=action, by=by, audit=audit,
                               min_precision=min_precision, override=override)  # fmt: skip
         except UnknownAnnotator as exc:
             raise UnknownAnnotator(f"option '--as': {exc}") from None
     if as_json:
         print_json(done)
         return
-    _report(done, label, dry_run=dry_run)
+    _report(done, label, dry_run=dry_run, words=None if change is None else change.words())
 
 
 @app.command("bulk-undo", short_help="Undo a whole bulk batch.")
@@ -221,10 +297,16 @@ def bulk_undo_command(
     """Remove every label of a bulk batch; the bulk labels it replaced come back."""
     with open_workspace(workspace, db) as ws:
         done = ws.undo_bulk(batch, by=by)
+        sets = ws.multilabel
     if as_json:
         print_json(done)
         return
-    typer.echo(f"undid batch {done['batch']}: removed {done['removed']} {done['label']!r} labels")
+    removed = f"undid batch {done['batch']}: removed {done['removed']}"
+    typer.echo(
+        f"{removed} bulk answers of {done['label']!r}; the sets they replaced are back"
+        if sets
+        else f"{removed} {done['label']!r} labels"
+    )
 
 
 @app.command("bulk-list", short_help="List bulk batches.")
