@@ -39,6 +39,16 @@ EMOTIONS = [
 URGENT = "<b>urgent</b> *now*"
 
 
+def tfidf_only(root) -> None:
+    """Set the workspace's featurizer to TF-IDF. With the default (auto, embeddings installed)
+    the round worker that ``serve`` starts embeds every item first: ~15 s of CPU beside the
+    browser, and a worker that stops only when that is done, so that each server's stop waits
+    its 10 s grace. Nothing in these tests reads features."""
+    toml = root / "labelloop.toml"
+    toml.write_text(toml.read_text().replace('featurizer = "auto"', 'featurizer = "tfidf"'))
+    assert 'featurizer = "tfidf"' in toml.read_text()
+
+
 def _workspace(tmp_path, labels: list[str]) -> tuple[object, str]:
     root = tmp_path / "keys"
     with Workspace.create(root, labels=labels, name="keys") as ws:
@@ -46,6 +56,7 @@ def _workspace(tmp_path, labels: list[str]) -> tuple[object, str]:
         path.write_text("id,text\n" + "".join(f"k{n:02d},message {n}\n" for n in range(30)))
         ws.import_file(path, id_field="id")
         token = ws.add_user("ann")[1]
+    tfidf_only(root)
     return root, token
 
 
