@@ -14,7 +14,15 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.store.models import Annotation, Item
-from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
+from tests.browser import (
+    chromium,
+    chromium_path,
+    item_id,
+    serve,
+    tfidf_only,
+    wait_idle,
+    wait_item_change,
+)
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
@@ -37,16 +45,6 @@ EMOTIONS = [
 ]
 # A name with HTML and Markdown in it: shown and stored as written, found by its words.
 URGENT = "<b>urgent</b> *now*"
-
-
-def tfidf_only(root) -> None:
-    """Set the workspace's featurizer to TF-IDF. With the default (auto, embeddings installed)
-    the round worker that ``serve`` starts embeds every item first: ~15 s of CPU beside the
-    browser, and a worker that stops only when that is done, so that each server's stop waits
-    its 10 s grace. Nothing in these tests reads features."""
-    toml = root / "labelloop.toml"
-    toml.write_text(toml.read_text().replace('featurizer = "auto"', 'featurizer = "tfidf"'))
-    assert 'featurizer = "tfidf"' in toml.read_text()
 
 
 def _workspace(tmp_path, labels: list[str]) -> tuple[object, str]:

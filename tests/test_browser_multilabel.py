@@ -10,15 +10,16 @@ import pytest
 
 from labeling import Workspace
 from labeling.store import labelsets
-from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
-from tests.test_browser_label_keys import (
-    EMOTIONS,
-    _keys,
-    _keys_at_once,
-    _note,
-    _stored,
+from tests.browser import (
+    chromium,
+    chromium_path,
+    item_id,
+    serve,
     tfidf_only,
+    wait_idle,
+    wait_item_change,
 )
+from tests.test_browser_label_keys import EMOTIONS, _keys, _keys_at_once, _note, _stored
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
