@@ -141,6 +141,16 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def tfidf_only(root: Path) -> None:
+    """Set the workspace at ``root`` to the TF-IDF featurizer, for a browser test that reads no
+    features. With the default (auto, embeddings installed) the round worker that ``serve``
+    starts first embeds every item: ~15 s of CPU beside the browser, and a worker that stops
+    only when that is done, so that the server's stop waits out its 10 s grace."""
+    toml = root / "labelloop.toml"
+    toml.write_text(toml.read_text().replace('featurizer = "auto"', 'featurizer = "tfidf"'))
+    assert 'featurizer = "tfidf"' in toml.read_text()
+
+
 SIGN_IN_INPUT = "form[action='/auth/sign-in'] input[name=token]"
 SIGNED_IN = "Signed in as "
 

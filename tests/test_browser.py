@@ -22,6 +22,7 @@ from tests.browser import (
     serve,
     sign_in_form_shown,
     sign_in_with_form,
+    tfidf_only,
     wait_idle,
     wait_item_change,
 )
@@ -46,6 +47,7 @@ def served_workspace(tmp_path):
     ws.import_file(path, id_field="id")
     tokens = {name: ws.add_user(name)[1] for name in ("ann", "bob")}
     ws.close()
+    tfidf_only(tmp_path / "e2e")
     return tmp_path / "e2e", tokens
 
 
@@ -132,6 +134,7 @@ def test_two_annotators_label_with_the_keyboard(served_workspace):
 def test_data_page_upload_imports_through_the_same_checks(tmp_path):
     ws = Workspace.create(tmp_path / "up", labels=LABELS, name="upload")
     ws.close()
+    tfidf_only(tmp_path / "up")
     good = tmp_path / "fresh.csv"
     good.write_text("id,text,channel\nu1,first uploaded text,web\nu2,second one,chat\n")
     bad = tmp_path / "broken.csv"
@@ -177,6 +180,7 @@ def _review_workspace(tmp_path, n_items: int = 16):
             assert item is not None
             ws.annotate(item.item_id, name, "ham" if name == "b" and k % 2 == 0 else "spam")
     ws.close()
+    tfidf_only(tmp_path / "rev")
     return tmp_path / "rev"
 
 

@@ -14,7 +14,15 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.store.models import Annotation, Item
-from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
+from tests.browser import (
+    chromium,
+    chromium_path,
+    item_id,
+    serve,
+    tfidf_only,
+    wait_idle,
+    wait_item_change,
+)
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
@@ -46,6 +54,7 @@ def _workspace(tmp_path, labels: list[str]) -> tuple[object, str]:
         path.write_text("id,text\n" + "".join(f"k{n:02d},message {n}\n" for n in range(30)))
         ws.import_file(path, id_field="id")
         token = ws.add_user("ann")[1]
+    tfidf_only(root)
     return root, token
 
 

@@ -10,7 +10,15 @@ import pytest
 
 from labeling import Workspace
 from labeling.store import labelsets
-from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
+from tests.browser import (
+    chromium,
+    chromium_path,
+    item_id,
+    serve,
+    tfidf_only,
+    wait_idle,
+    wait_item_change,
+)
 from tests.test_browser_label_keys import EMOTIONS, _keys, _keys_at_once, _note, _stored
 
 pytestmark = pytest.mark.skipif(
@@ -28,6 +36,7 @@ def _workspace(tmp_path) -> tuple[object, str]:
         path.write_text("id,text\n" + "".join(f"m{n:02d},message {n}\n" for n in range(30)))
         ws.import_file(path, id_field="id")
         token = ws.add_user("ann")[1]
+    tfidf_only(root)
     return root, token
 
 

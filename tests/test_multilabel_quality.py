@@ -5,6 +5,10 @@ summary and report built from them."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
+
+import pytest
 
 from labeling import Workspace
 from labeling.store import labelsets
@@ -45,8 +49,23 @@ def two_people(tmp_path, db_url=None) -> Workspace:
     return ws
 
 
-def test_agreement_and_gold_figures_read_sets(tmp_path, backend, db_url):
-    with two_people(tmp_path, db_url) as ws:
+@pytest.fixture(scope="module")
+def answered_root(tmp_path_factory) -> Path:
+    """``two_people`` on SQLite, built once for the module and closed; each test works on a
+    copy of its own (``copy_of``). PostgreSQL tests build theirs."""
+    folder = tmp_path_factory.mktemp("answered")
+    two_people(folder).close()
+    return folder / "ws"
+
+
+def copy_of(root: Path, tmp_path: Path) -> Workspace:
+    """A workspace of its own, the same as ``root`` (a closed SQLite workspace)."""
+    return Workspace.open(shutil.copytree(root, tmp_path / "ws"))
+
+
+def test_agreement_and_gold_figures_read_sets(answered_root, tmp_path, backend, db_url):
+    opened = copy_of(answered_root, tmp_path) if db_url is None else two_people(tmp_path, db_url)
+    with opened as ws:
         quality = ws.metrics()["quality"]
         agree = quality["agreement"]
         assert agree["alpha_distance"] == "masi"
@@ -62,8 +81,8 @@ def test_agreement_and_gold_figures_read_sets(tmp_path, backend, db_url):
         assert "Krippendorff" in html
 
 
-def test_a_round_reviews_sets_out_of_sample(tmp_path):
-    with two_people(tmp_path) as ws:
+def test_a_round_reviews_sets_out_of_sample(answered_root, tmp_path):
+    with copy_of(answered_root, tmp_path) as ws:
         round_ = ws.retrain()
         assert round_.status == "succeeded", round_.error
         review = ws.review()
@@ -77,8 +96,8 @@ def test_a_round_reviews_sets_out_of_sample(tmp_path):
                 assert all(labelsets.decode(a) <= set(LABELS) for a in entry["answers"].values())
 
 
-def test_coverage_counts_sets_per_label(tmp_path):
-    with two_people(tmp_path) as ws:
+def test_coverage_counts_sets_per_label(answered_root, tmp_path):
+    with copy_of(answered_root, tmp_path) as ws:
         cover = ws.metrics()["coverage"]
         labelled = ws.status()["items"]["labelled"]
         assert cover["counts"]["human"] == labelled > 0
@@ -91,14 +110,14 @@ def test_coverage_counts_sets_per_label(tmp_path):
             assert cover["per_class"][label]["human"] == round(expected, 6)
 
 
-def test_status_json_of_a_multi_label_workspace_follows_the_schema(tmp_path):
+def test_status_json_of_a_multi_label_workspace_follows_the_schema(answered_root, tmp_path):
     import jsonschema
     from typer.testing import CliRunner
 
     from labeling.cli.main import app
     from tests.test_quality_rounds import SCHEMA
 
-    with two_people(tmp_path) as ws:
+    with copy_of(answered_root, tmp_path) as ws:
         assert ws.retrain().status == "succeeded"
         root = ws.root
     runner = CliRunner()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,21 @@ def workspace_with_labels(tmp_path: Path, db_url: str | None = None) -> tuple[Wo
     return ws, truth
 
 
+@pytest.fixture(scope="module")
+def labelled_root(tmp_path_factory) -> Path:
+    """One labelled SQLite workspace, built once for the module and never opened by a test:
+    a test that retrains works on its own copy (``copy_of``)."""
+    folder = tmp_path_factory.mktemp("labelled")
+    ws, _truth = workspace_with_labels(folder)
+    ws.close()
+    return folder / "ws"
+
+
+def copy_of(root: Path, tmp_path: Path) -> Workspace:
+    """A workspace of its own, the same as ``root`` (a closed SQLite workspace)."""
+    return Workspace.open(shutil.copytree(root, tmp_path / "ws"))
+
+
 def test_one_vs_rest_gives_calibrated_per_label_probabilities():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 5))
@@ -101,9 +117,8 @@ def test_a_round_learns_sets_scores_gold_and_ranks_the_pool(tmp_path, backend, d
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
-def test_every_strategy_ranks_a_multi_label_pool(tmp_path, strategy):
-    ws, _truth = workspace_with_labels(tmp_path)
-    with ws:
+def test_every_strategy_ranks_a_multi_label_pool(labelled_root, tmp_path, strategy):
+    with copy_of(labelled_root, tmp_path) as ws:
         round_ = ws.retrain(strategy=strategy)
         assert round_.status == "succeeded", round_.error
         assert json.loads(round_.metrics)["strategy"] == strategy
