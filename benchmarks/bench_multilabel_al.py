@@ -5,14 +5,15 @@ Real data: Debian package descriptions (text) with their debtags (labels), built
 from the package lists ``apt-get update -o Acquire::Languages=en`` fetches from the Debian
 archive (the ``Packages`` list holds each package's ``Tag`` field, the ``Translation-en`` list
 its long description). Nothing is copied into the repository: the files are written to a
-temporary folder and removed. Tags used fewer than 100 times and the facets that describe
-packaging rather than content (role, special, suite, made-of, culture, iso15924) are dropped,
-repeated descriptions kept once, and the test set is split off by source package, since the
-binary packages of one source share near-identical descriptions.
+temporary folder and removed. Tags used fewer than ``--min-tag-uses`` times and the facets
+that describe packaging rather than content (role, special, suite, made-of, culture,
+iso15924) are dropped, repeated descriptions kept once, and the test set is split off by
+source package, since the binary packages of one source share near-identical descriptions.
 
 Generated data: a seeded topic mixture of our own (:func:`generated_sets`), so that the
 verdict does not rest on one collection.
-Usage: python benchmarks/bench_multilabel_al.py [--lists DIR] [--pool 1000] [--seeds 2]
+Usage: python benchmarks/bench_multilabel_al.py [--lists DIR] [--pool 2000 5000] [--seeds 3]
+[--min-tag-uses 1000]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, write_result  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, write_result  # noqa: E402
 
 APT_LISTS = Path("/var/lib/apt/lists")
 APT_HELPER = "/usr/lib/apt/apt-helper"  # decompresses the .lz4/.xz lists apt keeps
@@ -39,13 +40,20 @@ DROPPED_FACETS = ("role::", "special::", "suite::", "made-of::", "culture::", "i
 MIN_TAG_USES = 100
 # Why the real set is sampled: measured before choosing the sizes (load average about 1).
 COST_NOTE = (
-    "Why a sample of debtags: every simulated step trains the multi-label round's model, one "
-    "calibrated classifier per label (112 here, each fitted 4 times: 3 calibration folds and "
-    "the final fit); on `tfidf` of 4,000 descriptions that took 4.3 s on 100 labelled rows, "
-    "14 s on 300 and 45 s on 1,000, so curves over the full set (about 15,000 pool texts) "
-    "would take hours per strategy and seed on 2 shared cores."
+    "Why a sample of debtags, and why its 14 most used tags: every simulated step trains the "
+    "multi-label round's model, one calibrated classifier per label, each fitted 4 times (3 "
+    "calibration folds and the final fit). With the 112 tags used >= 100 times, on `tfidf` of "
+    "5,000 descriptions, one fit took 19 s on 200 labelled rows and 132 s on 1,000 (load "
+    "average 6 on 2 cores), so 3 seeds of 5 strategies on 3 pool sizes would take days; "
+    "with the 14 tags used >= 1,000 times a step costs about 8 times less. The tag threshold "
+    "was set for cost before any curve was drawn, not tuned on the results."
 )
-STRATEGIES = ["mean_label_uncertainty", "max_label_uncertainty", "cardinality_inconsistency"]
+STRATEGIES = [
+    "mean_label_uncertainty",
+    "max_label_uncertainty",
+    "cardinality_inconsistency",
+    "diverse_uncertainty",
+]
 
 
 def _stanzas(path: Path) -> list[dict[str, str]]:
@@ -80,8 +88,11 @@ def _one_list(lists: Path, pattern: str) -> Path:
     return found[0]
 
 
-def debtags(lists: Path) -> tuple[list[str], list[str], list[list[str]]]:
-    """Source package, description and kept tags of every tagged package of Debian main."""
+def debtags(
+    lists: Path, min_uses: int = MIN_TAG_USES
+) -> tuple[list[str], list[str], list[list[str]]]:
+    """Source package, description and kept tags (used at least ``min_uses`` times) of every
+    tagged package of Debian main."""
     translations = _stanzas(_one_list(lists, "*_dists_*_main_i18n_Translation-en*"))
     descriptions = {r["Description-md5"]: r["Description-en"] for r in translations}
     packages = [
@@ -96,7 +107,7 @@ def debtags(lists: Path) -> tuple[list[str], list[str], list[list[str]]]:
         source = record.get("Source", record["Package"]).split()[0]
         rows.append((source, descriptions[record["Description-md5"]], tags))
     uses = collections.Counter(t for _, _, tags in rows for t in tags)
-    kept = {t for t, n in uses.items() if n >= MIN_TAG_USES}
+    kept = {t for t, n in uses.items() if n >= min_uses}
     seen: set[str] = set()
     groups, texts, sets = [], [], []
     for source, text, tags in rows:
@@ -166,13 +177,15 @@ def _write(path: Path, texts: list[str], sets: list[list[str]], rows: list[int])
     return path
 
 
-def start(name: str, data: tuple, args: argparse.Namespace, scratch: Path) -> dict:
-    """``labelloop simulate --task multi-label --metric micro-f1 --json`` on one data set,
-    started in a child process (the data sets run side by side, one core each)."""
+def start(name: str, data: tuple, n_pool: int, args: argparse.Namespace, scratch: Path) -> dict:
+    """``labelloop simulate --task multi-label --metric micro-f1 --json`` on a pool of
+    ``n_pool`` texts of one data set, started in a child process (the runs go side by side,
+    one core each)."""
     groups, texts, sets = data
-    pool, test = split_and_sample(groups, args.pool, args.test)
-    pool_file = _write(scratch / f"{name}_pool.csv", texts, sets, pool)
-    test_file = _write(scratch / f"{name}_test.csv", texts, sets, test)
+    pool, test = split_and_sample(groups, n_pool, args.test)
+    stem = name.replace(" ", "_")
+    pool_file = _write(scratch / f"{stem}_pool.csv", texts, sets, pool)
+    test_file = _write(scratch / f"{stem}_test.csv", texts, sets, test)
     command = [
         sys.executable, "-m", "labeling.cli", "simulate", str(pool_file),
         "--test", str(test_file), "--text-field", "text", "--label-field", "labels",
@@ -213,19 +226,32 @@ def _at(curve: list[dict], share: float) -> tuple[int, float]:
     return point["labels"], point["micro_f1"]
 
 
+def _spread(values: list[int | None]) -> str:
+    """Mean ± standard deviation of the seeds that reached the target, and how many did not."""
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return "none reached"
+    mean = sum(reached) / len(reached)
+    sd = (sum((v - mean) ** 2 for v in reached) / len(reached)) ** 0.5
+    missed = len(values) - len(reached)
+    return f"{mean:.0f} ± {sd:.0f}" + (f" ({missed} not reached)" if missed else "")
+
+
 def _table(reports: dict[str, dict]) -> list[dict]:
     rows = []
     for dataset, report in reports.items():
         for strategy, summary in report["strategies"].items():
             curve = summary["curve"]
             mid, last = _at(curve, 0.5), curve[-1]
+            per_seed = summary["labels_to_95pct_per_seed"]
             rows.append(
                 {
                     "data set": dataset,
                     "strategy": strategy,
                     "labels to 95% micro-F1": summary["labels_to_95pct"],
                     "ratio to random": report["label_efficiency"][strategy],
-                    "per seed": " ".join(str(v) for v in summary["labels_to_95pct_per_seed"]),
+                    "per seed": " ".join(str(v) for v in per_seed),
+                    "per-seed mean ± sd": _spread(per_seed),
                     f"micro-F1 at {mid[0]}": mid[1],
                     f"micro-F1 / macro-F1 at {last['labels']}": (
                         f"{last['micro_f1']} / {last['macro_f1']}"
@@ -249,12 +275,30 @@ def _notes(reports: dict[str, dict]) -> list[str]:
             f"{full['macro_f1']}, Hamming loss {full['hamming_loss']}, subset accuracy "
             f"{full['subset_accuracy']}; target {report['target_micro_f1']}. "
         )
-        if report["strategies"]["random"]["labels_to_95pct"] is None:
+        random_curve = report["strategies"]["random"]["curve"]
+        first = random_curve[0]
+        text += (
+            f"Random's first batch ({first['labels']} labels) already gives micro-F1 "
+            f"{first['micro_f1']}, {first['micro_f1'] / full['micro_f1']:.0%} of full "
+            "supervision. "
+        )
+        needed = report["strategies"]["random"]["labels_to_95pct"]
+        if needed is None:
             text += f"Random did not reach the target within {settings['budget']} labels: no ratio."
+            if ratios:
+                best = min(ratios, key=lambda k: ratios[k])
+                reached = report["strategies"][best]["labels_to_95pct"]
+                text += (
+                    f" {best} reached it at {reached}, so its ratio is below "
+                    f"{reached / settings['budget']:.2f}."
+                )
         elif ratios:
             best = min(ratios, key=lambda k: ratios[k])
             verdict = "met" if ratios[best] <= 0.5 else "not met"
-            text += f"Best / random: {best} {ratios[best]} (target <= 0.5: {verdict})."
+            text += (
+                f"Random reached the target at {needed} labels ({needed / settings['pool']:.0%} "
+                f"of the pool). Best / random: {best} {ratios[best]} (target <= 0.5: {verdict})."
+            )
         else:
             text += "No set strategy reached the target within the budget."
         text += (
@@ -264,28 +308,56 @@ def _notes(reports: dict[str, dict]) -> list[str]:
     return notes
 
 
+def rebuild(result_path: Path, raw_path: Path) -> None:
+    """Recompute a written result's table and notes from the reports a run saved (``raw``),
+    without simulating again."""
+    result = json.loads(result_path.read_text())
+    reports = json.loads(raw_path.read_text())
+    result["table"] = _table(reports)
+    result["notes"] = [*_notes(reports), COST_NOTE]
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lists", type=Path, default=APT_LISTS, help="apt's list folder")
-    parser.add_argument("--pool", type=int, default=1000)
+    parser.add_argument(
+        "--pool", type=int, nargs="+", default=[1000], help="pool sizes, each run side by side"
+    )
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--budget", type=int, default=600)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument(
+        "--min-tag-uses", type=int, default=MIN_TAG_USES, help="debtags: keep tags used this often"
+    )
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--datasets", nargs="+", default=["debtags", "generated"])
+    parser.add_argument(
+        "--rebuild",
+        type=Path,
+        help="only recompute the table and notes from the reports a run saved in this file",
+    )
     args = parser.parse_args()
+    if args.rebuild is not None:
+        rebuild(RESULTS / "multilabel_al.json", args.rebuild)
+        return 0
+    sources = {
+        name: debtags(args.lists, args.min_tag_uses)
+        if name == "debtags"
+        else generated_sets(4 * max(args.pool))
+        for name in args.datasets
+    }
     with tempfile.TemporaryDirectory() as folder:
         started = [
-            start(
-                name,
-                debtags(args.lists) if name == "debtags" else generated_sets(4 * args.pool),
-                args,
-                Path(folder),
-            )
-            for name in args.datasets
+            start(f"{name} {n_pool}", data, n_pool, args, Path(folder))
+            for name, data in sources.items()
+            for n_pool in args.pool
         ]
         reports = {run["name"]: finish(run) for run in started}
+    # Kept outside the repository in case writing the result fails after an hour of runs.
+    raw = Path(tempfile.gettempdir()) / "multilabel_al_raw.json"
+    raw.write_text(json.dumps(reports))
     write_result(
         "multilabel_al",
         {
@@ -296,10 +368,10 @@ def main() -> int:
                 f"multi-label rounds train), batches of {args.batch}, budget {args.budget}, "
                 f"{args.seeds} seeds; labels to reach 95% of full-supervision micro-F1 on the "
                 "seed-averaged curve. `debtags`: Debian package descriptions with their debtags, "
-                "built at run time from apt's package lists (Debian main; tags used >= 100 "
-                "times, packaging facets dropped, repeated descriptions once, test split by "
-                "source package); nothing is stored in the repository. `generated`: our own "
-                "seeded topic mixture (benchmarks/bench_multilabel_al.py)"
+                "built at run time from apt's package lists (Debian main; tags used >= "
+                f"{args.min_tag_uses} times, packaging facets dropped, repeated descriptions "
+                "once, test split by source package); nothing is stored in the repository. "
+                "`generated`: our own seeded topic mixture (benchmarks/bench_multilabel_al.py)"
             ),
             "table": _table(reports),
             "notes": [*_notes(reports), COST_NOTE],
@@ -313,8 +385,10 @@ def main() -> int:
             },
             "reproduce": (
                 "apt-get update -o Acquire::Languages=en && python "
-                f"benchmarks/bench_multilabel_al.py --pool {args.pool} --test {args.test} "
-                f"--budget {args.budget} --batch {args.batch} --seeds {args.seeds}"
+                f"benchmarks/bench_multilabel_al.py --pool {' '.join(map(str, args.pool))} "
+                f"--test {args.test} --budget {args.budget} --batch {args.batch} "
+                f"--seeds {args.seeds} --min-tag-uses {args.min_tag_uses} "
+                f"--datasets {' '.join(args.datasets)} --strategies {' '.join(args.strategies)}"
             ),
         },
     )
