@@ -203,34 +203,48 @@ def fit_sets(
     Raises :class:`NotEnoughLabels` when no label can be learnt (each is always present or
     always absent), since no model could rank items then.
     """
-    # scikit-learn: ~1 s; rounds only
-    from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits  # comes with scikit-learn
-
     indicator = np.asarray(Y)
     weights = _check(X, indicator, labels, sample_weight)
     mask = _known(known, indicator.shape)
+    # Until fitted, each label is its smoothed frequency (a constant label stays so).
     out_of_fold = np.full(indicator.shape, np.nan, dtype=np.float64)
-    plans: dict[int, _Plan] = {}
     members: list[Any] = []
     for column in range(len(labels)):
-        rows = np.flatnonzero(mask[:, column])
-        y = indicator[rows, column].astype(np.int64)
-        present = int(y.sum())
-        absent = len(y) - present
-        prior = (present + 1.0) / (len(y) + 2.0)
+        rows = mask[:, column]
+        prior = (float(indicator[rows, column].sum()) + 1.0) / (float(rows.sum()) + 2.0)
         out_of_fold[rows, column] = prior
-        members.append(prior)  # replaced below by the fitted classifier when there is one
-        if present == 0 or absent == 0:
-            continue
-        n_folds = min(CALIBRATION_FOLDS, present, absent)
-        folds = list(StratifiedKFold(n_folds).split(np.zeros(len(y)), y)) if n_folds >= 2 else []
-        plans[column] = _Plan(rows, y, folds)
+        members.append(prior)
+    plans = _plans(indicator, mask)
     if not plans:
         raise NotEnoughLabels(
             f"training needs a label that some of the {indicator.shape[0]} rows have and some "
             "have not; every label is on all of them or on none"
         )
+
+    fitted = _fit_in_threads(X, plans, weights, classifier, seed, workers)
+    for column, plan in plans.items():
+        estimator, oof = fitted[column]
+        if oof is None:  # too rare on one side for folds: the classifier's own sigmoid
+            members[column] = CalibratedLabel(estimator)
+            continue
+        row_weights = None if weights is None else weights[plan.rows]
+        slope, offset = platt_scaling(oof, plan.y, row_weights)
+        members[column] = CalibratedLabel(estimator, slope, offset)
+        out_of_fold[plan.rows, column] = sigmoid(slope * oof + offset)
+    return FittedSets(OneVsRest(labels, members), out_of_fold)
+
+
+def _fit_in_threads(
+    X: Any,
+    plans: dict[int, _Plan],
+    weights: NDArray[np.float64] | None,
+    classifier: str,
+    seed: int,
+    workers: int | None,
+) -> dict[int, tuple[Any, NDArray[np.float64] | None]]:
+    """Per label, the classifier fitted on all its rows and its out-of-fold decision scores
+    (None without folds): every fit a task of one thread pool, each with the same seed."""
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
     def fit(plan: _Plan, part: NDArray[np.int64] | None) -> Any:
         picked = plan.rows if part is None else plan.rows[part]
@@ -243,6 +257,7 @@ def fit_sets(
     def fold_scores(plan: _Plan, fit_part: Any, test_part: Any) -> NDArray[np.float64]:
         return np.asarray(fit(plan, fit_part).decision_function(X[plan.rows[test_part]]))
 
+    out: dict[int, tuple[Any, NDArray[np.float64] | None]] = {}
     # One BLAS thread per fit: the solvers work on one weight vector at a time, and the
     # parallelism is across fits (labeling.rounds.learner.train says why).
     with (
@@ -255,17 +270,31 @@ def fit_sets(
             for column, plan in plans.items()
         }
         for column, plan in plans.items():
-            members[column] = CalibratedLabel(finals[column].result())
-            if not plan.folds:
-                continue
-            oof = np.empty(len(plan.rows), dtype=np.float64)
-            for (_fit_part, test_part), future in zip(plan.folds, scores[column], strict=True):
-                oof[test_part] = future.result()
-            row_weights = None if weights is None else weights[plan.rows]
-            slope, offset = platt_scaling(oof, plan.y, row_weights)
-            members[column] = CalibratedLabel(finals[column].result(), slope, offset)
-            out_of_fold[plan.rows, column] = sigmoid(slope * oof + offset)
-    return FittedSets(OneVsRest(labels, members), out_of_fold)
+            oof = None
+            if plan.folds:
+                oof = np.empty(len(plan.rows), dtype=np.float64)
+                for (_fit, test_part), future in zip(plan.folds, scores[column], strict=True):
+                    oof[test_part] = future.result()
+            out[column] = (finals[column].result(), oof)
+    return out
+
+
+def _plans(indicator: NDArray[Any], mask: NDArray[np.bool_]) -> dict[int, _Plan]:
+    """The fits of each label that can be learnt (present and absent among its rows)."""
+    from sklearn.model_selection import StratifiedKFold  # scikit-learn: ~1 s; rounds only
+
+    plans: dict[int, _Plan] = {}
+    for column in range(indicator.shape[1]):
+        rows = np.flatnonzero(mask[:, column])
+        y = indicator[rows, column].astype(np.int64)
+        present = int(y.sum())
+        absent = len(y) - present
+        if present == 0 or absent == 0:
+            continue
+        n_folds = min(CALIBRATION_FOLDS, present, absent)
+        folds = list(StratifiedKFold(n_folds).split(np.zeros(len(y)), y)) if n_folds >= 2 else []
+        plans[column] = _Plan(rows, y, folds)
+    return plans
 
 
 def platt_scaling(
