@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import peak_rss_mb, write_result, zipf_vocabulary  # noqa: E402
+from benchmarks.common import RESULTS, peak_rss_mb, write_result, zipf_vocabulary  # noqa: E402
 
 N_LABELS = 20
 
@@ -89,6 +89,7 @@ def main() -> None:
     if args.child:
         _child(args.rows, args.labelled, args.scratch)
         return
+    before = _previous(args.rows, args.labelled)
     with tempfile.TemporaryDirectory() as scratch:
         done = subprocess.run(
             [sys.executable, __file__, "--child", "--rows", str(args.rows), "--labelled",
@@ -125,8 +126,28 @@ def main() -> None:
         ],
         "reproduce": "python benchmarks/bench_multilabel_round.py --rows 100000 --labelled 2000",
     }
+    if before:
+        result["notes"].append(before)
     print(json.dumps(result, indent=2))
     write_result("multilabel_round", result)
+
+
+def _previous(rows: int, labelled: int) -> str:
+    """The result this run replaces, as a note (same sizes only): so a change to the round
+    shows its time and gold figures before and after."""
+    path = RESULTS / "multilabel_round.json"
+    if not path.exists():
+        return ""
+    old = json.loads(path.read_text())
+    if (old.get("rows"), old.get("labelled")) != (rows, labelled):
+        return ""
+    run = old["runs"][-1]
+    return (
+        f"The result before this one (commit {old['machine'].get('git_commit')}, load "
+        f"{', '.join(old.get('load_average', []))}): the cached round took {run['seconds']} s, "
+        f"gold micro-F1 {run['gold_micro_f1']}, macro-F1 {run['gold_macro_f1']}, subset "
+        f"accuracy {run['gold_subset_accuracy']}."
+    )
 
 
 if __name__ == "__main__":

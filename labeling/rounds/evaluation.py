@@ -16,8 +16,8 @@ import numpy as np
 from labeling.context import Context
 from labeling.quality import label_errors, stopping
 from labeling.quality.multilabel import multilabel_label_issues, set_metrics
-from labeling.rounds.learner import NotEnoughLabels, predict_proba, train
-from labeling.rounds.multilabel import train_multilabel
+from labeling.rounds.learner import predict_proba, train
+from labeling.rounds.multilabel import CALIBRATION_FOLDS
 from labeling.rounds.pool import PoolData
 from labeling.rounds.scores import predicted_sets
 from labeling.rounds.training import Trained
@@ -130,7 +130,7 @@ def evaluate_sets(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict
         metrics["gold_macro_f1"] = gold["macro_f1"]
         metrics["gold_micro_f1"] = gold["micro_f1"]
         return metrics
-    cv = cross_validated_sets(X[trained.rows], trained.indicator, ws)
+    cv = cross_validated_sets(trained, ws)
     metrics["evaluation"] = "cross-validation" if cv else "none"
     if cv:
         metrics["cv"] = cv
@@ -140,39 +140,15 @@ def evaluate_sets(ws: Context, data: PoolData, X: Any, trained: Trained) -> dict
     return metrics
 
 
-def out_of_fold_sets(
-    X: Any, Y: Any, ws: Context, *, calibrate: bool = True, max_folds: int = 5
-) -> np.ndarray | None:
-    """Per-label probabilities of each labelled set from a model trained on the other folds
-    (k-fold, at most ``max_folds``); None with fewer than :data:`MIN_CV_LABELS` sets or a
-    fold that cannot learn any label."""
-    from sklearn.model_selection import KFold  # scikit-learn: ~1 s
-
-    if Y is None or len(Y) < MIN_CV_LABELS:
+def cross_validated_sets(trained: Trained, ws: Context) -> dict[str, Any] | None:
+    """Figures of the one-vs-rest model on people's sets from its out-of-fold probabilities
+    (the calibration folds, labeling.rounds.multilabel.FittedSets); None below
+    :data:`MIN_CV_LABELS` sets."""
+    proba = trained.human_out_of_fold
+    Y = trained.human_indicator
+    if proba is None or Y is None or len(Y) < MIN_CV_LABELS:
         return None
-    folds = min(max_folds, len(Y) // 2)
-    proba = np.zeros(Y.shape, dtype=np.float64)
-    for fit_rows, test_rows in KFold(folds, shuffle=True, random_state=0).split(Y):
-        try:
-            model = train_multilabel(
-                X[fit_rows],
-                Y[fit_rows],
-                ws.labels,
-                classifier=ws.config.classifier,
-                calibrate=calibrate,
-            )
-        except NotEnoughLabels:
-            return None
-        proba[test_rows] = predict_proba(model, X[test_rows])
-    return proba
-
-
-def cross_validated_sets(X: Any, Y: Any, ws: Context) -> dict[str, Any] | None:
-    """k-fold figures of the one-vs-rest model on the labelled sets (None: too few)."""
-    proba = out_of_fold_sets(X, Y, ws)
-    if proba is None:
-        return None
-    return set_figures(Y, proba >= 0.5, ws.labels) | {"folds": min(5, len(Y) // 2)}
+    return set_figures(Y, proba >= 0.5, ws.labels) | {"folds": CALIBRATION_FOLDS}
 
 
 def _review_sets(
@@ -231,11 +207,9 @@ def label_checks(
         "item_ids": stop_ids[known].tolist(),
         "predictions": [names[c] for c in codes[at[known]].tolist()],
     }
-    if ws.multilabel:  # 3 uncalibrated folds: a fifth of the cost, and ranks are what counts
-        proba = out_of_fold_sets(
-            X[trained.human_rows], trained.human_indicator, ws, calibrate=False, max_folds=3
-        )
-        if proba is not None:
+    if ws.multilabel:  # the out-of-fold probabilities of the calibration folds: no more fits
+        proba = trained.human_out_of_fold
+        if proba is not None and len(proba) >= MIN_CV_LABELS:
             extras[label_errors.REVIEW_FILE] = _review_sets(
                 ws, data, trained.human_rows, trained.human_y, proba
             )

@@ -9,7 +9,7 @@ the workspace's setting needs, through the on-disk cache of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,16 @@ from labeling.rounds.jobs import StageCallback
 from labeling.rounds.representations import blocks_needed
 from labeling.store import db
 from labeling.store.answers import current, human_labels
-from labeling.store.models import BULK, REMOVED, Annotation, Item, WeakLabel
+from labeling.store.models import (
+    BULK,
+    REMOVED,
+    Annotation,
+    Item,
+    LabelingFunction,
+    LFVote,
+    WeakLabel,
+)
+from labeling.weak.votes import ABSENT_MARK
 
 # The tfidf featurizer is fitted on at most this many pool texts (a seeded sample beyond).
 FIT_SAMPLE_ROWS = 200_000
@@ -53,6 +62,9 @@ class PoolData:
     human: dict[int, str]  # item id -> majority label of current answers (pool items only)
     n_labels: np.ndarray
     weak: dict[int, tuple[str, float]]
+    # Multi-label: item id -> the labels some active LF voted on (present or absent) for the
+    # items with a weak set; the labels a weak set speaks for (labeling.rounds.training).
+    weak_voted: dict[int, frozenset[str]] = field(default_factory=dict)
 
 
 def load_pool(ws: Context) -> PoolData:
@@ -67,6 +79,7 @@ def load_pool(ws: Context) -> PoolData:
         human = human_labels(session, ws.labels)
         weak_rows = session.exec(select(WeakLabel.item_id, WeakLabel.label, WeakLabel.confidence))
         weak = {item_id: (label, float(conf)) for item_id, label, conf in weak_rows}
+        weak_voted = voted_labels(session) if ws.multilabel and weak else {}
     return PoolData(
         item_ids=np.array([r[0] for r in rows], dtype=np.int64),
         keys=[r[1] for r in rows],
@@ -75,7 +88,27 @@ def load_pool(ws: Context) -> PoolData:
         human=human,
         n_labels=np.array([r[4] for r in rows], dtype=np.int64),
         weak=weak,
+        weak_voted=weak_voted,
     )
+
+
+def voted_labels(session: Any) -> dict[int, frozenset[str]]:
+    """Per item with a weak label, the labels the current votes of active LFs name (an
+    absent vote, ``ABSENT_MARK`` + label, names its label too): one query for all items."""
+    rows = session.execute(
+        select(LFVote.item_id, LFVote.label)  # type: ignore[call-overload]
+        .distinct()
+        .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
+        .join(WeakLabel, col(WeakLabel.item_id) == col(LFVote.item_id))
+        .where(
+            col(LabelingFunction.active).is_(True),
+            col(LFVote.lf_version) == col(LabelingFunction.version),
+        )
+    ).all()
+    found: dict[int, set[str]] = {}
+    for item_id, label in rows:
+        found.setdefault(int(item_id), set()).add(label.removeprefix(ABSENT_MARK))
+    return {item_id: frozenset(names) for item_id, names in found.items()}
 
 
 def bulk_only_count(ws: Context) -> int:

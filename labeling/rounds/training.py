@@ -17,7 +17,7 @@ import numpy as np
 from labeling.context import Context
 from labeling.rounds.featurizers import AUTO, BASE_FEATURIZER
 from labeling.rounds.learner import NotEnoughLabels, train, weak_sample_weights
-from labeling.rounds.multilabel import train_multilabel
+from labeling.rounds.multilabel import fit_sets
 from labeling.rounds.pool import FeatureBlocks, PoolData
 from labeling.rounds.representations import (
     CANDIDATES,
@@ -47,6 +47,10 @@ class Trained:
     weights: np.ndarray
     # Multi-label: ``y`` holds stored sets, and this their indicator matrix (rows x labels).
     indicator: np.ndarray | None = None
+    # Multi-label: which labels of each row trained (a weak set's unvoted labels did not).
+    known: np.ndarray | None = None
+    # Multi-label: each row's out-of-fold P(label) (labeling.rounds.multilabel.FittedSets).
+    out_of_fold: np.ndarray | None = None
 
     @property
     def human_rows(self) -> np.ndarray:
@@ -59,6 +63,10 @@ class Trained:
     @property
     def human_indicator(self) -> np.ndarray | None:
         return None if self.indicator is None else self.indicator[: self.n_human]
+
+    @property
+    def human_out_of_fold(self) -> np.ndarray | None:
+        return None if self.out_of_fold is None else self.out_of_fold[: self.n_human]
 
 
 def choose_representation(ws: Context, data: PoolData, blocks: FeatureBlocks) -> Selection:
@@ -147,17 +155,40 @@ def train_sets(ws: Context, data: PoolData, X: Any, classifier: str) -> Trained:
     """A multi-label workspace's model: one calibrated classifier per label on the human
     sets plus the confident weak sets (labeling.weak.multilabel), weighted as weak labels are
     in single-label rounds (labeling.rounds.multilabel); no model while no label is both
-    present and absent somewhere."""
+    present and absent somewhere. A weak set trains only the labels it speaks for
+    (:func:`known_labels`); a person's set trains every label."""
     # a weak value not starting with "[" is a single label fitted before the task was sets
     row_array, y_array, weights, n_human = training_rows(ws, data, lambda v: v.startswith("["))
     indicator = labelsets.indicator(y_array.tolist(), ws.labels)
-    cold = Trained(None, n_human, len(row_array) - n_human, row_array, y_array, weights, indicator)
+    known = known_labels(ws, data, row_array, indicator, n_human)
+    cold = Trained(
+        None, n_human, len(row_array) - n_human, row_array, y_array, weights, indicator, known
+    )
     if len(row_array) < 2:
         return cold
     try:
-        model = train_multilabel(
-            X[row_array], indicator, ws.labels, weights, classifier=classifier, seed=0
+        fitted = fit_sets(
+            X[row_array], indicator, ws.labels, weights, known=known, classifier=classifier
         )
     except NotEnoughLabels:
         return cold
-    return replace(cold, model=model)
+    return replace(cold, model=fitted.model, out_of_fold=fitted.out_of_fold)
+
+
+def known_labels(
+    ws: Context, data: PoolData, rows: np.ndarray, indicator: np.ndarray, n_human: int
+) -> np.ndarray:
+    """Which labels of each training row train (rows x labels): all of a human set (an
+    unticked label is an answer: absent); of a weak set, the labels some LF voted on for
+    the item, present or absent (``PoolData.weak_voted``), and those the set holds. A label
+    no LF voted on is not "absent" there, only unknown."""
+    known = np.ones(indicator.shape, dtype=bool)
+    column = {label: k for k, label in enumerate(ws.labels)}
+    for i in range(n_human, len(rows)):
+        voted = data.weak_voted.get(int(data.item_ids[rows[i]]), frozenset())
+        known[i] = indicator[i].astype(bool)
+        for label in voted:
+            k = column.get(label)
+            if k is not None:
+                known[i, k] = True
+    return known
