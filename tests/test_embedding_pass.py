@@ -325,6 +325,28 @@ def test_the_worker_fills_the_block_after_an_import(tmp_path):
     ws.close()
 
 
+def test_the_worker_stops_at_once_mid_chunk_and_the_cache_stays_whole(tmp_path):
+    """SIGTERM while a chunk is being embedded stops the worker without finishing the chunk
+    (serve's grace period is shorter than a chunk on a busy machine); what is cached is whole."""
+    ws = embedding_workspace(tmp_path / "ws")
+    add_items(ws, write_items(tmp_path / "a.jsonl", texts_for(4000, start=1000)))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "labeling.rounds.worker", "-w", str(ws.root)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # the model loads and the first chunk of 2,048 texts starts
+    worker.terminate()
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "worker: embedded" not in out  # it did not wait for the chunk
+    assert ws.feature_status().blocks[0].missing == 4000
+    assert cached_rows(ws) == {}
+    ws.close()
+
+
 # ---------------------------------------------------------------- property: cache vs recomputation
 
 VOCABULARY = texts_for(24, start=500)

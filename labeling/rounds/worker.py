@@ -32,10 +32,16 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
     ws = Workspace.open(root, db_url=db_url)
     embedder = BackgroundEmbedder()
     stopping = False
+    in_round = False
 
     def stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
+        if not in_round:
+            # Idle, or embedding a chunk: the pass is resumable (a chunk is kept only once it
+            # is whole on disk), so stop now instead of after the chunk, which takes 5-40 s
+            # and outlasts serve's grace period. A round runs on to its end (or is killed).
+            raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     failed = jobs.recover(ws)
@@ -50,11 +56,13 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                 jobs.lower_priority(ws.config.round_nice)
                 jobs.recover(ws)
                 jobs.maybe_trigger(ws)
+                in_round = True
                 round_id = jobs.claim_queued(ws)
                 if round_id is not None:
                     done = pipeline.run_round(ws, round_id)
                     print(f"worker: round {round_id} {done.status}", flush=True)
                     continue
+                in_round = False
                 embedded = embedder.step(ws)
                 if embedded is not None:
                     print(
@@ -73,6 +81,10 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                     file=sys.stderr,
                     flush=True,
                 )
+            finally:
+                in_round = False
+            if stopping:
+                break
             time.sleep(poll)
     finally:
         ws.close()
