@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, update
+from sqlalchemy import bindparam, delete, exists, func, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -25,6 +25,7 @@ from labeling.store.models import (
     SPLITS,
     Annotation,
     Annotator,
+    GuidelineVersion,
     ImportBatch,
     Item,
     Lease,
@@ -58,7 +59,13 @@ _MY_CURRENT_ANSWER = select(_ANNOTATIONS.c.id, _ANNOTATIONS.c.label).where(
     _ANNOTATIONS.c.superseded_by.is_(None),
     _ANNOTATIONS.c.origin == HUMAN,  # not the person's own correction or adjudication
 )
-_ADD_ANSWER = insert(_ANNOTATIONS).returning(_ANNOTATIONS.c.id)
+_GUIDELINES = GuidelineVersion.__table__  # type: ignore[attr-defined]
+# Each answer records the guidelines version that was newest when it was given (None: none).
+_ADD_ANSWER = (
+    insert(_ANNOTATIONS)
+    .values(guidelines_version=core_select(func.max(_GUIDELINES.c.version)).scalar_subquery())
+    .returning(_ANNOTATIONS.c.id, _ANNOTATIONS.c.guidelines_version)
+)
 _SUPERSEDE = (
     update(_ANNOTATIONS)
     .where(_ANNOTATIONS.c.id == bindparam("previous"))
@@ -124,7 +131,8 @@ def _record(
         "origin": HUMAN,
         "created_at": now,
     }
-    annotation = Annotation(id=run(_ADD_ANSWER, values).scalar_one(), **values)
+    added = run(_ADD_ANSWER, values).one()
+    annotation = Annotation(id=added.id, guidelines_version=added.guidelines_version, **values)
     _count_answer(session, annotation=annotation, previous=previous, overlap=overlap)
     refresh_labels(session, labels, [item_id])
     run(DROP_LEASE, {"lease": lease.id})
