@@ -284,3 +284,13 @@ def unpin(
     examples = [e for e in guide.examples if e != external_id]
     changes = {"labels": {label: {"examples": examples}}}
     return record(session, labels, author=author, changes=changes, note=f"unpinned {external_id}")
+
+
+def example_texts(session: Session, ids: list[str]) -> dict[str, str]:
+    """The texts of pinned examples by external id (an item removed since is left out)."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Item.external_id, Item.text).where(col(Item.external_id).in_(ids))
+    ).all()
+    return {external_id: text for external_id, text in rows}

@@ -26,6 +26,11 @@ class GuidelinesAPI(Context):
         with self._read() as session:
             return guidelines.history(session, self.labels)
 
+    def example_texts(self, ids: list[str]) -> dict[str, str]:
+        """The texts of pinned examples, by item id."""
+        with self._read() as session:
+            return guidelines.example_texts(session, ids)
+
     def edit_guidelines(self, changes: Mapping[str, Any], *, by: str, note: str = "") -> Guidelines:
         """Record ``changes`` (``{"overview": str, "labels": {LABEL: {"definition" | "include"
         | "exclude": str, "examples": [item ids]}}}``, any part left out) as a new version by

@@ -19,6 +19,7 @@ from typing import Any
 from labeling.annotation import roles
 from labeling.annotation.api import AnnotatorStats, AuditItem, Hint
 from labeling.annotation.bulk import AUDIT_SAMPLE, MIN_PRECISION, BatchSummary
+from labeling.annotation.guidelines import Guidelines
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.annotation.queue_preview import QueuePreview
@@ -121,6 +122,30 @@ class UserSession:
     def my_stats(self, *, days: int = 14) -> AnnotatorStats:
         """The annotator's own numbers: counts, per label, per day, time per item."""
         return self.workspace.annotator_stats(self.name, days=days)
+
+    # ------------------------------------------------------------------ guidelines
+
+    def guidelines(self, version: int | None = None) -> Guidelines:
+        """The guidelines (everyone reads them: ``?`` on the Label page)."""
+        self.role()
+        return self.workspace.guidelines(version)
+
+    def example_texts(self, ids: list[str]) -> dict[str, str]:
+        self.role()
+        return self.workspace.example_texts(ids)
+
+    def guidelines_history(self) -> list[dict[str, Any]]:
+        self._require(roles.ENGINEER, "reading the guidelines' history")
+        return self.workspace.guidelines_history()
+
+    def edit_guidelines(self, changes: dict[str, Any], *, note: str = "") -> Guidelines:
+        return self.workspace.edit_guidelines(changes, by=self.name, note=note)
+
+    def pin_example(self, label: str, item: str) -> Guidelines:
+        return self.workspace.pin_example(label, item, by=self.name)
+
+    def unpin_example(self, label: str, item: str) -> Guidelines:
+        return self.workspace.unpin_example(label, item, by=self.name)
 
     # ------------------------------------------------------------------ data (engineers)
 

@@ -35,7 +35,7 @@ from labeling.annotation.leases import QueueItem
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
 from labeling.store import labelsets
-from labeling.ui.views import common, label_keys
+from labeling.ui.views import common, guidelines, label_keys
 
 ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
@@ -436,6 +436,9 @@ def render() -> None:
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
         st.caption(label_keys.keys_help(len(user.labels), multilabel=user.multilabel))
+        # ? presses this button (label_keys.js): the guidelines open over the page.
+        if st.button("Guidelines", key=label_keys.GUIDE_BUTTON, icon=":material/help:"):
+            guidelines.overlay(user)
         if not annotator:
             st.button(
                 "Stop labelling",
