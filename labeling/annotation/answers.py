@@ -8,6 +8,7 @@ on the item and gives it back.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_item, require_active
+from labeling.annotation.suggestions import Suggestion, suggestion_columns
 from labeling.errors import BadInput, NothingToUndo, NotLeased, UnknownLabel
 from labeling.store import labelsets
 from labeling.store.answers import current, refresh_labels
@@ -106,8 +108,10 @@ def _record(
     duration_ms: int | None,
     overlap: int,
     labels: tuple[str, ...],
+    suggestion: Suggestion | None = None,
 ) -> Annotation:
-    """Record an answer (``label``, or None for a skip) on an item the annotator holds."""
+    """Record an answer (``label``, or None for a skip) on an item the annotator holds, with
+    the suggestion the page showed (labeling.annotation.suggestions)."""
     require_active(annotator)
     assert annotator.id is not None
     # Core statements on the session's connection: the same transaction as the ORM work
@@ -130,6 +134,7 @@ def _record(
         "round_id": lease.round_id,
         "origin": HUMAN,
         "created_at": now,
+        **suggestion_columns(suggestion),
     }
     added = run(_ADD_ANSWER, values).one()
     annotation = Annotation(id=added.id, guidelines_version=added.guidelines_version, **values)
@@ -226,10 +231,13 @@ def annotate(
     overlap: int,
     duration_ms: int | None = None,
     multilabel: bool = False,
+    suggestion: Suggestion | None = None,
 ) -> Annotation:
     """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer.
     With ``multilabel``, ``label`` is a stored set (:func:`answer_value` makes one)."""
     label = checked_value(label, labels, multilabel)
+    if suggestion is not None and suggestion.value is not None:
+        suggestion = replace(suggestion, value=checked_value(suggestion.value, labels, multilabel))
     return _record(
         session,
         annotator=annotator,
@@ -238,6 +246,7 @@ def annotate(
         duration_ms=duration_ms,
         overlap=overlap,
         labels=labels,
+        suggestion=suggestion,
     )
 
 
@@ -283,6 +292,7 @@ def skip(
     labels: tuple[str, ...],
     overlap: int,
     duration_ms: int | None = None,
+    suggestion: Suggestion | None = None,
 ) -> Annotation:
     """Pass on an item: recorded, never served to this annotator again (except by undo)."""
     return _record(
@@ -293,6 +303,7 @@ def skip(
         duration_ms=duration_ms,
         overlap=overlap,
         labels=labels,
+        suggestion=suggestion,
     )
 
 

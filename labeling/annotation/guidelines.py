@@ -4,7 +4,7 @@ Per label a definition, what to include, what to exclude, and pinned examples (r
 external id); plus an overview for the whole task. Versions are numbered from 1 and never
 change; version 0 is "nothing written yet". An edit names only what it changes (the rest is
 carried over from the newest version); an edit that changes nothing records no version.
-Engineers and above edit (the role check is the caller's: labeling.annotation.guidelines_api).
+Engineers and above edit (the role check is the caller's: labeling.annotation.assist_api).
 """
 
 from __future__ import annotations

@@ -1,18 +1,47 @@
-"""The Workspace calls for guidelines (labeling.annotation.guidelines): read any version, edit,
-pin examples, and the history. :class:`labeling.workspace.Workspace` inherits them."""
+"""The Workspace calls for assisted labelling: the guidelines (labeling.annotation.guidelines:
+read any version, edit, pin examples, the history), the guess a page pre-selects
+(labeling.annotation.suggestions) and the model's hint. :class:`labeling.workspace.Workspace`
+inherits them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from labeling.annotation import guidelines, roles, users
+from labeling.annotation import guidelines, roles, suggestions, users
 from labeling.annotation.guidelines import Guidelines
+from labeling.annotation.suggestions import Suggestion
 from labeling.context import Context
 
 
-class GuidelinesAPI(Context):
-    """The guidelines (a codebook) annotators open with ``?`` on the Label page."""
+@dataclass(frozen=True)
+class Hint:
+    """The promoted model's guess for an item."""
+
+    prediction: str
+    confidence: float | None
+    round_id: int
+
+
+class AssistAPI(Context):
+    """Guidelines, suggestions and hints: what helps people label."""
+
+    def hint(self, item_id: int) -> Hint | None:
+        """The promoted model's prediction for the item, if a model has scored it."""
+        with self._read() as session:
+            prediction, confidence, round_id = suggestions.model_guess(self, session, item_id)
+        if prediction is None or round_id is None:
+            return None
+        return Hint(prediction=prediction, confidence=confidence, round_id=round_id)
+
+    def suggestion(self, item_id: int, annotator: str) -> Suggestion:
+        """The guess to show ``annotator`` with an item under ``suggestions`` in the toml
+        (nothing when off; withheld on a drawn share of gold items: the anchoring check)."""
+        with self._read() as session:
+            me = users.get_annotator(session, annotator)
+            assert me.id is not None
+            return suggestions.suggestion_for(self, session, annotator_id=me.id, item_id=item_id)
 
     def guidelines(self, version: int | None = None) -> Guidelines:
         """The newest guidelines, or ``version`` (0: none written yet)."""
