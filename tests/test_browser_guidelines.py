@@ -1,12 +1,16 @@
-"""``?`` on the Label page in a real browser (``labelloop serve`` driven by Debian's Chromium):
-the guidelines open over the item, digits pressed while they are open answer nothing, Escape
-closes them, and the next digit labels the item that was on screen all along."""
+"""``?`` and Enter on the Label page in a real browser (``labelloop serve`` driven by Debian's
+Chromium): the guidelines open over the item, digits pressed while they are open answer nothing,
+Escape closes them, and the next digit labels the item that was on screen all along; with
+suggestions on, Enter accepts the pre-selected guess."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from labeling import Workspace
+from labeling.config import write_config
 from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
 from tests.test_browser_label_keys import _stored
 
@@ -28,6 +32,11 @@ def test_question_mark_opens_the_guidelines_and_keys_wait_behind_them(tmp_path):
         ws.edit_guidelines(
             {"labels": {"spam": {"definition": "Ads, offers and links to follow."}}}, by="eng"
         )
+        # every text has "message": the weak label, and so the suggestion, is ham
+        ws.add_rule({"kind": "keyword", "name": "msg", "label": "ham", "keywords": ["message"]})
+        ws.apply_lfs()
+        ws.fit_weak_labels()
+        write_config(root, replace(ws.config, suggestions="weak", featurizer="tfidf"))
     with serve(root) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{server.url}?token={token}")

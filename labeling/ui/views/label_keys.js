@@ -83,6 +83,7 @@
 
   const SUBMIT = '[class*="st-key-submit_"] button';
   const NONE = '[class*="st-key-none_"] button';
+  const ACCEPT = '[class*="st-key-ll_accept_"] button';
   const LABEL_KEY = /(?:^|\s)st-key-label_(\d+)_\d+(?:\s|$)/;
   const readLabels = () => {
     const found = [];
@@ -125,6 +126,7 @@
     if (key === "u") return { kind: "undo", said: "Key U" };
     if (/^[1-9]$/.test(key)) return labelAction(Number(key), `Key ${key}`);
     if (multi && key === "enter") return { kind: "submit", said: "Enter" };
+    if (key === "enter") return { kind: "accept", said: "Enter" };
     if (multi && key === "0") return { kind: "none", said: "Key 0" };
     if (key === "?") return { kind: "guide", said: "Key ?" };
     return null;
@@ -136,6 +138,7 @@
     if (action.kind === "undo") return document.querySelector('[class*="st-key-undo_"] button');
     if (action.kind === "submit") return document.querySelector(SUBMIT);
     if (action.kind === "none") return document.querySelector(NONE);
+    if (action.kind === "accept") return document.querySelector(ACCEPT);
     if (action.kind === "guide") return document.querySelector('[class*="st-key-ll_guidelines"] button');
     return document.querySelector(`[class*="st-key-label_${action.number}_"] button`);
   };
@@ -388,7 +391,8 @@
   const keyOf = (event) => {
     const pad = /^Numpad([0-9])$/.exec(event.code || "");
     if (pad) return pad[1];
-    if (event.key === "Enter") return multi ? "enter" : null;
+    // Single-label, Enter is ours only while a suggestion's Accept button is on the page.
+    if (event.key === "Enter") return multi || document.querySelector(ACCEPT) ? "enter" : null;
     return event.key.length === 1 ? event.key.toLowerCase() : null;
   };
 

@@ -24,6 +24,8 @@ SUBMIT_KEY = "Enter"  # the chosen set (never an empty one: see NONE_KEY)
 NONE_KEY = "0"  # the empty set, "none of these", said on purpose
 GUIDE_KEY = "?"  # opens the guidelines over the page
 GUIDE_BUTTON = "ll_guidelines"  # the sidebar button ? presses
+# Single-label: Enter presses the Accept button shown with a suggestion (``ll_accept_ITEM``).
+ACCEPT_PREFIX = "ll_accept_"
 
 
 @dataclass(frozen=True)
