@@ -111,3 +111,21 @@ def test_status_reports_what_the_answers_say(anchored):
     low, high = taker["shown"]["low"], taker["shown"]["high"]
     assert low <= taker["shown"]["rate"] <= high
     assert figures["n"] == sum(t["shown"][0] + t["withheld"][0] for t in hand.values())
+
+
+def test_the_metrics_page_shows_the_check(anchored, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    anchored.add_user("eng", role="engineer")
+    monkeypatch.setenv("LABELLOOP_WORKSPACE", str(anchored.root))
+    monkeypatch.delenv("LABELLOOP_DB", raising=False)
+    script = (
+        "from labeling.ui.views import common, metrics\ncommon.apply_style()\nmetrics.render()\n"
+    )
+    at = AppTest.from_string(script, default_timeout=60)
+    at.session_state["ll_user"] = "eng"
+    at.run()
+    assert not at.exception
+    assert "Suggestions and anchoring" in [h.value for h in at.subheader]
+    tables = [t.value for t in at.dataframe if "wrong guesses taken" in t.value.columns]
+    assert tables and list(tables[0]["annotator"]) == ["everyone", "careful", "taker"]
