@@ -75,6 +75,10 @@ class WorkspaceConfig:
     # Rounds run at this lower CPU priority (a Unix nice value, 0-19), so that annotators'
     # clicks, served by other processes on the same machine, come first.
     round_nice: int = 10
+    # Assisted labelling: the guess the Label page pre-selects (off, model, llm or weak), and
+    # the share of gold items on which it is withheld at random (the anchoring check).
+    suggestions: str = "off"
+    suggestion_holdout: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -98,6 +102,7 @@ _FLOAT_KEYS = {
     "review_confidence": (0.5, 1.0),
     "drift_threshold": (0.5, 1.0),
     "lf_timeout": (0.0, 86_400.0),
+    "suggestion_holdout": (0.0, 1.0),
 }
 _STR_KEYS = (
     "name",
@@ -108,8 +113,10 @@ _STR_KEYS = (
     "featurizer",
     "classifier",
     "drift_action",
+    "suggestions",
 )
 DRIFT_ACTIONS = ("warn", "retrain")
+SUGGESTION_MODES = ("off", "model", "llm", "weak")
 _KNOWN = {"name", "labels", "display_fields", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
 
 
@@ -214,6 +221,11 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
             f"{source}: key 'drift_action': expected one of {', '.join(DRIFT_ACTIONS)}, "
             f"found {values['drift_action']!r}"
         )
+    if values.get("suggestions", "off") not in SUGGESTION_MODES:
+        raise ConfigError(
+            f"{source}: key 'suggestions': expected one of {', '.join(SUGGESTION_MODES)}, "
+            f"found {values['suggestions']!r}"
+        )
     if "display_fields" in data:
         values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
     return WorkspaceConfig(**values)
@@ -293,6 +305,8 @@ def render_config(config: WorkspaceConfig) -> str:
         "drift_priority": "# ...until this many of them are labelled.",
         "lf_timeout": "# Longest one code LF call may take, in seconds (0: no limit).",
         "round_nice": "# CPU priority of rounds (nice 0-19): annotators' clicks come first.",
+        "suggestions": "# Guess pre-selected on the Label page: off, model, llm or weak.",
+        "suggestion_holdout": "# Share of gold items shown without it (the anchoring check).",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

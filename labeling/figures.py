@@ -160,6 +160,34 @@ def label_kappa_rows(agreement: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def interval_share(found: dict[str, Any], key: str = "correct") -> str:
+    """A rate with its counts and 95% interval: "18/20 (90.0%, 69.9-97.2%)"; a dash at n 0."""
+    if not found["n"]:
+        return DASH
+    return (
+        f"{found[key]:,}/{found['n']:,} ({share(found['rate'])}, "
+        f"{found['low']:.1%}-{found['high']:.1%})"
+    )
+
+
+def anchoring_rows(anchoring: dict[str, Any]) -> list[dict[str, str]]:
+    """The anchoring check (labeling.quality.anchoring) per person, then everyone."""
+    rows = [("everyone", anchoring), *anchoring["annotators"].items()]
+    return [
+        {
+            "annotator": name,
+            "gold, guess shown": interval_share(found["shown"]),
+            "gold, guess withheld": interval_share(found["withheld"]),
+            "difference": DASH
+            if found["difference"] is None
+            else f"{found['difference']['value']:+.1%} "
+            f"({found['difference']['low']:+.1%} to {found['difference']['high']:+.1%})",
+            "wrong guesses taken": interval_share(found["wrong_accepted"], "accepted"),
+        }
+        for name, found in rows
+    ]
+
+
 def gold_figure_name(gold: dict[str, Any]) -> str:
     """What the gold accuracy figure is called: exact match for sets (they carry a Jaccard)."""
     return "Exact match on gold checks" if "jaccard" in gold else "Accuracy on gold checks"

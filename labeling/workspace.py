@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from labeling.annotation.api import AnnotationAPI
+from labeling.annotation.assist_api import AssistAPI
 from labeling.config import (
     CONFIG_FILE,
     SINGLE_LABEL,
@@ -84,11 +85,12 @@ def _remove(made: list[Path], root: Path | None) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-class Workspace(DataAPI, AnnotationAPI, WeakAPI, RoundsAPI, QualityAPI):
+class Workspace(DataAPI, AnnotationAPI, AssistAPI, WeakAPI, RoundsAPI, QualityAPI):
     """A labelling project: its folder, settings and store, and every call the UI and the CLI
     make. The calls live beside the code they drive, one class per area (``labeling.data.api``,
-    ``labeling.annotation.api``, ``labeling.weak.api``, ``labeling.rounds.api``,
-    ``labeling.quality.api``); this class adds the life cycle and the store's operations."""
+    ``labeling.annotation.api`` with ``labeling.annotation.assist_api``,
+    ``labeling.weak.api``, ``labeling.rounds.api``, ``labeling.quality.api``); this class adds
+    the life cycle and the store's operations."""
 
     # ------------------------------------------------------------------ life cycle
 

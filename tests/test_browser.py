@@ -266,7 +266,10 @@ def test_keyboard_number_pad_gap_presses_wrong_keys(served_workspace):
         # A key that means nothing here says so, and changes nothing.
         wait_idle(page, buttons=4)
         page.keyboard.press("7")
-        assert _note(page, "Key 7") == "Key 7 does nothing here (1-2 label, S skips, U undoes)."
+        assert (
+            _note(page, "Key 7")
+            == "Key 7 does nothing here (1-2 label, S skips, U undoes, ? opens the guidelines)."
+        )
         page.keyboard.press("x")
         assert _note(page, "Key X").startswith("Key X does nothing here")
         assert item_id(page) == current

@@ -175,7 +175,7 @@ def test_label_eleven_and_later_by_keyboard_only(tmp_path):
         page.keyboard.press("x")
         assert _note(page, "Key X") == (
             "Key X does nothing here (1-9 label, / finds any of the 14 labels by name, "
-            "S skips, U undoes)."
+            "S skips, U undoes, ? opens the guidelines)."
         )
 
         # The picker opened just after a digit, while that answer is on its way, closes when the
@@ -229,7 +229,10 @@ def test_a_nine_label_page_labels_with_digits_and_has_no_picker(tmp_path):
         given[current] = ["anger"]
         current = _answer(page, buttons, "Numpad3")
         page.keyboard.press("/")
-        assert _note(page, "Key /") == "Key / does nothing here (1-9 label, S skips, U undoes)."
+        assert (
+            _note(page, "Key /")
+            == "Key / does nothing here (1-9 label, S skips, U undoes, ? opens the guidelines)."
+        )
         assert page.locator("#ll-label-picker").count() == 0
         given[current] = ["admiration"]
         current = _answer(page, buttons, "1")

@@ -55,14 +55,15 @@ def test_nine_labels_or_fewer_keep_the_keys_they_had():
         assert not has_picker(n)
         assert picker_help(n) is None
         assert all(k.key == str(k.number) for k in label_keys(EMOTIONS[:n]))
-    assert keys_help(2) == "Keys: 1-2 label (the number pad too) · S skip · U undo"
-    assert keys_help(9) == "Keys: 1-9 label (the number pad too) · S skip · U undo"
+    assert keys_help(2) == "Keys: 1-2 label (the number pad too) · S skip · U undo · ? guidelines"
+    assert keys_help(9) == "Keys: 1-9 label (the number pad too) · S skip · U undo · ? guidelines"
 
 
 def test_more_than_nine_labels_name_the_picker():
     assert has_picker(10)
     assert keys_help(12) == (
         "Keys: 1-9 label (the number pad too) · / find any of 12 labels by name · S skip · U undo"
+        " · ? guidelines"
     )
     assert picker_help(12) is not None and picker_help(12).startswith("Labels 10-12 have no digit")
 
@@ -140,7 +141,7 @@ def test_a_nine_label_page_has_no_picker(served_labels):
     assert shortcuts == [*"123456789"]
     assert not any("have no digit" in c.value for c in at.caption)
     assert [c.value for c in at.sidebar.caption] == [
-        "Keys: 1-9 label (the number pad too) · S skip · U undo"
+        "Keys: 1-9 label (the number pad too) · S skip · U undo · ? guidelines"
     ]
     at.button(key=button_key(9, item.item_id)).click().run()
     assert _current_labels(ws) == ["desire"]

@@ -86,6 +86,7 @@ def test_a_set_shows_as_names_and_the_empty_set_as_none():
     assert set_text([]) == "(none)"
     assert keys_help(4, multilabel=True) == (
         "Keys: 1-4 toggle (the number pad too) · Enter submit · 0 none of these · S skip · U undo"
+        " · ? guidelines"
     )
 
 

@@ -201,6 +201,11 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("DROP TABLE flag")
         conn.execute("DROP TABLE bulkbatch")
         conn.execute("DROP INDEX ix_annotation_superseded_by")  # revision 0008
+        for column in ("suggestion", "suggestion_source", "suggestion_withheld"):
+            conn.execute(f"ALTER TABLE annotation DROP COLUMN {column}")  # revision 0010
+        conn.execute("ALTER TABLE annotation DROP COLUMN guidelines_version")
+        conn.execute("DROP TABLE guidelineversion")
+        conn.execute("DROP TABLE llmanswer")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
         conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:

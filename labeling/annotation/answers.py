@@ -8,14 +8,16 @@ on the item and gives it back.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, update
+from sqlalchemy import bindparam, delete, exists, func, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from labeling.annotation.leases import DROP_LEASE, QueueItem, has_room, queue_item, require_active
+from labeling.annotation.suggestions import Suggestion, suggestion_columns
 from labeling.errors import BadInput, NothingToUndo, NotLeased, UnknownLabel
 from labeling.store import labelsets
 from labeling.store.answers import current, refresh_labels
@@ -25,6 +27,7 @@ from labeling.store.models import (
     SPLITS,
     Annotation,
     Annotator,
+    GuidelineVersion,
     ImportBatch,
     Item,
     Lease,
@@ -58,7 +61,13 @@ _MY_CURRENT_ANSWER = select(_ANNOTATIONS.c.id, _ANNOTATIONS.c.label).where(
     _ANNOTATIONS.c.superseded_by.is_(None),
     _ANNOTATIONS.c.origin == HUMAN,  # not the person's own correction or adjudication
 )
-_ADD_ANSWER = insert(_ANNOTATIONS).returning(_ANNOTATIONS.c.id)
+_GUIDELINES = GuidelineVersion.__table__  # type: ignore[attr-defined]
+# Each answer records the guidelines version that was newest when it was given (None: none).
+_ADD_ANSWER = (
+    insert(_ANNOTATIONS)
+    .values(guidelines_version=core_select(func.max(_GUIDELINES.c.version)).scalar_subquery())
+    .returning(_ANNOTATIONS.c.id, _ANNOTATIONS.c.guidelines_version)
+)
 _SUPERSEDE = (
     update(_ANNOTATIONS)
     .where(_ANNOTATIONS.c.id == bindparam("previous"))
@@ -99,8 +108,10 @@ def _record(
     duration_ms: int | None,
     overlap: int,
     labels: tuple[str, ...],
+    suggestion: Suggestion | None = None,
 ) -> Annotation:
-    """Record an answer (``label``, or None for a skip) on an item the annotator holds."""
+    """Record an answer (``label``, or None for a skip) on an item the annotator holds, with
+    the suggestion the page showed (labeling.annotation.suggestions)."""
     require_active(annotator)
     assert annotator.id is not None
     # Core statements on the session's connection: the same transaction as the ORM work
@@ -123,8 +134,10 @@ def _record(
         "round_id": lease.round_id,
         "origin": HUMAN,
         "created_at": now,
+        **suggestion_columns(suggestion),
     }
-    annotation = Annotation(id=run(_ADD_ANSWER, values).scalar_one(), **values)
+    added = run(_ADD_ANSWER, values).one()
+    annotation = Annotation(id=added.id, guidelines_version=added.guidelines_version, **values)
     _count_answer(session, annotation=annotation, previous=previous, overlap=overlap)
     refresh_labels(session, labels, [item_id])
     run(DROP_LEASE, {"lease": lease.id})
@@ -218,10 +231,13 @@ def annotate(
     overlap: int,
     duration_ms: int | None = None,
     multilabel: bool = False,
+    suggestion: Suggestion | None = None,
 ) -> Annotation:
     """Record ``label`` for an item the annotator holds; a revisit supersedes the old answer.
     With ``multilabel``, ``label`` is a stored set (:func:`answer_value` makes one)."""
     label = checked_value(label, labels, multilabel)
+    if suggestion is not None and suggestion.value is not None:
+        suggestion = replace(suggestion, value=checked_value(suggestion.value, labels, multilabel))
     return _record(
         session,
         annotator=annotator,
@@ -230,6 +246,7 @@ def annotate(
         duration_ms=duration_ms,
         overlap=overlap,
         labels=labels,
+        suggestion=suggestion,
     )
 
 
@@ -275,6 +292,7 @@ def skip(
     labels: tuple[str, ...],
     overlap: int,
     duration_ms: int | None = None,
+    suggestion: Suggestion | None = None,
 ) -> Annotation:
     """Pass on an item: recorded, never served to this annotator again (except by undo)."""
     return _record(
@@ -285,6 +303,7 @@ def skip(
         duration_ms=duration_ms,
         overlap=overlap,
         labels=labels,
+        suggestion=suggestion,
     )
 
 

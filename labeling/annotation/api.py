@@ -22,33 +22,25 @@ from labeling.annotation import (
     progress,
     queue_preview,
     roles,
+    suggestions,
     users,
 )
 from labeling.annotation.bulk import Selection
 from labeling.annotation.leases import require_active
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.annotation.queue_preview import MAX_PREVIEW, QueuePreview
+from labeling.annotation.suggestions import Suggestion
 from labeling.config import config_from_mapping, render_config, write_config
 from labeling.context import Context
 from labeling.data.search import SearchQuery, matching_ids
 from labeling.data.search import check as check_query
 from labeling.errors import BadInput, UnknownAnnotator, UnknownItem, UnknownLabel
 from labeling.quality.throughput import throughput
-from labeling.rounds import predictions
 from labeling.store import labelsets
 from labeling.store.answers import current_answer_counts
-from labeling.store.models import SYSTEM_ROLE, Annotation, Annotator, Item, Score
+from labeling.store.models import SYSTEM_ROLE, Annotation, Annotator, Item
 
 AnnotatorRef = str | Annotator
-
-
-@dataclass(frozen=True)
-class Hint:
-    """The promoted model's guess for an item."""
-
-    prediction: str
-    confidence: float | None
-    round_id: int
 
 
 @dataclass(frozen=True)
@@ -209,12 +201,14 @@ class AnnotationAPI(Context):
         label: str | Collection[str],
         *,
         duration_ms: int | None = None,
+        suggestion: Suggestion | None = None,
     ) -> Annotation:
         """Label an item the annotator holds. ``item_id``: the internal id or the external id.
-        ``label``: one label, or in a multi-label workspace a set of labels (empty: none)."""
+        ``label``: one label, or in a multi-label workspace a set of labels (empty: none).
+        ``suggestion``: the guess the page showed with it (:meth:`suggestion`), recorded."""
         with self._write() as session:
-            return self._annotate(session, self._annotator(session, annotator), item_id, label,
-                                  duration_ms)  # fmt: skip
+            me = self._annotator(session, annotator)
+            return self._annotate(session, me, item_id, label, duration_ms, suggestion)
 
     def _annotate(
         self,
@@ -223,6 +217,7 @@ class AnnotationAPI(Context):
         item: int | str,
         label: str | Collection[str],
         ms: int | None,
+        suggestion: Suggestion | None = None,
     ) -> Annotation:
         return answers.annotate(
             session,
@@ -233,15 +228,29 @@ class AnnotationAPI(Context):
             overlap=self.config.overlap,
             duration_ms=ms,
             multilabel=self.multilabel,
+            suggestion=suggestion,
         )
 
     def skip(
-        self, item_id: int | str, annotator: AnnotatorRef, *, duration_ms: int | None = None
+        self,
+        item_id: int | str,
+        annotator: AnnotatorRef,
+        *,
+        duration_ms: int | None = None,
+        suggestion: Suggestion | None = None,
     ) -> Annotation:
         with self._write() as session:
-            return self._skip(session, self._annotator(session, annotator), item_id, duration_ms)
+            me = self._annotator(session, annotator)
+            return self._skip(session, me, item_id, duration_ms, suggestion)
 
-    def _skip(self, session: Session, me: Annotator, item: int | str, ms: int | None) -> Annotation:
+    def _skip(
+        self,
+        session: Session,
+        me: Annotator,
+        item: int | str,
+        ms: int | None,
+        suggestion: Suggestion | None = None,
+    ) -> Annotation:
         return answers.skip(
             session,
             annotator=me,
@@ -249,6 +258,7 @@ class AnnotationAPI(Context):
             labels=self.labels,
             overlap=self.config.overlap,
             duration_ms=ms,
+            suggestion=suggestion,
         )
 
     def answer_and_next(
@@ -258,15 +268,17 @@ class AnnotationAPI(Context):
         label: str | Collection[str] | None,
         *,
         duration_ms: int | None = None,
+        suggestion: Suggestion | None = None,
     ) -> leases.QueueItem | None:
-        """Record ``label`` (``None``: a skip; a set in a multi-label workspace) and lease the
-        next item in the same transaction, as the Label page does on each key press."""
+        """Record ``label`` (``None``: a skip; a set in a multi-label workspace), with the
+        suggestion shown, and lease the next item in the same transaction, as the Label page
+        does on each key press."""
         with self._write() as session:
             me = self._annotator(session, annotator)
             if label is None:
-                self._skip(session, me, item_id, duration_ms)
+                self._skip(session, me, item_id, duration_ms, suggestion)
             else:
-                self._annotate(session, me, item_id, label, duration_ms)
+                self._annotate(session, me, item_id, label, duration_ms, suggestion)
             return self._claim(session, me)
 
     def undo(self, annotator: AnnotatorRef) -> leases.QueueItem:
@@ -283,26 +295,6 @@ class AnnotationAPI(Context):
         """Hand back the items the person holds, so others get them at once."""
         with self._write() as session:
             return leases.release(session, annotator=self._annotator(session, annotator))
-
-    def hint(self, item_id: int) -> Hint | None:
-        """The promoted model's prediction for the item, if a model has scored it."""
-        with self._read() as session:
-            promoted = leases.promoted_round(session)
-            if promoted is None:
-                return None
-            row = session.exec(
-                select(Score.prediction, Score.confidence).where(
-                    Score.round_id == promoted, Score.item_id == item_id
-                )
-            ).first()
-        if row is None:
-            # Big pools store queue scores for the top of the queue only; every item's
-            # prediction is in the round's predictions file.
-            table = predictions.load(self, promoted)
-            row = table.get(item_id) if table is not None else None
-        if row is None or row[0] is None:
-            return None
-        return Hint(prediction=row[0], confidence=row[1], round_id=promoted)
 
     def queue_preview(self, annotator: str, *, n: int = 50) -> QueuePreview:
         """The next ``n`` items ``annotator`` would be served now, in the order their claims
@@ -466,14 +458,14 @@ class AnnotationAPI(Context):
                     )
                 ).all()
             )
+            guesses = {i: suggestions.model_guess(self, session, i) for i in chosen}
         sample = []
         for item_id in chosen:
-            hint = self.hint(item_id)
+            guess, confidence, _round = guesses[item_id]
             external, text, stored = rows[item_id]
-            guess = None if hint is None else hint.prediction
             if change is not None:  # sets as people write them
                 guess, stored = labelsets.readable(guess), labelsets.readable(stored)
-            sample.append(AuditItem(external, text, guess, hint.confidence if hint else None,
+            sample.append(AuditItem(external, text, guess, confidence,
                                     stored if change is not None else None))  # fmt: skip
         rng.shuffle(sample)
         return sample

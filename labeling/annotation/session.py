@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from labeling.annotation import roles
-from labeling.annotation.api import AnnotatorStats, AuditItem, Hint
+from labeling.annotation.api import AnnotatorStats, AuditItem
+from labeling.annotation.assist_api import Hint
 from labeling.annotation.bulk import AUDIT_SAMPLE, MIN_PRECISION, BatchSummary
+from labeling.annotation.guidelines import Guidelines
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.annotation.queue_preview import QueuePreview
+from labeling.annotation.suggestions import Suggestion
 from labeling.data import importer, removal
 from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
@@ -92,15 +95,34 @@ class UserSession:
         return self.workspace.next_item(self.name)
 
     def answer(
-        self, item_id: int, label: str | Collection[str], *, duration_ms: int | None = None
+        self,
+        item_id: int,
+        label: str | Collection[str],
+        *,
+        duration_ms: int | None = None,
+        suggestion: Suggestion | None = None,
     ) -> QueueItem | None:
-        """Record ``label`` (a set of labels in a multi-label workspace) and lease the next
-        item in the same transaction (the pre-fetch)."""
-        return self.workspace.answer_and_next(item_id, self.name, label, duration_ms=duration_ms)
+        """Record ``label`` (a set of labels in a multi-label workspace) with the suggestion
+        shown, and lease the next item in the same transaction (the pre-fetch)."""
+        return self.workspace.answer_and_next(
+            item_id, self.name, label, duration_ms=duration_ms, suggestion=suggestion
+        )
 
-    def skip(self, item_id: int, *, duration_ms: int | None = None) -> QueueItem | None:
+    def skip(
+        self,
+        item_id: int,
+        *,
+        duration_ms: int | None = None,
+        suggestion: Suggestion | None = None,
+    ) -> QueueItem | None:
         """Pass on the item and lease the next one."""
-        return self.workspace.answer_and_next(item_id, self.name, None, duration_ms=duration_ms)
+        return self.workspace.answer_and_next(
+            item_id, self.name, None, duration_ms=duration_ms, suggestion=suggestion
+        )
+
+    def suggestion(self, item_id: int) -> Suggestion:
+        """The guess to pre-select with an item (labeling.annotation.suggestions)."""
+        return self.workspace.suggestion(item_id, self.name)
 
     def undo(self) -> QueueItem:
         """Bring back the previous item; the next answer supersedes the earlier one."""
@@ -121,6 +143,30 @@ class UserSession:
     def my_stats(self, *, days: int = 14) -> AnnotatorStats:
         """The annotator's own numbers: counts, per label, per day, time per item."""
         return self.workspace.annotator_stats(self.name, days=days)
+
+    # ------------------------------------------------------------------ guidelines
+
+    def guidelines(self, version: int | None = None) -> Guidelines:
+        """The guidelines (everyone reads them: ``?`` on the Label page)."""
+        self.role()
+        return self.workspace.guidelines(version)
+
+    def example_texts(self, ids: list[str]) -> dict[str, str]:
+        self.role()
+        return self.workspace.example_texts(ids)
+
+    def guidelines_history(self) -> list[dict[str, Any]]:
+        self._require(roles.ENGINEER, "reading the guidelines' history")
+        return self.workspace.guidelines_history()
+
+    def edit_guidelines(self, changes: dict[str, Any], *, note: str = "") -> Guidelines:
+        return self.workspace.edit_guidelines(changes, by=self.name, note=note)
+
+    def pin_example(self, label: str, item: str) -> Guidelines:
+        return self.workspace.pin_example(label, item, by=self.name)
+
+    def unpin_example(self, label: str, item: str) -> Guidelines:
+        return self.workspace.unpin_example(label, item, by=self.name)
 
     # ------------------------------------------------------------------ data (engineers)
 

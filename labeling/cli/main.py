@@ -4,7 +4,8 @@ User mistakes print one line ``error: ...`` on stderr and exit 2; failures exit 
 prints exactly one JSON document on stdout. One module per command group: ``data`` (init,
 import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (user),
 ``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``,
-``queue``, ``items`` (item, correct, flag, flags, resolve-flag), ``serving`` (serve, demo).
+``queue``, ``items`` (item, correct, flag, flags, resolve-flag), ``guidelines``, ``serving``
+(serve, demo).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import labeling.cli.bulk  # noqa: F401  registers bulk-label, bulk-undo, bulk-li
 from labeling.cli import (
     data,
     features,
+    guidelines,
     items,
     lf,
     ops,
@@ -31,6 +33,7 @@ app.add_typer(rounds.rounds_app, name="rounds")
 app.add_typer(lf.lf_app, name="lf")
 app.add_typer(features.features_app, name="features")
 app.add_typer(data.items_app, name="items")
+app.add_typer(guidelines.guidelines_app, name="guidelines")
 
 __all__ = ["app", "items", "main", "ops", "queue", "search", "serving", "similar"]
 

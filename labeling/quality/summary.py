@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from labeling.context import Context
 from labeling.quality.agreement import agreement, gold_accuracy
+from labeling.quality.anchoring import anchoring
 from labeling.quality.coverage import coverage
 from labeling.quality.multilabel_agreement import gold_set_accuracy_of, set_agreement
 from labeling.quality.review import review_items
@@ -44,6 +45,7 @@ def summary(ws: Context) -> dict[str, Any]:
             agree = agreement(session, labels, answers=answers)
         speed = throughput(session)
         drift = drift_reports(session)
+        anchor = anchoring(session)
     review = review_items(ws, limit=0, answers=answers, human=human)
     model = model_metrics(ws)
     cover["rounds"] = [
@@ -56,6 +58,7 @@ def summary(ws: Context) -> dict[str, Any]:
         "quality": {
             "gold": gold,
             "agreement": agree,
+            "anchoring": anchor,
             "review": {
                 "round": review["round"],
                 "counts": review["counts"],

@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The (id, split, label) index that a search names for its lookups (labeling.data.search).
 ITEM_LOOKUP_INDEX = "ix_item_id_split_label"
@@ -42,6 +42,8 @@ ORIGINS = (HUMAN, IMPORT_ORIGIN, ADJUDICATION, CORRECTION, BULK)
 DECISIONS = (ADJUDICATION, CORRECTION)
 ROUND_STATUSES = ("queued", "running", "succeeded", "failed")
 LF_KINDS = ("code", "keyword", "regex")
+# Where a suggested answer comes from: the promoted round, the LLM LF, the weak label.
+SUGGESTION_SOURCES = ("model", "llm", "weak")
 
 
 def utcnow() -> datetime:
@@ -176,6 +178,16 @@ class Annotation(SQLModel, table=True):
     origin: str = "human"
     # The bulk action that wrote it (BulkBatch.id); None for every other origin.
     batch: str | None = Field(default=None, index=True)
+    # Assisted labelling: the guess pre-selected when the answer was given (stored as a label
+    # is; None: none shown), where it came from (SUGGESTION_SOURCES), and whether a guess was
+    # withheld on purpose (a gold item drawn for the anchoring check).
+    suggestion: str | None = None
+    suggestion_source: str | None = None
+    suggestion_withheld: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    # The guidelines version on screen when the answer was given (GuidelineVersion.version).
+    guidelines_version: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -315,3 +327,34 @@ class Score(SQLModel, table=True):
     closed: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
+
+
+class GuidelineVersion(SQLModel, table=True):
+    """One version of the workspace's guidelines (a codebook); every edit adds one.
+
+    ``body`` is JSON: ``{"overview": str, "labels": {label: {"definition", "include",
+    "exclude", "examples": [external ids]}}}`` (labeling.annotation.guidelines).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True, index=True)
+    author: str
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    body: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LLMAnswer(SQLModel, table=True):
+    """A chat-completions answer kept so that a re-run costs nothing: one per (prompt
+    version, model, item text), by ``key``, the digest of the three."""
+
+    key: str = Field(primary_key=True)
+    prompt_version: str
+    model: str
+    text_hash: str
+    # The reply's text as the server gave it, and the vote parsed from it (a stored label or
+    # set; None: the LF abstained, e.g. on a reply that names no label).
+    reply: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    vote: str | None = None
+    tokens: int = 0
+    created_at: datetime = Field(default_factory=utcnow)

@@ -10,7 +10,19 @@ from __future__ import annotations
 import streamlit as st
 
 from labeling.annotation import roles
-from labeling.ui.views import admin, common, data, label, lfs, metrics, model, queue, review, stats
+from labeling.ui.views import (
+    admin,
+    common,
+    data,
+    guidelines,
+    label,
+    lfs,
+    metrics,
+    model,
+    queue,
+    review,
+    stats,
+)
 
 st.set_page_config(page_title="labelloop", page_icon=":material/label:", layout="centered")
 common.apply_style()
@@ -38,6 +50,7 @@ PAGES = (
     (roles.ENGINEER, model.render, "Model", ":material/model_training:", "model"),
     (roles.ENGINEER, metrics.render, "Metrics", ":material/monitoring:", "metrics"),
     (roles.ENGINEER, queue.render, "Queue", ":material/queue:", "queue"),
+    (roles.ENGINEER, guidelines.render, "Guidelines", ":material/menu_book:", "guidelines"),
     (roles.LEAD, review.render, "Review", ":material/rate_review:", "review"),
     (roles.ENGINEER, admin.render, "Team", ":material/group:", "team"),
 )

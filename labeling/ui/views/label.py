@@ -33,15 +33,17 @@ import streamlit as st
 
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.session import UserSession
+from labeling.annotation.suggestions import Suggestion
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
 from labeling.store import labelsets
-from labeling.ui.views import common, label_keys
+from labeling.ui.views import common, guidelines, label_keys, suggested
 
 ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
 BOX_KEY = "ll_box"
 HINT_KEY = "ll_hint"
 CHOSEN_KEY = "ll_chosen"  # multi-label: (item id, the labels toggled on for it)
+SUGGESTED_KEY = "ll_suggested"  # (item id, the Suggestion shown with it)
 LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
 KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
@@ -85,6 +87,7 @@ def _on_answer(item_id: int, label: str | list[str] | None, external_id: str) ->
     if _gone(item_id, external_id) or item is None:  # (gone when there is no item)
         return
     duration = _elapsed_ms(state)
+    suggestion = _suggested(item_id)
     user = common.current_user()
     state[ITEM_KEY] = None
     state[SHOWN_KEY] = None
@@ -93,10 +96,10 @@ def _on_answer(item_id: int, label: str | list[str] | None, external_id: str) ->
         return
     try:
         if label is None:
-            box["next"] = user.skip(item_id, duration_ms=duration)
+            box["next"] = user.skip(item_id, duration_ms=duration, suggestion=suggestion)
             box["flash"] = ("skipped", item.external_id)
         else:
-            box["next"] = user.answer(item_id, label, duration_ms=duration)
+            box["next"] = user.answer(item_id, label, duration_ms=duration, suggestion=suggestion)
             said = label if isinstance(label, str) else common.set_text(label)
             box["flash"] = ("labelled", f"{item.external_id} → {said}")
     except NotLeased:
@@ -109,6 +112,12 @@ def _on_answer(item_id: int, label: str | list[str] | None, external_id: str) ->
         )
     except LabelloopError as exc:
         box["problem"] = str(exc)
+
+
+def _suggested(item_id: int) -> Suggestion | None:
+    """The suggestion shown with ``item_id`` (None: not the item it was drawn for)."""
+    held = st.session_state.get(SUGGESTED_KEY)
+    return held[1] if held is not None and held[0] == item_id else None
 
 
 def _chosen(item_id: int) -> frozenset[str]:
@@ -183,8 +192,14 @@ def _item_now(user: UserSession) -> QueueItem | None:
     previous = state.get(ITEM_KEY)
     if item is None or previous is None or previous.item_id != item.item_id:
         state[SHOWN_KEY] = time.monotonic() if item is not None else None
+        # A revisit by undo starts from the person's own answer, never from a guess.
+        shown = None if item is None or item.is_undo else user.suggestion(item.item_id)
+        state[SUGGESTED_KEY] = None if item is None else (item.item_id, shown)
         if user.multilabel:
-            state[CHOSEN_KEY] = None if item is None else (item.item_id, _given(item))
+            start = _given(item) if item is not None else frozenset()
+            if shown is not None and shown.value is not None:
+                start = labelsets.decode(shown.value)
+            state[CHOSEN_KEY] = None if item is None else (item.item_id, start)
     state[ITEM_KEY] = item
     return item
 
@@ -246,6 +261,8 @@ def _show_item(user: UserSession, item: QueueItem) -> None:
 
 def _buttons(user: UserSession, item: QueueItem) -> None:
     keys = label_keys.label_keys(user.labels)
+    shown = _suggested(item.item_id)
+    guess = shown.value if shown is not None else None
     per_row = min(len(keys), 5)
     with st.container(key="ll_buttons"):
         for start in range(0, len(keys), per_row):
@@ -257,12 +274,21 @@ def _buttons(user: UserSession, item: QueueItem) -> None:
                     on_click=_on_answer,
                     args=(item.item_id, label.name, item.external_id),
                     shortcut=label.key,
-                    type="primary" if item.previous_label == label.name else "secondary",
+                    type="primary" if label.name in (item.previous_label, guess) else "secondary",
                     width="stretch",
                 )
         picker = label_keys.picker_help(len(keys))
         if picker:
             st.caption(picker)
+        if guess is not None:
+            st.button(
+                f"Accept {common.plain(guess)}",
+                key=f"{label_keys.ACCEPT_PREFIX}{item.item_id}",
+                on_click=_on_answer,
+                args=(item.item_id, guess, item.external_id),
+                icon=":material/done:",
+                help="Enter accepts the suggestion; a digit answers with another label.",
+            )
         row = st.columns([1, 1, 3])
         _skip_undo_flag(user, item, row)
 
@@ -436,6 +462,9 @@ def render() -> None:
     with st.sidebar:
         st.toggle("Show the model's guess", key=HINT_KEY, help="Off by default, to avoid bias")
         st.caption(label_keys.keys_help(len(user.labels), multilabel=user.multilabel))
+        # ? presses this button (label_keys.js): the guidelines open over the page.
+        if st.button("Guidelines", key=label_keys.GUIDE_BUTTON, icon=":material/help:"):
+            guidelines.overlay(user)
         if not annotator:
             st.button(
                 "Stop labelling",
@@ -459,5 +488,6 @@ def _label_area(user: UserSession) -> None:
         _empty(user)
         return
     _show_item(user, item)
+    suggested.suggestion_line(user, _suggested(item.item_id))
     (_set_buttons if user.multilabel else _buttons)(user, item)
     _hint(user, item)

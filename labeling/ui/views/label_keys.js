@@ -83,6 +83,7 @@
 
   const SUBMIT = '[class*="st-key-submit_"] button';
   const NONE = '[class*="st-key-none_"] button';
+  const ACCEPT = '[class*="st-key-ll_accept_"] button';
   const LABEL_KEY = /(?:^|\s)st-key-label_(\d+)_\d+(?:\s|$)/;
   const readLabels = () => {
     const found = [];
@@ -125,7 +126,9 @@
     if (key === "u") return { kind: "undo", said: "Key U" };
     if (/^[1-9]$/.test(key)) return labelAction(Number(key), `Key ${key}`);
     if (multi && key === "enter") return { kind: "submit", said: "Enter" };
+    if (key === "enter") return { kind: "accept", said: "Enter" };
     if (multi && key === "0") return { kind: "none", said: "Key 0" };
+    if (key === "?") return { kind: "guide", said: "Key ?" };
     return null;
   };
 
@@ -135,6 +138,8 @@
     if (action.kind === "undo") return document.querySelector('[class*="st-key-undo_"] button');
     if (action.kind === "submit") return document.querySelector(SUBMIT);
     if (action.kind === "none") return document.querySelector(NONE);
+    if (action.kind === "accept") return document.querySelector(ACCEPT);
+    if (action.kind === "guide") return document.querySelector('[class*="st-key-ll_guidelines"] button');
     return document.querySelector(`[class*="st-key-label_${action.number}_"] button`);
   };
   // A label toggled on shows as a primary button (label.py: _set_buttons).
@@ -149,7 +154,7 @@
       n === 0 ? "" : n === 1 ? `1 ${verb}s, ` : `1-${Math.min(n, DIGIT_LABELS)} ${verb}, `;
     const find = hasPicker() ? `/ finds any of the ${n} labels by name, ` : "";
     const submit = multi ? "Enter submits, 0 answers none of these, " : "";
-    return `${digits}${find}${submit}S skips, U undoes`;
+    return `${digits}${find}${submit}S skips, U undoes, ? opens the guidelines`;
   };
 
   // Why a submit's button is disabled (label.py disables Submit while nothing is chosen and
@@ -386,7 +391,8 @@
   const keyOf = (event) => {
     const pad = /^Numpad([0-9])$/.exec(event.code || "");
     if (pad) return pad[1];
-    if (event.key === "Enter") return multi ? "enter" : null;
+    // Single-label, Enter is ours only while a suggestion's Accept button is on the page.
+    if (event.key === "Enter") return multi || document.querySelector(ACCEPT) ? "enter" : null;
     return event.key.length === 1 ? event.key.toLowerCase() : null;
   };
 
@@ -451,6 +457,12 @@
     if (document.querySelector(MARKER) === null) return; // not on the Label page
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     if (typing(event.target)) return;
+    // An open dialog (the guidelines) has the keys: nothing is answered behind it, and the
+    // buttons' own shortcuts (which listen on the document) must not fire either.
+    if (document.querySelector('[data-testid="stDialog"]') !== null) {
+      if (keyOf(event) !== null) event.stopPropagation();
+      return;
+    }
     if (picker.open) {
       if (pickerKey(event)) {
         event.preventDefault();

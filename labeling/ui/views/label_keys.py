@@ -22,6 +22,10 @@ UNDO_KEY = "u"
 # Multi-label workspaces: the digits (and the picker's Enter) toggle labels; these submit.
 SUBMIT_KEY = "Enter"  # the chosen set (never an empty one: see NONE_KEY)
 NONE_KEY = "0"  # the empty set, "none of these", said on purpose
+GUIDE_KEY = "?"  # opens the guidelines over the page
+GUIDE_BUTTON = "ll_guidelines"  # the sidebar button ? presses
+# Single-label: Enter presses the Accept button shown with a suggestion (``ll_accept_ITEM``).
+ACCEPT_PREFIX = "ll_accept_"
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def keys_help(n_labels: int, *, multilabel: bool = False) -> str:
         digits = f"1-{min(n_labels, DIGIT_LABELS)} {verb} (the number pad too) · "
     picker = f"/ find any of {n_labels} labels by name · " if has_picker(n_labels) else ""
     submit = f"{SUBMIT_KEY} submit · {NONE_KEY} none of these · " if multilabel else ""
-    return f"Keys: {digits}{picker}{submit}S skip · U undo"
+    return f"Keys: {digits}{picker}{submit}S skip · U undo · {GUIDE_KEY} guidelines"
 
 
 def picker_help(n_labels: int, *, multilabel: bool = False) -> str | None:

@@ -159,6 +159,14 @@ def _tables(summary: dict) -> None:
             "Agreement is measured on pool items that two or more people answered; gold items "
             "are left out (they are scored against the gold label instead)."
         )
+    if quality["anchoring"]["n"]:
+        st.subheader("Suggestions and anchoring")
+        st.dataframe(pd.DataFrame(figures.anchoring_rows(quality["anchoring"])), hide_index=True)
+        st.caption(
+            "Gold checks answered with suggestions on. A guess is withheld on a random share of "
+            "gold items; if people are more often right with it withheld, or take wrong guesses "
+            "often, the guess anchors them. Shares with their 95% interval."
+        )
     if summary["model"]["rounds"]:
         st.subheader("Rounds")
         st.dataframe(pd.DataFrame(figures.round_rows(summary["model"])), hide_index=True)
