@@ -80,8 +80,10 @@ def holdout_draw(annotator_id: int, item_id: int, share: float) -> bool:
 def model_guess(
     ctx: Context, session: Session, item_id: int
 ) -> tuple[str | None, float | None, int | None]:
-    """The promoted round's prediction for an item, its confidence and the round (Nones before
-    a model has scored it): the one definition behind the Label page's hint and suggestions."""
+    """The promoted round's prediction for an item, its confidence, and the round (None before
+    any promotion): the queue score first, then the round's predictions file for items beyond
+    the top of the queue. The one definition behind the hint, the suggestions, the bulk audit
+    and an item's story."""
     promoted = promoted_round(session)
     if promoted is None:
         return None, None, None
@@ -90,13 +92,11 @@ def model_guess(
             Score.round_id == promoted, Score.item_id == item_id
         )
     ).first()
-    if row is None:
-        # Big pools store queue scores for the top of the queue only; every item's
-        # prediction is in the round's predictions file.
+    if row is None or row[0] is None:
         table = predictions.load(ctx, promoted)
         row = table.get(item_id) if table is not None else None
     if row is None or row[0] is None:
-        return None, None, None
+        return None, None, promoted
     return row[0], row[1], promoted
 
 

@@ -15,10 +15,9 @@ from typing import Any, TypedDict
 
 from sqlmodel import Session, col, select
 
-from labeling.annotation.leases import promoted_round
+from labeling.annotation.suggestions import model_guess
 from labeling.context import Context
 from labeling.quality.corrections import FlagRecord, find_item, iso, list_flags
-from labeling.rounds import predictions
 from labeling.store.answers import DECIDED_BY, decided_by, relabelled_labels
 from labeling.store.models import (
     Annotation,
@@ -26,7 +25,6 @@ from labeling.store.models import (
     ImportBatch,
     LabelingFunction,
     LFVote,
-    Score,
     WeakLabel,
 )
 from labeling.weak.votes import shown_vote
@@ -81,7 +79,7 @@ def item_story(ws: Context, session: Session, external_id: str) -> ItemStory:
     weak = session.exec(
         select(WeakLabel.label, WeakLabel.confidence).where(WeakLabel.item_id == item.id)
     ).first()
-    predicted, confidence, round_id = _prediction(ws, session, item.id)
+    predicted, confidence, round_id = model_guess(ws, session, item.id)
     batch = None
     if item.batch_id is not None:
         file_name = session.exec(
@@ -166,24 +164,3 @@ def _lf_votes(session: Session, item_id: int) -> dict[str, str]:
             .order_by(col(LabelingFunction.name))
         ).all()
     }
-
-
-def _prediction(
-    ws: Context, session: Session, item_id: int
-) -> tuple[str | None, float | None, int | None]:
-    """The promoted round's prediction and confidence, and the round (Nones before any):
-    its queue score first, then its predictions file for items beyond the top of the queue."""
-    promoted = promoted_round(session)
-    if promoted is None:
-        return None, None, None
-    row = session.exec(
-        select(Score.prediction, Score.confidence).where(
-            Score.round_id == promoted, Score.item_id == item_id
-        )
-    ).first()
-    if row is None or row[0] is None:
-        table = predictions.load(ws, promoted)
-        row = table.get(item_id) if table is not None else None
-    if row is None or row[0] is None:
-        return None, None, promoted
-    return row[0], row[1], promoted
