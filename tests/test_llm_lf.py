@@ -163,3 +163,28 @@ def test_setup_mistakes_are_named(tmp_path, monkeypatch):
     with pytest.raises(BadInput, match=r"no \[llm\] table in labelloop.toml"):
         run_llm(ws)
     ws.close()
+
+
+def test_the_cli_reports_the_contract(tmp_path):
+    from typer.testing import CliRunner
+
+    from labeling.cli.main import app
+
+    with fake_llm(_answer) as server:
+        ws = _workspace(tmp_path, server.url)
+        ws.close()
+        done = CliRunner().invoke(
+            app, ["lf", "llm", "run", "-w", str(tmp_path / "ws"), "--sample", "3", "--json"]
+        )
+        assert done.exit_code == 0, done.output
+        report = json.loads(done.stdout)
+        assert {"calls", "cached", "votes", "abstained", "gold_accuracy"} <= set(report)
+        assert (report["calls"], report["gold_n"]) == (3, 3)
+        human = CliRunner().invoke(app, ["lf", "llm", "run", "-w", str(tmp_path / "ws")])
+        assert (
+            human.exit_code == 0 and "11 calls" in human.stdout and "3 answers kept" in human.stdout
+        )
+        bad = CliRunner().invoke(
+            app, ["lf", "llm", "run", "-w", str(tmp_path / "ws"), "--sample", "0"]
+        )
+        assert bad.exit_code == 2 and "--sample" in bad.stderr
