@@ -23,6 +23,63 @@ TASKS = (SINGLE_LABEL, MULTI_LABEL)
 
 
 @dataclass(frozen=True)
+class LLMSettings:
+    """``[llm]``: an OpenAI-compatible chat-completions server for the LLM labelling function.
+
+    The key is never written here: ``api_key_env`` names the environment variable that holds
+    it (empty for a local server without keys). ``max_calls`` and ``max_tokens`` cap one run
+    (0: no cap); ``concurrency`` requests are in flight at once; ``timeout_s`` per request.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str = ""
+    max_calls: int = 1000
+    max_tokens: int = 0
+    concurrency: int = 4
+    timeout_s: float = 30.0
+
+
+_LLM_INTS = {
+    "max_calls": (0, 100_000_000),
+    "max_tokens": (0, 10_000_000_000),
+    "concurrency": (1, 64),
+}
+
+
+def llm_from_mapping(data: Any, source: str) -> LLMSettings:
+    """The ``[llm]`` table, checked: every error names ``[llm]`` and the key."""
+    where = f"{source}: [llm]"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table, found {_kind(data)}")
+    known = {f for f in LLMSettings.__dataclass_fields__}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
+        )
+    for key in ("base_url", "model"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ConfigError(f"{where}: key {key!r}: expected a non-empty string")
+    if not data["base_url"].startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: key 'base_url': expected an http:// or https:// address")
+    env = data.get("api_key_env", "")
+    if not isinstance(env, str) or (env and not env.replace("_", "A").isalnum()):
+        raise ConfigError(
+            f"{where}: key 'api_key_env': expected the name of an environment variable "
+            "(letters, digits and _), not the key itself"
+        )
+    for key, (low, high) in _LLM_INTS.items():
+        value = data.get(key, getattr(LLMSettings, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{where}: key {key!r}: expected an integer from {low} to {high:,}")
+    timeout = data.get("timeout_s", LLMSettings.timeout_s)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        raise ConfigError(f"{where}: key 'timeout_s': expected seconds, more than 0 and up to 600")
+    return LLMSettings(**{**data, "timeout_s": float(timeout)})
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """Settings of one workspace. ``labels`` order is the label order everywhere."""
 
@@ -79,6 +136,8 @@ class WorkspaceConfig:
     # the share of gold items on which it is withheld at random (the anchoring check).
     suggestions: str = "off"
     suggestion_holdout: float = 0.5
+    # The LLM labelling function's server (labeling.weak.llm); None: not configured.
+    llm: LLMSettings | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -117,7 +176,7 @@ _STR_KEYS = (
 )
 DRIFT_ACTIONS = ("warn", "retrain")
 SUGGESTION_MODES = ("off", "model", "llm", "weak")
-_KNOWN = {"name", "labels", "display_fields", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
+_KNOWN = {"name", "labels", "display_fields", "llm", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
 
 
 def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, ...]:
@@ -228,6 +287,8 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
         )
     if "display_fields" in data:
         values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
+    if "llm" in data:
+        values["llm"] = llm_from_mapping(data["llm"], source)
     return WorkspaceConfig(**values)
 
 
@@ -278,6 +339,7 @@ def _toml_value(value: Any) -> str:
 def render_config(config: WorkspaceConfig) -> str:
     data = asdict(config)
     data.pop("extra")
+    llm = data.pop("llm")
     # The task type, fixed at init, comes before the labels it shapes.
     data = {"name": data.pop("name"), "task": data.pop("task"), **data}
     comments = {
@@ -313,6 +375,10 @@ def render_config(config: WorkspaceConfig) -> str:
         if key in comments:
             lines.append(comments[key])
         lines.append(f"{key} = {_toml_value(value)}")
+    if llm is not None:  # a table comes after every top-level key
+        lines += ["", "# The LLM labelling function's server (docs/assisted.md); the key stays in"]
+        lines += ["# the environment variable api_key_env names.", "[llm]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in llm.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from labeling.cli import (
     guidelines,
     items,
     lf,
+    llm,
     ops,
     people,
     queue,
@@ -30,6 +31,7 @@ from labeling.cli.common import app
 
 app.add_typer(people.user_app, name="user")
 app.add_typer(rounds.rounds_app, name="rounds")
+lf.lf_app.add_typer(llm.llm_app, name="llm")
 app.add_typer(lf.lf_app, name="lf")
 app.add_typer(features.features_app, name="features")
 app.add_typer(data.items_app, name="items")

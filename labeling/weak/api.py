@@ -10,7 +10,7 @@ from typing import Any
 from labeling.context import Context, ProgressCallback
 from labeling.data import search_syntax
 from labeling.store.models import LabelingFunction
-from labeling.weak import apply, label_model, loading, rules, votes
+from labeling.weak import apply, label_model, llm, loading, rules, votes
 from labeling.weak.votes import LFRow
 
 
@@ -49,6 +49,11 @@ class WeakAPI(Context):
             wait=wait,
             on_wait=on_wait,
         )
+
+    def run_llm(self, *, sample: int | None = None) -> dict[str, Any]:
+        """Label the items with the LLM labelling function (``[llm]`` in labelloop.toml;
+        ``sample``: N gold items only, to see its accuracy and cost first)."""
+        return llm.run_llm(self, sample=sample)
 
     def fit_weak_labels(self, *, model: str = "auto") -> dict[str, Any]:
         """Fit the label model on the stored votes and store a weak label per covered item
