@@ -168,6 +168,7 @@ def run_llm(
     )
     by_key = {job.key: job for job in jobs}
     with db.write_session(ws.engine) as session:
+        parsed = {k: parse_answer(reply.text, ws.labels) for k, reply in replies.items()}
         for answer_key, reply in replies.items():
             job = by_key[answer_key]
             session.add(
@@ -177,17 +178,13 @@ def run_llm(
                     model=settings.model,
                     text_hash=job.text_hash,
                     reply=reply.text,
-                    vote=parse_answer(reply.text, ws.labels),
+                    vote=parsed[answer_key],
                     tokens=reply.tokens,
                 )
             )
         session.flush()
         votes = {
-            job.item_id: (
-                kept[job.key].vote
-                if job.key in kept
-                else parse_answer(replies[job.key].text, ws.labels)
-            )
+            job.item_id: kept[job.key].vote if job.key in kept else parsed[job.key]
             for job in jobs
             if job.key in kept or job.key in replies
         }
