@@ -132,7 +132,8 @@ def rank_pairs(
     for given, expected in (*gold, *model):
         keys.add(_ordered(given, expected, order))
     for pair in people:
-        keys.add(_ordered(*sorted(pair), order))
+        first, second = sorted(pair)
+        keys.add(_ordered(first, second, order))
     found = []
     for a, b in keys:
         if a not in order or b not in order or a == b:

@@ -1,5 +1,7 @@
 """The guidelines: the overlay annotators open with ``?`` on the Label page, and the Guidelines
 page where engineers and above edit them (every save is a new version) and read the history.
+The page also suggests where an exclude note would help: the label pairs people confuse most
+(:mod:`labeling.quality.confusion_pairs`), each with a button that opens that label's own form.
 
 Guideline texts are data written by people: they are shown with ``st.text`` (never as Markdown
 or HTML), as item texts are.
@@ -11,13 +13,19 @@ from typing import Any
 
 import streamlit as st
 
-from labeling.annotation.guidelines import Guidelines, LabelGuide
+from labeling.annotation import roles
+from labeling.annotation.guidelines import TEXT_FIELDS, Guidelines, LabelGuide
 from labeling.annotation.session import UserSession
 from labeling.errors import BadInput
+from labeling.figures import plural
 from labeling.ui.views import common
 
 # Pinned examples shown per label in the overlay; longer texts are cut to this many characters.
 EXAMPLE_CHARS = 300
+HINT_PAIRS = 5  # confused label pairs suggested on the page
+# The label whose own form is open (from a hint's button), and the label it is confused with.
+FOCUS_KEY = "ll_g_focus"
+SAVED_KEY = "ll_g_saved"  # the message after a save from that form, shown once
 
 
 def _label_guide(user: UserSession, name: str, guide: LabelGuide, texts: dict[str, str]) -> None:
@@ -105,6 +113,111 @@ def _edit_form(user: UserSession, found: Guidelines) -> None:
             st.rerun()
 
 
+def _form_keys(number: int) -> list[str]:
+    """The widget keys of label number ``number`` in the whole form."""
+    return [f"ll_g_{key}_{number}" for key in (*TEXT_FIELDS, "examples")]
+
+
+def _open_label(name: str, other: str, number: int) -> None:
+    """Hint button callback: open ``name``'s own form, its fields drawn afresh."""
+    for key in TEXT_FIELDS:
+        st.session_state.pop(f"ll_g_one_{key}_{number}", None)
+    st.session_state[FOCUS_KEY] = (name, other)
+
+
+def _hints(user: UserSession, found: Guidelines) -> None:
+    """The label pairs people confuse most, each with a button to that label's form."""
+    pairs = user.confused_pairs(limit=HINT_PAIRS)
+    if not pairs:
+        return
+    st.subheader("Where an exclude note would help")
+    st.caption(
+        "The label pairs people confuse most: answers on gold items, items two people "
+        "answered differently, and labels the latest round flags as likely errors."
+    )
+    numbers = {name: n for n, name in enumerate(found.labels)}
+    for i, pair in enumerate(pairs):
+        a, b = pair.labels
+        target = pair.note_on
+        other = b if target == a else a
+        with st.container(border=True, key=f"ll_g_hint_box_{i}"):
+            cols = st.columns([4, 1], vertical_alignment="center")
+            with cols[0]:
+                st.text(
+                    f"{a} / {b}: confused {plural(pair.total, 'time')} (gold {pair.gold}, people "
+                    f"{pair.people}, model {pair.model})"
+                )  # label names are data: never Markdown
+                st.caption(_hint_caption(pair.noted_in, target, other, pair.given_instead))
+            cols[1].button(
+                f"Edit {common.plain(target)}",
+                key=f"ll_g_hint_{i}",
+                on_click=_open_label,
+                args=(target, other, numbers[target]),
+                icon=":material/edit_note:",
+                width="stretch",
+            )
+
+
+def _hint_caption(noted_in: tuple[str, ...], target: str, other: str, given: dict[str, int]) -> str:
+    if noted_in:
+        return "Already named in the exclude note of " + " and ".join(map(common.plain, noted_in))
+    said = "No exclude note of either label names the other yet"
+    times = given.get(target, 0)
+    if times:
+        said += f"; {common.plain(target)} was given {plural(times, 'time')} where "
+        said += f"{common.plain(other)} was meant"
+    return said + "."
+
+
+def _label_form(user: UserSession, found: Guidelines) -> None:
+    """One label's definition, include and exclude notes, opened from a hint."""
+    focus = st.session_state.get(FOCUS_KEY)
+    saved = st.session_state.pop(SAVED_KEY, None)
+    if saved:
+        st.success(common.plain(saved))
+    if focus is None or focus[0] not in found.labels:
+        return
+    name, other = focus
+    number = list(found.labels).index(name)
+    guide = found.labels[name]
+    with st.form("ll_g_one_form"):
+        st.markdown(f"**{common.plain(name)}**: confused with {common.plain(other)}")
+        fields = {
+            key: st.text_area(
+                key.capitalize(),
+                value=getattr(guide, key),
+                key=f"ll_g_one_{key}_{number}",
+                placeholder=f"e.g. Texts that ... are {other}." if key == "exclude" else None,
+            )
+            for key in TEXT_FIELDS
+        }
+        note = st.text_input(
+            "What changed (optional)", value=f"exclude note: {name} vs {other}", max_chars=500
+        )
+        cols = st.columns([1, 1, 3])
+        pressed = cols[0].form_submit_button("Save as a new version", type="primary")
+        closed = cols[1].form_submit_button("Close")
+    if closed:
+        st.session_state.pop(FOCUS_KEY, None)
+        st.rerun()
+    if not pressed:
+        return
+    try:
+        after = user.edit_guidelines({"labels": {name: fields}}, note=note)
+    except BadInput as exc:
+        st.error(common.plain(exc))
+        return
+    st.session_state.pop(FOCUS_KEY, None)
+    for key in _form_keys(number):  # the whole form below shows the saved text, not its old one
+        st.session_state.pop(key, None)
+    st.session_state[SAVED_KEY] = (
+        f"Saved version {after.version}."
+        if after.version != found.version
+        else "Nothing changed: no new version."
+    )
+    st.rerun()
+
+
 def _history(user: UserSession) -> None:
     rows = user.guidelines_history()
     if not rows:
@@ -143,5 +256,8 @@ def render() -> None:
     if found.version:
         when = found.created_at.strftime("%Y-%m-%d %H:%M UTC") if found.created_at else ""
         st.caption(f"Now: version {found.version} by {common.plain(found.author)}, {when}.")
+    if user.can(roles.ENGINEER):
+        _hints(user, found)
+        _label_form(user, found)
     _edit_form(user, found)
     _history(user)
