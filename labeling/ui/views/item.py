@@ -236,8 +236,9 @@ def render_item(user: UserSession, item_id: str) -> None:
     _summary(found, user.multilabel)
     external_id = str(found.get("id", item_id))
     pinned = pin.pinned_for(user.guidelines(), external_id)
-    if pinned:
-        st.caption(pin.pinned_text(pinned))
+    with st.container():  # always there: the tabs below keep their place, and their choice
+        if pinned:
+            st.caption(pin.pinned_text(pinned))
     _history(found, item_id, user.multilabel)
     st.divider()
     correct, flag, similar, pinning = st.tabs(
