@@ -39,9 +39,9 @@ def _page(module: str, user: str) -> AppTest:
 def test_an_engineer_saves_versions_on_the_page(served):
     at = _page("guidelines", "eng")
     assert not at.exception
-    at.text_area(key="ll_g_definition_0").input("Ads, offers and links to follow.")
-    at.text_area(key="ll_g_exclude_0").input("Fan mail is ham.")
-    at.text_input(key="ll_g_examples_0").input("c1, c3")
+    at.text_area(key="ll_g_definition_0_v0").input("Ads, offers and links to follow.")
+    at.text_area(key="ll_g_exclude_0_v0").input("Fan mail is ham.")
+    at.text_input(key="ll_g_examples_0_v0").input("c1, c3")
     at.button[0].click().run()  # the form's submit button
     assert not at.exception and not at.error
     found = served.guidelines()
@@ -49,7 +49,7 @@ def test_an_engineer_saves_versions_on_the_page(served):
     assert found.labels["spam"].definition == "Ads, offers and links to follow."
     assert found.labels["spam"].examples == ("c1", "c3")
     # a pinned id that no item has is refused on the page, and nothing is saved
-    at.text_input(key="ll_g_examples_1").input("nope")
+    at.text_input(key="ll_g_examples_1_v1").input("nope")
     at.button[0].click().run()
     assert any("no item has the id 'nope'" in e.value.replace("\\", "") for e in at.error)
     assert served.guidelines().version == 1
@@ -57,9 +57,25 @@ def test_an_engineer_saves_versions_on_the_page(served):
     assert at.dataframe and list(at.dataframe[0].value["version"]) == [1]
 
 
+def test_a_save_on_a_form_drawn_before_someone_else_s_save_is_not_recorded(served):
+    at = _page("guidelines", "eng")
+    served.edit_guidelines({"labels": {"ham": {"definition": "Talk."}}}, by="eng")
+    at.text_area(key="ll_g_definition_0_v0").input("Ads.")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Version 1 was saved while you edited version 0" in e.value for e in at.error)
+    assert served.guidelines().version == 1  # the other save stands, nothing overwritten
+    assert at.text_area(key="ll_g_definition_1_v1").value == "Talk."
+    at.text_area(key="ll_g_definition_0_v1").input("Ads.")
+    at.button[0].click().run()
+    found = served.guidelines()
+    assert found.version == 2 and found.labels["ham"].definition == "Talk."
+    assert found.labels["spam"].definition == "Ads."
+
+
 def test_annotators_do_not_edit(served):
     at = _page("guidelines", "ann")
-    at.text_area(key="ll_g_definition_0").input("mine now")
+    at.text_area(key="ll_g_definition_0_v0").input("mine now")
     at.button[0].click().run()
     assert any("needs the engineer role" in e.value for e in at.exception) or any(
         "needs the engineer role" in e.value for e in at.error
@@ -126,7 +142,7 @@ def test_the_page_suggests_confused_pairs_and_opens_that_label_s_form(answered):
     assert any("No exclude note of either label names the other" in c for c in _plain(at.caption))
     at.button(key="ll_g_hint_0").click().run()  # "Edit spam"
     assert not at.exception
-    at.text_area(key="ll_g_one_exclude_0").input("Fan mail is ham.")
+    at.text_area(key="ll_g_one_exclude_0_v0").input("Fan mail is ham.")
     save = [b for b in at.button if b.label == "Save as a new version"]
     assert len(save) == 2  # the label's own form first, then the whole form
     save[0].click().run()
@@ -138,9 +154,9 @@ def test_the_page_suggests_confused_pairs_and_opens_that_label_s_form(answered):
     assert any("Already named in the exclude note of spam" in c for c in _plain(at.caption))
     # the label's form closed, and the whole form shows the saved note, not its old text
     assert len([b for b in at.button if b.label == "Save as a new version"]) == 1
-    assert at.text_area(key="ll_g_exclude_0").value == "Fan mail is ham."
+    assert at.text_area(key="ll_g_exclude_0_v1").value == "Fan mail is ham."
     # saving the whole form now keeps the note
-    at.text_area(key="ll_g_definition_1").input("Talk between people.")
+    at.text_area(key="ll_g_definition_1_v1").input("Talk between people.")
     (save,) = [b for b in at.button if b.label == "Save as a new version"]
     save.click().run()
     assert answered.guidelines().labels["spam"].exclude == "Fan mail is ham."

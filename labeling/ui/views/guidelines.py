@@ -26,6 +26,7 @@ HINT_PAIRS = 5  # confused label pairs suggested on the page
 # The label whose own form is open (from a hint's button), and the label it is confused with.
 FOCUS_KEY = "ll_g_focus"
 SAVED_KEY = "ll_g_saved"  # the message after a save from that form, shown once
+DRAWN_KEY = "ll_g_drawn"  # the version the whole form was last drawn from
 
 
 def _label_guide(user: UserSession, name: str, guide: LabelGuide, texts: dict[str, str]) -> None:
@@ -79,6 +80,11 @@ def overlay(user: UserSession) -> None:
 
 
 def _edit_form(user: UserSession, found: Guidelines) -> None:
+    """Every field of every label in one form. Its fields are keyed by the version they
+    show, so a new version (saved here, from a hint's form or by someone else) redraws them
+    with its text; a save pressed on a form drawn from an older version is not recorded."""
+    drawn = st.session_state.get(DRAWN_KEY, found.version)
+    st.session_state[DRAWN_KEY] = found.version
     with st.form("ll_guidelines_form"):
         overview = st.text_area("Overview (the whole task)", value=found.overview, height=100)
         edited: dict[str, Any] = {}
@@ -87,20 +93,27 @@ def _edit_form(user: UserSession, found: Guidelines) -> None:
             cols = st.columns(3)
             fields = {
                 key: cols[i].text_area(
-                    key.capitalize(), value=getattr(guide, key), key=f"ll_g_{key}_{number}"
+                    key.capitalize(),
+                    value=getattr(guide, key),
+                    key=f"ll_g_{key}_{number}_v{found.version}",
                 )
                 for i, key in enumerate(("definition", "include", "exclude"))
             }
             examples = st.text_input(
                 "Pinned examples (item ids, separated by commas)",
                 value=", ".join(guide.examples),
-                key=f"ll_g_examples_{number}",
+                key=f"ll_g_examples_{number}_v{found.version}",
             )
             fields["examples"] = [e.strip() for e in examples.split(",") if e.strip()]
             edited[name] = fields
         note = st.text_input("What changed (optional)", max_chars=500)
         saved = st.form_submit_button("Save as a new version", type="primary")
-    if saved:
+    if saved and drawn != found.version:
+        st.error(
+            f"Version {found.version} was saved while you edited version {drawn}; your changes "
+            "were not saved. The form now shows the newest version: make them again there."
+        )
+    elif saved:
         try:
             after = user.edit_guidelines({"overview": overview, "labels": edited}, note=note)
         except BadInput as exc:
@@ -113,29 +126,27 @@ def _edit_form(user: UserSession, found: Guidelines) -> None:
             st.rerun()
 
 
-def _form_keys(number: int) -> list[str]:
-    """The widget keys of label number ``number`` in the whole form."""
-    return [f"ll_g_{key}_{number}" for key in (*TEXT_FIELDS, "examples")]
-
-
-def _open_label(name: str, other: str, number: int) -> None:
-    """Hint button callback: open ``name``'s own form, its fields drawn afresh."""
-    for key in TEXT_FIELDS:
-        st.session_state.pop(f"ll_g_one_{key}_{number}", None)
+def _open_label(name: str, other: str) -> None:
+    """Hint button callback: open ``name``'s own form."""
     st.session_state[FOCUS_KEY] = (name, other)
 
 
 def _hints(user: UserSession, found: Guidelines) -> None:
-    """The label pairs people confuse most, each with a button to that label's form."""
+    """The label pairs people confuse most, each with a button that opens that label's own
+    form under the pair."""
+    saved = st.session_state.pop(SAVED_KEY, None)
+    if saved:
+        st.success(common.plain(saved))
     pairs = user.confused_pairs(limit=HINT_PAIRS)
+    focus = st.session_state.get(FOCUS_KEY)
     if not pairs:
+        st.session_state.pop(FOCUS_KEY, None)
         return
     st.subheader("Where an exclude note would help")
     st.caption(
         "The label pairs people confuse most: answers on gold items, items two people "
         "answered differently, and labels the latest round flags as likely errors."
     )
-    numbers = {name: n for n, name in enumerate(found.labels)}
     for i, pair in enumerate(pairs):
         a, b = pair.labels
         target = pair.note_on
@@ -152,15 +163,19 @@ def _hints(user: UserSession, found: Guidelines) -> None:
                 f"Edit {common.plain(target)}",
                 key=f"ll_g_hint_{i}",
                 on_click=_open_label,
-                args=(target, other, numbers[target]),
+                args=(target, other),
                 icon=":material/edit_note:",
                 width="stretch",
             )
+            if focus == (target, other):
+                _label_form(user, found, target, other)
+                focus = None  # one form, under the first pair that asked for it
 
 
 def _hint_caption(noted_in: tuple[str, ...], target: str, other: str, given: dict[str, int]) -> str:
     if noted_in:
-        return "Already named in the exclude note of " + " and ".join(map(common.plain, noted_in))
+        noted = " and ".join(map(common.plain, noted_in))
+        return f"Already named in the exclude note of {noted}."
     said = "No exclude note of either label names the other yet"
     times = given.get(target, 0)
     if times:
@@ -169,24 +184,18 @@ def _hint_caption(noted_in: tuple[str, ...], target: str, other: str, given: dic
     return said + "."
 
 
-def _label_form(user: UserSession, found: Guidelines) -> None:
-    """One label's definition, include and exclude notes, opened from a hint."""
-    focus = st.session_state.get(FOCUS_KEY)
-    saved = st.session_state.pop(SAVED_KEY, None)
-    if saved:
-        st.success(common.plain(saved))
-    if focus is None or focus[0] not in found.labels:
-        return
-    name, other = focus
+def _label_form(user: UserSession, found: Guidelines, name: str, other: str) -> None:
+    """Label ``name``'s definition, include and exclude notes, opened from the hint that it
+    is confused with ``other``."""
     number = list(found.labels).index(name)
     guide = found.labels[name]
     with st.form("ll_g_one_form"):
-        st.markdown(f"**{common.plain(name)}**: confused with {common.plain(other)}")
+        st.markdown(f"**{common.plain(name)}**: say which texts are {common.plain(other)}")
         fields = {
             key: st.text_area(
                 key.capitalize(),
                 value=getattr(guide, key),
-                key=f"ll_g_one_{key}_{number}",
+                key=f"ll_g_one_{key}_{number}_v{found.version}",
                 placeholder=f"e.g. Texts that ... are {other}." if key == "exclude" else None,
             )
             for key in TEXT_FIELDS
@@ -208,8 +217,6 @@ def _label_form(user: UserSession, found: Guidelines) -> None:
         st.error(common.plain(exc))
         return
     st.session_state.pop(FOCUS_KEY, None)
-    for key in _form_keys(number):  # the whole form below shows the saved text, not its old one
-        st.session_state.pop(key, None)
     st.session_state[SAVED_KEY] = (
         f"Saved version {after.version}."
         if after.version != found.version
@@ -258,6 +265,5 @@ def render() -> None:
         st.caption(f"Now: version {found.version} by {common.plain(found.author)}, {when}.")
     if user.can(roles.ENGINEER):
         _hints(user, found)
-        _label_form(user, found)
     _edit_form(user, found)
     _history(user)
