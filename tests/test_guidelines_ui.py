@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace
 from labeling.config import write_config
+from labeling.store import labelsets
+from labeling.ui.views.pin import first_label
 
 TIMEOUT = 30
 
@@ -228,3 +230,12 @@ def test_people_below_engineer_get_no_pin_control(answered):
     at.session_state["ll_user"] = "eng"
     at.run()
     assert at.button(key="ll_pin_x_c1")
+
+
+def test_the_pin_picker_starts_on_the_item_s_label_or_a_set_s_first_label():
+    labels = ("billing", "refund", "account")
+    assert first_label("refund", labels, False) == "refund"
+    assert first_label(None, labels, False) == "billing"  # not labelled: the first label
+    both = labelsets.encode(["account", "refund"], labels)
+    assert first_label(both, labels, True) == "refund"  # in label order
+    assert first_label(labelsets.encode([], labels), labels, True) == "billing"

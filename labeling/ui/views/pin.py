@@ -25,7 +25,7 @@ def pinned_for(found: Guidelines, external_id: str) -> list[str]:
     return [name for name, guide in found.labels.items() if external_id in guide.examples]
 
 
-def _first_label(value: str | None, labels: tuple[str, ...], multilabel: bool) -> str:
+def first_label(value: str | None, labels: tuple[str, ...], multilabel: bool) -> str:
     """The label the picker starts on: the item's label now (for a set, its first label)."""
     names = labelsets.decode_ordered(value) if multilabel and value else [value]
     return next((name for name in names if name in labels), labels[0])
@@ -65,7 +65,7 @@ def pin_control(user: UserSession, external_id: str, label_now: str | None, *, w
     label = cols[0].selectbox(
         "Pin as an example of",
         labels,
-        index=labels.index(_first_label(label_now, labels, user.multilabel)),
+        index=labels.index(first_label(label_now, labels, user.multilabel)),
         key=f"ll_pin_label_{where}_{external_id}",
         help="Pinned examples are shown with the label's guidelines (? on the Label page).",
     )
