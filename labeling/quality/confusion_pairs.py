@@ -163,32 +163,36 @@ def _ordered(x: str, y: str, order: Mapping[str, int]) -> tuple[str, str]:
 
 _ANSWERS = Annotation.__table__  # type: ignore[attr-defined]
 _ITEMS = Item.__table__  # type: ignore[attr-defined]
-# People's current labelled answers, joined to their items. Read through Core: about half the
-# time of the ORM's rows for the 20,000 answers of 10,000 overlapped items (measured 50-65 ms
-# against 90-250 ms on a loaded 2-core machine).
-_PEOPLE_S_ANSWERS = (
-    core_select(_ANSWERS.c.item_id, _ANSWERS.c.label, _ITEMS.c.gold_label)
-    .select_from(_ANSWERS.join(_ITEMS, _ITEMS.c.id == _ANSWERS.c.item_id))
-    .where(current(_ANSWERS.c), _ANSWERS.c.origin == HUMAN, _ANSWERS.c.label.is_not(None))
-)
+_JOINED = _ANSWERS.join(_ITEMS, _ITEMS.c.id == _ANSWERS.c.item_id)
+_PEOPLE_S = (current(_ANSWERS.c), _ANSWERS.c.origin == HUMAN, _ANSWERS.c.label.is_not(None))
 
 
 def gold_answers(session: Session) -> list[tuple[str, str]]:
     """(answer, gold label) for people's current labelled answers on gold items."""
     rows = session.connection().execute(
-        _PEOPLE_S_ANSWERS.where(_ITEMS.c.split == "gold", _ITEMS.c.gold_label.is_not(None))
+        core_select(_ANSWERS.c.label, _ITEMS.c.gold_label)
+        .select_from(_JOINED)
+        .where(*_PEOPLE_S, _ITEMS.c.split == "gold", _ITEMS.c.gold_label.is_not(None))
     )
-    return [(str(label), str(gold)) for _item, label, gold in rows]
+    return [(str(label), str(gold)) for label, gold in rows]
 
 
 def overlapped_answers(session: Session) -> list[list[str]]:
-    """People's current labelled answers on each pool item that has two or more (read through
-    the (split, n_labels) index: items answered once are never read)."""
+    """People's current labelled answers on each pool item that has two or more.
+
+    The items come from the (split, n_labels, rank) index alone (items answered once are
+    never read, and no item row is: selecting a column of the item, as the gold query does,
+    costs a row read per item, about twice the time), then their answers by item id, as Core
+    rows (the ORM's rows cost about twice as much again). benchmarks/bench_confused_pairs.py
+    measures the whole call.
+    """
     rows = session.connection().execute(
-        _PEOPLE_S_ANSWERS.where(_ITEMS.c.split == "pool", _ITEMS.c.n_labels >= 2)
+        core_select(_ANSWERS.c.item_id, _ANSWERS.c.label)
+        .select_from(_JOINED)
+        .where(*_PEOPLE_S, _ITEMS.c.split == "pool", _ITEMS.c.n_labels >= 2)
     )
     by_item: dict[int, list[str]] = {}
-    for item_id, label, _gold in rows:
+    for item_id, label in rows:
         by_item.setdefault(item_id, []).append(str(label))
     return [answers for answers in by_item.values() if len(answers) >= 2]
 
