@@ -18,11 +18,13 @@ from labeling.annotation.guidelines import TEXT_FIELDS, Guidelines, LabelGuide
 from labeling.annotation.session import UserSession
 from labeling.errors import BadInput
 from labeling.figures import plural
+from labeling.quality.confusion_pairs import ConfusedPair
 from labeling.ui.views import common
 
 # Pinned examples shown per label in the overlay; longer texts are cut to this many characters.
 EXAMPLE_CHARS = 300
 HINT_PAIRS = 5  # confused label pairs suggested on the page
+PAIRS_SECONDS = 30  # how long the page keeps the pairs it counted (per guidelines version)
 # The label whose own form is open (from a hint's button), and the label it is confused with.
 FOCUS_KEY = "ll_g_focus"
 SAVED_KEY = "ll_g_saved"  # the message after a save from that form, shown once
@@ -131,13 +133,22 @@ def _open_label(name: str, other: str) -> None:
     st.session_state[FOCUS_KEY] = (name, other)
 
 
+@st.cache_data(ttl=PAIRS_SECONDS, show_spinner=False)
+def _confused_pairs(root: str, name: str, version: int) -> list[ConfusedPair]:
+    """The pairs to suggest (``name``: whose role is checked), kept for a few seconds per
+    guidelines version, so that a save shows its note at once: counting reads every answer on
+    overlapped items, about 2 s with 100,000 of them (benchmarks/bench_confused_pairs.py),
+    too slow to redo at each click on the page."""
+    return UserSession(common.workspace(), name).confused_pairs(limit=HINT_PAIRS)
+
+
 def _hints(user: UserSession, found: Guidelines) -> None:
     """The label pairs people confuse most, each with a button that opens that label's own
     form under the pair."""
     saved = st.session_state.pop(SAVED_KEY, None)
     if saved:
         st.success(common.plain(saved))
-    pairs = user.confused_pairs(limit=HINT_PAIRS)
+    pairs = _confused_pairs(str(user.workspace.root), user.name, found.version)
     focus = st.session_state.get(FOCUS_KEY)
     if not pairs:
         st.session_state.pop(FOCUS_KEY, None)
