@@ -100,8 +100,11 @@ def disagreement_counts(
     (each item counts once per pair, however many people answered it)."""
     found: Counter[frozenset[str]] = Counter()
     for unit in units:
+        answers = list(unit)
+        if len(set(answers)) < 2:  # everyone agrees, as on most items: nothing to pair
+            continue
         pairs: set[frozenset[str]] = set()
-        for a, b in combinations(list(unit), 2):
+        for a, b in combinations(answers, 2):
             pairs.update(frozenset(p) for p in swaps(a, b, multilabel=multilabel))
         found.update(pairs)
     return found
