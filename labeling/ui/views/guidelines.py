@@ -137,7 +137,7 @@ def _open_label(name: str, other: str) -> None:
 def _confused_pairs(root: str, name: str, version: int) -> list[ConfusedPair]:
     """The pairs to suggest (``name``: whose role is checked), kept for a few seconds per
     guidelines version, so that a save shows its note at once: counting reads every answer on
-    overlapped items, about 2 s with 100,000 of them (benchmarks/bench_confused_pairs.py),
+    overlapped items, 1.6-2 s with 100,000 of them (benchmarks/bench_confused_pairs.py),
     too slow to redo at each click on the page."""
     return UserSession(common.workspace(), name).confused_pairs(limit=HINT_PAIRS)
 
