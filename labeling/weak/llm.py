@@ -95,12 +95,14 @@ def _items(session: Session, sample: int | None) -> list[tuple[int, str, str]]:
     return [(int(i or 0), t, s) for i, t, s in session.exec(query).all()]
 
 
-def _kept(session: Session, keys: list[str]) -> dict[str, LLMAnswer]:
-    found: dict[str, LLMAnswer] = {}
+def _kept(session: Session, keys: list[str]) -> dict[str, str | None]:
+    """The kept answers' votes by key (columns, not rows: a cached run reads 10,000 of them
+    in a few hundredths of a second instead of ~0.8 s building ORM objects)."""
+    found: dict[str, str | None] = {}
     for start in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[start : start + LOOKUP_CHUNK]
-        for row in session.exec(select(LLMAnswer).where(col(LLMAnswer.key).in_(chunk))).all():
-            found[row.key] = row
+        query = select(LLMAnswer.key, LLMAnswer.vote).where(col(LLMAnswer.key).in_(chunk))
+        found.update(session.exec(query).all())  # type: ignore[arg-type]
     return found
 
 
@@ -206,7 +208,7 @@ def run_llm(
             )
         session.flush()
         votes = {
-            job.item_id: kept[job.key].vote if job.key in kept else parsed[job.key]
+            job.item_id: kept[job.key] if job.key in kept else parsed[job.key]
             for job in jobs
             if job.key in kept or job.key in replies
         }
@@ -224,7 +226,8 @@ def _lf_votes(
     answered = {item_id: vote for item_id, vote in votes.items() if vote is not None}
     if not ws.multilabel:
         return [(LF_NAME, None, answered)]
-    sets = {item_id: labelsets.decode(vote) for item_id, vote in answered.items()}
+    read = {vote: labelsets.decode(vote) for vote in set(answered.values())}  # few distinct
+    sets = {item_id: read[vote] for item_id, vote in answered.items()}
     return [
         (
             name,
