@@ -500,7 +500,7 @@ def llm_lf_section(result: dict) -> str:
     params, targets = result["params"], result["targets"]
     lines = [f"## {result['title']}", "", result["what"] + ".", ""]
     lines += [
-        "| task | run | seconds | target | calls | answers kept | votes stored | load avg |",
+        "| task | run | seconds | target | calls | answers kept | votes stored | load at start |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for task in result["results"]:
@@ -516,7 +516,8 @@ def llm_lf_section(result: dict) -> str:
         "",
         f"Targets {'met' if result['met'] else 'NOT met'}. The floor is items x latency / "
         f"concurrency = {result['results'][0]['floor_s']} s; the time above it, per request "
-        f"and slot: {floors}. A multi-label run stores one vote per label (an LF per label).",
+        f"and slot: {floors}. A multi-label run stores one vote per label (an LF per label). The "
+        "load is the 1-minute load average of the machine when the task started.",
         "",
         f"Reproduce: `python benchmarks/bench_llm.py --items {params['items']} --latency "
         f"{params['latency_s']} --concurrency {params['concurrency']}`.",
