@@ -103,6 +103,16 @@ def test_the_budget_stops_the_calls(tmp_path):
     ws.close()
 
 
+def test_the_token_budget_stops_new_requests(tmp_path):
+    with fake_llm(_answer) as server:  # 12 tokens an answer
+        ws = _workspace(tmp_path, server.url, max_calls=0, max_tokens=30, concurrency=1)
+        report = run_llm(ws)
+        assert (report["calls"], report["tokens"], report["not_asked"]) == (3, 36, 11)
+        following = run_llm(ws)  # the next run goes on with the rest
+        assert (following["cached"], following["calls"]) == (3, 3)
+    ws.close()
+
+
 def test_a_sample_of_gold_first(tmp_path):
     with fake_llm(_answer) as server:
         ws = _workspace(tmp_path, server.url)
