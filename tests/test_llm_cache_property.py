@@ -1,6 +1,7 @@
 """The LLM LF's kept answers and votes against a recomputation from scratch, after any random
 sequence of runs (with budgets and server failures), guideline edits, model changes, new items
-(some with a text seen before) and decisions that become few-shot examples.
+(some with a text seen before) and decisions that become few-shot examples, in single-label
+and multi-label workspaces (where each label's LF votes present or absent).
 
 After every step: each item's vote is the parse of the answer kept for its current prompt
 version (the version it is asked under, an example's own item without that example), and it
@@ -23,11 +24,13 @@ from labeling import Workspace
 from labeling.annotation import guidelines
 from labeling.config import LLMSettings
 from labeling.context import Context
+from labeling.store import labelsets
 from labeling.store.models import REMOVED, Item, LabelingFunction, LFVote, LLMAnswer
-from labeling.weak.llm import answer_key, run_llm
+from labeling.weak.llm import answer_key, lf_names, run_llm
 from labeling.weak.llm_client import ChatClient
 from labeling.weak.llm_prompt import PromptSet, parse_answer
 from labeling.weak.llm_shots import decided_shots
+from labeling.weak.votes import ABSENT_MARK
 from tests.fake_llm import completion, fake_llm
 
 LABELS = ("spam", "ham")
@@ -64,7 +67,7 @@ class _Server:
             return 500, "down", 0
         self.count += 1
         self.succeeded.append((self.model, prompt))
-        reply = ("spam", "Ham.", "spam or ham")[self.count % 3]
+        reply = ("spam", "Ham.", "spam or ham", "ham, spam", "none")[self.count % 5]
         return 200, completion(reply), 0
 
 
@@ -76,14 +79,16 @@ def _text(k: int) -> str:
     return f"{WORDS[k % len(WORDS)]} {k // len(WORDS)}"
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
-@given(steps=STEPS)
-def test_kept_answers_and_votes_equal_a_recomputation(tmp_path_factory, backend, request, steps):
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=STEPS, task=st.sampled_from(["single-label", "multi-label"]))
+def test_kept_answers_and_votes_equal_a_recomputation(
+    tmp_path_factory, backend, request, steps, task
+):
     root = tmp_path_factory.mktemp("llm")
     url = None
     if backend != "sqlite":  # a fresh database per example
         url = request.getfixturevalue("postgres_server").create_database(f"llm{next(_EXAMPLES)}")
-    ws = Workspace.create(root / "ws", labels=LABELS, db_url=url)
+    ws = Workspace.create(root / "ws", labels=LABELS, db_url=url, task=task)
     try:
         ws.add_user("lead", role="lead")
         ws.add_user("eng", role="engineer")
@@ -91,7 +96,7 @@ def test_kept_answers_and_votes_equal_a_recomputation(tmp_path_factory, backend,
         pool.write_text("id,text\n" + "".join(f"p{k},{_text(k)}\n" for k in range(4)))
         ws.import_file(pool, id_field="id")
         gold = root / "gold.csv"
-        gold.write_text("id,text,label\ng0,pills 0,spam\ng1,lunch 9,ham\n")
+        gold.write_text("id,text,label\ng0,pills 0,spam\ng1,lunch 9,ham\n")  # a set of one
         ws.import_file(gold, id_field="id", label_field="label", split="gold")
         answer = _Server()
         with fake_llm(answer) as server:
@@ -125,33 +130,41 @@ def _run_steps(ws: Workspace, root, steps, answer: _Server, url: str) -> None:
                 ids = session.exec(
                     select(Item.id).where(Item.split == "pool").order_by(col(Item.id))
                 ).all()
-            ws.adjudicate(int(ids[a % len(ids)] or 0), b, lead="lead")
+            ws.adjudicate(int(ids[a % len(ids)] or 0), [b] if ws.multilabel else b, lead="lead")
 
 
 def _check(ws: Workspace, answer: _Server, *, complete: bool) -> None:
+    multilabel = ws.multilabel
     with Session(ws.engine) as session:
         guides = guidelines.current(session, ws.labels)
-        shots = decided_shots(session, ws.labels, multilabel=False, limit=FEW_SHOT)
+        shots = decided_shots(session, ws.labels, multilabel=multilabel, limit=FEW_SHOT)
         items = session.exec(select(Item.id, Item.text).where(Item.split != REMOVED)).all()
         kept = {row.key: row for row in session.exec(select(LLMAnswer)).all()}
-        votes = dict(
-            session.exec(
-                select(LFVote.item_id, LFVote.label)
-                .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
-                .where(LabelingFunction.name == "llm")
-            ).all()
-        )
-    prompts = PromptSet(ws.labels, guides, shots=shots)
-    expected: dict[int, str] = {}
+        stored = session.exec(
+            select(LabelingFunction.name, LFVote.item_id, LFVote.label).join(
+                LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id)
+            )
+        ).all()
+    votes: dict[str, dict[int, str]] = {name: {} for name in lf_names(LABELS, multilabel)}
+    for name, item_id, label in stored:
+        votes[name][item_id] = label
+    prompts = PromptSet(ws.labels, guides, multilabel=multilabel, shots=shots)
+    expected: dict[str, dict[int, str]] = {name: {} for name in lf_names(LABELS, multilabel)}
     for item_id, text in items:
         text_hash = hashlib.sha256(text.encode()).hexdigest()
         row = kept.get(answer_key(prompts.version_for(text), answer.model, text_hash))
         if complete:
             assert row is not None, f"no answer kept for {text!r}"
-        vote = parse_answer(row.reply, LABELS) if row is not None else None
-        if vote is not None:
-            expected[int(item_id or 0)] = vote
+        vote = parse_answer(row.reply, LABELS, multilabel=multilabel) if row else None
+        if vote is not None and not multilabel:
+            expected["llm"][int(item_id or 0)] = vote
+        elif vote is not None:
+            for label in LABELS:
+                held = label in labelsets.decode(vote)
+                expected[f"llm:{label}"][int(item_id or 0)] = label if held else ABSENT_MARK + label
     assert votes == expected
-    assert all(row.vote == parse_answer(row.reply, LABELS) for row in kept.values())
+    assert all(
+        row.vote == parse_answer(row.reply, LABELS, multilabel=multilabel) for row in kept.values()
+    )
     assert len(set(answer.succeeded)) == len(answer.succeeded)  # none asked twice
     assert len(kept) == len(answer.succeeded)  # none lost

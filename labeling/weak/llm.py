@@ -254,7 +254,8 @@ def _store_votes(
                 f"an LF named {name!r} exists already ({row.kind}); rename it to run the LLM LF"
             )
         if row.version != version and row.id is not None:
-            changed |= bool(session.execute(delete(LFVote).where(col(LFVote.lf_id) == row.id)))
+            session.execute(delete(LFVote).where(col(LFVote.lf_id) == row.id))
+            changed = True
         row.version = version
         row.applied_version = version
         session.add(row)
