@@ -95,6 +95,16 @@ def _items(session: Session, sample: int | None) -> list[tuple[int, str, str]]:
     return [(int(i or 0), t, s) for i, t, s in session.exec(query).all()]
 
 
+def _jobs(items: list[tuple[int, str, str]], prompts: PromptSet, model: str) -> list[_Job]:
+    """Each item's question: the prompt version it is asked under and its answer's key."""
+    jobs = []
+    for item_id, text, _split in items:
+        text_hash = hashlib.sha256(text.encode()).hexdigest()
+        prompt = prompts.version_for(text)
+        jobs.append(_Job(item_id, answer_key(prompt, model, text_hash), prompt, text, text_hash))
+    return jobs
+
+
 def _kept(session: Session, keys: list[str]) -> dict[str, str | None]:
     """The kept answers' votes by key (columns, not rows: a cached run reads 10,000 of them
     in a few hundredths of a second instead of ~0.8 s building ORM objects)."""
@@ -169,12 +179,7 @@ def run_llm(
         items = _items(session, sample)
     prompts = PromptSet(ws.labels, guides, multilabel=ws.multilabel, shots=shots)
     version = hashlib.sha256(f"{prompts.version}\x00{settings.model}".encode()).hexdigest()[:16]
-    jobs = []
-    for item_id, text, _split in items:
-        text_hash = hashlib.sha256(text.encode()).hexdigest()
-        prompt = prompts.version_for(text)
-        key_ = answer_key(prompt, settings.model, text_hash)
-        jobs.append(_Job(item_id, key_, prompt, text, text_hash))
+    jobs = _jobs(items, prompts, settings.model)
     with db.read_session(ws.engine) as session:
         kept = _kept(session, [job.key for job in jobs])
     # Two items with one text share one answer: ask once.
