@@ -38,6 +38,8 @@ python benchmarks/bench_lf_apply.py
 python benchmarks/bench_embedding_pass.py --rows 5000
 python benchmarks/bench_embeddings.py --texts 1000
 python benchmarks/bench_similar.py --rows 1000000
+python benchmarks/bench_llm.py
+python benchmarks/bench_confused_pairs.py --rows 100000 1000000
 python benchmarks/report.py
 ```
 
@@ -494,6 +496,39 @@ def multilabel_weak_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def llm_lf_section(result: dict) -> str:
+    """The LLM LF's first and cached runs against the stub, per task, with the targets."""
+    params, targets = result["params"], result["targets"]
+    lines = [f"## {result['title']}", "", result["what"] + ".", ""]
+    lines += [
+        "| task | run | seconds | target | calls | answers kept | votes stored | load at start |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task in result["results"]:
+        for run in task["runs"]:
+            first = run["run"] == "first"
+            target = f"<= {targets['first_s' if first else 'cached_s']} s"
+            lines.append(
+                f"| {task['task']} | {run['run']} | {run['wall_s']} | {target} | {run['calls']:,} "
+                f"| {run['cached']:,} | {run['new_votes']:,} | {task['load_avg_at_start']} |"
+            )
+    floors = ", ".join(f"{t['task']} {t['overhead_per_call_ms']} ms" for t in result["results"])
+    lines += [
+        "",
+        f"Targets {'met' if result['met'] else 'NOT met'}. The floor is items x latency / "
+        f"concurrency = {result['results'][0]['floor_s']} s; the time above it, per request "
+        f"and slot: {floors}. A multi-label run stores one vote per label (an LF per label). The "
+        "load is the 1-minute load average of the machine when the task started.",
+        "",
+        f"Reproduce: `python benchmarks/bench_llm.py --items {params['items']} --latency "
+        f"{params['latency_s']} --concurrency {params['concurrency']}`.",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def confused_pairs_section(result: dict) -> str:
     """The Guidelines page's hint: the call's time by pool size, with the answers it read."""
     lines = [f"## {result['title']}", "", result["what"], ""]
@@ -529,6 +564,7 @@ SECTIONS = {
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,
     "multilabel_weak": multilabel_weak_section,
+    "llm_lf": llm_lf_section,
     "confused_pairs": confused_pairs_section,
 }
 

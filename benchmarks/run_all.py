@@ -37,6 +37,8 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_weak_weight.py", "--seeds", "3"],
         ["bench_embeddings.py", "--texts", "1000"],
         ["bench_similar.py", "--rows", big],
+        ["bench_llm.py"],
+        ["bench_confused_pairs.py", "--rows", "100000", big],
     ]
 
 

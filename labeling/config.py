@@ -28,7 +28,8 @@ class LLMSettings:
 
     The key is never written here: ``api_key_env`` names the environment variable that holds
     it (empty for a local server without keys). ``max_calls`` and ``max_tokens`` cap one run
-    (0: no cap); ``concurrency`` requests are in flight at once; ``timeout_s`` per request.
+    (0: no cap); ``concurrency`` requests are in flight at once; ``timeout_s`` per request;
+    ``few_shot`` examples from items a lead decided go into the prompt (0: none).
     """
 
     base_url: str
@@ -38,12 +39,14 @@ class LLMSettings:
     max_tokens: int = 0
     concurrency: int = 4
     timeout_s: float = 30.0
+    few_shot: int = 0
 
 
 _LLM_INTS = {
     "max_calls": (0, 100_000_000),
     "max_tokens": (0, 10_000_000_000),
     "concurrency": (1, 64),
+    "few_shot": (0, 50),
 }
 
 

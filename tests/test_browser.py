@@ -334,6 +334,19 @@ def test_no_address_carries_a_session_and_sessions_end(served_workspace):
         annotator.get_by_text("Signed in as ann").first.wait_for(timeout=20_000)
         copied.append(annotator.url)
         assert len({u.rstrip("/") for u in copied}) >= 8, copied
+        # The page a role lands on (served at "/") answers at its own address too: a link or
+        # a bookmark to /metrics or /label shows that page, not "Page not found".
+        shown = (
+            (admin, "metrics", admin.get_by_role("heading", name="Metrics", exact=True)),
+            (annotator, "label", annotator.locator(".st-key-ll_text")),  # the item to label
+        )
+        for person, path, landmark in shown:
+            person.goto(f"{server.url.rstrip('/')}/{path}")
+            landmark.first.wait_for(timeout=20_000)
+            wait_idle(person)
+            assert person.get_by_text("Page not found").count() == 0, path
+            assert person.url.rstrip("/").endswith(f"/{path}"), person.url
+            copied.append(person.url)
         for url in copied + visited:
             assert _secret_free(url, secrets), url
         for url in copied:  # a copied address, opened in another browser, signs nobody in

@@ -39,6 +39,7 @@ def test_a_table_is_read_with_defaults_and_written_back(tmp_path):
     assert text.index("[llm]") > text.index("suggestion_holdout")  # after every top-level key
     assert config_from_mapping(back).llm == replace(config.llm, concurrency=8)
     assert config_from_mapping(BASE).llm is None
+    assert config.llm.few_shot == 0  # no examples unless asked for
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,10 @@ def test_a_table_is_read_with_defaults_and_written_back(tmp_path):
             "key 'concurrency': expected an integer from 1 to 64",
         ),
         ({"base_url": "http://x", "model": "m", "timeout_s": 0}, "key 'timeout_s'"),
+        (
+            {"base_url": "http://x", "model": "m", "few_shot": 51},
+            "key 'few_shot': expected an integer from 0 to 50",
+        ),
         ({"base_url": "http://x", "model": "m", "temperature": 1}, "unknown key 'temperature'"),
         ("http://x", "[llm]: expected a table"),
     ],

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from labeling import Workspace
 from labeling.config import LLMSettings, write_config
 from labeling.errors import BadInput
-from labeling.store.models import LFVote, LLMAnswer
+from labeling.store.models import Annotation, Item, LFVote, LLMAnswer
 from labeling.weak.llm import run_llm
 from labeling.weak.llm_client import KeyRefused
 from tests.fake_llm import completion, fake_llm
@@ -31,8 +31,8 @@ def _answer(prompt: str):
     return 200, completion("I am not sure, maybe spam"), 0
 
 
-def _workspace(tmp_path, url: str, **llm) -> Workspace:
-    ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"])
+def _workspace(tmp_path, url: str, db_url: str | None = None, **llm) -> Workspace:
+    ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], db_url=db_url)
     pool = tmp_path / "pool.csv"
     texts = [f"buy pills {i}" for i in range(6)] + [f"lunch at {i}" for i in range(4)] + ["hmm"]
     pool.write_text("id,text\n" + "".join(f"p{i},{t}\n" for i, t in enumerate(texts)))
@@ -45,7 +45,7 @@ def _workspace(tmp_path, url: str, **llm) -> Workspace:
     settings = LLMSettings(url, "tiny", **llm)
     write_config(ws.root, replace(ws.config, llm=settings))
     ws.close()
-    return Workspace.open(tmp_path / "ws")
+    return Workspace.open(tmp_path / "ws", db_url=db_url)
 
 
 def _votes(ws: Workspace) -> dict[int, str]:
@@ -100,6 +100,16 @@ def test_the_budget_stops_the_calls(tmp_path):
         report = run_llm(ws)
         assert (report["calls"], report["not_asked"]) == (5, 9)
         assert len(server.requests) == 5
+    ws.close()
+
+
+def test_the_token_budget_stops_new_requests(tmp_path):
+    with fake_llm(_answer) as server:  # 12 tokens an answer
+        ws = _workspace(tmp_path, server.url, max_calls=0, max_tokens=30, concurrency=1)
+        report = run_llm(ws)
+        assert (report["calls"], report["tokens"], report["not_asked"]) == (3, 36, 11)
+        following = run_llm(ws)  # the next run goes on with the rest
+        assert (following["cached"], following["calls"]) == (3, 3)
     ws.close()
 
 
@@ -188,3 +198,65 @@ def test_the_cli_reports_the_contract(tmp_path):
             app, ["lf", "llm", "run", "-w", str(tmp_path / "ws"), "--sample", "0"]
         )
         assert bad.exit_code == 2 and "--sample" in bad.stderr
+
+
+def _row(ws: Workspace, external_id: str) -> int:
+    with Session(ws.engine) as session:
+        row = session.exec(select(Item.id).where(Item.external_id == external_id)).one()
+    return int(row)
+
+
+def _asked_with(server, text: str) -> list[str]:
+    """The contents of the last request that asked about ``text`` (no system prompt)."""
+    for request in reversed(server.requests):
+        messages = request["body"]["messages"]
+        if messages[-1]["content"] == text:
+            return [m["content"] for m in messages[1:]]
+    raise AssertionError(f"nothing asked about {text!r}")
+
+
+def test_few_shot_examples_come_from_decisions_balanced_and_never_the_item(tmp_path, db_url):
+    with fake_llm(_answer) as server:
+        ws = _workspace(tmp_path, server.url, db_url, few_shot=3)
+        ws.add_user("lead", role="lead")
+        # decided in this order: three spam, then one ham; p4 is corrected to ham after
+        for external_id, label in (("p0", "spam"), ("p1", "spam"), ("p2", "spam")):
+            ws.adjudicate(_row(ws, external_id), label, lead="lead")
+        ws.adjudicate(_row(ws, "p6"), "ham", lead="lead")
+        with Session(ws.engine) as session:  # a decision on a gold item is never an example
+            session.add(
+                Annotation(
+                    item_id=_row(ws, "g1"), annotator_id=1, label="spam", origin="adjudication"
+                )
+            )
+            session.commit()
+        first = run_llm(ws)
+        # in turns across labels, oldest first: spam p0, ham p6, spam p1
+        shots = ["buy pills 0", "spam", "lunch at 0", "ham", "buy pills 1", "spam"]
+        assert _asked_with(server, "hmm") == [*shots, "hmm"]
+        assert "cheap pills now" not in _asked_with(server, "hmm")  # the gold decision
+        # an example's own item is asked without it, under a version of its own
+        assert _asked_with(server, "buy pills 0") == [*shots[2:], "buy pills 0"]
+        with Session(ws.engine) as session:
+            versions = {a.prompt_version for a in session.exec(select(LLMAnswer)).all()}
+        assert first["prompt_version"] in versions and len(versions) == 4
+        # a decision that is not chosen (spam has its turn filled) changes nothing ...
+        ws.adjudicate(_row(ws, "p3"), "spam", lead="lead")
+        assert run_llm(ws)["calls"] == 0
+        # ... one that is chosen (the ham example changes) makes a new prompt: asked again
+        ws.adjudicate(_row(ws, "p6"), "spam", lead="lead")
+        ws.adjudicate(_row(ws, "p7"), "ham", lead="lead")
+        again = run_llm(ws)
+        assert again["calls"] == 14 and again["prompt_version"] != first["prompt_version"]
+        assert _asked_with(server, "hmm")[:4] == shots[:2] + ["lunch at 1", "ham"]
+    ws.close()
+
+
+def test_no_examples_by_default(tmp_path):
+    with fake_llm(_answer) as server:
+        ws = _workspace(tmp_path, server.url)
+        ws.add_user("lead", role="lead")
+        ws.adjudicate(_row(ws, "p0"), "spam", lead="lead")
+        run_llm(ws)
+        assert all(len(r["body"]["messages"]) == 2 for r in server.requests)
+    ws.close()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from labeling.annotation.guidelines import Guidelines, LabelGuide
 from labeling.store import labelsets
-from labeling.weak.llm_prompt import Shot, build_messages, parse_answer, prompt_version
+from labeling.weak.llm_prompt import PromptSet, Shot, build_messages, parse_answer, prompt_version
 
 LABELS = ("billing", "refund", "bug")
 GUIDES = Guidelines(
@@ -92,3 +92,14 @@ def test_set_answers_are_read_strictly(reply, names):
 def test_a_set_written_as_the_prompt_asks_reads_back(names):
     reply = ", ".join(names) if names else "none"
     assert parse_answer(reply, LABELS, multilabel=True) == labelsets.encode(names, LABELS)
+
+
+def test_an_example_is_never_shown_with_its_own_text():
+    shots = [Shot("refund me", "refund"), Shot("it crashed", "bug")]
+    prompts = PromptSet(LABELS, GUIDES, shots=shots)
+    assert prompts.version == prompt_version(LABELS, GUIDES, shots=shots)
+    assert prompts.version_for("other text") == prompts.version
+    assert prompts.version_for("refund me") == prompt_version(LABELS, GUIDES, shots=shots[1:])
+    contents = [m["content"] for m in prompts.messages("refund me")[1:]]
+    assert contents == ["it crashed", "bug", "refund me"]
+    assert len(prompts.messages("other text")) == 6

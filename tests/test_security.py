@@ -172,11 +172,13 @@ def _registered_pages(monkeypatch, ws: Workspace, name: str) -> list[str]:
 def test_an_annotator_gets_no_engineer_pages(served, monkeypatch):
     ws, _ = served
     # Streamlit serves only registered pages: any other address falls back to the default
-    # page (Label, whose path is ""), so /lfs or /team by URL shows an annotator nothing new.
-    assert _registered_pages(monkeypatch, ws, "annotator") == ["", "stats"]
+    # page (Label, whose path is "", with a hidden twin at /label), so /lfs or /team by URL
+    # shows an annotator nothing new.
+    assert _registered_pages(monkeypatch, ws, "annotator") == ["", "stats", "label"]
     engineer = _registered_pages(monkeypatch, ws, "engineer")
-    # An engineer's default page is Metrics (path ""); Label is then at /label.
-    assert {"", "label", "data", "lfs", "model", "team"} <= set(engineer)
+    # An engineer's default page is Metrics (path "", twin /metrics); Label is at /label.
+    assert {"", "label", "data", "lfs", "model", "team", "metrics"} <= set(engineer)
+    assert len(engineer) == len(set(engineer))
 
 
 @pytest.mark.parametrize("module", ["data", "lfs", "model", "metrics", "admin", "review"])

@@ -24,6 +24,7 @@ from labeling.config import SUGGESTION_MODES
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.rounds import predictions
+from labeling.store import labelsets
 from labeling.store.models import (
     SUGGESTION_SOURCES,
     Item,
@@ -34,7 +35,7 @@ from labeling.store.models import (
 )
 
 OFF, MODEL, LLM, WEAK = SUGGESTION_MODES
-# The LLM labelling function's name (labeling.weak.llm registers it under this name).
+# The LLM labelling function's kind (labeling.weak.llm: ``llm``, or ``llm:LABEL`` for sets).
 LLM_LF = "llm"
 
 
@@ -107,13 +108,19 @@ def _weak_guess(session: Session, item_id: int) -> tuple[str | None, float | Non
     return (row[0], row[1]) if row is not None else (None, None)
 
 
-def _llm_guess(session: Session, item_id: int) -> tuple[str | None, float | None]:
-    row = session.exec(
+def _llm_guess(ctx: Context, session: Session, item_id: int) -> tuple[str | None, float | None]:
+    """The LLM LF's vote: its label, or for sets the labels its per-label LFs (``llm:LABEL``)
+    say present, when every label has a vote (a whole answer)."""
+    rows = session.exec(
         select(LFVote.label)
         .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
-        .where(LabelingFunction.name == LLM_LF, LFVote.item_id == item_id)
-    ).first()
-    return (row, None) if row is not None else (None, None)
+        .where(LabelingFunction.kind == LLM_LF, LFVote.item_id == item_id)
+    ).all()
+    if not ctx.multilabel:
+        return (rows[0], None) if rows else (None, None)
+    if len(rows) != len(ctx.labels):
+        return None, None
+    return labelsets.encode([v for v in rows if v in ctx.labels], ctx.labels), None
 
 
 def suggestion_for(
@@ -129,7 +136,7 @@ def suggestion_for(
     elif mode == WEAK:
         value, confidence = _weak_guess(session, item_id)
     else:
-        value, confidence = _llm_guess(session, item_id)
+        value, confidence = _llm_guess(ctx, session, item_id)
     if value is None:
         return NONE
     split = session.exec(select(Item.split).where(Item.id == item_id)).first()

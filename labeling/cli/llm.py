@@ -18,7 +18,8 @@ from labeling.cli.common import (
 
 llm_app = typer.Typer(
     help="The LLM labelling function: an OpenAI-compatible server ([llm] in labelloop.toml) "
-    "labels items; its answers are kept, and its votes are the LF 'llm'.",
+    "labels items; its answers are kept, and its votes are the LF 'llm' (for sets, one LF "
+    "'llm:LABEL' per label).",
     no_args_is_help=True,
 )
 
@@ -43,6 +44,7 @@ def llm_run(
     accuracy = report["gold_accuracy"]
     on_gold = (
         f"{accuracy:.1%} right on {report['gold_n']} gold items"
+        + (" (the exact set)" if "gold_per_label" in report else "")
         if accuracy is not None
         else "no gold items answered"
     )

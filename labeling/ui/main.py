@@ -56,9 +56,23 @@ PAGES = (
 )
 home = roles.HOME_PAGE.get(role, "label")
 pages = [
-    st.Page(render, title=title, icon=icon, url_path=path, default=path == home)
+    st.Page(
+        render,
+        title=title,
+        icon=icon,
+        url_path=f"{path}-home" if path == home else path,
+        default=path == home,
+    )
     for needed, render, title, icon, path in PAGES
     if roles.at_least(role, needed)
+]
+# Streamlit serves the default page only at "/": its own address (say /metrics, from a link
+# or a bookmark) would say "Page not found". A hidden twin answers there. The default page's
+# inner path differs from the twin's, since Streamlit tells pages apart by that path.
+pages += [
+    st.Page(render, title=title, icon=icon, url_path=path, visibility="hidden")
+    for _needed, render, title, icon, path in PAGES
+    if path == home
 ]
 page = st.navigation(pages)
 with st.sidebar:

@@ -117,6 +117,49 @@ def prompt_version(
     return f"{TEMPLATE}:{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
+class PromptSet:
+    """The prompt of one run and its variants: an item that is one of the few-shot examples
+    (the same text) is asked without that example, under a version of its own."""
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        guides: Guidelines | None,
+        *,
+        multilabel: bool = False,
+        shots: Sequence[Shot] = (),
+    ) -> None:
+        self.labels = tuple(labels)
+        self.guides = guides
+        self.multilabel = multilabel
+        self.shots = tuple(shots)
+        self.version = prompt_version(labels, guides, multilabel=multilabel, shots=self.shots)
+        self._shot_texts = {shot.text for shot in self.shots}
+        self._variants: dict[str, str] = {}
+
+    def shots_for(self, text: str) -> tuple[Shot, ...]:
+        """The examples shown with ``text``: all of them but one with the same text."""
+        if text not in self._shot_texts:
+            return self.shots
+        return tuple(shot for shot in self.shots if shot.text != text)
+
+    def version_for(self, text: str) -> str:
+        """The prompt version ``text`` is asked under (its answer is kept by it)."""
+        if text not in self._shot_texts:
+            return self.version
+        if text not in self._variants:
+            self._variants[text] = prompt_version(
+                self.labels, self.guides, multilabel=self.multilabel, shots=self.shots_for(text)
+            )
+        return self._variants[text]
+
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The chat messages that ask about ``text``."""
+        return build_messages(
+            text, self.labels, self.guides, multilabel=self.multilabel, shots=self.shots_for(text)
+        )
+
+
 def _clean(token: str) -> str:
     return token.strip().strip("\"'`*").rstrip(".").strip().casefold()
 
