@@ -39,6 +39,7 @@ python benchmarks/bench_embedding_pass.py --rows 5000
 python benchmarks/bench_embeddings.py --texts 1000
 python benchmarks/bench_similar.py --rows 1000000
 python benchmarks/bench_llm.py
+python benchmarks/bench_confused_pairs.py --rows 100000 1000000
 python benchmarks/report.py
 ```
 
@@ -528,6 +529,31 @@ def llm_lf_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def confused_pairs_section(result: dict) -> str:
+    """The Guidelines page's hint: the call's time by pool size, with the answers it read."""
+    lines = [f"## {result['title']}", "", result["what"], ""]
+    lines.append(
+        "| pool | answers | overlapped items | first call | median | max | pairs | top pair |"
+    )
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for row in result["table"]:
+        lines.append(
+            f"| {row['pool']:,} | {row['answers']:,} | {row['overlapped_items']:,} | "
+            f"{row['first_ms']:.0f} ms | {row['median_ms']:.0f} ms | {row['max_ms']:.0f} ms | "
+            f"{row['pairs']} | {row['top']} |"
+        )
+    lines.append("")
+    for note in result.get("notes", []):
+        lines += [note, ""]
+    lines += [
+        f"Reproduce: `{result['reproduce']}`",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "import": import_section,
     "search": search_section,
@@ -539,6 +565,7 @@ SECTIONS = {
     "similar": similar_section,
     "multilabel_weak": multilabel_weak_section,
     "llm_lf": llm_lf_section,
+    "confused_pairs": confused_pairs_section,
 }
 
 

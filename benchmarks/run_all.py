@@ -38,6 +38,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_embeddings.py", "--texts", "1000"],
         ["bench_similar.py", "--rows", big],
         ["bench_llm.py"],
+        ["bench_confused_pairs.py", "--rows", "100000", big],
     ]
 
 

@@ -1,7 +1,8 @@
 """``?`` and Enter on the Label page in a real browser (``labelloop serve`` driven by Debian's
 Chromium): the guidelines open over the item, digits pressed while they are open answer nothing,
 Escape closes them, and the next digit labels the item that was on screen all along; with
-suggestions on, Enter accepts the pre-selected guess."""
+suggestions on, Enter accepts the pre-selected guess. An engineer pins that item as an example
+from its item page, and the annotator's next ``?`` shows its text."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_question_mark_opens_the_guidelines_and_keys_wait_behind_them(tmp_path):
         path.write_text("id,text\n" + "".join(f"m{n},message {n}\n" for n in range(6)))
         ws.import_file(path, id_field="id")
         token = ws.add_user("ann")[1]
-        ws.add_user("eng", role="engineer")
+        eng_token = ws.add_user("eng", role="engineer")[1]
         ws.edit_guidelines(
             {"labels": {"spam": {"definition": "Ads, offers and links to follow."}}}, by="eng"
         )
@@ -54,4 +55,22 @@ def test_question_mark_opens_the_guidelines_and_keys_wait_behind_them(tmp_path):
         assert item_id(page) == first
         page.keyboard.press("2")
         wait_item_change(page, first)
+
+        # the engineer pins the answered item from its item page (its label: ham)
+        eng = browser.new_page(viewport={"width": 1280, "height": 900})
+        eng.goto(f"{server.url}?token={eng_token}")
+        wait_idle(eng)
+        eng.goto(f"{server.url}data?item={first}")
+        wait_idle(eng)
+        eng.get_by_role("tab", name="Pin as example").click()
+        eng.locator(f".st-key-ll_pin_item_{first} button").click()
+        eng.get_by_text(f"Item {first} pinned as an example of ham").wait_for(timeout=20_000)
+        wait_idle(eng)
+        assert eng.locator(f".st-key-ll_unpin_item_{first} button").count() == 1
+
+        wait_idle(page, buttons=BUTTONS)
+        page.keyboard.press("?")
+        dialog.get_by_text(f"{first}: message {first[1:]}").wait_for(timeout=20_000)
     assert _stored(root) == {first: ["ham"]}
+    with Workspace.open(root) as ws:
+        assert ws.guidelines().labels["ham"].examples == (first,)

@@ -1,5 +1,6 @@
 """The Workspace calls for assisted labelling: the guidelines (labeling.annotation.guidelines:
-read any version, edit, pin examples, the history), the guess a page pre-selects
+read any version, edit, pin examples, the history, the confused label pairs that want an
+exclude note), the guess a page pre-selects
 (labeling.annotation.suggestions) and the model's hint. :class:`labeling.workspace.Workspace`
 inherits them."""
 
@@ -13,6 +14,9 @@ from labeling.annotation import guidelines, roles, suggestions, users
 from labeling.annotation.guidelines import Guidelines
 from labeling.annotation.suggestions import Suggestion
 from labeling.context import Context
+from labeling.quality import confusion_pairs
+from labeling.quality.confusion_pairs import ConfusedPair
+from labeling.quality.review import latest_review
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,23 @@ class AssistAPI(Context):
         with self._write() as session:
             self._editor(session, by)
             return guidelines.unpin(session, self.labels, author=by, label=label, external_id=item)
+
+    def confused_pairs(self, *, limit: int | None = 10) -> list[ConfusedPair]:
+        """The label pairs people confuse most (gold answers, disagreements on overlapped
+        items, cleanlab's flags in the latest round), with whether the newest guidelines'
+        exclude notes already name them: where an exclude note would help
+        (:mod:`labeling.quality.confusion_pairs`). ``limit``: the top pairs (None: all)."""
+        _round, review = latest_review(self)
+        with self._read() as session:
+            found = guidelines.current(session, self.labels)
+            return confusion_pairs.confused_pairs(
+                session,
+                self.labels,
+                multilabel=self.multilabel,
+                excludes={name: guide.exclude for name, guide in found.labels.items()},
+                checked=review["items"] if review else (),
+                limit=limit,
+            )
 
     def _editor(self, session: Any, name: str) -> None:
         person = users.get_annotator(session, name)

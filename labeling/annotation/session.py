@@ -29,6 +29,7 @@ from labeling.data import importer, removal
 from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, ExportFailed, UnknownAnnotator
 from labeling.quality.api import AnswerRecord
+from labeling.quality.confusion_pairs import ConfusedPair
 from labeling.quality.corrections import FlagRecord
 from labeling.quality.item_story import ItemStory
 from labeling.rounds.promotion import RoundSummary
@@ -167,6 +168,11 @@ class UserSession:
 
     def unpin_example(self, label: str, item: str) -> Guidelines:
         return self.workspace.unpin_example(label, item, by=self.name)
+
+    def confused_pairs(self, *, limit: int | None = 10) -> list[ConfusedPair]:
+        """The label pairs people confuse most: where an exclude note would help."""
+        self._require(roles.ENGINEER, "reading the confused label pairs")
+        return self.workspace.confused_pairs(limit=limit)
 
     # ------------------------------------------------------------------ data (engineers)
 

@@ -1,4 +1,5 @@
-"""``labelloop guidelines ...``: show, edit, pin examples, history (labeling.annotation.guidelines).
+"""``labelloop guidelines ...``: show, edit, pin examples, history (labeling.annotation.guidelines),
+and hints: the label pairs people confuse most (labeling.quality.confusion_pairs).
 
 ``show --toml`` prints the guidelines as a TOML file that ``edit --file`` takes back: the way to
 keep them in version control beside ``labelloop.toml``.
@@ -23,6 +24,7 @@ from labeling.cli.common import (
     print_json,
 )
 from labeling.errors import BadInput, UnknownAnnotator
+from labeling.quality.confusion_pairs import ConfusedPair
 
 guidelines_app = typer.Typer(
     help="The guidelines annotators read with ? on the Label page: a definition, include and "
@@ -222,3 +224,44 @@ def guidelines_history(
         changed = ", ".join(entry["changed"])
         typer.echo(f"v{entry['version']}  {entry['created_at'][:16]}  {entry['author']}{note}")
         typer.echo(f"     changed: {changed}")
+
+
+def render_hints(pairs: list[ConfusedPair], version: int) -> str:
+    """The confused pairs as people read them on a terminal."""
+    if not pairs:
+        return (
+            "No confused label pairs yet: they come from answers on gold items, items two "
+            "people answered, and a round's likely label errors."
+        )
+    lines = [f"Label pairs people confuse most (guidelines version {version}):"]
+    for pair in pairs:
+        a, b = pair.labels
+        counts = f"gold {pair.gold}, people {pair.people}, model {pair.model}"
+        if pair.noted:
+            said = "noted in the exclude of " + " and ".join(pair.noted_in)
+        else:
+            said = f"no exclude note names the other: write one on {pair.note_on}"
+        lines.append(f"  {a} / {b}: {pair.total} ({counts}); {said}")
+    return "\n".join(lines)
+
+
+@guidelines_app.command("hints", short_help="The label pairs people confuse most.")
+@handle_errors
+def guidelines_hints(
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="How many pairs, most confused first (0: all).")
+    ] = 10,
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The label pairs people confuse most (answers on gold items, disagreements on items two
+    people answered, likely label errors of the latest round), each with whether an exclude
+    note already names the other label: where to write one."""
+    with open_workspace(workspace, db) as ws:
+        version = ws.guidelines().version
+        pairs = ws.confused_pairs(limit=limit or None)
+    if as_json:
+        print_json({"guidelines_version": version, "confused_pairs": [p.as_dict() for p in pairs]})
+    else:
+        typer.echo(render_hints(pairs, version))

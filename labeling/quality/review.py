@@ -62,7 +62,7 @@ def review_items(
     caller has read them already (see :func:`labeling.quality.summary.summary`).
     """
     known = _read_known(ws, answers=answers, human=human)
-    round_id, review = _latest_review(ws)
+    round_id, review = latest_review(ws)
     # item id -> (out-of-sample prediction, confidence), from the latest round's check.
     checked: dict[int, tuple[str, float]] = {
         row[0]: (row[2], row[3]) for row in (review["items"] if review else [])
@@ -121,7 +121,7 @@ def _adjudicated(session: Session) -> dict[int, str]:
     )
 
 
-def _latest_review(ws: Context) -> tuple[int | None, dict[str, Any] | None]:
+def latest_review(ws: Context) -> tuple[int | None, dict[str, Any] | None]:
     """The latest succeeded round that wrote ``review.json``, and what it wrote."""
     with db.read_session(ws.engine) as session:
         rounds = session.exec(

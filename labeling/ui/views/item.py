@@ -3,8 +3,9 @@
 Shows everything ``Workspace.item`` knows (every answer with its history, superseded ones
 included; LF votes; the weak label; the promoted model's prediction; flags) and offers
 **Correct the label** (an answer of origin ``correction`` that supersedes the current ones),
-**Flag** (a note for the Review page) and **Find similar** (nearest items by cosine
-similarity; a click opens one, and the list can be bulk-labelled like a search).
+**Flag** (a note for the Review page), **Find similar** (nearest items by cosine
+similarity; a click opens one, and the list can be bulk-labelled like a search) and **Pin as
+example** (in the guidelines, :mod:`labeling.ui.views.pin`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.quality.item_story import ItemStory
 from labeling.store import labelsets
-from labeling.ui.views import common, similar
+from labeling.ui.views import common, pin, similar
 from labeling.ui.views.opened import SIMILAR_KEY, close_item
 
 
@@ -233,12 +234,21 @@ def render_item(user: UserSession, item_id: str) -> None:
     ):
         st.text(str(found.get("text", "")))
     _summary(found, user.multilabel)
+    external_id = str(found.get("id", item_id))
+    pinned = pin.pinned_for(user.guidelines(), external_id)
+    with st.container():  # always there: the tabs below keep their place, and their choice
+        if pinned:
+            st.caption(pin.pinned_text(pinned))
     _history(found, item_id, user.multilabel)
     st.divider()
-    correct, flag, similar = st.tabs(["Correct the label", "Flag", "Find similar"])
+    correct, flag, similar, pinning = st.tabs(
+        ["Correct the label", "Flag", "Find similar", "Pin as example"]
+    )
     with correct:
         _correct(user, item_id, found.get("label"))
     with flag:
         _flag(user, item_id)
     with similar:
         _find_similar(user, item_id)
+    with pinning:
+        pin.pin_control(user, external_id, found.get("label"), where="item")

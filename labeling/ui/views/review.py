@@ -18,7 +18,7 @@ from labeling import figures
 from labeling.annotation.session import UserSession
 from labeling.errors import LabelloopError
 from labeling.store import labelsets
-from labeling.ui.views import common
+from labeling.ui.views import common, pin
 
 KINDS = {
     "disagreement": "People disagree",
@@ -132,6 +132,8 @@ def _detail(user: UserSession, entry: dict[str, Any]) -> None:
         _decide_set_form(user, entry)
     else:
         _decide_buttons(user, entry)
+    with st.expander("Pin as an example in the guidelines"):
+        pin.pin_control(user, entry["id"], entry.get("label"), where="review")
     with st.expander("History"):
         history = user.item_history(entry["item_id"])
         if user.multilabel:
