@@ -22,6 +22,7 @@ from labeling.cli.main import app
 from labeling.config import write_config
 from labeling.quality.agreement import krippendorff_alpha
 from labeling.quality.by_guidelines import by_guidelines
+from labeling.quality.multilabel_agreement import krippendorff_alpha_sets
 from labeling.quality.summary import summary
 from labeling.store.models import Annotation, Item
 
@@ -48,7 +49,7 @@ def _label(ws: Workspace, name: str, n: int | None = None) -> None:
     gold = {**GOLD_BEFORE, **GOLD_AFTER}
     done = 0
     while n is None or done < n:
-        item = ws.next_item(name)
+        item = _next(ws, name)
         if item is None:
             return
         key = item.external_id
@@ -58,6 +59,16 @@ def _label(ws: Workspace, name: str, n: int | None = None) -> None:
             answer = (BOB if name == "bob" else POOL)[key]
         ws.annotate(item.item_id, name, answer)
         done += 1
+
+
+def _next(ws: Workspace, name: str):
+    """The next item, or None once neither pool items nor gold checks are left: a claim
+    serves gold at random (gold_rate), so an empty answer is asked again a few times."""
+    for _ in range(60):
+        item = ws.next_item(name)
+        if item is not None or ws.config.gold_rate == 0:
+            return item
+    return None
 
 
 def _configure(ws: Workspace, **changes) -> None:
@@ -145,14 +156,13 @@ def test_each_version_gets_its_own_answers(versions):
         expected = krippendorff_alpha(units, versions.labels)
         assert v["agreement"]["alpha"] == pytest.approx(expected)
     before, after = found["versions"]
-    # gold checks come at random among pool items: both versions have some
-    assert before["gold"]["n"] > 0 and after["gold"]["n"] > 0
+    # ann is right on every gold item, bob on the "a" ones: 6 of 8 under each version
+    assert (before["gold"]["correct"], before["gold"]["n"]) == (6, 8)
+    assert (after["gold"]["correct"], after["gold"]["n"]) == (6, 8)
     low, high, rate = before["gold"]["low"], before["gold"]["high"], before["gold"]["rate"]
     assert 0 < low < rate < high <= 1
     assert before["since"] is None and after["since"] is not None
-    assert before["answers"] + after["answers"] == 2 * 6 + 1 + sum(
-        v["gold"]["n"] for v in found["versions"]
-    )
+    assert before["answers"] == 2 * (3 + 4) and after["answers"] == 1 + 2 * (3 + 4)
     # p0-p2 before, minus the one cat answered again; p3-p5 after
     assert (before["agreement"]["items"], after["agreement"]["items"]) == (2, 3)
     assert {(p["a"], p["b"]) for p in after["agreement"]["pairs"]} == {("ann", "bob")}
@@ -166,6 +176,9 @@ def test_status_report_and_page_show_the_same_figures(versions, tmp_path, monkey
     info = json.loads(done.stdout)
     jsonschema.validate(info, SCHEMA)
     assert info["quality"]["by_guidelines"] == summary(versions)["quality"]["by_guidelines"]
+    per_version = info["quality"]["by_guidelines"]["versions"]
+    for key in ("n", "correct"):  # every gold check counts under exactly one version
+        assert sum(v["gold"][key] for v in per_version) == info["quality"]["gold"][key]
 
     text = versions.report_html()
     assert "<h2>By guidelines version</h2>" in text and "version 1" in text
@@ -233,7 +246,7 @@ def test_a_gold_label_the_toml_no_longer_lists_is_in_no_gold_figure(tmp_path):
     _import(ws, tmp_path / "gold.csv", {"g0": "a", "g1": "c"}, gold=True)
     _configure(ws, gold_rate=0.5)
     ws.add_user("ann")
-    while (item := ws.next_item("ann")) is not None:
+    while (item := _next(ws, "ann")) is not None:
         ws.annotate(item.item_id, "ann", "a")
     _configure(ws, labels=("a", "b"))
     root = ws.root
@@ -245,3 +258,47 @@ def test_a_gold_label_the_toml_no_longer_lists_is_in_no_gold_figure(tmp_path):
         ws.close()
     assert quality["gold"]["n"] == 1
     assert quality["by_guidelines"]["versions"][0]["gold"]["n"] == 1
+
+
+def test_sets_are_scored_by_exact_match_and_masi_alpha(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", labels=["x", "y", "z"], task="multi-label")
+    (tmp_path / "gold.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"g{k}", "text": f"gold {k}", "labels": ["x", "y"]}) + "\n"
+            for k in range(4)
+        )
+    )
+    ws.import_file(tmp_path / "gold.jsonl", id_field="id", label_field="labels", split="gold")
+    _configure(ws, overlap=2, gold_rate=0.5)
+    for name in ("ann", "bob"):
+        ws.add_user(name)
+    ws.add_user("eng", role="engineer")
+    answers = {
+        "ann": {"s0": ["x"], "s1": ["x", "y"], "s2": [], "s3": ["z"]},
+        "bob": {"s0": ["x"], "s1": ["y"], "s2": ["z"], "s3": ["z"]},
+    }
+    for k in range(4):  # ann gives the gold set, bob one label short of it
+        answers["ann"][f"g{k}"] = ["y", "x"]
+        answers["bob"][f"g{k}"] = ["x"]
+    for batch, ids in (("one", ("s0", "s1")), ("two", ("s2", "s3"))):
+        _import(ws, tmp_path / f"{batch}.csv", dict.fromkeys(ids, ""), gold=False)
+        for name, given in answers.items():
+            while (item := _next(ws, name)) is not None:
+                ws.annotate(item.item_id, name, given[item.external_id])
+        if batch == "one":
+            ws.edit_guidelines({"labels": {"x": {"definition": "The x kind."}}}, by="eng")
+    try:
+        quality = summary(ws)["quality"]
+    finally:
+        ws.close()
+    found = quality["by_guidelines"]
+    before, after = found["versions"]
+    gold = [sum(v["gold"][key] for v in found["versions"]) for key in ("n", "correct")]
+    assert gold == [quality["gold"]["n"], quality["gold"]["correct"]]
+    assert quality["gold"]["correct"] * 2 == quality["gold"]["n"] > 0
+    assert (before["version"], after["version"]) == (None, 1)
+    assert before["agreement"]["items"] == after["agreement"]["items"] == 2
+    units_before = [[frozenset({"x"})] * 2, [frozenset({"x", "y"}), frozenset({"y"})]]
+    units_after = [[frozenset(), frozenset({"z"})], [frozenset({"z"})] * 2]
+    assert before["agreement"]["alpha"] == pytest.approx(krippendorff_alpha_sets(units_before))
+    assert after["agreement"]["alpha"] == pytest.approx(krippendorff_alpha_sets(units_after))
