@@ -43,8 +43,9 @@ def gold_checks(labels: tuple[str, ...], *, multilabel: bool) -> tuple[Any, ...]
     """The WHERE conditions of the answers every gold figure scores (gold accuracy, the
     anchoring check, the figures per guidelines version): people's current labels on gold
     items whose gold label can be scored. Single-label: a gold label that is one of
-    ``labels`` (one the toml no longer lists could never be answered right); multi-label: any
-    gold set (stored as labeling.store.labelsets encodes it, never equal to a label name)."""
+    ``labels`` (a gold item whose label the toml no longer lists is left out: nobody can give
+    that answer any more); multi-label: any gold set (stored as labeling.store.labelsets
+    encodes it, so never one of ``labels``)."""
     known = col(Item.gold_label).is_not(None) if multilabel else col(Item.gold_label).in_(labels)
     return (*people_answers("gold"), known)
 
