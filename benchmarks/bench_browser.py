@@ -5,6 +5,8 @@ labels ``--labels`` items with the keyboard. For each press we time, in the brow
 clock, from the key event to the first animation frame in which the next item's id is on
 screen. Before each press the page is idle (a press sent earlier would be lost, see
 docs/ui.md), so this is the latency a person sees, not throughput.
+
+The same with suggestions on against off: bench_browser_suggestions.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -62,14 +65,9 @@ def run(rows: int, labels: int) -> dict:
             page.goto(f"{server.url}?token={token}")
             wait_idle(page, buttons=7)
             for n in range(labels + 5):
-                before = item_id(page)
-                page.evaluate(ARM, before)
-                page.keyboard.press(str(1 + n % 5))
-                page.wait_for_function("() => window.__llLatency !== undefined", timeout=30_000)
-                elapsed = float(page.evaluate("() => window.__llLatency"))
+                elapsed = press_and_time(page, str(1 + n % 5))
                 if n >= 5:  # the first presses warm caches and the websocket
                     latencies.append(elapsed)
-                wait_idle(page, buttons=7)
         store = _store_side(root, labels)
     latencies.sort()
 
@@ -116,6 +114,17 @@ def _store_side(root: Path, labels: int) -> dict:
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
     }
+
+
+def press_and_time(page: Any, key: str, buttons: int = 7) -> float:
+    """Press ``key`` on an idle Label page; ms from the key event to the next item painted."""
+    before = item_id(page)
+    page.evaluate(ARM, before)
+    page.keyboard.press(key)
+    page.wait_for_function("() => window.__llLatency !== undefined", timeout=30_000)
+    elapsed = float(page.evaluate("() => window.__llLatency"))
+    wait_idle(page, buttons=buttons)
+    return elapsed
 
 
 def main() -> int:

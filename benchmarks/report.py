@@ -40,6 +40,7 @@ python benchmarks/bench_embeddings.py --texts 1000
 python benchmarks/bench_similar.py --rows 1000000
 python benchmarks/bench_llm.py
 python benchmarks/bench_confused_pairs.py --rows 100000 1000000
+python benchmarks/bench_browser_suggestions.py --rows 100000 --presses 300 --block 10
 python benchmarks/report.py
 ```
 
@@ -554,6 +555,56 @@ def confused_pairs_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def browser_suggestions_section(result: dict) -> str:
+    """Key press latency with suggestions on against off (bench_browser_suggestions.py)."""
+    run = result["result"]
+    off, on = run["browser"]["off"], run["browser"]["model"]
+    store = run["store"]
+    lines = [
+        f"## {result['title']}",
+        "",
+        result["what"] + ".",
+        "",
+        "| suggestions | timed presses | p50 ms | p95 ms | max ms | store p50 ms | store p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode, found in run["browser"].items():
+        lines.append(
+            f"| {mode} | {found['presses']} | {found['p50_ms']} | {found['p95_ms']} | "
+            f"{found['max_ms']} | {store[mode]['p50_ms']} | {store[mode]['p95_ms']} |"
+        )
+    worse = [
+        f"{name} {on[key] / off[key] - 1:+.0%}"
+        for name, key in (("p50", "p50_ms"), ("p95", "p95_ms"))
+        if on[key] > off[key] * 1.05
+    ]
+    met = "met" if not worse else "not met (" + ", ".join(worse) + ")"
+    lines += [
+        "",
+        f"With suggestions on, the median press took {on['p50_ms'] - off['p50_ms']:+.1f} ms "
+        f"and the p95 {on['p95_ms'] - off['p95_ms']:+.1f} ms against off; target (not worse, "
+        f"within 5%): {met}. Block by block (both modes pressed back to back), the median "
+        f"difference is {run['paired_blocks']['median_difference_ms']:+.1f} ms, suggestions "
+        f"slower in {run['paired_blocks']['blocks_model_slower']} of {run['blocks']} blocks. "
+        "Reading the guess for the next item (the promoted round's score "
+        f"row) took p50 {store['model']['suggestion_p50_ms']} ms, p95 "
+        f"{store['model']['suggestion_p95_ms']} ms in the store (off: "
+        f"{store['off']['suggestion_p50_ms']} ms, the call that returns at once).",
+        "",
+        f"Load average (1, 5, 15 min) before the run {run['load_average_before']}, after "
+        f"{run['load_average_after']}: other work shared the 2 cores, which is why both "
+        "modes were pressed in alternating blocks; compare the two rows, not these numbers "
+        "with the Label page benchmark.",
+        "",
+        "Reproduce: `python benchmarks/bench_browser_suggestions.py --rows "
+        f"{run['rows']} --presses {run['presses_per_mode']} --block {run['block']}`",
+        "",
+        f"Machine: {_machine(result['machine'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "import": import_section,
     "search": search_section,
@@ -566,6 +617,7 @@ SECTIONS = {
     "multilabel_weak": multilabel_weak_section,
     "llm_lf": llm_lf_section,
     "confused_pairs": confused_pairs_section,
+    "browser_suggestions": browser_suggestions_section,
 }
 
 

@@ -32,6 +32,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_multilabel_round.py", "--rows", "100000", "--labelled", "2000"],
         ["bench_lf_apply.py", "--rows", big],
         ["bench_browser.py", "--rows", "100000", "--labels", "200"],
+        ["bench_browser_suggestions.py", "--rows", "100000", "--presses", "300"],
         ["bench_label_efficiency.py"],
         ["bench_weak_quality.py", "--seeds", "5"],
         ["bench_weak_weight.py", "--seeds", "3"],

@@ -188,6 +188,36 @@ def anchoring_rows(anchoring: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+# Per guidelines version, the column names every surface uses and what each counts.
+VERSION_COLUMNS: dict[str, str] = {
+    "guidelines": "The guidelines version newest when the answers were given; none: before "
+    "any guidelines were written.",
+    "since": "When that version was recorded (UTC).",
+    "answers given": "Every answer given under it, labels and skips, changed and undone ones "
+    "included.",
+    "gold accuracy": "Current answers on gold items given under it that match the gold "
+    "label, with the 95% interval.",
+    "agreement (α)": "Krippendorff's alpha over the pool items two or more people answered, "
+    "all under this version; items answered under several versions are left out.",
+    "items (α)": "The pool items that alpha rests on.",
+}
+
+
+def version_rows(by_guidelines: dict[str, Any]) -> list[dict[str, str]]:
+    """The figures per guidelines version (labeling.quality.by_guidelines), oldest first."""
+    return [
+        {
+            "guidelines": "none" if v["version"] is None else f"version {v['version']}",
+            "since": DASH if v["since"] is None else v["since"][:16].replace("T", " "),
+            "answers given": count(v["answers"]),
+            "gold accuracy": interval_share(v["gold"]),
+            "agreement (α)": score(v["agreement"]["alpha"]),
+            "items (α)": count(v["agreement"]["items"]),
+        }
+        for v in by_guidelines["versions"]
+    ]
+
+
 def gold_figure_name(gold: dict[str, Any]) -> str:
     """What the gold accuracy figure is called: exact match for sets (they carry a Jaccard)."""
     return "Exact match on gold checks" if "jaccard" in gold else "Accuracy on gold checks"

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session, col, select
 
-from labeling.quality.sources import answers_by_item, people_names, rounded
-from labeling.store.answers import current
+from labeling.quality.sources import answers_by_item, gold_checks, people_names, rounded
 from labeling.store.models import Annotation, Item
 
 
@@ -74,13 +73,7 @@ def gold_accuracy(session: Session, labels: tuple[str, ...]) -> dict[str, Any]:
     rows = session.exec(
         select(Annotation.annotator_id, Annotation.label, Annotation.created_at, Item.gold_label)
         .join(Item, col(Item.id) == col(Annotation.item_id))
-        .where(
-            Item.split == "gold",
-            current(),
-            col(Annotation.label).is_not(None),
-            Annotation.origin == "human",
-            col(Item.gold_label).in_(labels),
-        )
+        .where(*gold_checks(labels, multilabel=False))
     ).all()
     per: dict[str, dict[str, Any]] = {}
     days: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))

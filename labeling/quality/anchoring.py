@@ -23,8 +23,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from labeling.quality.sources import people_names
-from labeling.store.answers import current
+from labeling.quality.sources import gold_checks, people_names
 from labeling.store.models import Annotation, Item
 from weak_supervision import wilson_interval
 
@@ -52,7 +51,10 @@ class _Tally:
                 self.wrong[1] += int(label == guess)
 
 
-def _rate(n: int, k: int, key: str) -> dict[str, Any]:
+def proportion(n: int, k: int, key: str = "correct") -> dict[str, Any]:
+    """``k`` of ``n`` as ``{"n", key: k, "rate", "low", "high"}``, with the 95% Wilson
+    interval; rate and interval None at n 0. The shape every rate with an interval takes in
+    status --json (labeling.figures.interval_share writes it out)."""
     interval = wilson_interval(k, n)
     return {
         "n": n,
@@ -77,16 +79,19 @@ def _difference(shown: list[int], withheld: list[int]) -> dict[str, Any] | None:
 
 def _figures(tally: _Tally) -> dict[str, Any]:
     return {
-        "shown": _rate(tally.shown[0], tally.shown[1], "correct"),
-        "withheld": _rate(tally.withheld[0], tally.withheld[1], "correct"),
+        "shown": proportion(tally.shown[0], tally.shown[1], "correct"),
+        "withheld": proportion(tally.withheld[0], tally.withheld[1], "correct"),
         "difference": _difference(tally.shown, tally.withheld),
-        "wrong_accepted": _rate(tally.wrong[0], tally.wrong[1], "accepted"),
+        "wrong_accepted": proportion(tally.wrong[0], tally.wrong[1], "accepted"),
     }
 
 
-def anchoring(session: Session) -> dict[str, Any]:
+def anchoring(
+    session: Session, labels: tuple[str, ...], *, multilabel: bool = False
+) -> dict[str, Any]:
     """The anchoring figures overall and per person (see the module); ``n`` counts the gold
-    answers given with suggestions on."""
+    answers given with suggestions on (the gold checks of
+    :func:`~labeling.quality.sources.gold_checks`)."""
     people = people_names(session)
     rows = session.exec(
         select(  # type: ignore[call-overload]
@@ -98,12 +103,8 @@ def anchoring(session: Session) -> dict[str, Any]:
         )
         .join(Item, col(Item.id) == col(Annotation.item_id))
         .where(
-            Item.split == "gold",
-            current(),
-            col(Annotation.label).is_not(None),
-            Annotation.origin == "human",
+            *gold_checks(labels, multilabel=multilabel),
             col(Annotation.suggestion_source).is_not(None),
-            col(Item.gold_label).is_not(None),
         )
     ).all()
     total = _Tally.new()

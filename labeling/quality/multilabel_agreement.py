@@ -19,8 +19,7 @@ from sqlmodel import Session, col, select
 
 from labeling.quality.agreement import cohen_kappa
 from labeling.quality.multilabel import gold_set_accuracy, indicator
-from labeling.quality.sources import answers_by_item, people_names, rounded
-from labeling.store.answers import current
+from labeling.quality.sources import answers_by_item, gold_checks, people_names, rounded
 from labeling.store.labelsets import decode
 from labeling.store.models import Annotation, Item
 
@@ -219,20 +218,14 @@ def per_label_kappa(
     return found
 
 
-def gold_set_accuracy_of(session: Session) -> dict[str, Any]:
+def gold_set_accuracy_of(session: Session, labels: tuple[str, ...]) -> dict[str, Any]:
     """Gold figures of a multi-label workspace: exact matches (``accuracy``) and the mean
     Jaccard of people's sets against gold sets (labeling.quality.multilabel)."""
     people = people_names(session)
     rows = session.exec(
         select(Annotation.annotator_id, Annotation.label, Annotation.created_at, Item.gold_label)
         .join(Item, col(Item.id) == col(Annotation.item_id))
-        .where(
-            Item.split == "gold",
-            current(),
-            col(Annotation.label).is_not(None),
-            Annotation.origin == "human",
-            col(Item.gold_label).is_not(None),
-        )
+        .where(*gold_checks(labels, multilabel=True))
     ).all()
     return gold_set_accuracy(
         (people[who], created, decode(label), decode(gold))

@@ -101,6 +101,7 @@ def render_html(status: dict[str, Any], summary: dict[str, Any]) -> str:
         *_charts(summary),
         *_coverage(summary["coverage"]),
         *_people(summary),
+        *_assisted(summary["quality"]),
         *_review(summary["quality"]["review"]),
         "<h2>Rounds</h2>",
         _table(figures.round_rows(summary["model"])),
@@ -223,6 +224,34 @@ def _people(summary: dict[str, Any]) -> list[str]:
         *(
             ["<h3>Agreement per label (Cohen's kappa on its presence)</h3>", _table(rows)]
             if (rows := figures.label_kappa_rows(agreement))
+            else []
+        ),
+    ]
+
+
+def _assisted(quality: dict[str, Any]) -> list[str]:
+    """The anchoring check of suggestions, then gold accuracy and agreement per guidelines
+    version: the Metrics page's tables."""
+    anchoring = quality["anchoring"]
+    versions = quality["by_guidelines"]
+    spanning = versions["spanning_items"]
+    return [
+        "<h2>Suggestions and anchoring</h2>",
+        _table(figures.anchoring_rows(anchoring))
+        if anchoring["n"]
+        else '<p class="note">No gold checks answered with suggestions on yet.</p>',
+        "<p class='note'>Gold checks answered with suggestions on. A guess is withheld on a "
+        "random share of gold items; if people are more often right with it withheld, or take "
+        "wrong guesses often, the guess anchors them. Shares with their 95% interval.</p>",
+        "<h2>By guidelines version</h2>",
+        _table(figures.version_rows(versions)),
+        _help(list(figures.VERSION_COLUMNS.items())),
+        *(
+            [
+                f"<p class='note'>{_e(plural(spanning, 'pool item'))} answered under several "
+                "versions are in no version's agreement.</p>"
+            ]
+            if spanning
             else []
         ),
     ]

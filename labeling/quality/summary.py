@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from labeling.context import Context
 from labeling.quality.agreement import agreement, gold_accuracy
 from labeling.quality.anchoring import anchoring
+from labeling.quality.by_guidelines import by_guidelines
 from labeling.quality.coverage import coverage
 from labeling.quality.multilabel_agreement import gold_set_accuracy_of, set_agreement
 from labeling.quality.review import review_items
@@ -38,14 +39,15 @@ def summary(ws: Context) -> dict[str, Any]:
             session, labels, ws.config.weak_threshold, human=human, multilabel=ws.multilabel
         )
         if ws.multilabel:
-            gold = gold_set_accuracy_of(session)
+            gold = gold_set_accuracy_of(session, labels)
             agree = set_agreement(session, labels, answers=answers)
         else:
             gold = gold_accuracy(session, labels)
             agree = agreement(session, labels, answers=answers)
         speed = throughput(session)
         drift = drift_reports(session)
-        anchor = anchoring(session)
+        anchor = anchoring(session, labels, multilabel=ws.multilabel)
+        versions = by_guidelines(session, labels, multilabel=ws.multilabel)
     review = review_items(ws, limit=0, answers=answers, human=human)
     model = model_metrics(ws)
     cover["rounds"] = [
@@ -59,6 +61,7 @@ def summary(ws: Context) -> dict[str, Any]:
             "gold": gold,
             "agreement": agree,
             "anchoring": anchor,
+            "by_guidelines": versions,
             "review": {
                 "round": review["round"],
                 "counts": review["counts"],

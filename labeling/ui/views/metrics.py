@@ -167,9 +167,37 @@ def _tables(summary: dict) -> None:
             "gold items; if people are more often right with it withheld, or take wrong guesses "
             "often, the guess anchors them. Shares with their 95% interval."
         )
+    _versions(quality["by_guidelines"])
     if summary["model"]["rounds"]:
         st.subheader("Rounds")
         st.dataframe(pd.DataFrame(figures.round_rows(summary["model"])), hide_index=True)
+
+
+def _versions(by_guidelines: dict) -> None:
+    """Gold accuracy and agreement per guidelines version, once guidelines exist."""
+    if not any(v["version"] is not None for v in by_guidelines["versions"]):
+        return
+    st.subheader("By guidelines version")
+    st.dataframe(
+        pd.DataFrame(figures.version_rows(by_guidelines)),
+        hide_index=True,
+        key="ll_metrics_versions",
+        column_config={
+            name: st.column_config.TextColumn(name, help=text)
+            for name, text in figures.VERSION_COLUMNS.items()
+        },
+    )
+    spanning = by_guidelines["spanning_items"]
+    st.caption(
+        "Did an edit of the guidelines change how people label? Each answer counts under the "
+        "version newest when it was given."
+        + (
+            f" {figures.plural(spanning, 'pool item')} answered under several versions "
+            "are in no version's agreement."
+            if spanning
+            else ""
+        )
+    )
 
 
 def render() -> None:
