@@ -62,13 +62,9 @@ def _label(ws: Workspace, name: str, n: int | None = None) -> None:
 
 
 def _next(ws: Workspace, name: str):
-    """The next item, or None once neither pool items nor gold checks are left: a claim
-    serves gold at random (gold_rate), so an empty answer is asked again a few times."""
-    for _ in range(60):
-        item = ws.next_item(name)
-        if item is not None or ws.config.gold_rate == 0:
-            return item
-    return None
+    """The next item, or None once neither pool items nor gold checks are left for ``name``
+    (gold comes at random while pool items are left, then the rest of it)."""
+    return ws.next_item(name)
 
 
 def _configure(ws: Workspace, **changes) -> None:

@@ -122,6 +122,34 @@ def test_gold_accuracy_per_annotator_and_gold_never_trains(tmp_path, db_url, mon
     ws.close()
 
 
+class _NeverGold:
+    def random(self) -> float:
+        return 1.0
+
+
+def test_the_gold_left_comes_after_the_pool_whatever_the_draw(tmp_path, db_url, monkeypatch):
+    """Once a person's queue is empty, the gold items they have not answered come next (every
+    draw says pool here), so "done" means both; with gold_rate 0 gold never comes."""
+    from labeling.annotation import leases
+
+    monkeypatch.setattr(leases, "_GOLD_DRAWS", _NeverGold())
+    ws = _workspace(tmp_path, db_url, pool=3, gold=["a", "b"])
+    _configure(ws, gold_rate=0.05)
+    ws.add_user("ann")
+    ws.add_user("bob")
+    served = []
+    while (item := ws.next_item("ann")) is not None:
+        served.append(item.external_id)
+        ws.annotate(item.item_id, "ann", "a")
+    assert [key[0] for key in served] == ["p", "p", "p", "g", "g"]
+    assert ws.next_item("ann") is None  # done: no pool item and no gold check left
+    _configure(ws, gold_rate=0.0, overlap=2)
+    while (item := ws.next_item("bob")) is not None:
+        assert item.external_id.startswith("p")
+        ws.annotate(item.item_id, "bob", "a")
+    ws.close()
+
+
 def test_gold_is_mixed_in_at_the_configured_rate(tmp_path, db_url):
     ws = _workspace(tmp_path, db_url, pool=300, gold=["a"] * 100)
     _configure(ws, gold_rate=0.05)

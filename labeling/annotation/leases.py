@@ -384,14 +384,20 @@ def _next_item_id(
     promoted: int | None,
     gold_rate: float,
 ) -> int | None:
-    """The item a new claim leases: a hidden gold check on its turn, else the queue's best."""
-    item_id = None
+    """The item a new claim leases: a hidden gold check on its turn, else the queue's best.
+
+    Once no pool item is left for this person, the gold checks they have not answered come
+    next, whatever the draw: everyone answers every gold item in time, and "done" never turns
+    into a check on a reload. With ``gold_rate`` 0 no gold item is ever served."""
     if _gold_turn(gold_rate):
         item_id = _gold_item(session, annotator_id)
-    if item_id is None:
-        item_id = _pick_item(
-            session, annotator_id=annotator_id, overlap=overlap, now=now, promoted=promoted
-        )
+        if item_id is not None:
+            return item_id
+    item_id = _pick_item(
+        session, annotator_id=annotator_id, overlap=overlap, now=now, promoted=promoted
+    )
+    if item_id is None and gold_rate > 0:
+        item_id = _gold_item(session, annotator_id)
     return item_id
 
 
