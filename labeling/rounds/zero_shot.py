@@ -40,9 +40,7 @@ _BIAS_PENALTY = 1.0
 _CHUNK_ROWS = 100_000
 
 
-def description_texts(
-    labels: Sequence[str], guides: Mapping[str, LabelGuide] | None
-) -> list[str]:
+def description_texts(labels: Sequence[str], guides: Mapping[str, LabelGuide] | None) -> list[str]:
     """Each label's description as the prior embeds it: its definition and include notes
     where written (``"NAME: definition include"``), else the label's name alone."""
     texts = []
@@ -137,7 +135,9 @@ def fit_calibration(cosines: NDArray[Any], y: NDArray[np.intp]) -> Calibration:
         return nll + _BIAS_PENALTY * float(bias @ bias), np.concatenate([[grad_scale], grad_bias])
 
     start = np.concatenate([[math.log(1 / DEFAULT_TEMPERATURE)], np.zeros(n_labels)])
-    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(0.0, 7.0)] + [(-5, 5)] * n_labels)
+    found = minimize(
+        loss, start, jac=True, method="L-BFGS-B", bounds=[(0.0, 7.0)] + [(-5, 5)] * n_labels
+    )
     params = found.x if found.success else start
     return Calibration(math.exp(-params[0]), np.asarray(params[1:]), gold=len(y))
 
