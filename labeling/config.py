@@ -311,7 +311,7 @@ def _check_zero_shot(values: dict[str, Any], source: str) -> None:
     if mode == "on" and values.get("task") == MULTI_LABEL:
         raise ConfigError(
             f"{source}: key 'zero_shot': the zero-shot start is single-label for now and this "
-            f"workspace is {MULTI_LABEL}; use \"auto\" or \"off\""
+            f'workspace is {MULTI_LABEL}; use "auto" or "off"'
         )
 
 

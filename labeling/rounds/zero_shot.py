@@ -34,8 +34,12 @@ VOTE_THRESHOLD = 0.6
 SURE_SHARE = 0.5
 #: Candidates per pick among a label's surest items (the picks are spread over them).
 SURE_CANDIDATES = 10
-# L2 penalty on the per-label biases: with few gold items they stay near 0.
+# L2 penalties on the per-label biases and on log(1 / temperature) away from the default's:
+# with few gold items, or gold that the cosines separate perfectly, they stay near the default.
 _BIAS_PENALTY = 1.0
+_SCALE_PENALTY = 1.0
+# The fitted temperature stays within [0.01, 1].
+_LOG_SCALE_BOUNDS = (0.0, math.log(100.0))
 # Rows per matrix product when scoring a big pool (bounds the temporaries).
 _CHUNK_ROWS = 100_000
 
@@ -114,8 +118,10 @@ def enough_gold(y: NDArray[np.intp], n_labels: int) -> bool:
 def fit_calibration(cosines: NDArray[Any], y: NDArray[np.intp]) -> Calibration:
     """Temperature and per-label biases by maximum likelihood on gold (``y``: label index of
     each row of ``cosines``), the biases held near 0 by an L2 penalty; with too little gold
-    (:func:`enough_gold`), the default. K + 1 numbers only, so a few gold items per label
-    cannot overfit the way a full logistic regression on the cosine vector could."""
+    (:func:`enough_gold`), the default. K + 1 numbers only, each held near the default by an
+    L2 penalty (a full logistic regression on the cosine vector would overfit a few gold
+    items per label), and the temperature within [0.01, 1]: gold the cosines separate
+    perfectly would otherwise drive it to 0."""
     from scipy.optimize import minimize  # scipy.optimize: ~0.3 s, only with gold
 
     n_labels = cosines.shape[1]
@@ -124,20 +130,22 @@ def fit_calibration(cosines: NDArray[Any], y: NDArray[np.intp]) -> Calibration:
         return default_calibration(n_labels)
     x = np.asarray(cosines, dtype=np.float64)
     onehot = np.eye(n_labels)[y]
+    default = math.log(1 / DEFAULT_TEMPERATURE)
 
     def loss(params: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         scale, bias = math.exp(params[0]), params[1:]
         proba = softmax_rows(x * scale + bias)
         nll = -float(np.log(proba[np.arange(len(y)), y] + 1e-12).sum())
         diff = proba - onehot
-        grad_scale = float((diff * x).sum()) * scale
+        away = params[0] - default
+        grad_scale = float((diff * x).sum()) * scale + 2 * _SCALE_PENALTY * away
         grad_bias = diff.sum(axis=0) + 2 * _BIAS_PENALTY * bias
-        return nll + _BIAS_PENALTY * float(bias @ bias), np.concatenate([[grad_scale], grad_bias])
+        penalty = _BIAS_PENALTY * float(bias @ bias) + _SCALE_PENALTY * away**2
+        return nll + penalty, np.concatenate([[grad_scale], grad_bias])
 
-    start = np.concatenate([[math.log(1 / DEFAULT_TEMPERATURE)], np.zeros(n_labels)])
-    found = minimize(
-        loss, start, jac=True, method="L-BFGS-B", bounds=[(0.0, 7.0)] + [(-5, 5)] * n_labels
-    )
+    start = np.concatenate([[default], np.zeros(n_labels)])
+    bounds = [_LOG_SCALE_BOUNDS] + [(-5.0, 5.0)] * n_labels
+    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     params = found.x if found.success else start
     return Calibration(math.exp(-params[0]), np.asarray(params[1:]), gold=len(y))
 
@@ -194,7 +202,7 @@ def prior_batch(
     n: int,
     *,
     rng: np.random.Generator,
-    sure_share: float = SURE_SHARE,
+    sure_share: float | None = None,
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Before the first model: rows to label first, and a score for every row.
 
@@ -207,7 +215,8 @@ def prior_batch(
     """
     n_rows, n_labels = prior.shape
     n = min(n, n_rows)
-    n_sure = min(n, math.ceil(n * sure_share))
+    share = SURE_SHARE if sure_share is None else sure_share
+    n_sure = min(n, math.ceil(n * share))
     chosen: list[int] = []
     taken = np.zeros(n_rows, dtype=bool)
     best = prior.argmax(axis=1)
