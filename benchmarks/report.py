@@ -494,6 +494,16 @@ def multilabel_weak_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def zero_shot_section(result: dict) -> str:
+    """The zero-shot start: the table of macro-F1 by labels, then the descriptions used."""
+    lines = [generic_section(result).rstrip(), ""]
+    lines += ["Label descriptions (written once, from the label names' meaning):", ""]
+    for dataset, descriptions in result.get("descriptions", {}).items():
+        for label, text in descriptions.items():
+            lines.append(f"- {dataset} `{label}`: {text}")
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {
     "import": import_section,
     "search": search_section,
@@ -504,6 +514,7 @@ SECTIONS = {
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,
     "multilabel_weak": multilabel_weak_section,
+    "zero_shot": zero_shot_section,
 }
 
 
