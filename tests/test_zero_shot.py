@@ -209,6 +209,17 @@ def test_auto_is_on_with_definitions_and_the_lf_is_analysed_on_gold(tmp_path, db
     ws.close()
 
 
+def test_auto_stays_off_in_a_multilabel_workspace(tmp_path):
+    ws = Workspace.create(tmp_path / "m", labels=["spam", "ham"], task="multi-label")
+    ws.add_user("eng", role="engineer")
+    guides = ws.edit_guidelines(
+        {"labels": {k: {"definition": v} for k, v in DEFINITIONS.items()}}, by="eng"
+    )
+    assert all_defined(ws.labels, guides.labels)
+    assert not zero_shot_round.zero_shot_on(ws, guides)
+    ws.close()
+
+
 def test_on_without_definitions_describes_labels_by_name(tmp_path, db_url):
     ws = _workspace(tmp_path, db_url, defined=False, zero_shot="on")
     metrics = json.loads(ws.retrain().metrics)
