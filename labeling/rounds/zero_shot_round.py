@@ -36,6 +36,7 @@ from labeling.rounds.pool import (
     fitted_featurizer,
     texts_of,
 )
+from labeling.rounds.scores import SQLITE_WRITE_CHUNK
 from labeling.rounds.zero_shot import (
     Calibration,
     align_columns,
@@ -185,25 +186,27 @@ def store_votes(
     ws: Context, item_ids: NDArray[np.int64], codes: NDArray[np.intp], version: str
 ) -> int:
     """The ``zero_shot`` LF's row and its votes at ``version`` (every item where the prior is
-    sure enough); an unchanged version adds only the votes of new items. Returns how many
-    votes were written."""
+    sure enough); an unchanged version adds only the votes of items without one (new items,
+    or those a killed round did not reach). Returns how many votes were written.
+
+    Written in short transactions on SQLite (one writer: a million votes at once would hold
+    annotators' claims for many seconds), as the queue's scores are."""
     with db.write_session(ws.engine) as session:
         row = _lf_row(session, version)
         assert row.id is not None
-        have = set(session.exec(select(LFVote.item_id).where(LFVote.lf_id == row.id)).all())
-        records = [
-            {
-                "lf_id": row.id,
-                "item_id": int(item_id),
-                "lf_version": version,
-                "label": ws.labels[int(code)],
-            }
-            for item_id, code in zip(item_ids.tolist(), codes.tolist(), strict=True)
-            if code >= 0 and int(item_id) not in have
-        ]
-        for start in range(0, len(records), CHUNK):
-            bulk_insert(session, LFVote.__table__, records[start : start + CHUNK])  # type: ignore[attr-defined]
-        if records:
+        lf_id = row.id
+        have = set(session.exec(select(LFVote.item_id).where(LFVote.lf_id == lf_id)).all())
+    records = [
+        {"lf_id": lf_id, "item_id": int(item_id), "lf_version": version, "label": ws.labels[code]}
+        for item_id, code in zip(item_ids.tolist(), codes.tolist(), strict=True)
+        if code >= 0 and int(item_id) not in have
+    ]
+    chunk = SQLITE_WRITE_CHUNK if db.is_sqlite(ws.engine) else CHUNK
+    for start in range(0, len(records), chunk):
+        with db.write_session(ws.engine) as session:
+            bulk_insert(session, LFVote.__table__, records[start : start + chunk])  # type: ignore[attr-defined]
+    if records:
+        with db.write_session(ws.engine) as session:
             mark_lfs_changed(session)
     return len(records)
 
