@@ -605,6 +605,16 @@ def browser_suggestions_section(result: dict) -> str:
     return "\n".join(lines)
 
 
+def zero_shot_section(result: dict) -> str:
+    """The zero-shot start: the table of macro-F1 by labels, then the descriptions used."""
+    lines = [generic_section(result).rstrip(), ""]
+    lines += ["Label descriptions (written once, from the label names' meaning):", ""]
+    for dataset, descriptions in result.get("descriptions", {}).items():
+        for label, text in descriptions.items():
+            lines.append(f"- {dataset} `{label}`: {text}")
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = {
     "import": import_section,
     "search": search_section,
@@ -618,6 +628,7 @@ SECTIONS = {
     "llm_lf": llm_lf_section,
     "confused_pairs": confused_pairs_section,
     "browser_suggestions": browser_suggestions_section,
+    "zero_shot": zero_shot_section,
 }
 
 

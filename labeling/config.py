@@ -139,6 +139,11 @@ class WorkspaceConfig:
     # the share of gold items on which it is withheld at random (the anchoring check).
     suggestions: str = "off"
     suggestion_holdout: float = 0.5
+    # Zero-shot start (labeling.rounds.zero_shot_round): score items against the labels'
+    # descriptions before any label; "auto" when every label has a definition in the
+    # guidelines. The prior's weight is zero_shot_fade / (zero_shot_fade + human labels).
+    zero_shot: str = "auto"
+    zero_shot_fade: float = 20.0
     # The LLM labelling function's server (labeling.weak.llm); None: not configured.
     llm: LLMSettings | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -165,6 +170,7 @@ _FLOAT_KEYS = {
     "drift_threshold": (0.5, 1.0),
     "lf_timeout": (0.0, 86_400.0),
     "suggestion_holdout": (0.0, 1.0),
+    "zero_shot_fade": (0.0, 100_000.0),
 }
 _STR_KEYS = (
     "name",
@@ -176,9 +182,11 @@ _STR_KEYS = (
     "classifier",
     "drift_action",
     "suggestions",
+    "zero_shot",
 )
 DRIFT_ACTIONS = ("warn", "retrain")
 SUGGESTION_MODES = ("off", "model", "llm", "weak")
+ZERO_SHOT_MODES = ("auto", "on", "off")
 _KNOWN = {"name", "labels", "display_fields", "llm", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
 
 
@@ -288,11 +296,26 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
             f"{source}: key 'suggestions': expected one of {', '.join(SUGGESTION_MODES)}, "
             f"found {values['suggestions']!r}"
         )
+    _check_zero_shot(values, source)
     if "display_fields" in data:
         values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
     if "llm" in data:
         values["llm"] = llm_from_mapping(data["llm"], source)
     return WorkspaceConfig(**values)
+
+
+def _check_zero_shot(values: dict[str, Any], source: str) -> None:
+    mode = values.get("zero_shot", "auto")
+    if mode not in ZERO_SHOT_MODES:
+        raise ConfigError(
+            f"{source}: key 'zero_shot': expected one of {', '.join(ZERO_SHOT_MODES)}, "
+            f"found {mode!r}"
+        )
+    if mode == "on" and values.get("task") == MULTI_LABEL:
+        raise ConfigError(
+            f"{source}: key 'zero_shot': the zero-shot start is single-label for now and this "
+            f'workspace is {MULTI_LABEL}; use "auto" or "off"'
+        )
 
 
 def _string_list(value: Any, key: str, source: str) -> tuple[str, ...]:
@@ -372,6 +395,8 @@ def render_config(config: WorkspaceConfig) -> str:
         "round_nice": "# CPU priority of rounds (nice 0-19): annotators' clicks come first.",
         "suggestions": "# Guess pre-selected on the Label page: off, model, llm or weak.",
         "suggestion_holdout": "# Share of gold items shown without it (the anchoring check).",
+        "zero_shot": "# Zero-shot start from the label descriptions: auto, on or off.",
+        "zero_shot_fade": "# The prior weighs fade / (fade + human labels) in the queue's scores.",
     }
     lines = ["# labelloop workspace settings", ""]
     for key, value in data.items():

@@ -24,7 +24,9 @@ from labeling.store.models import Round
 
 # Batch strategies lift the items they chose above every other score (see
 # strategies.base.batch_first); their plain scores are at most 1.
-BATCH_STRATEGIES = frozenset({"diverse_uncertainty", "ranked_batch", "cold_start"})
+BATCH_STRATEGIES = frozenset(
+    {"diverse_uncertainty", "ranked_batch", "cold_start", "zero_shot_start"}
+)
 
 _MODELS: dict[tuple[str, float, str], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()

@@ -220,6 +220,14 @@ def simulate(
             help="What labels_to_95pct reads: macro-f1, or micro-f1 (multi-label only).",
         ),
     ] = DEFAULT_METRIC,
+    zero_shot: Annotated[
+        bool,
+        typer.Option("--zero-shot", help="Also run with the zero-shot prior; report the gain."),
+    ] = False,
+    descriptions: Annotated[
+        Path | None,
+        typer.Option("--descriptions", help="With --zero-shot: label = description (TOML, JSON)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate labelling with the file's labels as the oracle, for each strategy and seed.
@@ -243,6 +251,8 @@ def simulate(
         featurizer=featurizer,
         lfs_file=lfs_file,
         chart=chart,
+        zero_shot=zero_shot,
+        descriptions=descriptions,
         progress=None if as_json else (lambda text: typer.echo(f"  {text}", err=True)),
     )
     if as_json:
@@ -277,6 +287,21 @@ def _echo_simulation(report: dict[str, Any]) -> None:
             f"  {name:<22} macro-F1 {last['macro_f1']:.3f} at {last['labels']} labels; "
             + (f"95% reached at {reached} labels" if reached else "95% not reached")
         )
+    if "zero_shot" in report:
+        _echo_zero_shot(report["zero_shot"])
+
+
+def _echo_zero_shot(found: dict[str, Any]) -> None:
+    """Macro-F1 without and with the zero-shot prior at a few checkpoints."""
+    typer.echo(f"Zero-shot prior alone on the test set: macro-F1 {found['prior_macro_f1']:.3f}.")
+    for name, result in found["strategies"].items():
+        curve = result["curve"]
+        points = [p for p in curve if p["labels"] in (10, 20, 50, 100)] or curve[-1:]
+        shown = ", ".join(
+            f"{p['labels']}: {p['without']:.3f} -> {p['with']:.3f} ({p['gain']:+.3f})"
+            for p in points
+        )
+        typer.echo(f"  {name} without -> with the prior, by labels: {shown}")
 
 
 def _echo_set_simulation(report: dict[str, Any]) -> None:

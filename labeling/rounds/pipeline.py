@@ -58,6 +58,8 @@ from labeling.rounds.promotion import finish, get_round, list_rounds
 from labeling.rounds.representations import compose
 from labeling.rounds.scores import PoolScores, predict_pool, rank_open, store_scores
 from labeling.rounds.training import Trained, choose_representation, train_round_model
+from labeling.rounds.zero_shot import fade_weight
+from labeling.rounds.zero_shot_round import RoundPrior, blended, rank_with_prior, round_prior
 from labeling.store import db, labelsets
 from labeling.store.models import Round
 from strategies import DEFAULT_STRATEGY, MULTILABEL_ONLY, STRATEGIES, get_strategy
@@ -65,6 +67,11 @@ from strategies import DEFAULT_STRATEGY, MULTILABEL_ONLY, STRATEGIES, get_strate
 COLD_START_NOTE = (
     "cold start: fewer than two classes labelled, so no model was trained; the queue "
     "is ordered for diversity"
+)
+
+ZERO_SHOT_START_NOTE = (
+    "cold start: fewer than two classes labelled, so no model was trained; the queue "
+    "is ordered by the zero-shot prior (each label's surest items, and typical ones)"
 )
 
 
@@ -115,12 +122,13 @@ def run_stages(ws: Context, round_id: int, stage: StageCallback) -> None:
     strategy_name = _strategy_of(ws, round_id)
     data, pool_rows = _read_pool(ws, stage)
     blocks = feature_blocks(ws, data, stage)
+    prior, prior_metrics = round_prior(ws, data, blocks, stage)
     stage("training")
     selection = choose_representation(ws, data, blocks)
     X = compose(selection.featurizer, blocks.rows)
     trained = train_round_model(ws, data, X, selection.classifier)
     if trained.model is None:
-        strategy_name = "cold_start"
+        strategy_name = "zero_shot_start" if prior is not None else "cold_start"
     metrics: dict[str, Any] = {
         "n_human": trained.n_human,
         "n_weak": trained.n_weak,
@@ -130,8 +138,16 @@ def run_stages(ws: Context, round_id: int, stage: StageCallback) -> None:
     # Cold start clusters the embeddings when the round has them (meanings group better).
     cold_rows = blocks.rows.get(EMBEDDINGS, X)
     scored, open_rows = _score(
-        ws, round_id, data, pool_rows, (X, cold_rows), trained, strategy_name, stage
+        ws, round_id, data, pool_rows, (X, cold_rows), trained, (strategy_name, prior), stage
     )
+    if prior_metrics:
+        if prior is not None and trained.model is not None:
+            prior_metrics["weight"] = round(
+                fade_weight(trained.n_human, ws.config.zero_shot_fade), 4
+            )
+        elif prior is not None:
+            metrics["note"] = ZERO_SHOT_START_NOTE
+        metrics["zero_shot"] = prior_metrics
     checks, extras, arrays = _check_quality(ws, data, X, pool_rows, scored, trained, stage)
     metrics |= checks
     stage("saving")
@@ -209,18 +225,34 @@ def _score(
     pool_rows: np.ndarray,
     features: tuple[Any, Any],
     trained: Trained,
-    strategy_name: str,
+    ranking: tuple[str, RoundPrior | None],
     stage: StageCallback,
 ) -> tuple[PoolScores, np.ndarray]:
     """Every pool item's prediction, and the strategy's scores of the open ones.
 
-    ``features``: the rows the model reads, and the rows cold start clusters."""
+    ``features``: the rows the model reads, and the rows cold start clusters; ``ranking``:
+    the strategy and the zero-shot prior (None: none), which ranks the queue before the first
+    model and is blended into the strategy's probabilities after."""
     stage("scoring the pool")
     X, cold_rows = features
+    strategy_name, prior = ranking
     open_mask = data.n_labels[pool_rows] < ws.config.overlap
     open_rows = pool_rows[open_mask]
     scored, proba_open = predict_pool(trained.model, X, len(data.item_ids), pool_rows, open_mask)
-    if len(open_rows):
+    if len(open_rows) and prior is not None and trained.model is None:
+        n = ws.config.batch_size
+        scored.scores[open_rows] = rank_with_prior(prior, cold_rows, open_rows, n, round_id)
+    elif len(open_rows):
+        if prior is not None and proba_open is not None:
+            proba_open = blended(
+                prior,
+                proba_open,
+                open_rows,
+                ws.labels,
+                scored.names,
+                trained.n_human,
+                ws.config.zero_shot_fade,
+            )
         scored.scores[open_rows] = rank_open(
             ws,
             round_id,

@@ -12,25 +12,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labeling.config import WorkspaceConfig
-from labeling.data.readers import read_labelled
-from labeling.errors import BadInput, LabelloopError
+from labeling.errors import BadInput
 from labeling.rounds.featurizers import DEFAULT_FEATURIZER
 from labeling.rounds.learner import DEFAULT_CLASSIFIER, predict_proba, train, weak_sample_weights
 from labeling.rounds.learning_curves import (
     BASELINE,
     label_efficiency,
     summarise_runs,
-    write_chart,
 )
 from labeling.rounds.simulate_features import Views, choose, featurize_views, trained_view
-from labeling.weak.files import weak_labels_for_file
+from labeling.rounds.zero_shot import align_columns, blend, fade_weight, prior_batch
 from strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
 #: Fraction of full-supervision macro-F1 a strategy must reach to count as "there".
@@ -57,10 +54,13 @@ def simulate(
     weak_threshold: float = WorkspaceConfig.weak_threshold,
     weak_balance: float = WorkspaceConfig.weak_balance,
     split_seed: int = 0,
+    prior_for: Callable[[list[str]], NDArray[np.float64]] | None = None,
+    prior_fade: float = 20.0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Learning curves of each strategy on a labelled data set: ``simulate --json``'s document
-    (docs/cli.md), plus per-seed details, the target score, settings and timings.
+    (docs/cli.md), plus per-seed details, the target score, settings and timings. (Long only
+    in its signature and the parameters' documentation.)
 
     Parameters
     ----------
@@ -84,6 +84,12 @@ def simulate(
         ``weak_threshold`` join training weighted as rounds weigh them
         (:func:`labeling.rounds.learner.weak_sample_weights`: ``weak_weight * confidence``, all of
         them together at most ``weak_balance`` times the oracle labels so far).
+    prior_for, prior_fade
+        A zero-shot prior (labeling.rounds.zero_shot): texts -> P(label) per text, columns in
+        ``label_names`` order. Every strategy but ``random`` then starts with
+        :func:`~labeling.rounds.zero_shot.prior_batch` and ranks on the blend
+        ``w * prior + (1 - w) * model``, ``w = prior_fade / (prior_fade + labels)``; the
+        curves stay the model's own scores; ``prior_macro_f1`` is the prior's alone on test.
     progress
         Called with a short message after each strategy and seed (for a CLI's stderr).
     """
@@ -94,10 +100,15 @@ def simulate(
     views, featurize_seconds = _featurize(featurizer, data)
     full = _full_supervision(views, data, classifier)
     weak = _weak_training_set(data, weak_threshold, weak_weight, weak_balance)
-    plan = _Plan(views, data, budget, batch, classifier, weak)
+    prior = None if prior_for is None else (prior_for(data.pool_texts), prior_fade)
+    plan = _Plan(views, data, budget, batch, classifier, weak, prior)
     report = _curves(plan, strategies, seeds, TARGET_FRACTION * full["macro_f1"], progress)
     settings = {"budget": budget, "batch": batch, "seeds": seeds, "featurizer": featurizer}
-    return _result(full, report, plan, settings, featurize_seconds, started)
+    done = _result(full, report, plan, settings, featurize_seconds, started)
+    if prior_for is not None:
+        alone = prior_for(data.test_texts).argmax(axis=1)
+        done["prior_macro_f1"] = _evaluate(alone, data.y_test, len(data.labels))["macro_f1"]
+    return done
 
 
 def _featurize(featurizer: str, data: _Data) -> tuple[Views, float]:
@@ -313,11 +324,12 @@ class _Plan(NamedTuple):
     batch: int
     classifier: str
     weak: _Weak | None
+    prior: tuple[NDArray[np.float64], float] | None = None  # pool rows' prior, fade
 
 
 def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
     """One learning curve: rounds of query, oracle labels, retrain, test."""
-    views, data, budget, batch, _classifier, weak = plan
+    views, data, budget, batch, _classifier, weak, prior = plan
     rng = np.random.default_rng(seed)
     n_pool = data.y_pool.shape[0]
     budget = min(budget, n_pool)
@@ -329,17 +341,22 @@ def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
         unlabelled = np.flatnonzero(~is_labelled)
         size = min(batch, budget - len(order))
         X_pool = views.pool[view] if model is not None else views.cold_start_rows(view)
-        chosen = query_batch(
-            name,
-            model,
-            X_pool,
-            unlabelled,
-            order,
-            size,
-            rng,
-            known=data.y_pool,
-            predict=predict_proba,
-        )
+        if prior is not None and name != BASELINE and model is None:
+            picked, _ = prior_batch(prior[0][unlabelled], X_pool[unlabelled], size, rng=rng)
+            chosen = unlabelled[picked]
+        else:
+            predict = predict_proba if prior is None else _blended(prior, unlabelled, len(order))
+            chosen = query_batch(
+                name,
+                model,
+                X_pool,
+                unlabelled,
+                order,
+                size,
+                rng,
+                known=data.y_pool,
+                predict=predict,
+            )
         order.extend(int(i) for i in chosen)
         is_labelled[chosen] = True
         model, view = _step_model(plan, is_labelled, order, seed)
@@ -351,6 +368,20 @@ def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
         point = _evaluate(predicted, data.y_test, len(data.labels))
         curve.append({"labels": len(order), **point, "featurizer": view})
     return curve
+
+
+def _blended(
+    prior: tuple[NDArray[np.float64], float], unlabelled: NDArray[np.intp], n_labels: int
+) -> Callable[[Any, Any], Any]:
+    """``predict`` for :func:`query_batch`: the model's probabilities of the unlabelled rows
+    blended with their prior (as a workspace's queue reads them)."""
+    weight = fade_weight(n_labels, prior[1])
+
+    def predict(model: Any, rows: Any) -> Any:
+        aligned = align_columns(prior[0][unlabelled], range(prior[0].shape[1]), model.classes_)
+        return blend(aligned, predict_proba(model, rows), weight)
+
+    return predict
 
 
 def _step_model(
@@ -438,65 +469,3 @@ def _evaluate(predicted: ArrayLike, truth: NDArray[np.intp], n_labels: int) -> d
             4,
         ),
     }
-
-
-def simulate_files(
-    data: str | Path,
-    *,
-    text_field: str,
-    label_field: str,
-    test: str | Path | None = None,
-    test_size: float = 0.25,
-    strategies: Sequence[str] | None = None,
-    budget: int = 200,
-    batch: int = 10,
-    seeds: int = 5,
-    featurizer: str = DEFAULT_FEATURIZER,
-    lfs_file: str | Path | None = None,
-    chart: str | Path | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """:func:`simulate` on labelled files, as ``labelloop simulate`` runs it.
-
-    ``random`` is always the baseline; ``strategies`` default to ``diverse_uncertainty``.
-    ``lfs_file``: an LF file whose weak labels join training, as in rounds. ``chart``: also
-    write the learning curves there (.html or .png).
-    """
-    texts, labels, rows = read_labelled(Path(data), text_field=text_field, label_field=label_field)
-    test_texts = test_labels = None
-    if test is not None:
-        test_texts, test_labels, _ = read_labelled(
-            Path(test), text_field=text_field, label_field=label_field
-        )
-    names = list(dict.fromkeys([BASELINE, *(strategies or [DEFAULT_STRATEGY])]))
-    weak_labels = weak_confidence = None
-    weak_report = None
-    label_names = sorted(set(labels) | set(test_labels or []))
-    if lfs_file is not None:
-        weak_labels, weak_confidence, weak_report = weak_labels_for_file(
-            lfs_file, label_names, rows, texts
-        )
-    try:
-        report = simulate(
-            texts,
-            labels,
-            test_texts=test_texts,
-            test_labels=test_labels,
-            test_size=test_size,
-            strategies=names,
-            budget=budget,
-            batch=batch,
-            seeds=seeds,
-            featurizer=featurizer,
-            label_names=label_names,
-            weak_labels=weak_labels,
-            weak_confidence=weak_confidence,
-            progress=progress,
-        )
-    except (ValueError, KeyError) as exc:
-        raise LabelloopError(str(exc)) from exc
-    if weak_report is not None:
-        report["weak_supervision"] = weak_report
-    if chart is not None:
-        write_chart(report, chart)
-    return report

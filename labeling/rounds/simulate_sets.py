@@ -33,8 +33,9 @@ from labeling.rounds.learning_curves import (
     write_chart,
 )
 from labeling.rounds.multilabel import OneVsRest, train_multilabel
-from labeling.rounds.simulate import TARGET_FRACTION, check_run, query_batch, simulate_files
+from labeling.rounds.simulate import TARGET_FRACTION, check_run, query_batch
 from labeling.rounds.simulate_features import Views, featurize_views
+from labeling.rounds.simulate_zero_shot import simulate_files
 from labeling.store.labelsets import DEFAULT_LABEL_SEP, check_separator, parse_cell
 from strategies import DEFAULT_STRATEGY, MULTILABEL_ONLY, as_multilabel
 
@@ -424,6 +425,10 @@ def simulate_task_files(
     if task not in TASKS:
         raise BadInput(f"option '--task': expected one of {', '.join(TASKS)}, found {task!r}")
     if task == MULTI_LABEL:
+        if options.pop("zero_shot", False) or options.pop("descriptions", None):
+            raise BadInput(
+                "option '--zero-shot': the zero-shot start is single-label for now; leave it out"
+            )
         if lfs_file is not None:
             raise BadInput(
                 "option '--lfs': weak labels do not train multi-label simulations yet "
