@@ -54,7 +54,11 @@ def test_labels_with_quotes_and_unicode_round_trip(tmp_path):
         ("overlap = 1", "overlap = true", "key 'overlap'"),
         ('text_field = "text"', "text_field = 5", "key 'text_field': expected a string"),
         ('labels = ["spam", "ham"]', "labels = [", "invalid TOML"),
-        ('zero_shot = "auto"', 'zero_shot = "yes"', "key 'zero_shot': expected one of auto"),
+        (
+            'zero_shot = "off"',
+            'zero_shot = "yes"',
+            "key 'zero_shot': expected one of off, auto, on",
+        ),
         ("zero_shot_fade = 20.0", "zero_shot_fade = -1", "key 'zero_shot_fade'"),
     ],
 )
@@ -105,6 +109,6 @@ def test_upper_bounds(root):
 
 def test_zero_shot_on_is_refused_for_a_multilabel_workspace(tmp_path):
     Workspace.create(tmp_path / "m", labels=["a", "b"], task="multi-label").close()
-    _rewrite(tmp_path / "m", 'zero_shot = "auto"', 'zero_shot = "on"')
+    _rewrite(tmp_path / "m", 'zero_shot = "off"', 'zero_shot = "on"')
     with pytest.raises(ConfigError, match="key 'zero_shot': the zero-shot start is single-label"):
         Workspace.open(tmp_path / "m")
