@@ -396,7 +396,7 @@ def render_config(config: WorkspaceConfig) -> str:
         "round_nice": "# CPU priority of rounds (nice 0-19): annotators' clicks come first.",
         "suggestions": "# Guess pre-selected on the Label page: off, model, llm or weak.",
         "suggestion_holdout": "# Share of gold items shown without it (the anchoring check).",
-        "zero_shot": "# Zero-shot start from the label descriptions: off, auto or on (try simulate --zero-shot).",
+        "zero_shot": "# Zero-shot start from label descriptions: off, auto or on (simulate first).",
         "zero_shot_fade": "# The prior weighs fade / (fade + human labels) in the queue's scores.",
     }
     lines = ["# labelloop workspace settings", ""]

@@ -54,11 +54,7 @@ def test_labels_with_quotes_and_unicode_round_trip(tmp_path):
         ("overlap = 1", "overlap = true", "key 'overlap'"),
         ('text_field = "text"', "text_field = 5", "key 'text_field': expected a string"),
         ('labels = ["spam", "ham"]', "labels = [", "invalid TOML"),
-        (
-            'zero_shot = "off"',
-            'zero_shot = "yes"',
-            "key 'zero_shot': expected one of off, auto, on",
-        ),
+        ('zero_shot = "off"', 'zero_shot = "yes"', "'zero_shot': expected one of off, auto, on"),
         ("zero_shot_fade = 20.0", "zero_shot_fade = -1", "key 'zero_shot_fade'"),
     ],
 )
