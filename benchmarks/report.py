@@ -504,6 +504,7 @@ SECTIONS = {
     "embedding_pass": embedding_pass_section,
     "similar": similar_section,
     "multilabel_weak": multilabel_weak_section,
+    "ci_time": generic_section,
 }
 
 
