@@ -629,6 +629,7 @@ SECTIONS = {
     "confused_pairs": confused_pairs_section,
     "browser_suggestions": browser_suggestions_section,
     "zero_shot": zero_shot_section,
+    "ci_time": generic_section,
 }
 
 

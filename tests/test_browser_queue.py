@@ -8,7 +8,14 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.store.models import Lease
-from tests.browser import chromium, chromium_path, serve, sign_in_with_form, wait_idle
+from tests.browser import (
+    chromium,
+    chromium_path,
+    serve,
+    sign_in_with_form,
+    tfidf_only,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
@@ -33,6 +40,7 @@ def test_an_engineer_reads_an_annotators_queue_without_leasing(tmp_path):
         token = ws.add_user("erin", role="engineer")[1]
         held = ws.next_item("ann").external_id
         second = ws.queue_preview("ann")["items"][1]["id"]
+    tfidf_only(root)  # the page reads no features: the round worker embeds nothing meanwhile
     before = _leases(root)
     with serve(root) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 900})

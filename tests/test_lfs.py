@@ -263,6 +263,10 @@ def test_add_rule_through_the_cli_and_preview(yt):
 
 
 def test_rounds_train_on_confident_weak_labels(yt):
+    # What is checked is the weak labels a round trains on, not the representation: TF-IDF
+    # spares embedding every item (test_representations.py tests the `auto` choice).
+    yt.config = replace(yt.config, featurizer="tfidf")
+    write_config(yt.root, yt.config)
     yt.apply_lfs()
     yt.fit_weak_labels()
     done = yt.retrain()

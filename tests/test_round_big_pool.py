@@ -28,9 +28,11 @@ FILES = sorted(YOUTUBE.glob("Youtube0*.csv"))
 TOP = 120
 
 
-def _build(root: Path, *, strategy: str, labelled: bool = True) -> Workspace:
+def _build(root: Path, *, strategy: str, featurizer: str, labelled: bool = True) -> Workspace:
     ws = Workspace.create(root, labels=["0", "1"])
-    ws.config = replace(ws.config, gold_rate=0.0, strategy=strategy, batch_size=10)
+    ws.config = replace(
+        ws.config, gold_rate=0.0, strategy=strategy, batch_size=10, featurizer=featurizer
+    )
     write_config(ws.root, ws.config)
     # The collection as published, repeated comments included.
     common = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "allow_duplicate_texts": True}
@@ -54,12 +56,17 @@ def _scores(ws: Workspace, round_id: int) -> dict[int, tuple[float, str | None, 
         }
 
 
-def _pair(tmp_path: Path, monkeypatch, strategy: str, *, labelled: bool = True):
-    """The same round on two identical workspaces: in memory, then the big-pool path."""
-    small = _build(tmp_path / "memory", strategy=strategy, labelled=labelled)
+def _pair(
+    tmp_path: Path, monkeypatch, strategy: str, *, featurizer: str = "tfidf", labelled: bool = True
+):
+    """The same round on two identical workspaces: in memory, then the big-pool path.
+
+    TF-IDF unless a test asks for ``auto``: rows then come from one cached block. The tests on
+    ``auto`` (the hybrid, on this data) read two blocks side by side from disk, embeddings too."""
+    small = _build(tmp_path / "memory", strategy=strategy, featurizer=featurizer, labelled=labelled)
     first = small.retrain()
     assert first.status == "succeeded", first.error
-    big = _build(tmp_path / "disk", strategy=strategy, labelled=labelled)
+    big = _build(tmp_path / "disk", strategy=strategy, featurizer=featurizer, labelled=labelled)
     monkeypatch.setattr(scores, "IN_MEMORY_ROWS", 0)
     monkeypatch.setattr(scores, "QUEUE_SCORE_ROWS", TOP)
     second = big.retrain()
@@ -68,11 +75,18 @@ def _pair(tmp_path: Path, monkeypatch, strategy: str, *, labelled: bool = True):
 
 
 @pytest.mark.parametrize(
-    "strategy",
-    ["diverse_uncertainty", "margin", "entropy", "ranked_batch", "density_weighted", "qbc"],
+    ("strategy", "featurizer"),
+    [
+        ("diverse_uncertainty", "auto"),  # the default strategy on the default featurizer
+        ("margin", "tfidf"),
+        ("entropy", "tfidf"),
+        ("ranked_batch", "tfidf"),
+        ("density_weighted", "tfidf"),
+        ("qbc", "tfidf"),
+    ],
 )
-def test_big_pool_round_ranks_like_the_in_memory_round(tmp_path, monkeypatch, strategy):
-    small, big = _pair(tmp_path, monkeypatch, strategy)
+def test_big_pool_round_ranks_like_the_in_memory_round(tmp_path, monkeypatch, strategy, featurizer):
+    small, big = _pair(tmp_path, monkeypatch, strategy, featurizer=featurizer)
     try:
         full = _scores(small, 1)
         top = _scores(big, 1)
@@ -99,7 +113,9 @@ def test_big_pool_round_ranks_like_the_in_memory_round(tmp_path, monkeypatch, st
 
 
 def test_cold_start_on_the_big_pool_path(tmp_path, monkeypatch):
-    small, big = _pair(tmp_path, monkeypatch, "diverse_uncertainty", labelled=False)
+    small, big = _pair(
+        tmp_path, monkeypatch, "diverse_uncertainty", featurizer="auto", labelled=False
+    )
     try:
         full, top = _scores(small, 1), _scores(big, 1)
         assert len(top) == TOP

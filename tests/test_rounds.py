@@ -32,8 +32,10 @@ runner = CliRunner()
 def _youtube(tmp_path, db_url, *, labelled: bool = True) -> Workspace:
     """Files 02-04 unlabelled pool, file 01 labelled pool (training), file 05 gold."""
     ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=db_url)
-    # These tests check the queue order: no hidden gold checks in between.
-    ws.config = replace(ws.config, gold_rate=0.0)
+    # These tests check the queue order: no hidden gold checks in between. They check rounds,
+    # not representations: TF-IDF spares embedding every item with the sentence model (the
+    # `auto` choice is tested in test_representations.py, the embedding pass on its own).
+    ws.config = replace(ws.config, gold_rate=0.0, featurizer="tfidf")
     write_config(ws.root, ws.config)
     # The collection as published, repeated comments included.
     common = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "allow_duplicate_texts": True}
@@ -127,6 +129,8 @@ def test_cold_start_before_any_label(tmp_path, db_url):
 
 def test_no_gold_means_cross_validation(tmp_path, db_url):
     ws = Workspace.create(tmp_path / "cv", labels=["0", "1"], db_url=db_url)
+    ws.config = replace(ws.config, featurizer="tfidf")  # as in _youtube
+    write_config(ws.root, ws.config)
     ws.import_file(FILES[0], text_field="CONTENT", id_field="COMMENT_ID", label_field="CLASS")
     ws.import_file(FILES[1], text_field="CONTENT", id_field="COMMENT_ID")
     metrics = json.loads(ws.retrain().metrics)
@@ -249,6 +253,8 @@ def test_a_round_whose_store_goes_away_is_marked_failed_with_the_reason_once_it_
     server = pgserver.start()  # its own server: the shared one must not stop
     try:
         ws = Workspace.create(tmp_path / "yt", labels=["0", "1"], db_url=server.url("postgres"))
+        ws.config = replace(ws.config, featurizer="tfidf")  # as in _youtube
+        write_config(ws.root, ws.config)
         common = {"text_field": "CONTENT", "id_field": "COMMENT_ID"}
         ws.import_file(FILES[0], label_field="CLASS", **common)
         ws.import_file(FILES[4], label_field="CLASS", split="gold", **common)
