@@ -241,6 +241,8 @@ def _kind(value: Any) -> str:
 
 
 def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> WorkspaceConfig:
+    """A workspace's settings from the toml's table (over 60 lines: one check per key kind,
+    each naming the key and ``source``)."""
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(
