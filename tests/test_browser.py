@@ -398,7 +398,7 @@ def test_a_double_clicked_add_on_the_team_page_adds_one_person_quietly(tmp_path)
         wait_idle(page)
         page.get_by_label("Name").fill("newbie")
         page.get_by_role("button", name="Add").dblclick()
-        page.get_by_text("Added newbie as annotator").first.wait_for(timeout=20_000)
+        page.get_by_text("Added newbie as annotator").first.wait_for(timeout=60_000)
         page.wait_for_timeout(1000)  # the second click's run
         wait_idle(page)
         alerts = [a.inner_text() for a in page.get_by_test_id("stAlert").all()]

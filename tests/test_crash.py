@@ -114,6 +114,15 @@ def test_an_import_killed_mid_file_changes_nothing_and_a_rerun_imports_it_all(tm
     ws.close()
 
 
+def _wait_until_ready(logs: dict[str, Path], processes: dict) -> None:
+    deadline = time.monotonic() + 300
+    while not all(LabellerLog.read(path).ready for path in logs.values()):
+        for name, process in processes.items():
+            assert process.poll() is None, f"{name} stopped: {LabellerLog.read(logs[name])}"
+        assert time.monotonic() < deadline, "the labellers did not sign in"
+        time.sleep(0.05)
+
+
 def _wait_for_answers(logs: dict[str, Path], n: int, processes: dict) -> None:
     deadline = time.monotonic() + 300
     while not all(len(LabellerLog.read(path).answers) >= n for path in logs.values()):
@@ -127,19 +136,23 @@ def test_annotators_killed_mid_label_lose_no_saved_answer_and_their_holds_expire
     ws = Workspace.create(tmp_path / "ws", labels=["a", "b", "c"], db_url=db_url)
     ws.config = replace(ws.config, gold_rate=0.0, lease_seconds=10)
     write_config(ws.root, ws.config)
-    pool = 400
+    pool = 600
     path = tmp_path / "pool.csv"
     path.write_text("id,text\n" + "".join(f"p{k},pool item {k}\n" for k in range(pool)))
     ws.import_file(path, id_field="id")
     tokens = {f"ann{k}": ws.add_user(f"ann{k}")[1] for k in range(4)}
     logs = {name: tmp_path / f"{name}.log" for name in tokens}
+    go = tmp_path / "go"  # all start together: on a busy machine one slow starter could find
+    # the pool drained by the others before its 20th answer
     processes = {
         name: start_labeller(
-            ws, token=token, labels=10_000, log=logs[name], seed=k, start_file=None
+            ws, token=token, labels=10_000, log=logs[name], seed=k, start_file=go
         )  # fmt: skip
         for k, (name, token) in enumerate(tokens.items())
     }
     try:
+        _wait_until_ready(logs, processes)
+        go.touch()
         _wait_for_answers(logs, 20, processes)
         for process in processes.values():
             os.kill(process.pid, signal.SIGKILL)  # mid-label: they never stop to wait
