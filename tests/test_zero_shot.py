@@ -324,3 +324,50 @@ def test_simulate_zero_shot_reports_both_curves_and_the_gain(tmp_path):
     descriptions.write_text('spam = "ads"\n')
     unknown = runner.invoke(app, [*args, "--zero-shot", "--descriptions", str(descriptions)])
     assert unknown.exit_code == 2 and "'spam'" in unknown.output
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["v1", "v2"]), st.integers(0, 6), st.booleans()),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_stored_votes_match_a_recomputation_through_any_sequence(tmp_path_factory, steps):
+    """store_votes through random rounds (a prior version, new items imported before it, a
+    round killed part way): after each full round the LF's votes are exactly the prior's
+    sure votes over every item, as if written from scratch."""
+    root = tmp_path_factory.mktemp("zs_property")
+    ws = Workspace.create(root / "ws", labels=["spam", "ham"])
+    try:
+        n_items = 0
+
+        def code(item_id: int, version: str) -> int:  # the prior: fixed per item and version
+            return (item_id * (3 if version == "v1" else 5)) % 3 - 1  # -1: not sure
+
+        for version, new, killed in steps:
+            if new:
+                rows = "".join(f"i{n_items + k},text {n_items + k}\n" for k in range(new))
+                (root / "more.csv").write_text("id,text\n" + rows)
+                ws.import_file(root / "more.csv", id_field="id")
+                n_items += new
+            with Session(ws.engine) as session:
+                ids = np.array(sorted(session.exec(select(Item.id)).all()), dtype=np.int64)
+            codes = np.array([code(int(i), version) for i in ids], dtype=np.intp)
+            if killed:  # a round stopped after its first half of the votes
+                half = len(ids) // 2
+                zero_shot_round.store_votes(ws, ids[:half], codes[:half], version)
+            zero_shot_round.store_votes(ws, ids, codes, version)
+            expected = {int(i): ws.labels[c] for i, c in zip(ids, codes, strict=True) if c >= 0}
+            with Session(ws.engine) as session:
+                stored = dict(
+                    session.exec(
+                        select(LFVote.item_id, LFVote.label)
+                        .join(LabelingFunction, col(LabelingFunction.id) == col(LFVote.lf_id))
+                        .where(LabelingFunction.name == "zero_shot")
+                    ).all()
+                )
+            assert stored == expected
+    finally:
+        ws.close()
