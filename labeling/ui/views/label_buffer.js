@@ -1,0 +1,943 @@
+// The buffered Label page (prefetch > 0): a Streamlit v2 component that owns the keyboard and
+// draws the labelling surface itself. docs: the protocol with the server's `POST /label/batch`.
+//
+// The tab holds the item on screen plus up to `prefetch` more, leased to this tab. A press
+// answers the item on screen and paints the next one in the same frame (no await before the
+// paint); the answer goes into an outbox that is sent to the route, one request at a time, and
+// resent until acknowledged (the server applies each client id once). The tab id, the outbox,
+// the buffer and the tab's answer history live in sessionStorage, so a reload loses nothing.
+//
+// Streamlit calls the default export again on every data change, without any cleanup, and
+// keeps the component mounted across reruns (it has a key): the state lives on `window`, the
+// listeners are added once, and each call only takes the new settings and redraws.
+const STATE = "__labelloopBuffer";
+const STORE_KEY = "labelloop-buffer";
+const CHANNEL = "labelloop-tabs";
+const DIGIT_LABELS = 9;
+const HISTORY_MAX = 500; // answers kept for undo
+const HISTORY_FULL = 50; // of which the newest keep their item, to show it again at once
+const MAX_OPS = 200; // per request (the route's limit)
+const HEARTBEAT_MS = 60_000; // keeps the leases when nothing else is sent
+const PROGRESS_MS = 4_000; // the progress counts are asked for at most this often
+const REFILL_MS = 3_000; // a refill that brought nothing is asked again after this
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+const HELLO_MS = 250; // how long a restored tab listens for its twin before it sends
+const SIGN_OUT_WAIT_MS = 5_000;
+const LONG_TEXT = 900;
+const NOTE_MS = 3_500;
+
+const S = (window[STATE] ??= {
+  started: false,
+  settings: null,
+  root: null,
+  tab: null,
+  nonce: null,
+  person: null,
+  buffer: [], // unanswered items, buffer[0] on screen
+  outbox: [], // operations not yet acknowledged, in the order made
+  history: [], // this tab's answers and skips: {cid, item, label, kind}
+  round: undefined,
+  inFlight: false,
+  lastError: null,
+  backoff: 0,
+  timer: null,
+  reorder: false,
+  signedOut: false,
+  halted: null,
+  maxOps: MAX_OPS,
+  progress: null,
+  progressAt: -Infinity,
+  done: false,
+  empty: null,
+  gotItems: true,
+  messages: [],
+  saved: null,
+  note: null,
+  noteTimer: null,
+  picker: { open: false, text: "", at: 0, item: null },
+  flagFor: null,
+  sendAfter: 0,
+  signOutOk: false,
+  shownId: null,
+  shownAt: 0,
+});
+
+// ---- ids and storage ------------------------------------------------------------------------
+
+const randomId = (prefix) => {
+  const bytes = new Uint8Array(16); // 128 bits; crypto.randomUUID is missing on plain http
+  crypto.getRandomValues(bytes);
+  return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+};
+
+const save = () => {
+  const state = {
+    tab: S.tab,
+    person: S.person,
+    round: S.round,
+    buffer: S.buffer,
+    outbox: S.outbox,
+    history: S.history,
+  };
+  try {
+    sessionStorage.setItem(STORE_KEY, JSON.stringify(state));
+  } catch (error) {
+    // Full storage: the oldest answers lose their text first (undo then waits for the server).
+    S.history = S.history.slice(-HISTORY_FULL);
+    try {
+      sessionStorage.setItem(STORE_KEY, JSON.stringify({ ...state, history: S.history }));
+    } catch (again) {
+      S.lastError = `could not keep the answers in this tab: ${again}`;
+    }
+  }
+};
+
+const load = () => {
+  let stored = null;
+  try {
+    stored = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null");
+  } catch (error) {
+    stored = null;
+  }
+  S.nonce = randomId("n");
+  if (stored && typeof stored.tab === "string") {
+    S.tab = stored.tab;
+    // Someone else signed in in this tab: what was kept belongs to the one before.
+    if (stored.person === S.settings.person) {
+      S.buffer = stored.buffer || [];
+      S.outbox = stored.outbox || [];
+      S.history = stored.history || [];
+      S.round = stored.round;
+    }
+    S.sendAfter = performance.now() + HELLO_MS; // a duplicated tab hears so before it sends
+  } else {
+    S.tab = randomId("t");
+  }
+  S.person = S.settings.person;
+  save();
+};
+
+// ---- helpers --------------------------------------------------------------------------------
+
+const settings = () => S.settings;
+const multi = () => Boolean(settings().multilabel);
+const labels = () => settings().labels;
+const want = () => 1 + Number(settings().prefetch || 0);
+const mounted = () => S.root !== null && S.root.isConnected;
+const onScreen = () => (S.buffer.length > 0 ? S.buffer[0] : null);
+const pendingAnswers = () => S.outbox.filter((op) => op.op === "answer" || op.op === "skip").length;
+const ordered = (names) => labels().filter((name) => names.includes(name));
+const setText = (names) => (names.length ? names.join(", ") : "(none)");
+const labelText = (value, missing) => {
+  if (value === null || value === undefined) return missing;
+  return Array.isArray(value) ? setText(ordered(value)) : String(value);
+};
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+// The suggestion shown with an item: none on an item brought back by undo (the person's own
+// answer comes first there), and none when the anchoring draw withheld it (it is still sent).
+const shownSuggestion = (item) => {
+  const s = item.suggestion;
+  if (!s || item.undo || s.withheld || s.value === null || s.value === undefined) return null;
+  return s;
+};
+
+const startChosen = (item) => {
+  if (item.undo) return Array.isArray(item.previous) ? ordered(item.previous) : [];
+  const s = shownSuggestion(item);
+  return s && Array.isArray(s.value) ? ordered(s.value) : [];
+};
+
+const message = (text) => {
+  S.messages = [...S.messages.filter((m) => m !== text), text].slice(-4);
+};
+
+const note = (text) => {
+  S.note = text;
+  clearTimeout(S.noteTimer);
+  S.noteTimer = setTimeout(() => {
+    S.note = null;
+    render();
+  }, NOTE_MS);
+};
+
+const keysHelp = () => settings().keys_help || "";
+
+// ---- the operations a press makes ------------------------------------------------------------
+
+const remember = (entry) => {
+  S.history.push(entry);
+  if (S.history.length > HISTORY_MAX) S.history = S.history.slice(-HISTORY_MAX);
+  const cut = S.history.length - HISTORY_FULL;
+  for (let i = 0; i < cut; i += 1) {
+    const old = S.history[i];
+    if (old.item && old.item.text !== undefined) old.item = { id: old.item.id };
+  }
+};
+
+const elapsed = (item) => (S.shownId === item.id ? Math.round(performance.now() - S.shownAt) : 0);
+
+const wireSuggestion = (item) => {
+  const s = item.suggestion;
+  if (!s || item.undo) return null;
+  return { value: s.value, source: s.source, withheld: Boolean(s.withheld) };
+};
+
+// Answer (label given) or skip (label null) the item on screen; the next one is painted now.
+const answer = (label, itemId) => {
+  const item = onScreen();
+  if (item === null) return;
+  if (itemId !== undefined && itemId !== item.id) {
+    note(`Not applied: that click was for item ${itemId}, which is no longer on screen.`);
+    render();
+    return;
+  }
+  const cid = randomId("c");
+  const kind = label === null ? "skip" : "answer";
+  const op = { cid, op: kind, item: item.id, ms: elapsed(item), suggestion: wireSuggestion(item) };
+  if (kind === "answer") op.label = label;
+  S.outbox.push(op);
+  const { chosen, undoCid, ...kept } = item;
+  remember({ cid, item: kept, label, kind });
+  S.buffer.shift();
+  S.messages = [];
+  closePicker();
+  S.flagFor = null;
+  save();
+  render();
+  pump();
+};
+
+const undo = () => {
+  closePicker();
+  S.flagFor = null;
+  S.saved = null;
+  const last = S.history.pop();
+  if (last === undefined) {
+    S.outbox.push({ cid: randomId("c"), op: "undo", of: null });
+    note("Going back to your earlier answer…");
+  } else {
+    const at = S.outbox.findIndex((op) => op.cid === last.cid);
+    if (at !== -1 && !S.outbox[at].sent) {
+      // Never sent: the answer is cancelled here, and the item is simply shown again.
+      S.outbox.splice(at, 1);
+      if (last.item.text !== undefined) S.buffer.unshift({ ...last.item });
+    } else {
+      const cid = randomId("c");
+      S.outbox.push({ cid, op: "undo", of: last.cid });
+      if (last.item.text !== undefined) {
+        const previous = last.kind === "skip" ? null : last.label;
+        S.buffer.unshift({ ...last.item, undo: true, previous, undoCid: cid });
+      }
+    }
+  }
+  save();
+  render();
+  pump();
+};
+
+const flag = (itemId, text) => {
+  S.outbox.push({ cid: randomId("c"), op: "flag", item: itemId, note: text });
+  S.flagFor = null;
+  message(`Flagging item ${itemId} for the leads' review…`);
+  save();
+  render();
+  pump();
+};
+
+const toggle = (name) => {
+  const item = onScreen();
+  if (item === null) return;
+  const chosen = item.chosen ?? startChosen(item);
+  item.chosen = chosen.includes(name) ? chosen.filter((n) => n !== name) : ordered([...chosen, name]);
+  save();
+  render();
+};
+
+const submit = (empty) => {
+  const item = onScreen();
+  if (item === null) return;
+  const chosen = item.chosen ?? startChosen(item);
+  if (empty && chosen.length) {
+    note(
+      `Not saved: ${setText(chosen)} chosen for item ${item.id}, and Enter submits them. ` +
+        "To answer “None of these”, toggle them off first.",
+    );
+    render();
+  } else if (!empty && !chosen.length) {
+    note(
+      `Nothing chosen for item ${item.id}: toggle its labels (their keys, or click them) and ` +
+        "press Enter, or press 0 for “None of these”.",
+    );
+    render();
+  } else {
+    answer(empty ? [] : chosen);
+  }
+};
+
+const labelAt = (number) => {
+  const name = labels()[number - 1];
+  if (name === undefined) return false;
+  if (multi()) toggle(name);
+  else answer(name);
+  return true;
+};
+
+// ---- talking to the server -------------------------------------------------------------------
+
+const wire = (op) => {
+  const { sent, ...body } = op;
+  return body;
+};
+
+const schedule = (ms) => {
+  clearTimeout(S.timer);
+  S.timer = setTimeout(() => {
+    S.timer = null;
+    pump();
+  }, ms);
+};
+
+const needsSending = () =>
+  S.outbox.length > 0 || S.reorder || (S.buffer.length < want() && !S.done && S.gotItems);
+
+// Send now if nothing is in flight and something is due.
+const pump = () => {
+  if (S.inFlight || S.halted !== null) return;
+  const wait = S.sendAfter - performance.now();
+  if (wait > 0) {
+    schedule(wait);
+    return;
+  }
+  if (needsSending()) send();
+  else if (S.timer === null) schedule(S.buffer.length < want() && !S.done ? REFILL_MS : HEARTBEAT_MS);
+};
+
+const send = async () => {
+  clearTimeout(S.timer);
+  S.timer = null;
+  const ops = S.outbox.slice(0, S.maxOps);
+  for (const op of ops) op.sent = true; // from now on undo of it is an undo op
+  save();
+  const reorder = S.reorder;
+  const keep = S.buffer.filter((item) => !item.undoCid).map((item) => item.id);
+  const asksProgress = performance.now() - S.progressAt > PROGRESS_MS;
+  const body = {
+    tab: S.tab,
+    ops: ops.map(wire),
+    keep,
+    want: want(),
+    reorder,
+    hints: Boolean(settings().hints),
+    progress: asksProgress,
+  };
+  S.inFlight = true;
+  let retryIn = 0;
+  try {
+    const response = await fetch(settings().route, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let reply = null;
+    try {
+      reply = await response.json();
+    } catch (error) {
+      reply = null;
+    }
+    retryIn = handleStatus(response.status, reply, ops.length);
+    if (response.status === 200 && reply !== null) {
+      if (asksProgress) S.progressAt = performance.now();
+      applyReply(reply, ops, keep, reorder);
+    }
+  } catch (error) {
+    S.lastError = `network: ${error}`;
+    retryIn = backoff();
+  } finally {
+    S.inFlight = false;
+  }
+  save();
+  render();
+  if (retryIn > 0) schedule(retryIn);
+  else pump();
+};
+
+const backoff = () => {
+  S.backoff = S.backoff ? Math.min(BACKOFF_MAX_MS, S.backoff * 2) : BACKOFF_MIN_MS;
+  return S.backoff;
+};
+
+// What a status means; the delay before the next try (0: go on as usual).
+const handleStatus = (status, reply, sentOps) => {
+  const said = reply && typeof reply.error === "string" ? reply.error : null;
+  if (status === 200 && reply !== null) {
+    S.backoff = 0;
+    S.lastError = null;
+    S.signedOut = false;
+    return 0;
+  }
+  if (status === 401) {
+    S.signedOut = true;
+    S.lastError = said || "signed out";
+    return BACKOFF_MAX_MS; // tried again: a sign-in in another tab sets the cookie for this one
+  }
+  if (status === 413 && sentOps > 1) {
+    S.maxOps = Math.max(1, Math.floor(sentOps / 2));
+    return BACKOFF_MIN_MS;
+  }
+  if (status === 400 || status === 403 || status === 413) {
+    S.halted = said || `the server refused the answers (HTTP ${status})`;
+    S.lastError = S.halted;
+    message(`Not sent: ${S.halted}. Your answers are kept in this tab; reload the page to retry.`);
+    return 0;
+  }
+  S.lastError = said || `HTTP ${status}`;
+  return backoff();
+};
+
+const applyAcks = (reply, ops) => {
+  const byCid = new Map(ops.map((op) => [op.cid, op]));
+  const acked = new Set();
+  for (const ack of reply.acks || []) {
+    const op = byCid.get(ack.cid);
+    if (op === undefined) continue;
+    acked.add(ack.cid);
+    if (ack.ok) {
+      if (op.op === "answer") S.saved = `Saved: ${op.item} → ${labelText(op.label, "")}`;
+      if (op.op === "skip") S.saved = `Skipped ${op.item}`;
+      if (op.op === "flag") message(`Flagged item ${op.item} for the leads' review.`);
+      continue;
+    }
+    if (ack.error) message(ack.error);
+    if (op.op === "answer" || op.op === "skip") {
+      S.history = S.history.filter((entry) => entry.cid !== op.cid);
+      const gone = ack.item ?? op.item;
+      if (op.op === "answer") S.buffer = S.buffer.filter((item) => item.id !== gone);
+    } else if (op.op === "undo") {
+      S.buffer = S.buffer.filter((item) => item.undoCid !== op.cid);
+    }
+  }
+  S.outbox = S.outbox.filter((op) => !acked.has(op.cid));
+  S.maxOps = MAX_OPS;
+};
+
+const applyUndone = (undone) => {
+  for (const [cid, item] of Object.entries(undone || {})) {
+    const at = S.buffer.findIndex((held) => held.undoCid === cid);
+    if (at !== -1) {
+      const { chosen } = S.buffer[at];
+      S.buffer[at] = chosen === undefined ? { ...item } : { ...item, chosen };
+    } else if (!S.buffer.some((held) => held.id === item.id) && !answeredHere(item.id)) {
+      S.buffer.unshift({ ...item }); // an undo into the older history: its item comes now
+    }
+  }
+};
+
+// An item with an answer or skip of this tab still waiting for its acknowledgement.
+const answeredHere = (id) =>
+  S.outbox.some((op) => (op.op === "answer" || op.op === "skip") && op.item === id);
+
+const applyReply = (reply, ops, keep, reorder) => {
+  applyAcks(reply, ops);
+  applyUndone(reply.undone);
+  const dropped = new Set();
+  for (const gone of reply.dropped || []) {
+    dropped.add(gone.item);
+    if (S.buffer.some((item) => item.id === gone.item && !item.undoCid) && gone.error) {
+      message(gone.error);
+    }
+  }
+  if (reorder) {
+    // keep[1:] went back to the queue; the item on screen now stays (an answer to it is
+    // refused with a message if it went to someone else).
+    const handedBack = new Set(keep.slice(1));
+    S.buffer = S.buffer.filter((item, at) => at === 0 || item.undo || !handedBack.has(item.id));
+    S.reorder = false;
+  }
+  S.buffer = S.buffer.filter((item) => item.undoCid || !dropped.has(item.id));
+  const returned = reply.items || [];
+  let added = 0;
+  for (const item of returned) {
+    if (S.buffer.some((held) => held.id === item.id) || answeredHere(item.id)) continue;
+    S.buffer.push({ ...item });
+    added += 1;
+  }
+  S.gotItems = added > 0 || ops.length > 0;
+  if (reply.round !== undefined) {
+    // A newly promoted round: the next call asks for the queue's new order.
+    if (S.round !== undefined && reply.round !== null && reply.round !== S.round) S.reorder = true;
+    S.round = reply.round;
+  }
+  if (reply.progress) S.progress = reply.progress;
+  S.done = Boolean(reply.done);
+  S.empty = reply.empty ?? null;
+};
+
+// ---- drawing --------------------------------------------------------------------------------
+
+const el = (tag, className, text) => {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text; // data is always text, never HTML
+  return node;
+};
+
+const button = (text, className, onClick, key) => {
+  const node = el("button", `ll-b-button ${className || ""}`);
+  node.type = "button";
+  node.appendChild(el("span", "ll-b-name", text));
+  if (key) node.appendChild(el("kbd", "ll-b-key", key));
+  node.addEventListener("click", (event) => {
+    event.preventDefault();
+    onClick();
+  });
+  return node;
+};
+
+const progressLine = () => {
+  const box = el("div", "ll-b-progress");
+  const p = S.progress;
+  if (!p) return box;
+  const share = p.pool ? Math.min(1, p.labelled / p.pool) : 0;
+  const text =
+    p.text ||
+    `${p.labelled.toLocaleString()} of ${p.pool.toLocaleString()} labelled ` +
+      `(${Math.round(share * 100)}%)  ·  you today: ${p.today.toLocaleString()}  ·  ` +
+      `queue left: ${p.queue_left.toLocaleString()}`;
+  box.appendChild(el("div", "ll-b-progress-text", text));
+  const bar = el("div", "ll-b-bar");
+  const fill = el("div", "ll-b-bar-fill");
+  fill.style.width = `${(share * 100).toFixed(1)}%`;
+  bar.appendChild(fill);
+  box.appendChild(bar);
+  return box;
+};
+
+const statusLines = (parts) => {
+  const pending = pendingAnswers();
+  const badge = el("div", "ll-b-pending", `${plural(pending, "answer", "answers")} sending`);
+  badge.hidden = pending === 0;
+  parts.push(badge);
+  if (S.signedOut) {
+    parts.push(
+      el(
+        "div",
+        "ll-b-warning ll-b-signed-out",
+        `Signed out: sign in again; ${plural(pending, "answer is", "answers are")} kept in ` +
+          "this tab and will be sent.",
+      ),
+    );
+  }
+  for (const text of S.messages) parts.push(el("div", "ll-b-warning", text));
+  if (S.saved) parts.push(el("div", "ll-b-saved", S.saved));
+};
+
+const itemParts = (item, parts) => {
+  if (item.undo) {
+    const before = labelText(item.previous, "skipped");
+    const how =
+      multi() && item.previous !== null
+        ? "It is chosen again below: change it and press Enter."
+        : "Pick the answer it should have.";
+    parts.push(el("div", "ll-b-info", `Going back: your earlier answer was “${before}”. ${how}`));
+  }
+  const text = el("div", "ll-b-text", item.text ? item.text : "(empty text)");
+  if ((item.text || "").length > LONG_TEXT) text.classList.add("ll-b-long");
+  parts.push(text);
+  const fields = (item.fields || []).filter(([, value]) => value !== null && value !== "");
+  if (fields.length) {
+    parts.push(el("div", "ll-b-fields", fields.map(([n, v]) => `${n}: ${v}`).join("   ")));
+  }
+  const caption = el("div", "ll-b-caption", `Item ${item.id}`);
+  caption.setAttribute("data-testid", "stCaptionContainer"); // as the classic page's caption
+  parts.push(caption);
+  const s = shownSuggestion(item);
+  if (s) {
+    const sure = typeof s.confidence === "number" ? `, ${Math.round(s.confidence * 100)}% sure` : "";
+    const source = { model: "the model", llm: "the LLM", weak: "the weak label" }[s.source];
+    let how = "Enter accepts it, a digit answers with another label";
+    if (multi()) {
+      how = s.value.length
+        ? "Enter accepts it, digits change it"
+        : "0 accepts it (none of these), digits change it";
+    }
+    const said = labelText(s.value, "");
+    parts.push(el("div", "ll-b-caption", `Suggested by ${source || s.source}${sure}: ${said} · ${how}.`));
+  }
+};
+
+const labelButtons = (item) => {
+  const grid = el("div", "ll-b-labels");
+  const s = shownSuggestion(item);
+  const chosen = multi() ? (item.chosen ?? startChosen(item)) : [];
+  labels().forEach((name, at) => {
+    const number = at + 1;
+    const key = number <= DIGIT_LABELS ? String(number) : null;
+    let node;
+    if (multi()) {
+      const on = chosen.includes(name);
+      node = button(`${on ? "☑" : "☐"} ${name}`, on ? "ll-b-primary" : "", () => {
+        if (onScreen() === item) toggle(name);
+      }, key);
+      node.setAttribute("aria-pressed", String(on));
+    } else {
+      const strong = name === item.previous || (s !== null && name === s.value);
+      node = button(name, strong ? "ll-b-primary" : "", () => answer(name, item.id), key);
+    }
+    node.dataset.label = String(number);
+    if (S.picker.open && pickerMatches()[S.picker.at]?.number === number) node.classList.add("ll-b-pick");
+    grid.appendChild(node);
+  });
+  return grid;
+};
+
+const actionRow = (item) => {
+  const row = el("div", "ll-b-actions");
+  if (multi()) {
+    const chosen = item.chosen ?? startChosen(item);
+    const submitButton = button("Submit", "ll-b-primary ll-b-submit", () => submit(false), "Enter");
+    submitButton.disabled = chosen.length === 0;
+    const none = button("None of these", "ll-b-none", () => submit(true), "0");
+    none.disabled = chosen.length > 0;
+    row.append(submitButton, none);
+  } else {
+    const s = shownSuggestion(item);
+    if (s) row.appendChild(button(`Accept ${s.value}`, "ll-b-accept", () => answer(s.value, item.id), "Enter"));
+  }
+  row.appendChild(button("Skip", "ll-b-skip", () => answer(null, item.id), "S"));
+  row.appendChild(button("Undo", "ll-b-undo", undo, "U"));
+  row.appendChild(button("Flag", "ll-b-flag", () => {
+    S.flagFor = S.flagFor === item.id ? null : item.id;
+    render();
+    document.querySelector(".ll-b-flag-note")?.focus();
+  }));
+  return row;
+};
+
+const flagBox = (item) => {
+  const box = el("div", "ll-b-flagbox");
+  box.appendChild(el("label", "ll-b-caption", "What is wrong with this item?"));
+  const area = el("textarea", "ll-b-flag-note");
+  area.placeholder = "e.g. two requests in one message; the text is cut off";
+  box.appendChild(area);
+  box.appendChild(button("Flag for review", "ll-b-flag-send", () => flag(item.id, area.value)));
+  return box;
+};
+
+const emptyParts = (parts) => {
+  if (S.signedOut || S.halted !== null) return;
+  if (!S.done) {
+    parts.push(el("div", "ll-b-caption", "Fetching the next items…"));
+    return;
+  }
+  parts.push(el("div", "ll-b-success", "Nothing to label right now."));
+  if (S.empty) parts.push(el("div", "ll-b-empty", String(S.empty)));
+  const row = el("div", "ll-b-actions");
+  row.appendChild(button("Check again", "ll-b-check", () => {
+    S.done = false;
+    S.gotItems = true;
+    render();
+    pump();
+  }));
+  row.appendChild(button("Undo", "ll-b-undo", undo, "U"));
+  parts.push(row);
+};
+
+const render = () => {
+  if (!mounted()) return;
+  const parts = [progressLine()];
+  statusLines(parts);
+  const item = onScreen();
+  if (item === null) {
+    emptyParts(parts);
+  } else {
+    if (S.shownId !== item.id) {
+      S.shownId = item.id;
+      S.shownAt = performance.now();
+    }
+    if (S.picker.open && S.picker.item !== item.id) closePicker();
+    itemParts(item, parts);
+    parts.push(labelButtons(item));
+    if (labels().length > DIGIT_LABELS) {
+      const does = multi() ? "Enter toggles it" : "Enter";
+      parts.push(
+        el(
+          "div",
+          "ll-b-caption",
+          `Labels ${DIGIT_LABELS + 1}-${labels().length} have no digit: press / and type a few ` +
+            `letters of the name, then ${does} (↑ ↓ choose among the matches, Esc closes).`,
+        ),
+      );
+    }
+    if (multi()) {
+      const chosen = item.chosen ?? startChosen(item);
+      parts.push(
+        el(
+          "div",
+          "ll-b-chosen",
+          chosen.length
+            ? `Chosen: ${setText(chosen)}`
+            : "Nothing chosen yet: toggle the labels that apply, then Enter; 0 if none of them does.",
+        ),
+      );
+    }
+    parts.push(actionRow(item));
+    if (S.flagFor === item.id) parts.push(flagBox(item));
+    if (settings().hints) {
+      const h = item.hint;
+      const sure = h && typeof h.confidence === "number" ? ` (${Math.round(h.confidence * 100)}% sure)` : "";
+      parts.push(
+        el(
+          "div",
+          "ll-b-caption ll-b-hint",
+          h ? `Model hint (round ${h.round}): ${labelText(h.label, "")}${sure}` : "Model hint: no model has scored this item yet.",
+        ),
+      );
+    }
+  }
+  if (S.picker.open) parts.push(pickerBox());
+  const legend = el("div", "ll-b-note", S.note ?? "");
+  legend.setAttribute("role", "status");
+  legend.hidden = S.note === null;
+  parts.push(legend);
+  const flagNote = S.root.querySelector(".ll-b-flag-note");
+  const typed = flagNote ? flagNote.value : null;
+  const focused = flagNote !== null && document.activeElement === flagNote;
+  S.root.replaceChildren(...parts);
+  const again = S.root.querySelector(".ll-b-flag-note");
+  if (again && typed !== null) {
+    again.value = typed;
+    if (focused) again.focus();
+  }
+};
+
+// ---- the label picker (more than nine labels) ------------------------------------------------
+
+const pickerMatches = () => {
+  const wanted = S.picker.text.trim().toLowerCase();
+  if (wanted === "") return [];
+  const rank = (name) => {
+    const lower = name.toLowerCase();
+    let best = 3;
+    for (let at = lower.indexOf(wanted); at !== -1; at = lower.indexOf(wanted, at + 1)) {
+      const wordStart = at === 0 || !/[\p{L}\p{N}]/u.test(lower[at - 1]);
+      best = Math.min(best, at === 0 ? 0 : wordStart ? 1 : 2);
+    }
+    return best;
+  };
+  return labels()
+    .map((name, at) => ({ name, number: at + 1, rank: rank(name) }))
+    .filter((label) => label.rank < 3)
+    .sort((a, b) => a.rank - b.rank || a.number - b.number);
+};
+
+function closePicker() {
+  S.picker = { open: false, text: "", at: 0, item: null };
+}
+
+const pickerBox = () => {
+  const box = el("div", "ll-b-picker");
+  box.setAttribute("role", "dialog");
+  box.appendChild(el("div", "", `Find a label: ${S.picker.text}▏`));
+  const found = pickerMatches();
+  if (S.picker.text.trim() === "") box.appendChild(el("div", "", "Type a few letters of its name."));
+  else if (found.length === 0) box.appendChild(el("div", "", `No label matches “${S.picker.text}”.`));
+  found.slice(0, 8).forEach((label, at) => {
+    const line = el("div", at === S.picker.at ? "ll-b-picked" : "", `${at === S.picker.at ? "▸" : " "} ${label.number}  ${label.name}`);
+    box.appendChild(line);
+  });
+  box.appendChild(el("div", "ll-b-caption", `↑ ↓ choose · ${multi() ? "Enter toggles" : "Enter picks"} · Esc closes`));
+  return box;
+};
+
+const pickerKey = (event) => {
+  const key = event.key;
+  if (key === "Escape") closePicker();
+  else if (key === "Enter") {
+    const found = pickerMatches();
+    if (found.length === 0) note(`No label matches “${S.picker.text}”: Backspace deletes, Esc closes.`);
+    else {
+      const chosen = found[Math.min(S.picker.at, found.length - 1)];
+      closePicker();
+      labelAt(chosen.number);
+      return true;
+    }
+  } else if (key === "Backspace") {
+    if (S.picker.text === "") closePicker();
+    else S.picker.text = S.picker.text.slice(0, -1);
+  } else if (key === "ArrowDown" || key === "ArrowUp") {
+    const n = Math.min(8, pickerMatches().length);
+    if (n > 0) S.picker.at = (S.picker.at + (key === "ArrowDown" ? 1 : n - 1)) % n;
+  } else if (key.length === 1) {
+    S.picker.text += key;
+    S.picker.at = 0;
+  } else {
+    return false;
+  }
+  render();
+  return true;
+};
+
+// ---- keys -----------------------------------------------------------------------------------
+
+const NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "range", "color", "file"];
+const typing = (target) => {
+  if (!(target instanceof Element)) return false;
+  if (target.isContentEditable) return true;
+  const input = target.closest("input");
+  if (input !== null) return !NOT_TEXT.includes((input.type || "text").toLowerCase());
+  return target.closest("textarea, select, [contenteditable='true'], [role='combobox']") !== null;
+};
+
+const keyOf = (event) => {
+  const pad = /^Numpad([0-9])$/.exec(event.code || "");
+  if (pad) return pad[1];
+  if (event.key === "Enter") {
+    const item = onScreen();
+    return item !== null && (multi() || shownSuggestion(item)) ? "enter" : null;
+  }
+  return event.key && event.key.length === 1 ? event.key.toLowerCase() : null;
+};
+
+const act = (key) => {
+  const item = onScreen();
+  if (key === "?") {
+    document.querySelector(`.st-key-${settings().guide_button} button`)?.click();
+    return true;
+  }
+  if (key === "u") {
+    undo();
+    return true;
+  }
+  if (item === null) return false;
+  if (key === "s") answer(null);
+  else if (/^[1-9]$/.test(key)) return labelAt(Number(key));
+  else if (key === "enter" && multi()) submit(false);
+  else if (key === "enter") answer(shownSuggestion(item).value);
+  else if (key === "0" && multi()) submit(true);
+  else if (key === "/" && labels().length > DIGIT_LABELS) {
+    S.picker = { open: true, text: "", at: 0, item: item.id };
+    render();
+  } else return false;
+  return true;
+};
+
+const onKey = (event) => {
+  if (!mounted()) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+  if (typing(event.target)) return;
+  if (document.querySelector('[data-testid="stDialog"]') !== null) {
+    if (keyOf(event) !== null) event.stopPropagation(); // nothing is answered behind it
+    return;
+  }
+  if (S.picker.open) {
+    if (pickerKey(event)) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+    return;
+  }
+  const key = keyOf(event);
+  if (key === null || key === " ") return;
+  event.preventDefault();
+  event.stopPropagation(); // Streamlit's own shortcuts (R for rerun) never see it
+  if (event.repeat) return; // a held key is one press
+  if (!act(key)) {
+    note(`Key ${key.toUpperCase()} does nothing here (${keysHelp()}).`);
+    render();
+  }
+};
+
+// ---- sign-out, twins, start -------------------------------------------------------------------
+
+const onSignOutClick = (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  const signOut = target?.closest(".st-key-ll_sign_out button");
+  if (!signOut || S.signOutOk) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const until = performance.now() + SIGN_OUT_WAIT_MS;
+  const check = () => {
+    pump();
+    const pending = pendingAnswers();
+    if (pending > 0 && performance.now() < until) {
+      setTimeout(check, 100);
+      return;
+    }
+    const discard = `${plural(pending, "answer has", "answers have")} not reached the server. ` +
+      "Sign out and discard them?";
+    if (pending > 0 && !window.confirm(discard)) return;
+    S.buffer = [];
+    S.outbox = [];
+    S.history = [];
+    save();
+    S.signOutOk = true;
+    signOut.click();
+    S.signOutOk = false;
+  };
+  check();
+};
+
+const listenForTwins = () => {
+  if (typeof BroadcastChannel === "undefined") return;
+  const channel = new BroadcastChannel(CHANNEL);
+  channel.onmessage = ({ data }) => {
+    if (!data) return;
+    if (data.hello === S.tab && data.nonce !== S.nonce) {
+      channel.postMessage({ taken: S.tab, nonce: data.nonce });
+    } else if (data.taken === S.tab && data.nonce === S.nonce) {
+      // A copy of a live tab: what was copied belongs to the original.
+      S.tab = randomId("t");
+      S.buffer = [];
+      S.outbox = [];
+      S.history = [];
+      S.sendAfter = 0;
+      save();
+      render();
+      pump();
+    }
+  };
+  channel.postMessage({ hello: S.tab, nonce: S.nonce });
+};
+
+const start = () => {
+  S.started = true;
+  load();
+  listenForTwins();
+  window.addEventListener("keydown", onKey, true);
+  window.addEventListener("click", onSignOutClick, true);
+  window.__labelloopBufferState = () => ({
+    tab: S.tab,
+    buffer: S.buffer.map((item) => item.id),
+    outbox: S.outbox.length,
+    pending: pendingAnswers(),
+    inFlight: S.inFlight,
+    lastError: S.lastError,
+    signedOut: S.signedOut,
+    round: S.round ?? null,
+    done: S.done,
+    history: S.history.length,
+  });
+};
+
+export default function (component) {
+  const { data, parentElement } = component;
+  const hintsBefore = S.settings ? Boolean(S.settings.hints) : null;
+  S.settings = data;
+  if (!S.started) start();
+  let root = parentElement.querySelector(".ll-b-root");
+  if (root === null) {
+    root = el("div", "ll-b-root");
+    parentElement.appendChild(root);
+  }
+  S.root = root;
+  if (hintsBefore === false && data.hints) {
+    // Hints turned on: ask again for the items held, with their hints.
+    S.buffer = S.buffer.filter((item, at) => at === 0 || item.undo);
+    S.gotItems = true;
+  }
+  render();
+  pump();
+}

@@ -1,0 +1,63 @@
+"""The buffered Label page (``prefetch`` > 0 in labelloop.toml): a Streamlit v2 component.
+
+The component (``label_buffer.js``, with ``label_buffer.css``) owns the keyboard and draws the
+item, its buttons and the progress line itself. It holds the item on screen plus up to
+``prefetch`` more, leased to its browser tab, paints the next one in the same frame as a key
+press, and sends answers to ``POST /label/batch`` (``labeling/ui/label_route.py``) outside
+Streamlit's reruns, which cost 35-45 ms of server CPU each (measured for issue 24, whose
+protocol the two sides follow: tab and client ids, acknowledgements, undo, leases kept).
+
+Streamlit only mounts the component and passes it its settings; the page around it (the
+sidebar's hint toggle, keys, Guidelines and sign-out) is the Label page's own
+(``label.py``). No data passes through HTML: the script sets text with ``textContent``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from labeling.annotation.session import UserSession
+from labeling.ui.views import label_keys
+
+HERE = Path(__file__).parent
+ROUTE = "/label/batch"
+HINT_KEY = "ll_hint"  # the sidebar's "Show the model's guess" toggle (label.py: HINT_KEY)
+COMPONENT_KEY = "ll_buffer"
+# Our own script and style, shipped with the package: never data.
+BUFFER = st.components.v2.component(
+    "labelloop_label_buffer",
+    html="",
+    css=(HERE / "label_buffer.css").read_text(encoding="utf-8"),
+    js=(HERE / "label_buffer.js").read_text(encoding="utf-8"),
+    isolate_styles=False,  # the page's font, and one DOM for the page's tests to read
+)
+
+
+def prefetch(user: UserSession) -> int:
+    """How many items the tab holds beyond the one on screen (0: the classic page)."""
+    return int(getattr(user.workspace.config, "prefetch", 0) or 0)
+
+
+def settings(user: UserSession) -> dict[str, Any]:
+    """What the component needs to know: the labels in order, the page's keys, the route."""
+    labels = list(user.labels)
+    return {
+        "person": user.name,
+        "labels": labels,
+        "multilabel": user.multilabel,
+        "prefetch": prefetch(user),
+        "route": ROUTE,
+        "hints": bool(st.session_state.get(HINT_KEY)),
+        "keys_help": label_keys.keys_help(len(labels), multilabel=user.multilabel),
+        "display_fields": list(user.display_fields),
+        "guide_button": label_keys.GUIDE_BUTTON,
+    }
+
+
+def render(user: UserSession) -> None:
+    """Mount the labelling surface; with a key, Streamlit keeps it (and its buffer) across
+    reruns and only hands it new settings."""
+    BUFFER(key=COMPONENT_KEY, data=settings(user))
