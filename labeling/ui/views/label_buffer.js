@@ -673,15 +673,16 @@ const render = () => {
     }
     if (multi()) {
       const chosen = item.chosen ?? startChosen(item);
-      parts.push(
-        el(
-          "div",
-          "ll-b-chosen",
+      const line = el("div", "ll-b-chosen");
+      line.appendChild(el("strong", "", chosen.length ? "Chosen: " : "Nothing chosen yet: "));
+      line.appendChild(
+        document.createTextNode(
           chosen.length
-            ? `Chosen: ${setText(chosen)}`
-            : "Nothing chosen yet: toggle the labels that apply, then Enter; 0 if none of them does.",
+            ? setText(chosen)
+            : "toggle the labels that apply, then Enter; 0 if none of them does.",
         ),
       );
+      parts.push(line);
     }
     parts.push(actionRow(item));
     if (S.flagFor === item.id) parts.push(flagBox(item));
@@ -845,7 +846,7 @@ const onKey = (event) => {
   event.stopPropagation(); // Streamlit's own shortcuts (R for rerun) never see it
   if (event.repeat) return; // a held key is one press
   if (!act(key)) {
-    note(`Key ${key.toUpperCase()} does nothing here (${keysHelp()}).`);
+    note(`Key ${key.toUpperCase()} does nothing here. ${keysHelp()}`);
     render();
   }
 };
