@@ -17,6 +17,7 @@ const DIGIT_LABELS = 9;
 const HISTORY_MAX = 500; // answers kept for undo
 const HISTORY_FULL = 50; // of which the newest keep their item, to show it again at once
 const MAX_OPS = 200; // per request (the route's limit)
+const MAX_KEEP = 50; // items listed as held per request (the route's limit)
 const HEARTBEAT_MS = 60_000; // keeps the leases when nothing else is sent
 const PROGRESS_MS = 4_000; // the progress counts are asked for at most this often
 const REFILL_MS = 3_000; // a refill that brought nothing is asked again after this
@@ -41,6 +42,7 @@ const S = (window[STATE] ??= {
   inFlight: false,
   lastError: null,
   backoff: 0,
+  retryAt: 0, // after a failed request, nothing is sent before this time
   timer: null,
   reorder: false,
   signedOut: false,
@@ -240,11 +242,13 @@ const undo = () => {
 const flag = (itemId, text) => {
   S.outbox.push({ cid: randomId("c"), op: "flag", item: itemId, note: text });
   S.flagFor = null;
-  message(`Flagging item ${itemId} for the leads' review…`);
+  message(flagging(itemId));
   save();
   render();
   pump();
 };
+
+const flagging = (itemId) => `Flagging item ${itemId} for the leads' review…`;
 
 const toggle = (name) => {
   const item = onScreen();
@@ -305,7 +309,7 @@ const needsSending = () =>
 // Send now if nothing is in flight and something is due.
 const pump = () => {
   if (S.inFlight || S.halted !== null) return;
-  const wait = S.sendAfter - performance.now();
+  const wait = Math.max(S.sendAfter, S.retryAt) - performance.now();
   if (wait > 0) {
     schedule(wait);
     return;
@@ -321,7 +325,10 @@ const send = async () => {
   for (const op of ops) op.sent = true; // from now on undo of it is an undo op
   save();
   const reorder = S.reorder;
-  const keep = S.buffer.filter((item) => !item.undoCid).map((item) => item.id);
+  const keep = S.buffer
+    .filter((item) => !item.undoCid)
+    .map((item) => item.id)
+    .slice(0, MAX_KEEP);
   const asksProgress = performance.now() - S.progressAt > PROGRESS_MS;
   const body = {
     tab: S.tab,
@@ -360,6 +367,7 @@ const send = async () => {
   }
   save();
   render();
+  S.retryAt = retryIn > 0 ? performance.now() + retryIn : 0;
   if (retryIn > 0) schedule(retryIn);
   else pump();
 };
@@ -387,7 +395,8 @@ const handleStatus = (status, reply, sentOps) => {
     S.maxOps = Math.max(1, Math.floor(sentOps / 2));
     return BACKOFF_MIN_MS;
   }
-  if (status === 400 || status === 403 || status === 413) {
+  // 409: the workspace went back to the one-item page (prefetch = 0), which a reload shows.
+  if (status === 400 || status === 403 || status === 409 || status === 413) {
     S.halted = said || `the server refused the answers (HTTP ${status})`;
     S.lastError = S.halted;
     message(`Not sent: ${S.halted}. Your answers are kept in this tab; reload the page to retry.`);
@@ -407,7 +416,10 @@ const applyAcks = (reply, ops) => {
     if (ack.ok) {
       if (op.op === "answer") S.saved = `Saved: ${op.item} → ${labelText(op.label, "")}`;
       if (op.op === "skip") S.saved = `Skipped ${op.item}`;
-      if (op.op === "flag") message(`Flagged item ${op.item} for the leads' review.`);
+      if (op.op === "flag") {
+        S.messages = S.messages.filter((m) => m !== flagging(op.item));
+        message(`Flagged item ${op.item} for the leads' review.`);
+      }
       continue;
     }
     if (ack.error) message(ack.error);
@@ -423,14 +435,17 @@ const applyAcks = (reply, ops) => {
   S.maxOps = MAX_OPS;
 };
 
-const applyUndone = (undone) => {
+// The items undo brought back: the server's copy replaces the one shown at once; an undo
+// into the person's older history (`of: null`) shows its item only now.
+const applyUndone = (undone, ops) => {
+  const intoHistory = new Set(ops.filter((op) => op.op === "undo" && !op.of).map((op) => op.cid));
   for (const [cid, item] of Object.entries(undone || {})) {
     const at = S.buffer.findIndex((held) => held.undoCid === cid);
     if (at !== -1) {
       const { chosen } = S.buffer[at];
       S.buffer[at] = chosen === undefined ? { ...item } : { ...item, chosen };
-    } else if (!S.buffer.some((held) => held.id === item.id) && !answeredHere(item.id)) {
-      S.buffer.unshift({ ...item }); // an undo into the older history: its item comes now
+    } else if (intoHistory.has(cid) && !S.buffer.some((held) => held.id === item.id)) {
+      S.buffer.unshift({ ...item });
     }
   }
 };
@@ -441,7 +456,7 @@ const answeredHere = (id) =>
 
 const applyReply = (reply, ops, keep, reorder) => {
   applyAcks(reply, ops);
-  applyUndone(reply.undone);
+  applyUndone(reply.undone, ops);
   const dropped = new Set();
   for (const gone of reply.dropped || []) {
     dropped.add(gone.item);
@@ -846,7 +861,12 @@ const onKey = (event) => {
   event.stopPropagation(); // Streamlit's own shortcuts (R for rerun) never see it
   if (event.repeat) return; // a held key is one press
   if (!act(key)) {
-    note(`Key ${key.toUpperCase()} does nothing here. ${keysHelp()}`);
+    const waiting = onScreen() === null && !S.done && S.halted === null;
+    note(
+      waiting
+        ? `Key ${key.toUpperCase()} was not applied: no item is on screen yet (the next ones are on their way).`
+        : `Key ${key.toUpperCase()} does nothing here. ${keysHelp()}`,
+    );
     render();
   }
 };

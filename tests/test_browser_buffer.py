@@ -1,0 +1,306 @@
+"""The buffered Label page (``prefetch`` > 0) in a real browser: ``labelloop serve`` driven by
+Debian's Chromium.
+
+The page holds the item on screen plus ``prefetch`` more, paints the next one on the key press
+and sends the answers to ``POST /label/batch`` in the background. Whatever happens to those
+requests (slow, lost, a reload, a second tab), the store must hold each answer exactly once, for
+the item that was on screen when its key went down. A press is made pending on purpose by
+intercepting the route in the browser (``page.route``), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, select
+
+from labeling import Workspace
+from labeling.store import labelsets
+from labeling.store.models import Annotation, Item
+from tests.browser import chromium, chromium_path, serve, tfidf_only
+
+pytestmark = pytest.mark.skipif(
+    chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
+)
+
+LABELS = ["billing", "refund", "outage", "other"]
+PREFETCH = 3
+ROUTE = "**/label/batch"
+CAPTION = ".ll-b-root [data-testid='stCaptionContainer']"
+
+
+def _workspace(
+    tmp_path: Path, *, prefetch: int = PREFETCH, task: str = "single-label", items: int = 80
+) -> tuple[Path, str]:
+    root = tmp_path / "buffer"
+    with Workspace.create(root, labels=LABELS, name="buffer", task=task) as ws:
+        path = tmp_path / "pool.csv"
+        path.write_text("id,text\n" + "".join(f"b{n:03d},message {n}\n" for n in range(items)))
+        ws.import_file(path, id_field="id")
+        token = ws.add_user("ann")[1]
+    tfidf_only(root)
+    toml = root / "labelloop.toml"
+    toml.write_text(toml.read_text().replace("prefetch = 0", f"prefetch = {prefetch}"))
+    assert f"prefetch = {prefetch}" in toml.read_text()
+    return root, token
+
+
+def _answers(root: Path) -> list[tuple[str, str | None, bool]]:
+    """Every answer in the store, in the order written: (item, label, current)."""
+    with Workspace.open(root) as ws, Session(ws.engine) as session:
+        rows = session.exec(
+            select(Item.external_id, Annotation.label, Annotation.superseded_by)
+            .join(Annotation, col(Annotation.item_id) == col(Item.id))
+            .order_by(col(Annotation.id))
+        ).all()
+    return [(name, label, superseded is None) for name, label, superseded in rows]
+
+
+def _current(root: Path) -> dict[str, list[str | None]]:
+    found: dict[str, list[str | None]] = {}
+    for name, label, current in _answers(root):
+        if current:
+            found.setdefault(name, []).append(label)
+    return found
+
+
+@contextmanager
+def _labelling(tmp_path: Path, **options: Any) -> Iterator[tuple[Path, Any, Any, str]]:
+    """A served workspace and a signed-in page showing the buffered Label page."""
+    root, token = _workspace(tmp_path, **options)
+    with serve(root) as server, chromium() as browser:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.goto(f"{server.url}?token={token}")
+        _ready(page)
+        _settled(page)
+        yield root, context, page, server.url
+
+
+def _ready(page: Any, *, held: int = 1 + PREFETCH) -> None:
+    """Wait until the page holds ``held`` items (the one on screen and the prefetched ones)."""
+    page.wait_for_function(
+        "(n) => window.__labelloopBufferState"
+        " && window.__labelloopBufferState().buffer.length >= n",
+        arg=held,
+        timeout=30_000,
+    )
+
+
+def _state(page: Any) -> dict[str, Any]:
+    return dict(page.evaluate("window.__labelloopBufferState()"))
+
+
+def _settled(page: Any, *, timeout: float = 30_000) -> None:
+    """Wait until every operation is acknowledged and no request is in flight."""
+    page.wait_for_function(
+        "() => { const s = window.__labelloopBufferState();"
+        " return s.outbox === 0 && !s.inFlight && s.buffer.length > 0; }",
+        timeout=timeout,
+    )
+
+
+def _on_screen(page: Any) -> str:
+    return str(page.locator(CAPTION).inner_text(timeout=10_000)).removeprefix("Item ").strip()
+
+
+def _press(page: Any, key: str) -> str:
+    """Press ``key`` on the item on screen; the item it was pressed on."""
+    shown = _on_screen(page)
+    page.keyboard.press(key)
+    return shown
+
+
+def _pending_badge(page: Any) -> str:
+    return str(page.locator(".ll-b-pending").inner_text(timeout=10_000))
+
+
+class _Held:
+    """Holds every request to the route unanswered until :meth:`release` (the request stays
+    in flight, so what is pressed meanwhile is not sent); ``lose_first``: the first request
+    reaches the server, which applies it, and its reply is lost on the way back."""
+
+    def __init__(self, page: Any, *, lose_first: bool = False) -> None:
+        self.page = page
+        self.lose_first = lose_first
+        self.held: list[Any] = []
+        page.route(ROUTE, self.handle)
+
+    def handle(self, route: Any) -> None:
+        if self.lose_first:
+            self.lose_first = False
+            route.fetch()
+            route.abort()
+        else:
+            self.held.append(route)
+
+    def release(self) -> None:
+        for route in self.held:
+            route.abort()  # the client sends it all again, to the server this time
+        self.page.unroute(ROUTE)
+
+
+def _in_flight(page: Any) -> None:
+    page.wait_for_function("() => window.__labelloopBufferState().inFlight")
+
+
+def test_fifty_presses_ten_ms_apart_land_in_order_and_once(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        seen = page.evaluate(
+            """async (n) => {
+                const seen = [];
+                for (let i = 0; i < n; i += 1) {
+                    const caption = document.querySelector(
+                        ".ll-b-root [data-testid='stCaptionContainer']");
+                    seen.push(caption ? caption.textContent.slice(5) : null);
+                    const key = String(1 + (i % 3));
+                    window.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+                    await new Promise((done) => setTimeout(done, 10));
+                }
+                return seen;
+            }""",
+            50,
+        )
+        _settled(page)
+        assert _state(page)["lastError"] is None
+    given = [(name, LABELS[at % 3], True) for at, name in enumerate(seen) if name is not None]
+    assert _answers(root) == given
+    assert None not in seen, f"{seen.count(None)} of 50 presses found no item on screen"
+
+
+def test_a_reload_with_pending_answers_loses_none_and_doubles_none(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        # The first answer reaches the server but its reply is lost; the rest never leave.
+        held = _Held(page, lose_first=True)
+        given = {_press(page, "1"): ["billing"]}
+        page.wait_for_function("() => window.__labelloopBufferState().lastError !== null")
+        for key in "234":  # the rest of the buffer: no refill comes while the route is held
+            given[_press(page, key)] = [LABELS[int(key) - 1]]
+        assert _pending_badge(page) == "4 answers sending"
+        assert _current(root) == {next(iter(given)): ["billing"]}
+        held.release()
+        page.reload()
+        _ready(page)
+        _settled(page)
+        assert page.locator(".ll-b-pending").is_hidden()
+        shown = _on_screen(page)
+    assert _current(root) == given
+    assert len(_answers(root)) == 4
+    assert shown not in given
+
+
+def test_two_tabs_of_one_person_never_share_an_item_nor_double_an_answer(tmp_path):
+    with _labelling(tmp_path) as (root, context, first, url):
+        second = context.new_page()
+        second.goto(url)
+        _ready(second)
+        given: dict[str, list[str | None]] = {}
+        for turn in range(12):
+            page = (first, second)[turn % 2]
+            page.bring_to_front()
+            key = "12"[turn % 2]
+            given.setdefault(_press(page, key), []).append(LABELS[int(key) - 1])
+        _settled(first)
+        _settled(second)
+        one, two = _state(first), _state(second)
+        assert one["tab"] != two["tab"]
+        assert not set(one["buffer"]) & set(two["buffer"])
+        # A duplicated tab copies sessionStorage (tab id, buffer, outbox): the copy notices,
+        # takes a new id and drops what it copied, which belongs to the original.
+        stored = first.evaluate("sessionStorage.getItem('labelloop-buffer')")
+        copy = context.new_page()
+        copy.add_init_script(f"sessionStorage.setItem('labelloop-buffer', {json.dumps(stored)})")
+        copy.goto(url)
+        copy.wait_for_function(
+            "(tab) => window.__labelloopBufferState && window.__labelloopBufferState().tab !== tab",
+            arg=_state(first)["tab"],
+            timeout=30_000,
+        )
+        _ready(copy)
+        _settled(copy)
+        three, one = _state(copy), _state(first)
+        assert three["tab"] != one["tab"]
+        assert not set(three["buffer"]) & set(one["buffer"])
+        assert not set(three["buffer"]) & set(_state(second)["buffer"])
+        given.setdefault(_press(copy, "3"), []).append("outage")
+        _settled(copy)
+    assert _current(root) == given
+    assert all(len(labels) == 1 for labels in given.values())
+
+
+def test_undo_goes_back_across_a_pending_and_an_acknowledged_answer(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        first = _press(page, "1")
+        _settled(page)
+        held = _Held(page)
+        second = _press(page, "2")
+        _in_flight(page)
+        # Sent, not acknowledged: taking it back is an undo operation, shown at once.
+        page.keyboard.press("u")
+        assert _on_screen(page) == second
+        going_back = page.locator(".ll-b-info").inner_text()
+        assert going_back.startswith("Going back: your earlier answer was “refund”.")
+        page.keyboard.press("u")
+        assert _on_screen(page) == first
+        assert "“billing”" in page.locator(".ll-b-info").inner_text()
+        assert _pending_badge(page) == "1 answer sending"
+        assert _press(page, "3") == first
+        assert _press(page, "4") == second
+        # Made while a request is in flight, so never sent: undo cancels it in the tab.
+        third = _press(page, "1")
+        page.keyboard.press("u")
+        assert _on_screen(page) == third
+        assert page.locator(".ll-b-info").count() == 0
+        assert _press(page, "2") == third
+        held.release()
+        _settled(page)
+    assert _current(root) == {first: ["outage"], second: ["other"], third: ["refund"]}
+    assert [name for name, _label, _current in _answers(root)].count(third) == 1
+
+
+def test_multilabel_toggles_and_enter_submit_the_set(tmp_path):
+    with _labelling(tmp_path, task="multi-label") as (root, _context, page, _url):
+        given = {}
+        shown = _on_screen(page)
+        for key in ("1", "3"):
+            page.keyboard.press(key)
+        assert page.locator(".ll-b-chosen").inner_text() == "Chosen: billing, outage"
+        page.keyboard.press("Enter")
+        given[shown] = ("billing", "outage")
+        given[_press(page, "0")] = ()
+        shown = _on_screen(page)
+        for key in ("2", "2", "4"):
+            page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        given[shown] = ("other",)
+        # Enter with nothing chosen says so and keeps the item.
+        shown = _on_screen(page)
+        page.keyboard.press("Enter")
+        note = page.locator(".ll-b-note")
+        assert note.inner_text(timeout=10_000).startswith(f"Nothing chosen for item {shown}")
+        assert _on_screen(page) == shown
+        _settled(page)
+    assert _current(root) == {
+        name: [labelsets.encode(names, tuple(LABELS))] for name, names in given.items()
+    }
+
+
+def test_prefetch_zero_keeps_the_one_item_page(tmp_path):
+    with _labelling_classic(tmp_path) as page:
+        assert page.locator(".st-key-ll_buttons").count() == 1
+        assert page.locator(".ll-b-root").count() == 0
+
+
+@contextmanager
+def _labelling_classic(tmp_path: Path) -> Iterator[Any]:
+    root, token = _workspace(tmp_path, prefetch=0)
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{server.url}?token={token}")
+        page.locator(".st-key-ll_buttons").wait_for(timeout=30_000)
+        yield page
