@@ -35,17 +35,32 @@ CAPTION = ".ll-b-root [data-testid='stCaptionContainer']"
 
 
 def _workspace(
-    tmp_path: Path, *, prefetch: int = PREFETCH, task: str = "single-label", items: int = 80
+    tmp_path: Path,
+    *,
+    prefetch: int = PREFETCH,
+    task: str = "single-label",
+    items: int = 80,
+    suggestions: bool = False,
 ) -> tuple[Path, str]:
+    """A workspace of ``items`` messages and one annotator; ``suggestions``: the weak label
+    (a keyword rule for the first label, which every message matches) is suggested."""
     root = tmp_path / "buffer"
     with Workspace.create(root, labels=LABELS, name="buffer", task=task) as ws:
         path = tmp_path / "pool.csv"
         path.write_text("id,text\n" + "".join(f"b{n:03d},message {n}\n" for n in range(items)))
         ws.import_file(path, id_field="id")
+        if suggestions:
+            rule = {"kind": "keyword", "name": "msg", "label": LABELS[0], "keywords": ["message"]}
+            ws.add_rule(rule)
+            ws.apply_lfs()
+            ws.fit_weak_labels()
         token = ws.add_user("ann")[1]
     tfidf_only(root)
     toml = root / "labelloop.toml"
-    toml.write_text(toml.read_text().replace("prefetch = 0", f"prefetch = {prefetch}"))
+    text = toml.read_text().replace("prefetch = 0", f"prefetch = {prefetch}")
+    if suggestions:
+        text = text.replace('suggestions = "off"', 'suggestions = "weak"')
+    toml.write_text(text)
     assert f"prefetch = {prefetch}" in toml.read_text()
     return root, token
 
@@ -288,6 +303,65 @@ def test_multilabel_toggles_and_enter_submit_the_set(tmp_path):
     assert _current(root) == {
         name: [labelsets.encode(names, tuple(LABELS))] for name, names in given.items()
     }
+
+
+def test_enter_accepts_the_suggestion_and_each_answer_records_what_was_shown(tmp_path):
+    with _labelling(tmp_path, suggestions=True) as (root, _context, page, _url):
+        suggested = page.locator(".ll-b-root", has_text="Suggested by the weak label")
+        assert "billing · Enter accepts it" in suggested.inner_text()
+        accepted = _press(page, "Enter")
+        corrected = _press(page, "2")
+        # A revisit by undo starts from the person's own answer, never from a guess.
+        page.keyboard.press("u")
+        assert _on_screen(page) == corrected
+        assert page.locator(".ll-b-accept").count() == 0
+        assert "Suggested by" not in page.locator(".ll-b-root").inner_text()
+        _settled(page)
+    with Workspace.open(root) as ws, Session(ws.engine) as session:
+        rows = session.exec(
+            select(Item.external_id, Annotation.label, Annotation.suggestion)
+            .join(Annotation, col(Annotation.item_id) == col(Item.id))
+            .where(col(Annotation.suggestion_source) == "weak")
+            .order_by(col(Annotation.id))
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (accepted, "billing", "billing"),
+        (corrected, "refund", "billing"),
+    ]
+
+
+def test_sign_out_with_answers_still_sending_asks_before_dropping_them(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        asked: list[str] = []
+        answers = iter([False, True])  # keep them the first time, drop them the second
+        page.on(
+            "dialog",
+            lambda dialog: (
+                asked.append(dialog.message),
+                dialog.accept() if next(answers) else dialog.dismiss(),
+            ),
+        )
+        held = _Held(page)
+        _press(page, "1")
+        _in_flight(page)
+        sign_out = page.locator(".st-key-ll_sign_out button")
+        sign_out.click()
+        page.wait_for_function("() => document.querySelector('.ll-b-pending') !== null")
+        for _ in range(150):  # the page tries to send them for 5 s, then asks
+            if asked:
+                break
+            page.wait_for_timeout(100)
+        assert asked == ["1 answer has not reached the server. Sign out and discard them?"]
+        assert _state(page)["pending"] == 1
+        assert page.get_by_text("Signed in as ann").count() == 1
+        sign_out.click()
+        page.get_by_text("Sign-in token").wait_for(timeout=20_000)
+        assert len(asked) == 2
+        assert (
+            json.loads(page.evaluate("sessionStorage.getItem('labelloop-buffer')"))["outbox"] == []
+        )
+        held.release()
+    assert _answers(root) == []
 
 
 def test_prefetch_zero_keeps_the_one_item_page(tmp_path):

@@ -50,6 +50,7 @@ const S = (window[STATE] ??= {
   maxOps: MAX_OPS,
   progress: null,
   progressAt: -Infinity,
+  progressStale: false, // answers saved since the counts were last asked for
   done: false,
   empty: null,
   gotItems: true,
@@ -314,7 +315,9 @@ const pump = () => {
     schedule(wait);
     return;
   }
-  if (needsSending()) send();
+  const progressDue = S.progressAt + PROGRESS_MS - performance.now();
+  if (needsSending() || (S.progressStale && progressDue <= 0)) send();
+  else if (S.progressStale) schedule(progressDue);
   else if (S.timer === null) schedule(S.buffer.length < want() && !S.done ? REFILL_MS : HEARTBEAT_MS);
 };
 
@@ -356,8 +359,11 @@ const send = async () => {
     }
     retryIn = handleStatus(response.status, reply, ops.length);
     if (response.status === 200 && reply !== null) {
-      if (asksProgress) S.progressAt = performance.now();
       applyReply(reply, ops, keep, reorder);
+      if (asksProgress) {
+        S.progressAt = performance.now(); // counts made after this batch's answers
+        S.progressStale = false;
+      }
     }
   } catch (error) {
     S.lastError = `network: ${error}`;
@@ -413,7 +419,11 @@ const applyAcks = (reply, ops) => {
     const op = byCid.get(ack.cid);
     if (op === undefined) continue;
     acked.add(ack.cid);
+    const answered = op.op === "answer" || op.op === "skip";
     if (ack.ok) {
+      if (answered) S.progressStale = true;
+      // Not said for an item brought back by undo since: it is on screen to be changed.
+      if (answered && S.buffer.some((item) => item.id === op.item)) continue;
       if (op.op === "answer") S.saved = `Saved: ${op.item} → ${labelText(op.label, "")}`;
       if (op.op === "skip") S.saved = `Skipped ${op.item}`;
       if (op.op === "flag") {
@@ -585,6 +595,7 @@ const itemParts = (item, parts) => {
 
 const labelButtons = (item) => {
   const grid = el("div", "ll-b-labels");
+  grid.style.gridTemplateColumns = `repeat(${Math.min(labels().length, 5)}, minmax(0, 1fr))`;
   const s = shownSuggestion(item);
   const chosen = multi() ? (item.chosen ?? startChosen(item)) : [];
   labels().forEach((name, at) => {
@@ -755,6 +766,15 @@ function closePicker() {
 
 const pickerBox = () => {
   const box = el("div", "ll-b-picker");
+  // Over the sidebar's empty lower part, so that no label button is hidden; in the corner when
+  // the sidebar is closed.
+  const side = document.querySelector('[data-testid="stSidebar"]');
+  const rect = side === null ? null : side.getBoundingClientRect();
+  if (rect !== null && rect.right > 200) {
+    box.style.left = `${rect.left + 12}px`;
+    box.style.right = "auto";
+    box.style.width = `${rect.width - 24}px`;
+  }
   box.setAttribute("role", "dialog");
   box.appendChild(el("div", "", `Find a label: ${S.picker.text}▏`));
   const found = pickerMatches();
