@@ -189,6 +189,7 @@ def _suggestion(raw: Any, where: str, ws: Workspace) -> Suggestion | None:
     if value is not None:
         try:
             value = answers.answer_value(value, ws.labels, ws.multilabel)
+            value = answers.checked_value(value, ws.labels, ws.multilabel)
         except LabelloopError as exc:
             raise BadBatch(f"{where}.value: {exc}") from exc
     return Suggestion(value=value, source=source, withheld=withheld)
