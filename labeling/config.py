@@ -98,6 +98,10 @@ class WorkspaceConfig:
     overlap: int = 1
     # How long an item handed to an annotator stays theirs before it goes back to the queue.
     lease_seconds: int = 1800
+    # The Label page keeps the item on screen and this many more in the browser, so that a key
+    # press shows the next at once and answers go to the server in the background (0: one item
+    # at a time, each press a round trip).
+    prefetch: int = 0
     # Seed of the random queue order used before a model has scored the pool.
     queue_seed: int = 0
     # Source fields shown under the text on the Label page (e.g. the channel or a title).
@@ -154,6 +158,7 @@ class WorkspaceConfig:
 _INT_KEYS = {
     "overlap": (1, 100),
     "lease_seconds": (10, 30 * 24 * 3600),
+    "prefetch": (0, 20),
     "queue_seed": (0, 2**63 - 1),
     "retrain_every": (0, 10_000_000),
     "batch_size": (1, 100_000),
@@ -377,6 +382,7 @@ def render_config(config: WorkspaceConfig) -> str:
         "database": "# SQLAlchemy URL; empty: the workspace's own labelloop.db (SQLite).",
         "overlap": "# How many different annotators label each pool item.",
         "lease_seconds": "# An item served to an annotator returns to the queue after this long.",
+        "prefetch": "# Items the Label page holds ahead in the browser (0: one at a time).",
         "queue_seed": "# Seed of the random queue order used before the first model.",
         "display_fields": "# Source fields shown under the text on the Label page.",
         "retrain_every": "# Queue a retraining round every N new human labels (0: only by hand).",

@@ -13,6 +13,7 @@ from typing import Any
 
 from labeling.annotation.api import AnnotationAPI
 from labeling.annotation.assist_api import AssistAPI
+from labeling.annotation.buffer_api import BufferAPI
 from labeling.config import (
     CONFIG_FILE,
     SINGLE_LABEL,
@@ -85,7 +86,7 @@ def _remove(made: list[Path], root: Path | None) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-class Workspace(DataAPI, AnnotationAPI, AssistAPI, WeakAPI, RoundsAPI, QualityAPI):
+class Workspace(DataAPI, AnnotationAPI, BufferAPI, AssistAPI, WeakAPI, RoundsAPI, QualityAPI):
     """A labelling project: its folder, settings and store, and every call the UI and the CLI
     make. The calls live beside the code they drive, one class per area (``labeling.data.api``,
     ``labeling.annotation.api`` with ``labeling.annotation.assist_api``,

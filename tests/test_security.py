@@ -463,13 +463,13 @@ def test_links_name_the_public_address_and_its_origin_may_post(ws, monkeypatch):
                         "headers": headers, "query_string": b""})  # fmt: skip
 
     monkeypatch.delenv(web_auth.SERVER_URL_ENV, raising=False)
-    assert web_auth._same_origin(post("http://127.0.0.1:8501"))
-    assert not web_auth._same_origin(post("https://labels.example.org"))
+    assert web_auth.same_origin(post("http://127.0.0.1:8501"))
+    assert not web_auth.same_origin(post("https://labels.example.org"))
     assert not web_auth._secure("http")
     # Behind a proxy that does not pass the Host on, the public address's origin may post.
     monkeypatch.setenv(web_auth.SERVER_URL_ENV, public)
-    assert web_auth._same_origin(post("https://labels.example.org"))
-    assert not web_auth._same_origin(post("https://evil.example"))
+    assert web_auth.same_origin(post("https://labels.example.org"))
+    assert not web_auth.same_origin(post("https://evil.example"))
     assert web_auth._secure("http")  # the browser talks HTTPS to the proxy
     assert web_auth.sign_in_link("ls_a_b") == "https://labels.example.org/?token=ls_a_b"
 

@@ -206,6 +206,8 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("ALTER TABLE annotation DROP COLUMN guidelines_version")
         conn.execute("DROP TABLE guidelineversion")
         conn.execute("DROP TABLE llmanswer")
+        conn.execute("ALTER TABLE lease DROP COLUMN tab")  # revision 0011
+        conn.execute("DROP TABLE clientop")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
         conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:

@@ -316,17 +316,18 @@ def undo(session: Session, *, annotator: Annotator, overlap: int, lease_seconds:
     """
     require_active(annotator)
     assert annotator.id is not None
-    held = session.exec(
-        select(Lease).where(Lease.annotator_id == annotator.id).order_by(col(Lease.id).desc())
-    ).all()
+    # The one-item page's leases only: a browser tab's buffer keeps its items (its own undo
+    # is labeling.annotation.buffer's).
+    mine = (col(Lease.annotator_id) == annotator.id) & col(Lease.tab).is_(None)
+    held = session.exec(select(Lease).where(mine).order_by(col(Lease.id).desc())).all()
     anchor = next((lease.undo_of for lease in held if lease.undo_of is not None), None)
     now = utcnow()
-    target = _undo_target(
+    target = undo_target(
         session, annotator_id=annotator.id, before=anchor, overlap=overlap, now=now
     )
     if target is None:
         raise NothingToUndo(f"annotator {annotator.name!r} has no earlier answer to go back to")
-    session.execute(delete(Lease).where(col(Lease.annotator_id) == annotator.id))
+    session.execute(delete(Lease).where(mine))
     lease = Lease(
         item_id=target.item_id,
         annotator_id=annotator.id,
@@ -348,7 +349,7 @@ def undo(session: Session, *, annotator: Annotator, overlap: int, lease_seconds:
     )
 
 
-def _undo_target(
+def undo_target(
     session: Session, *, annotator_id: int, before: int | None, overlap: int, now: datetime
 ) -> Annotation | None:
     """The annotator's latest current answer (older than answer ``before``) undo can bring back."""
@@ -358,6 +359,12 @@ def _undo_target(
         Annotation.origin == HUMAN,
         # an item removed since (labeling.data.removal) is not brought back
         exists().where(col(Item.id) == col(Annotation.item_id), col(Item.split).in_(SPLITS)),
+        # an item a browser tab of theirs holds already (its own undo brought it back)
+        ~exists().where(
+            col(Lease.item_id) == col(Annotation.item_id),
+            col(Lease.annotator_id) == annotator_id,
+            col(Lease.tab).is_not(None),
+        ),
     )
     if before is not None:
         query = query.where(col(Annotation.id) < before)

@@ -44,8 +44,12 @@ _ITEM_SHOWN = select(_ITEMS.c.external_id, _ITEMS.c.text, _ITEMS.c.source).where
     _ITEMS.c.id == bindparam("item")
 )
 _ANSWER_LABEL = select(_ANNOTATIONS.c.label).where(_ANNOTATIONS.c.id == bindparam("answer"))
+# The one-item page's hold: leases of no browser tab (a tab's buffer is its own, see
+# labeling.annotation.buffer).
 _HELD = (
-    select(_LEASES).where(_LEASES.c.annotator_id == bindparam("me")).order_by(_LEASES.c.id.desc())
+    select(_LEASES)
+    .where(_LEASES.c.annotator_id == bindparam("me"), _LEASES.c.tab.is_(None))
+    .order_by(_LEASES.c.id.desc())
 )
 _EXTEND_LEASE = (
     update(_LEASES)
@@ -144,6 +148,11 @@ def _candidates(annotator_id: Any, overlap: Any, now: Any, *, labels: Any = None
     seen_by_me = exists().where(
         col(Annotation.item_id) == col(Item.id), col(Annotation.annotator_id) == annotator_id
     )
+    # A person may hold several items at once (a browser tab's buffer, two tabs): never the
+    # same one twice.
+    held_by_me = exists().where(
+        col(Lease.item_id) == col(Item.id), col(Lease.annotator_id) == annotator_id
+    )
     # Without a count, "+ 0" keeps the filter off the (split, n_labels, rank) index, so that the
     # planner walks the score order instead of sorting the pool's candidates on every claim.
     how_many = col(Item.n_labels) + 0 < overlap if labels is None else col(Item.n_labels) == labels
@@ -151,6 +160,7 @@ def _candidates(annotator_id: Any, overlap: Any, now: Any, *, labels: Any = None
         Item.split == "pool",
         how_many,
         ~seen_by_me,
+        ~held_by_me,
         Item.n_labels + _active_leases_by_others(Item.id, annotator_id, now) < overlap,
     )
 
@@ -312,7 +322,7 @@ def claim_next_item(
     if held is not None:
         return held
     promoted = promoted_round(session)
-    item_id = _next_item_id(
+    item_id = next_item_id(
         session,
         annotator_id=annotator.id,
         overlap=overlap,
@@ -322,16 +332,39 @@ def claim_next_item(
     )
     if item_id is None:
         return None
+    return add_lease(
+        session,
+        annotator_id=annotator.id,
+        item_id=item_id,
+        now=now,
+        expires=expires,
+        promoted=promoted,
+        tab=None,
+    )
+
+
+def add_lease(
+    session: Session,
+    *,
+    annotator_id: int,
+    item_id: int,
+    now: datetime,
+    expires: datetime,
+    promoted: int | None,
+    tab: str | None,
+) -> QueueItem:
+    """Lease ``item_id`` to the annotator (for browser tab ``tab``, or none) and show it."""
     session.connection().execute(
         _ADD_LEASE,
         {
             "item_id": item_id,
-            "annotator_id": annotator.id,
+            "annotator_id": annotator_id,
             "served_at": now,
             "expires_at": expires,
             "round_id": promoted,
             "undo_of": None,
             "holds": True,
+            "tab": tab,
         },
     )
     return queue_item(
@@ -375,7 +408,7 @@ def _held_again(
     return None
 
 
-def _next_item_id(
+def next_item_id(
     session: Session,
     *,
     annotator_id: int,

@@ -34,6 +34,15 @@ class Progress:
     queue_left: int  # pool items that still need a label
 
 
+def progress_text(progress: Progress) -> str:
+    """The Label page's progress line (both pages, one definition)."""
+    share = progress.labelled / progress.pool if progress.pool else 0.0
+    return (
+        f"{progress.labelled:,} of {progress.pool:,} labelled ({share:.0%})  ·  "
+        f"you today: {progress.today:,}  ·  queue left: {progress.queue_left:,}"
+    )
+
+
 @dataclass(frozen=True)
 class EmptyQueue:
     """Why there is nothing to label: ``reason`` is a stable key, ``message`` is for people."""

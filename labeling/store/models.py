@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # The (id, split, label) index that a search names for its lookups (labeling.data.search).
 ITEM_LOOKUP_INDEX = "ix_item_id_split_label"
@@ -191,6 +191,20 @@ class Annotation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ClientOp(SQLModel, table=True):
+    """An operation a browser tab sent (an answer, a skip, an undo or a flag), by the client id
+    the tab gave it: a resend of an applied operation is acknowledged, never applied again."""
+
+    cid: str = Field(primary_key=True)
+    annotator_id: int = Field(foreign_key="annotator.id")
+    tab: str
+    op: str
+    item_id: int | None = Field(default=None, foreign_key="item.id")
+    # The answer an answer or skip recorded (an undo of it names this operation's cid).
+    annotation_id: int | None = Field(default=None, foreign_key="annotation.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Flag(SQLModel, table=True):
     """A note that something is wrong with an item, raised from the item page; shown on Review
     until someone resolves it."""
@@ -246,6 +260,9 @@ class Lease(SQLModel, table=True):
     # Whether the lease takes one of the item's ``overlap`` places. Revisiting one's own label
     # by undo does not: that label already holds the place.
     holds: bool = True
+    # The browser tab whose buffer holds the item (labeling.annotation.buffer); None for the
+    # one-item Label page, the CLI and the Python API.
+    tab: str | None = None
 
 
 class LabelingFunction(SQLModel, table=True):

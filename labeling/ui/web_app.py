@@ -26,10 +26,10 @@ from pathlib import Path  # noqa: E402
 import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from labeling.ui import web_auth  # noqa: E402
+from labeling.ui import label_route, web_auth  # noqa: E402
 
 app = st.App(
     Path(__file__).resolve().with_name("main.py"),
-    routes=web_auth.routes(),
+    routes=[*web_auth.routes(), *label_route.routes()],
     middleware=[Middleware(web_auth.SignInLinkMiddleware)],
 )

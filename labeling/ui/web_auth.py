@@ -250,7 +250,7 @@ def _origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """Whether a POST comes from a page of this server (cross-site request forgery check):
     its Origin is the address it was sent to, or the public address ``serve`` was given."""
     origin = request.headers.get("origin")
@@ -269,7 +269,7 @@ def _secure(scheme: object) -> bool:
 
 async def sign_in_form_post(request: Request) -> Response:
     """The sign-in form's target: a typed token in, the session cookie out."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return PlainTextResponse(
             "sign-in refused: expected the form of this server's own sign-in page "
             f"(Origin {request.url.scheme}://{request.headers.get('host')}), "

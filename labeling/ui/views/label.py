@@ -32,6 +32,7 @@ from typing import Any, Literal
 import streamlit as st
 
 from labeling.annotation.leases import QueueItem
+from labeling.annotation.progress import progress_text
 from labeling.annotation.session import UserSession
 from labeling.annotation.suggestions import Suggestion
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
@@ -216,13 +217,7 @@ def _progress(user: UserSession) -> None:
     """One line at the top: the pool's progress bar, mine today, and what is left."""
     progress = user.progress()
     share = progress.labelled / progress.pool if progress.pool else 0.0
-    st.progress(
-        min(1.0, share),
-        text=(
-            f"{progress.labelled:,} of {progress.pool:,} labelled ({share:.0%})  ·  "
-            f"you today: {progress.today:,}  ·  queue left: {progress.queue_left:,}"
-        ),
-    )
+    st.progress(min(1.0, share), text=progress_text(progress))
 
 
 def _messages() -> None:

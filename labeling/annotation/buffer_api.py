@@ -1,0 +1,140 @@
+"""The Workspace call behind the buffered Label page (labeling.annotation.buffer): one batch of
+a browser tab's operations in, acknowledgements and new items out.
+:class:`labeling.workspace.Workspace` inherits it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from labeling.annotation import buffer, progress, suggestions, users
+from labeling.annotation.buffer import Ack, Op
+from labeling.annotation.leases import QueueItem, promoted_round
+from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
+from labeling.annotation.suggestions import Suggestion
+from labeling.context import Context
+
+
+@dataclass(frozen=True)
+class ModelGuess:
+    """The promoted model's guess for an item (the sidebar's "Show the model's guess")."""
+
+    prediction: str
+    confidence: float | None
+    round_id: int
+
+
+@dataclass(frozen=True)
+class ShownItem:
+    """An item as a tab shows it: the leased item, the guess pre-selected with it under
+    ``suggestions``, and the model's guess when the tab asked for hints."""
+
+    item: QueueItem
+    suggestion: Suggestion
+    hint: ModelGuess | None = None
+
+
+@dataclass(frozen=True)
+class BatchReply:
+    """What a tab learns from one batch (see labeling/ui/label_route.py for its JSON)."""
+
+    acks: list[Ack]
+    undone: dict[str, ShownItem]
+    items: list[ShownItem]
+    dropped: list[tuple[str, str]]
+    round_id: int | None
+    done: bool
+    empty: EmptyQueue | None = None
+    progress: Progress | None = None
+
+
+class BufferAPI(Context):
+    """The buffered Label page's batches."""
+
+    def label_batch(
+        self,
+        annotator: str,
+        *,
+        tab: str,
+        ops: Sequence[Op],
+        keep: Sequence[str],
+        want: int,
+        reorder: bool = False,
+        hints: bool = False,
+        counts: bool = False,
+    ) -> BatchReply:
+        """Apply a tab's operations in order (each once ever, by its client id), then bring
+        its buffer to ``want`` unanswered items (at most ``1 + prefetch``): ``keep`` lists the
+        items it holds now, the one on screen first. One transaction for all of it."""
+        settings = buffer.Settings(
+            labels=self.labels,
+            multilabel=self.multilabel,
+            overlap=self.config.overlap,
+            lease_seconds=self.config.lease_seconds,
+            gold_rate=self.config.gold_rate,
+        )
+        want = max(0, min(want, 1 + self.config.prefetch))
+        with self._write() as session:
+            me = users.get_annotator(session, annotator)
+            acks, undone = buffer.apply_ops(
+                session, annotator=me, tab=tab, ops=ops, settings=settings
+            )
+            refill = buffer.refill(
+                session,
+                annotator=me,
+                tab=tab,
+                keep=keep,
+                want=want,
+                reorder=reorder,
+                settings=settings,
+                brought=[item.item_id for item in undone.values()],
+            )
+            round_id = promoted_round(session)
+        with self._read() as session:
+            assert me.id is not None
+            shown = {
+                item.item_id: self._shown(session, me.id, item, hints)
+                for item in [*undone.values(), *refill.items]
+            }
+            kept = len(keep) - len(refill.dropped)
+            empty = None
+            if refill.done and not refill.items and kept <= 0:
+                empty = progress.why_empty(session, me, overlap=self.config.overlap)
+            numbers = None
+            if counts:
+                pool, labelled, open_items = PoolCounts.get(
+                    self.engine, self.db_url, self.config.overlap
+                )
+                mine, today = progress.my_label_counts(session, me)
+                numbers = Progress(
+                    today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items
+                )
+        return BatchReply(
+            acks=acks,
+            undone={cid: shown[item.item_id] for cid, item in undone.items()},
+            items=[shown[item.item_id] for item in refill.items],
+            dropped=refill.dropped,
+            round_id=round_id,
+            done=refill.done,
+            empty=empty,
+            progress=numbers,
+        )
+
+    def _shown(
+        self, session: Session, annotator_id: int, item: QueueItem, hints: bool
+    ) -> ShownItem:
+        """The guess and (``hints``) the model's guess for an item, read once per item."""
+        # A revisit by undo starts from the person's own answer, never from a guess.
+        guess = suggestions.NONE
+        if not item.is_undo and self.config.suggestions != suggestions.OFF:
+            guess = suggestions.suggestion_for(
+                self, session, annotator_id=annotator_id, item_id=item.item_id
+            )
+        hint = None
+        if hints:
+            prediction, confidence, round_id = suggestions.model_guess(self, session, item.item_id)
+            if prediction is not None and round_id is not None:
+                hint = ModelGuess(prediction, confidence, round_id)
+        return ShownItem(item=item, suggestion=guess, hint=hint)

@@ -1,0 +1,178 @@
+"""``POST /label/batch`` (labeling/ui/label_route.py) on a real ``labelloop serve`` on
+loopback: only a signed-in page of this server may use it, a bad body is refused naming the
+field, a big one with 413, and a batch answers, acknowledges a resend as applied once, and
+refills the tab's buffer. The body checks also run without a server, through ``parse``."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from labeling import Workspace
+from labeling.config import write_config
+from labeling.ui import label_route
+from tests.browser import serve, tfidf_only
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _workspace(tmp_path, *, prefetch: int = 3, task: str = "single-label") -> Workspace:
+    ws = Workspace.create(tmp_path / "route", labels=["ham", "spam"], task=task)
+    path = tmp_path / "pool.csv"
+    path.write_text("id,text,channel\n" + "".join(f"r{k},text {k},ch{k}\n" for k in range(12)))
+    ws.import_file(path, id_field="id")
+    write_config(
+        ws.root, replace(ws.config, prefetch=prefetch, gold_rate=0.0, display_fields=("channel",))
+    )
+    tfidf_only(ws.root)
+    return ws
+
+
+def _cookie(sign_in_url: str) -> str:
+    try:
+        _OPENER.open(sign_in_url, timeout=20)
+    except urllib.error.HTTPError as exc:
+        return str(exc.headers["Set-Cookie"]).split(";")[0]
+    raise AssertionError("sign-in did not redirect")
+
+
+def _post(base: str, body: bytes, *, cookie: str | None, origin: str | None) -> tuple[int, dict]:
+    request = urllib.request.Request(base + label_route.PATH, data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    if cookie:
+        request.add_header("Cookie", cookie)
+    if origin:
+        request.add_header("Origin", origin)
+    try:
+        with _OPENER.open(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_signed_in_page_answers_and_refills_and_others_are_refused(tmp_path):
+    ws = _workspace(tmp_path)
+    ws.close()
+    with serve(ws.root) as server:
+        base = server.url.rstrip("/")
+        cookie = _cookie(server.sign_in_url)
+
+        def post(data, *, cookie=cookie, origin=base):
+            body = data if isinstance(data, bytes) else json.dumps(data).encode()
+            return _post(base, body, cookie=cookie, origin=origin)
+
+        start = {"tab": "tab-test-01", "ops": [], "keep": [], "want": 9, "progress": True}
+        assert post(start, origin=None)[0] == 403
+        assert post(start, origin="http://evil.example")[0] == 403
+        status, reply = post(start, cookie=None)
+        assert status == 401 and reply["error"].startswith("signed out")
+        status, reply = post(b"x" * (label_route.MAX_BODY + 1))
+        assert status == 413
+        status, reply = post({**start, "ops": [{"cid": "cid-000001", "op": "answer"}]})
+        assert status == 400 and reply["error"] == "ops[0].item: expected the item's id"
+
+        status, reply = post(start)
+        assert status == 200 and len(reply["items"]) == 4  # capped at 1 + prefetch
+        first = reply["items"][0]
+        assert first["fields"] == [["channel", "ch" + first["id"][1:]]]
+        assert first["undo"] is False and first["suggestion"] is None
+        assert reply["progress"]["text"].startswith("0 of 12 labelled")
+        ids = [item["id"] for item in reply["items"]]
+        answer = {"cid": "cid-000001", "op": "answer", "item": ids[0], "label": "spam", "ms": 900}
+        batch = {"tab": "tab-test-01", "ops": [answer], "keep": ids[1:], "want": 4}
+        status, reply = post(batch)
+        assert status == 200 and reply["acks"] == [{"cid": "cid-000001", "ok": True}]
+        assert len(reply["items"]) == 1 and reply["items"][0]["id"] not in ids
+        status, again = post({**batch, "keep": [*ids[1:], reply["items"][0]["id"]]})
+        assert again["acks"] == [{"cid": "cid-000001", "ok": True, "dup": True}]
+        assert again["items"] == [] and again["dropped"] == []
+    with Workspace.open(ws.root) as ws:
+        story = ws.item(ids[0])
+        assert story["label"] == "spam" and [a["label"] for a in story["answers"]] == ["spam"]
+
+
+def test_prefetch_zero_refuses_batches(tmp_path):
+    ws = _workspace(tmp_path, prefetch=0)
+    ws.close()
+    with serve(ws.root) as server:
+        base = server.url.rstrip("/")
+        body = json.dumps({"tab": "tab-test-01", "ops": [], "keep": [], "want": 1}).encode()
+        status, reply = _post(base, body, cookie=_cookie(server.sign_in_url), origin=base)
+        assert status == 409 and "prefetch = 0" in reply["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{", "request body: expected JSON"),
+        (b"[]", "request body: expected a JSON object"),
+        (b'{"tab": "x"}', "tab: expected 8-64 letters, digits, - or _"),
+        (b'{"tab": "tab-test-01", "want": "4"}', "want: expected a whole number"),
+        (b'{"tab": "tab-test-01", "keep": [1]}', "keep: expected a list"),
+        (b'{"tab": "tab-test-01", "hints": 1}', "hints: expected true or false"),
+        (b'{"tab": "tab-test-01", "ops": [7]}', "ops[0]: expected an object"),
+        (b'{"tab": "tab-test-01", "ops": [{"cid": "c", "op": "skip"}]}', "ops[0].cid: expected"),
+        (
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "delete"}]}',
+            "ops[0].op: expected one of answer, skip, undo, flag, found 'delete'",
+        ),
+        (
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "answer", "item": "r1",'
+            b' "label": 3}]}',
+            "ops[0].label: expected a label name, one of ham, spam",
+        ),
+        (
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "skip", "item": "r1",'
+            b' "ms": -1}]}',
+            "ops[0].ms: expected a whole number of milliseconds",
+        ),
+        (
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "undo", "of": "x"}]}',
+            "ops[0].of: expected the cid of an answer of this tab",
+        ),
+        (
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "skip", "item": "r1",'
+            b' "suggestion": {"source": "oracle"}}]}',
+            "ops[0].suggestion.source: expected one of model, llm, weak",
+        ),
+        (
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "skip", "item": "r1",'
+            b' "suggestion": {"source": "model", "value": "eggs"}}]}',
+            "ops[0].suggestion.value: label 'eggs' is not one of: ham, spam",
+        ),
+    ],
+)
+def test_a_bad_body_is_refused_naming_the_field(tmp_path, body, message):
+    ws = _workspace(tmp_path)
+    with pytest.raises(label_route.BadBatch) as raised:
+        label_route.parse(body, ws)
+    assert str(raised.value).startswith(message)
+    ws.close()
+
+
+def test_multi_label_bodies_take_lists(tmp_path):
+    ws = _workspace(tmp_path, task="multi-label")
+    parsed = label_route.parse(
+        b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "answer", "item": "r1",'
+        b' "label": ["spam"], "suggestion": {"source": "model", "value": ["ham", "spam"]}}]}',
+        ws,
+    )
+    assert parsed["ops"][0].label == ["spam"]
+    assert parsed["ops"][0].suggestion.value == '["ham","spam"]'
+    with pytest.raises(label_route.BadBatch, match=r"ops\[0\].label: expected a list"):
+        label_route.parse(
+            b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "answer", "item": "r1",'
+            b' "label": "spam"}]}',
+            ws,
+        )
+    ws.close()
