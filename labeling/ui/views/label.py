@@ -37,7 +37,7 @@ from labeling.annotation.session import UserSession
 from labeling.annotation.suggestions import Suggestion
 from labeling.errors import LabelloopError, NothingToUndo, NotLeased, UnknownAnnotator
 from labeling.store import labelsets
-from labeling.ui.views import common, guidelines, label_keys, suggested
+from labeling.ui.views import common, guidelines, label_buffer, label_keys, suggested
 
 ITEM_KEY = "ll_item"
 SHOWN_KEY = "ll_shown_at"
@@ -468,6 +468,9 @@ def render() -> None:
                 icon=":material/stop:",
                 help="Hands the item on screen back to the queue.",
             )
+    if label_buffer.prefetch(user) > 0:
+        label_buffer.render(user)  # the browser holds the next items (label_buffer.py)
+        return
     _label_area(user)
     with st.container(key="ll_keys"):  # the listener acts only while this marker is on the page
         st.html(KEYS_HTML, unsafe_allow_javascript=True)

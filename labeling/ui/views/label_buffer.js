@@ -315,6 +315,11 @@ const pump = () => {
     schedule(wait);
     return;
   }
+  if (!mounted()) {
+    // Another page (or labelling stopped): answers still go, but nothing new is leased.
+    if (S.outbox.length > 0) send();
+    return;
+  }
   const progressDue = S.progressAt + PROGRESS_MS - performance.now();
   if (needsSending() || (S.progressStale && progressDue <= 0)) send();
   else if (S.progressStale) schedule(progressDue);
@@ -337,7 +342,7 @@ const send = async () => {
     tab: S.tab,
     ops: ops.map(wire),
     keep,
-    want: want(),
+    want: mounted() ? want() : 0,
     reorder,
     hints: Boolean(settings().hints),
     progress: asksProgress,
@@ -470,7 +475,9 @@ const applyReply = (reply, ops, keep, reorder) => {
   const dropped = new Set();
   for (const gone of reply.dropped || []) {
     dropped.add(gone.item);
-    if (S.buffer.some((item) => item.id === gone.item && !item.undoCid) && gone.error) {
+    // Said for the item on screen, which changes under the person's eyes; the others go quietly.
+    const shown = onScreen();
+    if (shown !== null && shown.id === gone.item && !shown.undoCid && gone.error) {
       message(gone.error);
     }
   }

@@ -38,7 +38,7 @@ BUFFER = st.components.v2.component(
 
 def prefetch(user: UserSession) -> int:
     """How many items the tab holds beyond the one on screen (0: the classic page)."""
-    return int(getattr(user.workspace.config, "prefetch", 0) or 0)
+    return user.workspace.config.prefetch
 
 
 def settings(user: UserSession) -> dict[str, Any]:
