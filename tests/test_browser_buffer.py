@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from labeling import Workspace
 from labeling.store import labelsets
 from labeling.store.models import Annotation, Item
-from tests.browser import chromium, chromium_path, serve, tfidf_only
+from tests.browser import chromium, chromium_path, serve, sign_in_with_form, tfidf_only
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="needs Debian's chromium (.ci/setup installs it)"
@@ -380,6 +380,57 @@ def test_sign_out_with_answers_still_sending_asks_before_dropping_them(tmp_path)
         )
         held.release()
     assert _answers(root) == []
+
+
+def test_answers_made_while_signed_out_are_kept_and_sent_after_signing_in_again(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, url):
+        held = _Held(page)
+        given = {_press(page, "1"): ["billing"]}
+        _in_flight(page)
+        given[_press(page, "2")] = ["refund"]
+        with Workspace.open(root) as ws:
+            token = ws.new_user_token("ann")[1]  # the old one, and its session, end here
+        held.release()
+        warning = page.locator(".ll-b-signed-out")
+        assert warning.inner_text(timeout=20_000) == (
+            "Signed out: sign in again; 2 answers are kept in this tab and will be sent."
+        )
+        assert _current(root) == {}
+        sign_in_with_form(page, url, token)
+        _ready(page)
+        _settled(page)
+        assert page.locator(".ll-b-signed-out").count() == 0
+    assert _current(root) == given
+
+
+def test_the_sidebar_keys_and_the_legend_work_around_the_buffer(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        shown = _on_screen(page)
+        page.keyboard.press("x")
+        legend = page.locator(".ll-b-note")
+        assert legend.inner_text(timeout=10_000) == (
+            "Key X does nothing here. Keys: 1-4 label (the number pad too) · S skip · U undo "
+            "· ? guidelines"
+        )
+        # ? opens the guidelines over the page; nothing is answered behind them.
+        page.keyboard.press("?")
+        dialog = page.locator("[data-testid='stDialog']")
+        dialog.wait_for(timeout=20_000)
+        page.keyboard.press("1")
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="detached", timeout=20_000)
+        assert _on_screen(page) == shown
+        # The sidebar's toggle reruns the page: the buffer stays, and the hints come.
+        before = _state(page)
+        page.locator("[data-testid='stSidebar'] [data-testid='stCheckbox']").first.click()
+        hint = page.locator(".ll-b-hint")
+        assert hint.inner_text(timeout=20_000) == "Model hint: no model has scored this item yet."
+        _settled(page)
+        assert _state(page)["buffer"] == before["buffer"]
+        assert _state(page)["tab"] == before["tab"]
+        assert _press(page, "Numpad3") == shown
+        _settled(page)
+    assert _current(root) == {shown: ["outage"]}
 
 
 def test_prefetch_zero_keeps_the_one_item_page(tmp_path):

@@ -45,6 +45,7 @@ const S = (window[STATE] ??= {
   retryAt: 0, // after a failed request, nothing is sent before this time
   timer: null,
   reorder: false,
+  refresh: false, // list no item as kept once: the server sends all the tab holds again
   signedOut: false,
   halted: null,
   maxOps: MAX_OPS,
@@ -305,7 +306,7 @@ const schedule = (ms) => {
 };
 
 const needsSending = () =>
-  S.outbox.length > 0 || S.reorder || (S.buffer.length < want() && !S.done && S.gotItems);
+  S.outbox.length > 0 || S.reorder || S.refresh || (S.buffer.length < want() && !S.done && S.gotItems);
 
 // Send now if nothing is in flight and something is due.
 const pump = () => {
@@ -333,7 +334,8 @@ const send = async () => {
   for (const op of ops) op.sent = true; // from now on undo of it is an undo op
   save();
   const reorder = S.reorder;
-  const keep = S.buffer
+  const refresh = S.refresh;
+  const keep = (refresh ? [] : S.buffer)
     .filter((item) => !item.undoCid)
     .map((item) => item.id)
     .slice(0, MAX_KEEP);
@@ -365,6 +367,7 @@ const send = async () => {
     retryIn = handleStatus(response.status, reply, ops.length);
     if (response.status === 200 && reply !== null) {
       applyReply(reply, ops, keep, reorder);
+      if (refresh) S.refresh = false;
       if (asksProgress) {
         S.progressAt = performance.now(); // counts made after this batch's answers
         S.progressStale = false;
@@ -492,7 +495,9 @@ const applyReply = (reply, ops, keep, reorder) => {
   const returned = reply.items || [];
   let added = 0;
   for (const item of returned) {
-    if (S.buffer.some((held) => held.id === item.id) || answeredHere(item.id)) continue;
+    const held = S.buffer.find((mine) => mine.id === item.id);
+    if (held !== undefined) held.hint = item.hint; // sent again (a refresh): its hint now
+    if (held !== undefined || answeredHere(item.id)) continue;
     S.buffer.push({ ...item });
     added += 1;
   }
@@ -981,11 +986,7 @@ export default function (component) {
     parentElement.appendChild(root);
   }
   S.root = root;
-  if (hintsBefore === false && data.hints) {
-    // Hints turned on: ask again for the items held, with their hints.
-    S.buffer = S.buffer.filter((item, at) => at === 0 || item.undo);
-    S.gotItems = true;
-  }
+  if (hintsBefore === false && data.hints) S.refresh = true; // the items held, with hints
   render();
   pump();
 }
