@@ -433,6 +433,38 @@ def test_the_sidebar_keys_and_the_legend_work_around_the_buffer(tmp_path):
     assert _current(root) == {shown: ["outage"]}
 
 
+def test_a_newly_promoted_round_reorders_the_buffer_behind_the_item_on_screen(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        sent: list[dict[str, Any]] = []
+        page.on(
+            "request",
+            lambda request: (
+                sent.append(json.loads(request.post_data or "{}"))
+                if request.url.endswith("/label/batch")
+                else None
+            ),
+        )
+        given = {}
+        for key in "12121212":
+            given[_press(page, key)] = [LABELS[int(key) - 1]]
+        _settled(page)
+        assert not any(body["reorder"] for body in sent)
+        with Workspace.open(root) as ws:
+            assert ws.retrain().promoted
+        given[_press(page, "1")] = ["billing"]  # its reply names the new round
+        shown = _on_screen(page)
+        page.wait_for_function("() => window.__labelloopBufferState().round !== null")
+        _settled(page)
+        reordered = [body for body in sent if body["reorder"]]
+        assert len(reordered) == 1
+        assert reordered[0]["keep"][0] == shown
+        assert _on_screen(page) == shown
+        assert len(_state(page)["buffer"]) == 1 + PREFETCH
+        given[_press(page, "2")] = ["refund"]
+        _settled(page)
+    assert _current(root) == given
+
+
 def test_prefetch_zero_keeps_the_one_item_page(tmp_path):
     with _labelling_classic(tmp_path) as page:
         assert page.locator(".st-key-ll_buttons").count() == 1
