@@ -92,7 +92,7 @@ def _labelling(tmp_path: Path, **options: Any) -> Iterator[tuple[Path, Any, Any,
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
         page.goto(f"{server.url}?token={token}")
-        _ready(page)
+        _ready(page, held=min(options.get("items", 80), 1 + options.get("prefetch", PREFETCH)))
         _settled(page)
         yield root, context, page, server.url
 
@@ -462,6 +462,26 @@ def test_a_newly_promoted_round_reorders_the_buffer_behind_the_item_on_screen(tm
         assert len(_state(page)["buffer"]) == 1 + PREFETCH
         given[_press(page, "2")] = ["refund"]
         _settled(page)
+    assert _current(root) == given
+
+
+def test_the_empty_queue_says_why_and_undo_still_goes_back(tmp_path):
+    with _labelling(tmp_path, items=3) as (root, _context, page, _url):
+        given = {_press(page, key): [LABELS[int(key) - 1]] for key in "123"}
+        page.get_by_text("Nothing to label right now.").wait_for(timeout=20_000)
+        page.wait_for_function("() => window.__labelloopBufferState().outbox === 0")
+        with Workspace.open(root) as ws:
+            why = ws.why_empty("ann").message
+        assert page.locator(".ll-b-empty").inner_text() == why
+        assert page.locator(CAPTION).count() == 0
+        last = list(given)[-1]
+        page.keyboard.press("u")
+        assert _on_screen(page) == last
+        # With the mouse this time.
+        page.locator(".ll-b-labels button", has_text="other").click()
+        given[last] = ["other"]
+        page.get_by_text("Nothing to label right now.").wait_for(timeout=20_000)
+        page.wait_for_function("() => window.__labelloopBufferState().outbox === 0")
     assert _current(root) == given
 
 

@@ -65,6 +65,7 @@ const S = (window[STATE] ??= {
   signOutOk: false,
   shownId: null,
   shownAt: 0,
+  drawn: null, // what the item area shows now (see itemShows)
 });
 
 // ---- ids and storage ------------------------------------------------------------------------
@@ -229,8 +230,10 @@ const undo = () => {
       if (last.item.text !== undefined) S.buffer.unshift({ ...last.item });
     } else {
       const cid = randomId("c");
-      S.outbox.push({ cid, op: "undo", of: last.cid });
-      if (last.item.text !== undefined) {
+      // An older answer kept without its text: its item comes with the reply.
+      const fromReply = last.item.text === undefined;
+      S.outbox.push(fromReply ? { cid, op: "undo", of: last.cid, fromReply } : { cid, op: "undo", of: last.cid });
+      if (!fromReply) {
         const previous = last.kind === "skip" ? null : last.label;
         S.buffer.unshift({ ...last.item, undo: true, previous, undoCid: cid });
       }
@@ -293,7 +296,7 @@ const labelAt = (number) => {
 // ---- talking to the server -------------------------------------------------------------------
 
 const wire = (op) => {
-  const { sent, ...body } = op;
+  const { sent, fromReply, ...body } = op;
   return body;
 };
 
@@ -456,7 +459,9 @@ const applyAcks = (reply, ops) => {
 // The items undo brought back: the server's copy replaces the one shown at once; an undo
 // into the person's older history (`of: null`) shows its item only now.
 const applyUndone = (undone, ops) => {
-  const intoHistory = new Set(ops.filter((op) => op.op === "undo" && !op.of).map((op) => op.cid));
+  const intoHistory = new Set(
+    ops.filter((op) => op.op === "undo" && (!op.of || op.fromReply)).map((op) => op.cid),
+  );
   for (const [cid, item] of Object.entries(undone || {})) {
     const at = S.buffer.findIndex((held) => held.undoCid === cid);
     if (at !== -1) {
@@ -617,7 +622,7 @@ const labelButtons = (item) => {
     if (multi()) {
       const on = chosen.includes(name);
       node = button(`${on ? "☑" : "☐"} ${name}`, on ? "ll-b-primary" : "", () => {
-        if (onScreen() === item) toggle(name);
+        if (onScreen()?.id === item.id) toggle(name);
       }, key);
       node.setAttribute("aria-pressed", String(on));
     } else {
@@ -635,9 +640,10 @@ const actionRow = (item) => {
   const row = el("div", "ll-b-actions");
   if (multi()) {
     const chosen = item.chosen ?? startChosen(item);
-    const submitButton = button("Submit", "ll-b-primary ll-b-submit", () => submit(false), "Enter");
+    const here = () => onScreen()?.id === item.id;
+    const submitButton = button("Submit", "ll-b-primary ll-b-submit", () => here() && submit(false), "Enter");
     submitButton.disabled = chosen.length === 0;
-    const none = button("None of these", "ll-b-none", () => submit(true), "0");
+    const none = button("None of these", "ll-b-none", () => here() && submit(true), "0");
     none.disabled = chosen.length > 0;
     row.append(submitButton, none);
   } else {
@@ -661,6 +667,12 @@ const flagBox = (item) => {
   area.placeholder = "e.g. two requests in one message; the text is cut off";
   box.appendChild(area);
   box.appendChild(button("Flag for review", "ll-b-flag-send", () => flag(item.id, area.value)));
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      S.flagFor = null;
+      render();
+    }
+  });
   return box;
 };
 
@@ -683,73 +695,106 @@ const emptyParts = (parts) => {
   parts.push(row);
 };
 
+// The item and its buttons: drawn again only when what they show changes, so that a reply
+// arriving between a button's mousedown and its mouseup does not swallow the click.
+const itemArea = (item) => {
+  const parts = [];
+  itemParts(item, parts);
+  parts.push(labelButtons(item));
+  if (labels().length > DIGIT_LABELS) {
+    const does = multi() ? "Enter toggles it" : "Enter";
+    parts.push(
+      el(
+        "div",
+        "ll-b-caption",
+        `Labels ${DIGIT_LABELS + 1}-${labels().length} have no digit: press / and type a few ` +
+          `letters of the name, then ${does} (↑ ↓ choose among the matches, Esc closes).`,
+      ),
+    );
+  }
+  if (multi()) {
+    const chosen = item.chosen ?? startChosen(item);
+    const line = el("div", "ll-b-chosen");
+    line.appendChild(el("strong", "", chosen.length ? "Chosen: " : "Nothing chosen yet: "));
+    line.appendChild(
+      document.createTextNode(
+        chosen.length
+          ? setText(chosen)
+          : "toggle the labels that apply, then Enter; 0 if none of them does.",
+      ),
+    );
+    parts.push(line);
+  }
+  parts.push(actionRow(item));
+  if (S.flagFor === item.id) parts.push(flagBox(item));
+  if (settings().hints) {
+    const h = item.hint;
+    const sure =
+      h && typeof h.confidence === "number" ? ` (${Math.round(h.confidence * 100)}% sure)` : "";
+    parts.push(
+      el(
+        "div",
+        "ll-b-caption ll-b-hint",
+        h
+          ? `Model hint (round ${h.round}): ${labelText(h.label, "")}${sure}`
+          : "Model hint: no model has scored this item yet.",
+      ),
+    );
+  }
+  return parts;
+};
+
+// Everything the item area shows, to tell whether it must be drawn again.
+const itemShows = (item) =>
+  JSON.stringify([
+    item,
+    S.flagFor,
+    S.picker,
+    settings().labels,
+    settings().multilabel,
+    Boolean(settings().hints),
+    item === null ? null : pickerMatches().map((m) => m.number),
+  ]);
+
 const render = () => {
   if (!mounted()) return;
-  const parts = [progressLine()];
-  statusLines(parts);
+  let status = S.root.querySelector(":scope > .ll-b-status");
+  let area = S.root.querySelector(":scope > .ll-b-item");
+  let legend = S.root.querySelector(":scope > .ll-b-note");
+  if (status === null || area === null || legend === null) {
+    status = el("div", "ll-b-status");
+    area = el("div", "ll-b-item");
+    legend = el("div", "ll-b-note");
+    legend.setAttribute("role", "status");
+    S.root.replaceChildren(status, area, legend);
+    S.drawn = null;
+  }
+  const top = [progressLine()];
+  statusLines(top);
   const item = onScreen();
-  if (item === null) {
-    emptyParts(parts);
-  } else {
-    if (S.shownId !== item.id) {
-      S.shownId = item.id;
-      S.shownAt = performance.now();
-    }
-    if (S.picker.open && S.picker.item !== item.id) closePicker();
-    itemParts(item, parts);
-    parts.push(labelButtons(item));
-    if (labels().length > DIGIT_LABELS) {
-      const does = multi() ? "Enter toggles it" : "Enter";
-      parts.push(
-        el(
-          "div",
-          "ll-b-caption",
-          `Labels ${DIGIT_LABELS + 1}-${labels().length} have no digit: press / and type a few ` +
-            `letters of the name, then ${does} (↑ ↓ choose among the matches, Esc closes).`,
-        ),
-      );
-    }
-    if (multi()) {
-      const chosen = item.chosen ?? startChosen(item);
-      const line = el("div", "ll-b-chosen");
-      line.appendChild(el("strong", "", chosen.length ? "Chosen: " : "Nothing chosen yet: "));
-      line.appendChild(
-        document.createTextNode(
-          chosen.length
-            ? setText(chosen)
-            : "toggle the labels that apply, then Enter; 0 if none of them does.",
-        ),
-      );
-      parts.push(line);
-    }
-    parts.push(actionRow(item));
-    if (S.flagFor === item.id) parts.push(flagBox(item));
-    if (settings().hints) {
-      const h = item.hint;
-      const sure = h && typeof h.confidence === "number" ? ` (${Math.round(h.confidence * 100)}% sure)` : "";
-      parts.push(
-        el(
-          "div",
-          "ll-b-caption ll-b-hint",
-          h ? `Model hint (round ${h.round}): ${labelText(h.label, "")}${sure}` : "Model hint: no model has scored this item yet.",
-        ),
-      );
-    }
+  if (item !== null && S.shownId !== item.id) {
+    S.shownId = item.id;
+    S.shownAt = performance.now();
   }
-  if (S.picker.open) parts.push(pickerBox());
-  const legend = el("div", "ll-b-note", S.note ?? "");
-  legend.setAttribute("role", "status");
+  if (S.picker.open && (item === null || S.picker.item !== item.id)) closePicker();
+  if (item === null) emptyParts(top);
+  status.replaceChildren(...top);
+  const shows = item === null ? null : itemShows(item);
+  if (shows !== S.drawn) {
+    const flagNote = area.querySelector(".ll-b-flag-note");
+    const typed = flagNote ? flagNote.value : null;
+    const focused = flagNote !== null && document.activeElement === flagNote;
+    area.replaceChildren(...(item === null ? [] : itemArea(item)));
+    if (S.picker.open) area.appendChild(pickerBox());
+    const again = area.querySelector(".ll-b-flag-note");
+    if (again && typed !== null) {
+      again.value = typed;
+      if (focused) again.focus();
+    }
+    S.drawn = shows;
+  }
+  legend.textContent = S.note ?? "";
   legend.hidden = S.note === null;
-  parts.push(legend);
-  const flagNote = S.root.querySelector(".ll-b-flag-note");
-  const typed = flagNote ? flagNote.value : null;
-  const focused = flagNote !== null && document.activeElement === flagNote;
-  S.root.replaceChildren(...parts);
-  const again = S.root.querySelector(".ll-b-flag-note");
-  if (again && typed !== null) {
-    again.value = typed;
-    if (focused) again.focus();
-  }
 };
 
 // ---- the label picker (more than nine labels) ------------------------------------------------
