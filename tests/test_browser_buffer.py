@@ -41,11 +41,12 @@ def _workspace(
     task: str = "single-label",
     items: int = 80,
     suggestions: bool = False,
+    labels: tuple[str, ...] = tuple(LABELS),
 ) -> tuple[Path, str]:
     """A workspace of ``items`` messages and one annotator; ``suggestions``: the weak label
     (a keyword rule for the first label, which every message matches) is suggested."""
     root = tmp_path / "buffer"
-    with Workspace.create(root, labels=LABELS, name="buffer", task=task) as ws:
+    with Workspace.create(root, labels=list(labels), name="buffer", task=task) as ws:
         path = tmp_path / "pool.csv"
         path.write_text("id,text\n" + "".join(f"b{n:03d},message {n}\n" for n in range(items)))
         ws.import_file(path, id_field="id")
@@ -482,6 +483,30 @@ def test_the_empty_queue_says_why_and_undo_still_goes_back(tmp_path):
         given[last] = ["other"]
         page.get_by_text("Nothing to label right now.").wait_for(timeout=20_000)
         page.wait_for_function("() => window.__labelloopBufferState().outbox === 0")
+    assert _current(root) == given
+
+
+def test_labels_past_the_ninth_are_found_by_name_with_the_picker(tmp_path):
+    many = (*LABELS, "praise", "bug", "feature", "pricing", "legal", "privacy", "sales")
+    with _labelling(tmp_path, labels=many) as (root, _context, page, _url):
+        shown = _on_screen(page)
+        page.keyboard.press("/")
+        page.keyboard.type("pri")
+        picker = page.locator(".ll-b-picker")
+        assert picker.inner_text().splitlines()[1:3] == ["▸ 8 pricing", "10 privacy"]
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        assert picker.count() == 0
+        given = {shown: ["privacy"]}
+        # S and U are text in the picker; Escape closes it and nothing is answered.
+        shown = _on_screen(page)
+        page.keyboard.press("/")
+        page.keyboard.type("sa")  # not a skip: S is text here
+        assert picker.inner_text().splitlines()[1] == "▸ 11 sales"
+        page.keyboard.press("Escape")
+        assert _on_screen(page) == shown
+        given[_press(page, "9")] = ["legal"]
+        _settled(page)
     assert _current(root) == given
 
 

@@ -1,5 +1,6 @@
 // The buffered Label page (prefetch > 0): a Streamlit v2 component that owns the keyboard and
-// draws the labelling surface itself. docs: the protocol with the server's `POST /label/batch`.
+// draws the labelling surface itself, and talks to the server's `POST /label/batch`
+// (labeling/ui/label_route.py) on its own, outside Streamlit's reruns.
 //
 // The tab holds the item on screen plus up to `prefetch` more, leased to this tab. A press
 // answers the item on screen and paints the next one in the same frame (no await before the
@@ -44,6 +45,7 @@ const S = (window[STATE] ??= {
   backoff: 0,
   retryAt: 0, // after a failed request, nothing is sent before this time
   timer: null,
+  due: false, // a timer fired: send once even with nothing else to say
   reorder: false,
   refresh: false, // list no item as kept once: the server sends all the tab holds again
   signedOut: false,
@@ -300,16 +302,22 @@ const wire = (op) => {
   return body;
 };
 
+// A timer that sends when it fires: a heartbeat, a retry, a refill tried again, fresh counts.
 const schedule = (ms) => {
   clearTimeout(S.timer);
   S.timer = setTimeout(() => {
     S.timer = null;
+    S.due = true;
     pump();
   }, ms);
 };
 
 const needsSending = () =>
-  S.outbox.length > 0 || S.reorder || S.refresh || (S.buffer.length < want() && !S.done && S.gotItems);
+  S.due ||
+  S.outbox.length > 0 ||
+  S.reorder ||
+  S.refresh ||
+  (S.buffer.length < want() && !S.done && S.gotItems);
 
 // Send now if nothing is in flight and something is due.
 const pump = () => {
@@ -333,6 +341,7 @@ const pump = () => {
 const send = async () => {
   clearTimeout(S.timer);
   S.timer = null;
+  S.due = false;
   const ops = S.outbox.slice(0, S.maxOps);
   for (const op of ops) op.sent = true; // from now on undo of it is an undo op
   save();
