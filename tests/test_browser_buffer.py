@@ -510,6 +510,25 @@ def test_labels_past_the_ninth_are_found_by_name_with_the_picker(tmp_path):
     assert _current(root) == given
 
 
+def test_an_operation_the_route_refuses_as_malformed_is_dropped_and_the_rest_goes_on(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        refusal = "ops[0].label: expected a label name, one of billing, refund, outage, other"
+        page.route(
+            ROUTE,
+            lambda route: route.fulfill(
+                status=400, content_type="application/json", json={"error": refusal}
+            ),
+            times=1,
+        )
+        refused = _press(page, "1")
+        warning = page.locator(".ll-b-warning", has_text=refusal)
+        assert warning.inner_text(timeout=20_000) == f"Not saved (item {refused}): {refusal}"
+        given = {_press(page, "2"): ["refund"]}
+        _settled(page)
+        assert _state(page)["history"] == 1
+    assert _current(root) == given
+
+
 def test_prefetch_zero_keeps_the_one_item_page(tmp_path):
     with _labelling_classic(tmp_path) as page:
         assert page.locator(".st-key-ll_buttons").count() == 1

@@ -28,6 +28,7 @@ const HELLO_MS = 250; // how long a restored tab listens for its twin before it 
 const SIGN_OUT_WAIT_MS = 5_000;
 const LONG_TEXT = 900;
 const NOTE_MS = 3_500;
+const NOTE_MAX = 2_000; // characters of a flag's note (the route's limit)
 
 const S = (window[STATE] ??= {
   started: false,
@@ -376,7 +377,7 @@ const send = async () => {
     } catch (error) {
       reply = null;
     }
-    retryIn = handleStatus(response.status, reply, ops.length);
+    retryIn = handleStatus(response.status, reply, ops);
     if (response.status === 200 && reply !== null) {
       applyReply(reply, ops, keep, reorder);
       if (refresh) S.refresh = false;
@@ -404,8 +405,19 @@ const backoff = () => {
 };
 
 // What a status means; the delay before the next try (0: go on as usual).
-const handleStatus = (status, reply, sentOps) => {
+const handleStatus = (status, reply, ops) => {
+  const sentOps = ops.length;
   const said = reply && typeof reply.error === "string" ? reply.error : null;
+  const bad = status === 400 && said !== null ? /^ops\[(\d+)\]/.exec(said) : null;
+  if (bad !== null && ops[Number(bad[1])] !== undefined) {
+    // One operation the server cannot take (it names it): dropped, said, the others go on.
+    const op = ops[Number(bad[1])];
+    S.outbox = S.outbox.filter((mine) => mine.cid !== op.cid);
+    S.history = S.history.filter((entry) => entry.cid !== op.cid);
+    message(`Not saved${op.item ? ` (item ${op.item})` : ""}: ${said}`);
+    S.lastError = said;
+    return BACKOFF_MIN_MS;
+  }
   if (status === 200 && reply !== null) {
     S.backoff = 0;
     S.lastError = null;
@@ -673,6 +685,7 @@ const flagBox = (item) => {
   const box = el("div", "ll-b-flagbox");
   box.appendChild(el("label", "ll-b-caption", "What is wrong with this item?"));
   const area = el("textarea", "ll-b-flag-note");
+  area.maxLength = NOTE_MAX;
   area.placeholder = "e.g. two requests in one message; the text is cut off";
   box.appendChild(area);
   box.appendChild(button("Flag for review", "ll-b-flag-send", () => flag(item.id, area.value)));
@@ -992,7 +1005,9 @@ const listenForTwins = () => {
   const channel = new BroadcastChannel(CHANNEL);
   channel.onmessage = ({ data }) => {
     if (!data) return;
-    if (data.hello === S.tab && data.nonce !== S.nonce) {
+    // Two newcomers with one id (both restored at once): only the smaller nonce keeps it.
+    const newcomer = performance.now() < S.sendAfter;
+    if (data.hello === S.tab && data.nonce !== S.nonce && (!newcomer || S.nonce < data.nonce)) {
       channel.postMessage({ taken: S.tab, nonce: data.nonce });
     } else if (data.taken === S.tab && data.nonce === S.nonce) {
       // A copy of a live tab: what was copied belongs to the original.
