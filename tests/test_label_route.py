@@ -6,6 +6,8 @@ refills the tab's buffer. The body checks also run without a server, through ``p
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -176,3 +178,24 @@ def test_multi_label_bodies_take_lists(tmp_path):
             ws,
         )
     ws.close()
+
+
+def test_the_server_turns_nagle_off_on_the_connections_it_accepts():
+    """Streamlit's listening socket has protocol 0, so asyncio would leave Nagle on for every
+    connection it accepts and each keep-alive reply would wait ~40 ms for a delayed ACK
+    (labeling/ui/web_app.py). After the app module is loaded, a connection like those gets
+    TCP_NODELAY from the hook asyncio calls for it."""
+    script = (
+        "import socket\n"
+        "from asyncio import base_events\n"
+        "import labeling.ui.web_app\n"
+        "sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+        "assert sock.proto == 0\n"
+        "base_events._set_nodelay(sock)\n"
+        "print(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"

@@ -7,7 +7,7 @@ route costs the server 1-2 ms of CPU per batch, where a Streamlit rerun costs 35
 by the session cookie sign-in sets (:mod:`labeling.ui.web_auth`) and must come from a page of
 this server (the same Origin check as the sign-in form). The body and the reply are JSON; the
 store side is :mod:`labeling.annotation.buffer`. The protocol, field by field, is in
-docs/ui.md ("The buffered Label page").
+docs/ui.md ("The batch protocol").
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def _item(shown: ShownItem, ws: Workspace) -> dict[str, Any]:
 
 
 def to_json(reply: BatchReply, ws: Workspace) -> dict[str, Any]:
-    """The reply's JSON (docs/ui.md, "The buffered Label page")."""
+    """The reply's JSON (docs/ui.md, "The batch protocol")."""
     acks = []
     for ack in reply.acks:
         entry: dict[str, Any] = {"cid": ack.cid, "ok": ack.ok}
