@@ -188,21 +188,13 @@ def _fifty_presses(tmp_path: Path) -> tuple[list[str | None], list[tuple[str, st
     return seen, _answers(root)
 
 
-def test_fifty_presses_ten_ms_apart_land_in_order_once_each_on_the_item_shown(tmp_path):
+def test_fifty_presses_ten_ms_apart_land_in_order_and_once(tmp_path):
     seen, stored = _fifty_presses(tmp_path)
+    # Each on the item on screen when its key went down, once, in the order pressed...
     assert stored == [
         (name, LABELS[at % 3], True) for at, name in enumerate(seen) if name is not None
     ]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="each POST /label/batch takes ~45 ms: Streamlit's server socket is made without "
-    "IPPROTO_TCP, so asyncio leaves Nagle on and the reply's body waits for the browser's "
-    "delayed ACK; with 4 items held, 100 presses a second outrun the refills",
-)
-def test_fifty_presses_ten_ms_apart_all_find_an_item_on_screen(tmp_path):
-    seen, _stored = _fifty_presses(tmp_path)
+    # ...and the buffer never ran dry: every press found an item.
     assert None not in seen, f"{seen.count(None)} of 50 presses found no item on screen"
 
 
