@@ -66,6 +66,7 @@ const S = (window[STATE] ??= {
   flagFor: null,
   sendAfter: 0,
   signOutOk: false,
+  signingOut: false,
   shownId: null,
   shownAt: 0,
   drawn: null, // what the item area shows now (see itemShows)
@@ -235,7 +236,8 @@ const undo = () => {
       const cid = randomId("c");
       // An older answer kept without its text: its item comes with the reply.
       const fromReply = last.item.text === undefined;
-      S.outbox.push(fromReply ? { cid, op: "undo", of: last.cid, fromReply } : { cid, op: "undo", of: last.cid });
+      const op = { cid, op: "undo", of: last.cid };
+      S.outbox.push(fromReply ? { ...op, fromReply } : op);
       if (!fromReply) {
         const previous = last.kind === "skip" ? null : last.label;
         S.buffer.unshift({ ...last.item, undo: true, previous, undoCid: cid });
@@ -262,7 +264,9 @@ const toggle = (name) => {
   const item = onScreen();
   if (item === null) return;
   const chosen = item.chosen ?? startChosen(item);
-  item.chosen = chosen.includes(name) ? chosen.filter((n) => n !== name) : ordered([...chosen, name]);
+  item.chosen = chosen.includes(name)
+    ? chosen.filter((n) => n !== name)
+    : ordered([...chosen, name]);
   save();
   render();
 };
@@ -336,7 +340,9 @@ const pump = () => {
   const progressDue = S.progressAt + PROGRESS_MS - performance.now();
   if (needsSending() || (S.progressStale && progressDue <= 0)) send();
   else if (S.progressStale) schedule(progressDue);
-  else if (S.timer === null) schedule(S.buffer.length < want() && !S.done ? REFILL_MS : HEARTBEAT_MS);
+  else if (S.timer === null) {
+    schedule(S.buffer.length < want() && !S.done ? REFILL_MS : HEARTBEAT_MS);
+  }
 };
 
 const send = async () => {
@@ -604,7 +610,8 @@ const itemParts = (item, parts) => {
       multi() && item.previous !== null
         ? "It is chosen again below: change it and press Enter."
         : "Pick the answer it should have.";
-    parts.push(el("div", "ll-b-info", `Going back: your earlier answer was “${before}”. ${how}`));
+    const said = `Going back: your earlier answer was “${before}”. ${how}`;
+    parts.push(el("div", "ll-b-info", said));
   }
   const text = el("div", "ll-b-text", item.text ? item.text : "(empty text)");
   if ((item.text || "").length > LONG_TEXT) text.classList.add("ll-b-long");
@@ -618,7 +625,8 @@ const itemParts = (item, parts) => {
   parts.push(caption);
   const s = shownSuggestion(item);
   if (s) {
-    const sure = typeof s.confidence === "number" ? `, ${Math.round(s.confidence * 100)}% sure` : "";
+    const sure =
+      typeof s.confidence === "number" ? `, ${Math.round(s.confidence * 100)}% sure` : "";
     const source = { model: "the model", llm: "the LLM", weak: "the weak label" }[s.source];
     let how = "Enter accepts it, a digit answers with another label";
     if (multi()) {
@@ -627,7 +635,8 @@ const itemParts = (item, parts) => {
         : "0 accepts it (none of these), digits change it";
     }
     const said = labelText(s.value, "");
-    parts.push(el("div", "ll-b-caption", `Suggested by ${source || s.source}${sure}: ${said} · ${how}.`));
+    const line = `Suggested by ${source || s.source}${sure}: ${said} · ${how}.`;
+    parts.push(el("div", "ll-b-caption", line));
   }
 };
 
@@ -651,7 +660,9 @@ const labelButtons = (item) => {
       node = button(name, strong ? "ll-b-primary" : "", () => answer(name, item.id), key);
     }
     node.dataset.label = String(number);
-    if (S.picker.open && pickerMatches()[S.picker.at]?.number === number) node.classList.add("ll-b-pick");
+    if (S.picker.open && pickerMatches()[S.picker.at]?.number === number) {
+      node.classList.add("ll-b-pick"); // the label Enter picks, outlined where the eye knows it
+    }
     grid.appendChild(node);
   });
   return grid;
@@ -662,14 +673,22 @@ const actionRow = (item) => {
   if (multi()) {
     const chosen = item.chosen ?? startChosen(item);
     const here = () => onScreen()?.id === item.id;
-    const submitButton = button("Submit", "ll-b-primary ll-b-submit", () => here() && submit(false), "Enter");
+    const submitButton = button(
+      "Submit",
+      "ll-b-primary ll-b-submit",
+      () => here() && submit(false),
+      "Enter",
+    );
     submitButton.disabled = chosen.length === 0;
     const none = button("None of these", "ll-b-none", () => here() && submit(true), "0");
     none.disabled = chosen.length > 0;
     row.append(submitButton, none);
   } else {
     const s = shownSuggestion(item);
-    if (s) row.appendChild(button(`Accept ${s.value}`, "ll-b-accept", () => answer(s.value, item.id), "Enter"));
+    if (s) {
+      const accept = () => answer(s.value, item.id);
+      row.appendChild(button(`Accept ${s.value}`, "ll-b-accept", accept, "Enter"));
+    }
   }
   row.appendChild(button("Skip", "ll-b-skip", () => answer(null, item.id), "S"));
   row.appendChild(button("Undo", "ll-b-undo", undo, "U"));
@@ -857,23 +876,30 @@ const pickerBox = () => {
   box.setAttribute("role", "dialog");
   box.appendChild(el("div", "", `Find a label: ${S.picker.text}▏`));
   const found = pickerMatches();
-  if (S.picker.text.trim() === "") box.appendChild(el("div", "", "Type a few letters of its name."));
-  else if (found.length === 0) box.appendChild(el("div", "", `No label matches “${S.picker.text}”.`));
+  if (S.picker.text.trim() === "") {
+    box.appendChild(el("div", "", "Type a few letters of its name."));
+  } else if (found.length === 0) {
+    box.appendChild(el("div", "", `No label matches “${S.picker.text}”.`));
+  }
   found.slice(0, 8).forEach((label, at) => {
-    const line = el("div", at === S.picker.at ? "ll-b-picked" : "", `${at === S.picker.at ? "▸" : " "} ${label.number}  ${label.name}`);
-    box.appendChild(line);
+    const mine = at === S.picker.at;
+    const text = `${mine ? "▸" : " "} ${label.number}  ${label.name}`;
+    box.appendChild(el("div", mine ? "ll-b-picked" : "", text));
   });
-  box.appendChild(el("div", "ll-b-caption", `↑ ↓ choose · ${multi() ? "Enter toggles" : "Enter picks"} · Esc closes`));
+  const enter = multi() ? "Enter toggles" : "Enter picks";
+  box.appendChild(el("div", "ll-b-caption", `↑ ↓ choose · ${enter} · Esc closes`));
   return box;
 };
 
 const pickerKey = (event) => {
   const key = event.key;
-  if (key === "Escape") closePicker();
-  else if (key === "Enter") {
+  if (key === "Escape") {
+    closePicker();
+  } else if (key === "Enter") {
     const found = pickerMatches();
-    if (found.length === 0) note(`No label matches “${S.picker.text}”: Backspace deletes, Esc closes.`);
-    else {
+    if (found.length === 0) {
+      note(`No label matches “${S.picker.text}”: Backspace deletes, Esc closes.`);
+    } else {
       const chosen = found[Math.min(S.picker.at, found.length - 1)];
       closePicker();
       labelAt(chosen.number);
@@ -963,7 +989,8 @@ const onKey = (event) => {
     const waiting = onScreen() === null && !S.done && S.halted === null;
     note(
       waiting
-        ? `Key ${key.toUpperCase()} was not applied: no item is on screen yet (the next ones are on their way).`
+        ? `Key ${key.toUpperCase()} was not applied: no item is on screen yet ` +
+            "(the next ones are on their way)."
         : `Key ${key.toUpperCase()} does nothing here. ${keysHelp()}`,
     );
     render();
@@ -978,6 +1005,8 @@ const onSignOutClick = (event) => {
   if (!signOut || S.signOutOk) return;
   event.preventDefault();
   event.stopPropagation();
+  if (S.signingOut) return; // already waiting for the answers to go
+  S.signingOut = true;
   const until = performance.now() + SIGN_OUT_WAIT_MS;
   const check = () => {
     pump();
@@ -986,7 +1015,9 @@ const onSignOutClick = (event) => {
       setTimeout(check, 100);
       return;
     }
-    const discard = `${plural(pending, "answer has", "answers have")} not reached the server. ` +
+    S.signingOut = false;
+    const discard =
+      `${plural(pending, "answer has", "answers have")} not reached the server. ` +
       "Sign out and discard them?";
     if (pending > 0 && !window.confirm(discard)) return;
     S.buffer = [];
