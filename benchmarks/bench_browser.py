@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import peak_rss_mb, write_corpus, write_result  # noqa: E402
 from labeling import Workspace  # noqa: E402
-from tests.browser import chromium, item_id, serve, wait_idle  # noqa: E402
+from tests.browser import chromium, item_id, one_item_page, serve, wait_idle  # noqa: E402
 
 # Armed before each press: on the key event, poll every animation frame until another item
 # id is on screen, and leave the elapsed time in window.__llLatency.
@@ -59,6 +59,7 @@ def run(rows: int, labels: int) -> dict:
         import_seconds = time.perf_counter() - started
         _, token = ws.add_user("bench")
         ws.close()
+        one_item_page(root)  # this page's latency; the buffered one: bench_browser_buffer.py
         latencies: list[float] = []
         with serve(root) as server, chromium() as browser:
             page = browser.new_page(viewport={"width": 1366, "height": 800})

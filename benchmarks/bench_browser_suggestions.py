@@ -54,7 +54,8 @@ def _prepare(scratch: Path, rows: int, seed_labels: int) -> tuple[dict[str, Path
             break
         ws.annotate(item.item_id, "seed", LABELS[n % len(LABELS)])
     ws.retrain()
-    write_config(root, replace(ws.config, retrain_every=0))
+    # The one-item page's latency (the buffered page: bench_browser_buffer.py).
+    write_config(root, replace(ws.config, retrain_every=0, prefetch=0))
     ws.close()
     roots = {"off": root, "model": scratch / "model"}
     shutil.copytree(root, roots["model"])

@@ -18,9 +18,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from labeling.config import write_config
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -149,6 +151,21 @@ def tfidf_only(root: Path) -> None:
     toml = root / "labelloop.toml"
     toml.write_text(toml.read_text().replace('featurizer = "auto"', 'featurizer = "tfidf"'))
     assert 'featurizer = "tfidf"' in toml.read_text()
+
+
+def one_item_page(target: Any) -> None:
+    """Set a workspace (a :class:`Workspace`, whose settings in memory change too, or the folder
+    of one) to the one-item Label page (``prefetch = 0``), for a test of that page: its keys,
+    buttons and notes. The buffered page, the default, has tests of its own
+    (tests/test_browser_buffer.py)."""
+    if isinstance(target, Path):
+        toml = target / "labelloop.toml"
+        text = re.sub(r"(?m)^prefetch = \d+$", "prefetch = 0", toml.read_text())
+        toml.write_text(text)
+        assert "prefetch = 0" in toml.read_text()
+        return
+    target.config = replace(target.config, prefetch=0)
+    write_config(target.root, target.config)
 
 
 SIGN_IN_INPUT = "form[action='/auth/sign-in'] input[name=token]"

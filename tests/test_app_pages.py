@@ -12,6 +12,7 @@ from labeling import Workspace
 from labeling.config import load_config
 from labeling.store.models import Annotation
 from tests.appsession import signed_in
+from tests.browser import one_item_page
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 30
@@ -21,6 +22,7 @@ TIMEOUT = 30
 def served(tmp_path, monkeypatch):
     """A workspace with 12 items, an admin, an engineer and an annotator, served to AppTest."""
     ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], name="apptest")
+    one_item_page(ws)
     path = tmp_path / "pool.csv"
     rows = [f"i{k},message {k},web" for k in range(12)]
     path.write_text("id,text,channel\n" + "\n".join(rows) + "\n")

@@ -19,6 +19,7 @@ from tests.browser import (
     chromium,
     chromium_path,
     item_id,
+    one_item_page,
     serve,
     sign_in_form_shown,
     sign_in_with_form,
@@ -48,6 +49,7 @@ def served_workspace(tmp_path):
     tokens = {name: ws.add_user(name)[1] for name in ("ann", "bob")}
     ws.close()
     tfidf_only(tmp_path / "e2e")
+    one_item_page(tmp_path / "e2e")
     return tmp_path / "e2e", tokens
 
 

@@ -12,7 +12,15 @@ import pytest
 
 from labeling import Workspace
 from labeling.config import write_config
-from tests.browser import chromium, chromium_path, item_id, serve, wait_idle, wait_item_change
+from tests.browser import (
+    chromium,
+    chromium_path,
+    item_id,
+    one_item_page,
+    serve,
+    wait_idle,
+    wait_item_change,
+)
 from tests.test_browser_label_keys import _stored
 
 pytestmark = pytest.mark.skipif(
@@ -38,6 +46,7 @@ def test_question_mark_opens_the_guidelines_and_keys_wait_behind_them(tmp_path):
         ws.apply_lfs()
         ws.fit_weak_labels()
         write_config(root, replace(ws.config, suggestions="weak", featurizer="tfidf"))
+    one_item_page(root)
     with serve(root) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{server.url}?token={token}")

@@ -18,6 +18,7 @@ from tests.browser import (
     chromium,
     chromium_path,
     item_id,
+    one_item_page,
     serve,
     tfidf_only,
     wait_idle,
@@ -55,6 +56,7 @@ def _workspace(tmp_path, labels: list[str]) -> tuple[object, str]:
         ws.import_file(path, id_field="id")
         token = ws.add_user("ann")[1]
     tfidf_only(root)
+    one_item_page(root)
     return root, token
 
 

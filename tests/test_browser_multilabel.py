@@ -14,6 +14,7 @@ from tests.browser import (
     chromium,
     chromium_path,
     item_id,
+    one_item_page,
     serve,
     tfidf_only,
     wait_idle,
@@ -37,6 +38,7 @@ def _workspace(tmp_path) -> tuple[object, str]:
         ws.import_file(path, id_field="id")
         token = ws.add_user("ann")[1]
     tfidf_only(root)
+    one_item_page(root)
     return root, token
 
 

@@ -11,6 +11,7 @@ from labeling.store.models import Lease
 from tests.browser import (
     chromium,
     chromium_path,
+    one_item_page,
     serve,
     sign_in_with_form,
     tfidf_only,
@@ -41,6 +42,7 @@ def test_an_engineer_reads_an_annotators_queue_without_leasing(tmp_path):
         held = ws.next_item("ann").external_id
         second = ws.queue_preview("ann")["items"][1]["id"]
     tfidf_only(root)  # the page reads no features: the round worker embeds nothing meanwhile
+    one_item_page(root)
     before = _leases(root)
     with serve(root) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 900})

@@ -12,6 +12,7 @@ from labeling import Workspace
 from labeling.config import write_config
 from labeling.store import labelsets
 from labeling.ui.views.pin import first_label
+from tests.browser import one_item_page
 
 TIMEOUT = 30
 
@@ -19,6 +20,7 @@ TIMEOUT = 30
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], name="guides")
+    one_item_page(ws)
     path = tmp_path / "pool.csv"
     path.write_text("id,text\nc1,buy cheap pills now\nc2,see you at lunch\nc3,click my link\n")
     ws.import_file(path, id_field="id")
@@ -109,6 +111,7 @@ def answered(tmp_path, monkeypatch, db_url):
     """Overlap 2: ann and bob disagree on c1 (spam, ham) and agree on c2 (ham) and c3 (spam);
     c4, imported after, is open."""
     ws = Workspace.create(tmp_path / "ws", labels=["spam", "ham"], name="guides", db_url=db_url)
+    one_item_page(ws)
     path = tmp_path / "pool.csv"
     path.write_text("id,text\nc1,buy cheap pills now\nc2,see you at lunch\nc3,click my link\n")
     ws.import_file(path, id_field="id")

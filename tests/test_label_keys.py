@@ -24,6 +24,7 @@ from labeling.ui.views.label_keys import (
     label_keys,
     picker_help,
 )
+from tests.browser import one_item_page
 
 TIMEOUT = 30
 EMOTIONS = [
@@ -76,6 +77,7 @@ def served_labels(tmp_path, monkeypatch, db_url):
 
     def make(labels: list[str]) -> Workspace:
         ws = Workspace.create(tmp_path / "ws", labels=labels, name="keys", db_url=db_url)
+        one_item_page(ws)
         path = tmp_path / "pool.csv"
         path.write_text("id,text\n" + "".join(f"k{n},message {n}\n" for n in range(6)))
         ws.import_file(path, id_field="id")

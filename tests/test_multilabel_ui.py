@@ -17,6 +17,7 @@ from labeling.store import labelsets
 from labeling.store.models import Annotation
 from labeling.ui.views.common import label_text, set_text
 from labeling.ui.views.label_keys import button_key, keys_help
+from tests.browser import one_item_page
 
 TIMEOUT = 30
 LABELS = ("billing", "refund", "bug", "praise")
@@ -32,6 +33,7 @@ def served(tmp_path, monkeypatch, db_url):
     ws = Workspace.create(
         tmp_path / "ws", labels=list(LABELS), name="sets", task="multi-label", db_url=db_url
     )
+    one_item_page(ws)
     path = tmp_path / "pool.csv"
     path.write_text("id,text\n" + "".join(f"t{k},ticket {k}\n" for k in range(6)))
     ws.import_file(path, id_field="id")

@@ -13,12 +13,14 @@ from labeling import Workspace
 from labeling.config import write_config
 from labeling.store import labelsets
 from labeling.store.models import Annotation
+from tests.browser import one_item_page
 
 TIMEOUT = 30
 
 
 def _served(tmp_path, monkeypatch, labels, task="single-label") -> Workspace:
     ws = Workspace.create(tmp_path / "ws", labels=labels, name="sugg", task=task)
+    one_item_page(ws)
     pool = tmp_path / "pool.csv"
     pool.write_text("id,text\n" + "".join(f"p{i},cheap pills offer {i}\n" for i in range(6)))
     ws.import_file(pool, id_field="id")
