@@ -11,6 +11,7 @@ intercepting the route in the browser (``page.route``), never by sleeping.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +59,7 @@ def _workspace(
         token = ws.add_user("ann")[1]
     tfidf_only(root)
     toml = root / "labelloop.toml"
-    text = toml.read_text().replace("prefetch = 0", f"prefetch = {prefetch}")
+    text = re.sub(r"(?m)^prefetch = \d+$", f"prefetch = {prefetch}", toml.read_text())
     if suggestions:
         text = text.replace('suggestions = "off"', 'suggestions = "weak"')
     toml.write_text(text)
