@@ -4,12 +4,15 @@ The component (``label_buffer.js``, with ``label_buffer.css``) owns the keyboard
 item, its buttons and the progress line itself. It holds the item on screen plus up to
 ``prefetch`` more, leased to its browser tab, paints the next one in the same frame as a key
 press, and sends answers to ``POST /label/batch`` (``labeling/ui/label_route.py``) outside
-Streamlit's reruns, which cost 35-45 ms of server CPU each (measured for issue 24, whose
-protocol the two sides follow: tab and client ids, acknowledgements, undo, leases kept).
+Streamlit's reruns, which cost 35-45 ms of server CPU each. The protocol between the two (tab
+and client ids, acknowledgements, undo, the leases kept) is in docs/ui.md, "The buffered Label
+page".
 
 Streamlit only mounts the component and passes it its settings; the page around it (the
 sidebar's hint toggle, keys, Guidelines and sign-out) is the Label page's own
-(``label.py``). No data passes through HTML: the script sets text with ``textContent``.
+(``label.py``). No data passes through HTML: the script sets text with ``textContent``. The
+settings carry the person's name, so that a tab someone else signs in to drops what the one
+before left in it.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 import streamlit as st
 
 from labeling.annotation.session import UserSession
+from labeling.ui import label_route
 from labeling.ui.views import label_keys
 
 HERE = Path(__file__).parent
-ROUTE = "/label/batch"
+ROUTE = label_route.PATH
 HINT_KEY = "ll_hint"  # the sidebar's "Show the model's guess" toggle (label.py: HINT_KEY)
 COMPONENT_KEY = "ll_buffer"
 # Our own script and style, shipped with the package: never data.
@@ -37,7 +41,7 @@ BUFFER = st.components.v2.component(
 
 
 def prefetch(user: UserSession) -> int:
-    """How many items the tab holds beyond the one on screen (0: the classic page)."""
+    """How many items the tab holds beyond the one on screen (0: the one-item page)."""
     return user.workspace.config.prefetch
 
 
