@@ -43,6 +43,7 @@ def _workspace(
     items: int = 80,
     suggestions: bool = False,
     labels: tuple[str, ...] = tuple(LABELS),
+    role: str = "annotator",
 ) -> tuple[Path, str]:
     """A workspace of ``items`` messages and one annotator; ``suggestions``: the weak label
     (a keyword rule for the first label, which every message matches) is suggested."""
@@ -56,7 +57,7 @@ def _workspace(
             ws.add_rule(rule)
             ws.apply_lfs()
             ws.fit_weak_labels()
-        token = ws.add_user("ann")[1]
+        token = ws.add_user("ann", role=role)[1]
     tfidf_only(root)
     toml = root / "labelloop.toml"
     text = re.sub(r"(?m)^prefetch = \d+$", f"prefetch = {prefetch}", toml.read_text())
@@ -519,6 +520,34 @@ def test_an_operation_the_route_refuses_as_malformed_is_dropped_and_the_rest_goe
         given = {_press(page, "2"): ["refund"]}
         _settled(page)
         assert _state(page)["history"] == 1
+    assert _current(root) == given
+
+
+def test_an_engineer_stops_and_starts_labelling_and_the_buffer_follows(tmp_path):
+    root, token = _workspace(tmp_path, role="engineer")
+    with serve(root) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{server.url}label?token={token}")
+        page.get_by_role("button", name="Start labelling").click()
+        _ready(page)
+        _settled(page)
+        given = {_press(page, "1"): ["billing"]}
+        _settled(page)
+        # Stopping hands the items back: nobody holds them, and the page leases none meanwhile.
+        page.get_by_role("button", name="Stop labelling").click()
+        page.get_by_role("button", name="Start labelling").wait_for(timeout=20_000)
+        page.wait_for_function(
+            "() => { const s = window.__labelloopBufferState();"
+            " return s.outbox === 0 && !s.inFlight; }",
+            timeout=30_000,
+        )
+        page.get_by_role("button", name="Start labelling").click()
+        _ready(page)
+        _settled(page)
+        # What was handed back is not said to have "left your queue": it was asked for.
+        assert page.locator(".ll-b-warning").count() == 0
+        given[_press(page, "2")] = ["refund"]
+        _settled(page)
     assert _current(root) == given
 
 

@@ -385,6 +385,7 @@ const send = async () => {
     }
     retryIn = handleStatus(response.status, reply, ops);
     if (response.status === 200 && reply !== null) {
+      if (refresh) resync(reply);
       applyReply(reply, ops, keep, reorder);
       if (refresh) S.refresh = false;
       if (asksProgress) {
@@ -498,6 +499,17 @@ const applyUndone = (undone, ops) => {
       S.buffer.unshift({ ...item });
     }
   }
+};
+
+// The reply to a call that listed nothing as kept names every item the tab holds (in `items`,
+// or in `undone` for an undo of the same call): the others are no longer held, and go
+// quietly (labelling stopped and started again, say, which handed them back).
+const resync = (reply) => {
+  const held = new Set([
+    ...(reply.items || []).map((item) => item.id),
+    ...Object.values(reply.undone || {}).map((item) => item.id),
+  ]);
+  S.buffer = S.buffer.filter((item) => item.undoCid || held.has(item.id));
 };
 
 // An item with an answer or skip of this tab still waiting for its acknowledgement.
@@ -1085,6 +1097,8 @@ export default function (component) {
     root = el("div", "ll-b-root");
     parentElement.appendChild(root);
   }
+  // Mounted again (the page was left, or labelling stopped and started): ask what is held.
+  if (S.root !== null && S.root !== root) S.refresh = true;
   S.root = root;
   if (hintsBefore === false && data.hints) S.refresh = true; // the items held, with hints
   render();
