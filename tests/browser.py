@@ -74,10 +74,12 @@ def serve(
     timeout: float = 60.0,
     db_url: str | None = None,
     command: list[str] | None = None,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Start ``labelloop serve`` (or ``command``, given without the port option) on a free
-    port; yield once it answers; stop it by its pid."""
-    port = free_port()
+    """Start ``labelloop serve`` (or ``command``, given without the port option) on ``port``
+    (default: a free one; the same port again restarts a server at the address a page knows);
+    yield once it answers; stop it by its pid."""
+    port = port if port is not None else free_port()
     if command is None:
         command = [sys.executable, "-m", "labeling.cli", "serve", "-w", str(workspace)]
     command = [*command, "--port", str(port)]
