@@ -101,7 +101,7 @@ class WorkspaceConfig:
     # The Label page keeps the item on screen and this many more in the browser, so that a key
     # press shows the next at once and answers go to the server in the background (0: one item
     # at a time, each press a round trip).
-    prefetch: int = 0
+    prefetch: int = 3
     # Seed of the random queue order used before a model has scored the pool.
     queue_seed: int = 0
     # Source fields shown under the text on the Label page (e.g. the channel or a title).

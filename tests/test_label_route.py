@@ -13,9 +13,11 @@ import urllib.request
 from dataclasses import replace
 
 import pytest
+from sqlmodel import Session, select
 
 from labeling import Workspace
 from labeling.config import write_config
+from labeling.store.models import Lease
 from labeling.ui import label_route
 from tests.browser import serve, tfidf_only
 
@@ -103,14 +105,30 @@ def test_a_signed_in_page_answers_and_refills_and_others_are_refused(tmp_path):
         assert story["label"] == "spam" and [a["label"] for a in story["answers"]] == ["spam"]
 
 
-def test_prefetch_zero_refuses_batches(tmp_path):
-    ws = _workspace(tmp_path, prefetch=0)
+def test_a_batch_after_prefetch_went_to_zero_is_applied_and_hands_the_items_back(tmp_path):
+    ws = _workspace(tmp_path)
     ws.close()
     with serve(ws.root) as server:
         base = server.url.rstrip("/")
-        body = json.dumps({"tab": "tab-test-01", "ops": [], "keep": [], "want": 1}).encode()
-        status, reply = _post(base, body, cookie=_cookie(server.sign_in_url), origin=base)
-        assert status == 409 and "prefetch = 0" in reply["error"]
+        cookie = _cookie(server.sign_in_url)
+        start = json.dumps({"tab": "tab-test-01", "ops": [], "keep": [], "want": 4}).encode()
+        ids = [item["id"] for item in _post(base, start, cookie=cookie, origin=base)[1]["items"]]
+        toml = ws.root / "labelloop.toml"  # an admin sets the one-item page meanwhile
+        toml.write_text(toml.read_text().replace("prefetch = 3", "prefetch = 0"))
+        served = server.process  # the server reads the toml when it opens the workspace: restart
+    with serve(ws.root) as server:
+        base = server.url.rstrip("/")
+        cookie = _cookie(server.sign_in_url)
+        answer = {"cid": "cid-000001", "op": "answer", "item": ids[0], "label": "ham"}
+        body = {"tab": "tab-test-01", "ops": [answer], "keep": ids[1:], "want": 4}
+        status, reply = _post(base, json.dumps(body).encode(), cookie=cookie, origin=base)
+        assert served.returncode is not None
+        assert status == 200 and reply["one_item_page"] is True
+        assert reply["acks"] == [{"cid": "cid-000001", "ok": True}] and reply["items"] == []
+    with Workspace.open(ws.root) as ws:
+        assert ws.item(ids[0])["label"] == "ham"
+        with Session(ws.engine) as session:
+            assert session.exec(select(Lease)).all() == []  # nothing left held for the tab
 
 
 @pytest.mark.parametrize(

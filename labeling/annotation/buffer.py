@@ -411,6 +411,14 @@ def refill(
     return result
 
 
+def release_tab(session: Session, *, annotator: Annotator, tab: str) -> int:
+    """Hand back every item the tab holds (the page went back to one item at a time)."""
+    result = session.connection().execute(
+        _LEASES.delete().where(_LEASES.c.annotator_id == annotator.id, _LEASES.c.tab == tab)
+    )
+    return int(result.rowcount or 0)
+
+
 def _keeps(
     session: Session, lease: Any, *, annotator_id: int, settings: Settings, now: datetime
 ) -> bool:

@@ -64,10 +64,12 @@ class BufferAPI(Context):
         reorder: bool = False,
         hints: bool = False,
         counts: bool = False,
+        close: bool = False,
     ) -> BatchReply:
         """Apply a tab's operations in order (each once ever, by its client id), then bring
         its buffer to ``want`` unanswered items (at most ``1 + prefetch``): ``keep`` lists the
-        items it holds now, the one on screen first. One transaction for all of it."""
+        items it holds now, the one on screen first. One transaction for all of it. ``close``:
+        apply the operations, then hand back everything the tab holds."""
         settings = buffer.Settings(
             labels=self.labels,
             multilabel=self.multilabel,
@@ -81,6 +83,9 @@ class BufferAPI(Context):
             acks, undone = buffer.apply_ops(
                 session, annotator=me, tab=tab, ops=ops, settings=settings
             )
+            if close:
+                buffer.release_tab(session, annotator=me, tab=tab)
+                undone, keep, want = {}, [], 0
             refill = buffer.refill(
                 session,
                 annotator=me,

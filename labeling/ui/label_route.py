@@ -68,19 +68,21 @@ async def label_batch(request: Request) -> Response:
             return _fail(
                 401, "signed out: sign in again; the answers kept in this tab are sent then"
             )
-        if ws.config.prefetch <= 0:
-            return _fail(
-                409, "the Label page holds no items ahead now (prefetch = 0): reload the page"
-            )
-        request_ = parse(body, ws)
-        reply = await run_in_threadpool(_run, ws, found.name, request_)
+        batch = parse(body, ws)
+        one_item_page = ws.config.prefetch <= 0
+        if one_item_page:  # set to 0 meanwhile: the answers sent count; the items go back
+            batch = {**batch, "want": 0, "reorder": False, "close": True}
+        reply = await run_in_threadpool(_run, ws, found.name, batch)
     except BadBatch as exc:
         return _fail(400, str(exc))
     except UnknownAnnotator as exc:
         return _fail(401, f"signed out: {exc}")
     except LabelloopError as exc:
         return _fail(400, str(exc))
-    return JSONResponse(to_json(reply, ws), headers={"Cache-Control": "no-store"})
+    data = to_json(reply, ws)
+    if one_item_page:
+        data["one_item_page"] = True
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
 def _run(ws: Workspace, name: str, batch: dict[str, Any]) -> BatchReply:

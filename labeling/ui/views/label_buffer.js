@@ -440,8 +440,7 @@ const handleStatus = (status, reply, ops) => {
     S.maxOps = Math.max(1, Math.floor(sentOps / 2));
     return BACKOFF_MIN_MS;
   }
-  // 409: the workspace went back to the one-item page (prefetch = 0), which a reload shows.
-  if (status === 400 || status === 403 || status === 409 || status === 413) {
+  if (status === 400 || status === 403 || status === 413) {
     S.halted = said || `the server refused the answers (HTTP ${status})`;
     S.lastError = S.halted;
     message(`Not sent: ${S.halted}. Your answers are kept in this tab; reload the page to retry.`);
@@ -554,6 +553,12 @@ const applyReply = (reply, ops, keep, reorder) => {
   if (reply.progress) S.progress = reply.progress;
   S.done = Boolean(reply.done);
   S.empty = reply.empty ?? null;
+  if (reply.one_item_page) {
+    // prefetch was set to 0: the answers sent are in (acknowledged above); nothing more is
+    // sent or leased here, and a reload shows the one-item page.
+    S.halted = "the Label page now shows one item at a time (prefetch = 0)";
+    message("The Label page now shows one item at a time: reload the page to go on.");
+  }
 };
 
 // ---- drawing --------------------------------------------------------------------------------
@@ -582,12 +587,8 @@ const progressLine = () => {
   const p = S.progress;
   if (!p) return box;
   const share = p.pool ? Math.min(1, p.labelled / p.pool) : 0;
-  const text =
-    p.text ||
-    `${p.labelled.toLocaleString()} of ${p.pool.toLocaleString()} labelled ` +
-      `(${Math.round(share * 100)}%)  ·  you today: ${p.today.toLocaleString()}  ·  ` +
-      `queue left: ${p.queue_left.toLocaleString()}`;
-  box.appendChild(el("div", "ll-b-progress-text", text));
+  // The line's words come from the server (progress_text): one definition for both pages.
+  box.appendChild(el("div", "ll-b-progress-text", p.text || ""));
   const bar = el("div", "ll-b-bar");
   const fill = el("div", "ll-b-bar-fill");
   fill.style.width = `${(share * 100).toFixed(1)}%`;
