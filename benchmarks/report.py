@@ -41,6 +41,8 @@ python benchmarks/bench_similar.py --rows 1000000
 python benchmarks/bench_llm.py
 python benchmarks/bench_confused_pairs.py --rows 100000 1000000
 python benchmarks/bench_browser_suggestions.py --rows 100000 --presses 300 --block 10
+python benchmarks/bench_browser_buffer.py --rows 100000 --presses 200 --pace 600 --sessions 8
+python benchmarks/bench_label_batch.py --rows 100000 --tabs 8 --answers 200 --per-batch 3
 python benchmarks/report.py
 ```
 

@@ -33,6 +33,8 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_lf_apply.py", "--rows", big],
         ["bench_browser.py", "--rows", "100000", "--labels", "200"],
         ["bench_browser_suggestions.py", "--rows", "100000", "--presses", "300"],
+        ["bench_browser_buffer.py", "--rows", "100000", "--presses", "200", "--sessions", "8"],
+        ["bench_label_batch.py", "--rows", "100000", "--tabs", "8", "--per-batch", "3"],
         ["bench_label_efficiency.py"],
         ["bench_weak_quality.py", "--seeds", "5"],
         ["bench_weak_weight.py", "--seeds", "3"],

@@ -29,9 +29,8 @@ from labeling.annotation import answers
 from labeling.annotation.leases import (
     DROP_LEASE,
     QueueItem,
-    add_lease,
+    claim_one,
     has_room,
-    next_item_id,
     promoted_round,
     queue_item,
     require_active,
@@ -459,25 +458,16 @@ def _claim_more(
     expires = now + timedelta(seconds=settings.lease_seconds)
     promoted = promoted_round(session)
     for _ in range(max(0, n)):
-        item_id = next_item_id(
+        claimed = claim_one(
             session,
             annotator_id=annotator.id,
             overlap=settings.overlap,
-            now=now,
+            expires=expires,
             promoted=promoted,
             gold_rate=settings.gold_rate,
+            tab=tab,
         )
-        if item_id is None:
+        if claimed is None:
             return True
-        result.items.append(
-            add_lease(
-                session,
-                annotator_id=annotator.id,
-                item_id=item_id,
-                now=now,
-                expires=expires,
-                promoted=promoted,
-                tab=tab,
-            )
-        )
+        result.items.append(claimed)
     return False

@@ -321,10 +321,33 @@ def claim_next_item(
     )
     if held is not None:
         return held
-    promoted = promoted_round(session)
-    item_id = next_item_id(
+    return claim_one(
         session,
         annotator_id=annotator.id,
+        overlap=overlap,
+        expires=expires,
+        promoted=promoted_round(session),
+        gold_rate=gold_rate,
+        tab=None,
+    )
+
+
+def claim_one(
+    session: Session,
+    *,
+    annotator_id: int,
+    overlap: int,
+    expires: datetime,
+    promoted: int | None,
+    gold_rate: float,
+    tab: str | None,
+) -> QueueItem | None:
+    """Lease the queue's next item for the annotator (for browser tab ``tab``, or none) until
+    ``expires``: a gold check on its turn, else the best; None when nothing is left for them."""
+    now = utcnow()
+    item_id = next_item_id(
+        session,
+        annotator_id=annotator_id,
         overlap=overlap,
         now=now,
         promoted=promoted,
@@ -334,12 +357,12 @@ def claim_next_item(
         return None
     return add_lease(
         session,
-        annotator_id=annotator.id,
+        annotator_id=annotator_id,
         item_id=item_id,
         now=now,
         expires=expires,
         promoted=promoted,
-        tab=None,
+        tab=tab,
     )
 
 
