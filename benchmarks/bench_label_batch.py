@@ -197,6 +197,9 @@ def main() -> int:
                 "then reads nothing else (progress is asked for every few seconds by the page, "
                 "not here). Rounds are off (retrain_every = 0) so that the figure is the "
                 "route's own; with rounds on they run in the worker process.",
+                "The clients send the next batch as soon as a reply comes, with no pause, so "
+                "the batch latency is mostly queueing behind the other clients' batches (one "
+                "writer at a time on SQLite): the answers per second are the server's ceiling.",
             ],
             "reproduce": (
                 f"python benchmarks/bench_label_batch.py --rows {args.rows} --tabs {args.tabs} "
