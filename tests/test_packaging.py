@@ -236,8 +236,10 @@ from labeling.ui import web_auth
 from labeling.ui.views import common
 
 main = importlib.util.find_spec("labeling.ui.main").origin
+views = os.path.dirname(importlib.util.find_spec("labeling.ui.views.label").origin)
 os.environ[web_auth.WORKSPACE_ENV] = sys.argv[1]
-seen = {"main": main}
+shipped = [n for n in os.listdir(views) if n.startswith("label_") and n.endswith((".js", ".css"))]
+seen = {"main": main, "component": sorted(shipped)}
 for name, role in (("wheel_annotator", "annotator"), ("wheel_admin", "admin")):
     with Workspace.open(sys.argv[1]) as ws:
         _, token = ws.add_user(name, role=role)
@@ -262,8 +264,10 @@ def test_the_installed_app_signs_people_in_and_shows_their_pages(installed, demo
     output = installed.run(installed.python, "-c", APP_CHECK, root).stdout
     seen = json.loads(output.strip().splitlines()[-1])
     assert Path(seen["main"]).is_relative_to(installed.site)
-    # An annotator lands on Label (its keyboard listener read from the package) with an item.
-    assert seen["annotator"] == {"exceptions": [], "titles": [], "leased": True}
+    # An annotator lands on Label: the buffered page (prefetch = 3, the default), whose
+    # component is read from the package; its items are leased when the browser asks for them.
+    assert seen["component"] == ["label_buffer.css", "label_buffer.js", "label_keys.js"]
+    assert seen["annotator"] == {"exceptions": [], "titles": [], "leased": False}
     assert seen["admin"] == {"exceptions": [], "titles": ["Metrics"], "leased": False}
 
 
