@@ -19,16 +19,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
 from labeling.annotation import answers
 from labeling.annotation.leases import (
     DROP_LEASE,
+    EXTEND_LEASE,
     QueueItem,
+    can_keep,
     claim_one,
     has_room,
     promoted_round,
@@ -61,15 +62,13 @@ _ANSWER_OF = core_select(_OPS.c.annotation_id).where(
 _RECORD = insert(_OPS)
 _ITEM_BY_NAME = core_select(_ITEMS.c.id).where(_ITEMS.c.external_id == bindparam("name"))
 _TAB_LEASES = (
-    core_select(_LEASES)
+    core_select(_LEASES, _ITEMS.c.external_id)
+    .join(_ITEMS, _ITEMS.c.id == _LEASES.c.item_id)
     .where(_LEASES.c.annotator_id == bindparam("me"), _LEASES.c.tab == bindparam("tab"))
     .order_by(_LEASES.c.id)
 )
 _MY_LEASE_ON = core_select(_LEASES.c.id, _LEASES.c.tab).where(
     _LEASES.c.annotator_id == bindparam("me"), _LEASES.c.item_id == bindparam("item")
-)
-_EXTEND = (
-    update(_LEASES).where(_LEASES.c.id == bindparam("lease")).values(expires_at=bindparam("until"))
 )
 
 
@@ -374,9 +373,7 @@ def refill(
     # Unlisted holds come back in the order a reload should show them: undo's newest first.
     leases.sort(key=lambda lease: (lease.undo_of is None, -lease.id if lease.undo_of else lease.id))
     for lease in leases:
-        name = str(
-            run(core_select(_ITEMS.c.external_id).where(_ITEMS.c.id == lease.item_id)).scalar()
-        )
+        name = str(lease.external_id)
         at = listed.pop(name, None)
         if lease.item_id in brought:
             held += 1
@@ -384,12 +381,14 @@ def refill(
         if reorder and at is not None and at > 0:
             run(DROP_LEASE, {"lease": lease.id})
             continue
-        if not _keeps(session, lease, annotator_id=annotator.id, settings=settings, now=now):
+        if not can_keep(
+            session, lease, annotator_id=annotator.id, overlap=settings.overlap, now=now
+        ):
             run(DROP_LEASE, {"lease": lease.id})
             if at is not None:
                 result.dropped.append((name, _expired(name)))
             continue
-        run(_EXTEND, {"lease": lease.id, "until": until})
+        run(EXTEND_LEASE, {"lease": lease.id, "expires": until})
         held += 1
         if at is None:
             result.items.append(
@@ -416,23 +415,6 @@ def release_tab(session: Session, *, annotator: Annotator, tab: str) -> int:
         _LEASES.delete().where(_LEASES.c.annotator_id == annotator.id, _LEASES.c.tab == tab)
     )
     return int(result.rowcount or 0)
-
-
-def _keeps(
-    session: Session, lease: Any, *, annotator_id: int, settings: Settings, now: datetime
-) -> bool:
-    """Whether a hold can be kept: unexpired, made by undo, or expired with room left."""
-    return (
-        lease.expires_at > now
-        or not lease.holds
-        or has_room(
-            session,
-            item_id=lease.item_id,
-            annotator_id=annotator_id,
-            overlap=settings.overlap,
-            now=now,
-        )
-    )
 
 
 def _expired(name: str) -> str:

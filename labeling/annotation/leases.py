@@ -51,7 +51,7 @@ _HELD = (
     .where(_LEASES.c.annotator_id == bindparam("me"), _LEASES.c.tab.is_(None))
     .order_by(_LEASES.c.id.desc())
 )
-_EXTEND_LEASE = (
+EXTEND_LEASE = (
     update(_LEASES)
     .where(_LEASES.c.id == bindparam("lease"))
     .values(expires_at=bindparam("expires"))
@@ -395,6 +395,21 @@ def add_lease(
     )
 
 
+def can_keep(
+    session: Session, lease: Any, *, annotator_id: int, overlap: int, now: datetime
+) -> bool:
+    """Whether a hold can be honoured still: unexpired, made by undo, or expired with nobody
+    having taken the item's place since. The one rule for a reload, a tab's buffer and the
+    queue preview."""
+    return (
+        lease.expires_at > now
+        or not lease.holds
+        or has_room(
+            session, item_id=lease.item_id, annotator_id=annotator_id, overlap=overlap, now=now
+        )
+    )
+
+
 def _held_again(
     session: Session, *, annotator_id: int, overlap: int, now: datetime, expires: datetime
 ) -> QueueItem | None:
@@ -405,20 +420,9 @@ def _held_again(
     """
     run = session.connection().execute
     for lease in run(_HELD, {"me": annotator_id}).all():
-        # A lease still valid, one made by undo, or an expired one nobody has taken since:
-        # the annotator gets the same item back (a reload must not skip an item).
-        if (
-            lease.expires_at > now
-            or not lease.holds
-            or has_room(
-                session,
-                item_id=lease.item_id,
-                annotator_id=annotator_id,
-                overlap=overlap,
-                now=now,
-            )
-        ):
-            run(_EXTEND_LEASE, {"lease": lease.id, "expires": expires})
+        # The annotator gets the same item back (a reload must not skip an item).
+        if can_keep(session, lease, annotator_id=annotator_id, overlap=overlap, now=now):
+            run(EXTEND_LEASE, {"lease": lease.id, "expires": expires})
             return queue_item(
                 session,
                 item_id=lease.item_id,

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 from sqlmodel import Session, col, select
 
 from labeling.annotation import queue_reasons
-from labeling.annotation.leases import claim_order, has_room, promoted_round
+from labeling.annotation.leases import can_keep, claim_order, promoted_round
 from labeling.context import Context
 from labeling.store.models import Annotator, ImportBatch, Item, Lease, Round, Score, utcnow
 
@@ -184,13 +184,7 @@ def _held(session: Session, *, annotator_id: int, overlap: int, now: datetime) -
     ).all()
     kept = []
     for lease in leases:
-        if (
-            lease.expires_at > now
-            or not lease.holds
-            or has_room(
-                session, item_id=lease.item_id, annotator_id=annotator_id, overlap=overlap, now=now
-            )
-        ):
+        if can_keep(session, lease, annotator_id=annotator_id, overlap=overlap, now=now):
             kept.append(Pick(lease.item_id, "held" if lease.holds else "undo", lease.round_id))
     return kept
 
