@@ -27,12 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlmodel import Session, col, select  # noqa: E402
 
-from benchmarks.bench_label_batch import _cpu_seconds, _streamlit_pid  # noqa: E402
 from benchmarks.common import write_corpus, write_result  # noqa: E402
 from labeling import Workspace  # noqa: E402
 from labeling.config import write_config  # noqa: E402
 from labeling.store.models import Annotation, Annotator, Item  # noqa: E402
-from tests.browser import chromium, serve  # noqa: E402
+from tests.browser import chromium, cpu_seconds, serve, streamlit_pid  # noqa: E402
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
 CAPTION = ".ll-b-root [data-testid='stCaptionContainer']"
@@ -126,8 +125,8 @@ def run(rows: int, presses: int, pace: int, sessions: int, session_presses: int)
                 for name, token in tokens.items()
                 if name != "ann0"
             }
-            pid = _streamlit_pid(server.process.pid)
-            before, started = _cpu_seconds(pid), time.perf_counter()
+            pid = streamlit_pid(server.process.pid)
+            before, started = cpu_seconds(pid), time.perf_counter()
             for one in pages.values():  # each page runs its loop; we collect them below
                 one.evaluate(
                     "(args) => { window.__benchRun = null;"
@@ -139,7 +138,7 @@ def run(rows: int, presses: int, pace: int, sessions: int, session_presses: int)
                 one.wait_for_function(FLUSHED, timeout=120_000)
                 out = one.evaluate("() => window.__benchRun")
                 given[name] = [(p[0], LABELS[int(p[1]) - 1]) for p in out]
-            cpu, wall = _cpu_seconds(pid) - before, time.perf_counter() - started
+            cpu, wall = cpu_seconds(pid) - before, time.perf_counter() - started
         stored = _stored(root)
     answers = sum(len(v) for k, v in given.items() if k != "ann0")
     result["sessions"] = {

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -32,46 +31,9 @@ from benchmarks.common import write_corpus, write_result  # noqa: E402
 from labeling import Workspace  # noqa: E402
 from labeling.config import write_config  # noqa: E402
 from labeling.store.models import Annotation  # noqa: E402
-from tests.browser import serve  # noqa: E402
+from tests.browser import NO_REDIRECTS, cpu_seconds, serve, session_cookie, streamlit_pid  # noqa: E402
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _cookie(link: str) -> str:
-    try:
-        _OPENER.open(link, timeout=30)
-    except urllib.error.HTTPError as exc:
-        return str(exc.headers["Set-Cookie"]).split(";")[0]
-    raise RuntimeError("sign-in did not redirect")
-
-
-def _streamlit_pid(serve_pid: int) -> int:
-    """The Streamlit child of ``labelloop serve`` (the round worker is the other child)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == serve_pid and "streamlit" in cmdline:
-            return int(entry.name)
-    raise RuntimeError("no Streamlit process under labelloop serve")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _labeller(base: str, cookie: str, answers: int, per_batch: int, out: list[float]) -> None:
@@ -89,7 +51,7 @@ def _labeller(base: str, cookie: str, answers: int, per_batch: int, out: list[fl
         request.add_header("Cookie", cookie)
         request.add_header("Origin", base)
         started = time.perf_counter()
-        with _OPENER.open(request, timeout=60) as reply:
+        with NO_REDIRECTS.open(request, timeout=60) as reply:
             data = json.loads(reply.read())
         out.append((time.perf_counter() - started) * 1000)
         return data
@@ -123,9 +85,9 @@ def run(rows: int, tabs: int, answers: int, per_batch: int) -> dict:
         latencies: list[float] = []
         with serve(root) as server:
             base = server.url.rstrip("/")
-            pid = _streamlit_pid(server.process.pid)
-            cookies = [_cookie(f"{base}/?token={token}") for token in tokens]
-            before = _cpu_seconds(pid)
+            pid = streamlit_pid(server.process.pid)
+            cookies = [session_cookie(f"{base}/?token={token}") for token in tokens]
+            before = cpu_seconds(pid)
             started = time.perf_counter()
             threads = [
                 threading.Thread(
@@ -138,7 +100,7 @@ def run(rows: int, tabs: int, answers: int, per_batch: int) -> dict:
             for thread in threads:
                 thread.join()
             wall = time.perf_counter() - started
-            cpu = _cpu_seconds(pid) - before
+            cpu = cpu_seconds(pid) - before
         with Workspace.open(root) as ws, Session(ws.engine) as session:
             stored = session.exec(select(func.count()).select_from(Annotation)).one()
     latencies.sort()

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,6 +128,46 @@ def serve(
                 process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# An opener that returns a redirect instead of following it (sign-in answers with one).
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+
+
+def session_cookie(link: str) -> str:
+    """The ``name=value`` of the session cookie that signing in with ``link`` sets."""
+    try:
+        NO_REDIRECTS.open(link, timeout=30)
+    except urllib.error.HTTPError as exc:
+        return str(exc.headers["Set-Cookie"]).split(";")[0]
+    raise RuntimeError("sign-in did not redirect")
+
+
+def streamlit_pid(serve_pid: int) -> int:
+    """The Streamlit child of ``labelloop serve`` (the round worker is the other child)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == serve_pid and "streamlit" in cmdline:
+            return int(entry.name)
+    raise RuntimeError("no Streamlit process under labelloop serve")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user and system (Linux: from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

@@ -19,15 +19,7 @@ from labeling import Workspace
 from labeling.config import write_config
 from labeling.store.models import Lease
 from labeling.ui import label_route
-from tests.browser import serve, tfidf_only
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
+from tests.browser import NO_REDIRECTS, serve, session_cookie, tfidf_only
 
 
 def _workspace(tmp_path, *, prefetch: int = 3, task: str = "single-label") -> Workspace:
@@ -42,14 +34,6 @@ def _workspace(tmp_path, *, prefetch: int = 3, task: str = "single-label") -> Wo
     return ws
 
 
-def _cookie(sign_in_url: str) -> str:
-    try:
-        _OPENER.open(sign_in_url, timeout=20)
-    except urllib.error.HTTPError as exc:
-        return str(exc.headers["Set-Cookie"]).split(";")[0]
-    raise AssertionError("sign-in did not redirect")
-
-
 def _post(base: str, body: bytes, *, cookie: str | None, origin: str | None) -> tuple[int, dict]:
     request = urllib.request.Request(base + label_route.PATH, data=body, method="POST")
     request.add_header("Content-Type", "application/json")
@@ -58,7 +42,7 @@ def _post(base: str, body: bytes, *, cookie: str | None, origin: str | None) -> 
     if origin:
         request.add_header("Origin", origin)
     try:
-        with _OPENER.open(request, timeout=30) as reply:
+        with NO_REDIRECTS.open(request, timeout=30) as reply:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -69,7 +53,7 @@ def test_a_signed_in_page_answers_and_refills_and_others_are_refused(tmp_path):
     ws.close()
     with serve(ws.root) as server:
         base = server.url.rstrip("/")
-        cookie = _cookie(server.sign_in_url)
+        cookie = session_cookie(server.sign_in_url)
 
         def post(data, *, cookie=cookie, origin=base):
             body = data if isinstance(data, bytes) else json.dumps(data).encode()
@@ -110,7 +94,7 @@ def test_a_batch_after_prefetch_went_to_zero_is_applied_and_hands_the_items_back
     ws.close()
     with serve(ws.root) as server:
         base = server.url.rstrip("/")
-        cookie = _cookie(server.sign_in_url)
+        cookie = session_cookie(server.sign_in_url)
         start = json.dumps({"tab": "tab-test-01", "ops": [], "keep": [], "want": 4}).encode()
         ids = [item["id"] for item in _post(base, start, cookie=cookie, origin=base)[1]["items"]]
         toml = ws.root / "labelloop.toml"  # an admin sets the one-item page meanwhile
@@ -118,7 +102,7 @@ def test_a_batch_after_prefetch_went_to_zero_is_applied_and_hands_the_items_back
         served = server.process  # the server reads the toml when it opens the workspace: restart
     with serve(ws.root) as server:
         base = server.url.rstrip("/")
-        cookie = _cookie(server.sign_in_url)
+        cookie = session_cookie(server.sign_in_url)
         answer = {"cid": "cid-000001", "op": "answer", "item": ids[0], "label": "ham"}
         body = {"tab": "tab-test-01", "ops": [answer], "keep": ids[1:], "want": 4}
         status, reply = _post(base, json.dumps(body).encode(), cookie=cookie, origin=base)
