@@ -25,6 +25,7 @@ from labeling.config import (
 )
 from labeling.context import BACKUPS_DIR, DB_FILE, LFS_DIR, MODELS_DIR
 from labeling.data.api import DataAPI
+from labeling.data.service_api import ServiceAPI
 from labeling.errors import (
     BadInput,
     StoreError,
@@ -86,7 +87,9 @@ def _remove(made: list[Path], root: Path | None) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-class Workspace(DataAPI, AnnotationAPI, BufferAPI, AssistAPI, WeakAPI, RoundsAPI, QualityAPI):
+class Workspace(
+    DataAPI, ServiceAPI, AnnotationAPI, BufferAPI, AssistAPI, WeakAPI, RoundsAPI, QualityAPI
+):
     """A labelling project: its folder, settings and store, and every call the UI and the CLI
     make. The calls live beside the code they drive, one class per area (``labeling.data.api``,
     ``labeling.annotation.api`` with ``labeling.annotation.assist_api``,

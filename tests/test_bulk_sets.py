@@ -15,11 +15,11 @@ from labeling.data.search import SearchQuery
 from labeling.errors import BadInput, UnknownLabel
 from labeling.store.answers import human_labels
 from labeling.store.models import Annotator, BulkBatch
-from tests.bad_inputs.store import assert_unchanged, fingerprint
+from tests.bad_inputs.store import LABEL_FEED, assert_unchanged, fingerprint
 from tests.test_bulk import item_labels
 
 LABELS = ("billing", "refund", "bug")
-NOT_BATCHES = ("bulkbatch",)
+NOT_BATCHES = ("bulkbatch", *LABEL_FEED)
 
 
 @pytest.fixture

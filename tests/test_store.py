@@ -208,6 +208,11 @@ def test_a_version_2_store_is_upgraded_in_place(tmp_path):
         conn.execute("DROP TABLE llmanswer")
         conn.execute("ALTER TABLE lease DROP COLUMN tab")  # revision 0011
         conn.execute("DROP TABLE clientop")
+        conn.execute("DROP INDEX ix_item_label_seq")  # revision 0012
+        for column in ("label_seq", "label_changed_at"):
+            conn.execute(f"ALTER TABLE item DROP COLUMN {column}")
+        conn.execute("DROP TABLE counter")
+        conn.execute("DROP TABLE outbox")
         conn.execute("UPDATE schemainfo SET value = '2' WHERE key = 'schema_version'")
         conn.execute("DROP TABLE alembic_version")  # labelloop used no Alembic then
     with Workspace.open(tmp_path / "w") as ws:

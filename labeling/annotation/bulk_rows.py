@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from labeling.annotation.answers import CLOSED_MARK
 from labeling.annotation.bulk import among, listed_ids
+from labeling.store import label_feed
 from labeling.store.models import BULK, Annotation, Item, Round, Score, utcnow
 
 _ITEMS = Item.__table__  # type: ignore[attr-defined]
@@ -61,6 +62,12 @@ def update_items(
     if not item_ids:
         return
     run = session.connection().execute
+    relabelled = run(
+        core_select(_ITEMS.c.id).where(
+            among(session, _ITEMS.c.id, item_ids), _ITEMS.c.label.is_distinct_from(label)
+        )
+    ).scalars()
+    label_feed.mark(session, relabelled)
     changed = set(counted)
     others = [item_id for item_id in item_ids if item_id not in changed]
     if others:

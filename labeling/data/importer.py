@@ -23,7 +23,13 @@ from sqlmodel import col
 from labeling.annotation.users import system_annotator
 from labeling.context import ProgressCallback
 from labeling.data.duplicates import skip_repeated_ids, skip_repeated_texts
-from labeling.data.readers import BOM, Chunk, check_file, detect_format, open_reader
+from labeling.data.readers import (
+    BOM,
+    Chunk,
+    check_file,
+    detect_format,
+    open_reader,
+)
 from labeling.data.validation import (
     EXPORT_COMPUTED_COLUMNS,
     EXPORT_SIGNATURE,
@@ -32,7 +38,7 @@ from labeling.data.validation import (
     refuse_unknown_fields,
 )
 from labeling.errors import ImportFailed
-from labeling.store import db, labelsets
+from labeling.store import db, label_feed, labelsets
 from labeling.store.bulk import bulk_insert_tuples
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
@@ -337,6 +343,7 @@ class _BatchWriter:
                 ],
             )
             self.report.labels_recorded += len(labelled)
+            label_feed.mark_batch(session, self.batch_id)
 
 
 def _write_rows(
@@ -436,18 +443,42 @@ def run_import(
     )
     reader = open_reader(path, fmt, name)
     total = path.stat().st_size
+    report = check_and_write(
+        engine,
+        plan,
+        reader,
+        total,
+        queue_seed=queue_seed,
+        progress=progress,
+        allow_duplicate_texts=allow_duplicate_texts,
+    )
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def check_and_write(
+    engine: Engine,
+    plan: ImportPlan,
+    reader: Any,
+    total: int,
+    *,
+    queue_seed: int,
+    progress: ProgressCallback | None,
+    allow_duplicate_texts: bool,
+    statistics: bool = True,
+) -> ImportReport:
+    """Both passes over ``reader``: check every row, then write them all in one transaction."""
     fields = _check_every_row(plan, reader, progress, total)
     report = ImportReport(
-        file=Path(name).name,
-        format=fmt,
-        split=split,
+        file=Path(plan.name).name,
+        format=plan.fmt,
+        split=plan.split,
         fields=fields,
         allow_duplicate_texts=allow_duplicate_texts,
     )
     _write_rows(engine, plan, reader, report, queue_seed=queue_seed, progress=progress, total=total)
-    if report.imported:
+    if report.imported and statistics:
         db.refresh_statistics(engine, _ITEM_TABLE.name, _ANNOTATION_TABLE.name)
-    report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 

@@ -403,6 +403,25 @@ def check_file(path: Path, name: str) -> None:
         raise ImportFailed(f"{name}: not a file")
 
 
+class RowsReader:
+    """Rows already in memory (the items of an HTTP request), read like a JSONL file: each row
+    an object of fields, numbered from 1 in the order given ("item 3")."""
+
+    row_word = "item"
+    fields: list[str] | None = None
+
+    def __init__(self, rows: Sequence[dict[str, Any]], name: str) -> None:
+        self.rows = rows
+        self.name = name
+
+    def chunks(self) -> Iterator[Chunk]:
+        for start in range(0, len(self.rows), CHUNK_ROWS):
+            part = self.rows[start : start + CHUNK_ROWS]
+            cleaned = [{_clean_name(k): v for k, v in row.items()} for row in part]
+            numbers = range(start + 1, start + len(part) + 1)
+            yield Chunk(numbers, start + len(part), rows=cleaned)
+
+
 def open_reader(
     path: Path, fmt: str, name: str | None = None
 ) -> _CsvReader | _JsonlReader | _ParquetReader:

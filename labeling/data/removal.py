@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from labeling.errors import BadInput
+from labeling.store import label_feed
 from labeling.store.models import REMOVED, SPLITS, ImportBatch, Item, Lease, utcnow
 
 # Ids per IN (...) list: under every backend's parameter limit.
@@ -111,6 +112,7 @@ def remove_items(
     dropped = 0
     for k in range(0, len(live), _ID_CHUNK):
         part = live[k : k + _ID_CHUNK]
+        _mark_labelled(session, part)
         session.execute(
             update(Item)
             .where(col(Item.id).in_(part), col(Item.split).in_(SPLITS))
@@ -132,12 +134,23 @@ def restore_items(
     gone = [item_id for item_id, split in chosen if split == REMOVED]
     for k in range(0, len(gone), _ID_CHUNK):
         part = gone[k : k + _ID_CHUNK]
+        _mark_labelled(session, part)
         session.execute(
             update(Item)
             .where(col(Item.id).in_(part), col(Item.split) == REMOVED)
             .values(split=Item.removed_from, removed_from=None, removed_at=None, removed_by=None)
         )
     return RemovalReport(changed=len(gone), unchanged=len(chosen) - len(gone))
+
+
+def _mark_labelled(session: Session, item_ids: list[int]) -> None:
+    """A labelled item leaves (or comes back to) the feed of labels when it is removed (or
+    restored): the feed says so (labeling.store.label_feed)."""
+    in_pool = (col(Item.split) == "pool") | (col(Item.removed_from) == "pool")
+    labelled = select(Item.id).where(
+        col(Item.id).in_(item_ids), col(Item.label).is_not(None), in_pool
+    )
+    label_feed.mark_moved(session, session.exec(labelled).all())  # type: ignore[arg-type]
 
 
 def removed_count(session: Session) -> int:

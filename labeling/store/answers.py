@@ -17,7 +17,7 @@ from sqlalchemy import ARRAY, BigInteger, Engine, and_, any_, bindparam, func, u
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from labeling.store import labelsets
+from labeling.store import label_feed, labelsets
 from labeling.store.db import write_session
 from labeling.store.models import (
     BULK,
@@ -136,16 +136,22 @@ def decided_by(
     return label, "majority", HUMAN
 
 
-def relabelled_labels(session: Session, low: int, high: int) -> set[tuple[int, str]]:
-    """(item, label) of current answers on items ``low``..``high`` that replaced the same
-    person's earlier answer with a different label (after an undo, or on review)."""
+def relabelled_labels(
+    session: Session, low: int, high: int, *, item_ids: list[int] | None = None
+) -> set[tuple[int, str]]:
+    """(item, label) of current answers on items ``low``..``high`` (or on ``item_ids``) that
+    replaced the same person's earlier answer with a different label (after an undo, or on
+    review)."""
     old = aliased(Annotation)
     new = aliased(Annotation)
+    among = (
+        col(new.item_id).between(low, high) if item_ids is None else col(new.item_id).in_(item_ids)
+    )
     rows = session.exec(
         select(new.item_id, new.label)
         .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
         .where(
-            col(new.item_id).between(low, high),
+            among,
             current(new),
             col(new.skipped).is_(False),
             col(new.origin).not_in((*DECISIONS, BULK)),
@@ -260,8 +266,16 @@ def refresh_labels(session: Session, labels: tuple[str, ...], item_ids: Iterable
     lock_items(session, wanted)
     connection = session.connection()
     found = final_labels(session, labels, item_ids=wanted)
-    params = [{"item": item_id, "label": found.get(item_id)} for item_id in wanted]
+    before: dict[int, str | None] = {}
+    for part in _chunks(wanted):
+        found_now = select(_ITEMS.c.id, _ITEMS.c.label).where(_ITEMS.c.id.in_(part))
+        before.update(connection.execute(found_now).all())  # type: ignore[arg-type]
+    changed = [item_id for item_id in wanted if before.get(item_id) != found.get(item_id)]
+    if not changed:
+        return
+    params = [{"item": item_id, "label": found.get(item_id)} for item_id in changed]
     connection.execute(_SET_LABEL, params)
+    label_feed.mark(session, changed)
 
 
 def current_answer_counts(

@@ -246,6 +246,7 @@ def _create_at_head(engine: Engine, shown: str) -> None:
                 key="schema_version", value=str(models.SCHEMA_VERSION)
             )
         )
+        conn.execute(insert(models.Counter).values(name="label", value=0))  # type: ignore[arg-type]
         migrations.stamp(conn, "head")
 
 

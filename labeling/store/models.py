@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # The (id, split, label) index that a search names for its lookups (labeling.data.search).
 ITEM_LOOKUP_INDEX = "ix_item_id_split_label"
@@ -120,6 +120,11 @@ class Item(SQLModel, table=True):
     # final_labels); None while it has none. Kept in step by every path that writes answers,
     # so that the browser can filter and count by label without reading the annotation log.
     label: str | None = None
+    # Where the item's last change of label (or its removal, or its return) stands in the
+    # feed of label changes, and when it was made (labeling.store.label_feed): ``GET /labels``
+    # reads the items in this order. None: its label never changed.
+    label_seq: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
+    label_changed_at: datetime | None = None
 
 
 class Annotator(SQLModel, table=True):
@@ -203,6 +208,39 @@ class ClientOp(SQLModel, table=True):
     # The answer an answer or skip recorded (an undo of it names this operation's cid).
     annotation_id: int | None = Field(default=None, foreign_key="annotation.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Counter(SQLModel, table=True):
+    """A named number that only grows: ``label`` numbers the feed of label changes
+    (labeling.store.label_feed)."""
+
+    name: str = Field(primary_key=True)
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Outbox(SQLModel, table=True):
+    """One webhook delivery: written in the transaction of the event it tells of, sent by the
+    worker with retries (labeling.store.outbox). The secret is never stored: it is read from
+    the environment when the delivery is signed."""
+
+    __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event: str
+    # The webhook's name in labelloop.toml and its URL when the event happened.
+    hook: str
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    # The JSON body, exactly as it is sent and signed.
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    # pending (to send at ``due_at``), delivered, or dead (out of tries).
+    state: str = "pending"
+    due_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    delivered_at: datetime | None = None
+    # The last try's HTTP status (None: no reply) and what went wrong, in words.
+    last_status: int | None = None
+    last_error: str | None = None
 
 
 class Flag(SQLModel, table=True):
