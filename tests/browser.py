@@ -76,14 +76,17 @@ def serve(
     db_url: str | None = None,
     command: list[str] | None = None,
     port: int | None = None,
+    api_port: int | None = None,
 ) -> Iterator[Server]:
     """Start ``labelloop serve`` (or ``command``, given without the port option) on ``port``
     (default: a free one; the same port again restarts a server at the address a page knows);
-    yield once it answers; stop it by its pid."""
+    yield once it answers; stop it by its pid. ``api_port``: run the HTTP API beside it there
+    (default: no API)."""
     port = port if port is not None else free_port()
     if command is None:
         command = [sys.executable, "-m", "labeling.cli", "serve", "-w", str(workspace)]
-    command = [*command, "--port", str(port)]
+    api = ["--no-api"] if api_port is None else ["--api-port", str(api_port)]
+    command = [*command, "--port", str(port), *api]
     if db_url:
         command += ["--db", db_url]
     env = dict(os.environ, PYTHONUNBUFFERED="1")

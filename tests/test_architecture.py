@@ -25,6 +25,7 @@ ABOVE_THE_FACADE = (
     "labeling",
     "labeling.cli",
     "labeling.ui",
+    "labeling.service",
     "labeling.demo",
     "labeling.annotation.session",
     "labeling.rounds.worker",
@@ -33,7 +34,7 @@ ABOVE_THE_FACADE = (
 SLOW_PACKAGES = {
     "alembic", "altair", "cleanlab", "dask", "distributed", "joblib", "krippendorff", "modAL",
     "pandas", "pyarrow", "rich", "scipy", "sklearn", "snorkel", "threadpoolctl", "torch",
-    "transformers", "vl_convert",
+    "transformers", "uvicorn", "vl_convert",
 }  # fmt: skip
 # __init__ files that are more than a docstring: the public entry points.
 ENTRY_INITS = {

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,16 +21,29 @@ from labeling import Workspace
 from labeling.errors import LabelloopError, UnknownAnnotator
 from labeling.store.models import SignInLink
 from labeling.ui import serve_runs, server
-from tests.browser import serve
+from tests.browser import free_port, serve
 
 
 def test_demo_builds_and_serves_then_stops_cleanly(tmp_path):
     root = tmp_path / "demo"
     command = [sys.executable, "-m", "labeling.cli", "demo", str(root)]
-    with serve(root, command=command, timeout=120) as server:
+    api_port = free_port()
+    with serve(root, command=command, timeout=120, api_port=api_port) as server:
         assert "Created the demo workspace" in "".join(server.output)
         with urllib.request.urlopen(server.sign_in_url, timeout=10) as reply:
             assert reply.status == 200
+        # The HTTP API runs beside the UI, and wants a token.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{api_port}/labels", timeout=5)
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 401
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)
+        assert f"The HTTP API is at http://127.0.0.1:{api_port}/" in "".join(server.output)
         with Workspace.open(root) as ws, Session(ws.engine) as session:
             assert session.exec(select(func.count()).select_from(SignInLink)).one() == 1
             assert ws.config.display_fields == ("channel",)

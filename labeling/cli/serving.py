@@ -1,4 +1,4 @@
-"""``labelloop serve`` and ``demo``: the labelling UI in the browser."""
+"""``labelloop serve`` and ``demo``: the labelling UI in the browser; ``api``: the HTTP API."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from labeling.cli.common import (
     print_json,
 )
 from labeling.demo.build import build_demo
+from labeling.service.server import run as run_api
 from labeling.ui.server import serve as run_server
 
 HostOpt = Annotated[
@@ -26,6 +27,11 @@ HostOpt = Annotated[
     ),
 ]
 PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+DEFAULT_API_PORT = 8000
+ApiPortOpt = Annotated[
+    int, typer.Option("--api-port", help="Port of the HTTP API that runs beside the UI.")
+]
+NoApiOpt = Annotated[bool, typer.Option("--no-api", help="Do not start the HTTP API.")]
 LinkHoursOpt = Annotated[
     float,
     typer.Option("--link-hours", min=0.01, help="How long the printed admin sign-in link works."),
@@ -49,8 +55,12 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    api_port: ApiPortOpt = DEFAULT_API_PORT,
+    no_api: NoApiOpt = False,
 ) -> None:
-    """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin."""
+    """Serve the Streamlit UI for a workspace and print a sign-in link for the first admin.
+
+    The HTTP API (`labelloop api`) runs beside it on --api-port, unless --no-api."""
     code = run_server(
         workspace,
         db_url=db,
@@ -58,10 +68,30 @@ def serve(
         port=port,
         link_hours=link_hours,
         public_url=public_url,
+        api_port=None if no_api else api_port,
         echo=typer.echo,
         echo_err=echo_err,
     )
     raise typer.Exit(0 if code in (0, -15, 143) else 1)
+
+
+@app.command(short_help="Serve the HTTP API: push items, follow labels, predict, label.")
+@handle_errors
+def api(
+    workspace: WorkspaceOpt = Path("."),
+    db: DbOpt = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Address to listen on; other than loopback, others can reach it."
+        ),
+    ] = "127.0.0.1",
+    port: PortOpt = DEFAULT_API_PORT,
+) -> None:
+    """Serve the HTTP API of a workspace (docs/api.md; OpenAPI at /docs) until Ctrl+C.
+
+    Requests carry a person's token: `Authorization: Bearer <token>`."""
+    run_api(workspace, db_url=db, host=host, port=port, echo=typer.echo)
 
 
 @app.command(short_help="Build a workspace on the bundled demo data and serve it.")
@@ -77,8 +107,11 @@ def demo(
     ] = False,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8501,
+    api_port: ApiPortOpt = DEFAULT_API_PORT,
+    no_api: NoApiOpt = False,
 ) -> None:
-    """Create a workspace on the bundled demo data (support messages, 5 classes), then serve it."""
+    """Create a workspace on the bundled demo data (support messages, 5 classes), then serve it
+    (the UI, and the HTTP API on --api-port unless --no-api)."""
     info = build_demo(directory, db_url=db)
     if as_json:
         print_json(info)
@@ -88,7 +121,13 @@ def demo(
         return
     typer.echo("")
     code = run_server(
-        directory, db_url=db, host=host, port=port, echo=typer.echo, echo_err=echo_err
+        directory,
+        db_url=db,
+        host=host,
+        port=port,
+        api_port=None if no_api else api_port,
+        echo=typer.echo,
+        echo_err=echo_err,
     )
     raise typer.Exit(0 if code in (0, -15, 143) else 1)
 

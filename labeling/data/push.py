@@ -36,7 +36,8 @@ def import_rows(
     statistics: bool = True,
 ) -> ImportReport:
     """Import rows given in memory (``POST /items``), checked exactly as a file's rows are: all
-    of them or, on any fault, none. Messages name a row as ``items: item 3, field 'text'``.
+    of them or, on any fault, none. Messages name a row as ``items: item 3, field 'text'``,
+    counting from 0 as the request's array does.
     An id already in the workspace is skipped and counted (``duplicates_in_store``), so a
     resent request adds nothing. ``statistics``: refresh the planner's statistics after
     (an HTTP server pushing many small batches does it now and then instead)."""

@@ -405,7 +405,8 @@ def check_file(path: Path, name: str) -> None:
 
 class RowsReader:
     """Rows already in memory (the items of an HTTP request), read like a JSONL file: each row
-    an object of fields, numbered from 1 in the order given ("item 3")."""
+    an object of fields, numbered as the request's array is, from 0 ("item 3" is
+    ``items[3]``)."""
 
     row_word = "item"
     fields: list[str] | None = None
@@ -418,7 +419,7 @@ class RowsReader:
         for start in range(0, len(self.rows), CHUNK_ROWS):
             part = self.rows[start : start + CHUNK_ROWS]
             cleaned = [{_clean_name(k): v for k, v in row.items()} for row in part]
-            numbers = range(start + 1, start + len(part) + 1)
+            numbers = range(start, start + len(part))
             yield Chunk(numbers, start + len(part), rows=cleaned)
 
 

@@ -11,6 +11,7 @@ from labeling.annotation.progress import PoolCounts
 from labeling.context import Context
 from labeling.data import drift, label_changes, push
 from labeling.data.importer import ImportReport
+from labeling.store import db
 
 
 class ServiceAPI(Context):
@@ -46,6 +47,16 @@ class ServiceAPI(Context):
             report.drift = drift.check_batch(self, report.batch_id)
         PoolCounts.forget()
         return report
+
+    def check_drift(self, batch_id: int) -> dict[str, object]:
+        """Check a pool import batch for drift (labeling.data.drift), as an import does; the
+        result is stored with the batch and returned."""
+        return drift.check_batch(self, batch_id)
+
+    def refresh_statistics(self) -> None:
+        """Bring the planner's statistics of the items and answers up to date after writes
+        (PostgreSQL's ANALYZE; nothing on SQLite)."""
+        db.refresh_statistics(self.engine, "item", "annotation")
 
     def label_changes(
         self, since: str | None = None, *, limit: int = 1_000

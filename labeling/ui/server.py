@@ -204,10 +204,14 @@ def serve(
     port: int,
     link_hours: float = 24,
     public_url: str | None = None,
+    api_port: int | None = None,
     echo: Callable[[str], None] = print,
     echo_err: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
     """Run the UI until interrupted; returns the Streamlit process's exit code.
+
+    ``api_port``: also run the HTTP API (labeling.service) on this port, in a third process
+    (None: no API).
 
     ``public_url`` is the address people reach the server at, when it is not
     ``http://HOST:PORT/`` (behind an HTTPS proxy, say): sign-in links name it.
@@ -217,6 +221,17 @@ def serve(
         if not needed.is_file():
             raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
     check_port(host, port)
+    if api_port is not None:
+        if api_port == port:
+            raise BadInput(f"option '--api-port': {api_port} is the UI's port; pick another")
+        try:
+            check_port(host, api_port)
+        except BadInput as exc:
+            raise BadInput(
+                str(exc)
+                .replace("option '--port'", "option '--api-port'")
+                .replace("with --port", "with --api-port, or run without the API: --no-api")
+            ) from exc
     public = check_public_url(public_url) if public_url else None
     ws = Workspace.open(root, db_url=db_url)
     try:
@@ -225,7 +240,15 @@ def serve(
     finally:
         ws.close()
     _report_swept(swept, echo_err)
-    _announce(launch, root=root, host=host, public=public, link_hours=link_hours, echo=echo)
+    _announce(
+        launch,
+        root=root,
+        host=host,
+        public=public,
+        link_hours=link_hours,
+        echo=echo,
+        api_port=api_port,
+    )
     env = _child_env(root, db_url=db_url, public_url=launch.public_url)
     with_server = _die_with_server()
     worker = subprocess.Popen(
@@ -235,11 +258,16 @@ def serve(
         env=env,
         preexec_fn=with_server,
     )
+    children = [worker]
+    if api_port is not None:
+        command = [sys.executable, "-m", "labeling.service.server", "--workspace"]
+        command += [str(root.resolve()), "--host", host, "--port", str(api_port)]
+        children.append(subprocess.Popen(command, env=env, preexec_fn=with_server))
     child = subprocess.Popen(streamlit_command(host, port), env=env, preexec_fn=with_server)
     try:
         return _wait_for(child)
     finally:
-        for process in (child, worker):
+        for process in (child, *children):
             _stop(process)
         if _revoke(root, db_url, launch.token):
             serve_runs.forget(launch.run_file)
@@ -264,9 +292,10 @@ def _announce(
     public: str | None,
     link_hours: float,
     echo: Callable[[str], None],
+    api_port: int | None = None,
 ) -> None:
-    """The launch message: where the UI is, the admin's sign-in link, warnings for a host
-    reachable from other machines."""
+    """The launch message: where the UI (and the API) is, the admin's sign-in link, warnings
+    for a host reachable from other machines."""
     if not is_loopback(host):
         echo(
             f"warning: serving on {host}, reachable from other machines. Anyone who can reach "
@@ -280,6 +309,8 @@ def _announce(
     if launch.created_admin:
         echo(f"No admin existed, so one was created: {launch.admin}.")
     echo(f"labelloop is serving workspace {root} at {launch.url}")
+    if api_port is not None:
+        echo(f"The HTTP API is at http://{host}:{api_port}/ (OpenAPI: /docs); off with --no-api.")
     echo(
         f"Sign in as {launch.admin} with this link (valid {link_hours:g} h; the browser "
         "trades it for a session cookie and the address bar keeps no token):"
