@@ -19,9 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from labeling import Workspace
 from labeling.store.answers import final_labels
+from labeling.store.models import ImportBatch, Item
 from tests.bad_inputs.store import assert_unchanged, fingerprint
 
 LABELS = ["ham", "spam"]
@@ -250,10 +252,6 @@ def test_a_follower_of_labels_misses_nothing_while_people_label(served):
     assert seen_cursors == sorted(seen_cursors)
     with Workspace.open(root) as ws, ws._read() as session:
         truth = {f"m{k}": None for k in range(40)}
-        from sqlmodel import select
-
-        from labeling.store.models import Item
-
         names = dict(session.exec(select(Item.id, Item.external_id)).all())
         for item_id, label in final_labels(session, ws.labels).items():
             truth[names[item_id]] = label
@@ -300,3 +298,22 @@ def test_the_api_refuses_a_taken_port_and_warns_off_loopback(tmp_path):
         )  # fmt: skip
     assert done.returncode != 0
     assert f"option '--port': cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_pushed_batches_are_checked_for_drift_behind_the_replies(served):
+    root, url, tokens = served
+    engineer = client(url, tokens["eng"])
+    first = engineer.post("/items", json={"items": items(0, 60)}).json()
+    odd = [{"id": f"z{k}", "text": f"zz qq xx {k} vv ww"} for k in range(40)]
+    second = engineer.post("/items", json={"items": odd}).json()
+    assert first["drift"] is None and second["drift"] is None  # not checked in the request
+    deadline = time.monotonic() + 120
+    with Workspace.open(root) as ws:
+        while ws.unchecked_pushes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ws.unchecked_pushes() == []
+        with ws._read() as session:
+            drift = dict(session.exec(select(ImportBatch.id, ImportBatch.drift)).all())
+    checked = json.loads(drift[second["batch"]])
+    assert checked["items"] == 40 and checked["auc"] is not None
+    assert json.loads(drift[first["batch"]])["items"] == 60

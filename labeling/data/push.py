@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from labeling.data.importer import ImportReport, check_and_write
 from labeling.data.readers import RowsReader
 from labeling.data.validation import ImportPlan
 from labeling.errors import ImportFailed
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
-from labeling.store.models import SPLITS
+from labeling.store.models import SPLITS, ImportBatch
 
-# The rows of one import that is not a file: what its messages call the request.
+# The rows of one import that is not a file: what its messages call the request, and the
+# format its import batch records.
 PUSH_NAME = "items"
+PUSH_FORMAT = "request"
 
 
 def import_rows(
@@ -49,7 +52,7 @@ def import_rows(
     if not rows:
         raise ImportFailed(f"{PUSH_NAME}: expected at least one item")
     plan = ImportPlan(
-        Path(PUSH_NAME), "jsonl", split, text_field, id_field, label_field, labels, PUSH_NAME,
+        Path(PUSH_NAME), PUSH_FORMAT, split, text_field, id_field, label_field, labels, PUSH_NAME,
         multilabel, DEFAULT_LABEL_SEP,
     )  # fmt: skip
     report = check_and_write(
@@ -62,6 +65,21 @@ def import_rows(
         allow_duplicate_texts=allow_duplicate_texts,
         statistics=statistics,
     )
-    report.format = "request"
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def unchecked_batches(session: Session) -> list[int]:
+    """Pool batches pushed over HTTP (format ``request``) with new items and no drift check
+    yet, oldest first."""
+    query = (
+        select(ImportBatch.id)
+        .where(
+            ImportBatch.format == PUSH_FORMAT,
+            ImportBatch.split == "pool",
+            col(ImportBatch.imported) > 0,
+            ImportBatch.drift == "{}",
+        )
+        .order_by(col(ImportBatch.id))
+    )
+    return [int(batch_id or 0) for batch_id in session.exec(query).all()]

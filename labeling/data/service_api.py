@@ -53,6 +53,11 @@ class ServiceAPI(Context):
         result is stored with the batch and returned."""
         return drift.check_batch(self, batch_id)
 
+    def unchecked_pushes(self) -> list[int]:
+        """Pool batches pushed over HTTP whose drift check has not run yet, oldest first."""
+        with self._read() as session:
+            return push.unchecked_batches(session)
+
     def refresh_statistics(self) -> None:
         """Bring the planner's statistics of the items and answers up to date after writes
         (PostgreSQL's ANALYZE; nothing on SQLite)."""

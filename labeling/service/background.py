@@ -1,75 +1,103 @@
-"""Work the API server does after a push has been answered: the drift check of each pushed
-pool batch (as an import runs it, in push order) and, on PostgreSQL, the planner's statistics
-now and then. One thread; a failed check is logged and the next goes on."""
+"""Work the API server leaves to a second process, so that it never slows a request: the drift
+check of each pool batch pushed over HTTP (as an import runs it, oldest first) and, on
+PostgreSQL, the planner's statistics after pushes.
+
+The checks train a small classifier each; in the API's own process they would hold the GIL and
+stretch the transactions of pushes and answers. The process runs at a lower priority, reads
+the batches still to check from the store (so a check missed by a crash runs after a restart),
+and stops when its parent is gone.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
-import queue
-import threading
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from labeling.workspace import Workspace
 
 log = logging.getLogger("labelloop.api")
+POLL_SECONDS = 0.5
 # The planner's statistics are refreshed at most this often while pushes come in.
 STATISTICS_SECONDS = 30.0
 
 
 class Background:
-    """The API server's background thread (see the module)."""
+    """The API server's helper process (see the module)."""
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self._batches: queue.Queue[int | None] = queue.Queue()
-        self._analyzed = 0.0
-        self._stale = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="labelloop-api-bg", daemon=True)
+    def __init__(self, root: Path, db_url: str | None) -> None:
+        self.command = [sys.executable, "-m", "labeling.service.background"]
+        self.command += ["--workspace", str(Path(root).resolve()), "--parent", str(os.getpid())]
+        if db_url:
+            self.command += ["--db", db_url]
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Background:
-        self._thread.start()
+        self.process = subprocess.Popen(self.command)
         return self
 
-    def pushed(self, batch_id: int, *, pool: bool) -> None:
-        """A push landed as import batch ``batch_id``."""
-        self._stale.set()
-        if pool:
-            self._batches.put(batch_id)
-
-    def idle(self, timeout: float = 60.0) -> bool:
-        """Wait until every pushed batch has been checked (tests, and a clean stop)."""
-        deadline = time.monotonic() + timeout
-        while self._batches.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return not self._batches.unfinished_tasks
-
     def stop(self) -> None:
-        self._batches.put(None)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                batch_id = self._batches.get(timeout=1.0)
-            except queue.Empty:
-                self._refresh()
-                continue
-            try:
-                if batch_id is None:
-                    return
-                self._refresh()
-                self.ws.check_drift(batch_id)
-            except Exception:  # noqa: BLE001  the next check still runs; the log says why
-                log.exception("drift check of import batch %s failed", batch_id)
-            finally:
-                self._batches.task_done()
-
-    def _refresh(self) -> None:
-        if not self._stale.is_set() or time.monotonic() - self._analyzed < STATISTICS_SECONDS:
+        if self.process is None or self.process.poll() is not None:
             return
-        self._stale.clear()
-        self._analyzed = time.monotonic()
+        self.process.terminate()
         try:
-            self.ws.refresh_statistics()
-        except Exception:  # noqa: BLE001  statistics are an optimisation
-            log.exception("refreshing the planner's statistics failed")
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def check_pushes(ws: Workspace, failed: set[int]) -> int:
+    """Run the drift check of every pushed pool batch still unchecked (but those in
+    ``failed``, which failed in this process already); returns how many were checked."""
+    done = 0
+    for batch_id in ws.unchecked_pushes():
+        if batch_id in failed:
+            continue
+        try:
+            ws.check_drift(batch_id)
+        except Exception:  # noqa: BLE001  the next batch is still checked; the log says why
+            log.exception("drift check of import batch %s failed", batch_id)
+            failed.add(batch_id)
+        done += 1
+    return done
+
+
+def run(ws: Workspace, parent: int) -> None:
+    analyzed = 0.0
+    stale = False
+    failed: set[int] = set()
+    while os.getppid() == parent:
+        checked = check_pushes(ws, failed)
+        stale = stale or checked > 0
+        if stale and time.monotonic() - analyzed >= STATISTICS_SECONDS:
+            ws.refresh_statistics()
+            analyzed, stale = time.monotonic(), False
+        if not checked:
+            time.sleep(POLL_SECONDS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labeling.service.background")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="labelloop api: %(message)s")
+    os.nice(10)
+    ws = Workspace.open(Path(args.workspace), db_url=args.db)
+    try:
+        run(ws, args.parent)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ws.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,8 +48,6 @@ def push_items(
         drift_check=background is None,
         statistics=background is None,
     )
-    if background is not None and report.imported and report.batch_id is not None:
-        background.pushed(report.batch_id, pool=body.split == "pool")
     return {
         "created": report.imported,
         "existing": report.duplicates_in_store,

@@ -46,7 +46,7 @@ def run(
     except LabelloopError as exc:
         raise LabelloopError(str(exc).replace("option '--port'", f"option '{option}'")) from exc
     ws = Workspace.open(root, db_url=db_url)
-    background = Background(ws).start()
+    background = Background(root, db_url).start()
     try:
         announce(host, port, root, echo)
         config = uvicorn.Config(
