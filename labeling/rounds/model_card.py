@@ -157,7 +157,7 @@ def _num(value: Any) -> str:
 
 
 def _usage(facts: CardFacts) -> str:
-    trusted = json.dumps(facts.trusted)
+    trusted = json.dumps(facts.trusted, indent=4)
     if facts.multilabel:
         predict = f"""LABELS = {json.dumps(list(facts.labels), ensure_ascii=False)}
 proba = model.predict_proba(texts)  # P(label present), columns in LABELS order

@@ -44,12 +44,13 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.errors import BadInput, ExportFailed
+from labeling.rounds.featurizers import NEEDS_EMBEDDINGS
 from labeling.rounds.model_card import CardFacts, write_card
 from labeling.rounds.multilabel import CalibratedLabel
-from labeling.rounds.predict import RoundModel, featurizer_name, load_round, needs_embeddings
+from labeling.rounds.predict import RoundModel, featurizer_name, load_round, pick_round
 from labeling.rounds.promotion import list_rounds
 from labeling.store import db
-from labeling.store.models import Item
+from labeling.store.models import Item, Round
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "model-card.md"
@@ -85,8 +86,8 @@ class ModelExport:
 
 def export_model(ws: Context, out: Path, *, round_id: int | None = None) -> ModelExport:
     """Write round ``round_id``'s (default: the promoted round's) model to folder ``out``."""
+    refuse_unexportable(ws, pick_round(ws, round_id))
     loaded = load_round(ws, round_id)
-    refuse_unexportable(ws, loaded)
     target = _check_target(out)
     pipeline = build_pipeline(loaded)
     texts = sample_texts(ws, CHECK_TEXTS)
@@ -122,9 +123,10 @@ def _umask() -> int:
     return current
 
 
-def refuse_unexportable(ws: Context, loaded: RoundModel) -> None:
+def refuse_unexportable(ws: Context, round_: Round) -> None:
     """Refuse a round whose featurizer is not plain scikit-learn, naming the rounds that are."""
-    if loaded.featurizer_name in EXPORTABLE:
+    name = featurizer_name(json.loads(round_.metrics or "{}"))
+    if name in EXPORTABLE:
         return
     others = exportable_rounds(ws)
     hint = (
@@ -134,12 +136,12 @@ def refuse_unexportable(ws: Context, loaded: RoundModel) -> None:
         else ""
     )
     why = (
-        "a transformer model no scikit-learn class holds"
-        if needs_embeddings(loaded)
+        "a transformer model (sentence embeddings) that no scikit-learn class holds"
+        if name in NEEDS_EMBEDDINGS
         else "a featurizer this export cannot rebuild"
     )
     raise NotExportable(
-        f"round {loaded.round_id} trained on the {loaded.featurizer_name!r} featurizer, whose "
+        f"round {round_.id} trained on the {name!r} featurizer, whose "
         f"features come from {why}, so it cannot be a standalone scikit-learn pipeline; "
         f'{hint}set featurizer = "tfidf" (or "hashing") in labelloop.toml and retrain '
         "(docs/models.md)"

@@ -26,7 +26,6 @@ from sqlmodel import col, select
 
 from labeling.context import Context
 from labeling.errors import BadInput
-from labeling.rounds.featurizers import NEEDS_EMBEDDINGS
 from labeling.rounds.learner import predict_proba
 from labeling.rounds.pool import round_featurizer
 from labeling.rounds.scores import predicted_sets
@@ -137,7 +136,13 @@ def pick_round(ws: Context, round_id: int | None) -> Round:
             found = session.get(Round, round_id)
             if found is None:
                 ids = session.exec(select(Round.id).order_by(col(Round.id))).all()
-                known = f"rounds are {ids[0]}-{ids[-1]}" if ids else "no round has run yet"
+                known = (
+                    f"rounds are {ids[0]}-{ids[-1]}"
+                    if len(ids) > 1
+                    else f"the only round is {ids[0]}"
+                    if ids
+                    else "no round has run yet"
+                )
                 raise RoundNotFound(f"option '--round': no round {round_id}; {known}")
     if found.status != "succeeded":
         detail = f": {found.error}" if found.error else ""
@@ -221,8 +226,3 @@ def _load(ws: Context, round_: Round, path: Path) -> RoundModel:
 def predict_texts(ws: Context, texts: Sequence[str], *, round_id: int | None = None) -> Predictions:
     """The promoted round's (or round ``round_id``'s) predictions for ``texts``."""
     return load_round(ws, round_id).predict(texts)
-
-
-def needs_embeddings(loaded: RoundModel) -> bool:
-    """Whether the round's featurizer runs the sentence-embedding model."""
-    return loaded.featurizer_name in NEEDS_EMBEDDINGS
