@@ -194,6 +194,12 @@ def load_round(ws: Context, round_id: int | None = None) -> RoundModel:
         return loaded
 
 
+def forget_loaded() -> None:
+    """Drop every loaded round (a benchmark's cold start; files changed under a process)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def _load(ws: Context, round_: Round, path: Path) -> RoundModel:
     import joblib  # ~0.1 s: only loading a round's model needs it
 
