@@ -2,7 +2,8 @@
 
 The exported model is loaded by the card's own example in a fresh ``python -I`` process in which
 ``import labeling`` fails, with nothing but scikit-learn and skops, and must give the round's
-probabilities. Rounds of SQLite workspaces: the export reads only the round's files.
+probabilities. The single-label export runs on SQLite and PostgreSQL (``--backend``); the others
+on SQLite, the store being read the same way.
 """
 
 from __future__ import annotations
@@ -72,11 +73,12 @@ def run_card_example(folder: Path, texts: list[str]) -> np.ndarray:
 
 @pytest.mark.parametrize("featurizer", ["tfidf", "hashing"])
 def test_the_exported_pipeline_loads_without_labelloop_and_gives_the_rounds_predictions(
-    tmp_path, featurizer
+    tmp_path, db_url, featurizer
 ):
-    with youtube(tmp_path / "yt", None, featurizer=featurizer) as ws:
+    with youtube(tmp_path / "yt", db_url, featurizer=featurizer) as ws:
         out = tmp_path / "model"
-        done = runner.invoke(app, ["model", "export", str(out), "-w", str(ws.root), "--json"])
+        db = ["--db", ws.db_url] if "postgresql" in ws.db_url else []
+        done = runner.invoke(app, ["model", "export", str(out), "-w", str(ws.root), *db, "--json"])
         assert done.exit_code == 0, done.output
         report = json.loads(done.stdout)
         assert report["round_id"] == 1 and report["featurizer"] == featurizer

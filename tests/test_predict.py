@@ -76,6 +76,15 @@ def test_predict_texts_gives_what_the_round_stored(yt):
     assert again.predicted == found.predicted[:5]
     empty = yt.predict_texts([])
     assert empty.probabilities.shape == (0, 2) and empty.predicted == []
+    shown = again.as_json()
+    assert shown["round"] == 1 and len(shown["predictions"]) == 5
+    first = shown["predictions"][0]
+    assert first["label"] == found.predicted[0]
+    assert first["probabilities"] == {
+        "0": round(float(found.probabilities[0, 0]), 6),
+        "1": round(float(found.probabilities[0, 1]), 6),
+    }
+    json.dumps(shown)  # plain JSON types only
 
 
 def test_a_multi_label_round_predicts_the_sets_it_stored(tmp_path, backend, db_url):

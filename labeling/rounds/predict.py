@@ -67,6 +67,18 @@ class Predictions:
     probabilities: np.ndarray
     predicted: list[str | list[str]]
 
+    def as_json(self) -> dict[str, Any]:
+        """The shape of ``POST /predict``'s answer: ``{"round": N, "predictions": [{"label":
+        ..., "probabilities": {label: p}}]}``, probabilities rounded to 6 decimals."""
+        rows = [[round(p, 6) for p in row] for row in self.probabilities.tolist()]
+        return {
+            "round": self.round_id,
+            "predictions": [
+                {"label": label, "probabilities": dict(zip(self.labels, row, strict=True))}
+                for label, row in zip(self.predicted, rows, strict=True)
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class RoundModel:
