@@ -37,6 +37,18 @@ from labeling.rounds import predict as predict_module  # noqa: E402
 from labeling.rounds.model_export import EXPORTABLE  # noqa: E402
 
 LABELS = ["billing", "technical", "shipping", "account", "feedback"]
+NOTES = [
+    "The command reads, featurizes, predicts and writes 20,000 rows at a time in one process; "
+    "featurizing (the character n-grams, pure Python) is most of its time.",
+    "A round on sentence embeddings (`hybrid`, which `auto` trains on once the pool's "
+    "embeddings are built, or `sentence-embeddings`) predicts at the embedding model's pace, a "
+    "few hundred texts per second on 2 cores (the section \"Predicting with a round's model "
+    '(hybrid)" has a run), so 10,000 texts take tens of seconds: the 5 s target holds for '
+    "n-gram rounds (`tfidf`, `hashing`) only.",
+    "Other work shared the 2-core machine during these runs (the load average below), and the "
+    "figures move with it: three runs of the tfidf case gave 1.28-1.34 s for predict_texts and "
+    "4,900-6,100 rows/s for the command.",
+]
 
 
 def build(folder: Path, rows: int, featurizer: str) -> tuple[Workspace, dict]:
@@ -122,6 +134,7 @@ def main() -> int:
     parser.add_argument("--file-rows", type=int, default=100_000)
     parser.add_argument("--featurizer", default="auto")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         ws, built = build(folder, args.rows, args.featurizer)
@@ -135,6 +148,7 @@ def main() -> int:
         # A round on embeddings cannot be exported (docs/models.md): nothing to time then.
         exported = time_export(ws, folder / "model") if built["featurizer"] in EXPORTABLE else None
         ws.close()
+    load_after = os.getloadavg()[0]
     table = [
         {
             "step": f"predict_texts, {api['texts']:,} texts",
@@ -178,16 +192,8 @@ def main() -> int:
             "table": table,
             "runs": {"build": built, "predict_texts": api, "cli": cli_runs, "export": exported},
             "peak_rss_mb": peak_rss_mb(),
-            "notes": [
-                "The command reads, featurizes, predicts and writes 20,000 rows at a time in one "
-                "process; featurizing (the character n-grams, pure Python) is most of its time.",
-                "A round on sentence embeddings (`hybrid`, which `auto` trains on once the pool's "
-                "embeddings are built, or `sentence-embeddings`) predicts at the embedding "
-                "model's pace: 379 texts/s here with 2,000 generated texts (10,000 texts: about "
-                "26 s), 260 rows/s for the command with the model's load; the section "
-                '"Predicting with a round\'s model (hybrid)" has the run. The 5 s target holds '
-                "for n-gram rounds (`tfidf`, `hashing`) only.",
-            ],
+            "notes": NOTES
+            + [f"Load average (1 min) before and after: {load_before:.1f}, {load_after:.1f}."],
             "reproduce": "python benchmarks/bench_predict.py --rows "
             f"{args.rows} --texts {args.texts} --file-rows {args.file_rows}"
             + ("" if args.featurizer == "auto" else f" --featurizer {args.featurizer}"),

@@ -18,9 +18,8 @@ and renamed at the end: a failed export leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,12 @@ def run_hf_export(
 ) -> ExportReport:
     """Write the dataset folder ``out`` (see the module doc)."""
     target = _check_target(out)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # A hidden name beside the target (mkdir honours the umask, unlike mkdtemp's 0700).
+    scratch = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        scratch.mkdir()
+    except OSError as exc:
+        raise ExportFailed(f"{out}: cannot write in {out.parent} ({exc.strerror})") from exc
     try:
         (scratch / DATA_FOLDER).mkdir()
         sizes = _write_splits(engine, scratch / DATA_FOLDER, labels, multilabel)
@@ -61,7 +65,6 @@ def run_hf_export(
                 f"{out}: no item has a final label or a gold label yet; nothing to export"
             )
         (scratch / CARD).write_text(dataset_card(name, labels, multilabel, sizes), "utf-8")
-        scratch.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a dataset is not
         _replace(target, scratch)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -69,12 +72,6 @@ def run_hf_export(
     return ExportReport(
         file=str(out), format="hf", rows=sum(sizes.rows.values()), kind="items", splits=sizes.rows
     )
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _check_target(out: Path) -> Path:
