@@ -99,7 +99,11 @@ def _replace(target: Path, scratch: Path) -> None:
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     target.rename(old)
-    scratch.rename(target)
+    try:
+        scratch.rename(target)
+    except OSError:
+        old.rename(target)  # the earlier export stays where it was
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
