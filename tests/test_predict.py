@@ -218,6 +218,9 @@ def test_a_field_called_id_is_kept_without_id_field_and_sets_are_joined_in_csv(
         for row, predicted in zip(written, expected.predicted, strict=True):
             assert row["label"] == (";".join(predicted) if predicted else "[]")
         assert expected.predicted[0] == ["billing", "bug"]
+        clash = cli(ws, "predict", str(source), "--out", str(out), "--label-sep", "u")
+        assert clash.exit_code == 2
+        assert "option '--label-sep': label 'refund' contains the separator 'u'" in clash.stderr
         parquet = tmp_path / "sets.parquet"
         assert cli(ws, "predict", str(source), "--out", str(parquet)).exit_code == 0
         assert read_output(parquet)[0]["label"] == ["billing", "bug"]

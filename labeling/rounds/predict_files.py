@@ -26,6 +26,7 @@ from labeling.data.readers import FORMATS, cell_text, check_file, detect_format,
 from labeling.data.writers import target_folder, write_csv, write_jsonl
 from labeling.errors import BadInput, ExportFailed, ImportFailed
 from labeling.rounds.predict import Predictions, RoundModel, load_round
+from labeling.store import labelsets
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 
 #: The prefix of the probability columns: ``p_billing`` is P(billing).
@@ -93,6 +94,8 @@ def predict_file(
     if out.resolve() == path.resolve():
         raise ExportFailed(f"option '--out': {out} is the input file; name another file")
     loaded = load_round(ws, round_id)
+    if loaded.multilabel and out_format in ("csv", "tsv"):
+        labelsets.check_separator(loaded.labels, label_sep)
     reader = open_reader(path, in_format, name)
     chunks = reader.chunks()
     first = next(chunks, None)
