@@ -22,9 +22,11 @@ import pytest
 from sqlmodel import select
 
 from labeling import Workspace
+from labeling.rounds import predictions
 from labeling.store.answers import final_labels
 from labeling.store.models import ImportBatch, Item
 from tests.bad_inputs.store import assert_unchanged, fingerprint
+from tests.test_predict import pool_texts, youtube
 
 LABELS = ["ham", "spam"]
 
@@ -317,3 +319,34 @@ def test_pushed_batches_are_checked_for_drift_behind_the_replies(served):
     checked = json.loads(drift[second["batch"]])
     assert checked["items"] == 40 and checked["auc"] is not None
     assert json.loads(drift[first["batch"]])["items"] == 60
+
+
+def test_predict_over_http_gives_what_the_round_stored(tmp_path, db_url):
+    ws = youtube(tmp_path / "yt", db_url)
+    token = ws.add_user("eng", role="engineer")[1]
+    ids, texts = pool_texts(ws)
+    stored = predictions.load(ws, 1).lookup(ids)
+    ws.close()
+    with api_server(tmp_path / "yt", db_url) as url:
+        engineer = client(url, token)
+        reply = engineer.post("/predict", json={"texts": texts})
+        assert reply.status_code == 200
+        found = reply.json()
+        assert found["round"] == 1
+        assert [p["label"] for p in found["predictions"]] == [stored[i][0] for i in ids.tolist()]
+        for prediction, item_id in zip(found["predictions"], ids.tolist(), strict=True):
+            assert set(prediction["probabilities"]) == {"0", "1"}
+            best = max(prediction["probabilities"].values())
+            assert abs(best - stored[item_id][1]) < 1e-5
+        missing = engineer.post("/predict", json={"texts": ["x"], "round": 9})
+        assert missing.status_code == 404
+        too_many = engineer.post("/predict", json={"texts": ["x"] * 10_001})
+        assert too_many.status_code == 400
+        assert "texts: List should have at most 10000 items" in too_many.json()["error"]
+
+
+def test_predict_without_a_promoted_round_says_so(served):
+    _root, url, tokens = served
+    reply = client(url, tokens["eng"]).post("/predict", json={"texts": ["hello"]})
+    assert reply.status_code == 409
+    assert "round" in reply.json()["error"]

@@ -33,8 +33,8 @@ ABOVE_THE_FACADE = (
 # Packages slow enough to import only where used (docs/architecture.md says why each).
 SLOW_PACKAGES = {
     "alembic", "altair", "cleanlab", "dask", "distributed", "joblib", "krippendorff", "modAL",
-    "pandas", "pyarrow", "rich", "scipy", "sklearn", "snorkel", "threadpoolctl", "torch",
-    "transformers", "uvicorn", "vl_convert",
+    "pandas", "pyarrow", "rich", "scipy", "skops", "sklearn", "snorkel", "threadpoolctl",
+    "torch", "transformers", "uvicorn", "vl_convert",
 }  # fmt: skip
 # __init__ files that are more than a docstring: the public entry points.
 ENTRY_INITS = {

@@ -177,10 +177,17 @@ def _import_summary(file: Path, split: str, report: ImportReport) -> str:
 @app.command(short_help="Export items with final labels, or the annotation log.")
 @handle_errors
 def export(
-    out: Annotated[Path, typer.Argument(help="File to write (.csv, .jsonl or .parquet).")],
+    out: Annotated[
+        Path,
+        typer.Argument(help="File to write (.csv, .jsonl or .parquet); a folder with --format hf."),
+    ],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="csv, jsonl or parquet (default: from the extension)."),
+        typer.Option(
+            "--format",
+            help="csv, jsonl or parquet (default: from the extension), or hf: a Hugging Face "
+            "dataset folder (pool labels as train, gold as test).",
+        ),
     ] = None,
     annotations: Annotated[
         bool,
@@ -224,6 +231,9 @@ def export(
         )
     if as_json:
         print_json(report.to_dict())
+    elif report.splits is not None:
+        sizes = ", ".join(f"{split} {n:,}" for split, n in report.splits.items())
+        typer.echo(f"Wrote {report.rows:,} labelled items to {out} (Hugging Face: {sizes}).")
     else:
         typer.echo(f"Wrote {report.rows:,} {report.kind} to {out} ({report.format}).")
 

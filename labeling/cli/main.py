@@ -4,8 +4,8 @@ User mistakes print one line ``error: ...`` on stderr and exit 2; failures exit 
 prints exactly one JSON document on stdout. One module per command group: ``data`` (init,
 import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (user),
 ``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``,
-``queue``, ``items`` (item, correct, flag, flags, resolve-flag), ``guidelines``, ``serving``
-(serve, demo).
+``queue``, ``items`` (item, correct, flag, flags, resolve-flag), ``guidelines``, ``model``
+(predict, model export), ``serving`` (serve, demo).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from labeling.cli import (
     items,
     lf,
     llm,
+    model,
     ops,
     people,
     queue,
@@ -36,6 +37,7 @@ app.add_typer(lf.lf_app, name="lf")
 app.add_typer(features.features_app, name="features")
 app.add_typer(data.items_app, name="items")
 app.add_typer(guidelines.guidelines_app, name="guidelines")
+app.add_typer(model.model_app, name="model")
 
 __all__ = ["app", "items", "main", "ops", "queue", "search", "serving", "similar"]
 

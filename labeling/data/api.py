@@ -9,7 +9,7 @@ from typing import Any
 
 from labeling.annotation.progress import PoolCounts
 from labeling.context import Context, ProgressCallback
-from labeling.data import drift, exporter, importer, removal, search
+from labeling.data import drift, exporter, hf_export, importer, removal, search
 from labeling.errors import BadInput
 from labeling.rounds import predictions
 from labeling.store import labelsets
@@ -74,13 +74,28 @@ class DataAPI(Context):
         label_sep: str = DEFAULT_LABEL_SEP,
         wide: bool = False,
     ) -> exporter.ExportReport:
-        """Write one row per item (or the annotation log) as CSV, JSONL or Parquet.
+        """Write one row per item (or the annotation log) as CSV, JSONL or Parquet; or, with
+        ``format="hf"``, the labelled items as a Hugging Face dataset folder ``out``
+        (labeling.data.hf_export: pool labels as ``train``, gold as ``test``).
 
         ``origins`` (``human``, ``import``, ``adjudication``): only the annotations of those
         origins, or the items whose final label they decided. A multi-label workspace writes
         label sets as names joined by ``label_sep`` in CSV, lists in JSONL and Parquet;
         ``wide`` adds one 0/1 column ``label:NAME`` per label.
         """
+        if format == "hf":
+            if annotations or origins or wide:
+                raise BadInput(
+                    "--format hf exports the labelled items: --annotations, --origin and "
+                    "--wide do not apply to it"
+                )
+            return hf_export.run_hf_export(
+                self.engine,
+                Path(out),
+                labels=self.labels,
+                multilabel=self.multilabel,
+                name=self.config.name,
+            )
         return exporter.run_export(
             self.engine,
             Path(out),

@@ -84,6 +84,8 @@ class ExportReport:
     kind: str
     # The --origin filter (None: every row).
     origin: list[str] | None = None
+    # --format hf: rows per split.
+    splits: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,6 +279,15 @@ def _item_rows(
                 }
                 row.update(source_columns.values(batch_id, json.loads(source)))
                 yield row
+
+
+def item_label_rows(engine: Engine, labels: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Every item's export row (its final label, gold label, ...), in id order, a page at a
+    time: what other export formats (labeling.data.hf_export) read, so one definition of an
+    item's final label serves them all."""
+    with Session(engine) as session:
+        source_columns = _SourceColumns(session)
+    return _item_rows(engine, labels, source_columns)
 
 
 def _annotation_rows(engine: Engine, origins: list[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -1,16 +1,24 @@
 """The Workspace calls for retraining rounds: run one now, queue one for the worker, list,
-promote, roll back, similar items over a round's features, and the simulator.
+promote, roll back, similar items over a round's features, the simulator, and a round's model
+put to use (predicting texts and files, exporting it as a scikit-learn pipeline).
 :class:`labeling.workspace.Workspace` inherits them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from labeling.context import Context, ProgressCallback
-from labeling.rounds import embedding_pass, jobs, pipeline, promotion
+from labeling.rounds import embedding_pass, jobs, model_export, pipeline, predict, promotion
 from labeling.rounds.embedding_pass import EmbeddingPassReport, FeatureStatus
 from labeling.rounds.jobs import StageCallback
+from labeling.rounds.model_export import ModelExport
+from labeling.rounds.predict import Predictions
+from labeling.rounds.predict_files import PredictFileReport, predict_file
 from labeling.rounds.promotion import RoundSummary
 from labeling.rounds.similar import DEFAULT_LIMIT, SimilarItem, find_similar
 from labeling.rounds.simulate_sets import simulate_task_files
+from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import Round
 
 
@@ -109,6 +117,44 @@ class RoundsAPI(Context):
         and removed items are left out; ``limit`` caps the count, ``min_similarity`` keeps
         only items at least that similar."""
         return find_similar(self, item_id, text=text, limit=limit, min_similarity=min_similarity)
+
+    def predict_texts(self, texts: Sequence[str], *, round_id: int | None = None) -> Predictions:
+        """The promoted round's (or round ``round_id``'s) predictions for ``texts``: the same
+        as the round stored for texts it saw (docs/models.md). The round's model is loaded
+        once per process; a newly promoted round is used from the next call on. Raises
+        :class:`~labeling.rounds.predict.NoModel` (no promoted round, a failed or cold-start
+        round) or :class:`~labeling.rounds.predict.RoundNotFound`, both ``BadInput``."""
+        return predict.predict_texts(self, texts, round_id=round_id)
+
+    def predict_file(
+        self,
+        path: str | Path,
+        out: str | Path,
+        *,
+        round_id: int | None = None,
+        text_field: str | None = None,
+        id_field: str | None = None,
+        format: str | None = None,
+        label_sep: str = DEFAULT_LABEL_SEP,
+    ) -> PredictFileReport:
+        """Predict every row of a CSV/TSV, JSONL or Parquet file into ``out`` (format from its
+        extension): the id column (``id_field``, or a field called ``id``), ``label`` and one
+        ``p_<label>`` column per label; streamed a chunk at a time, all or nothing."""
+        return predict_file(
+            self,
+            Path(path),
+            Path(out),
+            round_id=round_id,
+            text_field=text_field,
+            id_field=id_field,
+            fmt=format,
+            label_sep=label_sep,
+        )
+
+    def export_model(self, out: str | Path, *, round_id: int | None = None) -> ModelExport:
+        """Write the promoted round's (or round ``round_id``'s) model to folder ``out`` as a
+        scikit-learn pipeline saved with skops (``model.skops``) and its ``model-card.md``."""
+        return model_export.export_model(self, Path(out), round_id=round_id)
 
     # Play the loop on labelled files; no workspace needed (``labelloop simulate``).
     simulate = staticmethod(simulate_task_files)

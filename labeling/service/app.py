@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from labeling.errors import BadInput, Forbidden, LabelloopError, UnknownItem
+from labeling.rounds.predict import NoModel, RoundNotFound
 from labeling.service import routes_data, routes_queue, schemas
 from labeling.service.auth import Tokens, Unauthorized
 from labeling.service.background import Background
@@ -117,8 +118,10 @@ def create_app(ws: Workspace, *, background: Background | None = None) -> Any:
     async def _refused(_request: Request, exc: LabelloopError) -> JSONResponse:
         if isinstance(exc, Forbidden):
             return _error(403, str(exc))
-        if isinstance(exc, UnknownItem):
+        if isinstance(exc, UnknownItem | RoundNotFound):
             return _error(404, str(exc))
+        if isinstance(exc, NoModel):
+            return _error(409, str(exc))
         if isinstance(exc, BadInput):
             return _error(400, str(exc))
         return _error(503, f"the store could not answer: {exc}")

@@ -85,16 +85,8 @@ async def predict(
 ) -> dict[str, Any]:
     await run_in_threadpool(caller_of, request, authorization, needed=ENGINEER, action="predicting")
     ws = workspace(request)
-    found = await run_in_threadpool(ws.predict_texts, body.texts, round_id=body.round)  # type: ignore[attr-defined]
-    names = list(found.labels)
-    rows = found.probabilities.tolist()
-    return {
-        "round": found.round_id,
-        "predictions": [
-            {"label": label, "probabilities": dict(zip(names, row, strict=True))}
-            for label, row in zip(found.predicted, rows, strict=True)
-        ],
-    }
+    found = await run_in_threadpool(ws.predict_texts, body.texts, round_id=body.round)
+    return found.as_json()
 
 
 @router.get("/status", summary="Counts, quality, coverage, model, drift, stopping")
