@@ -71,13 +71,6 @@ class Receiver:
         self.server.server_close()
 
 
-@pytest.fixture
-def receiver():
-    found = Receiver()
-    yield found
-    found.close()
-
-
 def hooks_toml(*hooks: dict[str, Any]) -> str:
     """``[[webhooks]]`` tables for labelloop.toml."""
     lines = []

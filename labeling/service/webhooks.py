@@ -341,9 +341,9 @@ def deliveries(
         raise BadInput(f"option '--limit': expected at least 1, found {limit}")
     query = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
     if state is not None:
-        query = query.where(Outbox.state == state)
+        query = query.where(col(Outbox.state) == state)
     if event is not None:
-        query = query.where(Outbox.event == event)
+        query = query.where(col(Outbox.event) == event)
     if ids is not None:
         query = query.where(col(Outbox.id).in_(list(ids)))
     with db.read_session(ws.engine) as session:
