@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -167,6 +168,26 @@ def test_no_delivery_is_lost_when_the_sender_is_killed_mid_request(tmp_path, db_
         held.close()
 
 
+def test_an_endpoint_that_does_not_answer_in_time_fails_the_attempt(tmp_path, db_url, secret):
+    slow = Receiver(hold=True)
+    try:
+        quick = hook(slow.url, timeout_seconds=0.5, max_attempts=1)
+        ws = hooked_workspace(tmp_path / "ws", db_url, quick)
+        webhooks.ping(ws, "rx")
+        started = time.monotonic()
+        assert webhooks.send_due(ws).dead == 1
+        assert time.monotonic() - started < 5
+        (row,) = rows(ws)
+        assert (row.state, row.last_status, row.last_error) == (
+            "dead",
+            None,
+            "no reply within 0.5 s",
+        )
+        ws.close()
+    finally:
+        slow.close()
+
+
 def test_a_dead_endpoint_never_holds_up_a_round_or_an_import(tmp_path, db_url, secret):
     dead = hook(f"http://127.0.0.1:{_closed_port()}/x", max_attempts=3, timeout_seconds=1)
     ws = trainable(tmp_path, db_url, dead)
@@ -228,3 +249,23 @@ def test_webhooks_log_lists_deliveries_newest_first_with_filters(tmp_path, db_ur
         ws.close()
     finally:
         failing.close()
+
+
+def test_the_round_worker_sends_deliveries_in_its_thread(tmp_path, db_url, receiver, secret):
+    ws = hooked_workspace(tmp_path / "ws", db_url, hook(receiver.url))
+    webhooks.ping(ws, "rx")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    args = [sys.executable, "-m", "labeling.rounds.worker", "--workspace", str(ws.root)]
+    args += ["--db", ws.db_url] if "postgresql" in ws.db_url else []
+    worker = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
+    try:
+        assert receiver.arrived.wait(30), "the worker sent nothing"
+        deadline = time.monotonic() + 10
+        while rows(ws)[0].state != "delivered":
+            assert time.monotonic() < deadline, rows(ws)[0]
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+    assert receiver.requests[0]["headers"]["X-Labelloop-Event"] == "ping"
+    ws.close()

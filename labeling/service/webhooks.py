@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, astuple, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +53,8 @@ POLL_SECONDS = 1.0
 # What a receiver's reply may say in last_error (its body is not kept beyond this).
 REPLY_CHARS = 200
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+# Jitter only spreads retries out: no seed, no cryptographic strength needed.
+_JITTER = random.Random()
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,7 @@ class SendSummary:
     dead: int = 0
 
     def __add__(self, other: SendSummary) -> SendSummary:
-        return SendSummary(*(a + b for a, b in zip(_fields(self), _fields(other), strict=True)))
-
-
-def _fields(summary: SendSummary) -> tuple[int, int, int, int]:
-    return summary.tried, summary.delivered, summary.retrying, summary.dead
+        return SendSummary(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -118,11 +116,10 @@ def hook_named(ws: Context, name: str) -> WebhookSettings:
     raise BadInput(f"no webhook {name!r} in [[webhooks]] of labelloop.toml; configured: {names}")
 
 
-def _claim(ws: Context, *, only: Sequence[int] | None) -> _Claimed | None:
-    """Take one due row for this sender, or None when none is due."""
+def _claim(ws: Context, *, due_by: datetime, only: Sequence[int] | None) -> _Claimed | None:
+    """Take one row due by ``due_by`` for this sender, or None when none is."""
     hooks = {hook.name: hook for hook in ws.config.webhooks}
-    now = utcnow()
-    due = (_ROWS.c.state == PENDING) & (_ROWS.c.due_at <= now)
+    due = (_ROWS.c.state == PENDING) & (_ROWS.c.due_at <= due_by)
     query = select(_ROWS.c.id, _ROWS.c.hook).where(due)
     if only is not None:
         query = query.where(_ROWS.c.id.in_(list(only)))
@@ -132,8 +129,9 @@ def _claim(ws: Context, *, only: Sequence[int] | None) -> _Claimed | None:
     if not candidates:
         return None
     with db.write_session(ws.engine) as session:
+        now = utcnow()
         for row_id, name in candidates:
-            timeout = hooks[name].timeout_seconds if name in hooks else 10.0
+            timeout = (hooks.get(name) or WebhookSettings).timeout_seconds
             taken = session.execute(
                 update(_ROWS)
                 .where(_ROWS.c.id == row_id, due)
@@ -177,6 +175,8 @@ def post(url: str, body: str, headers: dict[str, str], timeout: float) -> Attemp
         said = exc.read(REPLY_CHARS).decode("utf-8", "replace").strip()
         return Attempt(exc.code, f"HTTP {exc.code} {exc.reason}" + (f": {said}" if said else ""))
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            return Attempt(None, f"no connection within {timeout:g} s")
         return Attempt(None, f"could not connect: {exc.reason}")
     except TimeoutError:
         return Attempt(None, f"no reply within {timeout:g} s")
@@ -213,12 +213,9 @@ def _delivery_id(body: str) -> str:
     return str(json.loads(body)["id"])
 
 
-def _record(
-    ws: Context, row: _Claimed, attempt: Attempt, backoff: Backoff, rng: random.Random
-) -> str:
-    """Write the attempt's outcome on the row; returns its state now."""
-    hook = next((h for h in ws.config.webhooks if h.name == row.hook), None)
-    limit = hook.max_attempts if hook is not None else WebhookSettings.max_attempts
+def _record(ws: Context, row: _Claimed, attempt: Attempt, limit: int, backoff: Backoff) -> str:
+    """Write the attempt's outcome on the row (``limit``: the hook's tries); returns its state
+    now."""
     now = utcnow()
     values: dict[str, Any] = {"last_status": attempt.status, "last_error": attempt.error}
     if row.attempts > limit:  # a sender was stopped during the last attempt: not sent again
@@ -228,7 +225,7 @@ def _record(
     elif row.attempts >= limit:
         values |= {"state": DEAD}
     else:
-        values |= {"due_at": now + timedelta(seconds=backoff.delay(row.attempts, rng))}
+        values |= {"due_at": now + timedelta(seconds=backoff.delay(row.attempts, _JITTER))}
     with db.write_session(ws.engine) as session:
         session.execute(
             update(_ROWS).where(_ROWS.c.id == row.id, _ROWS.c.state == PENDING).values(**values)
@@ -236,13 +233,12 @@ def _record(
     return str(values.get("state", PENDING))
 
 
-def _send_one(
-    ws: Context, row: _Claimed, backoff: Backoff, rng: random.Random
-) -> tuple[Attempt, str]:
+def _send_one(ws: Context, row: _Claimed, backoff: Backoff) -> str:
+    """Send a claimed row (unless its tries are used up) and record the outcome; its state."""
     hook = next((h for h in ws.config.webhooks if h.name == row.hook), None)
     limit = hook.max_attempts if hook is not None else WebhookSettings.max_attempts
     attempt = Attempt(None, None) if row.attempts > limit else _deliver(ws, row)
-    return attempt, _record(ws, row, attempt, backoff, rng)
+    return _record(ws, row, attempt, limit, backoff)
 
 
 def send_due(
@@ -255,12 +251,12 @@ def send_due(
     """Send every delivery due now (``only``: of these rows), ``senders`` at a time; returns
     what was done. Rows that fail come due again after their backoff, for a later pass."""
     wait = backoff or Backoff()
-    rng = random.Random()
+    started = utcnow()
 
     def drain() -> SendSummary:
         done = SendSummary()
-        while (row := _claim(ws, only=only)) is not None:
-            attempt, state = _send_one(ws, row, wait, rng)
+        while (row := _claim(ws, due_by=started, only=only)) is not None:
+            state = _send_one(ws, row, wait)
             done += SendSummary(
                 1, int(state == DELIVERED), int(state == PENDING), int(state == DEAD)
             )
@@ -321,8 +317,9 @@ class Delivery:
     next_try: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        stamp = {k: getattr(self, k) for k in ("created_at", "delivered_at", "next_try")}
-        return self.__dict__ | {k: v.isoformat() if v else None for k, v in stamp.items()}
+        """For JSON: the times in ISO 8601."""
+        found = asdict(self)
+        return found | {k: v.isoformat() for k, v in found.items() if isinstance(v, datetime)}
 
 
 def deliveries(
