@@ -150,18 +150,19 @@ def _promote_and_tell(session: Session, ws: Context, round_id: int, why: str) ->
     stopped_before = tell_stop and stopping_in(session, ws)["stop"]
     previous = session.exec(select(Round.id).where(col(Round.promoted).is_(True))).first()
     _set_promoted(session, round_id)
-    round_ = session.get(Round, round_id, populate_existing=True)
-    assert round_ is not None
-    metrics = json.loads(round_.metrics or "{}")
-    data = {
-        "round": round_id,
-        "previous": previous,
-        "reason": why,
-        "trigger": round_.trigger,
-        "metrics": {key: metrics.get(key) for key in _TOLD_METRICS}
-        | {"n_human": round_.n_human, "n_weak": round_.n_weak},
-    }
-    outbox.emit(session, hooks, "round.promoted", data, workspace=name)
+    if any(outbox.wants(hook, "round.promoted") for hook in hooks):
+        round_ = session.get(Round, round_id, populate_existing=True)
+        assert round_ is not None
+        metrics = json.loads(round_.metrics or "{}")
+        data = {
+            "round": round_id,
+            "previous": previous,
+            "reason": why,
+            "trigger": round_.trigger,
+            "metrics": {key: metrics.get(key) for key in _TOLD_METRICS}
+            | {"n_human": round_.n_human, "n_weak": round_.n_weak},
+        }
+        outbox.emit(session, hooks, "round.promoted", data, workspace=name)
     if tell_stop and not stopped_before:
         hint = stopping_in(session, ws)
         if hint["stop"]:
