@@ -7,11 +7,13 @@ say what was expected and what was found. Later features add keys here, with def
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from labeling.errors import ConfigError
 
@@ -80,6 +82,79 @@ def llm_from_mapping(data: Any, source: str) -> LLMSettings:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
         raise ConfigError(f"{where}: key 'timeout_s': expected seconds, more than 0 and up to 600")
     return LLMSettings(**{**data, "timeout_s": float(timeout)})
+
+
+# What a webhook can be told of (docs/webhooks.md); "*" in a hook's events: all of them.
+WEBHOOK_EVENTS = ("round.promoted", "round.failed", "drift.flagged", "stopping.reached",
+                  "import.done", "bulk.applied")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """One ``[[webhooks]]`` table: where the events in ``events`` are POSTed, signed with the
+    secret held by the environment variable ``secret_env`` (never by the toml or the store).
+    A delivery waits ``timeout_seconds`` for a reply and is tried ``max_attempts`` times."""
+
+    name: str
+    url: str
+    events: tuple[str, ...]
+    secret_env: str
+    timeout_seconds: float = 10.0
+    max_attempts: int = 8
+
+
+def webhooks_from_list(data: Any, source: str) -> tuple[WebhookSettings, ...]:
+    """The ``[[webhooks]]`` tables, checked: every error names the entry and the key."""
+    if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+        raise ConfigError(f"{source}: [[webhooks]]: expected tables, found {_kind(data)}")
+    hooks = tuple(
+        _webhook(entry, f"{source}: [[webhooks]] entry {n}") for n, entry in enumerate(data, 1)
+    )
+    names = [hook.name for hook in hooks]
+    for n, name in enumerate(names, 1):
+        if names.index(name) != n - 1:
+            raise ConfigError(f"{source}: [[webhooks]] entry {n}: key 'name': {name!r} is entry "
+                              f"{names.index(name) + 1}'s name too; give each its own")  # fmt: skip
+    return hooks
+
+
+def _webhook(data: dict[str, Any], where: str) -> WebhookSettings:
+    known = set(WebhookSettings.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    for key in ("url", "events", "secret_env"):
+        if key not in data:
+            raise ConfigError(f"{where}: key {key!r} is missing")
+    url = data["url"]
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: key 'url': expected an http:// or https:// address, found "
+                          f"{_kind(url)}")  # fmt: skip
+    if parts.username or parts.password:
+        raise ConfigError(f"{where}: key 'url': holds credentials; sign with secret_env instead")
+    where = f"{where} ({data.get('name', parts.hostname)!r})"
+    name = data.get("name", parts.hostname)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ConfigError(f"{where}: key 'name': expected letters, digits, '.', '-' and '_'")
+    events = data["events"]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise ConfigError(f"{where}: key 'events': expected a list of event names or [\"*\"]")
+    for event in events:
+        if event != "*" and event not in WEBHOOK_EVENTS:
+            raise ConfigError(f"{where}: key 'events': unknown event {event!r}; known events are "
+                              f"{', '.join(WEBHOOK_EVENTS)} (or \"*\" for all)")  # fmt: skip
+    env = data["secret_env"]
+    if not isinstance(env, str) or not env or not env.replace("_", "A").isalnum():
+        raise ConfigError(f"{where}: key 'secret_env': expected the name of an environment "
+                          "variable (letters, digits and _), not the secret itself")  # fmt: skip
+    timeout = data.get("timeout_seconds", WebhookSettings.timeout_seconds)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
+        raise ConfigError(f"{where}: key 'timeout_seconds': expected seconds, over 0 and up to 120")
+    tries = data.get("max_attempts", WebhookSettings.max_attempts)
+    if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= 100:
+        raise ConfigError(f"{where}: key 'max_attempts': expected an integer from 1 to 100")
+    return WebhookSettings(name, url, tuple(events), env, float(timeout), tries)
 
 
 @dataclass(frozen=True)
@@ -151,6 +226,8 @@ class WorkspaceConfig:
     zero_shot_fade: float = 20.0
     # The LLM labelling function's server (labeling.weak.llm); None: not configured.
     llm: LLMSettings | None = None
+    # Where events are POSTed (labeling.service.webhooks); empty: nowhere.
+    webhooks: tuple[WebhookSettings, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -193,7 +270,16 @@ _STR_KEYS = (
 DRIFT_ACTIONS = ("warn", "retrain")
 SUGGESTION_MODES = ("off", "model", "llm", "weak")
 ZERO_SHOT_MODES = ("off", "auto", "on")
-_KNOWN = {"name", "labels", "display_fields", "llm", *_INT_KEYS, *_FLOAT_KEYS, *_STR_KEYS}
+_KNOWN = {
+    "name",
+    "labels",
+    "display_fields",
+    "llm",
+    "webhooks",
+    *_INT_KEYS,
+    *_FLOAT_KEYS,
+    *_STR_KEYS,
+}
 
 
 def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, ...]:
@@ -309,6 +395,8 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
         values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
     if "llm" in data:
         values["llm"] = llm_from_mapping(data["llm"], source)
+    if "webhooks" in data:
+        values["webhooks"] = webhooks_from_list(data["webhooks"], source)
     return WorkspaceConfig(**values)
 
 
@@ -374,6 +462,7 @@ def render_config(config: WorkspaceConfig) -> str:
     data = asdict(config)
     data.pop("extra")
     llm = data.pop("llm")
+    hooks = data.pop("webhooks")
     # The task type, fixed at init, comes before the labels it shapes.
     data = {"name": data.pop("name"), "task": data.pop("task"), **data}
     comments = {
@@ -416,6 +505,9 @@ def render_config(config: WorkspaceConfig) -> str:
         lines += ["", "# The LLM labelling function's server (docs/assisted.md); the key stays in"]
         lines += ["# the environment variable api_key_env names.", "[llm]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in llm.items()]
+    for hook in hooks:  # docs/webhooks.md; the secret stays in the variable secret_env names
+        lines += ["", "[[webhooks]]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in hook.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -35,7 +35,7 @@ from labeling.errors import (
 from labeling.quality.api import QualityAPI
 from labeling.rounds.api import RoundsAPI
 from labeling.rounds.jobs import round_checks
-from labeling.store import answers, backup, db, doctor, labelsets
+from labeling.store import answers, backup, db, doctor, labelsets, outbox
 from labeling.weak.api import WeakAPI
 
 DB_ENV = "LABELLOOP_DB"
@@ -174,6 +174,8 @@ class Workspace(
             engine.dispose()
             raise
         answers.sync_item_labels(engine, tuple(config.labels))
+        # Code that holds only the engine (an import's transaction) writes webhook events too.
+        outbox.attach(engine, config.webhooks, workspace=config.name)
         return cls(root, config, engine, url)
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ queue and answers of a labelling client, body limits, rounds and status; SQLite 
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import socket
@@ -27,6 +28,7 @@ from labeling.store.answers import final_labels
 from labeling.store.models import ImportBatch, Item
 from tests.bad_inputs.store import assert_unchanged, fingerprint
 from tests.test_predict import pool_texts, youtube
+from tests.test_webhooks import SECRET, SECRET_ENV, Receiver, hook, hooked_workspace
 
 LABELS = ["ham", "spam"]
 
@@ -350,3 +352,24 @@ def test_predict_without_a_promoted_round_says_so(served):
     reply = client(url, tokens["eng"]).post("/predict", json={"texts": ["hello"]})
     assert reply.status_code == 409
     assert "round" in reply.json()["error"]
+
+
+def test_a_push_tells_the_webhooks_and_the_api_sends_them(tmp_path, monkeypatch):
+    receiver = Receiver()
+    try:
+        ws = hooked_workspace(tmp_path / "ws", None, hook(receiver.url, events=["import.done"]))
+        token = ws.add_user("eng", role="engineer")[1]
+        ws.close()
+        monkeypatch.setenv(SECRET_ENV, SECRET)
+        with api_server(tmp_path / "ws", None) as url:
+            pushed = client(url, token).post("/items", json={"items": items(0, 3)}).json()
+            assert receiver.arrived.wait(60), "no delivery from the API's sender"
+    finally:
+        receiver.close()
+    delivered = receiver.requests[0]
+    body = json.loads(delivered["body"])
+    assert body["event"] == "import.done"
+    assert body["data"]["batch"] == pushed["batch"]
+    stamp = delivered["headers"]["X-Labelloop-Timestamp"]
+    expected = hmac.new(SECRET.encode(), f"{stamp}.{delivered['body']}".encode(), "sha256")
+    assert delivered["headers"]["X-Labelloop-Signature"] == "sha256=" + expected.hexdigest()

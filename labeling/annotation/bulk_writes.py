@@ -31,7 +31,7 @@ from labeling.annotation.bulk_rows import insert_answers, update_items
 from labeling.annotation.bulk_sets import SetAction
 from labeling.context import Context
 from labeling.errors import BadInput
-from labeling.store import db
+from labeling.store import db, outbox
 from labeling.store.answers import current, final_labels, lock_items
 from labeling.store.models import (
     BULK,
@@ -246,6 +246,9 @@ def apply_batch(
                 .where(col(BulkBatch.id) == batch)
                 .values(status="applied", count=totals["count"])
             )
+            told = {"batch": batch, "label": label, "by": annotator.name, **totals}
+            outbox.emit(session, ctx.config.webhooks, "bulk.applied", told,
+                        workspace=ctx.config.name)  # fmt: skip
     except BatchUndone as undone:
         raise BadInput(
             f"bulk batch {batch!r} was undone by {undone.by} while it was being applied; "

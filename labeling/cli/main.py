@@ -5,7 +5,7 @@ prints exactly one JSON document on stdout. One module per command group: ``data
 import, export, items), ``ops`` (backup, doctor, report, status), ``people`` (user),
 ``rounds`` (retrain, rounds, simulate), ``lf``, ``features``, ``search``, ``similar``,
 ``queue``, ``items`` (item, correct, flag, flags, resolve-flag), ``guidelines``, ``model``
-(predict, model export), ``serving`` (serve, demo).
+(predict, model export), ``serving`` (serve, api, demo), ``webhooks`` (log, send, test).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from labeling.cli import (
     search,
     serving,
     similar,
+    webhooks,
 )
 from labeling.cli.common import app
 
@@ -38,6 +39,7 @@ app.add_typer(features.features_app, name="features")
 app.add_typer(data.items_app, name="items")
 app.add_typer(guidelines.guidelines_app, name="guidelines")
 app.add_typer(model.model_app, name="model")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 __all__ = ["app", "items", "main", "ops", "queue", "search", "serving", "similar"]
 

@@ -26,7 +26,7 @@ from sqlmodel import col, select
 from labeling.rounds.jobs import queue_round
 from labeling.rounds.learner import predict_proba
 from labeling.rounds.pool import round_featurizer
-from labeling.store import db
+from labeling.store import db, outbox
 from labeling.store.answers import human_labels
 from labeling.store.models import ImportBatch, Item, Round
 
@@ -241,9 +241,15 @@ def _drift_message(result: dict[str, Any]) -> str:
 
 
 def _store(ws: Context, batch_id: int, result: dict[str, Any], *, priority: int) -> None:
+    """Keep the result on the import batch; a drifted import also tells the webhooks
+    (``drift.flagged``, in the same transaction)."""
     with db.write_session(ws.engine) as session:
         batch = session.get(ImportBatch, batch_id)
         if batch is not None:
             batch.drift = json.dumps(result)
             batch.priority_left = priority
             session.add(batch)
+            if result["drifted"]:
+                data = {"batch": batch_id, "source": batch.source_name, **result}
+                outbox.emit(session, ws.config.webhooks, "drift.flagged", data,
+                            workspace=ws.config.name)  # fmt: skip

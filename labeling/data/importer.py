@@ -38,7 +38,7 @@ from labeling.data.validation import (
     refuse_unknown_fields,
 )
 from labeling.errors import ImportFailed
-from labeling.store import db, label_feed, labelsets
+from labeling.store import db, label_feed, labelsets, outbox
 from labeling.store.bulk import bulk_insert_tuples
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import SPLITS, Annotation, ImportBatch, Item, utcnow
@@ -401,6 +401,10 @@ def _write_rows(
         batch.duplicates = report.rows_read - report.imported
         session.add(batch)
         report.batch_id = batch.id
+        told = {k: getattr(report, k) for k in ("split", "format", "rows_read", "imported",
+                "duplicates", "duplicate_texts", "labels_recorded")}  # fmt: skip
+        told = {"batch": batch.id, "source": batch.source_name, **told}
+        outbox.emit_attached(session, engine, "import.done", told)  # docs/webhooks.md
         writer.index.finish()
         session.commit()  # inside bulk_cache: its pages are clean when the cache shrinks back
 

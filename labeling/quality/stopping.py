@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from labeling.context import Context
 from labeling.figures import plural, score
@@ -81,11 +81,18 @@ def model_metrics(ws: Context) -> dict[str, Any]:
 def stopping(ws: Context) -> dict[str, Any]:
     """Kappa between successive promoted rounds' predictions on the stop set."""
     with db.read_session(ws.engine) as session:
-        rounds = session.exec(
-            select(Round)
-            .where(Round.status == "succeeded", col(Round.promoted_at).is_not(None))
-            .order_by(col(Round.id))
-        ).all()
+        return stopping_in(session, ws)
+
+
+def stopping_in(session: Session, ws: Context) -> dict[str, Any]:
+    """:func:`stopping` as ``session`` sees the rounds (a promotion's own transaction, which
+    tells webhooks when the hint first says stop)."""
+    rounds = session.exec(
+        select(Round)
+        .where(Round.status == "succeeded", col(Round.promoted_at).is_not(None))
+        .order_by(col(Round.id))
+        .execution_options(populate_existing=True)
+    ).all()
     series = []
     previous: tuple[int, dict[int, str]] | None = None
     for round_ in rounds:

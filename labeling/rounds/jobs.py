@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from labeling.context import Context
 from labeling.errors import LabelloopError, StoreError
-from labeling.store import db
+from labeling.store import db, outbox
 from labeling.store.doctor import check
 from labeling.store.models import Item, Round, utcnow
 from labeling.store.processes import process_gone
@@ -220,6 +220,7 @@ def record_failure(
             with db.write_session(ws.engine) as session:
                 round_ = session.get(Round, round_id)
                 assert round_ is not None
+                tell_failure(session, ws, round_, detail)
                 round_.status = "failed"
                 round_.error = detail[:2000]
                 round_.finished_at = utcnow()
@@ -239,6 +240,13 @@ def record_failure(
                 ) from store_exc
             time.sleep(delay)
             delay = min(delay * 2, HEARTBEAT_SECONDS)
+
+
+def tell_failure(session: Session, ws: Context, round_: Round, detail: str) -> None:
+    """Write the webhooks' ``round.failed`` in the transaction that marks the round failed."""
+    data = {"round": round_.id, "error": detail[:2000], "stage": round_.stage,
+            "trigger": round_.trigger}  # fmt: skip
+    outbox.emit(session, ws.config.webhooks, "round.failed", data, workspace=ws.config.name)
 
 
 # --------------------------------------------------------------------------- dead workers
@@ -266,11 +274,12 @@ def recover(ws: Context) -> list[int]:
         running = session.exec(select(Round).where(Round.status == "running")).all()
         dead = [r for r in running if is_dead(r)]
         for round_ in dead:
-            round_.status = "failed"
             round_.error = (
                 f"the worker running it ({round_.worker or 'unknown'}) stopped: no heartbeat "
                 f"for more than {STALE_SECONDS:.0f} s"
             )
+            tell_failure(session, ws, round_, round_.error)
+            round_.status = "failed"
             round_.finished_at = utcnow()
             session.add(round_)
         return [r.id for r in dead if r.id is not None]

@@ -17,8 +17,9 @@ from sqlmodel import Session, col, select
 
 from labeling.context import Context
 from labeling.errors import BadInput
+from labeling.quality.stopping import stopping_in
 from labeling.rounds.scores import prune_scores
-from labeling.store import db
+from labeling.store import db, outbox
 from labeling.store.models import Round, Score, utcnow
 
 
@@ -129,7 +130,7 @@ def finish(
         session.add(round_)
         session.flush()
         if promote:
-            _set_promoted(session, round_id)
+            _promote_and_tell(session, ws, round_id, why)
     prune_scores(ws)
 
 
@@ -138,6 +139,42 @@ def _set_promoted(session: Session, round_id: int) -> None:
     session.execute(
         update(Round).where(col(Round.id) == round_id).values(promoted=True, promoted_at=utcnow())
     )
+
+
+def _promote_and_tell(session: Session, ws: Context, round_id: int, why: str) -> None:
+    """Promote the round and, in the same transaction, write the webhooks' ``round.promoted``
+    and, when the stopping hint turns to stop with it, ``stopping.reached`` (once per turn,
+    not again while it stays at stop). The hint is read only if a webhook asked for it."""
+    hooks, name = ws.config.webhooks, ws.config.name
+    tell_stop = any(outbox.wants(hook, "stopping.reached") for hook in hooks)
+    stopped_before = tell_stop and stopping_in(session, ws)["stop"]
+    previous = session.exec(select(Round.id).where(col(Round.promoted).is_(True))).first()
+    _set_promoted(session, round_id)
+    if any(outbox.wants(hook, "round.promoted") for hook in hooks):
+        round_ = session.get(Round, round_id, populate_existing=True)
+        assert round_ is not None
+        metrics = json.loads(round_.metrics or "{}")
+        data = {
+            "round": round_id,
+            "previous": previous,
+            "reason": why,
+            "trigger": round_.trigger,
+            "metrics": {key: metrics.get(key) for key in _TOLD_METRICS}
+            | {"n_human": round_.n_human, "n_weak": round_.n_weak},
+        }
+        outbox.emit(session, hooks, "round.promoted", data, workspace=name)
+    if tell_stop and not stopped_before:
+        hint = stopping_in(session, ws)
+        if hint["stop"]:
+            told = {key: hint[key] for key in ("stable_runs", "threshold", "message")}
+            data = {"round": round_id, **told, "kappas": hint["kappas"][-hint["runs_needed"] :]}
+            outbox.emit(session, hooks, "stopping.reached", data, workspace=name)
+
+
+# What round.promoted tells of the round's metrics (docs/webhooks.md).
+_TOLD_METRICS = (
+    "evaluation", "gold_accuracy", "gold_macro_f1", "strategy", "featurizer", "classifier",
+)  # fmt: skip
 
 
 def promote(ws: Context, round_id: int) -> Round:
@@ -151,7 +188,7 @@ def promote(ws: Context, round_id: int) -> Round:
         has_scores = session.exec(select(Score.item_id).where(Score.round_id == round_id)).first()
         if has_scores is None:
             raise BadInput(f"round {round_id}'s scores were pruned; retrain instead")
-        _set_promoted(session, round_id)
+        _promote_and_tell(session, ws, round_id, "promoted by hand")
     return get_round(ws, round_id)
 
 
@@ -172,7 +209,8 @@ def rollback(ws: Context) -> Round:
                 select(Score.item_id).where(Score.round_id == candidate.id)
             ).first()
             if has_scores is not None:
-                _set_promoted(session, candidate.id)  # type: ignore[arg-type]
+                assert candidate.id is not None
+                _promote_and_tell(session, ws, candidate.id, f"rollback from round {current.id}")
                 target = candidate.id
                 break
         else:

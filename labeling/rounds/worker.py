@@ -4,7 +4,8 @@ It runs queued rounds one at a time, queues one every ``retrain_every`` new huma
 at start, marks failed the rounds of a worker that died. With no round queued and a featurizer
 that uses embeddings, it embeds the items the feature cache lacks, one chunk per turn
 (:mod:`labeling.rounds.embedding_pass`), so a queued round waits at most one chunk. It stops
-when the server that started it is gone. Run by hand:
+when the server that started it is gone. A thread beside it sends the webhooks' deliveries
+(:func:`labeling.service.webhooks.run_sender`). Run by hand:
 ``python -m labeling.rounds.worker --workspace DIR [--db URL]``.
 """
 
@@ -14,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from labeling.config import load_config
 from labeling.errors import LabelloopError
 from labeling.rounds import jobs, pipeline
 from labeling.rounds.embedding_pass import BackgroundEmbedder
+from labeling.service.webhooks import run_sender
 from labeling.workspace import Workspace
 
 POLL_SECONDS = 2.0
@@ -44,6 +47,13 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
             raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    # Deliveries wait in the store, so the thread is a daemon: a stop cuts an attempt off and
+    # the next sender sends that delivery again (at least once).
+    stop_sending = threading.Event()
+    sender = threading.Thread(
+        target=run_sender, args=(ws, stop_sending), daemon=True, name="webhook-sender"
+    )
+    sender.start()
     failed = jobs.recover(ws)
     if failed:
         print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)
@@ -87,6 +97,8 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                 break
             time.sleep(poll)
     finally:
+        stop_sending.set()
+        sender.join(timeout=1.0)
         ws.close()
     return 0
 

@@ -1,6 +1,7 @@
 """Work the API server leaves to a second process, so that it never slows a request: the drift
-check of each pool batch pushed over HTTP (as an import runs it, oldest first) and, on
-PostgreSQL, the planner's statistics after pushes.
+check of each pool batch pushed over HTTP (as an import runs it, oldest first), the webhooks'
+sender (labeling.service.webhooks, in a thread) and, on PostgreSQL, the planner's statistics
+after pushes.
 
 The checks train a small classifier each; in the API's own process they would hold the GIL and
 stretch the transactions of pushes and answers. The process runs at a lower priority, reads
@@ -15,9 +16,11 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from labeling.service.webhooks import run_sender
 from labeling.workspace import Workspace
 
 log = logging.getLogger("labelloop.api")
@@ -90,11 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="labelloop api: %(message)s")
     os.nice(10)
     ws = Workspace.open(Path(args.workspace), db_url=args.db)
+    stop = threading.Event()
+    sender = threading.Thread(target=run_sender, args=(ws, stop), name="webhooks", daemon=True)
+    sender.start()
     try:
         run(ws, args.parent)
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        sender.join(timeout=10)
         ws.close()
     return 0
 
