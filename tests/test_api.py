@@ -283,7 +283,11 @@ def test_rounds_and_status(served):
     assert [r["status"] for r in engineer.get("/rounds").json()["rounds"]] == ["queued"]
     status = engineer.get("/status").json()
     assert status["items"]["pool"] == 0 and "quality" in status
+    page = httpx.get(f"{url}/docs").text  # Swagger UI from packaged files, no CDN
+    assert "/docs-static/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    assert httpx.get(f"{url}/docs-static/swagger-ui-bundle.js").status_code == 200
     schema = json.loads(httpx.get(f"{url}/openapi.json").text)
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
     for path in ("/items", "/items/{item_id}", "/labels", "/predict", "/status", "/rounds",
                  "/queue/next", "/answers"):  # fmt: skip
         assert path in schema["paths"], path

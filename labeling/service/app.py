@@ -11,11 +11,15 @@ endpoints, their JSON and their errors are in docs/api.md; OpenAPI is served at 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from labeling.errors import BadInput, Forbidden, LabelloopError, UnknownItem
 from labeling.rounds.predict import NoModel, RoundNotFound
@@ -92,6 +96,23 @@ class _TooLarge(Exception):
     pass
 
 
+def _docs_page(api: FastAPI) -> None:
+    """``/docs``: Swagger UI from files shipped in a package (fastapi-offline's), not from a CDN:
+    the page works on a machine without internet."""
+    static = Path(fastapi_offline.__file__).parent / "static"
+    api.mount("/docs-static", StaticFiles(directory=str(static)), name="docs-static")
+
+    @api.get("/docs", include_in_schema=False)
+    async def _docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="labelloop API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
+
+
 def create_app(ws: Workspace, *, background: Background | None = None) -> Any:
     """The API over ``ws``; ``background`` runs the drift checks of pushed items (None: each
     push is checked before its reply, as an import is)."""
@@ -99,7 +120,10 @@ def create_app(ws: Workspace, *, background: Background | None = None) -> Any:
         title="labelloop",
         summary="Push items, follow labels, predict, run rounds and label over HTTP.",
         version="1",
+        docs_url=None,
+        redoc_url=None,
     )
+    _docs_page(api)
     api.state.ws = ws
     api.state.tokens = Tokens(ws)
     api.state.background = background

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 import strategies
@@ -17,7 +18,10 @@ from labeling.service import schemas
 from labeling.service.auth import Caller, require
 from labeling.workspace import Workspace
 
-router = APIRouter()
+# Declared for OpenAPI (the /docs page's Authorize button); the header is read and checked by
+# labeling.service.auth, whose messages say what is wrong.
+BEARER = [Security(HTTPBearer(auto_error=False, description="A person's labelloop token."))]
+router = APIRouter(tags=["data"], dependencies=BEARER)
 Authorization = Annotated[str | None, Header(include_in_schema=False)]
 
 

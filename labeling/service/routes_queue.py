@@ -20,10 +20,10 @@ from labeling.annotation.buffer_api import BatchReply, ShownItem
 from labeling.annotation.roles import ANNOTATOR
 from labeling.errors import BadInput
 from labeling.service import schemas
-from labeling.service.routes_data import Authorization, caller_of, workspace
+from labeling.service.routes_data import BEARER, Authorization, caller_of, workspace
 from labeling.workspace import Workspace
 
-router = APIRouter()
+router = APIRouter(tags=["labelling"], dependencies=BEARER)
 # The buffer's name in the store: an API client's, never a browser tab's.
 TAB_PREFIX = "api:"
 

@@ -20,7 +20,19 @@ CLIENT = r"^[A-Za-z0-9_.-]{1,64}$"
 class PushItems(BaseModel):
     """``POST /items``: items as objects with ``id``, ``text`` and any other fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"id": "t-1001", "text": "my card was charged twice", "channel": "email"}
+                    ],
+                    "split": "pool",
+                }
+            ]
+        },
+    )
 
     items: list[dict[str, Any]] = Field(max_length=MAX_ITEMS)
     split: Literal["pool", "gold"] = "pool"
@@ -31,7 +43,9 @@ class PushItems(BaseModel):
 class PredictTexts(BaseModel):
     """``POST /predict``: texts to classify with the promoted round (or ``round``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"texts": ["where is my parcel?"]}]}
+    )
 
     texts: list[str] = Field(max_length=MAX_TEXTS)
     round: int | None = Field(default=None, ge=1)
@@ -62,7 +76,18 @@ class Answer(BaseModel):
 class Answers(BaseModel):
     """``POST /answers``: a client's answers, applied in order, then up to ``next`` items."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "client": "default",
+                    "answers": [{"id": "a1b2c3d4e5", "item": "t-1001", "label": "billing"}],
+                    "next": 1,
+                }
+            ]
+        },
+    )
 
     client: str = Field(default="default", pattern=CLIENT)
     answers: list[Answer] = Field(max_length=MAX_ANSWERS)
