@@ -82,6 +82,21 @@ def test_serve_refuses_a_port_in_use(tmp_path):
     assert done.returncode == 2
     assert f"127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
     assert time.monotonic() - started < 60
+    with socket.socket() as taken:  # the API's port taken: named, with the way round it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api_port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "labeling.cli", "serve", "-w", str(tmp_path / "ws")]
+            + ["--port", str(free_port()), "--api-port", str(api_port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"option '--api-port': cannot listen on 127.0.0.1:{api_port}" in done.stderr
+    assert "--no-api" in done.stderr
 
 
 def test_serve_outside_a_workspace_is_a_clear_error(tmp_path):

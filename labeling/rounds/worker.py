@@ -31,6 +31,16 @@ from labeling.workspace import Workspace
 POLL_SECONDS = 2.0
 
 
+def start_sender(ws: Workspace) -> tuple[threading.Event, threading.Thread]:
+    """The webhooks' sender in a thread; set the event to stop it. Deliveries wait in the
+    store, so the thread is a daemon: a stop cuts an attempt off and the next sender sends that
+    delivery again (at least once)."""
+    stop = threading.Event()
+    sender = threading.Thread(target=run_sender, args=(ws, stop), daemon=True, name="webhooks")
+    sender.start()
+    return stop, sender
+
+
 def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POLL_SECONDS) -> int:
     ws = Workspace.open(root, db_url=db_url)
     embedder = BackgroundEmbedder()
@@ -47,13 +57,7 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
             raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    # Deliveries wait in the store, so the thread is a daemon: a stop cuts an attempt off and
-    # the next sender sends that delivery again (at least once).
-    stop_sending = threading.Event()
-    sender = threading.Thread(
-        target=run_sender, args=(ws, stop_sending), daemon=True, name="webhook-sender"
-    )
-    sender.start()
+    stop_sending, sender = start_sender(ws)
     failed = jobs.recover(ws)
     if failed:
         print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)

@@ -222,16 +222,7 @@ def serve(
             raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
     check_port(host, port)
     if api_port is not None:
-        if api_port == port:
-            raise BadInput(f"option '--api-port': {api_port} is the UI's port; pick another")
-        try:
-            check_port(host, api_port)
-        except BadInput as exc:
-            raise BadInput(
-                str(exc)
-                .replace("option '--port'", "option '--api-port'")
-                .replace("with --port", "with --api-port, or run without the API: --no-api")
-            ) from exc
+        _check_api_port(host, port, api_port)
     public = check_public_url(public_url) if public_url else None
     ws = Workspace.open(root, db_url=db_url)
     try:
@@ -260,9 +251,7 @@ def serve(
     )
     children = [worker]
     if api_port is not None:
-        command = [sys.executable, "-m", "labeling.service.server", "--workspace"]
-        command += [str(root.resolve()), "--host", host, "--port", str(api_port)]
-        children.append(subprocess.Popen(command, env=env, preexec_fn=with_server))
+        children.append(_start_api(root, host, api_port, env, with_server))
     child = subprocess.Popen(streamlit_command(host, port), env=env, preexec_fn=with_server)
     try:
         return _wait_for(child)
@@ -271,6 +260,29 @@ def serve(
             _stop(process)
         if _revoke(root, db_url, launch.token):
             serve_runs.forget(launch.run_file)
+
+
+def _check_api_port(host: str, port: int, api_port: int) -> None:
+    """Refuse an API port that is the UI's or taken, naming ``--api-port``."""
+    if api_port == port:
+        raise BadInput(f"option '--api-port': {api_port} is the UI's port; pick another")
+    try:
+        check_port(host, api_port)
+    except BadInput as exc:
+        raise BadInput(
+            str(exc)
+            .replace("option '--port'", "option '--api-port'")
+            .replace("with --port", "with --api-port, or run without the API: --no-api")
+        ) from exc
+
+
+def _start_api(
+    root: Path, host: str, port: int, env: dict[str, str], preexec: Callable[[], None] | None
+) -> subprocess.Popen[bytes]:
+    """The HTTP API's process (labeling.service.server), beside the UI."""
+    command = [sys.executable, "-m", "labeling.service.server", "--workspace"]
+    command += [str(root.resolve()), "--host", host, "--port", str(port)]
+    return subprocess.Popen(command, env=env, preexec_fn=preexec)
 
 
 def _report_swept(swept: serve_runs.Sweep, echo_err: Callable[[str], None]) -> None:
