@@ -1,4 +1,5 @@
-"""The HTTP API (``labelloop api``) on SQLite, through a real server on loopback (httpx):
+"""The HTTP API (``labelloop api``) through a real server on loopback (httpx), on SQLite; claims
+while ingesting on both backends:
 
 * **ingest**: ``--ingest`` generated items pushed in batches of ``--batch`` (``POST /items``),
   one client, one batch after another; then how long until the background drift checks of

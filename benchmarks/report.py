@@ -39,6 +39,7 @@ python benchmarks/bench_embedding_pass.py --rows 5000
 python benchmarks/bench_embeddings.py --texts 1000
 python benchmarks/bench_similar.py --rows 1000000
 python benchmarks/bench_predict.py --rows 20000 --texts 10000 --file-rows 100000
+python benchmarks/bench_api.py --ingest 100000 --walk 1000000
 python benchmarks/bench_llm.py
 python benchmarks/bench_confused_pairs.py --rows 100000 1000000
 python benchmarks/bench_browser_suggestions.py --rows 100000 --presses 300 --block 10

@@ -41,6 +41,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_embeddings.py", "--texts", "1000"],
         ["bench_similar.py", "--rows", big],
         ["bench_predict.py", "--rows", "20000", "--texts", "10000", "--file-rows", "100000"],
+        ["bench_api.py", "--ingest", "100000", "--walk", big],
         ["bench_llm.py"],
         ["bench_confused_pairs.py", "--rows", "100000", big],
     ]
