@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import ExportFailed
 from labeling.store import labelsets
-from labeling.store.answers import current, decided_by, relabelled_labels
+from labeling.store.answers import decided_by, decision_rows, relabelled_labels
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import (
     ADJUDICATION,
@@ -161,27 +161,8 @@ def _pages(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
 def _current_answers(
     session: Session, low: int, high: int
 ) -> dict[int, list[tuple[str, str, int, int]]]:
-    """Of items ``low``..``high``: their current labelled answers, as the ``(label, origin,
-    count, newest annotation id)`` rows :func:`labeling.store.answers.decided_by` reads."""
-    rows: dict[int, list[tuple[str, str, int, int]]] = defaultdict(list)
-    for item_id, label, origin, n, newest in session.exec(
-        select(  # type: ignore[call-overload]
-            Annotation.item_id,
-            Annotation.label,
-            Annotation.origin,
-            func.count(),
-            func.max(Annotation.id),
-        )
-        .where(
-            col(Annotation.item_id).between(low, high),
-            current(),
-            col(Annotation.label).is_not(None),
-        )
-        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-    ).all():
-        if label is not None:
-            rows[item_id].append((label, origin, n, newest))
-    return rows
+    """Of items ``low``..``high``: the rows :func:`labeling.store.answers.decided_by` reads."""
+    return decision_rows(session, col(Annotation.item_id).between(low, high))
 
 
 def _weak_labels(session: Session, low: int, high: int) -> dict[int, tuple[str, float]]:

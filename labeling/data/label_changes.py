@@ -13,12 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from labeling.errors import BadInput
 from labeling.store import label_feed, labelsets
-from labeling.store.answers import current, decided_by, relabelled_labels
+from labeling.store.answers import decided_by, decision_rows, relabelled_labels
 from labeling.store.models import REMOVED, Annotation
 
 MAX_PAGE = 10_000
@@ -51,25 +50,6 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def _answers(session: Session, item_ids: list[int]) -> dict[int, list[tuple[str, str, int, int]]]:
-    """The current labelled answers of these items, as the rows ``decided_by`` reads."""
-    rows: dict[int, list[tuple[str, str, int, int]]] = defaultdict(list)
-    query = (
-        select(  # type: ignore[call-overload]
-            Annotation.item_id,
-            Annotation.label,
-            Annotation.origin,
-            func.count(),
-            func.max(Annotation.id),
-        )
-        .where(col(Annotation.item_id).in_(item_ids), current(), col(Annotation.label).is_not(None))
-        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
-    )
-    for item_id, label, origin, n, newest in session.exec(query).all():
-        rows[item_id].append((label, origin, n, newest))
-    return rows
-
-
 def _relabelled(session: Session, item_ids: list[int]) -> dict[int, set[str]]:
     found: dict[int, set[str]] = defaultdict(set)
     for item_id, label in relabelled_labels(session, 0, 0, item_ids=item_ids):
@@ -86,7 +66,7 @@ def read_page(
     if not changes:
         return LabelPage(labels=[], next=str(after))
     ids = [change.item_id for change in changes]
-    answers = _answers(session, ids)
+    answers = decision_rows(session, col(Annotation.item_id).in_(ids))
     relabelled = _relabelled(session, ids)
     page = []
     for change in changes:

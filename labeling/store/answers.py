@@ -136,6 +136,28 @@ def decided_by(
     return label, "majority", HUMAN
 
 
+def decision_rows(session: Session, among: Any) -> dict[int, list[tuple[str, str, int, int]]]:
+    """Of the items ``among`` picks (a condition on ``Annotation.item_id``): their current
+    labelled answers, as the ``(label, origin, count, newest annotation id)`` rows
+    :func:`decide` and :func:`decided_by` read."""
+    rows: dict[int, list[tuple[str, str, int, int]]] = defaultdict(list)
+    query = (
+        select(  # type: ignore[call-overload]
+            Annotation.item_id,
+            Annotation.label,
+            Annotation.origin,
+            func.count(),
+            func.max(Annotation.id),
+        )
+        .where(among, current(), col(Annotation.label).is_not(None))
+        .group_by(col(Annotation.item_id), col(Annotation.label), col(Annotation.origin))
+    )
+    for item_id, label, origin, n, newest in session.exec(query).all():
+        if label is not None:
+            rows[item_id].append((label, origin, n, newest))
+    return rows
+
+
 def relabelled_labels(
     session: Session, low: int, high: int, *, item_ids: list[int] | None = None
 ) -> set[tuple[int, str]]:
