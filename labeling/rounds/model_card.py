@@ -166,7 +166,7 @@ for text, row in zip(texts, proba):
     else:
         predict = """proba = model.predict_proba(texts)  # columns in model.classes_ order
 for text, label, row in zip(texts, model.predict(texts), proba):
-    print(text, label, dict(zip(model.classes_, row.round(3))))"""
+    print(text, label, {c: round(float(p), 3) for c, p in zip(model.classes_, row)})"""
     return f"""## Using it without labelloop
 
 Needs only `pip install scikit-learn=={facts.versions["scikit-learn"]} skops` (the same
