@@ -24,6 +24,7 @@ from sqlmodel import select
 
 from labeling import Workspace
 from labeling.rounds import predictions
+from labeling.service.server import announce
 from labeling.store.answers import final_labels
 from labeling.store.models import ImportBatch, Item
 from tests.bad_inputs.store import assert_unchanged, fingerprint
@@ -306,6 +307,12 @@ def test_the_api_refuses_a_taken_port_and_warns_off_loopback(tmp_path):
         )  # fmt: skip
     assert done.returncode != 0
     assert f"option '--port': cannot listen on 127.0.0.1:{port}" in done.stderr
+    said: list[str] = []
+    announce("0.0.0.0", 8000, tmp_path / "ws", said.append)
+    assert said[0].startswith("warning: the API listens on 0.0.0.0, reachable from other machines")
+    said.clear()
+    announce("127.0.0.1", 8000, tmp_path / "ws", said.append)
+    assert not any(line.startswith("warning") for line in said)
 
 
 def test_pushed_batches_are_checked_for_drift_behind_the_replies(served):
