@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -74,7 +74,11 @@ def _take(connection: Any, n: int) -> int:
         .where(_COUNTERS.c.name == FEED)
         .values(value=_COUNTERS.c.value + n)
         .returning(_COUNTERS.c.value)
-    ).scalar_one()
+    ).scalar()
+    if top is None:  # a store without the row (made by hand): go on after the numbers used
+        used = select(func.coalesce(func.max(_ITEMS.c.label_seq), 0))
+        top = int(connection.execute(used).scalar_one()) + n
+        connection.execute(insert(_COUNTERS).values(name=FEED, value=top))
     return int(top) - n + 1
 
 
