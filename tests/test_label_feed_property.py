@@ -21,7 +21,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
+from sqlmodel import select, update
 
 from labeling import Workspace
 from labeling.errors import BadInput, NothingToUndo
@@ -170,3 +170,24 @@ def test_a_follower_of_the_feed_misses_and_repeats_nothing(backend, request, seq
     db_url = None if server is None else server.create_database(f"feedprop{next(_databases)}")
     with tempfile.TemporaryDirectory() as directory:
         _run(db_url, Path(directory), sequence)
+
+
+def test_doctor_finds_a_label_missing_from_the_feed_and_puts_it_back(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", labels=LABELS)
+    try:
+        rows = [{"id": f"p{k}", "text": f"pushed text {k}", "label": "a"} for k in range(3)]
+        ws.push_items(rows, label_field="label")
+        follower = Follower()
+        assert sorted(follower.read(ws)) == ["p0", "p1", "p2"]
+        assert ws.doctor()["ok"]
+        with ws._write() as session:  # as if a writer had forgotten to mark its change
+            session.exec(update(Item).where(Item.external_id == "p1").values(label_seq=None))
+        checks = {c["check"]: c for c in ws.doctor()["checks"]}
+        assert checks["labels feed holds every label"]["problems"] == [
+            "item 'p1': labelled, not in the feed of label changes"
+        ]
+        assert ws.doctor(fix=True)["ok"]
+        assert follower.read(ws) == ["p1"] and follower.copy["p1"] == "a"
+        assert ws.doctor()["ok"]
+    finally:
+        ws.close()

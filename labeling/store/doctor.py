@@ -19,7 +19,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from labeling.store import db, migrations, search_index
+from labeling.store import db, label_feed, migrations, search_index
 from labeling.store.answers import current, final_labels, refresh_labels
 from labeling.store.models import BULK, DECISIONS, Annotation, Annotator, Item
 
@@ -231,8 +231,9 @@ def _describe(difference: Any) -> str:
 def derived_checks(
     engine: Engine, labels: tuple[str, ...], *, fix: bool = False
 ) -> list[dict[str, Any]]:
-    """Two things kept in step with the store's rows: each item's label column against its
-    answers, and the full-text index against the texts. ``fix`` recomputes them."""
+    """Three things kept in step with the store's rows: each item's label column against its
+    answers, the full-text index against the texts, and the feed of label changes against the
+    labels. ``fix`` recomputes them."""
     with db.read_session(engine) as session:
         found = final_labels(session, labels)
         stored = {
@@ -272,4 +273,28 @@ def derived_checks(
         [f"{stale} item(s) indexed with another text than they hold"] if stale else [],
         fixed_index,
     )
-    return [label_check, index_check]
+    return [label_check, index_check, feed_check(engine, fix=fix)]
+
+
+def feed_check(engine: Engine, *, fix: bool = False) -> dict[str, Any]:
+    """Every labelled pool item is in the feed of label changes (labeling.store.label_feed),
+    at a number the counter has handed out; ``fix`` puts the others at its end."""
+    with db.read_session(engine) as session:
+        last = label_feed.last_number(session)
+        missing = session.exec(
+            select(Item.id, Item.external_id).where(
+                Item.split == "pool",
+                col(Item.label).is_not(None),
+                (col(Item.label_seq).is_(None)) | (col(Item.label_seq) > last),
+            )
+        ).all()
+    fixed = 0
+    if fix and missing:
+        with db.write_session(engine) as session:
+            label_feed.mark(session, [int(item_id or 0) for item_id, _name in missing])
+        fixed = len(missing)
+    return check(
+        "labels feed holds every label",
+        [f"item {name!r}: labelled, not in the feed of label changes" for _id, name in missing],
+        fixed,
+    )
