@@ -126,6 +126,9 @@ def test_pushes_are_checked_as_imports_and_a_resend_adds_nothing(served):
     assert first["created"] == 5 and first["existing"] == 0
     again = engineer.post("/items", json={"items": items(0, 7)}).json()
     assert again["created"] == 2 and again["existing"] == 5
+    resent = engineer.post("/items", json={"items": items(0, 7)}).json()
+    assert resent["created"] == 0 and resent["existing"] == 7
+    assert resent["batch"] is None  # a resend leaves no empty import batch behind
     gold = [{"id": "g1", "text": "a gold message", "label": "spam"}]
     assert engineer.post("/items", json={"items": gold, "split": "gold"}).json()["created"] == 1
     with Workspace.open(root) as ws:
@@ -157,6 +160,7 @@ def test_pushes_are_checked_as_imports_and_a_resend_adds_nothing(served):
     with Workspace.open(root) as ws:
         assert_unchanged(before, ws)
         assert ws.status()["items"]["pool"] == 7
+        assert [b.imported for b in ws.import_batches()] == [5, 2, 1]
 
 
 def test_an_item_reads_as_on_its_item_page(served):

@@ -100,6 +100,10 @@ def duplicate_texts_warning(
     )
 
 
+# ImportPlan.fmt of items pushed over HTTP (labeling.data.push), and their batches' format.
+PUSHED = "request"
+
+
 def queue_rank(seed: int, external_id: str) -> int:
     """Seeded, insertion-order-independent random position in the cold queue."""
     digest = hashlib.blake2b(f"{seed}:{external_id}".encode(), digest_size=8).digest()
@@ -391,22 +395,33 @@ def _write_rows(
             writer.write(chunk)
             if progress:
                 progress("writing", chunk.position, total)
-        report.duplicates = report.duplicates_in_file + report.duplicates_in_store
-        report.duplicate_texts = report.duplicate_texts_in_file + report.duplicate_texts_in_store
-        if plan.split == "gold":
-            report.labels_recorded = report.imported
-        batch.rows_read = report.rows_read
-        batch.imported = report.imported
-        # Every row read and not imported: repeated ids, and repeated texts when skipped.
-        batch.duplicates = report.rows_read - report.imported
-        session.add(batch)
-        report.batch_id = batch.id
-        told = {k: getattr(report, k) for k in ("split", "format", "rows_read", "imported",
-                "duplicates", "duplicate_texts", "labels_recorded")}  # fmt: skip
-        told = {"batch": batch.id, "source": batch.source_name, **told}
-        outbox.emit_attached(session, engine, "import.done", told)  # docs/webhooks.md
+        _finish_batch(session, engine, batch, report, pushed=plan.fmt == PUSHED)
         writer.index.finish()
         session.commit()  # inside bulk_cache: its pages are clean when the cache shrinks back
+
+
+def _finish_batch(
+    session: Any, engine: Engine, batch: ImportBatch, report: ImportReport, *, pushed: bool
+) -> None:
+    """Record the batch's counts and tell the webhooks. A push that brought nothing new (a
+    client sending a request again) leaves no batch behind and tells nobody."""
+    report.duplicates = report.duplicates_in_file + report.duplicates_in_store
+    report.duplicate_texts = report.duplicate_texts_in_file + report.duplicate_texts_in_store
+    if report.split == "gold":
+        report.labels_recorded = report.imported
+    if pushed and not report.imported:
+        session.delete(batch)
+        return
+    batch.rows_read = report.rows_read
+    batch.imported = report.imported
+    # Every row read and not imported: repeated ids, and repeated texts when skipped.
+    batch.duplicates = report.rows_read - report.imported
+    session.add(batch)
+    report.batch_id = batch.id
+    told = {k: getattr(report, k) for k in ("split", "format", "rows_read", "imported",
+            "duplicates", "duplicate_texts", "labels_recorded")}  # fmt: skip
+    told = {"batch": batch.id, "source": batch.source_name, **told}
+    outbox.emit_attached(session, engine, "import.done", told)  # docs/webhooks.md
 
 
 def run_import(

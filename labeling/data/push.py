@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from labeling.data.importer import ImportReport, check_and_write
+from labeling.data.importer import PUSHED, ImportReport, check_and_write
 from labeling.data.readers import RowsReader
 from labeling.data.validation import ImportPlan
 from labeling.errors import ImportFailed
@@ -21,7 +21,7 @@ from labeling.store.models import SPLITS, ImportBatch
 # The rows of one import that is not a file: what its messages call the request, and the
 # format its import batch records.
 PUSH_NAME = "items"
-PUSH_FORMAT = "request"
+PUSH_FORMAT = PUSHED
 
 
 def import_rows(
