@@ -416,7 +416,9 @@ def test_the_sidebar_keys_and_the_legend_work_around_the_buffer(tmp_path):
         # ? opens the guidelines over the page; nothing is answered behind them.
         page.keyboard.press("?")
         dialog = page.locator("[data-testid='stDialog']")
-        dialog.wait_for(timeout=20_000)
+        # Open, and done opening: an Escape pressed while the dialog still animates in (a
+        # loaded machine) can be lost, and the dialog then stays.
+        page.locator("[data-testid='stDialog']:not([data-entering])").wait_for(timeout=20_000)
         page.keyboard.press("1")
         page.keyboard.press("Escape")
         dialog.wait_for(state="detached", timeout=20_000)
