@@ -1,5 +1,6 @@
-"""Writing export rows to CSV, JSONL or Parquet: through a temporary file beside the target,
-renamed into place at the end, so a failed export never leaves a half-written file."""
+"""Writing rows to CSV, TSV, JSONL or Parquet (exports, ``labelloop predict``): through a
+temporary file beside the target, renamed into place at the end, so a failed write never leaves
+a half-written file."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -
     return count
 
 
+def write_tsv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
+    """Tab-separated, quoted only where a cell holds a tab, quote or line break."""
+    writer = csv.writer(handle, delimiter="\t", lineterminator="\r\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else flat(row.get(c)) for c in columns])
+        count += 1
+    return count
+
+
 def write_jsonl(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
     count = 0
     for row in rows:
@@ -55,20 +67,23 @@ def write_parquet(
     rows: Iterator[dict[str, Any]],
     list_columns: frozenset[str] = frozenset(),
     int_columns: frozenset[str] = frozenset(),
+    float_columns: frozenset[str] = frozenset(),
 ) -> int:
-    """Parquet, with ``list_columns`` (lists of names) and ``int_columns`` typed as such."""
+    """Parquet, with ``list_columns`` (lists of names), ``int_columns`` and ``float_columns``
+    typed as such."""
     # pyarrow (~0.2 s to import): only a Parquet export needs it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     ints = INT_COLUMNS | int_columns
+    floats = FLOAT_COLUMNS | float_columns
 
     def arrow_type(name: str) -> Any:
         if name in list_columns:
             return pa.list_(pa.string())
         if name in ints:
             return pa.int64()
-        if name in FLOAT_COLUMNS:
+        if name in floats:
             return pa.float64()
         if name in BOOL_COLUMNS:
             return pa.bool_()
@@ -77,7 +92,7 @@ def write_parquet(
     schema = pa.schema([(name, arrow_type(name)) for name in columns])
 
     def cell(name: str, value: Any) -> Any:
-        if value is None or name in ints | FLOAT_COLUMNS | BOOL_COLUMNS | list_columns:
+        if value is None or name in ints | floats | BOOL_COLUMNS | list_columns:
             return value
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -94,6 +109,11 @@ def write_parquet(
             writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
             count += len(buffer)
     return count
+
+
+def _text_writer(fmt: str) -> Any:
+    """The writer of a text format (looked up when called)."""
+    return {"csv": write_csv, "tsv": write_tsv, "jsonl": write_jsonl}[fmt]
 
 
 def target_folder(out: Path) -> Path:
@@ -119,10 +139,12 @@ def write_in_place(
     *,
     list_columns: frozenset[str] = frozenset(),
     int_columns: frozenset[str] = frozenset(),
+    float_columns: frozenset[str] = frozenset(),
 ) -> int:
-    """Write ``rows`` to a temporary file in ``target_dir``, renamed to ``out`` when complete
-    (removed on any failure). Returns the number of rows written. ``list_columns`` and
-    ``int_columns`` type those columns in Parquet."""
+    """Write ``rows`` (``fmt``: csv, tsv, jsonl or parquet) to a temporary file in
+    ``target_dir``, renamed to ``out`` when complete (removed on any failure, a bad row the
+    rows' iterator raises on included). Returns the number of rows written. ``list_columns``,
+    ``int_columns`` and ``float_columns`` type those columns in Parquet."""
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
     except OSError as exc:
@@ -131,11 +153,10 @@ def write_in_place(
     try:
         if fmt == "parquet":
             os.close(fd)
-            count = write_parquet(tmp, columns, rows, list_columns, int_columns)
+            count = write_parquet(tmp, columns, rows, list_columns, int_columns, float_columns)
         else:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                writer = write_csv if fmt == "csv" else write_jsonl
-                count = writer(handle, columns, rows)
+                count = _text_writer(fmt)(handle, columns, rows)
         tmp.replace(out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -11,21 +11,18 @@ renamed at the end: a bad row anywhere leaves no output at all.
 
 from __future__ import annotations
 
-import csv
 import itertools
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from labeling.context import Context
 from labeling.data.readers import FORMATS, cell_text, check_file, detect_format, open_reader
-from labeling.data.writers import target_folder, write_csv, write_jsonl
+from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import BadInput, ExportFailed, ImportFailed
-from labeling.rounds.predict import Predictions, RoundModel, load_round
+from labeling.rounds.predict import Predictions, load_round
 from labeling.store import labelsets
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 
@@ -117,8 +114,11 @@ def predict_file(
             counted[0] += len(texts)
             yield from _output_rows(found, ids, columns, out_format, label_sep)
 
-    writer = _WRITERS[out_format]
-    _write_atomically(out, target_dir, lambda tmp: writer(tmp, columns, rows(), loaded))
+    write_in_place(
+        out, target_dir, out_format, columns, rows(),
+        list_columns=frozenset({LABEL_COLUMN}) if loaded.multilabel else frozenset(),
+        float_columns=frozenset(columns[columns.index(LABEL_COLUMN) + 1 :]),
+    )  # fmt: skip
     return PredictFileReport(
         file=name,
         out=str(out),
@@ -208,81 +208,3 @@ def _output_rows(
             row[LABEL_COLUMN] = label
         row.update(zip(p_columns, (round(float(p), 6) for p in proba), strict=True))
         yield row
-
-
-def _write_atomically(out: Path, target_dir: Path, write: Callable[[Path], None]) -> None:
-    """``write`` a temporary file in ``target_dir``, renamed to ``out`` when complete (removed
-    on any failure, a bad row included)."""
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=target_dir)
-    except OSError as exc:
-        raise ExportFailed(f"{out}: cannot write there ({exc.strerror})") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ExportFailed(f"{out}: cannot write there ({exc.strerror or exc})") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_text(
-    fmt: str,
-) -> Callable[[Path, list[str], Iterator[dict[str, Any]], RoundModel], None]:
-    def write(tmp: Path, columns: list[str], rows: Iterator[dict[str, Any]], _: Any) -> None:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            if fmt == "csv":
-                write_csv(handle, columns, rows)
-            elif fmt == "jsonl":
-                write_jsonl(handle, columns, rows)
-            else:
-                _write_tsv(handle, columns, rows)
-
-    return write
-
-
-def _write_tsv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> None:
-    """Tab-separated, quoted only where a cell holds a tab, quote or line break."""
-    writer = csv.writer(handle, delimiter="\t", lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
-
-
-def _write_parquet(
-    tmp: Path, columns: list[str], rows: Iterator[dict[str, Any]], loaded: RoundModel
-) -> None:
-    """Parquet with typed columns: the id and a label as strings (a set: a list of strings),
-    the probabilities as doubles; one row group per chunk of input."""
-    # pyarrow (~0.2 s to import): only a Parquet output needs it
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    probabilities = set(columns[columns.index(LABEL_COLUMN) + 1 :])
-
-    def arrow_type(column: str) -> Any:
-        if column == LABEL_COLUMN:
-            return pa.list_(pa.string()) if loaded.multilabel else pa.string()
-        return pa.float64() if column in probabilities else pa.string()
-
-    schema = pa.schema([(c, arrow_type(c)) for c in columns])
-    with pq.ParquetWriter(tmp, schema) as writer:
-        buffer: list[dict[str, Any]] = []
-        for row in rows:
-            buffer.append(row)
-            if len(buffer) >= 20_000:
-                writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-                buffer = []
-        writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
-
-
-_WRITERS: dict[str, Callable[[Path, list[str], Iterator[dict[str, Any]], RoundModel], None]] = {
-    "csv": _write_text("csv"),
-    "tsv": _write_text("tsv"),
-    "jsonl": _write_text("jsonl"),
-    "parquet": _write_parquet,
-}
