@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from labeling import Workspace, figures
 from labeling.cli.main import app
 from labeling.config import write_config
+from labeling.data.drift import class_mix as drift_mix
 from labeling.quality.label_errors import REVIEW_FILE
 from labeling.quality.review import review_items
 from labeling.quality.stopping import stopping
@@ -113,6 +114,17 @@ def _drift_ws(tmp_path: Path, **config) -> tuple[Workspace, list[dict[str, str]]
     return ws, rows
 
 
+def test_the_class_mix_of_label_sets_counts_each_label_given():
+    # A multi-label item gives each of its labels; the mix is over all the labels given.
+    assert drift_mix([["a", "b"], ["a"], []], ("a", "b", "c")) == {
+        "a": round(2 / 3, 6),
+        "b": round(1 / 3, 6),
+        "c": 0.0,
+    }
+    assert drift_mix(["a", "a", "b", "a"], ("a", "b")) == {"a": 0.75, "b": 0.25}
+    assert drift_mix([], ("a",)) == {"a": 0.0}
+
+
 def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeypatch):
     ws, rows = _drift_ws(tmp_path)
     same = ws.import_file(
@@ -128,6 +140,14 @@ def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeyp
     assert other.drift is not None and other.drift["drifted"], other.drift
     assert other.drift["auc"] >= ws.config.drift_threshold
     assert set(other.drift["predicted_mix"]) == {"ham", "spam"}
+    # The mix is the promoted round's own predictions on the new items (all of them: the
+    # import is smaller than the check's sample), the ones `predict` and the API give.
+    with DEMO_POOL.open(encoding="utf-8", newline="") as handle:
+        demo_texts = [row["text"] for row in csv.DictReader(handle)]
+    assert other.drift["sampled_items"] == len(demo_texts)
+    predicted = ws.predict_texts(demo_texts).predicted
+    share = {k: round(predicted.count(k) / len(predicted), 6) for k in ("ham", "spam")}
+    assert other.drift["predicted_mix"] == share
     assert other.drift["action"] == "warn" and "round" not in other.drift
     reports = summary(ws)["drift"]
     assert [r["drifted"] for r in reports] == [False, True]

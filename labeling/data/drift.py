@@ -24,11 +24,10 @@ import numpy as np
 from sqlmodel import col, select
 
 from labeling.rounds.jobs import queue_round
-from labeling.rounds.learner import predict_proba
-from labeling.rounds.pool import round_featurizer
-from labeling.store import db, outbox
+from labeling.rounds.predict import NoModel, predict_texts
+from labeling.store import db, labelsets, outbox
 from labeling.store.answers import human_labels
-from labeling.store.models import ImportBatch, Item, Round
+from labeling.store.models import ImportBatch, Item
 
 if TYPE_CHECKING:
     from labeling.context import Context
@@ -70,27 +69,24 @@ def domain_auc(new: list[str], reference: list[str], *, seed: int = 0) -> float 
     return float(roc_auc_score(y, proba))
 
 
-def _mix(labels: list[str], order: tuple[str, ...]) -> dict[str, float]:
-    counts = Counter(labels)
+def class_mix(labels: list[str] | list[list[str]], order: tuple[str, ...]) -> dict[str, float]:
+    """Each label's share of the labels given (a label set gives each of its labels: in a
+    multi-label workspace the mix is over all the labels given, so it still sums to 1)."""
+    counts: Counter[str] = Counter()
+    for label in labels:
+        counts.update([label] if isinstance(label, str) else label)
     total = sum(counts.values()) or 1
     return {label: round(counts[label] / total, 6) for label in order}
 
 
-def _predict(ws: Context, texts: list[str]) -> list[str] | None:
-    """The promoted round's predictions for ``texts``, or None without a promoted model."""
-    import joblib  # joblib: loaded only when a promoted model is there to predict
-
-    with db.read_session(ws.engine) as session:
-        promoted = session.exec(select(Round).where(col(Round.promoted).is_(True))).first()
-    if promoted is None or not promoted.model_path:
+def _predict(ws: Context, texts: list[str]) -> list[str] | list[list[str]] | None:
+    """The promoted round's predictions for ``texts`` (label sets in a multi-label workspace),
+    or None without a promoted model to predict with."""
+    try:
+        found = predict_texts(ws, texts)
+    except NoModel:
         return None
-    model_file = ws.root / promoted.model_path / "model.joblib"
-    featurizer = round_featurizer(ws, json.loads(promoted.metrics or "{}"))
-    if not model_file.exists() or featurizer is None:
-        return None
-    model = joblib.load(model_file)
-    proba = predict_proba(model, featurizer.transform(texts))
-    return [str(model.classes_[i]) for i in proba.argmax(axis=1)]
+    return found.predicted  # type: ignore[return-value]
 
 
 def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
@@ -210,9 +206,11 @@ def _compare(ws: Context, samples: _Samples, result: dict[str, Any], *, seed: in
         result["note"] = f"too few items to compare (at least {MIN_SIDE} on each side)"
     predicted = _predict(ws, samples.new) if samples.new else None
     if predicted is not None:
-        result["predicted_mix"] = _mix(predicted, ws.labels)
+        result["predicted_mix"] = class_mix(predicted, ws.labels)
         if samples.people:
-            labelled_mix = _mix(list(samples.people.values()), ws.labels)
+            given = list(samples.people.values())
+            labelled = [labelsets.decode_ordered(v) for v in given] if ws.multilabel else given
+            labelled_mix = class_mix(labelled, ws.labels)
             result["labelled_mix"] = labelled_mix
             result["mix_distance"] = round(
                 0.5 * sum(abs(result["predicted_mix"][k] - labelled_mix[k]) for k in ws.labels),
