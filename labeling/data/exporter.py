@@ -10,7 +10,6 @@ is renamed into place at the end: a failed export never leaves a half-written fi
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from sqlmodel import Session, col, select
 from labeling.data.writers import target_folder, write_in_place
 from labeling.errors import ExportFailed
 from labeling.store import labelsets
-from labeling.store.answers import decided_by, decision_rows, relabelled_labels
+from labeling.store.answers import decided_by, decision_rows, relabelled_between
 from labeling.store.labelsets import DEFAULT_LABEL_SEP
 from labeling.store.models import (
     ADJUDICATION,
@@ -203,17 +202,9 @@ def _item_rows(
     round_predictions: Callable[[int], Any] | None = None,
     origins: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The item rows, a page of items at a time. (Over 60 lines: one page's reads, then the
-    row of each item, with the columns written out.)"""
+    """The item rows, a page of items at a time: one page's reads, then the row of each item."""
     with Session(engine) as session:
-        promoted = session.exec(
-            select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
-        ).first()
-        file_predictions = (
-            round_predictions(promoted)
-            if round_predictions is not None and promoted is not None
-            else None
-        )
+        promoted, file_predictions = _promoted(session, round_predictions)
         query = select(  # type: ignore[call-overload]
             Item.id,
             Item.external_id,
@@ -228,9 +219,7 @@ def _item_rows(
         for items in _pages(session, query, col(Item.id)):
             low, high = items[0][0], items[-1][0]
             answers = _current_answers(session, low, high)
-            relabelled: dict[int, set[str]] = defaultdict(set)
-            for item_id, replaced in relabelled_labels(session, low, high):
-                relabelled[item_id].add(replaced)
+            relabelled = relabelled_between(session, low, high)
             weak = _weak_labels(session, low, high)
             predictions: dict[int, tuple[str | None, float | None]] = {}
             if promoted is not None:
@@ -260,6 +249,18 @@ def _item_rows(
                 }
                 row.update(source_columns.values(batch_id, json.loads(source)))
                 yield row
+
+
+def _promoted(
+    session: Session, round_predictions: Callable[[int], Any] | None
+) -> tuple[int | None, Any]:
+    """The promoted round's id and (when ``round_predictions`` reads them) its predictions."""
+    promoted = session.exec(
+        select(Round.id).where(col(Round.promoted).is_(True)).order_by(col(Round.id).desc())
+    ).first()
+    if round_predictions is None or promoted is None:
+        return promoted, None
+    return promoted, round_predictions(promoted)
 
 
 def item_label_rows(engine: Engine, labels: tuple[str, ...]) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,6 @@ None when it has no label any more or was removed), how the label was decided (t
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlmodel import Session, col
 
 from labeling.errors import BadInput
 from labeling.store import label_feed, labelsets
-from labeling.store.answers import decided_by, decision_rows, relabelled_labels
+from labeling.store.answers import decided_by, decision_rows, relabelled_of
 from labeling.store.models import REMOVED, Annotation
 
 MAX_PAGE = 10_000
@@ -50,13 +49,6 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def _relabelled(session: Session, item_ids: list[int]) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = defaultdict(set)
-    for item_id, label in relabelled_labels(session, 0, 0, item_ids=item_ids):
-        found[item_id].add(label)
-    return found
-
-
 def read_page(
     session: Session, labels: tuple[str, ...], *, since: str | None, limit: int, multilabel: bool
 ) -> LabelPage:
@@ -67,7 +59,7 @@ def read_page(
         return LabelPage(labels=[], next=str(after))
     ids = [change.item_id for change in changes]
     answers = decision_rows(session, col(Annotation.item_id).in_(ids))
-    relabelled = _relabelled(session, ids)
+    relabelled = relabelled_of(session, ids)
     page = []
     for change in changes:
         label, how = None, None

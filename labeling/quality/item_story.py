@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from labeling.annotation.suggestions import model_guess
 from labeling.context import Context
 from labeling.quality.corrections import FlagRecord, find_item, iso, list_flags
-from labeling.store.answers import DECIDED_BY, decided_by, relabelled_labels
+from labeling.store.answers import DECIDED_BY, decided_by, relabelled_of
 from labeling.store.models import (
     Annotation,
     Annotator,
@@ -133,7 +133,7 @@ def _answers(session: Session, item_id: int) -> list[AnswerEntry]:
 
 
 def _how_decided(ws: Context, session: Session, item_id: int, answers: list[AnswerEntry]) -> str:
-    relabelled = {label for _item, label in relabelled_labels(session, item_id, item_id)}
+    relabelled = relabelled_of(session, [item_id]).get(item_id, set())
     how = decided_by(current_rows(answers), ws.labels, relabelled=relabelled)[1]
     return how or "none"
 

@@ -10,7 +10,7 @@ origin ``correction``, a bulk label one of origin ``bulk`` (see :func:`decide`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Engine, and_, any_, bindparam, func, update
@@ -103,7 +103,7 @@ def decided_by(
     decision. Else, by the answers of people and imports: ``tie-break``, several labels share
     the most and the toml's order chose; ``correction`` (origin ``human``), the label's answers
     include one that replaced the same person's earlier, different answer (``relabelled``: the
-    labels that did so, :func:`relabelled_labels`); ``import``, every answer came with a file;
+    labels that did so, :func:`relabelled_between`); ``import``, every answer came with a file;
     ``majority``, the label has the most (a single answer included). Else ``bulk``: the newest
     bulk label. The one definition the export and the item page use.
     """
@@ -158,22 +158,28 @@ def decision_rows(session: Session, among: Any) -> dict[int, list[tuple[str, str
     return rows
 
 
-def relabelled_labels(
-    session: Session, low: int, high: int, *, item_ids: list[int] | None = None
-) -> set[tuple[int, str]]:
-    """(item, label) of current answers on items ``low``..``high`` (or on ``item_ids``) that
-    replaced the same person's earlier answer with a different label (after an undo, or on
-    review)."""
+def relabelled_between(session: Session, low: int, high: int) -> dict[int, set[str]]:
+    """Of items ``low``..``high``: the labels their current answers replaced (see
+    :func:`_relabelled`), by item."""
+    return _relabelled(session, lambda item: col(item).between(low, high))
+
+
+def relabelled_of(session: Session, item_ids: Collection[int]) -> dict[int, set[str]]:
+    """Of the items ``item_ids``: the labels their current answers replaced, by item."""
+    return _relabelled(session, lambda item: col(item).in_(list(item_ids)))
+
+
+def _relabelled(session: Session, among: Callable[[Any], Any]) -> dict[int, set[str]]:
+    """The current answers, on the items ``among`` picks (a condition on an item id column),
+    that replaced the same person's earlier answer with a different label (after an undo, or
+    on review): their labels, by item, the ``relabelled`` :func:`decided_by` reads."""
     old = aliased(Annotation)
     new = aliased(Annotation)
-    among = (
-        col(new.item_id).between(low, high) if item_ids is None else col(new.item_id).in_(item_ids)
-    )
     rows = session.exec(
         select(new.item_id, new.label)
         .join(old, and_(col(old.item_id) == new.item_id, col(old.superseded_by) == new.id))
         .where(
-            among,
+            among(new.item_id),
             current(new),
             col(new.skipped).is_(False),
             col(new.origin).not_in((*DECISIONS, BULK)),
@@ -181,7 +187,11 @@ def relabelled_labels(
             old.label != new.label,
         )
     ).all()
-    return {(item_id, label) for item_id, label in rows if label is not None}
+    found: dict[int, set[str]] = defaultdict(set)
+    for item_id, label in rows:
+        if label is not None:
+            found[item_id].add(label)
+    return found
 
 
 def final_labels(
