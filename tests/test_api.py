@@ -153,6 +153,9 @@ def test_pushes_are_checked_as_imports_and_a_resend_adds_nothing(served):
     huge = engineer.post("/items", content=b'{"items": ["' + b"x" * (33 * 1024 * 1024) + b'"]}')
     assert huge.status_code == 413
     assert huge.json()["error"] == "request body too large: at most 32 MiB"
+    # Never cached: neither this reply (sent before the app's middleware) nor the others.
+    assert huge.headers["cache-control"] == "no-store"
+    assert too_many.headers["cache-control"] == "no-store"
     not_json = engineer.post(
         "/items", content=b"{not json", headers={"content-type": "application/json"}
     )
@@ -286,7 +289,9 @@ def test_rounds_and_status(served):
     bad = engineer.post("/rounds", json={"strategy": "psychic"})
     assert bad.status_code == 400 and "strategy: expected one of" in bad.json()["error"]
     assert [r["status"] for r in engineer.get("/rounds").json()["rounds"]] == ["queued"]
-    status = engineer.get("/status").json()
+    reply = engineer.get("/status")
+    assert reply.headers["cache-control"] == "no-store"
+    status = reply.json()
     assert status["items"]["pool"] == 0 and "quality" in status
     page = httpx.get(f"{url}/docs").text  # Swagger UI from packaged files, no CDN
     assert "/docs-static/swagger-ui-bundle.js" in page and "cdn" not in page.lower()

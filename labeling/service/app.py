@@ -28,6 +28,8 @@ from labeling.service.auth import Tokens, Unauthorized
 from labeling.service.background import Background
 from labeling.workspace import Workspace
 
+# Replies are never cached: a middleware sets this on every reply of the app, and an error
+# reply carries it itself, because BodyLimit's 413 is sent outside the app's middleware.
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
