@@ -125,6 +125,23 @@ def test_the_class_mix_of_label_sets_counts_each_label_given():
     assert drift_mix([], ("a",)) == {"a": 0.0}
 
 
+def test_the_first_push_is_the_first_import_even_when_checked_after_the_second(tmp_path):
+    # The API checks pushes in a helper process, after the reply: a second push can land
+    # before the first one's check runs. The first is still the store's first pool import.
+    ws = Workspace.create(tmp_path / "pushes", labels=["ham", "spam"])
+    rows = _rows(FILES[:1])[:60]
+    pushed = [
+        ws.push_items([{"id": r["id"], "text": r["text"]} for r in part], drift_check=False)
+        for part in (rows[:30], rows[30:])
+    ]
+    first, second = (report.batch_id for report in pushed)
+    assert first is not None and second is not None and first < second
+    assert ws.check_drift(second)["auc"] is not None
+    found = ws.check_drift(first)
+    assert found["auc"] is None and found["note"].startswith("the first pool import")
+    ws.close()
+
+
 def test_drift_fires_on_another_domain_and_not_on_the_same_one(tmp_path, monkeypatch):
     ws, rows = _drift_ws(tmp_path)
     same = ws.import_file(

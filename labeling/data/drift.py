@@ -137,13 +137,14 @@ def check_batch(ws: Context, batch_id: int) -> dict[str, Any]:
 
 
 def _import_size(ws: Context, batch_id: int) -> tuple[int, bool]:
-    """How many items the import brought, and whether it is the store's first pool import."""
+    """How many items the import brought, and whether it is the store's first pool import
+    (no pool import before it: a push checked after a later push landed is still the first)."""
     with db.read_session(ws.engine) as session:
         batch = session.get(ImportBatch, batch_id)
         imported = batch.imported if batch is not None else 0
         earlier = session.exec(
             select(ImportBatch.id).where(
-                col(ImportBatch.id) != batch_id,
+                col(ImportBatch.id) < batch_id,
                 ImportBatch.split == "pool",
                 col(ImportBatch.imported) > 0,
             )
