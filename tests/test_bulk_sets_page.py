@@ -8,10 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from labeling import Workspace
+from tests.appsession import open_page
 from tests.test_bulk import item_labels
 
-TIMEOUT = 30
-SCRIPT = "from labeling.ui.views import common, data\ncommon.apply_style()\ndata.render()\n"
 LABELS = ("billing", "refund", "bug")
 
 
@@ -35,9 +34,7 @@ def served(tmp_path, monkeypatch, db_url):
 
 
 def _page() -> AppTest:
-    at = AppTest.from_string(SCRIPT, default_timeout=TIMEOUT)
-    at.session_state["ll_user"] = "eng"
-    at.run()
+    at = open_page("data", "eng")
     assert not at.exception
     at.text_input(key="ll_q_text").set_value("refund").run()
     assert not at.exception

@@ -12,9 +12,8 @@ from streamlit.testing.v1 import AppTest
 from labeling import Workspace
 from labeling.annotation.session import UserSession
 from labeling.errors import Forbidden
+from tests.appsession import open_page
 
-TIMEOUT = 30
-SCRIPT = "from labeling.ui.views import common, data\ncommon.apply_style()\ndata.render()\n"
 N_ITEMS = 60
 
 
@@ -38,9 +37,7 @@ def served(tmp_path, monkeypatch, db_url):
 
 
 def _page() -> AppTest:
-    at = AppTest.from_string(SCRIPT, default_timeout=TIMEOUT)
-    at.session_state["ll_user"] = "eng"
-    return at.run()
+    return open_page("data", "eng")
 
 
 def _captions(at: AppTest) -> list[str]:
@@ -104,10 +101,7 @@ def test_the_item_page_corrects_and_flags_naming_the_item(served):
 
 
 def test_an_item_page_opens_from_its_address(served):
-    at = AppTest.from_string(SCRIPT, default_timeout=TIMEOUT)
-    at.session_state["ll_user"] = "eng"
-    at.query_params["item"] = "i12"
-    at.run()
+    at = open_page("data", "eng", item="i12")
     assert not at.exception
     assert "Item i12" in _captions(at)
     assert any(t.value == "parcel message 12" for t in at.text)

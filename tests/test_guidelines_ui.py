@@ -12,9 +12,8 @@ from labeling import Workspace
 from labeling.config import write_config
 from labeling.store import labelsets
 from labeling.ui.views.pin import first_label
+from tests.appsession import TIMEOUT, open_page
 from tests.browser import one_item_page
-
-TIMEOUT = 30
 
 
 @pytest.fixture
@@ -32,16 +31,8 @@ def served(tmp_path, monkeypatch):
     ws.close()
 
 
-def _page(module: str, user: str) -> AppTest:
-    script = f"from labeling.ui.views import common, {module}\n"
-    script += f"common.apply_style()\n{module}.render()\n"
-    at = AppTest.from_string(script, default_timeout=TIMEOUT)
-    at.session_state["ll_user"] = user
-    return at.run()
-
-
 def test_an_engineer_saves_versions_on_the_page(served):
-    at = _page("guidelines", "eng")
+    at = open_page("guidelines", "eng")
     assert not at.exception
     at.text_area(key="ll_g_definition_0_v0").input("Ads, offers and links to follow.")
     at.text_area(key="ll_g_exclude_0_v0").input("Fan mail is ham.")
@@ -62,7 +53,7 @@ def test_an_engineer_saves_versions_on_the_page(served):
 
 
 def test_a_save_on_a_form_drawn_before_someone_else_s_save_is_not_recorded(served):
-    at = _page("guidelines", "eng")
+    at = open_page("guidelines", "eng")
     served.edit_guidelines({"labels": {"ham": {"definition": "Talk."}}}, by="eng")
     at.text_area(key="ll_g_definition_0_v0").input("Ads.")
     at.button[0].click().run()
@@ -78,7 +69,7 @@ def test_a_save_on_a_form_drawn_before_someone_else_s_save_is_not_recorded(serve
 
 
 def test_annotators_do_not_edit(served):
-    at = _page("guidelines", "ann")
+    at = open_page("guidelines", "ann")
     at.text_area(key="ll_g_definition_0_v0").input("mine now")
     at.button[0].click().run()
     assert any("needs the engineer role" in e.value for e in at.exception) or any(
@@ -93,7 +84,7 @@ def test_the_label_page_opens_the_guidelines_over_the_item(served):
         by="eng",
     )
     served.pin_example("spam", "c3", by="eng")
-    at = _page("label", "ann")
+    at = open_page("label", "ann")
     item = at.session_state["ll_item"]
     at.button(key="ll_guidelines").click().run()
     assert not at.exception
@@ -141,7 +132,7 @@ def _plain(values) -> list[str]:
 
 
 def test_the_page_suggests_confused_pairs_and_opens_that_label_s_form(answered):
-    at = _page("guidelines", "eng")
+    at = open_page("guidelines", "eng")
     assert not at.exception
     assert "spam / ham: confused 1 time (gold 0, people 1, model 0)" in _plain(at.text)
     assert any("No exclude note of either label names the other" in c for c in _plain(at.caption))
@@ -169,16 +160,12 @@ def test_the_page_suggests_confused_pairs_and_opens_that_label_s_form(answered):
 
 
 def test_annotators_see_no_hint(answered):
-    at = _page("guidelines", "ann")  # not in their navigation; the history refuses them too
+    at = open_page("guidelines", "ann")  # not in their navigation; the history refuses them too
     assert not [t for t in _plain(at.text) if "confused" in t]
 
 
 def _item_page(external_id: str, user: str = "eng") -> AppTest:
-    script = "from labeling.ui.views import common, data\ncommon.apply_style()\ndata.render()\n"
-    at = AppTest.from_string(script, default_timeout=TIMEOUT)
-    at.session_state["ll_user"] = user
-    at.query_params["item"] = external_id
-    return at.run()
+    return open_page("data", user, item=external_id)
 
 
 def test_the_item_page_pins_the_item_for_its_label_and_unpins_it(answered):
@@ -205,7 +192,7 @@ def test_the_item_page_pins_the_item_for_its_label_and_unpins_it(answered):
 
 
 def test_review_pins_the_item_under_review_and_the_overlay_shows_it(answered):
-    at = _page("review", "lee")
+    at = open_page("review", "lee")
     assert not at.exception
     assert at.selectbox(key="ll_pin_label_review_c1").value == "spam"  # c1's label now
     at.selectbox(key="ll_pin_label_review_c1").set_value("ham").run()
@@ -215,7 +202,7 @@ def test_review_pins_the_item_under_review_and_the_overlay_shows_it(answered):
     assert "Item c1 pinned as an example of ham: guidelines version 1." in _plain(at.success)
     assert at.button(key="ll_unpin_review_c1")
     # the Label page's overlay shows the newly pinned example's text
-    label = _page("label", "ann")
+    label = open_page("label", "ann")
     label.button(key="ll_guidelines").click().run()
     assert not label.exception
     assert "c1: buy cheap pills now" in [t.value for t in label.text]

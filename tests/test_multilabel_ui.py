@@ -17,9 +17,9 @@ from labeling.store import labelsets
 from labeling.store.models import Annotation
 from labeling.ui.views.common import label_text, set_text
 from labeling.ui.views.label_keys import button_key, keys_help
+from tests.appsession import TIMEOUT, open_page
 from tests.browser import one_item_page
 
-TIMEOUT = 30
 LABELS = ("billing", "refund", "bug", "praise")
 
 
@@ -46,14 +46,6 @@ def served(tmp_path, monkeypatch, db_url):
         monkeypatch.delenv("LABELLOOP_DB", raising=False)
     yield ws
     ws.close()
-
-
-def _page(module: str, user: str) -> AppTest:
-    script = f"from labeling.ui.views import common, {module}\n"
-    script += f"common.apply_style()\n{module}.render()\n"
-    at = AppTest.from_string(script, default_timeout=TIMEOUT)
-    at.session_state["ll_user"] = user
-    return at.run()
 
 
 def _current(ws: Workspace) -> dict[int, list[str | None]]:
@@ -94,7 +86,7 @@ def test_a_set_shows_as_names_and_the_empty_set_as_none():
 
 def test_toggles_mark_the_chosen_labels_and_submit_stores_the_set(served):
     ws = served
-    at = _page("label", "ann")
+    at = open_page("label", "ann")
     assert not at.exception
     item = at.session_state["ll_item"]
     assert "Nothing chosen yet" in _chosen_line(at)
@@ -128,7 +120,7 @@ def test_toggles_mark_the_chosen_labels_and_submit_stores_the_set(served):
 
 def test_none_of_these_stores_the_empty_set_and_neither_submit_sends_the_other(served):
     ws = served
-    at = _page("label", "ann")
+    at = open_page("label", "ann")
     item = at.session_state["ll_item"]
     # Enter needs a set, and 0 needs nothing chosen: each button is disabled otherwise (the
     # browser test presses the keys and reads the notes).
@@ -152,7 +144,7 @@ def test_none_of_these_stores_the_empty_set_and_neither_submit_sends_the_other(s
 
 def test_undo_brings_the_set_back_chosen_and_the_new_set_replaces_it(served):
     ws = served
-    at = _page("label", "ann")
+    at = open_page("label", "ann")
     item = at.session_state["ll_item"]
     for number in (1, 2):
         at.button(key=button_key(number, item.item_id)).click().run()
@@ -206,7 +198,7 @@ def test_a_toggle_for_an_item_no_longer_on_screen_is_not_applied(served):
 
 def test_presses_made_on_one_screen_apply_to_its_item_in_order(served):
     ws = served
-    at = _page("label", "ann")
+    at = open_page("label", "ann")
     item = at.session_state["ll_item"]
     # A toggle and Enter reach the server together (Enter pressed before the toggle's run):
     # both were made on this item, and both apply to it.
@@ -219,7 +211,7 @@ def test_presses_made_on_one_screen_apply_to_its_item_in_order(served):
 
 
 def test_a_second_press_of_a_label_takes_it_off_again(served):
-    at = _page("label", "ann")
+    at = open_page("label", "ann")
     item = at.session_state["ll_item"]
     toggle = at.button(key=button_key(1, item.item_id))
     toggle.click().run()
@@ -293,7 +285,7 @@ def _disagree(ws: Workspace) -> None:
 def test_review_decides_a_set_or_none_and_shows_answers_as_names(served):
     ws = served
     _disagree(ws)
-    at = _page("review", "lead")
+    at = open_page("review", "lead")
     assert not at.exception
     card = next(int(str(b.key).split("_")[2]) for b in at.button
                 if str(b.key).startswith("ll_decide_"))  # fmt: skip

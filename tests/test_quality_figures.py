@@ -25,6 +25,7 @@ from labeling.config import write_config
 from labeling.quality.stopping import stopping, stopping_message
 from labeling.quality.summary import summary
 from labeling.store.models import Annotation, Annotator, Item, LFVote, WeakLabel
+from tests.appsession import open_page
 
 runner = CliRunner()
 POOL = (
@@ -124,10 +125,7 @@ def _by_hand(ws: Workspace) -> dict[str, object]:
 
 
 def _page(module: str, user: str) -> AppTest:
-    script = f"from labeling.ui.views import common, {module}\n{module}.render()\n"
-    at = AppTest.from_string(script, default_timeout=60)
-    at.session_state["ll_user"] = user
-    at.run()
+    at = open_page(module, user, style=False, timeout=60)
     assert not at.exception, at.exception
     return at
 
