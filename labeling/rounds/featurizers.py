@@ -162,6 +162,12 @@ class TfidfFeaturizer:
         self._fingerprint = fingerprint.hexdigest()
         return self
 
+    @property
+    def fitted_steps(self) -> tuple[Any, Any, Any]:
+        """The word and character vectorizers and the LSA (None without one): what a model
+        export rebuilds as plain scikit-learn steps (labeling.rounds.model_export)."""
+        return self._word, self._char, self._lsa
+
     def _fit_lsa(self, texts: list[str]) -> None:
         from sklearn.decomposition import TruncatedSVD  # scikit-learn: ~1 s
 
@@ -230,6 +236,11 @@ class HashingFeaturizer:
     @property
     def version(self) -> str:
         return f"hashing-{digest(self.params, _sklearn_version())[:16]}"
+
+    @property
+    def fitted_steps(self) -> tuple[Any, Any, Any]:
+        """The word and character vectorizers, and no LSA (as TfidfFeaturizer's)."""
+        return self._word, self._char, None
 
     def fit(self, texts: Sequence[str]) -> HashingFeaturizer:
         """Nothing to learn; kept so that every featurizer is used the same way."""

@@ -192,21 +192,20 @@ def build_pipeline(loaded: RoundModel) -> Any:
 def _features(loaded: RoundModel) -> Any:
     """The fitted featurizer's steps as scikit-learn transformers (same output, to the bit).
 
-    The fitted vectorizers are read from the featurizer object (it keeps them as attributes,
-    not through a public accessor) and copied, with their vocabularies' numpy integers made
-    Python ints: skops writes a numpy scalar as a file of its own (an 18,000-term vocabulary
-    took 4.7 s to dump and made 18,000 files; as ints, 0.3 s and one JSON document).
+    The fitted vectorizers (the featurizer's ``fitted_steps``) are copied, with their
+    vocabularies' numpy integers made Python ints: skops writes a numpy scalar as a file of
+    its own (an 18,000-term vocabulary took 4.7 s to dump and made 18,000 files; as ints,
+    0.3 s and one JSON document).
     """
     from sklearn.pipeline import FeatureUnion, Pipeline  # scikit-learn: ~1 s; export only
     from sklearn.preprocessing import Normalizer  # scikit-learn: ~1 s; export only
 
-    featurizer = loaded.featurizer
-    halves = [("word", _plain(featurizer._word)), ("char", _plain(featurizer._char))]
+    word, char, lsa = loaded.featurizer.fitted_steps
+    halves = [("word", _plain(word)), ("char", _plain(char))]
     # The tfidf and hashing halves are each L2-normalised and scaled by 1/sqrt(2), so that
     # together they have unit norm (labeling.rounds.featurizers).
     scale = float(1 / np.sqrt(2))
     ngrams = FeatureUnion(halves, transformer_weights={"word": scale, "char": scale})
-    lsa = getattr(featurizer, "_lsa", None)
     if lsa is None:
         return ngrams
     summary = Pipeline([("svd", copy.deepcopy(lsa)), ("normalize", Normalizer())])
