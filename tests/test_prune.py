@@ -18,6 +18,7 @@ from labeling.annotation.buffer import Op
 from labeling.config import write_config
 from labeling.store import housekeeping
 from labeling.store.models import Annotation, Annotator, ClientOp, Flag, Outbox, utcnow
+from labeling.ui import label_route
 
 DAY = timedelta(days=1)
 OPS = ClientOp.__table__  # type: ignore[attr-defined]
@@ -94,17 +95,18 @@ def test_old_rows_go_and_young_pending_and_a_tabs_last_ones_stay(ws):
         _delivery(ws, "dead", now - 40 * DAY),
         _delivery(ws, "pending", now - 400 * DAY),
     }
-    due = housekeeping.due(ws.engine, now=now)
+    keep_one = housekeeping.Retention(tab_keeps=1)
+    due = housekeeping.due(ws.engine, now=now, retention=keep_one)
     assert (due.clientops, due.delivered, due.dead) == (3, 1, 1)
-    done = housekeeping.prune(ws.engine, now=now)
+    done = housekeeping.prune(ws.engine, now=now, retention=keep_one)
     assert (done.clientops, done.delivered, done.dead) == (3, 1, 1)
     assert done.kept_for_tabs == 1
     assert _cids(ws) == {"c-quiet-03", "c-young-01"}
     with Session(ws.engine) as session:
         assert set(session.exec(select(Outbox.id)).all()) == kept
     assert not gone & kept
-    assert housekeeping.due(ws.engine, now=now).rows == 0
-    assert housekeeping.prune(ws.engine, now=now).rows == 0
+    assert housekeeping.due(ws.engine, now=now, retention=keep_one).rows == 0
+    assert housekeeping.prune(ws.engine, now=now, retention=keep_one).rows == 0
 
 
 def test_a_resend_within_the_window_is_acknowledged_once(ws):
@@ -122,7 +124,8 @@ def test_a_resend_of_a_pruned_answer_is_refused_not_applied_twice(ws):
     _answer(ws, "tab-pruned-1", "c-pruned-02")
     _age(ws, "c-pruned-01", utcnow() - 45 * DAY)
     _age(ws, "c-pruned-02", utcnow() - 44 * DAY)  # the tab's last, kept
-    assert housekeeping.prune(ws.engine).clientops == 1
+    keep_one = housekeeping.Retention(tab_keeps=1)
+    assert housekeeping.prune(ws.engine, retention=keep_one).clientops == 1
     assert _cids(ws) == {"c-pruned-02"}
     # Without its row the resend is a new answer: refused, as the person no longer holds it.
     [ack] = ws.label_batch("ann", tab="tab-pruned-1", ops=[_op("c-pruned-01", first)], keep=[],
@@ -136,14 +139,18 @@ def test_a_resend_of_a_pruned_answer_is_refused_not_applied_twice(ws):
 
 
 def test_a_sleeping_tabs_last_batch_is_kept_so_its_resend_is_not_applied_twice(ws):
-    """A flag needs no hold: its resend without a row would raise a second flag. The tab's
-    last batch is kept however old, so a tab that wakes after weeks is acknowledged once."""
+    """A flag needs no hold: its resend without a row would raise a second flag. A tab's
+    newest operations (a batch's worth) are kept however old, so a tab that wakes after weeks
+    is acknowledged once."""
     item = _answer(ws, "tab-sleepy-1", "c-sleepy-01")
     flag = Op(cid="c-sleepy-02", kind="flag", item=item, note="two questions in one")
     assert ws.label_batch("ann", tab="tab-sleepy-1", ops=[flag], keep=[], want=0).acks[0].ok
     _age(ws, "c-sleepy-01", utcnow() - 100 * DAY)
     _age(ws, "c-sleepy-02", utcnow() - 100 * DAY + timedelta(minutes=1))
-    assert housekeeping.prune(ws.engine).clientops == 0
+    assert (
+        housekeeping.prune(ws.engine, retention=housekeeping.Retention(tab_keeps=1)).clientops == 1
+    )
+    assert _cids(ws) == {"c-sleepy-02"}
     [ack] = ws.label_batch("ann", tab="tab-sleepy-1", ops=[flag], keep=[], want=0).acks
     assert ack.ok and ack.dup
     with Session(ws.engine) as session:
@@ -167,8 +174,10 @@ def test_a_big_prune_goes_in_several_short_batches(ws):
         ]  # fmt: skip
         session.execute(insert(OUTBOX), deliveries)
         session.commit()
-    done = housekeeping.prune(ws.engine, batch=1_000, pause=0.0)
-    # Each of the 50 tabs keeps its last operation (the others are over an hour older).
+    keep = housekeeping.Retention(tab_keeps=1)
+    assert housekeeping.due(ws.engine, retention=keep, batch=1_000).rows == 11_950 + 2_500
+    done = housekeeping.prune(ws.engine, retention=keep, batch=1_000, pause=0.0)
+    # Each of the 50 tabs keeps its newest operation.
     assert (done.clientops, done.delivered, done.kept_for_tabs) == (11_950, 2_500, 50)
     assert done.batches >= 12 + 3
     with Session(ws.engine) as session:
@@ -176,10 +185,19 @@ def test_a_big_prune_goes_in_several_short_batches(ws):
     assert kept == [f"c-bulk-{k:06d}" for k in range(11_950, 12_000)]
 
 
+def test_a_tab_keeps_at_least_the_operations_one_batch_may_carry(ws):
+    assert housekeeping.TAB_KEEPS >= label_route.MAX_OPS
+    for k in range(3):
+        _answer(ws, "tab-recent-1", f"c-recent-{k:02d}")
+        _age(ws, f"c-recent-{k:02d}", utcnow() - (50 - k) * DAY)
+    assert housekeeping.prune(ws.engine).clientops == 0  # fewer than 200: all kept
+    assert housekeeping.prune(ws.engine, now=utcnow() + 200 * DAY).clientops == 3
+
+
 def test_doctor_reports_rows_past_their_retention_and_fix_prunes_them(ws):
     _answer(ws, "tab-doctor-1", "c-doctor-01")
     _answer(ws, "tab-doctor-1", "c-doctor-02")
-    _age(ws, "c-doctor-01", utcnow() - 40 * DAY)
+    _age(ws, "c-doctor-01", utcnow() - 200 * DAY)  # past the most a tab keeps
     _delivery(ws, "delivered", utcnow() - 40 * DAY)
     found = {c["check"]: c for c in ws.doctor()["checks"]}["old rows pruned"]
     assert not found["ok"] and found["count"] == 2

@@ -4,12 +4,14 @@ operations (:class:`~labeling.store.models.ClientOp`) and the webhooks' finished
 
 What is kept (docs/workspace.md, "Housekeeping", says why):
 
-* a tab's operation for :attr:`Retention.clientop` (30 days), and beyond that as long as it is
-  within :attr:`Retention.tab_grace` (an hour) of the newest operation of its tab, up to
+* a tab's operation for :attr:`Retention.clientop` (30 days), and after that while it is one
+  of the :attr:`Retention.tab_keeps` (200) newest of its tab, up to
   :attr:`Retention.clientop_most` (180 days). A tab sends an operation again only while no
-  reply to a batch holding it has reached it, and every batch starts with the oldest operation
-  the tab has not seen acknowledged: so the operations it may still send are those of its last
-  batches, which this keeps however long the tab sleeps (a laptop closed with a reply lost);
+  reply to a batch holding it has reached it, and each batch is the head of the tab's queue of
+  unacknowledged operations, at most 200 (``MAX_OPS`` of labeling.ui.label_route): so the
+  operations it may still send are among its 200 newest, which this keeps however long the
+  tab sleeps (a laptop closed on a lost reply). An older row is of no resend any more;
+  30 days keeps the tab's undo of its own older answers working as long;
 * a delivered webhook delivery for :attr:`Retention.delivered` (30 days) after its last try, a
   dead one for :attr:`Retention.dead` (90 days: ``labelloop webhooks log`` shows them for
   debugging); a pending one always.
@@ -41,6 +43,9 @@ DELIVERED, DEAD = "delivered", "dead"
 BATCH_ROWS = 5000
 # Between two batches: a waiting claim takes the write lock here.
 PAUSE_SECONDS = 0.02
+# A tab's newest operations kept past ``Retention.clientop``: at least the operations a batch
+# may carry (labeling.ui.label_route.MAX_OPS), as a tab resends only its latest batch's.
+TAB_KEEPS = 200
 # How often a long-running process prunes (labeling.rounds.worker).
 EVERY_SECONDS = 300.0
 
@@ -50,7 +55,7 @@ class Retention:
     """How long rows are kept (see the module)."""
 
     clientop: timedelta = timedelta(days=30)
-    tab_grace: timedelta = timedelta(hours=1)
+    tab_keeps: int = TAB_KEEPS
     clientop_most: timedelta = timedelta(days=180)
     delivered: timedelta = timedelta(days=30)
     dead: timedelta = timedelta(days=90)
@@ -148,8 +153,8 @@ def _prune_ops_of_quiet_tabs(
     write: bool = True,
 ) -> int:
     """Delete (with ``write``; else only count) the operations older than
-    ``retention.clientop`` but a tab's last ones: walk them oldest first, ``batch`` at a time
-    (a read, then a short write of the ones to go)."""
+    ``retention.clientop`` but each tab's newest ``retention.tab_keeps``: walk them oldest
+    first, ``batch`` at a time (a read, then a short write of the ones to go)."""
     since, before = now - retention.clientop_most, now - retention.clientop
     after: tuple[Any, str] | None = None
     removed = 0
@@ -163,9 +168,11 @@ def _prune_ops_of_quiet_tabs(
             candidates = session.execute(
                 query.order_by(_OPS.c.created_at, _OPS.c.cid).limit(batch)
             ).all()
-            newest = _newest_of_tabs(session, {row.tab for row in candidates})
+            kept_from = _kept_from(session, {row.tab for row in candidates}, retention.tab_keeps)
         going = [
-            row.cid for row in candidates if row.created_at < newest[row.tab] - retention.tab_grace
+            row.cid
+            for row in candidates
+            if row.tab in kept_from and row.created_at < kept_from[row.tab]
         ]
         done.kept_for_tabs += len(candidates) - len(going)
         if going and write:
@@ -180,16 +187,22 @@ def _prune_ops_of_quiet_tabs(
             time.sleep(pause)
 
 
-def _newest_of_tabs(session: Session, tabs: set[str]) -> dict[str, Any]:
-    """Each tab's newest operation time (one index look-up per tab)."""
-    if not tabs:
-        return {}
-    query = (
-        select(_OPS.c.tab, func.max(_OPS.c.created_at))
-        .where(_OPS.c.tab.in_(sorted(tabs)))
-        .group_by(_OPS.c.tab)
-    )
-    return {tab: newest for tab, newest in session.execute(query).all()}
+def _kept_from(session: Session, tabs: set[str], keeps: int) -> dict[str, Any]:
+    """For each tab of ``tabs`` with more than ``keeps`` operations, the time of the oldest of
+    its ``keeps`` newest (an index walk of ``keeps`` rows per tab); the others keep all."""
+    found: dict[str, Any] = {}
+    for tab in sorted(tabs):
+        query = (
+            select(_OPS.c.created_at)
+            .where(_OPS.c.tab == tab)
+            .order_by(_OPS.c.created_at.desc())
+            .offset(max(0, keeps - 1))
+            .limit(1)
+        )
+        oldest_kept = session.execute(query).scalar()
+        if oldest_kept is not None:
+            found[tab] = oldest_kept
+    return found
 
 
 def due(

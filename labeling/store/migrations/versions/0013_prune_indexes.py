@@ -5,8 +5,8 @@ Revises: 0012
 Create Date: 2026-12-07
 
 ``clientop`` gains an index on ``created_at`` (the prune walks the rows past their retention,
-oldest first) and one on ``(tab, created_at)`` (a tab's newest operation, whose batch it may
-still send again, is kept; see labeling.store.housekeeping). The outbox's prune uses the
+oldest first) and one on ``(tab, created_at)`` (each tab's newest operations, which it may
+still send again, are kept; see labeling.store.housekeeping). The outbox's prune uses the
 ``(state, due_at)`` index it has.
 """
 
