@@ -13,7 +13,10 @@ latency; the same loop runs once with no prune for comparison.
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -83,6 +86,10 @@ def _while_labelling(root: Path, work: Callable[[], object]) -> tuple[float, lis
     return seconds, [ms for at, ms in presses if since <= at <= until]
 
 
+def _prune_into(ws: Workspace, batch: int, done: list[housekeeping.Pruned]) -> None:
+    done.append(housekeeping.prune(ws.engine, batch=batch))
+
+
 def _row(
     case: str, seconds: float, latencies: list[float], done: housekeeping.Pruned | None = None
 ) -> dict:
@@ -99,7 +106,7 @@ def _row(
     }
 
 
-def run(items: int, ops: int) -> list[dict]:
+def run(items: int, ops: int, batches: list[int]) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "ws"
@@ -110,12 +117,14 @@ def run(items: int, ops: int) -> list[dict]:
         seconds, latencies = _while_labelling(root, lambda: time.sleep(10.0))
         rows.append(_row("no prune (10 s of labelling)", seconds, latencies))
         done: list[housekeeping.Pruned] = []
-        for ancient, case in ((True, "older than 180 days"), (False, "31-170 days, tabs of 1,000")):
+        shapes = ((True, "older than 180 days"), (False, "31-170 days, tabs of 1,000"))
+        for batch, (ancient, case) in itertools.product(batches, shapes):
             _fill(ws, ops, ancient=ancient)
             seconds, latencies = _while_labelling(
-                root, lambda: done.append(housekeeping.prune(ws.engine))
+                root, functools.partial(_prune_into, ws, batch, done)
             )
-            rows.append(_row(f"{ops:,} ops {case}", seconds, latencies, done[-1]))
+            rows.append(_row(f"{ops:,} ops {case}, batches of {batch:,}", seconds, latencies,
+                             done[-1]))  # fmt: skip
         ws.close()
     return rows
 
@@ -124,8 +133,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--ops", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, nargs="+", default=[housekeeping.BATCH_ROWS])
     args = parser.parse_args()
-    table = run(args.items, args.ops)
+    table = run(args.items, args.ops, args.batch)
     write_result(
         "prune",
         {
@@ -133,7 +143,7 @@ def main() -> int:
             "what": (
                 f"{args.ops:,} rows of `clientop` past their retention on a SQLite store of "
                 f"{args.items:,} items, pruned by `labeling.store.housekeeping.prune` (batches "
-                f"of {housekeeping.BATCH_ROWS:,} rows, each its own transaction, "
+                f"of the rows given, each its own transaction, "
                 f"{housekeeping.PAUSE_SECONDS * 1000:.0f} ms apart) while another process "
                 "answers and takes the next item flat out (one transaction per press, as the "
                 "one-item Label page); the presses counted are those that ended during the prune"
@@ -142,9 +152,14 @@ def main() -> int:
             "notes": [
                 "'31-170 days' keeps each tab's 200 newest operations (1/5 of the rows): the "
                 "prune reads every old row and looks each tab up once per batch. Presses wait "
-                "for at most one batch's write lock."
+                "for at most one batch's write lock.",
+                f"One-minute load average at the end: {os.getloadavg()[0]:.1f} on "
+                f"{os.cpu_count()} cores (other work shared the machine).",
             ],
-            "reproduce": f"python benchmarks/bench_prune.py --items {args.items} --ops {args.ops}",
+            "reproduce": (
+                f"python benchmarks/bench_prune.py --items {args.items} --ops {args.ops} "
+                f"--batch {' '.join(map(str, args.batch))}"
+            ),
         },
     )
     return 0

@@ -39,7 +39,8 @@ _OPS = ClientOp.__table__  # type: ignore[attr-defined]
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 # Outbox.state of a delivery sent, and of one out of tries (labeling.service.webhooks).
 DELIVERED, DEAD = "delivered", "dead"
-# Rows deleted per transaction: ~30-60 ms on SQLite (benchmarks/bench_prune.py).
+# Rows deleted per transaction: ~110 ms on SQLite on a loaded 2-core machine; 2,000 made
+# the presses of a labeller no faster and the prune twice as long (benchmarks/bench_prune.py).
 BATCH_ROWS = 5000
 # Between two batches: a waiting claim takes the write lock here.
 PAUSE_SECONDS = 0.02
@@ -71,7 +72,7 @@ class Pruned:
     dead: int = 0
     batches: int = 0
     seconds: float = 0.0
-    # Operations past ``clientop`` kept because they are among their tab's last ones.
+    # Operations past ``clientop`` kept because they are among their tab's newest.
     kept_for_tabs: int = 0
 
     @property
