@@ -45,6 +45,7 @@ python benchmarks/bench_confused_pairs.py --rows 100000 1000000
 python benchmarks/bench_browser_suggestions.py --rows 100000 --presses 300 --block 10
 python benchmarks/bench_browser_buffer.py --rows 100000 --presses 200 --pace 600 --sessions 8
 python benchmarks/bench_label_batch.py --rows 100000 --tabs 8 --answers 200 --per-batch 3
+python benchmarks/bench_prune.py --items 100000 --ops 1000000 --batch 5000 2000
 python benchmarks/report.py
 ```
 

@@ -44,6 +44,7 @@ def _steps(quick: bool) -> list[list[str]]:
         ["bench_api.py", "--ingest", "100000", "--walk", big],
         ["bench_llm.py"],
         ["bench_confused_pairs.py", "--rows", "100000", big],
+        ["bench_prune.py", "--items", "100000", "--ops", big, "--batch", "5000", "2000"],
     ]
 
 

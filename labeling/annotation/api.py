@@ -163,14 +163,21 @@ class AnnotationAPI(Context):
         return found
 
     def update_settings(
-        self, *, overlap: int, lease_seconds: int, gold_rate: float | None = None
+        self,
+        *,
+        overlap: int,
+        lease_seconds: int,
+        gold_rate: float | None = None,
+        prefetch: int | None = None,
     ) -> None:
-        """Change overlap, lease time and the gold-check rate (written to ``labelloop.toml``)."""
+        """Change overlap, lease time, the gold-check rate and ``prefetch`` (written to
+        ``labelloop.toml``); None keeps a setting as it is."""
         candidate = dataclasses.replace(
             self.config,
             overlap=overlap,
             lease_seconds=lease_seconds,
             gold_rate=self.config.gold_rate if gold_rate is None else gold_rate,
+            prefetch=self.config.prefetch if prefetch is None else prefetch,
         )
         # Validate through the same checks as a hand-edited toml.
         config_from_mapping(tomllib.loads(render_config(candidate)), source="settings")

@@ -423,12 +423,18 @@ class UserSession:
         return self.workspace.sign_in_link(name)
 
     def update_settings(
-        self, *, overlap: int, lease_seconds: int, gold_rate: float | None = None
+        self,
+        *,
+        overlap: int,
+        lease_seconds: int,
+        gold_rate: float | None = None,
+        prefetch: int | None = None,
     ) -> None:
-        """Change overlap, lease time and the gold-check rate (written to ``labelloop.toml``)."""
+        """Change overlap, lease time, the gold-check rate and ``prefetch`` (written to
+        ``labelloop.toml``); None keeps a setting as it is."""
         self._require(roles.ADMIN, "changing settings")
         self.workspace.update_settings(
-            overlap=overlap, lease_seconds=lease_seconds, gold_rate=gold_rate
+            overlap=overlap, lease_seconds=lease_seconds, gold_rate=gold_rate, prefetch=prefetch
         )
 
     # ------------------------------------------------------------------ bulk labelling (engineers)

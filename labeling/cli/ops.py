@@ -42,7 +42,9 @@ def backup(
 def doctor(
     fix: Annotated[
         bool,
-        typer.Option("--fix", help="Repair label counts from the log and fail dead rounds."),
+        typer.Option(
+            "--fix", help="Repair label counts from the log, fail dead rounds, prune old rows."
+        ),
     ] = False,
     workspace: WorkspaceOpt = Path("."),
     db: DbOpt = None,

@@ -26,6 +26,7 @@ from labeling.errors import LabelloopError
 from labeling.rounds import jobs, pipeline
 from labeling.rounds.embedding_pass import BackgroundEmbedder
 from labeling.service.webhooks import run_sender
+from labeling.store.housekeeping import Pruner
 from labeling.workspace import Workspace
 
 POLL_SECONDS = 2.0
@@ -59,6 +60,7 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
     signal.signal(signal.SIGTERM, stop)
     stop_sending, sender = start_sender(ws)
     failed = jobs.recover(ws)
+    pruner = Pruner()  # old client operations and webhook deliveries, every few minutes
     if failed:
         print(f"worker: marked failed the rounds of a worker that died: {failed}", flush=True)
     try:
@@ -70,6 +72,9 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                 jobs.lower_priority(ws.config.round_nice)
                 jobs.recover(ws)
                 jobs.maybe_trigger(ws)
+                pruned = pruner.maybe_prune(ws.engine)
+                if pruned is not None and pruned.rows:
+                    print(f"worker: pruned {pruned.rows} old rows", flush=True)
                 in_round = True
                 round_id = jobs.claim_queued(ws)
                 if round_id is not None:

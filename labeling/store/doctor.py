@@ -19,7 +19,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from labeling.store import db, label_feed, migrations, search_index
+from labeling.store import db, housekeeping, label_feed, migrations, search_index
 from labeling.store.answers import current, final_labels, refresh_labels
 from labeling.store.models import BULK, DECISIONS, Annotation, Annotator, Item
 
@@ -233,7 +233,8 @@ def derived_checks(
 ) -> list[dict[str, Any]]:
     """Three things kept in step with the store's rows: each item's label column against its
     answers, the full-text index against the texts, and the feed of label changes against the
-    labels. ``fix`` recomputes them."""
+    labels. ``fix`` recomputes them. Last, the rows kept past their retention
+    (:func:`prune_check`)."""
     with db.read_session(engine) as session:
         found = final_labels(session, labels)
         stored = {
@@ -273,7 +274,7 @@ def derived_checks(
         [f"{stale} item(s) indexed with another text than they hold"] if stale else [],
         fixed_index,
     )
-    return [label_check, index_check, feed_check(engine, fix=fix)]
+    return [label_check, index_check, feed_check(engine, fix=fix), prune_check(engine, fix=fix)]
 
 
 def feed_check(engine: Engine, *, fix: bool = False) -> dict[str, Any]:
@@ -298,3 +299,21 @@ def feed_check(engine: Engine, *, fix: bool = False) -> dict[str, Any]:
         [f"item {name!r}: labelled, not in the feed of label changes" for _id, name in missing],
         fixed,
     )
+
+
+def prune_check(engine: Engine, *, fix: bool = False) -> dict[str, Any]:
+    """No client operation or webhook delivery is kept past its retention
+    (labeling.store.housekeeping; ``serve``'s round worker prunes every few minutes); ``fix``
+    prunes now."""
+    found = housekeeping.due(engine)
+    kinds = (
+        (found.clientops, "client operation(s) of the Label page"),
+        (found.delivered, "delivered webhook delivery(ies)"),
+        (found.dead, "dead webhook delivery(ies)"),
+    )
+    problems = [f"{count:,} {what} past their retention" for count, what in kinds if count]
+    fixed = 0
+    if fix and problems:
+        housekeeping.prune(engine)
+        fixed = len(problems)
+    return check("old rows pruned", problems, fixed)

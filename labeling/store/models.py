@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 # ``schema_version`` for labelloop releases from before Alembic, which read nothing else: every
 # revision sets it to its own number, so such a release refuses a store it does not know.
 # A new store gets this value; it is the number of the newest revision.
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # The (id, split, label) index that a search names for its lookups (labeling.data.search).
 ITEM_LOOKUP_INDEX = "ix_item_id_split_label"
@@ -198,7 +198,13 @@ class Annotation(SQLModel, table=True):
 
 class ClientOp(SQLModel, table=True):
     """An operation a browser tab sent (an answer, a skip, an undo or a flag), by the client id
-    the tab gave it: a resend of an applied operation is acknowledged, never applied again."""
+    the tab gave it: a resend of an applied operation is acknowledged, never applied again.
+    Rows are pruned after a retention (labeling.store.housekeeping), hence the indexes."""
+
+    __table_args__ = (
+        Index("ix_clientop_created_at", "created_at"),
+        Index("ix_clientop_tab_created_at", "tab", "created_at"),
+    )
 
     cid: str = Field(primary_key=True)
     annotator_id: int = Field(foreign_key="annotator.id")

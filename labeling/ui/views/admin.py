@@ -336,16 +336,43 @@ def _settings(user: UserSession, *, editable: bool) -> None:
             help="Share of each annotator's items that are hidden gold checks "
             "(needs gold items: import with split gold).",
         )
+        prefetch = st.columns(3)[0].number_input(
+            "Items held ahead (prefetch)",
+            min_value=0,
+            max_value=20,
+            value=config.prefetch,
+            key="ll_prefetch",
+            disabled=not editable,
+            help="Items the Label page keeps ready in the browser besides the one on screen, "
+            "so a key press shows the next at once. 0: one item at a time, each key press "
+            "waits for the server. Open Label pages follow at their next save.",
+        )
         if st.form_submit_button("Save settings", disabled=not editable):
-            try:
-                user.update_settings(
-                    overlap=int(overlap),
-                    lease_seconds=int(minutes) * 60,
-                    gold_rate=float(gold_percent) / 100,
-                )
-                st.success("Saved to labelloop.toml.")
-            except LabelloopError as exc:
-                st.error(common.plain(exc))
+            _save_settings(
+                user,
+                overlap=int(overlap),
+                lease_seconds=int(minutes) * 60,
+                gold_rate=float(gold_percent) / 100,
+                prefetch=int(prefetch),
+            )
+
+
+def _save_settings(
+    user: UserSession, *, overlap: int, lease_seconds: int, gold_rate: float, prefetch: int
+) -> None:
+    try:
+        user.update_settings(
+            overlap=overlap, lease_seconds=lease_seconds, gold_rate=gold_rate, prefetch=prefetch
+        )
+    except LabelloopError as exc:
+        st.error(common.plain(exc))
+        return
+    # The Label page's batches (labeling.ui.label_route) run on this process's other copy of
+    # the workspace: give it the new settings too, so open tabs obey them at their next batch.
+    served = web_auth.served_workspace()
+    if served is not user.workspace:
+        served.config = user.workspace.config
+    st.success("Saved to labelloop.toml.")
 
 
 def render() -> None:
