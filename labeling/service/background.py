@@ -1,7 +1,7 @@
 """Work the API server leaves to a second process, so that it never slows a request: the drift
 check of each pool batch pushed over HTTP (as an import runs it, oldest first), the webhooks'
-sender (labeling.service.webhooks, in a thread) and, on PostgreSQL, the planner's statistics
-after pushes.
+sender (labeling.service.webhooks, in a thread), pruning old rows (labeling.store.housekeeping)
+and, on PostgreSQL, the planner's statistics after pushes.
 
 The checks train a small classifier each; in the API's own process they would hold the GIL and
 stretch the transactions of pushes and answers. The process runs at a lower priority, reads
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from labeling.service.webhooks import run_sender
+from labeling.store.housekeeping import Pruner
 from labeling.workspace import Workspace
 
 log = logging.getLogger("labelloop.api")
@@ -74,7 +75,11 @@ def run(ws: Workspace, parent: int) -> None:
     analyzed = 0.0
     stale = False
     failed: set[int] = set()
+    # Old client operations and webhook deliveries: a store served by `labelloop api` alone
+    # has no round worker to prune them (under `serve` both prune; a prune is idempotent).
+    pruner = Pruner()
     while os.getppid() == parent:
+        pruner.maybe_prune(ws.engine)
         checked = check_pushes(ws, failed)
         stale = stale or checked > 0
         if stale and time.monotonic() - analyzed >= STATISTICS_SECONDS:

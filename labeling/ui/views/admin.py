@@ -367,11 +367,6 @@ def _save_settings(
     except LabelloopError as exc:
         st.error(common.plain(exc))
         return
-    # The Label page's batches (labeling.ui.label_route) run on this process's other copy of
-    # the workspace: give it the new settings too, so open tabs obey them at their next batch.
-    served = web_auth.served_workspace()
-    if served is not user.workspace:
-        served.config = user.workspace.config
     st.success("Saved to labelloop.toml.")
 
 

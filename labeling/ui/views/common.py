@@ -8,10 +8,8 @@ process and shared by every browser session; each session keeps only the signed-
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 import streamlit as st
 
@@ -57,15 +55,11 @@ SIGN_IN_FORM = """
 """
 
 
-@st.cache_resource(show_spinner=False)
-def _open_workspace(root: str, db_url: str | None) -> Workspace:
-    return Workspace.open(Path(root), db_url=db_url)
-
-
 def workspace() -> Workspace:
-    """The served workspace (opened once per server process)."""
-    root = os.environ.get(WORKSPACE_ENV, ".")
-    return _open_workspace(str(Path(root).resolve()), os.environ.get(DB_ENV) or None)
+    """The served workspace: one object per server process, the same that the sign-in routes
+    and the Label page's batch route use, so a setting saved on a page (overlap, lease time,
+    ``prefetch``) counts for their next request too."""
+    return web_auth.served_workspace()
 
 
 def session_cookie() -> str | None:
