@@ -128,7 +128,7 @@ def test_a_batch_after_prefetch_went_to_zero_is_applied_and_hands_the_items_back
         (b'{"tab": "tab-test-01", "ops": [{"cid": "c", "op": "skip"}]}', "ops[0].cid: expected"),
         (
             b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "delete"}]}',
-            "ops[0].op: expected one of answer, skip, undo, flag, found 'delete'",
+            "ops[0].op: expected one of answer, skip, undo, flag, release, found 'delete'",
         ),
         (
             b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "answer", "item": "r1",'

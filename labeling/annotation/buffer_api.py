@@ -15,6 +15,7 @@ from labeling.annotation.leases import QueueItem, promoted_round
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.annotation.suggestions import Suggestion
 from labeling.context import Context
+from labeling.store.models import Annotator
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,11 @@ class BufferAPI(Context):
         """Apply a tab's operations in order (each once ever, by its client id), then bring
         its buffer to ``want`` unanswered items (at most ``1 + prefetch``): ``keep`` lists the
         items it holds now, the one on screen first. One transaction for all of it. ``close``:
-        apply the operations, then hand back everything the tab holds."""
-        settings = buffer.Settings(
-            labels=self.labels,
-            multilabel=self.multilabel,
-            overlap=self.config.overlap,
-            lease_seconds=self.config.lease_seconds,
-            gold_rate=self.config.gold_rate,
-        )
+        apply the operations, then hand back everything the tab holds. The progress line's
+        counts come with the reply when ``counts`` asks for them, and whenever an answer or
+        skip of the batch is acknowledged (so "you today" moves with each answer, as on the
+        one-item page)."""
+        settings = self._batch_settings()
         want = max(0, min(want, 1 + self.config.prefetch))
         with self._write() as session:
             me = users.get_annotator(session, annotator)
@@ -97,25 +95,19 @@ class BufferAPI(Context):
                 brought=[item.item_id for item in undone.values()],
             )
             round_id = promoted_round(session)
+        answered = {op.cid for op in ops if op.kind in ("answer", "skip")}
         with self._read() as session:
             assert me.id is not None
             shown = {
                 item.item_id: self._shown(session, me.id, item, hints)
                 for item in [*undone.values(), *refill.items]
             }
-            kept = len(keep) - len(refill.dropped)
             empty = None
-            if refill.done and not refill.items and kept <= 0:
+            if refill.done and not refill.items and len(keep) <= len(refill.dropped):
                 empty = progress.why_empty(session, me, overlap=self.config.overlap)
             numbers = None
-            if counts:
-                pool, labelled, open_items = PoolCounts.get(
-                    self.engine, self.db_url, self.config.overlap
-                )
-                mine, today = progress.my_label_counts(session, me)
-                numbers = Progress(
-                    today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items
-                )
+            if counts or any(ack.ok and ack.cid in answered for ack in acks):
+                numbers = self._progress(session, me)
         return BatchReply(
             acks=acks,
             undone={cid: shown[item.item_id] for cid, item in undone.items()},
@@ -126,6 +118,22 @@ class BufferAPI(Context):
             empty=empty,
             progress=numbers,
         )
+
+    def _batch_settings(self) -> buffer.Settings:
+        return buffer.Settings(
+            labels=self.labels,
+            multilabel=self.multilabel,
+            overlap=self.config.overlap,
+            lease_seconds=self.config.lease_seconds,
+            gold_rate=self.config.gold_rate,
+        )
+
+    def _progress(self, session: Session, me: Annotator) -> Progress:
+        """The progress line's counts, as the one-item page has them: the pool's cached for a
+        few seconds (:class:`PoolCounts`), the person's own counted now."""
+        pool, labelled, open_items = PoolCounts.get(self.engine, self.db_url, self.config.overlap)
+        mine, today = progress.my_label_counts(session, me)
+        return Progress(today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items)
 
     def _shown(
         self, session: Session, annotator_id: int, item: QueueItem, hints: bool
