@@ -167,6 +167,8 @@ def apply_ops(
             continue
         if brought is not None:
             undone[op.cid] = brought
+        if op.kind == "release":  # what undo brought back before it went back too
+            undone.clear()
         acks.append(Ack(op.cid, ok=True))
     return acks, undone
 
