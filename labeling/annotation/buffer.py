@@ -54,11 +54,9 @@ from labeling.store.models import (
 )
 
 KINDS = ("answer", "skip", "undo", "flag", "release")
-# How long a browser tab's holds last unless renewed. The page sends a heartbeat every 60 s
-# (label_buffer.js: HEARTBEAT_MS), and browsers clamp the timers of a hidden tab (Chrome runs
-# them at most once a minute after five minutes hidden), so a heartbeat can come up to about
-# two minutes after the last one: three minutes leaves a slow reply on top of that. A tab
-# gone without a word thus hands its items back within three minutes, not ``lease_seconds``.
+# How long a browser tab's holds last unless renewed: its heartbeat comes every 60 s, up to two
+# minutes apart in a hidden tab (Chrome runs its timers once a minute), plus a slow reply's
+# margin. A tab gone without a word hands its items back this soon (docs/ui.md).
 TAB_HOLD_SECONDS = 180
 _OPS = ClientOp.__table__  # type: ignore[attr-defined]
 _LEASES = Lease.__table__  # type: ignore[attr-defined]

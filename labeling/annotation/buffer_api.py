@@ -70,10 +70,8 @@ class BufferAPI(Context):
         """Apply a tab's operations in order (each once ever, by its client id), then bring
         its buffer to ``want`` unanswered items (at most ``1 + prefetch``): ``keep`` lists the
         items it holds now, the one on screen first. One transaction for all of it. ``close``:
-        apply the operations, then hand back everything the tab holds. The progress line's
-        counts come with the reply when ``counts`` asks for them, and whenever an answer or
-        skip of the batch is acknowledged (so "you today" moves with each answer, as on the
-        one-item page)."""
+        apply the operations, then hand back everything the tab holds. The progress counts
+        come when ``counts`` asks, and with every answer or skip acknowledged."""
         settings = self._batch_settings()
         want = max(0, min(want, 1 + self.config.prefetch))
         with self._write() as session:
@@ -96,18 +94,14 @@ class BufferAPI(Context):
             )
             round_id = promoted_round(session)
         answered = {op.cid for op in ops if op.kind in ("answer", "skip")}
+        counts = counts or any(ack.ok and ack.cid in answered for ack in acks)
         with self._read() as session:
             assert me.id is not None
-            shown = {
-                item.item_id: self._shown(session, me.id, item, hints)
-                for item in [*undone.values(), *refill.items]
-            }
+            shown = self._shown(session, me.id, [*undone.values(), *refill.items], hints)
             empty = None
             if refill.done and not refill.items and len(keep) <= len(refill.dropped):
                 empty = progress.why_empty(session, me, overlap=self.config.overlap)
-            numbers = None
-            if counts or any(ack.ok and ack.cid in answered for ack in acks):
-                numbers = self._progress(session, me)
+            numbers = self._progress(session, me) if counts else None
         return BatchReply(
             acks=acks,
             undone={cid: shown[item.item_id] for cid, item in undone.items()},
@@ -136,18 +130,23 @@ class BufferAPI(Context):
         return Progress(today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items)
 
     def _shown(
-        self, session: Session, annotator_id: int, item: QueueItem, hints: bool
-    ) -> ShownItem:
-        """The guess and (``hints``) the model's guess for an item, read once per item."""
-        # A revisit by undo starts from the person's own answer, never from a guess.
-        guess = suggestions.NONE
-        if not item.is_undo and self.config.suggestions != suggestions.OFF:
-            guess = suggestions.suggestion_for(
-                self, session, annotator_id=annotator_id, item_id=item.item_id
-            )
-        hint = None
-        if hints:
-            prediction, confidence, round_id = suggestions.model_guess(self, session, item.item_id)
-            if prediction is not None and round_id is not None:
-                hint = ModelGuess(prediction, confidence, round_id)
-        return ShownItem(item=item, suggestion=guess, hint=hint)
+        self, session: Session, annotator_id: int, items: list[QueueItem], hints: bool
+    ) -> dict[int, ShownItem]:
+        """The guess and (``hints``) the model's guess of each item, read once per item."""
+        shown = {}
+        for item in items:
+            # A revisit by undo starts from the person's own answer, never from a guess.
+            guess = suggestions.NONE
+            if not item.is_undo and self.config.suggestions != suggestions.OFF:
+                guess = suggestions.suggestion_for(
+                    self, session, annotator_id=annotator_id, item_id=item.item_id
+                )
+            hint = None
+            if hints:
+                prediction, confidence, round_id = suggestions.model_guess(
+                    self, session, item.item_id
+                )
+                if prediction is not None and round_id is not None:
+                    hint = ModelGuess(prediction, confidence, round_id)
+            shown[item.item_id] = ShownItem(item=item, suggestion=guess, hint=hint)
+        return shown

@@ -107,24 +107,14 @@ const act = (key) => {
 };
 
 const onKey = (event) => {
-  if (!mounted()) return;
-  if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-  if (typing(event.target)) return;
-  if (document.querySelector('[data-testid="stDialog"]') !== null) {
-    if (keyOf(event) !== null) event.stopPropagation(); // nothing is answered behind it
-    return;
-  }
+  if (!mounted() || notOurs(event, keyOf)) return;
   if (S.picker.open) {
-    if (pickerKey(event)) {
-      event.preventDefault();
-      event.stopPropagation();
-    }
+    if (pickerKey(event)) claim(event);
     return;
   }
   const key = keyOf(event);
   if (key === null || key === " ") return;
-  event.preventDefault();
-  event.stopPropagation(); // Streamlit's own shortcuts (R for rerun) never see it
+  claim(event);
   if (event.repeat) return; // a held key is one press
   if (!act(key)) {
     const waiting = onScreen() === null && !S.done && S.halted === null;

@@ -17,6 +17,25 @@ const typing = (target) => {
   return target.closest("textarea, select, [contenteditable='true'], [role='combobox']") !== null;
 };
 
+// Whether a key press is none of the page's business: a shortcut with a modifier, text typed
+// into a box, or a press while a dialog (the guidelines) is open, which has the keys: nothing
+// is answered behind it, and the buttons' own shortcuts (they listen on the document) must
+// not fire either. `keyOf` is the page's reading of a key (null: not one of its keys).
+const notOurs = (event, keyOf) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return true;
+  if (typing(event.target)) return true;
+  if (document.querySelector('[data-testid="stDialog"]') === null) return false;
+  if (keyOf(event) !== null) event.stopPropagation();
+  return true;
+};
+
+// Keep a key the page acted on from everyone else: Streamlit's own shortcuts (the buttons',
+// R for rerun), which listen on the document, never see it. Listeners on the window still do.
+const claim = (event) => {
+  event.preventDefault();
+  event.stopPropagation();
+};
+
 // The digit a number-pad key stands for, also when Num Lock is off; null for any other key.
 const padDigit = (event) => {
   const pad = /^Numpad([0-9])$/.exec(event.code || "");

@@ -32,7 +32,7 @@
   // made on, once.
   const LOST_MS = 2000;
 
-  // DIGIT_LABELS, PICKER_KEY, typing, padDigit and labelMatches: keys_shared.js.
+  // DIGIT_LABELS, PICKER_KEY, typing, notOurs, claim, padDigit, labelMatches: keys_shared.js.
   const PICKER_SHOWN = 8; // matches listed in the picker's box
 
   const waiting = []; // presses made while the page was busy: {action, version}
@@ -426,27 +426,14 @@
 
   const onKey = (event) => {
     if (document.querySelector(MARKER) === null) return; // not on the Label page
-    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    if (typing(event.target)) return;
-    // An open dialog (the guidelines) has the keys: nothing is answered behind it, and the
-    // buttons' own shortcuts (which listen on the document) must not fire either.
-    if (document.querySelector('[data-testid="stDialog"]') !== null) {
-      if (keyOf(event) !== null) event.stopPropagation();
-      return;
-    }
+    if (notOurs(event, keyOf)) return; // (keys_shared.js, as claim)
     if (picker.open) {
-      if (pickerKey(event)) {
-        event.preventDefault();
-        event.stopPropagation();
-      }
+      if (pickerKey(event)) claim(event);
       return;
     }
     const key = keyOf(event);
     if (key === null || key === " ") return;
-    // Ours from here on: Streamlit's own shortcuts (the buttons', R for rerun), which listen
-    // on the document, never see it. Other listeners on the window still do.
-    event.preventDefault();
-    event.stopPropagation();
+    claim(event); // ours from here on
     if (event.repeat) return; // a held key is one press
     if (key === PICKER_KEY && hasPicker()) {
       tick();
