@@ -260,6 +260,21 @@ def test_a_closed_page_hands_back_its_items_and_its_pending_answers_land_once(tm
     assert len(_answers(root)) == 2
 
 
+def test_a_reload_releases_and_gets_the_same_items_back_without_a_word(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        given = {_press(page, "1"): ["billing"]}
+        _settled(page)
+        before, tab = _on_screen(page), _state(page)["tab"]
+        page.reload()  # its pagehide sends a release, which the reloaded page sends again
+        _ready(page)
+        _settled(page)
+        assert _on_screen(page) == before
+        assert page.locator(".ll-b-warning").count() == 0
+        assert sorted(_tab_holds(root, tab)) == sorted(_state(page)["buffer"])
+        assert len(_state(page)["buffer"]) == 1 + PREFETCH
+    assert _current(root) == given and len(_answers(root)) == 1
+
+
 def test_the_progress_line_moves_with_each_acknowledged_answer(tmp_path):
     with _labelling(tmp_path) as (_root, _context, page, _url):
         line = page.locator(".ll-b-progress-text")

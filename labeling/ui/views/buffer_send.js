@@ -306,9 +306,12 @@ const onPageHide = () => {
   }).catch(() => {}); // the page is gone: the outbox kept in the tab is the retry
 };
 
-// Back from the browser's back-forward cache: the release went, so ask what the tab holds.
+// Back from the browser's back-forward cache: the release went, so the items shown are no
+// longer held; the next reply brings the tab's items again.
 const onPageShow = (event) => {
   if (!event.persisted) return;
+  if (S.outbox.some((op) => op.op === "release")) S.buffer = [];
   S.refresh = true;
+  render();
   pump();
 };

@@ -107,6 +107,10 @@ const load = () => {
       S.outbox = stored.outbox || [];
       S.history = stored.history || [];
       S.round = stored.round;
+      // The page before went with a release (buffer_send.js: onPageHide): its items were
+      // handed back, and a press on one would be refused, so none is shown until the first
+      // reply gives the tab its items again (in the queue's order: mostly the same ones).
+      if (S.outbox.some((op) => op.op === "release")) S.buffer = [];
     }
     S.sendAfter = performance.now() + HELLO_MS; // a duplicated tab hears so before it sends
   } else {
