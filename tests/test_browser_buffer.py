@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.store import labelsets
-from labeling.store.models import Annotation, Item
+from labeling.store.models import Annotation, Item, Lease
 from tests.browser import chromium, chromium_path, serve, sign_in_with_form, tfidf_only
 
 pytestmark = pytest.mark.skipif(
@@ -225,6 +226,65 @@ def test_a_reload_with_pending_answers_loses_none_and_doubles_none(tmp_path):
     assert _current(root) == given
     assert len(_answers(root)) == 4
     assert shown not in given
+
+
+def _tab_holds(root: Path, tab: str) -> list[str]:
+    """The items the store holds for browser tab ``tab``."""
+    with Workspace.open(root) as ws, Session(ws.engine) as session:
+        return list(
+            session.exec(
+                select(Item.external_id)
+                .join(Lease, col(Lease.item_id) == col(Item.id))
+                .where(Lease.tab == tab)
+            ).all()
+        )
+
+
+def test_a_closed_page_hands_back_its_items_and_its_pending_answers_land_once(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        tab = _state(page)["tab"]
+        assert sorted(_tab_holds(root, tab)) == sorted(_state(page)["buffer"])
+        held = _Held(page)  # the answers stay in the browser, unacknowledged
+        given = {_press(page, key): [LABELS[int(key) - 1]] for key in "12"}
+        assert _pending_badge(page) == "2 answers sending"
+        assert _current(root) == {}
+        held.release()
+        # Closed as a person closes a tab: the page's pagehide handlers run, nothing waits.
+        page.close(run_before_unload=True)
+        deadline = time.monotonic() + 15
+        while _tab_holds(root, tab) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Handed back at once, not after the tab's short hold (three minutes).
+        assert _tab_holds(root, tab) == []
+    assert _current(root) == given
+    assert len(_answers(root)) == 2
+
+
+def test_a_reload_releases_and_gets_the_same_items_back_without_a_word(tmp_path):
+    with _labelling(tmp_path) as (root, _context, page, _url):
+        given = {_press(page, "1"): ["billing"]}
+        _settled(page)
+        before, tab = _on_screen(page), _state(page)["tab"]
+        page.reload()  # its pagehide sends a release, which the reloaded page sends again
+        _ready(page)
+        _settled(page)
+        assert _on_screen(page) == before
+        assert page.locator(".ll-b-warning").count() == 0
+        assert sorted(_tab_holds(root, tab)) == sorted(_state(page)["buffer"])
+        assert len(_state(page)["buffer"]) == 1 + PREFETCH
+    assert _current(root) == given and len(_answers(root)) == 1
+
+
+def test_the_progress_line_moves_with_each_acknowledged_answer(tmp_path):
+    with _labelling(tmp_path) as (_root, _context, page, _url):
+        line = page.locator(".ll-b-progress-text")
+        assert "you today: 0" in line.inner_text(timeout=10_000)
+        for done, key in enumerate("123", start=1):
+            _press(page, key)
+            _settled(page)
+            # The reply to the answer's batch carries the counts: no wait for the next refresh.
+            # (The pool-wide counts are cached for a few seconds, as on the one-item page.)
+            assert f"you today: {done}" in line.inner_text(timeout=2_000)
 
 
 def test_two_tabs_of_one_person_never_share_an_item_nor_double_an_answer(tmp_path):

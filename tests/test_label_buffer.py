@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from labeling import Workspace
-from labeling.annotation.buffer import Op
+from labeling.annotation.buffer import TAB_HOLD_SECONDS, Op
 from labeling.config import write_config
 from labeling.store.models import Annotation, ClientOp, Flag, Item, Lease, utcnow
 
@@ -195,6 +195,113 @@ def test_a_hold_that_ran_out_and_was_taken_is_refused_and_dropped(tmp_path, db_u
     assert all("went to someone else" in why for _name, why in reply.dropped)
     assert reply.done and reply.empty is not None
     assert _answers(ws)[held[0]] == ["b"]
+
+
+def _pass(ws: Workspace, seconds: float) -> None:
+    """The clock moves on by ``seconds`` for every hold (the store's times move back)."""
+    moved = timedelta(seconds=seconds)
+    with Session(ws.engine) as session:
+        for lease in session.exec(select(Lease)).all():
+            lease.expires_at -= moved
+            lease.served_at -= moved
+            session.add(lease)
+        session.commit()
+
+
+def _held(ws: Workspace, tab: str | None) -> dict[str, float]:
+    """The items held for ``tab`` (None: the one-item page), with the seconds left on each."""
+    now = utcnow()
+    with Session(ws.engine) as session:
+        rows = session.exec(
+            select(Item.external_id, Lease.expires_at)
+            .join(Lease, col(Lease.item_id) == col(Item.id))
+            .where(Lease.tab == tab if tab is not None else col(Lease.tab).is_(None))
+        ).all()
+    return {name: (at.replace(tzinfo=now.tzinfo) - now).total_seconds() for name, at in rows}
+
+
+def test_a_closed_tabs_holds_lapse_after_the_short_tab_hold(ws):
+    held = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
+    page = ws.next_item("bob")  # the one-item page keeps lease_seconds
+    assert page is not None
+    left = _held(ws, "tab-one-1")
+    assert sorted(left) == sorted(held)
+    assert all(TAB_HOLD_SECONDS - 5 < s <= TAB_HOLD_SECONDS for s in left.values())
+    assert 1800 - 5 < _held(ws, None)[page.external_id] <= 1800
+    # The tab closed without a word: nothing renews its holds. Within the short hold they stay.
+    _pass(ws, TAB_HOLD_SECONDS - 30)
+    ws.annotate(page.item_id, "bob", "a")
+    assert ws.next_item("bob").external_id not in held
+    # Past it, the items go to the next person who asks, in queue order.
+    _pass(ws, 31)
+    taken = []
+    for _ in range(8):
+        item = ws.next_item("bob")
+        taken.append(item.external_id)
+        ws.annotate(item.item_id, "bob", "b")
+    assert set(held) <= set(taken)
+
+
+def test_each_batch_and_heartbeat_renews_a_tabs_holds(ws):
+    held = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
+    # Someone reads one long item for ten minutes: the heartbeat (a batch with nothing in it)
+    # every minute or two keeps every hold of the tab.
+    for _ in range(5):
+        _pass(ws, TAB_HOLD_SECONDS - 60)
+        beat = ws.label_batch("ann", tab="tab-one-1", ops=[], keep=held, want=4)
+        assert not beat.dropped and not beat.items
+        assert all(s > TAB_HOLD_SECONDS - 5 for s in _held(ws, "tab-one-1").values())
+    for _ in range(12):
+        item = ws.next_item("bob")
+        assert item.external_id not in held
+        ws.annotate(item.item_id, "bob", "a")
+    reply = ws.label_batch(
+        "ann", tab="tab-one-1", ops=[Op("cid-00001", "answer", held[0], "a")], keep=held[1:], want=4
+    )
+    assert reply.acks[0].ok and _answers(ws)[held[0]] == ["a"]
+
+
+def test_a_release_frees_the_tabs_unanswered_holds_once(ws):
+    one = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
+    two = _ids(ws.label_batch("ann", tab="tab-two-2", ops=[], keep=[], want=4))
+    # The tab closes: its pending answer, then a release of the rest, in one batch.
+    closing = [Op("cid-00001", "answer", one[0], "a"), Op("cid-00002", "release")]
+    reply = ws.label_batch("ann", tab="tab-one-1", ops=closing, keep=[], want=0)
+    assert [(a.ok, a.dup) for a in reply.acks] == [(True, False), (True, False)]
+    assert not reply.items and _held(ws, "tab-one-1") == {}
+    assert sorted(_held(ws, "tab-two-2")) == sorted(two)  # the other tab keeps its own
+    assert _answers(ws)[one[0]] == ["a"]
+    # Freed: bob gets them now, in queue order, where the other tab's stay out of his reach.
+    taken = []
+    for _ in range(3):
+        item = ws.next_item("bob")
+        taken.append(item.external_id)
+        ws.annotate(item.item_id, "bob", "b")
+    assert set(taken) == set(one[1:]) and not set(taken) & set(two)
+    # The page was a reload: the same tab asks again, then its release comes once more (the
+    # reloaded page resends what it did not see acknowledged). Applied once: nothing is freed.
+    back = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
+    again = ws.label_batch("ann", tab="tab-one-1", ops=closing, keep=back, want=4)
+    assert [(a.ok, a.dup) for a in again.acks] == [(True, True), (True, True)]
+    assert not again.dropped and sorted(_held(ws, "tab-one-1")) == sorted(back)
+    assert _answers(ws)[one[0]] == ["a"]
+    with Session(ws.engine) as session:
+        ops = session.exec(select(ClientOp.op).where(ClientOp.tab == "tab-one-1")).all()
+    assert sorted(ops) == ["answer", "release"]
+
+
+def test_answers_bring_fresh_progress_counts(ws):
+    held = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
+    assert ws.label_batch("ann", tab="tab-one-1", ops=[], keep=held, want=4).progress is None
+    for at, name in enumerate(held[:3], start=1):
+        op = Op(f"cid-0000{at}", "answer", name, "a")
+        reply = ws.label_batch("ann", tab="tab-one-1", ops=[op], keep=held[at:], want=4)
+        assert reply.progress is not None and reply.progress.today == at
+        assert reply.progress == ws.progress("ann")  # the one-item page's figures
+    skip = ws.label_batch(
+        "ann", tab="tab-one-1", ops=[Op("cid-00009", "skip", held[3])], keep=[], want=4
+    )
+    assert skip.progress is not None and skip.progress.today == 3
 
 
 def test_reorder_hands_back_what_was_not_shown(ws):

@@ -3,7 +3,9 @@
 Hypothesis runs random sequences on a real store (a SQLite file, a PostgreSQL database): two
 browser tabs of one person answering, skipping and undoing (acknowledged or not, with replies
 lost and batches sent again), a reload that lost a tab's buffer, a new round's reorder, holds
-that run out, and the one-item page of the same person and of another person beside them.
+that run out, a clock that moves past a tab's short hold (or not quite), a tab that closes
+with a release (its reply lost, and the release sent again), and the one-item page of the
+same person and of another person beside them.
 After every step:
 
 * each item's stored label count equals its current human labels, counted from the answers;
@@ -28,7 +30,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from labeling import Workspace
-from labeling.annotation.buffer import Op
+from labeling.annotation.buffer import TAB_HOLD_SECONDS, Op
 from labeling.config import write_config
 from labeling.store.models import HUMAN, Annotation, ClientOp, Item, Lease, utcnow
 
@@ -43,6 +45,8 @@ steps = st.one_of(
     st.tuples(st.just("reload"), st.sampled_from(TABS), st.none()),
     st.tuples(st.just("reorder"), st.sampled_from(TABS), st.none()),
     st.tuples(st.just("expire"), st.none(), st.none()),
+    st.tuples(st.just("clock"), st.none(), st.sampled_from([60, TAB_HOLD_SECONDS + 1])),
+    st.tuples(st.just("release"), st.sampled_from(TABS), st.booleans()),
     st.tuples(st.just("page"), st.sampled_from(["ann", "bob"]), st.sampled_from(["a", None])),
 )
 
@@ -102,6 +106,14 @@ def _step(ws: Workspace, tabs: dict[str, Tab], applied: set[str], step) -> None:
             session.exec(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))
             session.commit()
         return
+    if kind == "clock":  # time passes for every hold: the stored times move back
+        with Session(ws.engine) as session:
+            for lease in session.exec(select(Lease)).all():
+                lease.expires_at -= timedelta(seconds=what)
+                lease.served_at -= timedelta(seconds=what)
+                session.add(lease)
+            session.commit()
+        return
     if kind == "page":
         item = ws.next_item(who)
         if item is not None:
@@ -124,6 +136,15 @@ def _step(ws: Workspace, tabs: dict[str, Tab], applied: set[str], step) -> None:
         tab.outbox.append(Op(f"cid-{next(_cids):06d}", "undo", of=of))
     elif kind == "reload":
         tab.keep = []
+    elif kind == "release":  # the page closes: what it has not sent, then a release
+        tab.outbox.append(Op(f"cid-{next(_cids):06d}", "release"))
+        tab.keep = []  # the page after it (a reload) lists nothing held, and resends the rest
+        if what:  # applied, but the reply never arrives
+            ws.label_batch("ann", tab=tab.name, ops=tab.outbox, keep=[], want=0)
+            return
+        reply = ws.label_batch("ann", tab=tab.name, ops=tab.outbox, keep=[], want=0)
+        tab.absorb(reply, applied)
+        return
     tab.send(ws, applied, reorder=kind == "reorder")
 
 

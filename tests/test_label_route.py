@@ -81,12 +81,24 @@ def test_a_signed_in_page_answers_and_refills_and_others_are_refused(tmp_path):
         status, reply = post(batch)
         assert status == 200 and reply["acks"] == [{"cid": "cid-000001", "ok": True}]
         assert len(reply["items"]) == 1 and reply["items"][0]["id"] not in ids
+        # Not asked for, the counts come with the answer: the progress line moves with it.
+        assert "you today: 1" in reply["progress"]["text"]
         status, again = post({**batch, "keep": [*ids[1:], reply["items"][0]["id"]]})
         assert again["acks"] == [{"cid": "cid-000001", "ok": True, "dup": True}]
         assert again["items"] == [] and again["dropped"] == []
+        # The page closes: a release (no item) after what it had not seen acknowledged.
+        release = {"cid": "cid-000002", "op": "release"}
+        closing = {"tab": "tab-test-01", "ops": [answer, release], "keep": [], "want": 0}
+        status, gone = post(closing)
+        assert status == 200 and gone["items"] == [] and gone["dropped"] == []
+        assert gone["acks"][1] == {"cid": "cid-000002", "ok": True}
+        status, gone = post(closing)
+        assert gone["acks"][1] == {"cid": "cid-000002", "ok": True, "dup": True}
     with Workspace.open(ws.root) as ws:
         story = ws.item(ids[0])
         assert story["label"] == "spam" and [a["label"] for a in story["answers"]] == ["spam"]
+        with Session(ws.engine) as session:
+            assert session.exec(select(Lease)).all() == []  # the closed tab holds nothing
 
 
 def test_a_batch_after_prefetch_went_to_zero_is_applied_and_hands_the_items_back(tmp_path):
@@ -128,7 +140,7 @@ def test_a_batch_after_prefetch_went_to_zero_is_applied_and_hands_the_items_back
         (b'{"tab": "tab-test-01", "ops": [{"cid": "c", "op": "skip"}]}', "ops[0].cid: expected"),
         (
             b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "delete"}]}',
-            "ops[0].op: expected one of answer, skip, undo, flag, found 'delete'",
+            "ops[0].op: expected one of answer, skip, undo, flag, release, found 'delete'",
         ),
         (
             b'{"tab": "tab-test-01", "ops": [{"cid": "cid-000001", "op": "answer", "item": "r1",'

@@ -12,6 +12,9 @@ and never applied twice. Every function here takes the session first and runs in
 The items a tab holds are leases like any other (they count toward ``overlap`` and expire),
 marked with the tab's id: the one-item page's reload and undo leave them alone, and a person's
 two tabs never hold the same item (a claim never leases an item its person holds already).
+A tab's holds are short (:data:`TAB_HOLD_SECONDS`) and renewed by each of its batches, the
+page's heartbeat included, so that a tab closed or crashed without a word gives its items back
+within minutes instead of ``lease_seconds``; a tab that closes properly sends a ``release``.
 """
 
 from __future__ import annotations
@@ -50,7 +53,11 @@ from labeling.store.models import (
     utcnow,
 )
 
-KINDS = ("answer", "skip", "undo", "flag")
+KINDS = ("answer", "skip", "undo", "flag", "release")
+# How long a browser tab's holds last unless renewed: its heartbeat comes every 60 s, up to two
+# minutes apart in a hidden tab (Chrome runs its timers once a minute), plus a slow reply's
+# margin. A tab gone without a word hands its items back this soon (docs/ui.md).
+TAB_HOLD_SECONDS = 180
 _OPS = ClientOp.__table__  # type: ignore[attr-defined]
 _LEASES = Lease.__table__  # type: ignore[attr-defined]
 _ITEMS = Item.__table__  # type: ignore[attr-defined]
@@ -74,10 +81,11 @@ _MY_LEASE_ON = core_select(_LEASES.c.id, _LEASES.c.tab).where(
 
 @dataclass(frozen=True)
 class Op:
-    """One operation of a tab: ``kind`` is one of :data:`KINDS`; ``item`` the external id it
-    is about (answer, skip, flag); ``label`` a label, or a list of them in a multi-label
-    workspace; ``of`` the client id of the answer an undo takes back (None: this tab knows no
-    answer of its own to take back, so walk into the person's history)."""
+    """One operation of a tab: ``kind`` is one of :data:`KINDS` (``release``: hand back every
+    item the tab holds, as it closes); ``item`` the external id it is about (answer, skip,
+    flag); ``label`` a label, or a list of them in a multi-label workspace; ``of`` the client
+    id of the answer an undo takes back (None: this tab knows no answer of its own to take
+    back, so walk into the person's history)."""
 
     cid: str
     kind: str
@@ -122,6 +130,11 @@ class Settings:
     lease_seconds: int
     gold_rate: float
 
+    @property
+    def tab_hold(self) -> timedelta:
+        """How long a tab's holds last from its last batch (never longer than a lease)."""
+        return timedelta(seconds=min(self.lease_seconds, TAB_HOLD_SECONDS))
+
 
 def apply_ops(
     session: Session, *, annotator: Annotator, tab: str, ops: Sequence[Op], settings: Settings
@@ -152,6 +165,8 @@ def apply_ops(
             continue
         if brought is not None:
             undone[op.cid] = brought
+        if op.kind == "release":  # what undo brought back before it went back too
+            undone.clear()
         acks.append(Ack(op.cid, ok=True))
     return acks, undone
 
@@ -187,6 +202,9 @@ def _apply(
             session, annotator=annotator, tab=tab, of=op.of, settings=settings
         )
         item_id = brought.item_id
+    elif op.kind == "release":
+        release_tab(session, annotator=annotator, tab=tab)
+        item_id = None
     else:
         raised = corrections.flag(
             session, person=annotator, external_id=op.item or "", note=op.note
@@ -279,7 +297,7 @@ def _undo(
         raise NothingToUndo(f"Item {name} is open in {where} already: answer it there.")
     if lease is not None:  # the one-item page's own undo brought it back: this tab's now
         run(DROP_LEASE, {"lease": lease.id})
-    expires = now + timedelta(seconds=settings.lease_seconds)
+    expires = now + settings.tab_hold
     run(
         insert(_LEASES),
         {
@@ -354,7 +372,8 @@ def refill(
 ) -> Refill:
     """Bring the tab's buffer to ``want`` unanswered items, in this order:
 
-    * extend the holds it keeps; drop, and say so, those it can no longer keep;
+    * renew the holds it keeps (for :data:`TAB_HOLD_SECONDS`); drop, and say so, those it can
+      no longer keep;
     * on ``reorder`` (a newly promoted round), hand back ``keep[1:]``, undo's items too (their
       answers stay as they are): the tab's buffer is then ``keep[0]`` and the items returned;
     * return the items it holds but did not list (a reload that lost its buffer), undo's first;
@@ -363,13 +382,44 @@ def refill(
     ``brought``: the items this batch's undos brought back, which the tab shows already."""
     require_active(annotator)
     assert annotator.id is not None
-    run = session.connection().execute
-    now = utcnow()
-    until = now + timedelta(seconds=settings.lease_seconds)
     listed = {name: at for at, name in enumerate(keep)}
     result = Refill()
+    held = _renew(
+        session,
+        annotator_id=annotator.id,
+        tab=tab,
+        listed=listed,
+        reorder=reorder,
+        brought=brought,
+        settings=settings,
+        result=result,
+    )
+    for name in listed:  # listed, but this tab holds no lease on it
+        result.dropped.append((name, _gone(name)))
+    result.done = _claim_more(
+        session, annotator=annotator, tab=tab, n=want - held, result=result, settings=settings
+    )
+    return result
+
+
+def _renew(
+    session: Session,
+    *,
+    annotator_id: int,
+    tab: str,
+    listed: dict[str, int],
+    reorder: bool,
+    brought: Sequence[int],
+    settings: Settings,
+    result: Refill,
+) -> int:
+    """Renew, hand back or drop each hold of the tab (see :func:`refill`), taking the items
+    it finds out of ``listed``; how many it holds now."""
+    run = session.connection().execute
+    now = utcnow()
+    until = now + settings.tab_hold
     held = 0
-    leases = list(run(_TAB_LEASES, {"me": annotator.id, "tab": tab}).all())
+    leases = list(run(_TAB_LEASES, {"me": annotator_id, "tab": tab}).all())
     # Unlisted holds come back in the order a reload should show them: undo's newest first.
     leases.sort(key=lambda lease: (lease.undo_of is None, -lease.id if lease.undo_of else lease.id))
     for lease in leases:
@@ -382,7 +432,7 @@ def refill(
             run(DROP_LEASE, {"lease": lease.id})
             continue
         if not can_keep(
-            session, lease, annotator_id=annotator.id, overlap=settings.overlap, now=now
+            session, lease, annotator_id=annotator_id, overlap=settings.overlap, now=now
         ):
             run(DROP_LEASE, {"lease": lease.id})
             if at is not None:
@@ -401,16 +451,12 @@ def refill(
                     undo_of=lease.undo_of,
                 )
             )
-    for name in listed:  # listed, but this tab holds no lease on it
-        result.dropped.append((name, _gone(name)))
-    result.done = _claim_more(
-        session, annotator=annotator, tab=tab, n=want - held, result=result, settings=settings
-    )
-    return result
+    return held
 
 
 def release_tab(session: Session, *, annotator: Annotator, tab: str) -> int:
-    """Hand back every item the tab holds (the page went back to one item at a time)."""
+    """Hand back every item the tab holds (the tab closed, or the page went back to one item
+    at a time); how many. Answered items hold no lease, so these are its unanswered ones."""
     result = session.connection().execute(
         _LEASES.delete().where(_LEASES.c.annotator_id == annotator.id, _LEASES.c.tab == tab)
     )
@@ -436,8 +482,7 @@ def _claim_more(
 ) -> bool:
     """Lease up to ``n`` new items to the tab, in queue order; whether the queue ran out."""
     assert annotator.id is not None
-    now = utcnow()
-    expires = now + timedelta(seconds=settings.lease_seconds)
+    expires = utcnow() + settings.tab_hold
     promoted = promoted_round(session)
     for _ in range(max(0, n)):
         claimed = claim_one(

@@ -15,6 +15,7 @@ from labeling.annotation.leases import QueueItem, promoted_round
 from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
 from labeling.annotation.suggestions import Suggestion
 from labeling.context import Context
+from labeling.store.models import Annotator
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,9 @@ class BufferAPI(Context):
         """Apply a tab's operations in order (each once ever, by its client id), then bring
         its buffer to ``want`` unanswered items (at most ``1 + prefetch``): ``keep`` lists the
         items it holds now, the one on screen first. One transaction for all of it. ``close``:
-        apply the operations, then hand back everything the tab holds."""
-        settings = buffer.Settings(
-            labels=self.labels,
-            multilabel=self.multilabel,
-            overlap=self.config.overlap,
-            lease_seconds=self.config.lease_seconds,
-            gold_rate=self.config.gold_rate,
-        )
+        apply the operations, then hand back everything the tab holds. The progress counts
+        come when ``counts`` asks, and with every answer or skip acknowledged."""
+        settings = self._batch_settings()
         want = max(0, min(want, 1 + self.config.prefetch))
         with self._write() as session:
             me = users.get_annotator(session, annotator)
@@ -97,25 +93,15 @@ class BufferAPI(Context):
                 brought=[item.item_id for item in undone.values()],
             )
             round_id = promoted_round(session)
+        answered = {op.cid for op in ops if op.kind in ("answer", "skip")}
+        counts = counts or any(ack.ok and ack.cid in answered for ack in acks)
         with self._read() as session:
             assert me.id is not None
-            shown = {
-                item.item_id: self._shown(session, me.id, item, hints)
-                for item in [*undone.values(), *refill.items]
-            }
-            kept = len(keep) - len(refill.dropped)
+            shown = self._shown(session, me.id, [*undone.values(), *refill.items], hints)
             empty = None
-            if refill.done and not refill.items and kept <= 0:
+            if refill.done and not refill.items and len(keep) <= len(refill.dropped):
                 empty = progress.why_empty(session, me, overlap=self.config.overlap)
-            numbers = None
-            if counts:
-                pool, labelled, open_items = PoolCounts.get(
-                    self.engine, self.db_url, self.config.overlap
-                )
-                mine, today = progress.my_label_counts(session, me)
-                numbers = Progress(
-                    today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items
-                )
+            numbers = self._progress(session, me) if counts else None
         return BatchReply(
             acks=acks,
             undone={cid: shown[item.item_id] for cid, item in undone.items()},
@@ -127,19 +113,40 @@ class BufferAPI(Context):
             progress=numbers,
         )
 
+    def _batch_settings(self) -> buffer.Settings:
+        return buffer.Settings(
+            labels=self.labels,
+            multilabel=self.multilabel,
+            overlap=self.config.overlap,
+            lease_seconds=self.config.lease_seconds,
+            gold_rate=self.config.gold_rate,
+        )
+
+    def _progress(self, session: Session, me: Annotator) -> Progress:
+        """The progress line's counts, as the one-item page has them: the pool's cached for a
+        few seconds (:class:`PoolCounts`), the person's own counted now."""
+        pool, labelled, open_items = PoolCounts.get(self.engine, self.db_url, self.config.overlap)
+        mine, today = progress.my_label_counts(session, me)
+        return Progress(today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items)
+
     def _shown(
-        self, session: Session, annotator_id: int, item: QueueItem, hints: bool
-    ) -> ShownItem:
-        """The guess and (``hints``) the model's guess for an item, read once per item."""
-        # A revisit by undo starts from the person's own answer, never from a guess.
-        guess = suggestions.NONE
-        if not item.is_undo and self.config.suggestions != suggestions.OFF:
-            guess = suggestions.suggestion_for(
-                self, session, annotator_id=annotator_id, item_id=item.item_id
-            )
-        hint = None
-        if hints:
-            prediction, confidence, round_id = suggestions.model_guess(self, session, item.item_id)
-            if prediction is not None and round_id is not None:
-                hint = ModelGuess(prediction, confidence, round_id)
-        return ShownItem(item=item, suggestion=guess, hint=hint)
+        self, session: Session, annotator_id: int, items: list[QueueItem], hints: bool
+    ) -> dict[int, ShownItem]:
+        """The guess and (``hints``) the model's guess of each item, read once per item."""
+        shown = {}
+        for item in items:
+            # A revisit by undo starts from the person's own answer, never from a guess.
+            guess = suggestions.NONE
+            if not item.is_undo and self.config.suggestions != suggestions.OFF:
+                guess = suggestions.suggestion_for(
+                    self, session, annotator_id=annotator_id, item_id=item.item_id
+                )
+            hint = None
+            if hints:
+                prediction, confidence, round_id = suggestions.model_guess(
+                    self, session, item.item_id
+                )
+                if prediction is not None and round_id is not None:
+                    hint = ModelGuess(prediction, confidence, round_id)
+            shown[item.item_id] = ShownItem(item=item, suggestion=guess, hint=hint)
+        return shown

@@ -141,7 +141,8 @@ def _op(raw: Any, where: str, ws: Workspace) -> Op:
     if kind not in KINDS:
         raise BadBatch(f"{where}.op: expected one of {', '.join(KINDS)}, found {kind!r}")
     item = raw.get("item")
-    if kind != "undo" and (not isinstance(item, str) or not item):
+    about_item = kind not in ("undo", "release")
+    if about_item and (not isinstance(item, str) or not item):
         raise BadBatch(f"{where}.item: expected the item's id")
     of = raw.get("of")
     if kind == "undo" and of is not None and (not isinstance(of, str) or not _ID.fullmatch(of)):
@@ -158,7 +159,7 @@ def _op(raw: Any, where: str, ws: Workspace) -> Op:
     return Op(
         cid=cid,
         kind=kind,
-        item=item if kind != "undo" else None,
+        item=item if about_item else None,
         label=label if kind == "answer" else None,
         ms=ms,
         suggestion=_suggestion(raw.get("suggestion"), f"{where}.suggestion", ws),

@@ -48,8 +48,13 @@ SUGGESTED_KEY = "ll_suggested"  # (item id, the Suggestion shown with it)
 LABELLING_KEY = "ll_labelling"  # engineers, leads and admins: labelling started on purpose
 LONG_TEXT = 900  # characters; longer texts get a scrolling box
 KEYS_SCRIPT = Path(__file__).with_name("label_keys.js")
-# The keyboard listener, as shipped with the package: our own code, never data.
-KEYS_HTML = f"<script>{KEYS_SCRIPT.read_text(encoding='utf-8')}</script>"
+KEYS_SHARED = Path(__file__).with_name("keys_shared.js")  # the buffered page's too
+# The keyboard listener, as shipped with the package: our own code, never data. The braces
+# give the shared part a scope of its own (the script runs again on each visit to the page).
+KEYS_HTML = (
+    f"<script>{{\n{KEYS_SHARED.read_text(encoding='utf-8')}\n"
+    f"{KEYS_SCRIPT.read_text(encoding='utf-8')}\n}}</script>"
+)
 
 
 def _box() -> dict[str, Any]:

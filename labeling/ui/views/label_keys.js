@@ -32,8 +32,7 @@
   // made on, once.
   const LOST_MS = 2000;
 
-  const DIGIT_LABELS = 9; // labels with a digit of their own (label_keys.py: DIGIT_LABELS)
-  const PICKER_KEY = "/";
+  // DIGIT_LABELS, PICKER_KEY, typing, notOurs, claim, padDigit, labelMatches: keys_shared.js.
   const PICKER_SHOWN = 8; // matches listed in the picker's box
 
   const waiting = []; // presses made while the page was busy: {action, version}
@@ -189,25 +188,8 @@
     button.click();
   };
 
-  // The picker's matches for what was typed, best first: names that start with it, then names
-  // with a word that starts with it, then names that contain it; in label order within each.
-  const matchesFor = (typed) => {
-    const wanted = typed.trim().toLowerCase();
-    if (wanted === "") return [];
-    const rank = (name) => {
-      const lower = name.toLowerCase();
-      let best = 3;
-      for (let at = lower.indexOf(wanted); at !== -1; at = lower.indexOf(wanted, at + 1)) {
-        const wordStart = at === 0 || !/[\p{L}\p{N}]/u.test(lower[at - 1]);
-        best = Math.min(best, at === 0 ? 0 : wordStart ? 1 : 2);
-      }
-      return best;
-    };
-    return labels
-      .map((label) => ({ ...label, rank: rank(label.name) }))
-      .filter((label) => label.rank < 3)
-      .sort((a, b) => a.rank - b.rank || a.number - b.number);
-  };
+  // The picker's matches for what was typed, best first (keys_shared.js: labelMatches).
+  const matchesFor = (typed) => labelMatches(labels, typed);
 
   let pickerDrawn = null; // what the picker's box shows now, to redraw only on a change
   const pickerBox = () => {
@@ -389,22 +371,11 @@
   // The key as typed; the number pad's digits also when Num Lock is off. Enter is ours only on
   // a multi-label page (it submits the set); elsewhere it stays the browser's.
   const keyOf = (event) => {
-    const pad = /^Numpad([0-9])$/.exec(event.code || "");
-    if (pad) return pad[1];
+    const pad = padDigit(event);
+    if (pad !== null) return pad;
     // Single-label, Enter is ours only while a suggestion's Accept button is on the page.
     if (event.key === "Enter") return multi || document.querySelector(ACCEPT) ? "enter" : null;
     return event.key.length === 1 ? event.key.toLowerCase() : null;
-  };
-
-  // Keys typed into a text box are text. A focused toggle or button is not a text box: after
-  // a click on the sidebar's toggle the keys still label.
-  const NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "range", "color", "file"];
-  const typing = (target) => {
-    if (!(target instanceof Element)) return false;
-    if (target.isContentEditable) return true;
-    const input = target.closest("input");
-    if (input !== null) return !NOT_TEXT.includes((input.type || "text").toLowerCase());
-    return target.closest("textarea, select, [contenteditable='true'], [role='combobox']") !== null;
   };
 
   // A press is applied now if the page has settled, else held until it has (see `pump`).
@@ -455,27 +426,14 @@
 
   const onKey = (event) => {
     if (document.querySelector(MARKER) === null) return; // not on the Label page
-    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    if (typing(event.target)) return;
-    // An open dialog (the guidelines) has the keys: nothing is answered behind it, and the
-    // buttons' own shortcuts (which listen on the document) must not fire either.
-    if (document.querySelector('[data-testid="stDialog"]') !== null) {
-      if (keyOf(event) !== null) event.stopPropagation();
-      return;
-    }
+    if (notOurs(event, keyOf)) return; // (keys_shared.js, as claim)
     if (picker.open) {
-      if (pickerKey(event)) {
-        event.preventDefault();
-        event.stopPropagation();
-      }
+      if (pickerKey(event)) claim(event);
       return;
     }
     const key = keyOf(event);
     if (key === null || key === " ") return;
-    // Ours from here on: Streamlit's own shortcuts (the buttons', R for rerun), which listen
-    // on the document, never see it. Other listeners on the window still do.
-    event.preventDefault();
-    event.stopPropagation();
+    claim(event); // ours from here on
     if (event.repeat) return; // a held key is one press
     if (key === PICKER_KEY && hasPicker()) {
       tick();
