@@ -242,6 +242,25 @@ def test_a_closed_tabs_holds_lapse_after_the_short_tab_hold(ws):
     assert set(held) <= set(taken)
 
 
+def test_a_crashed_tabs_lapsed_holds_go_to_the_same_person_in_another_tab(ws):
+    # Tabs that crashed sent no release: their holds lapse, and the same person's next tab
+    # gets those items again (first in the queue's order) instead of never seeing them.
+    held = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
+    other = _ids(ws.label_batch("ann", tab="tab-two-2", ops=[], keep=[], want=4))
+    assert not set(held) & set(other)  # within the hold, never the same item twice
+    _pass(ws, TAB_HOLD_SECONDS + 1)
+    again = _ids(ws.label_batch("ann", tab="tab-three-3", ops=[], keep=[], want=4))
+    assert again == held
+    assert not _held(ws, "tab-one-1") and not _held(ws, "tab-two-2")
+    # The one-item page too: the next item is the first of the other crashed tab's.
+    first = ws.next_item("ann")
+    assert first is not None and first.external_id == other[0]
+    # A tab's own lapsed holds are left for that tab to keep (nobody took them).
+    _pass(ws, TAB_HOLD_SECONDS + 1)
+    beat = ws.label_batch("ann", tab="tab-three-3", ops=[], keep=again, want=4)
+    assert not beat.dropped and sorted(_held(ws, "tab-three-3")) == sorted(again)
+
+
 def test_each_batch_and_heartbeat_renews_a_tabs_holds(ws):
     held = _ids(ws.label_batch("ann", tab="tab-one-1", ops=[], keep=[], want=4))
     # Someone reads one long item for ten minutes: the heartbeat (a batch with nothing in it)

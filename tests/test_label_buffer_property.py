@@ -12,7 +12,9 @@ After every step:
 * nobody has two current answers to one item, and every operation the test saw acknowledged
   as applied recorded exactly one answer (a resend never a second);
 * no pool item has more labels and live holds than ``overlap``;
-* each tab holds in the store exactly the items the test's model of its buffer says.
+* each tab holds in the store exactly the items the test's model of its buffer says; the only
+  holds that leave a tab without its doing are lapsed ones, which the same person's claim in
+  another tab (or on the one-item page) frees.
 """
 
 from __future__ import annotations
@@ -181,6 +183,32 @@ def _check(ws: Workspace, tabs: dict[str, Tab], applied: set[str], overlap: int)
                 assert sorted(stored) == sorted(tab.keep), tab.name
 
 
+def _tab_holds(ws: Workspace) -> dict[str, dict[str, bool]]:
+    """Each tab's held items, and whether the hold has lapsed."""
+    now = utcnow()
+    found: dict[str, dict[str, bool]] = {name: {} for name in TABS}
+    with Session(ws.engine) as session:
+        rows = session.exec(
+            select(Lease.tab, Item.external_id, Lease.expires_at).join(
+                Item, col(Item.id) == col(Lease.item_id)
+            )
+        ).all()
+    for tab, name, expires in rows:
+        if tab is not None:
+            found[tab][name] = expires.replace(tzinfo=now.tzinfo) <= now
+    return found
+
+
+def _forget_freed(tabs: dict[str, Tab], before, after, acting: str | None) -> None:
+    """The holds another tab's step freed: only lapsed ones, which leave the model's buffer."""
+    for tab in tabs.values():
+        if tab.name == acting:
+            continue
+        freed = {k for k in tab.keep if k in before[tab.name] and k not in after[tab.name]}
+        assert all(before[tab.name][k] for k in freed), (tab.name, freed, before[tab.name])
+        tab.keep = [k for k in tab.keep if k not in freed]
+
+
 def _run(db_url: str | None, directory: Path, overlap: int, sequence) -> None:
     ws = _workspace(directory, db_url, overlap)
     tabs = {name: Tab(name) for name in TABS}
@@ -189,7 +217,10 @@ def _run(db_url: str | None, directory: Path, overlap: int, sequence) -> None:
         for tab in tabs.values():
             tab.send(ws, applied)
         for step in sequence:
+            before = _tab_holds(ws)
             _step(ws, tabs, applied, step)
+            acting = step[1] if step[1] in tabs else None
+            _forget_freed(tabs, before, _tab_holds(ws), acting)
             _check(ws, tabs, applied, overlap)
     finally:
         ws.close()

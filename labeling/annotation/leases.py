@@ -58,6 +58,14 @@ EXTEND_LEASE = (
 )
 _ADD_LEASE = insert(_LEASES)
 DROP_LEASE = delete(_LEASES).where(_LEASES.c.id == bindparam("lease"))
+# The person's lapsed holds of their other browser tabs (not the claiming tab's own, which it
+# may still keep: see can_keep).
+_DROP_LAPSED_TAB_HOLDS = delete(_LEASES).where(
+    _LEASES.c.annotator_id == bindparam("annotator"),
+    _LEASES.c.tab.is_not(None),
+    _LEASES.c.tab.is_distinct_from(bindparam("tab")),
+    _LEASES.c.expires_at <= bindparam("now"),
+)
 
 
 @dataclass(frozen=True)
@@ -345,6 +353,12 @@ def claim_one(
     """Lease the queue's next item for the annotator (for browser tab ``tab``, or none) until
     ``expires``: a gold check on its turn, else the best; None when nothing is left for them."""
     now = utcnow()
+    # A tab closed without a word (a crash, a lost release) leaves its holds to lapse: they
+    # free the items for others, and here for the same person, whom a hold of theirs would
+    # otherwise keep from those items for good (a person never holds one item twice).
+    session.connection().execute(
+        _DROP_LAPSED_TAB_HOLDS, {"annotator": annotator_id, "tab": tab, "now": now}
+    )
     item_id = next_item_id(
         session,
         annotator_id=annotator_id,
