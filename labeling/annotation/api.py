@@ -375,31 +375,27 @@ class AnnotationAPI(Context):
         dry_run: bool = False,
         expected: int | None = None,
     ) -> dict[str, Any]:
-        """Give ``label`` to every item of a search (``query``) or of a list of external ids,
-        as one batch applied by the person ``by``, an engineer or above (see
-        :mod:`labeling.annotation.bulk`). In a multi-label workspace ``action`` says what to do
-        to each item's set: ``add`` or ``remove`` the one ``label``, or ``set`` it to
-        ``label``, a set (:mod:`labeling.annotation.bulk_sets`); items it would not change are
-        left as they are (``skipped_unchanged``).
+        """Give ``label`` to every item of a search (``query``) or of a list of external ids, as one
+        batch applied by the person ``by``, an engineer or above (see
+        :mod:`labeling.annotation.bulk`). In a multi-label workspace ``action`` says what to do to
+        each item's set: ``add`` or ``remove`` the one ``label``, or ``set`` it to ``label``, a set
+        (:mod:`labeling.annotation.bulk_sets`); items it would not change are left as they are
+        (``skipped_unchanged``).
 
         Pool items with a label from a person, an import or a decision are left as they are
-        (``skipped_labelled``), gold and removed items too (``skipped_not_pool``); an earlier
-        bulk label is replaced (``replaced_bulk``). ``audit``: ``{"checked": n, "correct":
-        k}`` from an audit sample (:meth:`bulk_audit_sample`); the batch is refused when the
-        precision interval's lower bound is below ``min_precision``, and without an audit,
-        unless ``override``. ``dry_run``: only the counts, nothing written. Returns ``{"batch",
-        "count", "skipped_labelled", "skipped_not_pool", "replaced_bulk"}`` (no batch in a dry
-        run). ``expected``: how many items the audit was drawn from; the batch is refused if
-        the set has changed since (items added to the search, or labelled meanwhile). (Over 60
-        lines: mostly this docstring; every check comes before the first write.)
+        (``skipped_labelled``), gold and removed items too (``skipped_not_pool``); an earlier bulk
+        label is replaced (``replaced_bulk``). ``audit``: ``{"checked": n, "correct": k}`` from an
+        audit sample (:meth:`bulk_audit_sample`); the batch is refused when the precision interval's
+        lower bound is below ``min_precision``, and without an audit, unless ``override``.
+        ``dry_run``: only the counts, nothing written. Returns ``{"batch", "count",
+        "skipped_labelled", "skipped_not_pool", "replaced_bulk"}`` (no batch in a dry run).
+        ``expected``: how many items the audit was drawn from; the batch is refused if the set has
+        changed since (items added to the search, or labelled meanwhile). All checked, then written.
         """
         change = bulk_sets.set_action(action, label, self.labels, self.multilabel)
         if change is None and label not in self.labels:
             raise UnknownLabel(f"label {label!r} is not one of: {', '.join(self.labels)}")
-        with self._read() as session:
-            person = self._annotator(session, by, doing="bulk-label")
-        require_active(person)
-        roles.require(person.role, roles.ENGINEER, action="bulk labelling", name=person.name)
+        person = self._bulk_labeller(by)
         selection = self._bulk_selection(query, item_ids)
         if dry_run:
             found = bulk.count_targets(self, selection, change)
@@ -409,8 +405,31 @@ class AnnotationAPI(Context):
                 found.unchanged)}  # fmt: skip
         if not selection.item_ids:
             raise BadInput("bulk labelling: the selection has no items; nothing labelled")
-        # The audit sample is drawn from the items the batch would label: with an audit, count
-        # them (a read of the selection; a person checked the sample by hand meanwhile).
+        n = self._bulk_size(selection, change, audit, expected)
+        record = bulk.check_audit(audit, n_items=n, min_precision=min_precision, override=override)
+        return bulk_writes.apply_batch(
+            self, selection, label=str(label) if change is None else change.words(),
+            annotator=person, audit=record, override=override, overlap=self.config.overlap,
+            change=change,
+        )  # fmt: skip
+
+    def _bulk_labeller(self, by: str) -> Annotator:
+        """The person ``by``, checked: active, and an engineer or above."""
+        with self._read() as session:
+            person = self._annotator(session, by, doing="bulk-label")
+        require_active(person)
+        roles.require(person.role, roles.ENGINEER, action="bulk labelling", name=person.name)
+        return person
+
+    def _bulk_size(
+        self,
+        selection: Selection,
+        change: bulk_sets.SetAction | None,
+        audit: dict[str, Any] | None,
+        expected: int | None,
+    ) -> int:
+        """How many items the batch would label (counted again for an audit: the sample was
+        drawn from them and checked by hand meanwhile), refused if not ``expected``."""
         n_items = len(selection.item_ids)
         if (audit and "checked" in audit) or expected is not None:
             n_items = len(bulk.count_targets(self, selection, change).targets)
@@ -420,14 +439,7 @@ class AnnotationAPI(Context):
                 f"{n_items:,} now (items were added or labelled meanwhile); nothing was "
                 "labelled. Audit it again"
             )
-        record = bulk.check_audit(
-            audit, n_items=n_items, min_precision=min_precision, override=override
-        )
-        return bulk_writes.apply_batch(
-            self, selection, label=str(label) if change is None else change.words(),
-            annotator=person, audit=record, override=override, overlap=self.config.overlap,
-            change=change,
-        )  # fmt: skip
+        return n_items
 
     def bulk_audit_sample(
         self,
