@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_corpus, write_result  # noqa: E402
 from labeling import Workspace  # noqa: E402
-from labeling.config import LLMSettings, write_config  # noqa: E402
+from labeling.config import write_config  # noqa: E402
+from labeling.config_tables import LLMSettings  # noqa: E402
 
 LABELS = ("billing", "technical", "shipping", "account", "feedback")
 N_GOLD = 200

@@ -7,14 +7,19 @@ say what was expected and what was found. Later features add keys here, with def
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from labeling.config_tables import (
+    LLMSettings,
+    WebhookSettings,
+    kind,
+    llm_from_mapping,
+    webhooks_from_list,
+)
 from labeling.errors import ConfigError
 
 CONFIG_FILE = "labelloop.toml"
@@ -22,139 +27,6 @@ MAX_LABEL_CHARS = 100
 SINGLE_LABEL = "single-label"
 MULTI_LABEL = "multi-label"
 TASKS = (SINGLE_LABEL, MULTI_LABEL)
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """``[llm]``: an OpenAI-compatible chat-completions server for the LLM labelling function.
-
-    The key is never written here: ``api_key_env`` names the environment variable that holds
-    it (empty for a local server without keys). ``max_calls`` and ``max_tokens`` cap one run
-    (0: no cap); ``concurrency`` requests are in flight at once; ``timeout_s`` per request;
-    ``few_shot`` examples from items a lead decided go into the prompt (0: none).
-    """
-
-    base_url: str
-    model: str
-    api_key_env: str = ""
-    max_calls: int = 1000
-    max_tokens: int = 0
-    concurrency: int = 4
-    timeout_s: float = 30.0
-    few_shot: int = 0
-
-
-_LLM_INTS = {
-    "max_calls": (0, 100_000_000),
-    "max_tokens": (0, 10_000_000_000),
-    "concurrency": (1, 64),
-    "few_shot": (0, 50),
-}
-
-
-def llm_from_mapping(data: Any, source: str) -> LLMSettings:
-    """The ``[llm]`` table, checked: every error names ``[llm]`` and the key."""
-    where = f"{source}: [llm]"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a table, found {_kind(data)}")
-    known = {f for f in LLMSettings.__dataclass_fields__}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
-        )
-    for key in ("base_url", "model"):
-        if not isinstance(data.get(key), str) or not data[key].strip():
-            raise ConfigError(f"{where}: key {key!r}: expected a non-empty string")
-    if not data["base_url"].startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: key 'base_url': expected an http:// or https:// address")
-    env = data.get("api_key_env", "")
-    if not isinstance(env, str) or (env and not env.replace("_", "A").isalnum()):
-        raise ConfigError(
-            f"{where}: key 'api_key_env': expected the name of an environment variable "
-            "(letters, digits and _), not the key itself"
-        )
-    for key, (low, high) in _LLM_INTS.items():
-        value = data.get(key, getattr(LLMSettings, key))
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ConfigError(f"{where}: key {key!r}: expected an integer from {low} to {high:,}")
-    timeout = data.get("timeout_s", LLMSettings.timeout_s)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
-        raise ConfigError(f"{where}: key 'timeout_s': expected seconds, more than 0 and up to 600")
-    return LLMSettings(**{**data, "timeout_s": float(timeout)})
-
-
-# What a webhook can be told of (docs/webhooks.md); "*" in a hook's events: all of them.
-WEBHOOK_EVENTS = ("round.promoted", "round.failed", "drift.flagged", "stopping.reached",
-                  "import.done", "bulk.applied")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    """One ``[[webhooks]]`` table: where the events in ``events`` are POSTed, signed with the
-    secret held by the environment variable ``secret_env`` (never by the toml or the store).
-    A delivery waits ``timeout_seconds`` for a reply and is tried ``max_attempts`` times."""
-
-    name: str
-    url: str
-    events: tuple[str, ...]
-    secret_env: str
-    timeout_seconds: float = 10.0
-    max_attempts: int = 8
-
-
-def webhooks_from_list(data: Any, source: str) -> tuple[WebhookSettings, ...]:
-    """The ``[[webhooks]]`` tables, checked: every error names the entry and the key."""
-    if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
-        raise ConfigError(f"{source}: [[webhooks]]: expected tables, found {_kind(data)}")
-    hooks = tuple(
-        _webhook(entry, f"{source}: [[webhooks]] entry {n}") for n, entry in enumerate(data, 1)
-    )
-    names = [hook.name for hook in hooks]
-    for n, name in enumerate(names, 1):
-        if names.index(name) != n - 1:
-            raise ConfigError(f"{source}: [[webhooks]] entry {n}: key 'name': {name!r} is entry "
-                              f"{names.index(name) + 1}'s name too; give each its own")  # fmt: skip
-    return hooks
-
-
-def _webhook(data: dict[str, Any], where: str) -> WebhookSettings:
-    known = set(WebhookSettings.__dataclass_fields__)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
-    for key in ("url", "events", "secret_env"):
-        if key not in data:
-            raise ConfigError(f"{where}: key {key!r} is missing")
-    url = data["url"]
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: key 'url': expected an http:// or https:// address, found "
-                          f"{_kind(url)}")  # fmt: skip
-    if parts.username or parts.password:
-        raise ConfigError(f"{where}: key 'url': holds credentials; sign with secret_env instead")
-    where = f"{where} ({data.get('name', parts.hostname)!r})"
-    name = data.get("name", parts.hostname)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
-        raise ConfigError(f"{where}: key 'name': expected letters, digits, '.', '-' and '_'")
-    events = data["events"]
-    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
-        raise ConfigError(f"{where}: key 'events': expected a list of event names or [\"*\"]")
-    for event in events:
-        if event != "*" and event not in WEBHOOK_EVENTS:
-            raise ConfigError(f"{where}: key 'events': unknown event {event!r}; known events are "
-                              f"{', '.join(WEBHOOK_EVENTS)} (or \"*\" for all)")  # fmt: skip
-    env = data["secret_env"]
-    if not isinstance(env, str) or not env or not env.replace("_", "A").isalnum():
-        raise ConfigError(f"{where}: key 'secret_env': expected the name of an environment "
-                          "variable (letters, digits and _), not the secret itself")  # fmt: skip
-    timeout = data.get("timeout_seconds", WebhookSettings.timeout_seconds)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
-        raise ConfigError(f"{where}: key 'timeout_seconds': expected seconds, over 0 and up to 120")
-    tries = data.get("max_attempts", WebhookSettings.max_attempts)
-    if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= 100:
-        raise ConfigError(f"{where}: key 'max_attempts': expected an integer from 1 to 100")
-    return WebhookSettings(name, url, tuple(events), env, float(timeout), tries)
 
 
 @dataclass(frozen=True)
@@ -285,7 +157,7 @@ _KNOWN = {
 def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, ...]:
     """Check a label list: non-empty strings, no duplicates, at least two labels."""
     if not isinstance(labels, list | tuple):
-        raise ConfigError(f"{where}: expected a list of label names, found {_kind(labels)}")
+        raise ConfigError(f"{where}: expected a list of label names, found {kind(labels)}")
     if len(labels) < 2:
         raise ConfigError(
             f"{where}: expected at least 2 labels, found {len(labels)}"
@@ -294,7 +166,7 @@ def validate_labels(labels: Any, *, where: str = "key 'labels'") -> tuple[str, .
     seen: set[str] = set()
     for position, label in enumerate(labels, start=1):
         if not isinstance(label, str):
-            raise ConfigError(f"{where}: label {position} must be a string, found {_kind(label)}")
+            raise ConfigError(f"{where}: label {position} must be a string, found {kind(label)}")
         if not label.strip():
             raise ConfigError(f"{where}: label {position} is empty")
         if label != label.strip():
@@ -327,13 +199,9 @@ def parse_labels_option(value: str) -> tuple[str, ...]:
     return validate_labels(parts, where="option '--labels'")
 
 
-def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
 def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> WorkspaceConfig:
-    """A workspace's settings from the toml's table (over 60 lines: one check per key kind,
-    each naming the key and ``source``)."""
+    """A workspace's settings from the toml's table: one check per key kind, each naming the
+    key and ``source``."""
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(
@@ -344,22 +212,44 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
             raise ConfigError(f"{source}: key {key!r} is missing")
     labels = validate_labels(data["labels"], where=f"{source}: key 'labels'")
     values: dict[str, Any] = {"labels": labels}
+    values.update(_strings(data, source))
+    values.update(_numbers(data, source))
+    _check_choices(values, source)
+    _check_zero_shot(values, source)
+    if "display_fields" in data:
+        values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
+    if "llm" in data:
+        values["llm"] = llm_from_mapping(data["llm"], source)
+    if "webhooks" in data:
+        values["webhooks"] = webhooks_from_list(data["webhooks"], source)
+    return WorkspaceConfig(**values)
+
+
+def _strings(data: dict[str, Any], source: str) -> dict[str, str]:
+    """The string keys given, checked (``name`` is among them: the caller saw it there)."""
+    values: dict[str, str] = {}
     for key in _STR_KEYS:
         if key in data:
             value = data[key]
             if not isinstance(value, str):
-                raise ConfigError(f"{source}: key {key!r}: expected a string, found {_kind(value)}")
+                raise ConfigError(f"{source}: key {key!r}: expected a string, found {kind(value)}")
             values[key] = value
     if not values["name"].strip():
         raise ConfigError(f"{source}: key 'name': expected a non-empty name")
     if "text_field" in values and not values["text_field"].strip():
         raise ConfigError(f"{source}: key 'text_field': expected a field name, found ''")
+    return values
+
+
+def _numbers(data: dict[str, Any], source: str) -> dict[str, int | float]:
+    """The integer and number keys given, checked against their ranges."""
+    values: dict[str, int | float] = {}
     for key, (minimum, maximum) in _INT_KEYS.items():
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(
-                    f"{source}: key {key!r}: expected an integer >= {minimum}, found {_kind(value)}"
+                    f"{source}: key {key!r}: expected an integer >= {minimum}, found {kind(value)}"
                 )
             if value > maximum:
                 raise ConfigError(
@@ -370,12 +260,17 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{source}: key {key!r}: expected a number, found {_kind(value)}")
+                raise ConfigError(f"{source}: key {key!r}: expected a number, found {kind(value)}")
             if not low <= value <= high:
                 raise ConfigError(
                     f"{source}: key {key!r}: expected a number from {low} to {high}, found {value}"
                 )
             values[key] = float(value)
+    return values
+
+
+def _check_choices(values: dict[str, Any], source: str) -> None:
+    """The keys that name one of a few modes hold one of them."""
     if values.get("task", SINGLE_LABEL) not in TASKS:
         raise ConfigError(
             f"{source}: key 'task': expected one of {', '.join(TASKS)}, found {values['task']!r}"
@@ -390,14 +285,6 @@ def config_from_mapping(data: dict[str, Any], *, source: str = CONFIG_FILE) -> W
             f"{source}: key 'suggestions': expected one of {', '.join(SUGGESTION_MODES)}, "
             f"found {values['suggestions']!r}"
         )
-    _check_zero_shot(values, source)
-    if "display_fields" in data:
-        values["display_fields"] = _string_list(data["display_fields"], "display_fields", source)
-    if "llm" in data:
-        values["llm"] = llm_from_mapping(data["llm"], source)
-    if "webhooks" in data:
-        values["webhooks"] = webhooks_from_list(data["webhooks"], source)
-    return WorkspaceConfig(**values)
 
 
 def _check_zero_shot(values: dict[str, Any], source: str) -> None:
@@ -417,7 +304,7 @@ def _check_zero_shot(values: dict[str, Any], source: str) -> None:
 def _string_list(value: Any, key: str, source: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigError(
-            f"{source}: key {key!r}: expected a list of field names, found {_kind(value)}"
+            f"{source}: key {key!r}: expected a list of field names, found {kind(value)}"
         )
     if len(set(value)) != len(value):
         raise ConfigError(f"{source}: key {key!r}: a field is listed twice in {value!r}")

@@ -14,6 +14,7 @@ from typing import Any
 from labeling.annotation.api import AnnotationAPI
 from labeling.annotation.assist_api import AssistAPI
 from labeling.annotation.buffer_api import BufferAPI
+from labeling.annotation.bulk_api import BulkAPI
 from labeling.config import (
     CONFIG_FILE,
     SINGLE_LABEL,
@@ -88,11 +89,20 @@ def _remove(made: list[Path], root: Path | None) -> None:
 
 
 class Workspace(
-    DataAPI, ServiceAPI, AnnotationAPI, BufferAPI, AssistAPI, WeakAPI, RoundsAPI, QualityAPI
+    DataAPI,
+    ServiceAPI,
+    AnnotationAPI,
+    BufferAPI,
+    BulkAPI,
+    AssistAPI,
+    WeakAPI,
+    RoundsAPI,
+    QualityAPI,
 ):
     """A labelling project: its folder, settings and store, and every call the UI and the CLI
     make. The calls live beside the code they drive, one class per area (``labeling.data.api``,
     ``labeling.annotation.api`` with ``labeling.annotation.assist_api``,
+    ``labeling.annotation.buffer_api`` and ``labeling.annotation.bulk_api``,
     ``labeling.weak.api``, ``labeling.rounds.api``, ``labeling.quality.api``); this class adds
     the life cycle and the store's operations."""
 

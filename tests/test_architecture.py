@@ -1,4 +1,4 @@
-"""The import rules of docs/architecture.md, read from the source with ``ast``.
+"""The import and size rules of docs/architecture.md, read from the source with ``ast``.
 
 - no import cycle among labelloop's modules, counting imports inside functions and under
   ``TYPE_CHECKING``;
@@ -6,7 +6,9 @@
 - ``strategies/`` and ``weak_supervision/`` never import ``labeling``;
 - the facade (``labeling.workspace``) is imported only from the layers above it;
 - function-local imports only of slow third-party packages, each group with its reason;
-- subpackage ``__init__`` files hold a docstring only.
+- subpackage ``__init__`` files hold a docstring only;
+- and the house's size rules: a module of ``labeling/`` at most 500 lines, a function at most 60
+  (def line to last line), but for a short list of exceptions, each with its reason.
 """
 
 from __future__ import annotations
@@ -249,3 +251,96 @@ def test_subpackage_inits_hold_only_a_docstring():
         if len(body) != 1 or not isinstance(body[0], ast.Expr):
             bad.append(str(path.relative_to(ROOT)))
     assert bad == []
+
+
+# The house's size rules (docs/architecture.md): a module up to MAX_MODULE_LINES lines, a
+# function up to MAX_FUNCTION_LINES lines from its def line to its last line.
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+# Paths under labeling/. Frozen schema history, never edited once released: neither rule.
+FROZEN = ("store/migrations/versions/",)
+LONG_MODULES = {"demo/words.py"}  # the demo's word lists: data, not logic
+# "path:function": none today.
+LONG_FUNCTIONS: set[str] = set()
+
+
+def _sources() -> dict[str, str]:
+    base = ROOT / "labeling"
+    found = {}
+    for path in sorted(base.rglob("*.py")):
+        where = path.relative_to(base).as_posix()
+        if not where.startswith(FROZEN):
+            found[where] = path.read_text(encoding="utf-8")
+    return found
+
+
+SOURCES = _sources()
+
+
+def _function_lines() -> dict[str, tuple[int, int]]:
+    """ "path:name" -> (def line, length) of every function, the longest of a repeated name."""
+    found: dict[str, tuple[int, int]] = {}
+    for where, text in SOURCES.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                key = f"{where}:{node.name}"
+                if length > found.get(key, (0, 0))[1]:
+                    found[key] = (node.lineno, length)
+    return found
+
+
+FUNCTION_LINES = _function_lines()
+
+
+def test_the_size_rules_see_every_module_and_function():
+    assert "workspace.py" in SOURCES and "demo/words.py" in SOURCES
+    assert not any(where.startswith(FROZEN) for where in SOURCES)
+    assert "config.py:load_config" in FUNCTION_LINES and len(FUNCTION_LINES) > 1000
+
+
+def test_every_module_is_at_most_500_lines():
+    long = [
+        f"labeling/{where}: {len(text.splitlines())} lines, over the limit of {MAX_MODULE_LINES}"
+        for where, text in SOURCES.items()
+        if len(text.splitlines()) > MAX_MODULE_LINES and where not in LONG_MODULES
+    ]
+    advice = "split each along a seam, and list the new module in docs/architecture.md"
+    assert not long, advice + ":\n" + "\n".join(long)
+
+
+def test_every_script_of_the_pages_is_at_most_500_lines():
+    # The Label page's scripts are parts joined at load (labeling/ui/views/label_buffer.py).
+    scripts = sorted((ROOT / "labeling").rglob("*.js"))
+    assert len(scripts) > 3
+    long = [
+        f"{path.relative_to(ROOT)}: {n} lines, over the limit of {MAX_MODULE_LINES}"
+        for path in scripts
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, "split each by concern into parts joined at load:\n" + "\n".join(long)
+
+
+def test_every_function_is_at_most_60_lines():
+    long = [
+        f"labeling/{key.replace(':', ' ', 1)}() at line {line}: {length} lines, over the limit "
+        f"of {MAX_FUNCTION_LINES}"
+        for key, (line, length) in sorted(FUNCTION_LINES.items())
+        if length > MAX_FUNCTION_LINES and key not in LONG_FUNCTIONS
+    ]
+    advice = "extract well-named steps (the checks, the work, the printing)"
+    assert not long, advice + ":\n" + "\n".join(long)
+
+
+def test_every_size_exception_is_still_needed():
+    # One that no longer applies comes off its list, so that it hides nothing later.
+    short_modules = [
+        w for w in sorted(LONG_MODULES) if len(SOURCES.get(w, "").splitlines()) <= MAX_MODULE_LINES
+    ]
+    short_functions = [
+        key
+        for key in sorted(LONG_FUNCTIONS)
+        if FUNCTION_LINES.get(key, (0, 0))[1] <= MAX_FUNCTION_LINES
+    ]
+    assert short_modules == [], "take these off LONG_MODULES"
+    assert short_functions == [], "take these off LONG_FUNCTIONS"

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from labeling import Workspace
-from labeling.data import importer, readers, validation
+from labeling.data import import_rows, readers, validation
 from labeling.errors import ImportFailed
 
 LABELS = ["billing", "shipping", "account"]
@@ -177,10 +177,10 @@ def test_a_fault_late_in_a_chunk_is_named_by_the_row_checks(
 def test_json_objects_match_the_encoder(value):
     names = ["id", 'k "1" %', "é"]
     columns = [[value, "x"], ["y", value], [value, value]]
-    built = importer._json_objects(names, columns, 2)
+    built = import_rows._json_objects(names, columns, 2)
     for k, row in enumerate(zip(*columns, strict=True)):
-        assert built[k] == importer._SOURCE_JSON.encode(dict(zip(names, row, strict=True)))
-    assert importer._json_objects([], [], 3) == ["{}"] * 3
+        assert built[k] == import_rows._SOURCE_JSON.encode(dict(zip(names, row, strict=True)))
+    assert import_rows._json_objects([], [], 3) == ["{}"] * 3
 
 
 def test_the_bulk_cache_is_given_back_after_an_import(workspace, tmp_path):

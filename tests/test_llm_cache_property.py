@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from labeling import Workspace
 from labeling.annotation import guidelines
-from labeling.config import LLMSettings
+from labeling.config_tables import LLMSettings
 from labeling.context import Context
 from labeling.store import labelsets
 from labeling.store.models import REMOVED, Item, LabelingFunction, LFVote, LLMAnswer

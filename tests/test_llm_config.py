@@ -9,13 +9,8 @@ from dataclasses import replace
 import pytest
 
 from labeling import Workspace
-from labeling.config import (
-    LLMSettings,
-    config_from_mapping,
-    load_config,
-    render_config,
-    write_config,
-)
+from labeling.config import config_from_mapping, load_config, render_config, write_config
+from labeling.config_tables import LLMSettings
 from labeling.errors import ConfigError
 
 BASE = {"name": "w", "labels": ["spam", "ham"]}

@@ -11,7 +11,8 @@ import pytest
 from sqlmodel import Session, select
 
 from labeling import Workspace
-from labeling.config import LLMSettings, write_config
+from labeling.config import write_config
+from labeling.config_tables import LLMSettings
 from labeling.errors import BadInput
 from labeling.store.models import Annotation, Item, LFVote, LLMAnswer
 from labeling.weak.llm import run_llm

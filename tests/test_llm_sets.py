@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from labeling import Workspace
-from labeling.config import LLMSettings, write_config
+from labeling.config import write_config
+from labeling.config_tables import LLMSettings
 from labeling.store import labelsets
 from labeling.store.models import Item, LabelingFunction, LFVote, LLMAnswer
 from labeling.weak.llm import lf_names, run_llm

@@ -205,8 +205,7 @@ def apply_batch(
     item then gets its set with ``change`` applied (:mod:`labeling.annotation.bulk_sets`). On
     any failure, what was written is removed again, record included. An undo started meanwhile
     (:func:`undo_batch`) wins: the writing stops at the next chunk, the undo removes what was
-    written, and :class:`BadInput` says who undid it. (Over 60 lines: the record, the chunks
-    and the clean-up after a failure or an undo read best together.)
+    written, and :class:`BadInput` says who undid it.
 
     Returns the batch id and counts (see :meth:`labeling.annotation.api.AnnotationAPI.
     bulk_label`).
@@ -225,20 +224,11 @@ def apply_batch(
                 status="applying",
             )
         )
-    totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
-    if change is not None:
-        totals["skipped_unchanged"] = 0
     try:
-        with paced(ctx) as pacer:
-            for part in pacer.chunks(selection.item_ids):
-                with pacer.transaction() as session:
-                    _still_applying(session, batch)
-                    done = _apply_chunk(
-                        session, ctx, part, batch=batch, label=label, change=change,
-                        annotator_id=annotator.id, overlap=overlap,
-                    )  # fmt: skip
-                for key, n in done.items():
-                    totals[key] += n
+        totals = _write_chunks(
+            ctx, selection, batch=batch, label=label, change=change,
+            annotator_id=annotator.id, overlap=overlap,
+        )  # fmt: skip
         with db.write_session(ctx.engine) as session:
             _still_applying(session, batch)
             session.execute(
@@ -255,16 +245,47 @@ def apply_batch(
             "none of it stands"
         ) from None
     except BaseException:
-        remove_answers(ctx, batch, overlap=overlap)
-        with db.write_session(ctx.engine) as session:
-            # Unless an undo took it over meanwhile: its record then says so.
-            session.execute(
-                delete(BulkBatch).where(
-                    col(BulkBatch.id) == batch, col(BulkBatch.status) == "applying"
-                )
-            )
+        _remove_unfinished(ctx, batch, overlap=overlap)
         raise
     return {"batch": batch, **totals}
+
+
+def _write_chunks(
+    ctx: Context,
+    selection: Selection,
+    *,
+    batch: str,
+    label: str,
+    change: SetAction | None,
+    annotator_id: int,
+    overlap: int,
+) -> dict[str, int]:
+    """The batch's answers, a paced chunk per transaction, each first checking that the batch
+    is still being applied (not undone meanwhile). Returns the counts of every chunk."""
+    totals = {"count": 0, "skipped_labelled": 0, "skipped_not_pool": 0, "replaced_bulk": 0}
+    if change is not None:
+        totals["skipped_unchanged"] = 0
+    with paced(ctx) as pacer:
+        for part in pacer.chunks(selection.item_ids):
+            with pacer.transaction() as session:
+                _still_applying(session, batch)
+                done = _apply_chunk(
+                    session, ctx, part, batch=batch, label=label, change=change,
+                    annotator_id=annotator_id, overlap=overlap,
+                )  # fmt: skip
+            for key, n in done.items():
+                totals[key] += n
+    return totals
+
+
+def _remove_unfinished(ctx: Context, batch: str, *, overlap: int) -> None:
+    """What a failed batch wrote, and its record."""
+    remove_answers(ctx, batch, overlap=overlap)
+    with db.write_session(ctx.engine) as session:
+        # Unless an undo took it over meanwhile: its record then says so.
+        session.execute(
+            delete(BulkBatch).where(col(BulkBatch.id) == batch, col(BulkBatch.status) == "applying")
+        )
 
 
 def _apply_chunk(

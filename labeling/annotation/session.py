@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from labeling.annotation import roles
-from labeling.annotation.api import AnnotatorStats, AuditItem
+from labeling.annotation.api import AnnotatorStats
 from labeling.annotation.assist_api import Hint
 from labeling.annotation.bulk import AUDIT_SAMPLE, MIN_PRECISION, BatchSummary
+from labeling.annotation.bulk_api import AuditItem
 from labeling.annotation.guidelines import Guidelines
 from labeling.annotation.leases import QueueItem
 from labeling.annotation.progress import EmptyQueue, Progress

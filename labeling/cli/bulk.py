@@ -174,7 +174,13 @@ def _headline(done: dict[str, Any], words: str | None, label: str, *, dry_run: b
     return f"{'would change' if dry_run else 'changed'} {done['count']} items' sets: {words}"
 
 
-def _report(done: dict[str, Any], label: str, *, dry_run: bool, words: str | None = None) -> None:
+def _report(
+    done: dict[str, Any], label: str, *, dry_run: bool, words: str | None, as_json: bool
+) -> None:
+    """What the batch did (or would do), as JSON or in words."""
+    if as_json:
+        print_json(done)
+        return
     line = _headline(done, words, label, dry_run=dry_run)
     if not dry_run:
         line += f" in batch {done['batch']} (undo: labelloop bulk-undo {done['batch']})"
@@ -250,12 +256,8 @@ def bulk_label_command(
     items are never bulk-labelled; an earlier bulk label is replaced. Example: ``labelloop
     bulk-label '"refund request"' --unlabelled --label billing --as eve --audit 20``. In a
     multi-label workspace, ``--action add|remove|set`` (``--action set --label 'a|b'``).
-    (Over 60 lines: one parameter per search filter, as ``labelloop search`` has.)
     """
-    if not 0.0 <= min_precision <= 1.0:
-        raise BadInput(f"option '--min-precision': expected 0 to 1, found {min_precision}")
-    if audit is not None and dry_run:
-        raise BadInput("options '--audit' and '--dry-run': a dry run labels nothing to audit")
+    _check_audit_options(min_precision, audit=audit, dry_run=dry_run)
     options = filters(
         label=label_is, unlabelled=unlabelled, annotator=annotator, origin=origin,
         predicted=predicted, min_confidence=min_confidence, max_confidence=max_confidence,
@@ -263,24 +265,50 @@ def bulk_label_command(
         batch=batch, native=native,
     )  # fmt: skip
     with open_workspace(workspace, db) as ws:
-        try:
-            search = query_from_options(ws.labels, text=query, **options)
-        except BadInput as exc:
-            raise BadInput(str(exc).replace("'--label'", "'--label-is'")) from None
-        given = _given(ws, action, label)
-        change = set_action(action, given, ws.labels, ws.multilabel)
-        try:
-            if dry_run:
-                done = ws.bulk_label(search, label=given, action=action, by=by, dry_run=True)
-            else:
-                done = _apply(ws, search, label=given, action=action, by=by, audit=audit,
-                              min_precision=min_precision, override=override)  # fmt: skip
-        except UnknownAnnotator as exc:
-            raise UnknownAnnotator(f"option '--as': {exc}") from None
-    if as_json:
-        print_json(done)
-        return
-    _report(done, label, dry_run=dry_run, words=None if change is None else change.words())
+        done, words = _label_search(
+            ws, query, options, label=label, action=action, by=by, audit=audit,
+            min_precision=min_precision, override=override, dry_run=dry_run,
+        )  # fmt: skip
+    _report(done, label, dry_run=dry_run, words=words, as_json=as_json)
+
+
+def _check_audit_options(min_precision: float, *, audit: int | None, dry_run: bool) -> None:
+    if not 0.0 <= min_precision <= 1.0:
+        raise BadInput(f"option '--min-precision': expected 0 to 1, found {min_precision}")
+    if audit is not None and dry_run:
+        raise BadInput("options '--audit' and '--dry-run': a dry run labels nothing to audit")
+
+
+def _label_search(
+    ws: Workspace,
+    query: str,
+    options: dict[str, Any],
+    *,
+    label: str,
+    action: str | None,
+    by: str,
+    audit: int | None,
+    min_precision: float,
+    override: bool,
+    dry_run: bool,
+) -> tuple[dict[str, Any], str | None]:
+    """The batch over the search's items applied (or only counted, for a dry run), and the
+    words of its set action (None: a label given); the messages name the command's options."""
+    try:
+        search = query_from_options(ws.labels, text=query, **options)
+    except BadInput as exc:
+        raise BadInput(str(exc).replace("'--label'", "'--label-is'")) from None
+    given = _given(ws, action, label)
+    change = set_action(action, given, ws.labels, ws.multilabel)
+    try:
+        if dry_run:
+            done = ws.bulk_label(search, label=given, action=action, by=by, dry_run=True)
+        else:
+            done = _apply(ws, search, label=given, action=action, by=by, audit=audit,
+                          min_precision=min_precision, override=override)  # fmt: skip
+    except UnknownAnnotator as exc:
+        raise UnknownAnnotator(f"option '--as': {exc}") from None
+    return done, None if change is None else change.words()
 
 
 @app.command("bulk-undo", short_help="Undo a whole bulk batch.")

@@ -164,76 +164,83 @@ def rounds_rollback(
     typer.echo(f"Rolled back: round {summary['round']} is promoted again.")
 
 
+# The options of ``simulate`` (one alias each, so that its signature reads as a list).
+TestFileOpt = Annotated[
+    Path | None, typer.Option("--test", help="A labelled test file (same fields).")
+]
+TestSizeOpt = Annotated[
+    float, typer.Option("--test-size", min=0.05, max=0.9, help="Held-out share when no --test.")
+]
+StrategiesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--strategy", help="Strategy to compare (repeat); random is the baseline."),
+]
+SimFeaturizerOpt = Annotated[
+    str,
+    typer.Option(
+        "--featurizer",
+        help="auto (picked per simulated round), tfidf, sentence-embeddings, hybrid, hashing.",
+    ),
+]
+LfsFileOpt = Annotated[
+    Path | None,
+    typer.Option("--lfs", help="An LF file: its weak labels join training, as in rounds."),
+]
+ChartOpt = Annotated[
+    Path | None, typer.Option("--chart", help="Write learning curves to .html (or .png).")
+]
+TaskOpt = Annotated[
+    str, typer.Option("--task", help="single-label (one label per row) or multi-label (sets).")
+]
+LabelSepOpt = Annotated[
+    str, typer.Option("--label-sep", help="Multi-label: the separator of names in a text cell.")
+]
+SetLabelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        help="Multi-label: the labels, comma-separated (default: the data file's names).",
+    ),
+]
+MetricOpt = Annotated[
+    str,
+    typer.Option(
+        "--metric", help="What labels_to_95pct reads: macro-f1, or micro-f1 (multi-label only)."
+    ),
+]
+ZeroShotOpt = Annotated[
+    bool, typer.Option("--zero-shot", help="Also run with the zero-shot prior; report the gain.")
+]
+DescriptionsOpt = Annotated[
+    Path | None,
+    typer.Option("--descriptions", help="With --zero-shot: label = description (TOML, JSON)."),
+]
+
+
 @app.command(short_help="Play the loop on a labelled file to see what active learning buys.")
 @handle_errors
 def simulate(
     data: Annotated[Path, typer.Argument(help="A fully labelled CSV, TSV, JSONL or Parquet file.")],
     text_field: Annotated[str, typer.Option("--text-field", help="Field holding the text.")],
     label_field: Annotated[str, typer.Option("--label-field", help="Field holding the label.")],
-    test: Annotated[
-        Path | None, typer.Option("--test", help="A labelled test file (same fields).")
-    ] = None,
-    test_size: Annotated[
-        float,
-        typer.Option("--test-size", min=0.05, max=0.9, help="Held-out share when no --test."),
-    ] = 0.25,
-    strategy: Annotated[
-        list[str] | None,
-        typer.Option("--strategy", help="Strategy to compare (repeat); random is the baseline."),
-    ] = None,
+    test: TestFileOpt = None,
+    test_size: TestSizeOpt = 0.25,
+    strategy: StrategiesOpt = None,
     budget: Annotated[int, typer.Option("--budget", min=1, help="Labels per run.")] = 200,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Labels per round.")] = 10,
     seeds: Annotated[int, typer.Option("--seeds", min=1, max=100, help="Runs to average.")] = 5,
-    featurizer: Annotated[
-        str,
-        typer.Option(
-            "--featurizer",
-            help="auto (picked per simulated round), tfidf, sentence-embeddings, hybrid, hashing.",
-        ),
-    ] = "auto",
-    lfs_file: Annotated[
-        Path | None,
-        typer.Option("--lfs", help="An LF file: its weak labels join training, as in rounds."),
-    ] = None,
-    chart: Annotated[
-        Path | None, typer.Option("--chart", help="Write learning curves to .html (or .png).")
-    ] = None,
-    task: Annotated[
-        str,
-        typer.Option("--task", help="single-label (one label per row) or multi-label (sets)."),
-    ] = SINGLE_LABEL,
-    label_sep: Annotated[
-        str,
-        typer.Option("--label-sep", help="Multi-label: the separator of names in a text cell."),
-    ] = DEFAULT_LABEL_SEP,
-    labels: Annotated[
-        str | None,
-        typer.Option(
-            "--labels",
-            help="Multi-label: the labels, comma-separated (default: the data file's names).",
-        ),
-    ] = None,
-    metric: Annotated[
-        str,
-        typer.Option(
-            "--metric",
-            help="What labels_to_95pct reads: macro-f1, or micro-f1 (multi-label only).",
-        ),
-    ] = DEFAULT_METRIC,
-    zero_shot: Annotated[
-        bool,
-        typer.Option("--zero-shot", help="Also run with the zero-shot prior; report the gain."),
-    ] = False,
-    descriptions: Annotated[
-        Path | None,
-        typer.Option("--descriptions", help="With --zero-shot: label = description (TOML, JSON)."),
-    ] = None,
+    featurizer: SimFeaturizerOpt = "auto",
+    lfs_file: LfsFileOpt = None,
+    chart: ChartOpt = None,
+    task: TaskOpt = SINGLE_LABEL,
+    label_sep: LabelSepOpt = DEFAULT_LABEL_SEP,
+    labels: SetLabelsOpt = None,
+    metric: MetricOpt = DEFAULT_METRIC,
+    zero_shot: ZeroShotOpt = False,
+    descriptions: DescriptionsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Simulate labelling with the file's labels as the oracle, for each strategy and seed.
-
-    (Long only in its signature: one parameter per option.)
-    """
+    """Simulate labelling with the file's labels as the oracle, for each strategy and seed."""
     report = Workspace.simulate(
         data=data,
         task=task,

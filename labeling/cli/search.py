@@ -24,6 +24,7 @@ from labeling.cli.common import (
 from labeling.data.search import DEFAULT_LIMIT
 from labeling.errors import BadInput
 from labeling.store.labelsets import readable
+from labeling.workspace import Workspace
 
 QueryArg = Annotated[
     str,
@@ -192,8 +193,6 @@ def search_command(
 ) -> None:
     """Find items: the exact number of matches, and one page of them.
 
-    (Long only in its signature: one parameter per search option.)
-
     Examples: ``labelloop search refund --unlabelled``, ``labelloop search '"not working" OR
     crash -password' --predicted technical --max-confidence 0.6``. With ``--save-rule NAME
     --rule-label L``, a query of alternatives (``refund OR "money back"``) is also stored as a
@@ -201,38 +200,38 @@ def search_command(
     """
     with open_workspace(workspace, db) as ws:
         options = filters(
-            label=label,
-            unlabelled=unlabelled,
-            annotator=annotator,
-            origin=origin,
-            predicted=predicted,
-            min_confidence=min_confidence,
-            max_confidence=max_confidence,
-            weak_label=weak_label,
-            min_weak_confidence=min_weak_confidence,
-            max_weak_confidence=max_weak_confidence,
-            lf=lf,
-            disagreement=disagreement,
-            flagged=flagged,
-            split=split,
-            batch=batch,
-            sort=sort,
-            native=native,
-        )
+            label=label, unlabelled=unlabelled, annotator=annotator, origin=origin,
+            predicted=predicted, min_confidence=min_confidence, max_confidence=max_confidence,
+            weak_label=weak_label, min_weak_confidence=min_weak_confidence,
+            max_weak_confidence=max_weak_confidence, lf=lf, disagreement=disagreement,
+            flagged=flagged, split=split, batch=batch, sort=sort, native=native,
+        )  # fmt: skip
         found = ws.search(query, limit=limit, offset=offset, **options)
         if save_rule is not None or rule_label is not None:
-            if save_rule is None or rule_label is None:
-                raise BadInput("options '--save-rule' and '--rule-label' go together; give both")
-            rule = ws.rule_from_search(save_rule, query, rule_label)
-            found["rule"] = {"name": rule.name, "kind": rule.kind, "label": rule.label}
-            if not as_json:
-                echo_err(
-                    f"saved the search as {rule.kind} rule {rule.name!r} voting {rule.label!r}; "
-                    "run `labelloop lf apply` and `lf label` to use it"
-                )
+            found["rule"] = _save_rule(ws, query, save_rule, rule_label, quiet=as_json)
     if as_json:
         print_json(found)
         return
+    _print_page(found)
+
+
+def _save_rule(
+    ws: Workspace, query: str, name: str | None, label: str | None, *, quiet: bool
+) -> dict[str, str | None]:
+    """``--save-rule NAME --rule-label L``: the query stored as a keyword rule voting L."""
+    if name is None or label is None:
+        raise BadInput("options '--save-rule' and '--rule-label' go together; give both")
+    rule = ws.rule_from_search(name, query, label)
+    if not quiet:
+        echo_err(
+            f"saved the search as {rule.kind} rule {rule.name!r} voting {rule.label!r}; "
+            "run `labelloop lf apply` and `lf label` to use it"
+        )
+    return {"name": rule.name, "kind": rule.kind, "label": rule.label}
+
+
+def _print_page(found: dict[str, Any]) -> None:
+    """The number of matches, their count by label, and the page's items, one a line."""
     shown = len(found["items"])
     first = found["offset"] + 1 if shown else 0
     typer.echo(f"{found['total']} items match; showing {first}-{found['offset'] + shown}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from itertools import repeat
@@ -23,13 +23,8 @@ from sqlmodel import col
 from labeling.annotation.users import system_annotator
 from labeling.context import ProgressCallback
 from labeling.data.duplicates import skip_repeated_ids, skip_repeated_texts
-from labeling.data.readers import (
-    BOM,
-    Chunk,
-    check_file,
-    detect_format,
-    open_reader,
-)
+from labeling.data.import_rows import chunk_values
+from labeling.data.readers import Chunk, check_file, detect_format, open_reader
 from labeling.data.validation import (
     EXPORT_COMPUTED_COLUMNS,
     EXPORT_SIGNATURE,
@@ -151,77 +146,11 @@ ITEM_INSERT_COLUMNS = [
 ]
 
 
-def _chunk_values(
-    checker: RowChecker, chunk: Chunk, drop_from_source: set[str]
-) -> tuple[list[str], list[str], list[str | None], Callable[[Sequence[int]], list[str]]]:
-    """A checked chunk's ids, texts and labels (None: no label), and a function giving the
-    source JSON of the rows at some positions (built only for the rows written)."""
-    plain = checker.plain(chunk)
-    if plain is None:
-        rows = chunk.rows
-        ids: list[str] = []
-        texts: list[str] = []
-        labels: list[str | None] = []
-        for number, row in zip(chunk.numbers, rows, strict=True):
-            text = checker.text(number, row)
-            ids.append(checker.external_id(number, row, text))
-            texts.append(text)
-            labels.append(checker.label(number, row))
-
-        def row_sources(positions: Sequence[int]) -> list[str]:
-            return [
-                _SOURCE_JSON.encode(
-                    {
-                        k: (v.strip(BOM) if isinstance(v, str) else v)
-                        for k, v in rows[i].items()
-                        if k not in drop_from_source
-                    }
-                )
-                for i in positions
-            ]
-
-        return ids, texts, labels, row_sources
-
-    columns = chunk.columns
-    assert columns is not None
-    names = [name for name in columns if name not in drop_from_source]
-
-    def column_sources(positions: Sequence[int]) -> list[str]:
-        whole = len(positions) == len(chunk)
-        picked = [
-            columns[name] if whole else [columns[name][i] for i in positions] for name in names
-        ]
-        return _json_objects(names, picked, len(positions))
-
-    labels = (
-        [label or None for label in plain.labels]
-        if plain.labels is not None
-        else [None] * len(chunk)
-    )
-    return plain.ids, plain.texts, labels, column_sources
-
-
-def _json_objects(names: list[str], columns: list[list[str]], count: int) -> list[str]:
-    """One JSON object per row of text ``columns``, each exactly as ``_SOURCE_JSON`` writes
-    ``dict(zip(names, row))``: the cells are escaped a column at a time and set in one
-    template, instead of encoding a dictionary per row."""
-    if not names:
-        return ["{}"] * count
-    escape = json.encoder.encode_basestring  # what the encoder uses with ensure_ascii=False
-    template = "{" + ", ".join(escape(name).replace("%", "%%") + ": %s" for name in names) + "}"
-    escaped = [list(map(escape, values)) for values in columns]
-    return [template % cells for cells in zip(*escaped, strict=True)]
-
-
 def _db_timestamp(session: Any, value: Any) -> Any:
     """A timestamp as the driver-level insert must pass it: SQLite keeps SQLAlchemy's text form."""
     if session.connection().dialect.name == "sqlite":
         return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
-
-
-# One encoder for every row's source (json.dumps builds a new one per call with these options).
-_SOURCE_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def _new_item_ids(session: Any, batch_id: int, after: int) -> list[tuple[str, int]]:
@@ -265,7 +194,7 @@ class _BatchWriter:
     text_skipped: set[str] = field(default_factory=set)
 
     def write(self, chunk: Chunk) -> None:
-        ids, texts, given, sources = _chunk_values(self.checker, chunk, self.drop_from_source)
+        ids, texts, given, sources = chunk_values(self.checker, chunk, self.drop_from_source)
         self.report.rows_read += len(chunk)
         keep, hashes = self._rows_to_write(ids, texts)
         if keep:

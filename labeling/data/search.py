@@ -6,9 +6,10 @@ matching items and the exact total, with the count of each label in the whole re
 :mod:`labeling.data.search_syntax` compiled for SQLite FTS5 or PostgreSQL full-text search
 (:mod:`labeling.store.search_index`); the filters are SQL on the item's own columns (its
 label is ``Item.label``) and small subqueries. The promoted round's predictions live in its
-memory-mapped predictions file, not in SQL: a filter on them picks the ids it keeps from the
-file first and hands them to SQL as one parameter; a sort on them (or the model-disagreement
-filter) reads the matching ids from SQL and finishes in NumPy.
+memory-mapped predictions file, not in SQL (:mod:`labeling.data.search_predictions`): a
+filter on them picks the ids it keeps from the file first and hands them to SQL as one
+parameter; a sort on them (or the model-disagreement filter) reads the matching ids from SQL
+and finishes in NumPy.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Alias
 from sqlalchemy.sql.util import ClauseAdapter
 
-from labeling.annotation.leases import promoted_round
 from labeling.context import Context
 from labeling.data.search_filters import (
     ABSTAIN,
@@ -46,8 +46,15 @@ from labeling.data.search_filters import (
     query_from_options,
     text_part,
 )
+from labeling.data.search_predictions import (
+    chosen_ids,
+    filters_predictions,
+    kept_rows,
+    needs_predictions,
+    predicted_classes,
+    promoted,
+)
 from labeling.errors import BadInput
-from labeling.rounds import predictions
 from labeling.store import db
 from labeling.store.models import (
     ITEM_LOOKUP_INDEX,
@@ -87,67 +94,6 @@ class SearchResult:
 
 
 # ---------------------------------------------------------------- running a search
-
-
-def _filters_predictions(query: SearchQuery) -> bool:
-    """Whether ``query`` keeps items by their prediction (answered by :func:`_chosen`)."""
-    return (
-        query.predicted is not None
-        or query.min_confidence is not None
-        or query.max_confidence is not None
-    )
-
-
-def _needs_predictions(query: SearchQuery) -> bool:
-    """Whether ``query`` compares or sorts every match by its prediction (in NumPy)."""
-    return query.disagreement == "model" or query.sort in ("confidence", "uncertainty")
-
-
-def _promoted(ctx: Context) -> predictions.RoundPredictions | None:
-    with db.read_session(ctx.engine) as session:
-        round_id = promoted_round(session)
-    return None if round_id is None else predictions.load(ctx, round_id)
-
-
-def _predicted(
-    found: predictions.RoundPredictions | None, ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Class index (-1: none) and confidence (NaN: none) of each id, and the class names."""
-    codes = np.full(len(ids), -1, dtype=np.int64)
-    confidence = np.full(len(ids), np.nan, dtype=np.float64)
-    if found is None or not len(found.table) or not len(ids):
-        return codes, confidence, [] if found is None else found.labels
-    known = found.table["item_id"]
-    at = np.searchsorted(known, ids).clip(0, len(known) - 1)
-    hit = known[at] == ids
-    codes[hit] = found.table["label"][at[hit]]
-    confidence[hit] = found.table["confidence"][at[hit]]
-    confidence[codes < 0] = np.nan
-    return codes, confidence, found.labels
-
-
-def _kept_rows(found: predictions.RoundPredictions, query: SearchQuery) -> np.ndarray:
-    """Which records of the predictions file pass ``query``'s prediction filters (a mask)."""
-    codes = np.asarray(found.table["label"])
-    keep = codes >= 0
-    if query.predicted is not None:
-        keep &= np.isin(codes, found.codes_of(query.predicted))
-    # As :func:`_predicted` compares them: the file's float32, widened.
-    confidence = np.asarray(found.table["confidence"], dtype=np.float64)
-    if query.min_confidence is not None:
-        keep &= confidence >= query.min_confidence
-    if query.max_confidence is not None:
-        keep &= confidence <= query.max_confidence
-    return keep
-
-
-def _chosen(ctx: Context, query: SearchQuery) -> np.ndarray:
-    """The ids whose promoted prediction passes ``query``'s prediction filters, ascending (none
-    without a promoted round): read from the predictions file, not from every SQL match."""
-    found = _promoted(ctx)
-    if found is None or not len(found.table):
-        return np.zeros(0, dtype=np.int64)
-    return np.asarray(found.table["item_id"][_kept_rows(found, query)], dtype=np.int64)
 
 
 # Up to this many chosen ids go to SQL as they are (see _among_hits).
@@ -191,7 +137,7 @@ def _statement(
 ) -> tuple[Any, TextPart]:
     """The SELECT of ``columns`` over the items ``query`` finds; ``part``: its text part, when
     ``columns`` use that part's relevance (made again, it would be another subquery);
-    ``chosen``: the ids its prediction filters keep (:func:`_chosen`), checked per row the
+    ``chosen``: the ids its prediction filters keep (:func:`chosen_ids`), checked per row the
     full-text index finds (``scan``; by default when there are words) or looked up. Callers
     order and group by the statement's ``selected_columns``: on SQLite the item table may be
     replaced."""
@@ -246,7 +192,7 @@ class _Matches:
 
 def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
     part = text_part(ctx, query)
-    chosen = _chosen(ctx, query) if _filters_predictions(query) else None
+    chosen = chosen_ids(ctx, query) if filters_predictions(query) else None
     # Ranking every match costs (FTS5's bm25, ts_rank): only when the sort needs it.
     ranked = query.sort == "relevance" and part.relevance is not None
     relevance_column = part.relevance if ranked else literal_column("0")
@@ -262,7 +208,7 @@ def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
     relevance = np.nan_to_num(np.array(rank_column, dtype=np.float64))  # None -> NaN -> 0
     if db.is_sqlite(ctx.engine):
         relevance = -relevance  # FTS5's rank (bm25) is better when lower
-    codes, confidence, classes = _predicted(_promoted(ctx), ids)
+    codes, confidence, classes = predicted_classes(promoted(ctx), ids)
     keep = np.ones(len(ids), dtype=bool)
     if query.disagreement == "model":
         position = {name: code for code, name in enumerate(classes)}
@@ -281,9 +227,9 @@ def _all_matches(ctx: Context, query: SearchQuery) -> _Matches:
 
 def matching_ids(ctx: Context, query: SearchQuery) -> np.ndarray:
     """Every item ``query`` finds (store ids, ascending): what a bulk action labels."""
-    if _needs_predictions(query):
+    if needs_predictions(query):
         return _all_matches(ctx, query).ids
-    chosen = _chosen(ctx, query) if _filters_predictions(query) else None
+    chosen = chosen_ids(ctx, query) if filters_predictions(query) else None
     statement, part = _statement(ctx, query, _ITEM.c.id, chosen=chosen)
     by_id = statement.selected_columns[0] if part.join is None else part.join.c.id
     rows = _run(ctx, statement.order_by(by_id), query)
@@ -318,7 +264,7 @@ def search(
         walked = _by_confidence(ctx, query, limit=limit, offset=offset)
     if walked is not None:
         counts, ids = walked
-    elif _needs_predictions(query):
+    elif needs_predictions(query):
         matches = _all_matches(ctx, query)
         for label, n in Counter(matches.labels).items():
             counts[label or ""] = counts.get(label or "", 0) + n
@@ -326,7 +272,7 @@ def search(
         ids = matches.ids[page].tolist()
     else:
         part = text_part(ctx, query)
-        chosen = _chosen(ctx, query) if _filters_predictions(query) else None
+        chosen = chosen_ids(ctx, query) if filters_predictions(query) else None
         if query.sort == "relevance" and part.relevance is not None:
             counts, ids = _ranked(ctx, query, part, chosen, limit=limit, offset=offset)
         else:
@@ -363,13 +309,13 @@ def _by_confidence(
     walking the predictions file in that order and asking SQL which of the next ids match;
     None when the page reaches matches that have no prediction (then every match is read).
     Reading every match of a common word took 225 ms of CPU on SQLite at 1M items."""
-    found = _promoted(ctx)
+    found = promoted(ctx)
     if found is None or not len(found.table):
         return None
     part = text_part(ctx, query)
-    kept = _kept_rows(found, query)
+    kept = kept_rows(found, query)
     ids = np.asarray(found.table["item_id"][kept], dtype=np.int64)
-    chosen = ids if _filters_predictions(query) else None
+    chosen = ids if filters_predictions(query) else None
     counts, _ = _by_id(ctx, query, part, chosen, limit=0, offset=0)
     total, wanted = sum(counts.values()), offset + limit
     confidence = np.asarray(found.table["confidence"][kept], dtype=np.float64)
@@ -483,7 +429,7 @@ def page_items(ctx: Context, ids: list[int]) -> list[dict[str, Any]]:
     )
     with db.read_session(ctx.engine) as session:
         rows = {row[0]: row for row in session.connection().execute(statement).all()}
-    found = _promoted(ctx)
+    found = promoted(ctx)
     guesses = found.lookup(np.asarray(ids, dtype=np.int64)) if found is not None else {}
     items = []
     for item_id in ids:

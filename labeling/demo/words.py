@@ -842,8 +842,8 @@ def _add_noise(rng: random.Random, text: str, greeted: bool) -> tuple[str, tuple
 def _compose(rng: random.Random, label: str, ambiguous: bool) -> _Message:
     """Build one message of class ``label``; ambiguous messages add a second intent.
 
-    Long on purpose: one message's random draws in one readable order, which the committed
-    demo files depend on (tests/test_demo_data.py compares them with a fresh run).
+    One message's random draws in one readable order, which the committed demo files depend
+    on (tests/test_demo_data.py compares them with a fresh run): the steps below draw in turn.
     """
     channel = _weighted(rng, CHANNELS, _CHANNEL_WEIGHTS[label])
     slots = _Slots(rng)
@@ -862,8 +862,16 @@ def _compose(rng: random.Random, label: str, ambiguous: bool) -> _Message:
     core = slots.fill(rng.choice(topic.cores))
     if ambiguous:
         core = _ambiguous_core(rng, slots, label, core)
-    parts = [core]
+    parts = [core, *_details(rng, slots, topic, label)]
+    greeted = _frame(rng, slots, parts, topic=topic, channel=channel, label=label)
+    text, message.noise = _restyle(rng, " ".join(parts), topic, channel, greeted)
+    message.text = re.sub(r"\s+", " ", text).strip()
+    return message
 
+
+def _details(rng: random.Random, slots: _Slots, topic: _Topic, label: str) -> list[str]:
+    """Up to three of the topic's details, and sometimes a request."""
+    parts = []
     roll = rng.randrange(100)
     n_details = 0 if roll < 55 else 1 if roll < 85 else 2 if roll < 97 else 3
     details = list(topic.details)
@@ -874,7 +882,13 @@ def _compose(rng: random.Random, label: str, ambiguous: bool) -> _Message:
             parts.append(slots.fill(detail))
     if label != "feedback" and rng.random() < 0.2:
         parts.append(rng.choice(_REQUESTS))
+    return parts
 
+
+def _frame(
+    rng: random.Random, slots: _Slots, parts: list[str], *, topic: _Topic, channel: str, label: str
+) -> bool:
+    """The channel's greeting, sign-off or prefix, added to ``parts``; whether it greets."""
     greeted = False
     if channel == "email":
         if rng.random() < 0.7:
@@ -891,21 +905,24 @@ def _compose(rng: random.Random, label: str, ambiguous: bool) -> _Message:
             parts.insert(0, slots.fill("Order number: {order}."))
     elif topic.rated and rng.random() < 0.35:
         parts.insert(0, rng.choice(_REVIEW_PREFIX_BAD if topic.negative else _REVIEW_PREFIX_GOOD))
+    return greeted
 
-    text = " ".join(parts)
+
+def _restyle(
+    rng: random.Random, text: str, topic: _Topic, channel: str, greeted: bool
+) -> tuple[str, tuple[str, ...]]:
+    """The channel's casing and punctuation, typing noise and an emoji; the noise's kinds."""
     if channel == "chat" and rng.random() < 0.55:
         text = text.lower()
     elif channel in ("chat", "app_review") and rng.random() < 0.4:
         text = _strip_punctuation(text)
-
-    text, message.noise = _add_noise(rng, text, greeted)
+    text, noise = _add_noise(rng, text, greeted)
     if rng.random() < (0.18 if channel in ("app_review", "chat") else 0.04):
         emoji: tuple[str, ...] = _EMOJI_NEUTRAL if not topic.rated else _EMOJI_NEGATIVE
         if not topic.negative:
             emoji = _EMOJI_POSITIVE
         text = f"{text} {rng.choice(emoji)}"
-    message.text = re.sub(r"\s+", " ", text).strip()
-    return message
+    return text, noise
 
 
 def _unique_message(rng: random.Random, label: str, ambiguous: bool, taken: set[str]) -> _Message:

@@ -255,6 +255,26 @@ def set_agreement(
     shared = {item: by for item, by in shared.items() if len(by) >= 2}
     units = [list(by.values()) for by in shared.values()]
     per_label = per_label_kappa(shared, labels)
+    return {
+        "items": len(units),
+        "alpha": rounded(krippendorff_alpha_sets(units)),
+        "alpha_items": len(units),
+        "alpha_distance": "masi",
+        "pairs": _pair_figures(shared, per_label, labels, people),
+        "confusion": None,
+        "per_class": _per_class(units, labels),
+        "per_label_kappa": {label: rounded(per_label[label]["kappa"]) for label in labels},
+    }
+
+
+def _pair_figures(
+    shared: dict[int, dict[int, frozenset[str]]],
+    per_label: dict[str, dict[str, Any]],
+    labels: tuple[str, ...],
+    people: dict[int, str],
+) -> list[dict[str, Any]]:
+    """Per pair of people: the items both answered, the mean of their per-label kappas and
+    the share of those items where their sets are the same."""
     pairs: dict[tuple[int, int], dict[str, Any]] = {}
     for label in labels:
         for pair in per_label[label]["pairs"]:
@@ -266,6 +286,24 @@ def set_agreement(
     for by_person in shared.values():
         for a, b in combinations(sorted(by_person), 2):
             pairs[(a, b)]["same"] += by_person[a] == by_person[b]
+    return [
+        {
+            "a": people[a],
+            "b": people[b],
+            "n": entry["n"],
+            "kappa": rounded(sum(entry["kappas"]) / len(entry["kappas"]))
+            if entry["kappas"]
+            else None,
+            "observed": rounded(entry["same"] / entry["n"]),
+        }
+        for (a, b), entry in sorted(pairs.items())
+    ]
+
+
+def _per_class(
+    units: list[list[frozenset[str]]], labels: tuple[str, ...]
+) -> dict[str, float | None]:
+    """Per label, of the pairs of answers where at least one holds it, the share where both do."""
     either = dict.fromkeys(labels, 0)
     both = dict.fromkeys(labels, 0)
     for unit in units:
@@ -275,26 +313,5 @@ def set_agreement(
                     either[label] += 1
                     both[label] += label in x and label in y
     return {
-        "items": len(units),
-        "alpha": rounded(krippendorff_alpha_sets(units)),
-        "alpha_items": len(units),
-        "alpha_distance": "masi",
-        "pairs": [
-            {
-                "a": people[a],
-                "b": people[b],
-                "n": entry["n"],
-                "kappa": rounded(sum(entry["kappas"]) / len(entry["kappas"]))
-                if entry["kappas"]
-                else None,
-                "observed": rounded(entry["same"] / entry["n"]),
-            }
-            for (a, b), entry in sorted(pairs.items())
-        ],
-        "confusion": None,
-        "per_class": {
-            label: rounded(both[label] / either[label]) if either[label] else None
-            for label in labels
-        },
-        "per_label_kappa": {label: rounded(per_label[label]["kappa"]) for label in labels},
+        label: rounded(both[label] / either[label]) if either[label] else None for label in labels
     }

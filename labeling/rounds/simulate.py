@@ -59,37 +59,25 @@ def simulate(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Learning curves of each strategy on a labelled data set: ``simulate --json``'s document
-    (docs/cli.md), plus per-seed details, the target score, settings and timings. (Long only
-    in its signature and the parameters' documentation.)
+    (docs/cli.md), plus per-seed details, the target score, settings and timings.
 
     Parameters
     ----------
-    train_texts, train_labels
-        The pool and its true labels (the oracle).
-    test_texts, test_labels
+    train_texts, train_labels, label_names
+        The pool and its true labels (the oracle); the label order (default: both sets', sorted).
+    test_texts, test_labels, test_size, split_seed
         The test set; when absent, ``test_size`` of the pool is held out (stratified, seeded by
         ``split_seed``) and weak labels, if any, follow their rows.
-    label_names
-        The label order (default: the sorted distinct labels of pool and test).
-    strategies
-        Registered strategy names; ``random`` is the passive baseline (random from the first
-        batch on), every other strategy starts with ``cold_start`` until the labels hold two
-        classes (or weak labels already give a model).
-    budget, batch, seeds, featurizer, classifier
-        Labels per run, labels per round, how many seeds (0 .. seeds-1) to average; registry
-        names from :mod:`labeling.rounds.featurizers` and :mod:`labeling.rounds.learner`.
-    weak_labels, weak_confidence
-        Optional weak labels for the pool rows (label index into ``label_names`` or -1) and
-        their confidence in [0, 1]; rows still unlabelled by the oracle whose confidence reaches
-        ``weak_threshold`` join training weighted as rounds weigh them
-        (:func:`labeling.rounds.learner.weak_sample_weights`: ``weak_weight * confidence``, all of
-        them together at most ``weak_balance`` times the oracle labels so far).
+    strategies, budget, batch, seeds, featurizer, classifier
+        Registered strategy names (``random``: the passive baseline); labels per run and per
+        round; how many seeds (0 .. seeds-1) to average; registry names from
+        :mod:`labeling.rounds.featurizers` and :mod:`labeling.rounds.learner`.
+    weak_labels, weak_confidence, weak_threshold, weak_weight, weak_balance
+        Optional weak labels of the pool rows (index into ``label_names``, or -1) and their
+        confidence in [0, 1]; the confident ones train as in rounds (:class:`_Weak`).
     prior_for, prior_fade
-        A zero-shot prior (labeling.rounds.zero_shot): texts -> P(label) per text, columns in
-        ``label_names`` order. Every strategy but ``random`` then starts with
-        :func:`~labeling.rounds.zero_shot.prior_batch` and ranks on the blend
-        ``w * prior + (1 - w) * model``, ``w = prior_fade / (prior_fade + labels)``; the
-        curves stay the model's own scores; ``prior_macro_f1`` is the prior's alone on test.
+        A zero-shot prior: texts -> P(label), columns in ``label_names`` order, blended into the
+        ranking (:func:`_run`); ``prior_macro_f1`` is its own score on test.
     progress
         Called with a short message after each strategy and seed (for a CLI's stderr).
     """
@@ -105,10 +93,13 @@ def simulate(
     report = _curves(plan, strategies, seeds, TARGET_FRACTION * full["macro_f1"], progress)
     settings = {"budget": budget, "batch": batch, "seeds": seeds, "featurizer": featurizer}
     done = _result(full, report, plan, settings, featurize_seconds, started)
-    if prior_for is not None:
-        alone = prior_for(data.test_texts).argmax(axis=1)
-        done["prior_macro_f1"] = _evaluate(alone, data.y_test, len(data.labels))["macro_f1"]
-    return done
+    return done if prior_for is None else {**done, "prior_macro_f1": _prior_alone(prior_for, data)}
+
+
+def _prior_alone(prior_for: Callable[[list[str]], NDArray[np.float64]], data: _Data) -> float:
+    """The zero-shot prior's own macro-F1 on the test set (its most likely label per text)."""
+    alone = prior_for(data.test_texts).argmax(axis=1)
+    return _evaluate(alone, data.y_test, len(data.labels))["macro_f1"]
 
 
 def _featurize(featurizer: str, data: _Data) -> tuple[Views, float]:
@@ -293,7 +284,10 @@ def _check_weak(
 
 
 class _Weak(NamedTuple):
-    """Pool rows with a confident weak label, and how rounds weigh them."""
+    """Pool rows with a confident weak label (at ``weak_threshold`` or above), and how rounds
+    weigh them while the oracle has not labelled them
+    (:func:`labeling.rounds.learner.weak_sample_weights`: ``weight * confidence``, all of them
+    together at most ``balance`` times the oracle labels so far)."""
 
     rows: NDArray[np.intp]
     labels: NDArray[np.intp]
@@ -328,7 +322,12 @@ class _Plan(NamedTuple):
 
 
 def _run(name: str, seed: int, plan: _Plan) -> list[dict[str, Any]]:
-    """One learning curve: rounds of query, oracle labels, retrain, test."""
+    """One learning curve: rounds of query, oracle labels, retrain, test. Every strategy but
+    ``random`` (random from the first batch on) starts with ``cold_start`` until the labels
+    hold two classes (or weak labels already give a model); with a zero-shot prior, with
+    :func:`~labeling.rounds.zero_shot.prior_batch` instead, and then ranks on the blend
+    ``w * prior + (1 - w) * model``, ``w = prior_fade / (prior_fade + labels)``. The curve
+    stays the model's own scores."""
     views, data, budget, batch, _classifier, weak, prior = plan
     rng = np.random.default_rng(seed)
     n_pool = data.y_pool.shape[0]

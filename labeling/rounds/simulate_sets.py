@@ -66,8 +66,8 @@ def simulate_sets(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Learning curves of each strategy on texts labelled with sets: ``simulate --json``'s
-    document for ``--task multi-label`` (docs/active_learning.md). (Long for its parameter
-    notes and the report it spells out whole, so its keys are read in one place.)
+    document for ``--task multi-label`` (docs/active_learning.md), spelled out whole by
+    :func:`_document`.
 
     Parameters
     ----------
@@ -95,25 +95,63 @@ def simulate_sets(
     views = featurize_views(setting, data.pool_texts, data.test_texts)
     featurize_seconds = time.perf_counter() - started
     plan = _SetPlan(views, setting, data, budget, batch, classifier)
-    full_model = train_multilabel(
-        views.pool[setting], data.Y_pool, data.labels, classifier=classifier, seed=0
-    )
-    full = curve_figures(data.Y_test, full_model.predict(views.test[setting]), data.labels)
+    full = _full_supervision(plan)
     target = TARGET_FRACTION * full[key]
-    report: dict[str, Any] = {}
-    for name in strategies:
-        strategy_started = time.perf_counter()
-        runs = []
-        for seed in range(seeds):
-            runs.append(run_sets(name, seed, plan))
-            if progress is not None:
-                progress(f"{name}: seed {seed + 1}/{seeds} done")
-        report[name] = summarise_runs(runs, target, metric=key)
-        report[name]["seconds"] = round(time.perf_counter() - strategy_started, 2)
+    report = {name: _strategy_runs(name, plan, seeds, target, key, progress) for name in strategies}
+    return _document(
+        plan, report, full, metric=metric, key=key, target=target, seeds=seeds,
+        featurizer=featurizer, featurize_seconds=featurize_seconds, started=started,
+    )  # fmt: skip
+
+
+def _full_supervision(plan: _SetPlan) -> dict[str, float]:
+    """Test figures of a model trained on every pool set: what "good enough" means."""
+    views, view, data = plan.views, plan.view, plan.data
+    model = train_multilabel(
+        views.pool[view], data.Y_pool, data.labels, classifier=plan.classifier, seed=0
+    )
+    return curve_figures(data.Y_test, model.predict(views.test[view]), data.labels)
+
+
+def _strategy_runs(
+    name: str,
+    plan: _SetPlan,
+    seeds: int,
+    target: float,
+    key: str,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    """One strategy's learning curves over ``seeds`` runs, summarised against ``target``."""
+    started = time.perf_counter()
+    runs = []
+    for seed in range(seeds):
+        runs.append(run_sets(name, seed, plan))
+        if progress is not None:
+            progress(f"{name}: seed {seed + 1}/{seeds} done")
+    summary = summarise_runs(runs, target, metric=key)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def _document(
+    plan: _SetPlan,
+    report: dict[str, Any],
+    full: dict[str, float],
+    *,
+    metric: str,
+    key: str,
+    target: float,
+    seeds: int,
+    featurizer: str,
+    featurize_seconds: float,
+    started: float,
+) -> dict[str, Any]:
+    """What :func:`simulate_sets` returns, every key in one place."""
+    data = plan.data
     return {
         "task": "multi-label",
         "metric": metric,
-        "full_supervision": {**full, "featurizer": setting},
+        "full_supervision": {**full, "featurizer": plan.view},
         "target_metric": key,
         f"target_{key}": round(target, 4),
         "strategies": report,
@@ -123,11 +161,11 @@ def simulate_sets(
             "test": len(data.test_texts),
             "labels": list(data.labels),
             "label_cardinality": round(float(data.Y_pool.sum(axis=1).mean()), 3),
-            "budget": budget,
-            "batch": batch,
+            "budget": plan.budget,
+            "batch": plan.batch,
             "seeds": seeds,
             "featurizer": featurizer,
-            "classifier": classifier,
+            "classifier": plan.classifier,
         },
         "seconds": {
             "featurize": round(featurize_seconds, 2),

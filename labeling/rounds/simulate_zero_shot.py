@@ -136,12 +136,8 @@ def simulate_files(
     ``lfs_file``: an LF file whose weak labels join training, as in rounds. ``chart``: also
     write the learning curves there (.html or .png). ``zero_shot``: run again with the prior
     from ``descriptions`` and add ``"zero_shot"`` to the report (:func:`compare`).
-    (Long because it reads the run top to bottom: files, options, the runs, the report.)
     """
-    if zero_shot and descriptions is None:
-        raise BadInput("option '--zero-shot' needs --descriptions FILE (label = description)")
-    if descriptions is not None and not zero_shot:
-        raise BadInput("option '--descriptions' goes with --zero-shot")
+    _check_zero_shot_options(zero_shot, descriptions)
     texts, labels, rows = read_labelled(Path(data), text_field=text_field, label_field=label_field)
     test_texts = test_labels = None
     if test is not None:
@@ -170,15 +166,7 @@ def simulate_files(
     try:
         report = simulate(texts, labels, **common)
         if zero_shot:
-            prior = embedding_prior(label_names, guides)
-            with_prior = simulate(texts, labels, prior_for=prior, prior_fade=DEFAULT_FADE, **common)
-            report["zero_shot"] = {
-                "descriptions": description_texts(label_names, guides),
-                "temperature": DEFAULT_TEMPERATURE,
-                "fade": DEFAULT_FADE,
-                "prior_macro_f1": with_prior["prior_macro_f1"],
-                "strategies": compare(report, with_prior),
-            }
+            report["zero_shot"] = _with_prior(texts, labels, label_names, guides, report, common)
     except (ValueError, KeyError) as exc:
         raise LabelloopError(str(exc)) from exc
     if weak_report is not None:
@@ -186,3 +174,31 @@ def simulate_files(
     if chart is not None:
         write_chart(report, chart)
     return report
+
+
+def _check_zero_shot_options(zero_shot: bool, descriptions: str | Path | None) -> None:
+    if zero_shot and descriptions is None:
+        raise BadInput("option '--zero-shot' needs --descriptions FILE (label = description)")
+    if descriptions is not None and not zero_shot:
+        raise BadInput("option '--descriptions' goes with --zero-shot")
+
+
+def _with_prior(
+    texts: list[str],
+    labels: list[str],
+    label_names: list[str],
+    guides: dict[str, LabelGuide],
+    without: dict[str, Any],
+    common: dict[str, Any],
+) -> dict[str, Any]:
+    """The same runs again with the zero-shot prior from the labels' descriptions, and how
+    each strategy compares with its runs ``without`` it."""
+    prior = embedding_prior(label_names, guides)
+    with_prior = simulate(texts, labels, prior_for=prior, prior_fade=DEFAULT_FADE, **common)
+    return {
+        "descriptions": description_texts(label_names, guides),
+        "temperature": DEFAULT_TEMPERATURE,
+        "fade": DEFAULT_FADE,
+        "prior_macro_f1": with_prior["prior_macro_f1"],
+        "strategies": compare(without, with_prior),
+    }

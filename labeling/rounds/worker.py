@@ -82,24 +82,14 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
                     print(f"worker: round {round_id} {done.status}", flush=True)
                     continue
                 in_round = False
-                embedded = embedder.step(ws)
-                if embedded is not None:
-                    print(
-                        f"worker: embedded {embedded.embedded} items in {embedded.seconds:.1f} s "
-                        f"({embedded.missing} still missing)",
-                        flush=True,
-                    )
+                if _embed_chunk(ws, embedder):
                     continue
             except LabelloopError as exc:
-                print(f"worker: {exc}", file=sys.stderr, flush=True)
+                _complain(f"worker: {exc}")
             except DBAPIError as exc:
                 # The store is away (a PostgreSQL restart, a dropped network): wait for it,
                 # as the UI does, instead of leaving the server without a worker.
-                print(
-                    f"worker: the store is unreachable ({exc.orig!r}); retrying",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _complain(f"worker: the store is unreachable ({exc.orig!r}); retrying")
             finally:
                 in_round = False
             if stopping:
@@ -110,6 +100,23 @@ def run(root: Path, *, db_url: str | None, parent: int | None, poll: float = POL
         sender.join(timeout=1.0)
         ws.close()
     return 0
+
+
+def _embed_chunk(ws: Workspace, embedder: BackgroundEmbedder) -> bool:
+    """Embed one chunk of the items the feature cache lacks, if any, and say so."""
+    embedded = embedder.step(ws)
+    if embedded is None:
+        return False
+    print(
+        f"worker: embedded {embedded.embedded} items in {embedded.seconds:.1f} s "
+        f"({embedded.missing} still missing)",
+        flush=True,
+    )
+    return True
+
+
+def _complain(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from labeling import __version__
-from labeling.config import WebhookSettings
+from labeling.config_tables import WebhookSettings
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.service.signing import signature

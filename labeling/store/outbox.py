@@ -7,7 +7,7 @@ long the endpoint stays away. Emitting only writes rows, so a dead endpoint neve
 round, an import or a bulk action. With no webhook asking for the event nothing is written.
 
 The store does not read ``labelloop.toml``: callers pass the hooks (anything with ``name``,
-``url`` and ``events``, such as :class:`labeling.config.WebhookSettings`) and the workspace's
+``url`` and ``events``, such as :class:`labeling.config_tables.WebhookSettings`) and the workspace's
 name. Code that holds only the engine (the importer) finds them with :func:`attached`, filled by
 :func:`attach` where a workspace is opened for work that emits.
 """

@@ -217,12 +217,7 @@ def serve(
     ``http://HOST:PORT/`` (behind an HTTPS proxy, say): sign-in links name it.
     ``echo`` prints the launch message, ``echo_err`` notes about links of servers that are gone.
     """
-    for needed in (APP_FILE, SERVER_FILE):
-        if not needed.is_file():
-            raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
-    check_port(host, port)
-    if api_port is not None:
-        _check_api_port(host, port, api_port)
+    _check_launch(host, port, api_port)
     public = check_public_url(public_url) if public_url else None
     ws = Workspace.open(root, db_url=db_url)
     try:
@@ -242,14 +237,7 @@ def serve(
     )
     env = _child_env(root, db_url=db_url, public_url=launch.public_url)
     with_server = _die_with_server()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "labeling.rounds.worker", "--workspace", str(root.resolve())]
-        + (["--db", db_url] if db_url else [])
-        + ["--parent", str(os.getpid())],
-        env=env,
-        preexec_fn=with_server,
-    )
-    children = [worker]
+    children = [_start_worker(root, db_url, env, with_server)]
     if api_port is not None:
         children.append(_start_api(root, host, api_port, env, with_server))
     child = subprocess.Popen(streamlit_command(host, port), env=env, preexec_fn=with_server)
@@ -260,6 +248,16 @@ def serve(
             _stop(process)
         if _revoke(root, db_url, launch.token):
             serve_runs.forget(launch.run_file)
+
+
+def _check_launch(host: str, port: int, api_port: int | None) -> None:
+    """Refuse to start without the Streamlit entry points, or on a port that is taken."""
+    for needed in (APP_FILE, SERVER_FILE):
+        if not needed.is_file():
+            raise LabelloopError(f"the Streamlit entry point {needed.name} is missing")
+    check_port(host, port)
+    if api_port is not None:
+        _check_api_port(host, port, api_port)
 
 
 def _check_api_port(host: str, port: int, api_port: int) -> None:
@@ -274,6 +272,16 @@ def _check_api_port(host: str, port: int, api_port: int) -> None:
             .replace("option '--port'", "option '--api-port'")
             .replace("with --port", "with --api-port, or run without the API: --no-api")
         ) from exc
+
+
+def _start_worker(
+    root: Path, db_url: str | None, env: dict[str, str], preexec: Callable[[], None] | None
+) -> subprocess.Popen[bytes]:
+    """The round worker's process (labeling.rounds.worker), which stops when this one is gone."""
+    command = [sys.executable, "-m", "labeling.rounds.worker", "--workspace", str(root.resolve())]
+    command += ["--db", db_url] if db_url else []
+    command += ["--parent", str(os.getpid())]
+    return subprocess.Popen(command, env=env, preexec_fn=preexec)
 
 
 def _start_api(

@@ -29,7 +29,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from labeling.annotation import guidelines
-from labeling.config import LLMSettings
+from labeling.config_tables import LLMSettings
 from labeling.context import Context
 from labeling.errors import BadInput
 from labeling.store import db, labelsets
