@@ -135,7 +135,7 @@ def test_a_resend_of_a_pruned_answer_is_refused_not_applied_twice(ws):
     # An undo of it: refused too.
     undo = Op(cid="c-pruned-03", kind="undo", of="c-pruned-01")
     [ack] = ws.label_batch("ann", tab="tab-pruned-1", ops=[undo], keep=[], want=0).acks
-    assert not ack.ok and "never saved" in (ack.error or "")
+    assert not ack.ok and "not on record" in (ack.error or "") and "30 days old" in ack.error
 
 
 def test_a_sleeping_tabs_last_batch_is_kept_so_its_resend_is_not_applied_twice(ws):

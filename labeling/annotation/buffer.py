@@ -331,8 +331,8 @@ def _target_of(
     target = session.get(Annotation, answer_id) if answer_id is not None else None
     if target is None:
         raise NothingToUndo(
-            "Nothing to undo: that answer was never saved (it was refused, see the message "
-            "shown with it)."
+            "Nothing to undo: that answer is not on record (it was refused, as the message shown "
+            "with it said, or it is over 30 days old)."
         )
     item = session.get(Item, target.item_id)
     name = item.external_id if item is not None else f"#{target.item_id}"

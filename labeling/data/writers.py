@@ -30,20 +30,20 @@ def flat(value: Any) -> Any:
 
 
 def write_csv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
-    # RFC 4180 line ends: with "\r\n" as terminator the writer also quotes cells holding a
-    # lone "\r", which a "\n" terminator would leave bare (and readers split the row there).
-    writer = csv.writer(handle, lineterminator="\r\n")
-    writer.writerow(columns)
-    count = 0
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else flat(row.get(c)) for c in columns])
-        count += 1
-    return count
+    return _write_delimited(handle, columns, rows, ",")
 
 
 def write_tsv(handle: Any, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
     """Tab-separated, quoted only where a cell holds a tab, quote or line break."""
-    writer = csv.writer(handle, delimiter="\t", lineterminator="\r\n")
+    return _write_delimited(handle, columns, rows, "\t")
+
+
+def _write_delimited(
+    handle: Any, columns: list[str], rows: Iterator[dict[str, Any]], delimiter: str
+) -> int:
+    # RFC 4180 line ends: with "\r\n" as terminator the writer also quotes cells holding a
+    # lone "\r", which a "\n" terminator would leave bare (and readers split the row there).
+    writer = csv.writer(handle, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(columns)
     count = 0
     for row in rows:
