@@ -28,7 +28,9 @@ def test_demo_builds_and_serves_then_stops_cleanly(tmp_path):
     root = tmp_path / "demo"
     command = [sys.executable, "-m", "labeling.cli", "demo", str(root)]
     api_port = free_port()
-    with serve(root, command=command, timeout=120, api_port=api_port) as server:
+    # The demo builds its workspace and trains a round first: about 30 s on a quiet machine,
+    # over 100 s on a loaded one.
+    with serve(root, command=command, timeout=240, api_port=api_port) as server:
         assert "Created the demo workspace" in "".join(server.output)
         with urllib.request.urlopen(server.sign_in_url, timeout=10) as reply:
             assert reply.status == 200
