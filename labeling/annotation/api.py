@@ -296,11 +296,11 @@ class AnnotationAPI(Context):
 
     def progress(self, annotator: AnnotatorRef) -> Progress:
         """The numbers beside the item: mine today and in total, the pool's labelled and open."""
-        pool, labelled, open_items = PoolCounts.get(self.engine, self.db_url, self.config.overlap)
         with self._read() as session:
-            mine, today = progress.my_label_counts(session, self._annotator(session, annotator))
-        return Progress(today=today, mine=mine, labelled=labelled, pool=pool,
-                        queue_left=open_items)  # fmt: skip
+            return progress.progress_line(
+                session, self._annotator(session, annotator), engine=self.engine,
+                db_url=self.db_url, overlap=self.config.overlap,
+            )  # fmt: skip
 
     def why_empty(self, annotator: AnnotatorRef) -> EmptyQueue:
         """Explain an empty queue: nothing imported, all done, or the rest held by others."""

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from labeling.annotation import buffer, progress, suggestions, users
 from labeling.annotation.buffer import Ack, Op
 from labeling.annotation.leases import QueueItem, promoted_round
-from labeling.annotation.progress import EmptyQueue, PoolCounts, Progress
+from labeling.annotation.progress import EmptyQueue, Progress
 from labeling.annotation.suggestions import Suggestion
 from labeling.context import Context
 from labeling.store.models import Annotator
@@ -123,11 +123,10 @@ class BufferAPI(Context):
         )
 
     def _progress(self, session: Session, me: Annotator) -> Progress:
-        """The progress line's counts, as the one-item page has them: the pool's cached for a
-        few seconds (:class:`PoolCounts`), the person's own counted now."""
-        pool, labelled, open_items = PoolCounts.get(self.engine, self.db_url, self.config.overlap)
-        mine, today = progress.my_label_counts(session, me)
-        return Progress(today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items)
+        """The progress line's numbers, as on the one-item page (one definition)."""
+        return progress.progress_line(
+            session, me, engine=self.engine, db_url=self.db_url, overlap=self.config.overlap
+        )
 
     def _shown(
         self, session: Session, annotator_id: int, items: list[QueueItem], hints: bool

@@ -109,6 +109,16 @@ def my_label_counts(session: Session, me: Annotator) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
+def progress_line(
+    session: Session, me: Annotator, *, engine: Engine, db_url: str, overlap: int
+) -> Progress:
+    """The numbers beside the item, on both Label pages: the person's labels today and in
+    total (counted now), the pool's labelled and open items (cached a few seconds)."""
+    pool, labelled, open_items = PoolCounts.get(engine, db_url, overlap)
+    mine, today = my_label_counts(session, me)
+    return Progress(today=today, mine=mine, labelled=labelled, pool=pool, queue_left=open_items)
+
+
 def why_empty(session: Session, me: Annotator, *, overlap: int) -> EmptyQueue:
     """Explain an empty queue: nothing imported, all done, or the rest held by others."""
     now = utcnow()
