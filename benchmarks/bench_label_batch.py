@@ -155,10 +155,11 @@ def main() -> int:
                 for r in results
             ],
             "notes": [
-                "Each batch applies its answers and leases the next items in one transaction, "
-                "then reads nothing else (progress is asked for every few seconds by the page, "
-                "not here). Rounds are off (retrain_every = 0) so that the figure is the "
-                "route's own; with rounds on they run in the worker process.",
+                "Each batch applies its answers, leases the next items in one transaction, and "
+                "(as every batch that acknowledges an answer does) reads the progress line's "
+                "counts, the pool's cached for a few seconds. Rounds are off (retrain_every = 0) "
+                "so that the figure is the route's own; with rounds on they run in the worker "
+                "process.",
                 "The clients send the next batch as soon as a reply comes, with no pause, so "
                 "the batch latency is mostly queueing behind the other clients' batches (one "
                 "writer at a time on SQLite): the answers per second are the server's ceiling.",
